@@ -1,0 +1,132 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use leadscore_core::RunDate;
+
+/// leadscore: lead scoring and predicted lead value as a nightly batch pipeline.
+///
+/// Exit codes: 0 success; 1 internal error (a bug); 2 usage or configuration error; 3 input data
+/// error (nothing written); 4 not enough data for a trustworthy model; 99 nothing to do.
+#[derive(Debug, Parser)]
+#[command(name = "leadscore", version, propagate_version = true)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    /// Log level filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive).
+    /// Overridden by the `LEADSCORE_LOG` environment variable.
+    #[arg(long, global = true, default_value = "info")]
+    pub log_level: String,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Config and run date, shared by the commands that run stages.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Config file.
+    #[arg(long, short, default_value = "leadscore.toml")]
+    pub config: PathBuf,
+    /// Run date (YYYY-MM-DD): data known before its midnight in the project time zone.
+    /// Default: the config's `default_run_date`, else today.
+    #[arg(long, short)]
+    pub date: Option<RunDate>,
+    /// Seed for every random choice of the run.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipeline's stages in DAG order for one run date.
+    Run {
+        /// Config and date.
+        #[command(flatten)]
+        run: RunArgs,
+        /// Print the run summary as JSON on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one stage for one run date (its inputs must exist).
+    Stage {
+        /// The stage: `ingest`.
+        name: String,
+        /// Config and date.
+        #[command(flatten)]
+        run: RunArgs,
+        /// Print the stage summary as JSON on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the config and read every source without writing anything.
+    Validate {
+        /// Config and date.
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Generate a synthetic CRM export, its leadscore.toml and a truth file.
+    Synth(SynthArgs),
+    /// Show a Parquet file's schema, rows, row groups and leadscore metadata.
+    Inspect {
+        /// The Parquet file.
+        file: PathBuf,
+        /// Also print the first N rows.
+        #[arg(long, default_value_t = 0)]
+        head: usize,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// CRM shapes synth can imitate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShapeArg {
+    /// contacts.csv, deals.csv, events.csv.
+    Hubspot,
+    /// Lead.csv, Opportunity.csv.
+    Salesforce,
+}
+
+/// `leadscore synth` arguments.
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Output folder (created if needed).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of leads.
+    #[arg(long, default_value_t = 20_000)]
+    pub leads: u64,
+    /// Months of history.
+    #[arg(long, default_value_t = 12)]
+    pub months: u32,
+    /// Seed: the same seed gives byte-identical files.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Export shape.
+    #[arg(long, value_enum, default_value_t = ShapeArg::Hubspot)]
+    pub shape: ShapeArg,
+    /// Share of rows to corrupt (malformed timestamps, missing ids, duplicates, negative amounts,
+    /// unknown currencies), 0 to 0.5.
+    #[arg(long, default_value_t = 0.0)]
+    pub dirty_rate: f64,
+    /// Export date: leads are created before its midnight. Default 2026-11-01.
+    #[arg(long)]
+    pub end: Option<RunDate>,
+    /// Conversion window (days) the truth file refers to.
+    #[arg(long, default_value_t = 40)]
+    pub window_days: u32,
+}

@@ -1,0 +1,134 @@
+//! Presets: the standard column names of HubSpot and Salesforce exports.
+//!
+//! `[sources] preset = "hubspot"` fills every source's mapping with these names; entries in a
+//! source's own `mapping` table override them. Optional columns a preset names but the file does
+//! not have are left empty (with a note in the log); required ones must exist.
+
+use crate::schema::{SourceKind, UPDATED_AT, deals, events, leads};
+
+/// A named set of default mappings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// HubSpot CRM exports: contacts, deals, custom behavioural events.
+    Hubspot,
+    /// Salesforce exports: Lead and Opportunity objects.
+    Salesforce,
+}
+
+impl Preset {
+    /// Every preset, for messages.
+    pub const ALL: [Preset; 2] = [Preset::Hubspot, Preset::Salesforce];
+
+    /// Parses a preset name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "hubspot" => Some(Self::Hubspot),
+            "salesforce" => Some(Self::Salesforce),
+            _ => None,
+        }
+    }
+
+    /// The name used in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Hubspot => "hubspot",
+            Self::Salesforce => "salesforce",
+        }
+    }
+
+    /// Canonical field → export column for one source.
+    pub fn mapping(self, kind: SourceKind) -> &'static [(&'static str, &'static str)] {
+        match (self, kind) {
+            (Self::Hubspot, SourceKind::Leads) => &[
+                (leads::LEAD_ID, "Record ID"),
+                (leads::CREATED_AT, "Create Date"),
+                (leads::USER_ID, "Associated Company ID"),
+                (leads::CLIENT_ID, "GA Client ID"),
+                (leads::EMAIL, "Email"),
+                (leads::PHONE, "Phone Number"),
+                (leads::FIRST_NAME, "First Name"),
+                (leads::LAST_NAME, "Last Name"),
+                (leads::GCLID, "Google Ad Click ID"),
+                (leads::FBCLID, "Facebook Click ID"),
+                (leads::META_LEAD_ID, "Meta Lead ID"),
+                (UPDATED_AT, "Last Modified Date"),
+            ],
+            (Self::Hubspot, SourceKind::Deals) => &[
+                (deals::DEAL_ID, "Record ID"),
+                (deals::USER_ID, "Associated Company ID"),
+                (deals::CREATED_AT, "Create Date"),
+                (deals::CLOSED_AT, "Close Date"),
+                (deals::STAGE, "Deal Stage"),
+                (deals::TYPE, "Deal Type"),
+                (deals::PROBABILITY, "Deal Probability"),
+                (deals::AMOUNT, "Amount"),
+                (deals::CURRENCY, "Deal Currency Code"),
+                (UPDATED_AT, "Last Modified Date"),
+            ],
+            (Self::Hubspot, SourceKind::Events) => &[
+                (events::EVENT_ID, "Event ID"),
+                (events::USER_ID, "Associated Company ID"),
+                (events::NAME, "Event Name"),
+                (events::AT, "Timestamp"),
+                (events::VALUE, "Value"),
+                (events::CURRENCY, "Currency"),
+            ],
+            (Self::Salesforce, SourceKind::Leads) => &[
+                (leads::LEAD_ID, "Id"),
+                (leads::CREATED_AT, "CreatedDate"),
+                (leads::USER_ID, "ConvertedAccountId"),
+                (leads::CLIENT_ID, "GA_Client_ID__c"),
+                (leads::EMAIL, "Email"),
+                (leads::PHONE, "Phone"),
+                (leads::FIRST_NAME, "FirstName"),
+                (leads::LAST_NAME, "LastName"),
+                (leads::GCLID, "GCLID__c"),
+                (leads::FBCLID, "FBCLID__c"),
+                (leads::META_LEAD_ID, "Meta_Lead_ID__c"),
+                (UPDATED_AT, "LastModifiedDate"),
+            ],
+            (Self::Salesforce, SourceKind::Deals) => &[
+                (deals::DEAL_ID, "Id"),
+                (deals::USER_ID, "AccountId"),
+                (deals::CREATED_AT, "CreatedDate"),
+                (deals::CLOSED_AT, "CloseDate"),
+                (deals::STAGE, "StageName"),
+                (deals::TYPE, "Type"),
+                (deals::PROBABILITY, "Probability"),
+                (deals::AMOUNT, "Amount"),
+                (deals::CURRENCY, "CurrencyIsoCode"),
+                (UPDATED_AT, "LastModifiedDate"),
+            ],
+            // Salesforce has no standard behavioural-event object.
+            (Self::Salesforce, SourceKind::Events) => &[],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_only_name_canonical_fields_and_cover_required_ones() {
+        for preset in Preset::ALL {
+            for kind in SourceKind::ALL {
+                let map = preset.mapping(kind);
+                for (field, _) in map {
+                    assert!(kind.field(field).is_some(), "{} {kind}: {field}", preset.name());
+                }
+                if map.is_empty() {
+                    continue;
+                }
+                for spec in kind.fields().iter().filter(|f| f.required) {
+                    assert!(
+                        map.iter().any(|(f, _)| *f == spec.name),
+                        "{} {kind} lacks required {}",
+                        preset.name(),
+                        spec.name
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,208 @@
+use std::path::Path;
+
+use super::*;
+
+const GOOD: &str = r#"
+[project]
+name = "acme"
+currency = "eur"
+timezone = "Europe/Amsterdam"
+default_run_date = "2026-01-05"
+
+[sources]
+preset = "hubspot"
+
+[sources.leads]
+path = "contacts.csv"
+mapping = { client_id = "" }
+
+[sources.deals]
+path = "deals-*.csv"
+delimiter = ";"
+extra = { pipeline = "Pipeline" }
+
+[[attributes]]
+column = "Job Title"
+kind = "text"
+
+[[attributes]]
+column = "Number of Employees"
+name = "company_size"
+
+[[attributes]]
+column = "Customer Tier"
+kind = "categorical"
+available_at_creation = false
+
+[currency]
+rates = { USD = 0.9, gbp = 1.15 }
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, "leadscore.toml", Path::new("/cfg"))
+}
+
+fn problems(text: &str) -> Vec<ConfigProblem> {
+    match parse(text) {
+        Err(ConfigError::Invalid { problems, .. }) => problems,
+        other => panic!("expected validation problems, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_good_config_resolves_presets_defaults_and_names() {
+    let c = parse(GOOD).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.project.currency, "EUR");
+    assert_eq!(c.project.timezone, chrono_tz::Europe::Amsterdam);
+    assert_eq!(c.project.default_run_date.map(|d| d.to_string()).as_deref(), Some("2026-01-05"));
+    assert_eq!(c.output_dir(), Path::new("/cfg/data"));
+    assert_eq!(c.sources.leads.column("lead_id"), Some("Record ID"));
+    assert_eq!(c.sources.leads.mapping["lead_id"].origin, MappingOrigin::Preset);
+    // An empty column name switches a preset column off.
+    assert_eq!(c.sources.leads.column("client_id"), None);
+    assert_eq!(c.sources.deals.delimiter, b';');
+    assert_eq!(c.sources.deals.extra.get("pipeline").map(String::as_str), Some("Pipeline"));
+    assert!(c.sources.events.is_none());
+    let names: Vec<_> = c.attributes.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["job_title", "company_size", "customer_tier"]);
+    assert!(!c.attributes[2].available_at_creation);
+    assert!(c.attributes[1].available_at_creation);
+    assert_eq!(c.currency.rate("GBP"), Some(1.15));
+    assert_eq!(c.currency.rate("EUR"), Some(1.0));
+}
+
+#[test]
+fn hash_ignores_formatting_and_comments_but_not_content() {
+    let a = parse(GOOD).map(|c| c.hash()).unwrap_or_default();
+    let reformatted = GOOD.replace("name = \"acme\"", "# a comment\nname    =   \"acme\"");
+    let b = parse(&reformatted).map(|c| c.hash()).unwrap_or_default();
+    let c = parse(&GOOD.replace("acme", "acme2")).map(|c| c.hash()).unwrap_or_default();
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_location() {
+    let text = r#"
+[project]
+name = "acme"
+currency = "EURO"
+timezne = "UTC"
+
+[sources.leads]
+path = "leads.csv"
+mapping = { lead_id = "Id", created = "Created" }
+
+[sources.deals]
+path = 42
+
+[[attributes]]
+column = "Job Title"
+kind = "texty"
+
+[[attributes]]
+column = "Industry"
+name = "Bad Name"
+
+[currency]
+rates = { XXQ = 1.2 }
+
+[labels]
+window_days = 40
+"#;
+    let ps = problems(text);
+    let find = |needle: &str| ps.iter().find(|p| p.to_string().contains(needle));
+    let rendered: Vec<String> = ps.iter().map(ToString::to_string).collect();
+    // Unknown key in [project] (serde stops the section there, so currency is checked next run).
+    let p = find("unknown field `timezne`").unwrap_or_else(|| panic!("{rendered:#?}"));
+    assert_eq!(p.line_col.map(|l| l.0), Some(5), "{p}");
+    assert!(p.message.contains("`timezone`"), "lists the known fields: {p}");
+    // Unknown mapping field, listing the known ones, and the missing required field.
+    let p = find("unknown leads field `created`").unwrap_or_else(|| panic!("{rendered:#?}"));
+    assert!(p.message.contains("`created_at`"), "{p}");
+    assert!(find("required field `created_at`").is_some(), "{rendered:#?}");
+    // Wrong type, with its line.
+    let p = find("sources.deals").unwrap_or_else(|| panic!("{rendered:#?}"));
+    assert_eq!(p.line_col.map(|l| l.0), Some(12), "{p}");
+    // Bad enum value in the first attribute, bad name in the second.
+    let p = find("unknown variant `texty`").unwrap_or_else(|| panic!("{rendered:#?}"));
+    assert_eq!(p.path, "attributes[1]");
+    let p = find("`Bad Name` is not valid").unwrap_or_else(|| panic!("{rendered:#?}"));
+    assert_eq!(p.path, "attributes[2].name");
+    assert_eq!(p.line_col.map(|l| l.0), Some(20));
+    assert!(find("`XXQ` is not an ISO 4217").is_some(), "{rendered:#?}");
+    assert!(find("unknown section `labels`").is_some(), "{rendered:#?}");
+    assert!(ps.len() >= 8, "{rendered:#?}");
+}
+
+#[test]
+fn semantic_checks_within_a_valid_project_section() {
+    let text = GOOD
+        .replace("currency = \"eur\"", "currency = \"EURO\"")
+        .replace("Europe/Amsterdam", "Mars/Olympus")
+        .replace("2026-01-05", "5 Jan")
+        .replace("preset = \"hubspot\"", "preset = \"pipedrive\"");
+    let ps = problems(&text);
+    let all = ps.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    assert!(all.contains("project.currency: expected an ISO 4217"), "{all}");
+    assert!(all.contains("project.timezone: expected an IANA time zone"), "{all}");
+    assert!(all.contains("project.default_run_date"), "{all}");
+    assert!(all.contains("unknown preset `pipedrive`"), "{all}");
+}
+
+#[test]
+fn attributes_must_not_collide_or_reuse_identity_columns() {
+    let text = GOOD.replace(
+        "column = \"Number of Employees\"\nname = \"company_size\"",
+        "column = \"Email\"\nname = \"job_title\"",
+    );
+    let ps = problems(&text);
+    let all = ps.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    assert!(all.contains("`job_title` is used twice"), "{all}");
+    assert!(all.contains("mapped to the canonical field `email`"), "{all}");
+}
+
+#[test]
+fn syntax_errors_point_at_the_line() {
+    match parse("[project]\nname = \"x\ncurrency = 1\n") {
+        Err(ConfigError::Syntax { line, .. }) => assert_eq!(line, 2),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn missing_sections_are_named() {
+    let ps = problems("[project]\nname = \"x\"\ncurrency = \"USD\"\n");
+    let all = ps.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    assert!(all.contains("missing section [sources]"), "{all}");
+}
+
+#[test]
+fn rates_file_is_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("rates.csv"), "currency,rate\nUSD,0.5\nGBP,1.2\n").unwrap_or_default();
+    std::fs::write(dir.path().join("bad.csv"), "code;rate\n").unwrap_or_default();
+    let text = GOOD.replace("rates = { USD = 0.9, gbp = 1.15 }", "rates = { USD = 0.9 }\nfile = \"rates.csv\"");
+    let c = Config::from_toml(&text, "x.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.currency.rate("USD"), Some(0.9), "inline rates win over the file");
+    assert_eq!(c.currency.rate("GBP"), Some(1.2));
+    let text = text.replace("rates.csv", "bad.csv");
+    match Config::from_toml(&text, "x.toml", dir.path()) {
+        Err(ConfigError::Invalid { problems, .. }) => {
+            assert!(problems[0].message.contains("expected the header `currency,rate`"), "{problems:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn snake_case_names() {
+    assert_eq!(snake_case("Job Title"), "job_title");
+    assert_eq!(snake_case("Country/Region"), "country_region");
+    assert_eq!(snake_case("NumberOfEmployees"), "number_of_employees");
+    assert_eq!(snake_case("Budget__c"), "budget_c");
+    assert_eq!(snake_case("UTM Source"), "utm_source");
+    assert_eq!(snake_case("2nd Choice"), "a_2nd_choice");
+    assert!(valid_name("job_title") && !valid_name("Job") && !valid_name("_x") && !valid_name(""));
+}

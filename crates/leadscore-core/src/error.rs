@@ -1,0 +1,123 @@
+//! Errors shared by every stage, and the exit-code classes the CLI maps them to.
+
+use std::path::PathBuf;
+
+use polars::prelude::PolarsError;
+
+use crate::config::ConfigError;
+
+/// What kind of failure an error is; decides the process exit code (DESIGN.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitKind {
+    /// 1: an internal error (a bug, or the machine failing underneath us).
+    Internal,
+    /// 2: a usage or configuration error.
+    Usage,
+    /// 3: an input data error; nothing was written.
+    InputData,
+    /// 4: not enough data for a trustworthy model (a volume gate).
+    NotEnoughData,
+    /// 99: nothing to do (Airflow's skip code).
+    NothingToDo,
+}
+
+impl ExitKind {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Internal => 1,
+            Self::Usage => 2,
+            Self::InputData => 3,
+            Self::NotEnoughData => 4,
+            Self::NothingToDo => 99,
+        }
+    }
+}
+
+/// Errors that know their exit class. Every library error enum implements it.
+pub trait Classify {
+    /// The exit class of this error.
+    fn exit_kind(&self) -> ExitKind;
+}
+
+/// Errors from core: configuration, reading and writing tables, the run layout.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An input file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// An output could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A Parquet file could not be read.
+    #[error("cannot read Parquet file {path}: {source}")]
+    ParquetRead {
+        /// The file.
+        path: PathBuf,
+        /// What polars reported.
+        source: PolarsError,
+    },
+    /// A table could not be encoded as Parquet.
+    #[error("cannot write Parquet file {path}: {source}")]
+    ParquetWrite {
+        /// The file.
+        path: PathBuf,
+        /// What polars reported.
+        source: PolarsError,
+    },
+    /// A table lacks a column a stage needs.
+    #[error("{path}: missing column `{column}` (expected {expected}); the file has: {available}")]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The missing column.
+        column: String,
+        /// What the column is for.
+        expected: String,
+        /// The columns that do exist, comma-separated.
+        available: String,
+    },
+    /// An earlier stage's output this stage reads is not there.
+    #[error(
+        "{path} does not exist: run the `{stage}` stage for {run_date} first \
+         (or the whole pipeline with `leadscore run --date {run_date}`)"
+    )]
+    MissingStageOutput {
+        /// The expected file.
+        path: PathBuf,
+        /// The stage that writes it.
+        stage: String,
+        /// The run date.
+        run_date: String,
+    },
+    /// A bug: an invariant the code relies on does not hold.
+    #[error("internal error (a bug in leadscore, please report it): {0}")]
+    Internal(String),
+}
+
+impl Classify for CoreError {
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            Self::Config(_) => ExitKind::Usage,
+            Self::Read { .. } | Self::ParquetRead { .. } | Self::MissingColumn { .. } => ExitKind::InputData,
+            Self::MissingStageOutput { .. } => ExitKind::Usage,
+            Self::Write { .. } | Self::ParquetWrite { .. } | Self::Internal(_) => ExitKind::Internal,
+        }
+    }
+}
+
+/// Short for `Result<T, CoreError>`.
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;

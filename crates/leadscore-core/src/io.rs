@@ -1,0 +1,227 @@
+//! Reading and writing files: Parquet through polars with leadscore metadata, atomic writes,
+//! content hashes.
+//!
+//! Every file is written under a temporary name in its final folder, flushed to disk, then renamed
+//! into place, so a reader never sees a half-written file.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{CoreError, Result};
+use crate::schema::SCHEMA_VERSION;
+use crate::time::RunDate;
+
+/// Keys of the leadscore entries in a Parquet file's key-value metadata.
+pub mod meta_keys {
+    /// The stage that wrote the file.
+    pub const STAGE: &str = "leadscore.stage";
+    /// The run date (`YYYY-MM-DD`).
+    pub const RUN_DATE: &str = "leadscore.run_date";
+    /// [`crate::schema::SCHEMA_VERSION`].
+    pub const SCHEMA_VERSION: &str = "leadscore.schema_version";
+    /// SHA-256 of the resolved config.
+    pub const CONFIG_HASH: &str = "leadscore.config_hash";
+    /// The leadscore version that wrote the file.
+    pub const VERSION: &str = "leadscore.version";
+}
+
+/// The leadscore version (the workspace version).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Provenance written into every Parquet file a stage produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableMeta {
+    /// The stage writing the file.
+    pub stage: String,
+    /// The run date.
+    pub run_date: RunDate,
+    /// SHA-256 of the resolved config.
+    pub config_hash: String,
+}
+
+impl TableMeta {
+    /// The key-value pairs, in a fixed order.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        vec![
+            (meta_keys::STAGE.into(), self.stage.clone()),
+            (meta_keys::RUN_DATE.into(), self.run_date.to_string()),
+            (meta_keys::SCHEMA_VERSION.into(), SCHEMA_VERSION.to_string()),
+            (meta_keys::CONFIG_HASH.into(), self.config_hash.clone()),
+            (meta_keys::VERSION.into(), VERSION.into()),
+        ]
+    }
+}
+
+/// What was written: enough for a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrittenFile {
+    /// File name within its folder.
+    pub file: String,
+    /// Rows, for tables.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rows: Option<u64>,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the content (hex).
+    pub sha256: String,
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Writes `path` atomically: `write` fills a temporary file next to it, which is synced and
+/// renamed into place. On error the temporary file is removed and `path` is untouched.
+pub fn write_atomic(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
+    let tmp = temp_path(path);
+    let werr = |source| CoreError::Write { path: path.to_path_buf(), source };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(werr)?;
+    }
+    let result = (|| {
+        let file = File::create(&tmp).map_err(werr)?;
+        let mut w = BufWriter::new(file);
+        write(&mut w)?;
+        let file = w.into_inner().map_err(|e| werr(e.into_error()))?;
+        file.sync_all().map_err(werr)?;
+        fs::rename(&tmp, path).map_err(werr)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes bytes atomically and returns their record.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<WrittenFile> {
+    write_atomic(path, |w| w.write_all(bytes).map_err(|source| CoreError::Write { path: path.to_path_buf(), source }))?;
+    Ok(WrittenFile {
+        file: file_name(path),
+        rows: None,
+        bytes: bytes.len() as u64,
+        sha256: crate::digest::sha256_hex(bytes),
+    })
+}
+
+/// Writes a value as pretty JSON (with a trailing newline), atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<WrittenFile> {
+    let mut bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| CoreError::Internal(format!("cannot encode {} as JSON: {e}", path.display())))?;
+    bytes.push(b'\n');
+    write_bytes(path, &bytes)
+}
+
+/// Writes a frame as Parquet (zstd, with statistics) with leadscore metadata, atomically.
+///
+/// The bytes depend only on the frame and `meta`: writing the same table twice gives the same file.
+pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: &TableMeta) -> Result<WrittenFile> {
+    let mut buf: Vec<u8> = Vec::new();
+    ParquetWriter::new(&mut buf)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(meta.pairs())))
+        .finish(df)
+        .map_err(|source| CoreError::ParquetWrite { path: path.to_path_buf(), source })?;
+    let mut rec = write_bytes(path, &buf)?;
+    rec.rows = Some(df.height() as u64);
+    Ok(rec)
+}
+
+/// Reads a Parquet file into a frame.
+pub fn read_parquet(path: &Path) -> Result<DataFrame> {
+    let file = File::open(path).map_err(|source| CoreError::Read { path: path.to_path_buf(), source })?;
+    ParquetReader::new(file).finish().map_err(|source| CoreError::ParquetRead { path: path.to_path_buf(), source })
+}
+
+/// SHA-256 (hex) and size of a file's content.
+pub fn hash_file(path: &Path) -> Result<(String, u64)> {
+    let rerr = |source| CoreError::Read { path: path.to_path_buf(), source };
+    let mut file = File::open(path).map_err(rerr)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(rerr)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((hex::encode(hasher.finalize()), total))
+}
+
+/// The last component of a path as a string.
+pub fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Column names of a frame, comma-separated (for "the file has: …" messages).
+pub fn column_list(df: &DataFrame) -> String {
+    df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> TableMeta {
+        TableMeta {
+            stage: "ingest".into(),
+            run_date: "2026-01-02".parse().unwrap_or_else(|_| RunDate::new(chrono::NaiveDate::MIN)),
+            config_hash: "abc".into(),
+        }
+    }
+
+    #[test]
+    fn parquet_round_trip_keeps_data_and_metadata_and_is_deterministic() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| CoreError::Internal(e.to_string()))?;
+        let mut df = df!(
+            "id" => ["a", "b", "c"],
+            "x" => [Some(1.5), None, Some(-2.0)],
+        )
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let p1 = dir.path().join("t1.parquet");
+        let p2 = dir.path().join("t2.parquet");
+        let r1 = write_parquet(&p1, &mut df, &meta())?;
+        let r2 = write_parquet(&p2, &mut df, &meta())?;
+        assert_eq!(r1.sha256, r2.sha256, "same frame and metadata must give the same bytes");
+        assert_eq!(r1.rows, Some(3));
+        let back = read_parquet(&p1)?;
+        assert!(back.equals_missing(&df));
+        let mut reader = ParquetReader::new(File::open(&p1).map_err(|e| CoreError::Internal(e.to_string()))?);
+        let md = reader.get_metadata().map_err(|e| CoreError::Internal(e.to_string()))?;
+        let kv = md.key_value_metadata().clone().unwrap_or_default();
+        let get = |k: &str| kv.iter().find(|e| e.key == k).and_then(|e| e.value.clone());
+        assert_eq!(get(meta_keys::STAGE).as_deref(), Some("ingest"));
+        assert_eq!(get(meta_keys::RUN_DATE).as_deref(), Some("2026-01-02"));
+        assert_eq!(get(meta_keys::SCHEMA_VERSION), Some(SCHEMA_VERSION.to_string()));
+        // No temporary files are left behind.
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .map_err(|e| CoreError::Internal(e.to_string()))?
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn failed_write_leaves_the_previous_file_untouched() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| CoreError::Internal(e.to_string()))?;
+        let p = dir.path().join("x.json");
+        write_bytes(&p, b"old")?;
+        let err = write_atomic(&p, |w| {
+            let _ = w.write_all(b"half");
+            Err(CoreError::Internal("simulated crash".into()))
+        });
+        assert!(err.is_err());
+        assert_eq!(fs::read(&p).map_err(|e| CoreError::Internal(e.to_string()))?, b"old");
+        assert_eq!(fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 1);
+        Ok(())
+    }
+}

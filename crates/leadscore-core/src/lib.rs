@@ -1,0 +1,28 @@
+//! `leadscore-core`: the contracts every leadscore stage shares.
+//!
+//! This crate is responsible for what must agree across stages and therefore lives in one place:
+//!
+//! - [`schema`]: the canonical tables (leads, deals, events, rejects) and their column names;
+//! - [`config`]: `leadscore.toml`, parsed raw → validated, every problem reported at once;
+//! - [`error`]: error types and the exit-code classes the CLI maps them to;
+//! - [`io`]: Parquet read/write through polars with leadscore metadata and atomic writes;
+//! - [`layout`]: the run layout `<output_dir>/runs/<date>/<stage>/`, staging and manifests;
+//! - [`time`]: run dates and the timestamp formats CRM exports use;
+//! - [`currency`]: ISO 4217 codes and conversion into the project currency;
+//! - [`digest`]: SHA-256 content hashes and deterministic ids.
+//!
+//! Stage crates depend on this crate and never on each other.
+
+pub mod config;
+pub mod currency;
+pub mod digest;
+pub mod error;
+pub mod io;
+pub mod layout;
+pub mod schema;
+pub mod time;
+
+pub use config::Config;
+pub use error::{Classify, CoreError, ExitKind};
+pub use layout::{RunContext, RunLayout, Stage};
+pub use time::RunDate;

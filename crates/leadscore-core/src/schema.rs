@@ -1,0 +1,347 @@
+//! Canonical tables and their column names, declared once.
+//!
+//! Every stage refers to columns through these constants, never through loose string literals.
+//! A [`SourceKind`] also lists the canonical fields a source mapping may fill
+//! ([`SourceKind::fields`]), which config validation, ingest and the conversion definitions share.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the canonical table layouts. Bumped whenever a column is added, removed or retyped;
+/// written into every Parquet file's metadata so a reader can tell which layout it holds.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Columns of the canonical `leads.parquet` (one row per lead, unique `lead_id`).
+///
+/// Attribute columns follow the canonical ones, named after each configured attribute.
+pub mod leads {
+    /// Unique lead identifier (string).
+    pub const LEAD_ID: &str = "lead_id";
+    /// When the lead was created (UTC instant, microseconds).
+    pub const CREATED_AT: &str = "created_at";
+    /// The person or account the lead belongs to; links leads to deals and events. May be null.
+    pub const USER_ID: &str = "user_id";
+    /// Web analytics client id (e.g. GA `1234567890.1690000000`).
+    pub const CLIENT_ID: &str = "client_id";
+    /// E-mail address as entered (trimmed). Personal data: never logged or exported raw.
+    pub const EMAIL: &str = "email";
+    /// Phone number as entered (trimmed). Personal data: never logged or exported raw.
+    pub const PHONE: &str = "phone";
+    /// Given name. Personal data.
+    pub const FIRST_NAME: &str = "first_name";
+    /// Family name. Personal data.
+    pub const LAST_NAME: &str = "last_name";
+    /// Google Ads click identifier.
+    pub const GCLID: &str = "gclid";
+    /// Meta (Facebook) click identifier.
+    pub const FBCLID: &str = "fbclid";
+    /// Meta lead-ads lead identifier.
+    pub const META_LEAD_ID: &str = "meta_lead_id";
+}
+
+/// Columns of the canonical `deals.parquet` (one row per deal / opportunity, unique `deal_id`).
+pub mod deals {
+    /// Unique deal identifier.
+    pub const DEAL_ID: &str = "deal_id";
+    /// The person or account the deal belongs to (joins to `leads.user_id`).
+    pub const USER_ID: &str = "user_id";
+    /// When the deal was created (UTC instant).
+    pub const CREATED_AT: &str = "created_at";
+    /// When the deal was closed (UTC instant); null while open. For Salesforce this is `CloseDate`,
+    /// which on open opportunities is the expected close date.
+    pub const CLOSED_AT: &str = "closed_at";
+    /// Pipeline stage as exported (e.g. `closedwon`, `Closed Won`).
+    pub const STAGE: &str = "stage";
+    /// Deal type as exported (e.g. `newbusiness`, `New Business`).
+    pub const TYPE: &str = "type";
+    /// Win probability in [0, 1] (percentages in the export are divided by 100).
+    pub const PROBABILITY: &str = "probability";
+    /// Amount converted into the project currency.
+    pub const AMOUNT: &str = "amount";
+    /// Amount as exported, in `currency`.
+    pub const AMOUNT_ORIGINAL: &str = "amount_original";
+    /// ISO 4217 code of the exported amount (the project currency when the export had none).
+    pub const CURRENCY: &str = "currency";
+}
+
+/// Columns of the canonical `events.parquet` (one row per behavioural event, unique `event_id`).
+pub mod events {
+    /// Unique event identifier.
+    pub const EVENT_ID: &str = "event_id";
+    /// The person or account the event belongs to.
+    pub const USER_ID: &str = "user_id";
+    /// Event name (e.g. `Page View`, `Paid Subscription`).
+    pub const NAME: &str = "name";
+    /// When the event happened (UTC instant).
+    pub const AT: &str = "at";
+    /// Value attached to the event, converted into the project currency; null if none.
+    pub const VALUE: &str = "value";
+    /// ISO 4217 code of the exported value.
+    pub const CURRENCY: &str = "currency";
+}
+
+/// Columns of `rejects.parquet`: every input row that did not make it into a canonical table.
+pub mod rejects {
+    /// Which source the row came from (`leads`, `deals`, `events`).
+    pub const SOURCE: &str = "source";
+    /// The file the row was read from.
+    pub const FILE: &str = "file";
+    /// 1-based record number within the file (the header is not counted).
+    pub const ROW: &str = "row";
+    /// The file column at fault, when one is.
+    pub const COLUMN: &str = "column";
+    /// Machine-readable reason code (see [`super::RejectReason`]).
+    pub const REASON: &str = "reason";
+    /// Human-readable explanation naming every problem found in the row.
+    pub const DETAIL: &str = "detail";
+    /// The row's raw values as a JSON object (file column name → value as text).
+    pub const RAW: &str = "raw";
+}
+
+/// Why an input row was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// A required identifier (lead, deal, event or user id) is empty.
+    MissingId,
+    /// A required timestamp is empty.
+    MissingTimestamp,
+    /// A timestamp could not be parsed in any supported format.
+    UnparsableTimestamp,
+    /// An amount or value is not a number.
+    UnparsableAmount,
+    /// An amount or value is negative.
+    NegativeAmount,
+    /// A currency code is not ISO 4217 or has no exchange rate.
+    UnknownCurrency,
+    /// Another row with the same id was kept (newer update time, or later in the export).
+    DuplicateId,
+}
+
+impl RejectReason {
+    /// The snake_case code written to `rejects.parquet`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::MissingId => "missing_id",
+            Self::MissingTimestamp => "missing_timestamp",
+            Self::UnparsableTimestamp => "unparsable_timestamp",
+            Self::UnparsableAmount => "unparsable_amount",
+            Self::NegativeAmount => "negative_amount",
+            Self::UnknownCurrency => "unknown_currency",
+            Self::DuplicateId => "duplicate_id",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// The three kinds of CRM source a config can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// Leads / contacts (required).
+    Leads,
+    /// Deals / opportunities (required).
+    Deals,
+    /// Behavioural events (optional).
+    Events,
+}
+
+/// How a canonical field's raw text is interpreted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    /// An identifier: trimmed text, empty means missing.
+    Id,
+    /// Free text: trimmed, empty means null.
+    Text,
+    /// A point in time (see `time::parse_timestamp` for the accepted formats).
+    Timestamp,
+    /// A non-negative money amount.
+    Amount,
+    /// An ISO 4217 currency code.
+    Currency,
+    /// A probability in [0, 1] or a percentage in (1, 100].
+    Probability,
+}
+
+/// One canonical field a source mapping can fill.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldSpec {
+    /// Canonical name, also the output column name.
+    pub name: &'static str,
+    /// How the raw value is parsed.
+    pub ty: FieldType,
+    /// A row whose value is empty is rejected; a mapping without the field is a config error.
+    pub required: bool,
+    /// Kept in the output table (false only for ingest-internal fields such as `updated_at`).
+    pub output: bool,
+    /// What the field means (shown in errors and docs).
+    pub doc: &'static str,
+}
+
+/// The canonical field that orders versions of the same record during de-duplication.
+pub const UPDATED_AT: &str = "updated_at";
+
+const fn field(name: &'static str, ty: FieldType, required: bool, doc: &'static str) -> FieldSpec {
+    FieldSpec { name, ty, required, output: true, doc }
+}
+
+const UPDATED_AT_FIELD: FieldSpec = FieldSpec {
+    name: UPDATED_AT,
+    ty: FieldType::Timestamp,
+    required: false,
+    output: false,
+    doc: "last modification time; the newest version of a duplicated id wins",
+};
+
+const LEAD_FIELDS: &[FieldSpec] = &[
+    field(leads::LEAD_ID, FieldType::Id, true, "unique lead id"),
+    field(leads::CREATED_AT, FieldType::Timestamp, true, "lead creation time"),
+    field(leads::USER_ID, FieldType::Text, false, "person/account id shared with deals and events"),
+    field(leads::CLIENT_ID, FieldType::Text, false, "web analytics client id"),
+    field(leads::EMAIL, FieldType::Text, false, "e-mail address"),
+    field(leads::PHONE, FieldType::Text, false, "phone number"),
+    field(leads::FIRST_NAME, FieldType::Text, false, "given name"),
+    field(leads::LAST_NAME, FieldType::Text, false, "family name"),
+    field(leads::GCLID, FieldType::Text, false, "Google Ads click id"),
+    field(leads::FBCLID, FieldType::Text, false, "Meta click id"),
+    field(leads::META_LEAD_ID, FieldType::Text, false, "Meta lead-ads lead id"),
+    UPDATED_AT_FIELD,
+];
+
+const DEAL_FIELDS: &[FieldSpec] = &[
+    field(deals::DEAL_ID, FieldType::Id, true, "unique deal id"),
+    field(deals::USER_ID, FieldType::Id, true, "person/account id shared with leads"),
+    field(deals::CREATED_AT, FieldType::Timestamp, true, "deal creation time"),
+    field(deals::CLOSED_AT, FieldType::Timestamp, false, "close time; empty while open"),
+    field(deals::STAGE, FieldType::Text, false, "pipeline stage"),
+    field(deals::TYPE, FieldType::Text, false, "deal type (new business, renewal, ...)"),
+    field(deals::PROBABILITY, FieldType::Probability, false, "win probability"),
+    field(deals::AMOUNT, FieldType::Amount, false, "deal amount"),
+    field(deals::CURRENCY, FieldType::Currency, false, "ISO 4217 code of the amount"),
+    UPDATED_AT_FIELD,
+];
+
+const EVENT_FIELDS: &[FieldSpec] = &[
+    field(events::EVENT_ID, FieldType::Id, false, "unique event id (derived from the row if unmapped)"),
+    field(events::USER_ID, FieldType::Id, true, "person/account id shared with leads"),
+    field(events::NAME, FieldType::Id, true, "event name"),
+    field(events::AT, FieldType::Timestamp, true, "event time"),
+    field(events::VALUE, FieldType::Amount, false, "value attached to the event"),
+    field(events::CURRENCY, FieldType::Currency, false, "ISO 4217 code of the value"),
+    UPDATED_AT_FIELD,
+];
+
+impl SourceKind {
+    /// All kinds, in the order stages process them.
+    pub const ALL: [SourceKind; 3] = [SourceKind::Leads, SourceKind::Deals, SourceKind::Events];
+
+    /// The lowercase name used in config sections, reports and the rejects table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Leads => "leads",
+            Self::Deals => "deals",
+            Self::Events => "events",
+        }
+    }
+
+    /// The canonical fields a mapping for this source may fill.
+    pub fn fields(self) -> &'static [FieldSpec] {
+        match self {
+            Self::Leads => LEAD_FIELDS,
+            Self::Deals => DEAL_FIELDS,
+            Self::Events => EVENT_FIELDS,
+        }
+    }
+
+    /// Looks up one canonical field by name.
+    pub fn field(self, name: &str) -> Option<&'static FieldSpec> {
+        self.fields().iter().find(|f| f.name == name)
+    }
+
+    /// The field that identifies a record of this source.
+    pub fn id_field(self) -> &'static str {
+        match self {
+            Self::Leads => leads::LEAD_ID,
+            Self::Deals => deals::DEAL_ID,
+            Self::Events => events::EVENT_ID,
+        }
+    }
+
+    /// The canonical table file this source is written to by ingest.
+    pub fn table_file(self) -> &'static str {
+        match self {
+            Self::Leads => files::LEADS,
+            Self::Deals => files::DEALS,
+            Self::Events => files::EVENTS,
+        }
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// File names of the tables stages pass to each other.
+pub mod files {
+    /// Canonical leads, written by ingest.
+    pub const LEADS: &str = "leads.parquet";
+    /// Canonical deals, written by ingest.
+    pub const DEALS: &str = "deals.parquet";
+    /// Canonical events, written by ingest.
+    pub const EVENTS: &str = "events.parquet";
+    /// Rejected input rows, written by ingest.
+    pub const REJECTS: &str = "rejects.parquet";
+    /// A stage's typed report.
+    pub const REPORT: &str = "report.json";
+    /// A stage's manifest (inputs, outputs, timings); written last, marks success.
+    pub const MANIFEST: &str = "manifest.json";
+}
+
+/// Names of the columns a table must have, in order, for the canonical tables of a source
+/// (attribute columns of leads excluded).
+pub fn canonical_columns(kind: SourceKind) -> Vec<&'static str> {
+    let mut cols: Vec<&'static str> = kind.fields().iter().filter(|f| f.output).map(|f| f.name).collect();
+    if kind == SourceKind::Deals {
+        // The converted amount and the original amount are both kept.
+        let pos = cols.iter().position(|c| *c == deals::AMOUNT).map_or(cols.len(), |p| p + 1);
+        cols.insert(pos, deals::AMOUNT_ORIGINAL);
+    }
+    cols
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_source_has_its_id_field_and_required_fields() {
+        for kind in SourceKind::ALL {
+            assert!(kind.field(kind.id_field()).is_some(), "{kind} lacks its id field");
+            let names: Vec<_> = kind.fields().iter().map(|f| f.name).collect();
+            let mut dedup = names.clone();
+            dedup.sort_unstable();
+            dedup.dedup();
+            assert_eq!(names.len(), dedup.len(), "{kind} declares a field twice");
+        }
+        assert!(SourceKind::Leads.field(leads::CREATED_AT).is_some_and(|f| f.required));
+        assert!(SourceKind::Events.field(events::EVENT_ID).is_some_and(|f| !f.required));
+    }
+
+    #[test]
+    fn deal_columns_keep_original_amount_next_to_converted() {
+        let cols = canonical_columns(SourceKind::Deals);
+        let a = cols.iter().position(|c| *c == deals::AMOUNT);
+        let o = cols.iter().position(|c| *c == deals::AMOUNT_ORIGINAL);
+        assert_eq!(a.map(|a| a + 1), o);
+        assert!(!cols.contains(&UPDATED_AT));
+    }
+}

@@ -1,0 +1,278 @@
+//! Time: the run date, and parsing the timestamp formats CRM exports use.
+//!
+//! All canonical timestamps are UTC instants stored as microseconds since the Unix epoch
+//! (Parquet `TIMESTAMP(MICROS, isAdjustedToUTC=true)`). Text without an offset is read in the
+//! project time zone.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone as _, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Microseconds in one day (durations such as the conversion window are fixed 24-hour days).
+pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// A run date: the run for date D covers data known before D 00:00 in the project time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunDate(NaiveDate);
+
+impl RunDate {
+    /// Wraps a calendar date.
+    pub fn new(date: NaiveDate) -> Self {
+        Self(date)
+    }
+
+    /// The calendar date.
+    pub fn date(self) -> NaiveDate {
+        self.0
+    }
+
+    /// D 00:00 in `tz`, as microseconds since the epoch (UTC). On the rare day whose midnight does
+    /// not exist (a DST jump at midnight) the first instant of the day is used.
+    pub fn start_micros(self, tz: Tz) -> i64 {
+        local_to_utc_micros(self.0.and_time(NaiveTime::MIN), tz)
+            .or_else(|| local_to_utc_micros(self.0.and_hms_opt(1, 0, 0).unwrap_or_default(), tz))
+            .unwrap_or_else(|| self.0.and_time(NaiveTime::MIN).and_utc().timestamp_micros())
+    }
+
+    /// The previous calendar day.
+    pub fn pred(self) -> Self {
+        Self(self.0.pred_opt().unwrap_or(self.0))
+    }
+
+    /// The next calendar day.
+    pub fn succ(self) -> Self {
+        Self(self.0.succ_opt().unwrap_or(self.0))
+    }
+
+    /// The date of a UTC instant in `tz`.
+    pub fn of_instant(micros: i64, tz: Tz) -> Option<Self> {
+        let utc = DateTime::<Utc>::from_timestamp_micros(micros)?;
+        Some(Self(utc.with_timezone(&tz).date_naive()))
+    }
+
+    /// Today in `tz` (the default run date when neither the command line nor the config names one).
+    pub fn today(tz: Tz) -> Self {
+        Self(Utc::now().with_timezone(&tz).date_naive())
+    }
+}
+
+impl fmt::Display for RunDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%d"))
+    }
+}
+
+impl FromStr for RunDate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+            .map(Self)
+            .map_err(|_| format!("expected a date as YYYY-MM-DD, found `{s}`"))
+    }
+}
+
+impl Serialize for RunDate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for RunDate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a timestamp could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimestampError {
+    /// The value is empty.
+    Empty,
+    /// No supported format matches.
+    Unparsable,
+    /// A local time that does not exist in the zone (it falls in a DST gap).
+    NonexistentLocalTime,
+    /// The value is outside the representable range.
+    OutOfRange,
+}
+
+impl fmt::Display for TimestampError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("empty timestamp"),
+            Self::Unparsable => f.write_str(
+                "not a supported timestamp (RFC 3339, `YYYY-MM-DD HH:MM:SS`, \
+                 `YYYY-MM-DDTHH:MM:SS.sss+0000`, `YYYY-MM-DD`, or epoch seconds/milliseconds)",
+            ),
+            Self::NonexistentLocalTime => f.write_str("local time does not exist in the project time zone (DST gap)"),
+            Self::OutOfRange => f.write_str("timestamp out of range"),
+        }
+    }
+}
+
+fn local_to_utc_micros(naive: NaiveDateTime, tz: Tz) -> Option<i64> {
+    // Ambiguous local times (the repeated hour when clocks go back) take the earlier instant.
+    tz.from_local_datetime(&naive).earliest().map(|dt| dt.timestamp_micros())
+}
+
+/// Converts a local wall-clock time in `tz` to UTC microseconds.
+pub fn local_micros(naive: NaiveDateTime, tz: Tz) -> Result<i64, TimestampError> {
+    local_to_utc_micros(naive, tz).ok_or(TimestampError::NonexistentLocalTime)
+}
+
+/// Interprets an integer as epoch seconds, milliseconds or microseconds by magnitude:
+/// below 10^11 seconds, below 10^14 milliseconds, otherwise microseconds. (10^11 seconds is the
+/// year 5138; 10^11 milliseconds is March 1973.)
+pub fn epoch_to_micros(v: i64) -> Result<i64, TimestampError> {
+    let a = v.unsigned_abs();
+    let micros = if a < 100_000_000_000 {
+        v.checked_mul(1_000_000)
+    } else if a < 100_000_000_000_000 {
+        v.checked_mul(1_000)
+    } else {
+        Some(v)
+    };
+    micros.ok_or(TimestampError::OutOfRange)
+}
+
+/// Parses one timestamp as exported by a CRM into UTC microseconds.
+///
+/// Accepted, in this order:
+/// - an integer: epoch seconds / milliseconds / microseconds by magnitude ([`epoch_to_micros`];
+///   HubSpot exports milliseconds);
+/// - RFC 3339 with an offset: `2025-09-01T01:17:28Z`, `2025-09-01 01:17:28.5+02:00`;
+/// - Salesforce style, offset without colon: `2025-09-01T01:17:28.000+0000`;
+/// - local time without offset, read in `tz`: `2025-09-01 01:17:28`, `2025-09-01T01:17:28.250`,
+///   `2025-09-01 01:17`;
+/// - a date `2025-09-01`, read as local midnight in `tz`.
+///
+/// Local times in a DST overlap take the earlier instant; local times in a DST gap are an error.
+pub fn parse_timestamp(raw: &str, tz: Tz) -> Result<i64, TimestampError> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(TimestampError::Empty);
+    }
+    let bytes = s.as_bytes();
+    if bytes.iter().enumerate().all(|(i, b)| b.is_ascii_digit() || (i == 0 && *b == b'-')) && s != "-" {
+        let v: i64 = s.parse().map_err(|_| TimestampError::OutOfRange)?;
+        return epoch_to_micros(v);
+    }
+    if bytes.len() < 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return Err(TimestampError::Unparsable);
+    }
+    if bytes.len() == 10 {
+        let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| TimestampError::Unparsable)?;
+        return local_micros(d.and_time(NaiveTime::MIN), tz);
+    }
+    let sep = bytes[10];
+    if sep != b'T' && sep != b' ' && sep != b't' {
+        return Err(TimestampError::Unparsable);
+    }
+    if has_offset(&bytes[11..]) {
+        if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+            return Ok(dt.timestamp_micros());
+        }
+        for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z"] {
+            if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
+                return Ok(dt.timestamp_micros());
+            }
+        }
+        return Err(TimestampError::Unparsable);
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(s, fmt) {
+            return local_micros(naive, tz);
+        }
+    }
+    Err(TimestampError::Unparsable)
+}
+
+/// Whether the time part (after the date and separator) carries a zone: `Z` or a `+`/`-` offset.
+fn has_offset(time: &[u8]) -> bool {
+    time.iter().any(|b| matches!(b, b'Z' | b'z' | b'+' | b'-'))
+}
+
+/// Formats UTC microseconds as RFC 3339 with a `Z` suffix (for messages and reports).
+pub fn format_micros(micros: i64) -> String {
+    DateTime::<Utc>::from_timestamp_micros(micros)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_else(|| format!("<invalid instant {micros}>"))
+}
+
+/// Parses an IANA time zone name, with a message that says what was expected.
+pub fn parse_tz(name: &str) -> Result<Tz, String> {
+    name.parse::<Tz>()
+        .map_err(|_| format!("expected an IANA time zone name such as `Europe/Amsterdam` or `UTC`, found `{name}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ams() -> Tz {
+        chrono_tz::Europe::Amsterdam
+    }
+
+    fn utc(s: &str) -> i64 {
+        DateTime::parse_from_rfc3339(s).map(|d| d.timestamp_micros()).unwrap_or(i64::MIN)
+    }
+
+    #[test]
+    fn parses_every_supported_format() {
+        let tz = ams();
+        let cases = [
+            ("2025-09-01T01:17:28Z", "2025-09-01T01:17:28Z"),
+            ("2025-09-01T01:17:28.5+02:00", "2025-08-31T23:17:28.5Z"),
+            ("2025-09-01 01:17:28+00:00", "2025-09-01T01:17:28Z"),
+            ("2025-09-01T01:17:28.000+0000", "2025-09-01T01:17:28Z"),
+            ("2025-09-01T03:17:28.000+0200", "2025-09-01T01:17:28Z"),
+            // Local wall-clock time in Amsterdam (CEST, +02:00 in September).
+            ("2025-09-01 03:17:28", "2025-09-01T01:17:28Z"),
+            ("2025-09-01T03:17:28.250", "2025-09-01T01:17:28.25Z"),
+            ("2025-09-01 03:17", "2025-09-01T01:17:00Z"),
+            ("2025-01-15", "2025-01-14T23:00:00Z"),
+            // HubSpot epoch milliseconds and plain epoch seconds.
+            ("1756689448000", "2025-09-01T01:17:28Z"),
+            ("1756689448", "2025-09-01T01:17:28Z"),
+            ("  2025-09-01T01:17:28Z ", "2025-09-01T01:17:28Z"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(parse_timestamp(raw, tz), Ok(utc(want)), "{raw}");
+        }
+    }
+
+    #[test]
+    fn rejects_garbage_with_a_reason() {
+        let tz = ams();
+        assert_eq!(parse_timestamp("", tz), Err(TimestampError::Empty));
+        assert_eq!(parse_timestamp("   ", tz), Err(TimestampError::Empty));
+        for bad in ["31/02/2025", "2025-02-31 10:00:00", "yesterday", "2025-13-01", "2025-09-01X10", "-"] {
+            assert_eq!(parse_timestamp(bad, tz), Err(TimestampError::Unparsable), "{bad}");
+        }
+        assert_eq!(parse_timestamp("99999999999999999999", tz), Err(TimestampError::OutOfRange));
+    }
+
+    #[test]
+    fn dst_gap_is_an_error_and_overlap_takes_the_earlier_instant() {
+        let tz = ams();
+        // 2025-03-30 02:30 does not exist in Amsterdam.
+        assert_eq!(parse_timestamp("2025-03-30 02:30:00", tz), Err(TimestampError::NonexistentLocalTime));
+        // 2025-10-26 02:30 happens twice; the first is at +02:00.
+        assert_eq!(parse_timestamp("2025-10-26 02:30:00", tz), Ok(utc("2025-10-26T00:30:00Z")));
+    }
+
+    #[test]
+    fn run_date_starts_at_local_midnight() {
+        let d: RunDate = "2025-09-02".parse().unwrap_or(RunDate(NaiveDate::MIN));
+        assert_eq!(d.start_micros(ams()), utc("2025-09-01T22:00:00Z"));
+        assert_eq!(d.start_micros(chrono_tz::UTC), utc("2025-09-02T00:00:00Z"));
+        assert_eq!(d.to_string(), "2025-09-02");
+        assert_eq!(d.pred().to_string(), "2025-09-01");
+        assert_eq!(RunDate::of_instant(utc("2025-09-01T22:30:00Z"), ams()), Some(d));
+        assert!("2025-9-2x".parse::<RunDate>().is_err());
+    }
+}

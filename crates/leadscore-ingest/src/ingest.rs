@@ -1,0 +1,704 @@
+//! The ingest logic on in-memory frames: map, parse, reject, de-duplicate, account.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use chrono_tz::Tz;
+use leadscore_core::config::{AttributeKind, MappingOrigin, Source};
+use leadscore_core::currency::iso4217;
+use leadscore_core::digest::stable_id;
+use leadscore_core::io::column_list;
+use leadscore_core::schema::{self, FieldType, RejectReason, SourceKind, UPDATED_AT, canonical_columns, deals, events};
+use leadscore_core::time::format_micros;
+use leadscore_core::{Config, CoreError, RunContext};
+use polars::prelude::*;
+
+use crate::attributes;
+use crate::error::{IngestError, Result};
+use crate::parse;
+use crate::read::{RawFile, RawSources};
+use crate::report::{AttributeReport, FileReport, IngestReport, SourceReport};
+
+/// What ingest produces: the canonical tables, the rejects, and the report.
+#[derive(Debug, Clone)]
+pub struct IngestOutputs {
+    /// Canonical leads, one row per `lead_id`, sorted by `created_at`, then `lead_id`.
+    pub leads: DataFrame,
+    /// Canonical deals, one row per `deal_id`, sorted by `created_at`, then `deal_id`.
+    pub deals: DataFrame,
+    /// Canonical events (empty, with the canonical columns, when no events source is configured).
+    pub events: DataFrame,
+    /// Every rejected input row with its reason and raw values.
+    pub rejects: DataFrame,
+    /// The accounting.
+    pub report: IngestReport,
+}
+
+/// Rejected rows, column by column.
+#[derive(Debug, Default)]
+struct Rejects {
+    source: Vec<&'static str>,
+    file: Vec<String>,
+    row: Vec<u64>,
+    column: Vec<Option<String>>,
+    reason: Vec<&'static str>,
+    detail: Vec<String>,
+    raw: Vec<String>,
+}
+
+impl Rejects {
+    fn len(&self) -> usize {
+        self.row.len()
+    }
+
+    fn into_frame(self) -> PolarsResult<DataFrame> {
+        use schema::rejects as r;
+        DataFrame::new_infer_height(vec![
+            Column::new(r::SOURCE.into(), self.source),
+            Column::new(r::FILE.into(), self.file),
+            Column::new(r::ROW.into(), self.row),
+            Column::new(r::COLUMN.into(), self.column),
+            Column::new(r::REASON.into(), self.reason),
+            Column::new(r::DETAIL.into(), self.detail),
+            Column::new(r::RAW.into(), self.raw),
+        ])
+    }
+}
+
+/// One problem with one row.
+#[derive(Debug, Clone)]
+struct Issue {
+    row: usize,
+    reason: RejectReason,
+    column: String,
+    detail: String,
+}
+
+/// The raw values of row `i` as a JSON object, in file column order.
+fn raw_json(df: &DataFrame, i: usize) -> String {
+    let mut s = String::from("{");
+    for (k, c) in df.columns().iter().enumerate() {
+        if k > 0 {
+            s.push(',');
+        }
+        let key = serde_json::to_string(c.name().as_str()).unwrap_or_default();
+        let value = match c.get(i) {
+            Ok(AnyValue::Null) | Err(_) => "null".to_string(),
+            Ok(AnyValue::String(v)) => serde_json::to_string(v).unwrap_or_default(),
+            Ok(AnyValue::StringOwned(v)) => serde_json::to_string(v.as_str()).unwrap_or_default(),
+            Ok(v) => serde_json::to_string(&v.to_string()).unwrap_or_default(),
+        };
+        let _ = write!(s, "{key}:{value}");
+    }
+    s.push('}');
+    s
+}
+
+fn missing_column(file: &RawFile, column: &str, expected: String) -> IngestError {
+    IngestError::Core(CoreError::MissingColumn {
+        path: file.path.clone(),
+        column: column.to_string(),
+        expected,
+        available: column_list(&file.frame),
+    })
+}
+
+/// The column each mapped field reads in `file`, checking that configured columns exist.
+/// Preset columns of optional fields that the file lacks are skipped and listed in `missing`.
+fn present_mapping<'a>(
+    source: &'a Source,
+    file: &RawFile,
+    missing: &mut Vec<String>,
+) -> Result<Vec<(&'static schema::FieldSpec, &'a str)>> {
+    let has = |c: &str| file.frame.get_column_index(c).is_some();
+    let mut out = Vec::new();
+    for spec in source.kind.fields() {
+        let Some(m) = source.mapping.get(spec.name) else {
+            continue;
+        };
+        if has(&m.column) {
+            out.push((spec, m.column.as_str()));
+        } else if m.origin == MappingOrigin::Preset && !spec.required {
+            if !missing.contains(&m.column) {
+                missing.push(m.column.clone());
+            }
+        } else {
+            let origin = if m.origin == MappingOrigin::Preset { " (column name from the preset)" } else { "" };
+            return Err(missing_column(
+                file,
+                &m.column,
+                format!("the `{}` field of [sources.{}]{origin}", spec.name, source.kind),
+            ));
+        }
+    }
+    for (name, column) in &source.extra {
+        if !has(column) {
+            return Err(missing_column(file, column, format!("extra column `{name}` of [sources.{}]", source.kind)));
+        }
+    }
+    Ok(out)
+}
+
+/// Per-file parsed canonical columns plus the file's issues.
+struct ParsedFile {
+    columns: Vec<Column>,
+    issues: Vec<Issue>,
+    /// Optional values that could not be used (field, row); counted for kept rows only.
+    left_empty: Vec<(&'static str, usize)>,
+    /// Attribute values that could not be parsed (attribute index, row).
+    unparsable_attrs: Vec<(usize, usize)>,
+}
+
+fn null_column(name: &str, ty: FieldType, n: usize) -> Column {
+    match ty {
+        FieldType::Id | FieldType::Text | FieldType::Currency => Column::full_null(name.into(), n, &DataType::String),
+        FieldType::Timestamp => {
+            Column::full_null(name.into(), n, &DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))
+        }
+        FieldType::Amount | FieldType::Probability => Column::full_null(name.into(), n, &DataType::Float64),
+    }
+}
+
+fn parse_file(
+    config: &Config,
+    source: &Source,
+    file: &RawFile,
+    mapping: &[(&'static schema::FieldSpec, &str)],
+    attr_kinds: &[(String, String, AttributeKind)],
+    tz: Tz,
+) -> Result<ParsedFile> {
+    let df = &file.frame;
+    let n = df.height();
+    let mut issues = Vec::new();
+    let mut left_empty = Vec::new();
+    let mut parsed: HashMap<&'static str, Column> = HashMap::new();
+    let mut currency_col: Option<StringChunked> = None;
+    let mut amount_col: Option<Vec<Option<f64>>> = None;
+    let mut amount_src = "";
+    let mut currency_src = "";
+    for (spec, column) in mapping {
+        let col = df.column(column)?;
+        let column = column.to_string();
+        match spec.ty {
+            FieldType::Id | FieldType::Text => {
+                let t = parse::text(col)?.with_name(spec.name.into());
+                if spec.required {
+                    for (i, v) in t.iter().enumerate() {
+                        if v.is_none() {
+                            issues.push(Issue {
+                                row: i,
+                                reason: RejectReason::MissingId,
+                                column: column.clone(),
+                                detail: format!("`{column}` ({}) is empty", spec.name),
+                            });
+                        }
+                    }
+                }
+                parsed.insert(spec.name, t.into_column());
+            }
+            FieldType::Timestamp => {
+                let (v, errs) = parse::timestamps(col, tz)?;
+                let mut bad = vec![false; n];
+                for (i, msg) in errs {
+                    bad[i] = true;
+                    issues.push(Issue {
+                        row: i,
+                        reason: RejectReason::UnparsableTimestamp,
+                        column: column.clone(),
+                        detail: format!("`{column}` ({}): {msg}", spec.name),
+                    });
+                }
+                if spec.required {
+                    for (i, x) in v.iter().enumerate() {
+                        if x.is_none() && !bad[i] {
+                            issues.push(Issue {
+                                row: i,
+                                reason: RejectReason::MissingTimestamp,
+                                column: column.clone(),
+                                detail: format!("`{column}` ({}) is empty", spec.name),
+                            });
+                        }
+                    }
+                }
+                parsed.insert(spec.name, parse::datetime_column(spec.name, v));
+            }
+            FieldType::Amount => {
+                let (v, errs) = parse::numbers(col)?;
+                for (i, msg) in errs {
+                    issues.push(Issue {
+                        row: i,
+                        reason: RejectReason::UnparsableAmount,
+                        column: column.clone(),
+                        detail: format!("`{column}` ({}): {msg}", spec.name),
+                    });
+                }
+                for (i, x) in v.iter().enumerate() {
+                    if x.is_some_and(|x| x < 0.0) {
+                        issues.push(Issue {
+                            row: i,
+                            reason: RejectReason::NegativeAmount,
+                            column: column.clone(),
+                            detail: format!("`{column}` ({}) is negative: {}", spec.name, x.unwrap_or_default()),
+                        });
+                    }
+                }
+                amount_col = Some(v);
+                amount_src = spec.name;
+            }
+            FieldType::Currency => {
+                currency_col = Some(parse::text(col)?);
+                currency_src = spec.name;
+                let _ = &column;
+            }
+            FieldType::Probability => {
+                let (v, errs) = parse::numbers(col)?;
+                left_empty.extend(errs.into_iter().map(|(row, _)| (spec.name, row)));
+                let v: Vec<Option<f64>> = v
+                    .into_iter()
+                    .enumerate()
+                    .map(|(row, x)| match x {
+                        Some(p) if (0.0..=1.0).contains(&p) => Some(p),
+                        Some(p) if p > 1.0 && p <= 100.0 => Some(p / 100.0),
+                        Some(_) => {
+                            left_empty.push((spec.name, row));
+                            None
+                        }
+                        None => None,
+                    })
+                    .collect();
+                parsed.insert(spec.name, Column::new(spec.name.into(), v));
+            }
+        }
+    }
+    // Currency: normalise, check it is ISO 4217 with a known rate, convert amounts.
+    let project = config.currency.project().to_string();
+    let mut codes: Vec<Option<String>> = vec![None; n];
+    let mut rates: Vec<f64> = vec![1.0; n];
+    if let Some(cur) = &currency_col {
+        let column = source.column(currency_src).unwrap_or(currency_src).to_string();
+        for (i, v) in cur.iter().enumerate() {
+            let Some(raw) = v else { continue };
+            match iso4217(raw) {
+                None => issues.push(Issue {
+                    row: i,
+                    reason: RejectReason::UnknownCurrency,
+                    column: column.clone(),
+                    detail: format!("`{column}`: `{raw}` is not an ISO 4217 currency code"),
+                }),
+                Some(code) => match config.currency.rate(&code) {
+                    None => issues.push(Issue {
+                        row: i,
+                        reason: RejectReason::UnknownCurrency,
+                        column: column.clone(),
+                        detail: format!(
+                            "`{column}`: no exchange rate for {code} into {project}; add it under [currency] rates"
+                        ),
+                    }),
+                    Some(r) => {
+                        rates[i] = r;
+                        codes[i] = Some(code);
+                    }
+                },
+            }
+        }
+    }
+    let has_money = matches!(source.kind, SourceKind::Deals | SourceKind::Events);
+    let (amount_name, original_name, currency_name) = match source.kind {
+        SourceKind::Deals => (deals::AMOUNT, Some(deals::AMOUNT_ORIGINAL), deals::CURRENCY),
+        _ => (events::VALUE, None, events::CURRENCY),
+    };
+    if has_money {
+        let original = amount_col.unwrap_or_else(|| vec![None; n]);
+        let converted: Vec<Option<f64>> = original.iter().zip(&rates).map(|(a, r)| a.map(|a| a * r)).collect();
+        let codes: Vec<Option<String>> =
+            codes.into_iter().zip(&original).map(|(c, a)| c.or_else(|| a.map(|_| project.clone()))).collect();
+        let _ = amount_src;
+        parsed.insert(amount_name, Column::new(amount_name.into(), converted));
+        if let Some(o) = original_name {
+            parsed.insert(o, Column::new(o.into(), original));
+        }
+        parsed.insert(currency_name, Column::new(currency_name.into(), codes));
+    }
+    // Assemble canonical columns in order; unmapped fields are typed nulls.
+    let mut columns = Vec::new();
+    for name in canonical_columns(source.kind) {
+        let col = match parsed.remove(name) {
+            Some(c) => c,
+            None => {
+                let ty = source.kind.field(name).map_or(FieldType::Amount, |f| f.ty);
+                null_column(name, ty, n)
+            }
+        };
+        columns.push(col);
+    }
+    // Ingest-internal: the update time orders duplicates.
+    let updated = parsed.remove(UPDATED_AT).unwrap_or_else(|| null_column(UPDATED_AT, FieldType::Timestamp, n));
+    columns.push(updated.with_name(UPDATED_AT.into()));
+    for (name, column) in &source.extra {
+        columns.push(parse::text(df.column(column)?)?.with_name(name.as_str().into()).into_column());
+    }
+    let mut unparsable_attrs = Vec::new();
+    for (k, (name, column, kind)) in attr_kinds.iter().enumerate() {
+        let (col, errs) = attributes::parse_attribute(df.column(column)?, name, *kind, tz)?;
+        unparsable_attrs.extend(errs.into_iter().map(|(row, _)| (k, row)));
+        columns.push(col);
+    }
+    Ok(ParsedFile { columns, issues, left_empty, unparsable_attrs })
+}
+
+/// The main time field of a source (for ordering and the report).
+fn time_field(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::Leads => schema::leads::CREATED_AT,
+        SourceKind::Deals => deals::CREATED_AT,
+        SourceKind::Events => events::AT,
+    }
+}
+
+const FILE_IDX: &str = "__file";
+const ROW_IDX: &str = "__row";
+
+struct SourceResult {
+    table: DataFrame,
+    report: SourceReport,
+    attributes: Vec<AttributeReport>,
+}
+
+fn process_source(
+    config: &Config,
+    source: &Source,
+    files: &[RawFile],
+    run_start: i64,
+    rejects: &mut Rejects,
+    warnings: &mut Vec<String>,
+) -> Result<SourceResult> {
+    let tz = config.project.timezone;
+    let kind = source.kind;
+    let mut preset_missing = Vec::new();
+    // Check every file's columns before any parsing, so a bad file fails fast.
+    let mut mappings = Vec::with_capacity(files.len());
+    for f in files {
+        if f.frame.width() == 0 {
+            mappings.push(None);
+            continue;
+        }
+        let m = present_mapping(source, f, &mut preset_missing)?;
+        if kind == SourceKind::Leads {
+            for a in &config.attributes {
+                if f.frame.get_column_index(&a.column).is_none() {
+                    return Err(missing_column(f, &a.column, format!("attribute `{}` of [[attributes]]", a.name)));
+                }
+            }
+        }
+        mappings.push(Some(m));
+    }
+    for f in files.iter().filter(|f| f.frame.width() == 0) {
+        warnings.push(format!("{}: empty file (0 bytes), no {kind} read from it", f.path.display()));
+    }
+    // Attribute kinds: declared, or inferred across all files.
+    let mut attr_kinds = Vec::new();
+    let mut attr_reports = Vec::new();
+    if kind == SourceKind::Leads {
+        for a in &config.attributes {
+            let (k, inferred) = match a.kind {
+                Some(k) => (k, false),
+                None => {
+                    let cols: Vec<&Column> = files.iter().filter_map(|f| f.frame.column(&a.column).ok()).collect();
+                    (attributes::infer_kind(&cols, tz)?, true)
+                }
+            };
+            attr_kinds.push((a.name.clone(), a.column.clone(), k));
+            attr_reports.push(AttributeReport {
+                name: a.name.clone(),
+                column: a.column.clone(),
+                kind: k,
+                inferred,
+                available_at_creation: a.available_at_creation,
+                filled: 0,
+                unparsable: 0,
+            });
+        }
+    }
+    let mut report = SourceReport {
+        source: kind,
+        files: Vec::new(),
+        read: 0,
+        accepted: 0,
+        rejected: 0,
+        rejected_by_reason: BTreeMap::new(),
+        values_left_empty: BTreeMap::new(),
+        preset_columns_missing: preset_missing,
+        first_at: None,
+        last_at: None,
+        on_or_after_run_date: 0,
+    };
+    let mut accepted: Option<DataFrame> = None;
+    for (fi, (f, mapping)) in files.iter().zip(&mappings).enumerate() {
+        let n = f.frame.height();
+        report.files.push(FileReport { path: f.path.display().to_string(), rows: n as u64 });
+        report.read += n as u64;
+        let Some(mapping) = mapping else { continue };
+        let p = parse_file(config, source, f, mapping, &attr_kinds, tz)?;
+        // One reject per row: the first problem is its reason; the detail lists them all.
+        let mut issues = p.issues;
+        issues.sort_by_key(|i| i.row);
+        let mut keep = vec![true; n];
+        let file_name = f.path.display().to_string();
+        let mut k = 0;
+        while k < issues.len() {
+            let row = issues[k].row;
+            let mut end = k;
+            while end < issues.len() && issues[end].row == row {
+                end += 1;
+            }
+            let group = &issues[k..end];
+            keep[row] = false;
+            rejects.source.push(kind.name());
+            rejects.file.push(file_name.clone());
+            rejects.row.push(row as u64 + 1);
+            rejects.column.push(Some(group[0].column.clone()));
+            rejects.reason.push(group[0].reason.code());
+            rejects.detail.push(group.iter().map(|i| i.detail.as_str()).collect::<Vec<_>>().join("; "));
+            rejects.raw.push(raw_json(&f.frame, row));
+            *report.rejected_by_reason.entry(group[0].reason.code().to_string()).or_default() += 1;
+            report.rejected += 1;
+            k = end;
+        }
+        for (field, row) in &p.left_empty {
+            if keep[*row] {
+                *report.values_left_empty.entry((*field).to_string()).or_default() += 1;
+            }
+        }
+        for (k, row) in &p.unparsable_attrs {
+            if keep[*row] {
+                attr_reports[*k].unparsable += 1;
+            }
+        }
+        let mut df = DataFrame::new_infer_height(p.columns)?;
+        df.with_column(Column::new(FILE_IDX.into(), vec![fi as u32; n]))?;
+        df.with_column(Column::new(ROW_IDX.into(), (0..n as u32).collect::<Vec<u32>>()))?;
+        let mask = BooleanChunked::from_slice("keep".into(), &keep);
+        let df = df.filter(&mask)?;
+        match &mut accepted {
+            None => accepted = Some(df),
+            Some(acc) => {
+                acc.vstack_mut(&df)?;
+            }
+        }
+    }
+    let mut table = match accepted {
+        Some(df) => df,
+        None => empty_table(config, source, &attr_kinds)?,
+    };
+    if kind == SourceKind::Events && source.column(events::EVENT_ID).is_none() {
+        table = with_derived_event_ids(table)?;
+    }
+    let table = dedupe(table, source, files, rejects, &mut report)?;
+    report.accepted = table.height() as u64;
+    if report.read != report.accepted + report.rejected {
+        return Err(IngestError::Internal(format!(
+            "{kind}: read {} rows but accepted {} + rejected {}",
+            report.read, report.accepted, report.rejected
+        )));
+    }
+    let tf = time_field(kind);
+    let times = table.column(tf)?.datetime()?.physical().clone();
+    report.first_at = times.min().map(format_micros);
+    report.last_at = times.max().map(format_micros);
+    report.on_or_after_run_date = times.iter().filter(|t| t.is_some_and(|t| t >= run_start)).count() as u64;
+    for a in &mut attr_reports {
+        a.filled = (table.height() - table.column(&a.name)?.null_count()) as u64;
+    }
+    let id = kind.id_field();
+    let table = table.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT]).sort([tf, id], SortMultipleOptions::default())?;
+    Ok(SourceResult { table, report, attributes: attr_reports })
+}
+
+/// An empty canonical table with the right column types.
+fn empty_table(config: &Config, source: &Source, attr_kinds: &[(String, String, AttributeKind)]) -> Result<DataFrame> {
+    let mut cols = Vec::new();
+    for name in canonical_columns(source.kind) {
+        let ty = source.kind.field(name).map_or(FieldType::Amount, |f| f.ty);
+        cols.push(null_column(name, ty, 0));
+    }
+    cols.push(null_column(UPDATED_AT, FieldType::Timestamp, 0));
+    for name in source.extra.keys() {
+        cols.push(Column::full_null(name.as_str().into(), 0, &DataType::String));
+    }
+    for (name, _, kind) in attr_kinds {
+        cols.push(Column::full_null(name.as_str().into(), 0, &attributes::dtype_of(*kind)));
+    }
+    let _ = config;
+    cols.push(Column::new(FILE_IDX.into(), Vec::<u32>::new()));
+    cols.push(Column::new(ROW_IDX.into(), Vec::<u32>::new()));
+    Ok(DataFrame::new_infer_height(cols)?)
+}
+
+/// Events without a mapped id get a deterministic one from their content, so exact repeats
+/// de-duplicate.
+fn with_derived_event_ids(mut df: DataFrame) -> Result<DataFrame> {
+    let user = df.column(events::USER_ID)?.str()?.clone();
+    let name = df.column(events::NAME)?.str()?.clone();
+    let at = df.column(events::AT)?.datetime()?.physical().clone();
+    let value = df.column(events::VALUE)?.f64()?.clone();
+    let ids: StringChunked = (0..df.height())
+        .map(|i| {
+            let at = at.get(i).map(|v| v.to_string()).unwrap_or_default();
+            let value = value.get(i).map(|v| v.to_string()).unwrap_or_default();
+            Some(stable_id(&[user.get(i).unwrap_or(""), name.get(i).unwrap_or(""), &at, &value]))
+        })
+        .collect();
+    df.with_column(ids.with_name(events::EVENT_ID.into()).into_column())?;
+    Ok(df)
+}
+
+/// Keeps one row per id: the newest `updated_at` wins, then the later file, then the later row.
+/// The others go to rejects as `duplicate_id`.
+fn dedupe(
+    df: DataFrame,
+    source: &Source,
+    files: &[RawFile],
+    rejects: &mut Rejects,
+    report: &mut SourceReport,
+) -> Result<DataFrame> {
+    let id_name = source.kind.id_field();
+    let ids = df.column(id_name)?.str()?.clone();
+    let upd = df.column(UPDATED_AT)?.datetime()?.physical().clone();
+    let fidx = df.column(FILE_IDX)?.u32()?.clone();
+    let ridx = df.column(ROW_IDX)?.u32()?.clone();
+    let key = |i: usize| (upd.get(i), fidx.get(i).unwrap_or(0), ridx.get(i).unwrap_or(0));
+    let mut winner: HashMap<&str, usize> = HashMap::with_capacity(df.height());
+    for (i, id) in ids.iter().enumerate() {
+        let Some(id) = id else { continue };
+        winner
+            .entry(id)
+            .and_modify(|w| {
+                if key(i) >= key(*w) {
+                    *w = i;
+                }
+            })
+            .or_insert(i);
+    }
+    if winner.len() == df.height() {
+        return Ok(df);
+    }
+    let mut keep = vec![false; df.height()];
+    for &w in winner.values() {
+        keep[w] = true;
+    }
+    for (i, k) in keep.iter().enumerate() {
+        if *k {
+            continue;
+        }
+        let id = ids.get(i).unwrap_or_default();
+        let w = winner.get(id).copied().unwrap_or(i);
+        let file = |j: usize| files.get(fidx.get(j).unwrap_or(0) as usize);
+        let (Some(this), Some(kept)) = (file(i), file(w)) else {
+            return Err(IngestError::Internal("duplicate refers to an unknown file".into()));
+        };
+        let why =
+            if upd.get(w).is_some() && upd.get(w) != upd.get(i) { "newer update time" } else { "later in the export" };
+        let row = ridx.get(i).unwrap_or(0) as usize;
+        rejects.source.push(source.kind.name());
+        rejects.file.push(this.path.display().to_string());
+        rejects.row.push(row as u64 + 1);
+        rejects.column.push(source.column(id_name).map(str::to_string));
+        rejects.reason.push(RejectReason::DuplicateId.code());
+        rejects.detail.push(format!(
+            "{id_name} `{id}` also in {} row {}, which is kept ({why})",
+            kept.path.display(),
+            ridx.get(w).unwrap_or(0) + 1
+        ));
+        rejects.raw.push(raw_json(&this.frame, row));
+        *report.rejected_by_reason.entry(RejectReason::DuplicateId.code().to_string()).or_default() += 1;
+        report.rejected += 1;
+    }
+    Ok(df.filter(&BooleanChunked::from_slice("keep".into(), &keep))?)
+}
+
+/// Runs ingest on frames already read: the stage's logic, free of file I/O.
+pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<IngestOutputs> {
+    let run_start = ctx.run_date.start_micros(config.project.timezone);
+    let mut rejects = Rejects::default();
+    let mut warnings = Vec::new();
+    let lead_rows: usize = inputs.leads.iter().map(|f| f.frame.height()).sum();
+    if lead_rows == 0 {
+        let files = inputs.leads.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>();
+        return Err(IngestError::NoLeads {
+            verb: if files.len() == 1 { "has" } else { "have" },
+            files: files.join(", "),
+        });
+    }
+    let leads = process_source(config, &config.sources.leads, &inputs.leads, run_start, &mut rejects, &mut warnings)?;
+    let deals = process_source(config, &config.sources.deals, &inputs.deals, run_start, &mut rejects, &mut warnings)?;
+    let events = match (&config.sources.events, &inputs.events) {
+        (Some(src), Some(files)) => Some(process_source(config, src, files, run_start, &mut rejects, &mut warnings)?),
+        _ => None,
+    };
+    let events_table = match &events {
+        Some(e) => e.table.clone(),
+        None => {
+            let src = Source {
+                kind: SourceKind::Events,
+                path: String::new(),
+                format: None,
+                delimiter: b',',
+                mapping: BTreeMap::new(),
+                extra: BTreeMap::new(),
+            };
+            empty_table(config, &src, &[])?.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT])
+        }
+    };
+    if deals.report.accepted == 0 {
+        warnings.push("no deals accepted: no lead can be labelled as converted".into());
+    }
+    for src in [Some(&leads), Some(&deals), events.as_ref()].into_iter().flatten() {
+        let r = &src.report;
+        if r.rejected > 0 {
+            let share = r.rejected as f64 / r.read.max(1) as f64;
+            tracing::warn!(
+                source = r.source.name(),
+                rejected = r.rejected,
+                read = r.read,
+                "rows rejected (see rejects.parquet)"
+            );
+            if share > 0.05 {
+                warnings.push(format!(
+                    "{}: {:.1}% of rows rejected; check the mapping and rejects.parquet",
+                    r.source,
+                    share * 100.0
+                ));
+            }
+        }
+        if !r.preset_columns_missing.is_empty() {
+            tracing::info!(source = r.source.name(), columns = ?r.preset_columns_missing, "preset columns not in the file; their fields are empty");
+        }
+    }
+    for a in &leads.attributes {
+        if a.unparsable > 0 {
+            warnings.push(format!(
+                "attribute `{}`: {} values are not {} and were left empty",
+                a.name,
+                a.unparsable,
+                a.kind.name()
+            ));
+        }
+    }
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    let rejected_total = rejects.len() as u64;
+    let rejects = rejects.into_frame()?;
+    let report = IngestReport {
+        run_date: ctx.run_date,
+        sources: [Some(&leads), Some(&deals), events.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|s| s.report.clone())
+            .collect(),
+        attributes: leads.attributes.clone(),
+        rejected_total,
+        warnings,
+    };
+    Ok(IngestOutputs { leads: leads.table, deals: deals.table, events: events_table, rejects, report })
+}

@@ -1,0 +1,58 @@
+//! `leadscore-ingest`: the first stage. CRM exports in; canonical tables and rejects out.
+//!
+//! [`run`] is responsible for turning the configured sources (leads, deals, optional events; CSV,
+//! Parquet or JSON Lines; one file or a glob) into the canonical tables of
+//! [`leadscore_core::schema`]:
+//!
+//! - maps file columns to canonical fields (config mapping over a preset);
+//! - parses timestamps (RFC 3339, `YYYY-MM-DD HH:MM:SS` in the project time zone, Salesforce
+//!   `2025-09-01T01:17:28.000+0000`, HubSpot epoch milliseconds, dates), trims text, parses
+//!   amounts, converts them into the project currency;
+//! - parses lead attributes by their declared or inferred kind;
+//! - de-duplicates by id (newest `updated_at` wins; without one, the later row in the export);
+//! - sends every row it cannot use to `rejects.parquet` with a reason, the file, the row number
+//!   and the raw values.
+//!
+//! It writes `leads.parquet`, `deals.parquet`, `events.parquet`, `rejects.parquet` and
+//! `report.json` under `<output_dir>/runs/<date>/ingest/`.
+//!
+//! Guarantee: for every source, rows read = rows accepted + rows rejected. Ingest keeps rows dated
+//! after the run date (the report counts them); later stages apply the time rules.
+
+mod attributes;
+mod error;
+mod ingest;
+mod parse;
+mod read;
+mod report;
+
+use std::time::Instant;
+
+use leadscore_core::layout::{Manifest, Stopwatch};
+use leadscore_core::schema::files;
+use leadscore_core::{Config, RunContext, RunLayout, Stage};
+
+pub use attributes::{CATEGORICAL_MAX_DISTINCT, INFER_SAMPLE, MIN_PARSED_SHARE};
+pub use error::{IngestError, Result};
+pub use ingest::{IngestOutputs, run};
+pub use read::{RawFile, RawSources, file_format, read_file, read_sources, resolve_files};
+pub use report::{AttributeReport, FileReport, IngestReport, SourceReport};
+
+/// Reads the configured sources, runs ingest and writes its outputs and manifest for the run.
+pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(IngestReport, Manifest)> {
+    let started = Instant::now();
+    let mut sw = Stopwatch::new();
+    let (sources, inputs) = read_sources(config)?;
+    sw.lap("read");
+    let mut out = run(config, &sources, ctx)?;
+    sw.lap("parse");
+    let mut w = layout.begin(ctx, Stage::Ingest)?;
+    w.write_parquet(files::LEADS, &mut out.leads)?;
+    w.write_parquet(files::DEALS, &mut out.deals)?;
+    w.write_parquet(files::EVENTS, &mut out.events)?;
+    w.write_parquet(files::REJECTS, &mut out.rejects)?;
+    w.write_json(files::REPORT, &out.report)?;
+    sw.lap("write");
+    let manifest = w.commit(inputs, sw.into_timings(), started)?;
+    Ok((out.report, manifest))
+}

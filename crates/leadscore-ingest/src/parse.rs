@@ -1,0 +1,245 @@
+//! Parsing raw cells into canonical values, whatever the file's column type.
+//!
+//! Each parser returns the parsed values (one per row, `None` for an empty cell) and the rows whose
+//! cell could not be parsed, with why. Text from CSV, and typed values from Parquet and JSON Lines
+//! (integers, floats, dates, timestamps) are all accepted where they make sense.
+
+use chrono::{DateTime, NaiveDate, NaiveTime};
+use chrono_tz::Tz;
+use leadscore_core::time::{TimestampError, epoch_to_micros, local_micros, parse_timestamp};
+use polars::prelude::*;
+
+/// A cell that could not be parsed: its row (0-based within the file) and why.
+pub type CellError = (usize, String);
+
+/// Trims text; empty cells become null. Non-text columns are cast to text (`123`, `1.5`, `true`).
+pub fn text(col: &Column) -> PolarsResult<StringChunked> {
+    let s = col.as_materialized_series();
+    let owned;
+    let ca = if s.dtype() == &DataType::String {
+        s.str()?
+    } else {
+        owned = s.cast(&DataType::String)?;
+        owned.str()?
+    };
+    Ok(ca
+        .iter()
+        .map(|v| v.map(str::trim).filter(|t| !t.is_empty()))
+        .collect::<StringChunked>()
+        .with_name(col.name().clone()))
+}
+
+fn unit_to_micros(v: i64, unit: TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Nanoseconds => v.div_euclid(1_000),
+        TimeUnit::Microseconds => v,
+        TimeUnit::Milliseconds => v.saturating_mul(1_000),
+    }
+}
+
+/// Parses timestamps into UTC microseconds. Text follows [`parse_timestamp`]; timestamp columns
+/// with a zone are taken as they are, those without one (and dates) are local time in `tz`;
+/// integers are epoch seconds/milliseconds/microseconds by magnitude.
+pub fn timestamps(col: &Column, tz: Tz) -> PolarsResult<(Vec<Option<i64>>, Vec<CellError>)> {
+    let s = col.as_materialized_series();
+    let n = s.len();
+    let mut out = Vec::with_capacity(n);
+    let mut errors = Vec::new();
+    let mut push = |i: usize, r: Result<i64, TimestampError>, raw: &dyn Fn() -> String| match r {
+        Ok(v) => out.push(Some(v)),
+        Err(TimestampError::Empty) => out.push(None),
+        Err(e) => {
+            out.push(None);
+            errors.push((i, format!("`{}`: {e}", raw())));
+        }
+    };
+    match s.dtype() {
+        DataType::String => {
+            for (i, v) in s.str()?.iter().enumerate() {
+                match v {
+                    None => push(i, Err(TimestampError::Empty), &String::new),
+                    Some(t) => push(i, parse_timestamp(t, tz), &|| t.to_string()),
+                }
+            }
+        }
+        DataType::Datetime(unit, zone) => {
+            let ca = s.datetime()?;
+            let unit = *unit;
+            let naive = zone.is_none();
+            for (i, v) in ca.physical().iter().enumerate() {
+                let Some(v) = v else {
+                    push(i, Err(TimestampError::Empty), &String::new);
+                    continue;
+                };
+                let micros = unit_to_micros(v, unit);
+                let r = if naive {
+                    match DateTime::from_timestamp_micros(micros) {
+                        Some(dt) => local_micros(dt.naive_utc(), tz),
+                        None => Err(TimestampError::OutOfRange),
+                    }
+                } else {
+                    Ok(micros)
+                };
+                push(i, r, &|| v.to_string());
+            }
+        }
+        DataType::Date => {
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+            for (i, v) in s.date()?.physical().iter().enumerate() {
+                let r = match v {
+                    None => Err(TimestampError::Empty),
+                    Some(days) => epoch
+                        .checked_add_signed(chrono::Duration::days(i64::from(days)))
+                        .ok_or(TimestampError::OutOfRange)
+                        .and_then(|d| local_micros(d.and_time(NaiveTime::MIN), tz)),
+                };
+                push(i, r, &|| format!("{v:?}"));
+            }
+        }
+        dt if dt.is_integer() => {
+            let cast = s.cast(&DataType::Int64)?;
+            for (i, v) in cast.i64()?.iter().enumerate() {
+                let r = v.map_or(Err(TimestampError::Empty), epoch_to_micros);
+                push(i, r, &|| format!("{}", v.unwrap_or_default()));
+            }
+        }
+        _ => {
+            let cast = s.cast(&DataType::String)?;
+            for (i, v) in cast.str()?.iter().enumerate() {
+                match v {
+                    None => push(i, Err(TimestampError::Empty), &String::new),
+                    Some(t) => push(i, parse_timestamp(t, tz), &|| t.to_string()),
+                }
+            }
+        }
+    }
+    Ok((out, errors))
+}
+
+/// Parses numbers. Text is trimmed and read as a decimal number (`1234.5`, `-3`, `1e3`); `NaN`
+/// and infinities are errors, as are booleans and anything else that is not a number.
+pub fn numbers(col: &Column) -> PolarsResult<(Vec<Option<f64>>, Vec<CellError>)> {
+    let s = col.as_materialized_series();
+    let mut errors = Vec::new();
+    if s.dtype().is_primitive_numeric() {
+        let cast = s.cast(&DataType::Float64)?;
+        let mut out = Vec::with_capacity(s.len());
+        for (i, v) in cast.f64()?.iter().enumerate() {
+            match v {
+                Some(x) if !x.is_finite() => {
+                    errors.push((i, format!("`{x}` is not a finite number")));
+                    out.push(None);
+                }
+                other => out.push(other),
+            }
+        }
+        return Ok((out, errors));
+    }
+    let strings = text(col)?;
+    let mut out = Vec::with_capacity(s.len());
+    for (i, v) in strings.iter().enumerate() {
+        match v {
+            None => out.push(None),
+            Some(t) => match t.parse::<f64>() {
+                Ok(x) if x.is_finite() => out.push(Some(x)),
+                _ => {
+                    errors.push((i, format!("`{t}` is not a number")));
+                    out.push(None);
+                }
+            },
+        }
+    }
+    Ok((out, errors))
+}
+
+/// Parses booleans: `true/false`, `yes/no`, `y/n`, `t/f`, `1/0`, any case.
+pub fn parse_bool(t: &str) -> Option<bool> {
+    match t.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "y" | "t" | "1" => Some(true),
+        "false" | "no" | "n" | "f" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses a boolean column; see [`parse_bool`].
+pub fn booleans(col: &Column) -> PolarsResult<(Vec<Option<bool>>, Vec<CellError>)> {
+    let s = col.as_materialized_series();
+    if s.dtype() == &DataType::Boolean {
+        return Ok((s.bool()?.iter().collect(), Vec::new()));
+    }
+    let strings = text(col)?;
+    let mut errors = Vec::new();
+    let mut out = Vec::with_capacity(s.len());
+    for (i, v) in strings.iter().enumerate() {
+        match v.map(|t| (t, parse_bool(t))) {
+            None => out.push(None),
+            Some((_, Some(b))) => out.push(Some(b)),
+            Some((t, None)) => {
+                errors.push((i, format!("`{t}` is not a boolean")));
+                out.push(None);
+            }
+        }
+    }
+    Ok((out, errors))
+}
+
+/// Builds a UTC timestamp column from microseconds.
+pub fn datetime_column(name: &str, values: Vec<Option<i64>>) -> Column {
+    Int64Chunked::from_iter_options(name.into(), values.into_iter())
+        .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+        .into_column()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_trims_and_nulls_empty_cells() -> PolarsResult<()> {
+        let c = Column::new("x".into(), [Some(" a "), Some(""), None, Some("  ")]);
+        let t = text(&c)?;
+        assert_eq!(t.iter().collect::<Vec<_>>(), [Some("a"), None, None, None]);
+        let ints = Column::new("n".into(), [Some(12i64), None]);
+        assert_eq!(text(&ints)?.iter().collect::<Vec<_>>(), [Some("12"), None]);
+        Ok(())
+    }
+
+    #[test]
+    fn numbers_report_bad_cells_with_their_row() -> PolarsResult<()> {
+        let c = Column::new("amount".into(), [Some("10.5"), Some(" 3 "), Some("ten"), None, Some("NaN")]);
+        let (v, e) = numbers(&c)?;
+        assert_eq!(v, [Some(10.5), Some(3.0), None, None, None]);
+        assert_eq!(e.iter().map(|x| x.0).collect::<Vec<_>>(), [2, 4]);
+        Ok(())
+    }
+
+    #[test]
+    fn timestamps_from_every_column_type() -> PolarsResult<()> {
+        let tz = chrono_tz::Europe::Amsterdam;
+        let want = Some(1_756_689_448_000_000i64); // 2025-09-01T01:17:28Z
+        let text = Column::new("t".into(), [Some("2025-09-01T01:17:28Z"), Some("garbage"), None]);
+        let (v, e) = timestamps(&text, tz)?;
+        assert_eq!(v, [want, None, None]);
+        assert_eq!(e.len(), 1);
+        assert!(e[0].1.contains("`garbage`"));
+        let ms = Column::new("t".into(), [1_756_689_448_000i64]);
+        assert_eq!(timestamps(&ms, tz)?.0, [want]);
+        let utc = datetime_column("t", vec![want]);
+        assert_eq!(timestamps(&utc, tz)?.0, [want]);
+        // A naive timestamp is local time: 03:17:28 in Amsterdam is 01:17:28Z.
+        let naive = Int64Chunked::from_vec("t".into(), vec![1_756_696_648_000])
+            .into_datetime(TimeUnit::Milliseconds, None)
+            .into_column();
+        assert_eq!(timestamps(&naive, tz)?.0, [want]);
+        Ok(())
+    }
+
+    #[test]
+    fn booleans_accept_common_spellings() -> PolarsResult<()> {
+        let c = Column::new("b".into(), [Some("Yes"), Some("n"), Some("TRUE"), Some("0"), Some("maybe"), None]);
+        let (v, e) = booleans(&c)?;
+        assert_eq!(v, [Some(true), Some(false), Some(true), Some(false), None, None]);
+        assert_eq!(e.len(), 1);
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! The ingest stage report (`report.json`): every input row accounted for.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use leadscore_core::RunDate;
+use leadscore_core::config::AttributeKind;
+use leadscore_core::schema::SourceKind;
+use serde::Serialize;
+
+/// What ingest read, kept and rejected, per source and per attribute.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IngestReport {
+    /// The run date.
+    pub run_date: RunDate,
+    /// One entry per configured source, in order leads, deals, events.
+    pub sources: Vec<SourceReport>,
+    /// One entry per configured attribute.
+    pub attributes: Vec<AttributeReport>,
+    /// Rows in `rejects.parquet`.
+    pub rejected_total: u64,
+    /// Warnings worth a look (also logged).
+    pub warnings: Vec<String>,
+}
+
+/// One source's accounting: `read == accepted + rejected` always holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceReport {
+    /// Which source.
+    pub source: SourceKind,
+    /// Each file read and its data rows.
+    pub files: Vec<FileReport>,
+    /// Data rows read from all files.
+    pub read: u64,
+    /// Rows written to the canonical table.
+    pub accepted: u64,
+    /// Rows written to `rejects.parquet`.
+    pub rejected: u64,
+    /// Rejected rows per reason code.
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    /// Values of optional fields that could not be used and were left empty (per field), e.g. a
+    /// probability outside [0, 100].
+    pub values_left_empty: BTreeMap<String, u64>,
+    /// Preset columns absent from the files; their fields are empty.
+    pub preset_columns_missing: Vec<String>,
+    /// Earliest timestamp of the source's main time field among accepted rows (RFC 3339).
+    pub first_at: Option<String>,
+    /// Latest such timestamp.
+    pub last_at: Option<String>,
+    /// Accepted rows dated on or after the run date (kept; stages apply their own time rules).
+    pub on_or_after_run_date: u64,
+}
+
+/// One file of a source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileReport {
+    /// The file.
+    pub path: String,
+    /// Its data rows.
+    pub rows: u64,
+}
+
+/// One attribute: its resolved kind and how full it is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttributeReport {
+    /// Attribute name (column in `leads.parquet`).
+    pub name: String,
+    /// Column in the leads file.
+    pub column: String,
+    /// Resolved kind.
+    pub kind: AttributeKind,
+    /// Whether the kind was inferred (not declared).
+    pub inferred: bool,
+    /// Whether the attribute is known at lead creation.
+    pub available_at_creation: bool,
+    /// Accepted leads with a value.
+    pub filled: u64,
+    /// Values that could not be parsed as `kind` and were left empty.
+    pub unparsable: u64,
+}
+
+impl IngestReport {
+    /// A short human summary for the terminal.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "ingest {}", self.run_date);
+        let _ = writeln!(s, "  {:<8} {:>10} {:>10} {:>10}  rejected because", "source", "read", "accepted", "rejected");
+        for src in &self.sources {
+            let reasons = src.rejected_by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", ");
+            let _ = writeln!(
+                s,
+                "  {:<8} {:>10} {:>10} {:>10}  {reasons}",
+                src.source.name(),
+                src.read,
+                src.accepted,
+                src.rejected
+            );
+        }
+        for w in &self.warnings {
+            let _ = writeln!(s, "  warning: {w}");
+        }
+        s
+    }
+}

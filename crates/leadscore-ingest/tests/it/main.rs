@@ -1,0 +1,266 @@
+//! Ingest on in-memory frames: accounting, de-duplication, currencies, attributes, time zones.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use leadscore_core::config::AttributeKind;
+use leadscore_core::{Config, RunContext, RunDate};
+use leadscore_ingest::{IngestError, RawFile, RawSources, run};
+use polars::prelude::*;
+use proptest::prelude::*;
+
+const CONFIG: &str = r#"
+[project]
+name = "t"
+currency = "EUR"
+timezone = "Europe/Amsterdam"
+
+[sources.leads]
+path = "leads.csv"
+mapping = { lead_id = "id", created_at = "created", user_id = "user", updated_at = "updated" }
+
+[sources.deals]
+path = "deals.csv"
+mapping = { deal_id = "id", user_id = "user", created_at = "created", closed_at = "closed", stage = "stage", probability = "p", amount = "amount", currency = "cur" }
+
+[sources.events]
+path = "events.csv"
+mapping = { user_id = "user", name = "name", at = "at", value = "value" }
+
+[[attributes]]
+column = "size"
+
+[[attributes]]
+column = "title"
+kind = "text"
+
+[[attributes]]
+column = "newsletter"
+
+[currency]
+rates = { USD = 0.5 }
+"#;
+
+fn config() -> Config {
+    Config::from_toml(CONFIG, "test.toml", std::path::Path::new(".")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn ctx() -> RunContext {
+    RunContext { run_date: "2026-02-01".parse::<RunDate>().unwrap(), config_hash: "h".into(), seed: 1 }
+}
+
+fn file(name: &str, df: DataFrame) -> RawFile {
+    RawFile { path: PathBuf::from(name), frame: df }
+}
+
+fn strings(name: &str, v: &[Option<&str>]) -> Column {
+    Column::new(name.into(), v)
+}
+
+fn leads_frame(ids: &[Option<&str>], created: &[Option<&str>], updated: &[Option<&str>]) -> DataFrame {
+    let n = ids.len();
+    let sizes: Vec<Option<&str>> = (0..n).map(|i| Some(["10", "250", "oops", "5000"][i % 4])).collect();
+    let titles: Vec<Option<&str>> = (0..n).map(|i| Some(["VP Marketing", " CEO ", "Student"][i % 3])).collect();
+    let news: Vec<Option<&str>> = (0..n).map(|i| Some(["yes", "no"][i % 2])).collect();
+    let users: Vec<Option<&str>> = (0..n).map(|i| Some(["u1", "u2", "u3"][i % 3])).collect();
+    DataFrame::new_infer_height(vec![
+        strings("id", ids),
+        strings("created", created),
+        strings("user", &users),
+        strings("updated", updated),
+        strings("size", &sizes),
+        strings("title", &titles),
+        strings("newsletter", &news),
+    ])
+    .unwrap()
+}
+
+fn deals_frame() -> DataFrame {
+    DataFrame::new_infer_height(vec![
+        strings("id", &[Some("d1"), Some("d2"), Some("d3")]),
+        strings("user", &[Some("u1"), Some("u2"), None]),
+        strings("created", &[Some("2026-01-05"), Some("2026-01-06"), Some("2026-01-07")]),
+        strings("closed", &[Some("2026-01-20 12:00:00"), None, None]),
+        strings("stage", &[Some("closedwon"), Some("open"), Some("open")]),
+        strings("p", &[Some("100"), Some("0.4"), Some("250")]),
+        strings("amount", &[Some("1000"), Some("200.5"), Some("3")]),
+        strings("cur", &[Some("usd"), None, Some("EUR")]),
+    ])
+    .unwrap()
+}
+
+fn events_frame() -> DataFrame {
+    DataFrame::new_infer_height(vec![
+        strings("user", &[Some("u1"), Some("u1"), Some("u2")]),
+        strings("name", &[Some("Page View"), Some("Page View"), Some("Paid Subscription")]),
+        strings("at", &[Some("2026-01-01T10:00:00Z"), Some("2026-01-01T10:00:00Z"), Some("2026-01-03T10:00:00Z")]),
+        strings("value", &[None, None, Some("99")]),
+    ])
+    .unwrap()
+}
+
+fn sources(leads: DataFrame) -> RawSources {
+    RawSources {
+        leads: vec![file("leads.csv", leads)],
+        deals: vec![file("deals.csv", deals_frame())],
+        events: Some(vec![file("events.csv", events_frame())]),
+    }
+}
+
+#[test]
+fn deals_are_converted_and_probabilities_normalised() {
+    let leads = leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
+    let out = run(&config(), &sources(leads), &ctx()).unwrap();
+    let deals = out.deals;
+    // d3 has no user: rejected as a missing id.
+    assert_eq!(deals.height(), 2);
+    let amount: Vec<Option<f64>> = deals.column("amount").unwrap().f64().unwrap().iter().collect();
+    assert_eq!(amount, [Some(500.0), Some(200.5)]);
+    let cur: Vec<Option<&str>> = deals.column("currency").unwrap().str().unwrap().iter().collect();
+    assert_eq!(cur, [Some("USD"), Some("EUR")], "a missing currency is the project currency");
+    let p: Vec<Option<f64>> = deals.column("probability").unwrap().f64().unwrap().iter().collect();
+    assert_eq!(p, [Some(1.0), Some(0.4)]);
+    let deal_report = &out.report.sources[1];
+    assert_eq!(deal_report.rejected_by_reason.get("missing_id"), Some(&1));
+    // The probability 250 of the rejected row is not counted (the row is gone).
+    assert!(deal_report.values_left_empty.is_empty(), "{:?}", deal_report.values_left_empty);
+    // Local close time in Amsterdam (CET, +01:00) → UTC.
+    let closed = deals.column("closed_at").unwrap().datetime().unwrap().physical().get(0);
+    assert_eq!(closed, Some(1_768_906_800_000_000)); // 2026-01-20T11:00:00Z
+}
+
+#[test]
+fn newest_update_wins_and_losers_are_rejected_with_the_kept_row() {
+    let leads = leads_frame(
+        &[Some("a"), Some("a"), Some("b"), Some("a")],
+        &[Some("2026-01-01"), Some("2026-01-01"), Some("2026-01-02"), Some("2026-01-01")],
+        &[Some("2026-01-03"), Some("2026-01-09"), None, Some("2026-01-04")],
+    );
+    let out = run(&config(), &sources(leads), &ctx()).unwrap();
+    assert_eq!(out.leads.height(), 2);
+    let r = &out.report.sources[0];
+    assert_eq!((r.read, r.accepted, r.rejected), (4, 2, 2));
+    let leads_only = out.rejects.clone().lazy().filter(col("source").eq(lit("leads"))).collect().unwrap();
+    let rows: Vec<Option<u64>> = leads_only.column("row").unwrap().u64().unwrap().iter().collect();
+    assert_eq!(rows, [Some(1), Some(4)]);
+    let detail = leads_only.column("detail").unwrap().str().unwrap().get(0).unwrap().to_string();
+    assert!(detail.contains("row 2") && detail.contains("newer update time"), "{detail}");
+}
+
+#[test]
+fn attribute_kinds_are_inferred_and_bad_values_counted_not_rejected() {
+    let leads = leads_frame(
+        &[Some("a"), Some("b"), Some("c"), Some("d")],
+        &[Some("2026-01-01"), Some("2026-01-02"), Some("2026-01-03"), Some("2026-01-04")],
+        &[None, None, None, None],
+    );
+    let out = run(&config(), &sources(leads), &ctx()).unwrap();
+    let attrs = &out.report.attributes;
+    let size = attrs.iter().find(|a| a.name == "size").unwrap();
+    // One "oops" among three numbers is too many for a numeric kind (see MIN_PARSED_SHARE), and
+    // four distinct values in four rows make free text; a declared kind is kept as declared.
+    assert_eq!(size.kind, AttributeKind::Text);
+    assert!(size.inferred);
+    let title = attrs.iter().find(|a| a.name == "title").unwrap();
+    assert_eq!((title.kind, title.inferred), (AttributeKind::Text, false));
+    let news = attrs.iter().find(|a| a.name == "newsletter").unwrap();
+    assert_eq!(news.kind, AttributeKind::Boolean);
+    assert_eq!(out.leads.column("newsletter").unwrap().dtype(), &DataType::Boolean);
+    let titles: Vec<Option<&str>> = out.leads.column("title").unwrap().str().unwrap().iter().collect();
+    assert_eq!(titles[1], Some("CEO"), "text is trimmed");
+    assert_eq!(out.leads.height(), 4);
+}
+
+#[test]
+fn declared_numeric_attribute_counts_unparsable_values() {
+    let text = CONFIG.replace("column = \"size\"", "column = \"size\"\nkind = \"numeric\"");
+    let config = Config::from_toml(&text, "t.toml", std::path::Path::new(".")).unwrap();
+    let leads = leads_frame(
+        &[Some("a"), Some("b"), Some("c"), Some("d")],
+        &[Some("2026-01-01"), Some("2026-01-02"), Some("2026-01-03"), Some("2026-01-04")],
+        &[None, None, None, None],
+    );
+    let out = run(&config, &sources(leads), &ctx()).unwrap();
+    let size = out.report.attributes.iter().find(|a| a.name == "size").unwrap();
+    assert_eq!((size.filled, size.unparsable), (3, 1));
+    assert!(out.report.warnings.iter().any(|w| w.contains("`size`")), "{:?}", out.report.warnings);
+}
+
+#[test]
+fn events_without_ids_get_content_ids_and_exact_repeats_collapse() {
+    let leads = leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
+    let out = run(&config(), &sources(leads), &ctx()).unwrap();
+    assert_eq!(out.events.height(), 2);
+    let r = &out.report.sources[2];
+    assert_eq!(r.rejected_by_reason.get("duplicate_id"), Some(&1));
+    let ids = out.events.column("event_id").unwrap().str().unwrap();
+    assert!(ids.iter().all(|i| i.is_some_and(|i| i.len() == 32)));
+}
+
+#[test]
+fn rows_after_the_run_date_are_kept_and_counted() {
+    let leads = leads_frame(
+        &[Some("a"), Some("b")],
+        &[Some("2026-01-31 23:30:00"), Some("2026-02-01 00:30:00")],
+        &[None, None],
+    );
+    let out = run(&config(), &sources(leads), &ctx()).unwrap();
+    assert_eq!(out.leads.height(), 2);
+    assert_eq!(out.report.sources[0].on_or_after_run_date, 1);
+}
+
+#[test]
+fn no_lead_rows_is_an_input_error() {
+    let leads = leads_frame(&[], &[], &[]);
+    let err = run(&config(), &sources(leads), &ctx()).unwrap_err();
+    assert!(matches!(err, IngestError::NoLeads { .. }), "{err}");
+}
+
+fn cell() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(String::new())),
+        "[a-c]{1,2}".prop_map(Some),
+        Just(Some("2026-01-05".to_string())),
+        Just(Some("2026-01-05T10:00:00+01:00".to_string())),
+        Just(Some("1767600000000".to_string())),
+        Just(Some("31/02/2026".to_string())),
+        Just(Some("-12.5".to_string())),
+        Just(Some("42".to_string())),
+        Just(Some("USD".to_string())),
+        Just(Some("XXY".to_string())),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever the cells hold, every row is either accepted or rejected, exactly once, and the
+    /// canonical tables are unique by id.
+    #[test]
+    fn every_row_is_accounted_for(rows in prop::collection::vec(prop::collection::vec(cell(), 8), 0..40)) {
+        let col = |k: usize| -> Vec<Option<String>> { rows.iter().map(|r| r[k].clone()).collect() };
+        let deals = DataFrame::new_infer_height(vec![
+            Column::new("id".into(), col(0)),
+            Column::new("user".into(), col(1)),
+            Column::new("created".into(), col(2)),
+            Column::new("closed".into(), col(3)),
+            Column::new("stage".into(), col(4)),
+            Column::new("p".into(), col(5)),
+            Column::new("amount".into(), col(6)),
+            Column::new("cur".into(), col(7)),
+        ]).unwrap();
+        let leads = leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
+        let src = RawSources { leads: vec![file("leads.csv", leads)], deals: vec![file("deals.csv", deals)], events: None };
+        let out = run(&config(), &src, &ctx()).unwrap();
+        let r = &out.report.sources[1];
+        prop_assert_eq!(r.read, rows.len() as u64);
+        prop_assert_eq!(r.read, r.accepted + r.rejected);
+        prop_assert_eq!(out.deals.height() as u64, r.accepted);
+        let n_unique = out.deals.column("deal_id").unwrap().n_unique().unwrap();
+        prop_assert_eq!(n_unique, out.deals.height());
+        let deal_rejects = out.rejects.column("source").unwrap().str().unwrap().iter().filter(|s| *s == Some("deals")).count();
+        prop_assert_eq!(deal_rejects as u64, r.rejected);
+    }
+}

@@ -1,0 +1,129 @@
+//! `leadscore-pipeline`: the DAG runner.
+//!
+//! [`run`] is responsible for running leadscore's stages for one run date in dependency order,
+//! each reading the Parquet tables the stages before it wrote under
+//! `<output_dir>/runs/<date>/<stage>/`, and for reporting what each stage did. It is one of the
+//! two crates (with the CLI) that see every stage; stages never depend on each other.
+
+use std::fmt::Write as _;
+
+use leadscore_core::layout::Manifest;
+use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, RunLayout, Stage};
+use leadscore_ingest::{IngestError, IngestReport};
+use serde::Serialize;
+
+/// Errors of a pipeline run: the failing stage's error, classified for the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The ingest stage failed.
+    #[error("stage `ingest` failed: {0}")]
+    Ingest(#[from] IngestError),
+    /// A core operation failed.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+impl Classify for PipelineError {
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            Self::Ingest(e) => e.exit_kind(),
+            Self::Core(e) => e.exit_kind(),
+        }
+    }
+}
+
+/// A stage's typed report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum StageReport {
+    /// What ingest read, kept and rejected.
+    Ingest(IngestReport),
+}
+
+impl StageReport {
+    /// A short human summary.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Ingest(r) => r.summary(),
+        }
+    }
+}
+
+/// One stage that ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageRun {
+    /// The stage.
+    pub stage: Stage,
+    /// Its report.
+    pub report: StageReport,
+    /// Its manifest (outputs, timings).
+    pub manifest: Manifest,
+}
+
+/// What a pipeline run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// The run date.
+    pub run_date: String,
+    /// Where outputs are.
+    pub run_dir: String,
+    /// The stages, in the order they ran.
+    pub stages: Vec<StageRun>,
+}
+
+impl RunSummary {
+    /// A human summary for the terminal: each stage's summary and its outputs.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        for st in &self.stages {
+            s.push_str(&st.report.summary());
+            let _ = writeln!(s, "  outputs ({:.2} s):", st.manifest.seconds_total);
+            for o in &st.manifest.outputs {
+                let rows = o.rows.map(|r| format!("{r} rows")).unwrap_or_default();
+                let _ = writeln!(s, "    {}/{}/{} {rows}", self.run_dir, st.stage, o.file);
+            }
+        }
+        s
+    }
+}
+
+/// The stages that exist, in DAG order.
+pub fn all_stages() -> Vec<Stage> {
+    Stage::ALL.to_vec()
+}
+
+/// Runs one stage.
+pub fn run_stage(
+    stage: Stage,
+    config: &Config,
+    ctx: &RunContext,
+    layout: &RunLayout,
+) -> Result<StageRun, PipelineError> {
+    let _span = tracing::info_span!("stage", name = stage.name(), date = %ctx.run_date).entered();
+    tracing::info!("starting");
+    let run = match stage {
+        Stage::Ingest => {
+            let (report, manifest) = leadscore_ingest::execute(config, ctx, layout)?;
+            StageRun { stage, report: StageReport::Ingest(report), manifest }
+        }
+    };
+    tracing::info!(seconds = run.manifest.seconds_total, "done");
+    Ok(run)
+}
+
+/// Runs `stages` in DAG order for the run date in `ctx`, stopping at the first failure.
+pub fn run(stages: &[Stage], config: &Config, ctx: &RunContext) -> Result<RunSummary, PipelineError> {
+    let layout = RunLayout::new(config.output_dir());
+    let mut ordered = stages.to_vec();
+    ordered.sort();
+    ordered.dedup();
+    let mut out = Vec::new();
+    for stage in ordered {
+        out.push(run_stage(stage, config, ctx, &layout)?);
+    }
+    Ok(RunSummary {
+        run_date: ctx.run_date.to_string(),
+        run_dir: layout.run_dir(ctx.run_date).display().to_string(),
+        stages: out,
+    })
+}

@@ -1,0 +1,416 @@
+//! End-to-end tests of the `leadscore` binary: set-up commands, exit codes, bad input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use polars::prelude::*;
+use serde_json::Value;
+
+fn leadscore(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_leadscore"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("LEADSCORE_LOG")
+        .output()
+        .expect("the leadscore binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn synth(dir: &Path, extra: &[&str]) -> PathBuf {
+    let out = dir.join("export");
+    let mut args = vec!["synth", "--out", out.to_str().unwrap(), "--leads", "3000", "--months", "12", "--seed", "7"];
+    args.extend_from_slice(extra);
+    let o = leadscore(&args, dir);
+    assert_eq!(code(&o), 0, "synth failed: {}", stderr(&o));
+    out
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+fn read_parquet(p: &Path) -> DataFrame {
+    ParquetReader::new(fs::File::open(p).unwrap()).finish().unwrap()
+}
+
+fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn synth_is_byte_identical_for_the_same_seed_in_both_shapes() {
+    for shape in ["hubspot", "salesforce"] {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let args = ["--shape", shape, "--dirty-rate", "0.02"];
+        let fa = files_of(&synth(a.path(), &args));
+        let fb = files_of(&synth(b.path(), &args));
+        assert!(fa.len() >= 4, "{shape}: {:?}", fa.iter().map(|f| &f.0).collect::<Vec<_>>());
+        assert_eq!(fa.len(), fb.len());
+        for ((na, ba), (nb, bb)) in fa.iter().zip(&fb) {
+            assert_eq!(na, nb);
+            assert!(ba == bb, "{shape}: {na} differs between two runs with the same seed");
+        }
+        // A different seed gives a different export.
+        let c = tempfile::tempdir().unwrap();
+        let out = c.path().join("export");
+        let o = leadscore(
+            &["synth", "--out", out.to_str().unwrap(), "--leads", "3000", "--seed", "8", "--shape", shape],
+            c.path(),
+        );
+        assert_eq!(code(&o), 0);
+        let (leads_file, _, _) = if shape == "hubspot" { ("contacts.csv", 0, 0) } else { ("Lead.csv", 0, 0) };
+        assert_ne!(fs::read(out.join(leads_file)).unwrap(), fa.iter().find(|f| f.0 == leads_file).unwrap().1);
+    }
+}
+
+#[test]
+fn run_ingests_a_dirty_export_and_accounts_for_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = synth(dir.path(), &["--dirty-rate", "0.03"]);
+    let config = export.join("leadscore.toml");
+    let o = leadscore(&["run", "--config", config.to_str().unwrap()], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("leads") && out.contains("rejected"), "{out}");
+    let ingest = export.join("runs/2026-11-01/ingest");
+    let report = read_json(&ingest.join("report.json"));
+    let mut rejected_total = 0;
+    for src in report["sources"].as_array().unwrap() {
+        let read = src["read"].as_u64().unwrap();
+        let accepted = src["accepted"].as_u64().unwrap();
+        let rejected = src["rejected"].as_u64().unwrap();
+        assert_eq!(read, accepted + rejected, "{src}");
+        assert!(rejected > 0, "dirty rows must be rejected: {src}");
+        rejected_total += rejected;
+        // Every file row is counted once.
+        let file_rows: u64 = src["files"].as_array().unwrap().iter().map(|f| f["rows"].as_u64().unwrap()).sum();
+        assert_eq!(file_rows, read);
+        let table = read_parquet(&ingest.join(format!("{}.parquet", src["source"].as_str().unwrap())));
+        assert_eq!(table.height() as u64, accepted);
+    }
+    let rejects = read_parquet(&ingest.join("rejects.parquet"));
+    assert_eq!(rejects.height() as u64, rejected_total);
+    let reasons: Vec<String> =
+        rejects.column("reason").unwrap().str().unwrap().iter().flatten().map(String::from).collect();
+    for r in ["unparsable_timestamp", "missing_id", "duplicate_id", "negative_amount", "unknown_currency"] {
+        assert!(
+            reasons.iter().any(|x| x == r),
+            "no `{r}` reject in {:?}",
+            reasons.iter().collect::<std::collections::BTreeSet<_>>()
+        );
+    }
+    let manifest = read_json(&ingest.join("manifest.json"));
+    assert_eq!(manifest["status"], "success");
+    assert_eq!(manifest["inputs"].as_array().unwrap().len(), 3);
+    assert!(manifest["inputs"][0]["sha256"].as_str().unwrap().len() == 64);
+    // The canonical leads are unique by id and carry typed attributes.
+    let leads = read_parquet(&ingest.join("leads.parquet"));
+    assert_eq!(leads.column("lead_id").unwrap().n_unique().unwrap(), leads.height());
+    assert_eq!(leads.column("company_size").unwrap().dtype(), &DataType::Float64);
+    assert!(
+        matches!(leads.column("created_at").unwrap().dtype(), DataType::Datetime(TimeUnit::Microseconds, Some(tz)) if tz.as_str() == "UTC")
+    );
+}
+
+#[test]
+fn a_rerun_with_the_same_inputs_gives_identical_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = synth(dir.path(), &["--shape", "salesforce", "--dirty-rate", "0.01"]);
+    let config = export.join("leadscore.toml");
+    let ingest = export.join("runs/2026-11-01/ingest");
+    let mut hashes = Vec::new();
+    for _ in 0..2 {
+        let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-11-01"], dir.path());
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let m = read_json(&ingest.join("manifest.json"));
+        let outs: Vec<(String, String)> = m["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| (o["file"].as_str().unwrap().to_string(), o["sha256"].as_str().unwrap().to_string()))
+            .collect();
+        hashes.push(outs);
+    }
+    assert_eq!(hashes[0], hashes[1]);
+    // Nothing but the stage folder is left in the run folder (no temporary or partial outputs).
+    let names: Vec<String> = fs::read_dir(export.join("runs/2026-11-01"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["ingest"]);
+}
+
+fn write_config(dir: &Path, leads: &str, deals: &str) -> PathBuf {
+    let p = dir.join("leadscore.toml");
+    fs::write(
+        &p,
+        format!(
+            r#"[project]
+name = "t"
+currency = "EUR"
+timezone = "UTC"
+output_dir = "out"
+
+[sources.leads]
+path = "{leads}"
+mapping = {{ lead_id = "id", created_at = "created", user_id = "user" }}
+
+[sources.deals]
+path = "{deals}"
+mapping = {{ deal_id = "id", user_id = "user", created_at = "created", closed_at = "closed", stage = "stage", amount = "amount", currency = "currency" }}
+
+[currency]
+rates = {{ USD = 0.9 }}
+"#
+        ),
+    )
+    .unwrap();
+    p
+}
+
+const DEALS_OK: &str = "id,user,created,closed,stage,amount,currency\nd1,u1,2026-01-05,2026-01-20,won,100,USD\n";
+
+#[test]
+fn bad_rows_go_to_rejects_with_their_reason_and_raw_values() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("leads.csv"),
+        "id,created,user\nl1,2026-01-01 10:00:00,u1\n,2026-01-02,u2\nl3,31/02/2026,u3\nl1,2026-01-01 11:00:00,u1\nl5,1767225600000,\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("deals.csv"),
+        "id,user,created,closed,stage,amount,currency\nd1,u1,2026-01-05,,open,100,usd\nd2,u1,2026-01-05,,open,-5,EUR\nd3,u2,2026-01-06,,open,10,EURO\nd4,u2,2026-01-06,,open,10,JPY\nd5,u2,2026-01-06,,open,ten,EUR\n",
+    )
+    .unwrap();
+    let config = write_config(dir.path(), "leads.csv", "deals.csv");
+    let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let ingest = dir.path().join("out/runs/2026-02-01/ingest");
+    let rejects = read_parquet(&ingest.join("rejects.parquet"));
+    let rows: Vec<(String, u64, String, String)> = (0..rejects.height())
+        .map(|i| {
+            let s = |c: &str| rejects.column(c).unwrap().str().unwrap().get(i).unwrap_or("").to_string();
+            (s("source"), rejects.column("row").unwrap().u64().unwrap().get(i).unwrap(), s("reason"), s("raw"))
+        })
+        .collect();
+    let has = |src: &str, row: u64, reason: &str| rows.iter().any(|r| r.0 == src && r.1 == row && r.2 == reason);
+    assert!(has("leads", 2, "missing_id"), "{rows:?}");
+    assert!(has("leads", 3, "unparsable_timestamp"), "{rows:?}");
+    // The first l1 is superseded by the later row (no update time: later in the export wins).
+    assert!(has("leads", 1, "duplicate_id"), "{rows:?}");
+    assert!(has("deals", 2, "negative_amount"), "{rows:?}");
+    assert!(has("deals", 3, "unknown_currency"), "{rows:?}");
+    assert!(has("deals", 4, "unknown_currency"), "{rows:?}");
+    assert!(has("deals", 5, "unparsable_amount"), "{rows:?}");
+    assert_eq!(rows.len(), 7);
+    let raw: Value = serde_json::from_str(&rows.iter().find(|r| r.2 == "unparsable_timestamp").unwrap().3).unwrap();
+    assert_eq!(raw["created"], "31/02/2026");
+    let leads = read_parquet(&ingest.join("leads.parquet"));
+    assert_eq!(leads.height(), 2);
+    let deals = read_parquet(&ingest.join("deals.parquet"));
+    assert_eq!(deals.height(), 1);
+    // USD 100 at 0.9 is EUR 90; the original amount and currency are kept.
+    assert_eq!(deals.column("amount").unwrap().f64().unwrap().get(0), Some(90.0));
+    assert_eq!(deals.column("amount_original").unwrap().f64().unwrap().get(0), Some(100.0));
+    assert_eq!(deals.column("currency").unwrap().str().unwrap().get(0), Some("USD"));
+}
+
+#[test]
+fn a_missing_required_column_exits_3_naming_column_file_and_existing_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("leads.csv"), "id,created_on,user\nl1,2026-01-01,u1\n").unwrap();
+    fs::write(dir.path().join("deals.csv"), DEALS_OK).unwrap();
+    let config = write_config(dir.path(), "leads.csv", "deals.csv");
+    let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("`created`") && e.contains("leads.csv") && e.contains("id, created_on, user"), "{e}");
+    assert!(!dir.path().join("out/runs/2026-02-01/ingest").exists(), "nothing may be written");
+}
+
+#[test]
+fn a_file_that_is_not_csv_parquet_or_jsonl_exits_3_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("leads.xlsx"), b"PK\x03\x04 not really").unwrap();
+    fs::write(dir.path().join("deals.csv"), DEALS_OK).unwrap();
+    let config = write_config(dir.path(), "leads.xlsx", "deals.csv");
+    let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("leads.xlsx"), "{}", stderr(&o));
+    // Same bytes under a .csv name: detected as a ZIP, not parsed as text.
+    fs::copy(dir.path().join("leads.xlsx"), dir.path().join("leads.csv")).unwrap();
+    let config = write_config(dir.path(), "leads.csv", "deals.csv");
+    let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("ZIP archive"), "{}", stderr(&o));
+}
+
+#[test]
+fn empty_files_give_a_clear_error_or_warning_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("leads.csv"), "").unwrap();
+    fs::write(dir.path().join("deals.csv"), DEALS_OK).unwrap();
+    let config = write_config(dir.path(), "leads.csv", "deals.csv");
+    let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("no leads"), "{}", stderr(&o));
+    // Header only: no data rows.
+    fs::write(dir.path().join("leads.csv"), "id,created,user\n").unwrap();
+    let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    // Leads present, deals file empty: a warning, and the run succeeds.
+    fs::write(dir.path().join("leads.csv"), "id,created,user\nl1,2026-01-01,u1\n").unwrap();
+    fs::write(dir.path().join("deals.csv"), "").unwrap();
+    let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("empty file"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
+}
+
+#[test]
+fn config_errors_exit_2_listing_every_problem_with_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.toml");
+    fs::write(
+        &p,
+        "[project]\nname = \"x\"\ncurrency = \"EUR\"\ncolour = \"blue\"\n\n[sources.leads]\npath = 3\n\n[sources.deals]\npath = \"d.csv\"\nmapping = { deal_id = \"id\" }\n",
+    )
+    .unwrap();
+    let o = leadscore(&["run", "--config", p.to_str().unwrap()], dir.path());
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("line 4") && e.contains("unknown field `colour`"), "{e}");
+    assert!(e.contains("line 7") && e.contains("sources.leads"), "{e}");
+    assert!(e.contains("required field `user_id`") && e.contains("required field `created_at`"), "{e}");
+    // A missing config file is a usage error too.
+    let o = leadscore(&["run", "--config", "nope.toml"], dir.path());
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("nope.toml"));
+    // So is an unknown stage or a malformed date.
+    let o = leadscore(&["stage", "train", "--config", p.to_str().unwrap()], dir.path());
+    assert_eq!(code(&o), 2);
+    let o = leadscore(&["run", "--date", "2026-13-01"], dir.path());
+    assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn inspect_reads_outputs_with_the_independent_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("leads.csv"), "id,created,user\nl1,2026-01-01,u1\nl2,2026-01-03,u2\n").unwrap();
+    fs::write(dir.path().join("deals.csv"), DEALS_OK).unwrap();
+    let config = write_config(dir.path(), "leads.csv", "deals.csv");
+    let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let leads = dir.path().join("out/runs/2026-02-01/ingest/leads.parquet");
+    let o = leadscore(&["inspect", leads.to_str().unwrap(), "--head", "2", "--json"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["rows"], 2);
+    let meta: Vec<(String, String)> = serde_json::from_value(v["metadata"].clone()).unwrap();
+    assert!(meta.contains(&("leadscore.stage".into(), "ingest".into())), "{meta:?}");
+    assert!(meta.contains(&("leadscore.run_date".into(), "2026-02-01".into())), "{meta:?}");
+    let created = v["schema"].as_array().unwrap().iter().find(|f| f["name"] == "created_at").unwrap();
+    assert_eq!(created["data_type"], "Timestamp(µs, \"UTC\")");
+    assert!(v["head"].as_str().unwrap().contains("l2"));
+    // Not a Parquet file: exit 3.
+    let o = leadscore(&["inspect", config.to_str().unwrap()], dir.path());
+    assert_eq!(code(&o), 3);
+}
+
+#[test]
+fn the_bundled_sample_runs_with_the_root_config() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = fs::read_to_string(root.join("leadscore.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Same config, absolute sample paths, outputs in a temporary folder.
+    let sample = root.join("data/sample");
+    let text = text
+        .replace("\"data/sample/", &format!("\"{}/", sample.display()))
+        .replace("output_dir = \"data\"", &format!("output_dir = \"{}\"", dir.path().display()));
+    let config = dir.path().join("leadscore.toml");
+    fs::write(&config, text).unwrap();
+    let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--json"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let ingest = &v["stages"][0]["report"];
+    assert_eq!(ingest["stage"], "ingest");
+    let leads = &ingest["sources"][0];
+    assert!(leads["read"].as_u64().unwrap() >= 19_000, "{leads}");
+    // Default run date: the day after the sample's last lead.
+    let last: chrono::DateTime<chrono::Utc> = leads["last_at"].as_str().unwrap().parse().unwrap();
+    let run_date = chrono::NaiveDate::parse_from_str(v["run_date"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+    let last_local = last.with_timezone(&chrono_tz::Europe::Amsterdam).date_naive();
+    assert_eq!(run_date, last_local.succ_opt().unwrap());
+}
+
+#[test]
+fn the_root_config_reads_the_sample_as_its_generated_config_does() {
+    use leadscore_core::Config;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let main = Config::load(&root.join("leadscore.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let generated = Config::load(&root.join("data/sample/leadscore.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(main.attributes, generated.attributes);
+    assert_eq!(main.currency, generated.currency);
+    assert_eq!(main.project.currency, generated.project.currency);
+    assert_eq!(main.project.timezone, generated.project.timezone);
+    assert_eq!(main.project.default_run_date, generated.project.default_run_date);
+    for (a, b) in main.sources.iter().zip(generated.sources.iter()) {
+        assert_eq!(a.mapping, b.mapping);
+        assert_eq!(a.extra, b.extra);
+        assert_eq!(main.resolve(&a.path), generated.resolve(&b.path));
+    }
+    assert_eq!(main.output_dir(), root.join("data"));
+}
+
+#[test]
+fn the_committed_sample_is_exactly_what_synth_generates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sample");
+    let o = leadscore(
+        &[
+            "synth",
+            "--out",
+            out.to_str().unwrap(),
+            "--leads",
+            "20000",
+            "--months",
+            "12",
+            "--seed",
+            "1",
+            "--dirty-rate",
+            "0.005",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let fresh = files_of(&out);
+    let committed = files_of(&root.join("data/sample"));
+    assert_eq!(fresh.iter().map(|f| &f.0).collect::<Vec<_>>(), committed.iter().map(|f| &f.0).collect::<Vec<_>>());
+    for ((name, a), (_, b)) in fresh.iter().zip(&committed) {
+        assert!(a == b, "data/sample/{name} differs from a fresh `leadscore synth` (regenerate it, see README)");
+    }
+}
