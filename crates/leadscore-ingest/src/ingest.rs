@@ -174,8 +174,7 @@ fn parse_file(
     let mut parsed: HashMap<&'static str, Column> = HashMap::new();
     let mut currency_col: Option<StringChunked> = None;
     let mut amount_col: Option<Vec<Option<f64>>> = None;
-    let mut amount_src = "";
-    let mut currency_src = "";
+    let mut currency_column = String::new();
     for (spec, column) in mapping {
         let col = df.column(column)?;
         let column = column.to_string();
@@ -243,12 +242,10 @@ fn parse_file(
                     }
                 }
                 amount_col = Some(v);
-                amount_src = spec.name;
             }
             FieldType::Currency => {
                 currency_col = Some(parse::text(col)?);
-                currency_src = spec.name;
-                let _ = &column;
+                currency_column = column;
             }
             FieldType::Probability => {
                 let (v, errs) = parse::numbers(col)?;
@@ -270,14 +267,20 @@ fn parse_file(
             }
         }
     }
-    // Currency: normalise, check it is ISO 4217 with a known rate, convert amounts.
+    // Currency: normalise, check it is ISO 4217 with a known rate, convert amounts. A code only
+    // matters where there is an amount: a deal without one is not rejected for its currency.
     let project = config.currency.project().to_string();
     let mut codes: Vec<Option<String>> = vec![None; n];
     let mut rates: Vec<f64> = vec![1.0; n];
+    let has_amount = |i: usize| amount_col.as_ref().is_some_and(|a| a[i].is_some());
     if let Some(cur) = &currency_col {
-        let column = source.column(currency_src).unwrap_or(currency_src).to_string();
+        let column = &currency_column;
         for (i, v) in cur.iter().enumerate() {
             let Some(raw) = v else { continue };
+            if !has_amount(i) {
+                codes[i] = iso4217(raw);
+                continue;
+            }
             match iso4217(raw) {
                 None => issues.push(Issue {
                     row: i,
@@ -312,7 +315,6 @@ fn parse_file(
         let converted: Vec<Option<f64>> = original.iter().zip(&rates).map(|(a, r)| a.map(|a| a * r)).collect();
         let codes: Vec<Option<String>> =
             codes.into_iter().zip(&original).map(|(c, a)| c.or_else(|| a.map(|_| project.clone()))).collect();
-        let _ = amount_src;
         parsed.insert(amount_name, Column::new(amount_name.into(), converted));
         if let Some(o) = original_name {
             parsed.insert(o, Column::new(o.into(), original));
@@ -488,7 +490,7 @@ fn process_source(
     }
     let mut table = match accepted {
         Some(df) => df,
-        None => empty_table(config, source, &attr_kinds)?,
+        None => empty_table(source, &attr_kinds)?,
     };
     if kind == SourceKind::Events && source.column(events::EVENT_ID).is_none() {
         table = with_derived_event_ids(table)?;
@@ -515,7 +517,7 @@ fn process_source(
 }
 
 /// An empty canonical table with the right column types.
-fn empty_table(config: &Config, source: &Source, attr_kinds: &[(String, String, AttributeKind)]) -> Result<DataFrame> {
+fn empty_table(source: &Source, attr_kinds: &[(String, String, AttributeKind)]) -> Result<DataFrame> {
     let mut cols = Vec::new();
     for name in canonical_columns(source.kind) {
         let ty = source.kind.field(name).map_or(FieldType::Amount, |f| f.ty);
@@ -528,7 +530,6 @@ fn empty_table(config: &Config, source: &Source, attr_kinds: &[(String, String, 
     for (name, _, kind) in attr_kinds {
         cols.push(Column::full_null(name.as_str().into(), 0, &attributes::dtype_of(*kind)));
     }
-    let _ = config;
     cols.push(Column::new(FILE_IDX.into(), Vec::<u32>::new()));
     cols.push(Column::new(ROW_IDX.into(), Vec::<u32>::new()));
     Ok(DataFrame::new_infer_height(cols)?)
@@ -646,7 +647,7 @@ pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<Ing
                 mapping: BTreeMap::new(),
                 extra: BTreeMap::new(),
             };
-            empty_table(config, &src, &[])?.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT])
+            empty_table(&src, &[])?.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT])
         }
     };
     if deals.report.accepted == 0 {

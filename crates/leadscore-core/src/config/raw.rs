@@ -1,8 +1,9 @@
 //! The raw, as-written form of `leadscore.toml`.
 //!
 //! These types mirror the file one to one and reject unknown keys. The doc comments on their
-//! fields are the user documentation of the configuration (README's configuration reference is
-//! generated from the same words). Only [`super::Config`], the validated form, can run a stage.
+//! fields are the user documentation of the configuration; README's configuration reference says
+//! the same (a test checks it names every key). Only [`super::Config`], the validated form, can
+//! run a stage.
 
 use std::collections::BTreeMap;
 

@@ -206,3 +206,36 @@ fn snake_case_names() {
     assert_eq!(snake_case("2nd Choice"), "a_2nd_choice");
     assert!(valid_name("job_title") && !valid_name("Job") && !valid_name("_x") && !valid_name(""));
 }
+
+/// The names of a raw section's keys, read from serde's "unknown field" message.
+fn keys_of<T: serde::de::DeserializeOwned>() -> Vec<String> {
+    let err = match T::deserialize(toml::de::ValueDeserializer::parse("{ __probe = 1 }").expect("valid TOML")) {
+        Ok(_) => return Vec::new(),
+        Err(e) => e.message().to_string(),
+    };
+    let expected = err.split("expected").nth(1).unwrap_or_default();
+    expected.split('`').skip(1).step_by(2).map(str::to_string).collect()
+}
+
+#[test]
+fn the_readme_configuration_reference_names_every_key() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+        .expect("README.md at the workspace root");
+    let reference = readme.split("## Configuration reference").nth(1).expect("a configuration reference section");
+    let mut keys = Vec::new();
+    keys.extend(keys_of::<raw::RawProject>());
+    keys.extend(keys_of::<raw::RawSource>());
+    keys.extend(keys_of::<raw::RawAttribute>());
+    keys.extend(keys_of::<raw::RawCurrency>());
+    keys.push("preset".into());
+    assert!(keys.len() >= 15, "{keys:?}");
+    for k in keys {
+        assert!(reference.contains(&format!("| `{k}` |")), "README's configuration reference does not document `{k}`");
+    }
+    for section in SECTIONS {
+        assert!(
+            reference.contains(&format!("[{section}]")) || reference.contains(&format!("[[{section}]]")),
+            "{section}"
+        );
+    }
+}

@@ -264,3 +264,35 @@ proptest! {
         prop_assert_eq!(deal_rejects as u64, r.rejected);
     }
 }
+
+#[test]
+fn report_snapshot() {
+    let leads = leads_frame(
+        &[Some("a"), Some("a"), Some("b"), None, Some("c")],
+        &[Some("2026-01-01"), Some("2026-01-01"), Some("2026-01-02"), Some("2026-01-03"), Some("not a date")],
+        &[Some("2026-01-03"), Some("2026-01-09"), None, None, None],
+    );
+    let out = run(&config(), &sources(leads), &ctx()).unwrap();
+    insta::assert_json_snapshot!(out.report);
+}
+
+#[test]
+fn a_bad_currency_only_rejects_a_deal_that_has_an_amount() {
+    let deals = DataFrame::new_infer_height(vec![
+        strings("id", &[Some("d1"), Some("d2")]),
+        strings("user", &[Some("u1"), Some("u1")]),
+        strings("created", &[Some("2026-01-05"), Some("2026-01-05")]),
+        strings("closed", &[None, None]),
+        strings("stage", &[Some("open"), Some("open")]),
+        strings("p", &[None, None]),
+        strings("amount", &[None, Some("5")]),
+        strings("cur", &[Some("N/A"), Some("N/A")]),
+    ])
+    .unwrap();
+    let leads = leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
+    let src = RawSources { leads: vec![file("leads.csv", leads)], deals: vec![file("deals.csv", deals)], events: None };
+    let out = run(&config(), &src, &ctx()).unwrap();
+    let ids: Vec<Option<&str>> = out.deals.column("deal_id").unwrap().str().unwrap().iter().collect();
+    assert_eq!(ids, [Some("d1")]);
+    assert_eq!(out.report.sources[1].rejected_by_reason.get("unknown_currency"), Some(&1));
+}
