@@ -1,5 +1,6 @@
-//! Whole-pipeline benchmark: generates a synthetic export and runs the pipeline on it, through the
-//! real `leadscore` binary, printing seconds, rows per second and peak memory per step.
+//! Whole-pipeline benchmark: generates a synthetic export and runs each stage on it, through the
+//! real `leadscore` binary (one process per step), printing seconds, leads per second and peak
+//! memory per step.
 //!
 //! ```text
 //! cargo bench --bench pipeline                      # 100k and 1M leads

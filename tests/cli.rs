@@ -139,27 +139,27 @@ fn a_rerun_with_the_same_inputs_gives_identical_tables() {
     let dir = tempfile::tempdir().unwrap();
     let export = synth(dir.path(), &["--shape", "salesforce", "--dirty-rate", "0.01"]);
     let config = export.join("leadscore.toml");
-    let ingest = export.join("runs/2026-11-01/ingest");
+    let run_dir = export.join("runs/2026-11-01");
     let mut hashes = Vec::new();
     for _ in 0..2 {
         let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-11-01"], dir.path());
         assert_eq!(code(&o), 0, "{}", stderr(&o));
-        let m = read_json(&ingest.join("manifest.json"));
-        let outs: Vec<(String, String)> = m["outputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| (o["file"].as_str().unwrap().to_string(), o["sha256"].as_str().unwrap().to_string()))
-            .collect();
+        let mut outs: Vec<(String, String)> = Vec::new();
+        for stage in ["ingest", "labels"] {
+            let m = read_json(&run_dir.join(stage).join("manifest.json"));
+            outs.extend(m["outputs"].as_array().unwrap().iter().map(|o| {
+                (format!("{stage}/{}", o["file"].as_str().unwrap()), o["sha256"].as_str().unwrap().to_string())
+            }));
+        }
         hashes.push(outs);
     }
+    assert_eq!(hashes[0].len(), 8);
     assert_eq!(hashes[0], hashes[1]);
-    // Nothing but the stage folder is left in the run folder (no temporary or partial outputs).
-    let names: Vec<String> = fs::read_dir(export.join("runs/2026-11-01"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(names, ["ingest"]);
+    // Nothing but the stage folders is left in the run folder (no temporary or partial outputs).
+    let mut names: Vec<String> =
+        fs::read_dir(&run_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["ingest", "labels"]);
 }
 
 fn write_config(dir: &Path, leads: &str, deals: &str) -> PathBuf {
@@ -183,6 +183,15 @@ mapping = {{ deal_id = "id", user_id = "user", created_at = "created", closed_at
 
 [currency]
 rates = {{ USD = 0.9 }}
+
+[[conversions]]
+name = "won"
+source = "deals"
+conditions = [{{ field = "stage", op = "is", value = "won" }}]
+
+[labels]
+target = "won"
+window_days = 30
 "#
         ),
     )

@@ -62,7 +62,7 @@ pub enum Command {
     },
     /// Run one stage for one run date (its inputs must exist).
     Stage {
-        /// The stage: `ingest`.
+        /// The stage: `ingest` or `labels`.
         name: String,
         /// Config and date.
         #[command(flatten)]
@@ -71,7 +71,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check the config and read every source without writing anything.
+    /// Check the config, read every source, show the conversion definitions and their monthly
+    /// volumes, without writing anything.
     Validate {
         /// Config and date.
         #[command(flatten)]

@@ -16,6 +16,7 @@ use clap::Parser;
 use leadscore_core::config::ConfigError;
 use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, Stage};
 use leadscore_ingest::IngestError;
+use leadscore_labels::LabelsError;
 use leadscore_pipeline::PipelineError;
 use leadscore_synth::{Shape, SynthError, SynthOptions};
 use tracing_subscriber::EnvFilter;
@@ -35,6 +36,9 @@ pub fn exit_kind(err: &anyhow::Error) -> ExitKind {
             return e.exit_kind();
         }
         if let Some(e) = cause.downcast_ref::<IngestError>() {
+            return e.exit_kind();
+        }
+        if let Some(e) = cause.downcast_ref::<LabelsError>() {
             return e.exit_kind();
         }
         if let Some(e) = cause.downcast_ref::<CoreError>() {
@@ -111,10 +115,25 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Validate { run } => {
             let (config, ctx) = context(&run)?;
             let (sources, _) = leadscore_ingest::read_sources(&config)?;
-            let out = leadscore_ingest::run(&config, &sources, &ctx)?;
+            let ingested = leadscore_ingest::run(&config, &sources, &ctx)?;
             let mut text =
                 format!("{}: configuration is valid (config hash {}).\n", run.config.display(), &ctx.config_hash[..12]);
-            text.push_str(&out.report.summary());
+            text.push_str(&ingested.report.summary());
+            if config.labels.is_some() {
+                let inputs = leadscore_labels::LabelsInputs {
+                    leads: ingested.leads,
+                    deals: ingested.deals,
+                    events: ingested.events,
+                };
+                let labels = leadscore_labels::run(&config, &inputs, &ctx)?;
+                text.push_str("conversion definitions:\n");
+                text.push_str(&labels.report.definitions_text());
+                text.push_str("conversions per month (known before the run date):\n");
+                text.push_str(&labels.report.volumes_table());
+                text.push_str(&labels.report.summary());
+            } else {
+                text.push_str("no [labels]: add one (or a preset) to define what the models learn.\n");
+            }
             text.push_str("nothing was written.\n");
             print(&text)
         }

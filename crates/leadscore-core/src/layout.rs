@@ -28,16 +28,19 @@ use crate::time::RunDate;
 pub enum Stage {
     /// CRM exports → canonical tables + rejects.
     Ingest,
+    /// Conversion definitions → conversions and per-lead window labels.
+    Labels,
 }
 
 impl Stage {
     /// Every stage, in DAG order.
-    pub const ALL: [Stage; 1] = [Stage::Ingest];
+    pub const ALL: [Stage; 2] = [Stage::Ingest, Stage::Labels];
 
     /// The stage's name (folder name, CLI name).
     pub fn name(self) -> &'static str {
         match self {
             Self::Ingest => "ingest",
+            Self::Labels => "labels",
         }
     }
 

@@ -99,6 +99,51 @@ pub mod rejects {
     pub const RAW: &str = "raw";
 }
 
+/// Columns of `conversions.parquet`: one row per conversion of every definition, known before the
+/// run date.
+pub mod conversions {
+    /// Deterministic id: a hash of the definition name, the source and the source record id.
+    pub const CONVERSION_ID: &str = "conversion_id";
+    /// The definition's name.
+    pub const CONVERSION_NAME: &str = "conversion_name";
+    /// The user who converted.
+    pub const USER_ID: &str = "user_id";
+    /// When the conversion happened (the definition's `at` field).
+    pub const AT: &str = "at";
+    /// Its value in the project currency (null when the record has none).
+    pub const VALUE: &str = "value";
+    /// `deals` or `events`.
+    pub const SOURCE: &str = "source";
+    /// The deal or event id it came from.
+    pub const SOURCE_ID: &str = "source_id";
+}
+
+/// Columns of `labels.parquet`: one row per lead created before the run date.
+pub mod labels {
+    /// The lead.
+    pub const LEAD_ID: &str = "lead_id";
+    /// Its user (null when the lead has none: it can never convert).
+    pub const USER_ID: &str = "user_id";
+    /// When it was created.
+    pub const CREATED_AT: &str = "created_at";
+    /// Whether its window has ended by the run date (`created_at + window <= run date`).
+    pub const MATURED: &str = "matured";
+    /// True if a target conversion of its user fell in `[created_at, created_at + window)`;
+    /// false only for matured leads without one; null while unmatured and not yet converted.
+    pub const CONVERTED: &str = "converted";
+    /// The first such conversion.
+    pub const FIRST_CONVERSION_AT: &str = "first_conversion_at";
+    /// Days from creation to that conversion.
+    pub const DAYS_TO_CONVERT: &str = "days_to_convert";
+    /// Sum of the values of the conversions in the window (project currency); 0 for matured
+    /// leads without one, null while unknown.
+    pub const VALUE_IN_WINDOW: &str = "value_in_window";
+    /// How many target conversions fell in the window.
+    pub const CONVERSIONS_IN_WINDOW: &str = "conversions_in_window";
+    /// Whether the user had a target conversion before the lead was created.
+    pub const EXISTING_CUSTOMER: &str = "existing_customer";
+}
+
 /// Why an input row was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -300,6 +345,10 @@ pub mod files {
     pub const EVENTS: &str = "events.parquet";
     /// Rejected input rows, written by ingest.
     pub const REJECTS: &str = "rejects.parquet";
+    /// Conversions of every definition, written by labels.
+    pub const CONVERSIONS: &str = "conversions.parquet";
+    /// Per-lead window labels, written by labels.
+    pub const LABELS: &str = "labels.parquet";
     /// A stage's typed report.
     pub const REPORT: &str = "report.json";
     /// A stage's manifest (inputs, outputs, timings); written last, marks success.

@@ -203,6 +203,17 @@ pub fn format_micros(micros: i64) -> String {
         .unwrap_or_else(|| format!("<invalid instant {micros}>"))
 }
 
+/// The polars time zone of a chrono-tz zone (for local-time expressions such as months and hours).
+pub fn polars_time_zone(tz: Tz) -> polars::prelude::TimeZone {
+    polars::prelude::TimeZone::opt_try_new(Some(tz.name())).ok().flatten().unwrap_or(polars::prelude::TimeZone::UTC)
+}
+
+/// An expression for the local month (`YYYY-MM`) of a UTC timestamp column.
+pub fn local_month(column: &str, tz: Tz) -> polars::prelude::Expr {
+    use polars::prelude::*;
+    col(column).dt().convert_time_zone(polars_time_zone(tz)).dt().strftime("%Y-%m")
+}
+
 /// Parses an IANA time zone name, with a message that says what was expected.
 pub fn parse_tz(name: &str) -> Result<Tz, String> {
     name.parse::<Tz>()

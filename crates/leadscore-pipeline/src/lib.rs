@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use leadscore_core::layout::Manifest;
 use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, RunLayout, Stage};
 use leadscore_ingest::{IngestError, IngestReport};
+use leadscore_labels::{LabelsError, LabelsReport};
 use serde::Serialize;
 
 /// Errors of a pipeline run: the failing stage's error, classified for the exit code.
@@ -18,6 +19,9 @@ pub enum PipelineError {
     /// The ingest stage failed.
     #[error("stage `ingest` failed: {0}")]
     Ingest(#[from] IngestError),
+    /// The labels stage failed.
+    #[error("stage `labels` failed: {0}")]
+    Labels(#[from] LabelsError),
     /// A core operation failed.
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -27,6 +31,7 @@ impl Classify for PipelineError {
     fn exit_kind(&self) -> ExitKind {
         match self {
             Self::Ingest(e) => e.exit_kind(),
+            Self::Labels(e) => e.exit_kind(),
             Self::Core(e) => e.exit_kind(),
         }
     }
@@ -38,6 +43,8 @@ impl Classify for PipelineError {
 pub enum StageReport {
     /// What ingest read, kept and rejected.
     Ingest(IngestReport),
+    /// Definitions, volumes and label counts.
+    Labels(Box<LabelsReport>),
 }
 
 impl StageReport {
@@ -45,6 +52,7 @@ impl StageReport {
     pub fn summary(&self) -> String {
         match self {
             Self::Ingest(r) => r.summary(),
+            Self::Labels(r) => r.summary(),
         }
     }
 }
@@ -105,6 +113,10 @@ pub fn run_stage(
         Stage::Ingest => {
             let (report, manifest) = leadscore_ingest::execute(config, ctx, layout)?;
             StageRun { stage, report: StageReport::Ingest(report), manifest }
+        }
+        Stage::Labels => {
+            let (report, manifest) = leadscore_labels::execute(config, ctx, layout)?;
+            StageRun { stage, report: StageReport::Labels(Box::new(report)), manifest }
         }
     };
     tracing::info!(seconds = run.manifest.seconds_total, "done");

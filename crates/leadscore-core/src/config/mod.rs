@@ -5,7 +5,9 @@
 //! `[sources.deals]`; then every rule is checked. All problems are reported at once, each with its
 //! key path and line:column ([`ConfigError::Invalid`]).
 
+pub mod conversions;
 mod locate;
+pub mod logic;
 pub mod presets;
 pub mod raw;
 
@@ -19,9 +21,11 @@ use serde::{Serialize, Serializer};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
+pub use conversions::{Condition, ConversionDef, DefinitionKind, Labels, Matcher, Operand, Scalar, ValueType};
 pub use locate::{KeyPath, Seg};
+pub use logic::Logic;
 pub use presets::Preset;
-pub use raw::{AttributeKind, FileFormat};
+pub use raw::{AttributeKind, Dedupe, FileFormat, Op};
 
 use crate::currency::{Rates, iso4217};
 use crate::schema::{FieldSpec, SourceKind, canonical_columns};
@@ -29,7 +33,7 @@ use crate::time::{RunDate, parse_tz};
 use raw::{RawAttribute, RawCurrency, RawProject, RawSource};
 
 /// The top-level sections `leadscore.toml` may have.
-pub const SECTIONS: &[&str] = &["project", "sources", "attributes", "currency"];
+pub const SECTIONS: &[&str] = &["project", "sources", "attributes", "currency", "conversions", "labels"];
 
 /// One problem found in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +104,10 @@ pub struct Config {
     pub attributes: Vec<Attribute>,
     /// `[currency]`, resolved to rates (inline rates merged over the rates file).
     pub currency: Rates,
+    /// `[[conversions]]` in file order, then the preset's ready-made definitions not overridden.
+    pub conversions: Vec<ConversionDef>,
+    /// `[labels]`, when configured (or implied by a preset).
+    pub labels: Option<Labels>,
 }
 
 /// Validated `[project]`.
@@ -259,6 +267,11 @@ impl Config {
         }
     }
 
+    /// A conversion definition by name.
+    pub fn conversion(&self, name: &str) -> Option<&ConversionDef> {
+        self.conversions.iter().find(|d| d.name == name)
+    }
+
     /// The run date to use when the command line names none.
     pub fn default_run_date(&self) -> RunDate {
         self.project.default_run_date.unwrap_or_else(|| RunDate::today(self.project.timezone))
@@ -354,12 +367,25 @@ impl<'a> Validator<'a> {
         let sources = self.sources();
         let attributes = self.attributes(&sources);
         let currency = self.currency(project.as_ref().map(|p| p.currency.as_str()));
+        // Conversion definitions are checked against the configured sources' columns.
+        let conversions = sources.as_ref().and_then(|s| {
+            let mut extras = BTreeMap::new();
+            extras.insert(SourceKind::Deals, s.deals.extra.clone());
+            if let Some(e) = &s.events {
+                extras.insert(SourceKind::Events, e.extra.clone());
+            }
+            let tz = project.as_ref().map_or(chrono_tz::UTC, |p| p.timezone);
+            self.conversions(s.preset.and_then(Preset::from_name), &extras, tz)
+        });
+        let (conversions, labels) = conversions?;
         Some(Config {
             base_dir: self.base_dir.to_path_buf(),
             project: project?,
             sources: sources?,
             attributes: attributes?,
             currency: currency?,
+            conversions,
+            labels,
         })
     }
 

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::schema::SourceKind;
+
 /// `[project]`: what the project is and where its outputs go.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -147,4 +149,151 @@ pub struct RawCurrency {
     /// A CSV file with columns `currency,rate` (same meaning as `rates`; inline rates win).
     #[serde(default)]
     pub file: Option<String>,
+}
+
+/// The comparison a condition makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// Equal to `value`.
+    Is,
+    /// Not equal to `value` (true when the field is empty).
+    IsNot,
+    /// Equal to one of `values`.
+    IsAnyOf,
+    /// Equal to none of `values` (true when the field is empty).
+    IsNoneOf,
+    /// Text containing `value`.
+    Contains,
+    /// Text not containing `value` (true when the field is empty).
+    DoesNotContain,
+    /// Text starting with `value`.
+    StartsWith,
+    /// Greater than `value` (numbers; timestamps: after).
+    IsMoreThan,
+    /// Less than `value` (numbers; timestamps: before).
+    IsLessThan,
+    /// Greater than or equal to `value`.
+    IsAtLeast,
+    /// Less than or equal to `value`.
+    IsAtMost,
+    /// Between the two `values`, both included.
+    IsBetween,
+    /// The field has a value.
+    IsSet,
+    /// The field is empty.
+    IsNotSet,
+}
+
+impl Op {
+    /// The name used in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Is => "is",
+            Self::IsNot => "is_not",
+            Self::IsAnyOf => "is_any_of",
+            Self::IsNoneOf => "is_none_of",
+            Self::Contains => "contains",
+            Self::DoesNotContain => "does_not_contain",
+            Self::StartsWith => "starts_with",
+            Self::IsMoreThan => "is_more_than",
+            Self::IsLessThan => "is_less_than",
+            Self::IsAtLeast => "is_at_least",
+            Self::IsAtMost => "is_at_most",
+            Self::IsBetween => "is_between",
+            Self::IsSet => "is_set",
+            Self::IsNotSet => "is_not_set",
+        }
+    }
+}
+
+/// One condition of a conversion definition: `{ field, op, value | values, case_insensitive }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCondition {
+    /// A column of the definition's source (canonical or `extra`).
+    pub field: String,
+    /// The comparison.
+    pub op: Op,
+    /// The operand of `is`, `is_not`, `contains`, `does_not_contain`, `starts_with` and the
+    /// ordering comparisons: a string, a number, or a date/timestamp (as a string or a TOML date).
+    #[serde(default)]
+    pub value: Option<toml::Value>,
+    /// The operands of `is_any_of`, `is_none_of` (one or more) and `is_between` (exactly two).
+    #[serde(default)]
+    pub values: Option<Vec<toml::Value>>,
+    /// Compare text ignoring case. Default `false`.
+    #[serde(default)]
+    pub case_insensitive: bool,
+}
+
+/// Which conversions of a definition count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dedupe {
+    /// One conversion per source record (deal or event id). The default.
+    Id,
+    /// Only each user's first conversion ("first purchase").
+    FirstPerUser,
+}
+
+/// `[[conversions]]`: a named success criterion.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConversion {
+    /// Unique name; `[labels] target` and `combine` refer to it.
+    pub name: String,
+    /// `deals` or `events`. Required unless `combine` is given.
+    #[serde(default)]
+    pub source: Option<SourceKind>,
+    /// Conditions on the source's rows, numbered `$1`, `$2`, … in this order.
+    #[serde(default)]
+    pub conditions: Vec<RawCondition>,
+    /// How the conditions combine, e.g. `$1 AND ($2 OR NOT $3)`. Default: all ANDed.
+    #[serde(default)]
+    pub logic: Option<String>,
+    /// The timestamp field that dates the conversion. Default `closed_at` (deals) or `at` (events).
+    #[serde(default)]
+    pub at: Option<String>,
+    /// The numeric field that is the conversion's value. Default `amount` (deals; already in the
+    /// project currency) or `value` (events).
+    #[serde(default)]
+    pub value: Option<String>,
+    /// A field holding the ISO 4217 code of `value`; the value is then converted with the
+    /// `[currency]` rates. Default: `value` is already in the project currency.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Events only: the event name that is the conversion (ANDed with the conditions).
+    #[serde(default)]
+    pub event_name: Option<String>,
+    /// The union of other definitions, by name (instead of `source` and `conditions`).
+    #[serde(default)]
+    pub combine: Vec<String>,
+    /// `id` (default) or `first_per_user`.
+    #[serde(default)]
+    pub dedupe: Option<Dedupe>,
+}
+
+/// `[labels]`: which conversion the models learn, and over which window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLabels {
+    /// The conversion definition models learn to predict. Default `closed_won` when a preset is set.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Conversion window in days: a lead is positive if its user converts within this many days
+    /// of its creation. Default 40.
+    #[serde(default)]
+    pub window_days: Option<u32>,
+    /// Months of history used for training, before the most recent matured lead. Default 12;
+    /// fewer than 6 is warned about.
+    #[serde(default)]
+    pub history_months: Option<u32>,
+    /// Warn when a month of history has fewer target conversions than this. Default 30.
+    #[serde(default)]
+    pub warn_below_per_month: Option<u32>,
+    /// Refuse to train (exit 4) with fewer target conversions than this in the training window.
+    /// Default 100.
+    #[serde(default)]
+    pub min_conversions: Option<u32>,
 }

@@ -108,8 +108,8 @@ name = "Bad Name"
 [currency]
 rates = { XXQ = 1.2 }
 
-[labels]
-window_days = 40
+[models]
+dir = "m"
 "#;
     let ps = problems(text);
     let find = |needle: &str| ps.iter().find(|p| p.to_string().contains(needle));
@@ -132,7 +132,7 @@ window_days = 40
     assert_eq!(p.path, "attributes[2].name");
     assert_eq!(p.line_col.map(|l| l.0), Some(20));
     assert!(find("`XXQ` is not an ISO 4217").is_some(), "{rendered:#?}");
-    assert!(find("unknown section `labels`").is_some(), "{rendered:#?}");
+    assert!(find("unknown section `models`").is_some(), "{rendered:#?}");
     assert!(ps.len() >= 8, "{rendered:#?}");
 }
 
@@ -227,6 +227,9 @@ fn the_readme_configuration_reference_names_every_key() {
     keys.extend(keys_of::<raw::RawSource>());
     keys.extend(keys_of::<raw::RawAttribute>());
     keys.extend(keys_of::<raw::RawCurrency>());
+    keys.extend(keys_of::<raw::RawConversion>());
+    keys.extend(keys_of::<raw::RawCondition>());
+    keys.extend(keys_of::<raw::RawLabels>());
     keys.push("preset".into());
     assert!(keys.len() >= 15, "{keys:?}");
     for k in keys {
@@ -237,5 +240,165 @@ fn the_readme_configuration_reference_names_every_key() {
             reference.contains(&format!("[{section}]")) || reference.contains(&format!("[[{section}]]")),
             "{section}"
         );
+    }
+}
+
+const CONVERSIONS: &str = r#"
+[[conversions]]
+name = "big_won"
+source = "deals"
+conditions = [
+  { field = "stage", op = "is", value = "closedwon", case_insensitive = true },
+  { field = "amount", op = "is_more_than", value = 5000 },
+  { field = "pipeline", op = "is_any_of", values = ["default", "enterprise"] },
+  { field = "closed_at", op = "is_between", values = ["2025-01-01", 2026-12-31] },
+]
+logic = "$1 AND ($2 OR NOT $3) AND $4"
+
+[[conversions]]
+name = "paid"
+source = "deals"
+conditions = [{ field = "stage", op = "is_set" }]
+at = "created_at"
+value = "amount_original"
+currency = "currency"
+dedupe = "first_per_user"
+
+[[conversions]]
+name = "any_win"
+combine = ["big_won", "closed_won"]
+
+[labels]
+target = "any_win"
+window_days = 30
+history_months = 9
+"#;
+
+#[test]
+fn conversion_definitions_resolve_with_presets_and_defaults() {
+    let c = parse(&format!("{GOOD}{CONVERSIONS}")).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<_> = c.conversions.iter().map(|d| (d.name.as_str(), d.builtin)).collect();
+    assert_eq!(
+        names,
+        [("big_won", false), ("paid", false), ("any_win", false), ("closed_won", true), ("open_opp", true)]
+    );
+    let Some(DefinitionKind::Match(m)) = c.conversion("big_won").map(|d| &d.kind) else { panic!("big_won") };
+    assert_eq!(m.at, "closed_at");
+    assert_eq!(m.value, "amount");
+    assert_eq!(m.logic.as_ref().map(ToString::to_string).as_deref(), Some("$1 AND ($2 OR NOT $3) AND $4"));
+    assert_eq!(m.conditions[1].operand, Operand::One(Scalar::Number(5000.0)));
+    // Dates are local midnight in the project time zone (Amsterdam, CET in January).
+    assert_eq!(
+        m.conditions[3].operand,
+        Operand::Between(Scalar::Time(1_735_686_000_000_000), Scalar::Time(1_798_671_600_000_000))
+    );
+    let labels = c.labels.clone().unwrap_or_else(|| panic!("labels"));
+    assert_eq!((labels.target.as_str(), labels.window_days, labels.history_months), ("any_win", 30, 9));
+    assert_eq!((labels.warn_below_per_month, labels.min_conversions), (30, 100));
+    // Without [labels], a preset implies closed_won over 40 days.
+    let c = parse(GOOD).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.labels.map(|l| (l.target, l.window_days)), Some(("closed_won".to_string(), 40)));
+}
+
+#[test]
+fn a_user_definition_overrides_the_builtin_of_the_same_name() {
+    let text = format!(
+        "{GOOD}\n[[conversions]]\nname = \"closed_won\"\nsource = \"deals\"\nconditions = [{{ field = \"stage\", op = \"is\", value = \"won\" }}]\n"
+    );
+    let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let d = c.conversion("closed_won").unwrap_or_else(|| panic!("closed_won"));
+    assert!(!d.builtin);
+    assert_eq!(c.conversions.iter().filter(|d| d.name == "closed_won").count(), 1);
+}
+
+#[test]
+fn every_definition_problem_is_reported_at_once() {
+    let text = format!(
+        r#"{GOOD}
+[[conversions]]
+name = "a"
+source = "deals"
+conditions = [
+  {{ field = "stag", op = "is", value = "won" }},
+  {{ field = "amount", op = "contains", value = "5" }},
+  {{ field = "stage", op = "is", value = "won" }},
+  {{ field = "stage", op = "is_between", values = ["a"] }},
+]
+logic = "$1 OR $2 OR $5"
+
+[[conversions]]
+name = " "
+combine = ["nope"]
+
+[[conversions]]
+name = "x"
+combine = ["y"]
+
+[[conversions]]
+name = "y"
+combine = ["x"]
+
+[[conversions]]
+name = "e"
+source = "deals"
+event_name = "Paid"
+at = "amount"
+
+[labels]
+target = "missing"
+window_days = 0
+"#
+    );
+    let ps = problems(&text);
+    let all = ps.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    for needle in [
+        "unknown deals field `stag`; the fields of deals are `deal_id`",
+        "`contains` does not fit the numeric field `amount`",
+        "`is_between` does not fit the text field `stage`",
+        "`$5` points at no condition; there are 4",
+        "condition `$3` is never used by `logic`",
+        "conversions[2].name: must not be empty",
+        "combines unknown conversion `nope`",
+        "combinations form a cycle: x → y → x",
+        "`event_name` applies to `source = \"events\"` only",
+        "`amount` is a numeric field; a timestamp field is needed here",
+        "unknown conversion `missing`",
+        "window_days: must be between 1 and 730",
+    ] {
+        assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
+    }
+    // Problems carry locations.
+    let p = ps.iter().find(|p| p.message.contains("`stag`")).unwrap_or_else(|| panic!("{all}"));
+    assert_eq!(p.path, "conversions[1].conditions[1].field");
+    assert!(p.line_col.is_some());
+}
+
+#[test]
+fn operand_types_must_fit_the_field() {
+    let text = format!(
+        r#"{GOOD}
+[[conversions]]
+name = "a"
+source = "deals"
+conditions = [
+  {{ field = "amount", op = "is_more_than", value = "5000" }},
+  {{ field = "stage", op = "is", value = 3 }},
+  {{ field = "closed_at", op = "is_more_than", value = "last week" }},
+  {{ field = "amount", op = "is_at_least", value = 1, case_insensitive = true }},
+  {{ field = "stage", op = "is_set", value = "x" }},
+  {{ field = "amount", op = "is_between", values = [10, 1] }},
+]
+"#
+    );
+    let all = problems(&text).iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    for needle in [
+        "the field is numeric, so expected a number, found \"5000\"",
+        "the field is text, so expected a string, found 3",
+        "`last week` is not a timestamp",
+        "`case_insensitive` only applies to text fields",
+        "`is_set` takes no `value` or `values`",
+        "`is_between` needs the low value first",
+    ] {
+        assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
     }
 }

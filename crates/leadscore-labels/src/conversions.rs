@@ -1,0 +1,175 @@
+//! Definitions → the conversions table: every matching deal or event known before the run date.
+
+use std::collections::BTreeMap;
+
+use leadscore_core::config::{ConversionDef, Dedupe, DefinitionKind, Matcher};
+use leadscore_core::currency::Rates;
+use leadscore_core::digest::stable_id;
+use leadscore_core::io::column_list;
+use leadscore_core::schema::{SourceKind, conversions as c, deals, events};
+use polars::prelude::*;
+
+use crate::conditions;
+use crate::error::{LabelsError, Result};
+
+/// The canonical tables conversions are drawn from.
+#[derive(Debug, Clone)]
+pub struct Sources<'a> {
+    /// Canonical deals.
+    pub deals: &'a DataFrame,
+    /// Canonical events.
+    pub events: &'a DataFrame,
+}
+
+fn rate_expr(currency: &str, rates: &Rates) -> Expr {
+    let code = col(currency).str().to_uppercase();
+    let mut e: Option<Then> = None;
+    let mut chain: Option<ChainedThen> = None;
+    let mut all: Vec<(String, f64)> = vec![(rates.project().to_string(), 1.0)];
+    all.extend(rates.rates().iter().map(|(k, v)| (k.clone(), *v)));
+    for (k, v) in all {
+        let cond = code.clone().eq(lit(k));
+        match (e.take(), chain.take()) {
+            (None, None) => e = Some(when(cond).then(lit(v))),
+            (Some(t), _) => chain = Some(t.when(cond).then(lit(v))),
+            (None, Some(ch)) => chain = Some(ch.when(cond).then(lit(v))),
+        }
+    }
+    // A missing code means the project currency; an unknown one leaves the value empty.
+    let known = match (e, chain) {
+        (Some(t), _) => t.otherwise(lit(NULL).cast(DataType::Float64)),
+        (None, Some(ch)) => ch.otherwise(lit(NULL).cast(DataType::Float64)),
+        (None, None) => lit(NULL).cast(DataType::Float64),
+    };
+    when(col(currency).is_null()).then(lit(1.0)).otherwise(known)
+}
+
+fn matched(def: &ConversionDef, m: &Matcher, src: &Sources<'_>, rates: &Rates, run_start: i64) -> Result<LazyFrame> {
+    let (frame, table, id) = match m.source {
+        SourceKind::Events => (src.events, "events.parquet", events::EVENT_ID),
+        _ => (src.deals, "deals.parquet", deals::DEAL_ID),
+    };
+    for column in conditions::columns_used(m) {
+        if frame.get_column_index(column).is_none() {
+            return Err(LabelsError::MissingColumn {
+                table: table.into(),
+                column: column.into(),
+                definition: def.name.clone(),
+                available: column_list(frame),
+            });
+        }
+    }
+    let mut value = col(m.value.as_str()).cast(DataType::Float64);
+    if let Some(cur) = &m.currency {
+        value = value * rate_expr(cur, rates);
+    }
+    let at_micros = col(m.at.as_str()).dt().timestamp(TimeUnit::Microseconds);
+    Ok(frame
+        .clone()
+        .lazy()
+        .filter(conditions::matcher_filter(m, events::NAME))
+        .filter(at_micros.clone().is_not_null().and(at_micros.lt(lit(run_start))).and(col(c::USER_ID).is_not_null()))
+        .select([
+            col(c::USER_ID),
+            col(m.at.as_str()).alias(c::AT),
+            value.alias(c::VALUE),
+            lit(m.source.name()).alias(c::SOURCE),
+            col(id).alias(c::SOURCE_ID),
+        ]))
+}
+
+fn dedupe(lf: LazyFrame, how: Dedupe) -> LazyFrame {
+    let sorted = lf.sort([c::AT, c::SOURCE, c::SOURCE_ID], SortMultipleOptions::default());
+    match how {
+        Dedupe::Id => {
+            sorted.unique_stable_generic(Some(vec![col(c::SOURCE), col(c::SOURCE_ID)]), UniqueKeepStrategy::First)
+        }
+        Dedupe::FirstPerUser => sorted.unique_stable_generic(Some(vec![col(c::USER_ID)]), UniqueKeepStrategy::First),
+    }
+}
+
+/// One definition's conversions (without the name and id columns), deduplicated.
+fn definition_frame(
+    name: &str,
+    defs: &[ConversionDef],
+    src: &Sources<'_>,
+    rates: &Rates,
+    run_start: i64,
+    depth: usize,
+) -> Result<LazyFrame> {
+    let def = defs
+        .iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| LabelsError::Internal(format!("conversion `{name}` is not defined")))?;
+    if depth > defs.len() {
+        return Err(LabelsError::Internal(format!("combination cycle through `{name}`")));
+    }
+    let lf = match &def.kind {
+        DefinitionKind::Match(m) => matched(def, m, src, rates, run_start)?,
+        DefinitionKind::Combine(parts) => {
+            let frames = parts
+                .iter()
+                .map(|p| definition_frame(p, defs, src, rates, run_start, depth + 1))
+                .collect::<Result<Vec<_>>>()?;
+            concat(frames, UnionArgs::default())?
+        }
+    };
+    Ok(dedupe(lf, def.dedupe))
+}
+
+/// Conversions of the named definitions, with names and deterministic ids, sorted by name, time
+/// and source id.
+pub fn conversions(
+    names: &[&str],
+    defs: &[ConversionDef],
+    src: &Sources<'_>,
+    rates: &Rates,
+    run_start: i64,
+) -> Result<DataFrame> {
+    let mut frames = Vec::new();
+    for name in names {
+        let lf = definition_frame(name, defs, src, rates, run_start, 0)?
+            .with_columns([lit(*name).alias(c::CONVERSION_NAME)]);
+        frames.push(lf);
+    }
+    let schema_only = frames.is_empty();
+    let mut df = if schema_only { empty()? } else { concat(frames, UnionArgs::default())?.collect()? };
+    let names = df.column(c::CONVERSION_NAME)?.str()?.clone();
+    let sources = df.column(c::SOURCE)?.str()?.clone();
+    let ids = df.column(c::SOURCE_ID)?.str()?.clone();
+    let conversion_ids: StringChunked = names
+        .iter()
+        .zip(sources.iter())
+        .zip(ids.iter())
+        .map(|((n, s), i)| Some(stable_id(&[n.unwrap_or(""), s.unwrap_or(""), i.unwrap_or("")])))
+        .collect();
+    df.with_column(conversion_ids.with_name(c::CONVERSION_ID.into()).into_column())?;
+    let df = df
+        .select([c::CONVERSION_ID, c::CONVERSION_NAME, c::USER_ID, c::AT, c::VALUE, c::SOURCE, c::SOURCE_ID])?
+        .sort([c::CONVERSION_NAME, c::AT, c::SOURCE_ID], SortMultipleOptions::default())?;
+    Ok(df)
+}
+
+fn empty() -> Result<DataFrame> {
+    Ok(DataFrame::new_infer_height(vec![
+        Column::new(c::USER_ID.into(), Vec::<String>::new()),
+        Column::full_null(c::AT.into(), 0, &DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))),
+        Column::new(c::VALUE.into(), Vec::<f64>::new()),
+        Column::new(c::SOURCE.into(), Vec::<String>::new()),
+        Column::new(c::SOURCE_ID.into(), Vec::<String>::new()),
+        Column::new(c::CONVERSION_NAME.into(), Vec::<String>::new()),
+    ])?)
+}
+
+/// Conversions per definition whose value could not be converted (unknown currency code).
+pub fn unconverted_values(df: &DataFrame) -> Result<BTreeMap<String, u64>> {
+    let names = df.column(c::CONVERSION_NAME)?.str()?;
+    let values = df.column(c::VALUE)?.f64()?;
+    let mut out = BTreeMap::new();
+    for (n, v) in names.iter().zip(values.iter()) {
+        if v.is_none() {
+            *out.entry(n.unwrap_or_default().to_string()).or_default() += 1;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,53 @@
+//! Errors of the labels stage.
+
+use leadscore_core::{Classify, CoreError, ExitKind};
+use polars::prelude::PolarsError;
+
+/// Why labelling could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum LabelsError {
+    /// Reading or writing failed, or an input table is missing.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The config has no `[labels]` and no preset that implies one.
+    #[error(
+        "no label settings: add a [labels] section with `target` (a conversion definition) and \
+         `window_days`, or set `[sources] preset` to use the ready-made `closed_won`"
+    )]
+    NoLabels,
+    /// An input table lacks a column the definitions need.
+    #[error("{table} has no column `{column}` (the conversion definition `{definition}` uses it); it has: {available}")]
+    MissingColumn {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// The definition that needs it.
+        definition: String,
+        /// The columns that exist.
+        available: String,
+    },
+    /// A bug in labels.
+    #[error("internal error in labels (a bug, please report it): {0}")]
+    Internal(String),
+}
+
+impl From<PolarsError> for LabelsError {
+    fn from(e: PolarsError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl Classify for LabelsError {
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            Self::Core(e) => e.exit_kind(),
+            Self::NoLabels => ExitKind::Usage,
+            Self::MissingColumn { .. } => ExitKind::InputData,
+            Self::Internal(_) => ExitKind::Internal,
+        }
+    }
+}
+
+/// Short for `Result<T, LabelsError>`.
+pub type Result<T, E = LabelsError> = std::result::Result<T, E>;

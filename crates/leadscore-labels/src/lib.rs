@@ -1,0 +1,285 @@
+//! `leadscore-labels`: conversion definitions become per-lead window labels.
+//!
+//! [`run`] is responsible for turning the team's conversion definitions (`[[conversions]]`, plus a
+//! preset's ready-made `closed_won` and `open_opp`) into:
+//!
+//! - `conversions.parquet`: every conversion of every definition known before the run date
+//!   (`conversion_id`, `conversion_name`, `user_id`, `at`, `value` in the project currency,
+//!   `source`, `source_id`), deduplicated per the definition;
+//! - `labels.parquet`: one row per lead created before the run date with `matured`, `converted`,
+//!   `first_conversion_at`, `days_to_convert`, `value_in_window`, `conversions_in_window` and
+//!   `existing_customer`, by the rules of [`window`];
+//! - `report.json`: the definitions in words, conversions per month for every definition, label
+//!   counts per month, the distribution of days to convert, and volume warnings.
+//!
+//! It reads ingest's `leads.parquet`, `deals.parquet` and `events.parquet` for the same run date.
+//!
+//! Guarantees: only conversions dated before the run date are used; an unmatured lead is never a
+//! negative (`converted` is null until it converts or matures); the output does not depend on the
+//! order of input rows.
+
+mod conditions;
+mod conversions;
+mod error;
+mod report;
+pub mod window;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use chrono::Months;
+use chrono_tz::Tz;
+use leadscore_core::config::Labels;
+use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
+use leadscore_core::schema::{conversions as c, files, labels as l, leads};
+use leadscore_core::time::local_month;
+use leadscore_core::{Config, CoreError, RunContext, RunDate, RunLayout, Stage, io};
+use polars::prelude::*;
+
+pub use conversions::Sources;
+pub use error::{LabelsError, Result};
+pub use report::{
+    DateRange, DefinitionSummary, LabelCounts, LabelsReport, MonthLabels, MonthVolume, TimeToConvert, quantile,
+};
+
+/// The tables labels reads.
+#[derive(Debug, Clone)]
+pub struct LabelsInputs {
+    /// Canonical leads.
+    pub leads: DataFrame,
+    /// Canonical deals.
+    pub deals: DataFrame,
+    /// Canonical events.
+    pub events: DataFrame,
+}
+
+/// What labels produces.
+#[derive(Debug, Clone)]
+pub struct LabelsOutputs {
+    /// Conversions of every definition.
+    pub conversions: DataFrame,
+    /// Per-lead labels for the target.
+    pub labels: DataFrame,
+    /// The report.
+    pub report: LabelsReport,
+}
+
+/// The label settings a config implies.
+pub fn settings(config: &Config) -> Result<&Labels> {
+    config.labels.as_ref().ok_or(LabelsError::NoLabels)
+}
+
+/// The training window: leads created in `[from, to)` (local dates), `to` = run date − window,
+/// `from` = `to` − history.
+pub fn training_window(run_date: RunDate, labels: &Labels) -> DateRange {
+    let to = run_date.date() - chrono::Duration::days(i64::from(labels.window_days));
+    let from = to.checked_sub_months(Months::new(labels.history_months)).unwrap_or(to);
+    DateRange { from, to }
+}
+
+fn counts(df: &DataFrame) -> Result<LabelCounts> {
+    let b = |name: &str| -> Result<Vec<Option<bool>>> { Ok(df.column(name)?.bool()?.iter().collect()) };
+    let matured = b(l::MATURED)?;
+    let converted = b(l::CONVERTED)?;
+    let existing = b(l::EXISTING_CUSTOMER)?;
+    let days = df.column(l::DAYS_TO_CONVERT)?.f64()?;
+    let mut out = LabelCounts { leads: df.height() as u64, ..LabelCounts::default() };
+    let (mut eligible, mut eligible_pos) = (0u64, 0u64);
+    let mut lag = Vec::new();
+    for i in 0..df.height() {
+        let m = matured[i] == Some(true);
+        let conv = converted[i] == Some(true);
+        let ex = existing[i] == Some(true);
+        out.matured += u64::from(m);
+        out.converted += u64::from(conv);
+        out.converted_matured += u64::from(m && conv);
+        out.existing_customers += u64::from(ex);
+        if m && !ex {
+            eligible += 1;
+            eligible_pos += u64::from(conv);
+        }
+        if let (true, Some(d)) = (conv, days.get(i)) {
+            lag.push(d);
+        }
+    }
+    out.conversion_rate = (eligible > 0).then(|| eligible_pos as f64 / eligible as f64);
+    lag.sort_by(f64::total_cmp);
+    out.median_days_to_convert = quantile(&lag, 0.5);
+    Ok(out)
+}
+
+fn month_of(df: &DataFrame, column: &str, tz: Tz) -> Result<Vec<String>> {
+    let m = df.clone().lazy().select([local_month(column, tz).alias("m")]).collect()?;
+    Ok(m.column("m")?.str()?.iter().map(|s| s.unwrap_or_default().to_string()).collect())
+}
+
+/// Runs labelling on in-memory tables: the stage's logic, free of file I/O.
+pub fn run(config: &Config, inputs: &LabelsInputs, ctx: &RunContext) -> Result<LabelsOutputs> {
+    let settings = settings(config)?;
+    let tz = config.project.timezone;
+    let run_start = ctx.run_date.start_micros(tz);
+    let names: Vec<&str> = config.conversions.iter().map(|d| d.name.as_str()).collect();
+    let src = Sources { deals: &inputs.deals, events: &inputs.events };
+    let all = conversions::conversions(&names, &config.conversions, &src, &config.currency, run_start)?;
+    let target = all.clone().lazy().filter(col(c::CONVERSION_NAME).eq(lit(settings.target.clone()))).collect()?;
+    let known_leads = inputs
+        .leads
+        .clone()
+        .lazy()
+        .filter(col(leads::CREATED_AT).dt().timestamp(TimeUnit::Microseconds).lt(lit(run_start)))
+        .collect()?;
+    let leads_after_run_date = (inputs.leads.height() - known_leads.height()) as u64;
+    let (labels, lags) = window::label(&known_leads, &target, settings.window_micros(), run_start)?;
+
+    // Report.
+    let tw = training_window(ctx.run_date, settings);
+    let first_month = tw.from.format("%Y-%m").to_string();
+    let without_value = conversions::unconverted_values(&all)?;
+    let conv_names = all.column(c::CONVERSION_NAME)?.str()?;
+    let mut per_def: BTreeMap<&str, u64> = BTreeMap::new();
+    for n in conv_names.iter().flatten() {
+        *per_def.entry(n).or_default() += 1;
+    }
+    let definitions = config
+        .conversions
+        .iter()
+        .map(|d| DefinitionSummary {
+            name: d.name.clone(),
+            builtin: d.builtin,
+            description: d.describe(),
+            conversions: per_def.get(d.name.as_str()).copied().unwrap_or(0),
+            without_value: without_value.get(&d.name).copied().unwrap_or(0),
+        })
+        .collect();
+    let mut volumes: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for (month, name) in month_of(&all, c::AT, tz)?.into_iter().zip(conv_names.iter()) {
+        if month >= first_month {
+            *volumes.entry(month).or_default().entry(name.unwrap_or_default().to_string()).or_default() += 1;
+        }
+    }
+    let lead_months = month_of(&labels, l::CREATED_AT, tz)?;
+    let mut months = Vec::new();
+    let mut distinct: Vec<&String> = lead_months.iter().filter(|m| **m >= first_month).collect();
+    distinct.sort();
+    distinct.dedup();
+    for m in distinct {
+        let mask: BooleanChunked = lead_months.iter().map(|x| x == m).collect();
+        months.push(MonthLabels { month: m.clone(), counts: counts(&labels.filter(&mask)?)? });
+    }
+    let from_us = RunDate::new(tw.from).start_micros(tz);
+    let to_us = RunDate::new(tw.to).start_micros(tz);
+    let training = labels
+        .clone()
+        .lazy()
+        .filter(
+            col(l::CREATED_AT)
+                .dt()
+                .timestamp(TimeUnit::Microseconds)
+                .gt_eq(lit(from_us))
+                .and(col(l::CREATED_AT).dt().timestamp(TimeUnit::Microseconds).lt(lit(to_us)))
+                .and(col(l::MATURED))
+                .and(col(l::EXISTING_CUSTOMER).not()),
+        )
+        .collect()?;
+    let training_conversions =
+        training.column(l::CONVERTED)?.bool()?.iter().filter(|x| *x == Some(true)).count() as u64;
+    let mut warnings = Vec::new();
+    let first_lead = known_leads.column(leads::CREATED_AT)?.datetime()?.physical().min();
+    if let Some(first) = first_lead.filter(|f| *f > from_us) {
+        let first_day = RunDate::of_instant(first, tz).map(|d| d.to_string()).unwrap_or_default();
+        warnings.push(format!(
+            "the training window starts {} but the first lead was created {first_day}: the history is shorter than              `history_months` = {}",
+            tw.from, settings.history_months
+        ));
+    }
+    if settings.history_months < 6 {
+        warnings.push(format!(
+            "history of {} months is short; 6 or more are recommended so models see seasonality and enough conversions",
+            settings.history_months
+        ));
+    }
+    let train_to_month = tw.to.format("%Y-%m").to_string();
+    for (month, by_name) in &volumes {
+        let n = by_name.get(&settings.target).copied().unwrap_or(0);
+        if *month < train_to_month && n < u64::from(settings.warn_below_per_month) {
+            warnings.push(format!(
+                "{month}: {n} `{}` conversions, below {} a month; estimates for this period are noisy",
+                settings.target, settings.warn_below_per_month
+            ));
+        }
+    }
+    if training_conversions < u64::from(settings.min_conversions) {
+        warnings.push(format!(
+            "only {training_conversions} `{}` conversions among {} matured training leads ({} to {}); training needs at least {} \
+             (`[labels] min_conversions`) and will refuse",
+            settings.target,
+            training.height(),
+            tw.from,
+            tw.to,
+            settings.min_conversions
+        ));
+    }
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    let report = LabelsReport {
+        run_date: ctx.run_date,
+        target: settings.target.clone(),
+        window_days: settings.window_days,
+        history_months: settings.history_months,
+        training_window: tw,
+        definitions,
+        volumes: volumes.into_iter().map(|(month, conversions)| MonthVolume { month, conversions }).collect(),
+        totals: counts(&labels)?,
+        months,
+        leads_after_run_date,
+        training_conversions,
+        training_leads: training.height() as u64,
+        time_to_convert: TimeToConvert::from_days(lags, settings.window_days),
+        warnings,
+    };
+    Ok(LabelsOutputs { conversions: all, labels, report })
+}
+
+/// Reads one of ingest's tables for the run date, recording it as an input.
+fn read_input(layout: &RunLayout, ctx: &RunContext, file: &str, inputs: &mut Vec<InputFile>) -> Result<DataFrame> {
+    let path = layout.output(ctx.run_date, Stage::Ingest, file);
+    if !path.exists() {
+        return Err(CoreError::MissingStageOutput {
+            path,
+            stage: Stage::Ingest.name().into(),
+            run_date: ctx.run_date.to_string(),
+        }
+        .into());
+    }
+    let df = io::read_parquet(&path)?;
+    inputs.push(InputFile::hash(&path, Some(df.height() as u64))?);
+    Ok(df)
+}
+
+/// Reads ingest's tables for the run date.
+pub fn read_inputs(layout: &RunLayout, ctx: &RunContext) -> Result<(LabelsInputs, Vec<InputFile>)> {
+    let mut files_read = Vec::new();
+    let leads = read_input(layout, ctx, files::LEADS, &mut files_read)?;
+    let deals = read_input(layout, ctx, files::DEALS, &mut files_read)?;
+    let events = read_input(layout, ctx, files::EVENTS, &mut files_read)?;
+    Ok((LabelsInputs { leads, deals, events }, files_read))
+}
+
+/// Reads ingest's outputs, labels, and writes `conversions.parquet`, `labels.parquet`,
+/// `report.json` and the manifest for the run.
+pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(LabelsReport, Manifest)> {
+    let started = Instant::now();
+    let mut sw = Stopwatch::new();
+    let (inputs, files_read) = read_inputs(layout, ctx)?;
+    sw.lap("read");
+    let mut out = run(config, &inputs, ctx)?;
+    sw.lap("label");
+    let mut w = layout.begin(ctx, Stage::Labels)?;
+    w.write_parquet(files::CONVERSIONS, &mut out.conversions)?;
+    w.write_parquet(files::LABELS, &mut out.labels)?;
+    w.write_json(files::REPORT, &out.report)?;
+    sw.lap("write");
+    let manifest = w.commit(files_read, sw.into_timings(), started)?;
+    Ok((out.report, manifest))
+}
