@@ -62,7 +62,7 @@ pub enum Command {
     },
     /// Run one stage for one run date (its inputs must exist).
     Stage {
-        /// The stage: `ingest` or `labels`.
+        /// The stage: `ingest`, `labels` or `features`.
         name: String,
         /// Config and date.
         #[command(flatten)]

@@ -15,6 +15,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use leadscore_core::config::ConfigError;
 use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, Stage};
+use leadscore_features::FeaturesError;
 use leadscore_ingest::IngestError;
 use leadscore_labels::LabelsError;
 use leadscore_pipeline::PipelineError;
@@ -39,6 +40,9 @@ pub fn exit_kind(err: &anyhow::Error) -> ExitKind {
             return e.exit_kind();
         }
         if let Some(e) = cause.downcast_ref::<LabelsError>() {
+            return e.exit_kind();
+        }
+        if let Some(e) = cause.downcast_ref::<FeaturesError>() {
             return e.exit_kind();
         }
         if let Some(e) = cause.downcast_ref::<CoreError>() {

@@ -30,17 +30,20 @@ pub enum Stage {
     Ingest,
     /// Conversion definitions → conversions and per-lead window labels.
     Labels,
+    /// Point-in-time features, the fitted feature spec, the leakage audit.
+    Features,
 }
 
 impl Stage {
     /// Every stage, in DAG order.
-    pub const ALL: [Stage; 2] = [Stage::Ingest, Stage::Labels];
+    pub const ALL: [Stage; 3] = [Stage::Ingest, Stage::Labels, Stage::Features];
 
     /// The stage's name (folder name, CLI name).
     pub fn name(self) -> &'static str {
         match self {
             Self::Ingest => "ingest",
             Self::Labels => "labels",
+            Self::Features => "features",
         }
     }
 
@@ -99,6 +102,22 @@ impl RunLayout {
     /// The path of one output of a stage that has completed.
     pub fn output(&self, date: RunDate, stage: Stage, file: &str) -> PathBuf {
         self.stage_dir(date, stage).join(file)
+    }
+
+    /// Reads one table a stage wrote for the run date; names the stage to run when it is missing.
+    pub fn read_output(
+        &self,
+        date: RunDate,
+        stage: Stage,
+        file: &str,
+    ) -> Result<(polars::prelude::DataFrame, InputFile)> {
+        let path = self.output(date, stage, file);
+        if !path.exists() {
+            return Err(CoreError::MissingStageOutput { path, stage: stage.name().into(), run_date: date.to_string() });
+        }
+        let df = io::read_parquet(&path)?;
+        let input = InputFile::hash(&path, Some(df.height() as u64))?;
+        Ok((df, input))
     }
 
     /// The manifest of a completed stage, if it completed.

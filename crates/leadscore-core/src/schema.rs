@@ -144,6 +144,27 @@ pub mod labels {
     pub const EXISTING_CUSTOMER: &str = "existing_customer";
 }
 
+/// Columns of `features.parquet` besides the derived feature columns (which follow them, named
+/// after the features of the spec).
+pub mod features {
+    /// The lead.
+    pub const LEAD_ID: &str = "lead_id";
+    /// When it was created.
+    pub const CREATED_AT: &str = "created_at";
+    /// `train`, `validation` or `score`.
+    pub const SPLIT: &str = "split";
+    /// From labels (null for `score` rows).
+    pub const CONVERTED: &str = "converted";
+    /// From labels (null for `score` rows).
+    pub const VALUE_IN_WINDOW: &str = "value_in_window";
+    /// Split value: matured training leads before the validation cut.
+    pub const TRAIN: &str = "train";
+    /// Split value: the most recent matured training leads, held out.
+    pub const VALIDATION: &str = "validation";
+    /// Split value: the leads to score on the run date.
+    pub const SCORE: &str = "score";
+}
+
 /// Why an input row was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -349,6 +370,10 @@ pub mod files {
     pub const CONVERSIONS: &str = "conversions.parquet";
     /// Per-lead window labels, written by labels.
     pub const LABELS: &str = "labels.parquet";
+    /// Derived features of training and scoring leads, written by features.
+    pub const FEATURES: &str = "features.parquet";
+    /// The fitted feature spec, written by features.
+    pub const FEATURE_SPEC: &str = "feature_spec.json";
     /// A stage's typed report.
     pub const REPORT: &str = "report.json";
     /// A stage's manifest (inputs, outputs, timings); written last, marks success.

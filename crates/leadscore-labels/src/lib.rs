@@ -33,7 +33,7 @@ use leadscore_core::config::Labels;
 use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
 use leadscore_core::schema::{conversions as c, files, labels as l, leads};
 use leadscore_core::time::local_month;
-use leadscore_core::{Config, CoreError, RunContext, RunDate, RunLayout, Stage, io};
+use leadscore_core::{Config, RunContext, RunDate, RunLayout, Stage};
 use polars::prelude::*;
 
 pub use conversions::Sources;
@@ -188,7 +188,7 @@ pub fn run(config: &Config, inputs: &LabelsInputs, ctx: &RunContext) -> Result<L
     if let Some(first) = first_lead.filter(|f| *f > from_us) {
         let first_day = RunDate::of_instant(first, tz).map(|d| d.to_string()).unwrap_or_default();
         warnings.push(format!(
-            "the training window starts {} but the first lead was created {first_day}: the history is shorter than              `history_months` = {}",
+            "the training window starts {} but the first lead was created {first_day}: the history is shorter than `history_months` = {}",
             tw.from, settings.history_months
         ));
     }
@@ -241,29 +241,12 @@ pub fn run(config: &Config, inputs: &LabelsInputs, ctx: &RunContext) -> Result<L
     Ok(LabelsOutputs { conversions: all, labels, report })
 }
 
-/// Reads one of ingest's tables for the run date, recording it as an input.
-fn read_input(layout: &RunLayout, ctx: &RunContext, file: &str, inputs: &mut Vec<InputFile>) -> Result<DataFrame> {
-    let path = layout.output(ctx.run_date, Stage::Ingest, file);
-    if !path.exists() {
-        return Err(CoreError::MissingStageOutput {
-            path,
-            stage: Stage::Ingest.name().into(),
-            run_date: ctx.run_date.to_string(),
-        }
-        .into());
-    }
-    let df = io::read_parquet(&path)?;
-    inputs.push(InputFile::hash(&path, Some(df.height() as u64))?);
-    Ok(df)
-}
-
 /// Reads ingest's tables for the run date.
 pub fn read_inputs(layout: &RunLayout, ctx: &RunContext) -> Result<(LabelsInputs, Vec<InputFile>)> {
-    let mut files_read = Vec::new();
-    let leads = read_input(layout, ctx, files::LEADS, &mut files_read)?;
-    let deals = read_input(layout, ctx, files::DEALS, &mut files_read)?;
-    let events = read_input(layout, ctx, files::EVENTS, &mut files_read)?;
-    Ok((LabelsInputs { leads, deals, events }, files_read))
+    let (leads, a) = layout.read_output(ctx.run_date, Stage::Ingest, files::LEADS)?;
+    let (deals, b) = layout.read_output(ctx.run_date, Stage::Ingest, files::DEALS)?;
+    let (events, c) = layout.read_output(ctx.run_date, Stage::Ingest, files::EVENTS)?;
+    Ok((LabelsInputs { leads, deals, events }, vec![a, b, c]))
 }
 
 /// Reads ingest's outputs, labels, and writes `conversions.parquet`, `labels.parquet`,

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use leadscore_core::layout::Manifest;
 use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, RunLayout, Stage};
+use leadscore_features::{FeaturesError, FeaturesReport};
 use leadscore_ingest::{IngestError, IngestReport};
 use leadscore_labels::{LabelsError, LabelsReport};
 use serde::Serialize;
@@ -22,6 +23,9 @@ pub enum PipelineError {
     /// The labels stage failed.
     #[error("stage `labels` failed: {0}")]
     Labels(#[from] LabelsError),
+    /// The features stage failed.
+    #[error("stage `features` failed: {0}")]
+    Features(#[from] FeaturesError),
     /// A core operation failed.
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -32,6 +36,7 @@ impl Classify for PipelineError {
         match self {
             Self::Ingest(e) => e.exit_kind(),
             Self::Labels(e) => e.exit_kind(),
+            Self::Features(e) => e.exit_kind(),
             Self::Core(e) => e.exit_kind(),
         }
     }
@@ -45,6 +50,8 @@ pub enum StageReport {
     Ingest(IngestReport),
     /// Definitions, volumes and label counts.
     Labels(Box<LabelsReport>),
+    /// Features built, splits and the leakage audit.
+    Features(Box<FeaturesReport>),
 }
 
 impl StageReport {
@@ -53,6 +60,7 @@ impl StageReport {
         match self {
             Self::Ingest(r) => r.summary(),
             Self::Labels(r) => r.summary(),
+            Self::Features(r) => r.summary(),
         }
     }
 }
@@ -117,6 +125,10 @@ pub fn run_stage(
         Stage::Labels => {
             let (report, manifest) = leadscore_labels::execute(config, ctx, layout)?;
             StageRun { stage, report: StageReport::Labels(Box::new(report)), manifest }
+        }
+        Stage::Features => {
+            let (report, manifest) = leadscore_features::execute(config, ctx, layout)?;
+            StageRun { stage, report: StageReport::Features(Box::new(report)), manifest }
         }
     };
     tracing::info!(seconds = run.manifest.seconds_total, "done");

@@ -267,6 +267,53 @@ impl Dirt {
     fn note(&mut self, file: &str, kind: &str) {
         *self.counts.entry(format!("{file}: {kind}")).or_default() += 1;
     }
+
+    /// Maybe corrupts row `f` of `file` in place with one of `kinds`. A duplicate is returned, to be
+    /// appended at the end of the file, as a second export appended to the first would be.
+    fn apply(&mut self, file: &str, f: &mut [String], kinds: &[Corruption<'_>]) -> Option<Vec<String>> {
+        let kind = kinds.get(self.roll(kinds.len())?)?;
+        match kind {
+            Corruption::BadTime(col) => {
+                f[*col] = self.pick(BAD_TIMES).to_string();
+                self.note(file, "malformed timestamp");
+            }
+            Corruption::MissingId(col) => {
+                f[*col] = String::new();
+                self.note(file, "missing id");
+            }
+            Corruption::Negative(col) => {
+                f[*col] = format!("-{}", f[*col]);
+                self.note(file, "negative amount");
+            }
+            Corruption::BadCurrency(col) => {
+                f[*col] = self.pick(BAD_CURRENCIES).to_string();
+                self.note(file, "unknown currency");
+            }
+            Corruption::Duplicate(newer) => {
+                let mut dup = f.to_vec();
+                if let Some((col, value)) = newer {
+                    dup[*col] = value();
+                }
+                self.note(file, "duplicate row");
+                return Some(dup);
+            }
+        }
+        None
+    }
+}
+
+/// One kind of dirt, with the column it hits.
+pub enum Corruption<'a> {
+    /// A malformed timestamp in this column.
+    BadTime(usize),
+    /// An empty id in this column.
+    MissingId(usize),
+    /// A negative amount in this column.
+    Negative(usize),
+    /// An unknown currency code in this column.
+    BadCurrency(usize),
+    /// The row again (later in the file), optionally with a newer value in an update-time column.
+    Duplicate(Option<(usize, &'a dyn Fn() -> String)>),
 }
 
 const BAD_TIMES: &[&str] = &["31/02/2025 10:00", "not a date", "2025-13-45T25:61:00Z", "yesterday", "2025-02-30"];
@@ -365,29 +412,16 @@ impl<W: Write> LeadWriter<W> {
             Shape::Hubspot => (5, 6),
             Shape::Salesforce => (11, 12),
         };
-        if let Some(kind) = dirt.roll(3) {
-            match kind {
-                0 => {
-                    f[created_col] = dirt.pick(BAD_TIMES).to_string();
-                    dirt.note(self.file, "malformed timestamp");
-                }
-                1 => {
-                    f[0] = String::new();
-                    dirt.note(self.file, "missing id");
-                }
-                _ => {
-                    // A newer version of the same record, exported again later.
-                    let mut dup = f.clone();
-                    let newer = l.updated + 3_600_000_000;
-                    dup[updated_col] = fmt_time(
-                        newer,
-                        if self.shape == Shape::Hubspot { TimeStyle::EpochMillis } else { TimeStyle::Salesforce },
-                        self.tz,
-                    );
-                    self.held.push(dup);
-                    dirt.note(self.file, "duplicate row");
-                }
-            }
+        // A duplicate is a newer version of the same record, exported again later.
+        let style = if self.shape == Shape::Hubspot { TimeStyle::EpochMillis } else { TimeStyle::Salesforce };
+        let newer = || fmt_time(l.updated + 3_600_000_000, style, self.tz);
+        let kinds = [
+            Corruption::BadTime(created_col),
+            Corruption::MissingId(0),
+            Corruption::Duplicate(Some((updated_col, &newer))),
+        ];
+        if let Some(dup) = dirt.apply(self.file, &mut f, &kinds) {
+            self.held.push(dup);
         }
         self.csv.row(f.iter().map(String::as_str))
     }
@@ -485,30 +519,14 @@ pub fn write_deals(
             Shape::Hubspot => (7, 8, 9),
             Shape::Salesforce => (6, 7, 8),
         };
-        if let Some(kind) = dirt.roll(5) {
-            match kind {
-                0 => {
-                    f[amount_col] = format!("-{}", f[amount_col]);
-                    dirt.note(file, "negative amount");
-                }
-                1 => {
-                    f[currency_col] = dirt.pick(BAD_CURRENCIES).into();
-                    dirt.note(file, "unknown currency");
-                }
-                2 => {
-                    f[created_col] = dirt.pick(BAD_TIMES).into();
-                    dirt.note(file, "malformed timestamp");
-                }
-                3 => {
-                    f[0] = String::new();
-                    dirt.note(file, "missing id");
-                }
-                _ => {
-                    held.push(f.clone());
-                    dirt.note(file, "duplicate row");
-                }
-            }
-        }
+        let kinds = [
+            Corruption::Negative(amount_col),
+            Corruption::BadCurrency(currency_col),
+            Corruption::BadTime(created_col),
+            Corruption::MissingId(0),
+            Corruption::Duplicate(None),
+        ];
+        held.extend(dirt.apply(file, &mut f, &kinds));
         csv.row(f.iter().map(String::as_str))?;
     }
     for row in held {
@@ -540,22 +558,11 @@ pub fn write_events(
             value,
             currency.to_string(),
         ];
-        if let Some(kind) = dirt.roll(3) {
-            match kind {
-                0 => {
-                    f[3] = dirt.pick(BAD_TIMES).into();
-                    dirt.note(file, "malformed timestamp");
-                }
-                1 => {
-                    f[1] = String::new();
-                    dirt.note(file, "missing id");
-                }
-                _ => {
-                    held.push(f.clone());
-                    dirt.note(file, "duplicate row");
-                }
-            }
-        }
+        held.extend(dirt.apply(
+            file,
+            &mut f,
+            &[Corruption::BadTime(3), Corruption::MissingId(1), Corruption::Duplicate(None)],
+        ));
         csv.row(f.iter().map(String::as_str))?;
     }
     for row in held {

@@ -30,10 +30,11 @@ pub use raw::{AttributeKind, Dedupe, FileFormat, Op};
 use crate::currency::{Rates, iso4217};
 use crate::schema::{FieldSpec, SourceKind, canonical_columns};
 use crate::time::{RunDate, parse_tz};
-use raw::{RawAttribute, RawCurrency, RawProject, RawSource};
+use raw::{RawAttribute, RawCurrency, RawFeatures, RawProject, RawSource, RawTrain};
 
 /// The top-level sections `leadscore.toml` may have.
-pub const SECTIONS: &[&str] = &["project", "sources", "attributes", "currency", "conversions", "labels"];
+pub const SECTIONS: &[&str] =
+    &["project", "sources", "attributes", "currency", "conversions", "labels", "features", "train"];
 
 /// One problem found in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +109,44 @@ pub struct Config {
     pub conversions: Vec<ConversionDef>,
     /// `[labels]`, when configured (or implied by a preset).
     pub labels: Option<Labels>,
+    /// `[features]`.
+    pub features: Features,
+    /// `[train]`.
+    pub train: Train,
+}
+
+/// Validated `[features]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Features {
+    /// Windows (days) for event counts, ascending.
+    pub event_windows_days: Vec<u32>,
+    /// Event names counted on their own; `None` means the most frequent ones.
+    pub event_names: Option<Vec<String>>,
+    /// Most levels per categorical feature.
+    pub top_k: u32,
+    /// Training leads a level needs.
+    pub min_count: u32,
+    /// Univariate AUC above which the audit flags an attribute.
+    pub audit_max_auc: f64,
+    /// Days before the run date whose leads count as recent for fill-rate drift.
+    pub audit_recent_days: u32,
+}
+
+/// How the out-of-time validation slice is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Validation {
+    /// The most recent share of matured training leads.
+    Fraction(f64),
+    /// The leads of the last N weeks of the training window.
+    Weeks(u32),
+}
+
+/// Validated `[train]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Train {
+    /// The validation slice.
+    pub validation: Validation,
 }
 
 /// Validated `[project]`.
@@ -204,6 +243,12 @@ pub struct Attribute {
     pub kind: Option<AttributeKind>,
     /// Whether the value is known at lead creation.
     pub available_at_creation: bool,
+    /// Read text as a job title.
+    pub job_title: bool,
+    /// Numeric bucket boundaries (empty: none).
+    pub buckets: Vec<f64>,
+    /// Keep even when the leakage audit flags it.
+    pub keep_if_flagged: bool,
 }
 
 impl Config {
@@ -377,6 +422,8 @@ impl<'a> Validator<'a> {
             let tz = project.as_ref().map_or(chrono_tz::UTC, |p| p.timezone);
             self.conversions(s.preset.and_then(Preset::from_name), &extras, tz)
         });
+        let features = self.features();
+        let train = self.train();
         let (conversions, labels) = conversions?;
         Some(Config {
             base_dir: self.base_dir.to_path_buf(),
@@ -386,7 +433,86 @@ impl<'a> Validator<'a> {
             currency: currency?,
             conversions,
             labels,
+            features: features?,
+            train: train?,
         })
+    }
+
+    fn features(&mut self) -> Option<Features> {
+        let path = KeyPath::root().key("features");
+        let raw: RawFeatures = match self.get(&path) {
+            None => RawFeatures::default(),
+            Some(v) => self.deser(&path, v)?,
+        };
+        let mut ok = true;
+        let mut windows = raw.event_windows_days.unwrap_or_else(|| vec![1, 7, 30]);
+        windows.sort_unstable();
+        windows.dedup();
+        if windows.is_empty() || windows.iter().any(|w| !(1..=365).contains(w)) {
+            self.problem(&path.key("event_windows_days"), "expected one or more windows between 1 and 365 days");
+            ok = false;
+        }
+        if raw.event_names.as_ref().is_some_and(|names| names.iter().any(|n| n.trim().is_empty())) {
+            self.problem(&path.key("event_names"), "event names must not be empty");
+            ok = false;
+        }
+        let top_k = raw.top_k.unwrap_or(20);
+        if !(1..=1000).contains(&top_k) {
+            self.problem(&path.key("top_k"), format!("must be between 1 and 1000, found {top_k}"));
+            ok = false;
+        }
+        let min_count = raw.min_count.unwrap_or(20);
+        if min_count == 0 {
+            self.problem(&path.key("min_count"), "must be at least 1");
+            ok = false;
+        }
+        let audit_max_auc = raw.audit_max_auc.unwrap_or(0.9);
+        if !(audit_max_auc > 0.5 && audit_max_auc <= 1.0) {
+            self.problem(&path.key("audit_max_auc"), format!("must be above 0.5 and at most 1, found {audit_max_auc}"));
+            ok = false;
+        }
+        let audit_recent_days = raw.audit_recent_days.unwrap_or(14);
+        if !(1..=90).contains(&audit_recent_days) {
+            self.problem(
+                &path.key("audit_recent_days"),
+                format!("must be between 1 and 90, found {audit_recent_days}"),
+            );
+            ok = false;
+        }
+        ok.then_some(Features {
+            event_windows_days: windows,
+            event_names: raw.event_names,
+            top_k,
+            min_count,
+            audit_max_auc,
+            audit_recent_days,
+        })
+    }
+
+    fn train(&mut self) -> Option<Train> {
+        let path = KeyPath::root().key("train");
+        let raw: RawTrain = match self.get(&path) {
+            None => RawTrain::default(),
+            Some(v) => self.deser(&path, v)?,
+        };
+        let validation = match (raw.validation_fraction, raw.validation_weeks) {
+            (Some(_), Some(_)) => {
+                self.problem(&path, "set either `validation_fraction` or `validation_weeks`, not both");
+                return None;
+            }
+            (_, Some(w)) if !(1..=52).contains(&w) => {
+                self.problem(&path.key("validation_weeks"), format!("must be between 1 and 52, found {w}"));
+                return None;
+            }
+            (_, Some(w)) => Validation::Weeks(w),
+            (Some(f), None) if !(f > 0.0 && f <= 0.5) => {
+                self.problem(&path.key("validation_fraction"), format!("must be above 0 and at most 0.5, found {f}"));
+                return None;
+            }
+            (Some(f), None) => Validation::Fraction(f),
+            (None, None) => Validation::Fraction(0.2),
+        };
+        Some(Train { validation })
     }
 
     fn project(&mut self) -> Option<Project> {
@@ -677,11 +803,28 @@ impl<'a> Validator<'a> {
                 );
                 ok = false;
             }
+            if raw.job_title.is_some() && raw.kind.is_some_and(|k| k != AttributeKind::Text) {
+                self.problem(&ip.key("job_title"), "`job_title` applies to text attributes (`kind = \"text\"`)");
+                ok = false;
+            }
+            let buckets = raw.buckets.clone().unwrap_or_default();
+            if raw.buckets.is_some() && raw.kind.is_some_and(|k| k != AttributeKind::Numeric) {
+                self.problem(&ip.key("buckets"), "`buckets` applies to numeric attributes (`kind = \"numeric\"`)");
+                ok = false;
+            }
+            if buckets.iter().any(|b| !b.is_finite()) || buckets.windows(2).any(|w| w[0] >= w[1]) {
+                self.problem(&ip.key("buckets"), "bucket boundaries must be finite and strictly ascending");
+                ok = false;
+            }
+            let job_title = raw.job_title.unwrap_or(name.contains("title"));
             out.push(Attribute {
                 name,
                 column: raw.column,
                 kind: raw.kind,
                 available_at_creation: raw.available_at_creation.unwrap_or(true),
+                job_title,
+                buckets,
+                keep_if_flagged: raw.keep_if_flagged.unwrap_or(false),
             });
         }
         ok.then_some(out)

@@ -137,6 +137,17 @@ pub struct RawAttribute {
     /// features. Default `true`.
     #[serde(default)]
     pub available_at_creation: Option<bool>,
+    /// Text only: read the value as a job title (seniority and department features from the
+    /// keyword rules). Default: `true` for text attributes whose name contains `title`.
+    #[serde(default)]
+    pub job_title: Option<bool>,
+    /// Numeric only: ascending bucket boundaries; adds a categorical `<name>_bucket` feature
+    /// (for example company-size bands `[10, 50, 200, 1000, 5000]`).
+    #[serde(default)]
+    pub buckets: Option<Vec<f64>>,
+    /// Keep the attribute as a feature even when the leakage audit flags it. Default `false`.
+    #[serde(default)]
+    pub keep_if_flagged: Option<bool>,
 }
 
 /// `[currency]`: exchange rates into the project currency.
@@ -296,4 +307,44 @@ pub struct RawLabels {
     /// Default 100.
     #[serde(default)]
     pub min_conversions: Option<u32>,
+}
+
+/// `[features]`: how derived features are built and audited.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeatures {
+    /// Windows (days before creation) over which all events are counted. Default `[1, 7, 30]`.
+    #[serde(default)]
+    pub event_windows_days: Option<Vec<u32>>,
+    /// Event names counted on their own (over the longest window). Default: the 8 most frequent
+    /// names in the events before the run date.
+    #[serde(default)]
+    pub event_names: Option<Vec<String>>,
+    /// Most levels kept per categorical feature (by training frequency). Default 20.
+    #[serde(default)]
+    pub top_k: Option<u32>,
+    /// Training leads a level needs to be kept. Default 20.
+    #[serde(default)]
+    pub min_count: Option<u32>,
+    /// The leakage audit flags an attribute whose values alone separate converted from not
+    /// converted training leads with a ROC AUC above this. Default 0.9.
+    #[serde(default)]
+    pub audit_max_auc: Option<f64>,
+    /// "Recent" leads for the fill-rate drift check: those created in this many days before the
+    /// run date. Default 14.
+    #[serde(default)]
+    pub audit_recent_days: Option<u32>,
+}
+
+/// `[train]`: how the training leads are split and models are trained.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrain {
+    /// Share of the matured training leads, the most recent by creation time, held out for
+    /// out-of-time validation. Default 0.2.
+    #[serde(default)]
+    pub validation_fraction: Option<f64>,
+    /// Hold out the leads of the last N weeks of the training window instead of a fraction.
+    #[serde(default)]
+    pub validation_weeks: Option<u32>,
 }

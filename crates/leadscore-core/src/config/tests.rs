@@ -230,6 +230,8 @@ fn the_readme_configuration_reference_names_every_key() {
     keys.extend(keys_of::<raw::RawConversion>());
     keys.extend(keys_of::<raw::RawCondition>());
     keys.extend(keys_of::<raw::RawLabels>());
+    keys.extend(keys_of::<raw::RawFeatures>());
+    keys.extend(keys_of::<raw::RawTrain>());
     keys.push("preset".into());
     assert!(keys.len() >= 15, "{keys:?}");
     for k in keys {

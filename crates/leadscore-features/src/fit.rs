@@ -1,0 +1,104 @@
+//! The learner of the feature spec: vocabularies, imputation and scaling from training leads.
+
+use std::collections::HashMap;
+
+use leadscore_model::spec::SPEC_VERSION;
+use leadscore_model::{FeatureDef, FeatureKind, FeatureSpec, FittedFeature, Recipe};
+use polars::prelude::*;
+
+use crate::error::Result;
+
+/// Learns a [`FeatureSpec`] (the learner; the spec is what it learns).
+#[derive(Debug, Clone, Copy)]
+pub struct SpecLearner {
+    /// Most levels kept per categorical feature.
+    pub top_k: u32,
+    /// Training rows a level needs to be kept.
+    pub min_count: u32,
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 })
+}
+
+impl SpecLearner {
+    /// Fits every catalog feature on `train` (the derived features of the training split only).
+    pub fn fit(&self, recipe: Recipe, catalog: Vec<FeatureDef>, train: &DataFrame) -> Result<FeatureSpec> {
+        let mut features = Vec::with_capacity(catalog.len());
+        for def in &catalog {
+            let col = train.column(&def.name)?;
+            match def.kind {
+                FeatureKind::Numeric => {
+                    let v = col.cast(&DataType::Float64)?;
+                    let v = v.f64()?;
+                    let present: Vec<f64> = v.iter().flatten().filter(|x| x.is_finite()).collect();
+                    let has_missing = present.len() < v.len();
+                    let impute = median(present.clone()).unwrap_or(0.0);
+                    let n = v.len().max(1) as f64;
+                    let filled = || v.iter().map(|x| x.filter(|x| x.is_finite()).unwrap_or(impute));
+                    let mean = filled().sum::<f64>() / n;
+                    let var = filled().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+                    let std = if var > 0.0 { var.sqrt() } else { 1.0 };
+                    features.push(FittedFeature::Numeric { name: def.name.clone(), impute, mean, std, has_missing });
+                }
+                FeatureKind::Categorical => {
+                    let s = col.cast(&DataType::String)?;
+                    let mut counts: HashMap<&str, u64> = HashMap::new();
+                    for v in s.str()?.iter().flatten() {
+                        *counts.entry(v).or_default() += 1;
+                    }
+                    let mut levels: Vec<(&str, u64)> =
+                        counts.into_iter().filter(|(_, n)| *n >= u64::from(self.min_count)).collect();
+                    // Most frequent first; ties by name, so the spec is deterministic.
+                    levels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+                    levels.truncate(self.top_k as usize);
+                    features.push(FittedFeature::Categorical {
+                        name: def.name.clone(),
+                        levels: levels.into_iter().map(|(l, _)| l.to_string()).collect(),
+                    });
+                }
+            }
+        }
+        Ok(FeatureSpec { version: SPEC_VERSION, recipe, catalog, features })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fits_vocabulary_imputation_and_scaling() -> Result<()> {
+        let train = df!(
+            "industry" => [Some("a"), Some("a"), Some("b"), Some("b"), Some("c"), None],
+            "size" => [Some(1.0), Some(3.0), None, Some(5.0), Some(7.0), Some(9.0)],
+        )?;
+        let catalog = vec![
+            FeatureDef {
+                name: "industry".into(),
+                kind: FeatureKind::Categorical,
+                origin: String::new(),
+                description: String::new(),
+            },
+            FeatureDef {
+                name: "size".into(),
+                kind: FeatureKind::Numeric,
+                origin: String::new(),
+                description: String::new(),
+            },
+        ];
+        let recipe = Recipe { timezone: "UTC".into(), attributes: vec![], events: None };
+        let spec = SpecLearner { top_k: 1, min_count: 2 }.fit(recipe, catalog, &train)?;
+        // Top 1 of the levels with at least 2 rows; a tie between a and b goes to the name.
+        assert_eq!(spec.features[0], FittedFeature::Categorical { name: "industry".into(), levels: vec!["a".into()] });
+        let FittedFeature::Numeric { impute, mean, has_missing, .. } = &spec.features[1] else { panic!("numeric") };
+        assert_eq!((*impute, *has_missing), (5.0, true));
+        assert!((mean - 5.0).abs() < 1e-12);
+        Ok(())
+    }
+}

@@ -1,0 +1,298 @@
+//! `leadscore-features`: point-in-time features, a fitted feature spec, and a leakage audit.
+//!
+//! [`run`] is responsible for the features models are trained and scored on:
+//!
+//! 1. it selects the training leads (matured, not existing customers, created in the training
+//!    window) and splits them out of time: the most recent `[train] validation_fraction` (or
+//!    `validation_weeks`) are validation, strictly later than every training lead;
+//! 2. it audits every attribute for leakage ([`audit`]) and leaves flagged ones out;
+//! 3. it derives the features of the training leads and of the leads to score (created the day
+//!    before the run date) with [`leadscore_model::derive`]: canonical-field features, attribute
+//!    features by kind, and event counts strictly before creation;
+//! 4. it fits the [`FeatureSpec`] on the training split only ([`SpecLearner`]).
+//!
+//! It reads ingest's `leads.parquet` and `events.parquet` and labels' `labels.parquet`, and writes
+//! `features.parquet` (derived features with `split`, `converted`, `value_in_window`),
+//! `feature_spec.json` and `report.json`.
+
+pub mod audit;
+mod error;
+mod fit;
+mod report;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use chrono::Duration;
+use leadscore_core::config::{Attribute, AttributeKind, Validation};
+use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
+use leadscore_core::schema::{events as ev, features as f, files, labels as l, leads};
+use leadscore_core::time::{MICROS_PER_DAY, format_micros};
+use leadscore_core::{Config, RunContext, RunDate, RunLayout, Stage};
+use leadscore_model::{AttributeRecipe, Encoding, EventRecipe, FeatureSpec, Recipe, derive};
+use polars::prelude::*;
+
+pub use audit::{AuditRow, Flag};
+pub use error::{FeaturesError, Result};
+pub use fit::SpecLearner;
+pub use report::{FeatureSummary, FeaturesReport, SplitSummary};
+
+/// How many event names get their own count when the config names none.
+pub const DEFAULT_EVENT_NAMES: usize = 8;
+
+/// The tables features reads.
+#[derive(Debug, Clone)]
+pub struct FeaturesInputs {
+    /// Canonical leads (ingest).
+    pub leads: DataFrame,
+    /// Canonical events (ingest; empty when none are configured).
+    pub events: DataFrame,
+    /// Window labels (labels).
+    pub labels: DataFrame,
+}
+
+/// What features produces.
+#[derive(Debug, Clone)]
+pub struct FeaturesOutputs {
+    /// Derived features of the training, validation and scoring leads.
+    pub features: DataFrame,
+    /// The spec fitted on the training split.
+    pub spec: FeatureSpec,
+    /// The report.
+    pub report: FeaturesReport,
+}
+
+fn micros(col_name: &str) -> Expr {
+    col(col_name).dt().timestamp(TimeUnit::Microseconds)
+}
+
+fn split_summary(df: &DataFrame) -> Result<SplitSummary> {
+    let times = df.column(f::CREATED_AT)?.datetime()?.physical().clone();
+    let positives = df.column(f::CONVERTED)?.bool()?.iter().filter(|x| *x == Some(true)).count() as u64;
+    Ok(SplitSummary {
+        leads: df.height() as u64,
+        positives,
+        from: times.min().map(format_micros),
+        to: times.max().map(format_micros),
+    })
+}
+
+/// The most frequent event names before the run date (ties by name).
+fn top_event_names(events: &DataFrame, run_start: i64, k: usize) -> Result<Vec<String>> {
+    if events.height() == 0 {
+        return Ok(Vec::new());
+    }
+    let known = events.clone().lazy().filter(micros(ev::AT).lt(lit(run_start))).select([col(ev::NAME)]).collect()?;
+    let mut counts: HashMap<&str, u64> = HashMap::new();
+    for n in known.column(ev::NAME)?.str()?.iter().flatten() {
+        *counts.entry(n).or_default() += 1;
+    }
+    let mut v: Vec<(&str, u64)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    Ok(v.into_iter().take(k).map(|(n, _)| n.to_string()).collect())
+}
+
+/// Runs the features stage on in-memory tables.
+pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result<FeaturesOutputs> {
+    let labels_cfg = config.labels.as_ref().ok_or(FeaturesError::NoLabels)?;
+    let tz = config.project.timezone;
+    let run_start = ctx.run_date.start_micros(tz);
+    let window_end = RunDate::new(ctx.run_date.date() - Duration::days(i64::from(labels_cfg.window_days)));
+    let window_start = RunDate::new(
+        window_end
+            .date()
+            .checked_sub_months(chrono::Months::new(labels_cfg.history_months))
+            .unwrap_or(window_end.date()),
+    );
+    let (from_us, to_us) = (window_start.start_micros(tz), window_end.start_micros(tz));
+
+    // Training leads with their labels, oldest first.
+    let training = inputs
+        .labels
+        .clone()
+        .lazy()
+        .filter(
+            micros(l::CREATED_AT)
+                .gt_eq(lit(from_us))
+                .and(micros(l::CREATED_AT).lt(lit(to_us)))
+                .and(col(l::MATURED))
+                .and(col(l::EXISTING_CUSTOMER).not()),
+        )
+        .select([col(l::LEAD_ID), col(l::CONVERTED), col(l::VALUE_IN_WINDOW)])
+        .join(inputs.leads.clone().lazy(), [col(l::LEAD_ID)], [col(leads::LEAD_ID)], JoinArgs::new(JoinType::Inner))
+        .sort([leads::CREATED_AT, leads::LEAD_ID], SortMultipleOptions::default())
+        .collect()?;
+    // The validation cut: every validation lead is created strictly after every training lead.
+    let created = training.column(leads::CREATED_AT)?.datetime()?.physical().clone();
+    let cut = match config.train.validation {
+        Validation::Weeks(w) => to_us - i64::from(w) * 7 * MICROS_PER_DAY,
+        Validation::Fraction(frac) => {
+            let i = ((training.height() as f64) * (1.0 - frac)).floor() as usize;
+            created.get(i.min(training.height().saturating_sub(1))).unwrap_or(to_us)
+        }
+    };
+    let split: StringChunked =
+        created.iter().map(|t| Some(if t.unwrap_or(i64::MIN) < cut { f::TRAIN } else { f::VALIDATION })).collect();
+    let mut training = training;
+    training.with_column(split.with_name(f::SPLIT.into()).into_column())?;
+    let positive: Vec<bool> = training.column(f::CONVERTED)?.bool()?.iter().map(|x| x == Some(true)).collect();
+    let is_train = training.column(f::SPLIT)?.str()?.equal(f::TRAIN);
+
+    // Leakage audit on the training split against the recent leads.
+    let recent_from = run_start - i64::from(config.features.audit_recent_days) * MICROS_PER_DAY;
+    let recent = inputs
+        .leads
+        .clone()
+        .lazy()
+        .filter(micros(leads::CREATED_AT).gt_eq(lit(recent_from)).and(micros(leads::CREATED_AT).lt(lit(run_start))))
+        .collect()?;
+    let kinds: Vec<(Attribute, AttributeKind)> = config
+        .attributes
+        .iter()
+        .map(|a| {
+            let dt = inputs.leads.column(&a.name).map(|c| c.dtype().clone()).unwrap_or(DataType::String);
+            let kind = a.kind.unwrap_or(match dt {
+                DataType::Float64 => AttributeKind::Numeric,
+                DataType::Boolean => AttributeKind::Boolean,
+                DataType::Datetime(_, _) => AttributeKind::Timestamp,
+                _ if a.job_title => AttributeKind::Text,
+                _ => AttributeKind::Categorical,
+            });
+            (a.clone(), kind)
+        })
+        .collect();
+    let train_only = training.filter(&is_train)?;
+    let train_positive: Vec<bool> =
+        positive.iter().zip(is_train.iter()).filter(|(_, t)| *t == Some(true)).map(|(p, _)| *p).collect();
+    let audit_rows = audit::audit(&kinds, &train_only, &train_positive, &recent, &config.features)?;
+    for a in audit_rows.iter().filter(|a| a.excluded) {
+        tracing::warn!(attribute = %a.attribute, "leakage audit: {}", a.verdict);
+    }
+
+    // The recipe: the attributes that passed, and events when configured.
+    let attributes: Vec<AttributeRecipe> = kinds
+        .iter()
+        .filter(|(a, _)| !audit_rows.iter().any(|r| r.attribute == a.name && r.excluded))
+        .map(|(a, k)| AttributeRecipe {
+            name: a.name.clone(),
+            kind: *k,
+            job_title: a.job_title && *k == AttributeKind::Text,
+            buckets: if *k == AttributeKind::Numeric { a.buckets.clone() } else { Vec::new() },
+        })
+        .collect();
+    let events = match (&config.sources.events, &config.features.event_names) {
+        (None, _) => None,
+        (Some(_), Some(names)) => Some(names.clone()),
+        (Some(_), None) => Some(top_event_names(&inputs.events, run_start, DEFAULT_EVENT_NAMES)?),
+    };
+    let recipe = Recipe {
+        timezone: tz.name().to_string(),
+        attributes,
+        events: events.clone().map(|names| EventRecipe {
+            windows_days: config.features.event_windows_days.clone(),
+            name_window_days: config.features.event_windows_days.iter().copied().max().unwrap_or(30),
+            names,
+        }),
+    };
+
+    // Leads to score: created on the day before the run date.
+    let score_from = ctx.run_date.pred().start_micros(tz);
+    let score = inputs
+        .leads
+        .clone()
+        .lazy()
+        .filter(micros(leads::CREATED_AT).gt_eq(lit(score_from)).and(micros(leads::CREATED_AT).lt(lit(run_start))))
+        .with_columns([
+            lit(NULL).cast(DataType::Boolean).alias(f::CONVERTED),
+            lit(NULL).cast(DataType::Float64).alias(f::VALUE_IN_WINDOW),
+            lit(f::SCORE).alias(f::SPLIT),
+        ])
+        .sort([leads::CREATED_AT, leads::LEAD_ID], SortMultipleOptions::default())
+        .collect()?;
+    let score = score.select(training.get_column_names_owned())?;
+    let mut rows = training.clone();
+    rows.vstack_mut(&score)?;
+    let events_df = (inputs.events.height() > 0).then_some(&inputs.events);
+    let (derived, catalog) = derive(&rows, events_df, &recipe)?;
+
+    // Fit the spec on the training split only.
+    let train_mask = rows.column(f::SPLIT)?.str()?.equal(f::TRAIN);
+    let train_derived = derived.filter(&train_mask)?;
+    let learner = SpecLearner { top_k: config.features.top_k, min_count: config.features.min_count };
+    let spec = learner.fit(recipe, catalog.clone(), &train_derived)?;
+
+    // features.parquet: identity, split and labels, then the features.
+    let mut out = rows.select([f::LEAD_ID, f::CREATED_AT, f::SPLIT, f::CONVERTED, f::VALUE_IN_WINDOW])?;
+    for c in derived.columns().iter().skip(1) {
+        out.with_column(c.clone())?;
+    }
+    let feature_summaries = catalog
+        .iter()
+        .zip(&spec.features)
+        .map(|(d, fitted)| {
+            let c = train_derived.column(&d.name);
+            let fill = c.map(|c| 1.0 - c.null_count() as f64 / c.len().max(1) as f64).unwrap_or(0.0);
+            let levels = match fitted {
+                leadscore_model::FittedFeature::Categorical { levels, .. } => Some(levels.len()),
+                leadscore_model::FittedFeature::Numeric { .. } => None,
+            };
+            FeatureSummary {
+                name: d.name.clone(),
+                kind: d.kind,
+                origin: d.origin.clone(),
+                description: d.description.clone(),
+                fill_train: fill,
+                levels,
+            }
+        })
+        .collect();
+    let part = |name: &str| -> Result<SplitSummary> {
+        let m = out.column(f::SPLIT)?.str()?.equal(name);
+        split_summary(&out.filter(&m)?)
+    };
+    let mut warnings = Vec::new();
+    if train_only.height() == 0 {
+        warnings.push("no training leads: no matured lead was created in the training window".to_string());
+    }
+    let report = FeaturesReport {
+        run_date: ctx.run_date,
+        train: part(f::TRAIN)?,
+        validation: part(f::VALIDATION)?,
+        score: part(f::SCORE)?,
+        features: feature_summaries,
+        audit: audit_rows,
+        event_names: events.unwrap_or_default(),
+        design_columns: (spec.design_columns(Encoding::Trees).len(), spec.design_columns(Encoding::Linear).len()),
+        warnings,
+    };
+    for w in &report.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(FeaturesOutputs { features: out, spec, report })
+}
+
+/// Reads ingest's leads and events and labels' labels for the run date.
+pub fn read_inputs(layout: &RunLayout, ctx: &RunContext) -> Result<(FeaturesInputs, Vec<InputFile>)> {
+    let (leads, a) = layout.read_output(ctx.run_date, Stage::Ingest, files::LEADS)?;
+    let (events, b) = layout.read_output(ctx.run_date, Stage::Ingest, files::EVENTS)?;
+    let (labels, c) = layout.read_output(ctx.run_date, Stage::Labels, files::LABELS)?;
+    Ok((FeaturesInputs { leads, events, labels }, vec![a, b, c]))
+}
+
+/// Reads the inputs, builds the features and writes `features.parquet`, `feature_spec.json`,
+/// `report.json` and the manifest for the run.
+pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(FeaturesReport, Manifest)> {
+    let started = Instant::now();
+    let mut sw = Stopwatch::new();
+    let (inputs, files_read) = read_inputs(layout, ctx)?;
+    sw.lap("read");
+    let mut out = run(config, &inputs, ctx)?;
+    sw.lap("derive");
+    let mut w = layout.begin(ctx, Stage::Features)?;
+    w.write_parquet(files::FEATURES, &mut out.features)?;
+    w.write_json(files::FEATURE_SPEC, &out.spec)?;
+    w.write_json(files::REPORT, &out.report)?;
+    sw.lap("write");
+    let manifest = w.commit(files_read, sw.into_timings(), started)?;
+    Ok((out.report, manifest))
+}

@@ -1,0 +1,218 @@
+//! Features: point in time, spec round trips, unseen categories and missing values.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use leadscore_core::config::AttributeKind;
+use leadscore_core::schema::{events as ev, leads};
+use leadscore_features::SpecLearner;
+use leadscore_model::{AttributeRecipe, Encoding, EventRecipe, FeatureSpec, Recipe, derive};
+use polars::prelude::*;
+use proptest::prelude::*;
+
+const DAY: i64 = 86_400_000_000;
+const T0: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
+
+fn ts(name: &str, v: Vec<Option<i64>>) -> Column {
+    Int64Chunked::from_iter_options(name.into(), v.into_iter())
+        .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+        .into_column()
+}
+
+fn leads_frame(
+    created: &[i64],
+    users: &[&str],
+    industry: &[Option<&str>],
+    size: &[Option<f64>],
+    title: &[Option<&str>],
+) -> DataFrame {
+    let n = created.len();
+    let none = vec![None::<&str>; n];
+    DataFrame::new_infer_height(vec![
+        Column::new(leads::LEAD_ID.into(), (0..n).map(|i| format!("l{i}")).collect::<Vec<_>>()),
+        ts(leads::CREATED_AT, created.iter().map(|c| Some(*c)).collect()),
+        Column::new(leads::USER_ID.into(), users.to_vec()),
+        Column::new(leads::CLIENT_ID.into(), none.clone()),
+        Column::new(
+            leads::EMAIL.into(),
+            (0..n).map(|i| Some(if i % 2 == 0 { "a@acme.io" } else { "b@gmail.com" })).collect::<Vec<_>>(),
+        ),
+        Column::new(leads::PHONE.into(), none.clone()),
+        Column::new(leads::FIRST_NAME.into(), none.clone()),
+        Column::new(leads::LAST_NAME.into(), none.clone()),
+        Column::new(leads::GCLID.into(), none.clone()),
+        Column::new(leads::FBCLID.into(), none.clone()),
+        Column::new(leads::META_LEAD_ID.into(), none),
+        Column::new("industry".into(), industry.to_vec()),
+        Column::new("company_size".into(), size.to_vec()),
+        Column::new("job_title".into(), title.to_vec()),
+    ])
+    .unwrap()
+}
+
+fn events_frame(rows: &[(&str, &str, i64)]) -> DataFrame {
+    DataFrame::new_infer_height(vec![
+        Column::new(ev::EVENT_ID.into(), (0..rows.len()).map(|i| format!("e{i}")).collect::<Vec<_>>()),
+        Column::new(ev::USER_ID.into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+        Column::new(ev::NAME.into(), rows.iter().map(|r| r.1).collect::<Vec<_>>()),
+        ts(ev::AT, rows.iter().map(|r| Some(r.2)).collect()),
+        Column::new(ev::VALUE.into(), vec![None::<f64>; rows.len()]),
+        Column::new(ev::CURRENCY.into(), vec![None::<&str>; rows.len()]),
+    ])
+    .unwrap()
+}
+
+fn recipe() -> Recipe {
+    Recipe {
+        timezone: "Europe/Amsterdam".into(),
+        attributes: vec![
+            AttributeRecipe {
+                name: "industry".into(),
+                kind: AttributeKind::Categorical,
+                job_title: false,
+                buckets: vec![],
+            },
+            AttributeRecipe {
+                name: "company_size".into(),
+                kind: AttributeKind::Numeric,
+                job_title: false,
+                buckets: vec![10.0, 100.0],
+            },
+            AttributeRecipe { name: "job_title".into(), kind: AttributeKind::Text, job_title: true, buckets: vec![] },
+        ],
+        events: Some(EventRecipe {
+            windows_days: vec![1, 7, 30],
+            names: vec!["Pricing Page View".into()],
+            name_window_days: 30,
+        }),
+    }
+}
+
+#[test]
+fn event_counts_use_only_events_strictly_before_creation() {
+    let l = leads_frame(&[T0 + 10 * DAY], &["u1"], &[Some("Retail")], &[Some(5.0)], &[Some("CEO")]);
+    let e = events_frame(&[
+        ("u1", "Pricing Page View", T0 + 10 * DAY),     // at creation: excluded
+        ("u1", "Pricing Page View", T0 + 10 * DAY - 1), // 1 µs before: 1-day window
+        ("u1", "Page View", T0 + 5 * DAY),              // 5 days before: 7-day window
+        ("u1", "Page View", T0 - 15 * DAY),             // 25 days before: 30-day window
+        ("u1", "Page View", T0 - 30 * DAY),             // 40 days before: only recency bound
+        ("u2", "Page View", T0 + 9 * DAY),              // another user
+        ("u1", "Demo Booked", T0 + 11 * DAY),           // after creation
+    ]);
+    let (df, _) = derive(&l, Some(&e), &recipe()).unwrap();
+    let get = |c: &str| df.column(c).unwrap().f64().unwrap().get(0);
+    assert_eq!(get("events_1d"), Some(1.0));
+    assert_eq!(get("events_7d"), Some(2.0));
+    assert_eq!(get("events_30d"), Some(3.0));
+    assert_eq!(get("events_30d_pricing_page_view"), Some(1.0));
+    let recency = get("days_since_last_event").unwrap();
+    assert!(recency > 0.0 && recency < 1e-9, "{recency}");
+}
+
+#[test]
+fn attribute_features_by_kind() {
+    let l = leads_frame(
+        &[T0 + 9 * 3_600_000_000, T0 + 20 * 3_600_000_000],
+        &["u1", "u2"],
+        &[Some("Retail"), None],
+        &[Some(50.0), None],
+        &[Some("VP Marketing"), Some("student")],
+    );
+    let (df, catalog) = derive(&l, None, &Recipe { events: None, ..recipe() }).unwrap();
+    let s = |c: &str, i: usize| df.column(c).unwrap().str().unwrap().get(i).map(str::to_string);
+    assert_eq!(s("job_title_seniority", 0).as_deref(), Some("vp"));
+    assert_eq!(s("job_title_department", 0).as_deref(), Some("marketing"));
+    assert_eq!(s("job_title_seniority", 1).as_deref(), Some("student"));
+    assert_eq!(s("company_size_bucket", 0).as_deref(), Some("10-100"));
+    assert_eq!(s("company_size_bucket", 1), None);
+    assert_eq!(s("email_class", 1).as_deref(), Some("free"));
+    // 09:00Z is 10:00 in Amsterdam on a Thursday.
+    let f = |c: &str, i: usize| df.column(c).unwrap().f64().unwrap().get(i);
+    assert_eq!(f("created_hour", 0), Some(10.0));
+    assert_eq!(f("created_weekday", 0), Some(3.0));
+    assert_eq!(f("office_hours", 0), Some(1.0));
+    assert_eq!(f("office_hours", 1), Some(0.0));
+    assert!(catalog.iter().all(|d| df.column(&d.name).is_ok()));
+    assert!(df.column("events_1d").is_err(), "no event features without an events recipe");
+}
+
+#[test]
+fn a_missing_attribute_column_is_an_error_that_names_it() {
+    let l = leads_frame(&[T0], &["u1"], &[Some("Retail")], &[Some(5.0)], &[Some("CEO")]).drop("company_size").unwrap();
+    let err = derive(&l, None, &recipe()).unwrap_err().to_string();
+    assert!(err.contains("`company_size`") && err.contains("attribute"), "{err}");
+}
+
+#[test]
+fn spec_round_trip_gives_identical_matrices_and_maps_unseen_levels_to_other() {
+    let n = 60;
+    let created: Vec<i64> = (0..n).map(|i| T0 + i as i64 * DAY).collect();
+    let users: Vec<&str> = vec!["u"; n];
+    let industries: Vec<Option<&str>> =
+        (0..n).map(|i| if i % 10 == 0 { None } else { Some(["Retail", "Software", "Mining"][i % 3]) }).collect();
+    let sizes: Vec<Option<f64>> = (0..n).map(|i| if i % 7 == 0 { None } else { Some(i as f64) }).collect();
+    let titles: Vec<Option<&str>> = (0..n).map(|i| Some(["CEO", "Marketing Manager", "Intern"][i % 3])).collect();
+    let l = leads_frame(&created, &users, &industries, &sizes, &titles);
+    let (train, catalog) = derive(&l, None, &Recipe { events: None, ..recipe() }).unwrap();
+    let spec =
+        SpecLearner { top_k: 2, min_count: 5 }.fit(Recipe { events: None, ..recipe() }, catalog, &train).unwrap();
+    let json = serde_json::to_string_pretty(&spec).unwrap();
+    let loaded: FeatureSpec = serde_json::from_str(&json).unwrap();
+    assert_eq!(loaded, spec);
+    for enc in [Encoding::Trees, Encoding::Linear] {
+        let a = spec.transform(&train, enc).unwrap();
+        let b = loaded.transform(&train, enc).unwrap();
+        assert_eq!(a.columns, b.columns);
+        assert!(
+            a.data.iter().zip(&b.data).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{enc:?} differs after a round trip"
+        );
+    }
+    // New leads: an unseen industry and a missing size go to __other__ / imputation.
+    let new = leads_frame(&[T0], &["u"], &[Some("Aerospace")], &[None], &[Some("CTO")]);
+    let (new_derived, _) = derive(&new, None, &loaded.recipe).unwrap();
+    let d = loaded.transform(&new_derived, Encoding::Linear).unwrap();
+    let at = |name: &str| d.columns.iter().position(|c| c.name == name).map(|j| d.column(j)[0]);
+    assert_eq!(at("industry=__other__"), Some(1.0));
+    assert_eq!(at("company_size__missing"), Some(1.0));
+    assert_eq!(d.columns.len(), spec.design_columns(Encoding::Linear).len());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    /// Adding, deleting or moving events at or after a lead's creation never changes its features.
+    #[test]
+    fn events_at_or_after_creation_never_change_features(
+        before in prop::collection::vec((0u8..3, 0u8..3, 1i64..40 * 24), 0..25),
+        after in prop::collection::vec((0u8..3, 0u8..3, 0i64..40 * 24), 0..25),
+        moved in prop::collection::vec((0u8..3, 0u8..3, 0i64..40 * 24), 0..25),
+    ) {
+        let names = ["Page View", "Pricing Page View", "Email Click"];
+        let created = [T0 + 40 * DAY, T0 + 45 * DAY, T0 + 50 * DAY];
+        let l = leads_frame(&created, &["u0", "u1", "u2"], &[Some("Retail"); 3], &[Some(5.0); 3], &[Some("CEO"); 3]);
+        let hour = 3_600_000_000i64;
+        // Events strictly before each lead of their user (hours before creation, at least 1).
+        let base: Vec<(String, &str, i64)> =
+            before.iter().map(|(u, n, h)| (format!("u{u}"), names[*n as usize], created[*u as usize] - h * hour)).collect();
+        let with_after: Vec<(String, &str, i64)> = base
+            .iter()
+            .cloned()
+            .chain(after.iter().map(|(u, n, h)| (format!("u{u}"), names[*n as usize], created[*u as usize] + h * hour)))
+            .collect();
+        let with_moved: Vec<(String, &str, i64)> = base
+            .iter()
+            .cloned()
+            .chain(moved.iter().map(|(u, n, h)| (format!("u{u}"), names[*n as usize], created[*u as usize] + (h + 1) * hour)))
+            .collect();
+        let frame = |rows: &[(String, &str, i64)]| {
+            let r: Vec<(&str, &str, i64)> = rows.iter().map(|(u, n, t)| (u.as_str(), *n, *t)).collect();
+            events_frame(&r)
+        };
+        let (a, _) = derive(&l, Some(&frame(&base)), &recipe()).unwrap();
+        let (b, _) = derive(&l, Some(&frame(&with_after)), &recipe()).unwrap();
+        let (c, _) = derive(&l, Some(&frame(&with_moved)), &recipe()).unwrap();
+        prop_assert!(a.equals_missing(&b), "{a}\n{b}");
+        prop_assert!(a.equals_missing(&c));
+    }
+}

@@ -1,0 +1,614 @@
+//! Derived features: what a lead looked like when it was created, as named columns.
+//!
+//! A [`Recipe`] says which features to build; [`derive`] builds them from canonical leads and
+//! events. Training and daily scoring call the same function with the recipe stored in the model,
+//! so a lead gets the same features whichever path it takes.
+//!
+//! Point in time: every feature comes from the lead row itself (attributes declared available at
+//! creation, the canonical fields) or from events strictly before `created_at`.
+
+use std::collections::HashMap;
+
+use chrono_tz::Tz;
+use leadscore_core::config::AttributeKind;
+use leadscore_core::schema::{events as ev, leads};
+use leadscore_core::time::{MICROS_PER_DAY, polars_time_zone};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ModelError, Result};
+use crate::rules::{self, Rule};
+
+/// How a feature enters a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureKind {
+    /// A number (booleans are 0/1); missing values are allowed.
+    Numeric,
+    /// A category (text); one-hot encoded over a fitted vocabulary.
+    Categorical,
+}
+
+/// One derived feature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureDef {
+    /// Column name.
+    pub name: String,
+    /// Numeric or categorical.
+    pub kind: FeatureKind,
+    /// Where it comes from: `attribute job_title`, `field email`, `events`, `created_at`.
+    pub origin: String,
+    /// What it means, in words (used in reasons and reports).
+    pub description: String,
+}
+
+/// How one attribute becomes features.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributeRecipe {
+    /// Attribute (column in `leads.parquet`).
+    pub name: String,
+    /// Its kind.
+    pub kind: AttributeKind,
+    /// Text read as a job title: seniority and department from [`rules`].
+    #[serde(default)]
+    pub job_title: bool,
+    /// Numeric bucket boundaries (ascending): adds `<name>_bucket` such as `51-200`.
+    #[serde(default)]
+    pub buckets: Vec<f64>,
+}
+
+/// Event features: counts in windows strictly before creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecipe {
+    /// Windows (days) for counts of all events.
+    pub windows_days: Vec<u32>,
+    /// Event names counted on their own over `name_window_days`.
+    pub names: Vec<String>,
+    /// The window for per-name counts.
+    pub name_window_days: u32,
+}
+
+/// Which features to derive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    /// IANA time zone for hour of day and weekday.
+    pub timezone: String,
+    /// Attributes used, in order.
+    pub attributes: Vec<AttributeRecipe>,
+    /// Event features, when an events source exists.
+    pub events: Option<EventRecipe>,
+}
+
+/// Lower-cased words of a text (letters and digits; everything else separates).
+pub fn words(text: &str) -> Vec<String> {
+    text.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_string).collect()
+}
+
+fn phrase_in(words: &[String], keyword: &str) -> bool {
+    let k: Vec<&str> = keyword.split(' ').collect();
+    words.windows(k.len()).any(|w| w.iter().zip(&k).all(|(a, b)| a == b))
+}
+
+/// The first rule with a keyword among the words, if any.
+pub fn first_rule(words: &[String], table: &[Rule]) -> Option<&'static str> {
+    table.iter().find(|r| r.keywords.iter().any(|k| phrase_in(words, k))).map(|r| r.label)
+}
+
+fn is_placeholder(t: &str) -> bool {
+    let t = t.trim().to_lowercase();
+    rules::PLACEHOLDERS.contains(&t.as_str())
+}
+
+/// Seniority of a job title: a [`rules::SENIORITY`] label, `other`, or `missing`.
+pub fn seniority(title: Option<&str>) -> &'static str {
+    match title {
+        None => "missing",
+        Some(t) if is_placeholder(t) => "missing",
+        Some(t) => first_rule(&words(t), rules::SENIORITY).unwrap_or("other"),
+    }
+}
+
+/// Department of a job title: a [`rules::DEPARTMENT`] label, `other`, or `missing`.
+pub fn department(title: Option<&str>) -> &'static str {
+    match title {
+        None => "missing",
+        Some(t) if is_placeholder(t) => "missing",
+        Some(t) => first_rule(&words(t), rules::DEPARTMENT).unwrap_or("other"),
+    }
+}
+
+/// E-mail class (`corporate`, `free`, `disposable`, `invalid`, `missing`) and top-level domain.
+pub fn email_class(email: Option<&str>) -> (&'static str, Option<String>) {
+    let Some(e) = email.map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()) else {
+        return ("missing", None);
+    };
+    let mut parts = e.split('@');
+    let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+        return ("invalid", None);
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    let valid_label = |l: &&str| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-');
+    if local.is_empty() || labels.len() < 2 || !labels.iter().all(valid_label) {
+        return ("invalid", None);
+    }
+    let tld = labels.last().map(|t| t.to_string());
+    let class = if rules::DISPOSABLE_MAIL.contains(&domain) {
+        "disposable"
+    } else if rules::FREE_MAIL.contains(&domain) {
+        "free"
+    } else {
+        "corporate"
+    };
+    (class, tld)
+}
+
+/// Country of a phone number from its international prefix (`+31…`, `0031…`): an ISO code,
+/// `NANP` for +1, `other` for an unknown code, `national` without a prefix, `missing` if empty.
+pub fn phone_country(phone: Option<&str>) -> &'static str {
+    let Some(p) = phone.map(str::trim).filter(|p| !p.is_empty()) else { return "missing" };
+    let digits: String = p.chars().filter(char::is_ascii_digit).collect();
+    if digits.is_empty() {
+        return "missing";
+    }
+    let international = if p.starts_with('+') { Some(digits.as_str()) } else { digits.strip_prefix("00") };
+    let Some(num) = international else { return "national" };
+    rules::CALLING_CODES
+        .iter()
+        .filter(|(code, _)| num.starts_with(code))
+        .max_by_key(|(code, _)| code.len())
+        .map_or("other", |(_, c)| c)
+}
+
+/// A bucket label for a value given ascending boundaries: `<10`, `10-49`, …, `5000+`.
+pub fn bucket(value: Option<f64>, bounds: &[f64]) -> Option<String> {
+    let v = value?;
+    let fmt = |x: f64| if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x}") };
+    match bounds.iter().position(|b| v < *b) {
+        Some(0) => Some(format!("<{}", fmt(bounds[0]))),
+        Some(i) => Some(format!("{}-{}", fmt(bounds[i - 1]), fmt(bounds[i]))),
+        None => bounds.last().map(|b| format!("{}+", fmt(*b))),
+    }
+}
+
+/// A column-name-safe slug of an event name: `Pricing Page View` → `pricing_page_view`.
+pub fn slug(name: &str) -> String {
+    words(name).join("_")
+}
+
+fn text_column(df: &DataFrame, name: &str) -> Result<StringChunked> {
+    Ok(df.column(name)?.str()?.clone())
+}
+
+fn missing_column(name: &str, df: &DataFrame, what: &str) -> ModelError {
+    ModelError::MissingColumn {
+        column: name.to_string(),
+        expected: what.to_string(),
+        available: df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// Builds the recipe's features for `leads` (canonical leads with attribute columns), with event
+/// features from `events` counted strictly before each lead's `created_at`. Returns a frame of
+/// `lead_id` and the feature columns (in catalog order) and the catalog.
+pub fn derive(
+    leads_df: &DataFrame,
+    events_df: Option<&DataFrame>,
+    recipe: &Recipe,
+) -> Result<(DataFrame, Vec<FeatureDef>)> {
+    let tz: Tz =
+        recipe.timezone.parse().map_err(|_| ModelError::Invalid(format!("unknown time zone `{}`", recipe.timezone)))?;
+    let n = leads_df.height();
+    let mut catalog = Vec::new();
+    let mut columns: Vec<Column> = vec![leads_df.column(leads::LEAD_ID)?.clone()];
+    let mut push =
+        |catalog: &mut Vec<FeatureDef>, col: Column, kind: FeatureKind, origin: &str, description: String| {
+            catalog.push(FeatureDef { name: col.name().to_string(), kind, origin: origin.into(), description });
+            columns.push(col);
+        };
+    let flag = |b: bool| Some(if b { 1.0 } else { 0.0 });
+
+    // Canonical fields.
+    let email = text_column(leads_df, leads::EMAIL)?;
+    let (mut class, mut tld): (Vec<Option<&str>>, Vec<Option<String>>) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for e in email.iter() {
+        let (c, t) = email_class(e);
+        class.push(Some(c));
+        tld.push(t);
+    }
+    push(
+        &mut catalog,
+        Column::new("email_class".into(), class),
+        FeatureKind::Categorical,
+        "field email",
+        "e-mail class (corporate, free, disposable, invalid, missing)".into(),
+    );
+    push(
+        &mut catalog,
+        Column::new("email_tld".into(), tld),
+        FeatureKind::Categorical,
+        "field email",
+        "e-mail top-level domain".into(),
+    );
+    let phone = text_column(leads_df, leads::PHONE)?;
+    push(
+        &mut catalog,
+        Column::new("has_phone".into(), phone.iter().map(|p| flag(p.is_some())).collect::<Vec<_>>()),
+        FeatureKind::Numeric,
+        "field phone",
+        "a phone number was given".into(),
+    );
+    push(
+        &mut catalog,
+        Column::new("phone_country".into(), phone.iter().map(|p| Some(phone_country(p))).collect::<Vec<_>>()),
+        FeatureKind::Categorical,
+        "field phone",
+        "country of the phone's international prefix".into(),
+    );
+    for (field, name, description) in [
+        (leads::GCLID, "paid_search_click", "came from a Google Ads click (gclid)"),
+        (leads::FBCLID, "paid_social_click", "came from a Meta ad click (fbclid)"),
+        (leads::META_LEAD_ID, "meta_lead_ad", "came from a Meta lead ad"),
+        (leads::CLIENT_ID, "has_client_id", "has a web analytics client id (came through the website)"),
+    ] {
+        let c = text_column(leads_df, field)?;
+        push(
+            &mut catalog,
+            Column::new(name.into(), c.iter().map(|v| flag(v.is_some())).collect::<Vec<_>>()),
+            FeatureKind::Numeric,
+            &format!("field {field}"),
+            description.into(),
+        );
+    }
+    let local = leads_df
+        .clone()
+        .lazy()
+        .select([
+            col(leads::CREATED_AT)
+                .dt()
+                .convert_time_zone(polars_time_zone(tz))
+                .dt()
+                .hour()
+                .cast(DataType::Float64)
+                .alias("h"),
+            (col(leads::CREATED_AT)
+                .dt()
+                .convert_time_zone(polars_time_zone(tz))
+                .dt()
+                .weekday()
+                .cast(DataType::Float64)
+                - lit(1.0))
+            .alias("d"),
+        ])
+        .collect()?;
+    let hours = local.column("h")?.f64()?.clone();
+    let days = local.column("d")?.f64()?.clone();
+    let office: Vec<Option<f64>> = hours
+        .iter()
+        .zip(days.iter())
+        .map(|(h, d)| match (h, d) {
+            (Some(h), Some(d)) => flag(d < 5.0 && (8.0..18.0).contains(&h)),
+            _ => None,
+        })
+        .collect();
+    let weekend: Vec<Option<f64>> = days.iter().map(|d| d.map(|d| if d >= 5.0 { 1.0 } else { 0.0 })).collect();
+    push(
+        &mut catalog,
+        hours.with_name("created_hour".into()).into_column(),
+        FeatureKind::Numeric,
+        "created_at",
+        "hour of creation, local time".into(),
+    );
+    push(
+        &mut catalog,
+        days.with_name("created_weekday".into()).into_column(),
+        FeatureKind::Numeric,
+        "created_at",
+        "weekday of creation (0 = Monday), local time".into(),
+    );
+    push(
+        &mut catalog,
+        Column::new("office_hours".into(), office),
+        FeatureKind::Numeric,
+        "created_at",
+        "created 8:00-18:00 on a weekday, local time".into(),
+    );
+    push(
+        &mut catalog,
+        Column::new("weekend".into(), weekend),
+        FeatureKind::Numeric,
+        "created_at",
+        "created on a weekend".into(),
+    );
+
+    // Attributes.
+    let created = leads_df.column(leads::CREATED_AT)?.datetime()?.physical().clone();
+    for a in &recipe.attributes {
+        let c = leads_df
+            .column(&a.name)
+            .map_err(|_| missing_column(&a.name, leads_df, &format!("attribute `{}`", a.name)))?;
+        let origin = format!("attribute {}", a.name);
+        match a.kind {
+            AttributeKind::Numeric => {
+                let v = c.cast(&DataType::Float64)?;
+                let vals = v.f64()?.clone();
+                if !a.buckets.is_empty() {
+                    let b: Vec<Option<String>> = vals.iter().map(|x| bucket(x, &a.buckets)).collect();
+                    push(
+                        &mut catalog,
+                        Column::new(format!("{}_bucket", a.name).into(), b),
+                        FeatureKind::Categorical,
+                        &origin,
+                        format!("{} bucket", a.name),
+                    );
+                }
+                push(
+                    &mut catalog,
+                    vals.with_name(a.name.as_str().into()).into_column(),
+                    FeatureKind::Numeric,
+                    &origin,
+                    a.name.replace('_', " "),
+                );
+            }
+            AttributeKind::Boolean => {
+                let v = c.bool()?.iter().map(|b| b.map(|b| if b { 1.0 } else { 0.0 })).collect::<Vec<_>>();
+                push(
+                    &mut catalog,
+                    Column::new(a.name.as_str().into(), v),
+                    FeatureKind::Numeric,
+                    &origin,
+                    a.name.replace('_', " "),
+                );
+            }
+            AttributeKind::Categorical => {
+                push(
+                    &mut catalog,
+                    c.clone().with_name(a.name.as_str().into()),
+                    FeatureKind::Categorical,
+                    &origin,
+                    a.name.replace('_', " "),
+                );
+            }
+            AttributeKind::Text if a.job_title => {
+                let t = c.str()?;
+                let mut cache: HashMap<&str, (&'static str, &'static str)> = HashMap::new();
+                let (mut sen, mut dep) = (Vec::with_capacity(n), Vec::with_capacity(n));
+                for v in t.iter() {
+                    let (s, d) = match v {
+                        None => ("missing", "missing"),
+                        Some(v) => *cache.entry(v).or_insert_with(|| (seniority(Some(v)), department(Some(v)))),
+                    };
+                    sen.push(Some(s));
+                    dep.push(Some(d));
+                }
+                let human = a.name.replace('_', " ");
+                push(
+                    &mut catalog,
+                    Column::new(format!("{}_seniority", a.name).into(), sen),
+                    FeatureKind::Categorical,
+                    &origin,
+                    format!("{human} seniority"),
+                );
+                push(
+                    &mut catalog,
+                    Column::new(format!("{}_department", a.name).into(), dep),
+                    FeatureKind::Categorical,
+                    &origin,
+                    format!("{human} department"),
+                );
+            }
+            AttributeKind::Text => {
+                let len: Vec<Option<f64>> = c.str()?.iter().map(|v| v.map(|v| v.chars().count() as f64)).collect();
+                push(
+                    &mut catalog,
+                    Column::new(format!("{}_length", a.name).into(), len),
+                    FeatureKind::Numeric,
+                    &origin,
+                    format!("length of {}", a.name.replace('_', " ")),
+                );
+            }
+            AttributeKind::Timestamp => {
+                let t = c.datetime()?.physical().clone();
+                let d: Vec<Option<f64>> =
+                    t.iter().zip(created.iter()).map(|(t, c)| Some((t? - c?) as f64 / MICROS_PER_DAY as f64)).collect();
+                push(
+                    &mut catalog,
+                    Column::new(format!("{}_days_after_creation", a.name).into(), d),
+                    FeatureKind::Numeric,
+                    &origin,
+                    format!("days from creation to {}", a.name.replace('_', " ")),
+                );
+            }
+        }
+    }
+
+    // Events strictly before creation.
+    if let Some(er) = &recipe.events {
+        let counts = event_counts(leads_df, events_df, er)?;
+        for f in counts {
+            push(
+                &mut catalog,
+                Column::new(f.name.as_str().into(), f.values),
+                FeatureKind::Numeric,
+                "events",
+                f.description,
+            );
+        }
+    }
+    let frame = DataFrame::new_infer_height(columns)?;
+    Ok((frame, catalog))
+}
+
+/// A numeric feature column: name, description, one value per lead.
+struct NumericFeature {
+    name: String,
+    description: String,
+    values: Vec<Option<f64>>,
+}
+
+/// How far back event recency looks.
+pub const RECENCY_DAYS: i64 = 365;
+
+/// Event counts per lead in each window before creation, per-name counts, and recency.
+fn event_counts(leads_df: &DataFrame, events_df: Option<&DataFrame>, er: &EventRecipe) -> Result<Vec<NumericFeature>> {
+    let n = leads_df.height();
+    let mut names: Vec<(String, String)> = er
+        .windows_days
+        .iter()
+        .map(|w| (format!("events_{w}d"), format!("events in the {w} days before the lead")))
+        .collect();
+    names.extend(er.names.iter().map(|e| {
+        (
+            format!("events_{}d_{}", er.name_window_days, slug(e)),
+            format!("`{e}` events in the {} days before the lead", er.name_window_days),
+        )
+    }));
+    names.push((
+        "days_since_last_event".into(),
+        format!("days from the last event before the lead (empty: none in the {RECENCY_DAYS} days before)"),
+    ));
+    // Leads without events before creation: zero counts, no recency.
+    let empty = || {
+        let mut v: Vec<NumericFeature> = names
+            .iter()
+            .map(|(a, b)| NumericFeature { name: a.clone(), description: b.clone(), values: vec![Some(0.0); n] })
+            .collect();
+        if let Some(last) = v.last_mut() {
+            last.values = vec![None; n];
+        }
+        v
+    };
+    let Some(events_df) = events_df.filter(|e| e.height() > 0) else {
+        return Ok(empty());
+    };
+    const CREATED: &str = "__created";
+    const AT: &str = "__at";
+    let lead_side =
+        leads_df.clone().lazy().with_row_index("__i", None).filter(col(leads::USER_ID).is_not_null()).select([
+            col("__i"),
+            col(leads::USER_ID),
+            col(leads::CREATED_AT).dt().timestamp(TimeUnit::Microseconds).alias(CREATED),
+        ]);
+    let event_side = events_df.clone().lazy().select([
+        col(ev::USER_ID),
+        col(ev::NAME),
+        col(ev::AT).dt().timestamp(TimeUnit::Microseconds).alias(AT),
+    ]);
+    let joined = lead_side
+        .inner_join(event_side, col(leads::USER_ID), col(ev::USER_ID))
+        // Exclusive cutoff: only events strictly before creation, and at most a year before.
+        .filter(col(AT).lt(col(CREATED)).and(col(AT).gt_eq(col(CREATED) - lit(RECENCY_DAYS * MICROS_PER_DAY))));
+    let age = col(CREATED) - col(AT);
+    let mut aggs: Vec<Expr> = er
+        .windows_days
+        .iter()
+        .map(|w| {
+            age.clone().lt_eq(lit(i64::from(*w) * MICROS_PER_DAY)).cast(DataType::Float64).sum().alias(format!("w{w}"))
+        })
+        .collect();
+    for (k, e) in er.names.iter().enumerate() {
+        let within = age.clone().lt_eq(lit(i64::from(er.name_window_days) * MICROS_PER_DAY));
+        aggs.push(within.and(col(ev::NAME).eq(lit(e.clone()))).cast(DataType::Float64).sum().alias(format!("n{k}")));
+    }
+    aggs.push((age.min().cast(DataType::Float64) / lit(MICROS_PER_DAY as f64)).alias("recency"));
+    let per_lead = joined.group_by([col("__i")]).agg(aggs).collect()?;
+    let idx = per_lead.column("__i")?.idx()?.clone();
+    let mut out = empty();
+    let mut sources: Vec<String> = er.windows_days.iter().map(|w| format!("w{w}")).collect();
+    sources.extend((0..er.names.len()).map(|k| format!("n{k}")));
+    sources.push("recency".into());
+    for (slot, src) in out.iter_mut().zip(&sources) {
+        let vals = per_lead.column(src)?.f64()?.clone();
+        for (i, v) in idx.iter().zip(vals.iter()) {
+            if let (Some(i), Some(v)) = (i, v) {
+                slot.values[i as usize] = Some(v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_titles_by_rule_table() {
+        let cases = [
+            ("CEO", "c_level", "general"),
+            ("Co-Founder & CEO", "c_level", "general"),
+            ("Chief Marketing Officer", "c_level", "marketing"),
+            ("Managing Director", "c_level", "general"),
+            ("Geschäftsführer", "c_level", "general"),
+            ("VP, Marketing", "vp", "marketing"),
+            ("Vice President of Sales", "vp", "sales"),
+            ("SVP Engineering", "vp", "engineering"),
+            ("Head of Growth", "director", "marketing"),
+            ("Hoofd Marketing", "director", "marketing"),
+            ("Sales Director", "director", "sales"),
+            ("Senior Marketing Manager", "manager", "marketing"),
+            ("Team Lead Sales", "manager", "sales"),
+            ("Sr. Software Engineer", "individual", "engineering"),
+            ("Account Executive", "individual", "sales"),
+            ("Recruiter", "individual", "hr"),
+            ("Marketing Intern", "student", "marketing"),
+            ("PhD Candidate", "student", "other"),
+            ("digital marketing lead", "manager", "marketing"),
+            ("MVP Evangelist", "other", "other"),
+            ("n/a", "missing", "missing"),
+            ("-", "missing", "missing"),
+        ];
+        for (title, s, d) in cases {
+            assert_eq!((seniority(Some(title)), department(Some(title))), (s, d), "{title}");
+        }
+        assert_eq!(seniority(None), "missing");
+    }
+
+    #[test]
+    fn email_classes() {
+        let cases = [
+            (Some("John.Doe@acme.io"), "corporate", Some("io")),
+            (Some(" jane@GMAIL.com "), "free", Some("com")),
+            (Some("x@mailinator.com"), "disposable", Some("com")),
+            (Some("n/a"), "invalid", None),
+            (Some("x@"), "invalid", None),
+            (Some("a@b@c.com"), "invalid", None),
+            (Some("a@localhost"), "invalid", None),
+            (Some("a@shop.co.uk"), "corporate", Some("uk")),
+            (None, "missing", None),
+            (Some("  "), "missing", None),
+        ];
+        for (e, c, t) in cases {
+            assert_eq!(email_class(e), (c, t.map(str::to_string)), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn phone_countries() {
+        let cases = [
+            ("+31 6 1234 5678", "NL"),
+            ("0031 20 1234567", "NL"),
+            ("+1 415-555-0123", "NANP"),
+            ("+353 1 234 5678", "IE"),
+            ("+999 12345", "other"),
+            ("+351 912 345 678", "PT"),
+            ("06-12345678", "national"),
+            ("(415) 555-0123", "national"),
+            ("", "missing"),
+            ("n/a", "missing"),
+        ];
+        for (p, c) in cases {
+            assert_eq!(phone_country(Some(p)), c, "{p}");
+        }
+    }
+
+    #[test]
+    fn buckets_and_slugs() {
+        let b = [10.0, 50.0, 200.0];
+        assert_eq!(bucket(Some(3.0), &b).as_deref(), Some("<10"));
+        assert_eq!(bucket(Some(10.0), &b).as_deref(), Some("10-50"));
+        assert_eq!(bucket(Some(199.0), &b).as_deref(), Some("50-200"));
+        assert_eq!(bucket(Some(5000.0), &b).as_deref(), Some("200+"));
+        assert_eq!(bucket(None, &b), None);
+        assert_eq!(slug("Pricing Page View"), "pricing_page_view");
+    }
+}

@@ -1,0 +1,44 @@
+//! Errors of the shared model crate.
+
+use leadscore_core::{Classify, ExitKind};
+use polars::prelude::PolarsError;
+
+/// Why features could not be derived or encoded, or a model artifact not used.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// An input lacks a column the recipe or spec needs.
+    #[error("missing column `{column}` ({expected}); the table has: {available}")]
+    MissingColumn {
+        /// The column.
+        column: String,
+        /// What it is.
+        expected: String,
+        /// The columns that exist.
+        available: String,
+    },
+    /// An artifact is inconsistent.
+    #[error("invalid model artifact: {0}")]
+    Invalid(String),
+    /// A bug.
+    #[error("internal error in leadscore-model (a bug, please report it): {0}")]
+    Internal(String),
+}
+
+impl From<PolarsError> for ModelError {
+    fn from(e: PolarsError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl Classify for ModelError {
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            Self::MissingColumn { .. } => ExitKind::InputData,
+            Self::Invalid(_) => ExitKind::Usage,
+            Self::Internal(_) => ExitKind::Internal,
+        }
+    }
+}
+
+/// Short for `Result<T, ModelError>`.
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;

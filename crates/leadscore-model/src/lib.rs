@@ -1,0 +1,22 @@
+//! `leadscore-model`: the fitted artifacts training writes and daily scoring loads.
+//!
+//! This crate is responsible for what training and scoring must share exactly, kept apart from
+//! the training code so that scoring does not depend on the learner:
+//!
+//! - [`rules`]: the documented rule tables (job-title keywords, e-mail domains, calling codes);
+//! - [`derive`]: the [`Recipe`] and the point-in-time feature derivation both paths call;
+//! - [`spec`]: the fitted [`FeatureSpec`] that turns derived features into a design matrix;
+//! - [`metrics`]: ROC AUC and the other quality measures training and audits share.
+//!
+//! Stage crates depend on it; it depends only on core (it was split off so the qualify stage
+//! need not depend on the features or train stages).
+
+pub mod derive;
+pub mod error;
+pub mod metrics;
+pub mod rules;
+pub mod spec;
+
+pub use derive::{AttributeRecipe, EventRecipe, FeatureDef, FeatureKind, Recipe, derive};
+pub use error::{ModelError, Result};
+pub use spec::{Design, DesignColumn, Encoding, FeatureSpec, FittedFeature};

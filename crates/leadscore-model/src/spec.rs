@@ -1,0 +1,261 @@
+//! The fitted feature spec: how derived features become a numeric design matrix.
+//!
+//! A spec is learned on training leads only (by the features stage) and saved with the model.
+//! [`FeatureSpec::transform`] gives exactly the same columns in the same order for any frame of
+//! derived features: categories outside the fitted vocabulary become `__other__`, missing values
+//! `__missing__` (categorical) or the fitted imputation (numeric, for linear models) with a missing
+//! indicator.
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::derive::{FeatureDef, Recipe};
+use crate::error::{ModelError, Result};
+
+/// Version of the spec format.
+pub const SPEC_VERSION: u32 = 1;
+/// The level unseen categories map to.
+pub const OTHER: &str = "__other__";
+/// The level missing categories map to.
+pub const MISSING: &str = "__missing__";
+
+/// One fitted feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FittedFeature {
+    /// A number.
+    Numeric {
+        /// Column name.
+        name: String,
+        /// Value used for missing entries in linear models (the training median).
+        impute: f64,
+        /// Training mean after imputation (for scaling).
+        mean: f64,
+        /// Training standard deviation after imputation (1 when constant).
+        std: f64,
+        /// Whether training had missing values (then a `<name>__missing` indicator is added).
+        has_missing: bool,
+    },
+    /// A category.
+    Categorical {
+        /// Column name.
+        name: String,
+        /// Kept levels (most frequent first), before `__other__` and `__missing__`.
+        levels: Vec<String>,
+    },
+}
+
+impl FittedFeature {
+    /// The feature's column name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Numeric { name, .. } | Self::Categorical { name, .. } => name,
+        }
+    }
+}
+
+/// How numeric features are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// Raw values, NaN for missing (gradient-boosted trees handle missing values natively).
+    Trees,
+    /// Imputed and standardised values plus missing indicators (linear models).
+    Linear,
+}
+
+/// One column of the design matrix and where it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesignColumn {
+    /// Column name (`company_size`, `company_size__missing`, `industry=Retail`).
+    pub name: String,
+    /// The derived feature it encodes.
+    pub feature: String,
+    /// The category level, for one-hot columns.
+    pub level: Option<String>,
+}
+
+/// A dense design matrix, column-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Design {
+    /// Columns, in order.
+    pub columns: Vec<DesignColumn>,
+    /// Rows.
+    pub rows: usize,
+    /// Values, column after column (`rows` values each).
+    pub data: Vec<f64>,
+}
+
+impl Design {
+    /// One column's values.
+    pub fn column(&self, j: usize) -> &[f64] {
+        &self.data[j * self.rows..(j + 1) * self.rows]
+    }
+
+    /// The values in row-major order (for libraries that want rows).
+    pub fn row_major(&self) -> Vec<f64> {
+        let cols = self.columns.len();
+        let mut out = vec![0.0; self.rows * cols];
+        for j in 0..cols {
+            for (i, v) in self.column(j).iter().enumerate() {
+                out[i * cols + j] = *v;
+            }
+        }
+        out
+    }
+}
+
+/// The fitted spec: the recipe that derives features, and how each is encoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSpec {
+    /// [`SPEC_VERSION`].
+    pub version: u32,
+    /// How to derive the features from leads and events.
+    pub recipe: Recipe,
+    /// The derived features the model uses, with their meaning.
+    pub catalog: Vec<FeatureDef>,
+    /// Their fitted encodings, in design order.
+    pub features: Vec<FittedFeature>,
+}
+
+impl FeatureSpec {
+    /// The design columns for an encoding, in order.
+    pub fn design_columns(&self, encoding: Encoding) -> Vec<DesignColumn> {
+        let mut out = Vec::new();
+        for f in &self.features {
+            match f {
+                FittedFeature::Numeric { name, has_missing, .. } => {
+                    out.push(DesignColumn { name: name.clone(), feature: name.clone(), level: None });
+                    if encoding == Encoding::Linear && *has_missing {
+                        out.push(DesignColumn { name: format!("{name}__missing"), feature: name.clone(), level: None });
+                    }
+                }
+                FittedFeature::Categorical { name, levels } => {
+                    for l in levels.iter().map(String::as_str).chain([OTHER, MISSING]) {
+                        out.push(DesignColumn {
+                            name: format!("{name}={l}"),
+                            feature: name.clone(),
+                            level: Some(l.to_string()),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Encodes derived features (as returned by [`crate::derive::derive`]) into a design matrix.
+    /// Every feature of the spec must be a column of `df`; a missing one is an error naming it.
+    pub fn transform(&self, df: &DataFrame, encoding: Encoding) -> Result<Design> {
+        let rows = df.height();
+        let columns = self.design_columns(encoding);
+        let mut data = Vec::with_capacity(rows * columns.len());
+        for f in &self.features {
+            let col = df.column(f.name()).map_err(|_| ModelError::MissingColumn {
+                column: f.name().to_string(),
+                expected: "a feature of the model's spec".into(),
+                available: df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
+            })?;
+            match f {
+                FittedFeature::Numeric { impute, mean, std, has_missing, .. } => {
+                    let v = col.cast(&DataType::Float64)?;
+                    let v = v.f64()?;
+                    match encoding {
+                        Encoding::Trees => {
+                            data.extend(v.iter().map(|x| x.filter(|x| x.is_finite()).unwrap_or(f64::NAN)))
+                        }
+                        Encoding::Linear => {
+                            let s = if *std > 0.0 { *std } else { 1.0 };
+                            data.extend(v.iter().map(|x| (x.filter(|x| x.is_finite()).unwrap_or(*impute) - mean) / s));
+                            if *has_missing {
+                                data.extend(v.iter().map(|x| if x.is_some_and(f64::is_finite) { 0.0 } else { 1.0 }));
+                            }
+                        }
+                    }
+                }
+                FittedFeature::Categorical { levels, .. } => {
+                    let s = col.cast(&DataType::String)?;
+                    let s = s.str()?;
+                    let k = levels.len();
+                    // Index of each row's level: 0..k kept levels, k = other, k + 1 = missing.
+                    let index: std::collections::HashMap<&str, usize> =
+                        levels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+                    let codes: Vec<usize> =
+                        s.iter().map(|v| v.map_or(k + 1, |v| index.get(v).copied().unwrap_or(k))).collect();
+                    for j in 0..k + 2 {
+                        data.extend(codes.iter().map(|c| if *c == j { 1.0 } else { 0.0 }));
+                    }
+                }
+            }
+        }
+        Ok(Design { columns, rows, data })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> FeatureSpec {
+        FeatureSpec {
+            version: SPEC_VERSION,
+            recipe: Recipe { timezone: "UTC".into(), attributes: vec![], events: None },
+            catalog: vec![],
+            features: vec![
+                FittedFeature::Numeric { name: "size".into(), impute: 10.0, mean: 20.0, std: 10.0, has_missing: true },
+                FittedFeature::Categorical {
+                    name: "industry".into(),
+                    levels: vec!["Retail".into(), "Software".into()],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn transform_gives_fixed_columns_with_other_and_missing() -> Result<()> {
+        let df = df!(
+            "industry" => [Some("Software"), Some("Mining"), None],
+            "size" => [Some(30.0), None, Some(f64::NAN)],
+        )?;
+        let s = spec();
+        let lin = s.transform(&df, Encoding::Linear)?;
+        let names: Vec<&str> = lin.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "size",
+                "size__missing",
+                "industry=Retail",
+                "industry=Software",
+                "industry=__other__",
+                "industry=__missing__"
+            ]
+        );
+        assert_eq!(lin.column(0), [1.0, -1.0, -1.0]);
+        assert_eq!(lin.column(1), [0.0, 1.0, 1.0]);
+        assert_eq!(lin.column(3), [1.0, 0.0, 0.0]);
+        assert_eq!(lin.column(4), [0.0, 1.0, 0.0]);
+        assert_eq!(lin.column(5), [0.0, 0.0, 1.0]);
+        let trees = s.transform(&df, Encoding::Trees)?;
+        assert_eq!(trees.columns.len(), 5);
+        assert_eq!(trees.column(0)[0], 30.0);
+        assert!(trees.column(0)[1].is_nan());
+        assert_eq!(trees.row_major()[..5], [30.0, 0.0, 1.0, 0.0, 0.0]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_missing_feature_column_is_named() {
+        let df = df!("industry" => ["Retail"]).unwrap_or_default();
+        let err = spec().transform(&df, Encoding::Trees).map(|_| ()).map_err(|e| e.to_string());
+        assert!(err.as_ref().is_err_and(|e| e.contains("`size`") && e.contains("industry")), "{err:?}");
+    }
+
+    #[test]
+    fn spec_round_trips_through_json() {
+        let s = spec();
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        let back: FeatureSpec = serde_json::from_str(&json).unwrap_or_else(|_| spec());
+        assert_eq!(back, s);
+    }
+}
