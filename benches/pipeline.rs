@@ -91,13 +91,10 @@ fn main() {
             dir_bytes(&out) as f64 / 1_048_576.0
         );
         let config = out.join("leadscore.toml");
-        let ingest = measure(&["stage", "ingest", "--config", config.to_str().expect("utf-8 path")]);
-        println!(
-            "{n:<10} {:<8} {:>9.2} {:>14.0} {:>10}",
-            "ingest",
-            ingest.seconds,
-            n as f64 / ingest.seconds,
-            mib(ingest.peak_bytes)
-        );
+        let config = config.to_str().expect("utf-8 path");
+        for stage in ["ingest", "labels", "features"] {
+            let m = measure(&["stage", stage, "--config", config]);
+            println!("{n:<10} {stage:<8} {:>9.2} {:>14.0} {:>10}", m.seconds, n as f64 / m.seconds, mib(m.peak_bytes));
+        }
     }
 }

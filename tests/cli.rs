@@ -385,7 +385,8 @@ fn the_bundled_sample_runs_with_the_root_config() {
         let excluded = row["excluded"].as_bool().unwrap();
         assert_eq!(excluded, row["attribute"] == "customer_tier", "{row}");
     }
-    let names: Vec<&str> = features["features"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        features["features"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
     assert!(!names.iter().any(|n| n.contains("customer_tier")), "{names:?}");
     assert!(names.contains(&"job_title_seniority") && names.contains(&"events_7d"), "{names:?}");
 }
