@@ -742,11 +742,11 @@ pub fn simulate(sim: &Simulation, mut sink: impl FnMut(&Lead, &Company)) -> Gene
         }
         // Web events before the lead (driven by the same intent), and after it.
         let lambda =
-            (0.1 + 0.55 * intent + if matches!(channel, Channel::Organic | Channel::Direct) { 0.2 } else { 0.0 })
+            (0.3 + 0.8 * intent + if matches!(channel, Channel::Organic | Channel::Direct) { 0.2 } else { 0.0 })
                 .exp()
                 .min(12.0);
         let n_pre = Poisson::new(lambda).map(|p| p.sample(&mut rng) as u32).unwrap_or(0).min(15);
-        let p_pricing = 1.0 / (1.0 + (-(intent - 0.5)).exp());
+        let p_pricing = 1.0 / (1.0 + (-1.5 * (intent - 0.3)).exp());
         for _ in 0..n_pre {
             // Exponential gap with a mean of 4 days (inverse CDF), capped at 60 days.
             let gap_days: f64 = -4.0 * (1.0 - rng.gen_range(0.0..1.0_f64)).ln();

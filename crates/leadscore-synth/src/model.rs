@@ -117,7 +117,7 @@ pub fn conversion_logit(d: &Drivers<'_>) -> f64 {
     };
     z += [0.0, -0.4, 0.2, 0.5, 0.7][usize::from(d.budget.min(4))];
     z += [0.0, 0.6, 0.3, -0.1, -0.6][usize::from(d.timeline.min(4))];
-    z += 0.6 * d.intent;
+    z += 0.2 * d.intent;
     z += match d.hour {
         0..=5 => -0.3,
         8..=17 => 0.1,
