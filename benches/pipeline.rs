@@ -8,6 +8,9 @@
 //! cargo bench --bench pipeline -- --leads 1000000 --keep target/bench-1m
 //! ```
 //!
+//! Accuracy against the truth and the peer baseline is checked afterwards on a kept export with
+//! `python3 benches/accuracy.py DIR/synth-N` (see that script).
+//!
 //! Peak memory is the child process's high-water mark (`VmHWM` in `/proc/<pid>/status`), sampled
 //! until it exits. This machine is shared: compare figures from the same run, not across days.
 
@@ -92,7 +95,7 @@ fn main() {
         );
         let config = out.join("leadscore.toml");
         let config = config.to_str().expect("utf-8 path");
-        for stage in ["ingest", "labels", "features"] {
+        for stage in ["ingest", "labels", "features", "train"] {
             let m = measure(&["stage", stage, "--config", config]);
             println!("{n:<10} {stage:<8} {:>9.2} {:>14.0} {:>10}", m.seconds, n as f64 / m.seconds, mib(m.peak_bytes));
         }

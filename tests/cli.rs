@@ -10,6 +10,7 @@ use polars::prelude::*;
 use serde_json::Value;
 
 /// The stages `leadscore run` runs today.
+/// The stages whose tables are data (train writes a report; its model goes to the registry).
 const STAGES: [&str; 3] = ["ingest", "labels", "features"];
 
 fn leadscore(args: &[&str], cwd: &Path) -> Output {
@@ -163,8 +164,26 @@ fn a_rerun_with_the_same_inputs_gives_identical_tables() {
         fs::read_dir(&run_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     let mut stages = STAGES.to_vec();
+    stages.push("train");
     stages.sort();
     assert_eq!(names, stages);
+    // The first run trained a champion; the second found it fresh and did not retrain.
+    let train = read_json(&run_dir.join("train/report.json"));
+    assert!(train["skipped"].as_str().unwrap().contains("days ago"), "{train}");
+    let models = export.join("models");
+    let champion = read_json(&models.join("champion.json"));
+    let id = champion["model_id"].as_str().unwrap().to_string();
+    let model_bytes = fs::read(models.join(&id).join("model.json")).unwrap();
+    // Retraining on the same data with the same seed gives the same model, byte for byte.
+    let o = leadscore(&["train", "--config", config.to_str().unwrap(), "--date", "2026-11-01"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let train = read_json(&run_dir.join("train/report.json"));
+    assert_eq!(train["trained"]["model_id"], id.as_str());
+    assert_eq!(fs::read(models.join(&id).join("model.json")).unwrap(), model_bytes);
+    let mut entries: Vec<String> =
+        fs::read_dir(&models).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    entries.sort();
+    assert_eq!(entries, [id.clone(), "champion.json".to_string()], "no staging folders are left");
 }
 
 fn write_config(dir: &Path, leads: &str, deals: &str) -> PathBuf {
@@ -220,7 +239,7 @@ fn bad_rows_go_to_rejects_with_their_reason_and_raw_values() {
     )
     .unwrap();
     let config = write_config(dir.path(), "leads.csv", "deals.csv");
-    let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
+    let o = leadscore(&["stage", "ingest", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let ingest = dir.path().join("out/runs/2026-02-01/ingest");
     let rejects = read_parquet(&ingest.join("rejects.parquet"));
@@ -295,12 +314,20 @@ fn empty_files_give_a_clear_error_or_warning_never_a_panic() {
     fs::write(dir.path().join("leads.csv"), "id,created,user\n").unwrap();
     let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
     assert_eq!(code(&o), 3, "{}", stderr(&o));
-    // Leads present, deals file empty: a warning, and the run succeeds.
+    // Leads present, deals file empty: a warning; the data stages succeed, and training refuses
+    // with exit 4 because there is nothing to learn from.
     fs::write(dir.path().join("leads.csv"), "id,created,user\nl1,2026-01-01,u1\n").unwrap();
     fs::write(dir.path().join("deals.csv"), "").unwrap();
     let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
     assert!(stderr(&o).contains("empty file"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not enough data to train: the training window holds 0 target conversions"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(dir.path().join("out/runs/2026-02-01/features/manifest.json").exists());
+    assert!(!dir.path().join("out/runs/2026-02-01/train").exists());
     assert!(!stderr(&o).contains("panicked"));
 }
 
@@ -336,7 +363,7 @@ fn inspect_reads_outputs_with_the_independent_reader() {
     fs::write(dir.path().join("leads.csv"), "id,created,user\nl1,2026-01-01,u1\nl2,2026-01-03,u2\n").unwrap();
     fs::write(dir.path().join("deals.csv"), DEALS_OK).unwrap();
     let config = write_config(dir.path(), "leads.csv", "deals.csv");
-    let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
+    let o = leadscore(&["stage", "ingest", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let leads = dir.path().join("out/runs/2026-02-01/ingest/leads.parquet");
     let o = leadscore(&["inspect", leads.to_str().unwrap(), "--head", "2", "--json"], dir.path());
@@ -389,6 +416,46 @@ fn the_bundled_sample_runs_with_the_root_config() {
         features["features"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
     assert!(!names.iter().any(|n| n.contains("customer_tier")), "{names:?}");
     assert!(names.contains(&"job_title_seniority") && names.contains(&"events_7d"), "{names:?}");
+    // Training names a champion and writes the whole model folder with its report.
+    let train = &v["stages"][3]["report"];
+    assert_eq!(train["stage"], "train");
+    let t = &train["trained"];
+    let id = t["model_id"].as_str().unwrap();
+    assert!(t["champion"]["promoted"].as_bool().unwrap());
+    let champion = read_json(&dir.path().join("models/champion.json"));
+    assert_eq!(champion["model_id"], id);
+    let model_dir = dir.path().join("models").join(id);
+    for f in [
+        "model.json",
+        "feature_spec.json",
+        "thresholds.json",
+        "metrics.json",
+        "training.json",
+        "config.json",
+        "validation.parquet",
+        "report.html",
+    ] {
+        assert!(model_dir.join(f).is_file(), "{f} missing in {}", model_dir.display());
+    }
+    let auc = t["evaluation"]["headline"]["roc_auc"].as_f64().unwrap();
+    assert!(auc > 0.65, "validation AUC {auc}");
+    let html = fs::read_to_string(model_dir.join("report.html")).unwrap();
+    for part in [
+        "ROC curve",
+        "Reliability",
+        "Lift by decile",
+        "Segments",
+        "Feature importance",
+        "Leakage audit",
+        "customer_tier",
+    ] {
+        assert!(html.contains(part), "report.html lacks {part}");
+    }
+    // Probabilities of validation leads are out of sample and in [0, 1].
+    let val = read_parquet(&model_dir.join("validation.parquet"));
+    let p = val.column("probability").unwrap().f64().unwrap();
+    assert!(p.iter().flatten().all(|p| (0.0..=1.0).contains(&p)));
+    assert_eq!(val.height() as u64, t["validation"]["leads"].as_u64().unwrap());
 }
 
 #[test]

@@ -46,6 +46,9 @@ pub struct RunArgs {
     /// Seed for every random choice of the run.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Train a new model even when the champion is younger than `[train] retrain_after_days`.
+    #[arg(long)]
+    pub retrain: bool,
 }
 
 /// The commands.
@@ -62,12 +65,23 @@ pub enum Command {
     },
     /// Run one stage for one run date (its inputs must exist).
     Stage {
-        /// The stage: `ingest`, `labels` or `features`.
+        /// The stage: `ingest`, `labels`, `features` or `train`.
         name: String,
         /// Config and date.
         #[command(flatten)]
         run: RunArgs,
         /// Print the stage summary as JSON on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Train a model now (as `run --retrain`, for data scientists): runs the stages before train
+    /// whose outputs for the date are missing, then trains, writes `<models_dir>/<model-id>/`
+    /// with `report.html`, and moves the champion if the new model earns it.
+    Train {
+        /// Config and date.
+        #[command(flatten)]
+        run: RunArgs,
+        /// Print the summary as JSON on stdout instead of text.
         #[arg(long)]
         json: bool,
     },

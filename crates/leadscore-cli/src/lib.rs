@@ -84,7 +84,7 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
 fn context(run: &args::RunArgs) -> anyhow::Result<(Config, RunContext)> {
     let config = load_config(&run.config)?;
     let run_date = run.date.unwrap_or_else(|| config.default_run_date());
-    let ctx = RunContext { run_date, config_hash: config.hash(), seed: run.seed };
+    let ctx = RunContext { run_date, config_hash: config.hash(), seed: run.seed, retrain: run.retrain };
     Ok((config, ctx))
 }
 
@@ -114,6 +114,21 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             })?;
             let (config, ctx) = context(&run)?;
             let summary = leadscore_pipeline::run(&[stage], &config, &ctx)?;
+            print(&if as_json { json(&summary)? } else { summary.render() })
+        }
+        Command::Train { run, json: as_json } => {
+            let (config, mut ctx) = context(&run)?;
+            ctx.retrain = true;
+            let layout = leadscore_core::RunLayout::new(config.output_dir());
+            // Upstream outputs are reused when they exist for this date and config; from the
+            // first missing or stale one on, the stages run again.
+            let upstream: Vec<Stage> = Stage::ALL.into_iter().filter(|s| *s < Stage::Train).collect();
+            let stale = upstream
+                .iter()
+                .position(|s| layout.manifest(ctx.run_date, *s).is_none_or(|m| m.config_hash != ctx.config_hash));
+            let mut stages: Vec<Stage> = stale.map(|i| upstream[i..].to_vec()).unwrap_or_default();
+            stages.push(Stage::Train);
+            let summary = leadscore_pipeline::run(&stages, &config, &ctx)?;
             print(&if as_json { json(&summary)? } else { summary.render() })
         }
         Command::Validate { run } => {

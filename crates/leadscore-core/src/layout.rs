@@ -32,11 +32,13 @@ pub enum Stage {
     Labels,
     /// Point-in-time features, the fitted feature spec, the leakage audit.
     Features,
+    /// Models, calibration, thresholds, the registry and its champion.
+    Train,
 }
 
 impl Stage {
     /// Every stage, in DAG order.
-    pub const ALL: [Stage; 3] = [Stage::Ingest, Stage::Labels, Stage::Features];
+    pub const ALL: [Stage; 4] = [Stage::Ingest, Stage::Labels, Stage::Features, Stage::Train];
 
     /// The stage's name (folder name, CLI name).
     pub fn name(self) -> &'static str {
@@ -44,6 +46,7 @@ impl Stage {
             Self::Ingest => "ingest",
             Self::Labels => "labels",
             Self::Features => "features",
+            Self::Train => "train",
         }
     }
 
@@ -68,6 +71,8 @@ pub struct RunContext {
     pub config_hash: String,
     /// Seed for every random source of the run.
     pub seed: u64,
+    /// Train even when the champion is recent (`--retrain`).
+    pub retrain: bool,
 }
 
 impl RunContext {
@@ -361,6 +366,7 @@ mod tests {
             run_date: "2026-03-01".parse().unwrap_or_else(|_| RunDate::new(chrono::NaiveDate::MIN)),
             config_hash: "h".into(),
             seed: 1,
+            retrain: false,
         }
     }
 

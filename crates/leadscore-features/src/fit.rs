@@ -26,9 +26,40 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     Some(if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 })
 }
 
+/// Codes that order a categorical feature's levels (kept, then other, then missing) by their
+/// training conversion rate, smoothed towards the overall rate with `PRIOR` pseudo-leads so that a
+/// rare level does not jump to an extreme. Ties keep the level order.
+fn target_ordered_codes(codes: &[usize], converted: &[bool], k: usize) -> Vec<f64> {
+    const PRIOR: f64 = 20.0;
+    let mut n = vec![0.0; k + 2];
+    let mut pos = vec![0.0; k + 2];
+    for (c, y) in codes.iter().zip(converted) {
+        n[*c] += 1.0;
+        if *y {
+            pos[*c] += 1.0;
+        }
+    }
+    let overall = pos.iter().sum::<f64>() / n.iter().sum::<f64>().max(1.0);
+    let rate: Vec<f64> = (0..k + 2).map(|i| (pos[i] + PRIOR * overall) / (n[i] + PRIOR)).collect();
+    let mut order: Vec<usize> = (0..k + 2).collect();
+    order.sort_by(|a, b| rate[*a].total_cmp(&rate[*b]).then(a.cmp(b)));
+    let mut out = vec![0.0; k + 2];
+    for (rank, i) in order.into_iter().enumerate() {
+        out[i] = rank as f64;
+    }
+    out
+}
+
 impl SpecLearner {
-    /// Fits every catalog feature on `train` (the derived features of the training split only).
-    pub fn fit(&self, recipe: Recipe, catalog: Vec<FeatureDef>, train: &DataFrame) -> Result<FeatureSpec> {
+    /// Fits every catalog feature on `train` (the derived features of the training split only)
+    /// with their labels `converted` (one per row of `train`).
+    pub fn fit(
+        &self,
+        recipe: Recipe,
+        catalog: Vec<FeatureDef>,
+        train: &DataFrame,
+        converted: &[bool],
+    ) -> Result<FeatureSpec> {
         let mut features = Vec::with_capacity(catalog.len());
         for def in &catalog {
             let col = train.column(&def.name)?;
@@ -57,10 +88,13 @@ impl SpecLearner {
                     // Most frequent first; ties by name, so the spec is deterministic.
                     levels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
                     levels.truncate(self.top_k as usize);
-                    features.push(FittedFeature::Categorical {
-                        name: def.name.clone(),
-                        levels: levels.into_iter().map(|(l, _)| l.to_string()).collect(),
-                    });
+                    let levels: Vec<String> = levels.into_iter().map(|(l, _)| l.to_string()).collect();
+                    let k = levels.len();
+                    let index: HashMap<&str, usize> = levels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+                    let codes: Vec<usize> =
+                        s.str()?.iter().map(|v| v.map_or(k + 1, |v| index.get(v).copied().unwrap_or(k))).collect();
+                    let tree_codes = target_ordered_codes(&codes, converted, k);
+                    features.push(FittedFeature::Categorical { name: def.name.clone(), levels, tree_codes });
                 }
             }
         }
@@ -93,9 +127,18 @@ mod tests {
             },
         ];
         let recipe = Recipe { timezone: "UTC".into(), attributes: vec![], events: None };
-        let spec = SpecLearner { top_k: 1, min_count: 2 }.fit(recipe, catalog, &train)?;
-        // Top 1 of the levels with at least 2 rows; a tie between a and b goes to the name.
-        assert_eq!(spec.features[0], FittedFeature::Categorical { name: "industry".into(), levels: vec!["a".into()] });
+        let converted = [false, false, true, true, false, true];
+        let spec = SpecLearner { top_k: 1, min_count: 2 }.fit(recipe, catalog, &train, &converted)?;
+        // Top 1 of the levels with at least 2 rows; a tie between a and b goes to the name. Then
+        // by smoothed conversion rate: a (0 of 2) < other (b, c: 2 of 3) < missing (1 of 1).
+        assert_eq!(
+            spec.features[0],
+            FittedFeature::Categorical {
+                name: "industry".into(),
+                levels: vec!["a".into()],
+                tree_codes: vec![0.0, 1.0, 2.0]
+            }
+        );
         let FittedFeature::Numeric { impute, mean, has_missing, .. } = &spec.features[1] else { panic!("numeric") };
         assert_eq!((*impute, *has_missing), (5.0, true));
         assert!((mean - 5.0).abs() < 1e-12);

@@ -219,7 +219,9 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
     let train_mask = rows.column(f::SPLIT)?.str()?.equal(f::TRAIN);
     let train_derived = derived.filter(&train_mask)?;
     let learner = SpecLearner { top_k: config.features.top_k, min_count: config.features.min_count };
-    let spec = learner.fit(recipe, catalog.clone(), &train_derived)?;
+    let train_converted: Vec<bool> =
+        rows.filter(&train_mask)?.column(f::CONVERTED)?.bool()?.iter().map(|y| y == Some(true)).collect();
+    let spec = learner.fit(recipe, catalog.clone(), &train_derived, &train_converted)?;
 
     // features.parquet: identity, split and labels, then the features.
     let mut out = rows.select([f::LEAD_ID, f::CREATED_AT, f::SPLIT, f::CONVERTED, f::VALUE_IN_WINDOW])?;

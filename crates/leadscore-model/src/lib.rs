@@ -6,17 +6,25 @@
 //! - [`rules`]: the documented rule tables (job-title keywords, e-mail domains, calling codes);
 //! - [`derive`]: the [`Recipe`] and the point-in-time feature derivation both paths call;
 //! - [`spec`]: the fitted [`FeatureSpec`] that turns derived features into a design matrix;
-//! - [`metrics`]: ROC AUC and the other quality measures training and audits share.
+//! - [`metrics`]: ROC AUC and the other quality measures training and audits share;
+//! - [`calibrate`]: Platt and isotonic calibration of log-odds;
+//! - [`classifier`]: fitted classifiers and the [`ModelArtifact`] scoring loads;
+//! - [`registry`]: model folders, thresholds, segments and the champion pointer.
 //!
 //! Stage crates depend on it; it depends only on core (it was split off so the qualify stage
 //! need not depend on the features or train stages).
 
+pub mod calibrate;
+pub mod classifier;
 pub mod derive;
 pub mod error;
 pub mod metrics;
+pub mod registry;
 pub mod rules;
 pub mod spec;
 
+pub use calibrate::Calibrator;
+pub use classifier::{Classifier, ModelArtifact, ModelKind};
 pub use derive::{AttributeRecipe, EventRecipe, FeatureDef, FeatureKind, Recipe, derive};
 pub use error::{ModelError, Result};
 pub use spec::{Design, DesignColumn, Encoding, FeatureSpec, FittedFeature};

@@ -42,10 +42,30 @@ pub enum FittedFeature {
         name: String,
         /// Kept levels (most frequent first), before `__other__` and `__missing__`.
         levels: Vec<String>,
+        /// The code of each level, then of `__other__` and `__missing__`, in the trees encoding:
+        /// the rank of the level's smoothed training conversion rate, so one ordered column lets a
+        /// tree split the levels into low- and high-converting groups. Empty: codes are positions.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tree_codes: Vec<f64>,
     },
 }
 
+/// The trees-encoding code of level index `i` (kept levels, then other, then missing).
+fn tree_code(codes: &[f64], i: usize) -> f64 {
+    codes.get(i).copied().unwrap_or(i as f64)
+}
+
 impl FittedFeature {
+    /// For a categorical feature, the level a trees-encoding code stands for.
+    pub fn level_of_code(&self, code: f64) -> Option<&str> {
+        match self {
+            Self::Categorical { levels, tree_codes, .. } => (0..levels.len() + 2)
+                .find(|i| tree_code(tree_codes, *i) == code)
+                .map(|i| levels.get(i).map_or(if i == levels.len() { OTHER } else { MISSING }, String::as_str)),
+            Self::Numeric { .. } => None,
+        }
+    }
+
     /// The feature's column name.
     pub fn name(&self) -> &str {
         match self {
@@ -58,7 +78,8 @@ impl FittedFeature {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Encoding {
-    /// Raw values, NaN for missing (gradient-boosted trees handle missing values natively).
+    /// Raw values, NaN for missing (gradient-boosted trees handle missing values natively);
+    /// one column per categorical feature holding its level's target-ordered code.
     Trees,
     /// Imputed and standardised values plus missing indicators (linear models).
     Linear,
@@ -130,7 +151,10 @@ impl FeatureSpec {
                         out.push(DesignColumn { name: format!("{name}__missing"), feature: name.clone(), level: None });
                     }
                 }
-                FittedFeature::Categorical { name, levels } => {
+                FittedFeature::Categorical { name, .. } if encoding == Encoding::Trees => {
+                    out.push(DesignColumn { name: name.clone(), feature: name.clone(), level: None });
+                }
+                FittedFeature::Categorical { name, levels, .. } => {
                     for l in levels.iter().map(String::as_str).chain([OTHER, MISSING]) {
                         out.push(DesignColumn {
                             name: format!("{name}={l}"),
@@ -173,7 +197,7 @@ impl FeatureSpec {
                         }
                     }
                 }
-                FittedFeature::Categorical { levels, .. } => {
+                FittedFeature::Categorical { levels, tree_codes, .. } => {
                     let s = col.cast(&DataType::String)?;
                     let s = s.str()?;
                     let k = levels.len();
@@ -182,8 +206,13 @@ impl FeatureSpec {
                         levels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
                     let codes: Vec<usize> =
                         s.iter().map(|v| v.map_or(k + 1, |v| index.get(v).copied().unwrap_or(k))).collect();
-                    for j in 0..k + 2 {
-                        data.extend(codes.iter().map(|c| if *c == j { 1.0 } else { 0.0 }));
+                    match encoding {
+                        Encoding::Trees => data.extend(codes.iter().map(|c| tree_code(tree_codes, *c))),
+                        Encoding::Linear => {
+                            for j in 0..k + 2 {
+                                data.extend(codes.iter().map(|c| if *c == j { 1.0 } else { 0.0 }));
+                            }
+                        }
                     }
                 }
             }
@@ -206,6 +235,7 @@ mod tests {
                 FittedFeature::Categorical {
                     name: "industry".into(),
                     levels: vec!["Retail".into(), "Software".into()],
+                    tree_codes: vec![1.0, 3.0, 0.0, 2.0],
                 },
             ],
         }
@@ -237,10 +267,16 @@ mod tests {
         assert_eq!(lin.column(4), [0.0, 1.0, 0.0]);
         assert_eq!(lin.column(5), [0.0, 0.0, 1.0]);
         let trees = s.transform(&df, Encoding::Trees)?;
-        assert_eq!(trees.columns.len(), 5);
+        assert_eq!(trees.columns.len(), 2);
         assert_eq!(trees.column(0)[0], 30.0);
         assert!(trees.column(0)[1].is_nan());
-        assert_eq!(trees.row_major()[..5], [30.0, 0.0, 1.0, 0.0, 0.0]);
+        // Software, then Mining (unseen: other), then missing, by their target-ordered codes.
+        assert_eq!(trees.column(1), [3.0, 0.0, 2.0]);
+        assert_eq!(trees.row_major()[..2], [30.0, 3.0]);
+        let industry = &s.features[1];
+        assert_eq!(industry.level_of_code(3.0), Some("Software"));
+        assert_eq!(industry.level_of_code(0.0), Some(OTHER));
+        assert_eq!(industry.level_of_code(2.0), Some(MISSING));
         Ok(())
     }
 

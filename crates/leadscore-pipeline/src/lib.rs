@@ -12,6 +12,7 @@ use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, RunLayou
 use leadscore_features::{FeaturesError, FeaturesReport};
 use leadscore_ingest::{IngestError, IngestReport};
 use leadscore_labels::{LabelsError, LabelsReport};
+use leadscore_train::{TrainError, TrainReport};
 use serde::Serialize;
 
 /// Errors of a pipeline run: the failing stage's error, classified for the exit code.
@@ -26,6 +27,9 @@ pub enum PipelineError {
     /// The features stage failed.
     #[error("stage `features` failed: {0}")]
     Features(#[from] FeaturesError),
+    /// The train stage failed.
+    #[error("stage `train` failed: {0}")]
+    Train(#[from] TrainError),
     /// A core operation failed.
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -37,6 +41,7 @@ impl Classify for PipelineError {
             Self::Ingest(e) => e.exit_kind(),
             Self::Labels(e) => e.exit_kind(),
             Self::Features(e) => e.exit_kind(),
+            Self::Train(e) => e.exit_kind(),
             Self::Core(e) => e.exit_kind(),
         }
     }
@@ -52,6 +57,8 @@ pub enum StageReport {
     Labels(Box<LabelsReport>),
     /// Features built, splits and the leakage audit.
     Features(Box<FeaturesReport>),
+    /// Models, calibration, thresholds and the champion decision.
+    Train(Box<TrainReport>),
 }
 
 impl StageReport {
@@ -61,6 +68,7 @@ impl StageReport {
             Self::Ingest(r) => r.summary(),
             Self::Labels(r) => r.summary(),
             Self::Features(r) => r.summary(),
+            Self::Train(r) => r.summary(),
         }
     }
 }
@@ -129,6 +137,10 @@ pub fn run_stage(
         Stage::Features => {
             let (report, manifest) = leadscore_features::execute(config, ctx, layout)?;
             StageRun { stage, report: StageReport::Features(Box::new(report)), manifest }
+        }
+        Stage::Train => {
+            let (report, manifest) = leadscore_train::execute(config, ctx, layout)?;
+            StageRun { stage, report: StageReport::Train(Box::new(report)), manifest }
         }
     };
     tracing::info!(seconds = run.manifest.seconds_total, "done");

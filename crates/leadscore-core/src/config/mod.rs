@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use chrono_tz::Tz;
 use serde::de::DeserializeOwned;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
@@ -30,11 +30,11 @@ pub use raw::{AttributeKind, Dedupe, FileFormat, Op};
 use crate::currency::{Rates, iso4217};
 use crate::schema::{FieldSpec, SourceKind, canonical_columns};
 use crate::time::{RunDate, parse_tz};
-use raw::{RawAttribute, RawCurrency, RawFeatures, RawProject, RawSource, RawTrain};
+use raw::{RawAttribute, RawCurrency, RawFeatures, RawProject, RawQualify, RawSource, RawTrain};
 
 /// The top-level sections `leadscore.toml` may have.
 pub const SECTIONS: &[&str] =
-    &["project", "sources", "attributes", "currency", "conversions", "labels", "features", "train"];
+    &["project", "sources", "attributes", "currency", "conversions", "labels", "features", "train", "qualify"];
 
 /// One problem found in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +113,8 @@ pub struct Config {
     pub features: Features,
     /// `[train]`.
     pub train: Train,
+    /// `[qualify]`.
+    pub qualify: Qualify,
 }
 
 /// Validated `[features]`.
@@ -147,6 +149,76 @@ pub enum Validation {
 pub struct Train {
     /// The validation slice.
     pub validation: Validation,
+    /// Seed of every random choice in training.
+    pub seed: u64,
+    /// Most boosting rounds.
+    pub max_trees: u32,
+    /// Learning rate of the boosted trees.
+    pub learning_rate: f64,
+    /// Depth of each boosted tree.
+    pub max_depth: u32,
+    /// L2 penalty of the logistic regression.
+    pub l2: f64,
+    /// Largest validation log-loss increase over the champion that still replaces it.
+    pub champion_margin: f64,
+    /// Champion age (days) after which the daily run retrains.
+    pub retrain_after_days: u32,
+}
+
+/// A qualification policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// The highest-probability share of leads.
+    TopFraction,
+    /// The lowest threshold with at least the given validation precision.
+    MinPrecision,
+    /// The highest threshold with at least the given validation recall.
+    MinRecall,
+    /// A fixed calibrated probability.
+    MinProbability,
+}
+
+impl Policy {
+    /// Every policy, in documentation order.
+    pub const ALL: [Policy; 4] = [Self::TopFraction, Self::MinPrecision, Self::MinRecall, Self::MinProbability];
+
+    /// The name used in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TopFraction => "top_fraction",
+            Self::MinPrecision => "min_precision",
+            Self::MinRecall => "min_recall",
+            Self::MinProbability => "min_probability",
+        }
+    }
+}
+
+/// Validated `[qualify]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Qualify {
+    /// The policy scoring applies.
+    pub policy: Policy,
+    /// Parameter of [`Policy::TopFraction`].
+    pub top_fraction: f64,
+    /// Parameter of [`Policy::MinPrecision`].
+    pub min_precision: f64,
+    /// Parameter of [`Policy::MinRecall`].
+    pub min_recall: f64,
+    /// Parameter of [`Policy::MinProbability`].
+    pub min_probability: f64,
+}
+
+impl Qualify {
+    /// The configured parameter of a policy.
+    pub fn parameter(&self, policy: Policy) -> f64 {
+        match policy {
+            Policy::TopFraction => self.top_fraction,
+            Policy::MinPrecision => self.min_precision,
+            Policy::MinRecall => self.min_recall,
+            Policy::MinProbability => self.min_probability,
+        }
+    }
 }
 
 /// Validated `[project]`.
@@ -161,6 +233,8 @@ pub struct Project {
     pub timezone: Tz,
     /// Output folder as written (resolved against the config folder by [`Config::output_dir`]).
     pub output_dir: String,
+    /// Model registry folder as written (resolved by [`Config::models_dir`]).
+    pub models_dir: String,
     /// Run date used without `--date`; `None` means today in `timezone`.
     pub default_run_date: Option<RunDate>,
 }
@@ -295,6 +369,11 @@ impl Config {
         self.resolve(&self.project.output_dir)
     }
 
+    /// The model registry folder, resolved against the config folder.
+    pub fn models_dir(&self) -> PathBuf {
+        self.resolve(&self.project.models_dir)
+    }
+
     /// Resolves a path from the config against the config folder (`.` segments dropped).
     pub fn resolve(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
@@ -424,6 +503,7 @@ impl<'a> Validator<'a> {
         });
         let features = self.features();
         let train = self.train();
+        let qualify = self.qualify();
         let (conversions, labels) = conversions?;
         Some(Config {
             base_dir: self.base_dir.to_path_buf(),
@@ -435,6 +515,62 @@ impl<'a> Validator<'a> {
             labels,
             features: features?,
             train: train?,
+            qualify: qualify?,
+        })
+    }
+
+    /// A number from the config that must lie in `range` (`what` describes it), or its default.
+    fn in_range<T>(
+        &mut self,
+        path: &KeyPath,
+        value: Option<T>,
+        default: T,
+        ok: impl Fn(T) -> bool,
+        what: &str,
+    ) -> Option<T>
+    where
+        T: Copy + std::fmt::Display,
+    {
+        let v = value.unwrap_or(default);
+        if ok(v) {
+            Some(v)
+        } else {
+            self.problem(path, format!("must be {what}, found {v}"));
+            None
+        }
+    }
+
+    fn qualify(&mut self) -> Option<Qualify> {
+        let path = KeyPath::root().key("qualify");
+        let raw: RawQualify = match self.get(&path) {
+            None => RawQualify::default(),
+            Some(v) => self.deser(&path, v)?,
+        };
+        let policy = match raw.policy.as_deref().map(str::trim) {
+            None => Some(Policy::TopFraction),
+            Some(name) => Policy::ALL.into_iter().find(|p| p.name() == name).or_else(|| {
+                let names: Vec<&str> = Policy::ALL.iter().map(|p| p.name()).collect();
+                self.problem(
+                    &path.key("policy"),
+                    format!("unknown policy `{name}`, expected one of {}", one_of(&names)),
+                );
+                None
+            }),
+        };
+        let share = |x: f64| x > 0.0 && x < 1.0;
+        let top_fraction =
+            self.in_range(&path.key("top_fraction"), raw.top_fraction, 0.2, share, "above 0 and below 1");
+        let min_precision =
+            self.in_range(&path.key("min_precision"), raw.min_precision, 0.3, share, "above 0 and below 1");
+        let min_recall = self.in_range(&path.key("min_recall"), raw.min_recall, 0.8, share, "above 0 and below 1");
+        let min_probability =
+            self.in_range(&path.key("min_probability"), raw.min_probability, 0.1, share, "above 0 and below 1");
+        Some(Qualify {
+            policy: policy?,
+            top_fraction: top_fraction?,
+            min_precision: min_precision?,
+            min_recall: min_recall?,
+            min_probability: min_probability?,
         })
     }
 
@@ -512,7 +648,37 @@ impl<'a> Validator<'a> {
             (Some(f), None) => Validation::Fraction(f),
             (None, None) => Validation::Fraction(0.2),
         };
-        Some(Train { validation })
+        let p = |k: &str| path.key(k);
+        let max_trees =
+            self.in_range(&p("max_trees"), raw.max_trees, 1000, |x| (10..=10_000).contains(&x), "between 10 and 10000");
+        let learning_rate = self.in_range(
+            &p("learning_rate"),
+            raw.learning_rate,
+            0.1,
+            |x| x > 0.0 && x <= 1.0,
+            "above 0 and at most 1",
+        );
+        let max_depth = self.in_range(&p("max_depth"), raw.max_depth, 4, |x| (1..=12).contains(&x), "between 1 and 12");
+        let l2 = self.in_range(&p("l2"), raw.l2, 1.0, |x| x >= 0.0 && x.is_finite(), "0 or more");
+        let champion_margin = self.in_range(
+            &p("champion_margin"),
+            raw.champion_margin,
+            0.002,
+            |x| (0.0..=1.0).contains(&x),
+            "between 0 and 1",
+        );
+        let retrain_after_days =
+            self.in_range(&p("retrain_after_days"), raw.retrain_after_days, 7, |x| x >= 1, "at least 1");
+        Some(Train {
+            validation,
+            seed: raw.seed.unwrap_or(42),
+            max_trees: max_trees?,
+            learning_rate: learning_rate?,
+            max_depth: max_depth?,
+            l2: l2?,
+            champion_margin: champion_margin?,
+            retrain_after_days: retrain_after_days?,
+        })
     }
 
     fn project(&mut self) -> Option<Project> {
@@ -557,6 +723,11 @@ impl<'a> Validator<'a> {
             self.problem(&path.key("output_dir"), "must not be empty (default `data`)");
             ok = false;
         }
+        let models_dir = raw.models_dir.unwrap_or_else(|| "models".to_string());
+        if models_dir.trim().is_empty() {
+            self.problem(&path.key("models_dir"), "must not be empty (default `models`)");
+            ok = false;
+        }
         if !ok {
             return None;
         }
@@ -565,6 +736,7 @@ impl<'a> Validator<'a> {
             currency: currency?,
             timezone: timezone?,
             output_dir,
+            models_dir,
             default_run_date: default_run_date?,
         })
     }

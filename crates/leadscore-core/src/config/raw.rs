@@ -31,6 +31,11 @@ pub struct RawProject {
     /// default) or a date `YYYY-MM-DD`.
     #[serde(default)]
     pub default_run_date: Option<String>,
+    /// Folder of the model registry: `<models_dir>/<model-id>/` per trained model and
+    /// `<models_dir>/champion.json`, the model daily scoring uses. Relative paths are relative to
+    /// the folder of this config file. Default `models`.
+    #[serde(default)]
+    pub models_dir: Option<String>,
 }
 
 /// File format of a source.
@@ -347,4 +352,53 @@ pub struct RawTrain {
     /// Hold out the leads of the last N weeks of the training window instead of a fraction.
     #[serde(default)]
     pub validation_weeks: Option<u32>,
+    /// Seed of every random choice in training (row subsampling of the boosted trees). The same
+    /// data and seed give the same model bytes. Default 42.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Most boosting rounds; early stopping on the latest 15% of the training slice picks fewer.
+    /// Default 1000.
+    #[serde(default)]
+    pub max_trees: Option<u32>,
+    /// Learning rate of the boosted trees. Default 0.1.
+    #[serde(default)]
+    pub learning_rate: Option<f64>,
+    /// Depth of each boosted tree. Default 4.
+    #[serde(default)]
+    pub max_depth: Option<u32>,
+    /// L2 penalty of the logistic regression (on standardised features). Default 1.0.
+    #[serde(default)]
+    pub l2: Option<f64>,
+    /// The new model becomes champion unless its validation log loss is worse than the
+    /// champion's on the same validation leads by more than this. Default 0.002.
+    #[serde(default)]
+    pub champion_margin: Option<f64>,
+    /// The daily run retrains when the champion is older than this many days (or when there is
+    /// none, or with `--retrain`). Default 7.
+    #[serde(default)]
+    pub retrain_after_days: Option<u32>,
+}
+
+/// `[qualify]`: which leads are qualified. Training stores a threshold for every policy, computed
+/// on the validation leads with these parameters; scoring applies the chosen `policy`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQualify {
+    /// `top_fraction`, `min_precision`, `min_recall` or `min_probability`. Default `top_fraction`.
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// Share of leads qualified under `top_fraction` (the highest probabilities). Default 0.2.
+    #[serde(default)]
+    pub top_fraction: Option<f64>,
+    /// Under `min_precision`: the lowest threshold whose validation precision reaches this.
+    /// Default 0.3.
+    #[serde(default)]
+    pub min_precision: Option<f64>,
+    /// Under `min_recall`: the highest threshold whose validation recall reaches this. Default 0.8.
+    #[serde(default)]
+    pub min_recall: Option<f64>,
+    /// Under `min_probability`: qualify leads whose calibrated probability is at least this.
+    /// Default 0.1.
+    #[serde(default)]
+    pub min_probability: Option<f64>,
 }

@@ -154,8 +154,10 @@ fn spec_round_trip_gives_identical_matrices_and_maps_unseen_levels_to_other() {
     let titles: Vec<Option<&str>> = (0..n).map(|i| Some(["CEO", "Marketing Manager", "Intern"][i % 3])).collect();
     let l = leads_frame(&created, &users, &industries, &sizes, &titles);
     let (train, catalog) = derive(&l, None, &Recipe { events: None, ..recipe() }).unwrap();
-    let spec =
-        SpecLearner { top_k: 2, min_count: 5 }.fit(Recipe { events: None, ..recipe() }, catalog, &train).unwrap();
+    let converted: Vec<bool> = (0..n).map(|i| i % 4 == 0).collect();
+    let spec = SpecLearner { top_k: 2, min_count: 5 }
+        .fit(Recipe { events: None, ..recipe() }, catalog, &train, &converted)
+        .unwrap();
     let json = serde_json::to_string_pretty(&spec).unwrap();
     let loaded: FeatureSpec = serde_json::from_str(&json).unwrap();
     assert_eq!(loaded, spec);
@@ -176,6 +178,10 @@ fn spec_round_trip_gives_identical_matrices_and_maps_unseen_levels_to_other() {
     assert_eq!(at("industry=__other__"), Some(1.0));
     assert_eq!(at("company_size__missing"), Some(1.0));
     assert_eq!(d.columns.len(), spec.design_columns(Encoding::Linear).len());
+    let t = loaded.transform(&new_derived, Encoding::Trees).unwrap();
+    let j = t.columns.iter().position(|c| c.name == "industry").unwrap();
+    let industry = loaded.features.iter().find(|f| f.name() == "industry").unwrap();
+    assert_eq!(industry.level_of_code(t.column(j)[0]), Some(leadscore_model::spec::OTHER));
 }
 
 proptest! {

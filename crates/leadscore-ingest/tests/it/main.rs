@@ -47,7 +47,7 @@ fn config() -> Config {
 }
 
 fn ctx() -> RunContext {
-    RunContext { run_date: "2026-02-01".parse::<RunDate>().unwrap(), config_hash: "h".into(), seed: 1 }
+    RunContext { run_date: "2026-02-01".parse::<RunDate>().unwrap(), config_hash: "h".into(), seed: 1, retrain: false }
 }
 
 fn file(name: &str, df: DataFrame) -> RawFile {

@@ -1,0 +1,171 @@
+//! Fitted classifiers and the model artifact daily scoring loads.
+//!
+//! A [`ModelArtifact`] is everything needed to turn a design matrix into calibrated
+//! probabilities: the classifier (logistic coefficients or a forust-ml booster), the design
+//! columns it was fitted on, and the calibrator. Training writes it as `model.json`; scoring reads
+//! it back without depending on the learners.
+
+use forust_ml::{GradientBooster, Matrix};
+use serde::{Deserialize, Serialize};
+
+use crate::calibrate::Calibrator;
+use crate::error::{ModelError, Result};
+use crate::spec::{Design, Encoding, FeatureSpec};
+
+/// Version of the `model.json` format.
+pub const MODEL_VERSION: u32 = 1;
+
+/// The kinds of classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// L2-regularised logistic regression on the linear encoding.
+    Logistic,
+    /// Gradient-boosted trees (forust-ml) on the trees encoding.
+    Boosted,
+}
+
+impl ModelKind {
+    /// The encoding the kind is fitted on.
+    pub fn encoding(self) -> Encoding {
+        match self {
+            Self::Logistic => Encoding::Linear,
+            Self::Boosted => Encoding::Trees,
+        }
+    }
+
+    /// Readable name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Logistic => "logistic regression",
+            Self::Boosted => "gradient-boosted trees",
+        }
+    }
+}
+
+/// A fitted classifier producing log-odds.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Classifier {
+    /// `z = intercept + coefficients · x`.
+    Logistic {
+        /// One coefficient per design column.
+        coefficients: Vec<f64>,
+        /// Intercept.
+        intercept: f64,
+    },
+    /// A forust-ml booster with the log-loss objective (its prediction is log-odds).
+    Boosted {
+        /// The booster.
+        booster: Box<GradientBooster>,
+    },
+}
+
+impl std::fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Logistic { coefficients, intercept } => f
+                .debug_struct("Logistic")
+                .field("coefficients", &coefficients.len())
+                .field("intercept", intercept)
+                .finish(),
+            Self::Boosted { booster } => f.debug_struct("Boosted").field("trees", &booster.trees.len()).finish(),
+        }
+    }
+}
+
+impl Classifier {
+    /// Its kind.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Self::Logistic { .. } => ModelKind::Logistic,
+            Self::Boosted { .. } => ModelKind::Boosted,
+        }
+    }
+
+    /// Log-odds of every row of `design`.
+    pub fn logits(&self, design: &Design) -> Vec<f64> {
+        match self {
+            Self::Logistic { coefficients, intercept } => {
+                let mut z = vec![*intercept; design.rows];
+                for (j, c) in coefficients.iter().enumerate().take(design.columns.len()) {
+                    for (z, x) in z.iter_mut().zip(design.column(j)) {
+                        *z += c * x;
+                    }
+                }
+                z
+            }
+            Self::Boosted { booster } => {
+                let m = Matrix::new(&design.data, design.rows, design.columns.len());
+                booster.predict(&m, true)
+            }
+        }
+    }
+}
+
+/// The model artifact (`model.json`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ModelArtifact {
+    /// [`MODEL_VERSION`].
+    pub version: u32,
+    /// The model's id (its folder name in the registry).
+    pub model_id: String,
+    /// Design column names the classifier was fitted on, in order.
+    pub columns: Vec<String>,
+    /// The classifier.
+    pub classifier: Classifier,
+    /// Maps log-odds to calibrated probabilities.
+    pub calibrator: Calibrator,
+}
+
+impl ModelArtifact {
+    /// The encoding the classifier needs.
+    pub fn encoding(&self) -> Encoding {
+        self.classifier.kind().encoding()
+    }
+
+    /// Checks that `spec` yields the columns the classifier was fitted on.
+    pub fn check_spec(&self, spec: &FeatureSpec) -> Result<()> {
+        let cols: Vec<String> = spec.design_columns(self.encoding()).into_iter().map(|c| c.name).collect();
+        if cols != self.columns {
+            return Err(ModelError::Invalid(format!(
+                "model {} was fitted on {} design columns but its feature spec gives {}",
+                self.model_id,
+                self.columns.len(),
+                cols.len()
+            )));
+        }
+        let n = match &self.classifier {
+            Classifier::Logistic { coefficients, .. } => coefficients.len(),
+            Classifier::Boosted { .. } => cols.len(),
+        };
+        if n != cols.len() {
+            return Err(ModelError::Invalid(format!(
+                "model {} has {n} coefficients for {} columns",
+                self.model_id,
+                cols.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Calibrated probabilities of every row of `design` (encoded with [`Self::encoding`]).
+    pub fn probabilities(&self, design: &Design) -> Vec<f64> {
+        self.calibrator.apply_all(&self.classifier.logits(design))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::DesignColumn;
+
+    #[test]
+    fn logistic_logits_are_the_linear_predictor() {
+        let columns =
+            ["a", "b"].iter().map(|n| DesignColumn { name: (*n).into(), feature: (*n).into(), level: None }).collect();
+        let design = Design { columns, rows: 2, data: vec![1.0, 2.0, 10.0, 20.0] };
+        let c = Classifier::Logistic { coefficients: vec![0.5, -0.1], intercept: 1.0 };
+        assert_eq!(c.logits(&design), [1.0 + 0.5 - 1.0, 1.0 + 1.0 - 2.0]);
+    }
+}

@@ -1,0 +1,154 @@
+//! The model registry: `<models_dir>/<model-id>/` per trained model and `champion.json`, the
+//! pointer to the model daily scoring uses.
+//!
+//! A model folder holds `model.json` ([`ModelArtifact`]), `feature_spec.json`, `thresholds.json`
+//! ([`Thresholds`]), `metrics.json`, `training.json`, `config.json`, `report.html` and
+//! `validation.parquet` (each validation lead's out-of-sample probability). It is
+//! written to a temporary folder and renamed into place, so a folder that exists is complete.
+
+use std::path::{Path, PathBuf};
+
+use leadscore_core::RunDate;
+use leadscore_core::config::Policy;
+use serde::{Deserialize, Serialize};
+
+use crate::classifier::ModelArtifact;
+use crate::error::{ModelError, Result};
+use crate::spec::FeatureSpec;
+
+/// The model file.
+pub const MODEL_FILE: &str = "model.json";
+/// The fitted feature spec.
+pub const SPEC_FILE: &str = "feature_spec.json";
+/// Thresholds and segments.
+pub const THRESHOLDS_FILE: &str = "thresholds.json";
+/// Validation metrics.
+pub const METRICS_FILE: &str = "metrics.json";
+/// The training window and volumes.
+pub const TRAINING_FILE: &str = "training.json";
+/// The resolved config and its hash.
+pub const CONFIG_FILE: &str = "config.json";
+/// The HTML report.
+pub const REPORT_FILE: &str = "report.html";
+/// Validation leads with their out-of-sample calibrated probability.
+pub const VALIDATION_FILE: &str = "validation.parquet";
+/// The probability column of `validation.parquet`.
+pub const PROBABILITY: &str = "probability";
+/// The champion pointer.
+pub const CHAMPION_FILE: &str = "champion.json";
+
+/// The threshold of one qualification policy, computed on validation leads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyThreshold {
+    /// The policy.
+    pub policy: Policy,
+    /// Its configured parameter (share, precision, recall or probability).
+    pub parameter: f64,
+    /// Leads with a calibrated probability at or above this are qualified.
+    pub threshold: f64,
+    /// Validation precision of the qualified leads.
+    pub precision: f64,
+    /// Validation recall (share of conversions among qualified leads).
+    pub recall: f64,
+    /// Share of validation leads qualified.
+    pub qualified_share: f64,
+    /// Whether the policy's target was reachable (for example a precision no threshold reaches).
+    pub reachable: bool,
+}
+
+/// A segment: leads whose calibrated probability is at least `min_probability` (and below the
+/// segment above it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentCut {
+    /// `very good`, `good`, `medium` or `low`.
+    pub name: String,
+    /// Lowest calibrated probability in the segment.
+    pub min_probability: f64,
+    /// Share of validation leads in the segment.
+    pub share_of_leads: f64,
+    /// Share of validation conversions in the segment.
+    pub share_of_conversions: f64,
+    /// Validation conversion rate of the segment.
+    pub conversion_rate: f64,
+    /// Its rate over the `low` segment's rate.
+    pub lift_over_low: f64,
+}
+
+/// `thresholds.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// The policy the config chose when the model was trained.
+    pub configured_policy: Policy,
+    /// One threshold per policy.
+    pub policies: Vec<PolicyThreshold>,
+    /// Segments from the best down.
+    pub segments: Vec<SegmentCut>,
+}
+
+impl Thresholds {
+    /// The threshold of a policy.
+    pub fn policy(&self, p: Policy) -> Option<&PolicyThreshold> {
+        self.policies.iter().find(|t| t.policy == p)
+    }
+}
+
+/// `champion.json`: the model daily scoring uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Champion {
+    /// Folder name under the models directory.
+    pub model_id: String,
+    /// Run date of the training that produced it.
+    pub trained_for: RunDate,
+    /// Run date on which it became champion.
+    pub promoted_on: RunDate,
+    /// Its validation log loss when promoted.
+    pub validation_log_loss: f64,
+    /// Why it was promoted.
+    pub reason: String,
+}
+
+/// A model loaded from the registry.
+#[derive(Debug)]
+pub struct LoadedModel {
+    /// Its folder.
+    pub dir: PathBuf,
+    /// The classifier and calibrator.
+    pub artifact: ModelArtifact,
+    /// The feature spec it was fitted with.
+    pub spec: FeatureSpec,
+    /// Its thresholds.
+    pub thresholds: Thresholds,
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ModelError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| ModelError::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// The folder of a model.
+pub fn model_dir(models_dir: &Path, model_id: &str) -> PathBuf {
+    models_dir.join(model_id)
+}
+
+/// The champion pointer, if there is one.
+pub fn read_champion(models_dir: &Path) -> Result<Option<Champion>> {
+    let path = models_dir.join(CHAMPION_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    read_json(&path).map(Some)
+}
+
+/// Loads a model folder and checks its parts fit together.
+pub fn load_model(models_dir: &Path, model_id: &str) -> Result<LoadedModel> {
+    let dir = model_dir(models_dir, model_id);
+    if !dir.is_dir() {
+        return Err(ModelError::Invalid(format!("no model folder {}", dir.display())));
+    }
+    let artifact: ModelArtifact = read_json(&dir.join(MODEL_FILE))?;
+    let spec: FeatureSpec = read_json(&dir.join(SPEC_FILE))?;
+    let thresholds: Thresholds = read_json(&dir.join(THRESHOLDS_FILE))?;
+    artifact.check_spec(&spec)?;
+    Ok(LoadedModel { dir, artifact, spec, thresholds })
+}

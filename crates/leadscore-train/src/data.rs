@@ -1,0 +1,94 @@
+//! The training set: the features stage's training and validation leads, in time order, with
+//! their labels and design matrices.
+
+use leadscore_core::schema::features as f;
+use leadscore_model::{Design, Encoding, FeatureSpec};
+use polars::prelude::*;
+
+use crate::error::Result;
+
+/// One time-ordered slice of leads.
+#[derive(Debug, Clone)]
+pub struct Slice {
+    /// Derived features, identity and labels, oldest lead first.
+    pub frame: DataFrame,
+    /// Whether each lead converted within the window.
+    pub labels: Vec<bool>,
+    /// Creation times (µs since the epoch), ascending.
+    pub created_us: Vec<i64>,
+}
+
+impl Slice {
+    fn from_frame(df: &DataFrame, split: &str) -> Result<Self> {
+        let mask = df.column(f::SPLIT)?.str()?.equal(split);
+        let frame = df
+            .filter(&mask)?
+            .sort([f::CREATED_AT, f::LEAD_ID], SortMultipleOptions::default().with_maintain_order(true))?;
+        let labels = frame.column(f::CONVERTED)?.bool()?.iter().map(|y| y == Some(true)).collect();
+        let created_us = frame
+            .column(f::CREATED_AT)?
+            .cast(&DataType::Datetime(TimeUnit::Microseconds, None))?
+            .datetime()?
+            .physical()
+            .iter()
+            .map(|t| t.unwrap_or(i64::MIN))
+            .collect();
+        Ok(Self { frame, labels, created_us })
+    }
+
+    /// Leads in the slice.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the slice is empty.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Converted leads in the slice.
+    pub fn positives(&self) -> usize {
+        self.labels.iter().filter(|y| **y).count()
+    }
+
+    /// The design matrix of the slice.
+    pub fn design(&self, spec: &FeatureSpec, encoding: Encoding) -> Result<Design> {
+        Ok(spec.transform(&self.frame, encoding)?)
+    }
+}
+
+/// Training and validation slices.
+#[derive(Debug, Clone)]
+pub struct TrainingSet {
+    /// The training slice.
+    pub train: Slice,
+    /// The out-of-time validation slice (every lead created after every training lead).
+    pub validation: Slice,
+}
+
+impl TrainingSet {
+    /// Splits `features.parquet` by its `split` column (scoring leads are left out).
+    pub fn from_features(df: &DataFrame) -> Result<Self> {
+        Ok(Self { train: Slice::from_frame(df, f::TRAIN)?, validation: Slice::from_frame(df, f::VALIDATION)? })
+    }
+}
+
+/// The rows `lo..hi` of a column-major design.
+pub fn rows(d: &Design, lo: usize, hi: usize) -> Design {
+    let mut data = Vec::with_capacity((hi - lo) * d.columns.len());
+    for j in 0..d.columns.len() {
+        data.extend_from_slice(&d.column(j)[lo..hi]);
+    }
+    Design { columns: d.columns.clone(), rows: hi - lo, data }
+}
+
+/// Every `step`-th row of a column-major design (an even, deterministic subsample over time).
+pub fn every_nth(d: &Design, step: usize) -> Design {
+    let step = step.max(1);
+    let keep = d.rows.div_ceil(step);
+    let mut data = Vec::with_capacity(keep * d.columns.len());
+    for j in 0..d.columns.len() {
+        data.extend(d.column(j).iter().step_by(step));
+    }
+    Design { columns: d.columns.clone(), rows: keep, data }
+}

@@ -1,0 +1,58 @@
+//! Errors of the train stage.
+
+use leadscore_core::{Classify, CoreError, ExitKind};
+use leadscore_model::ModelError;
+use polars::prelude::PolarsError;
+
+/// Why a model could not be trained.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// Reading or writing failed, or an input table is missing.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// Encoding, or a model artifact, failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Too few conversions (or leads) for a trustworthy model: the volume gate.
+    #[error(
+        "not enough data to train: {what}. Widen `[labels] history_months`, choose a broader target conversion, or lower `[labels] min_conversions` (a model on so few conversions is not trustworthy)"
+    )]
+    NotEnoughData {
+        /// What is missing, with the numbers.
+        what: String,
+    },
+    /// A learner failed.
+    #[error("fitting the {model} failed: {message}")]
+    Fit {
+        /// Which model.
+        model: &'static str,
+        /// The learner's message.
+        message: String,
+    },
+    /// The report could not be rendered.
+    #[error("rendering report.html failed: {0}")]
+    Report(String),
+    /// A bug.
+    #[error("internal error in train (a bug, please report it): {0}")]
+    Internal(String),
+}
+
+impl From<PolarsError> for TrainError {
+    fn from(e: PolarsError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl Classify for TrainError {
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            Self::Core(e) => e.exit_kind(),
+            Self::Model(e) => e.exit_kind(),
+            Self::NotEnoughData { .. } => ExitKind::NotEnoughData,
+            Self::Fit { .. } | Self::Report(_) | Self::Internal(_) => ExitKind::Internal,
+        }
+    }
+}
+
+/// Short for `Result<T, TrainError>`.
+pub type Result<T, E = TrainError> = std::result::Result<T, E>;

@@ -1,0 +1,293 @@
+//! Out-of-time evaluation: calibration chosen by held-out log loss, metrics, thresholds and
+//! segments, all on the validation slice.
+//!
+//! Calibration is cross-fitted in time order: the validation slice is cut into an older and a
+//! newer half; each calibrator method is fitted on one half and scored on the other. The method
+//! with the lower held-out log loss wins and is refitted on the whole slice for production, while
+//! every validation metric uses the cross-fitted probabilities, so no reported figure was fitted
+//! on the leads it describes.
+
+use leadscore_core::config::{Policy, Qualify};
+use leadscore_model::Calibrator;
+use leadscore_model::metrics::{self, Decile, ReliabilityBin};
+use leadscore_model::registry::{PolicyThreshold, SegmentCut, Thresholds};
+use serde::Serialize;
+
+/// Bins of the reliability table.
+pub const RELIABILITY_BINS: usize = 10;
+
+/// The calibration decision.
+#[derive(Debug, Clone, Serialize)]
+pub struct CalibrationChoice {
+    /// `platt` or `isotonic`.
+    pub method: String,
+    /// Held-out (cross-fitted) log loss of Platt scaling.
+    pub platt_log_loss: f64,
+    /// Held-out (cross-fitted) log loss of isotonic regression.
+    pub isotonic_log_loss: f64,
+    /// Log loss of the uncalibrated model on the same leads.
+    pub raw_log_loss: f64,
+}
+
+/// Calibrates log-odds `z` of the validation slice (time-ordered) against `y`: the calibrator
+/// for production, the cross-fitted probabilities for metrics, and the decision.
+pub fn calibrate(z: &[f64], y: &[bool]) -> (Calibrator, Vec<f64>, CalibrationChoice) {
+    let half = z.len() / 2;
+    let cross = |fit: fn(&[f64], &[bool]) -> Calibrator| -> Vec<f64> {
+        let a = fit(&z[..half], &y[..half]);
+        let b = fit(&z[half..], &y[half..]);
+        let mut p = b.apply_all(&z[..half]);
+        p.extend(a.apply_all(&z[half..]));
+        p
+    };
+    let platt = cross(Calibrator::fit_platt);
+    let iso = cross(Calibrator::fit_isotonic);
+    let (pl, il) = (metrics::log_loss(&platt, y), metrics::log_loss(&iso, y));
+    let raw: Vec<f64> = z.iter().map(|z| 1.0 / (1.0 + (-z).exp())).collect();
+    let choice = |method: &str| CalibrationChoice {
+        method: method.to_string(),
+        platt_log_loss: pl,
+        isotonic_log_loss: il,
+        raw_log_loss: metrics::log_loss(&raw, y),
+    };
+    if il < pl {
+        (Calibrator::fit_isotonic(z, y), iso, choice("isotonic"))
+    } else {
+        (Calibrator::fit_platt(z, y), platt, choice("platt"))
+    }
+}
+
+/// Headline metrics of probabilities on labelled leads.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Headline {
+    /// ROC AUC.
+    pub roc_auc: f64,
+    /// Average precision.
+    pub pr_auc: f64,
+    /// Mean log loss.
+    pub log_loss: f64,
+    /// Brier score.
+    pub brier: f64,
+    /// Expected calibration error over [`RELIABILITY_BINS`] equal-count bins.
+    pub ece: f64,
+    /// Leads.
+    pub leads: u64,
+    /// Observed conversion rate.
+    pub base_rate: f64,
+    /// Mean predicted probability.
+    pub mean_predicted: f64,
+}
+
+/// Headline metrics.
+pub fn headline(p: &[f64], y: &[bool]) -> Headline {
+    let n = p.len().max(1) as f64;
+    Headline {
+        roc_auc: metrics::roc_auc(p, y).unwrap_or(0.5),
+        pr_auc: metrics::pr_auc(p, y).unwrap_or(0.0),
+        log_loss: metrics::log_loss(p, y),
+        brier: metrics::brier(p, y),
+        ece: metrics::reliability(p, y, RELIABILITY_BINS).1,
+        leads: p.len() as u64,
+        base_rate: y.iter().filter(|y| **y).count() as f64 / n,
+        mean_predicted: p.iter().sum::<f64>() / n,
+    }
+}
+
+/// Everything measured on the validation slice for one model.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// Headline metrics.
+    pub headline: Headline,
+    /// Reliability table.
+    pub reliability: Vec<ReliabilityBin>,
+    /// Deciles, best first.
+    pub deciles: Vec<Decile>,
+    /// ROC curve points.
+    pub roc: Vec<(f64, f64)>,
+    /// Cumulative gains: (share of leads contacted, share of conversions found).
+    pub gains: Vec<(f64, f64)>,
+}
+
+/// Evaluates calibrated validation probabilities.
+pub fn evaluate(p: &[f64], y: &[bool]) -> Evaluation {
+    let order = metrics::descending(p);
+    let total = y.iter().filter(|y| **y).count().max(1) as f64;
+    let step = (p.len() / 100).max(1);
+    let mut gains = vec![(0.0, 0.0)];
+    let mut found = 0.0;
+    for (k, i) in order.iter().enumerate() {
+        found += f64::from(u8::from(y[*i]));
+        if (k + 1) % step == 0 || k + 1 == order.len() {
+            gains.push(((k + 1) as f64 / p.len() as f64, found / total));
+        }
+    }
+    Evaluation {
+        headline: headline(p, y),
+        reliability: metrics::reliability(p, y, RELIABILITY_BINS).0,
+        deciles: metrics::deciles(p, y),
+        roc: metrics::roc_curve(p, y, 200),
+        gains,
+    }
+}
+
+/// Precision, recall and qualified share of `p >= t`.
+fn at_threshold(p: &[f64], y: &[bool], t: f64) -> (f64, f64, f64) {
+    let (mut q, mut tp) = (0usize, 0usize);
+    for (p, y) in p.iter().zip(y) {
+        if *p >= t {
+            q += 1;
+            tp += usize::from(*y);
+        }
+    }
+    let pos = y.iter().filter(|y| **y).count();
+    let precision = if q > 0 { tp as f64 / q as f64 } else { 0.0 };
+    let recall = if pos > 0 { tp as f64 / pos as f64 } else { 0.0 };
+    (precision, recall, q as f64 / p.len().max(1) as f64)
+}
+
+/// The threshold of every policy with its validation precision and recall.
+pub fn thresholds(p: &[f64], y: &[bool], q: &Qualify) -> Vec<PolicyThreshold> {
+    let order = metrics::descending(p);
+    let n = p.len();
+    let pos = y.iter().filter(|y| **y).count().max(1) as f64;
+    // Distinct thresholds from the highest probability down, with precision and recall at each.
+    let mut steps: Vec<(f64, f64, f64)> = Vec::new();
+    let mut tp = 0usize;
+    for (k, i) in order.iter().enumerate() {
+        tp += usize::from(y[*i]);
+        let last_of_tie = k + 1 == n || p[order[k + 1]] < p[*i];
+        if last_of_tie {
+            steps.push((p[*i], tp as f64 / (k + 1) as f64, tp as f64 / pos));
+        }
+    }
+    Policy::ALL
+        .into_iter()
+        .map(|policy| {
+            let param = q.parameter(policy);
+            let (threshold, reachable) = match policy {
+                Policy::TopFraction => {
+                    let k = ((n as f64 * param).ceil() as usize).clamp(1, n.max(1));
+                    (order.get(k - 1).map_or(1.0, |i| p[*i]), n > 0)
+                }
+                // The lowest threshold whose precision still reaches the target.
+                Policy::MinPrecision => match steps.iter().rev().find(|s| s.1 >= param) {
+                    Some(s) => (s.0, true),
+                    None => (steps.first().map_or(1.0, |s| s.0), false),
+                },
+                // The highest threshold whose recall reaches the target.
+                Policy::MinRecall => match steps.iter().find(|s| s.2 >= param) {
+                    Some(s) => (s.0, true),
+                    None => (steps.last().map_or(0.0, |s| s.0), false),
+                },
+                Policy::MinProbability => (param, true),
+            };
+            let (precision, recall, qualified_share) = at_threshold(p, y, threshold);
+            PolicyThreshold { policy, parameter: param, threshold, precision, recall, qualified_share, reachable }
+        })
+        .collect()
+}
+
+/// Segment names and the share of validation leads each takes, best first.
+pub const SEGMENTS: [(&str, f64); 4] = [("very good", 0.10), ("good", 0.20), ("medium", 0.30), ("low", 0.40)];
+
+/// Segments by quantile of the validation probabilities, with their conversion rates.
+pub fn segments(p: &[f64], y: &[bool]) -> Vec<SegmentCut> {
+    let order = metrics::descending(p);
+    let n = p.len();
+    let total = y.iter().filter(|y| **y).count().max(1) as f64;
+    let mut out = Vec::new();
+    let mut start = 0usize;
+    let mut cum = 0.0;
+    for (k, (name, share)) in SEGMENTS.iter().enumerate() {
+        cum += share;
+        let end = if k + 1 == SEGMENTS.len() { n } else { ((n as f64) * cum).round() as usize }.min(n);
+        let idx = &order[start.min(end)..end];
+        let conv = idx.iter().filter(|i| y[**i]).count() as f64;
+        let min_probability = if k + 1 == SEGMENTS.len() { 0.0 } else { idx.last().map_or(1.0, |i| p[*i]) };
+        out.push(SegmentCut {
+            name: (*name).to_string(),
+            min_probability,
+            share_of_leads: idx.len() as f64 / n.max(1) as f64,
+            share_of_conversions: conv / total,
+            conversion_rate: if idx.is_empty() { 0.0 } else { conv / idx.len() as f64 },
+            lift_over_low: 0.0,
+        });
+        start = end;
+    }
+    let low = out.last().map_or(0.0, |s| s.conversion_rate);
+    for s in &mut out {
+        s.lift_over_low = if low > 0.0 { s.conversion_rate / low } else { 0.0 };
+    }
+    out
+}
+
+/// `thresholds.json` for a model.
+pub fn threshold_file(p: &[f64], y: &[bool], q: &Qualify) -> Thresholds {
+    Thresholds { configured_policy: q.policy, policies: thresholds(p, y, q), segments: segments(p, y) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn qualify() -> Qualify {
+        Qualify {
+            policy: Policy::TopFraction,
+            top_fraction: 0.2,
+            min_precision: 0.5,
+            min_recall: 0.5,
+            min_probability: 0.35,
+        }
+    }
+
+    #[test]
+    fn policies_meet_their_targets_on_validation() {
+        // 100 leads, probability i/100, converted when i % 3 == 0 or i >= 80.
+        let p: Vec<f64> = (0..100).map(|i| f64::from(i) / 100.0).collect();
+        let y: Vec<bool> = (0..100).map(|i| i % 3 == 0 || i >= 80).collect();
+        let t = thresholds(&p, &y, &qualify());
+        let get = |pol| t.iter().find(|x| x.policy == pol).cloned().unwrap_or_else(|| t[0].clone());
+        let top = get(Policy::TopFraction);
+        assert!((top.qualified_share - 0.2).abs() < 1e-12 && (top.threshold - 0.8).abs() < 1e-12, "{top:?}");
+        let prec = get(Policy::MinPrecision);
+        assert!(prec.reachable && prec.precision >= 0.5);
+        // One step lower would break the precision target.
+        assert!(at_threshold(&p, &y, prec.threshold - 0.01).0 < 0.5 || prec.threshold <= 0.0);
+        let rec = get(Policy::MinRecall);
+        assert!(rec.reachable && rec.recall >= 0.5);
+        assert!(at_threshold(&p, &y, rec.threshold + 0.01).1 < 0.5);
+        let prob = get(Policy::MinProbability);
+        assert!((prob.threshold - 0.35).abs() < 1e-12 && (prob.qualified_share - 0.65).abs() < 1e-12);
+    }
+
+    #[test]
+    fn segments_partition_the_leads_and_rank_by_rate() {
+        let p: Vec<f64> = (0..1000).map(|i| f64::from(i) / 1000.0).collect();
+        let y: Vec<bool> = (0..1000).map(|i| i % 10 < i / 100).collect();
+        let s = segments(&p, &y);
+        assert_eq!(s.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["very good", "good", "medium", "low"]);
+        assert!((s.iter().map(|s| s.share_of_leads).sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!((s.iter().map(|s| s.share_of_conversions).sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!(s.windows(2).all(|w| w[0].conversion_rate >= w[1].conversion_rate));
+        assert!(s.windows(2).all(|w| w[0].min_probability >= w[1].min_probability));
+        assert!((s[3].lift_over_low - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cross_fitted_calibration_fixes_a_miscalibrated_model() {
+        // True P = sigmoid(z / 2 - 1) but the model says sigmoid(z): overconfident and too high.
+        let mut z = Vec::new();
+        let mut y = Vec::new();
+        for k in 0..20_000u32 {
+            let x = -4.0 + 8.0 * f64::from(k % 400) / 400.0;
+            let p = 1.0 / (1.0 + (1.0 - x / 2.0).exp());
+            z.push(x);
+            y.push((f64::from(k.wrapping_mul(2_654_435_761) % 1000) + 0.5) / 1000.0 < p);
+        }
+        let raw: Vec<f64> = z.iter().map(|z| 1.0 / (1.0 + (-z).exp())).collect();
+        let (_, p, choice) = calibrate(&z, &y);
+        assert!(headline(&p, &y).ece < 0.02, "{choice:?}");
+        assert!(headline(&p, &y).log_loss < headline(&raw, &y).log_loss);
+        assert!(choice.platt_log_loss < choice.raw_log_loss);
+    }
+}

@@ -1,0 +1,140 @@
+//! Fitting the classifiers: regularised logistic regression (linfa-logistic) and gradient-boosted
+//! trees (forust-ml) with early stopping on a time-ordered slice.
+
+use forust_ml::gradientbooster::ImportanceMethod;
+use forust_ml::metric::Metric;
+use forust_ml::{GradientBooster, Matrix};
+use leadscore_core::config::Train;
+use leadscore_model::{Classifier, Design};
+use linfa::prelude::*;
+use linfa_logistic::LogisticRegression;
+use ndarray::{Array1, Array2, ShapeBuilder};
+
+use crate::data::{every_nth, rows};
+use crate::error::{Result, TrainError};
+
+/// Most training rows the logistic baseline sees (an even subsample over time above this): its
+/// optimiser makes full passes, and a linear model gains little from more rows.
+pub const LOGISTIC_MAX_ROWS: usize = 100_000;
+/// Share of the training slice, the most recent leads, that early stopping watches.
+pub const EARLY_STOPPING_FRACTION: f64 = 0.15;
+/// Rounds without improvement before early stopping.
+pub const EARLY_STOPPING_ROUNDS: usize = 50;
+
+/// What fitting the boosted trees decided.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BoostedFit {
+    /// Rounds chosen by early stopping (on the older 85% of training, watching the newest 15%).
+    pub best_rounds: usize,
+    /// Rounds of the final model, refitted on the whole training slice.
+    pub final_rounds: usize,
+}
+
+fn labels_f64(y: &[bool]) -> Vec<f64> {
+    y.iter().map(|y| f64::from(u8::from(*y))).collect()
+}
+
+/// Fits the logistic regression on a linear-encoded design.
+pub fn logistic(x: &Design, y: &[bool], cfg: &Train) -> Result<(Classifier, usize)> {
+    let step = x.rows.div_ceil(LOGISTIC_MAX_ROWS).max(1);
+    let (x, y): (Design, Vec<bool>) = if step > 1 {
+        (every_nth(x, step), y.iter().step_by(step).copied().collect())
+    } else {
+        (x.clone(), y.to_vec())
+    };
+    let n = x.rows;
+    let arr = Array2::from_shape_vec((n, x.columns.len()).f(), x.data)
+        .map_err(|e| TrainError::Internal(format!("design shape: {e}")))?;
+    let ds = Dataset::new(arr, Array1::from(y));
+    let fitted = LogisticRegression::default()
+        .alpha(cfg.l2)
+        .max_iterations(100)
+        // The loss is a sum over rows, so the tolerance on its gradient scales with them.
+        .gradient_tolerance(1e-5 * n as f64)
+        .fit(&ds)
+        .map_err(|e| TrainError::Fit { model: "logistic regression", message: e.to_string() })?;
+    // linfa-logistic takes the first label it meets as its positive class: orient the model so
+    // that it gives the log-odds of converting.
+    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    let coefficients = fitted.params().iter().map(|c| sign * c).collect();
+    Ok((Classifier::Logistic { coefficients, intercept: sign * fitted.intercept() }, n))
+}
+
+fn booster(cfg: &Train, rounds: usize) -> GradientBooster {
+    GradientBooster::default()
+        .set_iterations(rounds)
+        .set_learning_rate(cfg.learning_rate as f32)
+        .set_max_depth(cfg.max_depth as usize)
+        .set_l2(1.0)
+        .set_min_leaf_weight(2.0)
+        .set_seed(cfg.seed)
+        .set_parallel(true)
+}
+
+/// Fits gradient-boosted trees on a trees-encoded design of time-ordered rows: early stopping
+/// picks the number of rounds on the newest [`EARLY_STOPPING_FRACTION`] of the rows, then the
+/// model is refitted on all rows with that many rounds (scaled up for the extra data).
+pub fn boosted(x: &Design, y: &[bool], cfg: &Train) -> Result<(Classifier, BoostedFit)> {
+    let err = |e: forust_ml::errors::ForustError| TrainError::Fit { model: "boosted trees", message: e.to_string() };
+    let cut = ((x.rows as f64) * (1.0 - EARLY_STOPPING_FRACTION)) as usize;
+    let (fit_x, watch_x) = (rows(x, 0, cut), rows(x, cut, x.rows));
+    let (fit_y, watch_y) = (labels_f64(&y[..cut]), labels_f64(&y[cut..]));
+    let cols = x.columns.len();
+    let mut probe = booster(cfg, cfg.max_trees as usize)
+        .set_evaluation_metric(Some(Metric::LogLoss))
+        .set_early_stopping_rounds(Some(EARLY_STOPPING_ROUNDS));
+    let fit_m = Matrix::new(&fit_x.data, fit_x.rows, cols);
+    let watch_m = Matrix::new(&watch_x.data, watch_x.rows, cols);
+    let watch_w = vec![1.0; watch_x.rows];
+    probe.fit(&fit_m, &fit_y, &vec![1.0; fit_x.rows], Some(vec![(watch_m, &watch_y, &watch_w)])).map_err(err)?;
+    let best_rounds = probe.best_iteration.map_or(probe.trees.len(), |b| b + 1).max(1);
+    drop(probe);
+    let final_rounds = ((best_rounds as f64) / (1.0 - EARLY_STOPPING_FRACTION)).round().max(1.0) as usize;
+    let mut model = booster(cfg, final_rounds);
+    let all = Matrix::new(&x.data, x.rows, cols);
+    model.fit(&all, &labels_f64(y), &vec![1.0; x.rows], None).map_err(err)?;
+    Ok((Classifier::Boosted { booster: Box::new(model) }, BoostedFit { best_rounds, final_rounds }))
+}
+
+/// Importance of each feature, summing to 1, largest first: total split gain for boosted trees;
+/// for the logistic regression, the standard deviation over `x`'s rows of the feature's
+/// contribution to the log-odds (all of a category's one-hot columns together), so a feature
+/// with many levels is not inflated by summing coefficients.
+pub fn importance(c: &Classifier, x: &Design) -> Vec<(String, f64)> {
+    let mut by_feature: Vec<(String, f64)> = Vec::new();
+    let mut add = |feature: &str, v: f64| match by_feature.iter_mut().find(|(f, _)| f == feature) {
+        Some(e) => e.1 += v,
+        None => by_feature.push((feature.to_string(), v)),
+    };
+    match c {
+        Classifier::Boosted { booster } => {
+            let gains = booster.calculate_feature_importance(ImportanceMethod::TotalGain, false);
+            for (j, col) in x.columns.iter().enumerate() {
+                add(&col.feature, gains.get(&j).map_or(0.0, |g| f64::from(*g)));
+            }
+        }
+        Classifier::Logistic { coefficients, .. } => {
+            let mut j = 0;
+            while j < x.columns.len() {
+                let feature = x.columns[j].feature.clone();
+                let mut contribution = vec![0.0; x.rows];
+                while j < x.columns.len() && x.columns[j].feature == feature {
+                    let coef = coefficients.get(j).copied().unwrap_or(0.0);
+                    for (c, v) in contribution.iter_mut().zip(x.column(j)) {
+                        *c += coef * v;
+                    }
+                    j += 1;
+                }
+                let n = contribution.len().max(1) as f64;
+                let mean = contribution.iter().sum::<f64>() / n;
+                add(&feature, (contribution.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / n).sqrt());
+            }
+        }
+    }
+    let total: f64 = by_feature.iter().map(|e| e.1).sum();
+    if total > 0.0 {
+        by_feature.iter_mut().for_each(|e| e.1 /= total);
+    }
+    by_feature.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    by_feature
+}

@@ -1,0 +1,97 @@
+//! `report.html`: one self-contained page (inline SVG, no network) rendered with minijinja from
+//! `templates/report.html`.
+
+use minijinja::{Environment, Value, context};
+
+use crate::error::{Result, TrainError};
+use crate::explain::DEPTH;
+use crate::report::Trained;
+use crate::svg;
+
+const TEMPLATE: &str = include_str!("../templates/report.html");
+
+/// What the page shows besides the trained model's report.
+#[derive(Debug, Clone)]
+pub struct PageContext<'a> {
+    /// Project name.
+    pub project: &'a str,
+    /// Run date.
+    pub run_date: String,
+    /// Target conversion.
+    pub target: &'a str,
+    /// Window in days.
+    pub window_days: u32,
+    /// Config hash.
+    pub config_hash: &'a str,
+    /// Warnings of the run.
+    pub warnings: &'a [String],
+}
+
+fn num(v: f64, digits: Option<u32>) -> String {
+    if !v.is_finite() {
+        return "–".into();
+    }
+    format!("{v:.*}", digits.unwrap_or(2) as usize)
+}
+
+/// Renders the page.
+pub fn render(t: &Trained, page: &PageContext<'_>) -> Result<String> {
+    let mut env = Environment::new();
+    env.add_filter("num", num);
+    env.add_filter("pct", |v: f64, digits: Option<u32>| num(100.0 * v, digits));
+    env.add_template("report.html", TEMPLATE).map_err(|e| TrainError::Report(e.to_string()))?;
+    let e = &t.evaluation;
+    let roc = svg::lines(&[(t.chosen.label(), "#1f77b4", &e.roc)], "false positive rate", "true positive rate", true);
+    let gains = svg::lines(&[(t.chosen.label(), "#1f77b4", &e.gains)], "share of leads", "share of conversions", true);
+    let rel: Vec<(f64, f64)> = e.reliability.iter().map(|b| (b.predicted, b.observed)).collect();
+    let reliability = svg::scatter(&rel, "mean predicted probability", "observed conversion rate");
+    let lift = svg::bars(
+        &e.deciles.iter().map(|d| (d.decile.to_string(), d.lift, "#1f77b4")).collect::<Vec<_>>(),
+        "lift over the average",
+    );
+    let months = svg::bars(
+        &t.months
+            .iter()
+            .map(|m| (m.month.clone(), m.conversions as f64, if m.validation { "#ff7f0e" } else { "#1f77b4" }))
+            .collect::<Vec<_>>(),
+        "conversions",
+    );
+    let importance =
+        svg::hbars(&t.importance.iter().take(25).map(|i| (i.feature.clone(), i.importance)).collect::<Vec<_>>());
+    let candidates: Vec<Value> = t
+        .candidates
+        .iter()
+        .map(|c| {
+            let mut v = serde_json::to_value(c).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("label".into(), c.kind.label().into());
+            }
+            Value::from_serialize(&v)
+        })
+        .collect();
+    let mut tv = serde_json::to_value(t).map_err(|e| TrainError::Report(e.to_string()))?;
+    if let Some(o) = tv.as_object_mut() {
+        o.insert("candidates".into(), serde_json::to_value(&candidates).unwrap_or_default());
+    }
+    let tmpl = env.get_template("report.html").map_err(|e| TrainError::Report(e.to_string()))?;
+    tmpl.render(context! {
+        t => Value::from_serialize(&tv),
+        chosen => t.chosen.label(),
+        why => t.why,
+        project => page.project,
+        run_date => page.run_date,
+        target => page.target,
+        window_days => page.window_days,
+        config_hash => page.config_hash,
+        warnings => page.warnings,
+        version => env!("CARGO_PKG_VERSION"),
+        depth => DEPTH,
+        roc => roc,
+        gains => gains,
+        reliability => reliability,
+        lift => lift,
+        months => months,
+        importance => importance,
+    })
+    .map_err(|e| TrainError::Report(format!("{e:#}")))
+}

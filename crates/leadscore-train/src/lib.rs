@@ -1,0 +1,524 @@
+//! `leadscore-train`: models data scientists can trust.
+//!
+//! [`run`] is responsible for turning the features stage's training and validation leads into a
+//! calibrated model with honest out-of-time figures:
+//!
+//! 1. the volume gate: fewer than `[labels] min_conversions` target conversions refuses to train
+//!    (exit 4); short history or few conversions per month warn;
+//! 2. a regularised logistic regression (linfa-logistic, linear encoding) as the baseline and
+//!    gradient-boosted trees (forust-ml, trees encoding, missing values native, early stopping on
+//!    the newest 15% of the training slice, then refitted on all of it);
+//! 3. calibration of each on the validation slice, Platt or isotonic by cross-fitted log loss
+//!    ([`evaluate`]); the model with the lower validation log loss is chosen (AUC breaks ties);
+//! 4. metrics, reliability, deciles, segments and the threshold of every qualification policy on
+//!    the validation slice; feature importance; a depth-3 decision tree as readable rules;
+//! 5. the comparison with the current champion on the same validation leads.
+//!
+//! [`execute`] decides whether training is due (no champion, a champion older than
+//! `[train] retrain_after_days`, or `--retrain`), writes the model folder to the registry
+//! (`<models_dir>/<model-id>/`), moves `champion.json` when the new model is not worse than the
+//! champion by more than `[train] champion_margin`, and writes the stage's `report.json`.
+
+pub mod data;
+mod error;
+pub mod evaluate;
+pub mod explain;
+pub mod fit;
+mod html;
+mod report;
+mod svg;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use chrono::{DateTime, Datelike};
+use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
+use leadscore_core::schema::{features as f, files};
+use leadscore_core::time::format_micros;
+use leadscore_core::{Config, CoreError, RunContext, RunLayout, Stage, io};
+use leadscore_model::registry::{self, Champion, LoadedModel, Thresholds};
+use leadscore_model::{Calibrator, Design, Encoding, FeatureSpec, ModelArtifact, ModelKind, metrics};
+use polars::prelude::*;
+use serde::Serialize;
+
+pub use error::{Result, TrainError};
+pub use report::{
+    AuditEntry, Candidate, ChampionDecision, Importance, MonthVolume, SliceSummary, TrainReport, Trained,
+};
+
+use crate::data::{Slice, TrainingSet};
+use crate::evaluate::{calibrate, evaluate, headline, threshold_file};
+
+/// History shorter than this (months) draws a warning.
+pub const RECOMMENDED_HISTORY_MONTHS: f64 = 6.0;
+/// Log-loss difference under which two candidates count as tied (AUC decides).
+pub const TIE: f64 = 1e-4;
+
+/// The tables train reads (the features stage's outputs).
+#[derive(Debug, Clone)]
+pub struct TrainInputs {
+    /// `features.parquet`.
+    pub features: DataFrame,
+    /// `feature_spec.json`.
+    pub spec: FeatureSpec,
+    /// The leakage audit from the features report.
+    pub audit: Vec<AuditEntry>,
+}
+
+/// A model ready for the registry.
+#[derive(Debug)]
+pub struct ModelBundle {
+    /// `model.json`.
+    pub artifact: ModelArtifact,
+    /// `feature_spec.json`.
+    pub spec: FeatureSpec,
+    /// `thresholds.json`.
+    pub thresholds: Thresholds,
+    /// `report.html`.
+    pub html: String,
+    /// `validation.parquet`: each validation lead with its label and out-of-sample probability.
+    pub validation: DataFrame,
+}
+
+/// What train produces.
+#[derive(Debug)]
+pub struct TrainOutputs {
+    /// The report (trained part filled).
+    pub report: TrainReport,
+    /// The model.
+    pub bundle: ModelBundle,
+}
+
+/// Whether training is due, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Due {
+    /// Train, for this reason.
+    Train(String),
+    /// Do not train, for this reason.
+    Skip(String),
+}
+
+/// Decides whether the run trains: when asked, when there is no champion, or when the champion
+/// is at least `[train] retrain_after_days` old.
+pub fn due(config: &Config, ctx: &RunContext, champion: Option<&Champion>) -> Due {
+    if ctx.retrain {
+        return Due::Train("retraining was asked for (--retrain)".into());
+    }
+    let Some(c) = champion else { return Due::Train("there is no champion yet".into()) };
+    let age = (ctx.run_date.date() - c.trained_for.date()).num_days();
+    let limit = i64::from(config.train.retrain_after_days);
+    if age >= limit {
+        Due::Train(format!("champion {} is {age} days old (retrain_after_days = {limit})", c.model_id))
+    } else {
+        Due::Skip(format!(
+            "champion {} was trained for {} ({age} days ago; retraining after {limit} days, or with --retrain)",
+            c.model_id, c.trained_for
+        ))
+    }
+}
+
+fn slice_summary(s: &Slice) -> SliceSummary {
+    SliceSummary {
+        leads: s.len() as u64,
+        conversions: s.positives() as u64,
+        from: s.created_us.first().map(|t| format_micros(*t)),
+        to: s.created_us.last().map(|t| format_micros(*t)),
+    }
+}
+
+fn months(set: &TrainingSet, tz: chrono_tz::Tz) -> Vec<MonthVolume> {
+    let mut m: BTreeMap<String, (u64, u64, bool)> = BTreeMap::new();
+    for (s, validation) in [(&set.train, false), (&set.validation, true)] {
+        for (t, y) in s.created_us.iter().zip(&s.labels) {
+            let Some(d) = DateTime::from_timestamp_micros(*t) else { continue };
+            let d = d.with_timezone(&tz);
+            let e = m.entry(format!("{:04}-{:02}", d.year(), d.month())).or_default();
+            e.0 += 1;
+            e.1 += u64::from(*y);
+            e.2 |= validation;
+        }
+    }
+    m.into_iter()
+        .map(|(month, (leads, conversions, validation))| MonthVolume { month, leads, conversions, validation })
+        .collect()
+}
+
+struct Fitted {
+    candidate: Candidate,
+    importance: Vec<(String, f64)>,
+    classifier: leadscore_model::Classifier,
+    calibrator: Calibrator,
+    probabilities: Vec<f64>,
+}
+
+fn fit_candidate(kind: ModelKind, x: &Design, set: &TrainingSet, xv: &Design, config: &Config) -> Result<Fitted> {
+    let started = Instant::now();
+    let (classifier, rows, boosting) = match kind {
+        ModelKind::Logistic => {
+            let (c, rows) = fit::logistic(x, &set.train.labels, &config.train)?;
+            (c, rows, None)
+        }
+        ModelKind::Boosted => {
+            let (c, b) = fit::boosted(x, &set.train.labels, &config.train)?;
+            (c, x.rows, Some(b))
+        }
+    };
+    let z = classifier.logits(xv);
+    let (calibrator, probabilities, calibration) = calibrate(&z, &set.validation.labels);
+    let importance = fit::importance(&classifier, xv);
+    tracing::info!(model = kind.label(), seconds = started.elapsed().as_secs_f64(), "fitted");
+    Ok(Fitted {
+        candidate: Candidate {
+            kind,
+            validation: headline(&probabilities, &set.validation.labels),
+            calibration,
+            seconds: started.elapsed().as_secs_f64(),
+            rows: rows as u64,
+            boosting,
+        },
+        importance,
+        classifier,
+        calibrator,
+        probabilities,
+    })
+}
+
+/// Compares with the champion on the same validation leads.
+fn champion_decision(
+    config: &Config,
+    champion: Option<(&Champion, std::result::Result<&LoadedModel, String>)>,
+    validation: &Slice,
+    new_log_loss: f64,
+) -> ChampionDecision {
+    let margin = config.train.champion_margin;
+    let mut d = ChampionDecision {
+        previous: None,
+        previous_log_loss: None,
+        previous_auc: None,
+        new_log_loss,
+        margin,
+        promoted: true,
+        reason: "promoted to champion: there was no champion".into(),
+    };
+    let Some((c, loaded)) = champion else { return d };
+    d.previous = Some(c.model_id.clone());
+    let loaded = match loaded {
+        Ok(m) => m,
+        Err(e) => {
+            d.reason = format!("promoted to champion: the champion {} cannot be loaded ({e})", c.model_id);
+            return d;
+        }
+    };
+    let design = match loaded.spec.transform(&validation.frame, loaded.artifact.encoding()) {
+        Ok(x) => x,
+        Err(e) => {
+            d.reason = format!(
+                "promoted to champion: the champion {} cannot score this run's validation leads ({e})",
+                c.model_id
+            );
+            return d;
+        }
+    };
+    // Like the new model, the champion is judged by its log-odds calibrated by cross-fitting on
+    // these leads; its own calibrator was fitted on a validation slice that overlaps them.
+    let (_, p, _) = calibrate(&loaded.artifact.classifier.logits(&design), &validation.labels);
+    let old = metrics::log_loss(&p, &validation.labels);
+    d.previous_log_loss = Some(old);
+    d.previous_auc = metrics::roc_auc(&p, &validation.labels);
+    d.promoted = new_log_loss <= old + margin;
+    d.reason = if d.promoted {
+        format!(
+            "promoted to champion: validation log loss {new_log_loss:.4} vs {old:.4} for the champion {} on the same {} leads (margin {margin})",
+            c.model_id,
+            validation.len()
+        )
+    } else {
+        format!(
+            "not promoted: validation log loss {new_log_loss:.4} is worse than {old:.4} for the champion {} on the same {} leads by more than the margin {margin}; {} stays champion",
+            c.model_id,
+            validation.len(),
+            c.model_id
+        )
+    };
+    d
+}
+
+/// Trains on in-memory inputs. `champion` is the current champion and the model it points at
+/// (or why it could not be loaded).
+pub fn run(
+    config: &Config,
+    inputs: &TrainInputs,
+    ctx: &RunContext,
+    champion: Option<(&Champion, std::result::Result<&LoadedModel, String>)>,
+) -> Result<TrainOutputs> {
+    let set = TrainingSet::from_features(&inputs.features)?;
+    let mut warnings = Vec::new();
+    let conversions = set.train.positives() + set.validation.positives();
+    let (floor, warn_per_month) =
+        config.labels.as_ref().map_or((100, 30), |l| (l.min_conversions as usize, l.warn_below_per_month));
+    if conversions < floor {
+        return Err(TrainError::NotEnoughData {
+            what: format!(
+                "the training window holds {conversions} target conversions among {} matured leads, below the floor `[labels] min_conversions` = {floor}",
+                set.train.len() + set.validation.len()
+            ),
+        });
+    }
+    if set.train.positives() < 5 || set.validation.positives() < 5 || set.validation.len() < 50 {
+        return Err(TrainError::NotEnoughData {
+            what: format!(
+                "training has {} conversions and validation {} conversions among {} leads; each needs at least 5 conversions (and validation 50 leads)",
+                set.train.positives(),
+                set.validation.positives(),
+                set.validation.len()
+            ),
+        });
+    }
+    let first = set.train.created_us.first().copied().unwrap_or(0);
+    let last = set.validation.created_us.last().copied().unwrap_or(0);
+    let span_months = (last - first) as f64 / (30.44 * 86_400e6);
+    if span_months < RECOMMENDED_HISTORY_MONTHS {
+        warnings.push(format!(
+            "the history spans {span_months:.1} months of matured leads; at least {RECOMMENDED_HISTORY_MONTHS} are recommended"
+        ));
+    }
+    let per_month = conversions as f64 / span_months.max(1.0);
+    if per_month < f64::from(warn_per_month) {
+        warnings.push(format!(
+            "{per_month:.1} target conversions per month on average, below {warn_per_month} (`[labels] warn_below_per_month`): expect noisy estimates"
+        ));
+    }
+
+    let spec = &inputs.spec;
+    let xt_lin = set.train.design(spec, Encoding::Linear)?;
+    let xv_lin = set.validation.design(spec, Encoding::Linear)?;
+    let logistic = fit_candidate(ModelKind::Logistic, &xt_lin, &set, &xv_lin, config)?;
+    drop((xt_lin, xv_lin));
+    let xt = set.train.design(spec, Encoding::Trees)?;
+    let xv = set.validation.design(spec, Encoding::Trees)?;
+    let boosted = fit_candidate(ModelKind::Boosted, &xt, &set, &xv, config)?;
+
+    let (lb, bb) = (&logistic.candidate.validation, &boosted.candidate.validation);
+    let boosted_wins =
+        if (bb.log_loss - lb.log_loss).abs() < TIE { bb.roc_auc >= lb.roc_auc } else { bb.log_loss < lb.log_loss };
+    let (chosen, other) = if boosted_wins { (boosted, logistic) } else { (logistic, boosted) };
+    let (c, o) = (&chosen.candidate.validation, &other.candidate.validation);
+    let why = if (c.log_loss - o.log_loss).abs() < TIE {
+        format!(
+            "{} chosen: validation log loss ties with the {} ({:.4} vs {:.4}); its ROC AUC is higher ({:.4} vs {:.4})",
+            chosen.candidate.kind.label(),
+            other.candidate.kind.label(),
+            c.log_loss,
+            o.log_loss,
+            c.roc_auc,
+            o.roc_auc
+        )
+    } else {
+        format!(
+            "{} chosen: lower out-of-time log loss than the {} ({:.4} vs {:.4}; ROC AUC {:.4} vs {:.4})",
+            chosen.candidate.kind.label(),
+            other.candidate.kind.label(),
+            c.log_loss,
+            o.log_loss,
+            c.roc_auc,
+            o.roc_auc
+        )
+    };
+
+    let kind = chosen.candidate.kind;
+    let columns = spec.design_columns(kind.encoding());
+    let importance: Vec<Importance> = chosen
+        .importance
+        .iter()
+        .map(|(feature, importance)| Importance { feature: feature.clone(), importance: *importance })
+        .collect();
+
+    let rules = explain::explain(&xt, &set.train.labels, &xv, &set.validation.labels, spec)?;
+    drop((xt, xv));
+    let y = &set.validation.labels;
+    let mut validation = set.validation.frame.select([f::LEAD_ID, f::CREATED_AT, f::CONVERTED])?;
+    validation.with_column(Column::new(registry::PROBABILITY.into(), chosen.probabilities.clone()))?;
+    let evaluation = evaluate(&chosen.probabilities, y);
+    let thresholds = threshold_file(&chosen.probabilities, y, &config.qualify);
+    let champion_decision = champion_decision(config, champion, &set.validation, c.log_loss);
+
+    let mut artifact = ModelArtifact {
+        version: leadscore_model::classifier::MODEL_VERSION,
+        model_id: String::new(),
+        columns: columns.into_iter().map(|c| c.name).collect(),
+        classifier: chosen.classifier,
+        calibrator: chosen.calibrator,
+    };
+    // The id names the run date and the model's content: the same data and seed give the same id.
+    let bytes = serde_json::to_vec(&artifact).map_err(|e| TrainError::Internal(e.to_string()))?;
+    let digest = leadscore_core::digest::sha256_hex(&bytes);
+    artifact.model_id = format!("{}-{}", ctx.run_date.date().format("%Y%m%d"), &digest[..10]);
+
+    let trained = Trained {
+        model_id: artifact.model_id.clone(),
+        train: slice_summary(&set.train),
+        validation: slice_summary(&set.validation),
+        months: months(&set, config.project.timezone),
+        candidates: vec![
+            if kind == ModelKind::Logistic { chosen.candidate.clone() } else { other.candidate.clone() },
+            if kind == ModelKind::Boosted { chosen.candidate.clone() } else { other.candidate.clone() },
+        ],
+        chosen: kind,
+        why,
+        evaluation,
+        thresholds: thresholds.clone(),
+        importance,
+        rules,
+        champion: champion_decision,
+        audit: inputs.audit.clone(),
+        design_columns: (spec.design_columns(Encoding::Trees).len(), spec.design_columns(Encoding::Linear).len()),
+    };
+    let target = config.labels.as_ref().map_or("", |l| l.target.as_str());
+    let html = html::render(
+        &trained,
+        &html::PageContext {
+            project: &config.project.name,
+            run_date: ctx.run_date.to_string(),
+            target,
+            window_days: config.labels.as_ref().map_or(0, |l| l.window_days),
+            config_hash: &ctx.config_hash,
+            warnings: &warnings,
+        },
+    )?;
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(TrainOutputs {
+        report: TrainReport { run_date: ctx.run_date, trained: Some(Box::new(trained)), skipped: None, warnings },
+        bundle: ModelBundle { artifact, spec: spec.clone(), thresholds, html, validation },
+    })
+}
+
+/// Reads the features stage's outputs for the run date.
+pub fn read_inputs(layout: &RunLayout, ctx: &RunContext) -> Result<(TrainInputs, Vec<InputFile>)> {
+    let (features, a) = layout.read_output(ctx.run_date, Stage::Features, files::FEATURES)?;
+    let spec_path = layout.output(ctx.run_date, Stage::Features, files::FEATURE_SPEC);
+    let read =
+        |p: &Path| std::fs::read_to_string(p).map_err(|source| CoreError::Read { path: p.to_path_buf(), source });
+    let spec: FeatureSpec = serde_json::from_str(&read(&spec_path)?)
+        .map_err(|e| leadscore_model::ModelError::Invalid(format!("{}: {e}", spec_path.display())))?;
+    let report_path = layout.output(ctx.run_date, Stage::Features, files::REPORT);
+    let audit = serde_json::from_str::<serde_json::Value>(&read(&report_path)?)
+        .ok()
+        .and_then(|v| v.get("audit").cloned())
+        .and_then(|a| serde_json::from_value::<Vec<AuditEntry>>(a).ok())
+        .unwrap_or_default();
+    let b = InputFile::hash(&spec_path, None)?;
+    let c = InputFile::hash(&report_path, None)?;
+    Ok((TrainInputs { features, spec, audit }, vec![a, b, c]))
+}
+
+#[derive(Serialize)]
+struct ResolvedConfig<'a> {
+    config_hash: &'a str,
+    config: &'a Config,
+}
+
+#[derive(Serialize)]
+struct TrainingWindow<'a> {
+    run_date: String,
+    target: &'a str,
+    window_days: u32,
+    seed: u64,
+    train: &'a SliceSummary,
+    validation: &'a SliceSummary,
+    months: &'a [MonthVolume],
+}
+
+/// Writes a model folder: staged under a temporary name, then renamed into place.
+fn write_model(config: &Config, ctx: &RunContext, out: &TrainOutputs, t: &Trained) -> Result<()> {
+    let _span = tracing::info_span!("write model", id = %out.bundle.artifact.model_id).entered();
+    let models = config.models_dir();
+    let write_err = |path: &Path, source: std::io::Error| CoreError::Write { path: path.to_path_buf(), source };
+    std::fs::create_dir_all(&models).map_err(|e| write_err(&models, e))?;
+    let id = &out.bundle.artifact.model_id;
+    let staging = models.join(format!(".staging-{id}-{}", std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| write_err(&staging, e))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(|e| write_err(&staging, e))?;
+    io::write_json(&staging.join(registry::MODEL_FILE), &out.bundle.artifact)?;
+    io::write_json(&staging.join(registry::SPEC_FILE), &out.bundle.spec)?;
+    io::write_json(&staging.join(registry::THRESHOLDS_FILE), &out.bundle.thresholds)?;
+    io::write_json(&staging.join(registry::METRICS_FILE), t)?;
+    let target = config.labels.as_ref().map_or("", |l| l.target.as_str());
+    io::write_json(
+        &staging.join(registry::TRAINING_FILE),
+        &TrainingWindow {
+            run_date: ctx.run_date.to_string(),
+            target,
+            window_days: config.labels.as_ref().map_or(0, |l| l.window_days),
+            seed: config.train.seed,
+            train: &t.train,
+            validation: &t.validation,
+            months: &t.months,
+        },
+    )?;
+    io::write_json(&staging.join(registry::CONFIG_FILE), &ResolvedConfig { config_hash: &ctx.config_hash, config })?;
+    io::write_bytes(&staging.join(registry::REPORT_FILE), out.bundle.html.as_bytes())?;
+    let mut validation = out.bundle.validation.clone();
+    io::write_parquet(&staging.join(registry::VALIDATION_FILE), &mut validation, &ctx.table_meta(Stage::Train))?;
+    let dir = registry::model_dir(&models, id);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| write_err(&dir, e))?;
+    }
+    std::fs::rename(&staging, &dir).map_err(|e| write_err(&dir, e))?;
+    Ok(())
+}
+
+/// Decides whether training is due; if so reads the features, trains, writes the model folder
+/// and moves the champion pointer when the new model earns it; writes `report.json` and the
+/// manifest either way.
+pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(TrainReport, Manifest)> {
+    let started = Instant::now();
+    let mut sw = Stopwatch::new();
+    let models = config.models_dir();
+    let champion = registry::read_champion(&models)?;
+    let report = match due(config, ctx, champion.as_ref()) {
+        Due::Skip(reason) => {
+            tracing::info!("{reason}");
+            TrainReport { run_date: ctx.run_date, trained: None, skipped: Some(reason), warnings: Vec::new() }
+        }
+        Due::Train(reason) => {
+            tracing::info!("training: {reason}");
+            let (inputs, files_read) = read_inputs(layout, ctx)?;
+            sw.lap("read");
+            let loaded =
+                champion.as_ref().map(|c| registry::load_model(&models, &c.model_id).map_err(|e| e.to_string()));
+            let pair = champion.as_ref().zip(loaded.as_ref()).map(|(c, l)| (c, l.as_ref().map_err(Clone::clone)));
+            let out = run(config, &inputs, ctx, pair)?;
+            sw.lap("fit");
+            let Some(t) = out.report.trained.as_deref() else {
+                return Err(TrainError::Internal("a trained report without its model".into()));
+            };
+            write_model(config, ctx, &out, t)?;
+            if t.champion.promoted {
+                io::write_json(
+                    &models.join(registry::CHAMPION_FILE),
+                    &Champion {
+                        model_id: t.model_id.clone(),
+                        trained_for: ctx.run_date,
+                        promoted_on: ctx.run_date,
+                        validation_log_loss: t.champion.new_log_loss,
+                        reason: t.champion.reason.clone(),
+                    },
+                )?;
+            }
+            sw.lap("write model");
+            let mut w = layout.begin(ctx, Stage::Train)?;
+            w.write_json(files::REPORT, &out.report)?;
+            let manifest = w.commit(files_read, sw.into_timings(), started)?;
+            return Ok((out.report, manifest));
+        }
+    };
+    let mut w = layout.begin(ctx, Stage::Train)?;
+    w.write_json(files::REPORT, &report)?;
+    let manifest = w.commit(Vec::new(), sw.into_timings(), started)?;
+    Ok((report, manifest))
+}

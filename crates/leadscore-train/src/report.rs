@@ -1,0 +1,206 @@
+//! The train stage report (`report.json`, and the data behind `report.html`).
+
+use std::fmt::Write as _;
+
+use leadscore_core::RunDate;
+use leadscore_model::ModelKind;
+use leadscore_model::registry::Thresholds;
+use serde::{Deserialize, Serialize};
+
+use crate::evaluate::{CalibrationChoice, Evaluation, Headline};
+use crate::explain::Rule;
+use crate::fit::BoostedFit;
+
+/// One slice of the training set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SliceSummary {
+    /// Leads.
+    pub leads: u64,
+    /// Converted within the window.
+    pub conversions: u64,
+    /// First creation time (RFC 3339).
+    pub from: Option<String>,
+    /// Last creation time.
+    pub to: Option<String>,
+}
+
+/// Leads and conversions of one creation month in the training window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MonthVolume {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Matured leads.
+    pub leads: u64,
+    /// Of which converted within the window.
+    pub conversions: u64,
+    /// Whether the month is in the validation slice.
+    pub validation: bool,
+}
+
+/// One fitted candidate and how it did out of time.
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    /// The kind.
+    pub kind: ModelKind,
+    /// Calibrated (cross-fitted) validation metrics.
+    pub validation: Headline,
+    /// The calibration decision.
+    pub calibration: CalibrationChoice,
+    /// Seconds to fit (calibration included).
+    pub seconds: f64,
+    /// Rows it was fitted on.
+    pub rows: u64,
+    /// Early stopping (boosted trees only).
+    pub boosting: Option<BoostedFit>,
+}
+
+/// A feature's importance in the chosen model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Importance {
+    /// The derived feature.
+    pub feature: String,
+    /// Share of the total (gain for trees, |coefficient| for the logistic regression).
+    pub importance: f64,
+}
+
+/// What happened to the champion pointer.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChampionDecision {
+    /// The previous champion, if any.
+    pub previous: Option<String>,
+    /// Its log loss on this run's validation leads, when it could score them.
+    pub previous_log_loss: Option<f64>,
+    /// Its ROC AUC on the same leads.
+    pub previous_auc: Option<f64>,
+    /// The new model's validation log loss.
+    pub new_log_loss: f64,
+    /// The configured margin.
+    pub margin: f64,
+    /// Whether the new model is now the champion.
+    pub promoted: bool,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// A leakage-audit row, as the features stage reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Attribute.
+    pub attribute: String,
+    /// Univariate AUC on training leads.
+    #[serde(default)]
+    pub univariate_auc: Option<f64>,
+    /// Left out of the features.
+    #[serde(default)]
+    pub excluded: bool,
+    /// The verdict.
+    #[serde(default)]
+    pub verdict: String,
+}
+
+/// A trained model's report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trained {
+    /// The new model's id.
+    pub model_id: String,
+    /// Training slice.
+    pub train: SliceSummary,
+    /// Validation slice (out of time).
+    pub validation: SliceSummary,
+    /// Volumes per month.
+    pub months: Vec<MonthVolume>,
+    /// The candidates.
+    pub candidates: Vec<Candidate>,
+    /// The chosen kind.
+    pub chosen: ModelKind,
+    /// Why it was chosen.
+    pub why: String,
+    /// Full evaluation of the chosen model.
+    pub evaluation: Evaluation,
+    /// Thresholds and segments.
+    pub thresholds: Thresholds,
+    /// Feature importance of the chosen model, largest first.
+    pub importance: Vec<Importance>,
+    /// The explainer tree's rules.
+    pub rules: Vec<Rule>,
+    /// The champion decision.
+    pub champion: ChampionDecision,
+    /// The leakage audit of the features stage.
+    pub audit: Vec<AuditEntry>,
+    /// Design columns per encoding (trees, linear).
+    pub design_columns: (usize, usize),
+}
+
+/// `report.json` of the train stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    /// The run date.
+    pub run_date: RunDate,
+    /// The model trained, or `None` when training was not due.
+    pub trained: Option<Box<Trained>>,
+    /// Why training was skipped.
+    pub skipped: Option<String>,
+    /// Warnings.
+    pub warnings: Vec<String>,
+}
+
+impl TrainReport {
+    /// A short human summary.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "train {}", self.run_date);
+        if let Some(reason) = &self.skipped {
+            let _ = writeln!(s, "  not retrained: {reason}");
+        }
+        if let Some(t) = &self.trained {
+            let _ = writeln!(
+                s,
+                "  train {} leads ({} converted), validation {} leads ({} converted), {} … {}",
+                t.train.leads,
+                t.train.conversions,
+                t.validation.leads,
+                t.validation.conversions,
+                t.validation.from.as_deref().unwrap_or("?"),
+                t.validation.to.as_deref().unwrap_or("?"),
+            );
+            let _ = writeln!(
+                s,
+                "  {:<24} {:>7} {:>7} {:>9} {:>7} {:>7}  calibration",
+                "model", "AUC", "PR AUC", "log loss", "Brier", "ECE"
+            );
+            for c in &t.candidates {
+                let h = &c.validation;
+                let _ = writeln!(
+                    s,
+                    "  {:<24} {:>7.4} {:>7.4} {:>9.4} {:>7.4} {:>7.4}  {}",
+                    c.kind.label(),
+                    h.roc_auc,
+                    h.pr_auc,
+                    h.log_loss,
+                    h.brier,
+                    h.ece,
+                    c.calibration.method
+                );
+            }
+            let _ = writeln!(s, "  {}", t.why);
+            for p in &t.thresholds.policies {
+                let _ = writeln!(
+                    s,
+                    "  policy {:<16} {:>5} → threshold {:.4}: precision {:.1}%, recall {:.1}%, qualifies {:.1}%{}",
+                    p.policy.name(),
+                    p.parameter,
+                    p.threshold,
+                    100.0 * p.precision,
+                    100.0 * p.recall,
+                    100.0 * p.qualified_share,
+                    if p.reachable { "" } else { " (target not reachable)" }
+                );
+            }
+            let _ = writeln!(s, "  model {}: {}", t.model_id, t.champion.reason);
+        }
+        for w in &self.warnings {
+            let _ = writeln!(s, "  warning: {w}");
+        }
+        s
+    }
+}

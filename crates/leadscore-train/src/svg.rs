@@ -1,0 +1,204 @@
+//! Small inline SVG charts for `report.html` (lines over the unit square, vertical and horizontal
+//! bars). Hand-written: a plotting crate would bring font handling and many dependencies for
+//! the four chart shapes the report needs.
+
+use std::fmt::Write as _;
+
+const W: f64 = 420.0;
+const H: f64 = 300.0;
+const L: f64 = 48.0;
+const B: f64 = 36.0;
+const T: f64 = 12.0;
+const R: f64 = 12.0;
+
+/// Escapes text for SVG.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn frame(out: &mut String, x_label: &str, y_label: &str, y_max: f64, x_ticks: bool) {
+    let (pw, ph) = (W - L - R, H - T - B);
+    let _ = write!(out, r##"<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>"##);
+    for k in 0..=4 {
+        let f = f64::from(k) / 4.0;
+        let y = T + ph * (1.0 - f);
+        let _ = write!(
+            out,
+            r##"<line x1="{L}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#eee"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">{}</text>"##,
+            L + pw,
+            L - 4.0,
+            y + 3.0,
+            fmt_tick(f * y_max)
+        );
+        if x_ticks {
+            let x = L + pw * f;
+            let _ = write!(
+                out,
+                r##"<text x="{x:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}</text>"##,
+                T + ph + 14.0,
+                fmt_tick(f)
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text><text x="12" y="{:.1}" font-size="11" text-anchor="middle" transform="rotate(-90 12 {:.1})">{}</text>"##,
+        L + pw / 2.0,
+        H - 4.0,
+        esc(x_label),
+        T + ph / 2.0,
+        T + ph / 2.0,
+        esc(y_label)
+    );
+}
+
+fn fmt_tick(v: f64) -> String {
+    if v >= 10.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// One line of a chart: name, colour and points.
+pub type Series<'a> = (&'a str, &'a str, &'a [(f64, f64)]);
+
+/// Lines over [0, 1] x [0, 1]; `diagonal` draws y = x.
+pub fn lines(series: &[Series<'_>], x_label: &str, y_label: &str, diagonal: bool) -> String {
+    let (pw, ph) = (W - L - R, H - T - B);
+    let mut s = format!(r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}">"#);
+    frame(&mut s, x_label, y_label, 1.0, true);
+    if diagonal {
+        let _ = write!(
+            s,
+            r##"<line x1="{L}" y1="{:.1}" x2="{:.1}" y2="{T}" stroke="#bbb" stroke-dasharray="4 3"/>"##,
+            T + ph,
+            L + pw
+        );
+    }
+    for (k, (name, colour, pts)) in series.iter().enumerate() {
+        let path: Vec<String> = pts
+            .iter()
+            .map(|(x, y)| format!("{:.1},{:.1}", L + pw * x.clamp(0.0, 1.0), T + ph * (1.0 - y.clamp(0.0, 1.0))))
+            .collect();
+        let _ = write!(
+            s,
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/><text x="{:.1}" y="{:.1}" font-size="11" fill="{colour}">{}</text>"#,
+            path.join(" "),
+            L + 8.0,
+            T + 14.0 + 14.0 * k as f64,
+            esc(name)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Points (with a y = x reference), for reliability plots; the axes span [0, `max`].
+pub fn scatter(points: &[(f64, f64)], x_label: &str, y_label: &str) -> String {
+    let max = points.iter().flat_map(|(x, y)| [*x, *y]).fold(0.0_f64, f64::max).max(1e-3) * 1.1;
+    let (pw, ph) = (W - L - R, H - T - B);
+    let mut s = format!(r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}">"#);
+    frame(&mut s, x_label, y_label, max, false);
+    for k in 0..=4 {
+        let f = f64::from(k) / 4.0;
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}</text>"##,
+            L + pw * f,
+            T + ph + 14.0,
+            fmt_tick(f * max)
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<line x1="{L}" y1="{:.1}" x2="{:.1}" y2="{T}" stroke="#bbb" stroke-dasharray="4 3"/>"##,
+        T + ph,
+        L + pw
+    );
+    for (x, y) in points {
+        let _ = write!(
+            s,
+            r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="#1f77b4"/>"##,
+            L + pw * x / max,
+            T + ph * (1.0 - y / max)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Vertical bars: `(label, value, colour)`.
+pub fn bars(items: &[(String, f64, &str)], y_label: &str) -> String {
+    let max = items.iter().map(|i| i.1).fold(0.0_f64, f64::max).max(1e-9) * 1.1;
+    let (pw, ph) = (W - L - R, H - T - B);
+    let mut s = format!(r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}">"#);
+    frame(&mut s, "", y_label, max, false);
+    let n = items.len().max(1) as f64;
+    let bw = pw / n;
+    for (k, (label, v, colour)) in items.iter().enumerate() {
+        let h = ph * v / max;
+        let x = L + bw * k as f64;
+        let _ = write!(
+            s,
+            r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="{colour}"><title>{}: {}</title></rect><text x="{:.1}" y="{:.1}" font-size="9" text-anchor="middle">{}</text>"#,
+            x + bw * 0.1,
+            T + ph - h,
+            bw * 0.8,
+            esc(label),
+            fmt_tick(*v),
+            x + bw / 2.0,
+            T + ph + 12.0,
+            esc(label)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Horizontal bars with labels on the left: `(label, value)`.
+pub fn hbars(items: &[(String, f64)]) -> String {
+    let row = 18.0;
+    let label_w = 190.0;
+    let width = 560.0;
+    let height = row * items.len() as f64 + 8.0;
+    let max = items.iter().map(|i| i.1).fold(0.0_f64, f64::max).max(1e-9);
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}">"#
+    );
+    for (k, (label, v)) in items.iter().enumerate() {
+        let y = 4.0 + row * k as f64;
+        let w = (width - label_w - 60.0) * v / max;
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{}</text><rect x="{label_w}" y="{:.1}" width="{w:.1}" height="{:.1}" fill="#1f77b4"/><text x="{:.1}" y="{:.1}" font-size="10">{:.1}%</text>"##,
+            label_w - 6.0,
+            y + 12.0,
+            esc(label),
+            y + 2.0,
+            row - 5.0,
+            label_w + w + 4.0,
+            y + 12.0,
+            100.0 * v
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_are_well_formed_svg_with_escaped_labels() {
+        let l = lines(&[("a<b", "#000", &[(0.0, 0.0), (1.0, 1.0)])], "x", "y", true);
+        assert!(l.starts_with("<svg") && l.ends_with("</svg>") && l.contains("a&lt;b") && l.contains("polyline"));
+        let b = bars(&[("2026-01".into(), 3.0, "#123")], "n");
+        assert_eq!(b.matches("<rect").count(), 2);
+        assert!(hbars(&[("f".into(), 0.5)]).contains("50.0%"));
+        assert!(scatter(&[(0.1, 0.2)], "p", "o").contains("<circle"));
+    }
+}

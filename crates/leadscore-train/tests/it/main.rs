@@ -1,0 +1,290 @@
+//! Integration tests of the train stage: a known world, the volume gate, determinism, the
+//! champion rule and the retraining cadence.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use leadscore_core::config::Policy;
+use leadscore_core::schema::features as f;
+use leadscore_core::{Classify, Config, ExitKind, RunContext, RunDate};
+use leadscore_model::registry::Champion;
+use leadscore_model::spec::SPEC_VERSION;
+use leadscore_model::{FeatureDef, FeatureKind, FeatureSpec, FittedFeature, Recipe};
+use leadscore_train::{Due, TrainError, TrainInputs, due, run};
+use polars::prelude::*;
+
+const DAY_US: i64 = 86_400_000_000;
+const T0: i64 = 1_735_689_600_000_000; // 2025-01-01
+
+fn config(extra: &str) -> Config {
+    let text = format!(
+        r#"
+[project]
+name = "t"
+currency = "EUR"
+[sources]
+preset = "hubspot"
+[sources.leads]
+path = "l.csv"
+[sources.deals]
+path = "d.csv"
+{extra}
+"#
+    );
+    Config::from_toml(&text, "test.toml", Path::new(".")).unwrap()
+}
+
+fn ctx(date: &str) -> RunContext {
+    RunContext { run_date: date.parse::<RunDate>().unwrap(), config_hash: "h".into(), seed: 1, retrain: false }
+}
+
+/// A hash-based uniform in [0, 1) (SplitMix64 of the index and salt), so the world is
+/// deterministic without a RNG crate and draws with different salts are independent.
+fn u(i: u64, salt: u64) -> f64 {
+    let mut z = i.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(salt.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    for _ in 0..2 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+    }
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// `n` leads over 300 days: P(convert) = sigmoid(-3 + 1.5 x + 1.0 [tier = gold] - 0.8 [missing]),
+/// the last 20% in validation. Returns the inputs and the true probabilities of validation leads.
+fn world(n: usize) -> (TrainInputs, Vec<f64>) {
+    let mut lead_id = Vec::new();
+    let mut created = Vec::new();
+    let mut split = Vec::new();
+    let mut converted = Vec::new();
+    let mut x = Vec::new();
+    let mut tier: Vec<Option<&str>> = Vec::new();
+    let mut truth = Vec::new();
+    for i in 0..n {
+        let xi = 2.0 * u(i as u64, 1) - 1.0;
+        let t = match u(i as u64, 2) {
+            v if v < 0.3 => Some("gold"),
+            v if v < 0.8 => Some("silver"),
+            v if v < 0.95 => None,
+            _ => Some("rare"),
+        };
+        let z = -3.0 + 1.5 * xi + if t == Some("gold") { 1.0 } else { 0.0 } - if t.is_none() { 0.8 } else { 0.0 };
+        let p = 1.0 / (1.0 + (-z).exp());
+        let val = i >= n * 8 / 10;
+        if val {
+            truth.push(p);
+        }
+        lead_id.push(format!("L{i:06}"));
+        created.push(T0 + (i as i64) * 300 * DAY_US / n as i64);
+        split.push(if val { f::VALIDATION } else { f::TRAIN });
+        converted.push(u(i as u64, 3) < p);
+        x.push(if i % 50 == 0 { None } else { Some(xi) });
+        tier.push(t);
+    }
+    let df = df!(
+        f::LEAD_ID => lead_id,
+        f::CREATED_AT => created,
+        f::SPLIT => split,
+        f::CONVERTED => converted,
+        f::VALUE_IN_WINDOW => vec![0.0; n],
+        "x" => x,
+        "tier" => tier,
+    )
+    .unwrap()
+    .lazy()
+    .with_column(col(f::CREATED_AT).cast(DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))))
+    .collect()
+    .unwrap();
+    let def =
+        |name: &str, kind| FeatureDef { name: name.into(), kind, origin: "test".into(), description: name.into() };
+    let spec = FeatureSpec {
+        version: SPEC_VERSION,
+        recipe: Recipe { timezone: "UTC".into(), attributes: vec![], events: None },
+        catalog: vec![def("x", FeatureKind::Numeric), def("tier", FeatureKind::Categorical)],
+        features: vec![
+            FittedFeature::Numeric { name: "x".into(), impute: 0.0, mean: 0.0, std: 0.58, has_missing: true },
+            FittedFeature::Categorical {
+                name: "tier".into(),
+                levels: vec!["silver".into(), "gold".into()],
+                tree_codes: vec![1.0, 3.0, 2.0, 0.0],
+            },
+        ],
+    };
+    (TrainInputs { features: df, spec, audit: vec![] }, truth)
+}
+
+#[test]
+fn learns_a_known_world_calibrated_with_policies_that_hold() {
+    let (inputs, truth) = world(40_000);
+    let cfg = config("");
+    let out = run(&cfg, &inputs, &ctx("2026-01-01"), None).unwrap();
+    let t = out.report.trained.as_deref().unwrap();
+    let val_labels: Vec<bool> = {
+        let df = &inputs.features;
+        let m = df.column(f::SPLIT).unwrap().str().unwrap().equal(f::VALIDATION);
+        df.filter(&m).unwrap().column(f::CONVERTED).unwrap().bool().unwrap().iter().map(|y| y == Some(true)).collect()
+    };
+    let truth_auc = leadscore_model::metrics::roc_auc(&truth, &val_labels).unwrap();
+    let h = &t.evaluation.headline;
+    assert!(h.roc_auc > truth_auc - 0.02, "AUC {} vs truth {truth_auc}", h.roc_auc);
+    assert!(h.ece < 0.02, "ECE {}", h.ece);
+    assert_eq!(t.candidates.len(), 2);
+    assert!(t.why.contains("chosen"));
+    // Every policy's figures are what its threshold gives on validation.
+    let top = t.thresholds.policy(Policy::TopFraction).unwrap();
+    assert!((top.qualified_share - 0.2).abs() < 0.01, "{top:?}");
+    let prec = t.thresholds.policy(Policy::MinPrecision).unwrap();
+    assert!(!prec.reachable || prec.precision >= 0.3);
+    let rec = t.thresholds.policy(Policy::MinRecall).unwrap();
+    assert!(rec.recall >= 0.8);
+    // The segments are ordered and the feature that matters most is found.
+    let seg = &t.thresholds.segments;
+    assert!(seg.windows(2).all(|w| w[0].conversion_rate >= w[1].conversion_rate), "{seg:?}");
+    assert_eq!(t.importance[0].feature, "x");
+    assert!(!t.rules.is_empty());
+    assert!(out.bundle.html.contains("<svg") && out.bundle.html.contains(&t.model_id));
+    let html = &out.bundle.html;
+    assert!(
+        !html.contains("<script") && !html.contains("<link") && !html.contains("<img") && !html.contains("https://"),
+        "the report must be self-contained"
+    );
+}
+
+#[test]
+fn the_same_data_and_seed_give_the_same_model_bytes() {
+    let (inputs, _) = world(6_000);
+    let cfg = config("");
+    let a = run(&cfg, &inputs, &ctx("2026-01-01"), None).unwrap();
+    let b = run(&cfg, &inputs, &ctx("2026-01-01"), None).unwrap();
+    let bytes = |o: &leadscore_train::TrainOutputs| serde_json::to_vec(&o.bundle.artifact).unwrap();
+    assert_eq!(bytes(&a), bytes(&b));
+    assert_eq!(a.bundle.artifact.model_id, b.bundle.artifact.model_id);
+    assert_eq!(serde_json::to_vec(&a.bundle.thresholds).unwrap(), serde_json::to_vec(&b.bundle.thresholds).unwrap());
+}
+
+#[test]
+fn too_few_conversions_refuse_to_train_with_exit_4_and_the_numbers() {
+    let (mut inputs, _) = world(2_000);
+    // Keep only 30 conversions.
+    let mut seen = 0;
+    let conv: Vec<bool> = inputs
+        .features
+        .column(f::CONVERTED)
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .map(|y| {
+            let keep = y == Some(true) && seen < 30;
+            seen += usize::from(keep);
+            keep
+        })
+        .collect();
+    inputs.features.with_column(Column::new(f::CONVERTED.into(), conv)).unwrap();
+    let err = run(&config(""), &inputs, &ctx("2026-01-01"), None).unwrap_err();
+    assert!(matches!(err, TrainError::NotEnoughData { .. }));
+    assert_eq!(err.exit_kind(), ExitKind::NotEnoughData);
+    let msg = err.to_string();
+    assert!(msg.contains("30 target conversions") && msg.contains("min_conversions"), "{msg}");
+}
+
+#[test]
+fn scoring_leads_and_unlabelled_rows_never_enter_training() {
+    let (mut inputs, _) = world(6_000);
+    // Mark the newest 500 leads as scoring leads (not matured): no label, split `score`.
+    let n = inputs.features.height();
+    let split: Vec<&str> = inputs
+        .features
+        .column(f::SPLIT)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| if i >= n - 500 { f::SCORE } else { s.unwrap_or(f::TRAIN) })
+        .collect();
+    let conv: Vec<Option<bool>> = inputs
+        .features
+        .column(f::CONVERTED)
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, y)| if i >= n - 500 { None } else { y })
+        .collect();
+    inputs.features.with_column(Column::new(f::SPLIT.into(), split)).unwrap();
+    inputs.features.with_column(Column::new(f::CONVERTED.into(), conv)).unwrap();
+    let out = run(&config(""), &inputs, &ctx("2026-01-01"), None).unwrap();
+    let t = out.report.trained.as_deref().unwrap();
+    assert_eq!(t.train.leads + t.validation.leads, (n - 500) as u64);
+    assert!(t.train.to < t.validation.from, "validation is strictly later than training");
+}
+
+#[test]
+fn a_champion_that_is_better_on_the_same_leads_stays() {
+    let (inputs, _) = world(8_000);
+    let cfg = config("");
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(&cfg, &inputs, &ctx("2026-01-01"), None).unwrap();
+    // Save the first model as the champion.
+    let id = first.bundle.artifact.model_id.clone();
+    let mdir = dir.path().join(&id);
+    std::fs::create_dir_all(&mdir).unwrap();
+    let w = |name: &str, v: String| std::fs::write(mdir.join(name), v).unwrap();
+    w("model.json", serde_json::to_string(&first.bundle.artifact).unwrap());
+    w("feature_spec.json", serde_json::to_string(&first.bundle.spec).unwrap());
+    w("thresholds.json", serde_json::to_string(&first.bundle.thresholds).unwrap());
+    let champion = Champion {
+        model_id: id.clone(),
+        trained_for: "2026-01-01".parse().unwrap(),
+        promoted_on: "2026-01-01".parse().unwrap(),
+        validation_log_loss: 0.0,
+        reason: String::new(),
+    };
+    let loaded = leadscore_model::registry::load_model(dir.path(), &id).unwrap();
+    // The same model against itself: equal, so promoted (not worse by more than the margin).
+    let same = run(&cfg, &inputs, &ctx("2026-01-08"), Some((&champion, Ok(&loaded)))).unwrap();
+    let d = &same.report.trained.as_deref().unwrap().champion;
+    assert!(d.promoted, "{}", d.reason);
+    assert!((d.previous_log_loss.unwrap() - d.new_log_loss).abs() < 1e-9);
+    // A challenger trained on labels scrambled in training is worse: the champion stays.
+    let mut scrambled = inputs.clone();
+    let m = scrambled.features.column(f::SPLIT).unwrap().str().unwrap().equal(f::TRAIN);
+    let conv: Vec<bool> = scrambled
+        .features
+        .column(f::CONVERTED)
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .zip(m.iter())
+        .enumerate()
+        .map(|(i, (y, tr))| if tr == Some(true) { u(i as u64, 9) < 0.1 } else { y == Some(true) })
+        .collect();
+    scrambled.features.with_column(Column::new(f::CONVERTED.into(), conv)).unwrap();
+    let worse = run(&cfg, &scrambled, &ctx("2026-01-08"), Some((&champion, Ok(&loaded)))).unwrap();
+    let d = &worse.report.trained.as_deref().unwrap().champion;
+    let t = worse.report.trained.as_deref().unwrap();
+    assert!(!d.promoted, "{} {:?}", d.reason, t.candidates);
+    assert!(d.reason.contains("stays champion"));
+}
+
+#[test]
+fn retraining_is_due_without_a_champion_when_it_is_old_or_when_asked() {
+    let cfg = config("[train]\nretrain_after_days = 7\n");
+    let champ = |d: &str| Champion {
+        model_id: "m".into(),
+        trained_for: d.parse().unwrap(),
+        promoted_on: d.parse().unwrap(),
+        validation_log_loss: 0.2,
+        reason: String::new(),
+    };
+    assert!(matches!(due(&cfg, &ctx("2026-01-10"), None), Due::Train(_)));
+    assert!(matches!(due(&cfg, &ctx("2026-01-10"), Some(&champ("2026-01-05"))), Due::Skip(_)));
+    assert!(matches!(due(&cfg, &ctx("2026-01-12"), Some(&champ("2026-01-05"))), Due::Train(_)));
+    let mut asked = ctx("2026-01-06");
+    asked.retrain = true;
+    assert!(matches!(due(&cfg, &asked, Some(&champ("2026-01-05"))), Due::Train(_)));
+}
