@@ -10,8 +10,8 @@ use polars::prelude::*;
 use serde_json::Value;
 
 /// The stages `leadscore run` runs today.
-/// The stages whose tables are data (train writes a report; its model goes to the registry).
-const STAGES: [&str; 3] = ["ingest", "labels", "features"];
+/// The stages that write tables (train writes a report; its model goes to the registry).
+const STAGES: [&str; 4] = ["ingest", "labels", "features", "qualify"];
 
 fn leadscore(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_leadscore"))
@@ -390,7 +390,9 @@ fn the_bundled_sample_runs_with_the_root_config() {
     let sample = root.join("data/sample");
     let text = text
         .replace("\"data/sample/", &format!("\"{}/", sample.display()))
-        .replace("output_dir = \"data\"", &format!("output_dir = \"{}\"", dir.path().display()));
+        .replace("output_dir = \"data\"", &format!("output_dir = \"{}\"", dir.path().display()))
+        // Score the last 30 days, so the qualified share can be compared with the policy.
+        .replace("top_fraction = 0.2\n", "top_fraction = 0.2\nrescore_days = 30\n");
     let config = dir.path().join("leadscore.toml");
     fs::write(&config, text).unwrap();
     let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--json"], dir.path());
@@ -456,6 +458,45 @@ fn the_bundled_sample_runs_with_the_root_config() {
     let p = val.column("probability").unwrap().f64().unwrap();
     assert!(p.iter().flatten().all(|p| (0.0..=1.0).contains(&p)));
     assert_eq!(val.height() as u64, t["validation"]["leads"].as_u64().unwrap());
+    // Daily scores: probabilities in [0, 1], scores monotone in them, the policy's share.
+    let q = &v["stages"][4]["report"];
+    assert_eq!(q["stage"], "qualify");
+    assert_eq!(q["model_id"], id);
+    let scores = read_parquet(&dir.path().join("runs/2026-11-01/qualify/scores.parquet"));
+    assert_eq!(scores.height() as u64, q["leads"].as_u64().unwrap());
+    assert!(scores.height() > 1000, "30 days of leads: {}", scores.height());
+    let mut rows: Vec<(f64, f64, bool, String)> = (0..scores.height())
+        .map(|i| {
+            let get = |c: &str| scores.column(c).unwrap().get(i).unwrap();
+            (
+                get("probability").extract::<f64>().unwrap(),
+                get("score").extract::<f64>().unwrap(),
+                get("qualified") == AnyValue::Boolean(true),
+                get("reason_1").str_value().into_owned(),
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert!(rows.iter().all(|r| (0.0..=1.0).contains(&r.0) && (0.0..=100.0).contains(&r.1)));
+    assert!(rows.windows(2).all(|w| w[0].1 <= w[1].1), "scores are monotone in the probability");
+    let threshold = q["threshold"].as_f64().unwrap();
+    assert!(rows.iter().all(|r| r.2 == (r.0 >= threshold)));
+    let share = rows.iter().filter(|r| r.2).count() as f64 / rows.len() as f64;
+    assert!((share - 0.2).abs() < 0.05, "top_fraction 0.2 qualifies {share}");
+    assert!(rows.iter().all(|r| r.3.contains(": ") && r.3.contains('(')), "every lead has a reason");
+}
+
+#[test]
+fn a_day_without_new_leads_exits_99_after_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = synth(dir.path(), &[]);
+    let config = export.join("leadscore.toml");
+    // The export ends on 2026-11-01: nobody signed up on 2026-12-14.
+    let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-12-15"], dir.path());
+    assert_eq!(code(&o), 99, "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing to score"), "{}", stderr(&o));
+    assert!(export.join("models/champion.json").exists());
+    assert!(!export.join("runs/2026-12-15/qualify").exists());
 }
 
 #[test]

@@ -34,11 +34,13 @@ pub enum Stage {
     Features,
     /// Models, calibration, thresholds, the registry and its champion.
     Train,
+    /// Daily scores: probability, score, segment, qualified flag and reasons per new lead.
+    Qualify,
 }
 
 impl Stage {
     /// Every stage, in DAG order.
-    pub const ALL: [Stage; 4] = [Stage::Ingest, Stage::Labels, Stage::Features, Stage::Train];
+    pub const ALL: [Stage; 5] = [Stage::Ingest, Stage::Labels, Stage::Features, Stage::Train, Stage::Qualify];
 
     /// The stage's name (folder name, CLI name).
     pub fn name(self) -> &'static str {
@@ -47,6 +49,7 @@ impl Stage {
             Self::Labels => "labels",
             Self::Features => "features",
             Self::Train => "train",
+            Self::Qualify => "qualify",
         }
     }
 

@@ -165,6 +165,30 @@ pub mod features {
     pub const SCORE: &str = "score";
 }
 
+/// Columns of `scores.parquet` (the qualify stage).
+pub mod scores {
+    /// The lead.
+    pub const LEAD_ID: &str = "lead_id";
+    /// Its user (person or account).
+    pub const USER_ID: &str = "user_id";
+    /// Its web-analytics client id.
+    pub const CLIENT_ID: &str = "client_id";
+    /// When it was created.
+    pub const CREATED_AT: &str = "created_at";
+    /// The model that scored it.
+    pub const MODEL_ID: &str = "model_id";
+    /// Calibrated probability of converting within the window.
+    pub const PROBABILITY: &str = "probability";
+    /// 0-100: the share of validation leads with a lower probability.
+    pub const SCORE: &str = "score";
+    /// `very good`, `good`, `medium` or `low`.
+    pub const SEGMENT: &str = "segment";
+    /// Whether the lead passes the configured policy's threshold.
+    pub const QUALIFIED: &str = "qualified";
+    /// The strongest signed contributions, readable (`reason_1` is the strongest).
+    pub const REASONS: [&str; 3] = ["reason_1", "reason_2", "reason_3"];
+}
+
 /// Why an input row was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -374,6 +398,8 @@ pub mod files {
     pub const FEATURES: &str = "features.parquet";
     /// The fitted feature spec, written by features.
     pub const FEATURE_SPEC: &str = "feature_spec.json";
+    /// Scored leads of the run date, written by qualify.
+    pub const SCORES: &str = "scores.parquet";
     /// A stage's typed report.
     pub const REPORT: &str = "report.json";
     /// A stage's manifest (inputs, outputs, timings); written last, marks success.

@@ -5,6 +5,7 @@
 //! columns it was fitted on, and the calibrator. Training writes it as `model.json`; scoring reads
 //! it back without depending on the learners.
 
+use forust_ml::gradientbooster::ContributionsMethod;
 use forust_ml::{GradientBooster, Matrix};
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +99,33 @@ impl Classifier {
             Self::Boosted { booster } => {
                 let m = Matrix::new(&design.data, design.rows, design.columns.len());
                 booster.predict(&m, true)
+            }
+        }
+    }
+}
+
+impl Classifier {
+    /// Each row's contribution of every design column to its log-odds, row-major (`rows` x
+    /// `columns`): coefficient x standardised value for the logistic regression (relative to an
+    /// average lead), the path-averaged tree contributions (relative to the base score) for
+    /// boosted trees.
+    pub fn contributions(&self, design: &Design) -> Vec<f64> {
+        let cols = design.columns.len();
+        match self {
+            Self::Logistic { coefficients, .. } => {
+                let mut out = vec![0.0; design.rows * cols];
+                for (j, c) in coefficients.iter().enumerate().take(cols) {
+                    for (i, x) in design.column(j).iter().enumerate() {
+                        out[i * cols + j] = c * x;
+                    }
+                }
+                out
+            }
+            Self::Boosted { booster } => {
+                let m = Matrix::new(&design.data, design.rows, cols);
+                let with_bias = booster.predict_contributions(&m, ContributionsMethod::Average, true);
+                // forust appends the bias to each row: drop it.
+                with_bias.chunks(cols + 1).flat_map(|row| row[..cols].to_vec()).collect()
             }
         }
     }

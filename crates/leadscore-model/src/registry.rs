@@ -83,12 +83,42 @@ pub struct Thresholds {
     pub policies: Vec<PolicyThreshold>,
     /// Segments from the best down.
     pub segments: Vec<SegmentCut>,
+    /// The 0th, 1st, …, 100th percentiles of the validation probabilities: a lead's score (0-100)
+    /// is the share of validation leads with a lower probability.
+    pub score_quantiles: Vec<f64>,
 }
 
 impl Thresholds {
     /// The threshold of a policy.
     pub fn policy(&self, p: Policy) -> Option<&PolicyThreshold> {
         self.policies.iter().find(|t| t.policy == p)
+    }
+
+    /// The score (0-100) of a calibrated probability: where it falls among the validation
+    /// probabilities, interpolated between percentiles. Non-decreasing in `p`.
+    pub fn score(&self, p: f64) -> f64 {
+        let q = &self.score_quantiles;
+        let (Some(first), Some(last)) = (q.first(), q.last()) else { return (100.0 * p).clamp(0.0, 100.0) };
+        if p <= *first {
+            return 0.0;
+        }
+        if p >= *last {
+            return 100.0;
+        }
+        let k = q.partition_point(|x| *x <= p); // q[k-1] <= p < q[k]
+        let (lo, hi) = (q[k - 1], q[k]);
+        let frac = if hi > lo { (p - lo) / (hi - lo) } else { 0.0 };
+        let steps = (q.len() - 1) as f64;
+        (100.0 * ((k - 1) as f64 + frac) / steps).clamp(0.0, 100.0)
+    }
+
+    /// The segment of a calibrated probability (the first whose minimum it reaches).
+    pub fn segment(&self, p: f64) -> &str {
+        self.segments
+            .iter()
+            .find(|s| p >= s.min_probability)
+            .or(self.segments.last())
+            .map_or("low", |s| s.name.as_str())
     }
 }
 
@@ -151,4 +181,41 @@ pub fn load_model(models_dir: &Path, model_id: &str) -> Result<LoadedModel> {
     let thresholds: Thresholds = read_json(&dir.join(THRESHOLDS_FILE))?;
     artifact.check_spec(&spec)?;
     Ok(LoadedModel { dir, artifact, spec, thresholds })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thresholds() -> Thresholds {
+        let seg = |name: &str, min: f64| SegmentCut {
+            name: name.into(),
+            min_probability: min,
+            share_of_leads: 0.0,
+            share_of_conversions: 0.0,
+            conversion_rate: 0.0,
+            lift_over_low: 0.0,
+        };
+        Thresholds {
+            configured_policy: Policy::TopFraction,
+            policies: vec![],
+            segments: vec![seg("very good", 0.3), seg("good", 0.1), seg("medium", 0.05), seg("low", 0.0)],
+            score_quantiles: (0..=100).map(|k| f64::from(k) / 200.0).collect(),
+        }
+    }
+
+    #[test]
+    fn scores_are_monotone_percentiles_and_segments_follow_probability() {
+        let t = thresholds();
+        assert_eq!(t.score(0.0), 0.0);
+        assert_eq!(t.score(0.9), 100.0);
+        assert!((t.score(0.25) - 50.0).abs() < 1e-9);
+        assert!((t.score(0.2525) - 50.5).abs() < 1e-9);
+        let ps: Vec<f64> = (0..1000).map(|i| f64::from(i) / 1000.0).collect();
+        assert!(ps.windows(2).all(|w| t.score(w[0]) <= t.score(w[1])));
+        assert_eq!(t.segment(0.5), "very good");
+        assert_eq!(t.segment(0.1), "good");
+        assert_eq!(t.segment(0.07), "medium");
+        assert_eq!(t.segment(0.01), "low");
+    }
 }

@@ -12,6 +12,7 @@ use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, RunLayou
 use leadscore_features::{FeaturesError, FeaturesReport};
 use leadscore_ingest::{IngestError, IngestReport};
 use leadscore_labels::{LabelsError, LabelsReport};
+use leadscore_qualify::{QualifyError, QualifyReport};
 use leadscore_train::{TrainError, TrainReport};
 use serde::Serialize;
 
@@ -30,6 +31,9 @@ pub enum PipelineError {
     /// The train stage failed.
     #[error("stage `train` failed: {0}")]
     Train(#[from] TrainError),
+    /// The qualify stage failed.
+    #[error("stage `qualify` failed: {0}")]
+    Qualify(#[from] QualifyError),
     /// A core operation failed.
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -42,6 +46,7 @@ impl Classify for PipelineError {
             Self::Labels(e) => e.exit_kind(),
             Self::Features(e) => e.exit_kind(),
             Self::Train(e) => e.exit_kind(),
+            Self::Qualify(e) => e.exit_kind(),
             Self::Core(e) => e.exit_kind(),
         }
     }
@@ -59,6 +64,8 @@ pub enum StageReport {
     Features(Box<FeaturesReport>),
     /// Models, calibration, thresholds and the champion decision.
     Train(Box<TrainReport>),
+    /// Today's scores: policy, threshold, qualified share and drift.
+    Qualify(Box<QualifyReport>),
 }
 
 impl StageReport {
@@ -69,6 +76,7 @@ impl StageReport {
             Self::Labels(r) => r.summary(),
             Self::Features(r) => r.summary(),
             Self::Train(r) => r.summary(),
+            Self::Qualify(r) => r.summary(),
         }
     }
 }
@@ -141,6 +149,10 @@ pub fn run_stage(
         Stage::Train => {
             let (report, manifest) = leadscore_train::execute(config, ctx, layout)?;
             StageRun { stage, report: StageReport::Train(Box::new(report)), manifest }
+        }
+        Stage::Qualify => {
+            let (report, manifest) = leadscore_qualify::execute(config, ctx, layout)?;
+            StageRun { stage, report: StageReport::Qualify(Box::new(report)), manifest }
         }
     };
     tracing::info!(seconds = run.manifest.seconds_total, "done");

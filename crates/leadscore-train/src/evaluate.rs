@@ -223,7 +223,14 @@ pub fn segments(p: &[f64], y: &[bool]) -> Vec<SegmentCut> {
 
 /// `thresholds.json` for a model.
 pub fn threshold_file(p: &[f64], y: &[bool], q: &Qualify) -> Thresholds {
-    Thresholds { configured_policy: q.policy, policies: thresholds(p, y, q), segments: segments(p, y) }
+    let mut sorted = p.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let score_quantiles = if sorted.is_empty() {
+        Vec::new()
+    } else {
+        (0..=100).map(|k| sorted[(k * (sorted.len() - 1)) / 100]).collect()
+    };
+    Thresholds { configured_policy: q.policy, policies: thresholds(p, y, q), segments: segments(p, y), score_quantiles }
 }
 
 #[cfg(test)]
@@ -237,6 +244,7 @@ mod tests {
             min_precision: 0.5,
             min_recall: 0.5,
             min_probability: 0.35,
+            rescore_days: 0,
         }
     }
 

@@ -207,6 +207,8 @@ pub struct Qualify {
     pub min_recall: f64,
     /// Parameter of [`Policy::MinProbability`].
     pub min_probability: f64,
+    /// Extra days before the run date's day that are scored again.
+    pub rescore_days: u32,
 }
 
 impl Qualify {
@@ -565,7 +567,10 @@ impl<'a> Validator<'a> {
         let min_recall = self.in_range(&path.key("min_recall"), raw.min_recall, 0.8, share, "above 0 and below 1");
         let min_probability =
             self.in_range(&path.key("min_probability"), raw.min_probability, 0.1, share, "above 0 and below 1");
+        let rescore_days =
+            self.in_range(&path.key("rescore_days"), raw.rescore_days, 0, |d| d <= 30, "between 0 and 30");
         Some(Qualify {
+            rescore_days: rescore_days?,
             policy: policy?,
             top_fraction: top_fraction?,
             min_precision: min_precision?,

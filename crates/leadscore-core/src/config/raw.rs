@@ -401,4 +401,9 @@ pub struct RawQualify {
     /// Default 0.1.
     #[serde(default)]
     pub min_probability: Option<f64>,
+    /// Days before the run date's day that are scored again (CRM records of recent leads are
+    /// often completed a day or two late). 0 scores only the leads created the day before the
+    /// run date. Default 0.
+    #[serde(default)]
+    pub rescore_days: Option<u32>,
 }

@@ -1,0 +1,146 @@
+//! `leadscore-qualify`: the daily scores.
+//!
+//! [`run`] is responsible for scoring the leads of the run date with the champion model:
+//!
+//! 1. it selects the leads created in `[D - 1 - rescore_days, D)` (project time zone);
+//! 2. it derives their features with the champion's own recipe (events strictly before each
+//!    lead's creation) and encodes them with the champion's fitted spec, so scoring sees exactly
+//!    the columns training saw;
+//! 3. it computes the calibrated probability, the score (0-100: the share of the champion's
+//!    validation leads with a lower probability, so it is monotone in the probability), the
+//!    segment, the qualified flag of the configured `[qualify] policy`, and the three strongest
+//!    signed contributions as readable reasons;
+//! 4. it compares today's qualified share with the share validation promised and flags a drift.
+//!
+//! No leads for the date is not an error but "nothing to do" (exit 99, Airflow's skip). It reads
+//! ingest's `leads.parquet` and `events.parquet` and the champion from the model registry, and
+//! writes `scores.parquet` and `report.json`.
+
+mod error;
+mod reasons;
+mod report;
+
+use std::time::Instant;
+
+use chrono::Duration;
+use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
+use leadscore_core::schema::{files, leads, scores as s};
+use leadscore_core::{Config, RunContext, RunDate, RunLayout, Stage};
+use leadscore_model::derive;
+use leadscore_model::registry::{self, LoadedModel};
+use polars::prelude::*;
+
+pub use error::{QualifyError, Result};
+pub use report::QualifyReport;
+
+/// Inputs of the stage.
+#[derive(Debug, Clone)]
+pub struct QualifyInputs {
+    /// Canonical leads (ingest).
+    pub leads: DataFrame,
+    /// Canonical events (ingest; empty when none are configured).
+    pub events: DataFrame,
+}
+
+/// What the stage produces.
+#[derive(Debug, Clone)]
+pub struct QualifyOutputs {
+    /// `scores.parquet`.
+    pub scores: DataFrame,
+    /// The report.
+    pub report: QualifyReport,
+}
+
+/// The leads to score: created in `[D - 1 - rescore_days, D)`, oldest first.
+fn leads_to_score(config: &Config, leads_df: &DataFrame, ctx: &RunContext) -> Result<(DataFrame, RunDate)> {
+    let tz = config.project.timezone;
+    let to = ctx.run_date.start_micros(tz);
+    let from_date = RunDate::new(ctx.run_date.date() - Duration::days(1 + i64::from(config.qualify.rescore_days)));
+    let from = from_date.start_micros(tz);
+    let at = col(leads::CREATED_AT).dt().timestamp(TimeUnit::Microseconds);
+    let df = leads_df
+        .clone()
+        .lazy()
+        .filter(at.clone().gt_eq(lit(from)).and(at.lt(lit(to))))
+        .sort([leads::CREATED_AT, leads::LEAD_ID], SortMultipleOptions::default())
+        .collect()?;
+    Ok((df, from_date))
+}
+
+/// Scores the leads of the run date with `model`.
+pub fn run(config: &Config, inputs: &QualifyInputs, ctx: &RunContext, model: &LoadedModel) -> Result<QualifyOutputs> {
+    let (todays, from) = leads_to_score(config, &inputs.leads, ctx)?;
+    if todays.height() == 0 {
+        return Err(QualifyError::NoLeads { from, to: ctx.run_date });
+    }
+    let events = (inputs.events.height() > 0).then_some(&inputs.events);
+    let (derived, _) = derive(&todays, events, &model.spec.recipe)?;
+    let encoding = model.artifact.encoding();
+    let design = model.spec.transform(&derived, encoding)?;
+    let z = model.artifact.classifier.logits(&design);
+    let probability = model.artifact.calibrator.apply_all(&z);
+    let t = &model.thresholds;
+    let policy = config.qualify.policy;
+    let threshold = t.policy(policy).ok_or_else(|| {
+        QualifyError::Model(leadscore_model::ModelError::Invalid(format!(
+            "model {} has no threshold for policy `{}`",
+            model.artifact.model_id,
+            policy.name()
+        )))
+    })?;
+    let score: Vec<f64> = probability.iter().map(|p| (t.score(*p) * 10.0).round() / 10.0).collect();
+    let segment: Vec<&str> = probability.iter().map(|p| t.segment(*p)).collect();
+    let qualified: Vec<bool> = probability.iter().map(|p| *p >= threshold.threshold).collect();
+    let reasons = reasons::top_reasons(&model.artifact.classifier, &design, &model.spec, &derived, 3);
+
+    let n = todays.height();
+    let mut out = todays.select([leads::LEAD_ID, leads::USER_ID, leads::CLIENT_ID, leads::CREATED_AT])?;
+    out.with_column(Column::new(s::MODEL_ID.into(), vec![model.artifact.model_id.as_str(); n]))?;
+    out.with_column(Column::new(s::PROBABILITY.into(), &probability))?;
+    out.with_column(Column::new(s::SCORE.into(), &score))?;
+    out.with_column(Column::new(s::SEGMENT.into(), &segment))?;
+    out.with_column(Column::new(s::QUALIFIED.into(), &qualified))?;
+    for (k, name) in s::REASONS.iter().enumerate() {
+        let col: Vec<Option<&str>> = reasons.iter().map(|r| r.get(k).map(String::as_str)).collect();
+        out.with_column(Column::new((*name).into(), col))?;
+    }
+    let report = report::build(config, ctx, model, threshold, &probability, &qualified, &segment, from);
+    for w in &report.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(QualifyOutputs { scores: out, report })
+}
+
+/// Reads ingest's leads and events for the run date.
+pub fn read_inputs(layout: &RunLayout, ctx: &RunContext) -> Result<(QualifyInputs, Vec<InputFile>)> {
+    let (leads, a) = layout.read_output(ctx.run_date, Stage::Ingest, files::LEADS)?;
+    let (events, b) = layout.read_output(ctx.run_date, Stage::Ingest, files::EVENTS)?;
+    Ok((QualifyInputs { leads, events }, vec![a, b]))
+}
+
+/// Loads the champion named by `<models_dir>/champion.json`.
+pub fn load_champion(config: &Config) -> Result<LoadedModel> {
+    let models = config.models_dir();
+    let champion =
+        registry::read_champion(&models)?.ok_or_else(|| QualifyError::NoChampion { models_dir: models.clone() })?;
+    Ok(registry::load_model(&models, &champion.model_id)?)
+}
+
+/// Loads the champion, scores the run date's leads and writes `scores.parquet`, `report.json`
+/// and the manifest.
+pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(QualifyReport, Manifest)> {
+    let started = Instant::now();
+    let mut sw = Stopwatch::new();
+    let model = load_champion(config)?;
+    let (inputs, mut files_read) = read_inputs(layout, ctx)?;
+    files_read.push(InputFile::hash(&model.dir.join(registry::MODEL_FILE), None)?);
+    sw.lap("read");
+    let mut out = run(config, &inputs, ctx, &model)?;
+    sw.lap("score");
+    let mut w = layout.begin(ctx, Stage::Qualify)?;
+    w.write_parquet(files::SCORES, &mut out.scores)?;
+    w.write_json(files::REPORT, &out.report)?;
+    sw.lap("write");
+    let manifest = w.commit(files_read, sw.into_timings(), started)?;
+    Ok((out.report, manifest))
+}
