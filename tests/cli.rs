@@ -11,7 +11,7 @@ use serde_json::Value;
 
 /// The stages `leadscore run` runs today.
 /// The stages that write tables (train writes a report; its model goes to the registry).
-const STAGES: [&str; 4] = ["ingest", "labels", "features", "qualify"];
+const STAGES: [&str; 5] = ["ingest", "labels", "features", "qualify", "value"];
 
 fn leadscore(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_leadscore"))
@@ -484,6 +484,19 @@ fn the_bundled_sample_runs_with_the_root_config() {
     let share = rows.iter().filter(|r| r.2).count() as f64 / rows.len() as f64;
     assert!((share - 0.2).abs() < 0.05, "top_fraction 0.2 qualifies {share}");
     assert!(rows.iter().all(|r| r.3.contains(": ") && r.3.contains('(')), "every lead has a reason");
+    // Predicted value = probability x conditional value, with its interval, in EUR.
+    let t_value = &t["value"];
+    assert!(t_value["ratio"].as_f64().unwrap() > 0.5 && t_value["ratio"].as_f64().unwrap() < 2.0, "{t_value}");
+    let values = read_parquet(&dir.path().join("runs/2026-11-01/value/values.parquet"));
+    assert_eq!(values.height(), scores.height());
+    let col = |c: &str| values.column(c).unwrap().f64().unwrap().iter().map(Option::unwrap).collect::<Vec<f64>>();
+    let (p, cond, pred, p10, p90) =
+        (col("probability"), col("conditional_value"), col("predicted_value"), col("value_p10"), col("value_p90"));
+    for i in 0..values.height() {
+        assert!((pred[i] - p[i] * cond[i]).abs() < 1e-6 * cond[i].max(1.0));
+        assert!(cond[i] > 0.0 && p10[i] > 0.0 && p10[i] <= p90[i], "row {i}: {} {} {}", p10[i], cond[i], p90[i]);
+    }
+    assert!(values.column("currency").unwrap().str().unwrap().iter().all(|c| c == Some("EUR")));
 }
 
 #[test]

@@ -36,11 +36,14 @@ pub enum Stage {
     Train,
     /// Daily scores: probability, score, segment, qualified flag and reasons per new lead.
     Qualify,
+    /// Predicted value within the window per scored lead.
+    Value,
 }
 
 impl Stage {
     /// Every stage, in DAG order.
-    pub const ALL: [Stage; 5] = [Stage::Ingest, Stage::Labels, Stage::Features, Stage::Train, Stage::Qualify];
+    pub const ALL: [Stage; 6] =
+        [Stage::Ingest, Stage::Labels, Stage::Features, Stage::Train, Stage::Qualify, Stage::Value];
 
     /// The stage's name (folder name, CLI name).
     pub fn name(self) -> &'static str {
@@ -50,6 +53,7 @@ impl Stage {
             Self::Features => "features",
             Self::Train => "train",
             Self::Qualify => "qualify",
+            Self::Value => "value",
         }
     }
 

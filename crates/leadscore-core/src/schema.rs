@@ -189,6 +189,28 @@ pub mod scores {
     pub const REASONS: [&str; 3] = ["reason_1", "reason_2", "reason_3"];
 }
 
+/// Columns of `values.parquet` (the value stage).
+pub mod values {
+    /// The lead.
+    pub const LEAD_ID: &str = "lead_id";
+    /// When it was created.
+    pub const CREATED_AT: &str = "created_at";
+    /// The model that valued it.
+    pub const MODEL_ID: &str = "model_id";
+    /// Calibrated probability (from qualify).
+    pub const PROBABILITY: &str = "probability";
+    /// E[value | converted within the window], project currency.
+    pub const CONDITIONAL_VALUE: &str = "conditional_value";
+    /// probability x conditional value.
+    pub const PREDICTED_VALUE: &str = "predicted_value";
+    /// 10th percentile of the conditional value.
+    pub const VALUE_P10: &str = "value_p10";
+    /// 90th percentile of the conditional value.
+    pub const VALUE_P90: &str = "value_p90";
+    /// ISO 4217 code of the project currency.
+    pub const CURRENCY: &str = "currency";
+}
+
 /// Why an input row was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -400,6 +422,8 @@ pub mod files {
     pub const FEATURE_SPEC: &str = "feature_spec.json";
     /// Scored leads of the run date, written by qualify.
     pub const SCORES: &str = "scores.parquet";
+    /// Predicted values of the scored leads, written by value.
+    pub const VALUES: &str = "values.parquet";
     /// A stage's typed report.
     pub const REPORT: &str = "report.json";
     /// A stage's manifest (inputs, outputs, timings); written last, marks success.

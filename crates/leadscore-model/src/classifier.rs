@@ -144,6 +144,9 @@ pub struct ModelArtifact {
     pub classifier: Classifier,
     /// Maps log-odds to calibrated probabilities.
     pub calibrator: Calibrator,
+    /// E[value | converted] (trees encoding), when training had valued conversions.
+    #[serde(default)]
+    pub value: Option<crate::value::ValueModel>,
 }
 
 impl ModelArtifact {

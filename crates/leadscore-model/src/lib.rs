@@ -9,7 +9,8 @@
 //! - [`metrics`]: ROC AUC and the other quality measures training and audits share;
 //! - [`calibrate`]: Platt and isotonic calibration of log-odds;
 //! - [`classifier`]: fitted classifiers and the [`ModelArtifact`] scoring loads;
-//! - [`registry`]: model folders, thresholds, segments and the champion pointer.
+//! - [`registry`]: model folders, thresholds, segments and the champion pointer;
+//! - [`value`]: the conditional value model (log-value regression or segment means).
 //!
 //! Stage crates depend on it; it depends only on core (it was split off so the qualify stage
 //! need not depend on the features or train stages).
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod registry;
 pub mod rules;
 pub mod spec;
+pub mod value;
 
 pub use calibrate::Calibrator;
 pub use classifier::{Classifier, ModelArtifact, ModelKind};

@@ -150,6 +150,21 @@ pub struct LoadedModel {
     pub thresholds: Thresholds,
 }
 
+impl LoadedModel {
+    /// Derives the features of `leads` with the model's recipe (events strictly before each
+    /// lead's creation) and encodes them with its spec: the derived frame and the design.
+    pub fn encode(
+        &self,
+        leads: &polars::prelude::DataFrame,
+        events: Option<&polars::prelude::DataFrame>,
+        encoding: crate::Encoding,
+    ) -> Result<(polars::prelude::DataFrame, crate::Design)> {
+        let (derived, _) = crate::derive(leads, events, &self.spec.recipe)?;
+        let design = self.spec.transform(&derived, encoding)?;
+        Ok((derived, design))
+    }
+}
+
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ModelError::Invalid(format!("cannot read {}: {e}", path.display())))?;

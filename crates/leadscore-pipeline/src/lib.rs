@@ -14,6 +14,7 @@ use leadscore_ingest::{IngestError, IngestReport};
 use leadscore_labels::{LabelsError, LabelsReport};
 use leadscore_qualify::{QualifyError, QualifyReport};
 use leadscore_train::{TrainError, TrainReport};
+use leadscore_value::{ValueError, ValueStageReport};
 use serde::Serialize;
 
 /// Errors of a pipeline run: the failing stage's error, classified for the exit code.
@@ -34,6 +35,9 @@ pub enum PipelineError {
     /// The qualify stage failed.
     #[error("stage `qualify` failed: {0}")]
     Qualify(#[from] QualifyError),
+    /// The value stage failed.
+    #[error("stage `value` failed: {0}")]
+    Value(#[from] ValueError),
     /// A core operation failed.
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -47,6 +51,7 @@ impl Classify for PipelineError {
             Self::Features(e) => e.exit_kind(),
             Self::Train(e) => e.exit_kind(),
             Self::Qualify(e) => e.exit_kind(),
+            Self::Value(e) => e.exit_kind(),
             Self::Core(e) => e.exit_kind(),
         }
     }
@@ -66,6 +71,8 @@ pub enum StageReport {
     Train(Box<TrainReport>),
     /// Today's scores: policy, threshold, qualified share and drift.
     Qualify(Box<QualifyReport>),
+    /// Predicted values of the day's leads.
+    Value(Box<ValueStageReport>),
 }
 
 impl StageReport {
@@ -77,6 +84,7 @@ impl StageReport {
             Self::Features(r) => r.summary(),
             Self::Train(r) => r.summary(),
             Self::Qualify(r) => r.summary(),
+            Self::Value(r) => r.summary(),
         }
     }
 }
@@ -153,6 +161,10 @@ pub fn run_stage(
         Stage::Qualify => {
             let (report, manifest) = leadscore_qualify::execute(config, ctx, layout)?;
             StageRun { stage, report: StageReport::Qualify(Box::new(report)), manifest }
+        }
+        Stage::Value => {
+            let (report, manifest) = leadscore_value::execute(config, ctx, layout)?;
+            StageRun { stage, report: StageReport::Value(Box::new(report)), manifest }
         }
     };
     tracing::info!(seconds = run.manifest.seconds_total, "done");

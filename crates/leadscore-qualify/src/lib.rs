@@ -26,7 +26,6 @@ use chrono::Duration;
 use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
 use leadscore_core::schema::{files, leads, scores as s};
 use leadscore_core::{Config, RunContext, RunDate, RunLayout, Stage};
-use leadscore_model::derive;
 use leadscore_model::registry::{self, LoadedModel};
 use polars::prelude::*;
 
@@ -74,9 +73,7 @@ pub fn run(config: &Config, inputs: &QualifyInputs, ctx: &RunContext, model: &Lo
         return Err(QualifyError::NoLeads { from, to: ctx.run_date });
     }
     let events = (inputs.events.height() > 0).then_some(&inputs.events);
-    let (derived, _) = derive(&todays, events, &model.spec.recipe)?;
-    let encoding = model.artifact.encoding();
-    let design = model.spec.transform(&derived, encoding)?;
+    let (derived, design) = model.encode(&todays, events, model.artifact.encoding())?;
     let z = model.artifact.classifier.logits(&design);
     let probability = model.artifact.calibrator.apply_all(&z);
     let t = &model.thresholds;

@@ -16,6 +16,8 @@ pub struct Slice {
     pub labels: Vec<bool>,
     /// Creation times (µs since the epoch), ascending.
     pub created_us: Vec<i64>,
+    /// Value of the target conversions within the window (project currency; 0 when none).
+    pub values: Vec<f64>,
 }
 
 impl Slice {
@@ -33,7 +35,14 @@ impl Slice {
             .iter()
             .map(|t| t.unwrap_or(i64::MIN))
             .collect();
-        Ok(Self { frame, labels, created_us })
+        let values = frame
+            .column(f::VALUE_IN_WINDOW)?
+            .cast(&DataType::Float64)?
+            .f64()?
+            .iter()
+            .map(|v| v.filter(|v| v.is_finite()).unwrap_or(0.0))
+            .collect();
+        Ok(Self { frame, labels, created_us, values })
     }
 
     /// Leads in the slice.
@@ -91,4 +100,14 @@ pub fn every_nth(d: &Design, step: usize) -> Design {
         data.extend(d.column(j).iter().step_by(step));
     }
     Design { columns: d.columns.clone(), rows: keep, data }
+}
+
+/// The rows `idx` (ascending) of a column-major design.
+pub fn select(d: &Design, idx: &[usize]) -> Design {
+    let mut data = Vec::with_capacity(idx.len() * d.columns.len());
+    for j in 0..d.columns.len() {
+        let c = d.column(j);
+        data.extend(idx.iter().map(|i| c[*i]));
+    }
+    Design { columns: d.columns.clone(), rows: idx.len(), data }
 }

@@ -3,8 +3,10 @@
 
 use forust_ml::gradientbooster::ImportanceMethod;
 use forust_ml::metric::Metric;
+use forust_ml::objective::ObjectiveType;
 use forust_ml::{GradientBooster, Matrix};
 use leadscore_core::config::Train;
+use leadscore_model::value::{SegmentValue, ValueModel, quantile};
 use leadscore_model::{Classifier, Design};
 use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
@@ -60,8 +62,9 @@ pub fn logistic(x: &Design, y: &[bool], cfg: &Train) -> Result<(Classifier, usiz
     Ok((Classifier::Logistic { coefficients, intercept: sign * fitted.intercept() }, n))
 }
 
-fn booster(cfg: &Train, rounds: usize) -> GradientBooster {
+fn booster(cfg: &Train, rounds: usize, regression: bool) -> GradientBooster {
     GradientBooster::default()
+        .set_objective_type(if regression { ObjectiveType::SquaredLoss } else { ObjectiveType::LogLoss })
         .set_iterations(rounds)
         .set_learning_rate(cfg.learning_rate as f32)
         .set_max_depth(cfg.max_depth as usize)
@@ -71,29 +74,86 @@ fn booster(cfg: &Train, rounds: usize) -> GradientBooster {
         .set_parallel(true)
 }
 
-/// Fits gradient-boosted trees on a trees-encoded design of time-ordered rows: early stopping
-/// picks the number of rounds on the newest [`EARLY_STOPPING_FRACTION`] of the rows, then the
-/// model is refitted on all rows with that many rounds (scaled up for the extra data).
-pub fn boosted(x: &Design, y: &[bool], cfg: &Train) -> Result<(Classifier, BoostedFit)> {
-    let err = |e: forust_ml::errors::ForustError| TrainError::Fit { model: "boosted trees", message: e.to_string() };
+/// A booster fitted with early stopping, and the probe's out-of-sample predictions on the
+/// watched (newest) rows.
+struct Boosted {
+    model: GradientBooster,
+    fit: BoostedFit,
+    watch_predictions: Vec<f64>,
+    cut: usize,
+}
+
+/// Early stopping picks the number of rounds on the newest [`EARLY_STOPPING_FRACTION`] of the
+/// time-ordered rows, then the model is refitted on all rows with that many rounds (scaled up for
+/// the extra data).
+fn boost(x: &Design, y: &[f64], cfg: &Train, regression: bool, what: &'static str) -> Result<Boosted> {
+    let metric = if regression { Metric::RootMeanSquaredError } else { Metric::LogLoss };
+    let err = |e: forust_ml::errors::ForustError| TrainError::Fit { model: what, message: e.to_string() };
     let cut = ((x.rows as f64) * (1.0 - EARLY_STOPPING_FRACTION)) as usize;
     let (fit_x, watch_x) = (rows(x, 0, cut), rows(x, cut, x.rows));
-    let (fit_y, watch_y) = (labels_f64(&y[..cut]), labels_f64(&y[cut..]));
     let cols = x.columns.len();
-    let mut probe = booster(cfg, cfg.max_trees as usize)
-        .set_evaluation_metric(Some(Metric::LogLoss))
+    let mut probe = booster(cfg, cfg.max_trees as usize, regression)
+        .set_evaluation_metric(Some(metric))
         .set_early_stopping_rounds(Some(EARLY_STOPPING_ROUNDS));
     let fit_m = Matrix::new(&fit_x.data, fit_x.rows, cols);
     let watch_m = Matrix::new(&watch_x.data, watch_x.rows, cols);
     let watch_w = vec![1.0; watch_x.rows];
-    probe.fit(&fit_m, &fit_y, &vec![1.0; fit_x.rows], Some(vec![(watch_m, &watch_y, &watch_w)])).map_err(err)?;
+    probe.fit(&fit_m, &y[..cut], &vec![1.0; fit_x.rows], Some(vec![(watch_m, &y[cut..], &watch_w)])).map_err(err)?;
     let best_rounds = probe.best_iteration.map_or(probe.trees.len(), |b| b + 1).max(1);
+    let probe = probe.set_prediction_iteration(Some(best_rounds - 1));
+    let watch_predictions = probe.predict(&Matrix::new(&watch_x.data, watch_x.rows, cols), true);
     drop(probe);
     let final_rounds = ((best_rounds as f64) / (1.0 - EARLY_STOPPING_FRACTION)).round().max(1.0) as usize;
-    let mut model = booster(cfg, final_rounds);
+    let mut model = booster(cfg, final_rounds, regression);
     let all = Matrix::new(&x.data, x.rows, cols);
-    model.fit(&all, &labels_f64(y), &vec![1.0; x.rows], None).map_err(err)?;
-    Ok((Classifier::Boosted { booster: Box::new(model) }, BoostedFit { best_rounds, final_rounds }))
+    model.fit(&all, y, &vec![1.0; x.rows], None).map_err(err)?;
+    Ok(Boosted { model, fit: BoostedFit { best_rounds, final_rounds }, watch_predictions, cut })
+}
+
+/// Fits gradient-boosted trees (log loss) on a trees-encoded design of time-ordered rows.
+pub fn boosted(x: &Design, y: &[bool], cfg: &Train) -> Result<(Classifier, BoostedFit)> {
+    let b = boost(x, &labels_f64(y), cfg, false, "boosted trees")?;
+    Ok((Classifier::Boosted { booster: Box::new(b.model) }, b.fit))
+}
+
+/// Fewest valued conversions for a value regression; below, segment means are used.
+pub const VALUE_MIN_CONVERSIONS: usize = 200;
+
+/// Fits E[value | converted] on the converted training leads (`x` their trees-encoded rows in time
+/// order, `values` > 0): a regression on ln(value) whose smearing factor and residual percentiles
+/// come from the out-of-sample residuals of the early-stopping rows.
+pub fn value_regression(x: &Design, values: &[f64], cfg: &Train) -> Result<(ValueModel, BoostedFit)> {
+    let logs: Vec<f64> = values.iter().map(|v| v.ln()).collect();
+    let b = boost(x, &logs, cfg, true, "value regression")?;
+    let mut resid: Vec<f64> = logs[b.cut..].iter().zip(&b.watch_predictions).map(|(y, f)| y - f).collect();
+    let smearing = resid.iter().map(|r| r.exp()).sum::<f64>() / resid.len().max(1) as f64;
+    resid.sort_by(f64::total_cmp);
+    let model = ValueModel::Boosted {
+        booster: Box::new(b.model),
+        smearing: if smearing.is_finite() && smearing > 0.0 { smearing } else { 1.0 },
+        resid_p10: quantile(&resid, 0.1),
+        resid_p90: quantile(&resid, 0.9),
+    };
+    Ok((model, b.fit))
+}
+
+/// The fallback: mean value (and percentiles) of converted training leads per segment.
+pub fn value_by_segment(values: &[f64], segments: &[&str], names: &[&str]) -> ValueModel {
+    let summarise = |name: &str, mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        SegmentValue {
+            segment: name.to_string(),
+            conversions: v.len() as u64,
+            mean: v.iter().sum::<f64>() / v.len().max(1) as f64,
+            p10: quantile(&v, 0.1),
+            p90: quantile(&v, 0.9),
+        }
+    };
+    let per = names
+        .iter()
+        .map(|n| summarise(n, values.iter().zip(segments).filter(|(_, s)| *s == n).map(|(v, _)| *v).collect()))
+        .collect();
+    ValueModel::SegmentMean { segments: per, overall: summarise("all", values.to_vec()) }
 }
 
 /// Importance of each feature, summing to 1, largest first: total split gain for boosted trees;

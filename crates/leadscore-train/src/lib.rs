@@ -27,6 +27,7 @@ pub mod fit;
 mod html;
 mod report;
 mod svg;
+pub mod value;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -335,12 +336,23 @@ pub fn run(
         .collect();
 
     let rules = explain::explain(&xt, &set.train.labels, &xv, &set.validation.labels, spec)?;
-    drop((xt, xv));
     let y = &set.validation.labels;
     let mut validation = set.validation.frame.select([f::LEAD_ID, f::CREATED_AT, f::CONVERTED])?;
     validation.with_column(Column::new(registry::PROBABILITY.into(), chosen.probabilities.clone()))?;
     let evaluation = evaluate(&chosen.probabilities, y);
     let thresholds = threshold_file(&chosen.probabilities, y, &config.qualify);
+    let (value_model, value_report) = value::fit_and_check(
+        &config.train,
+        spec,
+        &set.train,
+        &set.validation,
+        &xt,
+        &xv,
+        value::Chosen { classifier: &chosen.classifier, calibrator: &chosen.calibrator },
+        &thresholds,
+        &chosen.probabilities,
+    )?;
+    drop((xt, xv));
     let champion_decision = champion_decision(config, champion, &set.validation, c.log_loss);
 
     let mut artifact = ModelArtifact {
@@ -349,6 +361,7 @@ pub fn run(
         columns: columns.into_iter().map(|c| c.name).collect(),
         classifier: chosen.classifier,
         calibrator: chosen.calibrator,
+        value: Some(value_model),
     };
     // The id names the run date and the model's content: the same data and seed give the same id.
     let bytes = serde_json::to_vec(&artifact).map_err(|e| TrainError::Internal(e.to_string()))?;
@@ -371,6 +384,7 @@ pub fn run(
         importance,
         rules,
         champion: champion_decision,
+        value: value_report,
         audit: inputs.audit.clone(),
         design_columns: (spec.design_columns(Encoding::Trees).len(), spec.design_columns(Encoding::Linear).len()),
     };

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::evaluate::{CalibrationChoice, Evaluation, Headline};
 use crate::explain::Rule;
 use crate::fit::BoostedFit;
+use crate::value::ValueReport;
 
 /// One slice of the training set.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -125,6 +126,8 @@ pub struct Trained {
     pub rules: Vec<Rule>,
     /// The champion decision.
     pub champion: ChampionDecision,
+    /// The value model and its out-of-time check.
+    pub value: ValueReport,
     /// The leakage audit of the features stage.
     pub audit: Vec<AuditEntry>,
     /// Design columns per encoding (trees, linear).
@@ -196,6 +199,17 @@ impl TrainReport {
                     if p.reachable { "" } else { " (target not reachable)" }
                 );
             }
+            let v = &t.value;
+            let _ = writeln!(
+                s,
+                "  value ({}): predicted {:.0} vs actual {:.0} on validation (ratio {:.3}), Gini {:.3}, 10-90% interval holds {:.0}% of converted values",
+                v.method,
+                v.total_predicted,
+                v.total_actual,
+                v.ratio,
+                v.gini,
+                100.0 * v.interval_coverage
+            );
             let _ = writeln!(s, "  model {}: {}", t.model_id, t.champion.reason);
         }
         for w in &self.warnings {

@@ -78,6 +78,7 @@ fn champion() -> LoadedModel {
         columns,
         classifier: Classifier::Logistic { coefficients, intercept: -3.0 },
         calibrator: Calibrator::Platt { a: 1.0, b: 0.0 },
+        value: None,
     };
     let pt = |policy, parameter, threshold| PolicyThreshold {
         policy,

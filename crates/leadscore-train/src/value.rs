@@ -1,0 +1,178 @@
+//! Fitting the value model with the classifier, and its out-of-time check: predicted value =
+//! calibrated probability x E[value | converted], against the value that converted in the window.
+
+use leadscore_core::config::Train;
+use leadscore_model::registry::Thresholds;
+use leadscore_model::value::ValueModel;
+use leadscore_model::{Calibrator, Classifier, Design, Encoding, FeatureSpec};
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::data::{Slice, select};
+use crate::error::Result;
+use crate::fit::{self, BoostedFit, VALUE_MIN_CONVERSIONS};
+
+/// One decile of validation leads by predicted value, the highest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ValueDecile {
+    /// 1 = the highest predicted values.
+    pub decile: u32,
+    /// Leads.
+    pub leads: u64,
+    /// Sum of predicted values.
+    pub predicted: f64,
+    /// Sum of the values that converted within the window.
+    pub actual: f64,
+}
+
+/// How the value model did on the validation leads.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValueReport {
+    /// `boosted` (log-value regression) or `segment_mean` (too few conversions).
+    pub method: String,
+    /// Why that method.
+    pub why: String,
+    /// Valued conversions it learned from.
+    pub conversions: u64,
+    /// Early stopping of the regression.
+    pub boosting: Option<BoostedFit>,
+    /// Normalised Gini of predicted against actual value (1 = perfect ordering).
+    pub gini: f64,
+    /// Sum of predicted values.
+    pub total_predicted: f64,
+    /// Sum of actual values.
+    pub total_actual: f64,
+    /// Predicted over actual.
+    pub ratio: f64,
+    /// Share of converted validation leads whose value lies in their 10th-90th percentile interval.
+    pub interval_coverage: f64,
+    /// Value calibration by decile.
+    pub deciles: Vec<ValueDecile>,
+}
+
+fn gini_raw(actual: &[f64], order: &[usize]) -> f64 {
+    let total: f64 = actual.iter().sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let n = order.len() as f64;
+    let mut cum = 0.0;
+    let mut sum_cum = 0.0;
+    for i in order {
+        cum += actual[*i];
+        sum_cum += cum / total;
+    }
+    sum_cum / n - (n + 1.0) / (2.0 * n)
+}
+
+/// Normalised Gini: how well `predicted` orders `actual`, relative to the perfect ordering.
+pub fn gini(actual: &[f64], predicted: &[f64]) -> f64 {
+    let by_pred = leadscore_model::metrics::descending(predicted);
+    let by_actual = leadscore_model::metrics::descending(actual);
+    let best = gini_raw(actual, &by_actual);
+    if best > 0.0 { gini_raw(actual, &by_pred) / best } else { 0.0 }
+}
+
+/// The classifier and calibrator of the chosen model, to segment leads for the fallback.
+pub struct Chosen<'a> {
+    /// The classifier.
+    pub classifier: &'a Classifier,
+    /// Its calibrator.
+    pub calibrator: &'a Calibrator,
+}
+
+/// Fits the value model on the converted training leads and checks it on validation.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_and_check(
+    cfg: &Train,
+    spec: &FeatureSpec,
+    train: &Slice,
+    validation: &Slice,
+    xt: &Design,
+    xv: &Design,
+    chosen: Chosen<'_>,
+    thresholds: &Thresholds,
+    validation_probabilities: &[f64],
+) -> Result<(ValueModel, ValueReport)> {
+    let idx: Vec<usize> = (0..train.len()).filter(|i| train.labels[*i] && train.values[*i] > 0.0).collect();
+    let values: Vec<f64> = idx.iter().map(|i| train.values[*i]).collect();
+    let seg_of = |frame: &DataFrame, p: Option<&[f64]>| -> Result<Vec<String>> {
+        let p = match p {
+            Some(p) => p.to_vec(),
+            None => {
+                let d = spec.transform(frame, chosen.classifier.kind().encoding())?;
+                chosen.calibrator.apply_all(&chosen.classifier.logits(&d))
+            }
+        };
+        Ok(p.iter().map(|p| thresholds.segment(*p).to_string()).collect())
+    };
+    let names: Vec<&str> = thresholds.segments.iter().map(|s| s.name.as_str()).collect();
+    let (model, boosting, why) = if idx.len() >= VALUE_MIN_CONVERSIONS {
+        let (m, b) = fit::value_regression(&select(xt, &idx), &values, cfg)?;
+        (m, Some(b), format!("{} valued conversions: regression on log value with a smearing correction", idx.len()))
+    } else {
+        let mask: BooleanChunked = (0..train.len()).map(|i| idx.binary_search(&i).is_ok()).collect();
+        let segs = seg_of(&train.frame.filter(&mask)?, None)?;
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        (
+            fit::value_by_segment(&values, &segs, &names),
+            None,
+            format!(
+                "only {} valued conversions (a regression needs {VALUE_MIN_CONVERSIONS}): mean value per segment",
+                idx.len()
+            ),
+        )
+    };
+    // Out of time: predicted value against the value that converted within the window.
+    let vsegs = seg_of(&validation.frame, Some(validation_probabilities))?;
+    let vsegs: Vec<&str> = vsegs.iter().map(String::as_str).collect();
+    let cond = model.conditional(xv, &vsegs);
+    let predicted: Vec<f64> = validation_probabilities.iter().zip(&cond).map(|(p, c)| p * c.mean).collect();
+    let actual = &validation.values;
+    let order = leadscore_model::metrics::descending(&predicted);
+    let n = order.len();
+    let deciles = (0..10)
+        .filter_map(|d| {
+            let (lo, hi) = (d * n / 10, (d + 1) * n / 10);
+            (lo < hi).then(|| ValueDecile {
+                decile: d as u32 + 1,
+                leads: (hi - lo) as u64,
+                predicted: order[lo..hi].iter().map(|i| predicted[*i]).sum(),
+                actual: order[lo..hi].iter().map(|i| actual[*i]).sum(),
+            })
+        })
+        .collect();
+    let converted: Vec<usize> = (0..n).filter(|i| validation.labels[*i] && actual[*i] > 0.0).collect();
+    let inside = converted.iter().filter(|i| (cond[**i].p10..=cond[**i].p90).contains(&actual[**i])).count();
+    let (total_predicted, total_actual) = (predicted.iter().sum::<f64>(), actual.iter().sum::<f64>());
+    let report = ValueReport {
+        method: model.method().to_string(),
+        why,
+        conversions: idx.len() as u64,
+        boosting,
+        gini: gini(actual, &predicted),
+        total_predicted,
+        total_actual,
+        ratio: if total_actual > 0.0 { total_predicted / total_actual } else { 0.0 },
+        interval_coverage: inside as f64 / converted.len().max(1) as f64,
+        deciles,
+    };
+    Ok((model, report))
+}
+
+/// The trees encoding the value model needs.
+pub const ENCODING: Encoding = Encoding::Trees;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gini_is_one_for_the_perfect_order_and_near_zero_for_noise() {
+        let actual = [0.0, 0.0, 10.0, 0.0, 50.0, 0.0, 5.0];
+        assert!((gini(&actual, &actual) - 1.0).abs() < 1e-12);
+        let reversed: Vec<f64> = actual.iter().map(|a| -a).collect();
+        assert!(gini(&actual, &reversed) < 0.0);
+        assert!((gini(&actual, &[1.0; 7]) - gini(&actual, &[1.0; 7])).abs() < 1e-12);
+    }
+}

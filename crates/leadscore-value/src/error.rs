@@ -1,0 +1,57 @@
+//! Errors of the value stage.
+
+use leadscore_core::{Classify, CoreError, ExitKind};
+use leadscore_model::ModelError;
+use polars::prelude::PolarsError;
+
+/// Why the scored leads could not be valued.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueError {
+    /// Reading or writing failed, or an input table is missing.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// Deriving, encoding or loading the model failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// `scores.parquet` has no rows (qualify exits 99 before that happens).
+    #[error("scores.parquet has no scored leads: nothing to value")]
+    NoScores,
+    /// The scores were made by another model than the one given.
+    #[error("the leads were scored by model {scored_by}, not {champion}: run qualify and value with the same model")]
+    ModelMismatch {
+        /// Model in scores.parquet.
+        scored_by: String,
+        /// The model given.
+        champion: String,
+    },
+    /// Scored leads that ingest's leads table does not have.
+    #[error("{count} scored leads are not in ingest's leads.parquet of the same run date: re-run the day from ingest")]
+    UnknownLeads {
+        /// How many.
+        count: usize,
+    },
+    /// A bug.
+    #[error("internal error in value (a bug, please report it): {0}")]
+    Internal(String),
+}
+
+impl From<PolarsError> for ValueError {
+    fn from(e: PolarsError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl Classify for ValueError {
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            Self::Core(e) => e.exit_kind(),
+            Self::Model(e) => e.exit_kind(),
+            Self::NoScores => ExitKind::NothingToDo,
+            Self::ModelMismatch { .. } | Self::UnknownLeads { .. } => ExitKind::InputData,
+            Self::Internal(_) => ExitKind::Internal,
+        }
+    }
+}
+
+/// Short for `Result<T, ValueError>`.
+pub type Result<T, E = ValueError> = std::result::Result<T, E>;
