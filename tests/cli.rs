@@ -500,6 +500,53 @@ fn the_bundled_sample_runs_with_the_root_config() {
 }
 
 #[test]
+fn backtests_score_past_periods_with_the_model_of_the_time_or_a_fixed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = synth(dir.path(), &[]);
+    let config = export.join("leadscore.toml");
+    let c = config.to_str().unwrap();
+    let o = leadscore(&["backtest", "--config", c, "--from", "2026-09-01", "--to", "2026-09-15", "--json"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(r["mode"], "rolling");
+    let periods = r["periods"].as_array().unwrap();
+    assert_eq!(periods.len(), 2, "two weekly periods");
+    // Each period has the model trained with the data of its first day: different models.
+    assert_ne!(periods[0]["model_id"], periods[1]["model_id"]);
+    assert!(periods[0]["model_id"].as_str().unwrap().starts_with("20260901-"));
+    for p in periods {
+        assert!(p["matured"].as_u64().unwrap() <= p["leads"].as_u64().unwrap());
+        assert!(p["qualified"].as_u64().unwrap() <= p["matured"].as_u64().unwrap());
+        let precision = p["precision"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&precision));
+    }
+    let out = Path::new(r["dir"].as_str().unwrap());
+    assert!(out.join("backtest.json").is_file());
+    let html = fs::read_to_string(out.join("backtest.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("promised precision") && !html.contains("<script"));
+    // Leads after 2026-09-22 have not matured by 2026-11-01 with a 40-day window: said so.
+    let o = leadscore(&["backtest", "--config", c, "--from", "2026-09-20", "--to", "2026-09-27", "--json"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(r["warnings"][0].as_str().unwrap().contains("have not matured"), "{r}");
+    // A fixed model: the champion scores every period.
+    let o = leadscore(&["train", "--config", c], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let id = read_json(&export.join("models/champion.json"))["model_id"].as_str().unwrap().to_string();
+    let o = leadscore(
+        &["backtest", "--config", c, "--from", "2026-09-01", "--to", "2026-09-15", "--model", &id, "--json"],
+        dir.path(),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(r["mode"], "fixed");
+    assert!(r["periods"].as_array().unwrap().iter().all(|p| p["model_id"] == id.as_str()));
+    // A bad range is a usage error.
+    let o = leadscore(&["backtest", "--config", c, "--from", "2026-09-15", "--to", "2026-09-01"], dir.path());
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+}
+
+#[test]
 fn a_day_without_new_leads_exits_99_after_training() {
     let dir = tempfile::tempdir().unwrap();
     let export = synth(dir.path(), &[]);

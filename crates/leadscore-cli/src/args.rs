@@ -85,6 +85,33 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Score past leads with the model that would have been champion then (retrained every
+    /// `[train] retrain_after_days` with the data known then, or one fixed `--model`) and compare
+    /// with the outcomes known now: precision and recall of `qualified`, AUC, predicted against
+    /// actual value per period. Writes backtest.json and backtest.html.
+    Backtest {
+        /// Config file.
+        #[arg(long, short, default_value = "leadscore.toml")]
+        config: PathBuf,
+        /// First day whose leads are scored (YYYY-MM-DD).
+        #[arg(long)]
+        from: RunDate,
+        /// Day after the last one scored (YYYY-MM-DD).
+        #[arg(long)]
+        to: RunDate,
+        /// Outcomes known before this date. Default: the config's `default_run_date`, else today.
+        #[arg(long)]
+        as_of: Option<RunDate>,
+        /// Score every period with this model of the registry instead of retraining.
+        #[arg(long)]
+        model: Option<String>,
+        /// Seed for every random choice.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Print the report as JSON on stdout instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check the config, read every source, show the conversion definitions and their monthly
     /// volumes, without writing anything.
     Validate {

@@ -131,6 +131,13 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             let summary = leadscore_pipeline::run(&stages, &config, &ctx)?;
             print(&if as_json { json(&summary)? } else { summary.render() })
         }
+        Command::Backtest { config, from, to, as_of, model, seed, json: as_json } => {
+            let cfg = load_config(&config)?;
+            let as_of = as_of.unwrap_or_else(|| cfg.default_run_date());
+            let opts = leadscore_pipeline::backtest::BacktestOptions { from, to, as_of, model };
+            let report = leadscore_pipeline::backtest::backtest(&cfg, &opts, seed)?;
+            print(&if as_json { json(&report)? } else { report.render() })
+        }
         Command::Validate { run } => {
             let (config, ctx) = context(&run)?;
             let (sources, _) = leadscore_ingest::read_sources(&config)?;

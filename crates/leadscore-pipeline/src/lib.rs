@@ -5,6 +5,8 @@
 //! `<output_dir>/runs/<date>/<stage>/`, and for reporting what each stage did. It is one of the
 //! two crates (with the CLI) that see every stage; stages never depend on each other.
 
+pub mod backtest;
+
 use std::fmt::Write as _;
 
 use leadscore_core::layout::Manifest;
@@ -38,6 +40,12 @@ pub enum PipelineError {
     /// The value stage failed.
     #[error("stage `value` failed: {0}")]
     Value(#[from] ValueError),
+    /// Loading a model for a backtest failed.
+    #[error(transparent)]
+    Model(#[from] leadscore_model::ModelError),
+    /// A backtest could not run.
+    #[error("backtest: {0}")]
+    Backtest(String),
     /// A core operation failed.
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -52,6 +60,8 @@ impl Classify for PipelineError {
             Self::Train(e) => e.exit_kind(),
             Self::Qualify(e) => e.exit_kind(),
             Self::Value(e) => e.exit_kind(),
+            Self::Model(e) => e.exit_kind(),
+            Self::Backtest(_) => ExitKind::Usage,
             Self::Core(e) => e.exit_kind(),
         }
     }

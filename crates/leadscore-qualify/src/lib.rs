@@ -73,8 +73,11 @@ pub fn run(config: &Config, inputs: &QualifyInputs, ctx: &RunContext, model: &Lo
         return Err(QualifyError::NoLeads { from, to: ctx.run_date });
     }
     let events = (inputs.events.height() > 0).then_some(&inputs.events);
+    let t0 = Instant::now();
     let (derived, design) = model.encode(&todays, events, model.artifact.encoding())?;
+    tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "derived and encoded");
     let z = model.artifact.classifier.logits(&design);
+    tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "predicted");
     let probability = model.artifact.calibrator.apply_all(&z);
     let t = &model.thresholds;
     let policy = config.qualify.policy;
@@ -89,6 +92,7 @@ pub fn run(config: &Config, inputs: &QualifyInputs, ctx: &RunContext, model: &Lo
     let segment: Vec<&str> = probability.iter().map(|p| t.segment(*p)).collect();
     let qualified: Vec<bool> = probability.iter().map(|p| *p >= threshold.threshold).collect();
     let reasons = reasons::top_reasons(&model.artifact.classifier, &design, &model.spec, &derived, 3);
+    tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "reasons");
 
     let n = todays.height();
     let mut out = todays.select([leads::LEAD_ID, leads::USER_ID, leads::CLIENT_ID, leads::CREATED_AT])?;

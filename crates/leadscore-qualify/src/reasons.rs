@@ -3,20 +3,39 @@
 use leadscore_model::{Classifier, Design, FeatureKind, FeatureSpec};
 use polars::prelude::*;
 
-/// A feature's value for a lead, as text (`VP`, `250`, `missing`).
-fn value_text(derived: &DataFrame, feature: &str, kind: FeatureKind, row: usize) -> String {
-    let Ok(col) = derived.column(feature) else { return "?".into() };
-    match kind {
-        FeatureKind::Categorical => match col.get(row) {
-            Ok(AnyValue::Null) | Err(_) => "missing".into(),
-            Ok(v) => v.str_value().into_owned(),
-        },
-        FeatureKind::Numeric => match col.get(row).ok().and_then(|v| v.extract::<f64>()) {
-            None => "missing".into(),
-            Some(x) if x.is_nan() => "missing".into(),
-            Some(x) if (x - x.round()).abs() < 1e-9 => format!("{}", x.round()),
-            Some(x) => format!("{x:.2}"),
-        },
+/// A feature's values, cast once, for reading single rows cheaply.
+enum Values {
+    Text(StringChunked),
+    Number(Float64Chunked),
+    Unknown,
+}
+
+impl Values {
+    fn of(derived: &DataFrame, feature: &str, kind: FeatureKind) -> Self {
+        let Ok(col) = derived.column(feature) else { return Self::Unknown };
+        let cast = |dt: &DataType| col.cast(dt).ok().map(|c| c.as_materialized_series().rechunk());
+        match kind {
+            FeatureKind::Categorical => {
+                cast(&DataType::String).and_then(|s| s.str().ok().cloned()).map_or(Self::Unknown, Self::Text)
+            }
+            FeatureKind::Numeric => {
+                cast(&DataType::Float64).and_then(|s| s.f64().ok().cloned()).map_or(Self::Unknown, Self::Number)
+            }
+        }
+    }
+
+    /// The value of a row as text (`VP`, `250`, `missing`).
+    fn text(&self, row: usize) -> String {
+        match self {
+            Self::Text(s) => s.get(row).map_or_else(|| "missing".into(), str::to_string),
+            Self::Number(n) => match n.get(row) {
+                None => "missing".into(),
+                Some(x) if x.is_nan() => "missing".into(),
+                Some(x) if (x - x.round()).abs() < 1e-9 => format!("{}", x.round()),
+                Some(x) => format!("{x:.2}"),
+            },
+            Self::Unknown => "?".into(),
+        }
     }
 }
 
@@ -32,6 +51,7 @@ pub fn top_reasons(
 ) -> Vec<Vec<String>> {
     let cols = design.columns.len();
     let contrib = classifier.contributions(design);
+    let values: Vec<Values> = spec.catalog.iter().map(|d| Values::of(derived, &d.name, d.kind)).collect();
     // Design columns grouped by feature, in spec order.
     let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
     for (j, c) in design.columns.iter().enumerate() {
@@ -53,7 +73,7 @@ pub fn top_reasons(
                 .map(|(f, v)| {
                     let def = &spec.catalog[f];
                     let name = def.name.replace('_', " ");
-                    format!("{name}: {} ({v:+.2})", value_text(derived, &def.name, def.kind, i))
+                    format!("{name}: {} ({v:+.2})", values[f].text(i))
                 })
                 .collect()
         })

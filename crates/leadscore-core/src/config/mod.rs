@@ -568,7 +568,7 @@ impl<'a> Validator<'a> {
         let min_probability =
             self.in_range(&path.key("min_probability"), raw.min_probability, 0.1, share, "above 0 and below 1");
         let rescore_days =
-            self.in_range(&path.key("rescore_days"), raw.rescore_days, 0, |d| d <= 30, "between 0 and 30");
+            self.in_range(&path.key("rescore_days"), raw.rescore_days, 0, |d| d <= 3660, "between 0 and 3660");
         Some(Qualify {
             rescore_days: rescore_days?,
             policy: policy?,

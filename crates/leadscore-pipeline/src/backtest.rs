@@ -1,0 +1,387 @@
+//! Backtests: score past leads with the model that would have been champion then, and compare
+//! with the outcomes known now.
+//!
+//! The range `[from, to)` is cut into periods of `[train] retrain_after_days` days (the cadence
+//! of the daily run). In the default *rolling* mode each period gets the model trained as of its
+//! first day: ingest, labels, features and train run for that date in a separate folder
+//! (`<output_dir>/backtest/<from>_<to>/`), so only data known then is used. With `--model ID` one
+//! fixed model from the registry scores every period. The period's leads are scored and valued as
+//! the daily stages would (features strictly before creation), then compared with the labels as
+//! of `as_of`: only leads whose window has ended by then count, so the figures are not biased by
+//! censoring.
+
+use std::path::PathBuf;
+
+use chrono::Duration;
+use leadscore_core::schema::{files, labels as l, scores as s, values as v};
+use leadscore_core::{Config, CoreError, RunContext, RunDate, RunLayout, Stage};
+use leadscore_model::metrics;
+use leadscore_model::registry::{self, LoadedModel};
+use leadscore_qualify::{QualifyError, QualifyInputs};
+use leadscore_value::ValueInputs;
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::PipelineError;
+
+/// What to backtest.
+#[derive(Debug, Clone)]
+pub struct BacktestOptions {
+    /// First day whose leads are scored.
+    pub from: RunDate,
+    /// Day after the last one.
+    pub to: RunDate,
+    /// Outcomes are those known before this date (usually the latest run date).
+    pub as_of: RunDate,
+    /// A fixed model id instead of retraining per period.
+    pub model: Option<String>,
+}
+
+/// One period of the backtest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Period {
+    /// First day.
+    pub from: RunDate,
+    /// Day after the last.
+    pub to: RunDate,
+    /// The model that scored it.
+    pub model_id: String,
+    /// Leads scored.
+    pub leads: u64,
+    /// Of which matured by `as_of` (the ones evaluated).
+    pub matured: u64,
+    /// Matured leads that converted.
+    pub conversions: u64,
+    /// Matured leads qualified.
+    pub qualified: u64,
+    /// Precision of `qualified` (matured leads).
+    pub precision: f64,
+    /// Recall of `qualified`.
+    pub recall: f64,
+    /// What validation promised for the policy.
+    pub promised_precision: f64,
+    /// What validation promised for the policy.
+    pub promised_recall: f64,
+    /// ROC AUC of the probability (matured leads).
+    pub auc: Option<f64>,
+    /// Sum of predicted values of matured leads.
+    pub predicted_value: f64,
+    /// Sum of their actual values within the window.
+    pub actual_value: f64,
+}
+
+/// `backtest.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BacktestReport {
+    /// `rolling` or `fixed`.
+    pub mode: String,
+    /// The range.
+    pub from: RunDate,
+    /// Day after the range.
+    pub to: RunDate,
+    /// Outcomes known before this date.
+    pub as_of: RunDate,
+    /// The policy evaluated.
+    pub policy: String,
+    /// Per period.
+    pub periods: Vec<Period>,
+    /// All periods together.
+    pub total: Period,
+    /// Where the files went.
+    pub dir: String,
+    /// Warnings.
+    pub warnings: Vec<String>,
+}
+
+fn f64s(df: &DataFrame, c: &str) -> Result<Vec<f64>, PipelineError> {
+    Ok(df
+        .column(c)
+        .map_err(pe)?
+        .cast(&DataType::Float64)
+        .map_err(pe)?
+        .f64()
+        .map_err(pe)?
+        .iter()
+        .map(|x| x.unwrap_or(0.0))
+        .collect())
+}
+
+fn pe(e: PolarsError) -> PipelineError {
+    PipelineError::Backtest(format!("internal: {e}"))
+}
+
+fn summarise(
+    from: RunDate,
+    to: RunDate,
+    model_id: String,
+    rows: &DataFrame,
+    leads: u64,
+    promised: (f64, f64),
+) -> Result<Period, PipelineError> {
+    let conv: Vec<bool> =
+        rows.column(l::CONVERTED).map_err(pe)?.bool().map_err(pe)?.iter().map(|x| x == Some(true)).collect();
+    let qual: Vec<bool> =
+        rows.column(s::QUALIFIED).map_err(pe)?.bool().map_err(pe)?.iter().map(|x| x == Some(true)).collect();
+    let p = f64s(rows, s::PROBABILITY)?;
+    let pred = f64s(rows, v::PREDICTED_VALUE)?;
+    let actual = f64s(rows, l::VALUE_IN_WINDOW)?;
+    let tp = conv.iter().zip(&qual).filter(|(c, q)| **c && **q).count();
+    let q = qual.iter().filter(|x| **x).count();
+    let pos = conv.iter().filter(|x| **x).count();
+    Ok(Period {
+        from,
+        to,
+        model_id,
+        leads,
+        matured: rows.height() as u64,
+        conversions: pos as u64,
+        qualified: q as u64,
+        precision: if q > 0 { tp as f64 / q as f64 } else { 0.0 },
+        recall: if pos > 0 { tp as f64 / pos as f64 } else { 0.0 },
+        promised_precision: promised.0,
+        promised_recall: promised.1,
+        auc: metrics::roc_auc(&p, &conv),
+        predicted_value: pred.iter().sum(),
+        actual_value: actual.iter().sum(),
+    })
+}
+
+/// Runs a backtest and writes `backtest.json` and `backtest.html`.
+pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<BacktestReport, PipelineError> {
+    if opts.from >= opts.to {
+        return Err(PipelineError::Backtest(format!("--from {} must be before --to {}", opts.from, opts.to)));
+    }
+    let window = config.labels.as_ref().map_or(0, |x| x.window_days);
+    let dir: PathBuf = config.output_dir().join("backtest").join(format!("{}_{}", opts.from, opts.to));
+    let mut warnings = Vec::new();
+    let latest_matured = RunDate::new(opts.as_of.date() - Duration::days(i64::from(window)));
+    if opts.to > latest_matured {
+        warnings.push(format!(
+            "leads created from {latest_matured} on have not matured by {} (window {window} days): they are scored but not evaluated",
+            opts.as_of
+        ));
+    }
+    // Outcomes as of `as_of`, and every lead and event known then.
+    let mut outcome_cfg = config.clone();
+    outcome_cfg.project.output_dir = dir.join("outcomes").display().to_string();
+    let outcome_ctx = RunContext { run_date: opts.as_of, config_hash: config.hash(), seed, retrain: false };
+    crate::run(&[Stage::Ingest, Stage::Labels], &outcome_cfg, &outcome_ctx)?;
+    let outcome_layout = RunLayout::new(outcome_cfg.output_dir());
+    let (leads_now, _) = outcome_layout.read_output(opts.as_of, Stage::Ingest, files::LEADS)?;
+    let (events_now, _) = outcome_layout.read_output(opts.as_of, Stage::Ingest, files::EVENTS)?;
+    let (labels_now, _) = outcome_layout.read_output(opts.as_of, Stage::Labels, files::LABELS)?;
+    let outcomes = labels_now
+        .select([l::LEAD_ID, l::MATURED, l::CONVERTED, l::VALUE_IN_WINDOW, l::EXISTING_CUSTOMER])
+        .map_err(pe)?;
+
+    let step = i64::from(config.train.retrain_after_days.max(1));
+    let fixed = match &opts.model {
+        Some(id) => Some(registry::load_model(&config.models_dir(), id)?),
+        None => None,
+    };
+    let mut periods = Vec::new();
+    let mut all = Vec::new();
+    let mut start = opts.from;
+    while start < opts.to {
+        let end = RunDate::new((start.date() + Duration::days(step)).min(opts.to.date()));
+        let rolling;
+        let model: &LoadedModel = match &fixed {
+            Some(m) => m,
+            None => {
+                let mut cfg = config.clone();
+                cfg.project.output_dir = dir.join("rolling").display().to_string();
+                cfg.project.models_dir = dir.join("models").join(start.to_string()).display().to_string();
+                let ctx = RunContext { run_date: start, config_hash: config.hash(), seed, retrain: true };
+                tracing::info!(as_of = %start, "backtest: training");
+                crate::run(&[Stage::Ingest, Stage::Labels, Stage::Features, Stage::Train], &cfg, &ctx)?;
+                rolling = leadscore_qualify::load_champion(&cfg)?;
+                &rolling
+            }
+        };
+        // Score the period's leads as qualify and value would on its last day.
+        let mut cfg = config.clone();
+        cfg.qualify.rescore_days = u32::try_from((end.date() - start.date()).num_days() - 1).unwrap_or(0);
+        let ctx = RunContext { run_date: end, config_hash: config.hash(), seed, retrain: false };
+        let q_inputs = QualifyInputs { leads: leads_now.clone(), events: events_now.clone() };
+        let scored = match leadscore_qualify::run(&cfg, &q_inputs, &ctx, model) {
+            Ok(o) => o,
+            Err(QualifyError::NoLeads { .. }) => {
+                warnings.push(format!("no leads created from {start} to {end}"));
+                start = end;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let v_inputs =
+            ValueInputs { scores: scored.scores.clone(), leads: leads_now.clone(), events: events_now.clone() };
+        let valued = leadscore_value::run(&cfg, &v_inputs, &ctx, model)?;
+        let joined = scored
+            .scores
+            .select([s::LEAD_ID, s::PROBABILITY, s::QUALIFIED])
+            .map_err(pe)?
+            .hstack(&[valued.values.column(v::PREDICTED_VALUE).map_err(pe)?.clone()])
+            .map_err(pe)?
+            .lazy()
+            .join(outcomes.clone().lazy(), [col(s::LEAD_ID)], [col(l::LEAD_ID)], JoinArgs::new(JoinType::Inner))
+            .filter(col(l::MATURED).and(col(l::EXISTING_CUSTOMER).not()))
+            .collect()
+            .map_err(pe)?;
+        let t = model.thresholds.policy(config.qualify.policy);
+        let promised = t.map_or((0.0, 0.0), |t| (t.precision, t.recall));
+        let period =
+            summarise(start, end, model.artifact.model_id.clone(), &joined, scored.scores.height() as u64, promised)?;
+        tracing::info!(from = %start, precision = period.precision, "backtest period");
+        periods.push(period);
+        all.push((joined, promised));
+        start = end;
+    }
+    if periods.is_empty() {
+        return Err(PipelineError::Backtest(format!("no leads were created from {} to {}", opts.from, opts.to)));
+    }
+    let mut stacked = all[0].0.clone();
+    for (df, _) in &all[1..] {
+        stacked.vstack_mut(df).map_err(pe)?;
+    }
+    let n = all.len() as f64;
+    let promised = (all.iter().map(|a| a.1.0).sum::<f64>() / n, all.iter().map(|a| a.1.1).sum::<f64>() / n);
+    let leads: u64 = periods.iter().map(|p| p.leads).sum();
+    let model_ids: Vec<&str> = periods.iter().map(|p| p.model_id.as_str()).collect();
+    let total_model =
+        if model_ids.windows(2).all(|w| w[0] == w[1]) { model_ids[0].to_string() } else { "rolling".into() };
+    let total = summarise(opts.from, opts.to, total_model, &stacked, leads, promised)?;
+    let report = BacktestReport {
+        mode: if opts.model.is_some() { "fixed".into() } else { "rolling".into() },
+        from: opts.from,
+        to: opts.to,
+        as_of: opts.as_of,
+        policy: config.qualify.policy.name().into(),
+        periods,
+        total,
+        dir: dir.display().to_string(),
+        warnings,
+    };
+    std::fs::create_dir_all(&dir).map_err(|source| CoreError::Write { path: dir.clone(), source })?;
+    leadscore_core::io::write_json(&dir.join("backtest.json"), &report)?;
+    leadscore_core::io::write_bytes(&dir.join("backtest.html"), render_html(&report).as_bytes())?;
+    Ok(report)
+}
+
+impl BacktestReport {
+    /// The table for the terminal.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "backtest {} … {} ({} mode, outcomes as of {}, policy {})\n{:<23} {:>7} {:>7} {:>6} {:>6} {:>10} {:>10} {:>7} {:>12} {:>12} {:>6}\n",
+            self.from,
+            self.to,
+            self.mode,
+            self.as_of,
+            self.policy,
+            "period",
+            "leads",
+            "matured",
+            "conv",
+            "qual",
+            "precision",
+            "promised",
+            "AUC",
+            "pred value",
+            "actual value",
+            "ratio"
+        );
+        for p in self.periods.iter().chain(std::iter::once(&self.total)) {
+            let label =
+                if std::ptr::eq(p, &self.total) { "total".to_string() } else { format!("{} … {}", p.from, p.to) };
+            out.push_str(&format!(
+                "{label:<23} {:>7} {:>7} {:>6} {:>6} {:>9.1}% {:>9.1}% {:>7} {:>12.0} {:>12.0} {:>6.3}\n",
+                p.leads,
+                p.matured,
+                p.conversions,
+                p.qualified,
+                100.0 * p.precision,
+                100.0 * p.promised_precision,
+                p.auc.map_or("-".into(), |a| format!("{a:.4}")),
+                p.predicted_value,
+                p.actual_value,
+                if p.actual_value > 0.0 { p.predicted_value / p.actual_value } else { 0.0 },
+            ));
+        }
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {w}\n"));
+        }
+        out.push_str(&format!("written: {}/backtest.json, backtest.html\n", self.dir));
+        out
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A self-contained page: the table and two inline SVG charts (precision against the promise,
+/// predicted against actual value per period).
+fn render_html(r: &BacktestReport) -> String {
+    let (w, h, pad) = (640.0, 240.0, 40.0);
+    let n = r.periods.len().max(1) as f64;
+    let x = |i: usize| pad + (w - 2.0 * pad) * (i as f64 + 0.5) / n;
+    let line = |vals: &[f64], max: f64, colour: &str| {
+        let pts: Vec<String> = vals
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("{:.1},{:.1}", x(i), h - pad - (h - 2.0 * pad) * v / max))
+            .collect();
+        format!(r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#, pts.join(" "))
+    };
+    let chart = |title: &str, a: (&str, Vec<f64>), b: (&str, Vec<f64>)| {
+        let max = a.1.iter().chain(&b.1).fold(0.0_f64, |m, v| m.max(*v)).max(1e-9) * 1.15;
+        format!(
+            r##"<figure><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}"><rect x="{pad}" y="{pad}" width="{}" height="{}" fill="none" stroke="#999"/>{}{}<text x="{pad}" y="20" font-size="12" fill="#1f77b4">{}</text><text x="{}" y="20" font-size="12" fill="#ff7f0e">{}</text></svg><figcaption>{}</figcaption></figure>"##,
+            w - 2.0 * pad,
+            h - 2.0 * pad,
+            line(&a.1, max, "#1f77b4"),
+            line(&b.1, max, "#ff7f0e"),
+            esc(a.0),
+            pad + 200.0,
+            esc(b.0),
+            esc(title)
+        )
+    };
+    let precision = chart(
+        "Precision of qualified leads per period, against what validation promised",
+        ("observed precision", r.periods.iter().map(|p| p.precision).collect()),
+        ("promised precision", r.periods.iter().map(|p| p.promised_precision).collect()),
+    );
+    let value = chart(
+        "Predicted against actual value per period (matured leads)",
+        ("predicted value", r.periods.iter().map(|p| p.predicted_value).collect()),
+        ("actual value", r.periods.iter().map(|p| p.actual_value).collect()),
+    );
+    let mut rows = String::new();
+    for p in r.periods.iter().chain(std::iter::once(&r.total)) {
+        rows.push_str(&format!(
+            "<tr><td>{} … {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.1}%</td><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td></tr>\n",
+            p.from, p.to, esc(&p.model_id), p.leads, p.matured, p.qualified,
+            100.0 * p.precision, 100.0 * p.promised_precision, 100.0 * p.recall, 100.0 * p.promised_recall,
+            p.auc.map_or("-".into(), |a| format!("{a:.4}")), p.predicted_value, p.actual_value,
+            if p.actual_value > 0.0 { format!("{:.3}", p.predicted_value / p.actual_value) } else { "-".into() }
+        ));
+    }
+    let warnings: String = r.warnings.iter().map(|w| format!("<li>{}</li>", esc(w))).collect();
+    format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>leadscore backtest {from} … {to}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse;font-size:.9em}}td,th{{border:1px solid #ddd;padding:3px 8px;text-align:right}}</style></head><body>
+<h1>Backtest {from} … {to}</h1><p>{mode} mode: {mode_text}. Outcomes as of {as_of}; only leads whose window had ended by then are evaluated. Policy <b>{policy}</b>.</p><ul>{warnings}</ul>
+<table><tr><th>period</th><th>model</th><th>leads</th><th>matured</th><th>qualified</th><th>precision</th><th>promised</th><th>recall</th><th>promised</th><th>AUC</th><th>predicted value</th><th>actual value</th><th>ratio</th></tr>
+{rows}</table>{precision}{value}</body></html>
+"#,
+        from = r.from,
+        to = r.to,
+        mode = r.mode,
+        mode_text = if r.mode == "rolling" {
+            "each period is scored by the model trained with the data known on its first day"
+        } else {
+            "one model scores every period"
+        },
+        as_of = r.as_of,
+        policy = r.policy,
+    )
+}
