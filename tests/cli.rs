@@ -450,6 +450,7 @@ fn the_bundled_sample_runs_with_the_root_config() {
         "Feature importance",
         "Leakage audit",
         "customer_tier",
+        "Predicted value (validation)",
     ] {
         assert!(html.contains(part), "report.html lacks {part}");
     }

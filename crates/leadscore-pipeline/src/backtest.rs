@@ -52,6 +52,8 @@ pub struct Period {
     pub matured: u64,
     /// Matured leads that converted.
     pub conversions: u64,
+    /// Sum of their calibrated probabilities: the conversions the model expected.
+    pub expected_conversions: f64,
     /// Matured leads qualified.
     pub qualified: u64,
     /// Precision of `qualified` (matured leads).
@@ -135,6 +137,7 @@ fn summarise(
         leads,
         matured: rows.height() as u64,
         conversions: pos as u64,
+        expected_conversions: p.iter().sum(),
         qualified: q as u64,
         precision: if q > 0 { tp as f64 / q as f64 } else { 0.0 },
         recall: if pos > 0 { tp as f64 / pos as f64 } else { 0.0 },
@@ -292,10 +295,11 @@ impl BacktestReport {
             let label =
                 if std::ptr::eq(p, &self.total) { "total".to_string() } else { format!("{} … {}", p.from, p.to) };
             out.push_str(&format!(
-                "{label:<23} {:>7} {:>7} {:>6} {:>6} {:>9.1}% {:>9.1}% {:>7} {:>12.0} {:>12.0} {:>6.3}\n",
+                "{label:<23} {:>7} {:>7} {:>6} {:>8.1} {:>6} {:>9.1}% {:>9.1}% {:>7} {:>12.0} {:>12.0} {:>6.3}\n",
                 p.leads,
                 p.matured,
                 p.conversions,
+                p.expected_conversions,
                 p.qualified,
                 100.0 * p.precision,
                 100.0 * p.promised_precision,
