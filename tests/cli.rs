@@ -548,6 +548,47 @@ fn backtests_score_past_periods_with_the_model_of_the_time_or_a_fixed_one() {
 }
 
 #[test]
+fn extra_attributes_add_noise_columns_and_change_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = synth(dir.path(), &["--shape", "salesforce"]);
+    let plain = fs::read(base.join("Lead.csv")).unwrap();
+    let deals = fs::read(base.join("Opportunity.csv")).unwrap();
+    let wide = dir.path().join("wide");
+    let o = leadscore(
+        &[
+            "synth",
+            "--out",
+            wide.to_str().unwrap(),
+            "--leads",
+            "3000",
+            "--months",
+            "12",
+            "--seed",
+            "7",
+            "--shape",
+            "salesforce",
+            "--extra-attributes",
+            "3",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(fs::read(wide.join("Opportunity.csv")).unwrap(), deals);
+    let read = |bytes: &[u8]| -> Vec<Vec<String>> {
+        csv::Reader::from_reader(bytes).records().map(|r| r.unwrap().iter().map(String::from).collect()).collect()
+    };
+    let (a, b) = (read(&plain), read(&fs::read(wide.join("Lead.csv")).unwrap()));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(y.len(), x.len() + 3);
+        assert_eq!(&y[..x.len()], &x[..]);
+    }
+    let config = fs::read_to_string(wide.join("leadscore.toml")).unwrap();
+    assert!(config.contains("column = \"Extra 3\"\nkind = \"numeric\""), "{config}");
+    assert!(config.contains("column = \"Extra 2\"\nkind = \"categorical\""), "{config}");
+}
+
+#[test]
 fn a_day_without_new_leads_exits_99_after_training() {
     let dir = tempfile::tempdir().unwrap();
     let export = synth(dir.path(), &[]);

@@ -171,4 +171,8 @@ pub struct SynthArgs {
     /// Conversion window (days) the truth file refers to.
     #[arg(long, default_value_t = 40)]
     pub window_days: u32,
+    /// Extra noise attributes (`Extra 1` … `Extra N`, numeric and categorical by turns) for
+    /// benchmarks with many attributes; they carry no signal.
+    #[arg(long, default_value_t = 0)]
+    pub extra_attributes: u32,
 }

@@ -116,6 +116,9 @@ pub struct SynthOptions {
     pub end: NaiveDate,
     /// Conversion window (days) the truth probabilities refer to.
     pub window_days: u32,
+    /// Extra noise attributes (`Extra 1` … `Extra N`, numeric and categorical by turns), for
+    /// benchmarks with many attributes. They carry no signal.
+    pub extra_attributes: u32,
 }
 
 /// The default export date (fixed, so output never depends on when it is generated).
@@ -255,6 +258,10 @@ pub fn config_toml(opts: &SynthOptions) -> String {
         ],
     };
     let _ = writeln!(s, "# Lead attributes used as features. A kind left out is inferred at ingest.");
+    for (k, name) in shape::extra_names(opts.extra_attributes).iter().enumerate() {
+        let kind = if k % 2 == 0 { "numeric" } else { "categorical" };
+        let _ = writeln!(s, "[[attributes]]\ncolumn = \"{name}\"\nkind = \"{kind}\"\n");
+    }
     for (column, name, kind) in attrs {
         let _ = writeln!(s, "[[attributes]]\ncolumn = \"{column}\"");
         if let Some(n) = name {
@@ -299,7 +306,7 @@ pub fn write(out: &Path, opts: &SynthOptions) -> Result<SynthSummary, SynthError
     let leads_path = out.join(leads_file);
     write_atomic(&leads_path, |w| {
         let werr = |source| CoreError::Write { path: leads_path.clone(), source };
-        let mut lw = shape::LeadWriter::new(opts.shape, tz, w).map_err(werr)?;
+        let mut lw = shape::LeadWriter::new(opts.shape, tz, w, opts.extra_attributes, opts.seed).map_err(werr)?;
         let mut failed: Option<std::io::Error> = None;
         generated = generate::simulate(&sim, |lead, company| {
             truth_ids.push(opts.shape.lead_id(lead.seq));

@@ -319,20 +319,47 @@ pub enum Corruption<'a> {
 const BAD_TIMES: &[&str] = &["31/02/2025 10:00", "not a date", "2025-13-45T25:61:00Z", "yesterday", "2025-02-30"];
 const BAD_CURRENCIES: &[&str] = &["EURO", "ZZZ", "US$", "JPY"];
 
+/// Names of the extra attributes: `Extra 1`, `Extra 2`, … (odd ones numeric, even ones
+/// categorical).
+pub fn extra_names(n: u32) -> Vec<String> {
+    (1..=n).map(|k| format!("Extra {k}")).collect()
+}
+
+/// The value of extra attribute `k` (0-based) of lead `seq`: pure noise from a hash of the seed,
+/// the lead and `k`, so adding extras changes no other column. Numbers have 10% missing values;
+/// categories have 8 levels and 10% missing values.
+pub fn extra_value(seed: u64, seq: u64, k: u32) -> String {
+    let mut z = seed ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(k).wrapping_mul(0xD1B5_4A32_D192_ED03);
+    for _ in 0..2 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+    }
+    if z % 10 == 0 {
+        return String::new();
+    }
+    let u = (z >> 11) as f64 / (1u64 << 53) as f64;
+    if k % 2 == 0 { format!("{:.2}", 100.0 * u) } else { format!("level_{}", (z >> 7) % 8) }
+}
+
 /// Lays out leads in the shape's leads file, injecting dirt. Duplicates are held back and written
 /// by [`LeadWriter::finish`] at the end of the file, as a second export appended to the first would.
 pub struct LeadWriter<W: Write> {
     shape: Shape,
     tz: Tz,
+    extra: u32,
+    seed: u64,
     csv: CsvSink<W>,
     held: Vec<Vec<String>>,
     file: &'static str,
 }
 
 impl<W: Write> LeadWriter<W> {
-    /// Starts the leads file.
-    pub fn new(shape: Shape, tz: Tz, w: W) -> std::io::Result<Self> {
-        Ok(Self { shape, tz, csv: CsvSink::new(w, shape.lead_header())?, held: Vec::new(), file: shape.files().0 })
+    /// Starts the leads file, with `extra` noise attributes after the shape's columns.
+    pub fn new(shape: Shape, tz: Tz, w: W, extra: u32, seed: u64) -> std::io::Result<Self> {
+        let names = extra_names(extra);
+        let header: Vec<&str> = shape.lead_header().iter().copied().chain(names.iter().map(String::as_str)).collect();
+        Ok(Self { shape, tz, extra, seed, csv: CsvSink::new(w, &header)?, held: Vec::new(), file: shape.files().0 })
     }
 
     fn fields(&self, l: &Lead, c: &Company) -> Vec<String> {
@@ -408,6 +435,7 @@ impl<W: Write> LeadWriter<W> {
     /// Writes one lead (maybe corrupted).
     pub fn write(&mut self, l: &Lead, c: &Company, dirt: &mut Dirt) -> std::io::Result<()> {
         let mut f = self.fields(l, c);
+        f.extend((0..self.extra).map(|k| extra_value(self.seed, l.seq, k)));
         let (created_col, updated_col) = match self.shape {
             Shape::Hubspot => (5, 6),
             Shape::Salesforce => (11, 12),
