@@ -259,7 +259,7 @@ pub fn config_toml(opts: &SynthOptions) -> String {
     };
     let _ = writeln!(s, "# Lead attributes used as features. A kind left out is inferred at ingest.");
     for (k, name) in shape::extra_names(opts.extra_attributes).iter().enumerate() {
-        let kind = if k % 2 == 0 { "numeric" } else { "categorical" };
+        let kind = if k.is_multiple_of(2) { "numeric" } else { "categorical" };
         let _ = writeln!(s, "[[attributes]]\ncolumn = \"{name}\"\nkind = \"{kind}\"\n");
     }
     for (column, name, kind) in attrs {

@@ -335,11 +335,11 @@ pub fn extra_value(seed: u64, seq: u64, k: u32) -> String {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
     }
-    if z % 10 == 0 {
+    if z.is_multiple_of(10) {
         return String::new();
     }
     let u = (z >> 11) as f64 / (1u64 << 53) as f64;
-    if k % 2 == 0 { format!("{:.2}", 100.0 * u) } else { format!("level_{}", (z >> 7) % 8) }
+    if k.is_multiple_of(2) { format!("{:.2}", 100.0 * u) } else { format!("level_{}", (z >> 7) % 8) }
 }
 
 /// Lays out leads in the shape's leads file, injecting dirt. Duplicates are held back and written
