@@ -105,27 +105,33 @@ impl Classifier {
 }
 
 impl Classifier {
-    /// Each row's contribution of every design column to its log-odds, row-major (`rows` x
-    /// `columns`): coefficient x standardised value for the logistic regression (relative to an
-    /// average lead), the path-averaged tree contributions (relative to the base score) for
-    /// boosted trees.
-    pub fn contributions(&self, design: &Design) -> Vec<f64> {
+    /// Log-odds of every row of `design` and each row's contribution of every design column to
+    /// them, row-major (`rows` x `columns`), in one pass: coefficient x standardised value for the
+    /// logistic regression (relative to an average lead), the path-averaged tree contributions
+    /// (relative to the base score) for boosted trees. The log-odds are the contributions' sum
+    /// plus the intercept or base score, so scoring with reasons needs no separate prediction.
+    pub fn logits_and_contributions(&self, design: &Design) -> (Vec<f64>, Vec<f64>) {
         let cols = design.columns.len();
         match self {
-            Self::Logistic { coefficients, .. } => {
-                let mut out = vec![0.0; design.rows * cols];
+            Self::Logistic { coefficients, intercept } => {
+                let mut contributions = vec![0.0; design.rows * cols];
                 for (j, c) in coefficients.iter().enumerate().take(cols) {
                     for (i, x) in design.column(j).iter().enumerate() {
-                        out[i * cols + j] = c * x;
+                        contributions[i * cols + j] = c * x;
                     }
                 }
-                out
+                // Summed in column order, as `logits` does, so both give the same bits.
+                let logits = contributions.chunks(cols.max(1)).map(|row| row.iter().fold(*intercept, |z, v| z + v));
+                let logits = if cols == 0 { vec![*intercept; design.rows] } else { logits.collect() };
+                (logits, contributions)
             }
             Self::Boosted { booster } => {
                 let m = Matrix::new(&design.data, design.rows, cols);
                 let with_bias = booster.predict_contributions(&m, ContributionsMethod::Average, true);
-                // forust appends the bias to each row: drop it.
-                with_bias.chunks(cols + 1).flat_map(|row| row[..cols].to_vec()).collect()
+                // forust appends the bias to each row; the row sums are the log-odds.
+                let logits = with_bias.chunks(cols + 1).map(|row| row.iter().sum()).collect();
+                let contributions = with_bias.chunks(cols + 1).flat_map(|row| row[..cols].to_vec()).collect();
+                (logits, contributions)
             }
         }
     }
@@ -198,5 +204,26 @@ mod tests {
         let design = Design { columns, rows: 2, data: vec![1.0, 2.0, 10.0, 20.0] };
         let c = Classifier::Logistic { coefficients: vec![0.5, -0.1], intercept: 1.0 };
         assert_eq!(c.logits(&design), [1.0 + 0.5 - 1.0, 1.0 + 1.0 - 2.0]);
+        let (z, contributions) = c.logits_and_contributions(&design);
+        assert_eq!(z, c.logits(&design));
+        assert_eq!(contributions, [0.5, -1.0, 1.0, -2.0]);
+    }
+
+    #[test]
+    fn boosted_contributions_add_up_to_the_prediction() {
+        let n = 400;
+        let columns =
+            ["a", "b"].iter().map(|c| DesignColumn { name: (*c).into(), feature: (*c).into(), level: None }).collect();
+        let data: Vec<f64> = (0..2 * n).map(|k| f64::from((k * 7919 % 101) as u32) / 101.0).collect();
+        let design = Design { columns, rows: n, data };
+        let y: Vec<f64> =
+            (0..n).map(|i| f64::from(u8::from(design.column(0)[i] + 0.3 * design.column(1)[i] > 0.7))).collect();
+        let mut booster = GradientBooster::default().set_iterations(20).set_max_depth(3).set_parallel(false);
+        let m = Matrix::new(&design.data, n, 2);
+        assert!(booster.fit(&m, &y, &vec![1.0; n], None).is_ok());
+        let c = Classifier::Boosted { booster: Box::new(booster) };
+        let (z, contributions) = c.logits_and_contributions(&design);
+        assert_eq!(contributions.len(), 2 * n);
+        assert!(z.iter().zip(c.logits(&design)).all(|(a, b)| (a - b).abs() < 1e-9));
     }
 }

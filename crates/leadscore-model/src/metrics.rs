@@ -92,6 +92,12 @@ pub struct ReliabilityBin {
     pub observed: f64,
 }
 
+/// `bins` consecutive, non-empty index ranges of nearly equal size covering `0..n` (fewer when
+/// `n < bins`), with each range's 0-based bin number.
+pub fn equal_bins(n: usize, bins: usize) -> impl Iterator<Item = (usize, std::ops::Range<usize>)> {
+    (0..bins).map(move |b| (b, b * n / bins..(b + 1) * n / bins)).filter(|(_, r)| !r.is_empty())
+}
+
 /// Reliability table over `bins` equal-count bins of the predicted probability, and the expected
 /// calibration error (the lead-weighted mean of |predicted - observed| over the bins).
 pub fn reliability(p: &[f64], labels: &[bool], bins: usize) -> (Vec<ReliabilityBin>, f64) {
@@ -103,12 +109,8 @@ pub fn reliability(p: &[f64], labels: &[bool], bins: usize) -> (Vec<ReliabilityB
     order.sort_by(|a, b| p[*a].total_cmp(&p[*b]).then(a.cmp(b)));
     let mut out = Vec::with_capacity(bins);
     let mut ece = 0.0;
-    for b in 0..bins {
-        let (lo, hi) = (b * n / bins, (b + 1) * n / bins);
-        if lo == hi {
-            continue;
-        }
-        let idx = &order[lo..hi];
+    for (_, range) in equal_bins(n, bins) {
+        let idx = &order[range];
         let k = idx.len() as f64;
         let predicted = idx.iter().map(|i| p[*i]).sum::<f64>() / k;
         let observed = idx.iter().filter(|i| labels[**i]).count() as f64 / k;
@@ -142,22 +144,20 @@ pub fn deciles(scores: &[f64], labels: &[bool]) -> Vec<Decile> {
     let total = labels[..n].iter().filter(|l| **l).count();
     let overall = total as f64 / n.max(1) as f64;
     let mut cum = 0;
-    (0..10)
-        .filter_map(|d| {
-            let (lo, hi) = (d * n / 10, (d + 1) * n / 10);
-            (lo < hi).then(|| {
-                let conv = order[lo..hi].iter().filter(|i| labels[**i]).count();
-                cum += conv;
-                let rate = conv as f64 / (hi - lo) as f64;
-                Decile {
-                    decile: d as u32 + 1,
-                    leads: (hi - lo) as u64,
-                    conversions: conv as u64,
-                    rate,
-                    lift: if overall > 0.0 { rate / overall } else { 0.0 },
-                    cumulative_recall: if total > 0 { cum as f64 / total as f64 } else { 0.0 },
-                }
-            })
+    equal_bins(n, 10)
+        .map(|(d, range)| {
+            let leads = range.len();
+            let conv = order[range].iter().filter(|i| labels[**i]).count();
+            cum += conv;
+            let rate = conv as f64 / leads as f64;
+            Decile {
+                decile: d as u32 + 1,
+                leads: leads as u64,
+                conversions: conv as u64,
+                rate,
+                lift: if overall > 0.0 { rate / overall } else { 0.0 },
+                cumulative_recall: if total > 0 { cum as f64 / total as f64 } else { 0.0 },
+            }
         })
         .collect()
 }

@@ -18,6 +18,7 @@ use leadscore_core::{Config, CoreError, RunContext, RunDate, RunLayout, Stage};
 use leadscore_model::metrics;
 use leadscore_model::registry::{self, LoadedModel};
 use leadscore_qualify::{QualifyError, QualifyInputs};
+use leadscore_train::svg::{self, esc};
 use leadscore_value::ValueInputs;
 use polars::prelude::*;
 use serde::Serialize;
@@ -317,47 +318,36 @@ impl BacktestReport {
     }
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
 /// A self-contained page: the table and two inline SVG charts (precision against the promise,
 /// predicted against actual value per period).
 fn render_html(r: &BacktestReport) -> String {
-    let (w, h, pad) = (640.0, 240.0, 40.0);
     let n = r.periods.len().max(1) as f64;
-    let x = |i: usize| pad + (w - 2.0 * pad) * (i as f64 + 0.5) / n;
-    let line = |vals: &[f64], max: f64, colour: &str| {
-        let pts: Vec<String> = vals
-            .iter()
-            .enumerate()
-            .map(|(i, v)| format!("{:.1},{:.1}", x(i), h - pad - (h - 2.0 * pad) * v / max))
-            .collect();
-        format!(r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#, pts.join(" "))
+    // Periods sit at the centres of equal slices of the x axis, oldest first.
+    let points = |f: &dyn Fn(&Period) -> f64| -> Vec<(f64, f64)> {
+        r.periods.iter().enumerate().map(|(i, p)| ((i as f64 + 0.5) / n, f(p))).collect()
     };
-    let chart = |title: &str, a: (&str, Vec<f64>), b: (&str, Vec<f64>)| {
-        let max = a.1.iter().chain(&b.1).fold(0.0_f64, |m, v| m.max(*v)).max(1e-9) * 1.15;
-        format!(
-            r##"<figure><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}"><rect x="{pad}" y="{pad}" width="{}" height="{}" fill="none" stroke="#999"/>{}{}<text x="{pad}" y="20" font-size="12" fill="#1f77b4">{}</text><text x="{}" y="20" font-size="12" fill="#ff7f0e">{}</text></svg><figcaption>{}</figcaption></figure>"##,
-            w - 2.0 * pad,
-            h - 2.0 * pad,
-            line(&a.1, max, "#1f77b4"),
-            line(&b.1, max, "#ff7f0e"),
-            esc(a.0),
-            pad + 200.0,
-            esc(b.0),
-            esc(title)
-        )
+    let chart = |title: &str, a: (&str, Vec<(f64, f64)>), b: (&str, Vec<(f64, f64)>), y_label: &str| {
+        let max = a.1.iter().chain(&b.1).fold(0.0_f64, |m, v| m.max(v.1)).max(1e-9) * 1.15;
+        let svg = svg::lines(
+            &[(a.0, "#1f77b4", &a.1), (b.0, "#ff7f0e", &b.1)],
+            "periods, oldest to newest",
+            y_label,
+            false,
+            max,
+        );
+        format!("<figure>{svg}<figcaption>{}</figcaption></figure>", esc(title))
     };
     let precision = chart(
         "Precision of qualified leads per period, against what validation promised",
-        ("observed precision", r.periods.iter().map(|p| p.precision).collect()),
-        ("promised precision", r.periods.iter().map(|p| p.promised_precision).collect()),
+        ("observed precision", points(&|p| p.precision)),
+        ("promised precision", points(&|p| p.promised_precision)),
+        "precision",
     );
     let value = chart(
         "Predicted against actual value per period (matured leads)",
-        ("predicted value", r.periods.iter().map(|p| p.predicted_value).collect()),
-        ("actual value", r.periods.iter().map(|p| p.actual_value).collect()),
+        ("predicted value", points(&|p| p.predicted_value)),
+        ("actual value", points(&|p| p.actual_value)),
+        "value",
     );
     let mut rows = String::new();
     for p in r.periods.iter().chain(std::iter::once(&r.total)) {

@@ -76,8 +76,8 @@ pub fn run(config: &Config, inputs: &QualifyInputs, ctx: &RunContext, model: &Lo
     let t0 = Instant::now();
     let (derived, design) = model.encode(&todays, events, model.artifact.encoding())?;
     tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "derived and encoded");
-    let z = model.artifact.classifier.logits(&design);
-    tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "predicted");
+    let (z, contributions) = model.artifact.classifier.logits_and_contributions(&design);
+    tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "predicted with contributions");
     let probability = model.artifact.calibrator.apply_all(&z);
     let t = &model.thresholds;
     let policy = config.qualify.policy;
@@ -91,7 +91,7 @@ pub fn run(config: &Config, inputs: &QualifyInputs, ctx: &RunContext, model: &Lo
     let score: Vec<f64> = probability.iter().map(|p| (t.score(*p) * 10.0).round() / 10.0).collect();
     let segment: Vec<&str> = probability.iter().map(|p| t.segment(*p)).collect();
     let qualified: Vec<bool> = probability.iter().map(|p| *p >= threshold.threshold).collect();
-    let reasons = reasons::top_reasons(&model.artifact.classifier, &design, &model.spec, &derived, 3);
+    let reasons = reasons::top_reasons(&contributions, &design, &model.spec, &derived, 3);
     tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "reasons");
 
     let n = todays.height();

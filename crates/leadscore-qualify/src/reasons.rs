@@ -1,6 +1,6 @@
 //! Per-lead reasons: the strongest signed contributions to the log-odds, in words.
 
-use leadscore_model::{Classifier, Design, FeatureKind, FeatureSpec};
+use leadscore_model::{Design, FeatureKind, FeatureSpec};
 use polars::prelude::*;
 
 /// A feature's values, cast once, for reading single rows cheaply.
@@ -42,15 +42,16 @@ impl Values {
 /// For every row, up to `k` reasons, the strongest first: "job title seniority: VP (+0.80)".
 /// Contributions of a feature's design columns are added up; features whose contribution rounds
 /// to zero are left out.
+/// `contributions` are the row-major per-column contributions of
+/// [`leadscore_model::Classifier::logits_and_contributions`].
 pub fn top_reasons(
-    classifier: &Classifier,
+    contrib: &[f64],
     design: &Design,
     spec: &FeatureSpec,
     derived: &DataFrame,
     k: usize,
 ) -> Vec<Vec<String>> {
     let cols = design.columns.len();
-    let contrib = classifier.contributions(design);
     let values: Vec<Values> = spec.catalog.iter().map(|d| Values::of(derived, &d.name, d.kind)).collect();
     // Design columns grouped by feature, in spec order.
     let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();

@@ -82,27 +82,7 @@ impl TrainingSet {
     }
 }
 
-/// The rows `lo..hi` of a column-major design.
-pub fn rows(d: &Design, lo: usize, hi: usize) -> Design {
-    let mut data = Vec::with_capacity((hi - lo) * d.columns.len());
-    for j in 0..d.columns.len() {
-        data.extend_from_slice(&d.column(j)[lo..hi]);
-    }
-    Design { columns: d.columns.clone(), rows: hi - lo, data }
-}
-
-/// Every `step`-th row of a column-major design (an even, deterministic subsample over time).
-pub fn every_nth(d: &Design, step: usize) -> Design {
-    let step = step.max(1);
-    let keep = d.rows.div_ceil(step);
-    let mut data = Vec::with_capacity(keep * d.columns.len());
-    for j in 0..d.columns.len() {
-        data.extend(d.column(j).iter().step_by(step));
-    }
-    Design { columns: d.columns.clone(), rows: keep, data }
-}
-
-/// The rows `idx` (ascending) of a column-major design.
+/// The rows `idx` (in that order) of a column-major design.
 pub fn select(d: &Design, idx: &[usize]) -> Design {
     let mut data = Vec::with_capacity(idx.len() * d.columns.len());
     for j in 0..d.columns.len() {
@@ -110,4 +90,14 @@ pub fn select(d: &Design, idx: &[usize]) -> Design {
         data.extend(idx.iter().map(|i| c[*i]));
     }
     Design { columns: d.columns.clone(), rows: idx.len(), data }
+}
+
+/// The rows `lo..hi` of a column-major design.
+pub fn rows(d: &Design, lo: usize, hi: usize) -> Design {
+    select(d, &(lo..hi).collect::<Vec<_>>())
+}
+
+/// Every `step`-th row of a column-major design (an even, deterministic subsample over time).
+pub fn every_nth(d: &Design, step: usize) -> Design {
+    select(d, &(0..d.rows).step_by(step.max(1)).collect::<Vec<_>>())
 }

@@ -80,13 +80,17 @@ pub struct Headline {
 
 /// Headline metrics.
 pub fn headline(p: &[f64], y: &[bool]) -> Headline {
+    headline_with_ece(p, y, metrics::reliability(p, y, RELIABILITY_BINS).1)
+}
+
+fn headline_with_ece(p: &[f64], y: &[bool], ece: f64) -> Headline {
     let n = p.len().max(1) as f64;
     Headline {
         roc_auc: metrics::roc_auc(p, y).unwrap_or(0.5),
         pr_auc: metrics::pr_auc(p, y).unwrap_or(0.0),
         log_loss: metrics::log_loss(p, y),
         brier: metrics::brier(p, y),
-        ece: metrics::reliability(p, y, RELIABILITY_BINS).1,
+        ece,
         leads: p.len() as u64,
         base_rate: y.iter().filter(|y| **y).count() as f64 / n,
         mean_predicted: p.iter().sum::<f64>() / n,
@@ -121,9 +125,10 @@ pub fn evaluate(p: &[f64], y: &[bool]) -> Evaluation {
             gains.push(((k + 1) as f64 / p.len() as f64, found / total));
         }
     }
+    let (reliability, ece) = metrics::reliability(p, y, RELIABILITY_BINS);
     Evaluation {
-        headline: headline(p, y),
-        reliability: metrics::reliability(p, y, RELIABILITY_BINS).0,
+        headline: headline_with_ece(p, y, ece),
+        reliability,
         deciles: metrics::deciles(p, y),
         roc: metrics::roc_curve(p, y, 200),
         gains,

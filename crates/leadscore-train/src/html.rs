@@ -41,8 +41,10 @@ pub fn render(t: &Trained, page: &PageContext<'_>) -> Result<String> {
     env.add_filter("pct", |v: f64, digits: Option<u32>| num(100.0 * v, digits));
     env.add_template("report.html", TEMPLATE).map_err(|e| TrainError::Report(e.to_string()))?;
     let e = &t.evaluation;
-    let roc = svg::lines(&[(t.chosen.label(), "#1f77b4", &e.roc)], "false positive rate", "true positive rate", true);
-    let gains = svg::lines(&[(t.chosen.label(), "#1f77b4", &e.gains)], "share of leads", "share of conversions", true);
+    let roc =
+        svg::lines(&[(t.chosen.label(), "#1f77b4", &e.roc)], "false positive rate", "true positive rate", true, 1.0);
+    let gains =
+        svg::lines(&[(t.chosen.label(), "#1f77b4", &e.gains)], "share of leads", "share of conversions", true, 1.0);
     let rel: Vec<(f64, f64)> = e.reliability.iter().map(|b| (b.predicted, b.observed)).collect();
     let reliability = svg::scatter(&rel, "mean predicted probability", "observed conversion rate");
     let lift = svg::bars(

@@ -26,7 +26,7 @@ pub mod explain;
 pub mod fit;
 mod html;
 mod report;
-mod svg;
+pub mod svg;
 pub mod value;
 
 use std::collections::BTreeMap;
@@ -300,30 +300,23 @@ pub fn run(
     let xv = set.validation.design(spec, Encoding::Trees)?;
     let boosted = fit_candidate(ModelKind::Boosted, &xt, &set, &xv, config)?;
 
+    // Candidates in a fixed order for the report; the choice by log loss, AUC on a tie.
+    let candidates = vec![logistic.candidate.clone(), boosted.candidate.clone()];
     let (lb, bb) = (&logistic.candidate.validation, &boosted.candidate.validation);
-    let boosted_wins =
-        if (bb.log_loss - lb.log_loss).abs() < TIE { bb.roc_auc >= lb.roc_auc } else { bb.log_loss < lb.log_loss };
+    let tie = (bb.log_loss - lb.log_loss).abs() < TIE;
+    let boosted_wins = if tie { bb.roc_auc >= lb.roc_auc } else { bb.log_loss < lb.log_loss };
     let (chosen, other) = if boosted_wins { (boosted, logistic) } else { (logistic, boosted) };
     let (c, o) = (&chosen.candidate.validation, &other.candidate.validation);
-    let why = if (c.log_loss - o.log_loss).abs() < TIE {
+    let (chosen_label, other_label) = (chosen.candidate.kind.label(), other.candidate.kind.label());
+    let why = if tie {
         format!(
-            "{} chosen: validation log loss ties with the {} ({:.4} vs {:.4}); its ROC AUC is higher ({:.4} vs {:.4})",
-            chosen.candidate.kind.label(),
-            other.candidate.kind.label(),
-            c.log_loss,
-            o.log_loss,
-            c.roc_auc,
-            o.roc_auc
+            "{chosen_label} chosen: validation log loss ties with the {other_label} ({:.4} vs {:.4}); its ROC AUC is higher ({:.4} vs {:.4})",
+            c.log_loss, o.log_loss, c.roc_auc, o.roc_auc
         )
     } else {
         format!(
-            "{} chosen: lower out-of-time log loss than the {} ({:.4} vs {:.4}; ROC AUC {:.4} vs {:.4})",
-            chosen.candidate.kind.label(),
-            other.candidate.kind.label(),
-            c.log_loss,
-            o.log_loss,
-            c.roc_auc,
-            o.roc_auc
+            "{chosen_label} chosen: lower out-of-time log loss than the {other_label} ({:.4} vs {:.4}; ROC AUC {:.4} vs {:.4})",
+            c.log_loss, o.log_loss, c.roc_auc, o.roc_auc
         )
     };
 
@@ -373,10 +366,7 @@ pub fn run(
         train: slice_summary(&set.train),
         validation: slice_summary(&set.validation),
         months: months(&set, config.project.timezone),
-        candidates: vec![
-            if kind == ModelKind::Logistic { chosen.candidate.clone() } else { other.candidate.clone() },
-            if kind == ModelKind::Boosted { chosen.candidate.clone() } else { other.candidate.clone() },
-        ],
+        candidates,
         chosen: kind,
         why,
         evaluation,

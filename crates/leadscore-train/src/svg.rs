@@ -11,8 +11,8 @@ const B: f64 = 36.0;
 const T: f64 = 12.0;
 const R: f64 = 12.0;
 
-/// Escapes text for SVG.
-fn esc(s: &str) -> String {
+/// Escapes text for SVG and HTML.
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
@@ -65,11 +65,13 @@ fn fmt_tick(v: f64) -> String {
 /// One line of a chart: name, colour and points.
 pub type Series<'a> = (&'a str, &'a str, &'a [(f64, f64)]);
 
-/// Lines over [0, 1] x [0, 1]; `diagonal` draws y = x.
-pub fn lines(series: &[Series<'_>], x_label: &str, y_label: &str, diagonal: bool) -> String {
+/// Lines over [0, 1] x [0, `y_max`]; `diagonal` draws the corner-to-corner line (y = x when
+/// `y_max` is 1).
+pub fn lines(series: &[Series<'_>], x_label: &str, y_label: &str, diagonal: bool, y_max: f64) -> String {
     let (pw, ph) = (W - L - R, H - T - B);
+    let y_max = if y_max > 0.0 { y_max } else { 1.0 };
     let mut s = format!(r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}">"#);
-    frame(&mut s, x_label, y_label, 1.0, true);
+    frame(&mut s, x_label, y_label, y_max, true);
     if diagonal {
         let _ = write!(
             s,
@@ -81,7 +83,9 @@ pub fn lines(series: &[Series<'_>], x_label: &str, y_label: &str, diagonal: bool
     for (k, (name, colour, pts)) in series.iter().enumerate() {
         let path: Vec<String> = pts
             .iter()
-            .map(|(x, y)| format!("{:.1},{:.1}", L + pw * x.clamp(0.0, 1.0), T + ph * (1.0 - y.clamp(0.0, 1.0))))
+            .map(|(x, y)| {
+                format!("{:.1},{:.1}", L + pw * x.clamp(0.0, 1.0), T + ph * (1.0 - (y / y_max).clamp(0.0, 1.0)))
+            })
             .collect();
         let _ = write!(
             s,
@@ -194,7 +198,7 @@ mod tests {
 
     #[test]
     fn charts_are_well_formed_svg_with_escaped_labels() {
-        let l = lines(&[("a<b", "#000", &[(0.0, 0.0), (1.0, 1.0)])], "x", "y", true);
+        let l = lines(&[("a<b", "#000", &[(0.0, 0.0), (1.0, 1.0)])], "x", "y", true, 1.0);
         assert!(l.starts_with("<svg") && l.ends_with("</svg>") && l.contains("a&lt;b") && l.contains("polyline"));
         let b = bars(&[("2026-01".into(), 3.0, "#123")], "n");
         assert_eq!(b.matches("<rect").count(), 2);

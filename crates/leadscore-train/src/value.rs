@@ -131,15 +131,12 @@ pub fn fit_and_check(
     let actual = &validation.values;
     let order = leadscore_model::metrics::descending(&predicted);
     let n = order.len();
-    let deciles = (0..10)
-        .filter_map(|d| {
-            let (lo, hi) = (d * n / 10, (d + 1) * n / 10);
-            (lo < hi).then(|| ValueDecile {
-                decile: d as u32 + 1,
-                leads: (hi - lo) as u64,
-                predicted: order[lo..hi].iter().map(|i| predicted[*i]).sum(),
-                actual: order[lo..hi].iter().map(|i| actual[*i]).sum(),
-            })
+    let deciles = leadscore_model::metrics::equal_bins(n, 10)
+        .map(|(d, range)| ValueDecile {
+            decile: d as u32 + 1,
+            leads: range.len() as u64,
+            predicted: order[range.clone()].iter().map(|i| predicted[*i]).sum(),
+            actual: order[range].iter().map(|i| actual[*i]).sum(),
         })
         .collect();
     let converted: Vec<usize> = (0..n).filter(|i| validation.labels[*i] && actual[*i] > 0.0).collect();

@@ -114,6 +114,22 @@ fn world(n: usize) -> (TrainInputs, Vec<f64>) {
     (TrainInputs { features: df, spec, audit: vec![] }, truth)
 }
 
+/// Rewrites each row's split and label: `f(row, split, converted)` gives the new pair.
+fn relabel(inputs: &mut TrainInputs, mut f: impl FnMut(usize, &str, Option<bool>) -> (&'static str, Option<bool>)) {
+    let df = &inputs.features;
+    let splits = df.column(f::SPLIT).unwrap().str().unwrap().clone();
+    let labels = df.column(f::CONVERTED).unwrap().bool().unwrap().clone();
+    let (split, conv): (Vec<&str>, Vec<Option<bool>>) =
+        splits.iter().zip(labels.iter()).enumerate().map(|(i, (s, y))| f(i, s.unwrap_or(f::TRAIN), y)).unzip();
+    inputs.features.with_column(Column::new(f::SPLIT.into(), split)).unwrap();
+    inputs.features.with_column(Column::new(f::CONVERTED.into(), conv)).unwrap();
+}
+
+/// The split names the world uses, as `'static` strings.
+fn split_name(s: &str) -> &'static str {
+    if s == f::VALIDATION { f::VALIDATION } else { f::TRAIN }
+}
+
 #[test]
 fn learns_a_known_world_calibrated_with_policies_that_hold() {
     let (inputs, truth) = world(40_000);
@@ -168,20 +184,11 @@ fn too_few_conversions_refuse_to_train_with_exit_4_and_the_numbers() {
     let (mut inputs, _) = world(2_000);
     // Keep only 30 conversions.
     let mut seen = 0;
-    let conv: Vec<bool> = inputs
-        .features
-        .column(f::CONVERTED)
-        .unwrap()
-        .bool()
-        .unwrap()
-        .iter()
-        .map(|y| {
-            let keep = y == Some(true) && seen < 30;
-            seen += usize::from(keep);
-            keep
-        })
-        .collect();
-    inputs.features.with_column(Column::new(f::CONVERTED.into(), conv)).unwrap();
+    relabel(&mut inputs, |_, s, y| {
+        let keep = y == Some(true) && seen < 30;
+        seen += usize::from(keep);
+        (split_name(s), Some(keep))
+    });
     let err = run(&config(""), &inputs, &ctx("2026-01-01"), None).unwrap_err();
     assert!(matches!(err, TrainError::NotEnoughData { .. }));
     assert_eq!(err.exit_kind(), ExitKind::NotEnoughData);
@@ -194,28 +201,7 @@ fn scoring_leads_and_unlabelled_rows_never_enter_training() {
     let (mut inputs, _) = world(6_000);
     // Mark the newest 500 leads as scoring leads (not matured): no label, split `score`.
     let n = inputs.features.height();
-    let split: Vec<&str> = inputs
-        .features
-        .column(f::SPLIT)
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .map(|(i, s)| if i >= n - 500 { f::SCORE } else { s.unwrap_or(f::TRAIN) })
-        .collect();
-    let conv: Vec<Option<bool>> = inputs
-        .features
-        .column(f::CONVERTED)
-        .unwrap()
-        .bool()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .map(|(i, y)| if i >= n - 500 { None } else { y })
-        .collect();
-    inputs.features.with_column(Column::new(f::SPLIT.into(), split)).unwrap();
-    inputs.features.with_column(Column::new(f::CONVERTED.into(), conv)).unwrap();
+    relabel(&mut inputs, |i, s, y| if i >= n - 500 { (f::SCORE, None) } else { (split_name(s), y) });
     let out = run(&config(""), &inputs, &ctx("2026-01-01"), None).unwrap();
     let t = out.report.trained.as_deref().unwrap();
     assert_eq!(t.train.leads + t.validation.leads, (n - 500) as u64);
@@ -251,19 +237,9 @@ fn a_champion_that_is_better_on_the_same_leads_stays() {
     assert!((d.previous_log_loss.unwrap() - d.new_log_loss).abs() < 1e-9);
     // A challenger trained on labels scrambled in training is worse: the champion stays.
     let mut scrambled = inputs.clone();
-    let m = scrambled.features.column(f::SPLIT).unwrap().str().unwrap().equal(f::TRAIN);
-    let conv: Vec<bool> = scrambled
-        .features
-        .column(f::CONVERTED)
-        .unwrap()
-        .bool()
-        .unwrap()
-        .iter()
-        .zip(m.iter())
-        .enumerate()
-        .map(|(i, (y, tr))| if tr == Some(true) { u(i as u64, 9) < 0.1 } else { y == Some(true) })
-        .collect();
-    scrambled.features.with_column(Column::new(f::CONVERTED.into(), conv)).unwrap();
+    relabel(&mut scrambled, |i, s, y| {
+        if s == f::TRAIN { (f::TRAIN, Some(u(i as u64, 9) < 0.1)) } else { (split_name(s), Some(y == Some(true))) }
+    });
     let worse = run(&cfg, &scrambled, &ctx("2026-01-08"), Some((&champion, Ok(&loaded)))).unwrap();
     let d = &worse.report.trained.as_deref().unwrap().champion;
     let t = worse.report.trained.as_deref().unwrap();
