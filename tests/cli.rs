@@ -589,6 +589,29 @@ fn extra_attributes_add_noise_columns_and_change_nothing_else() {
 }
 
 #[test]
+fn extra_events_add_noise_page_views_and_change_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = synth(dir.path(), &[]);
+    let noisy = dir.path().join("noisy");
+    let args = ["synth", "--out", noisy.to_str().unwrap(), "--leads", "3000", "--months", "12", "--seed", "7"];
+    let o = leadscore(&[&args[..], &["--extra-events", "2"]].concat(), dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    for f in ["contacts.csv", "deals.csv", "truth.parquet"] {
+        assert_eq!(fs::read(base.join(f)).unwrap(), fs::read(noisy.join(f)).unwrap(), "{f} changed");
+    }
+    let rows = |p: &Path| csv::Reader::from_path(p).unwrap().records().count();
+    let (plain, extra) = (rows(&base.join("events.csv")), rows(&noisy.join("events.csv")));
+    // About 2 per lead (Poisson), minus those after the export date.
+    assert!((4_500..7_000).contains(&(extra - plain)), "{plain} -> {extra}");
+    // Out of range, or on an export without events: a usage error.
+    let o = leadscore(&[&args[..], &["--extra-events", "80"]].concat(), dir.path());
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let o = leadscore(&[&args[..], &["--extra-events", "1", "--shape", "salesforce"]].concat(), dir.path());
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--extra-events"), "{}", stderr(&o));
+}
+
+#[test]
 fn a_day_without_new_leads_exits_99_after_training() {
     let dir = tempfile::tempdir().unwrap();
     let export = synth(dir.path(), &[]);

@@ -175,4 +175,8 @@ pub struct SynthArgs {
     /// benchmarks with many attributes; they carry no signal.
     #[arg(long, default_value_t = 0)]
     pub extra_attributes: u32,
+    /// Mean number of extra noise `Page View` events per lead (HubSpot shape), for benchmarks
+    /// with a large events table; they carry no signal.
+    #[arg(long, default_value_t = 0.0)]
+    pub extra_events: f64,
 }

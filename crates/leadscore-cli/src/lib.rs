@@ -176,6 +176,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
                 end: a.end.map_or_else(leadscore_synth::default_end, |d| d.date()),
                 window_days: a.window_days,
                 extra_attributes: a.extra_attributes,
+                extra_events: a.extra_events,
             };
             let summary = leadscore_synth::write(&a.out, &opts)?;
             print(&summary.render())

@@ -333,6 +333,12 @@ impl Stopwatch {
         self.last = now;
     }
 
+    /// Appends steps timed elsewhere (a stage's inner steps) and restarts the lap from now.
+    pub fn record(&mut self, timings: Vec<Timing>) {
+        self.timings.extend(timings);
+        self.last = Instant::now();
+    }
+
     /// The recorded steps.
     pub fn into_timings(self) -> Vec<Timing> {
         self.timings

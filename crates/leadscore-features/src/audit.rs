@@ -14,12 +14,11 @@
 //!
 //! A flagged attribute is excluded from the features unless `keep_if_flagged = true`.
 
-use std::collections::HashMap;
-
 use leadscore_core::config::{Attribute, AttributeKind, Features};
 use leadscore_core::schema::leads;
-use leadscore_model::metrics::roc_auc;
+use leadscore_model::metrics::{roc_auc, roc_auc_grouped};
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::Result;
@@ -66,20 +65,27 @@ fn fill(col: &Column) -> Option<f64> {
     (!col.is_empty()).then(|| 1.0 - col.null_count() as f64 / col.len() as f64)
 }
 
-/// A score per row for the univariate AUC: the value for numbers, the in-sample positive rate of
-/// the level for categories (rare levels pooled; missing a level of its own).
-fn scores(col: &Column, kind: AttributeKind, created: &Column, positive: &[bool], min_count: u32) -> Result<Vec<f64>> {
+/// The univariate ROC AUC of one attribute (not yet folded). Numbers score by their value
+/// (missing lowest); booleans and categories by the in-sample positive rate of their level, rare
+/// levels pooled and missing a level of its own. Levels are counted, not sorted row by row.
+fn univariate_auc(
+    col: &Column,
+    kind: AttributeKind,
+    created: &Column,
+    positive: &[bool],
+    min_count: u32,
+) -> Result<Option<f64>> {
     Ok(match kind {
-        AttributeKind::Numeric => col
-            .cast(&DataType::Float64)?
-            .f64()?
-            .iter()
-            .map(|v| v.filter(|v| v.is_finite()).unwrap_or(f64::NEG_INFINITY))
-            .collect(),
-        AttributeKind::Boolean => col.bool()?.iter().map(|v| v.map_or(-1.0, |b| f64::from(u8::from(b)))).collect(),
+        AttributeKind::Numeric => {
+            let v = col.cast(&DataType::Float64)?;
+            let s: Vec<f64> =
+                v.f64()?.iter().map(|v| v.filter(|v| v.is_finite()).unwrap_or(f64::NEG_INFINITY)).collect();
+            roc_auc(&s, positive)
+        }
         AttributeKind::Timestamp => {
             let c = created.datetime()?.physical().clone();
-            col.datetime()?
+            let s: Vec<f64> = col
+                .datetime()?
                 .physical()
                 .iter()
                 .zip(c.iter())
@@ -87,34 +93,47 @@ fn scores(col: &Column, kind: AttributeKind, created: &Column, positive: &[bool]
                     (Some(t), Some(c)) => (t - c) as f64,
                     _ => f64::NEG_INFINITY,
                 })
-                .collect()
+                .collect();
+            roc_auc(&s, positive)
+        }
+        AttributeKind::Boolean => {
+            // Levels: missing, false, true.
+            let mut counts = [(0u64, 0u64); 3];
+            for (v, p) in col.bool()?.iter().zip(positive) {
+                let i = v.map_or(0, |b| 1 + usize::from(b));
+                counts[i].0 += 1;
+                counts[i].1 += u64::from(*p);
+            }
+            level_auc(counts.iter().map(|c| (false, *c)), min_count)
         }
         AttributeKind::Categorical | AttributeKind::Text => {
             let s = col.cast(&DataType::String)?;
-            let s = s.str()?;
-            let mut counts: HashMap<Option<&str>, (u64, u64)> = HashMap::new();
-            for (v, p) in s.iter().zip(positive) {
+            let mut counts: PlHashMap<Option<&str>, (u64, u64)> = PlHashMap::new();
+            for (v, p) in s.str()?.iter().zip(positive) {
                 let e = counts.entry(v).or_default();
                 e.0 += 1;
                 e.1 += u64::from(*p);
             }
-            let mut rare = (0u64, 0u64);
-            for (k, (n, p)) in &counts {
-                if k.is_some() && *n < u64::from(min_count) {
-                    rare.0 += n;
-                    rare.1 += p;
-                }
-            }
-            let rate = |(n, p): (u64, u64)| if n == 0 { 0.0 } else { p as f64 / n as f64 };
-            s.iter()
-                .map(|v| match counts.get(&v) {
-                    Some(c) if v.is_some() && c.0 < u64::from(min_count) => rate(rare),
-                    Some(c) => rate(*c),
-                    None => 0.0,
-                })
-                .collect()
+            level_auc(counts.into_iter().map(|(k, c)| (k.is_some(), c)), min_count)
         }
     })
+}
+
+/// AUC of levels `(poolable, (leads, positives))` scored by their positive rate; poolable levels
+/// with fewer than `min_count` leads are scored together as one.
+fn level_auc(levels: impl Iterator<Item = (bool, (u64, u64))>, min_count: u32) -> Option<f64> {
+    let rate = |(n, p): (u64, u64)| if n == 0 { 0.0 } else { p as f64 / n as f64 };
+    let mut rare = (0u64, 0u64);
+    let mut groups = Vec::new();
+    for (poolable, (n, p)) in levels {
+        if poolable && n < u64::from(min_count) {
+            rare = (rare.0 + n, rare.1 + p);
+        } else {
+            groups.push((rate((n, p)), p, n - p));
+        }
+    }
+    groups.push((rate(rare), rare.1, rare.0 - rare.1));
+    roc_auc_grouped(&mut groups)
 }
 
 /// Audits every attribute. `training` holds the training leads with a `converted` column and
@@ -126,59 +145,64 @@ pub fn audit(
     recent: &DataFrame,
     settings: &Features,
 ) -> Result<Vec<AuditRow>> {
-    let mut out = Vec::new();
-    for (a, kind) in attributes {
-        let train_col = training.column(&a.name)?;
-        let fill_training = fill(train_col);
-        let recent_col = recent.column(&a.name)?;
-        let fill_recent = fill(recent_col);
-        let auc = roc_auc(
-            &scores(train_col, *kind, training.column(leads::CREATED_AT)?, positive, settings.min_count)?,
-            positive,
-        )
-        .map(|x| x.max(1.0 - x));
-        let mut flags = Vec::new();
-        let mut why = Vec::new();
-        if !a.available_at_creation {
-            flags.push(Flag::Declared);
-            why.push("declared `available_at_creation = false`".to_string());
-        }
-        if let (Some(ft), Some(fr)) = (fill_training, fill_recent) {
-            let n = recent.height();
-            let se = (ft * (1.0 - ft) / n.max(1) as f64).sqrt();
-            if n >= MIN_RECENT && ft >= 0.02 && fr < 0.5 * ft && se > 0.0 && (fr - ft) / se <= -DRIFT_Z {
-                flags.push(Flag::FillDrift);
-                why.push(format!(
+    // Attributes are independent: audit them in parallel, in config order.
+    attributes.par_iter().map(|(a, kind)| audit_one(a, *kind, training, positive, recent, settings)).collect()
+}
+
+fn audit_one(
+    a: &Attribute,
+    kind: AttributeKind,
+    training: &DataFrame,
+    positive: &[bool],
+    recent: &DataFrame,
+    settings: &Features,
+) -> Result<AuditRow> {
+    let train_col = training.column(&a.name)?;
+    let fill_training = fill(train_col);
+    let recent_col = recent.column(&a.name)?;
+    let fill_recent = fill(recent_col);
+    let created = training.column(leads::CREATED_AT)?;
+    let auc = univariate_auc(train_col, kind, created, positive, settings.min_count)?.map(|x| x.max(1.0 - x));
+    let mut flags = Vec::new();
+    let mut why = Vec::new();
+    if !a.available_at_creation {
+        flags.push(Flag::Declared);
+        why.push("declared `available_at_creation = false`".to_string());
+    }
+    if let (Some(ft), Some(fr)) = (fill_training, fill_recent) {
+        let n = recent.height();
+        let se = (ft * (1.0 - ft) / n.max(1) as f64).sqrt();
+        if n >= MIN_RECENT && ft >= 0.02 && fr < 0.5 * ft && se > 0.0 && (fr - ft) / se <= -DRIFT_Z {
+            flags.push(Flag::FillDrift);
+            why.push(format!(
                     "filled for {:.1}% of training leads but only {:.1}% of the {n} leads of the last {} days: it is filled in later in the sales process",
                     ft * 100.0,
                     fr * 100.0,
                     settings.audit_recent_days
                 ));
-            }
         }
-        if let Some(x) = auc.filter(|x| *x > settings.audit_max_auc) {
-            flags.push(Flag::Separates);
-            why.push(format!(
-                "on its own it separates converted from not converted leads with AUC {x:.3} (bound {})",
-                settings.audit_max_auc
-            ));
-        }
-        let excluded = !a.available_at_creation || (!flags.is_empty() && !a.keep_if_flagged);
-        let verdict = match (flags.is_empty(), excluded) {
-            (true, _) => "ok".to_string(),
-            (false, true) => format!("excluded: {}", why.join("; ")),
-            (false, false) => format!("kept (`keep_if_flagged = true`) although {}", why.join("; ")),
-        };
-        out.push(AuditRow {
-            attribute: a.name.clone(),
-            fill_training,
-            fill_recent,
-            recent_leads: recent.height() as u64,
-            univariate_auc: auc,
-            flags,
-            excluded,
-            verdict,
-        });
     }
-    Ok(out)
+    if let Some(x) = auc.filter(|x| *x > settings.audit_max_auc) {
+        flags.push(Flag::Separates);
+        why.push(format!(
+            "on its own it separates converted from not converted leads with AUC {x:.3} (bound {})",
+            settings.audit_max_auc
+        ));
+    }
+    let excluded = !a.available_at_creation || (!flags.is_empty() && !a.keep_if_flagged);
+    let verdict = match (flags.is_empty(), excluded) {
+        (true, _) => "ok".to_string(),
+        (false, true) => format!("excluded: {}", why.join("; ")),
+        (false, false) => format!("kept (`keep_if_flagged = true`) although {}", why.join("; ")),
+    };
+    Ok(AuditRow {
+        attribute: a.name.clone(),
+        fill_training,
+        fill_recent,
+        recent_leads: recent.height() as u64,
+        univariate_auc: auc,
+        flags,
+        excluded,
+        verdict,
+    })
 }

@@ -1,10 +1,9 @@
 //! The learner of the feature spec: vocabularies, imputation and scaling from training leads.
 
-use std::collections::HashMap;
-
 use leadscore_model::spec::SPEC_VERSION;
 use leadscore_model::{FeatureDef, FeatureKind, FeatureSpec, FittedFeature, Recipe};
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use crate::error::Result;
 
@@ -21,9 +20,15 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    Some(if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 })
+    let (m, odd) = (v.len() / 2, v.len() % 2 == 1);
+    // Linear-time selection: the upper middle, then the largest value below it.
+    let (below, upper, _) = v.select_nth_unstable_by(m, f64::total_cmp);
+    let upper = *upper;
+    if odd {
+        return Some(upper);
+    }
+    let lower = below.iter().copied().max_by(f64::total_cmp).unwrap_or(upper);
+    Some((lower + upper) / 2.0)
 }
 
 /// Codes that order a categorical feature's levels (kept, then other, then missing) by their
@@ -60,45 +65,48 @@ impl SpecLearner {
         train: &DataFrame,
         converted: &[bool],
     ) -> Result<FeatureSpec> {
-        let mut features = Vec::with_capacity(catalog.len());
-        for def in &catalog {
-            let col = train.column(&def.name)?;
-            match def.kind {
-                FeatureKind::Numeric => {
-                    let v = col.cast(&DataType::Float64)?;
-                    let v = v.f64()?;
-                    let present: Vec<f64> = v.iter().flatten().filter(|x| x.is_finite()).collect();
-                    let has_missing = present.len() < v.len();
-                    let impute = median(present.clone()).unwrap_or(0.0);
-                    let n = v.len().max(1) as f64;
-                    let filled = || v.iter().map(|x| x.filter(|x| x.is_finite()).unwrap_or(impute));
-                    let mean = filled().sum::<f64>() / n;
-                    let var = filled().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
-                    let std = if var > 0.0 { var.sqrt() } else { 1.0 };
-                    features.push(FittedFeature::Numeric { name: def.name.clone(), impute, mean, std, has_missing });
-                }
-                FeatureKind::Categorical => {
-                    let s = col.cast(&DataType::String)?;
-                    let mut counts: HashMap<&str, u64> = HashMap::new();
-                    for v in s.str()?.iter().flatten() {
-                        *counts.entry(v).or_default() += 1;
-                    }
-                    let mut levels: Vec<(&str, u64)> =
-                        counts.into_iter().filter(|(_, n)| *n >= u64::from(self.min_count)).collect();
-                    // Most frequent first; ties by name, so the spec is deterministic.
-                    levels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-                    levels.truncate(self.top_k as usize);
-                    let levels: Vec<String> = levels.into_iter().map(|(l, _)| l.to_string()).collect();
-                    let k = levels.len();
-                    let index: HashMap<&str, usize> = levels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
-                    let codes: Vec<usize> =
-                        s.str()?.iter().map(|v| v.map_or(k + 1, |v| index.get(v).copied().unwrap_or(k))).collect();
-                    let tree_codes = target_ordered_codes(&codes, converted, k);
-                    features.push(FittedFeature::Categorical { name: def.name.clone(), levels, tree_codes });
-                }
-            }
-        }
+        // Features are fitted independently: in parallel, in catalog order.
+        let features = catalog.par_iter().map(|def| self.fit_one(def, train, converted)).collect::<Result<_>>()?;
         Ok(FeatureSpec { version: SPEC_VERSION, recipe, catalog, features })
+    }
+
+    fn fit_one(&self, def: &FeatureDef, train: &DataFrame, converted: &[bool]) -> Result<FittedFeature> {
+        let col = train.column(&def.name)?;
+        Ok(match def.kind {
+            FeatureKind::Numeric => {
+                let v = col.cast(&DataType::Float64)?;
+                let v = v.f64()?;
+                let present: Vec<f64> = v.iter().flatten().filter(|x| x.is_finite()).collect();
+                let has_missing = present.len() < v.len();
+                let impute = median(present).unwrap_or(0.0);
+                let n = v.len().max(1) as f64;
+                let filled = || v.iter().map(|x| x.filter(|x| x.is_finite()).unwrap_or(impute));
+                let mean = filled().sum::<f64>() / n;
+                let var = filled().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+                let std = if var > 0.0 { var.sqrt() } else { 1.0 };
+                FittedFeature::Numeric { name: def.name.clone(), impute, mean, std, has_missing }
+            }
+            FeatureKind::Categorical => {
+                let s = col.cast(&DataType::String)?;
+                let mut counts: PlHashMap<&str, u64> = PlHashMap::new();
+                for v in s.str()?.iter().flatten() {
+                    *counts.entry(v).or_default() += 1;
+                }
+                let mut levels: Vec<(&str, u64)> =
+                    counts.into_iter().filter(|(_, n)| *n >= u64::from(self.min_count)).collect();
+                // Most frequent first; ties by name, so the spec is deterministic.
+                levels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+                levels.truncate(self.top_k as usize);
+                let levels: Vec<String> = levels.into_iter().map(|(l, _)| l.to_string()).collect();
+                let k = levels.len();
+                let index: PlHashMap<&str, usize> = levels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+                let codes: Vec<usize> =
+                    s.str()?.iter().map(|v| v.map_or(k + 1, |v| index.get(v).copied().unwrap_or(k))).collect();
+                drop(index);
+                let tree_codes = target_ordered_codes(&codes, converted, k);
+                FittedFeature::Categorical { name: def.name.clone(), levels, tree_codes }
+            }
+        })
     }
 }
 

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use chrono::Duration;
 use leadscore_core::config::{Attribute, AttributeKind, Validation};
-use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
+use leadscore_core::layout::{InputFile, Manifest, Stopwatch, Timing};
 use leadscore_core::schema::{events as ev, features as f, files, labels as l, leads};
 use leadscore_core::time::{MICROS_PER_DAY, format_micros};
 use leadscore_core::{Config, RunContext, RunDate, RunLayout, Stage};
@@ -60,6 +60,8 @@ pub struct FeaturesOutputs {
     pub spec: FeatureSpec,
     /// The report.
     pub report: FeaturesReport,
+    /// Seconds spent in each inner step (select, audit, derive, fit, assemble).
+    pub timings: Vec<Timing>,
 }
 
 fn micros(col_name: &str) -> Expr {
@@ -92,9 +94,20 @@ fn top_event_names(events: &DataFrame, run_start: i64, k: usize) -> Result<Vec<S
     Ok(v.into_iter().take(k).map(|(n, _)| n.to_string()).collect())
 }
 
+/// Whether `labels` has the leads of the first `labels.height()` rows of `leads`, in order.
+fn rows_aligned(labels: &DataFrame, leads_df: &DataFrame) -> Result<bool> {
+    if labels.height() > leads_df.height() {
+        return Ok(false);
+    }
+    let a = labels.column(l::LEAD_ID)?.str()?;
+    let b = leads_df.column(leads::LEAD_ID)?.str()?.slice(0, labels.height());
+    Ok(a.equal_missing(&b).all())
+}
+
 /// Runs the features stage on in-memory tables.
 pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result<FeaturesOutputs> {
     let labels_cfg = config.labels.as_ref().ok_or(FeaturesError::NoLabels)?;
+    let mut sw = Stopwatch::new();
     let tz = config.project.timezone;
     let run_start = ctx.run_date.start_micros(tz);
     let window_end = RunDate::new(ctx.run_date.date() - Duration::days(i64::from(labels_cfg.window_days)));
@@ -106,22 +119,45 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
     );
     let (from_us, to_us) = (window_start.start_micros(tz), window_end.start_micros(tz));
 
-    // Training leads with their labels, oldest first.
-    let training = inputs
-        .labels
-        .clone()
-        .lazy()
-        .filter(
-            micros(l::CREATED_AT)
-                .gt_eq(lit(from_us))
-                .and(micros(l::CREATED_AT).lt(lit(to_us)))
-                .and(col(l::MATURED))
-                .and(col(l::EXISTING_CUSTOMER).not()),
-        )
-        .select([col(l::LEAD_ID), col(l::CONVERTED), col(l::VALUE_IN_WINDOW)])
-        .join(inputs.leads.clone().lazy(), [col(l::LEAD_ID)], [col(leads::LEAD_ID)], JoinArgs::new(JoinType::Inner))
-        .sort([leads::CREATED_AT, leads::LEAD_ID], SortMultipleOptions::default())
-        .collect()?;
+    // Training leads with their labels, oldest first. The keys are selected (and, unless labels
+    // and leads are row-aligned, joined and sorted) first, so the wide leads table (every
+    // attribute) is gathered once.
+    const ROW: &str = "__row";
+    let is_training = micros(l::CREATED_AT)
+        .gt_eq(lit(from_us))
+        .and(micros(l::CREATED_AT).lt(lit(to_us)))
+        .and(col(l::MATURED))
+        .and(col(l::EXISTING_CUSTOMER).not());
+    let keys = if rows_aligned(&inputs.labels, &inputs.leads)? {
+        // Both come sorted by `created_at`, then `lead_id` (ingest, labels): the labels' row
+        // number is the lead's.
+        inputs
+            .labels
+            .clone()
+            .lazy()
+            .with_row_index(ROW, None)
+            .filter(is_training)
+            .select([col(ROW), col(l::CONVERTED), col(l::VALUE_IN_WINDOW)])
+            .collect()?
+    } else {
+        inputs
+            .labels
+            .clone()
+            .lazy()
+            .filter(is_training)
+            .select([col(l::LEAD_ID), col(l::CONVERTED), col(l::VALUE_IN_WINDOW)])
+            .join(
+                inputs.leads.select([leads::LEAD_ID, leads::CREATED_AT])?.with_row_index(ROW.into(), None)?.lazy(),
+                [col(l::LEAD_ID)],
+                [col(leads::LEAD_ID)],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .sort([leads::CREATED_AT, leads::LEAD_ID], SortMultipleOptions::default())
+            .collect()?
+    };
+    let mut training = inputs.leads.take(keys.column(ROW)?.idx()?)?;
+    training.with_column(keys.column(f::CONVERTED)?.clone())?;
+    training.with_column(keys.column(f::VALUE_IN_WINDOW)?.clone())?;
     // The validation cut: every validation lead is created strictly after every training lead.
     let created = training.column(leads::CREATED_AT)?.datetime()?.physical().clone();
     let cut = match config.train.validation {
@@ -133,10 +169,11 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
     };
     let split: StringChunked =
         created.iter().map(|t| Some(if t.unwrap_or(i64::MIN) < cut { f::TRAIN } else { f::VALIDATION })).collect();
-    let mut training = training;
     training.with_column(split.with_name(f::SPLIT.into()).into_column())?;
+    // Training leads are oldest first and the cut is a time: the training split is a prefix.
+    let n_train = created.iter().take_while(|t| t.unwrap_or(i64::MIN) < cut).count();
+    sw.lap("select");
     let positive: Vec<bool> = training.column(f::CONVERTED)?.bool()?.iter().map(|x| x == Some(true)).collect();
-    let is_train = training.column(f::SPLIT)?.str()?.equal(f::TRAIN);
 
     // Leakage audit on the training split against the recent leads.
     let recent_from = run_start - i64::from(config.features.audit_recent_days) * MICROS_PER_DAY;
@@ -161,10 +198,9 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
             (a.clone(), kind)
         })
         .collect();
-    let train_only = training.filter(&is_train)?;
-    let train_positive: Vec<bool> =
-        positive.iter().zip(is_train.iter()).filter(|(_, t)| *t == Some(true)).map(|(p, _)| *p).collect();
-    let audit_rows = audit::audit(&kinds, &train_only, &train_positive, &recent, &config.features)?;
+    let train_only = training.slice(0, n_train);
+    let audit_rows = audit::audit(&kinds, &train_only, &positive[..n_train], &recent, &config.features)?;
+    sw.lap("audit");
     for a in audit_rows.iter().filter(|a| a.excluded) {
         tracing::warn!(attribute = %a.attribute, "leakage audit: {}", a.verdict);
     }
@@ -214,14 +250,13 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
     rows.vstack_mut(&score)?;
     let events_df = (inputs.events.height() > 0).then_some(&inputs.events);
     let (derived, catalog) = derive(&rows, events_df, &recipe)?;
+    sw.lap("derive");
 
-    // Fit the spec on the training split only.
-    let train_mask = rows.column(f::SPLIT)?.str()?.equal(f::TRAIN);
-    let train_derived = derived.filter(&train_mask)?;
+    // Fit the spec on the training split only (the first `n_train` rows).
+    let train_derived = derived.slice(0, n_train);
     let learner = SpecLearner { top_k: config.features.top_k, min_count: config.features.min_count };
-    let train_converted: Vec<bool> =
-        rows.filter(&train_mask)?.column(f::CONVERTED)?.bool()?.iter().map(|y| y == Some(true)).collect();
-    let spec = learner.fit(recipe, catalog.clone(), &train_derived, &train_converted)?;
+    let spec = learner.fit(recipe, catalog.clone(), &train_derived, &positive[..n_train])?;
+    sw.lap("fit");
 
     // features.parquet: identity, split and labels, then the features.
     let mut out = rows.select([f::LEAD_ID, f::CREATED_AT, f::SPLIT, f::CONVERTED, f::VALUE_IN_WINDOW])?;
@@ -248,9 +283,10 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
             }
         })
         .collect();
+    let narrow = out.select([f::SPLIT, f::CREATED_AT, f::CONVERTED])?;
     let part = |name: &str| -> Result<SplitSummary> {
-        let m = out.column(f::SPLIT)?.str()?.equal(name);
-        split_summary(&out.filter(&m)?)
+        let m = narrow.column(f::SPLIT)?.str()?.equal(name);
+        split_summary(&narrow.filter(&m)?)
     };
     let mut warnings = Vec::new();
     if train_only.height() == 0 {
@@ -270,7 +306,8 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
     for w in &report.warnings {
         tracing::warn!("{w}");
     }
-    Ok(FeaturesOutputs { features: out, spec, report })
+    sw.lap("assemble");
+    Ok(FeaturesOutputs { features: out, spec, report, timings: sw.into_timings() })
 }
 
 /// Reads ingest's leads and events and labels' labels for the run date.
@@ -289,7 +326,7 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
     let (inputs, files_read) = read_inputs(layout, ctx)?;
     sw.lap("read");
     let mut out = run(config, &inputs, ctx)?;
-    sw.lap("derive");
+    sw.record(std::mem::take(&mut out.timings));
     let mut w = layout.begin(ctx, Stage::Features)?;
     w.write_parquet(files::FEATURES, &mut out.features)?;
     w.write_json(files::FEATURE_SPEC, &out.spec)?;

@@ -9,27 +9,35 @@ pub const EPS: f64 = 1e-6;
 /// `None` when either class is absent.
 pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
     let n = scores.len().min(labels.len());
-    let pos = labels[..n].iter().filter(|l| **l).count();
-    let neg = n - pos;
+    // One contiguous (score, label) array sorted unstably: ties are pooled below, so the order
+    // within a tie does not matter, and this is several times faster than sorting indices.
+    let mut pairs: Vec<(f64, bool)> = scores[..n].iter().copied().zip(labels[..n].iter().copied()).collect();
+    pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let mut groups = Vec::new();
+    for chunk in pairs.chunk_by(|a, b| a.0.total_cmp(&b.0).is_eq()) {
+        let pos = chunk.iter().filter(|p| p.1).count() as u64;
+        groups.push((chunk[0].0, pos, chunk.len() as u64 - pos));
+    }
+    roc_auc_grouped(&mut groups)
+}
+
+/// ROC AUC from `(score, positives, negatives)` groups: every lead of a group has the group's
+/// score (groups with equal scores are pooled as ties). The same value as [`roc_auc`] on the
+/// expanded rows, without sorting the rows: the leakage audit scores categories this way.
+pub fn roc_auc_grouped(groups: &mut [(f64, u64, u64)]) -> Option<f64> {
+    groups.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let (pos, neg) = groups.iter().fold((0u64, 0u64), |(p, n), g| (p + g.1, n + g.2));
     if pos == 0 || neg == 0 {
         return None;
     }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|a, b| scores[*a].total_cmp(&scores[*b]));
-    let mut rank_sum_pos = 0.0;
-    let mut i = 0;
-    while i < n {
-        let mut j = i;
-        while j + 1 < n && scores[order[j + 1]].total_cmp(&scores[order[i]]).is_eq() {
-            j += 1;
-        }
-        // Ranks i+1 ..= j+1 share their average.
-        let avg = (i + j) as f64 / 2.0 + 1.0;
-        rank_sum_pos += avg * order[i..=j].iter().filter(|k| labels[**k]).count() as f64;
-        i = j + 1;
+    // For each tie block: positives x negatives ranked below, plus half of the pairs inside it.
+    let (mut below_neg, mut wins) = (0u64, 0.0f64);
+    for block in groups.chunk_by(|a, b| a.0.total_cmp(&b.0).is_eq()) {
+        let (p, n) = block.iter().fold((0u64, 0u64), |(p, n), g| (p + g.1, n + g.2));
+        wins += p as f64 * below_neg as f64 + 0.5 * p as f64 * n as f64;
+        below_neg += n;
     }
-    let u = rank_sum_pos - (pos * (pos + 1)) as f64 / 2.0;
-    Some(u / (pos as f64 * neg as f64))
+    Some(wins / (pos as f64 * neg as f64))
 }
 
 /// Mean log loss of probabilities `p` against `labels` (probabilities clipped to [`EPS`]).
@@ -233,5 +241,22 @@ mod tests {
         assert_eq!(roc_auc(&[2.0, 1.0], &[false, true]), Some(0.0));
         assert_eq!(roc_auc(&[1.0, 1.0, 1.0], &[false, true, false]), Some(0.5));
         assert_eq!(roc_auc(&[1.0, 2.0], &[true, true]), None);
+    }
+
+    #[test]
+    fn grouped_auc_equals_row_auc() {
+        // Three levels: score 0.1 (1 pos, 3 neg), 0.5 (2, 2), 0.5 again (1, 0), 0.9 (3, 1).
+        let mut groups = [(0.5, 2, 2), (0.1, 1, 3), (0.9, 3, 1), (0.5, 1, 0)];
+        let (mut scores, mut labels) = (Vec::new(), Vec::new());
+        for (s, p, n) in groups {
+            for i in 0..(p + n) {
+                scores.push(s);
+                labels.push(i < p);
+            }
+        }
+        let rows = roc_auc(&scores, &labels).unwrap_or(f64::NAN);
+        let grouped = roc_auc_grouped(&mut groups).unwrap_or(f64::NAN);
+        assert!((rows - grouped).abs() < 1e-12, "{rows} vs {grouped}");
+        assert_eq!(roc_auc_grouped(&mut [(1.0, 3, 0)]), None);
     }
 }

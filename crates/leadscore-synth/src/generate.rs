@@ -163,6 +163,9 @@ pub struct Simulation {
     pub window_days: u32,
     /// Business time zone.
     pub tz: Tz,
+    /// Mean number of extra noise `Page View` events per lead (0: none), from a random stream of
+    /// their own so that everything else stays byte-identical.
+    pub extra_events: f64,
 }
 
 /// Everything but the leads (which went to the sink).
@@ -512,6 +515,9 @@ fn utm_for(rng: &mut impl Rng, channel: Channel, country: &str) -> Option<(&'sta
     }
 }
 
+/// Seed offset of the noise-event stream.
+const NOISE_STREAM: u64 = 0x6e6f_6973_6500_0001;
+
 /// Runs the simulation, handing each lead (in creation order) and its company to `sink`.
 pub fn simulate(sim: &Simulation, mut sink: impl FnMut(&Lead, &Company)) -> Generated {
     let mut rng = ChaCha8Rng::seed_from_u64(sim.seed);
@@ -524,6 +530,8 @@ pub fn simulate(sim: &Simulation, mut sink: impl FnMut(&Lead, &Company)) -> Gene
     let mut lead_company: Vec<u32> = Vec::with_capacity(times.len());
     let mut deals = Vec::new();
     let mut events = Vec::new();
+    let mut noise = ChaCha8Rng::seed_from_u64(sim.seed ^ NOISE_STREAM);
+    let noise_events = Poisson::new(sim.extra_events).ok().filter(|_| sim.extra_events > 0.0);
     for (i, &created) in times.iter().enumerate() {
         let seq = i as u64;
         let local = DateTime::<Utc>::from_timestamp_micros(created).unwrap_or_default().with_timezone(&sim.tz);
@@ -758,6 +766,13 @@ pub fn simulate(sim: &Simulation, mut sink: impl FnMut(&Lead, &Company)) -> Gene
                     [rng.gen_range(0..6)]
             };
             events.push(Event { company, at: created - before, name, value: None });
+        }
+        // Noise for benchmarks: page views within 30 days either side of creation.
+        if let Some(p) = &noise_events {
+            for _ in 0..(p.sample(&mut noise) as u32).min(200) {
+                let at = created + (noise.gen_range(-30.0..30.0_f64) * DAY as f64) as i64;
+                events.push(Event { company, at, name: "Page View", value: None });
+            }
         }
         // After creation: a demo is booked mostly by leads that will convert (a trap for any
         // feature that looks past the creation time).

@@ -119,6 +119,9 @@ pub struct SynthOptions {
     /// Extra noise attributes (`Extra 1` … `Extra N`, numeric and categorical by turns), for
     /// benchmarks with many attributes. They carry no signal.
     pub extra_attributes: u32,
+    /// Mean number of extra noise `Page View` events per lead (HubSpot shape), for benchmarks
+    /// with a large events table. They carry no signal.
+    pub extra_events: f64,
 }
 
 /// The default export date (fixed, so output never depends on when it is generated).
@@ -185,6 +188,18 @@ fn validate(opts: &SynthOptions) -> Result<NaiveDate, SynthError> {
     }
     if !(0.0..=0.5).contains(&opts.dirty_rate) {
         return Err(SynthError::Invalid(format!("--dirty-rate must be between 0 and 0.5, found {}", opts.dirty_rate)));
+    }
+    if !(0.0..=50.0).contains(&opts.extra_events) {
+        return Err(SynthError::Invalid(format!(
+            "--extra-events must be between 0 and 50 per lead, found {}",
+            opts.extra_events
+        )));
+    }
+    if opts.extra_events > 0.0 && opts.shape.files().2.is_none() {
+        return Err(SynthError::Invalid(format!(
+            "--extra-events needs an export shape with events (hubspot), found {:?}",
+            opts.shape
+        )));
     }
     if !(1..=365).contains(&opts.window_days) {
         return Err(SynthError::Invalid(format!(
@@ -293,6 +308,7 @@ pub fn write(out: &Path, opts: &SynthOptions) -> Result<SynthSummary, SynthError
         seed: opts.seed,
         window_days: opts.window_days,
         tz,
+        extra_events: opts.extra_events,
     };
     let (leads_file, deals_file, events_file) = opts.shape.files();
     let mut dirt = shape::Dirt::new(opts.dirty_rate, opts.seed);
