@@ -1,6 +1,7 @@
 //! Whole-pipeline benchmark: generates a synthetic export and runs each stage on it, through the
 //! real `leadscore` binary (one process per step), printing seconds, leads per second and peak
-//! memory per step.
+//! memory per step. After the daily steps it rescores the whole history (`qualify*`, `value*`,
+//! `export*`), which measures scoring and export throughput on every lead.
 //!
 //! ```text
 //! cargo bench --bench pipeline                      # 100k and 1M leads
@@ -95,9 +96,21 @@ fn main() {
         );
         let config = out.join("leadscore.toml");
         let config = config.to_str().expect("utf-8 path");
-        for stage in ["ingest", "labels", "features", "train"] {
+        for stage in ["ingest", "labels", "features", "train", "qualify", "value", "export"] {
             let m = measure(&["stage", stage, "--config", config]);
             println!("{n:<10} {stage:<8} {:>9.2} {:>14.0} {:>10}", m.seconds, n as f64 / m.seconds, mib(m.peak_bytes));
+        }
+        // Scoring throughput: rescore the whole history, so that every lead is scored, valued
+        // and exported (`qualify*`, `value*`, `export*`; leads/s counts scored leads).
+        let mut text = std::fs::read_to_string(config).expect("the generated config");
+        text.push_str("\n[qualify]\nrescore_days = 3660\n");
+        let every = out.join("leadscore-every-lead.toml");
+        std::fs::write(&every, text).expect("a config for every lead");
+        let every = every.to_str().expect("utf-8 path");
+        for stage in ["qualify", "value", "export"] {
+            let m = measure(&["stage", stage, "--config", every]);
+            let name = format!("{stage}*");
+            println!("{n:<10} {name:<8} {:>9.2} {:>14.0} {:>10}", m.seconds, n as f64 / m.seconds, mib(m.peak_bytes));
         }
     }
 }

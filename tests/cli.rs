@@ -11,7 +11,7 @@ use serde_json::Value;
 
 /// The stages `leadscore run` runs today.
 /// The stages that write tables (train writes a report; its model goes to the registry).
-const STAGES: [&str; 5] = ["ingest", "labels", "features", "qualify", "value"];
+const STAGES: [&str; 6] = ["ingest", "labels", "features", "qualify", "value", "export"];
 
 fn leadscore(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_leadscore"))
@@ -609,6 +609,67 @@ fn extra_events_add_noise_page_views_and_change_nothing_else() {
     let o = leadscore(&[&args[..], &["--extra-events", "1", "--shape", "salesforce"]].concat(), dir.path());
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("--extra-events"), "{}", stderr(&o));
+}
+
+#[test]
+fn run_writes_every_export_and_no_raw_personal_data_reaches_files_or_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = synth(dir.path(), &[]);
+    let config = export.join("leadscore.toml");
+    // Score the last 20 days again, so that there are qualified leads and some too old for Meta.
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str("\n[qualify]\nrescore_days = 20\npolicy = \"min_probability\"\nmin_probability = 0.02\n");
+    fs::write(&config, text).unwrap();
+    let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--log-level", "debug"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = export.join("runs/2026-11-01/export");
+    for f in [
+        "qualified_leads.parquet",
+        "qualified_leads.csv",
+        "google_ads_click_conversions.csv",
+        "google_ads_enhanced_conversions.jsonl",
+        "refused.parquet",
+        "report.json",
+        "manifest.json",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let report = read_json(&out.join("report.json"));
+    for f in report["formats"].as_array().unwrap() {
+        let refused: u64 = f["refused"].as_array().unwrap().iter().map(|r| r["leads"].as_u64().unwrap()).sum();
+        assert_eq!(
+            f["exported"].as_u64().unwrap() + refused + f["not_applicable"].as_u64().unwrap(),
+            f["candidates"].as_u64().unwrap(),
+            "{f}"
+        );
+    }
+    assert!(report["qualified"].as_u64().unwrap() > 0, "{report}");
+    let meta = &report["formats"][3];
+    assert_eq!(meta["refused"][0]["reason"], "meta_event_too_old", "{report}");
+    // Every raw e-mail, phone and name of the export, as whole tokens or substrings.
+    let mut r = csv::Reader::from_path(export.join("contacts.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let at = |name: &str| h.iter().position(|c| c == name).unwrap();
+    let (email, phone, first, last) = (at("Email"), at("Phone Number"), at("First Name"), at("Last Name"));
+    let (mut raw, mut names) = (Vec::new(), std::collections::HashSet::new());
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        raw.extend([rec[email].trim().to_string(), rec[phone].trim().to_string()].into_iter().filter(|v| v.len() > 4));
+        names.extend([rec[first].trim().to_string(), rec[last].trim().to_string()].into_iter().filter(|v| v.len() > 3));
+    }
+    let mut texts = vec![("stderr".to_string(), stderr(&o)), ("stdout".to_string(), stdout(&o))];
+    for e in fs::read_dir(&out).unwrap() {
+        let p = e.unwrap().path();
+        texts.push((p.display().to_string(), String::from_utf8_lossy(&fs::read(&p).unwrap()).into_owned()));
+    }
+    for (what, text) in &texts {
+        for v in &raw {
+            assert!(!text.contains(v.as_str()), "{what} contains {v:?}");
+        }
+        for token in text.split(|c: char| !c.is_alphanumeric()) {
+            assert!(!names.contains(token), "{what} contains the name {token:?}");
+        }
+    }
 }
 
 #[test]

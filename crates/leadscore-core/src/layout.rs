@@ -38,12 +38,14 @@ pub enum Stage {
     Qualify,
     /// Predicted value within the window per scored lead.
     Value,
+    /// Qualified leads in the ad platforms' upload formats.
+    Export,
 }
 
 impl Stage {
     /// Every stage, in DAG order.
-    pub const ALL: [Stage; 6] =
-        [Stage::Ingest, Stage::Labels, Stage::Features, Stage::Train, Stage::Qualify, Stage::Value];
+    pub const ALL: [Stage; 7] =
+        [Stage::Ingest, Stage::Labels, Stage::Features, Stage::Train, Stage::Qualify, Stage::Value, Stage::Export];
 
     /// The stage's name (folder name, CLI name).
     pub fn name(self) -> &'static str {
@@ -54,6 +56,7 @@ impl Stage {
             Self::Train => "train",
             Self::Qualify => "qualify",
             Self::Value => "value",
+            Self::Export => "export",
         }
     }
 

@@ -424,6 +424,18 @@ pub mod files {
     pub const SCORES: &str = "scores.parquet";
     /// Predicted values of the scored leads, written by value.
     pub const VALUES: &str = "values.parquet";
+    /// Conversions in the custom-conversion shape, written by export (also as CSV).
+    pub const QUALIFIED_LEADS: &str = "qualified_leads.parquet";
+    /// [`QUALIFIED_LEADS`] as CSV.
+    pub const QUALIFIED_LEADS_CSV: &str = "qualified_leads.csv";
+    /// Google Ads offline click conversions, written by export.
+    pub const GOOGLE_CLICK: &str = "google_ads_click_conversions.csv";
+    /// Google Ads enhanced conversions for leads (JSON Lines), written by export.
+    pub const GOOGLE_ENHANCED: &str = "google_ads_enhanced_conversions.jsonl";
+    /// Prefix of the Meta Conversions API batches (`meta_capi_0001.json`, …), written by export.
+    pub const META_CAPI_PREFIX: &str = "meta_capi_";
+    /// Leads an export refused, with the export and the reason, written by export.
+    pub const REFUSED: &str = "refused.parquet";
     /// A stage's typed report.
     pub const REPORT: &str = "report.json";
     /// A stage's manifest (inputs, outputs, timings); written last, marks success.

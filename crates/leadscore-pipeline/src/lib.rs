@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use leadscore_core::layout::Manifest;
 use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, RunLayout, Stage};
+use leadscore_export::{ExportError, ExportReport};
 use leadscore_features::{FeaturesError, FeaturesReport};
 use leadscore_ingest::{IngestError, IngestReport};
 use leadscore_labels::{LabelsError, LabelsReport};
@@ -40,6 +41,9 @@ pub enum PipelineError {
     /// The value stage failed.
     #[error("stage `value` failed: {0}")]
     Value(#[from] ValueError),
+    /// The export stage failed.
+    #[error("stage `export` failed: {0}")]
+    Export(#[from] ExportError),
     /// Loading a model for a backtest failed.
     #[error(transparent)]
     Model(#[from] leadscore_model::ModelError),
@@ -60,6 +64,7 @@ impl Classify for PipelineError {
             Self::Train(e) => e.exit_kind(),
             Self::Qualify(e) => e.exit_kind(),
             Self::Value(e) => e.exit_kind(),
+            Self::Export(e) => e.exit_kind(),
             Self::Model(e) => e.exit_kind(),
             Self::Backtest(_) => ExitKind::Usage,
             Self::Core(e) => e.exit_kind(),
@@ -83,6 +88,8 @@ pub enum StageReport {
     Qualify(Box<QualifyReport>),
     /// Predicted values of the day's leads.
     Value(Box<ValueStageReport>),
+    /// Exported and refused leads per upload format.
+    Export(Box<ExportReport>),
 }
 
 impl StageReport {
@@ -95,6 +102,7 @@ impl StageReport {
             Self::Train(r) => r.summary(),
             Self::Qualify(r) => r.summary(),
             Self::Value(r) => r.summary(),
+            Self::Export(r) => r.summary(),
         }
     }
 }
@@ -175,6 +183,10 @@ pub fn run_stage(
         Stage::Value => {
             let (report, manifest) = leadscore_value::execute(config, ctx, layout)?;
             StageRun { stage, report: StageReport::Value(Box::new(report)), manifest }
+        }
+        Stage::Export => {
+            let (report, manifest) = leadscore_export::execute(config, ctx, layout)?;
+            StageRun { stage, report: StageReport::Export(Box::new(report)), manifest }
         }
     };
     tracing::info!(seconds = run.manifest.seconds_total, "done");

@@ -30,11 +30,21 @@ pub use raw::{AttributeKind, Dedupe, FileFormat, Op};
 use crate::currency::{Rates, iso4217};
 use crate::schema::{FieldSpec, SourceKind, canonical_columns};
 use crate::time::{RunDate, parse_tz};
-use raw::{RawAttribute, RawCurrency, RawFeatures, RawProject, RawQualify, RawSource, RawTrain};
+use raw::{RawAttribute, RawCurrency, RawExport, RawFeatures, RawProject, RawQualify, RawSource, RawTrain};
 
 /// The top-level sections `leadscore.toml` may have.
-pub const SECTIONS: &[&str] =
-    &["project", "sources", "attributes", "currency", "conversions", "labels", "features", "train", "qualify"];
+pub const SECTIONS: &[&str] = &[
+    "project",
+    "sources",
+    "attributes",
+    "currency",
+    "conversions",
+    "labels",
+    "features",
+    "train",
+    "qualify",
+    "export",
+];
 
 /// One problem found in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +125,62 @@ pub struct Config {
     pub train: Train,
     /// `[qualify]`.
     pub qualify: Qualify,
+    /// `[export]`.
+    pub export: Export,
+}
+
+/// An upload file the export stage can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    /// `qualified_leads.parquet` and `.csv`: the ad-analytics custom-conversion shape.
+    Custom,
+    /// `google_ads_click_conversions.csv`: Google Ads offline click conversions.
+    GoogleClick,
+    /// `google_ads_enhanced_conversions.jsonl`: Google Ads enhanced conversions for leads.
+    GoogleEnhanced,
+    /// `meta_capi_NNNN.json`: Meta Conversions API for CRM batches.
+    MetaCapi,
+}
+
+impl ExportFormat {
+    /// Every format.
+    pub const ALL: [ExportFormat; 4] = [Self::Custom, Self::GoogleClick, Self::GoogleEnhanced, Self::MetaCapi];
+
+    /// The name used in the config and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Custom => "custom",
+            Self::GoogleClick => "google_click",
+            Self::GoogleEnhanced => "google_enhanced",
+            Self::MetaCapi => "meta_capi",
+        }
+    }
+}
+
+/// Validated `[export]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Export {
+    /// The files to write, in [`ExportFormat::ALL`] order.
+    pub formats: Vec<ExportFormat>,
+    /// Also write unqualified scored leads in the custom shape.
+    pub include_unqualified: bool,
+    /// Conversion name.
+    pub conversion_name: String,
+    /// Google Ads conversion action of enhanced conversions.
+    pub google_conversion_action: String,
+    /// Meta event name.
+    pub meta_event_name: String,
+    /// Meta `lead_event_source`.
+    pub crm_name: String,
+    /// Oldest accepted Google click, in days before the run date.
+    pub google_click_window_days: u32,
+    /// Oldest accepted Meta event, in days before the run date.
+    pub meta_max_age_days: u32,
+    /// Default phone country (ISO alpha-2, uppercase).
+    pub default_phone_country: Option<String>,
+    /// The attribute with the lead's country.
+    pub phone_country_attribute: Option<String>,
 }
 
 /// Validated `[features]`.
@@ -506,6 +572,7 @@ impl<'a> Validator<'a> {
         let features = self.features();
         let train = self.train();
         let qualify = self.qualify();
+        let export = self.export(sources.as_ref().and_then(|s| s.preset), attributes.as_deref());
         let (conversions, labels) = conversions?;
         Some(Config {
             base_dir: self.base_dir.to_path_buf(),
@@ -518,6 +585,107 @@ impl<'a> Validator<'a> {
             features: features?,
             train: train?,
             qualify: qualify?,
+            export: export?,
+        })
+    }
+
+    fn export(&mut self, preset: Option<&str>, attributes: Option<&[Attribute]>) -> Option<Export> {
+        let path = KeyPath::root().key("export");
+        let raw: RawExport = match self.get(&path) {
+            None => RawExport::default(),
+            Some(v) => self.deser(&path, v)?,
+        };
+        let mut ok = true;
+        let formats = match &raw.formats {
+            None => ExportFormat::ALL.to_vec(),
+            Some(names) => {
+                let mut v = Vec::new();
+                for n in names {
+                    match ExportFormat::ALL.into_iter().find(|f| f.name() == n.trim()) {
+                        Some(f) => v.push(f),
+                        None => {
+                            let all: Vec<&str> = ExportFormat::ALL.iter().map(|f| f.name()).collect();
+                            self.problem(
+                                &path.key("formats"),
+                                format!("unknown export format `{n}`, expected one of {}", one_of(&all)),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+                v.sort();
+                v.dedup();
+                v
+            }
+        };
+        let mut text = |key: &str, value: Option<String>, default: &str| -> String {
+            match value.map(|v| v.trim().to_string()) {
+                Some(v) if v.is_empty() => {
+                    self.problem(&path.key(key), "must not be empty");
+                    ok = false;
+                    String::new()
+                }
+                Some(v) => v,
+                None => default.to_string(),
+            }
+        };
+        let conversion_name = text("conversion_name", raw.conversion_name, "Qualified lead");
+        let google_conversion_action = text("google_conversion_action", raw.google_conversion_action, &conversion_name);
+        let meta_event_name = text("meta_event_name", raw.meta_event_name, &conversion_name);
+        let crm_default = match preset {
+            Some("hubspot") => "HubSpot",
+            Some("salesforce") => "Salesforce",
+            _ => "CRM",
+        };
+        let crm_name = text("crm_name", raw.crm_name, crm_default);
+        let google_click_window_days = self.in_range(
+            &path.key("google_click_window_days"),
+            raw.google_click_window_days,
+            90,
+            |d| (1..=540).contains(&d),
+            "between 1 and 540",
+        );
+        let meta_max_age_days = self.in_range(
+            &path.key("meta_max_age_days"),
+            raw.meta_max_age_days,
+            7,
+            |d| (1..=90).contains(&d),
+            "between 1 and 90",
+        );
+        let default_phone_country = raw.default_phone_country.map(|c| c.trim().to_ascii_uppercase());
+        if let Some(c) = &default_phone_country
+            && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()))
+        {
+            self.problem(
+                &path.key("default_phone_country"),
+                format!("expected an ISO 3166 alpha-2 code such as `NL`, found `{c}`"),
+            );
+            ok = false;
+        }
+        if let (Some(a), Some(attrs)) = (&raw.phone_country_attribute, attributes)
+            && !attrs.iter().any(|x| &x.name == a)
+        {
+            let names: Vec<&str> = attrs.iter().map(|x| x.name.as_str()).collect();
+            self.problem(
+                &path.key("phone_country_attribute"),
+                format!("unknown attribute `{a}`, expected one of {}", one_of(&names)),
+            );
+            ok = false;
+        }
+        if !ok {
+            return None;
+        }
+        Some(Export {
+            formats,
+            include_unqualified: raw.include_unqualified.unwrap_or(false),
+            conversion_name,
+            google_conversion_action,
+            meta_event_name,
+            crm_name,
+            google_click_window_days: google_click_window_days?,
+            meta_max_age_days: meta_max_age_days?,
+            default_phone_country,
+            phone_country_attribute: raw.phone_country_attribute,
         })
     }
 

@@ -407,3 +407,46 @@ pub struct RawQualify {
     #[serde(default)]
     pub rescore_days: Option<u32>,
 }
+
+/// `[export]`: which upload files the export stage writes and what they say.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExport {
+    /// Which files to write: any of `custom`, `google_click`, `google_enhanced`, `meta_capi`.
+    /// Default all four.
+    #[serde(default)]
+    pub formats: Option<Vec<String>>,
+    /// Custom-conversion shape: also write scored leads that are not qualified (with
+    /// `is_qualified = false`). Default false.
+    #[serde(default)]
+    pub include_unqualified: Option<bool>,
+    /// Conversion name (Google click conversions, the custom shape's params). Default
+    /// `Qualified lead`.
+    #[serde(default)]
+    pub conversion_name: Option<String>,
+    /// Google Ads conversion action of enhanced conversions for leads (a resource name such as
+    /// `customers/1234567890/conversionActions/987654321`). Default: the conversion name.
+    #[serde(default)]
+    pub google_conversion_action: Option<String>,
+    /// Meta `event_name` (the CRM stage). Default: the conversion name.
+    #[serde(default)]
+    pub meta_event_name: Option<String>,
+    /// Meta `lead_event_source`: the CRM's name. Default from the preset (`HubSpot`,
+    /// `Salesforce`), else `CRM`.
+    #[serde(default)]
+    pub crm_name: Option<String>,
+    /// Google clicks older than this many days on the run date are refused. Default 90.
+    #[serde(default)]
+    pub google_click_window_days: Option<u32>,
+    /// Meta events older than this many days on the run date are refused. Default 7.
+    #[serde(default)]
+    pub meta_max_age_days: Option<u32>,
+    /// ISO 3166 alpha-2 country of phone numbers written without an international prefix, when
+    /// the lead's own country is unknown. Default none (such numbers are not used).
+    #[serde(default)]
+    pub default_phone_country: Option<String>,
+    /// The lead attribute holding the lead's country (an ISO alpha-2 code or an English name),
+    /// used for phone numbers without an international prefix. Default none.
+    #[serde(default)]
+    pub phone_country_attribute: Option<String>,
+}

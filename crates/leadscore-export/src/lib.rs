@@ -1,0 +1,249 @@
+//! `leadscore-export`: the day's qualified leads in the files ad platforms accept.
+//!
+//! [`run`] is responsible for turning qualify's scores and value's predicted values into upload
+//! files (no network calls), under the run's `export/` folder:
+//!
+//! - `qualified_leads.parquet` / `.csv`: the ad-analytics custom-conversion shape (`id`,
+//!   `client_id`, `created`, `value`, `currency`, `is_qualified`, `params`, `user_id`);
+//! - `google_ads_click_conversions.csv`: Google Ads offline click conversions;
+//! - `google_ads_enhanced_conversions.jsonl`: Google Ads enhanced conversions for leads;
+//! - `meta_capi_0001.json`, …: Meta Conversions API (CRM) batches of at most 1000 events;
+//! - `refused.parquet`: every lead an export refused, with the reason; `report.json`.
+//!
+//! Guarantees: platform rules are checked before writing and every refused lead is counted with
+//! its id (never silently dropped); raw e-mails, phones and names never reach a file or a log
+//! (only SHA-256 digests of their normalised forms, see [`normalize`]); the same inputs give
+//! byte-identical files, and ids are deterministic so that platforms de-duplicate re-uploads.
+//! It reads qualify's `scores.parquet`, value's `values.parquet` and ingest's `leads.parquet`.
+
+mod error;
+mod formats;
+pub mod normalize;
+mod report;
+
+use std::time::Instant;
+
+use leadscore_core::config::ExportFormat;
+use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
+use leadscore_core::schema::{files, leads, scores, values as v};
+use leadscore_core::{Config, RunContext, RunLayout, Stage};
+use polars::prelude::*;
+
+pub use error::{ExportError, Result};
+pub use formats::META_BATCH;
+pub use report::{ExportReport, FormatReport, Refusal, RefusedCount};
+
+/// Inputs of the stage.
+#[derive(Debug, Clone)]
+pub struct ExportInputs {
+    /// qualify's scores.
+    pub scores: DataFrame,
+    /// value's predicted values.
+    pub values: DataFrame,
+    /// Canonical leads (ingest): identifiers and personal data to hash.
+    pub leads: DataFrame,
+}
+
+/// What the stage produces.
+#[derive(Debug, Clone)]
+pub struct ExportOutputs {
+    /// Upload files: name and bytes, in a fixed order.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// `refused.parquet`: `format`, `lead_id`, `reason`.
+    pub refused: DataFrame,
+    /// The report.
+    pub report: ExportReport,
+}
+
+/// One scored lead with what the exports need.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Lead {
+    pub lead_id: String,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub created_at: i64,
+    pub model_id: String,
+    pub score: f64,
+    pub segment: String,
+    pub qualified: bool,
+    pub value: Option<f64>,
+    pub currency: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub gclid: Option<String>,
+    pub fbclid: Option<String>,
+    pub meta_lead_id: Option<String>,
+    pub country: Option<String>,
+}
+
+const KNOWN: &str = "__known";
+const COUNTRY: &str = "__country";
+
+fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
+    let c = df.column(name)?.cast(&DataType::String)?;
+    Ok(c.str()?.iter().map(|s| s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)).collect())
+}
+
+/// The scored leads joined with their values and lead fields, oldest first.
+fn gather(config: &Config, inputs: &ExportInputs) -> Result<Vec<Lead>> {
+    let mut lead_cols = vec![
+        col(leads::LEAD_ID),
+        col(leads::EMAIL),
+        col(leads::PHONE),
+        col(leads::FIRST_NAME),
+        col(leads::LAST_NAME),
+        col(leads::GCLID),
+        col(leads::FBCLID),
+        col(leads::META_LEAD_ID),
+        lit(true).alias(KNOWN),
+    ];
+    match &config.export.phone_country_attribute {
+        Some(a) if inputs.leads.column(a).is_err() => return Err(ExportError::MissingAttribute(a.clone())),
+        Some(a) => lead_cols.push(col(a.as_str()).cast(DataType::String).alias(COUNTRY)),
+        None => lead_cols.push(lit(NULL).cast(DataType::String).alias(COUNTRY)),
+    }
+    let df = inputs
+        .scores
+        .clone()
+        .lazy()
+        .select([
+            col(scores::LEAD_ID),
+            col(scores::USER_ID),
+            col(scores::CLIENT_ID),
+            col(scores::CREATED_AT),
+            col(scores::MODEL_ID),
+            col(scores::SCORE).cast(DataType::Float64),
+            col(scores::SEGMENT),
+            col(scores::QUALIFIED),
+        ])
+        .join(
+            inputs.values.clone().lazy().select([col(v::LEAD_ID), col(v::PREDICTED_VALUE), col(v::CURRENCY)]),
+            [col(scores::LEAD_ID)],
+            [col(v::LEAD_ID)],
+            JoinArgs::new(JoinType::Left),
+        )
+        .join(
+            inputs.leads.clone().lazy().select(lead_cols),
+            [col(scores::LEAD_ID)],
+            [col(leads::LEAD_ID)],
+            JoinArgs::new(JoinType::Left),
+        )
+        .sort([scores::CREATED_AT, scores::LEAD_ID], SortMultipleOptions::default())
+        .collect()?;
+    let ids = strings(&df, scores::LEAD_ID)?;
+    let known = df.column(KNOWN)?.bool()?.clone();
+    if let Some(i) = known.iter().position(|k| k.is_none()) {
+        return Err(ExportError::UnknownLeads { count: known.null_count(), first: ids[i].clone().unwrap_or_default() });
+    }
+    let created = df.column(scores::CREATED_AT)?.datetime()?.physical().clone();
+    let score = df.column(scores::SCORE)?.f64()?.clone();
+    let qualified = df.column(scores::QUALIFIED)?.bool()?.clone();
+    let value = df.column(v::PREDICTED_VALUE)?.f64()?.clone();
+    let mut cols = [
+        scores::USER_ID,
+        scores::CLIENT_ID,
+        scores::MODEL_ID,
+        scores::SEGMENT,
+        v::CURRENCY,
+        leads::EMAIL,
+        leads::PHONE,
+        leads::FIRST_NAME,
+        leads::LAST_NAME,
+        leads::GCLID,
+        leads::FBCLID,
+        leads::META_LEAD_ID,
+        COUNTRY,
+    ]
+    .into_iter()
+    .map(|c| strings(&df, c).map(Vec::into_iter))
+    .collect::<Result<Vec<_>>>()?;
+    let mut next = |i: usize| cols[i].next().flatten();
+    let mut out = Vec::with_capacity(df.height());
+    for (i, id) in ids.into_iter().enumerate() {
+        out.push(Lead {
+            lead_id: id.unwrap_or_default(),
+            user_id: next(0),
+            client_id: next(1),
+            model_id: next(2).unwrap_or_default(),
+            segment: next(3).unwrap_or_default(),
+            currency: next(4),
+            email: next(5),
+            phone: next(6),
+            first_name: next(7),
+            last_name: next(8),
+            gclid: next(9),
+            fbclid: next(10),
+            meta_lead_id: next(11),
+            country: next(12),
+            created_at: created.get(i).unwrap_or_default(),
+            score: score.get(i).unwrap_or_default(),
+            qualified: qualified.get(i).unwrap_or(false),
+            value: value.get(i),
+        });
+    }
+    Ok(out)
+}
+
+/// Exports the scored leads of `ctx`'s run date.
+pub fn run(config: &Config, inputs: &ExportInputs, ctx: &RunContext) -> Result<ExportOutputs> {
+    if inputs.scores.height() == 0 {
+        return Err(ExportError::NoScores);
+    }
+    let rows = gather(config, inputs)?;
+    let settings = formats::Settings::new(config, ctx);
+    let mut files = Vec::new();
+    let mut reports = Vec::new();
+    let mut refused: Vec<(ExportFormat, String, Refusal)> = Vec::new();
+    for format in &config.export.formats {
+        let out = formats::write(*format, &rows, &settings)?;
+        refused.extend(out.refused.iter().map(|(id, r)| (*format, id.clone(), *r)));
+        reports.push(out.report(*format));
+        files.extend(out.files);
+    }
+    let refused_df = df!(
+        "format" => refused.iter().map(|r| r.0.name()).collect::<Vec<_>>(),
+        "lead_id" => refused.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+        "reason" => refused.iter().map(|r| r.2.name()).collect::<Vec<_>>(),
+    )?;
+    let report = ExportReport {
+        run_date: ctx.run_date,
+        scored: rows.len() as u64,
+        qualified: rows.iter().filter(|r| r.qualified).count() as u64,
+        formats: reports,
+    };
+    for f in &report.formats {
+        for r in &f.refused {
+            tracing::warn!(format = %f.format, reason = r.reason.name(), leads = r.leads, "export refused leads");
+        }
+    }
+    Ok(ExportOutputs { files, refused: refused_df, report })
+}
+
+/// Reads qualify's scores, value's values and ingest's leads for the run date.
+pub fn read_inputs(layout: &RunLayout, ctx: &RunContext) -> Result<(ExportInputs, Vec<InputFile>)> {
+    let (scores, a) = layout.read_output(ctx.run_date, Stage::Qualify, files::SCORES)?;
+    let (values, b) = layout.read_output(ctx.run_date, Stage::Value, files::VALUES)?;
+    let (leads, c) = layout.read_output(ctx.run_date, Stage::Ingest, files::LEADS)?;
+    Ok((ExportInputs { scores, values, leads }, vec![a, b, c]))
+}
+
+/// Reads the inputs, writes the export files, `refused.parquet`, `report.json` and the manifest.
+pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(ExportReport, Manifest)> {
+    let started = Instant::now();
+    let mut sw = Stopwatch::new();
+    let (inputs, files_read) = read_inputs(layout, ctx)?;
+    sw.lap("read");
+    let mut out = run(config, &inputs, ctx)?;
+    sw.lap("export");
+    let mut w = layout.begin(ctx, Stage::Export)?;
+    for (name, bytes) in &out.files {
+        w.write_bytes(name, bytes)?;
+    }
+    w.write_parquet(files::REFUSED, &mut out.refused)?;
+    w.write_json(files::REPORT, &out.report)?;
+    sw.lap("write");
+    let manifest = w.commit(files_read, sw.into_timings(), started)?;
+    Ok((out.report, manifest))
+}

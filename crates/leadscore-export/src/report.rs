@@ -1,0 +1,102 @@
+//! The export stage report.
+
+use std::fmt::Write as _;
+
+use leadscore_core::RunDate;
+use serde::Serialize;
+
+/// Lead ids listed per refusal reason in `report.json` (all of them are in `refused.parquet`).
+pub const IDS_IN_REPORT: usize = 50;
+
+/// Why an export refused a lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// Meta accepts CRM events up to `meta_max_age_days` (7) days old.
+    MetaEventTooOld,
+    /// Google accepts conversions of clicks up to `google_click_window_days` (90) days old.
+    GoogleClickTooOld,
+    /// Nothing the platform can match the lead on (for Meta: no e-mail, phone, lead id or click
+    /// id; for Google enhanced conversions: no e-mail or phone; for the custom shape: no client
+    /// or user id).
+    NoIdentifier,
+    /// The currency is not an ISO 4217 code.
+    InvalidCurrency,
+    /// The value is missing, not finite or negative.
+    InvalidValue,
+}
+
+impl Refusal {
+    /// The reason as written in `refused.parquet`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::MetaEventTooOld => "meta_event_too_old",
+            Self::GoogleClickTooOld => "google_click_too_old",
+            Self::NoIdentifier => "no_identifier",
+            Self::InvalidCurrency => "invalid_currency",
+            Self::InvalidValue => "invalid_value",
+        }
+    }
+}
+
+/// Refused leads of one reason.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefusedCount {
+    /// The reason.
+    pub reason: Refusal,
+    /// How many leads.
+    pub leads: u64,
+    /// The first [`IDS_IN_REPORT`] lead ids (all are in `refused.parquet`).
+    pub lead_ids: Vec<String>,
+}
+
+/// What one export did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FormatReport {
+    /// `custom`, `google_click`, `google_enhanced` or `meta_capi`.
+    pub format: String,
+    /// The files written.
+    pub files: Vec<String>,
+    /// Leads the export looked at (qualified leads; for the custom shape with
+    /// `include_unqualified`, every scored lead).
+    pub candidates: u64,
+    /// Leads written.
+    pub exported: u64,
+    /// Candidates the export does not apply to (Google click conversions: no click id). Not an
+    /// error: they are in the other exports.
+    pub not_applicable: u64,
+    /// Candidates refused, by reason.
+    pub refused: Vec<RefusedCount>,
+}
+
+/// `report.json` of the export stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportReport {
+    /// The run date.
+    pub run_date: RunDate,
+    /// Scored leads read.
+    pub scored: u64,
+    /// Of which qualified.
+    pub qualified: u64,
+    /// Per export.
+    pub formats: Vec<FormatReport>,
+}
+
+impl ExportReport {
+    /// A short human summary.
+    pub fn summary(&self) -> String {
+        let mut s = format!("export {}: {} scored leads, {} qualified\n", self.run_date, self.scored, self.qualified);
+        for f in &self.formats {
+            let refused: u64 = f.refused.iter().map(|r| r.leads).sum();
+            let _ = write!(s, "  {:<16} {:>7} exported of {:>7}", f.format, f.exported, f.candidates);
+            if f.not_applicable > 0 {
+                let _ = write!(s, ", {} without a click id", f.not_applicable);
+            }
+            let _ = writeln!(s, ", {refused} refused");
+            for r in &f.refused {
+                let _ = writeln!(s, "    refused {:>7}  {}", r.leads, r.reason.name());
+            }
+        }
+        s
+    }
+}
