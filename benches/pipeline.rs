@@ -96,9 +96,13 @@ fn main() {
         );
         let config = out.join("leadscore.toml");
         let config = config.to_str().expect("utf-8 path");
-        for stage in ["ingest", "labels", "features", "train", "qualify", "value", "export"] {
+        let step = |name: &str, config: &str| {
+            let stage = name.trim_end_matches('*');
             let m = measure(&["stage", stage, "--config", config]);
-            println!("{n:<10} {stage:<8} {:>9.2} {:>14.0} {:>10}", m.seconds, n as f64 / m.seconds, mib(m.peak_bytes));
+            println!("{n:<10} {name:<8} {:>9.2} {:>14.0} {:>10}", m.seconds, n as f64 / m.seconds, mib(m.peak_bytes));
+        };
+        for stage in ["ingest", "labels", "features", "train", "qualify", "value", "export"] {
+            step(stage, config);
         }
         // Scoring throughput: rescore the whole history, so that every lead is scored, valued
         // and exported (`qualify*`, `value*`, `export*`; leads/s counts scored leads).
@@ -107,10 +111,8 @@ fn main() {
         let every = out.join("leadscore-every-lead.toml");
         std::fs::write(&every, text).expect("a config for every lead");
         let every = every.to_str().expect("utf-8 path");
-        for stage in ["qualify", "value", "export"] {
-            let m = measure(&["stage", stage, "--config", every]);
-            let name = format!("{stage}*");
-            println!("{n:<10} {name:<8} {:>9.2} {:>14.0} {:>10}", m.seconds, n as f64 / m.seconds, mib(m.peak_bytes));
+        for name in ["qualify*", "value*", "export*"] {
+            step(name, every);
         }
     }
 }

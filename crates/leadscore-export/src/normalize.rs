@@ -12,12 +12,6 @@
 //!   `fn` / `ln`: lowercase, no punctuation, UTF-8.
 
 use leadscore_model::rules::CALLING_CODES;
-use sha2::{Digest, Sha256};
-
-/// SHA-256 of `s` as lowercase hex.
-pub fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
 
 /// Trimmed, lowercased e-mail with exactly one `@` and something on both sides; `None` otherwise.
 fn email_parts(raw: &str) -> Option<(String, String)> {
@@ -160,17 +154,19 @@ pub fn name_meta(raw: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use leadscore_core::digest::sha256_hex;
+
     use super::*;
 
     #[test]
     fn meta_published_vectors() {
         let em = email_meta("John_Smith@gmail.com").unwrap_or_default();
-        assert_eq!(sha256_hex(&em), "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f");
+        assert_eq!(sha256_hex(em.as_bytes()), "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f");
         let ph = phone_digits("(650)555-1212", Some("US")).unwrap_or_default();
         assert_eq!(ph, "16505551212");
-        assert_eq!(sha256_hex(&ph), "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176");
+        assert_eq!(sha256_hex(ph.as_bytes()), "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176");
         let name = name_meta("Mary").unwrap_or_default();
-        assert_eq!(sha256_hex(&name), "6915771be1c5aa0c886870b6951b03d7eafc121fea0e80a5ea83beb7c449f4ec");
+        assert_eq!(sha256_hex(name.as_bytes()), "6915771be1c5aa0c886870b6951b03d7eafc121fea0e80a5ea83beb7c449f4ec");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use leadscore_core::digest::sha256_hex;
 use leadscore_core::schema::{leads, scores as s, values as v};
 use leadscore_core::{Classify, Config, ExitKind, RunContext, RunDate};
 use leadscore_export::{ExportError, ExportInputs, ExportOutputs, META_BATCH, Refusal, run};
@@ -260,11 +261,11 @@ fn google_enhanced_conversions_hash_the_normalised_email_and_phone() {
     assert_eq!(first["conversionDateTime"], "2026-02-28 20:00:00+01:00");
     // johnsmith@gmail.com (dots and +suffix dropped), +31612345678.
     let ids = &first["userIdentifiers"];
-    assert_eq!(ids[0]["hashedEmail"], leadscore_export::normalize::sha256_hex("johnsmith@gmail.com"));
-    assert_eq!(ids[1]["hashedPhoneNumber"], leadscore_export::normalize::sha256_hex("+31612345678"));
+    assert_eq!(ids[0]["hashedEmail"], sha256_hex("johnsmith@gmail.com".as_bytes()));
+    assert_eq!(ids[1]["hashedPhoneNumber"], sha256_hex("+31612345678".as_bytes()));
     // The UK number is national: the lead's country gives +44.
     let uk = lines.iter().find(|l| l["conversionDateTime"] == "2026-02-28 22:00:00+01:00").unwrap();
-    assert_eq!(uk["userIdentifiers"][1]["hashedPhoneNumber"], leadscore_export::normalize::sha256_hex("+447700900123"));
+    assert_eq!(uk["userIdentifiers"][1]["hashedPhoneNumber"], sha256_hex("+447700900123".as_bytes()));
     let mut refused = refused(&out, "google_enhanced");
     refused.sort();
     assert_eq!(
@@ -294,9 +295,9 @@ fn meta_batches_follow_the_crm_payload_and_refuse_old_events() {
     assert_eq!(e["event_time"], (D - 5 * HOUR) / 1_000_000);
     assert_eq!(e["user_data"]["lead_id"], 1_234_567_890_123_456_u64);
     assert_eq!(e["user_data"]["fbc"], format!("fb.1.{}.IwAR0fbclid1", (D - 5 * HOUR) / 1000));
-    assert_eq!(e["user_data"]["em"][0], leadscore_export::normalize::sha256_hex("john.smith+ads@gmail.com"));
+    assert_eq!(e["user_data"]["em"][0], sha256_hex("john.smith+ads@gmail.com".as_bytes()));
     // O'Brien -> obrien.
-    assert_eq!(data[1]["user_data"]["ln"][0], leadscore_export::normalize::sha256_hex("obrien"));
+    assert_eq!(data[1]["user_data"]["ln"][0], sha256_hex("obrien".as_bytes()));
     let mut refused = refused(&out, "meta_capi");
     refused.sort();
     assert_eq!(
