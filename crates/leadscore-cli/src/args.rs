@@ -65,7 +65,7 @@ pub enum Command {
     },
     /// Run one stage for one run date (its inputs must exist).
     Stage {
-        /// The stage: `ingest`, `labels`, `features` or `train`.
+        /// The stage: `ingest`, `labels`, `features`, `train`, `qualify`, `value` or `export`.
         name: String,
         /// Config and date.
         #[command(flatten)]

@@ -163,6 +163,12 @@ pub mod features {
     pub const VALIDATION: &str = "validation";
     /// Split value: the leads to score on the run date.
     pub const SCORE: &str = "score";
+    /// Split value: leads created after the training window and before the day to score, whose
+    /// conversion window is still open; `converted` is what is known so far (true or null). Used
+    /// only to correct the model's level for drift since its training window (never as negatives).
+    pub const PENDING: &str = "pending";
+    /// From labels: days from creation to the first target conversion (null without one).
+    pub const DAYS_TO_CONVERT: &str = "days_to_convert";
 }
 
 /// Columns of `scores.parquet` (the qualify stage).

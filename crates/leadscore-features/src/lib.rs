@@ -123,11 +123,20 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
     // and leads are row-aligned, joined and sorted) first, so the wide leads table (every
     // attribute) is gathered once.
     const ROW: &str = "__row";
+    let score_from = ctx.run_date.pred().start_micros(tz);
     let is_training = micros(l::CREATED_AT)
         .gt_eq(lit(from_us))
         .and(micros(l::CREATED_AT).lt(lit(to_us)))
         .and(col(l::MATURED))
         .and(col(l::EXISTING_CUSTOMER).not());
+    // Pending leads follow the training window up to the day to score; their windows are open.
+    let is_pending = micros(l::CREATED_AT)
+        .gt_eq(lit(to_us))
+        .and(micros(l::CREATED_AT).lt(lit(score_from)))
+        .and(col(l::MATURED).not())
+        .and(col(l::EXISTING_CUSTOMER).not());
+    let is_training = is_training.or(is_pending);
+    let label_columns = [col(l::CONVERTED), col(l::VALUE_IN_WINDOW), col(l::DAYS_TO_CONVERT).cast(DataType::Float64)];
     let keys = if rows_aligned(&inputs.labels, &inputs.leads)? {
         // Both come sorted by `created_at`, then `lead_id` (ingest, labels): the labels' row
         // number is the lead's.
@@ -137,7 +146,7 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
             .lazy()
             .with_row_index(ROW, None)
             .filter(is_training)
-            .select([col(ROW), col(l::CONVERTED), col(l::VALUE_IN_WINDOW)])
+            .select([vec![col(ROW)], label_columns.to_vec()].concat())
             .collect()?
     } else {
         inputs
@@ -145,7 +154,7 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
             .clone()
             .lazy()
             .filter(is_training)
-            .select([col(l::LEAD_ID), col(l::CONVERTED), col(l::VALUE_IN_WINDOW)])
+            .select([vec![col(l::LEAD_ID)], label_columns.to_vec()].concat())
             .join(
                 inputs.leads.select([leads::LEAD_ID, leads::CREATED_AT])?.with_row_index(ROW.into(), None)?.lazy(),
                 [col(l::LEAD_ID)],
@@ -158,17 +167,31 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
     let mut training = inputs.leads.take(keys.column(ROW)?.idx()?)?;
     training.with_column(keys.column(f::CONVERTED)?.clone())?;
     training.with_column(keys.column(f::VALUE_IN_WINDOW)?.clone())?;
+    training.with_column(keys.column(f::DAYS_TO_CONVERT)?.clone())?;
     // The validation cut: every validation lead is created strictly after every training lead.
     let created = training.column(leads::CREATED_AT)?.datetime()?.physical().clone();
     let cut = match config.train.validation {
         Validation::Weeks(w) => to_us - i64::from(w) * 7 * MICROS_PER_DAY,
         Validation::Fraction(frac) => {
-            let i = ((training.height() as f64) * (1.0 - frac)).floor() as usize;
-            created.get(i.min(training.height().saturating_sub(1))).unwrap_or(to_us)
+            // A share of the matured leads (pending leads come after them).
+            let matured = created.iter().take_while(|t| t.unwrap_or(i64::MIN) < to_us).count();
+            let i = ((matured as f64) * (1.0 - frac)).floor() as usize;
+            created.get(i.min(matured.saturating_sub(1))).unwrap_or(to_us)
         }
     };
-    let split: StringChunked =
-        created.iter().map(|t| Some(if t.unwrap_or(i64::MIN) < cut { f::TRAIN } else { f::VALIDATION })).collect();
+    let split: StringChunked = created
+        .iter()
+        .map(|t| {
+            let t = t.unwrap_or(i64::MIN);
+            Some(if t < cut {
+                f::TRAIN
+            } else if t < to_us {
+                f::VALIDATION
+            } else {
+                f::PENDING
+            })
+        })
+        .collect();
     training.with_column(split.with_name(f::SPLIT.into()).into_column())?;
     // Training leads are oldest first and the cut is a time: the training split is a prefix.
     let n_train = created.iter().take_while(|t| t.unwrap_or(i64::MIN) < cut).count();
@@ -232,7 +255,6 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
     };
 
     // Leads to score: created on the day before the run date.
-    let score_from = ctx.run_date.pred().start_micros(tz);
     let score = inputs
         .leads
         .clone()
@@ -241,6 +263,7 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
         .with_columns([
             lit(NULL).cast(DataType::Boolean).alias(f::CONVERTED),
             lit(NULL).cast(DataType::Float64).alias(f::VALUE_IN_WINDOW),
+            lit(NULL).cast(DataType::Float64).alias(f::DAYS_TO_CONVERT),
             lit(f::SCORE).alias(f::SPLIT),
         ])
         .sort([leads::CREATED_AT, leads::LEAD_ID], SortMultipleOptions::default())
@@ -259,7 +282,8 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
     sw.lap("fit");
 
     // features.parquet: identity, split and labels, then the features.
-    let mut out = rows.select([f::LEAD_ID, f::CREATED_AT, f::SPLIT, f::CONVERTED, f::VALUE_IN_WINDOW])?;
+    let mut out =
+        rows.select([f::LEAD_ID, f::CREATED_AT, f::SPLIT, f::CONVERTED, f::VALUE_IN_WINDOW, f::DAYS_TO_CONVERT])?;
     for c in derived.columns().iter().skip(1) {
         out.with_column(c.clone())?;
     }
@@ -296,6 +320,7 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
         run_date: ctx.run_date,
         train: part(f::TRAIN)?,
         validation: part(f::VALIDATION)?,
+        pending: part(f::PENDING)?,
         score: part(f::SCORE)?,
         features: feature_summaries,
         audit: audit_rows,

@@ -32,8 +32,17 @@ pub enum Calibrator {
     },
 }
 
-fn sigmoid(z: f64) -> f64 {
+/// The logistic function.
+pub fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
+}
+
+/// A probability with `delta` added to its log-odds; 0 and 1 (and a zero shift) stay as they are.
+pub fn shift(p: f64, delta: f64) -> f64 {
+    if delta == 0.0 || p <= 0.0 || p >= 1.0 || p.is_nan() {
+        return p;
+    }
+    sigmoid((p / (1.0 - p)).ln() + delta)
 }
 
 impl Calibrator {

@@ -5,12 +5,12 @@
 //! columns it was fitted on, and the calibrator. Training writes it as `model.json`; scoring reads
 //! it back without depending on the learners.
 
-use forust_ml::gradientbooster::ContributionsMethod;
-use forust_ml::{GradientBooster, Matrix};
+use forust_ml::GradientBooster;
 use serde::{Deserialize, Serialize};
 
 use crate::calibrate::Calibrator;
 use crate::error::{ModelError, Result};
+use crate::forest::Forest;
 use crate::spec::{Design, Encoding, FeatureSpec};
 
 /// Version of the `model.json` format.
@@ -85,7 +85,7 @@ impl Classifier {
     }
 
     /// Log-odds of every row of `design`.
-    pub fn logits(&self, design: &Design) -> Vec<f64> {
+    pub fn logits(&self, design: &Design) -> Result<Vec<f64>> {
         match self {
             Self::Logistic { coefficients, intercept } => {
                 let mut z = vec![*intercept; design.rows];
@@ -94,12 +94,9 @@ impl Classifier {
                         *z += c * x;
                     }
                 }
-                z
+                Ok(z)
             }
-            Self::Boosted { booster } => {
-                let m = Matrix::new(&design.data, design.rows, design.columns.len());
-                booster.predict(&m, true)
-            }
+            Self::Boosted { booster } => Forest::new(booster)?.predict(&design.data, design.rows, design.columns.len()),
         }
     }
 }
@@ -110,7 +107,7 @@ impl Classifier {
     /// logistic regression (relative to an average lead), the path-averaged tree contributions
     /// (relative to the base score) for boosted trees. The log-odds are the contributions' sum
     /// plus the intercept or base score, so scoring with reasons needs no separate prediction.
-    pub fn logits_and_contributions(&self, design: &Design) -> (Vec<f64>, Vec<f64>) {
+    pub fn logits_and_contributions(&self, design: &Design) -> Result<(Vec<f64>, Vec<f64>)> {
         let cols = design.columns.len();
         match self {
             Self::Logistic { coefficients, intercept } => {
@@ -123,15 +120,19 @@ impl Classifier {
                 // Summed in column order, as `logits` does, so both give the same bits.
                 let logits = contributions.chunks(cols.max(1)).map(|row| row.iter().fold(*intercept, |z, v| z + v));
                 let logits = if cols == 0 { vec![*intercept; design.rows] } else { logits.collect() };
-                (logits, contributions)
+                Ok((logits, contributions))
             }
             Self::Boosted { booster } => {
-                let m = Matrix::new(&design.data, design.rows, cols);
-                let with_bias = booster.predict_contributions(&m, ContributionsMethod::Average, true);
-                // forust appends the bias to each row; the row sums are the log-odds.
-                let logits = with_bias.chunks(cols + 1).map(|row| row.iter().sum()).collect();
-                let contributions = with_bias.chunks(cols + 1).flat_map(|row| row[..cols].to_vec()).collect();
-                (logits, contributions)
+                let mut contributions = Forest::new(booster)?.contributions(&design.data, design.rows, cols)?;
+                // The bias ends each row; the row sums are the log-odds.
+                let logits = contributions.chunks(cols + 1).map(|row| row.iter().sum()).collect();
+                // Drop the biases in place.
+                for i in 0..design.rows {
+                    let from = i * (cols + 1);
+                    contributions.copy_within(from..from + cols, i * cols);
+                }
+                contributions.truncate(design.rows * cols);
+                Ok((logits, contributions))
             }
         }
     }
@@ -153,6 +154,9 @@ pub struct ModelArtifact {
     /// E[value | converted] (trees encoding), when training had valued conversions.
     #[serde(default)]
     pub value: Option<crate::value::ValueModel>,
+    /// Added to the log-odds of the calibrated probability (the recency adjustment; 0 for none).
+    #[serde(default)]
+    pub recency_shift: f64,
 }
 
 impl ModelArtifact {
@@ -187,8 +191,13 @@ impl ModelArtifact {
     }
 
     /// Calibrated probabilities of every row of `design` (encoded with [`Self::encoding`]).
-    pub fn probabilities(&self, design: &Design) -> Vec<f64> {
-        self.calibrator.apply_all(&self.classifier.logits(design))
+    pub fn probabilities(&self, design: &Design) -> Result<Vec<f64>> {
+        Ok(self.calibrated(&self.classifier.logits(design)?))
+    }
+
+    /// The calibrated probabilities of log-odds `z`, with the recency shift.
+    pub fn calibrated(&self, z: &[f64]) -> Vec<f64> {
+        z.iter().map(|z| crate::calibrate::shift(self.calibrator.apply(*z), self.recency_shift)).collect()
     }
 }
 
@@ -203,9 +212,9 @@ mod tests {
             ["a", "b"].iter().map(|n| DesignColumn { name: (*n).into(), feature: (*n).into(), level: None }).collect();
         let design = Design { columns, rows: 2, data: vec![1.0, 2.0, 10.0, 20.0] };
         let c = Classifier::Logistic { coefficients: vec![0.5, -0.1], intercept: 1.0 };
-        assert_eq!(c.logits(&design), [1.0 + 0.5 - 1.0, 1.0 + 1.0 - 2.0]);
-        let (z, contributions) = c.logits_and_contributions(&design);
-        assert_eq!(z, c.logits(&design));
+        assert_eq!(c.logits(&design).expect("logits"), [1.0 + 0.5 - 1.0, 1.0 + 1.0 - 2.0]);
+        let (z, contributions) = c.logits_and_contributions(&design).expect("contributions");
+        assert_eq!(z, c.logits(&design).expect("logits"));
         assert_eq!(contributions, [0.5, -1.0, 1.0, -2.0]);
     }
 
@@ -219,11 +228,11 @@ mod tests {
         let y: Vec<f64> =
             (0..n).map(|i| f64::from(u8::from(design.column(0)[i] + 0.3 * design.column(1)[i] > 0.7))).collect();
         let mut booster = GradientBooster::default().set_iterations(20).set_max_depth(3).set_parallel(false);
-        let m = Matrix::new(&design.data, n, 2);
+        let m = forust_ml::Matrix::new(&design.data, n, 2);
         assert!(booster.fit(&m, &y, &vec![1.0; n], None).is_ok());
         let c = Classifier::Boosted { booster: Box::new(booster) };
-        let (z, contributions) = c.logits_and_contributions(&design);
+        let (z, contributions) = c.logits_and_contributions(&design).expect("contributions");
         assert_eq!(contributions.len(), 2 * n);
-        assert!(z.iter().zip(c.logits(&design)).all(|(a, b)| (a - b).abs() < 1e-9));
+        assert!(z.iter().zip(c.logits(&design).expect("logits")).all(|(a, b)| (a - b).abs() < 1e-9));
     }
 }

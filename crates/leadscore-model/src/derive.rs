@@ -14,6 +14,7 @@ use leadscore_core::config::AttributeKind;
 use leadscore_core::schema::{events as ev, leads};
 use leadscore_core::time::{MICROS_PER_DAY, polars_time_zone};
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
@@ -187,9 +188,15 @@ fn missing_column(name: &str, df: &DataFrame, what: &str) -> ModelError {
     }
 }
 
+/// Leads per slice of the row-wise derivation; fewer leads are derived in one go.
+const DERIVE_SLICE_ROWS: usize = 100_000;
+
 /// Builds the recipe's features for `leads` (canonical leads with attribute columns), with event
 /// features from `events` counted strictly before each lead's `created_at`. Returns a frame of
 /// `lead_id` and the feature columns (in catalog order) and the catalog.
+///
+/// The features of a lead's own row are derived for slices of rows in parallel and stacked in
+/// order; the event counts are one join over all leads.
 pub fn derive(
     leads_df: &DataFrame,
     events_df: Option<&DataFrame>,
@@ -197,6 +204,41 @@ pub fn derive(
 ) -> Result<(DataFrame, Vec<FeatureDef>)> {
     let tz: Tz =
         recipe.timezone.parse().map_err(|_| ModelError::Invalid(format!("unknown time zone `{}`", recipe.timezone)))?;
+    let t = std::time::Instant::now();
+    let n = leads_df.height();
+    let slices: Vec<(i64, usize)> = (0..n.div_ceil(DERIVE_SLICE_ROWS).max(1))
+        .map(|k| ((k * DERIVE_SLICE_ROWS) as i64, DERIVE_SLICE_ROWS))
+        .collect();
+    let parts = slices
+        .into_par_iter()
+        .map(|(offset, len)| row_features(&leads_df.slice(offset, len), recipe, tz))
+        .collect::<Result<Vec<_>>>()?;
+    let mut parts = parts.into_iter();
+    let (mut frame, mut catalog) = parts.next().ok_or_else(|| ModelError::Invalid("no slice to derive".into()))?;
+    for (part, _) in parts {
+        frame.vstack_mut_owned(part)?;
+    }
+    frame.rechunk_mut_par();
+    tracing::debug!(seconds = t.elapsed().as_secs_f64(), "derived the row features");
+
+    // Events strictly before creation.
+    if let Some(er) = &recipe.events {
+        for f in event_counts(leads_df, events_df, er)? {
+            catalog.push(FeatureDef {
+                name: f.name.clone(),
+                kind: FeatureKind::Numeric,
+                origin: "events".into(),
+                description: f.description,
+            });
+            frame.with_column(Column::new(f.name.as_str().into(), f.values))?;
+        }
+    }
+    Ok((frame, catalog))
+}
+
+/// The features of the leads' own rows (canonical fields, creation time, attributes), with
+/// `lead_id` first.
+fn row_features(leads_df: &DataFrame, recipe: &Recipe, tz: Tz) -> Result<(DataFrame, Vec<FeatureDef>)> {
     let n = leads_df.height();
     let mut catalog = Vec::new();
     let mut columns: Vec<Column> = vec![leads_df.column(leads::LEAD_ID)?.clone()];
@@ -421,19 +463,6 @@ pub fn derive(
         }
     }
 
-    // Events strictly before creation.
-    if let Some(er) = &recipe.events {
-        let counts = event_counts(leads_df, events_df, er)?;
-        for f in counts {
-            push(
-                &mut catalog,
-                Column::new(f.name.as_str().into(), f.values),
-                FeatureKind::Numeric,
-                "events",
-                f.description,
-            );
-        }
-    }
     let frame = DataFrame::new_infer_height(columns)?;
     Ok((frame, catalog))
 }
@@ -480,51 +509,78 @@ fn event_counts(leads_df: &DataFrame, events_df: Option<&DataFrame>, er: &EventR
     let Some(events_df) = events_df.filter(|e| e.height() > 0) else {
         return Ok(empty());
     };
-    const CREATED: &str = "__created";
-    const AT: &str = "__at";
-    let lead_side =
-        leads_df.clone().lazy().with_row_index("__i", None).filter(col(leads::USER_ID).is_not_null()).select([
-            col("__i"),
-            col(leads::USER_ID),
-            col(leads::CREATED_AT).dt().timestamp(TimeUnit::Microseconds).alias(CREATED),
-        ]);
-    let event_side = events_df.clone().lazy().select([
-        col(ev::USER_ID),
-        col(ev::NAME),
-        col(ev::AT).dt().timestamp(TimeUnit::Microseconds).alias(AT),
-    ]);
-    let joined = lead_side
-        .inner_join(event_side, col(leads::USER_ID), col(ev::USER_ID))
-        // Exclusive cutoff: only events strictly before creation, and at most a year before.
-        .filter(col(AT).lt(col(CREATED)).and(col(AT).gt_eq(col(CREATED) - lit(RECENCY_DAYS * MICROS_PER_DAY))));
-    let age = col(CREATED) - col(AT);
-    let mut aggs: Vec<Expr> = er
-        .windows_days
-        .iter()
-        .map(|w| {
-            age.clone().lt_eq(lit(i64::from(*w) * MICROS_PER_DAY)).cast(DataType::Float64).sum().alias(format!("w{w}"))
-        })
-        .collect();
-    for (k, e) in er.names.iter().enumerate() {
-        let within = age.clone().lt_eq(lit(i64::from(er.name_window_days) * MICROS_PER_DAY));
-        aggs.push(within.and(col(ev::NAME).eq(lit(e.clone()))).cast(DataType::Float64).sum().alias(format!("n{k}")));
+    // Events with a user and a time, by user (numbered in order of appearance) and then time,
+    // with the index of their name among the counted names (`u32::MAX`: not counted).
+    let counted = |e: &str| er.names.iter().position(|n| n == e).map_or(u32::MAX, |k| k as u32);
+    let event_at = events_df.clone().lazy().select([col(ev::AT).dt().timestamp(TimeUnit::Microseconds)]).collect()?;
+    let event_at = event_at.column(ev::AT)?.i64()?;
+    let mut user_ids: PlHashMap<&str, u32> = PlHashMap::with_capacity(events_df.height() / 4);
+    let mut rows: Vec<(u32, i64, u32)> = Vec::with_capacity(events_df.height());
+    for ((u, t), name) in
+        events_df.column(ev::USER_ID)?.str()?.iter().zip(event_at.iter()).zip(events_df.column(ev::NAME)?.str()?.iter())
+    {
+        let (Some(u), Some(t)) = (u, t) else { continue };
+        let next = user_ids.len() as u32;
+        let id = *user_ids.entry(u).or_insert(next);
+        rows.push((id, t, name.map_or(u32::MAX, counted)));
     }
-    aggs.push((age.min().cast(DataType::Float64) / lit(MICROS_PER_DAY as f64)).alias("recency"));
-    let per_lead = joined.group_by([col("__i")]).agg(aggs).collect()?;
-    let idx = per_lead.column("__i")?.idx()?.clone();
-    let mut out = empty();
-    let mut sources: Vec<String> = er.windows_days.iter().map(|w| format!("w{w}")).collect();
-    sources.extend((0..er.names.len()).map(|k| format!("n{k}")));
-    sources.push("recency".into());
-    for (slot, src) in out.iter_mut().zip(&sources) {
-        let vals = per_lead.column(src)?.f64()?.clone();
-        for (i, v) in idx.iter().zip(vals.iter()) {
-            if let (Some(i), Some(v)) = (i, v) {
-                slot.values[i as usize] = Some(v);
+    rows.par_sort_unstable_by_key(|r| (r.0, r.1));
+    let at: Vec<i64> = rows.iter().map(|r| r.1).collect();
+    let mut of_user = vec![(0usize, 0usize); user_ids.len()];
+    for (i, r) in rows.iter().enumerate() {
+        let range = &mut of_user[r.0 as usize];
+        if range.1 == 0 {
+            range.0 = i;
+        }
+        range.1 = i + 1;
+    }
+
+    // Per lead, by binary search in its user's events: the windows end (exclusively) at creation
+    // and start at most RECENCY_DAYS before it.
+    let lead_users = leads_df.column(leads::USER_ID)?.str()?.rechunk();
+    let created =
+        leads_df.clone().lazy().select([col(leads::CREATED_AT).dt().timestamp(TimeUnit::Microseconds)]).collect()?;
+    let created = created.column(leads::CREATED_AT)?.i64()?.rechunk();
+    let width = names.len();
+    let recency_days = RECENCY_DAYS * MICROS_PER_DAY;
+    let start = |c: i64, days: u32| c - (i64::from(days) * MICROS_PER_DAY).min(recency_days);
+    let mut flat = vec![0.0; n * width];
+    flat.par_chunks_mut(width.max(1)).enumerate().for_each(|(i, out)| {
+        let (Some(u), Some(c)) = (lead_users.get(i), created.get(i)) else {
+            out[width - 1] = f64::NAN;
+            return;
+        };
+        let Some(&(from, to)) = user_ids.get(u).map(|id| &of_user[*id as usize]) else {
+            out[width - 1] = f64::NAN;
+            return;
+        };
+        let times = &at[from..to];
+        let first_at = |t: i64| times.partition_point(|a| *a < t);
+        let end = first_at(c);
+        for (slot, w) in out.iter_mut().zip(&er.windows_days) {
+            *slot = (end - first_at(start(c, *w))) as f64;
+        }
+        let named = &mut out[er.windows_days.len()..width - 1];
+        for r in &rows[from + first_at(start(c, er.name_window_days))..from + end] {
+            if let Some(slot) = named.get_mut(r.2 as usize) {
+                *slot += 1.0;
             }
         }
-    }
-    Ok(out)
+        out[width - 1] = if end > first_at(c - recency_days) {
+            (c - times[end - 1]) as f64 / MICROS_PER_DAY as f64
+        } else {
+            f64::NAN
+        };
+    });
+    Ok(names
+        .into_par_iter()
+        .enumerate()
+        .map(|(j, (name, description))| NumericFeature {
+            name,
+            description,
+            values: flat.iter().skip(j).step_by(width).map(|v| (!v.is_nan()).then_some(*v)).collect(),
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! - [`metrics`]: ROC AUC and the other quality measures training and audits share;
 //! - [`calibrate`]: Platt and isotonic calibration of log-odds;
 //! - [`classifier`]: fitted classifiers and the [`ModelArtifact`] scoring loads;
+//! - [`forest`]: a compact, cache-friendly evaluator of the boosted trees;
 //! - [`registry`]: model folders, thresholds, segments and the champion pointer;
 //! - [`value`]: the conditional value model (log-value regression or segment means).
 //!
@@ -19,6 +20,7 @@ pub mod calibrate;
 pub mod classifier;
 pub mod derive;
 pub mod error;
+pub mod forest;
 pub mod metrics;
 pub mod registry;
 pub mod rules;

@@ -159,8 +159,11 @@ impl LoadedModel {
         events: Option<&polars::prelude::DataFrame>,
         encoding: crate::Encoding,
     ) -> Result<(polars::prelude::DataFrame, crate::Design)> {
+        let t = std::time::Instant::now();
         let (derived, _) = crate::derive(leads, events, &self.spec.recipe)?;
+        tracing::debug!(seconds = t.elapsed().as_secs_f64(), rows = derived.height(), "derived");
         let design = self.spec.transform(&derived, encoding)?;
+        tracing::debug!(seconds = t.elapsed().as_secs_f64(), columns = design.columns.len(), "encoded");
         Ok((derived, design))
     }
 }

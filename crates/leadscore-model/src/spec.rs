@@ -7,6 +7,7 @@
 //! indicator.
 
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::derive::{FeatureDef, Recipe};
@@ -170,55 +171,90 @@ impl FeatureSpec {
 
     /// Encodes derived features (as returned by [`crate::derive::derive`]) into a design matrix.
     /// Every feature of the spec must be a column of `df`; a missing one is an error naming it.
+    /// Features are encoded in parallel, each into its own design columns.
     pub fn transform(&self, df: &DataFrame, encoding: Encoding) -> Result<Design> {
         let rows = df.height();
         let columns = self.design_columns(encoding);
-        let mut data = Vec::with_capacity(rows * columns.len());
+        let inputs = self
+            .features
+            .iter()
+            .map(|f| {
+                df.column(f.name()).map_err(|_| ModelError::MissingColumn {
+                    column: f.name().to_string(),
+                    expected: "a feature of the model's spec".into(),
+                    available: df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut data = vec![0.0; rows * columns.len()];
+        // Each feature's design columns are consecutive: hand each feature its part of `data`.
+        let mut parts = Vec::with_capacity(self.features.len());
+        let mut rest = data.as_mut_slice();
         for f in &self.features {
-            let col = df.column(f.name()).map_err(|_| ModelError::MissingColumn {
-                column: f.name().to_string(),
-                expected: "a feature of the model's spec".into(),
-                available: df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
-            })?;
-            match f {
-                FittedFeature::Numeric { impute, mean, std, has_missing, .. } => {
-                    let v = col.cast(&DataType::Float64)?;
-                    let v = v.f64()?;
-                    match encoding {
-                        Encoding::Trees => {
-                            data.extend(v.iter().map(|x| x.filter(|x| x.is_finite()).unwrap_or(f64::NAN)))
-                        }
-                        Encoding::Linear => {
-                            let s = if *std > 0.0 { *std } else { 1.0 };
-                            data.extend(v.iter().map(|x| (x.filter(|x| x.is_finite()).unwrap_or(*impute) - mean) / s));
-                            if *has_missing {
-                                data.extend(v.iter().map(|x| if x.is_some_and(f64::is_finite) { 0.0 } else { 1.0 }));
-                            }
-                        }
+            let width = columns.iter().filter(|c| c.feature == f.name()).count();
+            let (part, tail) = rest.split_at_mut(width * rows);
+            parts.push(part);
+            rest = tail;
+        }
+        self.features
+            .par_iter()
+            .zip(inputs)
+            .zip(parts)
+            .try_for_each(|((f, col), out)| encode(f, col, encoding, out))?;
+        Ok(Design { columns, rows, data })
+    }
+}
+
+/// Writes one feature's design columns (column after column) into `out`.
+fn encode(f: &FittedFeature, col: &Column, encoding: Encoding, out: &mut [f64]) -> Result<()> {
+    let rows = col.len();
+    match f {
+        FittedFeature::Numeric { impute, mean, std, has_missing, .. } => {
+            let v = col.cast(&DataType::Float64)?;
+            let v = v.f64()?;
+            let (values, flags) = out.split_at_mut(rows);
+            match encoding {
+                Encoding::Trees => {
+                    for (o, x) in values.iter_mut().zip(v.iter()) {
+                        *o = x.filter(|x| x.is_finite()).unwrap_or(f64::NAN);
                     }
                 }
-                FittedFeature::Categorical { levels, tree_codes, .. } => {
-                    let s = col.cast(&DataType::String)?;
-                    let s = s.str()?;
-                    let k = levels.len();
-                    // Index of each row's level: 0..k kept levels, k = other, k + 1 = missing.
-                    let index: std::collections::HashMap<&str, usize> =
-                        levels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
-                    let codes: Vec<usize> =
-                        s.iter().map(|v| v.map_or(k + 1, |v| index.get(v).copied().unwrap_or(k))).collect();
-                    match encoding {
-                        Encoding::Trees => data.extend(codes.iter().map(|c| tree_code(tree_codes, *c))),
-                        Encoding::Linear => {
-                            for j in 0..k + 2 {
-                                data.extend(codes.iter().map(|c| if *c == j { 1.0 } else { 0.0 }));
-                            }
+                Encoding::Linear => {
+                    let s = if *std > 0.0 { *std } else { 1.0 };
+                    for (o, x) in values.iter_mut().zip(v.iter()) {
+                        *o = (x.filter(|x| x.is_finite()).unwrap_or(*impute) - mean) / s;
+                    }
+                    if *has_missing {
+                        for (o, x) in flags.iter_mut().zip(v.iter()) {
+                            *o = if x.is_some_and(f64::is_finite) { 0.0 } else { 1.0 };
                         }
                     }
                 }
             }
         }
-        Ok(Design { columns, rows, data })
+        FittedFeature::Categorical { levels, tree_codes, .. } => {
+            let s = col.cast(&DataType::String)?;
+            let s = s.str()?;
+            let k = levels.len();
+            // Index of each row's level: 0..k kept levels, k = other, k + 1 = missing.
+            let index: PlHashMap<&str, usize> = levels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+            let codes = s.iter().map(|v| v.map_or(k + 1, |v| index.get(v).copied().unwrap_or(k)));
+            match encoding {
+                Encoding::Trees => {
+                    for (o, c) in out.iter_mut().zip(codes) {
+                        *o = tree_code(tree_codes, c);
+                    }
+                }
+                Encoding::Linear => {
+                    // One-hot: the column of each row's level gets a 1 (the rest stays 0).
+                    for (i, c) in codes.enumerate() {
+                        out[c * rows + i] = 1.0;
+                    }
+                }
+            }
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,9 +7,11 @@
 //! the mean value of converted training leads per segment. Both give a 10th-90th percentile
 //! interval of the conditional value.
 
-use forust_ml::{GradientBooster, Matrix};
+use forust_ml::GradientBooster;
 use serde::{Deserialize, Serialize};
 
+use crate::error::Result;
+use crate::forest::Forest;
 use crate::spec::Design;
 
 /// Conditional value of one segment (the fallback).
@@ -84,20 +86,17 @@ impl ValueModel {
 
     /// Conditional values of the rows of `design` (trees encoding), given each row's segment
     /// (used by the fallback).
-    pub fn conditional(&self, design: &Design, segments: &[&str]) -> Vec<Conditional> {
-        match self {
-            Self::Boosted { booster, smearing, resid_p10, resid_p90 } => {
-                let m = Matrix::new(&design.data, design.rows, design.columns.len());
-                booster
-                    .predict(&m, true)
-                    .into_iter()
-                    .map(|f| Conditional {
-                        mean: f.exp() * smearing,
-                        p10: (f + resid_p10).exp(),
-                        p90: (f + resid_p90).exp(),
-                    })
-                    .collect()
-            }
+    pub fn conditional(&self, design: &Design, segments: &[&str]) -> Result<Vec<Conditional>> {
+        Ok(match self {
+            Self::Boosted { booster, smearing, resid_p10, resid_p90 } => Forest::new(booster)?
+                .predict(&design.data, design.rows, design.columns.len())?
+                .into_iter()
+                .map(|f| Conditional {
+                    mean: f.exp() * smearing,
+                    p10: (f + resid_p10).exp(),
+                    p90: (f + resid_p90).exp(),
+                })
+                .collect(),
             Self::SegmentMean { segments: per, overall } => segments
                 .iter()
                 .map(|s| {
@@ -105,7 +104,7 @@ impl ValueModel {
                     Conditional { mean: v.mean, p10: v.p10, p90: v.p90 }
                 })
                 .collect(),
-        }
+        })
     }
 }
 
@@ -135,7 +134,7 @@ mod tests {
             overall: v("all", 10, 300.0),
         };
         let d = Design { columns: vec![], rows: 3, data: vec![] };
-        let c = m.conditional(&d, &["good", "low", "unknown"]);
+        let c = m.conditional(&d, &["good", "low", "unknown"]).expect("segment means");
         assert_eq!(c.iter().map(|c| c.mean).collect::<Vec<_>>(), [500.0, 300.0, 300.0]);
         assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.5), 3.0);
         assert_eq!(quantile(&[], 0.5), 0.0);

@@ -76,9 +76,9 @@ pub fn run(config: &Config, inputs: &QualifyInputs, ctx: &RunContext, model: &Lo
     let t0 = Instant::now();
     let (derived, design) = model.encode(&todays, events, model.artifact.encoding())?;
     tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "derived and encoded");
-    let (z, contributions) = model.artifact.classifier.logits_and_contributions(&design);
+    let (z, contributions) = model.artifact.classifier.logits_and_contributions(&design)?;
     tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "predicted with contributions");
-    let probability = model.artifact.calibrator.apply_all(&z);
+    let probability = model.artifact.calibrated(&z);
     let t = &model.thresholds;
     let policy = config.qualify.policy;
     let threshold = t.policy(policy).ok_or_else(|| {

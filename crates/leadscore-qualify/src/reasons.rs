@@ -2,6 +2,7 @@
 
 use leadscore_model::{Design, FeatureKind, FeatureSpec};
 use polars::prelude::*;
+use rayon::prelude::*;
 
 /// A feature's values, cast once, for reading single rows cheaply.
 enum Values {
@@ -53,6 +54,7 @@ pub fn top_reasons(
 ) -> Vec<Vec<String>> {
     let cols = design.columns.len();
     let values: Vec<Values> = spec.catalog.iter().map(|d| Values::of(derived, &d.name, d.kind)).collect();
+    let names: Vec<String> = spec.catalog.iter().map(|d| d.name.replace('_', " ")).collect();
     // Design columns grouped by feature, in spec order.
     let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
     for (j, c) in design.columns.iter().enumerate() {
@@ -63,20 +65,25 @@ pub fn top_reasons(
         }
     }
     (0..design.rows)
+        .into_par_iter()
+        .with_min_len(1024)
         .map(|i| {
             let row = &contrib[i * cols..(i + 1) * cols];
-            let mut per: Vec<(usize, f64)> =
-                groups.iter().map(|(f, js)| (*f, js.iter().map(|j| row[*j]).sum::<f64>())).collect();
-            per.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
-            per.into_iter()
-                .filter(|(f, v)| *f != usize::MAX && v.abs() >= 0.005)
-                .take(k)
-                .map(|(f, v)| {
-                    let def = &spec.catalog[f];
-                    let name = def.name.replace('_', " ");
-                    format!("{name}: {} ({v:+.2})", values[f].text(i))
-                })
-                .collect()
+            // The k strongest by absolute contribution, ties to the earlier feature.
+            let mut top: Vec<(usize, f64)> = Vec::with_capacity(k + 1);
+            for (f, js) in &groups {
+                let v: f64 = js.iter().map(|j| row[*j]).sum();
+                if *f == usize::MAX || v.abs() < 0.005 {
+                    continue;
+                }
+                let at = top.iter().position(|(g, w)| v.abs() > w.abs() || (v.abs() == w.abs() && f < g));
+                match at {
+                    Some(at) => top.insert(at, (*f, v)),
+                    None => top.push((*f, v)),
+                }
+                top.truncate(k);
+            }
+            top.into_iter().map(|(f, v)| format!("{}: {} ({v:+.2})", names[f], values[f].text(i))).collect()
         })
         .collect()
 }

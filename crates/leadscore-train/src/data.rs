@@ -18,6 +18,9 @@ pub struct Slice {
     pub created_us: Vec<i64>,
     /// Value of the target conversions within the window (project currency; 0 when none).
     pub values: Vec<f64>,
+    /// Days from creation to the first target conversion (NaN without one, or when the features
+    /// table predates the column).
+    pub days_to_convert: Vec<f64>,
 }
 
 impl Slice {
@@ -42,7 +45,11 @@ impl Slice {
             .iter()
             .map(|v| v.filter(|v| v.is_finite()).unwrap_or(0.0))
             .collect();
-        Ok(Self { frame, labels, created_us, values })
+        let days_to_convert = match frame.column(f::DAYS_TO_CONVERT) {
+            Ok(c) => c.cast(&DataType::Float64)?.f64()?.iter().map(|d| d.unwrap_or(f64::NAN)).collect(),
+            Err(_) => vec![f64::NAN; frame.height()],
+        };
+        Ok(Self { frame, labels, created_us, values, days_to_convert })
     }
 
     /// Leads in the slice.
@@ -73,12 +80,28 @@ pub struct TrainingSet {
     pub train: Slice,
     /// The out-of-time validation slice (every lead created after every training lead).
     pub validation: Slice,
+    /// Leads after the training window whose windows are still open; `labels` says whether each
+    /// has converted so far (false: not yet, never "did not convert").
+    pub pending: Slice,
 }
 
 impl TrainingSet {
     /// Splits `features.parquet` by its `split` column (scoring leads are left out).
     pub fn from_features(df: &DataFrame) -> Result<Self> {
-        Ok(Self { train: Slice::from_frame(df, f::TRAIN)?, validation: Slice::from_frame(df, f::VALIDATION)? })
+        Ok(Self {
+            train: Slice::from_frame(df, f::TRAIN)?,
+            validation: Slice::from_frame(df, f::VALIDATION)?,
+            pending: Slice::from_frame(df, f::PENDING)?,
+        })
+    }
+
+    /// Days to convert of the converted training and validation leads (all matured).
+    pub fn conversion_delays(&self) -> Vec<f64> {
+        [&self.train, &self.validation]
+            .iter()
+            .flat_map(|s| s.labels.iter().zip(&s.days_to_convert).filter(|(y, _)| **y).map(|(_, d)| *d))
+            .filter(|d| d.is_finite())
+            .collect()
     }
 }
 

@@ -25,6 +25,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod fit;
 mod html;
+pub mod recency;
 mod report;
 pub mod svg;
 pub mod value;
@@ -165,7 +166,7 @@ fn fit_candidate(kind: ModelKind, x: &Design, set: &TrainingSet, xv: &Design, co
             (c, x.rows, Some(b))
         }
     };
-    let z = classifier.logits(xv);
+    let z = classifier.logits(xv)?;
     let (calibrator, probabilities, calibration) = calibrate(&z, &set.validation.labels);
     let importance = fit::importance(&classifier, xv);
     tracing::info!(model = kind.label(), seconds = started.elapsed().as_secs_f64(), "fitted");
@@ -211,8 +212,12 @@ fn champion_decision(
             return d;
         }
     };
-    let design = match loaded.spec.transform(&validation.frame, loaded.artifact.encoding()) {
-        Ok(x) => x,
+    let z = loaded
+        .spec
+        .transform(&validation.frame, loaded.artifact.encoding())
+        .and_then(|x| loaded.artifact.classifier.logits(&x));
+    let z = match z {
+        Ok(z) => z,
         Err(e) => {
             d.reason = format!(
                 "promoted to champion: the champion {} cannot score this run's validation leads ({e})",
@@ -223,7 +228,7 @@ fn champion_decision(
     };
     // Like the new model, the champion is judged by its log-odds calibrated by cross-fitting on
     // these leads; its own calibrator was fitted on a validation slice that overlaps them.
-    let (_, p, _) = calibrate(&loaded.artifact.classifier.logits(&design), &validation.labels);
+    let (_, p, _) = calibrate(&z, &validation.labels);
     let old = metrics::log_loss(&p, &validation.labels);
     d.previous_log_loss = Some(old);
     d.previous_auc = metrics::roc_auc(&p, &validation.labels);
@@ -243,6 +248,33 @@ fn champion_decision(
         )
     };
     d
+}
+
+/// The recency adjustment of the chosen model (see [`recency`]).
+fn recency_adjustment(
+    config: &Config,
+    ctx: &RunContext,
+    set: &TrainingSet,
+    spec: &FeatureSpec,
+    chosen: &Fitted,
+) -> Result<recency::RecencyReport> {
+    let pending = &set.pending;
+    let converted = pending.positives();
+    if !config.train.recency_adjustment {
+        return Ok(recency::RecencyReport::not_applied(
+            pending.len(),
+            converted,
+            "turned off (`[train] recency_adjustment = false`)".into(),
+        ));
+    }
+    if pending.is_empty() {
+        return Ok(recency::estimate(&[], &[], &[], &[]));
+    }
+    let x = pending.design(spec, chosen.candidate.kind.encoding())?;
+    let p = chosen.calibrator.apply_all(&chosen.classifier.logits(&x)?);
+    let run_start = ctx.run_date.start_micros(config.project.timezone);
+    let ages: Vec<f64> = pending.created_us.iter().map(|c| (run_start - c) as f64 / 86_400e6).collect();
+    Ok(recency::estimate(&p, &ages, &pending.labels, &set.conversion_delays()))
 }
 
 /// Trains on in-memory inputs. `champion` is the current champion and the model it points at
@@ -334,6 +366,10 @@ pub fn run(
     validation.with_column(Column::new(registry::PROBABILITY.into(), chosen.probabilities.clone()))?;
     let evaluation = evaluate(&chosen.probabilities, y);
     let thresholds = threshold_file(&chosen.probabilities, y, &config.qualify);
+    let recency = recency_adjustment(config, ctx, &set, spec, &chosen)?;
+    if recency.applied {
+        tracing::info!(shift = recency.shift, "recency adjustment: {}", recency.why);
+    }
     let (value_model, value_report) = value::fit_and_check(
         &config.train,
         spec,
@@ -355,7 +391,11 @@ pub fn run(
         classifier: chosen.classifier,
         calibrator: chosen.calibrator,
         value: Some(value_model),
+        recency_shift: recency.shift,
     };
+    // Scoring sees shifted probabilities: the thresholds, segments and score percentiles are
+    // those of the shifted validation probabilities (the same leads in the same order).
+    let thresholds = threshold_file(&recency::apply(&chosen.probabilities, &recency), y, &config.qualify);
     // The id names the run date and the model's content: the same data and seed give the same id.
     let bytes = serde_json::to_vec(&artifact).map_err(|e| TrainError::Internal(e.to_string()))?;
     let digest = leadscore_core::digest::sha256_hex(&bytes);
@@ -375,6 +415,7 @@ pub fn run(
         rules,
         champion: champion_decision,
         value: value_report,
+        recency,
         audit: inputs.audit.clone(),
         design_columns: (spec.design_columns(Encoding::Trees).len(), spec.design_columns(Encoding::Linear).len()),
     };

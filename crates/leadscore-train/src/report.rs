@@ -128,6 +128,8 @@ pub struct Trained {
     pub champion: ChampionDecision,
     /// The value model and its out-of-time check.
     pub value: ValueReport,
+    /// The recency adjustment of the probabilities' level.
+    pub recency: crate::recency::RecencyReport,
     /// The leakage audit of the features stage.
     pub audit: Vec<AuditEntry>,
     /// Design columns per encoding (trees, linear).

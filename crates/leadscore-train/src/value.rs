@@ -101,7 +101,7 @@ pub fn fit_and_check(
             Some(p) => p.to_vec(),
             None => {
                 let d = spec.transform(frame, chosen.classifier.kind().encoding())?;
-                chosen.calibrator.apply_all(&chosen.classifier.logits(&d))
+                chosen.calibrator.apply_all(&chosen.classifier.logits(&d)?)
             }
         };
         Ok(p.iter().map(|p| thresholds.segment(*p).to_string()).collect())
@@ -126,7 +126,7 @@ pub fn fit_and_check(
     // Out of time: predicted value against the value that converted within the window.
     let vsegs = seg_of(&validation.frame, Some(validation_probabilities))?;
     let vsegs: Vec<&str> = vsegs.iter().map(String::as_str).collect();
-    let cond = model.conditional(xv, &vsegs);
+    let cond = model.conditional(xv, &vsegs)?;
     let predicted: Vec<f64> = validation_probabilities.iter().zip(&cond).map(|(p, c)| p * c.mean).collect();
     let actual = &validation.values;
     let order = leadscore_model::metrics::descending(&predicted);

@@ -82,7 +82,7 @@ pub fn run(
     let probability: Vec<f64> =
         scored_ids.column(scores::PROBABILITY)?.f64()?.iter().map(|p| p.unwrap_or(0.0)).collect();
     let segment: Vec<&str> = scored_ids.column(scores::SEGMENT)?.str()?.iter().map(|s| s.unwrap_or("low")).collect();
-    let cond: Vec<Conditional> = value_model.conditional(&design, &segment);
+    let cond: Vec<Conditional> = value_model.conditional(&design, &segment)?;
     let predicted: Vec<f64> = probability.iter().zip(&cond).map(|(p, c)| p * c.mean).collect();
 
     let n = todays.height();

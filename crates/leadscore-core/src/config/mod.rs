@@ -229,6 +229,9 @@ pub struct Train {
     pub champion_margin: f64,
     /// Champion age (days) after which the daily run retrains.
     pub retrain_after_days: u32,
+    /// Correct the model's level with the outcomes known so far of the leads whose windows are
+    /// still open (see the train stage's recency adjustment).
+    pub recency_adjustment: bool,
 }
 
 /// A qualification policy.
@@ -851,6 +854,7 @@ impl<'a> Validator<'a> {
             l2: l2?,
             champion_margin: champion_margin?,
             retrain_after_days: retrain_after_days?,
+            recency_adjustment: raw.recency_adjustment.unwrap_or(true),
         })
     }
 

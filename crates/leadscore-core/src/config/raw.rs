@@ -377,6 +377,10 @@ pub struct RawTrain {
     /// none, or with `--retrain`). Default 7.
     #[serde(default)]
     pub retrain_after_days: Option<u32>,
+    /// Shift the model's log-odds so that the leads whose windows are still open have converted
+    /// so far as often as the model expects by their age. Default true.
+    #[serde(default)]
+    pub recency_adjustment: Option<bool>,
 }
 
 /// `[qualify]`: which leads are qualified. Training stores a threshold for every policy, computed

@@ -222,3 +222,49 @@ proptest! {
         prop_assert!(a.equals_missing(&c));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(60))]
+
+    /// The event features equal a direct count over the events by their definition: windows end
+    /// (exclusively) at creation and reach back at most 365 days; recency is from the newest event
+    /// in that year. Several leads share users, and events sit exactly on window edges.
+    #[test]
+    fn event_features_equal_a_direct_count(
+        leads in prop::collection::vec((0u8..4, 0i64..800), 1..12),
+        events in prop::collection::vec((0u8..5, 0u8..3, 0i64..800, prop::bool::ANY), 0..60),
+    ) {
+        let names = ["Page View", "Pricing Page View", "Email Click"];
+        let users = ["u0", "u1", "u2", "u3", "u4"];
+        // Times in days after T0, some events exactly a window's length before a creation.
+        let created: Vec<i64> = leads.iter().map(|(_, d)| T0 + 400 * DAY + d * DAY / 2).collect();
+        let lead_users: Vec<&str> = leads.iter().map(|(u, _)| users[*u as usize]).collect();
+        let ev: Vec<(&str, &str, i64)> = events
+            .iter()
+            .enumerate()
+            .map(|(k, (u, n, d, edge))| {
+                let at = if *edge { created[k % created.len()] - [1, 7, 30, 365][k % 4] * DAY } else { T0 + d * DAY };
+                (users[*u as usize], names[*n as usize], at)
+            })
+            .collect();
+        let n = created.len();
+        let l = leads_frame(&created, &lead_users, &vec![Some("Retail"); n], &vec![Some(5.0); n], &vec![Some("CEO"); n]);
+        let (df, _) = derive(&l, Some(&events_frame(&ev)), &recipe()).unwrap();
+        let get = |c: &str, i: usize| df.column(c).unwrap().f64().unwrap().get(i);
+        for i in 0..n {
+            let before: Vec<&(&str, &str, i64)> = ev
+                .iter()
+                .filter(|(u, _, at)| *u == lead_users[i] && *at < created[i] && *at >= created[i] - 365 * DAY)
+                .collect();
+            for w in [1, 7, 30] {
+                let expected = before.iter().filter(|e| e.2 >= created[i] - w * DAY).count() as f64;
+                prop_assert_eq!(get(&format!("events_{w}d"), i), Some(expected), "lead {} window {}", i, w);
+            }
+            let pricing =
+                before.iter().filter(|e| e.1 == "Pricing Page View" && e.2 >= created[i] - 30 * DAY).count() as f64;
+            prop_assert_eq!(get("events_30d_pricing_page_view", i), Some(pricing));
+            let recency = before.iter().map(|e| e.2).max().map(|at| (created[i] - at) as f64 / DAY as f64);
+            prop_assert_eq!(get("days_since_last_event", i), recency);
+        }
+    }
+}

@@ -79,6 +79,7 @@ fn champion() -> LoadedModel {
         classifier: Classifier::Logistic { coefficients, intercept: -3.0 },
         calibrator: Calibrator::Platt { a: 1.0, b: 0.0 },
         value: None,
+        recency_shift: 0.0,
     };
     let pt = |policy, parameter, threshold| PolicyThreshold {
         policy,
