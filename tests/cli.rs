@@ -145,8 +145,13 @@ fn a_rerun_with_the_same_inputs_gives_identical_tables() {
     let config = export.join("leadscore.toml");
     let run_dir = export.join("runs/2026-11-01");
     let mut hashes = Vec::new();
-    for _ in 0..2 {
-        let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-11-01"], dir.path());
+    for force in [false, true] {
+        // The second run recomputes every stage (`--force`) instead of skipping them.
+        let mut args = vec!["run", "--config", config.to_str().unwrap(), "--date", "2026-11-01"];
+        if force {
+            args.push("--force");
+        }
+        let o = leadscore(&args, dir.path());
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         let mut outs: Vec<(String, String)> = Vec::new();
         for stage in STAGES {

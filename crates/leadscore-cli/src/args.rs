@@ -49,21 +49,50 @@ pub struct RunArgs {
     /// Train a new model even when the champion is younger than `[train] retrain_after_days`.
     #[arg(long)]
     pub retrain: bool,
+    /// Wait up to this many seconds for another run using the same output folder to finish
+    /// (default: fail at once, naming the run that holds it).
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub lock_wait: u64,
+}
+
+/// Which stages of the DAG to run.
+#[derive(Debug, Args)]
+pub struct DagArgs {
+    /// The DAG file (stages, dependencies, per-stage options), e.g. `pipelines/daily.toml`.
+    /// Default: every stage in DAG order with the config as it is.
+    #[arg(long, value_name = "FILE")]
+    pub pipeline: Option<PathBuf>,
+    /// Run this stage and every stage after it in the DAG.
+    #[arg(long, value_name = "STAGE", conflicts_with = "only")]
+    pub from_stage: Option<String>,
+    /// Run only these stages (repeat the option or separate them with commas).
+    #[arg(long, value_name = "STAGE", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Recompute stages whose outputs are up to date (same inputs, config and build); with the
+    /// same inputs the tables come out identical.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the pipeline's stages in DAG order for one run date.
+    /// Run the pipeline's stages in DAG order for one run date. A stage whose outputs for the date
+    /// are up to date (its manifest shows success with the same inputs, config and build) is
+    /// skipped.
     Run {
         /// Config and date.
         #[command(flatten)]
         run: RunArgs,
+        /// Stages and pipeline file.
+        #[command(flatten)]
+        dag: DagArgs,
         /// Print the run summary as JSON on stdout instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// Run one stage for one run date (its inputs must exist).
+    /// Run one stage for one run date (its inputs must exist), even when its outputs are up to
+    /// date.
     Stage {
         /// The stage: `ingest`, `labels`, `features`, `train`, `qualify`, `value` or `export`.
         name: String,
@@ -109,6 +138,35 @@ pub enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Print the report as JSON on stdout instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the DAG for every run date from `--from` to `--to` (both included), in order; stop at
+    /// the first failing date unless `--continue-on-error`. A date with nothing to do (exit 99)
+    /// is not a failure. Prints a table of the dates.
+    Backfill {
+        /// Config file.
+        #[arg(long, short, default_value = "leadscore.toml")]
+        config: PathBuf,
+        /// First run date (YYYY-MM-DD).
+        #[arg(long)]
+        from: RunDate,
+        /// Last run date (YYYY-MM-DD), included.
+        #[arg(long)]
+        to: RunDate,
+        /// Go on with the next dates after a failure; the exit code is the first failure's.
+        #[arg(long)]
+        continue_on_error: bool,
+        /// Seed for every random choice.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Wait up to this many seconds for another run using the same output folder.
+        #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+        lock_wait: u64,
+        /// Stages and pipeline file.
+        #[command(flatten)]
+        dag: DagArgs,
+        /// Print the summary as JSON on stdout instead of a table.
         #[arg(long)]
         json: bool,
     },

@@ -6,6 +6,7 @@
 
 mod args;
 mod inspect;
+mod progress;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -18,11 +19,12 @@ use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, Stage};
 use leadscore_features::FeaturesError;
 use leadscore_ingest::IngestError;
 use leadscore_labels::LabelsError;
-use leadscore_pipeline::PipelineError;
+use leadscore_pipeline::dag::{DagError, Pipeline};
+use leadscore_pipeline::{PipelineError, RunOptions};
 use leadscore_synth::{Shape, SynthError, SynthOptions};
 use tracing_subscriber::EnvFilter;
 
-pub use args::{Cli, Command, LogFormat};
+pub use args::{Cli, Command, DagArgs, LogFormat};
 pub use inspect::{InspectError, Inspection, inspect};
 
 /// A usage mistake the CLI itself detects (exit code 2).
@@ -51,7 +53,10 @@ pub fn exit_kind(err: &anyhow::Error) -> ExitKind {
         if let Some(e) = cause.downcast_ref::<SynthError>() {
             return e.exit_kind();
         }
-        if cause.downcast_ref::<ConfigError>().is_some() || cause.downcast_ref::<UsageError>().is_some() {
+        if cause.downcast_ref::<ConfigError>().is_some()
+            || cause.downcast_ref::<UsageError>().is_some()
+            || cause.downcast_ref::<DagError>().is_some()
+        {
             return ExitKind::Usage;
         }
         if cause.downcast_ref::<InspectError>().is_some() {
@@ -83,9 +88,50 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
 
 fn context(run: &args::RunArgs) -> anyhow::Result<(Config, RunContext)> {
     let config = load_config(&run.config)?;
-    let run_date = run.date.unwrap_or_else(|| config.default_run_date());
-    let ctx = RunContext { run_date, config_hash: config.hash(), seed: run.seed, retrain: run.retrain };
+    let ctx = run_context(&config, run);
     Ok((config, ctx))
+}
+
+fn run_context(config: &Config, run: &args::RunArgs) -> RunContext {
+    let run_date = run.date.unwrap_or_else(|| config.default_run_date());
+    RunContext { run_date, config_hash: config.hash(), seed: run.seed, retrain: run.retrain }
+}
+
+fn parse_stage(name: &str) -> anyhow::Result<Stage> {
+    Stage::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Stage::ALL.iter().map(|s| s.name()).collect();
+        UsageError(format!("unknown stage `{name}`; the stages are: {}", names.join(", "))).into()
+    })
+}
+
+/// The config with the pipeline's options applied, and the stages to run in order.
+fn plan(config_path: &Path, dag: &DagArgs) -> anyhow::Result<(Config, Vec<Stage>)> {
+    let config = load_config(config_path)?;
+    let pipeline = match &dag.pipeline {
+        Some(p) => Pipeline::load(p)?,
+        None => Pipeline::default_dag(),
+    };
+    let config = pipeline.config(config_path, config)?;
+    let from = dag.from_stage.as_deref().map(parse_stage).transpose()?;
+    let only = dag.only.iter().map(|s| parse_stage(s)).collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((config, pipeline.select(from, &only)?))
+}
+
+/// Takes the output folder's lock for this process.
+fn lock(config: &Config, wait_seconds: u64) -> anyhow::Result<leadscore_core::layout::RunLock> {
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    Ok(leadscore_core::RunLayout::new(config.output_dir())
+        .lock(&command, std::time::Duration::from_secs(wait_seconds))?)
+}
+
+/// Prints the summary, then fails with the run's error if it had one.
+fn finish(
+    summary: &leadscore_pipeline::RunSummary,
+    result: Result<(), PipelineError>,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    print(&if as_json { json(summary)? } else { summary.render() })?;
+    Ok(result?)
 }
 
 fn print(out: &str) -> anyhow::Result<()> {
@@ -101,35 +147,63 @@ fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
 /// Runs a parsed command line.
 pub fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { run, json: as_json } => {
-            let (config, ctx) = context(&run)?;
+        Command::Run { run, dag, json: as_json } => {
+            let (config, stages) = plan(&run.config, &dag)?;
+            let ctx = run_context(&config, &run);
             tracing::info!(date = %ctx.run_date, config = %run.config.display(), "run");
-            let summary = leadscore_pipeline::run(&leadscore_pipeline::all_stages(), &config, &ctx)?;
-            print(&if as_json { json(&summary)? } else { summary.render() })
+            let _lock = lock(&config, run.lock_wait)?;
+            let mut progress = progress::Progress::new(stages.len(), cli.log_format);
+            let (summary, result) =
+                leadscore_pipeline::run(&stages, &config, &ctx, RunOptions { force: dag.force }, &mut progress);
+            drop(progress);
+            finish(&summary, result, as_json)
         }
         Command::Stage { name, run, json: as_json } => {
-            let stage = Stage::from_name(&name).ok_or_else(|| {
-                let names: Vec<&str> = Stage::ALL.iter().map(|s| s.name()).collect();
-                UsageError(format!("unknown stage `{name}`; the stages are: {}", names.join(", ")))
-            })?;
+            let stage = parse_stage(&name)?;
             let (config, ctx) = context(&run)?;
-            let summary = leadscore_pipeline::run(&[stage], &config, &ctx)?;
-            print(&if as_json { json(&summary)? } else { summary.render() })
+            let _lock = lock(&config, run.lock_wait)?;
+            let (summary, result) = leadscore_pipeline::run(
+                &[stage],
+                &config,
+                &ctx,
+                RunOptions { force: true },
+                &mut leadscore_pipeline::Quiet,
+            );
+            finish(&summary, result, as_json)
         }
         Command::Train { run, json: as_json } => {
             let (config, mut ctx) = context(&run)?;
             ctx.retrain = true;
-            let layout = leadscore_core::RunLayout::new(config.output_dir());
-            // Upstream outputs are reused when they exist for this date and config; from the
-            // first missing or stale one on, the stages run again.
-            let upstream: Vec<Stage> = Stage::ALL.into_iter().filter(|s| *s < Stage::Train).collect();
-            let stale = upstream
-                .iter()
-                .position(|s| layout.manifest(ctx.run_date, *s).is_none_or(|m| m.config_hash != ctx.config_hash));
-            let mut stages: Vec<Stage> = stale.map(|i| upstream[i..].to_vec()).unwrap_or_default();
-            stages.push(Stage::Train);
-            let summary = leadscore_pipeline::run(&stages, &config, &ctx)?;
-            print(&if as_json { json(&summary)? } else { summary.render() })
+            let _lock = lock(&config, run.lock_wait)?;
+            // Upstream stages run only when their outputs for the date are not up to date.
+            let stages: Vec<Stage> = Stage::ALL.into_iter().filter(|s| *s <= Stage::Train).collect();
+            let mut progress = progress::Progress::new(stages.len(), cli.log_format);
+            let (summary, result) =
+                leadscore_pipeline::run(&stages, &config, &ctx, RunOptions::default(), &mut progress);
+            drop(progress);
+            finish(&summary, result, as_json)
+        }
+        Command::Backfill { config: path, from, to, continue_on_error, seed, lock_wait, dag, json: as_json } => {
+            if to < from {
+                return Err(UsageError(format!("--to {to} is before --from {from}")).into());
+            }
+            let (config, stages) = plan(&path, &dag)?;
+            let dates: Vec<leadscore_core::RunDate> =
+                from.date().iter_days().take_while(|d| *d <= to.date()).map(leadscore_core::RunDate::new).collect();
+            let _lock = lock(&config, lock_wait)?;
+            let mut progress = progress::Progress::new(stages.len(), cli.log_format);
+            let (summary, result) = leadscore_pipeline::backfill(
+                &dates,
+                &stages,
+                &config,
+                seed,
+                RunOptions { force: dag.force },
+                continue_on_error,
+                &mut progress,
+            );
+            drop(progress);
+            print(&if as_json { json(&summary)? } else { summary.render() })?;
+            Ok(result?)
         }
         Command::Backtest { config, from, to, as_of, model, seed, json: as_json } => {
             let cfg = load_config(&config)?;

@@ -20,6 +20,19 @@ pub fn stable_id(parts: &[&str]) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
+/// The build of the running program: the SHA-256 of its executable file (computed once per
+/// process), so a rebuilt binary whose code changed never counts as the build that wrote a
+/// manifest. Falls back to the version when the executable cannot be read.
+pub fn build_id() -> &'static str {
+    static BUILD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILD.get_or_init(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| crate::io::hash_file(&exe).ok())
+            .map_or_else(|| format!("version {}", crate::io::VERSION), |(h, _)| h)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

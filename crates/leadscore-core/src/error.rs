@@ -103,6 +103,17 @@ pub enum CoreError {
         /// The run date.
         run_date: String,
     },
+    /// Another run holds the output folder's lock.
+    #[error(
+        "another leadscore run is using this output folder ({holder}; lock {path}): wait for it to \
+         finish, or pass --lock-wait SECONDS to wait"
+    )]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it, as written in the lock file.
+        holder: String,
+    },
     /// A bug: an invariant the code relies on does not hold.
     #[error("internal error (a bug in leadscore, please report it): {0}")]
     Internal(String),
@@ -113,7 +124,7 @@ impl Classify for CoreError {
         match self {
             Self::Config(_) => ExitKind::Usage,
             Self::Read { .. } | Self::ParquetRead { .. } | Self::MissingColumn { .. } => ExitKind::InputData,
-            Self::MissingStageOutput { .. } => ExitKind::Usage,
+            Self::MissingStageOutput { .. } | Self::Locked { .. } => ExitKind::Usage,
             Self::Write { .. } | Self::ParquetWrite { .. } | Self::Internal(_) => ExitKind::Internal,
         }
     }

@@ -64,6 +64,32 @@ impl Stage {
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.name() == name)
     }
+
+    /// The stages whose outputs this stage reads (qualify reads train's champion from the model
+    /// registry). A pipeline that runs both must run them first.
+    pub fn reads(self) -> &'static [Stage] {
+        match self {
+            Self::Ingest => &[],
+            Self::Labels => &[Self::Ingest],
+            Self::Features => &[Self::Ingest, Self::Labels],
+            Self::Train => &[Self::Features],
+            Self::Qualify => &[Self::Ingest, Self::Train],
+            Self::Value => &[Self::Ingest, Self::Qualify],
+            Self::Export => &[Self::Ingest, Self::Qualify, Self::Value],
+        }
+    }
+
+    /// The config section that tunes this stage (`[train]` …), if it has one.
+    pub fn config_section(self) -> Option<&'static str> {
+        match self {
+            Self::Labels => Some("labels"),
+            Self::Features => Some("features"),
+            Self::Train => Some("train"),
+            Self::Qualify => Some("qualify"),
+            Self::Export => Some("export"),
+            Self::Ingest | Self::Value => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Stage {
@@ -167,15 +193,166 @@ impl RunLayout {
     }
 }
 
-/// Removes staging folders of this stage left by processes that no longer run.
+/// Whether a stage's earlier outputs for a run date can be reused.
+#[derive(Debug, Clone)]
+pub enum Freshness {
+    /// Reusable: its manifest shows success with the same config, build, inputs and outputs.
+    Fresh(Box<Manifest>),
+    /// It must run, for this reason.
+    Stale(String),
+}
+
+/// The name of the lock file in the output folder.
+pub const LOCK_FILE: &str = ".leadscore.lock";
+
+impl RunLayout {
+    /// Whether the stage's outputs for the run date can be reused: its manifest shows success
+    /// with the same config hash, leadscore build and table layout; every input it read still has
+    /// the content hash it had; and every output still has the content hash it was written with
+    /// (so a damaged or edited output is recomputed).
+    pub fn freshness(&self, ctx: &RunContext, stage: Stage) -> Freshness {
+        let stale = |why: String| Freshness::Stale(why);
+        let Some(m) = self.manifest(ctx.run_date, stage) else {
+            return stale(format!("no completed run of `{stage}` for {}", ctx.run_date));
+        };
+        if m.status != "success" {
+            return stale(format!("its last run ended with status `{}`", m.status));
+        }
+        if m.config_hash != ctx.config_hash {
+            return stale("the config changed since it ran".into());
+        }
+        if m.build != crate::digest::build_id() {
+            return stale("it ran with another leadscore build".into());
+        }
+        if m.schema_version != SCHEMA_VERSION {
+            return stale(format!("it wrote table layout {} (now {SCHEMA_VERSION})", m.schema_version));
+        }
+        for input in &m.inputs {
+            match io::hash_file(Path::new(&input.path)) {
+                Ok((h, _)) if h == input.sha256 => {}
+                Ok(_) => return stale(format!("input {} changed", input.path)),
+                Err(_) => return stale(format!("input {} can no longer be read", input.path)),
+            }
+        }
+        let dir = self.stage_dir(ctx.run_date, stage);
+        for output in &m.outputs {
+            let path = dir.join(&output.file);
+            match io::hash_file(&path) {
+                Ok((h, _)) if h == output.sha256 => {}
+                Ok(_) => return stale(format!("output {} differs from what it wrote", path.display())),
+                Err(_) => return stale(format!("output {} is missing", path.display())),
+            }
+        }
+        Freshness::Fresh(Box::new(m))
+    }
+
+    /// Removes what interrupted runs left for the run date: staging folders of stages that never
+    /// committed and replaced outputs awaiting deletion, of processes that no longer run.
+    pub fn clear_interrupted(&self, date: RunDate) {
+        for stage in Stage::ALL {
+            clear_stale_partials(&self.run_dir(date), stage);
+        }
+    }
+
+    /// Takes the output folder's lock, waiting up to `wait` for another run to release it. The
+    /// lock is an advisory lock on `<output_dir>/.leadscore.lock` held by this process; the
+    /// operating system releases it when the process dies, so a lock left by a killed run is
+    /// noticed (its holder's details are still in the file), reported, and taken over.
+    pub fn lock(&self, command: &str, wait: std::time::Duration) -> Result<RunLock> {
+        let werr = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CoreError::Write { path, source }
+        };
+        fs::create_dir_all(&self.root).map_err(werr(&self.root))?;
+        let path = self.root.join(LOCK_FILE);
+        let deadline = Instant::now() + wait;
+        loop {
+            let mut file = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(werr(&path))?;
+            match file.try_lock() {
+                Ok(()) => {
+                    let previous = read_holder(&mut file);
+                    if let Some(p) = previous.filter(|p| !p.trim().is_empty()) {
+                        tracing::warn!(lock = %path.display(), "clearing a stale lock: {} is no longer running", p.trim());
+                    }
+                    let me = format!(
+                        "pid {} on {} since {} ({command})",
+                        std::process::id(),
+                        hostname(),
+                        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+                    );
+                    use std::io::{Seek, Write};
+                    file.set_len(0).map_err(werr(&path))?;
+                    file.seek(std::io::SeekFrom::Start(0)).map_err(werr(&path))?;
+                    file.write_all(me.as_bytes()).map_err(werr(&path))?;
+                    return Ok(RunLock { file, path });
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    if Instant::now() >= deadline {
+                        let holder = read_holder(&mut file).unwrap_or_default();
+                        return Err(CoreError::Locked { path, holder: holder.trim().to_string() });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                Err(fs::TryLockError::Error(source)) => return Err(CoreError::Write { path, source }),
+            }
+        }
+    }
+}
+
+fn read_holder(file: &mut fs::File) -> Option<String> {
+    use std::io::{Read, Seek};
+    let mut text = String::new();
+    file.seek(std::io::SeekFrom::Start(0)).ok()?;
+    file.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this machine".into())
+}
+
+/// The output folder's lock, held until dropped (or the process ends).
+#[derive(Debug)]
+pub struct RunLock {
+    file: fs::File,
+    path: PathBuf,
+}
+
+impl RunLock {
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Empty means "released cleanly"; the advisory lock goes with the file handle.
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}
+
+/// Removes staging folders (and replaced outputs awaiting deletion) of this stage left by
+/// processes that no longer run.
 fn clear_stale_partials(run_dir: &Path, stage: Stage) {
-    let prefix = format!(".{}.partial-", stage.name());
+    let prefixes = [format!(".{}.partial-", stage.name()), format!(".{}.old-", stage.name())];
     let Ok(entries) = fs::read_dir(run_dir) else {
         return;
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(pid) = prefixes.iter().find_map(|p| name.strip_prefix(p.as_str())).and_then(|p| p.parse::<u32>().ok())
+        else {
             continue;
         };
         if !process_alive(pid) {
@@ -245,6 +422,7 @@ impl StageWriter {
             run_date: self.meta.run_date,
             status: "success".into(),
             leadscore_version: io::VERSION.into(),
+            build: crate::digest::build_id().into(),
             schema_version: SCHEMA_VERSION,
             config_hash: self.meta.config_hash.clone(),
             inputs,
@@ -359,6 +537,9 @@ pub struct Manifest {
     pub status: String,
     /// The leadscore version that ran.
     pub leadscore_version: String,
+    /// The build that ran (SHA-256 of the executable, [`crate::digest::build_id`]).
+    #[serde(default)]
+    pub build: String,
     /// Canonical table layout version.
     pub schema_version: u32,
     /// SHA-256 of the resolved config.

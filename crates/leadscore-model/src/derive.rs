@@ -509,20 +509,25 @@ fn event_counts(leads_df: &DataFrame, events_df: Option<&DataFrame>, er: &EventR
     let Some(events_df) = events_df.filter(|e| e.height() > 0) else {
         return Ok(empty());
     };
-    // Events with a user and a time, by user (numbered in order of appearance) and then time,
-    // with the index of their name among the counted names (`u32::MAX`: not counted).
+    // Events with a user and a time, by user and then time, with the index of their name among
+    // the counted names (`u32::MAX`: not counted).
     let counted = |e: &str| er.names.iter().position(|n| n == e).map_or(u32::MAX, |k| k as u32);
     let event_at = events_df.clone().lazy().select([col(ev::AT).dt().timestamp(TimeUnit::Microseconds)]).collect()?;
     let event_at = event_at.column(ev::AT)?.i64()?;
-    let mut user_ids: PlHashMap<&str, u32> = PlHashMap::with_capacity(events_df.height() / 4);
-    let mut rows: Vec<(u32, i64, u32)> = Vec::with_capacity(events_df.height());
+    // The leads' users, numbered; events of other users are skipped, so a day's few leads do not
+    // pay for indexing every event.
+    let lead_users = leads_df.column(leads::USER_ID)?.str()?.rechunk();
+    let mut user_ids: PlHashMap<&str, u32> = PlHashMap::with_capacity(n);
+    for u in lead_users.iter().flatten() {
+        let next = user_ids.len() as u32;
+        user_ids.entry(u).or_insert(next);
+    }
+    let mut rows: Vec<(u32, i64, u32)> = Vec::new();
     for ((u, t), name) in
         events_df.column(ev::USER_ID)?.str()?.iter().zip(event_at.iter()).zip(events_df.column(ev::NAME)?.str()?.iter())
     {
-        let (Some(u), Some(t)) = (u, t) else { continue };
-        let next = user_ids.len() as u32;
-        let id = *user_ids.entry(u).or_insert(next);
-        rows.push((id, t, name.map_or(u32::MAX, counted)));
+        let (Some(id), Some(t)) = (u.and_then(|u| user_ids.get(u)), t) else { continue };
+        rows.push((*id, t, name.map_or(u32::MAX, counted)));
     }
     rows.par_sort_unstable_by_key(|r| (r.0, r.1));
     let at: Vec<i64> = rows.iter().map(|r| r.1).collect();
@@ -537,7 +542,6 @@ fn event_counts(leads_df: &DataFrame, events_df: Option<&DataFrame>, er: &EventR
 
     // Per lead, by binary search in its user's events: the windows end (exclusively) at creation
     // and start at most RECENCY_DAYS before it.
-    let lead_users = leads_df.column(leads::USER_ID)?.str()?.rechunk();
     let created =
         leads_df.clone().lazy().select([col(leads::CREATED_AT).dt().timestamp(TimeUnit::Microseconds)]).collect()?;
     let created = created.column(leads::CREATED_AT)?.i64()?.rechunk();

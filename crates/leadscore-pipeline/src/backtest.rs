@@ -169,7 +169,7 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
     let mut outcome_cfg = config.clone();
     outcome_cfg.project.output_dir = dir.join("outcomes").display().to_string();
     let outcome_ctx = RunContext { run_date: opts.as_of, config_hash: config.hash(), seed, retrain: false };
-    crate::run(&[Stage::Ingest, Stage::Labels], &outcome_cfg, &outcome_ctx)?;
+    crate::run_through(&[Stage::Ingest, Stage::Labels], &outcome_cfg, &outcome_ctx, crate::RunOptions::default())?;
     let outcome_layout = RunLayout::new(outcome_cfg.output_dir());
     let (leads_now, _) = outcome_layout.read_output(opts.as_of, Stage::Ingest, files::LEADS)?;
     let (events_now, _) = outcome_layout.read_output(opts.as_of, Stage::Ingest, files::EVENTS)?;
@@ -197,7 +197,12 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
                 cfg.project.models_dir = dir.join("models").join(start.to_string()).display().to_string();
                 let ctx = RunContext { run_date: start, config_hash: config.hash(), seed, retrain: true };
                 tracing::info!(as_of = %start, "backtest: training");
-                crate::run(&[Stage::Ingest, Stage::Labels, Stage::Features, Stage::Train], &cfg, &ctx)?;
+                crate::run_through(
+                    &[Stage::Ingest, Stage::Labels, Stage::Features, Stage::Train],
+                    &cfg,
+                    &ctx,
+                    crate::RunOptions::default(),
+                )?;
                 rolling = leadscore_qualify::load_champion(&cfg)?;
                 &rolling
             }

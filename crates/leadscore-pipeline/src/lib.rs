@@ -6,10 +6,11 @@
 //! two crates (with the CLI) that see every stage; stages never depend on each other.
 
 pub mod backtest;
+pub mod dag;
 
 use std::fmt::Write as _;
 
-use leadscore_core::layout::Manifest;
+use leadscore_core::layout::{Freshness, Manifest};
 use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, RunLayout, Stage};
 use leadscore_export::{ExportError, ExportReport};
 use leadscore_features::{FeaturesError, FeaturesReport};
@@ -118,6 +119,64 @@ pub struct StageRun {
     pub manifest: Manifest,
 }
 
+/// How a stage of a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// It ran and wrote its outputs.
+    Ran,
+    /// Its outputs were up to date (same inputs, config and build); nothing was done.
+    Skipped,
+    /// It had nothing to do (exit code 99); the stages after it did not run.
+    NothingToDo,
+    /// It failed; the stages after it did not run.
+    Failed,
+    /// An earlier stage stopped the run.
+    NotRun,
+}
+
+impl Status {
+    /// The word for the summary table.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Ran => "ran",
+            Self::Skipped => "skipped",
+            Self::NothingToDo => "nothing to do",
+            Self::Failed => "failed",
+            Self::NotRun => "not run",
+        }
+    }
+}
+
+/// One stage of a run and how it ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageOutcome {
+    /// The stage.
+    pub stage: Stage,
+    /// How it ended.
+    pub status: Status,
+    /// Its report, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<StageReport>,
+    /// Its manifest: this run's, or the reused one's when skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Manifest>,
+    /// Why it was skipped, or what stopped it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Seconds spent on it in this run (checking freshness included).
+    pub seconds: f64,
+}
+
+impl StageOutcome {
+    /// Rows read (tables only) and rows written, from the manifest.
+    pub fn rows(&self) -> (Option<u64>, Option<u64>) {
+        let Some(m) = &self.manifest else { return (None, None) };
+        let sum = |rows: Vec<Option<u64>>| rows.into_iter().flatten().reduce(|a, b| a + b);
+        (sum(m.inputs.iter().map(|i| i.rows).collect()), sum(m.outputs.iter().map(|o| o.rows).collect()))
+    }
+}
+
 /// What a pipeline run did.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
@@ -125,23 +184,57 @@ pub struct RunSummary {
     pub run_date: String,
     /// Where outputs are.
     pub run_dir: String,
-    /// The stages, in the order they ran.
-    pub stages: Vec<StageRun>,
+    /// The stages, in the order they were considered.
+    pub stages: Vec<StageOutcome>,
 }
 
 impl RunSummary {
-    /// A human summary for the terminal: each stage's summary and its outputs.
+    /// A human summary for the terminal: each stage's summary and outputs, then a table of every
+    /// stage's status, rows and seconds.
     pub fn render(&self) -> String {
         let mut s = String::new();
         for st in &self.stages {
-            s.push_str(&st.report.summary());
-            let _ = writeln!(s, "  outputs ({:.2} s):", st.manifest.seconds_total);
-            for o in &st.manifest.outputs {
+            let (Some(report), Some(manifest)) = (&st.report, &st.manifest) else { continue };
+            s.push_str(&report.summary());
+            let _ = writeln!(s, "  outputs ({:.2} s):", manifest.seconds_total);
+            for o in &manifest.outputs {
                 let rows = o.rows.map(|r| format!("{r} rows")).unwrap_or_default();
                 let _ = writeln!(s, "    {}/{}/{} {rows}", self.run_dir, st.stage, o.file);
             }
         }
+        s.push_str(&self.table());
         s
+    }
+
+    /// The table of stages: status, rows in, rows out, seconds, and the note.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "run {} ({}):", self.run_date, self.run_dir);
+        let _ = writeln!(
+            s,
+            "  {:<9} {:<14} {:>12} {:>12} {:>9}  note",
+            "stage", "status", "rows in", "rows out", "seconds"
+        );
+        let num = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
+        for st in &self.stages {
+            let (rows_in, rows_out) = st.rows();
+            let _ = writeln!(
+                s,
+                "  {:<9} {:<14} {:>12} {:>12} {:>9.2}  {}",
+                st.stage.name(),
+                st.status.label(),
+                num(rows_in),
+                num(rows_out),
+                st.seconds,
+                st.note.as_deref().unwrap_or("")
+            );
+        }
+        s
+    }
+
+    /// Whether every stage was skipped as up to date.
+    pub fn all_skipped(&self) -> bool {
+        self.stages.iter().all(|s| s.status == Status::Skipped)
     }
 }
 
@@ -157,8 +250,6 @@ pub fn run_stage(
     ctx: &RunContext,
     layout: &RunLayout,
 ) -> Result<StageRun, PipelineError> {
-    let _span = tracing::info_span!("stage", name = stage.name(), date = %ctx.run_date).entered();
-    tracing::info!("starting");
     let run = match stage {
         Stage::Ingest => {
             let (report, manifest) = leadscore_ingest::execute(config, ctx, layout)?;
@@ -189,23 +280,233 @@ pub fn run_stage(
             StageRun { stage, report: StageReport::Export(Box::new(report)), manifest }
         }
     };
-    tracing::info!(seconds = run.manifest.seconds_total, "done");
     Ok(run)
 }
 
-/// Runs `stages` in DAG order for the run date in `ctx`, stopping at the first failure.
-pub fn run(stages: &[Stage], config: &Config, ctx: &RunContext) -> Result<RunSummary, PipelineError> {
+/// How [`run`] treats stages whose outputs are up to date.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Run every stage even when its outputs are up to date.
+    pub force: bool,
+}
+
+/// Told about each stage as a run goes (for progress displays).
+pub trait Observer {
+    /// Stage `index` (0-based) of `total` starts.
+    fn started(&mut self, _stage: Stage, _index: usize, _total: usize) {}
+    /// A stage ended.
+    fn finished(&mut self, _outcome: &StageOutcome) {}
+}
+
+/// An observer that does nothing.
+pub struct Quiet;
+
+impl Observer for Quiet {}
+
+/// Runs `stages` in the given order for the run date in `ctx`, stopping at the first stage that
+/// fails or has nothing to do. A stage whose manifest shows success with the same inputs, config
+/// and build is skipped, unless `options.force` (or, for train, `ctx.retrain`). The summary
+/// covers every stage, including those that did not run; the error, if any, is the stopping
+/// stage's. The caller holds the output folder's lock.
+pub fn run(
+    stages: &[Stage],
+    config: &Config,
+    ctx: &RunContext,
+    options: RunOptions,
+    observer: &mut dyn Observer,
+) -> (RunSummary, Result<(), PipelineError>) {
     let layout = RunLayout::new(config.output_dir());
-    let mut ordered = stages.to_vec();
-    ordered.sort();
-    ordered.dedup();
-    let mut out = Vec::new();
-    for stage in ordered {
-        out.push(run_stage(stage, config, ctx, &layout)?);
-    }
-    Ok(RunSummary {
+    let mut summary = RunSummary {
         run_date: ctx.run_date.to_string(),
         run_dir: layout.run_dir(ctx.run_date).display().to_string(),
-        stages: out,
-    })
+        stages: Vec::new(),
+    };
+    layout.clear_interrupted(ctx.run_date);
+    let mut result = Ok(());
+    for (i, &stage) in stages.iter().enumerate() {
+        if result.is_err() {
+            summary.stages.push(StageOutcome {
+                stage,
+                status: Status::NotRun,
+                report: None,
+                manifest: None,
+                note: None,
+                seconds: 0.0,
+            });
+            continue;
+        }
+        observer.started(stage, i, stages.len());
+        let _span = tracing::info_span!("stage", stage = stage.name(), run_date = %ctx.run_date).entered();
+        let started = std::time::Instant::now();
+        let forced = options.force || (stage == Stage::Train && ctx.retrain);
+        let fresh = if forced { None } else { Some(layout.freshness(ctx, stage)) };
+        let outcome = match fresh {
+            Some(Freshness::Fresh(m)) => StageOutcome {
+                stage,
+                status: Status::Skipped,
+                report: None,
+                note: Some("up to date: same inputs, config and build (use --force to recompute)".into()),
+                manifest: Some(*m),
+                seconds: started.elapsed().as_secs_f64(),
+            },
+            fresh => {
+                let why = match fresh {
+                    Some(Freshness::Stale(why)) => why,
+                    _ => "forced".into(),
+                };
+                tracing::info!(reason = %why, "starting");
+                match run_stage(stage, config, ctx, &layout) {
+                    Ok(run) => StageOutcome {
+                        stage,
+                        status: Status::Ran,
+                        report: Some(run.report),
+                        manifest: Some(run.manifest),
+                        note: None,
+                        seconds: started.elapsed().as_secs_f64(),
+                    },
+                    Err(e) => {
+                        let status =
+                            if e.exit_kind() == ExitKind::NothingToDo { Status::NothingToDo } else { Status::Failed };
+                        let outcome = StageOutcome {
+                            stage,
+                            status,
+                            report: None,
+                            manifest: None,
+                            note: Some(e.to_string()),
+                            seconds: started.elapsed().as_secs_f64(),
+                        };
+                        result = Err(e);
+                        outcome
+                    }
+                }
+            }
+        };
+        let (rows_in, rows_out) = outcome.rows();
+        tracing::info!(
+            status = outcome.status.label(),
+            seconds = outcome.seconds,
+            rows_in,
+            rows_out,
+            "{}",
+            if outcome.status == Status::Skipped { "skipped (up to date)" } else { "done" }
+        );
+        observer.finished(&outcome);
+        summary.stages.push(outcome);
+    }
+    (summary, result)
+}
+
+/// [`run`] without an observer, for callers that need the summary only when every stage ended
+/// well.
+pub fn run_through(
+    stages: &[Stage],
+    config: &Config,
+    ctx: &RunContext,
+    options: RunOptions,
+) -> Result<RunSummary, PipelineError> {
+    let (summary, result) = run(stages, config, ctx, options, &mut Quiet);
+    result.map(|()| summary)
+}
+
+/// One run date of a backfill.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackfillDate {
+    /// The run date.
+    pub run_date: String,
+    /// `ok`, `up to date`, `nothing to do` or `failed`.
+    pub status: String,
+    /// Seconds for the date.
+    pub seconds: f64,
+    /// The error, for a failed date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its stages.
+    pub stages: Vec<StageOutcome>,
+}
+
+/// What a backfill did.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackfillSummary {
+    /// The dates, in order (dates after a stop are left out).
+    pub dates: Vec<BackfillDate>,
+    /// Dates not run because an earlier one failed.
+    pub not_run: Vec<String>,
+}
+
+impl BackfillSummary {
+    /// The table for the terminal.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ =
+            writeln!(s, "{:<12} {:<14} {:>5} {:>8} {:>9}  error", "run date", "status", "ran", "skipped", "seconds");
+        for d in &self.dates {
+            let count = |st: Status| d.stages.iter().filter(|o| o.status == st).count();
+            let _ = writeln!(
+                s,
+                "{:<12} {:<14} {:>5} {:>8} {:>9.2}  {}",
+                d.run_date,
+                d.status,
+                count(Status::Ran),
+                count(Status::Skipped),
+                d.seconds,
+                d.error.as_deref().unwrap_or("")
+            );
+        }
+        for d in &self.not_run {
+            let _ = writeln!(s, "{d:<12} {:<14}", "not run");
+        }
+        let failed = self.dates.iter().filter(|d| d.status == "failed").count();
+        let _ = writeln!(
+            s,
+            "{} dates: {} failed, {} not run",
+            self.dates.len() + self.not_run.len(),
+            failed,
+            self.not_run.len()
+        );
+        s
+    }
+}
+
+/// Runs `stages` for every date of `dates` in order (the caller holds the lock). A date with
+/// nothing to do (exit 99) is not a failure. Stops at the first failing date unless
+/// `continue_on_error`; the error returned is the first failure's.
+pub fn backfill(
+    dates: &[leadscore_core::RunDate],
+    stages: &[Stage],
+    config: &Config,
+    seed: u64,
+    options: RunOptions,
+    continue_on_error: bool,
+    observer: &mut dyn Observer,
+) -> (BackfillSummary, Result<(), PipelineError>) {
+    let mut summary = BackfillSummary { dates: Vec::new(), not_run: Vec::new() };
+    let mut first_error: Option<PipelineError> = None;
+    for (i, date) in dates.iter().enumerate() {
+        if first_error.is_some() && !continue_on_error {
+            summary.not_run.extend(dates[i..].iter().map(ToString::to_string));
+            break;
+        }
+        let ctx = RunContext { run_date: *date, config_hash: config.hash(), seed, retrain: false };
+        let started = std::time::Instant::now();
+        let (run, result) = run(stages, config, &ctx, options, observer);
+        let (status, error) = match result {
+            Ok(()) if run.all_skipped() => ("up to date", None),
+            Ok(()) => ("ok", None),
+            Err(e) if e.exit_kind() == ExitKind::NothingToDo => ("nothing to do", Some(e.to_string())),
+            Err(e) => {
+                let text = e.to_string();
+                tracing::error!(run_date = %date, "backfill: {text}");
+                first_error.get_or_insert(e);
+                ("failed", Some(text))
+            }
+        };
+        summary.dates.push(BackfillDate {
+            run_date: date.to_string(),
+            status: status.into(),
+            seconds: started.elapsed().as_secs_f64(),
+            error,
+            stages: run.stages,
+        });
+    }
+    (summary, first_error.map_or(Ok(()), Err))
 }

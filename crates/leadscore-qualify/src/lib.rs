@@ -57,13 +57,22 @@ fn leads_to_score(config: &Config, leads_df: &DataFrame, ctx: &RunContext) -> Re
     let from_date = RunDate::new(ctx.run_date.date() - Duration::days(1 + i64::from(config.qualify.rescore_days)));
     let from = from_date.start_micros(tz);
     let at = col(leads::CREATED_AT).dt().timestamp(TimeUnit::Microseconds);
-    let df = leads_df
-        .clone()
-        .lazy()
-        .filter(at.clone().gt_eq(lit(from)).and(at.lt(lit(to))))
-        .sort([leads::CREATED_AT, leads::LEAD_ID], SortMultipleOptions::default())
-        .collect()?;
+    let df = leads_df.clone().lazy().filter(at.clone().gt_eq(lit(from)).and(at.lt(lit(to)))).collect()?;
+    // Ingest writes the leads in this order already; sort only when they are not.
+    let df = if sorted_by_creation(&df)? {
+        df
+    } else {
+        df.sort([leads::CREATED_AT, leads::LEAD_ID], SortMultipleOptions::default())?
+    };
     Ok((df, from_date))
+}
+
+/// Whether the leads are ordered by `created_at`, then `lead_id`.
+fn sorted_by_creation(df: &DataFrame) -> Result<bool> {
+    let created = df.column(leads::CREATED_AT)?.datetime()?.physical();
+    let ids = df.column(leads::LEAD_ID)?.str()?;
+    let keys = || created.iter().zip(ids.iter());
+    Ok(keys().zip(keys().skip(1)).all(|(a, b)| a <= b))
 }
 
 /// Scores the leads of the run date with `model`.
@@ -134,6 +143,8 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
     let mut sw = Stopwatch::new();
     let model = load_champion(config)?;
     let (inputs, mut files_read) = read_inputs(layout, ctx)?;
+    // The champion pointer is an input: a new champion makes the day's scores stale.
+    files_read.push(InputFile::hash(&config.models_dir().join(registry::CHAMPION_FILE), None)?);
     files_read.push(InputFile::hash(&model.dir.join(registry::MODEL_FILE), None)?);
     sw.lap("read");
     let mut out = run(config, &inputs, ctx, &model)?;

@@ -29,6 +29,19 @@ pub enum TrainError {
         /// The learner's message.
         message: String,
     },
+    /// The champion was trained for a later run date: a run for an earlier date must not score
+    /// with it (it learnt from outcomes after that date), nor replace it.
+    #[error(
+        "the champion {model_id} was trained for {trained_for}, after this run date {run_date}: re-running a past date with it would use what was learnt later. Score past periods with `leadscore backtest` (it keeps its own registry), or give the run a `models_dir` of its own"
+    )]
+    FutureChampion {
+        /// The champion.
+        model_id: String,
+        /// Its training date.
+        trained_for: String,
+        /// This run's date.
+        run_date: String,
+    },
     /// The report could not be rendered.
     #[error("rendering report.html failed: {0}")]
     Report(String),
@@ -47,6 +60,7 @@ impl Classify for TrainError {
     fn exit_kind(&self) -> ExitKind {
         match self {
             Self::Core(e) => e.exit_kind(),
+            Self::FutureChampion { .. } => ExitKind::Usage,
             Self::Model(e) => e.exit_kind(),
             Self::NotEnoughData { .. } => ExitKind::NotEnoughData,
             Self::Fit { .. } | Self::Report(_) | Self::Internal(_) => ExitKind::Internal,

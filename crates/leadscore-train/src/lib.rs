@@ -476,6 +476,19 @@ struct TrainingWindow<'a> {
     months: &'a [MonthVolume],
 }
 
+/// Removes model folders staged by processes that no longer run (killed mid-write).
+fn clear_stale_staging(models: &Path) {
+    let Ok(entries) = std::fs::read_dir(models) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name.strip_prefix(".staging-").and_then(|rest| rest.rsplit('-').next()).and_then(|p| p.parse().ok());
+        if pid.is_some_and(|p| !leadscore_core::layout::process_alive(p)) {
+            tracing::info!(folder = %e.path().display(), "removing a model folder left by an interrupted run");
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Writes a model folder: staged under a temporary name, then renamed into place.
 fn write_model(config: &Config, ctx: &RunContext, out: &TrainOutputs, t: &Trained) -> Result<()> {
     let _span = tracing::info_span!("write model", id = %out.bundle.artifact.model_id).entered();
@@ -483,6 +496,7 @@ fn write_model(config: &Config, ctx: &RunContext, out: &TrainOutputs, t: &Traine
     let write_err = |path: &Path, source: std::io::Error| CoreError::Write { path: path.to_path_buf(), source };
     std::fs::create_dir_all(&models).map_err(|e| write_err(&models, e))?;
     let id = &out.bundle.artifact.model_id;
+    clear_stale_staging(&models);
     let staging = models.join(format!(".staging-{id}-{}", std::process::id()));
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(|e| write_err(&staging, e))?;
@@ -525,6 +539,13 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
     let mut sw = Stopwatch::new();
     let models = config.models_dir();
     let champion = registry::read_champion(&models)?;
+    if let Some(c) = champion.as_ref().filter(|c| c.trained_for > ctx.run_date) {
+        return Err(TrainError::FutureChampion {
+            model_id: c.model_id.clone(),
+            trained_for: c.trained_for.to_string(),
+            run_date: ctx.run_date.to_string(),
+        });
+    }
     let report = match due(config, ctx, champion.as_ref()) {
         Due::Skip(reason) => {
             tracing::info!("{reason}");

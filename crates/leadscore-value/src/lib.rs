@@ -57,7 +57,13 @@ pub fn run(
             model.artifact.model_id
         )))
     })?;
-    let scored_ids = inputs.scores.select([scores::LEAD_ID, scores::MODEL_ID, scores::PROBABILITY, scores::SEGMENT])?;
+    let scored_ids = inputs.scores.select([
+        scores::LEAD_ID,
+        scores::CREATED_AT,
+        scores::MODEL_ID,
+        scores::PROBABILITY,
+        scores::SEGMENT,
+    ])?;
     if let Some(other) =
         scored_ids.column(scores::MODEL_ID)?.str()?.iter().flatten().find(|m| *m != model.artifact.model_id)
     {
@@ -66,13 +72,7 @@ pub fn run(
             champion: model.artifact.model_id.clone(),
         });
     }
-    // The scored leads, in the order of the scores.
-    let todays = scored_ids
-        .clone()
-        .lazy()
-        .select([col(scores::LEAD_ID)])
-        .join(inputs.leads.clone().lazy(), [col(scores::LEAD_ID)], [col(leads::LEAD_ID)], JoinArgs::new(JoinType::Left))
-        .collect()?;
+    let todays = scored_leads(&scored_ids, &inputs.leads)?;
     let missing = todays.column(leads::CREATED_AT)?.null_count();
     if missing > 0 {
         return Err(ValueError::UnknownLeads { count: missing });
@@ -83,6 +83,7 @@ pub fn run(
         scored_ids.column(scores::PROBABILITY)?.f64()?.iter().map(|p| p.unwrap_or(0.0)).collect();
     let segment: Vec<&str> = scored_ids.column(scores::SEGMENT)?.str()?.iter().map(|s| s.unwrap_or("low")).collect();
     let cond: Vec<Conditional> = value_model.conditional(&design, &segment)?;
+    tracing::debug!("predicted the conditional values");
     let predicted: Vec<f64> = probability.iter().zip(&cond).map(|(p, c)| p * c.mean).collect();
 
     let n = todays.height();
@@ -96,6 +97,31 @@ pub fn run(
     out.with_column(Column::new(v::CURRENCY.into(), vec![config.project.currency.as_str(); n]))?;
     let report = report::build(ctx, model, value_model.method(), &config.project.currency, &predicted, &segment);
     Ok(ValueOutputs { values: out, report })
+}
+
+/// The scored leads, in the order of the scores. Qualify scores every lead of a time range, and
+/// both tables are ordered by `created_at`, then `lead_id`, so the scores are usually a run of
+/// consecutive leads: then that slice is taken (after checking every id); otherwise the leads are
+/// joined to the scores.
+fn scored_leads(scored: &DataFrame, leads_df: &DataFrame) -> Result<DataFrame> {
+    let n = scored.height();
+    let created = leads_df.column(leads::CREATED_AT)?.datetime()?.physical().rechunk();
+    let first = scored.column(scores::CREATED_AT)?.datetime()?.physical().get(0);
+    if let (Ok(created), Some(first)) = (created.cont_slice(), first) {
+        let start = created.partition_point(|t| *t < first);
+        if start + n <= leads_df.height() {
+            let run = leads_df.slice(start as i64, n);
+            if run.column(leads::LEAD_ID)?.str()?.equal_missing(scored.column(scores::LEAD_ID)?.str()?).all() {
+                return Ok(run);
+            }
+        }
+    }
+    Ok(scored
+        .clone()
+        .lazy()
+        .select([col(scores::LEAD_ID)])
+        .join(leads_df.clone().lazy(), [col(scores::LEAD_ID)], [col(leads::LEAD_ID)], JoinArgs::new(JoinType::Left))
+        .collect()?)
 }
 
 /// Reads qualify's scores and ingest's leads and events for the run date.

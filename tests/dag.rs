@@ -1,0 +1,379 @@
+//! The daily DAG in production: skipping up-to-date stages, recomputing damaged or changed ones,
+//! the output folder's lock, backfills, the pipeline file, and killing runs at random moments.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const STAGES: [&str; 7] = ["ingest", "labels", "features", "train", "qualify", "value", "export"];
+const DATE: &str = "2026-11-01";
+
+fn leadscore(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_leadscore"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("LEADSCORE_LOG")
+        .output()
+        .expect("the leadscore binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// A copy of the bundled sample in a fresh folder; returns its config.
+fn sample(dir: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
+    let to = dir.join("sample");
+    fs::create_dir_all(&to).unwrap();
+    for e in fs::read_dir(root).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+    to.join("leadscore.toml")
+}
+
+fn pipeline() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/daily.toml").display().to_string()
+}
+
+/// `leadscore run --pipeline pipelines/daily.toml --json` plus `extra`, from the folder above the
+/// config's and naming it relatively (so two copies record the same paths); the summary.
+fn run(config: &Path, extra: &[&str]) -> (i32, Value, String) {
+    let p = pipeline();
+    let folder = config.parent().unwrap();
+    let relative = Path::new(folder.file_name().unwrap()).join(config.file_name().unwrap());
+    let mut args = vec!["run", "--pipeline", &p, "--config", relative.to_str().unwrap(), "--date", DATE, "--json"];
+    args.extend_from_slice(extra);
+    let o = leadscore(&args, folder.parent().unwrap());
+    let v = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    (code(&o), v, stderr(&o))
+}
+
+fn statuses(summary: &Value) -> Vec<(String, String)> {
+    summary["stages"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    (s["stage"].as_str().unwrap_or("").to_string(), s["status"].as_str().unwrap_or("").to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn manifest(config: &Path, stage: &str) -> Value {
+    let p = config.parent().unwrap().join("runs").join(DATE).join(stage).join("manifest.json");
+    serde_json::from_str(&fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+/// Every table a stage wrote, with its content hash (reports and manifests hold timings).
+fn tables(config: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for stage in STAGES {
+        let m = manifest(config, stage);
+        for o in m["outputs"].as_array().unwrap() {
+            let file = o["file"].as_str().unwrap();
+            if !file.ends_with(".json") {
+                out.push((format!("{stage}/{file}"), o["sha256"].as_str().unwrap().to_string()));
+            }
+        }
+    }
+    let models = config.parent().unwrap().join("models");
+    let champion: Value = serde_json::from_str(&fs::read_to_string(models.join("champion.json")).unwrap()).unwrap();
+    out.push(("champion".into(), champion["model_id"].as_str().unwrap().to_string()));
+    out
+}
+
+#[test]
+fn a_second_run_of_the_same_date_skips_every_stage_and_force_gives_the_same_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sample(dir.path());
+    let (c, first, err) = run(&config, &[]);
+    assert_eq!(c, 0, "{err}");
+    assert!(statuses(&first).iter().all(|(_, s)| s == "ran"), "{:?}", statuses(&first));
+    let before = tables(&config);
+
+    let started = Instant::now();
+    let (c, second, err) = run(&config, &[]);
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(c, 0, "{err}");
+    let st = statuses(&second);
+    assert_eq!(st.len(), 7);
+    assert!(st.iter().all(|(_, s)| s == "skipped"), "{st:?}");
+    assert!(err.contains("skipped (up to date)"), "{err}");
+    // Generous for a shared machine: a skip hashes inputs and outputs, nothing else.
+    assert!(seconds < 10.0, "{seconds} s");
+    assert_eq!(tables(&config), before);
+
+    let (c, forced, err) = run(&config, &["--force"]);
+    assert_eq!(c, 0, "{err}");
+    assert!(statuses(&forced).iter().all(|(_, s)| s == "ran"), "{:?}", statuses(&forced));
+    assert_eq!(tables(&config), before, "recomputing gives identical tables and the same model");
+}
+
+#[test]
+fn a_damaged_output_is_found_by_its_hash_and_recomputed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sample(dir.path());
+    assert_eq!(run(&config, &[]).0, 0);
+    let before = tables(&config);
+    let labels = config.parent().unwrap().join("runs").join(DATE).join("labels/labels.parquet");
+    let mut bytes = fs::read(&labels).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs::write(&labels, &bytes).unwrap();
+
+    let (c, summary, err) = run(&config, &[]);
+    assert_eq!(c, 0, "{err}");
+    let st = statuses(&summary);
+    assert_eq!(st[1], ("labels".to_string(), "ran".to_string()), "{st:?}");
+    assert!(err.contains("labels.parquet differs from what it wrote"), "{err}");
+    // Recomputed byte for byte, so nothing after it had to run again.
+    assert!(st.iter().filter(|(s, _)| s != "labels").all(|(_, s)| s == "skipped"), "{st:?}");
+    assert_eq!(tables(&config), before);
+}
+
+#[test]
+fn a_changed_input_reruns_exactly_the_stages_whose_inputs_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sample(dir.path());
+    assert_eq!(run(&config, &[]).0, 0);
+    let inputs_of = |stage: &str| -> Vec<(String, String)> {
+        manifest(&config, stage)["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (i["path"].as_str().unwrap().to_string(), i["sha256"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let before: Vec<Vec<(String, String)>> = STAGES.iter().map(|s| inputs_of(s)).collect();
+    // A CRM correction: the last deal's amount changes.
+    let deals = config.parent().unwrap().join("deals.csv");
+    let text = fs::read_to_string(&deals).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let amount = header.iter().position(|h| h.trim_matches('"') == "Amount").expect("an Amount column");
+    let last = lines.len() - 1;
+    let mut cells: Vec<String> = lines[last].split(',').map(str::to_string).collect();
+    cells[amount] = "123456".into();
+    lines[last] = cells.join(",");
+    fs::write(&deals, lines.join("\n") + "\n").unwrap();
+
+    let (c, summary, err) = run(&config, &[]);
+    assert_eq!(c, 0, "{err}");
+    let st = statuses(&summary);
+    assert_eq!(st[0].1, "ran", "ingest reads the changed file: {st:?}");
+    // Every later stage ran if and only if one of its inputs changed.
+    for (k, stage) in STAGES.iter().enumerate().skip(1) {
+        let changed = inputs_of(stage) != before[k];
+        let ran = st[k].1 == "ran";
+        assert_eq!(ran, changed, "{stage}: ran {ran}, inputs changed {changed} ({st:?})");
+    }
+    assert!(st.iter().any(|(_, s)| s == "skipped"), "something downstream was unaffected: {st:?}");
+}
+
+#[test]
+fn two_runs_on_one_output_folder_never_both_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sample(dir.path());
+    let p = pipeline();
+    let args = ["run", "--pipeline", &p, "--config", config.to_str().unwrap(), "--date", DATE];
+    let mut first = Command::new(env!("CARGO_BIN_EXE_leadscore"))
+        .args(args)
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first run holds the lock (its holder line is in the lock file).
+    let lock = config.parent().unwrap().join(".leadscore.lock");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fs::read_to_string(&lock).map(|t| t.is_empty()).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "the first run never took the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = leadscore(&args, dir.path());
+    assert_eq!(code(&second), 2, "{}", stderr(&second));
+    assert!(stderr(&second).contains("another leadscore run is using this output folder"), "{}", stderr(&second));
+    assert!(stderr(&second).contains(&format!("pid {}", first.id())), "{}", stderr(&second));
+    // Waiting instead: the third run starts once the first is done and finds everything fresh.
+    let mut waiting = args.to_vec();
+    waiting.extend(["--lock-wait", "300", "--json"]);
+    let third = leadscore(&waiting, dir.path());
+    assert!(first.wait().unwrap().success());
+    assert_eq!(code(&third), 0, "{}", stderr(&third));
+    let v: Value = serde_json::from_slice(&third.stdout).unwrap();
+    assert!(statuses(&v).iter().all(|(_, s)| s == "skipped"), "{v}");
+}
+
+#[test]
+fn a_lock_left_by_a_killed_run_is_cleared_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sample(dir.path());
+    fs::write(
+        config.parent().unwrap().join(".leadscore.lock"),
+        "pid 4194999 on this machine since 2026-11-01T02:30:00Z (leadscore run)",
+    )
+    .unwrap();
+    let (c, _, err) = run(&config, &["--only", "ingest"]);
+    assert_eq!(c, 0, "{err}");
+    assert!(err.contains("clearing a stale lock: pid 4194999"), "{err}");
+}
+
+#[test]
+fn the_pipeline_file_is_checked_and_selects_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sample(dir.path());
+    let bad = dir.path().join("bad.toml");
+    fs::write(
+        &bad,
+        "[[stages]]\nname = \"ingest\"\nafter = [\"labels\"]\n[[stages]]\nname = \"labels\"\nafter = [\"ingest\"]\n",
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+    let o = leadscore(&["run", "--pipeline", bad.to_str().unwrap(), "--config", c], dir.path());
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("cycle"), "{}", stderr(&o));
+    fs::write(&bad, "[[stages]]\nname = \"scoring\"\n").unwrap();
+    let o = leadscore(&["run", "--pipeline", bad.to_str().unwrap(), "--config", c], dir.path());
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("unknown stage `scoring`"), "{}", stderr(&o));
+    // An option the config section does not know is a config error naming it.
+    fs::write(&bad, "[[stages]]\nname = \"ingest\"\n[[stages]]\nname = \"labels\"\nafter = [\"ingest\"]\noptions = { windw_days = 3 }\n")
+        .unwrap();
+    let o = leadscore(&["run", "--pipeline", bad.to_str().unwrap(), "--config", c], dir.path());
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("windw_days"), "{}", stderr(&o));
+
+    let (c0, v, err) = run(&config, &["--only", "ingest,labels"]);
+    assert_eq!(c0, 0, "{err}");
+    assert_eq!(statuses(&v).iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), ["ingest", "labels"]);
+    let (c1, v, err) = run(&config, &["--from-stage", "features"]);
+    assert_eq!(c1, 0, "{err}");
+    assert_eq!(
+        statuses(&v).iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
+        ["features", "train", "qualify", "value", "export"]
+    );
+    // The pipeline's options are in effect: qualify re-scores 3 days before the day.
+    let q = manifest(&config, "qualify");
+    let (c2, v2, _) = run(&config, &["--only", "qualify"]);
+    assert_eq!(c2, 0);
+    assert_eq!(statuses(&v2)[0].1, "skipped");
+    assert!(q["outputs"][0]["rows"].as_u64().unwrap() > 100, "{q}");
+}
+
+#[test]
+fn backfill_runs_dates_in_order_and_stops_at_the_first_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sample(dir.path());
+    let c = config.to_str().unwrap();
+    let p = pipeline();
+    let o = leadscore(
+        &["backfill", "--pipeline", &p, "--config", c, "--from", "2026-10-31", "--to", DATE, "--json"],
+        dir.path(),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let dates: Vec<(&str, &str)> = v["dates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["run_date"].as_str().unwrap(), d["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(dates, [("2026-10-31", "ok"), (DATE, "ok")]);
+    // Dates before the champion's: refused (exit 2); the backfill stops, or goes on when asked.
+    let args = ["backfill", "--pipeline", &p, "--config", c, "--from", "2026-10-01", "--to", "2026-10-02"];
+    let o = leadscore(&args, dir.path());
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("2026-10-01   failed") && text.contains("2026-10-02   not run"), "{text}");
+    let mut go_on = args.to_vec();
+    go_on.push("--continue-on-error");
+    let o = leadscore(&go_on, dir.path());
+    assert_eq!(code(&o), 2);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("2026-10-02   failed") && text.contains("2 failed"), "{text}");
+    let o = leadscore(&["backfill", "--config", c, "--from", DATE, "--to", "2026-10-01"], dir.path());
+    assert_eq!(code(&o), 2);
+}
+
+/// A small LCG: reproducible delays (printed when the test fails).
+struct Delays(u64);
+
+impl Delays {
+    fn next_ms(&mut self, max: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % max
+    }
+}
+
+#[test]
+fn killing_runs_at_random_moments_never_changes_the_final_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean_dir = dir.path().join("clean");
+    let killed_dir = dir.path().join("killed");
+    fs::create_dir_all(&clean_dir).unwrap();
+    fs::create_dir_all(&killed_dir).unwrap();
+    let clean = sample(&clean_dir);
+    let killed = sample(&killed_dir);
+    let started = Instant::now();
+    let (c, _, err) = run(&clean, &[]);
+    assert_eq!(c, 0, "{err}");
+    let full_ms = (started.elapsed().as_millis() as u64).max(500);
+    let reference = tables(&clean);
+
+    let p = pipeline();
+    let args = ["run", "--pipeline", &p, "--config", "sample/leadscore.toml", "--date", DATE];
+    let mut delays = Delays(20261122);
+    let mut log = Vec::new();
+    for round in 0..30 {
+        // Half the kills land early (ingest, labels, features), the rest anywhere in a run.
+        let ms = if round % 2 == 0 { delays.next_ms(full_ms / 3 + 1) } else { delays.next_ms(full_ms + 1) };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_leadscore"))
+            .args(args)
+            .current_dir(&killed_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        let finished = child.try_wait().unwrap().is_some();
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        log.push(format!("round {round}: kill after {ms} ms ({})", if finished { "already done" } else { "killed" }));
+        assert!(finished || status.code() != Some(1), "{}", log.join("\n"));
+        if finished {
+            // A run got through: start over, so that every kill lands in unfinished work.
+            let _ = fs::remove_dir_all(killed.parent().unwrap().join("runs"));
+            let _ = fs::remove_dir_all(killed.parent().unwrap().join("models"));
+        }
+    }
+    let kills = log.iter().filter(|l| l.ends_with("(killed)")).count();
+    assert!(kills >= 20, "most rounds should kill a running process: {}", log.join("\n"));
+    let (c, _, err) = run(&killed, &[]);
+    assert_eq!(c, 0, "{err}\n{}", log.join("\n"));
+    assert_eq!(tables(&killed), reference, "{}", log.join("\n"));
+    // Nothing half-written is left behind.
+    let run_dir = killed.parent().unwrap().join("runs").join(DATE);
+    let mut left: Vec<String> =
+        fs::read_dir(&run_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    let mut expected: Vec<String> = STAGES.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(left, expected, "{}", log.join("\n"));
+    // And a last run has nothing to do.
+    let (c, v, _) = run(&killed, &[]);
+    assert_eq!(c, 0);
+    assert!(statuses(&v).iter().all(|(_, s)| s == "skipped"), "{v}");
+}
