@@ -377,3 +377,26 @@ fn killing_runs_at_random_moments_never_changes_the_final_outputs() {
     assert_eq!(c, 0);
     assert!(statuses(&v).iter().all(|(_, s)| s == "skipped"), "{v}");
 }
+
+#[test]
+fn every_exit_code_of_the_design_is_what_a_scheduler_sees() {
+    // 0, 2 (lock, bad pipeline), 99 and the skip path are covered above and in tests/cli.rs,
+    // with 3 (bad input) and 4 (volume gate). Here: 1, when the machine fails underneath, and 2
+    // for a usage mistake.
+    let dir = tempfile::tempdir().unwrap();
+    let config = sample(dir.path());
+    let folder = config.parent().unwrap();
+    fs::write(folder.join("not-a-folder"), "a file where the outputs should go").unwrap();
+    let text = fs::read_to_string(&config).unwrap();
+    let moved = folder.join("moved.toml");
+    fs::write(&moved, text.replace("output_dir = \".\"", "output_dir = \"not-a-folder/out\"")).unwrap();
+    let o = leadscore(&["run", "--config", moved.to_str().unwrap(), "--only", "ingest"], folder);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not-a-folder"), "{}", stderr(&o));
+    let o =
+        leadscore(&["run", "--config", config.to_str().unwrap(), "--only", "ingest", "--from-stage", "labels"], folder);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--only", "scoring"], folder);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("unknown stage `scoring`"), "{}", stderr(&o));
+}

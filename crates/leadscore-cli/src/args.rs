@@ -104,7 +104,7 @@ pub enum Command {
         json: bool,
     },
     /// Train a model now (as `run --retrain`, for data scientists): runs the stages before train
-    /// whose outputs for the date are missing, then trains, writes `<models_dir>/<model-id>/`
+    /// whose outputs for the date are not up to date, then trains, writes `<models_dir>/<model-id>/`
     /// with `report.html`, and moves the champion if the new model earns it.
     Train {
         /// Config and date.
