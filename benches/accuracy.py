@@ -33,12 +33,11 @@ def ece(y, p, bins=10):
     return total
 
 
-def main():
-    d = sys.argv[1]
+def evaluate(d):
+    """The champion's out-of-time figures on its validation leads, and the truth's AUC there."""
     champion = json.load(open(os.path.join(d, "models", "champion.json")))
     mdir = os.path.join(d, "models", champion["model_id"])
     v = pd.read_parquet(os.path.join(mdir, "validation.parquet"))
-    training = json.load(open(os.path.join(mdir, "training.json")))
     truth = pd.read_parquet(os.path.join(d, "truth.parquet"))
     m = v.merge(truth[["lead_id", "true_probability"]], on="lead_id", how="left")
     y = m.converted.astype(int).values
@@ -54,26 +53,45 @@ def main():
         "observed_rate": round(float(y.mean()), 4),
     }
     out["auc_gap_to_truth"] = round(out["truth_auc_same_leads"] - out["auc"], 4)
+    return out
+
+
+PEER_ATTRIBUTES = ["Title", "LeadSource", "Industry", "NumberOfEmployees", "Country", "UTM_Source__c",
+                   "UTM_Medium__c", "UTM_Campaign__c", "Budget__c", "Timeline__c", "Product_Interest__c"]
+
+
+def peer_meta(d):
+    """meta.json for the peer's reference.py: the same target, window and evaluation leads (the
+    champion's validation range), and the attributes a data scientist would use (the extra ones
+    of `synth --extra-attributes` included)."""
+    if not os.path.exists(os.path.join(d, "Lead.csv")):
+        sys.exit("the peer needs a Salesforce-shaped export (synth --shape salesforce)")
+    champion = json.load(open(os.path.join(d, "models", "champion.json")))
+    training = json.load(open(os.path.join(d, "models", champion["model_id"], "training.json")))
+    vfrom = date.fromisoformat(training["validation"]["from"][:10])
+    vto = date.fromisoformat(training["validation"]["to"][:10])
+    window = int(training["window_days"])
+    header = open(os.path.join(d, "Lead.csv")).readline().strip().split(",")
+    extra = [c.strip('"') for c in header if c.strip('"').lower().startswith("extra")]
+    return {
+        "leads": "Lead.csv", "deals": "Opportunity.csv",
+        "lead_id": "ConvertedAccountId", "lead_created": "CreatedDate",
+        "deal_lead": "AccountId", "deal_time": "CloseDate", "deal_value": "Amount",
+        "conversion": {"StageName": "Closed Won", "Type": "New Business"},
+        "window_days": window,
+        "train_as_of": (vfrom + timedelta(days=window)).isoformat(),
+        "eval_leads_from": vfrom.isoformat(), "eval_leads_to": vto.isoformat(),
+        "attributes": PEER_ATTRIBUTES + extra,
+        "email": "Email",
+    }
+
+
+def main():
+    d = sys.argv[1]
+    out = evaluate(d)
     if "--peer" in sys.argv:
         peer = sys.argv[sys.argv.index("--peer") + 1]
-        if not os.path.exists(os.path.join(d, "Lead.csv")):
-            sys.exit("--peer needs a Salesforce-shaped export (synth --shape salesforce)")
-        vfrom = date.fromisoformat(training["validation"]["from"][:10])
-        vto = date.fromisoformat(training["validation"]["to"][:10])
-        window = int(training["window_days"])
-        meta = {
-            "leads": "Lead.csv", "deals": "Opportunity.csv",
-            "lead_id": "ConvertedAccountId", "lead_created": "CreatedDate",
-            "deal_lead": "AccountId", "deal_time": "CloseDate", "deal_value": "Amount",
-            "conversion": {"StageName": "Closed Won", "Type": "New Business"},
-            "window_days": window,
-            "train_as_of": (vfrom + timedelta(days=window)).isoformat(),
-            "eval_leads_from": vfrom.isoformat(), "eval_leads_to": vto.isoformat(),
-            "attributes": ["Title", "LeadSource", "Industry", "NumberOfEmployees", "Country", "UTM_Source__c",
-                           "UTM_Medium__c", "UTM_Campaign__c", "Budget__c", "Timeline__c", "Product_Interest__c"],
-            "email": "Email",
-        }
-        json.dump(meta, open(os.path.join(d, "meta.json"), "w"), indent=1)
+        json.dump(peer_meta(d), open(os.path.join(d, "meta.json"), "w"), indent=1)
         t0 = time.perf_counter()
         res = json.loads(subprocess.run([sys.executable, peer, d], check=True, capture_output=True, text=True).stdout)
         out["peer"] = {"n_eval": res["n_eval"], "n_eval_pos": res["n_eval_pos"], "lightgbm_auc": round(res["lightgbm"]["auc"], 4),

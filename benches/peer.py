@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""leadscore against the peer baseline (pandas + scikit-learn + LightGBM) on identical files.
+
+Usage:
+    python3 benches/peer.py --leads 1000000 [--extra-attributes 38] [--dir DIR] [--seed 1]
+                            [--bin target/release/leadscore] [--peer ../shared/peer/reference.py]
+
+Generates a Salesforce-shaped synthetic export (12 months) in DIR (default
+target/peer-bench/<leads>; reused when it is already there), then runs, one after the other and
+each under /usr/bin/time -v:
+
+1. `leadscore run --config DIR/leadscore.toml` from scratch (runs/ and models/ removed first):
+   the whole DAG, ingest to export, with a retrain;
+2. the peer's reference.py on the same Lead.csv and Opportunity.csv, with a meta.json giving the
+   same target (Closed Won, New Business), window, training date and evaluation range: the
+   leadscore champion's out-of-time validation leads.
+
+Prints a table (wall seconds, peak memory, out-of-time AUC of each, and the AUC of the synthetic
+truth on the same leads) and the ratios, and writes DIR/peer-bench.json. Needs pandas, pyarrow,
+scikit-learn and lightgbm, and a release build (`cargo build --release`).
+"""
+import argparse, json, os, re, shutil, subprocess, sys, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from accuracy import evaluate, peer_meta  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def timed(cmd, cwd=None):
+    """Runs cmd under /usr/bin/time -v; returns (stdout, wall seconds, peak RSS in MiB)."""
+    t0 = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, cwd=cwd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        sys.stderr.write(p.stderr[-5000:])
+        raise SystemExit(f"{' '.join(cmd)} exited with {p.returncode}")
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+    return p.stdout, wall, (int(m.group(1)) / 1024 if m else float("nan"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--leads", type=int, default=1_000_000)
+    ap.add_argument("--extra-attributes", type=int, default=38)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--dir")
+    ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "leadscore"))
+    ap.add_argument("--peer", default=os.path.join(ROOT, "..", "shared", "peer", "reference.py"))
+    a = ap.parse_args()
+    d = os.path.abspath(a.dir or os.path.join(ROOT, "target", "peer-bench", str(a.leads)))
+    if not os.path.exists(a.bin):
+        raise SystemExit(f"{a.bin} not found: run `cargo build --release` first")
+    if not os.path.exists(os.path.join(d, "Lead.csv")):
+        subprocess.run([a.bin, "synth", "--out", d, "--leads", str(a.leads), "--months", "12", "--seed", str(a.seed),
+                        "--shape", "salesforce", "--extra-attributes", str(a.extra_attributes)],
+                       check=True, capture_output=True)
+    for sub in ("runs", "models"):
+        shutil.rmtree(os.path.join(d, sub), ignore_errors=True)
+
+    _, ls_wall, ls_peak = timed([a.bin, "run", "--config", os.path.join(d, "leadscore.toml")])
+    ours = evaluate(d)
+    meta = peer_meta(d)
+    json.dump(meta, open(os.path.join(d, "meta.json"), "w"), indent=1)
+    out, peer_wall, peer_peak = timed([sys.executable, os.path.abspath(a.peer), d])
+    peer = json.loads(out)
+
+    result = {
+        "leads": a.leads,
+        "attributes": len(meta["attributes"]),
+        "evaluation_leads": ours["validation_leads"],
+        "leadscore": {"wall_seconds": round(ls_wall, 1), "peak_mib": round(ls_peak), "auc": ours["auc"]},
+        "peer": {"wall_seconds": round(peer_wall, 1), "peak_mib": round(peer_peak),
+                 "lightgbm_auc": round(peer["lightgbm"]["auc"], 4), "logistic_auc": round(peer["logistic"]["auc"], 4),
+                 "evaluation_leads": peer["n_eval"], "phases": peer.get("seconds")},
+        "truth_auc": ours["truth_auc_same_leads"],
+    }
+    result["ratios"] = {
+        "speedup": round(peer_wall / ls_wall, 2),
+        "memory_share": round(ls_peak / peer_peak, 3),
+        "auc_difference": round(ours["auc"] - result["peer"]["lightgbm_auc"], 4),
+    }
+    json.dump(result, open(os.path.join(d, "peer-bench.json"), "w"), indent=1)
+    print(f"{a.leads} leads, {len(meta['attributes'])} attributes, out-of-time AUC on {ours['validation_leads']} leads "
+          f"(truth {ours['truth_auc_same_leads']:.4f})")
+    print(f"{'':<22}{'wall s':>9}{'peak MiB':>10}{'AUC':>9}")
+    print(f"{'leadscore (whole DAG)':<22}{ls_wall:>9.1f}{ls_peak:>10.0f}{ours['auc']:>9.4f}")
+    print(f"{'peer (LightGBM)':<22}{peer_wall:>9.1f}{peer_peak:>10.0f}{result['peer']['lightgbm_auc']:>9.4f}")
+    r = result["ratios"]
+    print(f"leadscore is {r['speedup']}x faster, uses {r['memory_share']:.2f} of the peer's peak memory, "
+          f"AUC {r['auc_difference']:+.4f} against LightGBM (targets: 5x, at most 0.33, not lower)")
+
+
+if __name__ == "__main__":
+    main()
