@@ -279,7 +279,7 @@ impl BacktestReport {
     /// The table for the terminal.
     pub fn render(&self) -> String {
         let mut out = format!(
-            "backtest {} … {} ({} mode, outcomes as of {}, policy {})\n{:<23} {:>7} {:>7} {:>6} {:>6} {:>10} {:>10} {:>7} {:>12} {:>12} {:>6}\n",
+            "backtest {} … {} ({} mode, outcomes as of {}, policy {})\n{:<23} {:>7} {:>7} {:>6} {:>8} {:>6} {:>10} {:>10} {:>7} {:>10} {:>7} {:>12} {:>12} {:>6}\n",
             self.from,
             self.to,
             self.mode,
@@ -289,8 +289,11 @@ impl BacktestReport {
             "leads",
             "matured",
             "conv",
+            "expected",
             "qual",
             "precision",
+            "promised",
+            "recall",
             "promised",
             "AUC",
             "pred value",
@@ -301,7 +304,7 @@ impl BacktestReport {
             let label =
                 if std::ptr::eq(p, &self.total) { "total".to_string() } else { format!("{} … {}", p.from, p.to) };
             out.push_str(&format!(
-                "{label:<23} {:>7} {:>7} {:>6} {:>8.1} {:>6} {:>9.1}% {:>9.1}% {:>7} {:>12.0} {:>12.0} {:>6.3}\n",
+                "{label:<23} {:>7} {:>7} {:>6} {:>8.1} {:>6} {:>9.1}% {:>9.1}% {:>9.1}% {:>6.1}% {:>7} {:>12.0} {:>12.0} {:>6.3}\n",
                 p.leads,
                 p.matured,
                 p.conversions,
@@ -309,6 +312,8 @@ impl BacktestReport {
                 p.qualified,
                 100.0 * p.precision,
                 100.0 * p.promised_precision,
+                100.0 * p.recall,
+                100.0 * p.promised_recall,
                 p.auc.map_or("-".into(), |a| format!("{a:.4}")),
                 p.predicted_value,
                 p.actual_value,
@@ -357,8 +362,8 @@ fn render_html(r: &BacktestReport) -> String {
     let mut rows = String::new();
     for p in r.periods.iter().chain(std::iter::once(&r.total)) {
         rows.push_str(&format!(
-            "<tr><td>{} … {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.1}%</td><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td></tr>\n",
-            p.from, p.to, esc(&p.model_id), p.leads, p.matured, p.qualified,
+            "<tr><td>{} … {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.1}%</td><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td></tr>\n",
+            p.from, p.to, esc(&p.model_id), p.leads, p.matured, p.conversions, p.expected_conversions, p.qualified,
             100.0 * p.precision, 100.0 * p.promised_precision, 100.0 * p.recall, 100.0 * p.promised_recall,
             p.auc.map_or("-".into(), |a| format!("{a:.4}")), p.predicted_value, p.actual_value,
             if p.actual_value > 0.0 { format!("{:.3}", p.predicted_value / p.actual_value) } else { "-".into() }
@@ -369,7 +374,7 @@ fn render_html(r: &BacktestReport) -> String {
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>leadscore backtest {from} … {to}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse;font-size:.9em}}td,th{{border:1px solid #ddd;padding:3px 8px;text-align:right}}</style></head><body>
 <h1>Backtest {from} … {to}</h1><p>{mode} mode: {mode_text}. Outcomes as of {as_of}; only leads whose window had ended by then are evaluated. Policy <b>{policy}</b>.</p><ul>{warnings}</ul>
-<table><tr><th>period</th><th>model</th><th>leads</th><th>matured</th><th>qualified</th><th>precision</th><th>promised</th><th>recall</th><th>promised</th><th>AUC</th><th>predicted value</th><th>actual value</th><th>ratio</th></tr>
+<table><tr><th>period</th><th>model</th><th>leads</th><th>matured</th><th>conversions</th><th>expected</th><th>qualified</th><th>precision</th><th>promised</th><th>recall</th><th>promised</th><th>AUC</th><th>predicted value</th><th>actual value</th><th>ratio</th></tr>
 {rows}</table>{precision}{value}</body></html>
 "#,
         from = r.from,

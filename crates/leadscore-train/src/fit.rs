@@ -42,10 +42,17 @@ fn labels_f64(y: &[bool]) -> Vec<f64> {
     y.iter().map(|y| f64::from(u8::from(*y))).collect()
 }
 
-/// Fits the logistic regression on a linear-encoded design.
+/// The subsampling step of the logistic baseline: every `step`-th training row is used, so that
+/// at most [`LOGISTIC_MAX_ROWS`] rows and about [`LOGISTIC_MAX_CELLS`] design cells are fitted.
+pub fn logistic_step(rows: usize, columns: usize) -> usize {
+    let max_rows = LOGISTIC_MAX_ROWS.min(LOGISTIC_MAX_CELLS / columns.max(1)).max(1000);
+    rows.div_ceil(max_rows).max(1)
+}
+
+/// Fits the logistic regression on a linear-encoded design (every [`logistic_step`]-th row; pass
+/// an already subsampled design to avoid encoding rows that are not used).
 pub fn logistic(x: &Design, y: &[bool], cfg: &Train) -> Result<(Classifier, usize)> {
-    let max_rows = LOGISTIC_MAX_ROWS.min(LOGISTIC_MAX_CELLS / x.columns.len().max(1)).max(1000);
-    let step = x.rows.div_ceil(max_rows).max(1);
+    let step = logistic_step(x.rows, x.columns.len());
     let (x, y): (Design, Vec<bool>) = if step > 1 {
         (every_nth(x, step), y.iter().step_by(step).copied().collect())
     } else {
