@@ -27,16 +27,26 @@ from accuracy import evaluate, peer_meta  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def timed(cmd, cwd=None):
-    """Runs cmd under /usr/bin/time -v; returns (stdout, wall seconds, peak RSS in MiB)."""
+def timed(cmd, cwd=None, may_fail=False):
+    """Runs cmd under /usr/bin/time -v; returns (stdout, wall seconds, peak RSS in MiB, failure).
+
+    failure is None on success. With may_fail, a failed run (the peer killed for want of memory,
+    say) is returned as a failure text instead of ending the benchmark."""
     t0 = time.perf_counter()
     p = subprocess.run(["/usr/bin/time", "-v"] + cmd, cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
-    if p.returncode != 0:
-        sys.stderr.write(p.stderr[-5000:])
-        raise SystemExit(f"{' '.join(cmd)} exited with {p.returncode}")
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
-    return p.stdout, wall, (int(m.group(1)) / 1024 if m else float("nan"))
+    peak = int(m.group(1)) / 1024 if m else float("nan")
+    failure = None
+    if p.returncode != 0:
+        signal = re.search(r"Command terminated by signal (\d+)", p.stderr)
+        failure = (f"killed by signal {signal.group(1)}" + (" (out of memory?)" if signal.group(1) == "9" else "")
+                   if signal else f"exited with {p.returncode}")
+        if not may_fail:
+            sys.stderr.write(p.stderr[-5000:])
+            raise SystemExit(f"{' '.join(cmd)}: {failure}")
+        sys.stderr.write(f"{' '.join(cmd)}: {failure} after {wall:.1f} s at {peak:.0f} MiB\n")
+    return p.stdout, wall, peak, failure
 
 
 def main():
@@ -58,37 +68,46 @@ def main():
     for sub in ("runs", "models"):
         shutil.rmtree(os.path.join(d, sub), ignore_errors=True)
 
-    _, ls_wall, ls_peak = timed([a.bin, "run", "--config", os.path.join(d, "leadscore.toml")])
+    _, ls_wall, ls_peak, _ = timed([a.bin, "run", "--config", os.path.join(d, "leadscore.toml")])
     ours = evaluate(d)
     meta = peer_meta(d)
     json.dump(meta, open(os.path.join(d, "meta.json"), "w"), indent=1)
-    out, peer_wall, peer_peak = timed([sys.executable, os.path.abspath(a.peer), d])
-    peer = json.loads(out)
+    out, peer_wall, peer_peak, failure = timed([sys.executable, os.path.abspath(a.peer), d], may_fail=True)
+    peer = json.loads(out) if failure is None else None
 
     result = {
         "leads": a.leads,
         "attributes": len(meta["attributes"]),
         "evaluation_leads": ours["validation_leads"],
         "leadscore": {"wall_seconds": round(ls_wall, 1), "peak_mib": round(ls_peak), "auc": ours["auc"]},
-        "peer": {"wall_seconds": round(peer_wall, 1), "peak_mib": round(peer_peak),
-                 "lightgbm_auc": round(peer["lightgbm"]["auc"], 4), "logistic_auc": round(peer["logistic"]["auc"], 4),
-                 "evaluation_leads": peer["n_eval"], "phases": peer.get("seconds")},
+        "peer": {"wall_seconds": round(peer_wall, 1), "peak_mib": round(peer_peak), "failure": failure},
         "truth_auc": ours["truth_auc_same_leads"],
     }
+    if peer is not None:
+        result["peer"].update({"lightgbm_auc": round(peer["lightgbm"]["auc"], 4),
+                               "logistic_auc": round(peer["logistic"]["auc"], 4),
+                               "evaluation_leads": peer["n_eval"], "phases": peer.get("seconds")})
+    # A failed peer gives bounds: it needed more than its wall time and its peak memory.
     result["ratios"] = {
         "speedup": round(peer_wall / ls_wall, 2),
         "memory_share": round(ls_peak / peer_peak, 3),
-        "auc_difference": round(ours["auc"] - result["peer"]["lightgbm_auc"], 4),
+        "auc_difference": round(ours["auc"] - peer["lightgbm"]["auc"], 4) if peer else None,
+        "bounds_only": failure is not None,
     }
     json.dump(result, open(os.path.join(d, "peer-bench.json"), "w"), indent=1)
     print(f"{a.leads} leads, {len(meta['attributes'])} attributes, out-of-time AUC on {ours['validation_leads']} leads "
           f"(truth {ours['truth_auc_same_leads']:.4f})")
     print(f"{'':<22}{'wall s':>9}{'peak MiB':>10}{'AUC':>9}")
     print(f"{'leadscore (whole DAG)':<22}{ls_wall:>9.1f}{ls_peak:>10.0f}{ours['auc']:>9.4f}")
-    print(f"{'peer (LightGBM)':<22}{peer_wall:>9.1f}{peer_peak:>10.0f}{result['peer']['lightgbm_auc']:>9.4f}")
     r = result["ratios"]
-    print(f"leadscore is {r['speedup']}x faster, uses {r['memory_share']:.2f} of the peer's peak memory, "
-          f"AUC {r['auc_difference']:+.4f} against LightGBM (targets: 5x, at most 0.33, not lower)")
+    if peer is not None:
+        print(f"{'peer (LightGBM)':<22}{peer_wall:>9.1f}{peer_peak:>10.0f}{result['peer']['lightgbm_auc']:>9.4f}")
+        print(f"leadscore is {r['speedup']}x faster, uses {r['memory_share']:.2f} of the peer's peak memory, "
+              f"AUC {r['auc_difference']:+.4f} against LightGBM (targets: 5x, at most 0.33, not lower)")
+    else:
+        print(f"{'peer (LightGBM)':<22}{peer_wall:>9.1f}{peer_peak:>10.0f}{'-':>9}   {failure}")
+        print(f"the peer did not finish ({failure}): leadscore is more than {r['speedup']}x faster and uses less "
+              f"than {r['memory_share']:.2f} of the memory the peer had reached")
 
 
 if __name__ == "__main__":

@@ -1,20 +1,27 @@
-//! Whole-pipeline benchmark: generates a synthetic export and runs each stage on it, through the
-//! real `leadscore` binary (one process per step), printing seconds, leads per second and peak
-//! memory per step. After the daily steps it rescores the whole history (`qualify*`, `value*`,
-//! `export*`), which measures scoring and export throughput on every lead.
+//! Whole-pipeline benchmark: generates a synthetic export (12 months, 12 attributes plus
+//! `--extra-attributes` noise ones, 38 by default: about 50) and runs the whole DAG on it with a
+//! retrain, one stage per process through the real `leadscore` binary, printing seconds, leads
+//! per second and peak memory per stage and for the whole DAG, and the champion's out-of-time AUC
+//! next to the AUC of the synthetic truth on the same leads. Then:
+//!
+//! - `daily`: the daily run with that champion (`leadscore run --force`: every stage recomputed,
+//!   no retrain) scoring about `--daily-leads` leads (50,000 by default; the day's leads and, via
+//!   `[qualify] rescore_days`, enough earlier days), end to end in one process;
+//! - `qualify*`, `value*`, `export*`: scoring, valuing and exporting every lead of the history.
 //!
 //! ```text
 //! cargo bench --bench pipeline                      # 100k and 1M leads
-//! cargo bench --bench pipeline -- --leads 200000    # one size
-//! cargo bench --bench pipeline -- --leads 1000000 --keep target/bench-1m
+//! cargo bench --bench pipeline -- --leads 5000000   # one size
+//! cargo bench --bench pipeline -- --leads 1000000 --keep target/bench-1m --extra-attributes 0
 //! ```
 //!
-//! Accuracy against the truth and the peer baseline is checked afterwards on a kept export with
-//! `python3 benches/accuracy.py DIR/synth-N` (see that script).
+//! The peer comparison (pandas + scikit-learn + LightGBM on identical files) is
+//! `python3 benches/peer.py --leads N`.
 //!
 //! Peak memory is the child process's high-water mark (`VmHWM` in `/proc/<pid>/status`), sampled
 //! until it exits. This machine is shared: compare figures from the same run, not across days.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -70,49 +77,156 @@ fn dir_bytes(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The champion's out-of-time AUC (its `validation.parquet`) and the synthetic truth's AUC on the
+/// same leads, with the number of leads.
+fn accuracy(export: &Path) -> (f64, f64, usize) {
+    use polars::prelude::*;
+    let read = |path: &Path| {
+        let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        ParquetReader::new(file).finish().unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let champion = std::fs::read_to_string(export.join("models/champion.json")).expect("a champion after training");
+    let champion: serde_json::Value = serde_json::from_str(&champion).expect("champion.json is JSON");
+    let model_id = champion["model_id"].as_str().expect("champion.json names a model");
+    let validation = read(&export.join("models").join(model_id).join("validation.parquet"));
+    let truth = read(&export.join("truth.parquet"));
+    let strs = |df: &DataFrame, c: &str| -> Vec<String> {
+        df.column(c)
+            .and_then(|c| c.str().cloned())
+            .unwrap_or_else(|e| panic!("{c}: {e}"))
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect()
+    };
+    let floats = |df: &DataFrame, c: &str| -> Vec<f64> {
+        df.column(c)
+            .and_then(|c| c.f64().cloned())
+            .unwrap_or_else(|e| panic!("{c}: {e}"))
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect()
+    };
+    let true_p: HashMap<String, f64> =
+        strs(&truth, "lead_id").into_iter().zip(floats(&truth, "true_probability")).collect();
+    let labels: Vec<bool> = validation
+        .column("converted")
+        .and_then(|c| c.bool().cloned())
+        .unwrap_or_else(|e| panic!("converted: {e}"))
+        .iter()
+        .map(|v| v == Some(true))
+        .collect();
+    let truth_scores: Vec<f64> =
+        strs(&validation, "lead_id").iter().map(|id| true_p.get(id).copied().unwrap_or(f64::NAN)).collect();
+    let auc = |scores: &[f64]| leadscore_model::metrics::roc_auc(scores, &labels).unwrap_or(f64::NAN);
+    (auc(&floats(&validation, "probability")), auc(&truth_scores), labels.len())
+}
+
+/// Rows of a Parquet output.
+fn parquet_rows(path: &Path) -> usize {
+    use polars::prelude::*;
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ParquetReader::new(file).finish().map(|df| df.height()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let number = |flag: &str, default: u64| {
+        value(flag).map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{flag} takes a number, not {v}")))
+    };
     let sizes: Vec<u64> = match value("--leads") {
         Some(n) => vec![n.parse().expect("--leads takes a number")],
         None => vec![100_000, 1_000_000],
     };
+    let extra = number("--extra-attributes", 38).to_string();
+    let daily_leads = number("--daily-leads", 50_000);
     let keep = value("--keep").map(PathBuf::from);
-    println!("{:<10} {:<8} {:>9} {:>14} {:>10}", "leads", "step", "seconds", "leads/s", "peak");
+    let row = |n: u64, step: &str, m: &Measured, rows: u64, note: &str| {
+        println!(
+            "{n:<10} {step:<9} {:>9.2} {:>12.0} {:>10}   {note}",
+            m.seconds,
+            rows as f64 / m.seconds,
+            mib(m.peak_bytes)
+        );
+    };
+    println!("{:<10} {:<9} {:>9} {:>12} {:>10}", "leads", "step", "seconds", "rows/s", "peak");
     for n in sizes {
         let tmp = tempfile::tempdir().expect("a temporary folder");
         let dir = keep.clone().unwrap_or_else(|| tmp.path().to_path_buf());
         let out = dir.join(format!("synth-{n}"));
         let out_s = out.to_str().expect("utf-8 path");
         let leads = n.to_string();
-        let synth = measure(&["synth", "--out", out_s, "--leads", &leads, "--months", "12", "--seed", "1"]);
-        println!(
-            "{n:<10} {:<8} {:>9.2} {:>14.0} {:>10}   ({:.0} MiB written)",
+        let synth = measure(&[
             "synth",
-            synth.seconds,
-            n as f64 / synth.seconds,
-            mib(synth.peak_bytes),
-            dir_bytes(&out) as f64 / 1_048_576.0
-        );
+            "--out",
+            out_s,
+            "--leads",
+            &leads,
+            "--months",
+            "12",
+            "--seed",
+            "1",
+            "--extra-attributes",
+            &extra,
+        ]);
+        let written = dir_bytes(&out) as f64 / 1_048_576.0;
+        row(n, "synth", &synth, n, &format!("{written:.0} MiB written, 12 + {extra} attributes"));
         let config = out.join("leadscore.toml");
         let config = config.to_str().expect("utf-8 path");
-        let step = |name: &str, config: &str| {
-            let stage = name.trim_end_matches('*');
-            let m = measure(&["stage", stage, "--config", config]);
-            println!("{n:<10} {name:<8} {:>9.2} {:>14.0} {:>10}", m.seconds, n as f64 / m.seconds, mib(m.peak_bytes));
-        };
+
+        // The whole DAG with a retrain: there is no champion yet, so train trains.
+        let (mut seconds, mut peak) = (0.0, None::<u64>);
         for stage in ["ingest", "labels", "features", "train", "qualify", "value", "export"] {
-            step(stage, config);
+            let m = measure(&["stage", stage, "--config", config]);
+            row(n, stage, &m, n, "");
+            seconds += m.seconds;
+            peak = peak.max(m.peak_bytes);
         }
+        let (auc, truth_auc, evaluated) = accuracy(&out);
+        let dag = Measured { seconds, peak_bytes: peak };
+        row(
+            n,
+            "DAG",
+            &dag,
+            n,
+            &format!("whole DAG with a retrain; AUC {auc:.4} out of time on {evaluated} leads (truth {truth_auc:.4})"),
+        );
+
+        // The daily run with the champion: every stage recomputed, no retrain, about
+        // `daily_leads` leads scored (the day's and those of earlier days, rescored).
+        let per_day = (n as f64 / 365.0).max(1.0);
+        let rescore_days = ((daily_leads as f64 / per_day).ceil() as u64).saturating_sub(1).min(3660);
+        let base = std::fs::read_to_string(config).expect("the generated config");
+        let daily = out.join("leadscore-daily.toml");
+        std::fs::write(&daily, format!("{base}\n[qualify]\nrescore_days = {rescore_days}\n")).expect("a daily config");
+        let daily = daily.to_str().expect("utf-8 path");
+        let m = measure(&["run", "--config", daily, "--force"]);
+        let scored = std::fs::read_dir(out.join("runs"))
+            .expect("runs/")
+            .filter_map(|d| d.ok())
+            .map(|d| d.path().join("qualify/scores.parquet"))
+            .filter(|p| p.is_file())
+            .map(|p| parquet_rows(&p))
+            .max()
+            .unwrap_or(0);
+        row(
+            n,
+            "daily",
+            &m,
+            scored as u64,
+            &format!(
+                "`run --force` with the champion: {scored} leads scored (rescore_days {rescore_days}), every stage"
+            ),
+        );
+
         // Scoring throughput: rescore the whole history, so that every lead is scored, valued
-        // and exported (`qualify*`, `value*`, `export*`; leads/s counts scored leads).
-        let mut text = std::fs::read_to_string(config).expect("the generated config");
-        text.push_str("\n[qualify]\nrescore_days = 3660\n");
+        // and exported (`qualify*`, `value*`, `export*`; rows/s counts scored leads).
         let every = out.join("leadscore-every-lead.toml");
-        std::fs::write(&every, text).expect("a config for every lead");
+        std::fs::write(&every, format!("{base}\n[qualify]\nrescore_days = 3660\n")).expect("a config for every lead");
         let every = every.to_str().expect("utf-8 path");
         for name in ["qualify*", "value*", "export*"] {
-            step(name, every);
+            let m = measure(&["stage", name.trim_end_matches('*'), "--config", every]);
+            row(n, name, &m, n, "");
         }
     }
 }

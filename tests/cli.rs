@@ -651,6 +651,11 @@ fn run_writes_every_export_and_no_raw_personal_data_reaches_files_or_logs() {
     assert!(report["qualified"].as_u64().unwrap() > 0, "{report}");
     let meta = &report["formats"][3];
     assert_eq!(meta["refused"][0]["reason"], "meta_event_too_old", "{report}");
+    // The manifest counts the rows of the custom shape's table, as the summary's rows out.
+    let manifest = read_json(&out.join("manifest.json"));
+    let custom =
+        manifest["outputs"].as_array().unwrap().iter().find(|o| o["file"] == "qualified_leads.parquet").unwrap();
+    assert_eq!(custom["rows"], report["formats"][0]["exported"], "{manifest}");
     // Every raw e-mail, phone and name of the export, as whole tokens or substrings.
     let mut r = csv::Reader::from_path(export.join("contacts.csv")).unwrap();
     let h = r.headers().unwrap().clone();

@@ -415,6 +415,14 @@ impl StageWriter {
         Ok(())
     }
 
+    /// Writes a table encoded elsewhere (Parquet bytes from the arrow writer) and records its rows.
+    pub fn write_table_bytes(&mut self, file: &str, bytes: &[u8], rows: u64) -> Result<()> {
+        let mut rec = io::write_bytes(&self.staging.join(file), bytes)?;
+        rec.rows = Some(rows);
+        self.outputs.push(rec);
+        Ok(())
+    }
+
     /// Writes the manifest and moves the stage's folder into place, replacing an earlier run's.
     pub fn commit(mut self, inputs: Vec<InputFile>, timings: Vec<Timing>, started: Instant) -> Result<Manifest> {
         let manifest = Manifest {

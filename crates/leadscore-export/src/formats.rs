@@ -73,7 +73,8 @@ impl<'a> Settings<'a> {
 
 /// What one format did.
 pub(crate) struct FormatOutput {
-    pub files: Vec<(String, Vec<u8>)>,
+    /// Name, bytes, and rows for a table (the custom shape's Parquet file).
+    pub files: Vec<(String, Vec<u8>, Option<u64>)>,
     pub candidates: u64,
     pub exported: u64,
     pub not_applicable: u64,
@@ -88,7 +89,7 @@ impl FormatOutput {
         }
         FormatReport {
             format: format.name().to_string(),
-            files: self.files.iter().map(|(n, _)| n.clone()).collect(),
+            files: self.files.iter().map(|(n, _, _)| n.clone()).collect(),
             candidates: self.candidates,
             exported: self.exported,
             not_applicable: self.not_applicable,
@@ -169,8 +170,9 @@ fn custom(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
         }
     }
     out.exported = kept.len() as u64;
-    out.files.push((files::QUALIFIED_LEADS.to_string(), custom_parquet(&kept, &s.table_meta)?));
-    out.files.push((files::QUALIFIED_LEADS_CSV.to_string(), custom_csv(&kept)?));
+    let rows = Some(kept.len() as u64);
+    out.files.push((files::QUALIFIED_LEADS.to_string(), custom_parquet(&kept, &s.table_meta)?, rows));
+    out.files.push((files::QUALIFIED_LEADS_CSV.to_string(), custom_csv(&kept)?, None));
     Ok(out)
 }
 
@@ -290,7 +292,7 @@ fn google_click(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
             }
         }
     }
-    out.files.push((files::GOOGLE_CLICK.to_string(), w.into_inner().map_err(csv_error)?));
+    out.files.push((files::GOOGLE_CLICK.to_string(), w.into_inner().map_err(csv_error)?, None));
     Ok(out)
 }
 
@@ -349,7 +351,7 @@ fn google_enhanced(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
             }
         }
     }
-    out.files.push((files::GOOGLE_ENHANCED.to_string(), buf));
+    out.files.push((files::GOOGLE_ENHANCED.to_string(), buf, None));
     Ok(out)
 }
 
@@ -446,7 +448,7 @@ fn meta_capi(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
     for (i, chunk) in events.chunks(META_BATCH).enumerate() {
         let mut bytes = serde_json::to_vec(&Batch { data: chunk }).map_err(|e| ExportError::Internal(e.to_string()))?;
         bytes.push(b'\n');
-        out.files.push((format!("{}{:04}.json", files::META_CAPI_PREFIX, i + 1), bytes));
+        out.files.push((format!("{}{:04}.json", files::META_CAPI_PREFIX, i + 1), bytes, None));
     }
     Ok(out)
 }

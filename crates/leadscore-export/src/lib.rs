@@ -47,8 +47,8 @@ pub struct ExportInputs {
 /// What the stage produces.
 #[derive(Debug, Clone)]
 pub struct ExportOutputs {
-    /// Upload files: name and bytes, in a fixed order.
-    pub files: Vec<(String, Vec<u8>)>,
+    /// Upload files: name, bytes and, for a table, its rows; in a fixed order.
+    pub files: Vec<(String, Vec<u8>, Option<u64>)>,
     /// `refused.parquet`: `format`, `lead_id`, `reason`.
     pub refused: DataFrame,
     /// The report.
@@ -238,8 +238,11 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
     let mut out = run(config, &inputs, ctx)?;
     sw.lap("export");
     let mut w = layout.begin(ctx, Stage::Export)?;
-    for (name, bytes) in &out.files {
-        w.write_bytes(name, bytes)?;
+    for (name, bytes, rows) in &out.files {
+        match rows {
+            Some(rows) => w.write_table_bytes(name, bytes, *rows)?,
+            None => w.write_bytes(name, bytes)?,
+        }
     }
     w.write_parquet(files::REFUSED, &mut out.refused)?;
     w.write_json(files::REPORT, &out.report)?;

@@ -12,6 +12,7 @@ use leadscore_core::schema::{self, FieldType, RejectReason, SourceKind, UPDATED_
 use leadscore_core::time::format_micros;
 use leadscore_core::{Config, CoreError, RunContext};
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use crate::attributes;
 use crate::error::{IngestError, Result};
@@ -339,9 +340,14 @@ fn parse_file(
     for (name, column) in &source.extra {
         columns.push(parse::text(df.column(column)?)?.with_name(name.as_str().into()).into_column());
     }
+    // Attributes are independent columns: parsed in parallel, kept in their declared order.
+    let parsed_attrs: Vec<Result<_>> = attr_kinds
+        .par_iter()
+        .map(|(name, column, kind)| Ok(attributes::parse_attribute(df.column(column)?, name, *kind, tz)?))
+        .collect();
     let mut unparsable_attrs = Vec::new();
-    for (k, (name, column, kind)) in attr_kinds.iter().enumerate() {
-        let (col, errs) = attributes::parse_attribute(df.column(column)?, name, *kind, tz)?;
+    for (k, parsed) in parsed_attrs.into_iter().enumerate() {
+        let (col, errs) = parsed?;
         unparsable_attrs.extend(errs.into_iter().map(|(row, _)| (k, row)));
         columns.push(col);
     }

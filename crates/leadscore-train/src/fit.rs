@@ -13,14 +13,14 @@ use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2, ShapeBuilder};
 
-use crate::data::{every_nth, rows};
+use crate::data::{rows, select};
 use crate::error::{Result, TrainError};
 
 /// Most training rows the logistic baseline sees (an even subsample over time above this): its
 /// optimiser makes full passes, and a linear model gains little from more rows.
 pub const LOGISTIC_MAX_ROWS: usize = 100_000;
 /// Most design cells (rows x columns) the logistic baseline sees: wide designs get fewer rows.
-pub const LOGISTIC_MAX_CELLS: usize = 20_000_000;
+pub const LOGISTIC_MAX_CELLS: usize = 10_000_000;
 /// Above this many training rows each boosted tree is grown on a random half of them (seeded):
 /// half the histogram work per tree, at a cost in AUC measured in the benchmark notes.
 pub const SUBSAMPLE_ABOVE_ROWS: usize = 300_000;
@@ -36,32 +36,95 @@ pub struct BoostedFit {
     pub best_rounds: usize,
     /// Rounds of the final model, refitted on the whole training slice.
     pub final_rounds: usize,
+    /// Share of the negatives the trees learned from (1 when every lead was used); each sampled
+    /// negative weighed its inverse.
+    pub negative_rate: f64,
+}
+
+/// The training rows of the boosted trees when the slice is large: every positive and a seeded
+/// random share `rate` of the negatives, in their time order, each negative weighing `1 / rate`
+/// so that the weighted rows estimate the whole slice's likelihood.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NegativeSample {
+    /// Indices of the kept rows, ascending.
+    pub rows: Vec<usize>,
+    /// Weight of each kept row.
+    pub weights: Vec<f64>,
+    /// Share of the negatives kept.
+    pub rate: f64,
+}
+
+/// The lowest share of negatives kept, however many leads there are: each sampled negative weighs
+/// at most 50.
+pub const MIN_NEGATIVE_RATE: f64 = 0.02;
+
+/// Samples the negatives of `y` so that about `above` rows remain (`[train]
+/// sample_negatives_above`); `None` when the slice is not larger than that, or `above` is 0.
+pub fn sample_negatives(y: &[bool], above: usize, seed: u64) -> Option<NegativeSample> {
+    use rand::{Rng, SeedableRng};
+    if above == 0 || y.len() <= above {
+        return None;
+    }
+    let positives = y.iter().filter(|v| **v).count();
+    let negatives = y.len() - positives;
+    if negatives == 0 {
+        return None;
+    }
+    let rate = (above.saturating_sub(positives) as f64 / negatives as f64).clamp(MIN_NEGATIVE_RATE, 1.0);
+    if rate >= 1.0 {
+        return None;
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let (mut rows, mut weights) = (Vec::new(), Vec::new());
+    for (i, positive) in y.iter().enumerate() {
+        // One draw per row, positives included, so a row's fate does not depend on the labels
+        // of the rows before it.
+        let keep = rng.gen_bool(rate);
+        if *positive || keep {
+            rows.push(i);
+            weights.push(if *positive { 1.0 } else { 1.0 / rate });
+        }
+    }
+    Some(NegativeSample { rows, weights, rate })
 }
 
 fn labels_f64(y: &[bool]) -> Vec<f64> {
     y.iter().map(|y| f64::from(u8::from(*y))).collect()
 }
 
-/// The subsampling step of the logistic baseline: every `step`-th training row is used, so that
-/// at most [`LOGISTIC_MAX_ROWS`] rows and about [`LOGISTIC_MAX_CELLS`] design cells are fitted.
-pub fn logistic_step(rows: usize, columns: usize) -> usize {
-    let max_rows = LOGISTIC_MAX_ROWS.min(LOGISTIC_MAX_CELLS / columns.max(1)).max(1000);
-    rows.div_ceil(max_rows).max(1)
+/// Most rows the logistic baseline fits for a design of `columns` columns: at most
+/// [`LOGISTIC_MAX_ROWS`] and about [`LOGISTIC_MAX_CELLS`] cells.
+pub fn logistic_budget(columns: usize) -> usize {
+    LOGISTIC_MAX_ROWS.min(LOGISTIC_MAX_CELLS / columns.max(1)).max(1000)
 }
 
-/// Fits the logistic regression on a linear-encoded design (every [`logistic_step`]-th row; pass
-/// an already subsampled design to avoid encoding rows that are not used).
-pub fn logistic(x: &Design, y: &[bool], cfg: &Train) -> Result<(Classifier, usize)> {
-    let step = logistic_step(x.rows, x.columns.len());
-    let (x, y): (Design, Vec<bool>) = if step > 1 {
-        (every_nth(x, step), y.iter().step_by(step).copied().collect())
-    } else {
-        (x.clone(), y.to_vec())
+/// The training rows the logistic baseline fits, ascending. Every row when they fit the budget;
+/// otherwise a case-control sample spread evenly over time: the positives (at most half the
+/// budget) and as many negatives as fill it. Sampling by class changes only the intercept of a
+/// logistic regression, and calibration on the untouched validation slice sets that again.
+pub fn logistic_rows(y: &[bool], columns: usize) -> Vec<usize> {
+    let budget = logistic_budget(columns);
+    if y.len() <= budget {
+        return (0..y.len()).collect();
+    }
+    let (positives, negatives): (Vec<usize>, Vec<usize>) = (0..y.len()).partition(|i| y[*i]);
+    let keep_pos = positives.len().min(budget / 2);
+    let keep_neg = (budget - keep_pos).min(negatives.len());
+    let evenly = |rows: &[usize], k: usize| -> Vec<usize> {
+        (0..k).map(|j| rows[(j as f64 * rows.len() as f64 / k as f64) as usize]).collect()
     };
+    let mut picked = evenly(&positives, keep_pos);
+    picked.extend(evenly(&negatives, keep_neg));
+    picked.sort_unstable();
+    picked
+}
+
+/// Fits the logistic regression on a linear-encoded design (the rows [`logistic_rows`] picked).
+pub fn logistic(x: &Design, y: &[bool], cfg: &Train) -> Result<(Classifier, usize)> {
     let n = x.rows;
-    let arr = Array2::from_shape_vec((n, x.columns.len()).f(), x.data)
+    let arr = Array2::from_shape_vec((n, x.columns.len()).f(), x.data.clone())
         .map_err(|e| TrainError::Internal(format!("design shape: {e}")))?;
-    let ds = Dataset::new(arr, Array1::from(y));
+    let ds = Dataset::new(arr, Array1::from(y.to_vec()));
     let fitted = LogisticRegression::default()
         .alpha(cfg.l2)
         .max_iterations(100)
@@ -104,7 +167,7 @@ struct Boosted {
 /// Early stopping picks the number of rounds on the newest [`EARLY_STOPPING_FRACTION`] of the
 /// time-ordered rows, then the model is refitted on all rows with that many rounds (scaled up for
 /// the extra data).
-fn boost(x: &Design, y: &[f64], cfg: &Train, regression: bool, what: &'static str) -> Result<Boosted> {
+fn boost(x: &Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, what: &'static str) -> Result<Boosted> {
     let metric = if regression { Metric::RootMeanSquaredError } else { Metric::LogLoss };
     let err = |e: forust_ml::errors::ForustError| TrainError::Fit { model: what, message: e.to_string() };
     let cut = ((x.rows as f64) * (1.0 - EARLY_STOPPING_FRACTION)) as usize;
@@ -115,8 +178,7 @@ fn boost(x: &Design, y: &[f64], cfg: &Train, regression: bool, what: &'static st
         .set_early_stopping_rounds(Some(EARLY_STOPPING_ROUNDS));
     let fit_m = Matrix::new(&fit_x.data, fit_x.rows, cols);
     let watch_m = Matrix::new(&watch_x.data, watch_x.rows, cols);
-    let watch_w = vec![1.0; watch_x.rows];
-    probe.fit(&fit_m, &y[..cut], &vec![1.0; fit_x.rows], Some(vec![(watch_m, &y[cut..], &watch_w)])).map_err(err)?;
+    probe.fit(&fit_m, &y[..cut], &w[..cut], Some(vec![(watch_m, &y[cut..], &w[cut..])])).map_err(err)?;
     let best_rounds = probe.best_iteration.map_or(probe.trees.len(), |b| b + 1).max(1);
     let probe = probe.set_prediction_iteration(Some(best_rounds - 1));
     let watch_predictions = probe.predict(&Matrix::new(&watch_x.data, watch_x.rows, cols), true);
@@ -124,14 +186,25 @@ fn boost(x: &Design, y: &[f64], cfg: &Train, regression: bool, what: &'static st
     let final_rounds = ((best_rounds as f64) / (1.0 - EARLY_STOPPING_FRACTION)).round().max(1.0) as usize;
     let mut model = booster(cfg, final_rounds, regression, x.rows);
     let all = Matrix::new(&x.data, x.rows, cols);
-    model.fit(&all, y, &vec![1.0; x.rows], None).map_err(err)?;
-    Ok(Boosted { model, fit: BoostedFit { best_rounds, final_rounds }, watch_predictions, cut })
+    model.fit(&all, y, w, None).map_err(err)?;
+    let negative_rate = 1.0;
+    Ok(Boosted { model, fit: BoostedFit { best_rounds, final_rounds, negative_rate }, watch_predictions, cut })
 }
 
-/// Fits gradient-boosted trees (log loss) on a trees-encoded design of time-ordered rows.
-pub fn boosted(x: &Design, y: &[bool], cfg: &Train) -> Result<(Classifier, BoostedFit)> {
-    let b = boost(x, &labels_f64(y), cfg, false, "boosted trees")?;
-    Ok((Classifier::Boosted { booster: Box::new(b.model) }, b.fit))
+/// Fits gradient-boosted trees (log loss) on a trees-encoded design of time-ordered rows; above
+/// `[train] sample_negatives_above` rows, on every positive and a weighted sample of negatives.
+/// Returns the model, its early stopping and the rows it learned from.
+pub fn boosted(x: &Design, y: &[bool], cfg: &Train) -> Result<(Classifier, BoostedFit, usize)> {
+    let (b, rows) = match sample_negatives(y, cfg.sample_negatives_above as usize, cfg.seed) {
+        None => (boost(x, &labels_f64(y), &vec![1.0; x.rows], cfg, false, "boosted trees")?, x.rows),
+        Some(sample) => {
+            let y: Vec<bool> = sample.rows.iter().map(|i| y[*i]).collect();
+            let mut b = boost(&select(x, &sample.rows), &labels_f64(&y), &sample.weights, cfg, false, "boosted trees")?;
+            b.fit.negative_rate = sample.rate;
+            (b, sample.rows.len())
+        }
+    };
+    Ok((Classifier::Boosted { booster: Box::new(b.model) }, b.fit, rows))
 }
 
 /// Fewest valued conversions for a value regression; below, segment means are used.
@@ -142,7 +215,7 @@ pub const VALUE_MIN_CONVERSIONS: usize = 200;
 /// come from the out-of-sample residuals of the early-stopping rows.
 pub fn value_regression(x: &Design, values: &[f64], cfg: &Train) -> Result<(ValueModel, BoostedFit)> {
     let logs: Vec<f64> = values.iter().map(|v| v.ln()).collect();
-    let b = boost(x, &logs, cfg, true, "value regression")?;
+    let b = boost(x, &logs, &vec![1.0; x.rows], cfg, true, "value regression")?;
     let mut resid: Vec<f64> = logs[b.cut..].iter().zip(&b.watch_predictions).map(|(y, f)| y - f).collect();
     let smearing = resid.iter().map(|r| r.exp()).sum::<f64>() / resid.len().max(1) as f64;
     resid.sort_by(f64::total_cmp);
@@ -215,4 +288,41 @@ pub fn importance(c: &Classifier, x: &Design) -> Vec<(String, f64)> {
     }
     by_feature.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     by_feature
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(n: usize, every: usize) -> Vec<bool> {
+        (0..n).map(|i| i % every == 0).collect()
+    }
+
+    #[test]
+    fn small_slices_and_zero_are_not_sampled() {
+        assert_eq!(sample_negatives(&labels(1000, 10), 1000, 1), None);
+        assert_eq!(sample_negatives(&labels(100_000, 10), 0, 1), None);
+        // Positives alone exceed the budget: the rate stops at its floor.
+        let s = sample_negatives(&labels(100_000, 2), 20_000, 1).expect("sampled");
+        assert_eq!(s.rate, MIN_NEGATIVE_RATE);
+    }
+
+    #[test]
+    fn every_positive_is_kept_and_negatives_weigh_their_inverse_rate() {
+        let y = labels(200_000, 16);
+        let s = sample_negatives(&y, 50_000, 7).expect("sampled");
+        let positives = y.iter().filter(|v| **v).count();
+        assert_eq!(s.rows.iter().filter(|i| y[**i]).count(), positives);
+        assert!(s.rows.windows(2).all(|w| w[0] < w[1]), "time order is kept");
+        assert!((s.rows.len() as f64 - 50_000.0).abs() < 1_000.0, "about the budget: {}", s.rows.len());
+        for (i, w) in s.rows.iter().zip(&s.weights) {
+            assert_eq!(*w, if y[*i] { 1.0 } else { 1.0 / s.rate });
+        }
+        // The weighted rows stand for the whole slice.
+        let total: f64 = s.weights.iter().sum();
+        assert!((total / y.len() as f64 - 1.0).abs() < 0.02, "{total}");
+        // Seeded: the same seed, the same rows; another seed, others.
+        assert_eq!(sample_negatives(&y, 50_000, 7), Some(s.clone()));
+        assert_ne!(sample_negatives(&y, 50_000, 8).map(|o| o.rows), Some(s.rows));
+    }
 }

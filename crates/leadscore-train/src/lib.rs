@@ -90,6 +90,8 @@ pub struct TrainOutputs {
     pub report: TrainReport,
     /// The model.
     pub bundle: ModelBundle,
+    /// Seconds spent in each inner step (prepare, logistic, boosted, explain, recency, value, …).
+    pub timings: Vec<leadscore_core::layout::Timing>,
 }
 
 /// Whether training is due, and why.
@@ -171,8 +173,8 @@ fn fit_candidate(
             (c, rows, None)
         }
         ModelKind::Boosted => {
-            let (c, b) = fit::boosted(x, y, &config.train)?;
-            (c, x.rows, Some(b))
+            let (c, b, rows) = fit::boosted(x, y, &config.train)?;
+            (c, rows, Some(b))
         }
     };
     let z = classifier.logits(xv)?;
@@ -294,6 +296,7 @@ pub fn run(
     ctx: &RunContext,
     champion: Option<(&Champion, std::result::Result<&LoadedModel, String>)>,
 ) -> Result<TrainOutputs> {
+    let mut sw = Stopwatch::new();
     let set = TrainingSet::from_features(&inputs.features)?;
     let mut warnings = Vec::new();
     let conversions = set.train.positives() + set.validation.positives();
@@ -333,18 +336,21 @@ pub fn run(
     }
 
     let spec = &inputs.spec;
-    // The logistic baseline sees every `step`-th training row: only those are one-hot encoded
-    // (on 4M training leads the full linear design would take 13 GB).
-    let step = fit::logistic_step(set.train.len(), spec.design_columns(Encoding::Linear).len());
-    let picked: Vec<IdxSize> = (0..set.train.len()).step_by(step).map(|i| i as IdxSize).collect();
-    let xt_lin = spec.transform(&set.train.frame.take(&IdxCa::from_vec("row".into(), picked))?, Encoding::Linear)?;
-    let yt_lin: Vec<bool> = set.train.labels.iter().step_by(step).copied().collect();
+    // Only the rows the logistic baseline fits are one-hot encoded (on 4M training leads the full
+    // linear design would take 13 GB).
+    let picked = fit::logistic_rows(&set.train.labels, spec.design_columns(Encoding::Linear).len());
+    let yt_lin: Vec<bool> = picked.iter().map(|i| set.train.labels[*i]).collect();
+    let picked = IdxCa::from_vec("row".into(), picked.into_iter().map(|i| i as IdxSize).collect());
+    let xt_lin = spec.transform(&set.train.frame.take(&picked)?, Encoding::Linear)?;
     let xv_lin = set.validation.design(spec, Encoding::Linear)?;
+    sw.lap("prepare");
     let logistic = fit_candidate(ModelKind::Logistic, &xt_lin, &yt_lin, &set, &xv_lin, config)?;
     drop((xt_lin, xv_lin));
+    sw.lap("logistic");
     let xt = set.train.design(spec, Encoding::Trees)?;
     let xv = set.validation.design(spec, Encoding::Trees)?;
     let boosted = fit_candidate(ModelKind::Boosted, &xt, &set.train.labels, &set, &xv, config)?;
+    sw.lap("boosted");
 
     // Candidates in a fixed order for the report; the choice by log loss, AUC on a tie.
     let candidates = vec![logistic.candidate.clone(), boosted.candidate.clone()];
@@ -375,12 +381,15 @@ pub fn run(
         .collect();
 
     let rules = explain::explain(&xt, &set.train.labels, &xv, &set.validation.labels, spec)?;
+    sw.lap("explain");
     let y = &set.validation.labels;
     let mut validation = set.validation.frame.select([f::LEAD_ID, f::CREATED_AT, f::CONVERTED])?;
     validation.with_column(Column::new(registry::PROBABILITY.into(), chosen.probabilities.clone()))?;
     let evaluation = evaluate(&chosen.probabilities, y);
     let thresholds = threshold_file(&chosen.probabilities, y, &config.qualify);
+    sw.lap("evaluate");
     let recency = recency_adjustment(config, ctx, &set, spec, &chosen)?;
+    sw.lap("recency");
     if recency.applied {
         tracing::info!(shift = recency.shift, "recency adjustment: {}", recency.why);
     }
@@ -396,7 +405,9 @@ pub fn run(
         &chosen.probabilities,
     )?;
     drop((xt, xv));
+    sw.lap("value");
     let champion_decision = champion_decision(config, champion, &set.validation, c.log_loss);
+    sw.lap("champion");
 
     let mut artifact = ModelArtifact {
         version: leadscore_model::classifier::MODEL_VERSION,
@@ -448,9 +459,11 @@ pub fn run(
     for w in &warnings {
         tracing::warn!("{w}");
     }
+    sw.lap("report");
     Ok(TrainOutputs {
         report: TrainReport { run_date: ctx.run_date, trained: Some(Box::new(trained)), skipped: None, warnings },
         bundle: ModelBundle { artifact, spec: spec.clone(), thresholds, html, validation },
+        timings: sw.into_timings(),
     })
 }
 
@@ -572,8 +585,8 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
             let loaded =
                 champion.as_ref().map(|c| registry::load_model(&models, &c.model_id).map_err(|e| e.to_string()));
             let pair = champion.as_ref().zip(loaded.as_ref()).map(|(c, l)| (c, l.as_ref().map_err(Clone::clone)));
-            let out = run(config, &inputs, ctx, pair)?;
-            sw.lap("fit");
+            let mut out = run(config, &inputs, ctx, pair)?;
+            sw.record(std::mem::take(&mut out.timings));
             let Some(t) = out.report.trained.as_deref() else {
                 return Err(TrainError::Internal("a trained report without its model".into()));
             };

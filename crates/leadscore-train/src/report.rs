@@ -188,6 +188,19 @@ impl TrainReport {
                 );
             }
             let _ = writeln!(s, "  {}", t.why);
+            for c in &t.candidates {
+                if let Some(b) = c.boosting.as_ref().filter(|b| b.negative_rate < 1.0) {
+                    let _ = writeln!(
+                        s,
+                        "  {}: {} of {} training leads (every conversion, {:.1}% of the others, each weighing {:.1}; `[train] sample_negatives_above`)",
+                        c.kind.label(),
+                        c.rows,
+                        t.train.leads,
+                        100.0 * b.negative_rate,
+                        1.0 / b.negative_rate
+                    );
+                }
+            }
             for p in &t.thresholds.policies {
                 let _ = writeln!(
                     s,

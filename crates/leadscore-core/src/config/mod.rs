@@ -232,6 +232,9 @@ pub struct Train {
     /// Correct the model's level with the outcomes known so far of the leads whose windows are
     /// still open (see the train stage's recency adjustment).
     pub recency_adjustment: bool,
+    /// Above this many training leads the boosted trees see every positive and a weighted
+    /// random sample of the negatives (about this many leads in all); 0 = never.
+    pub sample_negatives_above: u64,
 }
 
 /// A qualification policy.
@@ -845,6 +848,13 @@ impl<'a> Validator<'a> {
         );
         let retrain_after_days =
             self.in_range(&p("retrain_after_days"), raw.retrain_after_days, 7, |x| x >= 1, "at least 1");
+        let sample_negatives_above = self.in_range(
+            &p("sample_negatives_above"),
+            raw.sample_negatives_above,
+            200_000,
+            |x| x == 0 || x >= 10_000,
+            "0 (off) or at least 10000",
+        );
         Some(Train {
             validation,
             seed: raw.seed.unwrap_or(42),
@@ -855,6 +865,7 @@ impl<'a> Validator<'a> {
             champion_margin: champion_margin?,
             retrain_after_days: retrain_after_days?,
             recency_adjustment: raw.recency_adjustment.unwrap_or(true),
+            sample_negatives_above: sample_negatives_above?,
         })
     }
 

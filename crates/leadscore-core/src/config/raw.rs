@@ -381,6 +381,11 @@ pub struct RawTrain {
     /// so far as often as the model expects by their age. Default true.
     #[serde(default)]
     pub recency_adjustment: Option<bool>,
+    /// When the training slice holds more leads than this, the boosted trees learn from every
+    /// converted lead and a seeded random sample of the others, about this many leads in all;
+    /// each sampled negative weighs 1 / its sampling rate. 0 turns sampling off. Default 200000.
+    #[serde(default)]
+    pub sample_negatives_above: Option<u64>,
 }
 
 /// `[qualify]`: which leads are qualified. Training stores a threshold for every policy, computed

@@ -201,7 +201,7 @@ fn export(extra: &str) -> ExportOutputs {
 }
 
 fn file<'a>(out: &'a ExportOutputs, name: &str) -> &'a [u8] {
-    &out.files.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name}")).1
+    &out.files.iter().find(|(n, _, _)| n == name).unwrap_or_else(|| panic!("no {name}")).1
 }
 
 fn text(out: &ExportOutputs, name: &str) -> String {
@@ -362,7 +362,7 @@ fn no_raw_personal_data_in_any_file() {
         .map(str::trim)
         .chain(["john.smith", "johnsmith", "612345678", "7700 900123", "7700900123", "O'Brien", "obrien"])
         .collect();
-    for (name, bytes) in &out.files {
+    for (name, bytes, _) in &out.files {
         let text = String::from_utf8_lossy(bytes).to_lowercase();
         for r in &raw {
             assert!(!text.contains(&r.to_lowercase()), "{name} contains {r:?}");
@@ -410,8 +410,8 @@ fn meta_batches_hold_at_most_a_thousand_events() {
     let batches: Vec<usize> = out
         .files
         .iter()
-        .filter(|(n, _)| n.starts_with("meta_capi_"))
-        .map(|(_, b)| serde_json::from_slice::<serde_json::Value>(b).unwrap()["data"].as_array().unwrap().len())
+        .filter(|(n, _, _)| n.starts_with("meta_capi_"))
+        .map(|(_, b, _)| serde_json::from_slice::<serde_json::Value>(b).unwrap()["data"].as_array().unwrap().len())
         .collect();
     assert_eq!(batches, [1000, 1000, 5]);
 }
@@ -419,7 +419,7 @@ fn meta_batches_hold_at_most_a_thousand_events() {
 #[test]
 fn formats_follow_the_config_and_bad_inputs_are_clear_errors() {
     let out = export("[export]\nformats = [\"google_click\"]\n");
-    let names: Vec<&str> = out.files.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = out.files.iter().map(|(n, _, _)| n.as_str()).collect();
     assert_eq!(names, ["google_ads_click_conversions.csv"]);
     let bad = Config::from_toml(
         "[project]\nname = \"t\"\ncurrency = \"EUR\"\n[sources]\npreset = \"hubspot\"\n[sources.leads]\npath = \"l.csv\"\n[sources.deals]\npath = \"d.csv\"\n[export]\nformats = [\"tiktok\"]\ndefault_phone_country = \"Holland\"\n",
