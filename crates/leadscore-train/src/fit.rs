@@ -122,21 +122,24 @@ pub fn logistic_rows(y: &[bool], columns: usize) -> Vec<usize> {
 /// Fits the logistic regression on a linear-encoded design (the rows [`logistic_rows`] picked).
 pub fn logistic(x: &Design, y: &[bool], cfg: &Train) -> Result<(Classifier, usize)> {
     let n = x.rows;
-    let arr = Array2::from_shape_vec((n, x.columns.len()).f(), x.data.clone())
+    // In f32: linfa streams the whole design through memory on every product, so half the bytes
+    // is about half the time; the coefficients return to f64.
+    let data: Vec<f32> = x.data.iter().map(|v| *v as f32).collect();
+    let arr = Array2::from_shape_vec((n, x.columns.len()).f(), data)
         .map_err(|e| TrainError::Internal(format!("design shape: {e}")))?;
     let ds = Dataset::new(arr, Array1::from(y.to_vec()));
-    let fitted = LogisticRegression::default()
-        .alpha(cfg.l2)
+    let fitted = LogisticRegression::<f32>::default()
+        .alpha(cfg.l2 as f32)
         .max_iterations(100)
         // The loss is a sum over rows, so the tolerance on its gradient scales with them.
-        .gradient_tolerance(1e-5 * n as f64)
+        .gradient_tolerance(1e-5 * n as f32)
         .fit(&ds)
         .map_err(|e| TrainError::Fit { model: "logistic regression", message: e.to_string() })?;
     // linfa-logistic takes the first label it meets as its positive class: orient the model so
     // that it gives the log-odds of converting.
     let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
-    let coefficients = fitted.params().iter().map(|c| sign * c).collect();
-    Ok((Classifier::Logistic { coefficients, intercept: sign * fitted.intercept() }, n))
+    let coefficients = fitted.params().iter().map(|c| sign * f64::from(*c)).collect();
+    Ok((Classifier::Logistic { coefficients, intercept: sign * f64::from(fitted.intercept()) }, n))
 }
 
 fn booster(cfg: &Train, rounds: usize, regression: bool, rows: usize) -> GradientBooster {
