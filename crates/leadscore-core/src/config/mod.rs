@@ -851,7 +851,7 @@ impl<'a> Validator<'a> {
         let sample_negatives_above = self.in_range(
             &p("sample_negatives_above"),
             raw.sample_negatives_above,
-            200_000,
+            100_000,
             |x| x == 0 || x >= 10_000,
             "0 (off) or at least 10000",
         );

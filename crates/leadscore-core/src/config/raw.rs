@@ -383,7 +383,7 @@ pub struct RawTrain {
     pub recency_adjustment: Option<bool>,
     /// When the training slice holds more leads than this, the boosted trees learn from every
     /// converted lead and a seeded random sample of the others, about this many leads in all;
-    /// each sampled negative weighs 1 / its sampling rate. 0 turns sampling off. Default 200000.
+    /// each sampled negative weighs 1 / its sampling rate. 0 turns sampling off. Default 100000.
     #[serde(default)]
     pub sample_negatives_above: Option<u64>,
 }

@@ -168,6 +168,31 @@ fn learns_a_known_world_calibrated_with_policies_that_hold() {
 }
 
 #[test]
+fn trees_on_sampled_negatives_with_weights_stay_ranked_and_calibrated() {
+    let (inputs, truth) = world(40_000);
+    let out = run(&config("[train]\nsample_negatives_above = 10000"), &inputs, &ctx("2026-01-01"), None).unwrap();
+    let t = out.report.trained.as_deref().unwrap();
+    let boosted = t.candidates.iter().find(|c| c.kind == leadscore_model::ModelKind::Boosted).unwrap();
+    let b = boosted.boosting.as_ref().unwrap();
+    // 32k training leads, about 10k kept: every conversion and a share of the rest.
+    assert!(b.negative_rate > 0.0 && b.negative_rate < 0.5, "{b:?}");
+    assert!((8_000..12_000).contains(&boosted.rows), "{} rows", boosted.rows);
+    assert!(boosted.rows < t.train.leads);
+    let val_labels: Vec<bool> = {
+        let df = &inputs.features;
+        let m = df.column(f::SPLIT).unwrap().str().unwrap().equal(f::VALIDATION);
+        df.filter(&m).unwrap().column(f::CONVERTED).unwrap().bool().unwrap().iter().map(|y| y == Some(true)).collect()
+    };
+    let truth_auc = leadscore_model::metrics::roc_auc(&truth, &val_labels).unwrap();
+    let h = &boosted.validation;
+    assert!(h.roc_auc > truth_auc - 0.02, "AUC {} vs truth {truth_auc}", h.roc_auc);
+    assert!(h.ece < 0.02, "ECE {}", h.ece);
+    // Calibrated on the untouched validation leads: the level is the observed one.
+    assert!((h.mean_predicted - h.base_rate).abs() < 0.01, "{h:?}");
+    assert!(out.report.summary().contains("sample_negatives_above"), "{}", out.report.summary());
+}
+
+#[test]
 fn the_same_data_and_seed_give_the_same_model_bytes() {
     let (inputs, _) = world(6_000);
     let cfg = config("");
