@@ -116,10 +116,56 @@ fn a_second_run_of_the_same_date_skips_every_stage_and_force_gives_the_same_tabl
     assert!(seconds < 10.0, "{seconds} s");
     assert_eq!(tables(&config), before);
 
+    // --force recomputes every stage with work to do: labels and features feed training alone,
+    // and the champion trained today is not due for retraining.
     let (c, forced, err) = run(&config, &["--force"]);
     assert_eq!(c, 0, "{err}");
-    assert!(statuses(&forced).iter().all(|(_, s)| s == "ran"), "{:?}", statuses(&forced));
+    for (k, (stage, status)) in statuses(&forced).iter().enumerate() {
+        let only_for_training = stage == "labels" || stage == "features";
+        assert_eq!(status, if only_for_training { "skipped" } else { "ran" }, "{stage}: {forced}");
+        if only_for_training {
+            assert!(forced["stages"][k]["note"].as_str().unwrap().starts_with("not needed today"), "{forced}");
+        }
+    }
+    assert_eq!(tables(&config), before, "recomputing gives identical tables");
+    // With a retrain every stage recomputes, and the model comes out the same.
+    let (c, retrained, err) = run(&config, &["--force", "--retrain"]);
+    assert_eq!(c, 0, "{err}");
+    assert!(statuses(&retrained).iter().all(|(_, s)| s == "ran"), "{:?}", statuses(&retrained));
     assert_eq!(tables(&config), before, "recomputing gives identical tables and the same model");
+}
+
+#[test]
+fn labels_and_features_run_only_on_days_train_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sample(dir.path());
+    assert_eq!(run(&config, &[]).0, 0);
+    let p = pipeline();
+    let c = config.to_str().unwrap();
+    let next_day = |extra: &[&str]| -> Value {
+        let mut args = vec!["run", "--pipeline", &p, "--config", c, "--date", "2026-11-02", "--json"];
+        args.extend_from_slice(extra);
+        let o = leadscore(&args, dir.path());
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    // The day after the champion was trained: nothing reads labels or features.
+    let v = next_day(&[]);
+    let st = statuses(&v);
+    let expected = ["ran", "skipped", "skipped", "ran", "ran", "ran", "ran"];
+    assert_eq!(st.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(), expected, "{v}");
+    let note = v["stages"][2]["note"].as_str().unwrap();
+    assert!(note.contains("not needed today") && note.contains("retraining after 7 days"), "{note}");
+    let day = config.parent().unwrap().join("runs/2026-11-02");
+    assert!(!day.join("labels").exists() && !day.join("features").exists());
+    assert!(v["stages"][3]["report"]["skipped"].is_string(), "train kept the champion: {v}");
+    // Asked to retrain, they run, and train trains on them (ingest is still up to date).
+    let v = next_day(&["--retrain"]);
+    let st = statuses(&v);
+    assert_eq!(st[0].1, "skipped", "{v}");
+    assert!(st[1..].iter().all(|(_, s)| s == "ran"), "{v}");
+    assert!(day.join("features/manifest.json").is_file());
+    assert!(v["stages"][3]["report"]["trained"].is_object(), "{v}");
 }
 
 #[test]
@@ -128,19 +174,31 @@ fn a_damaged_output_is_found_by_its_hash_and_recomputed() {
     let config = sample(dir.path());
     assert_eq!(run(&config, &[]).0, 0);
     let before = tables(&config);
-    let labels = config.parent().unwrap().join("runs").join(DATE).join("labels/labels.parquet");
-    let mut bytes = fs::read(&labels).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0xff;
-    fs::write(&labels, &bytes).unwrap();
-
+    let damage = |file: &str| {
+        let path = config.parent().unwrap().join("runs").join(DATE).join(file);
+        let mut bytes = fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        fs::write(&path, &bytes).unwrap();
+    };
+    damage("qualify/scores.parquet");
     let (c, summary, err) = run(&config, &[]);
+    assert_eq!(c, 0, "{err}");
+    let st = statuses(&summary);
+    assert_eq!(st[4], ("qualify".to_string(), "ran".to_string()), "{st:?}");
+    assert!(err.contains("scores.parquet differs from what it wrote"), "{err}");
+    // Recomputed byte for byte, so nothing after it had to run again.
+    assert!(st.iter().filter(|(s, _)| s != "qualify").all(|(_, s)| s == "skipped"), "{st:?}");
+    assert_eq!(tables(&config), before);
+
+    // Labels feed training alone: a damaged table is found when train is due.
+    damage("labels/labels.parquet");
+    let (c, summary, err) = run(&config, &["--retrain"]);
     assert_eq!(c, 0, "{err}");
     let st = statuses(&summary);
     assert_eq!(st[1], ("labels".to_string(), "ran".to_string()), "{st:?}");
     assert!(err.contains("labels.parquet differs from what it wrote"), "{err}");
-    // Recomputed byte for byte, so nothing after it had to run again.
-    assert!(st.iter().filter(|(s, _)| s != "labels").all(|(_, s)| s == "skipped"), "{st:?}");
+    assert_eq!(st[2], ("features".to_string(), "skipped".to_string()), "{st:?}");
     assert_eq!(tables(&config), before);
 }
 

@@ -104,8 +104,9 @@ fn parse_stage(name: &str) -> anyhow::Result<Stage> {
     })
 }
 
-/// The config with the pipeline's options applied, and the stages to run in order.
-fn plan(config_path: &Path, dag: &DagArgs) -> anyhow::Result<(Config, Vec<Stage>)> {
+/// The config with the pipeline's options applied, the stages to run in order, and how to run
+/// them (`--force`, the stages only training needs).
+fn plan(config_path: &Path, dag: &DagArgs) -> anyhow::Result<(Config, Vec<Stage>, RunOptions)> {
     let config = load_config(config_path)?;
     let pipeline = match &dag.pipeline {
         Some(p) => Pipeline::load(p)?,
@@ -114,7 +115,8 @@ fn plan(config_path: &Path, dag: &DagArgs) -> anyhow::Result<(Config, Vec<Stage>
     let config = pipeline.config(config_path, config)?;
     let from = dag.from_stage.as_deref().map(parse_stage).transpose()?;
     let only = dag.only.iter().map(|s| parse_stage(s)).collect::<anyhow::Result<Vec<_>>>()?;
-    Ok((config, pipeline.select(from, &only)?))
+    let options = RunOptions { force: dag.force, training_only: pipeline.training_only() };
+    Ok((config, pipeline.select(from, &only)?, options))
 }
 
 /// Takes the output folder's lock for this process.
@@ -148,13 +150,12 @@ fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
 pub fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { run, dag, json: as_json } => {
-            let (config, stages) = plan(&run.config, &dag)?;
+            let (config, stages, options) = plan(&run.config, &dag)?;
             let ctx = run_context(&config, &run);
             tracing::info!(date = %ctx.run_date, config = %run.config.display(), "run");
             let _lock = lock(&config, run.lock_wait)?;
             let mut progress = progress::Progress::new(stages.len(), cli.log_format);
-            let (summary, result) =
-                leadscore_pipeline::run(&stages, &config, &ctx, RunOptions { force: dag.force }, &mut progress);
+            let (summary, result) = leadscore_pipeline::run(&stages, &config, &ctx, &options, &mut progress);
             drop(progress);
             finish(&summary, result, as_json)
         }
@@ -166,7 +167,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
                 &[stage],
                 &config,
                 &ctx,
-                RunOptions { force: true },
+                &RunOptions { force: true, training_only: Vec::new() },
                 &mut leadscore_pipeline::Quiet,
             );
             finish(&summary, result, as_json)
@@ -179,7 +180,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             let stages: Vec<Stage> = Stage::ALL.into_iter().filter(|s| *s <= Stage::Train).collect();
             let mut progress = progress::Progress::new(stages.len(), cli.log_format);
             let (summary, result) =
-                leadscore_pipeline::run(&stages, &config, &ctx, RunOptions::default(), &mut progress);
+                leadscore_pipeline::run(&stages, &config, &ctx, &RunOptions::default(), &mut progress);
             drop(progress);
             finish(&summary, result, as_json)
         }
@@ -187,7 +188,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             if to < from {
                 return Err(UsageError(format!("--to {to} is before --from {from}")).into());
             }
-            let (config, stages) = plan(&path, &dag)?;
+            let (config, stages, options) = plan(&path, &dag)?;
             let dates: Vec<leadscore_core::RunDate> =
                 from.date().iter_days().take_while(|d| *d <= to.date()).map(leadscore_core::RunDate::new).collect();
             let _lock = lock(&config, lock_wait)?;
@@ -197,7 +198,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
                 &stages,
                 &config,
                 seed,
-                RunOptions { force: dag.force },
+                &options,
                 continue_on_error,
                 &mut progress,
             );

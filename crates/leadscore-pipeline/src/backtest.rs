@@ -169,7 +169,7 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
     let mut outcome_cfg = config.clone();
     outcome_cfg.project.output_dir = dir.join("outcomes").display().to_string();
     let outcome_ctx = RunContext { run_date: opts.as_of, config_hash: config.hash(), seed, retrain: false };
-    crate::run_through(&[Stage::Ingest, Stage::Labels], &outcome_cfg, &outcome_ctx, crate::RunOptions::default())?;
+    crate::run_through(&[Stage::Ingest, Stage::Labels], &outcome_cfg, &outcome_ctx, &crate::RunOptions::default())?;
     let outcome_layout = RunLayout::new(outcome_cfg.output_dir());
     let (leads_now, _) = outcome_layout.read_output(opts.as_of, Stage::Ingest, files::LEADS)?;
     let (events_now, _) = outcome_layout.read_output(opts.as_of, Stage::Ingest, files::EVENTS)?;
@@ -201,7 +201,7 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
                     &[Stage::Ingest, Stage::Labels, Stage::Features, Stage::Train],
                     &cfg,
                     &ctx,
-                    crate::RunOptions::default(),
+                    &crate::RunOptions::default(),
                 )?;
                 rolling = leadscore_qualify::load_champion(&cfg)?;
                 &rolling

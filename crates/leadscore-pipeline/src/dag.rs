@@ -11,7 +11,17 @@
 //! name = "qualify"
 //! after = ["ingest", "train"]
 //! options = { rescore_days = 3 }     # keys of the stage's config section, [qualify]
+//!
+//! [[stages]]
+//! name = "features"
+//! after = ["ingest", "labels"]
+//! when = "training"                   # only on days train trains (see below)
 //! ```
+//!
+//! `when = "training"` marks a stage whose outputs only training reads (labels, features): on a
+//! day train is not due (the champion is younger than `[train] retrain_after_days` and there is
+//! no `--retrain`) the runner skips it, with the reason, instead of rebuilding tables nobody
+//! reads. Every stage of the pipeline that reads its outputs must be train or itself marked.
 //!
 //! Loading rejects an unknown stage, a stage listed twice, an `after` naming a stage the pipeline
 //! does not run, a stage that reads another's outputs without coming after it, options for a
@@ -50,6 +60,19 @@ struct RawStage {
     after: Vec<String>,
     #[serde(default)]
     options: toml::Table,
+    #[serde(default)]
+    when: When,
+}
+
+/// When a stage of a pipeline runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum When {
+    /// On every run (the default).
+    #[default]
+    Always,
+    /// Only on runs where train trains; skipped, with the reason, on the others.
+    Training,
 }
 
 /// One stage of a pipeline.
@@ -61,6 +84,8 @@ pub struct PipelineStage {
     pub after: Vec<Stage>,
     /// Keys of its config section to override.
     pub options: toml::Table,
+    /// When it runs.
+    pub when: When,
 }
 
 /// A validated pipeline, its stages in the order they run.
@@ -84,7 +109,12 @@ impl Pipeline {
     pub fn default_dag() -> Self {
         let stages = Stage::ALL
             .into_iter()
-            .map(|stage| PipelineStage { stage, after: stage.reads().to_vec(), options: toml::Table::new() })
+            .map(|stage| PipelineStage {
+                stage,
+                after: stage.reads().to_vec(),
+                options: toml::Table::new(),
+                when: When::Always,
+            })
             .collect();
         Self { name: "default".into(), file: PathBuf::new(), stages }
     }
@@ -134,7 +164,12 @@ impl Pipeline {
                     "{at} (`{stage}`): this stage has no config section, so it takes no `options`"
                 )));
             }
-            stages.push(PipelineStage { stage, after, options: s.options.clone() });
+            if s.when == When::Training && stage == Stage::Train {
+                return Err(err(format!(
+                    "{at} (`train`): `when = \"training\"` is for the stages only training reads; train decides by itself whether it trains"
+                )));
+            }
+            stages.push(PipelineStage { stage, after, options: s.options.clone(), when: s.when });
         }
         let ordered = order(&stages).map_err(err)?;
         // A stage that reads another's outputs must run after it when the pipeline runs both.
@@ -149,7 +184,25 @@ impl Pipeline {
                 }
             }
         }
+        // A stage that runs only for training may be read only by train and by stages that also
+        // run only for training: on other days its outputs for the date do not exist.
+        for s in ordered.iter().filter(|s| s.when == When::Training) {
+            if let Some(reader) = ordered
+                .iter()
+                .find(|r| r.stage != Stage::Train && r.when == When::Always && r.stage.reads().contains(&s.stage))
+            {
+                return Err(err(format!(
+                    "stage `{}` runs only for training (`when = \"training\"`), but `{}` reads its outputs on every run: mark `{}` the same way or drop `when` from `{}`",
+                    s.stage, reader.stage, reader.stage, s.stage
+                )));
+            }
+        }
         Ok(Self { name: raw.name.unwrap_or_else(|| "pipeline".into()), file: PathBuf::new(), stages: ordered })
+    }
+
+    /// The stages of the pipeline that run only on days train trains (`when = "training"`).
+    pub fn training_only(&self) -> Vec<Stage> {
+        self.stages.iter().filter(|s| s.when == When::Training).map(|s| s.stage).collect()
     }
 
     /// The stages to run: all of them; with `from`, that stage and every stage after it in the
@@ -270,6 +323,8 @@ mod tests {
         assert_eq!(names(&p.select(None, &[Stage::Export, Stage::Ingest]).expect("only")), ["ingest", "export"]);
         assert!(p.select(Some(Stage::Train), &[Stage::Export]).is_err());
         assert_eq!(Pipeline::default_dag().stages.iter().map(|s| s.stage).collect::<Vec<_>>(), Stage::ALL);
+        assert_eq!(p.training_only(), [Stage::Labels, Stage::Features]);
+        assert!(Pipeline::default_dag().training_only().is_empty());
     }
 
     #[test]
@@ -303,6 +358,12 @@ mod tests {
             ("[[stages]]\nname = \"value\"\noptions = { x = 1 }", "no config section"),
             ("[[stages]]\nname = \"ingest\"\ncolour = \"red\"", "unknown field `colour`"),
             ("name = \"empty\"\nstages = []", "no stages"),
+            (
+                "[[stages]]\nname = \"ingest\"\nwhen = \"training\"\n[[stages]]\nname = \"labels\"\nafter = [\"ingest\"]",
+                "`labels` reads its outputs on every run",
+            ),
+            ("[[stages]]\nname = \"ingest\"\nwhen = \"sometimes\"", "unknown variant `sometimes`"),
+            ("[[stages]]\nname = \"train\"\nwhen = \"training\"", "train decides by itself"),
         ];
         for (text, expected) in cases {
             let e = Pipeline::from_toml(text, "p.toml").map(|_| ()).map_err(|e| e.to_string());

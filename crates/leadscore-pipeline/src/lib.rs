@@ -283,11 +283,24 @@ pub fn run_stage(
     Ok(run)
 }
 
-/// How [`run`] treats stages whose outputs are up to date.
-#[derive(Debug, Clone, Copy, Default)]
+/// How [`run`] treats stages whose outputs are up to date, and those only training needs.
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Run every stage even when its outputs are up to date.
     pub force: bool,
+    /// Stages to run only when train trains this run (`when = "training"` in the pipeline
+    /// file); on other runs they are skipped with train's reason, `--force` or not.
+    pub training_only: Vec<Stage>,
+}
+
+/// Whether train will train in this run, and why (the champion is read once per run: only train
+/// changes it, and it runs after the stages that ask).
+fn training_due(config: &Config, ctx: &RunContext) -> leadscore_train::Due {
+    match leadscore_model::registry::read_champion(&config.models_dir()) {
+        Ok(champion) => leadscore_train::due(config, ctx, champion.as_ref()),
+        // Train will report the unreadable champion; until then, behave as if it trains.
+        Err(e) => leadscore_train::Due::Train(format!("the champion cannot be read ({e})")),
+    }
 }
 
 /// Told about each stage as a run goes (for progress displays).
@@ -304,15 +317,16 @@ pub struct Quiet;
 impl Observer for Quiet {}
 
 /// Runs `stages` in the given order for the run date in `ctx`, stopping at the first stage that
-/// fails or has nothing to do. A stage whose manifest shows success with the same inputs, config
-/// and build is skipped, unless `options.force` (or, for train, `ctx.retrain`). The summary
+/// fails or has nothing to do. A stage of `options.training_only` is skipped when train will not
+/// train. A stage whose manifest shows success with the same inputs, config and build is skipped,
+/// unless `options.force` (or, for train, `ctx.retrain`). The summary
 /// covers every stage, including those that did not run; the error, if any, is the stopping
 /// stage's. The caller holds the output folder's lock.
 pub fn run(
     stages: &[Stage],
     config: &Config,
     ctx: &RunContext,
-    options: RunOptions,
+    options: &RunOptions,
     observer: &mut dyn Observer,
 ) -> (RunSummary, Result<(), PipelineError>) {
     let layout = RunLayout::new(config.output_dir());
@@ -322,6 +336,7 @@ pub fn run(
         stages: Vec::new(),
     };
     layout.clear_interrupted(ctx.run_date);
+    let mut due: Option<leadscore_train::Due> = None;
     let mut result = Ok(());
     for (i, &stage) in stages.iter().enumerate() {
         if result.is_err() {
@@ -338,6 +353,23 @@ pub fn run(
         observer.started(stage, i, stages.len());
         let _span = tracing::info_span!("stage", stage = stage.name(), run_date = %ctx.run_date).entered();
         let started = std::time::Instant::now();
+        if options.training_only.contains(&stage) {
+            if let leadscore_train::Due::Skip(why) = due.get_or_insert_with(|| training_due(config, ctx)) {
+                let note = format!("not needed today, only training reads it: {why}");
+                tracing::info!(status = Status::Skipped.label(), "{note}");
+                let outcome = StageOutcome {
+                    stage,
+                    status: Status::Skipped,
+                    report: None,
+                    manifest: None,
+                    note: Some(note),
+                    seconds: started.elapsed().as_secs_f64(),
+                };
+                observer.finished(&outcome);
+                summary.stages.push(outcome);
+                continue;
+            }
+        }
         let forced = options.force || (stage == Stage::Train && ctx.retrain);
         let fresh = if forced { None } else { Some(layout.freshness(ctx, stage)) };
         let outcome = match fresh {
@@ -402,7 +434,7 @@ pub fn run_through(
     stages: &[Stage],
     config: &Config,
     ctx: &RunContext,
-    options: RunOptions,
+    options: &RunOptions,
 ) -> Result<RunSummary, PipelineError> {
     let (summary, result) = run(stages, config, ctx, options, &mut Quiet);
     result.map(|()| summary)
@@ -475,7 +507,7 @@ pub fn backfill(
     stages: &[Stage],
     config: &Config,
     seed: u64,
-    options: RunOptions,
+    options: &RunOptions,
     continue_on_error: bool,
     observer: &mut dyn Observer,
 ) -> (BackfillSummary, Result<(), PipelineError>) {
