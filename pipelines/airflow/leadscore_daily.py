@@ -13,7 +13,9 @@ Exit codes
 tasks after it); 2 configuration or usage error, 3 bad input data, 4 not enough data for a
 trustworthy model, 1 a bug: these fail the task, and Airflow retries it with backoff. A retry is
 cheap: every stage skips itself when its manifest shows success with the same inputs, config and
-build.
+build. The ``labels`` and ``features`` tasks are marked ``when = "training"`` in
+``pipelines/daily.toml``: on the days train keeps the champion they succeed at once (exit 0)
+with "not needed today" in their log, so the tasks after them still run.
 
 Configuration (no secrets here)
 -------------------------------
