@@ -353,22 +353,22 @@ pub fn run(
         observer.started(stage, i, stages.len());
         let _span = tracing::info_span!("stage", stage = stage.name(), run_date = %ctx.run_date).entered();
         let started = std::time::Instant::now();
-        if options.training_only.contains(&stage) {
-            if let leadscore_train::Due::Skip(why) = due.get_or_insert_with(|| training_due(config, ctx)) {
-                let note = format!("not needed today, only training reads it: {why}");
-                tracing::info!(status = Status::Skipped.label(), "{note}");
-                let outcome = StageOutcome {
-                    stage,
-                    status: Status::Skipped,
-                    report: None,
-                    manifest: None,
-                    note: Some(note),
-                    seconds: started.elapsed().as_secs_f64(),
-                };
-                observer.finished(&outcome);
-                summary.stages.push(outcome);
-                continue;
-            }
+        if options.training_only.contains(&stage)
+            && let leadscore_train::Due::Skip(why) = due.get_or_insert_with(|| training_due(config, ctx))
+        {
+            let note = format!("not needed today, only training reads it: {why}");
+            tracing::info!(status = Status::Skipped.label(), "{note}");
+            let outcome = StageOutcome {
+                stage,
+                status: Status::Skipped,
+                report: None,
+                manifest: None,
+                note: Some(note),
+                seconds: started.elapsed().as_secs_f64(),
+            };
+            observer.finished(&outcome);
+            summary.stages.push(outcome);
+            continue;
         }
         let forced = options.force || (stage == Stage::Train && ctx.retrain);
         let fresh = if forced { None } else { Some(layout.freshness(ctx, stage)) };
