@@ -58,8 +58,8 @@ pub struct RunArgs {
 /// Which stages of the DAG to run.
 #[derive(Debug, Args)]
 pub struct DagArgs {
-    /// The DAG file (stages, dependencies, per-stage options), e.g. `pipelines/daily.toml`.
-    /// Default: every stage in DAG order with the config as it is.
+    /// The DAG file (stages, dependencies, per-stage options, stages run only when training),
+    /// e.g. `pipelines/daily.toml`. Default: every stage in DAG order with the config as it is.
     #[arg(long, value_name = "FILE")]
     pub pipeline: Option<PathBuf>,
     /// Run this stage and every stage after it in the DAG.
@@ -69,7 +69,8 @@ pub struct DagArgs {
     #[arg(long, value_name = "STAGE", value_delimiter = ',')]
     pub only: Vec<String>,
     /// Recompute stages whose outputs are up to date (same inputs, config and build); with the
-    /// same inputs the tables come out identical.
+    /// same inputs the tables come out identical. Stages marked `when = "training"` still run
+    /// only when train trains (add `--retrain` to recompute them too).
     #[arg(long)]
     pub force: bool,
 }
