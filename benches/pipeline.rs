@@ -83,10 +83,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 /// same leads, with the number of leads.
 fn accuracy(export: &Path) -> (f64, f64, usize) {
     use polars::prelude::*;
-    let read = |path: &Path| {
-        let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        ParquetReader::new(file).finish().unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    };
+    let read = |path: &Path| parquet(path).finish().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let champion = std::fs::read_to_string(export.join("models/champion.json")).expect("a champion after training");
     let champion: serde_json::Value = serde_json::from_str(&champion).expect("champion.json is JSON");
     let model_id = champion["model_id"].as_str().expect("champion.json names a model");
@@ -123,11 +120,16 @@ fn accuracy(export: &Path) -> (f64, f64, usize) {
     (auc(&floats(&validation, "probability")), auc(&truth_scores), labels.len())
 }
 
-/// Rows of a Parquet output.
-fn parquet_rows(path: &Path) -> usize {
-    use polars::prelude::*;
+/// A reader of a Parquet output.
+fn parquet(path: &Path) -> polars::prelude::ParquetReader<std::fs::File> {
+    use polars::prelude::SerReader;
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    ParquetReader::new(file).finish().map(|df| df.height()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    polars::prelude::ParquetReader::new(file)
+}
+
+/// Rows of a Parquet output, from its footer.
+fn parquet_rows(path: &Path) -> usize {
+    parquet(path).num_rows().unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn main() {

@@ -353,66 +353,47 @@ pub fn run(
         observer.started(stage, i, stages.len());
         let _span = tracing::info_span!("stage", stage = stage.name(), run_date = %ctx.run_date).entered();
         let started = std::time::Instant::now();
-        if options.training_only.contains(&stage)
-            && let leadscore_train::Due::Skip(why) = due.get_or_insert_with(|| training_due(config, ctx))
-        {
-            let note = format!("not needed today, only training reads it: {why}");
-            tracing::info!(status = Status::Skipped.label(), "{note}");
-            let outcome = StageOutcome {
-                stage,
-                status: Status::Skipped,
-                report: None,
-                manifest: None,
-                note: Some(note),
-                seconds: started.elapsed().as_secs_f64(),
-            };
-            observer.finished(&outcome);
-            summary.stages.push(outcome);
-            continue;
-        }
-        let forced = options.force || (stage == Stage::Train && ctx.retrain);
-        let fresh = if forced { None } else { Some(layout.freshness(ctx, stage)) };
-        let outcome = match fresh {
-            Some(Freshness::Fresh(m)) => StageOutcome {
-                stage,
-                status: Status::Skipped,
-                report: None,
-                note: Some("up to date: same inputs, config and build (use --force to recompute)".into()),
-                manifest: Some(*m),
-                seconds: started.elapsed().as_secs_f64(),
+        // A stage only training reads is not needed when train will not train.
+        let not_needed = match options.training_only.contains(&stage) {
+            true => match due.get_or_insert_with(|| training_due(config, ctx)) {
+                leadscore_train::Due::Skip(why) => Some(format!("not needed today, only training reads it: {why}")),
+                leadscore_train::Due::Train(_) => None,
             },
-            fresh => {
-                let why = match fresh {
-                    Some(Freshness::Stale(why)) => why,
-                    _ => "forced".into(),
-                };
-                tracing::info!(reason = %why, "starting");
-                match run_stage(stage, config, ctx, &layout) {
-                    Ok(run) => StageOutcome {
-                        stage,
-                        status: Status::Ran,
-                        report: Some(run.report),
-                        manifest: Some(run.manifest),
-                        note: None,
-                        seconds: started.elapsed().as_secs_f64(),
-                    },
-                    Err(e) => {
-                        let status =
-                            if e.exit_kind() == ExitKind::NothingToDo { Status::NothingToDo } else { Status::Failed };
-                        let outcome = StageOutcome {
-                            stage,
-                            status,
-                            report: None,
-                            manifest: None,
-                            note: Some(e.to_string()),
-                            seconds: started.elapsed().as_secs_f64(),
-                        };
-                        result = Err(e);
-                        outcome
+            false => None,
+        };
+        let forced = options.force || (stage == Stage::Train && ctx.retrain);
+        let (status, report, manifest, note) = match not_needed {
+            Some(note) => (Status::Skipped, None, None, Some(note)),
+            None => match (!forced).then(|| layout.freshness(ctx, stage)) {
+                Some(Freshness::Fresh(m)) => (
+                    Status::Skipped,
+                    None,
+                    Some(*m),
+                    Some("up to date: same inputs, config and build (use --force to recompute)".into()),
+                ),
+                fresh => {
+                    let why = match fresh {
+                        Some(Freshness::Stale(why)) => why,
+                        _ => "forced".into(),
+                    };
+                    tracing::info!(reason = %why, "starting");
+                    match run_stage(stage, config, ctx, &layout) {
+                        Ok(run) => (Status::Ran, Some(run.report), Some(run.manifest), None),
+                        Err(e) => {
+                            let status = if e.exit_kind() == ExitKind::NothingToDo {
+                                Status::NothingToDo
+                            } else {
+                                Status::Failed
+                            };
+                            let note = e.to_string();
+                            result = Err(e);
+                            (status, None, None, Some(note))
+                        }
                     }
                 }
-            }
+            },
         };
+        let outcome = StageOutcome { stage, status, report, manifest, note, seconds: started.elapsed().as_secs_f64() };
         let (rows_in, rows_out) = outcome.rows();
         tracing::info!(
             status = outcome.status.label(),
@@ -420,7 +401,11 @@ pub fn run(
             rows_in,
             rows_out,
             "{}",
-            if outcome.status == Status::Skipped { "skipped (up to date)" } else { "done" }
+            match outcome.status {
+                Status::Skipped if outcome.manifest.is_some() => "skipped (up to date)",
+                Status::Skipped => outcome.note.as_deref().unwrap_or("skipped"),
+                _ => "done",
+            }
         );
         observer.finished(&outcome);
         summary.stages.push(outcome);

@@ -190,8 +190,8 @@ fn boost(x: &Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, what: 
     let mut model = booster(cfg, final_rounds, regression, x.rows);
     let all = Matrix::new(&x.data, x.rows, cols);
     model.fit(&all, y, w, None).map_err(err)?;
-    let negative_rate = 1.0;
-    Ok(Boosted { model, fit: BoostedFit { best_rounds, final_rounds, negative_rate }, watch_predictions, cut })
+    // Every row; `boosted` records the rate when it sampled.
+    Ok(Boosted { model, fit: BoostedFit { best_rounds, final_rounds, negative_rate: 1.0 }, watch_predictions, cut })
 }
 
 /// Fits gradient-boosted trees (log loss) on a trees-encoded design of time-ordered rows; above
