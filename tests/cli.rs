@@ -228,6 +228,16 @@ window_days = 30
     p
 }
 
+/// Lets every row of both sources be rejected (tests of row-level rejects use tiny, mostly bad
+/// files; the reject-rate gate has tests of its own).
+fn lenient(config: &Path) {
+    let text = fs::read_to_string(config).unwrap();
+    let text = text
+        .replace("[sources.leads]\n", "[sources.leads]\nmax_reject_rate = 1.0\n")
+        .replace("[sources.deals]\n", "[sources.deals]\nmax_reject_rate = 1.0\n");
+    fs::write(config, text).unwrap();
+}
+
 const DEALS_OK: &str = "id,user,created,closed,stage,amount,currency\nd1,u1,2026-01-05,2026-01-20,won,100,USD\n";
 
 #[test]
@@ -244,6 +254,12 @@ fn bad_rows_go_to_rejects_with_their_reason_and_raw_values() {
     )
     .unwrap();
     let config = write_config(dir.path(), "leads.csv", "deals.csv");
+    // With the default gate (5%) this export fails as a whole, naming the reasons and rows.
+    let o = leadscore(&["stage", "ingest", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("2 of 5 rows rejected") && stderr(&o).contains("missing_id 1 (rows 2 of"));
+    assert!(!dir.path().join("out/runs/2026-02-01/ingest").exists());
+    lenient(&config);
     let o = leadscore(&["stage", "ingest", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let ingest = dir.path().join("out/runs/2026-02-01/ingest");
@@ -319,20 +335,20 @@ fn empty_files_give_a_clear_error_or_warning_never_a_panic() {
     fs::write(dir.path().join("leads.csv"), "id,created,user\n").unwrap();
     let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
     assert_eq!(code(&o), 3, "{}", stderr(&o));
-    // Leads present, deals file empty: a warning; the data stages succeed, and training refuses
-    // with exit 4 because there is nothing to learn from.
+    // Leads present, deals file empty: a warning; the data stages succeed, and features refuses
+    // with exit 4: no lead is old enough to have a known outcome.
     fs::write(dir.path().join("leads.csv"), "id,created,user\nl1,2026-01-01,u1\n").unwrap();
     fs::write(dir.path().join("deals.csv"), "").unwrap();
     let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
     assert_eq!(code(&o), 4, "{}", stderr(&o));
     assert!(stderr(&o).contains("empty file"), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("not enough data to train: the training window holds 0 target conversions"),
+        stderr(&o).contains("not enough data: no matured lead was created in the training window"),
         "{}",
         stderr(&o)
     );
-    assert!(dir.path().join("out/runs/2026-02-01/features/manifest.json").exists());
-    assert!(!dir.path().join("out/runs/2026-02-01/train").exists());
+    assert!(dir.path().join("out/runs/2026-02-01/labels/manifest.json").exists());
+    assert!(!dir.path().join("out/runs/2026-02-01/features").exists());
     assert!(!stderr(&o).contains("panicked"));
 }
 

@@ -448,9 +448,17 @@ fn every_exit_code_of_the_design_is_what_a_scheduler_sees() {
     let text = fs::read_to_string(&config).unwrap();
     let moved = folder.join("moved.toml");
     fs::write(&moved, text.replace("output_dir = \".\"", "output_dir = \"not-a-folder/out\"")).unwrap();
+    // A file where the output folder (or a folder above it) should be is a configuration error.
     let o = leadscore(&["run", "--config", moved.to_str().unwrap(), "--only", "ingest"], folder);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not-a-folder is a file"), "{}", stderr(&o));
+    // A folder that cannot be created (the kernel's /proc takes no folders, even from root) is the
+    // machine failing underneath: 1.
+    let unwritable = folder.join("unwritable.toml");
+    fs::write(&unwritable, text.replace("output_dir = \".\"", "output_dir = \"/proc/leadscore-test/out\"")).unwrap();
+    let o = leadscore(&["run", "--config", unwritable.to_str().unwrap(), "--only", "ingest"], folder);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
-    assert!(stderr(&o).contains("not-a-folder"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("/proc/leadscore-test"), "{}", stderr(&o));
     let o =
         leadscore(&["run", "--config", config.to_str().unwrap(), "--only", "ingest", "--from-stage", "labels"], folder);
     assert_eq!(code(&o), 2, "{}", stderr(&o));

@@ -1,30 +1,36 @@
-"""leadscore's daily DAG for Apache Airflow: one BashOperator task per stage.
+"""leadscore's daily DAG for Apache Airflow: one task per stage.
 
 Date convention
 ---------------
-The DAG run for logical date ``ds`` covers the leads **created on ``ds``** (project time zone).
-leadscore's run date D means "data known before D 00:00" and scores the leads created on D - 1, so
-every task passes ``--date {{ macros.ds_add(ds, 1) }}``. With the daily schedule, Airflow starts
-the run for ``ds`` once that day is over, when everything created on it is in the CRM export.
+The DAG is scheduled at midnight **in the project's time zone** (``[project] timezone`` of the
+config), not in UTC: leadscore's run date D means "data known before D 00:00 in the project time
+zone", so a run must not start before the local day is over. The DAG run whose data interval is
+the local day X passes ``--date X+1`` (the interval's end, as a local date): it scores the leads
+created on X. With ``catchup`` off, Airflow starts it as soon as X is over.
 
 Exit codes
 ----------
-0 success; 99 nothing to do (no lead created that day: the task is *skipped*, and so are the
-tasks after it); 2 configuration or usage error, 3 bad input data, 4 not enough data for a
-trustworthy model, 1 a bug: these fail the task, and Airflow retries it with backoff. A retry is
-cheap: every stage skips itself when its manifest shows success with the same inputs, config and
-build. The ``labels`` and ``features`` tasks are marked ``when = "training"`` in
-``pipelines/daily.toml``: on the days train keeps the champion they succeed at once (exit 0)
-with "not needed today" in their log, so the tasks after them still run.
+0 success; 99 nothing to do (no lead created that day): the task is *skipped*, and so are the
+tasks after it. 2 (configuration or usage), 3 (bad input data) and 4 (not enough data for a
+trustworthy model) are deterministic: the task fails at once, without retries, so the alert comes
+now and not hours later. 1 (a bug, or the machine: disk full) and a killed process (out of memory,
+a lost worker) are retried with backoff. A retry is cheap: every stage skips itself when its
+manifest shows success with the same inputs, config and build. The ``labels`` and ``features``
+tasks are marked ``when = "training"`` in ``pipelines/daily.toml``: on the days train keeps the
+champion they succeed at once (exit 0) with "not needed today" in their log, so the tasks after
+them still run.
 
 Configuration (no secrets here)
 -------------------------------
 Set these in the worker's environment or as Airflow Variables of the same name:
 
 - ``LEADSCORE_BIN``: the ``leadscore`` binary (default: ``leadscore`` on the PATH);
-- ``LEADSCORE_CONFIG``: the project's ``leadscore.toml`` (default: ``leadscore.toml``);
+- ``LEADSCORE_CONFIG``: the project's ``leadscore.toml`` (default: ``leadscore.toml``); its
+  ``[project] timezone`` sets the schedule's zone;
 - ``LEADSCORE_PIPELINE``: the DAG file with per-stage options (default: ``pipelines/daily.toml``
-  next to this folder).
+  next to this folder);
+- ``LEADSCORE_TIMEZONE``: the schedule's zone, when the config cannot be read where the DAG is
+  parsed (default: the config's zone, else UTC).
 
 Credentials for the ad platforms never pass through leadscore: it writes upload files only.
 """
@@ -32,18 +38,25 @@ Credentials for the ad platforms never pass through leadscore: it writes upload 
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 
 import pendulum
 from airflow import DAG
+from airflow.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+from airflow.models.baseoperator import BaseOperator
 
-try:  # Airflow 3 moved the operator to the standard provider.
-    from airflow.providers.standard.operators.bash import BashOperator
+try:  # Airflow 3 moved the hook to the standard provider.
+    from airflow.providers.standard.hooks.subprocess import SubprocessHook
 except ImportError:  # Airflow 2
-    from airflow.operators.bash import BashOperator
+    from airflow.hooks.subprocess import SubprocessHook
 
 STAGES = ["ingest", "labels", "features", "train", "qualify", "value", "export"]
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+# leadscore's exit codes (README, "Exit codes").
+NOTHING_TO_DO = 99
+DETERMINISTIC = {2: "configuration or usage error", 3: "input data error", 4: "not enough data for a trustworthy model"}
 
 
 def setting(name: str, default: str) -> str:
@@ -57,9 +70,60 @@ def setting(name: str, default: str) -> str:
     return value or os.environ.get(name) or default
 
 
+def project_timezone(config_path: str) -> str:
+    """``[project] timezone`` of the config (UTC when it cannot be read here)."""
+    try:
+        with open(config_path, "rb") as f:
+            raw = f.read()
+    except OSError:
+        return "UTC"
+    try:
+        import tomllib  # Python 3.11+
+
+        return tomllib.loads(raw.decode("utf-8")).get("project", {}).get("timezone", "UTC")
+    except ImportError:  # older Pythons: the one key is enough
+        section = re.search(rb"^\[project\](.*?)(^\[|\Z)", raw, re.S | re.M)
+        found = section and re.search(rb'^\s*timezone\s*=\s*"([^"]+)"', section.group(1), re.M)
+        return found.group(1).decode() if found else "UTC"
+    except Exception:  # not valid TOML: leadscore itself will say why when it runs
+        return "UTC"
+
+
 BIN = setting("LEADSCORE_BIN", "leadscore")
 CONFIG = setting("LEADSCORE_CONFIG", "leadscore.toml")
 PIPELINE = setting("LEADSCORE_PIPELINE", os.path.join(os.path.dirname(HERE), "daily.toml"))
+TIMEZONE = setting("LEADSCORE_TIMEZONE", project_timezone(CONFIG))
+
+
+class LeadscoreStage(BaseOperator):
+    """Runs one leadscore stage for a run date and maps its exit code to a task state."""
+
+    template_fields = ("run_date",)
+    ui_color = "#e8f1fb"
+
+    def __init__(self, *, stage: str, run_date: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.stage = stage
+        self.run_date = run_date
+
+    def command(self) -> list[str]:
+        return [
+            BIN, "run", "--pipeline", PIPELINE, "--config", CONFIG,
+            "--only", self.stage, "--date", self.run_date, "--log-format", "json",
+        ]
+
+    def execute(self, context):
+        result = SubprocessHook().run_command(command=self.command(), env={**os.environ})
+        code = result.exit_code
+        if code == 0:
+            return None
+        if code == NOTHING_TO_DO:
+            raise AirflowSkipException(f"leadscore {self.stage} {self.run_date}: nothing to do (exit 99)")
+        if code in DETERMINISTIC:
+            # The same inputs give the same failure: fail now, without retries.
+            raise AirflowFailException(f"leadscore {self.stage} {self.run_date}: {DETERMINISTIC[code]} (exit {code})")
+        raise AirflowException(f"leadscore {self.stage} {self.run_date}: exit code {code} (retried)")
+
 
 default_args = {
     "owner": "leadscore",
@@ -73,7 +137,7 @@ with DAG(
     dag_id="leadscore_daily",
     description="Score, value and export yesterday's leads (leadscore)",
     schedule="@daily",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
     catchup=False,
     max_active_runs=1,  # runs share one output folder; leadscore also locks it
     default_args=default_args,
@@ -81,15 +145,11 @@ with DAG(
 ) as dag:
     previous = None
     for stage in STAGES:
-        task = BashOperator(
+        task = LeadscoreStage(
             task_id=stage,
-            bash_command=(
-                f'"$LEADSCORE_BIN" run --pipeline "$LEADSCORE_PIPELINE" --config "$LEADSCORE_CONFIG" '
-                f"--only {stage} --date {{{{ macros.ds_add(ds, 1) }}}} --log-format json"
-            ),
-            env={"LEADSCORE_BIN": BIN, "LEADSCORE_CONFIG": CONFIG, "LEADSCORE_PIPELINE": PIPELINE},
-            append_env=True,
-            skip_on_exit_code=99,
+            stage=stage,
+            # The local date the data interval ends on: the run date of the day just over.
+            run_date=f"{{{{ data_interval_end.in_timezone('{TIMEZONE}').strftime('%Y-%m-%d') }}}}",
         )
         if previous is not None:
             previous >> task

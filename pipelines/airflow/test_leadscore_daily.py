@@ -26,21 +26,59 @@ def check_dagbag() -> None:
         assert dag.get_task(before).downstream_task_ids == {after}, (before, dag.get_task(before).downstream_task_ids)
     assert dag.get_task("export").downstream_task_ids == set()
     assert dag.max_active_runs == 1
+    # Scheduled at midnight in the project's zone (the sample's), not in UTC.
+    assert str(dag.timezone.name) == "Europe/Amsterdam", dag.timezone
     for stage in STAGES:
         task = dag.get_task(stage)
-        assert task.skip_on_exit_code == [99] or task.skip_on_exit_code == 99, task.skip_on_exit_code
+        assert type(task).__name__ == "LeadscoreStage", type(task)
         assert task.retries == 3 and task.retry_exponential_backoff, stage
-        assert f"--only {stage}" in task.bash_command, task.bash_command
-        assert "macros.ds_add(ds, 1)" in task.bash_command, task.bash_command
-        assert "secret" not in task.bash_command.lower() and "password" not in task.bash_command.lower()
-    print(f"DagBag: leadscore_daily loads with {len(dag.tasks)} tasks in order, no import errors")
+        command = " ".join(task.command())
+        assert f"--only {stage}" in command, command
+        assert "data_interval_end.in_timezone('Europe/Amsterdam')" in task.run_date, task.run_date
+        assert "secret" not in command.lower() and "password" not in command.lower()
+    print(f"DagBag: leadscore_daily loads with {len(dag.tasks)} tasks in order, scheduled in Europe/Amsterdam")
+    return dag
+
+
+def check_exit_codes(dag) -> None:
+    """Deterministic failures (2, 3, 4) fail at once; 1 and kills are retried; 99 skips."""
+    from airflow.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+
+    task = dag.get_task("ingest")
+    cases = {0: None, 99: AirflowSkipException, 2: AirflowFailException, 3: AirflowFailException,
+             4: AirflowFailException, 1: AirflowException, 137: AirflowException}
+    for code, expected in cases.items():
+        task.command = lambda code=code: ["sh", "-c", f"exit {code}"]
+        try:
+            task.execute(context={})
+            raised = None
+        except Exception as e:  # noqa: BLE001 - the type is what is checked
+            raised = e
+        if expected is None:
+            assert raised is None, (code, raised)
+        else:
+            assert isinstance(raised, expected), (code, raised)
+            # A retryable failure must not be one that stops retries.
+            if expected is AirflowException:
+                assert not isinstance(raised, (AirflowFailException, AirflowSkipException)), (code, raised)
+    # A process killed by a signal (exit code -9 from the hook) is retried too.
+    task.command = lambda: ["sh", "-c", "kill -9 $$"]
+    try:
+        task.execute(context={})
+        raise SystemExit("a killed stage must fail the task")
+    except AirflowFailException as e:
+        raise SystemExit(f"a killed stage must be retried, not failed for good: {e}")
+    except AirflowException:
+        pass
+    print("exit codes: 0 succeeds, 99 skips, 2/3/4 fail without retry, 1 and kills are retried")
 
 
 def check_dags_test() -> None:
     airflow = Path(sys.executable).with_name("airflow")
-    # Logical date 2026-10-31 covers the leads created that day: leadscore run date 2026-11-01.
+    # A run at local midnight of 2026-11-01 (Amsterdam, UTC+1) covers the local day 2026-10-31:
+    # its data interval ends at 2026-10-31T23:00Z, and leadscore's run date is 2026-11-01.
     out = subprocess.run(
-        [str(airflow), "dags", "test", "leadscore_daily", "2026-10-31"],
+        [str(airflow), "dags", "test", "leadscore_daily", "2026-11-01T00:00:00+01:00"],
         capture_output=True,
         text=True,
         timeout=1800,
@@ -55,6 +93,9 @@ def check_dags_test() -> None:
         assert manifest.exists(), f"{manifest} missing after airflow dags test\n{log[-5000:]}"
         assert json.loads(manifest.read_text())["status"] == "success"
     assert "state=success" in log, f"the DAG run did not end in success\n{log[-5000:]}"
+    assert "data_interval_end=2026-10-31 23:00:00+00:00" in log, f"the interval is the local day\n{log[-3000:]}"
+    # A UTC schedule would have started this run an hour before the local day was over.
+    assert not (run_dir.parent / "2026-10-31").exists(), "no run for the previous local day"
     # A retry or a second run of the same date is a cheap no-op: every stage is up to date.
     again = subprocess.run(
         [os.environ["LEADSCORE_BIN"], "run", "--pipeline", os.environ["LEADSCORE_PIPELINE"], "--config",
@@ -63,9 +104,10 @@ def check_dags_test() -> None:
     )
     statuses = [s["status"] for s in json.loads(again.stdout)["stages"]]
     assert statuses == ["skipped"] * 7, statuses
-    print("airflow dags test leadscore_daily 2026-10-31: every task succeeded; outputs in", run_dir)
+    print("airflow dags test leadscore_daily 2026-11-01T00:00+01:00: every task succeeded; outputs in", run_dir)
 
 
 if __name__ == "__main__":
-    check_dagbag()
+    dag = check_dagbag()
+    check_exit_codes(dag)
     check_dags_test()

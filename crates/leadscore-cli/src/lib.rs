@@ -232,9 +232,13 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
                 text.push_str("conversions per month (known before the run date):\n");
                 text.push_str(&labels.report.volumes_table());
                 text.push_str(&labels.report.summary());
-            } else {
-                text.push_str("no [labels]: add one (or a preset) to define what the models learn.\n");
+                text.push_str("nothing was written.\n");
+                print(&text)?;
+                // Exit as a run would: the volume gate refuses to train (4).
+                let settings = leadscore_labels::settings(&config)?;
+                return Ok(leadscore_labels::volume_gate(&labels.report, settings)?);
             }
+            text.push_str("no [labels]: add one (or a preset) to define what the models learn.\n");
             text.push_str("nothing was written.\n");
             print(&text)
         }

@@ -114,6 +114,30 @@ pub enum CoreError {
         /// Who holds it, as written in the lock file.
         holder: String,
     },
+    /// A folder leadscore writes to is a file, or lies under one.
+    #[error("{key}: {path} is a file; expected a folder (or a path that does not exist yet, which is created)")]
+    NotAFolder {
+        /// The path.
+        path: PathBuf,
+        /// The config key that names it.
+        key: &'static str,
+    },
+    /// A table would hold a value that is not a finite number (a bug, or an input that slipped
+    /// through): nothing is written.
+    #[error(
+        "refusing to write {path}: column `{column}` holds {count} value(s) that are not finite numbers \
+         (first in row {first_row}); this is a bug in leadscore, please report it"
+    )]
+    NonFinite {
+        /// The file that would have been written.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// How many values.
+        count: usize,
+        /// 1-based row of the first.
+        first_row: usize,
+    },
     /// A bug: an invariant the code relies on does not hold.
     #[error("internal error (a bug in leadscore, please report it): {0}")]
     Internal(String),
@@ -124,8 +148,10 @@ impl Classify for CoreError {
         match self {
             Self::Config(_) => ExitKind::Usage,
             Self::Read { .. } | Self::ParquetRead { .. } | Self::MissingColumn { .. } => ExitKind::InputData,
-            Self::MissingStageOutput { .. } | Self::Locked { .. } => ExitKind::Usage,
-            Self::Write { .. } | Self::ParquetWrite { .. } | Self::Internal(_) => ExitKind::Internal,
+            Self::MissingStageOutput { .. } | Self::Locked { .. } | Self::NotAFolder { .. } => ExitKind::Usage,
+            Self::Write { .. } | Self::ParquetWrite { .. } | Self::NonFinite { .. } | Self::Internal(_) => {
+                ExitKind::Internal
+            }
         }
     }
 }

@@ -71,6 +71,27 @@ pub struct WrittenFile {
     pub sha256: String,
 }
 
+/// Creates a folder and its missing parents, readable by the owner only (`0700` on Unix,
+/// whatever the umask): outputs hold pseudonymised personal data and models trained on it.
+/// Folders that exist already keep their mode.
+pub fn create_dir_private(path: &Path) -> std::io::Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(path)
+}
+
+/// Opens a new file for writing, readable and writable by the owner only (`0600` on Unix,
+/// whatever the umask), truncating it if it exists.
+pub fn create_file_private(path: &Path) -> std::io::Result<File> {
+    let mut o = fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)
+}
+
 fn temp_path(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
@@ -82,10 +103,11 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Res
     let tmp = temp_path(path);
     let werr = |source| CoreError::Write { path: path.to_path_buf(), source };
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(werr)?;
+        create_dir_private(dir).map_err(werr)?;
     }
     let result = (|| {
-        let file = File::create(&tmp).map_err(werr)?;
+        let _ = fs::remove_file(&tmp);
+        let file = create_file_private(&tmp).map_err(werr)?;
         let mut w = BufWriter::new(file);
         write(&mut w)?;
         let file = w.into_inner().map_err(|e| werr(e.into_error()))?;
@@ -124,6 +146,7 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<WrittenFile> {
 ///
 /// The bytes depend only on the frame and `meta`: writing the same table twice gives the same file.
 pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: &TableMeta) -> Result<WrittenFile> {
+    check_finite(path, df)?;
     // Streamed to the file through the hasher: no second copy of the file in memory.
     let mut digest = (Sha256::new(), 0u64);
     write_atomic(path, |w| {
@@ -141,6 +164,29 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: &TableMeta) -> Resul
         bytes: digest.1,
         sha256: hex::encode(digest.0.finalize()),
     })
+}
+
+/// Refuses a table with NaN or an infinity in a float column: every stage's numbers are finite or
+/// null, so such a value is corruption that must not reach a file (or the next stage).
+pub fn check_finite(path: &Path, df: &DataFrame) -> Result<()> {
+    for c in df.columns() {
+        let values = match c.dtype() {
+            DataType::Float64 => c.f64().map(|ca| ca.iter().map(|v| v.is_some_and(|x| !x.is_finite())).collect()),
+            DataType::Float32 => c.f32().map(|ca| ca.iter().map(|v| v.is_some_and(|x| !x.is_finite())).collect()),
+            _ => continue,
+        };
+        let bad: Vec<bool> = values.map_err(|e| CoreError::Internal(e.to_string()))?;
+        let count = bad.iter().filter(|b| **b).count();
+        if let Some(first) = bad.iter().position(|b| *b) {
+            return Err(CoreError::NonFinite {
+                path: path.to_path_buf(),
+                column: c.name().to_string(),
+                count,
+                first_row: first + 1,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Passes bytes on to `inner` and through a SHA-256 and a byte count.

@@ -122,12 +122,47 @@ impl RunContext {
 #[derive(Debug, Clone)]
 pub struct RunLayout {
     root: PathBuf,
+    /// Input paths in manifests are written relative to this folder (the config's), so that a
+    /// run from another working directory finds the same manifests up to date.
+    base: PathBuf,
 }
 
 impl RunLayout {
-    /// The layout under `output_dir`.
+    /// The layout under `output_dir`; manifests record input paths as given.
     pub fn new(output_dir: impl Into<PathBuf>) -> Self {
-        Self { root: output_dir.into() }
+        Self { root: output_dir.into(), base: PathBuf::new() }
+    }
+
+    /// The layout of a config's output folder; manifests record input paths relative to the
+    /// config's folder.
+    pub fn for_config(config: &crate::Config) -> Self {
+        Self { root: config.output_dir(), base: config.base_dir.clone() }
+    }
+
+    /// The output folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// An input path as a manifest records it: relative to the config's folder when it is inside
+    /// it (or reached from it), else as given.
+    fn recorded(&self, path: &str) -> String {
+        if self.base.as_os_str().is_empty() || self.base == Path::new(".") {
+            return path.to_string();
+        }
+        Path::new(path).strip_prefix(&self.base).map_or_else(|_| path.to_string(), |p| p.display().to_string())
+    }
+
+    /// A recorded input path as a path to open.
+    fn resolved(&self, recorded: &str) -> PathBuf {
+        let p = Path::new(recorded);
+        if p.is_absolute() || self.base.as_os_str().is_empty() { p.to_path_buf() } else { self.base.join(p) }
+    }
+
+    /// Checks that the output folder is a folder (or does not exist yet): a file in its place is
+    /// a configuration error, not a failure halfway through a run.
+    pub fn check_root(&self) -> Result<()> {
+        check_folder(&self.root, "[project] output_dir")
     }
 
     /// `<output_dir>/runs/<date>`.
@@ -175,15 +210,16 @@ impl RunLayout {
             let path = path.to_path_buf();
             move |source| CoreError::Write { path, source }
         };
-        fs::create_dir_all(&parent).map_err(werr(&parent))?;
+        io::create_dir_private(&parent).map_err(werr(&parent))?;
         clear_stale_partials(&parent, stage);
         let staging = parent.join(format!(".{}.partial-{}", stage.name(), std::process::id()));
         if staging.exists() {
             fs::remove_dir_all(&staging).map_err(werr(&staging))?;
         }
-        fs::create_dir_all(&staging).map_err(werr(&staging))?;
+        io::create_dir_private(&staging).map_err(werr(&staging))?;
         Ok(StageWriter {
             stage,
+            layout: self.clone(),
             meta: ctx.table_meta(stage),
             final_dir,
             staging,
@@ -191,6 +227,19 @@ impl RunLayout {
             committed: false,
         })
     }
+}
+
+/// Checks that `path` is a folder or can become one: neither it nor a folder above it is a file.
+pub fn check_folder(path: &Path, key: &'static str) -> Result<()> {
+    for p in path.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+        if p.exists() {
+            if p.is_dir() {
+                return Ok(());
+            }
+            return Err(CoreError::NotAFolder { path: p.to_path_buf(), key });
+        }
+    }
+    Ok(())
 }
 
 /// Whether a stage's earlier outputs for a run date can be reused.
@@ -228,7 +277,7 @@ impl RunLayout {
             return stale(format!("it wrote table layout {} (now {SCHEMA_VERSION})", m.schema_version));
         }
         for input in &m.inputs {
-            match io::hash_file(Path::new(&input.path)) {
+            match io::hash_file(&self.resolved(&input.path)) {
                 Ok((h, _)) if h == input.sha256 => {}
                 Ok(_) => return stale(format!("input {} changed", input.path)),
                 Err(_) => return stale(format!("input {} can no longer be read", input.path)),
@@ -263,17 +312,16 @@ impl RunLayout {
             let path = path.to_path_buf();
             move |source| CoreError::Write { path, source }
         };
-        fs::create_dir_all(&self.root).map_err(werr(&self.root))?;
+        self.check_root()?;
+        io::create_dir_private(&self.root).map_err(werr(&self.root))?;
         let path = self.root.join(LOCK_FILE);
         let deadline = Instant::now() + wait;
         loop {
-            let mut file = fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(werr(&path))?;
+            let mut options = fs::OpenOptions::new();
+            options.read(true).write(true).create(true).truncate(false);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&path).map_err(werr(&path))?;
             match file.try_lock() {
                 Ok(()) => {
                     let previous = read_holder(&mut file);
@@ -376,6 +424,7 @@ pub fn process_alive(pid: u32) -> bool {
 #[derive(Debug)]
 pub struct StageWriter {
     stage: Stage,
+    layout: RunLayout,
     meta: TableMeta,
     final_dir: PathBuf,
     staging: PathBuf,
@@ -425,6 +474,7 @@ impl StageWriter {
 
     /// Writes the manifest and moves the stage's folder into place, replacing an earlier run's.
     pub fn commit(mut self, inputs: Vec<InputFile>, timings: Vec<Timing>, started: Instant) -> Result<Manifest> {
+        let inputs = inputs.into_iter().map(|i| InputFile { path: self.layout.recorded(&i.path), ..i }).collect();
         let manifest = Manifest {
             stage: self.stage,
             run_date: self.meta.run_date,
@@ -468,7 +518,8 @@ impl Drop for StageWriter {
 /// An input file a stage read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputFile {
-    /// Path as given (relative to the working directory or absolute).
+    /// Path: relative to the config's folder when the file is reached from it (see
+    /// [`RunLayout::for_config`]), else as given.
     pub path: String,
     /// SHA-256 of the content.
     pub sha256: String,

@@ -24,14 +24,48 @@ pub mod leads {
     pub const USER_ID: &str = "user_id";
     /// Web analytics client id (e.g. GA `1234567890.1690000000`).
     pub const CLIENT_ID: &str = "client_id";
-    /// E-mail address as entered (trimmed). Personal data: never logged or exported raw.
+    /// E-mail address as entered (trimmed). Personal data: read by ingest, which keeps it in
+    /// `leads.parquet` only with `[privacy] keep_raw_identifiers`; never logged or exported raw.
     pub const EMAIL: &str = "email";
-    /// Phone number as entered (trimmed). Personal data: never logged or exported raw.
+    /// Phone number as entered (trimmed). Personal data, kept like [`EMAIL`].
     pub const PHONE: &str = "phone";
-    /// Given name. Personal data.
+    /// Given name. Personal data, kept like [`EMAIL`].
     pub const FIRST_NAME: &str = "first_name";
-    /// Family name. Personal data.
+    /// Family name. Personal data, kept like [`EMAIL`].
     pub const LAST_NAME: &str = "last_name";
+    /// The raw identity fields: written only with `[privacy] keep_raw_identifiers`.
+    pub const RAW_IDENTITY: [&str; 4] = [EMAIL, PHONE, FIRST_NAME, LAST_NAME];
+    /// Lowercased domain of a well-formed e-mail (`acme.io`); null otherwise.
+    pub const EMAIL_DOMAIN: &str = "email_domain";
+    /// `corporate`, `free`, `disposable`, `invalid` or `missing`.
+    pub const EMAIL_CLASS: &str = "email_class";
+    /// Country of the phone's international prefix: an ISO code, `NANP` (+1), `other`,
+    /// `national` (no prefix) or `missing`.
+    pub const PHONE_COUNTRY: &str = "phone_country";
+    /// SHA-256 (hex) of the e-mail trimmed and lowercased (Meta's `em`).
+    pub const EMAIL_SHA256: &str = "email_sha256";
+    /// SHA-256 (hex) of the e-mail normalised for Google (Gmail dots and `+suffix` dropped).
+    pub const EMAIL_SHA256_GOOGLE: &str = "email_sha256_google";
+    /// SHA-256 (hex) of the phone's E.164 digits without `+` (Meta's `ph`).
+    pub const PHONE_SHA256: &str = "phone_sha256";
+    /// SHA-256 (hex) of the phone in E.164 with `+` (Google's `hashedPhoneNumber`).
+    pub const PHONE_SHA256_GOOGLE: &str = "phone_sha256_google";
+    /// SHA-256 (hex) of the normalised given name (Meta's `fn`).
+    pub const FIRST_NAME_SHA256: &str = "first_name_sha256";
+    /// SHA-256 (hex) of the normalised family name (Meta's `ln`).
+    pub const LAST_NAME_SHA256: &str = "last_name_sha256";
+    /// What ingest derives from the identity fields, in column order: all a later stage sees.
+    pub const DERIVED_IDENTITY: [&str; 9] = [
+        EMAIL_DOMAIN,
+        EMAIL_CLASS,
+        PHONE_COUNTRY,
+        EMAIL_SHA256,
+        EMAIL_SHA256_GOOGLE,
+        PHONE_SHA256,
+        PHONE_SHA256_GOOGLE,
+        FIRST_NAME_SHA256,
+        LAST_NAME_SHA256,
+    ];
     /// Google Ads click identifier.
     pub const GCLID: &str = "gclid";
     /// Meta (Facebook) click identifier.
@@ -235,6 +269,17 @@ pub enum RejectReason {
     UnknownCurrency,
     /// Another row with the same id was kept (newer update time, or later in the export).
     DuplicateId,
+    /// An amount is a number, but converted into the project currency it is not finite.
+    NonFiniteAmount,
+    /// A CSV record has more or fewer fields than the header.
+    WrongFieldCount,
+    /// A value's bytes are not UTF-8 text, or hold a NUL byte.
+    InvalidEncoding,
+    /// A JSON Lines line is not a JSON object.
+    InvalidJson,
+    /// A CSV line opens a quoted value it does not close (the lines after it are read on their
+    /// own).
+    UnbalancedQuote,
 }
 
 impl RejectReason {
@@ -248,6 +293,11 @@ impl RejectReason {
             Self::NegativeAmount => "negative_amount",
             Self::UnknownCurrency => "unknown_currency",
             Self::DuplicateId => "duplicate_id",
+            Self::NonFiniteAmount => "non_finite_amount",
+            Self::WrongFieldCount => "wrong_field_count",
+            Self::InvalidEncoding => "invalid_encoding",
+            Self::InvalidJson => "invalid_json",
+            Self::UnbalancedQuote => "unbalanced_quote",
         }
     }
 }
@@ -448,14 +498,20 @@ pub mod files {
     pub const MANIFEST: &str = "manifest.json";
 }
 
-/// Names of the columns a table must have, in order, for the canonical tables of a source
-/// (attribute columns of leads excluded).
+/// Names of the columns of a source's canonical table, in order (attribute columns of leads
+/// excluded). For leads these include the raw identity fields ([`leads::RAW_IDENTITY`]), which
+/// ingest writes only when the config keeps them, then the columns derived from them
+/// ([`leads::DERIVED_IDENTITY`]).
 pub fn canonical_columns(kind: SourceKind) -> Vec<&'static str> {
     let mut cols: Vec<&'static str> = kind.fields().iter().filter(|f| f.output).map(|f| f.name).collect();
-    if kind == SourceKind::Deals {
-        // The converted amount and the original amount are both kept.
-        let pos = cols.iter().position(|c| *c == deals::AMOUNT).map_or(cols.len(), |p| p + 1);
-        cols.insert(pos, deals::AMOUNT_ORIGINAL);
+    match kind {
+        SourceKind::Deals => {
+            // The converted amount and the original amount are both kept.
+            let pos = cols.iter().position(|c| *c == deals::AMOUNT).map_or(cols.len(), |p| p + 1);
+            cols.insert(pos, deals::AMOUNT_ORIGINAL);
+        }
+        SourceKind::Leads => cols.extend(leads::DERIVED_IDENTITY),
+        SourceKind::Events => {}
     }
     cols
 }

@@ -87,6 +87,17 @@ impl<'de> Deserialize<'de> for RunDate {
     }
 }
 
+/// The earliest instant a timestamp may be: 1900-01-01T00:00:00Z. Earlier values (an epoch
+/// number with a stray sign or digits) are rejected, never guessed at.
+pub const MIN_MICROS: i64 = -2_208_988_800_000_000;
+/// The first instant a timestamp may no longer be: 2200-01-01T00:00:00Z.
+pub const END_MICROS: i64 = 7_258_118_400_000_000;
+
+/// `micros` if it lies in the accepted range `[1900-01-01, 2200-01-01)` (UTC).
+pub fn in_range(micros: i64) -> Result<i64, TimestampError> {
+    if (MIN_MICROS..END_MICROS).contains(&micros) { Ok(micros) } else { Err(TimestampError::OutOfRange) }
+}
+
 /// Why a timestamp could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TimestampError {
@@ -109,7 +120,9 @@ impl fmt::Display for TimestampError {
                  `YYYY-MM-DDTHH:MM:SS.sss+0000`, `YYYY-MM-DD`, or epoch seconds/milliseconds)",
             ),
             Self::NonexistentLocalTime => f.write_str("local time does not exist in the project time zone (DST gap)"),
-            Self::OutOfRange => f.write_str("timestamp out of range"),
+            Self::OutOfRange => {
+                f.write_str("outside the accepted range: expected an instant from 1900-01-01 up to 2199-12-31 (UTC)")
+            }
         }
     }
 }
@@ -136,7 +149,7 @@ pub fn epoch_to_micros(v: i64) -> Result<i64, TimestampError> {
     } else {
         Some(v)
     };
-    micros.ok_or(TimestampError::OutOfRange)
+    micros.ok_or(TimestampError::OutOfRange).and_then(in_range)
 }
 
 /// Parses one timestamp as exported by a CRM into UTC microseconds.
@@ -151,7 +164,12 @@ pub fn epoch_to_micros(v: i64) -> Result<i64, TimestampError> {
 /// - a date `2025-09-01`, read as local midnight in `tz`.
 ///
 /// Local times in a DST overlap take the earlier instant; local times in a DST gap are an error.
+/// Instants outside `[1900-01-01, 2200-01-01)` UTC are [`TimestampError::OutOfRange`].
 pub fn parse_timestamp(raw: &str, tz: Tz) -> Result<i64, TimestampError> {
+    parse_unchecked(raw, tz).and_then(in_range)
+}
+
+fn parse_unchecked(raw: &str, tz: Tz) -> Result<i64, TimestampError> {
     let s = raw.trim();
     if s.is_empty() {
         return Err(TimestampError::Empty);

@@ -14,17 +14,15 @@ pub enum ExportError {
     NoScores,
     /// Scored leads that ingest's leads table does not have.
     #[error(
-        "{count} scored leads are not in ingest's leads.parquet of the same run date (first: {first}): re-run the day from ingest"
+        "{count} scored leads are not in ingest's leads.parquet of the same run date (the first is row {first_row} \
+         of scores.parquet): re-run the day from ingest"
     )]
     UnknownLeads {
         /// How many.
         count: usize,
-        /// The first of them.
-        first: String,
+        /// 1-based row of the first of them in `scores.parquet` (sorted by creation time).
+        first_row: usize,
     },
-    /// The configured phone-country attribute is not a column of leads.parquet.
-    #[error("[export] phone_country_attribute `{0}` is not a column of leads.parquet: re-run ingest with this config")]
-    MissingAttribute(String),
     /// A bug.
     #[error("internal error in export (a bug, please report it): {0}")]
     Internal(String),
@@ -53,7 +51,7 @@ impl Classify for ExportError {
         match self {
             Self::Core(e) => e.exit_kind(),
             Self::NoScores => ExitKind::NothingToDo,
-            Self::UnknownLeads { .. } | Self::MissingAttribute(_) => ExitKind::InputData,
+            Self::UnknownLeads { .. } => ExitKind::InputData,
             Self::Internal(_) => ExitKind::Internal,
         }
     }

@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use leadscore_core::config::ExportFormat;
 use leadscore_core::currency::iso4217;
-use leadscore_core::digest::{sha256_hex, stable_id};
+use leadscore_core::digest::stable_id;
 use leadscore_core::schema::files;
 use leadscore_core::time::MICROS_PER_DAY;
 use leadscore_core::{Config, RunContext, Stage};
@@ -41,7 +41,6 @@ use serde::Serialize;
 
 use crate::Lead;
 use crate::error::{ExportError, Result};
-use crate::normalize::{country_iso, email_google, email_meta, name_meta, phone_digits};
 use crate::report::{FormatReport, IDS_IN_REPORT, Refusal, RefusedCount};
 
 /// Most events in one Meta batch file (one API request).
@@ -63,11 +62,6 @@ impl<'a> Settings<'a> {
 
     fn days_before_run(&self, days: u32) -> i64 {
         self.run_start - i64::from(days) * MICROS_PER_DAY
-    }
-
-    /// The lead's country for national phone numbers: its attribute, else the project default.
-    fn phone_country<'l>(&'l self, lead: &'l Lead) -> Option<&'l str> {
-        lead.country.as_deref().and_then(country_iso).or(self.config.export.default_phone_country.as_deref())
     }
 }
 
@@ -324,12 +318,13 @@ fn google_enhanced(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
     let mut buf = Vec::new();
     for lead in rows.iter().filter(|r| r.qualified) {
         out.candidates += 1;
+        // Digests of the e-mail and phone normalised as Google specifies (made by ingest).
         let mut ids = Vec::new();
-        if let Some(em) = lead.email.as_deref().and_then(email_google) {
-            ids.push(UserIdentifier::HashedEmail(sha256_hex(em.as_bytes())));
+        if let Some(em) = &lead.email_sha256_google {
+            ids.push(UserIdentifier::HashedEmail(em.clone()));
         }
-        if let Some(ph) = lead.phone.as_deref().and_then(|p| phone_digits(p, s.phone_country(lead))) {
-            ids.push(UserIdentifier::HashedPhoneNumber(sha256_hex(format!("+{ph}").as_bytes())));
+        if let Some(ph) = &lead.phone_sha256_google {
+            ids.push(UserIdentifier::HashedPhoneNumber(ph.clone()));
         }
         let checked =
             value_and_currency(lead).and_then(|vc| if ids.is_empty() { Err(Refusal::NoIdentifier) } else { Ok(vc) });
@@ -405,15 +400,18 @@ fn meta_capi(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
     let mut events = Vec::new();
     for lead in rows.iter().filter(|r| r.qualified) {
         out.candidates += 1;
-        let hashed = |v: Option<String>| v.map(|v| sha256_hex(v.as_bytes())).into_iter().collect::<Vec<_>>();
+        // Digests of the values normalised as Meta specifies (made by ingest).
+        let hashed = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
         let user_data = MetaUserData {
-            em: hashed(lead.email.as_deref().and_then(email_meta)),
-            ph: hashed(lead.phone.as_deref().and_then(|p| phone_digits(p, s.phone_country(lead)))),
-            first_name: hashed(lead.first_name.as_deref().and_then(name_meta)),
-            last_name: hashed(lead.last_name.as_deref().and_then(name_meta)),
+            em: hashed(&lead.email_sha256),
+            ph: hashed(&lead.phone_sha256),
+            first_name: hashed(&lead.first_name_sha256),
+            last_name: hashed(&lead.last_name_sha256),
             lead_id: meta_lead_id(lead.meta_lead_id.as_deref()),
             fbc: lead.fbclid.as_ref().map(|f| format!("fb.1.{}.{f}", lead.created_at.div_euclid(1000))),
-            external_id: vec![sha256_hex(lead.user_id.as_deref().unwrap_or(&lead.lead_id).as_bytes())],
+            external_id: vec![leadscore_core::digest::sha256_hex(
+                lead.user_id.as_deref().unwrap_or(&lead.lead_id).as_bytes(),
+            )],
         };
         let usable = !user_data.em.is_empty()
             || !user_data.ph.is_empty()

@@ -11,14 +11,14 @@
 //! - `refused.parquet`: every lead an export refused, with the reason; `report.json`.
 //!
 //! Guarantees: platform rules are checked before writing and every refused lead is counted with
-//! its id (never silently dropped); raw e-mails, phones and names never reach a file or a log
-//! (only SHA-256 digests of their normalised forms, see [`normalize`]); the same inputs give
+//! its id (never silently dropped); raw e-mails, phones and names never reach this stage (ingest
+//! keeps only the SHA-256 digests of their normalised forms, which are what the files send); the
+//! same inputs give
 //! byte-identical files, and ids are deterministic so that platforms de-duplicate re-uploads.
 //! It reads qualify's `scores.parquet`, value's `values.parquet` and ingest's `leads.parquet`.
 
 mod error;
 mod formats;
-pub mod normalize;
 mod report;
 
 use std::time::Instant;
@@ -40,7 +40,7 @@ pub struct ExportInputs {
     pub scores: DataFrame,
     /// value's predicted values.
     pub values: DataFrame,
-    /// Canonical leads (ingest): identifiers and personal data to hash.
+    /// Canonical leads (ingest): identifiers and the digests of personal data.
     pub leads: DataFrame,
 }
 
@@ -68,18 +68,31 @@ pub(crate) struct Lead {
     pub qualified: bool,
     pub value: Option<f64>,
     pub currency: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
+    pub email_sha256: Option<String>,
+    pub email_sha256_google: Option<String>,
+    pub phone_sha256: Option<String>,
+    pub phone_sha256_google: Option<String>,
+    pub first_name_sha256: Option<String>,
+    pub last_name_sha256: Option<String>,
     pub gclid: Option<String>,
     pub fbclid: Option<String>,
     pub meta_lead_id: Option<String>,
-    pub country: Option<String>,
 }
 
 const KNOWN: &str = "__known";
-const COUNTRY: &str = "__country";
+
+/// The lead columns export reads besides the id: click ids and the digests.
+const LEAD_COLUMNS: [&str; 9] = [
+    leads::EMAIL_SHA256,
+    leads::EMAIL_SHA256_GOOGLE,
+    leads::PHONE_SHA256,
+    leads::PHONE_SHA256_GOOGLE,
+    leads::FIRST_NAME_SHA256,
+    leads::LAST_NAME_SHA256,
+    leads::GCLID,
+    leads::FBCLID,
+    leads::META_LEAD_ID,
+];
 
 fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
     let c = df.column(name)?.cast(&DataType::String)?;
@@ -87,23 +100,9 @@ fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
 }
 
 /// The scored leads joined with their values and lead fields, oldest first.
-fn gather(config: &Config, inputs: &ExportInputs) -> Result<Vec<Lead>> {
-    let mut lead_cols = vec![
-        col(leads::LEAD_ID),
-        col(leads::EMAIL),
-        col(leads::PHONE),
-        col(leads::FIRST_NAME),
-        col(leads::LAST_NAME),
-        col(leads::GCLID),
-        col(leads::FBCLID),
-        col(leads::META_LEAD_ID),
-        lit(true).alias(KNOWN),
-    ];
-    match &config.export.phone_country_attribute {
-        Some(a) if inputs.leads.column(a).is_err() => return Err(ExportError::MissingAttribute(a.clone())),
-        Some(a) => lead_cols.push(col(a.as_str()).cast(DataType::String).alias(COUNTRY)),
-        None => lead_cols.push(lit(NULL).cast(DataType::String).alias(COUNTRY)),
-    }
+fn gather(inputs: &ExportInputs) -> Result<Vec<Lead>> {
+    let mut lead_cols = vec![col(leads::LEAD_ID), lit(true).alias(KNOWN)];
+    lead_cols.extend(LEAD_COLUMNS.map(col));
     let df = inputs
         .scores
         .clone()
@@ -135,30 +134,17 @@ fn gather(config: &Config, inputs: &ExportInputs) -> Result<Vec<Lead>> {
     let ids = strings(&df, scores::LEAD_ID)?;
     let known = df.column(KNOWN)?.bool()?.clone();
     if let Some(i) = known.iter().position(|k| k.is_none()) {
-        return Err(ExportError::UnknownLeads { count: known.null_count(), first: ids[i].clone().unwrap_or_default() });
+        return Err(ExportError::UnknownLeads { count: known.null_count(), first_row: i + 1 });
     }
     let created = df.column(scores::CREATED_AT)?.datetime()?.physical().clone();
     let score = df.column(scores::SCORE)?.f64()?.clone();
     let qualified = df.column(scores::QUALIFIED)?.bool()?.clone();
     let value = df.column(v::PREDICTED_VALUE)?.f64()?.clone();
-    let mut cols = [
-        scores::USER_ID,
-        scores::CLIENT_ID,
-        scores::MODEL_ID,
-        scores::SEGMENT,
-        v::CURRENCY,
-        leads::EMAIL,
-        leads::PHONE,
-        leads::FIRST_NAME,
-        leads::LAST_NAME,
-        leads::GCLID,
-        leads::FBCLID,
-        leads::META_LEAD_ID,
-        COUNTRY,
-    ]
-    .into_iter()
-    .map(|c| strings(&df, c).map(Vec::into_iter))
-    .collect::<Result<Vec<_>>>()?;
+    let mut cols = [scores::USER_ID, scores::CLIENT_ID, scores::MODEL_ID, scores::SEGMENT, v::CURRENCY]
+        .into_iter()
+        .chain(LEAD_COLUMNS)
+        .map(|c| strings(&df, c).map(Vec::into_iter))
+        .collect::<Result<Vec<_>>>()?;
     let mut next = |i: usize| cols[i].next().flatten();
     let mut out = Vec::with_capacity(df.height());
     for (i, id) in ids.into_iter().enumerate() {
@@ -169,14 +155,15 @@ fn gather(config: &Config, inputs: &ExportInputs) -> Result<Vec<Lead>> {
             model_id: next(2).unwrap_or_default(),
             segment: next(3).unwrap_or_default(),
             currency: next(4),
-            email: next(5),
-            phone: next(6),
-            first_name: next(7),
-            last_name: next(8),
-            gclid: next(9),
-            fbclid: next(10),
-            meta_lead_id: next(11),
-            country: next(12),
+            email_sha256: next(5),
+            email_sha256_google: next(6),
+            phone_sha256: next(7),
+            phone_sha256_google: next(8),
+            first_name_sha256: next(9),
+            last_name_sha256: next(10),
+            gclid: next(11),
+            fbclid: next(12),
+            meta_lead_id: next(13),
             created_at: created.get(i).unwrap_or_default(),
             score: score.get(i).unwrap_or_default(),
             qualified: qualified.get(i).unwrap_or(false),
@@ -191,7 +178,7 @@ pub fn run(config: &Config, inputs: &ExportInputs, ctx: &RunContext) -> Result<E
     if inputs.scores.height() == 0 {
         return Err(ExportError::NoScores);
     }
-    let rows = gather(config, inputs)?;
+    let rows = gather(inputs)?;
     let settings = formats::Settings::new(config, ctx);
     let mut files = Vec::new();
     let mut reports = Vec::new();

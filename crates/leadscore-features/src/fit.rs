@@ -28,7 +28,8 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
         return Some(upper);
     }
     let lower = below.iter().copied().max_by(f64::total_cmp).unwrap_or(upper);
-    Some((lower + upper) / 2.0)
+    // Halved before adding: two values near f64::MAX must not overflow.
+    Some(lower / 2.0 + upper / 2.0)
 }
 
 /// Codes that order a categorical feature's levels (kept, then other, then missing) by their
@@ -83,6 +84,17 @@ impl SpecLearner {
                 let filled = || v.iter().map(|x| x.filter(|x| x.is_finite()).unwrap_or(impute));
                 let mean = filled().sum::<f64>() / n;
                 let var = filled().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+                if !mean.is_finite() || !var.is_finite() {
+                    // Values near ±f64::MAX overflow the sums: the same statistics on values
+                    // scaled by the largest magnitude stay finite (the deviation is at most it).
+                    let scale = filled().fold(0.0_f64, |m, x| m.max(x.abs()));
+                    let scaled_mean = filled().map(|x| x / scale).sum::<f64>() / n;
+                    let scaled_var = filled().map(|x| (x / scale - scaled_mean).powi(2)).sum::<f64>() / n;
+                    let std = scaled_var.sqrt() * scale;
+                    let std = if std > 0.0 && std.is_finite() { std } else { 1.0 };
+                    let mean = scaled_mean * scale;
+                    return Ok(FittedFeature::Numeric { name: def.name.clone(), impute, mean, std, has_missing });
+                }
                 let std = if var > 0.0 { var.sqrt() } else { 1.0 };
                 FittedFeature::Numeric { name: def.name.clone(), impute, mean, std, has_missing }
             }

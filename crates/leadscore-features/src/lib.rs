@@ -104,6 +104,55 @@ fn rows_aligned(labels: &DataFrame, leads_df: &DataFrame) -> Result<bool> {
     Ok(a.equal_missing(&b).all())
 }
 
+/// The volume-gate error for an empty training split, with the span of the known leads and the
+/// likely cause.
+fn no_training_leads(
+    inputs: &FeaturesInputs,
+    ctx: &RunContext,
+    window_days: u32,
+    (from, to): (RunDate, RunDate),
+    run_start: i64,
+) -> FeaturesError {
+    let created =
+        inputs.leads.column(leads::CREATED_AT).ok().and_then(|c| c.datetime().ok().map(|d| d.physical().clone()));
+    let known: Vec<i64> = created.map(|c| c.iter().flatten().filter(|t| *t < run_start).collect()).unwrap_or_default();
+    let (first, last) = (known.iter().min().copied(), known.iter().max().copied());
+    let day = |t: i64| format_micros(t).chars().take(10).collect::<String>();
+    let (span, hint) = match (first, last) {
+        (Some(a), Some(b)) => {
+            let hint = if a >= to.start_micros(chrono_tz::UTC) {
+                format!(
+                    "The run date is too early for this history: training needs leads created at least {window_days} \
+                     days before it. Pick a later --date"
+                )
+            } else if b < from.start_micros(chrono_tz::UTC) {
+                "The run date is too late for this history: no lead was created in the training window. Pick an \
+                 earlier --date, or add newer exports"
+                    .to_string()
+            } else {
+                "Every lead of the window is an existing customer or not matured: check `[labels] history_months`, \
+                 `window_days` and the run date"
+                    .to_string()
+            };
+            (format!("the leads known before the run date were created {} to {}", day(a), day(b)), hint)
+        }
+        _ => (
+            "no lead was created before the run date".to_string(),
+            "The run date is before the first lead, or the leads' creation dates are wrong: pick a later --date, \
+             or check the leads' timestamps"
+                .to_string(),
+        ),
+    };
+    FeaturesError::NoTrainingLeads {
+        from: from.to_string(),
+        to: to.to_string(),
+        run_date: ctx.run_date.to_string(),
+        window_days,
+        span,
+        hint,
+    }
+}
+
 /// Runs the features stage on in-memory tables.
 pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result<FeaturesOutputs> {
     let labels_cfg = config.labels.as_ref().ok_or(FeaturesError::NoLabels)?;
@@ -176,7 +225,9 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
             // A share of the matured leads (pending leads come after them).
             let matured = created.iter().take_while(|t| t.unwrap_or(i64::MIN) < to_us).count();
             let i = ((matured as f64) * (1.0 - frac)).floor() as usize;
-            created.get(i.min(matured.saturating_sub(1))).unwrap_or(to_us)
+            // `get` panics past the end: no matured lead means no cut (the check below says why).
+            let i = i.min(matured.saturating_sub(1));
+            if i < created.len() { created.get(i).unwrap_or(to_us) } else { to_us }
         }
     };
     let split: StringChunked = created
@@ -195,6 +246,9 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
     training.with_column(split.with_name(f::SPLIT.into()).into_column())?;
     // Training leads are oldest first and the cut is a time: the training split is a prefix.
     let n_train = created.iter().take_while(|t| t.unwrap_or(i64::MIN) < cut).count();
+    if n_train == 0 {
+        return Err(no_training_leads(inputs, ctx, labels_cfg.window_days, (window_start, window_end), run_start));
+    }
     sw.lap("select");
     let positive: Vec<bool> = training.column(f::CONVERTED)?.bool()?.iter().map(|x| x == Some(true)).collect();
 
@@ -279,6 +333,7 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
     let train_derived = derived.slice(0, n_train);
     let learner = SpecLearner { top_k: config.features.top_k, min_count: config.features.min_count };
     let spec = learner.fit(recipe, catalog.clone(), &train_derived, &positive[..n_train])?;
+    spec.check_finite().map_err(|e| FeaturesError::Internal(format!("the fitted feature spec is invalid: {e}")))?;
     sw.lap("fit");
 
     // features.parquet: identity, split and labels, then the features.

@@ -65,6 +65,99 @@ pub enum IngestError {
         /// The parser's error.
         source: PolarsError,
     },
+    /// A header field cannot be a column name.
+    #[error("{path}: header field {position} cannot be a column name: {problem}")]
+    BadHeader {
+        /// The file.
+        path: PathBuf,
+        /// 1-based position of the field in the header.
+        position: usize,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Two header fields have the same name: which one a mapping means is ambiguous.
+    #[error(
+        "{path}: the header names column `{column}` twice (fields {first} and {second}); expected every column \
+         name once. Rename one of them in the export"
+    )]
+    DuplicateColumn {
+        /// The file.
+        path: PathBuf,
+        /// The duplicated name.
+        column: String,
+        /// 1-based position of its first occurrence.
+        first: usize,
+        /// 1-based position of the second.
+        second: usize,
+    },
+    /// The header opens a quoted field and never closes it: it swallows the file, so there are
+    /// no columns to read. (In a data row, the row is rejected and the lines after it are read.)
+    #[error(
+        "{path}: record {record} (line {line}, the header): the quoted name of {column} opens with `\"` and is \
+         never closed, so the rest of the file would be read as part of it; expected a closing `\"`. Fix the \
+         header's quoting"
+    )]
+    UnterminatedQuote {
+        /// The file.
+        path: PathBuf,
+        /// 1-based record number (0: the header).
+        record: u64,
+        /// The line the record starts on.
+        line: u64,
+        /// The column whose value opens the quote (`` `Email` ``, or `header field 3`).
+        column: String,
+    },
+    /// The CSV parser failed on a record (never with its values).
+    #[error("{path}: record {record} (line {line}) cannot be read as CSV: {problem}")]
+    MalformedCsv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based record number.
+        record: u64,
+        /// Its first line.
+        line: u64,
+        /// What went wrong.
+        problem: String,
+    },
+    /// A file holds more records than row numbers can count.
+    #[error("{path}: more than 4,294,967,295 records; split the export into several files (a glob reads them all)")]
+    TooManyRecords {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A source rejected more of its rows than `max_reject_rate` allows: most likely a mapping,
+    /// a format or an export gone wrong.
+    #[error(
+        "[sources.{source_kind}]: {rejected} of {read} rows rejected ({rate:.1}%), above `max_reject_rate` = \
+         {max:.1}%; the export or the mapping is probably wrong (nothing was written). Top reasons: {reasons}. \
+         Fix the export or the mapping (`leadscore validate` shows the accounting), or raise \
+         [sources.{source_kind}] max_reject_rate"
+    )]
+    TooManyRejects {
+        /// The source.
+        source_kind: SourceKind,
+        /// Rows rejected for reasons that count (duplicates do not).
+        rejected: u64,
+        /// Rows read.
+        read: u64,
+        /// `rejected / read`, in percent.
+        rate: f64,
+        /// The limit, in percent.
+        max: f64,
+        /// The most frequent reasons with counts and example rows.
+        reasons: String,
+    },
+    /// Every lead row was rejected.
+    #[error(
+        "no usable leads: all {read} lead rows were rejected, so nothing can be trained or scored. Top \
+         reasons: {reasons}. Check the [sources.leads] mapping and the timestamp format of the export"
+    )]
+    NoUsableLeads {
+        /// Rows read.
+        read: u64,
+        /// The most frequent reasons with counts and example rows.
+        reasons: String,
+    },
     /// There are no lead rows at all: nothing can be scored or trained.
     #[error("no leads: {files} {verb} no data rows; expected a header row and at least one lead")]
     NoLeads {
@@ -93,6 +186,13 @@ impl Classify for IngestError {
             | Self::UnknownFormat { .. }
             | Self::WrongContent { .. }
             | Self::Unreadable { .. }
+            | Self::BadHeader { .. }
+            | Self::DuplicateColumn { .. }
+            | Self::UnterminatedQuote { .. }
+            | Self::MalformedCsv { .. }
+            | Self::TooManyRecords { .. }
+            | Self::TooManyRejects { .. }
+            | Self::NoUsableLeads { .. }
             | Self::NoLeads { .. } => ExitKind::InputData,
             Self::Internal(_) => ExitKind::Internal,
         }

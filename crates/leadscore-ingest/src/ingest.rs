@@ -1,14 +1,16 @@
 //! The ingest logic on in-memory frames: map, parse, reject, de-duplicate, account.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use chrono_tz::Tz;
 use leadscore_core::config::{AttributeKind, MappingOrigin, Source};
 use leadscore_core::currency::iso4217;
-use leadscore_core::digest::stable_id;
+use leadscore_core::digest::{sha256_hex, stable_id};
 use leadscore_core::io::column_list;
-use leadscore_core::schema::{self, FieldType, RejectReason, SourceKind, UPDATED_AT, canonical_columns, deals, events};
+use leadscore_core::schema::{
+    self, FieldType, RejectReason, SourceKind, UPDATED_AT, canonical_columns, deals, events, leads,
+};
 use leadscore_core::time::format_micros;
 use leadscore_core::{Config, CoreError, RunContext};
 use polars::prelude::*;
@@ -16,6 +18,7 @@ use rayon::prelude::*;
 
 use crate::attributes;
 use crate::error::{IngestError, Result};
+use crate::identity::Identity;
 use crate::parse;
 use crate::read::{RawFile, RawSources};
 use crate::report::{AttributeReport, FileReport, IngestReport, SourceReport};
@@ -75,19 +78,32 @@ struct Issue {
     detail: String,
 }
 
-/// The raw values of row `i` as a JSON object, in file column order.
-fn raw_json(df: &DataFrame, i: usize) -> String {
+/// File columns whose values the rejects table masks: the identity columns of a source, unless
+/// the config keeps raw identifiers.
+fn masked_columns<'a>(config: &Config, source: &'a Source) -> HashSet<&'a str> {
+    if config.privacy.keep_raw_identifiers || source.kind != SourceKind::Leads {
+        return HashSet::new();
+    }
+    leads::RAW_IDENTITY.iter().filter_map(|f| source.column(f)).collect()
+}
+
+/// A value for the rejects table's `raw` column: as read, or for a masked (identity) column its
+/// SHA-256 (of the trimmed text) so that no personal data is kept in clear.
+fn raw_value(column: &str, value: &str, masked: &HashSet<&str>) -> String {
+    if masked.contains(column) { format!("sha256:{}", sha256_hex(value.trim().as_bytes())) } else { value.to_string() }
+}
+
+/// Values as a JSON object, in order.
+fn values_json<'v>(values: impl Iterator<Item = (&'v str, Option<String>)>, masked: &HashSet<&str>) -> String {
     let mut s = String::from("{");
-    for (k, c) in df.columns().iter().enumerate() {
+    for (k, (name, value)) in values.enumerate() {
         if k > 0 {
             s.push(',');
         }
-        let key = serde_json::to_string(c.name().as_str()).unwrap_or_default();
-        let value = match c.get(i) {
-            Ok(AnyValue::Null) | Err(_) => "null".to_string(),
-            Ok(AnyValue::String(v)) => serde_json::to_string(v).unwrap_or_default(),
-            Ok(AnyValue::StringOwned(v)) => serde_json::to_string(v.as_str()).unwrap_or_default(),
-            Ok(v) => serde_json::to_string(&v.to_string()).unwrap_or_default(),
+        let key = serde_json::to_string(name).unwrap_or_default();
+        let value = match value {
+            None => "null".to_string(),
+            Some(v) => serde_json::to_string(&raw_value(name, &v, masked)).unwrap_or_default(),
         };
         let _ = write!(s, "{key}:{value}");
     }
@@ -95,12 +111,49 @@ fn raw_json(df: &DataFrame, i: usize) -> String {
     s
 }
 
+/// The raw values of row `i` as a JSON object, in file column order (identity columns masked).
+fn raw_json(df: &DataFrame, i: usize, masked: &HashSet<&str>) -> String {
+    values_json(
+        df.columns().iter().map(|c| {
+            let value = match c.get(i) {
+                Ok(AnyValue::Null) | Err(_) => None,
+                Ok(AnyValue::String(v)) => Some(v.to_string()),
+                Ok(AnyValue::StringOwned(v)) => Some(v.to_string()),
+                Ok(v) => Some(v.to_string()),
+            };
+            (c.name().as_str(), value)
+        }),
+        masked,
+    )
+}
+
+/// Whether a header name looks like a value (an e-mail, a phone number, a date): then the file
+/// probably has no header row, and its "names" are a lead's data.
+fn looks_like_data(name: &str) -> bool {
+    let digits = name.chars().filter(char::is_ascii_digit).count();
+    name.contains('@') || digits >= 6 || (digits >= 4 && digits * 2 >= name.chars().count())
+}
+
+/// The file's columns for a "the file has: …" message; withheld when the first row looks like
+/// data rather than a header, so that no lead's values reach a message.
+fn available_columns(file: &RawFile) -> String {
+    let names = file.frame.get_column_names();
+    if names.iter().any(|n| looks_like_data(n)) {
+        return format!(
+            "{} columns, not listed: the first row looks like data, not a header (an e-mail, a phone number or a \
+             date); does the file have a header row?",
+            names.len()
+        );
+    }
+    column_list(&file.frame)
+}
+
 fn missing_column(file: &RawFile, column: &str, expected: String) -> IngestError {
     IngestError::Core(CoreError::MissingColumn {
         path: file.path.clone(),
         column: column.to_string(),
         expected,
-        available: column_list(&file.frame),
+        available: available_columns(file),
     })
 }
 
@@ -150,6 +203,81 @@ struct ParsedFile {
     unparsable_attrs: Vec<(usize, usize)>,
 }
 
+/// The type of a canonical column (a field, or a column ingest derives).
+fn canonical_type(kind: SourceKind, name: &str) -> FieldType {
+    match kind.field(name) {
+        Some(f) => f.ty,
+        None if leads::DERIVED_IDENTITY.contains(&name) => FieldType::Text,
+        None => FieldType::Amount,
+    }
+}
+
+/// Whether a canonical column is written: the raw identity fields only when the config keeps them.
+fn written(config: &Config, kind: SourceKind, name: &str) -> bool {
+    kind != SourceKind::Leads || config.privacy.keep_raw_identifiers || !leads::RAW_IDENTITY.contains(&name)
+}
+
+/// Leads per slice when identities are derived in parallel.
+const IDENTITY_SLICE: usize = 64 * 1024;
+
+/// The identity columns ([`leads::DERIVED_IDENTITY`]) of the leads in `parsed`, from their raw
+/// fields and the country of national phone numbers (the lead's attribute, else the default).
+fn identity_columns(
+    config: &Config,
+    df: &DataFrame,
+    parsed: &HashMap<&'static str, Column>,
+    n: usize,
+) -> Result<Vec<Column>> {
+    let text =
+        |field: &str| -> Result<Option<StringChunked>> { parsed.get(field).map(|c| Ok(c.str()?.clone())).transpose() };
+    let [email, phone, first, last] = leads::RAW_IDENTITY.map(text);
+    let (email, phone, first, last) = (email?, phone?, first?, last?);
+    let country = match config.export.phone_country_attribute.as_deref() {
+        Some(name) => match config.attributes.iter().find(|a| a.name == name) {
+            Some(a) => Some(parse::text(df.column(&a.column)?)?),
+            None => None,
+        },
+        None => None,
+    };
+    let default_country = config.export.default_phone_country.as_deref();
+    fn get(c: &Option<StringChunked>, i: usize) -> Option<&str> {
+        c.as_ref().and_then(|c| c.get(i))
+    }
+    let slices: Vec<usize> = (0..n.div_ceil(IDENTITY_SLICE)).map(|k| k * IDENTITY_SLICE).collect();
+    let parts: Vec<Vec<Column>> = slices
+        .into_par_iter()
+        .map(|from| {
+            let to = (from + IDENTITY_SLICE).min(n);
+            let mut b: Vec<StringChunkedBuilder> = leads::DERIVED_IDENTITY
+                .iter()
+                .map(|name| StringChunkedBuilder::new((*name).into(), to - from))
+                .collect();
+            for i in from..to {
+                let lead_country = get(&country, i).and_then(crate::identity::country_iso).or(default_country);
+                let id = Identity::of(get(&email, i), get(&phone, i), get(&first, i), get(&last, i), lead_country);
+                b[0].append_option(id.email_domain);
+                b[1].append_value(id.email_class);
+                b[2].append_value(id.phone_country);
+                b[3].append_option(id.email_sha256);
+                b[4].append_option(id.email_sha256_google);
+                b[5].append_option(id.phone_sha256);
+                b[6].append_option(id.phone_sha256_google);
+                b[7].append_option(id.first_name_sha256);
+                b[8].append_option(id.last_name_sha256);
+            }
+            b.into_iter().map(|b| b.finish().into_column()).collect()
+        })
+        .collect();
+    let mut out: Vec<Column> =
+        leads::DERIVED_IDENTITY.iter().map(|name| Column::full_null((*name).into(), 0, &DataType::String)).collect();
+    for part in parts {
+        for (acc, c) in out.iter_mut().zip(part) {
+            acc.append_owned(c)?;
+        }
+    }
+    Ok(out)
+}
+
 fn null_column(name: &str, ty: FieldType, n: usize) -> Column {
     match ty {
         FieldType::Id | FieldType::Text | FieldType::Currency => Column::full_null(name.into(), n, &DataType::String),
@@ -182,7 +310,9 @@ fn parse_file(
         match spec.ty {
             FieldType::Id | FieldType::Text => {
                 let t = parse::text(col)?.with_name(spec.name.into());
-                if spec.required {
+                // A mapped id field is required even where the source allows it unmapped (events
+                // without `event_id` get one derived from their content).
+                if spec.required || spec.name == source.kind.id_field() {
                     for (i, v) in t.iter().enumerate() {
                         if v.is_none() {
                             issues.push(Issue {
@@ -238,7 +368,7 @@ fn parse_file(
                             row: i,
                             reason: RejectReason::NegativeAmount,
                             column: column.clone(),
-                            detail: format!("`{column}` ({}) is negative: {}", spec.name, x.unwrap_or_default()),
+                            detail: format!("`{column}` ({}) is negative; expected 0 or more", spec.name),
                         });
                     }
                 }
@@ -287,7 +417,7 @@ fn parse_file(
                     row: i,
                     reason: RejectReason::UnknownCurrency,
                     column: column.clone(),
-                    detail: format!("`{column}`: `{raw}` is not an ISO 4217 currency code"),
+                    detail: format!("`{column}` is not an ISO 4217 currency code (three letters, such as EUR)"),
                 }),
                 Some(code) => match config.currency.rate(&code) {
                     None => issues.push(Issue {
@@ -314,6 +444,23 @@ fn parse_file(
     if has_money {
         let original = amount_col.unwrap_or_else(|| vec![None; n]);
         let converted: Vec<Option<f64>> = original.iter().zip(&rates).map(|(a, r)| a.map(|a| a * r)).collect();
+        // A finite amount can overflow when converted (1.7e308 GBP): never write infinity.
+        let amount_column = source.column(amount_name).unwrap_or(amount_name).to_string();
+        for (i, (c, r)) in converted.iter().zip(&rates).enumerate() {
+            if c.is_some_and(|c| !c.is_finite()) {
+                issues.push(Issue {
+                    row: i,
+                    reason: RejectReason::NonFiniteAmount,
+                    column: amount_column.clone(),
+                    detail: format!(
+                        "`{amount_column}` times the exchange rate {r} into {project} is not a finite number; \
+                         expected an amount below {:e}",
+                        f64::MAX / r.max(1.0)
+                    ),
+                });
+            }
+        }
+        let converted: Vec<Option<f64>> = converted.into_iter().map(|c| c.filter(|c| c.is_finite())).collect();
         let codes: Vec<Option<String>> =
             codes.into_iter().zip(&original).map(|(c, a)| c.or_else(|| a.map(|_| project.clone()))).collect();
         parsed.insert(amount_name, Column::new(amount_name.into(), converted));
@@ -322,15 +469,19 @@ fn parse_file(
         }
         parsed.insert(currency_name, Column::new(currency_name.into(), codes));
     }
+    // Personal data stops here: leads keep the parts and digests later stages need.
+    if source.kind == SourceKind::Leads {
+        for col in identity_columns(config, df, &parsed, n)? {
+            let name = leads::DERIVED_IDENTITY.into_iter().find(|d| *d == col.name().as_str()).unwrap_or_default();
+            parsed.insert(name, col);
+        }
+    }
     // Assemble canonical columns in order; unmapped fields are typed nulls.
     let mut columns = Vec::new();
-    for name in canonical_columns(source.kind) {
+    for name in canonical_columns(source.kind).into_iter().filter(|c| written(config, source.kind, c)) {
         let col = match parsed.remove(name) {
             Some(c) => c,
-            None => {
-                let ty = source.kind.field(name).map_or(FieldType::Amount, |f| f.ty);
-                null_column(name, ty, n)
-            }
+            None => null_column(name, canonical_type(source.kind, name), n),
         };
         columns.push(col);
     }
@@ -400,9 +551,10 @@ fn process_source(
         }
         mappings.push(Some(m));
     }
-    for f in files.iter().filter(|f| f.frame.width() == 0) {
+    for f in files.iter().filter(|f| f.frame.width() == 0 && f.unreadable.is_empty()) {
         warnings.push(format!("{}: empty file (0 bytes), no {kind} read from it", f.path.display()));
     }
+    let masked = masked_columns(config, source);
     // Attribute kinds: declared, or inferred across all files.
     let mut attr_kinds = Vec::new();
     let mut attr_reports = Vec::new();
@@ -443,15 +595,31 @@ fn process_source(
     let mut accepted: Option<DataFrame> = None;
     for (fi, (f, mapping)) in files.iter().zip(&mappings).enumerate() {
         let n = f.frame.height();
-        report.files.push(FileReport { path: f.path.display().to_string(), rows: n as u64 });
-        report.read += n as u64;
+        let file_name = f.path.display().to_string();
+        report.files.push(FileReport { path: file_name.clone(), rows: f.records_read() });
+        report.read += f.records_read();
+        // Records that could not be read as rows at all.
+        for u in &f.unreadable {
+            rejects.source.push(kind.name());
+            rejects.file.push(file_name.clone());
+            rejects.row.push(u.record);
+            rejects.column.push(u.column.clone());
+            rejects.reason.push(u.reason.code());
+            rejects.detail.push(u.detail.clone());
+            // A record that could not be read may have its values under the wrong names (a shifted
+            // field, a swallowed line): when identity columns are masked, every value is.
+            let all: HashSet<&str> =
+                if masked.is_empty() { HashSet::new() } else { u.values.iter().map(|(k, _)| k.as_str()).collect() };
+            rejects.raw.push(values_json(u.values.iter().map(|(k, v)| (k.as_str(), v.clone())), &all));
+            *report.rejected_by_reason.entry(u.reason.code().to_string()).or_default() += 1;
+            report.rejected += 1;
+        }
         let Some(mapping) = mapping else { continue };
         let p = parse_file(config, source, f, mapping, &attr_kinds, tz)?;
         // One reject per row: the first problem is its reason; the detail lists them all.
         let mut issues = p.issues;
         issues.sort_by_key(|i| i.row);
         let mut keep = vec![true; n];
-        let file_name = f.path.display().to_string();
         let mut k = 0;
         while k < issues.len() {
             let row = issues[k].row;
@@ -463,11 +631,11 @@ fn process_source(
             keep[row] = false;
             rejects.source.push(kind.name());
             rejects.file.push(file_name.clone());
-            rejects.row.push(row as u64 + 1);
+            rejects.row.push(f.record(row));
             rejects.column.push(Some(group[0].column.clone()));
             rejects.reason.push(group[0].reason.code());
             rejects.detail.push(group.iter().map(|i| i.detail.as_str()).collect::<Vec<_>>().join("; "));
-            rejects.raw.push(raw_json(&f.frame, row));
+            rejects.raw.push(raw_json(&f.frame, row, &masked));
             *report.rejected_by_reason.entry(group[0].reason.code().to_string()).or_default() += 1;
             report.rejected += 1;
             k = end;
@@ -484,7 +652,9 @@ fn process_source(
         }
         let mut df = DataFrame::new_infer_height(p.columns)?;
         df.with_column(Column::new(FILE_IDX.into(), vec![fi as u32; n]))?;
-        df.with_column(Column::new(ROW_IDX.into(), (0..n as u32).collect::<Vec<u32>>()))?;
+        // The record number (1-based) of each row, as the rejects table gives it.
+        let records: Vec<u32> = (0..n).map(|i| f.record(i) as u32).collect();
+        df.with_column(Column::new(ROW_IDX.into(), records))?;
         let mask = BooleanChunked::from_slice("keep".into(), &keep);
         let df = df.filter(&mask)?;
         match &mut accepted {
@@ -496,12 +666,12 @@ fn process_source(
     }
     let mut table = match accepted {
         Some(df) => df,
-        None => empty_table(source, &attr_kinds)?,
+        None => empty_table(config, source, &attr_kinds)?,
     };
     if kind == SourceKind::Events && source.column(events::EVENT_ID).is_none() {
         table = with_derived_event_ids(table)?;
     }
-    let table = dedupe(table, source, files, rejects, &mut report)?;
+    let table = dedupe(table, source, files, &masked, rejects, &mut report)?;
     report.accepted = table.height() as u64;
     if report.read != report.accepted + report.rejected {
         return Err(IngestError::Internal(format!(
@@ -523,11 +693,10 @@ fn process_source(
 }
 
 /// An empty canonical table with the right column types.
-fn empty_table(source: &Source, attr_kinds: &[(String, String, AttributeKind)]) -> Result<DataFrame> {
+fn empty_table(config: &Config, source: &Source, attr_kinds: &[(String, String, AttributeKind)]) -> Result<DataFrame> {
     let mut cols = Vec::new();
-    for name in canonical_columns(source.kind) {
-        let ty = source.kind.field(name).map_or(FieldType::Amount, |f| f.ty);
-        cols.push(null_column(name, ty, 0));
+    for name in canonical_columns(source.kind).into_iter().filter(|c| written(config, source.kind, c)) {
+        cols.push(null_column(name, canonical_type(source.kind, name), 0));
     }
     cols.push(null_column(UPDATED_AT, FieldType::Timestamp, 0));
     for name in source.extra.keys() {
@@ -565,6 +734,7 @@ fn dedupe(
     df: DataFrame,
     source: &Source,
     files: &[RawFile],
+    masked: &HashSet<&str>,
     rejects: &mut Rejects,
     report: &mut SourceReport,
 ) -> Result<DataFrame> {
@@ -574,6 +744,9 @@ fn dedupe(
     let fidx = df.column(FILE_IDX)?.u32()?.clone();
     let ridx = df.column(ROW_IDX)?.u32()?.clone();
     let key = |i: usize| (upd.get(i), fidx.get(i).unwrap_or(0), ridx.get(i).unwrap_or(0));
+    if ids.null_count() > 0 {
+        return Err(IngestError::Internal(format!("{id_name} is empty in rows that were not rejected")));
+    }
     let mut winner: HashMap<&str, usize> = HashMap::with_capacity(df.height());
     for (i, id) in ids.iter().enumerate() {
         let Some(id) = id else { continue };
@@ -605,22 +778,66 @@ fn dedupe(
         };
         let why =
             if upd.get(w).is_some() && upd.get(w) != upd.get(i) { "newer update time" } else { "later in the export" };
-        let row = ridx.get(i).unwrap_or(0) as usize;
+        let record = u64::from(ridx.get(i).unwrap_or(0));
+        let row = this.row_of(record).ok_or_else(|| IngestError::Internal("duplicate of an unknown record".into()))?;
         rejects.source.push(source.kind.name());
         rejects.file.push(this.path.display().to_string());
-        rejects.row.push(row as u64 + 1);
+        rejects.row.push(record);
         rejects.column.push(source.column(id_name).map(str::to_string));
         rejects.reason.push(RejectReason::DuplicateId.code());
         rejects.detail.push(format!(
-            "{id_name} `{id}` also in {} row {}, which is kept ({why})",
+            "the same {id_name} is in {} row {}, which is kept ({why})",
             kept.path.display(),
-            ridx.get(w).unwrap_or(0) + 1
+            ridx.get(w).unwrap_or(0)
         ));
-        rejects.raw.push(raw_json(&this.frame, row));
+        rejects.raw.push(raw_json(&this.frame, row, masked));
         *report.rejected_by_reason.entry(RejectReason::DuplicateId.code().to_string()).or_default() += 1;
         report.rejected += 1;
     }
     Ok(df.filter(&BooleanChunked::from_slice("keep".into(), &keep))?)
+}
+
+/// The most frequent reject reasons of a source, with counts and the first rows of each
+/// (`missing_id 36 (rows 3, 17, 95 of leads.csv)`); duplicates left out unless `with_duplicates`.
+fn top_reasons(kind: SourceKind, report: &SourceReport, rejects: &Rejects, with_duplicates: bool) -> String {
+    let mut reasons: Vec<(&String, &u64)> = report
+        .rejected_by_reason
+        .iter()
+        .filter(|(r, _)| with_duplicates || r.as_str() != RejectReason::DuplicateId.code())
+        .collect();
+    reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    reasons
+        .into_iter()
+        .take(3)
+        .map(|(reason, n)| {
+            let examples: Vec<usize> = (0..rejects.len())
+                .filter(|&i| rejects.source[i] == kind.name() && rejects.reason[i] == reason.as_str())
+                .take(3)
+                .collect();
+            let file = examples.first().map(|&i| rejects.file[i].as_str()).unwrap_or_default();
+            let rows = examples.iter().map(|&i| rejects.row[i].to_string()).collect::<Vec<_>>().join(", ");
+            format!("{reason} {n} (rows {rows} of {file})")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Fails when a source rejected more rows than `max_reject_rate` allows (duplicates do not count:
+/// repeated versions of a record are normal in CRM exports).
+fn reject_gate(source: &Source, report: &SourceReport, rejects: &Rejects) -> Result<()> {
+    let duplicates = report.rejected_by_reason.get(RejectReason::DuplicateId.code()).copied().unwrap_or(0);
+    let counted = report.rejected - duplicates;
+    if report.read == 0 || counted as f64 <= source.max_reject_rate * report.read as f64 {
+        return Ok(());
+    }
+    Err(IngestError::TooManyRejects {
+        source_kind: source.kind,
+        rejected: counted,
+        read: report.read,
+        rate: 100.0 * counted as f64 / report.read as f64,
+        max: 100.0 * source.max_reject_rate,
+        reasons: top_reasons(source.kind, report, rejects, false),
+    })
 }
 
 /// Runs ingest on frames already read: the stage's logic, free of file I/O.
@@ -628,7 +845,7 @@ pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<Ing
     let run_start = ctx.run_date.start_micros(config.project.timezone);
     let mut rejects = Rejects::default();
     let mut warnings = Vec::new();
-    let lead_rows: usize = inputs.leads.iter().map(|f| f.frame.height()).sum();
+    let lead_rows: u64 = inputs.leads.iter().map(RawFile::records_read).sum();
     if lead_rows == 0 {
         let files = inputs.leads.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>();
         return Err(IngestError::NoLeads {
@@ -637,9 +854,21 @@ pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<Ing
         });
     }
     let leads = process_source(config, &config.sources.leads, &inputs.leads, run_start, &mut rejects, &mut warnings)?;
+    reject_gate(&config.sources.leads, &leads.report, &rejects)?;
+    if leads.report.accepted == 0 {
+        return Err(IngestError::NoUsableLeads {
+            read: leads.report.read,
+            reasons: top_reasons(SourceKind::Leads, &leads.report, &rejects, false),
+        });
+    }
     let deals = process_source(config, &config.sources.deals, &inputs.deals, run_start, &mut rejects, &mut warnings)?;
+    reject_gate(&config.sources.deals, &deals.report, &rejects)?;
     let events = match (&config.sources.events, &inputs.events) {
-        (Some(src), Some(files)) => Some(process_source(config, src, files, run_start, &mut rejects, &mut warnings)?),
+        (Some(src), Some(files)) => {
+            let events = process_source(config, src, files, run_start, &mut rejects, &mut warnings)?;
+            reject_gate(src, &events.report, &rejects)?;
+            Some(events)
+        }
         _ => None,
     };
     let events_table = match &events {
@@ -652,8 +881,9 @@ pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<Ing
                 delimiter: b',',
                 mapping: BTreeMap::new(),
                 extra: BTreeMap::new(),
+                max_reject_rate: 1.0,
             };
-            empty_table(&src, &[])?.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT])
+            empty_table(config, &src, &[])?.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT])
         }
     };
     if deals.report.accepted == 0 {
@@ -667,8 +897,10 @@ pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<Ing
                 source = r.source.name(),
                 rejected = r.rejected,
                 read = r.read,
+                share = format!("{:.2}%", share * 100.0),
                 "rows rejected (see rejects.parquet)"
             );
+            // Below the source's gate (it would have failed), but worth a look.
             if share > 0.05 {
                 warnings.push(format!(
                     "{}: {:.1}% of rows rejected; check the mapping and rejects.parquet",

@@ -21,6 +21,7 @@
 
 mod attributes;
 mod error;
+pub mod identity;
 mod ingest;
 mod parse;
 mod read;
@@ -35,7 +36,9 @@ use leadscore_core::{Config, RunContext, RunLayout, Stage};
 pub use attributes::{CATEGORICAL_MAX_DISTINCT, INFER_SAMPLE, MIN_PARSED_SHARE};
 pub use error::{IngestError, Result};
 pub use ingest::{IngestOutputs, run};
-pub use read::{RawFile, RawSources, file_format, read_file, read_sources, resolve_files};
+pub use read::{
+    RawFile, RawSources, RecordNumbers, UnreadableRecord, file_format, read_file, read_sources, resolve_files,
+};
 pub use report::{AttributeReport, FileReport, IngestReport, SourceReport};
 
 /// Reads the configured sources, runs ingest and writes its outputs and manifest for the run.

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime};
 use chrono_tz::Tz;
-use leadscore_core::time::{TimestampError, epoch_to_micros, local_micros, parse_timestamp};
+use leadscore_core::time::{TimestampError, epoch_to_micros, in_range, local_micros, parse_timestamp};
 use polars::prelude::*;
 
 /// A cell that could not be parsed: its row (0-based within the file) and why.
@@ -45,20 +45,21 @@ pub fn timestamps(col: &Column, tz: Tz) -> PolarsResult<(Vec<Option<i64>>, Vec<C
     let n = s.len();
     let mut out = Vec::with_capacity(n);
     let mut errors = Vec::new();
-    let mut push = |i: usize, r: Result<i64, TimestampError>, raw: &dyn Fn() -> String| match r {
+    // Messages say why, never what the cell holds: the rejects table keeps the value.
+    let mut push = |i: usize, r: Result<i64, TimestampError>| match r.and_then(in_range) {
         Ok(v) => out.push(Some(v)),
         Err(TimestampError::Empty) => out.push(None),
         Err(e) => {
             out.push(None);
-            errors.push((i, format!("`{}`: {e}", raw())));
+            errors.push((i, e.to_string()));
         }
     };
     match s.dtype() {
         DataType::String => {
             for (i, v) in s.str()?.iter().enumerate() {
                 match v {
-                    None => push(i, Err(TimestampError::Empty), &String::new),
-                    Some(t) => push(i, parse_timestamp(t, tz), &|| t.to_string()),
+                    None => push(i, Err(TimestampError::Empty)),
+                    Some(t) => push(i, parse_timestamp(t, tz)),
                 }
             }
         }
@@ -68,10 +69,14 @@ pub fn timestamps(col: &Column, tz: Tz) -> PolarsResult<(Vec<Option<i64>>, Vec<C
             let naive = zone.is_none();
             for (i, v) in ca.physical().iter().enumerate() {
                 let Some(v) = v else {
-                    push(i, Err(TimestampError::Empty), &String::new);
+                    push(i, Err(TimestampError::Empty));
                     continue;
                 };
                 let micros = unit_to_micros(v, unit);
+                let Ok(micros) = in_range(micros) else {
+                    push(i, Err(TimestampError::OutOfRange));
+                    continue;
+                };
                 let r = if naive {
                     match DateTime::from_timestamp_micros(micros) {
                         Some(dt) => local_micros(dt.naive_utc(), tz),
@@ -80,7 +85,7 @@ pub fn timestamps(col: &Column, tz: Tz) -> PolarsResult<(Vec<Option<i64>>, Vec<C
                 } else {
                     Ok(micros)
                 };
-                push(i, r, &|| v.to_string());
+                push(i, r);
             }
         }
         DataType::Date => {
@@ -93,22 +98,22 @@ pub fn timestamps(col: &Column, tz: Tz) -> PolarsResult<(Vec<Option<i64>>, Vec<C
                         .ok_or(TimestampError::OutOfRange)
                         .and_then(|d| local_micros(d.and_time(NaiveTime::MIN), tz)),
                 };
-                push(i, r, &|| format!("{v:?}"));
+                push(i, r);
             }
         }
         dt if dt.is_integer() => {
             let cast = s.cast(&DataType::Int64)?;
             for (i, v) in cast.i64()?.iter().enumerate() {
                 let r = v.map_or(Err(TimestampError::Empty), epoch_to_micros);
-                push(i, r, &|| format!("{}", v.unwrap_or_default()));
+                push(i, r);
             }
         }
         _ => {
             let cast = s.cast(&DataType::String)?;
             for (i, v) in cast.str()?.iter().enumerate() {
                 match v {
-                    None => push(i, Err(TimestampError::Empty), &String::new),
-                    Some(t) => push(i, parse_timestamp(t, tz), &|| t.to_string()),
+                    None => push(i, Err(TimestampError::Empty)),
+                    Some(t) => push(i, parse_timestamp(t, tz)),
                 }
             }
         }
@@ -127,7 +132,7 @@ pub fn numbers(col: &Column) -> PolarsResult<(Vec<Option<f64>>, Vec<CellError>)>
         for (i, v) in cast.f64()?.iter().enumerate() {
             match v {
                 Some(x) if !x.is_finite() => {
-                    errors.push((i, format!("`{x}` is not a finite number")));
+                    errors.push((i, "is not a finite number".to_string()));
                     out.push(None);
                 }
                 other => out.push(other),
@@ -143,7 +148,7 @@ pub fn numbers(col: &Column) -> PolarsResult<(Vec<Option<f64>>, Vec<CellError>)>
             Some(t) => match t.parse::<f64>() {
                 Ok(x) if x.is_finite() => out.push(Some(x)),
                 _ => {
-                    errors.push((i, format!("`{t}` is not a number")));
+                    errors.push((i, "is not a number (expected digits such as `1234.5`)".to_string()));
                     out.push(None);
                 }
             },
@@ -174,8 +179,8 @@ pub fn booleans(col: &Column) -> PolarsResult<(Vec<Option<bool>>, Vec<CellError>
         match v.map(|t| (t, parse_bool(t))) {
             None => out.push(None),
             Some((_, Some(b))) => out.push(Some(b)),
-            Some((t, None)) => {
-                errors.push((i, format!("`{t}` is not a boolean")));
+            Some((_, None)) => {
+                errors.push((i, "is not a boolean (expected yes/no, true/false, 1/0)".to_string()));
                 out.push(None);
             }
         }
@@ -221,7 +226,14 @@ mod tests {
         let (v, e) = timestamps(&text, tz)?;
         assert_eq!(v, [want, None, None]);
         assert_eq!(e.len(), 1);
-        assert!(e[0].1.contains("`garbage`"));
+        assert!(e[0].1.contains("not a supported timestamp") && !e[0].1.contains("garbage"));
+        // Out of range: an epoch far outside any CRM's dates, before 1900 or from 2200.
+        let far = Column::new("t".into(), [Some("-9000000000000000000"), Some("1899-12-31"), Some("2200-01-02")]);
+        let (v, e) = timestamps(&far, tz)?;
+        assert_eq!(v, [None, None, None]);
+        assert!(e.iter().all(|(_, m)| m.contains("1900-01-01")), "{e:?}");
+        let epoch = Column::new("t".into(), [i64::MIN, -9_000_000_000_000_000_000]);
+        assert_eq!(timestamps(&epoch, tz)?.1.len(), 2);
         let ms = Column::new("t".into(), [1_756_689_448_000i64]);
         assert_eq!(timestamps(&ms, tz)?.0, [want]);
         let utc = datetime_column("t", vec![want]);

@@ -27,6 +27,15 @@ pub enum LabelsError {
         /// The columns that exist.
         available: String,
     },
+    /// Too few target conversions in the training window for a trustworthy model (the volume
+    /// gate, as train applies it).
+    #[error(
+        "not enough data to train: {what}. Widen `[labels] history_months`, choose a broader target conversion, or lower `[labels] min_conversions` (a model on so few conversions is not trustworthy)"
+    )]
+    NotEnoughData {
+        /// What is missing, with the numbers.
+        what: String,
+    },
     /// A bug in labels.
     #[error("internal error in labels (a bug, please report it): {0}")]
     Internal(String),
@@ -44,6 +53,7 @@ impl Classify for LabelsError {
             Self::Core(e) => e.exit_kind(),
             Self::NoLabels => ExitKind::Usage,
             Self::MissingColumn { .. } => ExitKind::InputData,
+            Self::NotEnoughData { .. } => ExitKind::NotEnoughData,
             Self::Internal(_) => ExitKind::Internal,
         }
     }

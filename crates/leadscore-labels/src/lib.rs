@@ -241,6 +241,27 @@ pub fn run(config: &Config, inputs: &LabelsInputs, ctx: &RunContext) -> Result<L
     Ok(LabelsOutputs { conversions: all, labels, report })
 }
 
+/// The volume gate train applies, on the labels report: fewer target conversions in the
+/// training window than `[labels] min_conversions` (what `leadscore validate` checks, so that it
+/// exits as a run would).
+pub fn volume_gate(report: &LabelsReport, settings: &Labels) -> Result<()> {
+    if report.training_conversions >= u64::from(settings.min_conversions) {
+        return Ok(());
+    }
+    Err(LabelsError::NotEnoughData {
+        what: format!(
+            "the training window ({} to {}) holds {} `{}` conversions among {} matured leads, below the floor \
+             `[labels] min_conversions` = {}",
+            report.training_window.from,
+            report.training_window.to,
+            report.training_conversions,
+            report.target,
+            report.training_leads,
+            settings.min_conversions
+        ),
+    })
+}
+
 /// Reads ingest's tables for the run date.
 pub fn read_inputs(layout: &RunLayout, ctx: &RunContext) -> Result<(LabelsInputs, Vec<InputFile>)> {
     let (leads, a) = layout.read_output(ctx.run_date, Stage::Ingest, files::LEADS)?;

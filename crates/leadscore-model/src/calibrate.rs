@@ -125,6 +125,9 @@ impl Calibrator {
             Self::Platt { a, b } => sigmoid(a * z + b),
             Self::Isotonic { z: xs, p } => {
                 let (Some(first), Some(last)) = (xs.first(), xs.last()) else { return sigmoid(z) };
+                if z.is_nan() || p.len() != xs.len() {
+                    return f64::NAN;
+                }
                 if z <= *first {
                     return p[0];
                 }

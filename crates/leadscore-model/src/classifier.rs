@@ -190,14 +190,76 @@ impl ModelArtifact {
         Ok(())
     }
 
-    /// Calibrated probabilities of every row of `design` (encoded with [`Self::encoding`]).
-    pub fn probabilities(&self, design: &Design) -> Result<Vec<f64>> {
-        Ok(self.calibrated(&self.classifier.logits(design)?))
+    /// Checks that every number of the artifact is finite (and the isotonic calibrator ordered),
+    /// naming the first field that is not: a hand-edited or corrupted `model.json` is refused at
+    /// load, not found out halfway through scoring.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: String, what: &str| Err(ModelError::Invalid(format!("model.json: `{field}` {what}")));
+        let finite = |field: &str, values: &[f64]| -> Result<()> {
+            match values.iter().position(|v| !v.is_finite()) {
+                Some(k) => bad(format!("{field}[{k}]"), "is not a finite number"),
+                None => Ok(()),
+            }
+        };
+        match &self.classifier {
+            Classifier::Logistic { coefficients, intercept } => {
+                finite("classifier.coefficients", coefficients)?;
+                finite("classifier.intercept", &[*intercept])?;
+            }
+            Classifier::Boosted { booster } => {
+                finite("classifier.booster.base_score", &[booster.base_score])?;
+                for (t, tree) in booster.trees.iter().enumerate() {
+                    for (k, node) in tree.nodes.iter().enumerate() {
+                        if !f64::from(node.weight_value).is_finite() || (!node.is_leaf && node.split_value.is_nan()) {
+                            return bad(
+                                format!("classifier.booster.trees[{t}].nodes[{k}]"),
+                                "holds a non-finite value",
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        match &self.calibrator {
+            Calibrator::Platt { a, b } => finite("calibrator.a/b", &[*a, *b])?,
+            Calibrator::Isotonic { z, p } => {
+                finite("calibrator.z", z)?;
+                finite("calibrator.p", p)?;
+                if z.len() != p.len() {
+                    return bad("calibrator".into(), "has as many `z` as `p` values: expected equal lengths");
+                }
+                if z.windows(2).any(|w| w[0] > w[1]) || p.windows(2).any(|w| w[0] > w[1]) {
+                    return bad("calibrator".into(), "is not ascending: expected `z` and `p` in ascending order");
+                }
+                if p.iter().any(|p| !(0.0..=1.0).contains(p)) {
+                    return bad("calibrator.p".into(), "holds a value outside [0, 1]");
+                }
+            }
+        }
+        finite("recency_shift", &[self.recency_shift])?;
+        if let Some(v) = &self.value {
+            v.validate().map_err(|e| ModelError::Invalid(format!("model.json: `value.{e}`")))?;
+        }
+        Ok(())
     }
 
-    /// The calibrated probabilities of log-odds `z`, with the recency shift.
-    pub fn calibrated(&self, z: &[f64]) -> Vec<f64> {
-        z.iter().map(|z| crate::calibrate::shift(self.calibrator.apply(*z), self.recency_shift)).collect()
+    /// Calibrated probabilities of every row of `design` (encoded with [`Self::encoding`]).
+    pub fn probabilities(&self, design: &Design) -> Result<Vec<f64>> {
+        self.calibrated(&self.classifier.logits(design)?)
+    }
+
+    /// The calibrated probabilities of log-odds `z`, with the recency shift. Log-odds that are not
+    /// finite (coefficients so large that the sum overflows) make the artifact invalid.
+    pub fn calibrated(&self, z: &[f64]) -> Result<Vec<f64>> {
+        let bad = z.iter().filter(|z| !z.is_finite()).count();
+        if bad > 0 {
+            return Err(ModelError::Invalid(format!(
+                "model.json: field `classifier` gives non-finite log-odds for {bad} of {} leads: its coefficients \
+                 or trees are out of range; retrain with `leadscore train`",
+                z.len()
+            )));
+        }
+        Ok(z.iter().map(|z| crate::calibrate::shift(self.calibrator.apply(*z), self.recency_shift)).collect())
     }
 }
 

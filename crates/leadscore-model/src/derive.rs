@@ -118,48 +118,6 @@ pub fn department(title: Option<&str>) -> &'static str {
     }
 }
 
-/// E-mail class (`corporate`, `free`, `disposable`, `invalid`, `missing`) and top-level domain.
-pub fn email_class(email: Option<&str>) -> (&'static str, Option<String>) {
-    let Some(e) = email.map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()) else {
-        return ("missing", None);
-    };
-    let mut parts = e.split('@');
-    let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
-        return ("invalid", None);
-    };
-    let labels: Vec<&str> = domain.split('.').collect();
-    let valid_label = |l: &&str| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-');
-    if local.is_empty() || labels.len() < 2 || !labels.iter().all(valid_label) {
-        return ("invalid", None);
-    }
-    let tld = labels.last().map(|t| t.to_string());
-    let class = if rules::DISPOSABLE_MAIL.contains(&domain) {
-        "disposable"
-    } else if rules::FREE_MAIL.contains(&domain) {
-        "free"
-    } else {
-        "corporate"
-    };
-    (class, tld)
-}
-
-/// Country of a phone number from its international prefix (`+31…`, `0031…`): an ISO code,
-/// `NANP` for +1, `other` for an unknown code, `national` without a prefix, `missing` if empty.
-pub fn phone_country(phone: Option<&str>) -> &'static str {
-    let Some(p) = phone.map(str::trim).filter(|p| !p.is_empty()) else { return "missing" };
-    let digits: String = p.chars().filter(char::is_ascii_digit).collect();
-    if digits.is_empty() {
-        return "missing";
-    }
-    let international = if p.starts_with('+') { Some(digits.as_str()) } else { digits.strip_prefix("00") };
-    let Some(num) = international else { return "national" };
-    rules::CALLING_CODES
-        .iter()
-        .filter(|(code, _)| num.starts_with(code))
-        .max_by_key(|(code, _)| code.len())
-        .map_or("other", |(_, c)| c)
-}
-
 /// A bucket label for a value given ascending boundaries: `<10`, `10-49`, …, `5000+`.
 pub fn bucket(value: Option<f64>, bounds: &[f64]) -> Option<String> {
     let v = value?;
@@ -249,17 +207,14 @@ fn row_features(leads_df: &DataFrame, recipe: &Recipe, tz: Tz) -> Result<(DataFr
         };
     let flag = |b: bool| Some(if b { 1.0 } else { 0.0 });
 
-    // Canonical fields.
-    let email = text_column(leads_df, leads::EMAIL)?;
-    let (mut class, mut tld): (Vec<Option<&str>>, Vec<Option<String>>) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for e in email.iter() {
-        let (c, t) = email_class(e);
-        class.push(Some(c));
-        tld.push(t);
-    }
+    // Canonical fields: ingest derived the e-mail's class and domain and the phone's country;
+    // the raw values never reach this stage.
+    let class = text_column(leads_df, leads::EMAIL_CLASS)?;
+    let domain = text_column(leads_df, leads::EMAIL_DOMAIN)?;
+    let tld: Vec<Option<&str>> = domain.iter().map(|d| d.and_then(|d| d.rsplit('.').next())).collect();
     push(
         &mut catalog,
-        Column::new("email_class".into(), class),
+        Column::new("email_class".into(), class.iter().map(|c| Some(c.unwrap_or("missing"))).collect::<Vec<_>>()),
         FeatureKind::Categorical,
         "field email",
         "e-mail class (corporate, free, disposable, invalid, missing)".into(),
@@ -271,17 +226,18 @@ fn row_features(leads_df: &DataFrame, recipe: &Recipe, tz: Tz) -> Result<(DataFr
         "field email",
         "e-mail top-level domain".into(),
     );
-    let phone = text_column(leads_df, leads::PHONE)?;
+    let phone = text_column(leads_df, leads::PHONE_COUNTRY)?;
+    let phone: Vec<&str> = phone.iter().map(|p| p.unwrap_or("missing")).collect();
     push(
         &mut catalog,
-        Column::new("has_phone".into(), phone.iter().map(|p| flag(p.is_some())).collect::<Vec<_>>()),
+        Column::new("has_phone".into(), phone.iter().map(|p| flag(*p != "missing")).collect::<Vec<_>>()),
         FeatureKind::Numeric,
         "field phone",
         "a phone number was given".into(),
     );
     push(
         &mut catalog,
-        Column::new("phone_country".into(), phone.iter().map(|p| Some(phone_country(p))).collect::<Vec<_>>()),
+        Column::new("phone_country".into(), phone.into_iter().map(Some).collect::<Vec<_>>()),
         FeatureKind::Categorical,
         "field phone",
         "country of the phone's international prefix".into(),
@@ -621,44 +577,6 @@ mod tests {
             assert_eq!((seniority(Some(title)), department(Some(title))), (s, d), "{title}");
         }
         assert_eq!(seniority(None), "missing");
-    }
-
-    #[test]
-    fn email_classes() {
-        let cases = [
-            (Some("John.Doe@acme.io"), "corporate", Some("io")),
-            (Some(" jane@GMAIL.com "), "free", Some("com")),
-            (Some("x@mailinator.com"), "disposable", Some("com")),
-            (Some("n/a"), "invalid", None),
-            (Some("x@"), "invalid", None),
-            (Some("a@b@c.com"), "invalid", None),
-            (Some("a@localhost"), "invalid", None),
-            (Some("a@shop.co.uk"), "corporate", Some("uk")),
-            (None, "missing", None),
-            (Some("  "), "missing", None),
-        ];
-        for (e, c, t) in cases {
-            assert_eq!(email_class(e), (c, t.map(str::to_string)), "{e:?}");
-        }
-    }
-
-    #[test]
-    fn phone_countries() {
-        let cases = [
-            ("+31 6 1234 5678", "NL"),
-            ("0031 20 1234567", "NL"),
-            ("+1 415-555-0123", "NANP"),
-            ("+353 1 234 5678", "IE"),
-            ("+999 12345", "other"),
-            ("+351 912 345 678", "PT"),
-            ("06-12345678", "national"),
-            ("(415) 555-0123", "national"),
-            ("", "missing"),
-            ("n/a", "missing"),
-        ];
-        for (p, c) in cases {
-            assert_eq!(phone_country(Some(p)), c, "{p}");
-        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! This crate is responsible for what training and scoring must share exactly, kept apart from
 //! the training code so that scoring does not depend on the learner:
 //!
-//! - [`rules`]: the documented rule tables (job-title keywords, e-mail domains, calling codes);
+//! - [`rules`]: the documented rule tables (job-title keywords);
 //! - [`derive`]: the [`Recipe`] and the point-in-time feature derivation both paths call;
 //! - [`spec`]: the fitted [`FeatureSpec`] that turns derived features into a design matrix;
 //! - [`metrics`]: ROC AUC and the other quality measures training and audits share;

@@ -89,6 +89,26 @@ pub struct Thresholds {
 }
 
 impl Thresholds {
+    /// Checks that thresholds, segments and score percentiles are finite probabilities, the
+    /// percentiles ascending; names the first field that is not.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let prob = |v: f64| v.is_finite() && (0.0..=1.0).contains(&v);
+        for (k, p) in self.policies.iter().enumerate() {
+            if !prob(p.threshold) {
+                return Err(format!("`policies[{k}].threshold` is not a probability in [0, 1]"));
+            }
+        }
+        for (k, s) in self.segments.iter().enumerate() {
+            if !prob(s.min_probability) {
+                return Err(format!("`segments[{k}].min_probability` is not a probability in [0, 1]"));
+            }
+        }
+        if self.score_quantiles.iter().any(|q| !prob(*q)) || self.score_quantiles.windows(2).any(|w| w[0] > w[1]) {
+            return Err("`score_quantiles` must be ascending probabilities in [0, 1]".into());
+        }
+        Ok(())
+    }
+
     /// The threshold of a policy.
     pub fn policy(&self, p: Policy) -> Option<&PolicyThreshold> {
         self.policies.iter().find(|t| t.policy == p)
@@ -151,6 +171,18 @@ pub struct LoadedModel {
 }
 
 impl LoadedModel {
+    /// [`ModelArtifact::calibrated`], with an error that names the model file.
+    pub fn calibrated(&self, z: &[f64]) -> Result<Vec<f64>> {
+        self.artifact.calibrated(z).map_err(|e| {
+            let file = self.dir.join(MODEL_FILE);
+            ModelError::Invalid(e.to_string().replacen(
+                "invalid model artifact: model.json",
+                &file.display().to_string(),
+                1,
+            ))
+        })
+    }
+
     /// Derives the features of `leads` with the model's recipe (events strictly before each
     /// lead's creation) and encodes them with its spec: the derived frame and the design.
     pub fn encode(
@@ -188,6 +220,36 @@ pub fn read_champion(models_dir: &Path) -> Result<Option<Champion>> {
     read_json(&path).map(Some)
 }
 
+/// The champion pointer and whether the model it names is there.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChampionState {
+    /// There is no `champion.json`.
+    Missing,
+    /// `champion.json` names a model folder that does not exist (deleted by hand, say).
+    Dangling(Champion),
+    /// The champion's model folder exists.
+    Usable(Champion),
+}
+
+impl ChampionState {
+    /// The champion, if scoring can use it.
+    pub fn usable(&self) -> Option<&Champion> {
+        match self {
+            Self::Usable(c) => Some(c),
+            Self::Missing | Self::Dangling(_) => None,
+        }
+    }
+}
+
+/// The champion pointer, checked against the model folders.
+pub fn read_usable_champion(models_dir: &Path) -> Result<ChampionState> {
+    Ok(match read_champion(models_dir)? {
+        None => ChampionState::Missing,
+        Some(c) if model_dir(models_dir, &c.model_id).is_dir() => ChampionState::Usable(c),
+        Some(c) => ChampionState::Dangling(c),
+    })
+}
+
 /// Loads a model folder and checks its parts fit together.
 pub fn load_model(models_dir: &Path, model_id: &str) -> Result<LoadedModel> {
     let dir = model_dir(models_dir, model_id);
@@ -197,6 +259,12 @@ pub fn load_model(models_dir: &Path, model_id: &str) -> Result<LoadedModel> {
     let artifact: ModelArtifact = read_json(&dir.join(MODEL_FILE))?;
     let spec: FeatureSpec = read_json(&dir.join(SPEC_FILE))?;
     let thresholds: Thresholds = read_json(&dir.join(THRESHOLDS_FILE))?;
+    let at = |file: &str, e: String| ModelError::Invalid(format!("{}: {e}", dir.join(file).display()));
+    artifact
+        .validate()
+        .map_err(|e| at(MODEL_FILE, e.to_string().replace("invalid model artifact: model.json: ", "")))?;
+    spec.check_finite().map_err(|e| at(SPEC_FILE, e))?;
+    thresholds.validate().map_err(|e| at(THRESHOLDS_FILE, e))?;
     artifact.check_spec(&spec)?;
     Ok(LoadedModel { dir, artifact, spec, thresholds })
 }

@@ -141,6 +141,32 @@ pub struct FeatureSpec {
 }
 
 impl FeatureSpec {
+    /// Checks that every fitted number is finite (and every standard deviation positive), naming
+    /// the first feature and field that is not: a spec with `null` or infinite statistics would
+    /// encode garbage.
+    pub fn check_finite(&self) -> std::result::Result<(), String> {
+        for f in &self.features {
+            match f {
+                FittedFeature::Numeric { name, impute, mean, std, .. } => {
+                    for (field, v) in [("impute", impute), ("mean", mean), ("std", std)] {
+                        if !v.is_finite() {
+                            return Err(format!("feature `{name}`: `{field}` is {v}, expected a finite number"));
+                        }
+                    }
+                    if *std <= 0.0 {
+                        return Err(format!("feature `{name}`: `std` is {std}, expected a positive number"));
+                    }
+                }
+                FittedFeature::Categorical { name, tree_codes, .. } => {
+                    if let Some(k) = tree_codes.iter().position(|c| !c.is_finite()) {
+                        return Err(format!("feature `{name}`: `tree_codes[{k}]` is not a finite number"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The design columns for an encoding, in order.
     pub fn design_columns(&self, encoding: Encoding) -> Vec<DesignColumn> {
         let mut out = Vec::new();
@@ -205,6 +231,10 @@ impl FeatureSpec {
     }
 }
 
+/// The largest standardised value the linear encoding passes on (in standard deviations):
+/// outliers beyond it are clamped, so log-odds stay finite and no single lead dominates.
+pub const MAX_STANDARDISED: f64 = 20.0;
+
 /// Writes one feature's design columns (column after column) into `out`.
 fn encode(f: &FittedFeature, col: &Column, encoding: Encoding, out: &mut [f64]) -> Result<()> {
     let rows = col.len();
@@ -221,8 +251,12 @@ fn encode(f: &FittedFeature, col: &Column, encoding: Encoding, out: &mut [f64]) 
                 }
                 Encoding::Linear => {
                     let s = if *std > 0.0 { *std } else { 1.0 };
+                    let (impute_z, mean_z) = (impute / s, mean / s);
                     for (o, x) in values.iter_mut().zip(v.iter()) {
-                        *o = (x.filter(|x| x.is_finite()).unwrap_or(*impute) - mean) / s;
+                        // Divided before subtracting, so that values near ±f64::MAX cannot
+                        // overflow; clamped, so that an outlier cannot dominate the linear model.
+                        let z = x.filter(|x| x.is_finite()).map_or(impute_z, |x| x / s) - mean_z;
+                        *o = z.clamp(-MAX_STANDARDISED, MAX_STANDARDISED);
                     }
                     if *has_missing {
                         for (o, x) in flags.iter_mut().zip(v.iter()) {

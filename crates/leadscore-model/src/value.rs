@@ -76,6 +76,32 @@ pub struct Conditional {
 }
 
 impl ValueModel {
+    /// Checks that every number is finite; the error names the first field that is not.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        match self {
+            Self::Boosted { booster, smearing, resid_p10, resid_p90 } => {
+                for (field, v) in [("smearing", smearing), ("resid_p10", resid_p10), ("resid_p90", resid_p90)] {
+                    if !v.is_finite() {
+                        return Err(format!("{field}` is not a finite number"));
+                    }
+                }
+                if !booster.base_score.is_finite()
+                    || booster.trees.iter().flat_map(|t| &t.nodes).any(|n| !f64::from(n.weight_value).is_finite())
+                {
+                    return Err("booster` holds a non-finite value".into());
+                }
+            }
+            Self::SegmentMean { segments, overall } => {
+                for (k, s) in segments.iter().chain(std::iter::once(overall)).enumerate() {
+                    if ![s.mean, s.p10, s.p90].iter().all(|v| v.is_finite() && *v >= 0.0) {
+                        return Err(format!("segments[{k}]` holds a value that is not a finite amount"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The method's name (`boosted`, `segment_mean`).
     pub fn method(&self) -> &'static str {
         match self {

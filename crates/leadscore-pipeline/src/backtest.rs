@@ -170,7 +170,7 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
     outcome_cfg.project.output_dir = dir.join("outcomes").display().to_string();
     let outcome_ctx = RunContext { run_date: opts.as_of, config_hash: config.hash(), seed, retrain: false };
     crate::run_through(&[Stage::Ingest, Stage::Labels], &outcome_cfg, &outcome_ctx, &crate::RunOptions::default())?;
-    let outcome_layout = RunLayout::new(outcome_cfg.output_dir());
+    let outcome_layout = RunLayout::for_config(&outcome_cfg);
     let (leads_now, _) = outcome_layout.read_output(opts.as_of, Stage::Ingest, files::LEADS)?;
     let (events_now, _) = outcome_layout.read_output(opts.as_of, Stage::Ingest, files::EVENTS)?;
     let (labels_now, _) = outcome_layout.read_output(opts.as_of, Stage::Labels, files::LABELS)?;
@@ -269,7 +269,7 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
         dir: dir.display().to_string(),
         warnings,
     };
-    std::fs::create_dir_all(&dir).map_err(|source| CoreError::Write { path: dir.clone(), source })?;
+    leadscore_core::io::create_dir_private(&dir).map_err(|source| CoreError::Write { path: dir.clone(), source })?;
     leadscore_core::io::write_json(&dir.join("backtest.json"), &report)?;
     leadscore_core::io::write_bytes(&dir.join("backtest.html"), render_html(&report).as_bytes())?;
     Ok(report)

@@ -25,25 +25,25 @@ use serde::Serialize;
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     /// The ingest stage failed.
-    #[error("stage `ingest` failed: {0}")]
+    #[error("stage `ingest` {how}: {0}", how = ended(.0))]
     Ingest(#[from] IngestError),
     /// The labels stage failed.
-    #[error("stage `labels` failed: {0}")]
+    #[error("stage `labels` {how}: {0}", how = ended(.0))]
     Labels(#[from] LabelsError),
     /// The features stage failed.
-    #[error("stage `features` failed: {0}")]
+    #[error("stage `features` {how}: {0}", how = ended(.0))]
     Features(#[from] FeaturesError),
     /// The train stage failed.
-    #[error("stage `train` failed: {0}")]
+    #[error("stage `train` {how}: {0}", how = ended(.0))]
     Train(#[from] TrainError),
     /// The qualify stage failed.
-    #[error("stage `qualify` failed: {0}")]
+    #[error("stage `qualify` {how}: {0}", how = ended(.0))]
     Qualify(#[from] QualifyError),
     /// The value stage failed.
-    #[error("stage `value` failed: {0}")]
+    #[error("stage `value` {how}: {0}", how = ended(.0))]
     Value(#[from] ValueError),
     /// The export stage failed.
-    #[error("stage `export` failed: {0}")]
+    #[error("stage `export` {how}: {0}", how = ended(.0))]
     Export(#[from] ExportError),
     /// Loading a model for a backtest failed.
     #[error(transparent)]
@@ -54,6 +54,11 @@ pub enum PipelineError {
     /// A core operation failed.
     #[error(transparent)]
     Core(#[from] CoreError),
+}
+
+/// How a stage's error reads: most fail, but "nothing to do" (exit 99) is not a failure.
+fn ended(e: &impl Classify) -> &'static str {
+    if e.exit_kind() == ExitKind::NothingToDo { "had nothing to do" } else { "failed" }
 }
 
 impl Classify for PipelineError {
@@ -296,10 +301,27 @@ pub struct RunOptions {
 /// Whether train will train in this run, and why (the champion is read once per run: only train
 /// changes it, and it runs after the stages that ask).
 fn training_due(config: &Config, ctx: &RunContext) -> leadscore_train::Due {
-    match leadscore_model::registry::read_champion(&config.models_dir()) {
-        Ok(champion) => leadscore_train::due(config, ctx, champion.as_ref()),
+    match leadscore_model::registry::read_usable_champion(&config.models_dir()) {
+        Ok(champion) => leadscore_train::due(config, ctx, &champion),
         // Train will report the unreadable champion; until then, behave as if it trains.
         Err(e) => leadscore_train::Due::Train(format!("the champion cannot be read ({e})")),
+    }
+}
+
+/// Whether a stage's earlier outputs can be reused. Train's also need the champion they left: a
+/// deleted `champion.json`, or one naming a model folder that is gone, makes train run again.
+fn freshness(layout: &RunLayout, config: &Config, ctx: &RunContext, stage: Stage) -> Freshness {
+    let fresh = layout.freshness(ctx, stage);
+    if stage != Stage::Train || matches!(fresh, Freshness::Stale(_)) {
+        return fresh;
+    }
+    match leadscore_model::registry::read_usable_champion(&config.models_dir()) {
+        Ok(leadscore_model::registry::ChampionState::Usable(_)) => fresh,
+        Ok(leadscore_model::registry::ChampionState::Missing) => Freshness::Stale("there is no champion".into()),
+        Ok(leadscore_model::registry::ChampionState::Dangling(c)) => {
+            Freshness::Stale(format!("champion.json names model {}, whose folder is missing", c.model_id))
+        }
+        Err(e) => Freshness::Stale(format!("the champion cannot be read ({e})")),
     }
 }
 
@@ -329,7 +351,7 @@ pub fn run(
     options: &RunOptions,
     observer: &mut dyn Observer,
 ) -> (RunSummary, Result<(), PipelineError>) {
-    let layout = RunLayout::new(config.output_dir());
+    let layout = RunLayout::for_config(config);
     let mut summary = RunSummary {
         run_date: ctx.run_date.to_string(),
         run_dir: layout.run_dir(ctx.run_date).display().to_string(),
@@ -364,7 +386,7 @@ pub fn run(
         let forced = options.force || (stage == Stage::Train && ctx.retrain);
         let (status, report, manifest, note) = match not_needed {
             Some(note) => (Status::Skipped, None, None, Some(note)),
-            None => match (!forced).then(|| layout.freshness(ctx, stage)) {
+            None => match (!forced).then(|| freshness(&layout, config, ctx, stage)) {
                 Some(Freshness::Fresh(m)) => (
                     Status::Skipped,
                     None,

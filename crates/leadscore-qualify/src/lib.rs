@@ -87,7 +87,7 @@ pub fn run(config: &Config, inputs: &QualifyInputs, ctx: &RunContext, model: &Lo
     tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "derived and encoded");
     let (z, contributions) = model.artifact.classifier.logits_and_contributions(&design)?;
     tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "predicted with contributions");
-    let probability = model.artifact.calibrated(&z);
+    let probability = model.calibrated(&z)?;
     let t = &model.thresholds;
     let policy = config.qualify.policy;
     let threshold = t.policy(policy).ok_or_else(|| {

@@ -297,7 +297,8 @@ pub fn config_toml(opts: &SynthOptions) -> String {
 pub fn write(out: &Path, opts: &SynthOptions) -> Result<SynthSummary, SynthError> {
     let start = validate(opts)?;
     let tz: chrono_tz::Tz = TIMEZONE.parse().map_err(|_| SynthError::Internal("bad time zone".into()))?;
-    std::fs::create_dir_all(out).map_err(|source| CoreError::Write { path: out.to_path_buf(), source })?;
+    leadscore_core::io::create_dir_private(out)
+        .map_err(|source| CoreError::Write { path: out.to_path_buf(), source })?;
     let config_text = config_toml(opts);
     let config = Config::from_toml(&config_text, "leadscore.toml", out)
         .map_err(|e| SynthError::Internal(format!("the generated config is invalid: {e}")))?;

@@ -39,7 +39,7 @@ use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
 use leadscore_core::schema::{features as f, files};
 use leadscore_core::time::format_micros;
 use leadscore_core::{Config, CoreError, RunContext, RunLayout, Stage, io};
-use leadscore_model::registry::{self, Champion, LoadedModel, Thresholds};
+use leadscore_model::registry::{self, Champion, ChampionState, LoadedModel, Thresholds};
 use leadscore_model::{Calibrator, Design, Encoding, FeatureSpec, ModelArtifact, ModelKind, metrics};
 use polars::prelude::*;
 use serde::Serialize;
@@ -105,11 +105,17 @@ pub enum Due {
 
 /// Decides whether the run trains: when asked, when there is no champion, or when the champion
 /// is at least `[train] retrain_after_days` old.
-pub fn due(config: &Config, ctx: &RunContext, champion: Option<&Champion>) -> Due {
+pub fn due(config: &Config, ctx: &RunContext, champion: &ChampionState) -> Due {
     if ctx.retrain {
         return Due::Train("retraining was asked for (--retrain)".into());
     }
-    let Some(c) = champion else { return Due::Train("there is no champion yet".into()) };
+    let c = match champion {
+        ChampionState::Usable(c) => c,
+        ChampionState::Missing => return Due::Train("there is no champion yet".into()),
+        ChampionState::Dangling(c) => {
+            return Due::Train(format!("champion.json names model {}, whose folder is missing", c.model_id));
+        }
+    };
     let age = (ctx.run_date.date() - c.trained_for.date()).num_days();
     let limit = i64::from(config.train.retrain_after_days);
     if age >= limit {
@@ -521,14 +527,15 @@ fn write_model(config: &Config, ctx: &RunContext, out: &TrainOutputs, t: &Traine
     let _span = tracing::info_span!("write model", id = %out.bundle.artifact.model_id).entered();
     let models = config.models_dir();
     let write_err = |path: &Path, source: std::io::Error| CoreError::Write { path: path.to_path_buf(), source };
-    std::fs::create_dir_all(&models).map_err(|e| write_err(&models, e))?;
+    leadscore_core::layout::check_folder(&models, "[project] models_dir")?;
+    io::create_dir_private(&models).map_err(|e| write_err(&models, e))?;
     let id = &out.bundle.artifact.model_id;
     clear_stale_staging(&models);
     let staging = models.join(format!(".staging-{id}-{}", std::process::id()));
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(|e| write_err(&staging, e))?;
     }
-    std::fs::create_dir_all(&staging).map_err(|e| write_err(&staging, e))?;
+    io::create_dir_private(&staging).map_err(|e| write_err(&staging, e))?;
     io::write_json(&staging.join(registry::MODEL_FILE), &out.bundle.artifact)?;
     io::write_json(&staging.join(registry::SPEC_FILE), &out.bundle.spec)?;
     io::write_json(&staging.join(registry::THRESHOLDS_FILE), &out.bundle.thresholds)?;
@@ -565,7 +572,11 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
     let started = Instant::now();
     let mut sw = Stopwatch::new();
     let models = config.models_dir();
-    let champion = registry::read_champion(&models)?;
+    let state = registry::read_usable_champion(&models)?;
+    if let registry::ChampionState::Dangling(c) = &state {
+        tracing::warn!(model = %c.model_id, "champion.json names a model whose folder is missing: training a new champion");
+    }
+    let champion = state.usable().cloned();
     if let Some(c) = champion.as_ref().filter(|c| c.trained_for > ctx.run_date) {
         return Err(TrainError::FutureChampion {
             model_id: c.model_id.clone(),
@@ -573,7 +584,7 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
             run_date: ctx.run_date.to_string(),
         });
     }
-    let report = match due(config, ctx, champion.as_ref()) {
+    let report = match due(config, ctx, &state) {
         Due::Skip(reason) => {
             tracing::info!("{reason}");
             TrainReport { run_date: ctx.run_date, trained: None, skipped: Some(reason), warnings: Vec::new() }

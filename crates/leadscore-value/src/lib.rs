@@ -85,6 +85,16 @@ pub fn run(
     let cond: Vec<Conditional> = value_model.conditional(&design, &segment)?;
     tracing::debug!("predicted the conditional values");
     let predicted: Vec<f64> = probability.iter().zip(&cond).map(|(p, c)| p * c.mean).collect();
+    let bad =
+        cond.iter().zip(&predicted).filter(|(c, p)| ![c.mean, c.p10, c.p90, **p].iter().all(|v| v.is_finite())).count();
+    if bad > 0 {
+        return Err(ValueError::Model(ModelError::Invalid(format!(
+            "{}: field `value` gives values that are not finite numbers for {bad} of {} leads; retrain with \
+             `leadscore train`",
+            model.dir.join(leadscore_model::registry::MODEL_FILE).display(),
+            cond.len()
+        ))));
+    }
 
     let n = todays.height();
     let mut out = todays.select([leads::LEAD_ID, leads::CREATED_AT])?;

@@ -30,7 +30,7 @@ pub use raw::{AttributeKind, Dedupe, FileFormat, Op};
 use crate::currency::{Rates, iso4217};
 use crate::schema::{FieldSpec, SourceKind, canonical_columns};
 use crate::time::{RunDate, parse_tz};
-use raw::{RawAttribute, RawCurrency, RawExport, RawFeatures, RawProject, RawQualify, RawSource, RawTrain};
+use raw::{RawAttribute, RawCurrency, RawExport, RawFeatures, RawPrivacy, RawProject, RawQualify, RawSource, RawTrain};
 
 /// The top-level sections `leadscore.toml` may have.
 pub const SECTIONS: &[&str] = &[
@@ -44,6 +44,7 @@ pub const SECTIONS: &[&str] = &[
     "train",
     "qualify",
     "export",
+    "privacy",
 ];
 
 /// One problem found in a config file.
@@ -127,6 +128,15 @@ pub struct Config {
     pub qualify: Qualify,
     /// `[export]`.
     pub export: Export,
+    /// `[privacy]`.
+    pub privacy: Privacy,
+}
+
+/// Validated `[privacy]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Privacy {
+    /// Keep raw e-mails, phones and names in `leads.parquet` besides their digests.
+    pub keep_raw_identifiers: bool,
 }
 
 /// An upload file the export stage can write.
@@ -371,7 +381,12 @@ pub struct Source {
     pub mapping: BTreeMap<&'static str, MappedColumn>,
     /// Output column name → file column, carried through unchanged (as text).
     pub extra: BTreeMap<String, String>,
+    /// Largest share of rows that may be rejected (duplicates not counted) before ingest fails.
+    pub max_reject_rate: f64,
 }
+
+/// The default of `[sources.*] max_reject_rate`: a twentieth of the rows.
+pub const DEFAULT_MAX_REJECT_RATE: f64 = 0.05;
 
 impl Source {
     /// The file column mapped to `field`, if any.
@@ -537,22 +552,39 @@ impl<'a> Validator<'a> {
         found
     }
 
-    /// Deserializes one value into its raw type, recording the error (with its exact span).
+    /// Deserializes one value into its raw type, recording the error (with its exact span). An
+    /// unknown key of a table is recorded and left out, and the rest deserialized again, so that
+    /// it does not hide the other problems of the same section.
     fn deser<T: DeserializeOwned>(&mut self, path: &KeyPath, v: &Spanned<DeValue<'a>>) -> Option<T> {
-        match T::deserialize(ValueDeserializer::from(v.clone())) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                let line_col = e.span().map(|s| locate::line_col(self.text, s.start));
-                let line_col =
-                    line_col.or_else(|| locate::span_of(self.doc, path).map(|s| locate::line_col(self.text, s.start)));
-                self.problems.push(ConfigProblem {
-                    path: path.to_string(),
-                    line_col,
-                    message: e.message().trim().to_string(),
-                });
-                None
+        let mut value = v.clone();
+        loop {
+            let err = match T::deserialize(ValueDeserializer::from(value.clone())) {
+                Ok(t) => return Some(t),
+                Err(e) => e,
+            };
+            let unknown = err
+                .message()
+                .strip_prefix("unknown field `")
+                .and_then(|rest| rest.split_once('`'))
+                .map(|(key, _)| key.to_string());
+            let DeValue::Table(table) = value.get_mut() else { return self.record(path, &err) };
+            match unknown {
+                Some(key) if table.get(key.as_str()).is_some() => {
+                    self.record::<()>(path, &err);
+                    table.remove(key.as_str());
+                }
+                _ => return self.record(path, &err),
             }
         }
+    }
+
+    /// Records a deserialization error at its span (or at `path`).
+    fn record<T>(&mut self, path: &KeyPath, e: &toml::de::Error) -> Option<T> {
+        let line_col = e.span().map(|s| locate::line_col(self.text, s.start));
+        let line_col =
+            line_col.or_else(|| locate::span_of(self.doc, path).map(|s| locate::line_col(self.text, s.start)));
+        self.problems.push(ConfigProblem { path: path.to_string(), line_col, message: e.message().trim().to_string() });
+        None
     }
 
     fn config(&mut self) -> Option<Config> {
@@ -579,6 +611,7 @@ impl<'a> Validator<'a> {
         let train = self.train();
         let qualify = self.qualify();
         let export = self.export(sources.as_ref().and_then(|s| s.preset), attributes.as_deref());
+        let privacy = self.privacy();
         let (conversions, labels) = conversions?;
         Some(Config {
             base_dir: self.base_dir.to_path_buf(),
@@ -592,7 +625,17 @@ impl<'a> Validator<'a> {
             train: train?,
             qualify: qualify?,
             export: export?,
+            privacy: privacy?,
         })
+    }
+
+    fn privacy(&mut self) -> Option<Privacy> {
+        let path = KeyPath::root().key("privacy");
+        let raw: RawPrivacy = match self.get(&path) {
+            None => RawPrivacy::default(),
+            Some(v) => self.deser(&path, v)?,
+        };
+        Some(Privacy { keep_raw_identifiers: raw.keep_raw_identifiers.unwrap_or(false) })
     }
 
     fn export(&mut self, preset: Option<&str>, attributes: Option<&[Attribute]>) -> Option<Export> {
@@ -1088,6 +1131,14 @@ impl<'a> Validator<'a> {
                 ok = false;
             }
         }
+        let max_reject_rate = raw.max_reject_rate.unwrap_or(DEFAULT_MAX_REJECT_RATE);
+        if !(0.0..=1.0).contains(&max_reject_rate) {
+            self.problem(
+                &path.key("max_reject_rate"),
+                format!("must be a share between 0 and 1 (0.05 is 5%), found {max_reject_rate}"),
+            );
+            ok = false;
+        }
         if !ok {
             return None;
         }
@@ -1098,6 +1149,7 @@ impl<'a> Validator<'a> {
             delimiter,
             mapping,
             extra: raw.extra,
+            max_reject_rate,
         })
     }
 

@@ -92,6 +92,10 @@ pub struct RawSource {
     /// name → file column. Conversion definitions can test them (e.g. `pipeline = "Pipeline"`).
     #[serde(default)]
     pub extra: BTreeMap<String, String>,
+    /// Largest share of the source's rows that may be rejected (duplicates not counted) before
+    /// ingest fails with exit code 3 instead of writing tables from a broken export. Default 0.05.
+    #[serde(default)]
+    pub max_reject_rate: Option<f64>,
 }
 
 /// What an attribute holds, which decides how it is parsed and turned into features.
@@ -458,4 +462,16 @@ pub struct RawExport {
     /// used for phone numbers without an international prefix. Default none.
     #[serde(default)]
     pub phone_country_attribute: Option<String>,
+}
+
+/// `[privacy]`: what personal data leadscore keeps at rest.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrivacy {
+    /// Keep the raw e-mail, phone and names in ingest's `leads.parquet` (`email`, `phone`,
+    /// `first_name`, `last_name`) besides their digests. Default false: only the SHA-256 digests
+    /// the exports send and the derived parts the features use (e-mail domain and class, phone
+    /// country) are kept, and the rejects table's `raw` column masks those columns.
+    #[serde(default)]
+    pub keep_raw_identifiers: Option<bool>,
 }

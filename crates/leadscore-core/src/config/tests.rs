@@ -232,6 +232,9 @@ fn the_readme_configuration_reference_names_every_key() {
     keys.extend(keys_of::<raw::RawLabels>());
     keys.extend(keys_of::<raw::RawFeatures>());
     keys.extend(keys_of::<raw::RawTrain>());
+    keys.extend(keys_of::<raw::RawQualify>());
+    keys.extend(keys_of::<raw::RawExport>());
+    keys.extend(keys_of::<raw::RawPrivacy>());
     keys.push("preset".into());
     assert!(keys.len() >= 15, "{keys:?}");
     for k in keys {

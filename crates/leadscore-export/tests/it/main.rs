@@ -9,6 +9,7 @@ use leadscore_core::digest::sha256_hex;
 use leadscore_core::schema::{leads, scores as s, values as v};
 use leadscore_core::{Classify, Config, ExitKind, RunContext, RunDate};
 use leadscore_export::{ExportError, ExportInputs, ExportOutputs, META_BATCH, Refusal, run};
+use leadscore_ingest::identity::{Identity, country_iso};
 use polars::prelude::*;
 
 const HOUR: i64 = 3_600_000_000;
@@ -180,13 +181,20 @@ fn inputs(rows: &[Fixture<'_>]) -> ExportInputs {
         Column::new(v::CURRENCY.into(), rows.iter().map(|r| r.4).collect::<Vec<_>>()),
     ])
     .unwrap();
+    // What ingest keeps of each lead's personal data: its digests (the lead's country places
+    // national phone numbers, as `[export] phone_country_attribute` does).
+    let identities: Vec<Identity> =
+        rows.iter().map(|r| Identity::of(r.5, r.6, r.7, r.8, r.13.and_then(country_iso))).collect();
+    let digest = |f: fn(&Identity) -> Option<String>| identities.iter().map(f).collect::<Vec<_>>();
     let leads = DataFrame::new_infer_height(vec![
         Column::new(leads::LEAD_ID.into(), ids),
         ts(created).with_name(leads::CREATED_AT.into()),
-        Column::new(leads::EMAIL.into(), rows.iter().map(|r| r.5).collect::<Vec<_>>()),
-        Column::new(leads::PHONE.into(), rows.iter().map(|r| r.6).collect::<Vec<_>>()),
-        Column::new(leads::FIRST_NAME.into(), rows.iter().map(|r| r.7).collect::<Vec<_>>()),
-        Column::new(leads::LAST_NAME.into(), rows.iter().map(|r| r.8).collect::<Vec<_>>()),
+        Column::new(leads::EMAIL_SHA256.into(), digest(|i| i.email_sha256.clone())),
+        Column::new(leads::EMAIL_SHA256_GOOGLE.into(), digest(|i| i.email_sha256_google.clone())),
+        Column::new(leads::PHONE_SHA256.into(), digest(|i| i.phone_sha256.clone())),
+        Column::new(leads::PHONE_SHA256_GOOGLE.into(), digest(|i| i.phone_sha256_google.clone())),
+        Column::new(leads::FIRST_NAME_SHA256.into(), digest(|i| i.first_name_sha256.clone())),
+        Column::new(leads::LAST_NAME_SHA256.into(), digest(|i| i.last_name_sha256.clone())),
         Column::new(leads::GCLID.into(), rows.iter().map(|r| r.9).collect::<Vec<_>>()),
         Column::new(leads::FBCLID.into(), rows.iter().map(|r| r.10).collect::<Vec<_>>()),
         Column::new(leads::META_LEAD_ID.into(), rows.iter().map(|r| r.11).collect::<Vec<_>>()),

@@ -32,13 +32,16 @@ fn leads_frame(
         ts(leads::CREATED_AT, created.iter().map(|c| Some(*c)).collect()),
         Column::new(leads::USER_ID.into(), users.to_vec()),
         Column::new(leads::CLIENT_ID.into(), none.clone()),
+        // What ingest keeps of a@acme.io / b@gmail.com and no phone.
         Column::new(
-            leads::EMAIL.into(),
-            (0..n).map(|i| Some(if i % 2 == 0 { "a@acme.io" } else { "b@gmail.com" })).collect::<Vec<_>>(),
+            leads::EMAIL_DOMAIN.into(),
+            (0..n).map(|i| Some(if i % 2 == 0 { "acme.io" } else { "gmail.com" })).collect::<Vec<_>>(),
         ),
-        Column::new(leads::PHONE.into(), none.clone()),
-        Column::new(leads::FIRST_NAME.into(), none.clone()),
-        Column::new(leads::LAST_NAME.into(), none.clone()),
+        Column::new(
+            leads::EMAIL_CLASS.into(),
+            (0..n).map(|i| Some(if i % 2 == 0 { "corporate" } else { "free" })).collect::<Vec<_>>(),
+        ),
+        Column::new(leads::PHONE_COUNTRY.into(), vec![Some("missing"); n]),
         Column::new(leads::GCLID.into(), none.clone()),
         Column::new(leads::FBCLID.into(), none.clone()),
         Column::new(leads::META_LEAD_ID.into(), none),

@@ -19,14 +19,18 @@ timezone = "Europe/Amsterdam"
 [sources.leads]
 path = "leads.csv"
 mapping = { lead_id = "id", created_at = "created", user_id = "user", updated_at = "updated" }
+# These fixtures are mostly bad rows on purpose: the gate is tested on its own.
+max_reject_rate = 1.0
 
 [sources.deals]
 path = "deals.csv"
 mapping = { deal_id = "id", user_id = "user", created_at = "created", closed_at = "closed", stage = "stage", probability = "p", amount = "amount", currency = "cur" }
+max_reject_rate = 1.0
 
 [sources.events]
 path = "events.csv"
 mapping = { user_id = "user", name = "name", at = "at", value = "value" }
+max_reject_rate = 1.0
 
 [[attributes]]
 column = "size"
@@ -43,7 +47,11 @@ rates = { USD = 0.5 }
 "#;
 
 fn config() -> Config {
-    Config::from_toml(CONFIG, "test.toml", std::path::Path::new(".")).unwrap_or_else(|e| panic!("{e}"))
+    config_with(CONFIG)
+}
+
+fn config_with(text: &str) -> Config {
+    Config::from_toml(text, "test.toml", std::path::Path::new(".")).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn ctx() -> RunContext {
@@ -51,7 +59,7 @@ fn ctx() -> RunContext {
 }
 
 fn file(name: &str, df: DataFrame) -> RawFile {
-    RawFile { path: PathBuf::from(name), frame: df }
+    RawFile::new(PathBuf::from(name), df)
 }
 
 fn strings(name: &str, v: &[Option<&str>]) -> Column {
@@ -295,4 +303,99 @@ fn a_bad_currency_only_rejects_a_deal_that_has_an_amount() {
     let ids: Vec<Option<&str>> = out.deals.column("deal_id").unwrap().str().unwrap().iter().collect();
     assert_eq!(ids, [Some("d1")]);
     assert_eq!(out.report.sources[1].rejected_by_reason.get("unknown_currency"), Some(&1));
+}
+
+#[test]
+fn a_source_rejecting_more_than_its_share_fails_naming_reasons_counts_and_rows() {
+    // The default gate (5%): one deal in three without a user is too many.
+    let gated = CONFIG.replace("max_reject_rate = 1.0\n", "");
+    let leads = leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
+    let err = run(&config_with(&gated), &sources(leads.clone()), &ctx()).unwrap_err();
+    assert_eq!(leadscore_core::Classify::exit_kind(&err), leadscore_core::ExitKind::InputData);
+    let msg = err.to_string();
+    assert!(msg.contains("[sources.deals]") && msg.contains("1 of 3 rows rejected"), "{msg}");
+    assert!(msg.contains("missing_id 1 (rows 3 of deals.csv)") && msg.contains("max_reject_rate"), "{msg}");
+    // Duplicates do not count: versions of a record are normal in exports.
+    let dupes = leads_frame(
+        &[Some("a"), Some("a"), Some("a"), Some("b")],
+        &[Some("2026-01-01"); 4],
+        &[Some("2026-01-02"), Some("2026-01-03"), Some("2026-01-04"), None],
+    );
+    let lenient = gated.replace("[sources.deals]\n", "[sources.deals]\nmax_reject_rate = 0.5\n");
+    let out = run(&config_with(&lenient), &sources(dupes), &ctx()).unwrap();
+    assert_eq!(out.report.sources[0].rejected_by_reason.get("duplicate_id"), Some(&2));
+}
+
+#[test]
+fn every_lead_rejected_is_an_input_error_not_an_empty_table() {
+    let leads = leads_frame(&[None, Some("b")], &[Some("2026-01-01"), Some("01/02/2026 08:00 PM")], &[None, None]);
+    let err = run(&config(), &sources(leads), &ctx()).unwrap_err();
+    assert!(matches!(err, IngestError::NoUsableLeads { read: 2, .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("missing_id 1") && msg.contains("unparsable_timestamp 1"), "{msg}");
+}
+
+#[test]
+fn amounts_that_overflow_in_the_project_currency_are_rejected() {
+    let deals = DataFrame::new_infer_height(vec![
+        strings("id", &[Some("d1"), Some("d2")]),
+        strings("user", &[Some("u1"), Some("u1")]),
+        strings("created", &[Some("2026-01-05"), Some("2026-01-05")]),
+        strings("closed", &[None, None]),
+        strings("stage", &[Some("open"), Some("open")]),
+        strings("p", &[None, None]),
+        strings("amount", &[Some("1.7e308"), Some("10")]),
+        strings("cur", &[Some("GBP"), Some("GBP")]),
+    ])
+    .unwrap();
+    let text = CONFIG.replace("rates = { USD = 0.5 }", "rates = { USD = 0.5, GBP = 1.17 }");
+    let leads = leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
+    let src = RawSources { leads: vec![file("leads.csv", leads)], deals: vec![file("deals.csv", deals)], events: None };
+    let out = run(&config_with(&text), &src, &ctx()).unwrap();
+    assert_eq!(out.report.sources[1].rejected_by_reason.get("non_finite_amount"), Some(&1));
+    let amounts: Vec<Option<f64>> = out.deals.column("amount").unwrap().f64().unwrap().iter().collect();
+    assert_eq!(amounts, [Some(11.7)]);
+}
+
+#[test]
+fn leads_keep_digests_and_derived_parts_not_raw_identities() {
+    let text = CONFIG.replace(
+        "mapping = { lead_id = \"id\", created_at = \"created\", user_id = \"user\", updated_at = \"updated\" }",
+        "mapping = { lead_id = \"id\", created_at = \"created\", user_id = \"user\", email = \"mail\", phone = \"tel\" }",
+    );
+    let leads = DataFrame::new_infer_height(vec![
+        strings("id", &[Some("a"), Some("b")]),
+        strings("created", &[Some("2026-01-01"), Some("2026-01-02")]),
+        strings("user", &[Some("u1"), Some("u2")]),
+        strings("mail", &[Some(" John_Smith@gmail.com "), None]),
+        strings("tel", &[Some("+1 (650) 555-1212"), Some("n/a")]),
+        strings("size", &[Some("10"), None]),
+        strings("title", &[None, None]),
+        strings("newsletter", &[None, None]),
+    ])
+    .unwrap();
+    let src = RawSources { leads: vec![file("leads.csv", leads.clone())], deals: vec![], events: None };
+    let out = run(&config_with(&text), &src, &ctx()).unwrap();
+    let names: Vec<String> = out.leads.get_column_names().iter().map(|c| c.to_string()).collect();
+    for raw in ["email", "phone", "first_name", "last_name"] {
+        assert!(!names.contains(&raw.to_string()), "{raw} is kept: {names:?}");
+    }
+    let get = |c: &str, i: usize| out.leads.column(c).unwrap().str().unwrap().get(i).map(str::to_string);
+    // Meta's documented example.
+    assert_eq!(
+        get("email_sha256", 0).as_deref(),
+        Some("62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f")
+    );
+    assert_eq!(
+        get("phone_sha256", 0).as_deref(),
+        Some("e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176")
+    );
+    assert_eq!((get("email_class", 0), get("email_domain", 0)), (Some("free".into()), Some("gmail.com".into())));
+    assert_eq!((get("email_class", 1), get("phone_country", 1)), (Some("missing".into()), Some("missing".into())));
+    assert_eq!(get("phone_country", 0).as_deref(), Some("NANP"));
+    // The raw values are kept only when the config asks for them.
+    let keep = format!("{text}\n[privacy]\nkeep_raw_identifiers = true\n");
+    let src = RawSources { leads: vec![file("leads.csv", leads)], deals: vec![], events: None };
+    let kept = run(&config_with(&keep), &src, &ctx()).unwrap();
+    assert_eq!(kept.leads.column("email").unwrap().str().unwrap().get(0), Some("John_Smith@gmail.com"));
 }

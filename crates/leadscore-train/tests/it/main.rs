@@ -8,7 +8,7 @@ use std::path::Path;
 use leadscore_core::config::Policy;
 use leadscore_core::schema::features as f;
 use leadscore_core::{Classify, Config, ExitKind, RunContext, RunDate};
-use leadscore_model::registry::Champion;
+use leadscore_model::registry::{Champion, ChampionState};
 use leadscore_model::spec::SPEC_VERSION;
 use leadscore_model::{FeatureDef, FeatureKind, FeatureSpec, FittedFeature, Recipe};
 use leadscore_train::{Due, TrainError, TrainInputs, due, run};
@@ -282,10 +282,16 @@ fn retraining_is_due_without_a_champion_when_it_is_old_or_when_asked() {
         validation_log_loss: 0.2,
         reason: String::new(),
     };
-    assert!(matches!(due(&cfg, &ctx("2026-01-10"), None), Due::Train(_)));
-    assert!(matches!(due(&cfg, &ctx("2026-01-10"), Some(&champ("2026-01-05"))), Due::Skip(_)));
-    assert!(matches!(due(&cfg, &ctx("2026-01-12"), Some(&champ("2026-01-05"))), Due::Train(_)));
+    let usable = |d: &str| ChampionState::Usable(champ(d));
+    assert!(matches!(due(&cfg, &ctx("2026-01-10"), &ChampionState::Missing), Due::Train(_)));
+    assert!(matches!(due(&cfg, &ctx("2026-01-10"), &usable("2026-01-05")), Due::Skip(_)));
+    assert!(matches!(due(&cfg, &ctx("2026-01-12"), &usable("2026-01-05")), Due::Train(_)));
+    // A champion whose model folder is gone is no champion: train, and say why.
+    let Due::Train(why) = due(&cfg, &ctx("2026-01-10"), &ChampionState::Dangling(champ("2026-01-05"))) else {
+        panic!("a dangling champion must make training due")
+    };
+    assert!(why.contains("folder is missing"), "{why}");
     let mut asked = ctx("2026-01-06");
     asked.retrain = true;
-    assert!(matches!(due(&cfg, &asked, Some(&champ("2026-01-05"))), Due::Train(_)));
+    assert!(matches!(due(&cfg, &asked, &usable("2026-01-05")), Due::Train(_)));
 }

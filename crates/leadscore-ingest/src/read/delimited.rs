@@ -1,0 +1,434 @@
+//! CSV (or any one-byte delimiter) read record by record with the `csv` crate, every column as
+//! text.
+//!
+//! Reading record by record is what lets ingest account for every row: a record whose field count
+//! differs from the header's, whose bytes are not UTF-8, or that holds a NUL byte is set aside as
+//! an [`UnreadableRecord`] (it goes to the rejects table) instead of failing the file or being
+//! padded silently. What cannot be isolated fails the file with its record and line: a header with
+//! a duplicated name, or a quoted field that is never closed (it swallows the rest of the file).
+//! No message here quotes a cell: CRM rows hold names, e-mails and phone numbers.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use leadscore_core::CoreError;
+use leadscore_core::schema::RejectReason;
+use polars::prelude::*;
+
+use super::{RawFile, RecordNumbers, UnreadableRecord};
+use crate::error::{IngestError, Result};
+
+/// The UTF-8 byte-order mark some spreadsheet programs write first.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// Buffer of the file reader.
+const READ_BUFFER: usize = 1 << 20;
+
+/// The name of a header field: as written, or `column_<k>` (1-based) when empty.
+fn header_names(path: &Path, header: &csv::ByteRecord) -> Result<Vec<String>> {
+    let mut names = Vec::with_capacity(header.len());
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (k, raw) in header.iter().enumerate() {
+        let name = std::str::from_utf8(raw).map_err(|e| IngestError::BadHeader {
+            path: path.to_path_buf(),
+            position: k + 1,
+            problem: format!(
+                "its bytes are not UTF-8 (invalid byte at offset {} of the name); save the file as UTF-8",
+                e.valid_up_to()
+            ),
+        })?;
+        let name = if name.is_empty() { format!("column_{}", k + 1) } else { name.to_string() };
+        if let Some(first) = seen.insert(name.clone(), k + 1) {
+            return Err(IngestError::DuplicateColumn { path: path.to_path_buf(), column: name, first, second: k + 1 });
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// Why a record cannot be read, if it cannot: a field count that is not the header's, a NUL byte,
+/// or bytes that are not UTF-8. The first problem is named, with its column.
+fn record_problem(rec: &csv::ByteRecord, names: &[String]) -> Option<(RejectReason, Option<String>, String)> {
+    if rec.len() != names.len() {
+        return Some((
+            RejectReason::WrongFieldCount,
+            None,
+            format!(
+                "expected {} fields (as many as the header), found {}: a value probably holds the delimiter \
+                 without quotes, or the row was cut short",
+                names.len(),
+                rec.len()
+            ),
+        ));
+    }
+    for (k, field) in rec.iter().enumerate() {
+        if field.contains(&0) {
+            return Some((
+                RejectReason::InvalidEncoding,
+                Some(names[k].clone()),
+                format!("`{}` holds a NUL byte (binary data, or a UTF-16 file)", names[k]),
+            ));
+        }
+        if let Err(e) = std::str::from_utf8(field) {
+            return Some((
+                RejectReason::InvalidEncoding,
+                Some(names[k].clone()),
+                format!(
+                    "`{}` is not UTF-8 text (invalid byte at offset {} of the value); save the file as UTF-8",
+                    names[k],
+                    e.valid_up_to()
+                ),
+            ));
+        }
+    }
+    None
+}
+
+/// The record's values for the rejects table: header name → text (lossy UTF-8), extra fields as
+/// `_extra_<k>`.
+fn record_values(rec: &csv::ByteRecord, names: &[String]) -> Vec<(String, Option<String>)> {
+    rec.iter()
+        .enumerate()
+        .map(|(k, v)| {
+            let name = names.get(k).cloned().unwrap_or_else(|| format!("_extra_{}", k + 1 - names.len()));
+            let text = String::from_utf8_lossy(v).replace('\0', "\u{FFFD}");
+            (name, (!text.is_empty()).then_some(text))
+        })
+        .collect()
+}
+
+/// Where a quoted field that is never closed opens, if the record in `bytes` holds one: scanned
+/// with the reader's quoting rules (a `"` at the start of a field opens it, `""` inside is a
+/// quote, a quote inside an unquoted field is a character), up to the first line break outside
+/// quotes. Returns the 0-based field.
+fn open_quote(bytes: impl IntoIterator<Item = u8>, delimiter: u8) -> Option<usize> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let (mut state, mut field) = (State::FieldStart, 0usize);
+    for b in bytes {
+        state = match (state, b) {
+            (State::Quoted, b'"') => State::QuoteInQuoted,
+            (State::Quoted, _) => State::Quoted,
+            (State::QuoteInQuoted, b'"') | (State::FieldStart, b'"') => State::Quoted,
+            (_, b'\n' | b'\r') => return None,
+            (_, d) if d == delimiter => {
+                field += 1;
+                State::FieldStart
+            }
+            _ => State::Unquoted,
+        };
+    }
+    (state == State::Quoted).then_some(field)
+}
+
+/// The bytes of a file from `from` to `to` (the end when `None`).
+fn byte_range(path: &Path, from: u64, to: Option<u64>) -> Result<Vec<u8>> {
+    let rerr = |source| CoreError::Read { path: path.to_path_buf(), source };
+    let mut file = File::open(path).map_err(rerr)?;
+    file.seek(SeekFrom::Start(from)).map_err(rerr)?;
+    let mut out = Vec::new();
+    match to {
+        Some(to) => file.take(to.saturating_sub(from)).read_to_end(&mut out),
+        None => file.read_to_end(&mut out),
+    }
+    .map_err(rerr)?;
+    Ok(out)
+}
+
+/// Rows and unreadable records of a file, as they are read.
+struct Collector<'a> {
+    path: &'a Path,
+    names: &'a [String],
+    builders: Vec<StringChunkedBuilder>,
+    numbers: RecordNumbers,
+    unreadable: Vec<UnreadableRecord>,
+    rows: u64,
+    record: u64,
+}
+
+impl Collector<'_> {
+    fn reject(
+        &mut self,
+        line: u64,
+        lines: &str,
+        reason: RejectReason,
+        column: Option<String>,
+        detail: &str,
+        values: Vec<(String, Option<String>)>,
+    ) {
+        if let RecordNumbers::Consecutive = self.numbers {
+            self.numbers = RecordNumbers::Listed((1..=self.rows).map(|r| r as u32).collect());
+        }
+        self.unreadable.push(UnreadableRecord {
+            record: self.record,
+            line,
+            reason,
+            column,
+            detail: format!("{lines}: {detail}"),
+            values,
+        });
+    }
+
+    /// One record, starting on `first_line` and ending on `last_line`.
+    fn push(&mut self, rec: &csv::ByteRecord, first_line: u64, last_line: u64) -> Result<()> {
+        self.record += 1;
+        if let Some((reason, column, detail)) = record_problem(rec, self.names) {
+            let lines = if last_line > first_line {
+                format!("lines {first_line} to {last_line}")
+            } else {
+                format!("line {first_line}")
+            };
+            self.reject(first_line, &lines, reason, column, &detail, record_values(rec, self.names));
+            return Ok(());
+        }
+        for (b, field) in self.builders.iter_mut().zip(rec.iter()) {
+            match std::str::from_utf8(field) {
+                Ok("") | Err(_) => b.append_null(),
+                Ok(v) => b.append_value(v),
+            }
+        }
+        self.rows += 1;
+        if let RecordNumbers::Listed(v) = &mut self.numbers {
+            v.push(
+                u32::try_from(self.record)
+                    .map_err(|_| IngestError::TooManyRecords { path: self.path.to_path_buf() })?,
+            );
+        }
+        Ok(())
+    }
+
+    /// A record that an unbalanced quote made of several lines, read again line by line: the line
+    /// with the quote is rejected, the lines it swallowed are rows (or rejects) of their own.
+    fn push_lines(&mut self, bytes: &[u8], first_line: u64, delimiter: u8) -> Result<()> {
+        let mut rec = csv::ByteRecord::new();
+        for (k, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                continue;
+            }
+            let line_no = first_line + k as u64;
+            if let Some(field) = open_quote(line.iter().copied(), delimiter) {
+                self.record += 1;
+                let column = self.names.get(field).cloned();
+                let name = column.as_deref().map_or_else(|| format!("field {}", field + 1), |n| format!("`{n}`"));
+                let mut r =
+                    csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(line);
+                let values = if r.read_byte_record(&mut rec).unwrap_or(false) {
+                    record_values(&rec, self.names)
+                } else {
+                    Vec::new()
+                };
+                self.reject(
+                    line_no,
+                    &format!("line {line_no}"),
+                    RejectReason::UnbalancedQuote,
+                    column,
+                    &format!(
+                        "the quoted value of {name} opens with `\"` and is not closed on its line, so the lines after \
+                         it were read as part of it; expected a closing `\"` (a quote inside a value is written `\"\"`)"
+                    ),
+                    values,
+                );
+                continue;
+            }
+            let mut r =
+                csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(line);
+            if r.read_byte_record(&mut rec).map_err(|e| IngestError::Internal(format!("re-reading a line: {e}")))? {
+                self.push(&rec, line_no, line_no)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads a CSV file: the header names the columns; every value is text, an empty one null.
+pub(crate) fn read(path: &Path, delimiter: u8, starts_with_bom: bool) -> Result<RawFile> {
+    let rerr = |source| CoreError::Read { path: path.to_path_buf(), source };
+    let mut reader = BufReader::with_capacity(READ_BUFFER, File::open(path).map_err(rerr)?);
+    if starts_with_bom {
+        let mut bom = [0u8; 3];
+        reader.read_exact(&mut bom).map_err(rerr)?;
+    }
+    let offset = if starts_with_bom { BOM.len() as u64 } else { 0 };
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .buffer_capacity(1 << 16)
+        .from_reader(reader);
+    let csv_error = |e: csv::Error, record: u64, line: u64| -> IngestError {
+        match e.into_kind() {
+            csv::ErrorKind::Io(source) => rerr(source).into(),
+            other => IngestError::MalformedCsv {
+                path: path.to_path_buf(),
+                record,
+                line,
+                // The csv crate's byte-record errors carry positions, never values; keep only
+                // the kind of failure.
+                problem: match other {
+                    csv::ErrorKind::Utf8 { .. } => "a value is not UTF-8 text".into(),
+                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+                        format!("expected {expected_len} fields, found {len}")
+                    }
+                    _ => "the record could not be parsed".into(),
+                },
+            },
+        }
+    };
+    let mut rec = csv::ByteRecord::new();
+    let header_start = rdr.position().clone();
+    match rdr.read_byte_record(&mut rec) {
+        Ok(true) => {}
+        Ok(false) => return Ok(RawFile::new(path, DataFrame::empty())),
+        Err(e) => return Err(csv_error(e, 0, 1)),
+    }
+    // A header whose quote is never closed swallowed the file: there are no columns to read.
+    let header_bytes = byte_range(path, offset + header_start.byte(), Some(offset + rdr.position().byte()))?;
+    if let Some(field) = open_quote(header_bytes, delimiter) {
+        return Err(IngestError::UnterminatedQuote {
+            path: path.to_path_buf(),
+            record: 0,
+            line: header_start.line(),
+            column: format!("header field {}", field + 1),
+        });
+    }
+    let names = header_names(path, &rec)?;
+    let mut c = Collector {
+        path,
+        names: &names,
+        builders: names.iter().map(|n| StringChunkedBuilder::new(n.as_str().into(), 1024)).collect(),
+        numbers: RecordNumbers::Consecutive,
+        unreadable: Vec::new(),
+        rows: 0,
+        record: 0,
+    };
+    // Each record is handled once the next one is read, so that the last one is known as such.
+    let mut pending = csv::ByteRecord::new();
+    let mut pending_at: Option<(u64, u64, u64, u64)> = None; // start byte, first line, last line, end byte
+    loop {
+        let start = rdr.position().clone();
+        let more = rdr.read_byte_record(&mut rec).map_err(|e| csv_error(e, c.record + 1, start.line()))?;
+        if let Some((from, first, last, to)) = pending_at.take() {
+            let is_last = !more;
+            // More than one line and a field count that does not fit, or a quote still open at the
+            // end of the file: an unbalanced quote joined lines. Read them one by one.
+            let joined = (last > first && pending.len() != names.len())
+                || (is_last && open_quote(byte_range(path, offset + from, None)?, delimiter).is_some());
+            if joined {
+                let bytes = byte_range(path, offset + from, (!is_last).then_some(offset + to))?;
+                c.push_lines(&bytes, first, delimiter)?;
+            } else {
+                c.push(&pending, first, last)?;
+            }
+        }
+        if !more {
+            break;
+        }
+        let end = rdr.position().clone();
+        let last_line = end.line().saturating_sub(1).max(start.line());
+        pending_at = Some((start.byte(), start.line(), last_line, end.byte()));
+        std::mem::swap(&mut rec, &mut pending);
+    }
+    if u32::try_from(c.record).is_err() {
+        return Err(IngestError::TooManyRecords { path: path.to_path_buf() });
+    }
+    let rows = c.rows as usize;
+    let columns: Vec<Column> = c.builders.into_iter().map(|b| b.finish().into_column()).collect();
+    let frame = DataFrame::new(rows, columns)?;
+    Ok(RawFile { path: path.to_path_buf(), frame, records: c.numbers, unreadable: c.unreadable })
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(content: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let p = dir.path().join("f.csv");
+        std::fs::write(&p, content).expect("write");
+        (dir, p)
+    }
+
+    #[test]
+    fn reads_quoted_multiline_values_and_empty_cells_as_null() -> Result<()> {
+        let (_d, p) = write(b"id,note,n\n1,\"a, b\",\n2,\"line one\nline \"\"two\"\"\",3\n");
+        let f = read(&p, b',', false)?;
+        assert_eq!(f.frame.height(), 2);
+        let note = f.frame.column("note")?.str()?.clone();
+        assert_eq!(note.get(1), Some("line one\nline \"two\""));
+        assert_eq!(f.frame.column("n")?.null_count(), 1);
+        assert!(f.unreadable.is_empty());
+        assert_eq!(f.record(1), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_records_are_set_aside_with_their_number_and_the_rest_is_read() -> Result<()> {
+        let (_d, p) = write(b"id,email\n1,a@x.com\n2,b@x.com,extra\n3\n4,\xff\xfe\n5,c\0d\n6,e@x.com\n");
+        let f = read(&p, b',', false)?;
+        assert_eq!(f.frame.height(), 2);
+        let reasons: Vec<_> = f.unreadable.iter().map(|u| (u.record, u.reason)).collect();
+        assert_eq!(
+            reasons,
+            [
+                (2, RejectReason::WrongFieldCount),
+                (3, RejectReason::WrongFieldCount),
+                (4, RejectReason::InvalidEncoding),
+                (5, RejectReason::InvalidEncoding),
+            ]
+        );
+        assert_eq!((f.record(0), f.record(1)), (1, 6));
+        for u in &f.unreadable {
+            assert!(!u.detail.contains("x.com"), "{}", u.detail);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn an_unbalanced_quote_rejects_its_line_and_the_lines_it_swallowed_are_read() -> Result<()> {
+        // Mid-file: the quote pairs with the next one, joining three lines into one record.
+        let (_d, p) = write(b"id,email,phone\n1,a@x.com,1\n2,\"b@x.com,2\n3,c@x.com,3\n4,\"d, inc\",4\n5,e@x.com,5\n");
+        let f = read(&p, b',', false)?;
+        let ids: Vec<Option<&str>> = f.frame.column("id")?.str()?.iter().collect();
+        assert_eq!(ids, [Some("1"), Some("3"), Some("4"), Some("5")]);
+        assert_eq!((f.record(1), f.record(2), f.record(3)), (3, 4, 5));
+        let bad: Vec<_> = f.unreadable.iter().map(|u| (u.record, u.line, u.reason)).collect();
+        assert_eq!(bad, [(2, 3, RejectReason::UnbalancedQuote)]);
+        assert_eq!(f.unreadable[0].column.as_deref(), Some("email"));
+        assert!(!f.unreadable[0].detail.contains("x.com"), "{}", f.unreadable[0].detail);
+        // Unterminated at the end of the file: the same.
+        let (_d, p) = write(b"id,email,phone\n1,a@x.com,1\n2,\"b@x.com,2\n3,c@x.com,3\n");
+        let f = read(&p, b',', false)?;
+        assert_eq!(f.frame.height(), 2);
+        assert_eq!(f.unreadable.iter().map(|u| u.reason).collect::<Vec<_>>(), [RejectReason::UnbalancedQuote]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_header_whose_quote_is_never_closed_fails_the_file() {
+        let (_d, p) = write(b"id,\"email,phone\n1,a@x.com,1\n");
+        let msg = read(&p, b',', false).map(|_| ()).expect_err("unterminated").to_string();
+        assert!(msg.contains("record 0") && msg.contains("header field 2") && msg.contains("never"), "{msg}");
+        assert!(!msg.contains("x.com"), "{msg}");
+    }
+
+    #[test]
+    fn duplicated_header_names_fail_the_file() {
+        let (_d, p) = write(b"id,Email,Email\n1,a,b\n");
+        let msg = read(&p, b',', false).map(|_| ()).expect_err("duplicate").to_string();
+        assert!(msg.contains("`Email`") && msg.contains("2 and 3"), "{msg}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_name() -> Result<()> {
+        let (_d, p) = write(b"\xEF\xBB\xBFid,x\n1,2\n");
+        let f = read(&p, b',', true)?;
+        assert!(f.frame.column("id").is_ok());
+        Ok(())
+    }
+}

@@ -1,0 +1,250 @@
+//! Reading source files into raw frames (the file I/O around [`crate::run`]).
+//!
+//! CSV is read record by record with every column as text ([`delimited`]), so ingest decides how
+//! each value is parsed and can reject a row with a reason instead of failing the file; JSON Lines
+//! line by line ([`json_lines`]); Parquet keeps its types. Records that cannot be read at all (a
+//! wrong field count, bytes that are not UTF-8, a line that is not a JSON object) are set aside as
+//! [`UnreadableRecord`]s and end up in the rejects table.
+
+mod delimited;
+mod json_lines;
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use leadscore_core::config::{FileFormat, Source};
+use leadscore_core::layout::InputFile;
+use leadscore_core::schema::{RejectReason, SourceKind};
+use leadscore_core::{Config, CoreError};
+use polars::prelude::*;
+
+use crate::error::{IngestError, Result};
+
+/// The record number (1-based, header not counted; the line number for JSON Lines) of each row
+/// of a [`RawFile`]'s frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordNumbers {
+    /// Row `i` is record `i + 1`: every record was read.
+    Consecutive,
+    /// Row `i` is record `numbers[i]`.
+    Listed(Vec<u32>),
+}
+
+/// A record that could not be read as a row: it is rejected with its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableRecord {
+    /// Its record number (as in [`RecordNumbers`]).
+    pub record: u64,
+    /// The line it starts on.
+    pub line: u64,
+    /// Why it cannot be read.
+    pub reason: RejectReason,
+    /// The column at fault, when one is.
+    pub column: Option<String>,
+    /// What was expected and found, without the values.
+    pub detail: String,
+    /// Its values as far as they can be read (column → text), for the rejects table.
+    pub values: Vec<(String, Option<String>)>,
+}
+
+/// One file of a source, read into a frame of its raw columns.
+#[derive(Debug, Clone)]
+pub struct RawFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Its readable rows, raw columns as in the file.
+    pub frame: DataFrame,
+    /// The record number of each row of `frame`.
+    pub records: RecordNumbers,
+    /// The records that could not be read.
+    pub unreadable: Vec<UnreadableRecord>,
+}
+
+impl RawFile {
+    /// A file whose every record is a row of `frame`.
+    pub fn new(path: impl Into<PathBuf>, frame: DataFrame) -> Self {
+        Self { path: path.into(), frame, records: RecordNumbers::Consecutive, unreadable: Vec::new() }
+    }
+
+    /// The record number of row `i` of the frame.
+    pub fn record(&self, i: usize) -> u64 {
+        match &self.records {
+            RecordNumbers::Consecutive => i as u64 + 1,
+            RecordNumbers::Listed(v) => v.get(i).map_or(i as u64 + 1, |r| u64::from(*r)),
+        }
+    }
+
+    /// The row of the frame that holds record `record`, if it is one.
+    pub fn row_of(&self, record: u64) -> Option<usize> {
+        match &self.records {
+            RecordNumbers::Consecutive => {
+                (record >= 1 && record <= self.frame.height() as u64).then(|| (record - 1) as usize)
+            }
+            RecordNumbers::Listed(v) => v.binary_search(&u32::try_from(record).ok()?).ok(),
+        }
+    }
+
+    /// Records read: rows plus unreadable records.
+    pub fn records_read(&self) -> u64 {
+        self.frame.height() as u64 + self.unreadable.len() as u64
+    }
+}
+
+/// Every file of every configured source, read.
+#[derive(Debug, Clone)]
+pub struct RawSources {
+    /// Leads files.
+    pub leads: Vec<RawFile>,
+    /// Deals files.
+    pub deals: Vec<RawFile>,
+    /// Events files, when an events source is configured.
+    pub events: Option<Vec<RawFile>>,
+}
+
+impl RawSources {
+    /// The files of one source.
+    pub fn files(&self, kind: SourceKind) -> Option<&[RawFile]> {
+        match kind {
+            SourceKind::Leads => Some(&self.leads),
+            SourceKind::Deals => Some(&self.deals),
+            SourceKind::Events => self.events.as_deref(),
+        }
+    }
+}
+
+/// Expands a source's path or glob (relative to the config folder) into files, sorted.
+pub fn resolve_files(config: &Config, source: &Source) -> Result<Vec<PathBuf>> {
+    let full = config.resolve(&source.path);
+    let pattern = full.to_string_lossy().into_owned();
+    let has_glob = source.path.contains(['*', '?', '[']);
+    let mut files = if has_glob {
+        let paths = glob::glob(&pattern).map_err(|e| IngestError::BadPattern {
+            source_kind: source.kind,
+            pattern: source.path.clone(),
+            message: e.msg.to_string(),
+        })?;
+        paths.filter_map(std::result::Result::ok).filter(|p| p.is_file()).collect::<Vec<_>>()
+    } else if full.is_file() {
+        vec![full.clone()]
+    } else {
+        Vec::new()
+    };
+    files.sort();
+    if files.is_empty() {
+        return Err(IngestError::NoFiles { source_kind: source.kind, pattern: source.path.clone(), resolved: pattern });
+    }
+    Ok(files)
+}
+
+/// The format of a file: configured, or told by its extension.
+pub fn file_format(source: &Source, path: &Path) -> Result<FileFormat> {
+    if let Some(f) = source.format {
+        return Ok(f);
+    }
+    let ext = path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+    FileFormat::from_extension(&ext).ok_or_else(|| IngestError::UnknownFormat {
+        source_kind: source.kind,
+        path: path.to_path_buf(),
+        extension: if ext.is_empty() { "(none)".into() } else { ext },
+    })
+}
+
+fn head(path: &Path, n: usize) -> Result<Vec<u8>> {
+    let mut f = File::open(path).map_err(|source| CoreError::Read { path: path.to_path_buf(), source })?;
+    let mut buf = vec![0u8; n];
+    let mut got = 0;
+    while got < n {
+        let k = f.read(&mut buf[got..]).map_err(|source| CoreError::Read { path: path.to_path_buf(), source })?;
+        if k == 0 {
+            break;
+        }
+        got += k;
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
+/// What the first bytes of a file say it is, when that is not what its format expects.
+fn wrong_content(start: &[u8], format: FileFormat) -> Option<String> {
+    let text = format != FileFormat::Parquet;
+    if text && start.starts_with(b"PAR1") {
+        return Some("it is a Parquet file; set `format = \"parquet\"` or name it .parquet".into());
+    }
+    if start.starts_with(b"PK\x03\x04") {
+        return Some("it is a ZIP archive (an Excel workbook?); export the sheet as CSV".into());
+    }
+    if start.starts_with(b"\x1f\x8b") {
+        return Some("it is gzip-compressed; decompress it first".into());
+    }
+    if start.starts_with(b"\xFF\xFE") || start.starts_with(b"\xFE\xFF") {
+        return Some("it is UTF-16 text; save it as UTF-8".into());
+    }
+    let first = start.trim_ascii_start().first().copied();
+    if format == FileFormat::Csv && matches!(first, Some(b'{' | b'[')) {
+        return Some(
+            "it looks like JSON (it starts with `{` or `[`); for JSON Lines set `format = \"jsonl\"` or name it .jsonl"
+                .into(),
+        );
+    }
+    if format == FileFormat::Jsonl && first.is_some_and(|b| b != b'{') {
+        return Some(
+            "a JSON Lines file holds one JSON object per line, but the first line does not start with `{`".into(),
+        );
+    }
+    if format == FileFormat::Parquet && !start.starts_with(b"PAR1") {
+        return Some("it does not start with the Parquet magic bytes `PAR1`".into());
+    }
+    None
+}
+
+/// Reads one file. A zero-byte file gives an empty frame (the caller decides whether that is an
+/// error); content that does not match the format is an error naming the file.
+pub fn read_file(path: &Path, format: FileFormat, delimiter: u8) -> Result<RawFile> {
+    let start = head(path, 8192)?;
+    if start.is_empty() {
+        return Ok(RawFile::new(path, DataFrame::empty()));
+    }
+    let bom = start.starts_with(b"\xEF\xBB\xBF");
+    let what = match format {
+        FileFormat::Csv => "CSV",
+        FileFormat::Jsonl => "JSON Lines",
+        FileFormat::Parquet => "Parquet",
+    };
+    let body = if bom { &start[3..] } else { &start[..] };
+    if let Some(found) = wrong_content(body, format) {
+        return Err(IngestError::WrongContent { path: path.into(), format: what, found });
+    }
+    match format {
+        FileFormat::Csv => delimited::read(path, delimiter, bom),
+        FileFormat::Jsonl => json_lines::read(path),
+        FileFormat::Parquet => {
+            let file = File::open(path).map_err(|source| CoreError::Read { path: path.to_path_buf(), source })?;
+            let frame = ParquetReader::new(file).finish().map_err(|source| IngestError::Unreadable {
+                path: path.to_path_buf(),
+                format: "Parquet",
+                source,
+            })?;
+            Ok(RawFile::new(path, frame))
+        }
+    }
+}
+
+/// Reads every file of every configured source, and records each input with its content hash.
+pub fn read_sources(config: &Config) -> Result<(RawSources, Vec<InputFile>)> {
+    let mut inputs = Vec::new();
+    let mut read = |source: &Source| -> Result<Vec<RawFile>> {
+        let mut out = Vec::new();
+        for path in resolve_files(config, source)? {
+            let format = file_format(source, &path)?;
+            let file = read_file(&path, format, source.delimiter)?;
+            inputs.push(InputFile::hash(&path, Some(file.records_read()))?);
+            out.push(file);
+        }
+        Ok(out)
+    };
+    let leads = read(&config.sources.leads)?;
+    let deals = read(&config.sources.deals)?;
+    let events = config.sources.events.as_ref().map(&mut read).transpose()?;
+    Ok((RawSources { leads, deals, events }, inputs))
+}
