@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fuzz;
+
 use std::path::PathBuf;
 
 use leadscore_core::config::AttributeKind;
@@ -10,7 +12,7 @@ use leadscore_ingest::{IngestError, RawFile, RawSources, run};
 use polars::prelude::*;
 use proptest::prelude::*;
 
-const CONFIG: &str = r#"
+pub(crate) const CONFIG: &str = r#"
 [project]
 name = "t"
 currency = "EUR"
@@ -50,15 +52,15 @@ fn config() -> Config {
     config_with(CONFIG)
 }
 
-fn config_with(text: &str) -> Config {
+pub(crate) fn config_with(text: &str) -> Config {
     Config::from_toml(text, "test.toml", std::path::Path::new(".")).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn ctx() -> RunContext {
+pub(crate) fn ctx() -> RunContext {
     RunContext { run_date: "2026-02-01".parse::<RunDate>().unwrap(), config_hash: "h".into(), seed: 1, retrain: false }
 }
 
-fn file(name: &str, df: DataFrame) -> RawFile {
+pub(crate) fn file(name: &str, df: DataFrame) -> RawFile {
     RawFile::new(PathBuf::from(name), df)
 }
 
@@ -66,7 +68,7 @@ fn strings(name: &str, v: &[Option<&str>]) -> Column {
     Column::new(name.into(), v)
 }
 
-fn leads_frame(ids: &[Option<&str>], created: &[Option<&str>], updated: &[Option<&str>]) -> DataFrame {
+pub(crate) fn leads_frame(ids: &[Option<&str>], created: &[Option<&str>], updated: &[Option<&str>]) -> DataFrame {
     let n = ids.len();
     let sizes: Vec<Option<&str>> = (0..n).map(|i| Some(["10", "250", "oops", "5000"][i % 4])).collect();
     let titles: Vec<Option<&str>> = (0..n).map(|i| Some(["VP Marketing", " CEO ", "Student"][i % 3])).collect();
@@ -398,4 +400,26 @@ fn leads_keep_digests_and_derived_parts_not_raw_identities() {
     let src = RawSources { leads: vec![file("leads.csv", leads)], deals: vec![], events: None };
     let kept = run(&config_with(&keep), &src, &ctx()).unwrap();
     assert_eq!(kept.leads.column("email").unwrap().str().unwrap().get(0), Some("John_Smith@gmail.com"));
+}
+
+#[test]
+fn an_empty_mapped_event_id_is_a_missing_id_not_a_duplicate_of_itself() {
+    let text = CONFIG.replace(
+        "mapping = { user_id = \"user\", name = \"name\", at = \"at\", value = \"value\" }",
+        "mapping = { event_id = \"eid\", user_id = \"user\", name = \"name\", at = \"at\", value = \"value\" }",
+    );
+    let mut events = events_frame();
+    let n = events.height();
+    let ids: Vec<Option<String>> = (0..n).map(|i| (i != 1).then(|| format!("e{i}"))).collect();
+    events.with_column(Column::new("eid".into(), ids)).unwrap();
+    let leads = leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
+    let src = RawSources {
+        leads: vec![file("leads.csv", leads)],
+        deals: vec![file("deals.csv", deals_frame())],
+        events: Some(vec![file("events.csv", events)]),
+    };
+    let out = run(&config_with(&text), &src, &ctx()).unwrap();
+    let events = &out.report.sources[2];
+    assert_eq!(events.rejected_by_reason.get("missing_id"), Some(&1), "{events:?}");
+    assert_eq!(events.rejected_by_reason.get("duplicate_id"), None, "{events:?}");
 }
