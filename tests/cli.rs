@@ -2,37 +2,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::*;
 use polars::prelude::*;
 use serde_json::Value;
 
 /// The stages `leadscore run` runs today.
 /// The stages that write tables (train writes a report; its model goes to the registry).
 const STAGES: [&str; 6] = ["ingest", "labels", "features", "qualify", "value", "export"];
-
-fn leadscore(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_leadscore"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("LEADSCORE_LOG")
-        .output()
-        .expect("the leadscore binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
 
 fn synth(dir: &Path, extra: &[&str]) -> PathBuf {
     let out = dir.join("export");
@@ -41,14 +22,6 @@ fn synth(dir: &Path, extra: &[&str]) -> PathBuf {
     let o = leadscore(&args, dir);
     assert_eq!(code(&o), 0, "synth failed: {}", stderr(&o));
     out
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
-}
-
-fn read_parquet(p: &Path) -> DataFrame {
-    ParquetReader::new(fs::File::open(p).unwrap()).finish().unwrap()
 }
 
 fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {

@@ -3,32 +3,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::*;
 use serde_json::Value;
 
 const STAGES: [&str; 7] = ["ingest", "labels", "features", "train", "qualify", "value", "export"];
 const DATE: &str = "2026-11-01";
-
-fn leadscore(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_leadscore"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("LEADSCORE_LOG")
-        .output()
-        .expect("the leadscore binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
 
 /// A copy of the bundled sample in a fresh folder; returns its config.
 fn sample(dir: &Path) -> PathBuf {

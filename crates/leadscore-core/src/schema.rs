@@ -42,6 +42,26 @@ pub mod leads {
     /// Country of the phone's international prefix: an ISO code, `NANP` (+1), `other`,
     /// `national` (no prefix) or `missing`.
     pub const PHONE_COUNTRY: &str = "phone_country";
+    /// What ingest derives from the identity fields for every lead, in column order: all the
+    /// features see of them. (The exports' digests are in [`super::identities`].)
+    pub const DERIVED_IDENTITY: [&str; 3] = [EMAIL_DOMAIN, EMAIL_CLASS, PHONE_COUNTRY];
+    /// Google Ads click identifier.
+    pub const GCLID: &str = "gclid";
+    /// Meta (Facebook) click identifier.
+    pub const FBCLID: &str = "fbclid";
+    /// Meta lead-ads lead identifier.
+    pub const META_LEAD_ID: &str = "meta_lead_id";
+}
+
+/// Columns of `identities.parquet` (ingest): the SHA-256 digests (hex) of each lead's personal
+/// data, normalised as the ad platforms specify, for the leads the run's exports may send (those
+/// created in the scoring range: the run date's day before, and `[qualify] rescore_days` before
+/// that). No raw value is kept anywhere after ingest.
+pub mod identities {
+    /// The lead.
+    pub const LEAD_ID: &str = "lead_id";
+    /// When it was created.
+    pub const CREATED_AT: &str = "created_at";
     /// SHA-256 (hex) of the e-mail trimmed and lowercased (Meta's `em`).
     pub const EMAIL_SHA256: &str = "email_sha256";
     /// SHA-256 (hex) of the e-mail normalised for Google (Gmail dots and `+suffix` dropped).
@@ -54,24 +74,9 @@ pub mod leads {
     pub const FIRST_NAME_SHA256: &str = "first_name_sha256";
     /// SHA-256 (hex) of the normalised family name (Meta's `ln`).
     pub const LAST_NAME_SHA256: &str = "last_name_sha256";
-    /// What ingest derives from the identity fields, in column order: all a later stage sees.
-    pub const DERIVED_IDENTITY: [&str; 9] = [
-        EMAIL_DOMAIN,
-        EMAIL_CLASS,
-        PHONE_COUNTRY,
-        EMAIL_SHA256,
-        EMAIL_SHA256_GOOGLE,
-        PHONE_SHA256,
-        PHONE_SHA256_GOOGLE,
-        FIRST_NAME_SHA256,
-        LAST_NAME_SHA256,
-    ];
-    /// Google Ads click identifier.
-    pub const GCLID: &str = "gclid";
-    /// Meta (Facebook) click identifier.
-    pub const FBCLID: &str = "fbclid";
-    /// Meta lead-ads lead identifier.
-    pub const META_LEAD_ID: &str = "meta_lead_id";
+    /// The digest columns, in order (after `lead_id` and `created_at`).
+    pub const DIGESTS: [&str; 6] =
+        [EMAIL_SHA256, EMAIL_SHA256_GOOGLE, PHONE_SHA256, PHONE_SHA256_GOOGLE, FIRST_NAME_SHA256, LAST_NAME_SHA256];
 }
 
 /// Columns of the canonical `deals.parquet` (one row per deal / opportunity, unique `deal_id`).
@@ -468,6 +473,8 @@ pub mod files {
     pub const EVENTS: &str = "events.parquet";
     /// Rejected input rows, written by ingest.
     pub const REJECTS: &str = "rejects.parquet";
+    /// Digests of the personal data of the leads the exports may send, written by ingest.
+    pub const IDENTITIES: &str = "identities.parquet";
     /// Conversions of every definition, written by labels.
     pub const CONVERSIONS: &str = "conversions.parquet";
     /// Per-lead window labels, written by labels.
@@ -500,7 +507,7 @@ pub mod files {
 
 /// Names of the columns of a source's canonical table, in order (attribute columns of leads
 /// excluded). For leads these include the raw identity fields ([`leads::RAW_IDENTITY`]), which
-/// ingest writes only when the config keeps them, then the columns derived from them
+/// ingest writes only when the config keeps them, then the parts derived from them
 /// ([`leads::DERIVED_IDENTITY`]).
 pub fn canonical_columns(kind: SourceKind) -> Vec<&'static str> {
     let mut cols: Vec<&'static str> = kind.fields().iter().filter(|f| f.output).map(|f| f.name).collect();

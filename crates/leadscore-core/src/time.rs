@@ -7,7 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone as _, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, NaiveDateTime, NaiveTime, TimeZone as _, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -67,10 +67,15 @@ impl fmt::Display for RunDate {
 
 impl FromStr for RunDate {
     type Err = String;
+    /// A date as `YYYY-MM-DD`, from 1900-01-01 to 9999-12-31 (so that date arithmetic on run
+    /// dates never leaves the calendar).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-            .map(Self)
-            .map_err(|_| format!("expected a date as YYYY-MM-DD, found `{s}`"))
+        let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+            .map_err(|_| format!("expected a date as YYYY-MM-DD, found `{s}`"))?;
+        if !(1900..=9999).contains(&d.year()) {
+            return Err(format!("expected a run date from 1900-01-01 to 9999-12-31, found `{s}`"));
+        }
+        Ok(Self(d))
     }
 }
 

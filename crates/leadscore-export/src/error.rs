@@ -14,12 +14,14 @@ pub enum ExportError {
     NoScores,
     /// Scored leads that ingest's leads table does not have.
     #[error(
-        "{count} scored leads are not in ingest's leads.parquet of the same run date (the first is row {first_row} \
-         of scores.parquet): re-run the day from ingest"
+        "{count} scored leads are not in ingest's {table} of the same run date (the first is row {first_row} of \
+         scores.parquet): re-run the day from ingest"
     )]
     UnknownLeads {
         /// How many.
         count: usize,
+        /// The ingest table they are missing from.
+        table: &'static str,
         /// 1-based row of the first of them in `scores.parquet` (sorted by creation time).
         first_row: usize,
     },

@@ -15,7 +15,8 @@
 //! keeps only the SHA-256 digests of their normalised forms, which are what the files send); the
 //! same inputs give
 //! byte-identical files, and ids are deterministic so that platforms de-duplicate re-uploads.
-//! It reads qualify's `scores.parquet`, value's `values.parquet` and ingest's `leads.parquet`.
+//! It reads qualify's `scores.parquet`, value's `values.parquet` and ingest's `leads.parquet` and
+//! `identities.parquet`.
 
 mod error;
 mod formats;
@@ -25,7 +26,7 @@ use std::time::Instant;
 
 use leadscore_core::config::ExportFormat;
 use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
-use leadscore_core::schema::{files, leads, scores, values as v};
+use leadscore_core::schema::{files, identities as id, leads, scores, values as v};
 use leadscore_core::{Config, RunContext, RunLayout, Stage};
 use polars::prelude::*;
 
@@ -40,8 +41,10 @@ pub struct ExportInputs {
     pub scores: DataFrame,
     /// value's predicted values.
     pub values: DataFrame,
-    /// Canonical leads (ingest): identifiers and the digests of personal data.
+    /// Canonical leads (ingest): click and lead-ad identifiers.
     pub leads: DataFrame,
+    /// The digests of the leads' personal data (ingest).
+    pub identities: DataFrame,
 }
 
 /// What the stage produces.
@@ -80,15 +83,16 @@ pub(crate) struct Lead {
 }
 
 const KNOWN: &str = "__known";
+const HASHED: &str = "__hashed";
 
-/// The lead columns export reads besides the id: click ids and the digests.
+/// The lead columns export reads besides the id: click and lead-ad ids, then the digests.
 const LEAD_COLUMNS: [&str; 9] = [
-    leads::EMAIL_SHA256,
-    leads::EMAIL_SHA256_GOOGLE,
-    leads::PHONE_SHA256,
-    leads::PHONE_SHA256_GOOGLE,
-    leads::FIRST_NAME_SHA256,
-    leads::LAST_NAME_SHA256,
+    id::EMAIL_SHA256,
+    id::EMAIL_SHA256_GOOGLE,
+    id::PHONE_SHA256,
+    id::PHONE_SHA256_GOOGLE,
+    id::FIRST_NAME_SHA256,
+    id::LAST_NAME_SHA256,
     leads::GCLID,
     leads::FBCLID,
     leads::META_LEAD_ID,
@@ -101,8 +105,9 @@ fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
 
 /// The scored leads joined with their values and lead fields, oldest first.
 fn gather(inputs: &ExportInputs) -> Result<Vec<Lead>> {
-    let mut lead_cols = vec![col(leads::LEAD_ID), lit(true).alias(KNOWN)];
-    lead_cols.extend(LEAD_COLUMNS.map(col));
+    let lead_cols = [col(leads::LEAD_ID), lit(true).alias(KNOWN), col(leads::GCLID), col(leads::FBCLID), col(leads::META_LEAD_ID)];
+    let mut digest_cols = vec![col(id::LEAD_ID), lit(true).alias(HASHED)];
+    digest_cols.extend(id::DIGESTS.map(col));
     let df = inputs
         .scores
         .clone()
@@ -129,12 +134,20 @@ fn gather(inputs: &ExportInputs) -> Result<Vec<Lead>> {
             [col(leads::LEAD_ID)],
             JoinArgs::new(JoinType::Left),
         )
+        .join(
+            inputs.identities.clone().lazy().select(digest_cols),
+            [col(scores::LEAD_ID)],
+            [col(id::LEAD_ID)],
+            JoinArgs::new(JoinType::Left),
+        )
         .sort([scores::CREATED_AT, scores::LEAD_ID], SortMultipleOptions::default())
         .collect()?;
     let ids = strings(&df, scores::LEAD_ID)?;
-    let known = df.column(KNOWN)?.bool()?.clone();
-    if let Some(i) = known.iter().position(|k| k.is_none()) {
-        return Err(ExportError::UnknownLeads { count: known.null_count(), first_row: i + 1 });
+    for (flag, table) in [(KNOWN, files::LEADS), (HASHED, files::IDENTITIES)] {
+        let known = df.column(flag)?.bool()?.clone();
+        if let Some(i) = known.iter().position(|k| k.is_none()) {
+            return Err(ExportError::UnknownLeads { count: known.null_count(), table, first_row: i + 1 });
+        }
     }
     let created = df.column(scores::CREATED_AT)?.datetime()?.physical().clone();
     let score = df.column(scores::SCORE)?.f64()?.clone();
@@ -213,7 +226,8 @@ pub fn read_inputs(layout: &RunLayout, ctx: &RunContext) -> Result<(ExportInputs
     let (scores, a) = layout.read_output(ctx.run_date, Stage::Qualify, files::SCORES)?;
     let (values, b) = layout.read_output(ctx.run_date, Stage::Value, files::VALUES)?;
     let (leads, c) = layout.read_output(ctx.run_date, Stage::Ingest, files::LEADS)?;
-    Ok((ExportInputs { scores, values, leads }, vec![a, b, c]))
+    let (identities, d) = layout.read_output(ctx.run_date, Stage::Ingest, files::IDENTITIES)?;
+    Ok((ExportInputs { scores, values, leads, identities }, vec![a, b, c, d]))
 }
 
 /// Reads the inputs, writes the export files, `refused.parquet`, `report.json` and the manifest.

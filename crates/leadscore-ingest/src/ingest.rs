@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::attributes;
 use crate::error::{IngestError, Result};
-use crate::identity::Identity;
+use crate::identity::{Derived, Digests, country_iso};
 use crate::parse;
 use crate::read::{RawFile, RawSources};
 use crate::report::{AttributeReport, FileReport, IngestReport, SourceReport};
@@ -34,6 +34,8 @@ pub struct IngestOutputs {
     pub events: DataFrame,
     /// Every rejected input row with its reason and raw values.
     pub rejects: DataFrame,
+    /// The digests of the personal data of the leads the run's exports may send.
+    pub identities: DataFrame,
     /// The accounting.
     pub report: IngestReport,
 }
@@ -212,70 +214,74 @@ fn canonical_type(kind: SourceKind, name: &str) -> FieldType {
     }
 }
 
-/// Whether a canonical column is written: the raw identity fields only when the config keeps them.
-fn written(config: &Config, kind: SourceKind, name: &str) -> bool {
-    kind != SourceKind::Leads || config.privacy.keep_raw_identifiers || !leads::RAW_IDENTITY.contains(&name)
+/// The parts of the leads' e-mails and phones the features use ([`leads::DERIVED_IDENTITY`]),
+/// from the parsed raw fields.
+fn derived_columns(parsed: &HashMap<&'static str, Column>, n: usize) -> Result<Vec<Column>> {
+    let text = |field: &str| -> Result<Option<StringChunked>> { parsed.get(field).map(|c| Ok(c.str()?.clone())).transpose() };
+    let (email, phone) = (text(leads::EMAIL)?, text(leads::PHONE)?);
+    let mut b: Vec<StringChunkedBuilder> =
+        leads::DERIVED_IDENTITY.iter().map(|name| StringChunkedBuilder::new((*name).into(), n)).collect();
+    fn values(c: &Option<StringChunked>, n: usize) -> Vec<Option<&str>> {
+        c.as_ref().map_or_else(|| vec![None; n], |c| c.iter().collect())
+    }
+    let (emails, phones) = (values(&email, n), values(&phone, n));
+    for (e, p) in emails.into_iter().zip(phones) {
+        let d = Derived::of(e, p);
+        b[0].append_option(d.email_domain);
+        b[1].append_value(d.email_class);
+        b[2].append_value(d.phone_country);
+    }
+    Ok(b.into_iter().map(|b| b.finish().into_column()).collect())
 }
 
-/// Leads per slice when identities are derived in parallel.
-const IDENTITY_SLICE: usize = 64 * 1024;
+/// Leads per slice when digests are computed in parallel.
+const DIGEST_SLICE: usize = 16 * 1024;
 
-/// The identity columns ([`leads::DERIVED_IDENTITY`]) of the leads in `parsed`, from their raw
-/// fields and the country of national phone numbers (the lead's attribute, else the default).
-fn identity_columns(
-    config: &Config,
-    df: &DataFrame,
-    parsed: &HashMap<&'static str, Column>,
-    n: usize,
-) -> Result<Vec<Column>> {
-    let text =
-        |field: &str| -> Result<Option<StringChunked>> { parsed.get(field).map(|c| Ok(c.str()?.clone())).transpose() };
-    let [email, phone, first, last] = leads::RAW_IDENTITY.map(text);
+/// `identities.parquet`: the digests of the leads the run's exports may send, those created in
+/// the scoring range (see [`leadscore_core::config::Qualify::first_scored_day`]). `leads` is the
+/// final leads table (sorted by creation), with its raw identity columns.
+fn identities_table(config: &Config, ctx: &RunContext, leads_df: &DataFrame) -> Result<DataFrame> {
+    use leadscore_core::schema::identities as id;
+    let tz = config.project.timezone;
+    let (from, to) = (config.qualify.first_scored_day(ctx.run_date).start_micros(tz), ctx.run_date.start_micros(tz));
+    let created = leads_df.column(leads::CREATED_AT)?.datetime()?.physical().rechunk();
+    let created = created.cont_slice().map_err(|e| IngestError::Internal(e.to_string()))?;
+    let (lo, hi) = (created.partition_point(|t| *t < from), created.partition_point(|t| *t < to));
+    let range = leads_df.slice(lo as i64, hi - lo);
+    let n = range.height();
+    let text = |field: &str| -> Result<StringChunked> { Ok(range.column(field)?.str()?.rechunk().into_owned()) };
+    let [email, phone, first, last] = [leads::EMAIL, leads::PHONE, leads::FIRST_NAME, leads::LAST_NAME].map(text);
     let (email, phone, first, last) = (email?, phone?, first?, last?);
     let country = match config.export.phone_country_attribute.as_deref() {
-        Some(name) => match config.attributes.iter().find(|a| a.name == name) {
-            Some(a) => Some(parse::text(df.column(&a.column)?)?),
-            None => None,
-        },
+        Some(a) => Some(range.column(a)?.cast(&DataType::String)?.str()?.rechunk().into_owned()),
         None => None,
     };
     let default_country = config.export.default_phone_country.as_deref();
-    fn get(c: &Option<StringChunked>, i: usize) -> Option<&str> {
-        c.as_ref().and_then(|c| c.get(i))
-    }
-    let slices: Vec<usize> = (0..n.div_ceil(IDENTITY_SLICE)).map(|k| k * IDENTITY_SLICE).collect();
-    let parts: Vec<Vec<Column>> = slices
+    let starts: Vec<usize> = (0..n.div_ceil(DIGEST_SLICE)).map(|k| k * DIGEST_SLICE).collect();
+    let parts: Vec<Vec<Column>> = starts
         .into_par_iter()
         .map(|from| {
-            let to = (from + IDENTITY_SLICE).min(n);
-            let mut b: Vec<StringChunkedBuilder> = leads::DERIVED_IDENTITY
-                .iter()
-                .map(|name| StringChunkedBuilder::new((*name).into(), to - from))
-                .collect();
+            let to = (from + DIGEST_SLICE).min(n);
+            let mut b: Vec<StringChunkedBuilder> =
+                id::DIGESTS.iter().map(|name| StringChunkedBuilder::new((*name).into(), to - from)).collect();
             for i in from..to {
-                let lead_country = get(&country, i).and_then(crate::identity::country_iso).or(default_country);
-                let id = Identity::of(get(&email, i), get(&phone, i), get(&first, i), get(&last, i), lead_country);
-                b[0].append_option(id.email_domain);
-                b[1].append_value(id.email_class);
-                b[2].append_value(id.phone_country);
-                b[3].append_option(id.email_sha256);
-                b[4].append_option(id.email_sha256_google);
-                b[5].append_option(id.phone_sha256);
-                b[6].append_option(id.phone_sha256_google);
-                b[7].append_option(id.first_name_sha256);
-                b[8].append_option(id.last_name_sha256);
+                let lead_country = country.as_ref().and_then(|c| c.get(i)).and_then(country_iso).or(default_country);
+                let d = Digests::of(email.get(i), phone.get(i), first.get(i), last.get(i), lead_country);
+                for (b, v) in b.iter_mut().zip(d.0) {
+                    b.append_option(v);
+                }
             }
             b.into_iter().map(|b| b.finish().into_column()).collect()
         })
         .collect();
-    let mut out: Vec<Column> =
-        leads::DERIVED_IDENTITY.iter().map(|name| Column::full_null((*name).into(), 0, &DataType::String)).collect();
+    let mut columns = vec![range.column(leads::LEAD_ID)?.clone(), range.column(leads::CREATED_AT)?.clone()];
+    columns.extend(id::DIGESTS.iter().map(|name| Column::full_null((*name).into(), 0, &DataType::String)));
     for part in parts {
-        for (acc, c) in out.iter_mut().zip(part) {
+        for (acc, c) in columns[2..].iter_mut().zip(part) {
             acc.append_owned(c)?;
         }
     }
-    Ok(out)
+    Ok(DataFrame::new(n, columns)?)
 }
 
 fn null_column(name: &str, ty: FieldType, n: usize) -> Column {
@@ -469,16 +475,16 @@ fn parse_file(
         }
         parsed.insert(currency_name, Column::new(currency_name.into(), codes));
     }
-    // Personal data stops here: leads keep the parts and digests later stages need.
+    // The parts of the e-mail and phone the features use (the raw values go after the digests
+    // are made, in `run`).
     if source.kind == SourceKind::Leads {
-        for col in identity_columns(config, df, &parsed, n)? {
-            let name = leads::DERIVED_IDENTITY.into_iter().find(|d| *d == col.name().as_str()).unwrap_or_default();
+        for (name, col) in leads::DERIVED_IDENTITY.into_iter().zip(derived_columns(&parsed, n)?) {
             parsed.insert(name, col);
         }
     }
     // Assemble canonical columns in order; unmapped fields are typed nulls.
     let mut columns = Vec::new();
-    for name in canonical_columns(source.kind).into_iter().filter(|c| written(config, source.kind, c)) {
+    for name in canonical_columns(source.kind) {
         let col = match parsed.remove(name) {
             Some(c) => c,
             None => null_column(name, canonical_type(source.kind, name), n),
@@ -666,7 +672,7 @@ fn process_source(
     }
     let mut table = match accepted {
         Some(df) => df,
-        None => empty_table(config, source, &attr_kinds)?,
+        None => empty_table(source, &attr_kinds)?,
     };
     if kind == SourceKind::Events && source.column(events::EVENT_ID).is_none() {
         table = with_derived_event_ids(table)?;
@@ -693,9 +699,9 @@ fn process_source(
 }
 
 /// An empty canonical table with the right column types.
-fn empty_table(config: &Config, source: &Source, attr_kinds: &[(String, String, AttributeKind)]) -> Result<DataFrame> {
+fn empty_table(source: &Source, attr_kinds: &[(String, String, AttributeKind)]) -> Result<DataFrame> {
     let mut cols = Vec::new();
-    for name in canonical_columns(source.kind).into_iter().filter(|c| written(config, source.kind, c)) {
+    for name in canonical_columns(source.kind) {
         cols.push(null_column(name, canonical_type(source.kind, name), 0));
     }
     cols.push(null_column(UPDATED_AT, FieldType::Timestamp, 0));
@@ -883,7 +889,7 @@ pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<Ing
                 extra: BTreeMap::new(),
                 max_reject_rate: 1.0,
             };
-            empty_table(config, &src, &[])?.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT])
+            empty_table(&src, &[])?.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT])
         }
     };
     if deals.report.accepted == 0 {
@@ -939,5 +945,12 @@ pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<Ing
         rejected_total,
         warnings,
     };
-    Ok(IngestOutputs { leads: leads.table, deals: deals.table, events: events_table, rejects, report })
+    // Personal data stops here: the exports get digests, the later stages no raw value.
+    let identities = identities_table(config, ctx, &leads.table)?;
+    let leads_table = if config.privacy.keep_raw_identifiers {
+        leads.table
+    } else {
+        leads.table.drop_many(leads::RAW_IDENTITY)
+    };
+    Ok(IngestOutputs { leads: leads_table, deals: deals.table, events: events_table, rejects, identities, report })
 }

@@ -13,8 +13,13 @@
 //! - sends every row it cannot use to `rejects.parquet` with a reason, the file, the row number
 //!   and the raw values.
 //!
-//! It writes `leads.parquet`, `deals.parquet`, `events.parquet`, `rejects.parquet` and
-//! `report.json` under `<output_dir>/runs/<date>/ingest/`.
+//! It writes `leads.parquet`, `deals.parquet`, `events.parquet`, `rejects.parquet`,
+//! `identities.parquet` and `report.json` under `<output_dir>/runs/<date>/ingest/`.
+//!
+//! Personal data stops here ([`identity`]): `leads.parquet` keeps the e-mail's domain and class
+//! and the phone's country, `identities.parquet` the SHA-256 digests the exports send (for the
+//! leads created in the scoring range only), and no raw e-mail, phone or name is written unless
+//! `[privacy] keep_raw_identifiers`.
 //!
 //! Guarantee: for every source, rows read = rows accepted + rows rejected. Ingest keeps rows dated
 //! after the run date (the report counts them); later stages apply the time rules.
@@ -54,6 +59,7 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
     w.write_parquet(files::DEALS, &mut out.deals)?;
     w.write_parquet(files::EVENTS, &mut out.events)?;
     w.write_parquet(files::REJECTS, &mut out.rejects)?;
+    w.write_parquet(files::IDENTITIES, &mut out.identities)?;
     w.write_json(files::REPORT, &out.report)?;
     sw.lap("write");
     let manifest = w.commit(inputs, sw.into_timings(), started)?;

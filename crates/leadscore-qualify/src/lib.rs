@@ -22,7 +22,7 @@ mod report;
 
 use std::time::Instant;
 
-use chrono::Duration;
+
 use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
 use leadscore_core::schema::{files, leads, scores as s};
 use leadscore_core::{Config, RunContext, RunDate, RunLayout, Stage};
@@ -54,7 +54,7 @@ pub struct QualifyOutputs {
 fn leads_to_score(config: &Config, leads_df: &DataFrame, ctx: &RunContext) -> Result<(DataFrame, RunDate)> {
     let tz = config.project.timezone;
     let to = ctx.run_date.start_micros(tz);
-    let from_date = RunDate::new(ctx.run_date.date() - Duration::days(1 + i64::from(config.qualify.rescore_days)));
+    let from_date = config.qualify.first_scored_day(ctx.run_date);
     let from = from_date.start_micros(tz);
     let at = col(leads::CREATED_AT).dt().timestamp(TimeUnit::Microseconds);
     let df = leads_df.clone().lazy().filter(at.clone().gt_eq(lit(from)).and(at.lt(lit(to)))).collect()?;

@@ -116,7 +116,8 @@ pub fn run(
 fn scored_leads(scored: &DataFrame, leads_df: &DataFrame) -> Result<DataFrame> {
     let n = scored.height();
     let created = leads_df.column(leads::CREATED_AT)?.datetime()?.physical().rechunk();
-    let first = scored.column(scores::CREATED_AT)?.datetime()?.physical().get(0);
+    // `get` panics past the end: an empty table has no first lead.
+    let first = if n > 0 { scored.column(scores::CREATED_AT)?.datetime()?.physical().get(0) } else { None };
     if let (Ok(created), Some(first)) = (created.cont_slice(), first) {
         let start = created.partition_point(|t| *t < first);
         if start + n <= leads_df.height() {

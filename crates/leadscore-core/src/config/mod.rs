@@ -294,6 +294,13 @@ pub struct Qualify {
 }
 
 impl Qualify {
+    /// The first day the run for `run_date` scores: the leads created from it up to the run date
+    /// are scored (the day before the run date, and `rescore_days` before that).
+    pub fn first_scored_day(&self, run_date: RunDate) -> RunDate {
+        let days = 1 + i64::from(self.rescore_days);
+        RunDate::new(run_date.date().checked_sub_signed(chrono::Duration::days(days)).unwrap_or(run_date.date()))
+    }
+
     /// The configured parameter of a policy.
     pub fn parameter(&self, policy: Policy) -> f64 {
         match policy {

@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use leadscore_core::digest::sha256_hex;
-use leadscore_core::schema::{leads, scores as s, values as v};
+use leadscore_core::schema::{identities as id, leads, scores as s, values as v};
 use leadscore_core::{Classify, Config, ExitKind, RunContext, RunDate};
 use leadscore_export::{ExportError, ExportInputs, ExportOutputs, META_BATCH, Refusal, run};
-use leadscore_ingest::identity::{Identity, country_iso};
+use leadscore_ingest::identity::{Digests, country_iso};
 use polars::prelude::*;
 
 const HOUR: i64 = 3_600_000_000;
@@ -181,27 +181,24 @@ fn inputs(rows: &[Fixture<'_>]) -> ExportInputs {
         Column::new(v::CURRENCY.into(), rows.iter().map(|r| r.4).collect::<Vec<_>>()),
     ])
     .unwrap();
-    // What ingest keeps of each lead's personal data: its digests (the lead's country places
-    // national phone numbers, as `[export] phone_country_attribute` does).
-    let identities: Vec<Identity> =
-        rows.iter().map(|r| Identity::of(r.5, r.6, r.7, r.8, r.13.and_then(country_iso))).collect();
-    let digest = |f: fn(&Identity) -> Option<String>| identities.iter().map(f).collect::<Vec<_>>();
     let leads = DataFrame::new_infer_height(vec![
-        Column::new(leads::LEAD_ID.into(), ids),
-        ts(created).with_name(leads::CREATED_AT.into()),
-        Column::new(leads::EMAIL_SHA256.into(), digest(|i| i.email_sha256.clone())),
-        Column::new(leads::EMAIL_SHA256_GOOGLE.into(), digest(|i| i.email_sha256_google.clone())),
-        Column::new(leads::PHONE_SHA256.into(), digest(|i| i.phone_sha256.clone())),
-        Column::new(leads::PHONE_SHA256_GOOGLE.into(), digest(|i| i.phone_sha256_google.clone())),
-        Column::new(leads::FIRST_NAME_SHA256.into(), digest(|i| i.first_name_sha256.clone())),
-        Column::new(leads::LAST_NAME_SHA256.into(), digest(|i| i.last_name_sha256.clone())),
+        Column::new(leads::LEAD_ID.into(), ids.clone()),
+        ts(created.clone()).with_name(leads::CREATED_AT.into()),
         Column::new(leads::GCLID.into(), rows.iter().map(|r| r.9).collect::<Vec<_>>()),
         Column::new(leads::FBCLID.into(), rows.iter().map(|r| r.10).collect::<Vec<_>>()),
         Column::new(leads::META_LEAD_ID.into(), rows.iter().map(|r| r.11).collect::<Vec<_>>()),
         Column::new("country".into(), rows.iter().map(|r| r.13).collect::<Vec<_>>()),
     ])
     .unwrap();
-    ExportInputs { scores, values, leads }
+    // What ingest keeps of each lead's personal data: its digests (the lead's country places
+    // national phone numbers, as `[export] phone_country_attribute` does).
+    let digests: Vec<Digests> = rows.iter().map(|r| Digests::of(r.5, r.6, r.7, r.8, r.13.and_then(country_iso))).collect();
+    let mut columns = vec![Column::new(id::LEAD_ID.into(), ids), ts(created).with_name(id::CREATED_AT.into())];
+    for (k, name) in id::DIGESTS.iter().enumerate() {
+        columns.push(Column::new((*name).into(), digests.iter().map(|d| d.0[k].clone()).collect::<Vec<_>>()));
+    }
+    let identities = DataFrame::new_infer_height(columns).unwrap();
+    ExportInputs { scores, values, leads, identities }
 }
 
 fn export(extra: &str) -> ExportOutputs {

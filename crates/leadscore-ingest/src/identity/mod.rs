@@ -2,8 +2,9 @@
 //! and nothing more.
 //!
 //! Later stages never see a raw identifier (unless `[privacy] keep_raw_identifiers`): the
-//! features use the e-mail's domain and class and the phone's country; the exports send SHA-256
-//! digests of the values normalised the way each platform specifies, so that it can match them.
+//! features use the e-mail's domain and class and the phone's country ([`Derived`], for every
+//! lead); the exports send SHA-256 digests of the values normalised the way each platform
+//! specifies, so that it can match them ([`Digests`], for the leads an export may send).
 //!
 //! Normalisation, as published (checked 2026-11):
 //! - Google Ads, enhanced conversions for leads, "Normalize and hash user-provided data":
@@ -143,32 +144,34 @@ pub fn name_meta(raw: &str) -> Option<String> {
     (!n.is_empty()).then_some(n)
 }
 
-/// What ingest keeps of one lead's identity: derived parts for the features and the digests the
-/// exports send. No field holds a raw value.
+/// What the features see of a lead's identity: the e-mail's class and domain and the phone's
+/// country. No field holds a raw value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Identity {
+pub struct Derived {
     /// Lowercased domain of a well-formed e-mail.
     pub email_domain: Option<String>,
     /// `corporate`, `free`, `disposable`, `invalid` or `missing`.
     pub email_class: &'static str,
     /// Country of the phone's international prefix (see [`phone_country`]).
     pub phone_country: &'static str,
-    /// SHA-256 of the e-mail normalised for Meta (trim, lowercase).
-    pub email_sha256: Option<String>,
-    /// SHA-256 of the e-mail normalised for Google (Gmail dots and `+suffix` dropped).
-    pub email_sha256_google: Option<String>,
-    /// SHA-256 of the phone's E.164 digits without `+` (Meta).
-    pub phone_sha256: Option<String>,
-    /// SHA-256 of the phone in E.164 with `+` (Google).
-    pub phone_sha256_google: Option<String>,
-    /// SHA-256 of the normalised first name (Meta `fn`).
-    pub first_name_sha256: Option<String>,
-    /// SHA-256 of the normalised last name (Meta `ln`).
-    pub last_name_sha256: Option<String>,
 }
 
-impl Identity {
-    /// Derives a lead's identity columns from its raw fields; `country` (ISO alpha-2) places
+impl Derived {
+    /// The derived parts of a lead's e-mail and phone.
+    pub fn of(email: Option<&str>, phone: Option<&str>) -> Self {
+        let (email_class, email_domain) = email_class(email);
+        Self { email_domain, email_class, phone_country: phone_country(phone) }
+    }
+}
+
+/// The SHA-256 digests (hex) the exports send for one lead, in the order of
+/// [`leadscore_core::schema::identities::DIGESTS`]: e-mail for Meta and for Google, phone for
+/// Meta and for Google, first and last name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Digests(pub [Option<String>; 6]);
+
+impl Digests {
+    /// Normalises and hashes a lead's e-mail, phone and names; `country` (ISO alpha-2) places
     /// national phone numbers.
     pub fn of(
         email: Option<&str>,
@@ -178,19 +181,40 @@ impl Identity {
         country: Option<&str>,
     ) -> Self {
         let hash = |v: Option<String>| v.map(|v| sha256_hex(v.as_bytes()));
-        let (email_class, email_domain) = email_class(email);
         let digits = phone.and_then(|p| phone_digits(p, country));
-        Self {
-            email_domain,
-            email_class,
-            phone_country: phone_country(phone),
-            email_sha256: hash(email.and_then(email_meta)),
-            email_sha256_google: hash(email.and_then(email_google)),
-            phone_sha256_google: hash(digits.as_ref().map(|d| format!("+{d}"))),
-            phone_sha256: hash(digits),
-            first_name_sha256: hash(first_name.and_then(name_meta)),
-            last_name_sha256: hash(last_name.and_then(name_meta)),
-        }
+        let (meta, google) = (email.and_then(email_meta), email.and_then(email_google));
+        // Outside Gmail both normalisations agree: hash once.
+        let same = meta == google;
+        let email_meta = hash(meta);
+        let email_google = if same { email_meta.clone() } else { hash(google) };
+        Self([
+            email_meta,
+            email_google,
+            hash(digits.clone()),
+            hash(digits.map(|d| format!("+{d}"))),
+            hash(first_name.and_then(name_meta)),
+            hash(last_name.and_then(name_meta)),
+        ])
+    }
+
+    /// The digest of the e-mail for Meta.
+    pub fn email_meta(&self) -> Option<&str> {
+        self.0[0].as_deref()
+    }
+
+    /// The digest of the e-mail for Google.
+    pub fn email_google(&self) -> Option<&str> {
+        self.0[1].as_deref()
+    }
+
+    /// The digest of the phone for Meta.
+    pub fn phone_meta(&self) -> Option<&str> {
+        self.0[2].as_deref()
+    }
+
+    /// The digest of the phone for Google.
+    pub fn phone_google(&self) -> Option<&str> {
+        self.0[3].as_deref()
     }
 }
 
@@ -207,22 +231,14 @@ mod tests {
         assert_eq!(sha256_hex(ph.as_bytes()), "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176");
         let name = name_meta("Mary").unwrap_or_default();
         assert_eq!(sha256_hex(name.as_bytes()), "6915771be1c5aa0c886870b6951b03d7eafc121fea0e80a5ea83beb7c449f4ec");
-        // The identity of a lead carries the same digests.
-        let id = Identity::of(Some("John_Smith@gmail.com"), Some("(650)555-1212"), Some("Mary"), None, Some("US"));
-        assert_eq!(
-            id.email_sha256.as_deref(),
-            Some("62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f")
-        );
-        assert_eq!(
-            id.phone_sha256.as_deref(),
-            Some("e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176")
-        );
-        assert_eq!(id.phone_sha256_google, Some(sha256_hex(b"+16505551212")));
-        assert_eq!(id.email_sha256_google, Some(sha256_hex(b"john_smith@gmail.com")));
-        assert_eq!(
-            (id.email_class, id.email_domain.as_deref(), id.phone_country),
-            ("free", Some("gmail.com"), "national")
-        );
+        // A lead's digests and derived parts.
+        let d = Digests::of(Some("John_Smith@gmail.com"), Some("(650)555-1212"), Some("Mary"), None, Some("US"));
+        assert_eq!(d.email_meta(), Some("62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"));
+        assert_eq!(d.phone_meta(), Some("e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"));
+        assert_eq!(d.phone_google(), Some(sha256_hex(b"+16505551212").as_str()));
+        assert_eq!(d.email_google(), Some(sha256_hex(b"john_smith@gmail.com").as_str()));
+        let p = Derived::of(Some("John_Smith@gmail.com"), Some("(650)555-1212"));
+        assert_eq!((p.email_class, p.email_domain.as_deref(), p.phone_country), ("free", Some("gmail.com"), "national"));
     }
 
     #[test]

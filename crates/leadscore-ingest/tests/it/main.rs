@@ -286,19 +286,24 @@ fn report_snapshot() {
     insta::assert_json_snapshot!(out.report);
 }
 
-#[test]
-fn a_bad_currency_only_rejects_a_deal_that_has_an_amount() {
-    let deals = DataFrame::new_infer_height(vec![
+/// Two open deals of user `u1` with these amounts and currencies.
+fn two_open_deals(amount: [Option<&str>; 2], cur: [Option<&str>; 2]) -> DataFrame {
+    DataFrame::new_infer_height(vec![
         strings("id", &[Some("d1"), Some("d2")]),
         strings("user", &[Some("u1"), Some("u1")]),
         strings("created", &[Some("2026-01-05"), Some("2026-01-05")]),
         strings("closed", &[None, None]),
         strings("stage", &[Some("open"), Some("open")]),
         strings("p", &[None, None]),
-        strings("amount", &[None, Some("5")]),
-        strings("cur", &[Some("N/A"), Some("N/A")]),
+        strings("amount", &amount),
+        strings("cur", &cur),
     ])
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn a_bad_currency_only_rejects_a_deal_that_has_an_amount() {
+    let deals = two_open_deals([None, Some("5")], [Some("N/A"), Some("N/A")]);
     let leads = leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
     let src = RawSources { leads: vec![file("leads.csv", leads)], deals: vec![file("deals.csv", deals)], events: None };
     let out = run(&config(), &src, &ctx()).unwrap();
@@ -339,17 +344,7 @@ fn every_lead_rejected_is_an_input_error_not_an_empty_table() {
 
 #[test]
 fn amounts_that_overflow_in_the_project_currency_are_rejected() {
-    let deals = DataFrame::new_infer_height(vec![
-        strings("id", &[Some("d1"), Some("d2")]),
-        strings("user", &[Some("u1"), Some("u1")]),
-        strings("created", &[Some("2026-01-05"), Some("2026-01-05")]),
-        strings("closed", &[None, None]),
-        strings("stage", &[Some("open"), Some("open")]),
-        strings("p", &[None, None]),
-        strings("amount", &[Some("1.7e308"), Some("10")]),
-        strings("cur", &[Some("GBP"), Some("GBP")]),
-    ])
-    .unwrap();
+    let deals = two_open_deals([Some("1.7e308"), Some("10")], [Some("GBP"), Some("GBP")]);
     let text = CONFIG.replace("rates = { USD = 0.5 }", "rates = { USD = 0.5, GBP = 1.17 }");
     let leads = leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
     let src = RawSources { leads: vec![file("leads.csv", leads)], deals: vec![file("deals.csv", deals)], events: None };
@@ -367,10 +362,10 @@ fn leads_keep_digests_and_derived_parts_not_raw_identities() {
     );
     let leads = DataFrame::new_infer_height(vec![
         strings("id", &[Some("a"), Some("b")]),
-        strings("created", &[Some("2026-01-01"), Some("2026-01-02")]),
+        strings("created", &[Some("2026-01-01"), Some("2026-01-31 12:00")]),
         strings("user", &[Some("u1"), Some("u2")]),
-        strings("mail", &[Some(" John_Smith@gmail.com "), None]),
-        strings("tel", &[Some("+1 (650) 555-1212"), Some("n/a")]),
+        strings("mail", &[Some("x@gmail.com"), Some(" John_Smith@gmail.com ")]),
+        strings("tel", &[Some("n/a"), Some("+1 (650) 555-1212")]),
         strings("size", &[Some("10"), None]),
         strings("title", &[None, None]),
         strings("newsletter", &[None, None]),
@@ -382,24 +377,23 @@ fn leads_keep_digests_and_derived_parts_not_raw_identities() {
     for raw in ["email", "phone", "first_name", "last_name"] {
         assert!(!names.contains(&raw.to_string()), "{raw} is kept: {names:?}");
     }
-    let get = |c: &str, i: usize| out.leads.column(c).unwrap().str().unwrap().get(i).map(str::to_string);
-    // Meta's documented example.
-    assert_eq!(
-        get("email_sha256", 0).as_deref(),
-        Some("62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f")
-    );
-    assert_eq!(
-        get("phone_sha256", 0).as_deref(),
-        Some("e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176")
-    );
-    assert_eq!((get("email_class", 0), get("email_domain", 0)), (Some("free".into()), Some("gmail.com".into())));
-    assert_eq!((get("email_class", 1), get("phone_country", 1)), (Some("missing".into()), Some("missing".into())));
-    assert_eq!(get("phone_country", 0).as_deref(), Some("NANP"));
+    let get = |df: &DataFrame, c: &str, i: usize| df.column(c).unwrap().str().unwrap().get(i).map(str::to_string);
+    // Meta's documented example, for the leads the run's exports may send (created the day
+    // before the run date): b. Lead a is older and has no digests.
+    let ids = &out.identities;
+    assert_eq!(get(ids, "lead_id", 0).as_deref(), Some("b"));
+    assert_eq!(ids.height(), 1);
+    assert_eq!(get(ids, "email_sha256", 0).as_deref(), Some("62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"));
+    assert_eq!(get(ids, "phone_sha256", 0).as_deref(), Some("e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"));
+    let table = &out.leads;
+    assert_eq!((get(table, "email_class", 0), get(table, "email_domain", 0)), (Some("free".into()), Some("gmail.com".into())));
+    assert_eq!((get(table, "email_class", 1), get(table, "phone_country", 1)), (Some("free".into()), Some("NANP".into())));
+    assert_eq!(get(table, "phone_country", 0).as_deref(), Some("missing"));
     // The raw values are kept only when the config asks for them.
     let keep = format!("{text}\n[privacy]\nkeep_raw_identifiers = true\n");
     let src = RawSources { leads: vec![file("leads.csv", leads)], deals: vec![], events: None };
     let kept = run(&config_with(&keep), &src, &ctx()).unwrap();
-    assert_eq!(kept.leads.column("email").unwrap().str().unwrap().get(0), Some("John_Smith@gmail.com"));
+    assert_eq!(kept.leads.column("email").unwrap().str().unwrap().get(1), Some("John_Smith@gmail.com"));
 }
 
 #[test]

@@ -1,0 +1,46 @@
+//! Helpers the end-to-end test binaries share: running the `leadscore` binary and reading what it
+//! wrote. (Each test binary uses some of them.)
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use polars::prelude::*;
+use serde_json::Value;
+
+/// Runs the `leadscore` binary in `cwd` (without the caller's `LEADSCORE_LOG`).
+pub fn leadscore(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_leadscore"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("LEADSCORE_LOG")
+        .output()
+        .expect("the leadscore binary runs")
+}
+
+/// What a run printed on stderr.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// What a run printed on stdout.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A run's exit code (-1 when a signal ended it).
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// A JSON file.
+pub fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+/// A Parquet file.
+pub fn read_parquet(p: &Path) -> DataFrame {
+    ParquetReader::new(fs::File::open(p).unwrap()).finish().unwrap()
+}
