@@ -215,23 +215,45 @@ fn canonical_type(kind: SourceKind, name: &str) -> FieldType {
 }
 
 /// The parts of the leads' e-mails and phones the features use ([`leads::DERIVED_IDENTITY`]),
-/// from the parsed raw fields.
+/// from the parsed raw fields; in parallel over slices of rows.
 fn derived_columns(parsed: &HashMap<&'static str, Column>, n: usize) -> Result<Vec<Column>> {
-    let text = |field: &str| -> Result<Option<StringChunked>> { parsed.get(field).map(|c| Ok(c.str()?.clone())).transpose() };
+    let text = |field: &str| -> Result<Option<StringChunked>> {
+        parsed.get(field).map(|c| Ok(c.str()?.rechunk().into_owned())).transpose()
+    };
     let (email, phone) = (text(leads::EMAIL)?, text(leads::PHONE)?);
-    let mut b: Vec<StringChunkedBuilder> =
-        leads::DERIVED_IDENTITY.iter().map(|name| StringChunkedBuilder::new((*name).into(), n)).collect();
-    fn values(c: &Option<StringChunked>, n: usize) -> Vec<Option<&str>> {
-        c.as_ref().map_or_else(|| vec![None; n], |c| c.iter().collect())
+    let starts: Vec<usize> = (0..n.div_ceil(DIGEST_SLICE)).map(|k| k * DIGEST_SLICE).collect();
+    let parts: Vec<Vec<Column>> = starts
+        .into_par_iter()
+        .map(|from| {
+            let to = (from + DIGEST_SLICE).min(n);
+            let mut b: Vec<StringChunkedBuilder> =
+                leads::DERIVED_IDENTITY.iter().map(|name| StringChunkedBuilder::new((*name).into(), to - from)).collect();
+            for i in from..to {
+                let d = Derived::of(text_at(&email, i), text_at(&phone, i));
+                b[0].append_option(d.email_domain);
+                b[1].append_value(d.email_class);
+                b[2].append_value(d.phone_country);
+            }
+            b.into_iter().map(|b| b.finish().into_column()).collect()
+        })
+        .collect();
+    stack(&leads::DERIVED_IDENTITY, parts)
+}
+
+/// Value `i` of an optional column.
+fn text_at(c: &Option<StringChunked>, i: usize) -> Option<&str> {
+    c.as_ref().and_then(|c| c.get(i))
+}
+
+/// String columns named `names`, each the parts' columns one after the other.
+fn stack(names: &[&str], parts: Vec<Vec<Column>>) -> Result<Vec<Column>> {
+    let mut out: Vec<Column> = names.iter().map(|name| Column::full_null((*name).into(), 0, &DataType::String)).collect();
+    for part in parts {
+        for (acc, c) in out.iter_mut().zip(part) {
+            acc.append_owned(c)?;
+        }
     }
-    let (emails, phones) = (values(&email, n), values(&phone, n));
-    for (e, p) in emails.into_iter().zip(phones) {
-        let d = Derived::of(e, p);
-        b[0].append_option(d.email_domain);
-        b[1].append_value(d.email_class);
-        b[2].append_value(d.phone_country);
-    }
-    Ok(b.into_iter().map(|b| b.finish().into_column()).collect())
+    Ok(out)
 }
 
 /// Leads per slice when digests are computed in parallel.
@@ -275,12 +297,7 @@ fn identities_table(config: &Config, ctx: &RunContext, leads_df: &DataFrame) -> 
         })
         .collect();
     let mut columns = vec![range.column(leads::LEAD_ID)?.clone(), range.column(leads::CREATED_AT)?.clone()];
-    columns.extend(id::DIGESTS.iter().map(|name| Column::full_null((*name).into(), 0, &DataType::String)));
-    for part in parts {
-        for (acc, c) in columns[2..].iter_mut().zip(part) {
-            acc.append_owned(c)?;
-        }
-    }
+    columns.extend(stack(&id::DIGESTS, parts)?);
     Ok(DataFrame::new(n, columns)?)
 }
 

@@ -62,6 +62,20 @@ fn record_problem(rec: &csv::ByteRecord, names: &[String]) -> Option<(RejectReas
             ),
         ));
     }
+    // The usual case, checked on the whole record at once: no NUL, and UTF-8 in which every
+    // field ends on a character boundary.
+    let all = rec.as_slice();
+    if !all.contains(&0)
+        && let Ok(text) = std::str::from_utf8(all)
+    {
+        let mut end = 0;
+        if rec.iter().all(|f| {
+            end += f.len();
+            text.is_char_boundary(end)
+        }) {
+            return None;
+        }
+    }
     for (k, field) in rec.iter().enumerate() {
         if field.contains(&0) {
             return Some((
@@ -145,11 +159,51 @@ fn byte_range(path: &Path, from: u64, to: Option<u64>) -> Result<Vec<u8>> {
 struct Collector<'a> {
     path: &'a Path,
     names: &'a [String],
-    builders: Vec<StringChunkedBuilder>,
+    /// Rows not yet handed to the column builder.
+    batch: Batch,
+    to_builder: std::sync::mpsc::SyncSender<Batch>,
     numbers: RecordNumbers,
     unreadable: Vec<UnreadableRecord>,
     rows: u64,
     record: u64,
+}
+
+/// Rows handed from the parser to the thread that builds the columns: their fields' bytes one
+/// after the other, and where each field ends (every row has one field per column).
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// Rows per batch handed to the column builder.
+const BATCH_ROWS: usize = 8192;
+
+/// Appends the rows of each batch to one builder per column (on its own thread, while the parser
+/// reads on). The fields were checked to be UTF-8 when the rows were accepted.
+fn build_columns(names: &[String], batches: std::sync::mpsc::Receiver<Batch>) -> Vec<StringChunkedBuilder> {
+    let mut builders: Vec<StringChunkedBuilder> =
+        names.iter().map(|n| StringChunkedBuilder::new(n.as_str().into(), 1024)).collect();
+    let width = names.len().max(1);
+    for batch in batches {
+        // Every field is UTF-8, so the batch is: one check, then slices at the fields' ends.
+        let text = std::str::from_utf8(&batch.bytes).ok();
+        let mut start = 0;
+        for (k, end) in batch.ends.iter().enumerate() {
+            let field = match text {
+                Some(t) => t.get(start..*end).unwrap_or_default(),
+                None => std::str::from_utf8(&batch.bytes[start..*end]).unwrap_or_default(),
+            };
+            start = *end;
+            let b = &mut builders[k % width];
+            if field.is_empty() {
+                b.append_null();
+            } else {
+                b.append_value(field);
+            }
+        }
+    }
+    builders
 }
 
 impl Collector<'_> {
@@ -187,11 +241,12 @@ impl Collector<'_> {
             self.reject(first_line, &lines, reason, column, &detail, record_values(rec, self.names));
             return Ok(());
         }
-        for (b, field) in self.builders.iter_mut().zip(rec.iter()) {
-            match std::str::from_utf8(field) {
-                Ok("") | Err(_) => b.append_null(),
-                Ok(v) => b.append_value(v),
-            }
+        for field in rec.iter() {
+            self.batch.bytes.extend_from_slice(field);
+            self.batch.ends.push(self.batch.bytes.len());
+        }
+        if self.batch.ends.len() >= BATCH_ROWS * self.names.len() {
+            self.flush()?;
         }
         self.rows += 1;
         if let RecordNumbers::Listed(v) = &mut self.numbers {
@@ -201,6 +256,12 @@ impl Collector<'_> {
             );
         }
         Ok(())
+    }
+
+    /// Hands the rows collected so far to the column builder.
+    fn flush(&mut self) -> Result<()> {
+        let batch = std::mem::take(&mut self.batch);
+        self.to_builder.send(batch).map_err(|_| IngestError::Internal("the column builder stopped".into()))
     }
 
     /// A record that an unbalanced quote made of several lines, read again line by line: the line
@@ -299,26 +360,55 @@ pub(crate) fn read(path: &Path, delimiter: u8, starts_with_bom: bool) -> Result<
         });
     }
     let names = header_names(path, &rec)?;
-    let mut c = Collector {
-        path,
-        names: &names,
-        builders: names.iter().map(|n| StringChunkedBuilder::new(n.as_str().into(), 1024)).collect(),
-        numbers: RecordNumbers::Consecutive,
-        unreadable: Vec::new(),
-        rows: 0,
-        record: 0,
-    };
-    // Each record is handled once the next one is read, so that the last one is known as such.
+    let (to_builder, batches) = std::sync::mpsc::sync_channel::<Batch>(4);
+    std::thread::scope(|scope| {
+        let builder = scope.spawn(|| build_columns(&names, batches));
+        let mut c = Collector {
+            path,
+            names: &names,
+            batch: Batch::default(),
+            to_builder,
+            numbers: RecordNumbers::Consecutive,
+            unreadable: Vec::new(),
+            rows: 0,
+            record: 0,
+        };
+        let parsed = parse_records(&mut rdr, &mut rec, &mut c, path, offset, delimiter, csv_error).and_then(|()| c.flush());
+        let Collector { numbers, unreadable, rows, record, to_builder, .. } = c;
+        drop(to_builder);
+        let builders = builder.join().map_err(|_| IngestError::Internal("the column builder panicked".into()))?;
+        parsed?;
+        if u32::try_from(record).is_err() {
+            return Err(IngestError::TooManyRecords { path: path.to_path_buf() });
+        }
+        let columns: Vec<Column> = builders.into_iter().map(|b| b.finish().into_column()).collect();
+        let frame = DataFrame::new(rows as usize, columns)?;
+        Ok(RawFile { path: path.to_path_buf(), frame, records: numbers, unreadable })
+    })
+}
+
+/// Reads the records after the header into `c`. Each record is handled once the next one is
+/// read, so that the last one is known as such.
+fn parse_records<R: Read>(
+    rdr: &mut csv::Reader<R>,
+    rec: &mut csv::ByteRecord,
+    c: &mut Collector<'_>,
+    path: &Path,
+    offset: u64,
+    delimiter: u8,
+    csv_error: impl Fn(csv::Error, u64, u64) -> IngestError,
+) -> Result<()> {
+    let width = c.names.len();
     let mut pending = csv::ByteRecord::new();
     let mut pending_at: Option<(u64, u64, u64, u64)> = None; // start byte, first line, last line, end byte
     loop {
         let start = rdr.position().clone();
-        let more = rdr.read_byte_record(&mut rec).map_err(|e| csv_error(e, c.record + 1, start.line()))?;
+        let more = rdr.read_byte_record(rec).map_err(|e| csv_error(e, c.record + 1, start.line()))?;
         if let Some((from, first, last, to)) = pending_at.take() {
             let is_last = !more;
             // More than one line and a field count that does not fit, or a quote still open at the
             // end of the file: an unbalanced quote joined lines. Read them one by one.
-            let joined = (last > first && pending.len() != names.len())
+            let joined = (last > first && pending.len() != width)
                 || (is_last && open_quote(byte_range(path, offset + from, None)?, delimiter).is_some());
             if joined {
                 let bytes = byte_range(path, offset + from, (!is_last).then_some(offset + to))?;
@@ -328,21 +418,15 @@ pub(crate) fn read(path: &Path, delimiter: u8, starts_with_bom: bool) -> Result<
             }
         }
         if !more {
-            break;
+            return Ok(());
         }
         let end = rdr.position().clone();
         let last_line = end.line().saturating_sub(1).max(start.line());
         pending_at = Some((start.byte(), start.line(), last_line, end.byte()));
-        std::mem::swap(&mut rec, &mut pending);
+        std::mem::swap(rec, &mut pending);
     }
-    if u32::try_from(c.record).is_err() {
-        return Err(IngestError::TooManyRecords { path: path.to_path_buf() });
-    }
-    let rows = c.rows as usize;
-    let columns: Vec<Column> = c.builders.into_iter().map(|b| b.finish().into_column()).collect();
-    let frame = DataFrame::new(rows, columns)?;
-    Ok(RawFile { path: path.to_path_buf(), frame, records: c.numbers, unreadable: c.unreadable })
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

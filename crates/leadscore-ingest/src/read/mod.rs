@@ -237,8 +237,11 @@ pub fn read_sources(config: &Config) -> Result<(RawSources, Vec<InputFile>)> {
         let mut out = Vec::new();
         for path in resolve_files(config, source)? {
             let format = file_format(source, &path)?;
-            let file = read_file(&path, format, source.delimiter)?;
-            inputs.push(InputFile::hash(&path, Some(file.records_read()))?);
+            // The manifest's content hash is taken while the file is parsed, on another core.
+            let (file, input) =
+                rayon::join(|| read_file(&path, format, source.delimiter), || InputFile::hash(&path, None));
+            let file = file?;
+            inputs.push(InputFile { rows: Some(file.records_read()), ..input? });
             out.push(file);
         }
         Ok(out)
