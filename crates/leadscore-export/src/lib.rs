@@ -105,7 +105,8 @@ fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
 
 /// The scored leads joined with their values and lead fields, oldest first.
 fn gather(inputs: &ExportInputs) -> Result<Vec<Lead>> {
-    let lead_cols = [col(leads::LEAD_ID), lit(true).alias(KNOWN), col(leads::GCLID), col(leads::FBCLID), col(leads::META_LEAD_ID)];
+    let lead_cols =
+        [col(leads::LEAD_ID), lit(true).alias(KNOWN), col(leads::GCLID), col(leads::FBCLID), col(leads::META_LEAD_ID)];
     let mut digest_cols = vec![col(id::LEAD_ID), lit(true).alias(HASHED)];
     digest_cols.extend(id::DIGESTS.map(col));
     let df = inputs

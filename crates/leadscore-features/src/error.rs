@@ -17,24 +17,8 @@ pub enum FeaturesError {
     #[error("no label settings: add [labels] (or a preset) so the training window is defined")]
     NoLabels,
     /// The training window holds no lead to fit the feature spec on (volume gate, exit 4).
-    #[error(
-        "not enough data: no matured lead was created in the training window {from} to {to} (the run date \
-         {run_date} minus the {window_days}-day conversion window and `history_months`); {span}. {hint}"
-    )]
-    NoTrainingLeads {
-        /// First day of the training window.
-        from: String,
-        /// Day after its last day.
-        to: String,
-        /// The run date.
-        run_date: String,
-        /// The conversion window.
-        window_days: u32,
-        /// When the leads known before the run date were created.
-        span: String,
-        /// The likely cause.
-        hint: String,
-    },
+    #[error("not enough data: {0}")]
+    NoTrainingLeads(String),
     /// A bug.
     #[error("internal error in features (a bug, please report it): {0}")]
     Internal(String),
@@ -52,7 +36,7 @@ impl Classify for FeaturesError {
             Self::Core(e) => e.exit_kind(),
             Self::Model(e) => e.exit_kind(),
             Self::NoLabels => ExitKind::Usage,
-            Self::NoTrainingLeads { .. } => ExitKind::NotEnoughData,
+            Self::NoTrainingLeads(_) => ExitKind::NotEnoughData,
             Self::Internal(_) => ExitKind::Internal,
         }
     }

@@ -143,14 +143,11 @@ fn no_training_leads(
                 .to_string(),
         ),
     };
-    FeaturesError::NoTrainingLeads {
-        from: from.to_string(),
-        to: to.to_string(),
-        run_date: ctx.run_date.to_string(),
-        window_days,
-        span,
-        hint,
-    }
+    FeaturesError::NoTrainingLeads(format!(
+        "no matured lead was created in the training window {from} to {to} (the run date {} minus the \
+         {window_days}-day conversion window and `history_months`); {span}. {hint}",
+        ctx.run_date
+    ))
 }
 
 /// Runs the features stage on in-memory tables.

@@ -226,8 +226,10 @@ fn derived_columns(parsed: &HashMap<&'static str, Column>, n: usize) -> Result<V
         .into_par_iter()
         .map(|from| {
             let to = (from + DIGEST_SLICE).min(n);
-            let mut b: Vec<StringChunkedBuilder> =
-                leads::DERIVED_IDENTITY.iter().map(|name| StringChunkedBuilder::new((*name).into(), to - from)).collect();
+            let mut b: Vec<StringChunkedBuilder> = leads::DERIVED_IDENTITY
+                .iter()
+                .map(|name| StringChunkedBuilder::new((*name).into(), to - from))
+                .collect();
             for i in from..to {
                 let d = Derived::of(text_at(&email, i), text_at(&phone, i));
                 b[0].append_option(d.email_domain);
@@ -247,7 +249,8 @@ fn text_at(c: &Option<StringChunked>, i: usize) -> Option<&str> {
 
 /// String columns named `names`, each the parts' columns one after the other.
 fn stack(names: &[&str], parts: Vec<Vec<Column>>) -> Result<Vec<Column>> {
-    let mut out: Vec<Column> = names.iter().map(|name| Column::full_null((*name).into(), 0, &DataType::String)).collect();
+    let mut out: Vec<Column> =
+        names.iter().map(|name| Column::full_null((*name).into(), 0, &DataType::String)).collect();
     for part in parts {
         for (acc, c) in out.iter_mut().zip(part) {
             acc.append_owned(c)?;
@@ -964,10 +967,7 @@ pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<Ing
     };
     // Personal data stops here: the exports get digests, the later stages no raw value.
     let identities = identities_table(config, ctx, &leads.table)?;
-    let leads_table = if config.privacy.keep_raw_identifiers {
-        leads.table
-    } else {
-        leads.table.drop_many(leads::RAW_IDENTITY)
-    };
+    let leads_table =
+        if config.privacy.keep_raw_identifiers { leads.table } else { leads.table.drop_many(leads::RAW_IDENTITY) };
     Ok(IngestOutputs { leads: leads_table, deals: deals.table, events: events_table, rejects, identities, report })
 }

@@ -22,7 +22,6 @@ mod report;
 
 use std::time::Instant;
 
-
 use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
 use leadscore_core::schema::{files, leads, scores as s};
 use leadscore_core::{Config, RunContext, RunDate, RunLayout, Stage};

@@ -192,7 +192,8 @@ fn inputs(rows: &[Fixture<'_>]) -> ExportInputs {
     .unwrap();
     // What ingest keeps of each lead's personal data: its digests (the lead's country places
     // national phone numbers, as `[export] phone_country_attribute` does).
-    let digests: Vec<Digests> = rows.iter().map(|r| Digests::of(r.5, r.6, r.7, r.8, r.13.and_then(country_iso))).collect();
+    let digests: Vec<Digests> =
+        rows.iter().map(|r| Digests::of(r.5, r.6, r.7, r.8, r.13.and_then(country_iso))).collect();
     let mut columns = vec![Column::new(id::LEAD_ID.into(), ids), ts(created).with_name(id::CREATED_AT.into())];
     for (k, name) in id::DIGESTS.iter().enumerate() {
         columns.push(Column::new((*name).into(), digests.iter().map(|d| d.0[k].clone()).collect::<Vec<_>>()));

@@ -238,7 +238,10 @@ mod tests {
         assert_eq!(d.phone_google(), Some(sha256_hex(b"+16505551212").as_str()));
         assert_eq!(d.email_google(), Some(sha256_hex(b"john_smith@gmail.com").as_str()));
         let p = Derived::of(Some("John_Smith@gmail.com"), Some("(650)555-1212"));
-        assert_eq!((p.email_class, p.email_domain.as_deref(), p.phone_country), ("free", Some("gmail.com"), "national"));
+        assert_eq!(
+            (p.email_class, p.email_domain.as_deref(), p.phone_country),
+            ("free", Some("gmail.com"), "national")
+        );
     }
 
     #[test]

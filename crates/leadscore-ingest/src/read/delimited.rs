@@ -373,7 +373,8 @@ pub(crate) fn read(path: &Path, delimiter: u8, starts_with_bom: bool) -> Result<
             rows: 0,
             record: 0,
         };
-        let parsed = parse_records(&mut rdr, &mut rec, &mut c, path, offset, delimiter, csv_error).and_then(|()| c.flush());
+        let parsed =
+            parse_records(&mut rdr, &mut rec, &mut c, path, offset, delimiter, csv_error).and_then(|()| c.flush());
         let Collector { numbers, unreadable, rows, record, to_builder, .. } = c;
         drop(to_builder);
         let builders = builder.join().map_err(|_| IngestError::Internal("the column builder panicked".into()))?;

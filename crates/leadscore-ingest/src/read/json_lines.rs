@@ -55,7 +55,7 @@ impl Cells {
     }
 
     /// Rewrites the values so far as text.
-    fn to_text(&mut self, name: &str) {
+    fn become_text(&mut self, name: &str) {
         let mut b = StringChunkedBuilder::new(name.into(), self.len() + 1);
         match self {
             Self::Empty(n) => (0..*n).for_each(|_| b.append_null()),
@@ -109,7 +109,7 @@ impl Cells {
                 *n += 1;
             }
             (_, other) => {
-                self.to_text(name);
+                self.become_text(name);
                 self.push(name, other);
             }
         }

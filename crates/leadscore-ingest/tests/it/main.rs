@@ -383,11 +383,23 @@ fn leads_keep_digests_and_derived_parts_not_raw_identities() {
     let ids = &out.identities;
     assert_eq!(get(ids, "lead_id", 0).as_deref(), Some("b"));
     assert_eq!(ids.height(), 1);
-    assert_eq!(get(ids, "email_sha256", 0).as_deref(), Some("62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"));
-    assert_eq!(get(ids, "phone_sha256", 0).as_deref(), Some("e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"));
+    assert_eq!(
+        get(ids, "email_sha256", 0).as_deref(),
+        Some("62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f")
+    );
+    assert_eq!(
+        get(ids, "phone_sha256", 0).as_deref(),
+        Some("e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176")
+    );
     let table = &out.leads;
-    assert_eq!((get(table, "email_class", 0), get(table, "email_domain", 0)), (Some("free".into()), Some("gmail.com".into())));
-    assert_eq!((get(table, "email_class", 1), get(table, "phone_country", 1)), (Some("free".into()), Some("NANP".into())));
+    assert_eq!(
+        (get(table, "email_class", 0), get(table, "email_domain", 0)),
+        (Some("free".into()), Some("gmail.com".into()))
+    );
+    assert_eq!(
+        (get(table, "email_class", 1), get(table, "phone_country", 1)),
+        (Some("free".into()), Some("NANP".into()))
+    );
     assert_eq!(get(table, "phone_country", 0).as_deref(), Some("missing"));
     // The raw values are kept only when the config asks for them.
     let keep = format!("{text}\n[privacy]\nkeep_raw_identifiers = true\n");
