@@ -74,9 +74,27 @@ pub mod identities {
     pub const FIRST_NAME_SHA256: &str = "first_name_sha256";
     /// SHA-256 (hex) of the normalised family name (Meta's `ln`).
     pub const LAST_NAME_SHA256: &str = "last_name_sha256";
+    /// SHA-256 (hex) of the country's ISO code in lowercase (Meta's `country`).
+    pub const COUNTRY_SHA256: &str = "country_sha256";
+    /// SHA-256 (hex) of the normalised city (Meta's `ct`).
+    pub const CITY_SHA256: &str = "city_sha256";
+    /// SHA-256 (hex) of the normalised state (Meta's `st`).
+    pub const STATE_SHA256: &str = "state_sha256";
+    /// SHA-256 (hex) of the normalised ZIP code (Meta's `zp`).
+    pub const ZIP_SHA256: &str = "zip_sha256";
     /// The digest columns, in order (after `lead_id` and `created_at`).
-    pub const DIGESTS: [&str; 6] =
-        [EMAIL_SHA256, EMAIL_SHA256_GOOGLE, PHONE_SHA256, PHONE_SHA256_GOOGLE, FIRST_NAME_SHA256, LAST_NAME_SHA256];
+    pub const DIGESTS: [&str; 10] = [
+        EMAIL_SHA256,
+        EMAIL_SHA256_GOOGLE,
+        PHONE_SHA256,
+        PHONE_SHA256_GOOGLE,
+        FIRST_NAME_SHA256,
+        LAST_NAME_SHA256,
+        COUNTRY_SHA256,
+        CITY_SHA256,
+        STATE_SHA256,
+        ZIP_SHA256,
+    ];
 }
 
 /// Columns of the canonical `deals.parquet` (one row per deal / opportunity, unique `deal_id`).
@@ -495,6 +513,9 @@ pub mod files {
     pub const GOOGLE_CLICK: &str = "google_ads_click_conversions.csv";
     /// Google Ads enhanced conversions for leads (JSON Lines), written by export.
     pub const GOOGLE_ENHANCED: &str = "google_ads_enhanced_conversions.jsonl";
+    /// Prefix of the Google Ads `UploadClickConversions` request bodies
+    /// (`google_ads_enhanced_conversions_0001.json`, …), written by export.
+    pub const GOOGLE_ENHANCED_BATCH_PREFIX: &str = "google_ads_enhanced_conversions_";
     /// Prefix of the Meta Conversions API batches (`meta_capi_0001.json`, …), written by export.
     pub const META_CAPI_PREFIX: &str = "meta_capi_";
     /// Leads an export refused, with the export and the reason, written by export.

@@ -7,15 +7,26 @@
 //!   times `yyyy-MM-dd HH:mm:ss`; clicks older than 90 days cannot be attributed.
 //! - Google Ads enhanced conversions for leads, `ClickConversion` of the Google Ads API (REST
 //!   JSON field names): <https://developers.google.com/google-ads/api/reference/rpc/latest/ClickConversion>
-//!   — `conversionDateTime` as `yyyy-mm-dd hh:mm:ss+|-hh:mm`, `userIdentifiers` with
-//!   `hashedEmail` / `hashedPhoneNumber`.
+//!   — `conversionAction` a resource name `customers/{customer_id}/conversionActions/{id}`,
+//!   `conversionDateTime` as `yyyy-mm-dd hh:mm:ss+|-hh:mm`, `userIdentifiers` with
+//!   `hashedEmail` / `hashedPhoneNumber`, `consent` (`adUserData`, `adPersonalization`: `GRANTED`
+//!   or `DENIED`; required for users in the EEA:
+//!   <https://developers.google.com/google-ads/api/docs/conversions/upload-identifiers>). A request
+//!   of `UploadClickConversions` takes at most 2000 conversions
+//!   (<https://developers.google.com/google-ads/api/docs/best-practices/quotas>), with
+//!   `partialFailure: true` so that one bad conversion does not reject the rest
+//!   (<https://developers.google.com/google-ads/api/reference/rpc/latest/UploadClickConversionsRequest>).
+//!   Conversions more than the click-through window (90 days) after the lead are not accepted.
 //! - Meta Conversions API for CRM (Conversion Leads), payload specification:
 //!   <https://developers.facebook.com/docs/marketing-api/conversions-api/conversion-leads-integration/payload-specification>
-//!   — `action_source: "system_generated"`, `custom_data.event_source: "crm"`,
-//!   `custom_data.lead_event_source`, `user_data.lead_id` unhashed, `event_time` at most 7 days
-//!   old; at most 1000 events per request
-//!   (<https://developers.facebook.com/docs/marketing-api/conversions-api/using-the-api>);
-//!   `fbc` as `fb.1.<creation time in ms>.<fbclid>`.
+//!   — `event_time` is when the lead reached the CRM stage (here: when leadscore qualified it,
+//!   the start of the run date) and must be at most 7 days old when it is sent,
+//!   `action_source: "system_generated"`, `custom_data.event_source: "crm"`,
+//!   `custom_data.lead_event_source`, `user_data.lead_id` unhashed and 15 or 16 digits (an
+//!   invalid one rejects the event, so it is dropped and counted); at most 1000 events per
+//!   request (<https://developers.facebook.com/docs/marketing-api/conversions-api/using-the-api>);
+//!   `fbc` as `fb.1.<creation time in ms>.<fbclid>`; location keys `country`, `ct`, `st`, `zp`
+//!   hashed like the other customer information parameters.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,10 +38,10 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use leadscore_core::config::ExportFormat;
+use leadscore_core::config::{ConsentStatus, ExportFormat, ExternalId};
 use leadscore_core::currency::iso4217;
 use leadscore_core::digest::stable_id;
-use leadscore_core::schema::files;
+use leadscore_core::schema::{files, identities as id};
 use leadscore_core::time::MICROS_PER_DAY;
 use leadscore_core::{Config, RunContext, Stage};
 use parquet::arrow::ArrowWriter;
@@ -45,23 +56,34 @@ use crate::report::{FormatReport, IDS_IN_REPORT, Refusal, RefusedCount};
 
 /// Most events in one Meta batch file (one API request).
 pub const META_BATCH: usize = 1000;
+/// Most conversions in one Google Ads `UploadClickConversions` request file.
+pub const GOOGLE_BATCH: usize = 2000;
+/// Microseconds in an hour.
+const MICROS_PER_HOUR: i64 = 3_600_000_000;
 
 /// What every format needs from the config and the run.
 pub(crate) struct Settings<'a> {
     config: &'a Config,
     tz: Tz,
+    /// The run date's start: when leadscore qualified the day's leads.
     run_start: i64,
+    /// The latest moment the files are sent (`upload_within_hours` after the run date starts):
+    /// the platforms' age limits are checked against it.
+    send_by: i64,
     table_meta: Vec<(String, String)>,
 }
 
 impl<'a> Settings<'a> {
     pub(crate) fn new(config: &'a Config, ctx: &RunContext) -> Self {
         let tz = config.project.timezone;
-        Self { config, tz, run_start: ctx.run_date.start_micros(tz), table_meta: ctx.table_meta(Stage::Export).pairs() }
+        let run_start = ctx.run_date.start_micros(tz);
+        let send_by = run_start + i64::from(config.export.upload_within_hours) * MICROS_PER_HOUR;
+        Self { config, tz, run_start, send_by, table_meta: ctx.table_meta(Stage::Export).pairs() }
     }
 
-    fn days_before_run(&self, days: u32) -> i64 {
-        self.run_start - i64::from(days) * MICROS_PER_DAY
+    /// The oldest instant that is at most `days` old when the files are sent.
+    fn days_before_sending(&self, days: u32) -> i64 {
+        self.send_by - i64::from(days) * MICROS_PER_DAY
     }
 }
 
@@ -73,6 +95,8 @@ pub(crate) struct FormatOutput {
     pub exported: u64,
     pub not_applicable: u64,
     pub refused: Vec<(String, Refusal)>,
+    /// Fields left out of exported events, by reason.
+    pub dropped: BTreeMap<String, u64>,
 }
 
 impl FormatOutput {
@@ -95,6 +119,7 @@ impl FormatOutput {
                     lead_ids: ids.into_iter().take(IDS_IN_REPORT).map(str::to_string).collect(),
                 })
                 .collect(),
+            dropped: self.dropped.clone(),
         }
     }
 }
@@ -126,7 +151,14 @@ pub(crate) fn write(format: ExportFormat, rows: &[Lead], s: &Settings<'_>) -> Re
 }
 
 fn empty() -> FormatOutput {
-    FormatOutput { files: Vec::new(), candidates: 0, exported: 0, not_applicable: 0, refused: Vec::new() }
+    FormatOutput {
+        files: Vec::new(),
+        candidates: 0,
+        exported: 0,
+        not_applicable: 0,
+        refused: Vec::new(),
+        dropped: BTreeMap::new(),
+    }
 }
 
 /// One row of the custom-conversion shape.
@@ -255,7 +287,7 @@ fn custom_csv(rows: &[CustomRow<'_>]) -> Result<Vec<u8>> {
 
 fn google_click(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
     let e = &s.config.export;
-    let oldest = s.days_before_run(e.google_click_window_days);
+    let oldest = s.days_before_sending(e.google_click_window_days);
     let mut out = empty();
     // The parameters row has one field, the records five.
     let mut w = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
@@ -298,6 +330,16 @@ enum UserIdentifier {
     HashedPhoneNumber(String),
 }
 
+/// Google's `Consent` of a conversion.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Consent {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ad_user_data: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ad_personalization: Option<&'static str>,
+}
+
 /// A Google Ads `ClickConversion` (enhanced conversions for leads).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -310,43 +352,82 @@ struct ClickConversion<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     gclid: Option<&'a str>,
     user_identifiers: Vec<UserIdentifier>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consent: Option<Consent>,
+}
+
+/// The body of an `UploadClickConversions` request.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UploadClickConversions<'a> {
+    conversions: &'a [ClickConversion<'a>],
+    partial_failure: bool,
 }
 
 fn google_enhanced(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
     let e = &s.config.export;
+    let action = e
+        .google_conversion_action
+        .as_deref()
+        .ok_or_else(|| ExportError::Internal("google_enhanced without a conversion action".into()))?;
+    let oldest = s.days_before_sending(e.google_click_window_days);
     let mut out = empty();
-    let mut buf = Vec::new();
+    let mut conversions = Vec::new();
     for lead in rows.iter().filter(|r| r.qualified) {
         out.candidates += 1;
         // Digests of the e-mail and phone normalised as Google specifies (made by ingest).
         let mut ids = Vec::new();
-        if let Some(em) = &lead.email_sha256_google {
-            ids.push(UserIdentifier::HashedEmail(em.clone()));
+        if let Some(em) = lead.digest(id::EMAIL_SHA256_GOOGLE) {
+            ids.push(UserIdentifier::HashedEmail(em.to_string()));
         }
-        if let Some(ph) = &lead.phone_sha256_google {
-            ids.push(UserIdentifier::HashedPhoneNumber(ph.clone()));
+        if let Some(ph) = lead.digest(id::PHONE_SHA256_GOOGLE) {
+            ids.push(UserIdentifier::HashedPhoneNumber(ph.to_string()));
         }
-        let checked =
-            value_and_currency(lead).and_then(|vc| if ids.is_empty() { Err(Refusal::NoIdentifier) } else { Ok(vc) });
+        // The lead's own consent wins over the configured one.
+        let ad_user_data = lead.ad_user_data.or(e.google_consent.ad_user_data);
+        let ad_personalization = lead.ad_personalization.or(e.google_consent.ad_personalization);
+        let checked = value_and_currency(lead).and_then(|vc| {
+            if ids.is_empty() {
+                Err(Refusal::NoIdentifier)
+            } else if lead.created_at < oldest {
+                Err(Refusal::GoogleConversionTooOld)
+            } else if ad_user_data == Some(ConsentStatus::Denied) {
+                Err(Refusal::ConsentDenied)
+            } else {
+                Ok(vc)
+            }
+        });
         match checked {
             Err(r) => out.refused.push((lead.lead_id.clone(), r)),
-            Ok((value, currency)) => {
-                let c = ClickConversion {
-                    order_id: stable_id(&["leadscore", "google_enhanced", &e.conversion_name, &lead.lead_id]),
-                    conversion_action: &e.google_conversion_action,
-                    conversion_date_time: local(lead.created_at, s.tz).format("%Y-%m-%d %H:%M:%S%:z").to_string(),
-                    conversion_value: value,
-                    currency_code: currency,
-                    gclid: lead.gclid.as_deref(),
-                    user_identifiers: ids,
-                };
-                serde_json::to_writer(&mut buf, &c).map_err(|e| ExportError::Internal(e.to_string()))?;
-                buf.push(b'\n');
-                out.exported += 1;
-            }
+            Ok((value, currency)) => conversions.push(ClickConversion {
+                order_id: stable_id(&["leadscore", "google_enhanced", &e.conversion_name, &lead.lead_id]),
+                conversion_action: action,
+                conversion_date_time: local(lead.created_at, s.tz).format("%Y-%m-%d %H:%M:%S%:z").to_string(),
+                conversion_value: value,
+                currency_code: currency,
+                gclid: lead.gclid.as_deref(),
+                user_identifiers: ids,
+                consent: (ad_user_data.is_some() || ad_personalization.is_some()).then(|| Consent {
+                    ad_user_data: ad_user_data.map(ConsentStatus::api_name),
+                    ad_personalization: ad_personalization.map(ConsentStatus::api_name),
+                }),
+            }),
         }
     }
-    out.files.push((files::GOOGLE_ENHANCED.to_string(), buf, None));
+    out.exported = conversions.len() as u64;
+    let json = |e: serde_json::Error| ExportError::Internal(e.to_string());
+    let mut lines = Vec::new();
+    for c in &conversions {
+        serde_json::to_writer(&mut lines, c).map_err(json)?;
+        lines.push(b'\n');
+    }
+    out.files.push((files::GOOGLE_ENHANCED.to_string(), lines, None));
+    for (i, chunk) in conversions.chunks(GOOGLE_BATCH).enumerate() {
+        let mut bytes =
+            serde_json::to_vec(&UploadClickConversions { conversions: chunk, partial_failure: true }).map_err(json)?;
+        bytes.push(b'\n');
+        out.files.push((format!("{}{:04}.json", files::GOOGLE_ENHANCED_BATCH_PREFIX, i + 1), bytes, None));
+    }
     Ok(out)
 }
 
@@ -361,6 +442,14 @@ struct MetaUserData {
     first_name: Vec<String>,
     #[serde(rename = "ln", skip_serializing_if = "Vec::is_empty")]
     last_name: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ct: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    st: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    zp: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    country: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     lead_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -388,37 +477,57 @@ struct MetaEvent<'a> {
     custom_data: MetaCustomData<'a>,
 }
 
-/// A Meta lead-ads lead id: 15 to 17 digits, sent as a number.
-fn meta_lead_id(raw: Option<&str>) -> Option<u64> {
-    raw.filter(|r| (15..=17).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_digit())).and_then(|r| r.parse().ok())
+/// A Meta lead-ads lead id: 15 or 16 digits (the payload specification), sent as a number.
+fn meta_lead_id(raw: &str) -> Option<u64> {
+    Some(raw)
+        .filter(|r| (15..=16).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|r| r.parse().ok())
 }
+
+/// Why a lead id was left out of an event.
+const LEAD_ID_DROPPED: &str = "lead_id_not_15_or_16_digits";
 
 fn meta_capi(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
     let e = &s.config.export;
-    let oldest = s.days_before_run(e.meta_max_age_days);
+    // The CRM stage's time: leadscore qualified the day's leads at the start of the run date.
+    let event_time = s.run_start.div_euclid(1_000_000);
+    let too_old = s.run_start < s.days_before_sending(e.meta_max_age_days);
     let mut out = empty();
     let mut events = Vec::new();
     for lead in rows.iter().filter(|r| r.qualified) {
         out.candidates += 1;
         // Digests of the values normalised as Meta specifies (made by ingest).
-        let hashed = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
+        let hashed = |column: &str| lead.digest(column).map(str::to_string).into_iter().collect::<Vec<_>>();
+        let lead_id = lead.meta_lead_id.as_deref().and_then(|raw| {
+            let id = meta_lead_id(raw);
+            if id.is_none() {
+                *out.dropped.entry(LEAD_ID_DROPPED.to_string()).or_default() += 1;
+            }
+            id
+        });
+        let external = match e.external_id {
+            ExternalId::LeadId => &lead.lead_id,
+            ExternalId::UserId => lead.user_id.as_ref().unwrap_or(&lead.lead_id),
+        };
         let user_data = MetaUserData {
-            em: hashed(&lead.email_sha256),
-            ph: hashed(&lead.phone_sha256),
-            first_name: hashed(&lead.first_name_sha256),
-            last_name: hashed(&lead.last_name_sha256),
-            lead_id: meta_lead_id(lead.meta_lead_id.as_deref()),
+            em: hashed(id::EMAIL_SHA256),
+            ph: hashed(id::PHONE_SHA256),
+            first_name: hashed(id::FIRST_NAME_SHA256),
+            last_name: hashed(id::LAST_NAME_SHA256),
+            ct: hashed(id::CITY_SHA256),
+            st: hashed(id::STATE_SHA256),
+            zp: hashed(id::ZIP_SHA256),
+            country: hashed(id::COUNTRY_SHA256),
+            lead_id,
             fbc: lead.fbclid.as_ref().map(|f| format!("fb.1.{}.{f}", lead.created_at.div_euclid(1000))),
-            external_id: vec![leadscore_core::digest::sha256_hex(
-                lead.user_id.as_deref().unwrap_or(&lead.lead_id).as_bytes(),
-            )],
+            external_id: vec![leadscore_core::digest::sha256_hex(external.as_bytes())],
         };
         let usable = !user_data.em.is_empty()
             || !user_data.ph.is_empty()
             || user_data.lead_id.is_some()
             || user_data.fbc.is_some();
         let checked = value_and_currency(lead).and_then(|vc| {
-            if lead.created_at < oldest {
+            if too_old {
                 Err(Refusal::MetaEventTooOld)
             } else if !usable {
                 Err(Refusal::NoIdentifier)
@@ -430,7 +539,8 @@ fn meta_capi(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
             Err(r) => out.refused.push((lead.lead_id.clone(), r)),
             Ok((value, currency)) => events.push(MetaEvent {
                 event_name: &e.meta_event_name,
-                event_time: lead.created_at.div_euclid(1_000_000),
+                event_time,
+                // Stable across re-sends: Meta de-duplicates on it.
                 event_id: stable_id(&["leadscore", "meta_capi", &e.meta_event_name, &lead.lead_id]),
                 action_source: "system_generated",
                 user_data,

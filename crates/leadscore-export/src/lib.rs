@@ -24,7 +24,7 @@ mod report;
 
 use std::time::Instant;
 
-use leadscore_core::config::ExportFormat;
+use leadscore_core::config::{ConsentStatus, ExportFormat};
 use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
 use leadscore_core::schema::{files, identities as id, leads, scores, values as v};
 use leadscore_core::{Config, RunContext, RunLayout, Stage};
@@ -71,32 +71,27 @@ pub(crate) struct Lead {
     pub qualified: bool,
     pub value: Option<f64>,
     pub currency: Option<String>,
-    pub email_sha256: Option<String>,
-    pub email_sha256_google: Option<String>,
-    pub phone_sha256: Option<String>,
-    pub phone_sha256_google: Option<String>,
-    pub first_name_sha256: Option<String>,
-    pub last_name_sha256: Option<String>,
+    /// The digests of [`id::DIGESTS`], in its order.
+    pub digests: [Option<String>; 10],
     pub gclid: Option<String>,
     pub fbclid: Option<String>,
     pub meta_lead_id: Option<String>,
+    /// The lead's own consent, from its attributes.
+    pub ad_user_data: Option<ConsentStatus>,
+    pub ad_personalization: Option<ConsentStatus>,
+}
+
+impl Lead {
+    /// A digest by its column in [`id::DIGESTS`].
+    pub(crate) fn digest(&self, column: &str) -> Option<&str> {
+        id::DIGESTS.iter().position(|c| *c == column).and_then(|k| self.digests[k].as_deref())
+    }
 }
 
 const KNOWN: &str = "__known";
 const HASHED: &str = "__hashed";
-
-/// The lead columns export reads besides the id: click and lead-ad ids, then the digests.
-const LEAD_COLUMNS: [&str; 9] = [
-    id::EMAIL_SHA256,
-    id::EMAIL_SHA256_GOOGLE,
-    id::PHONE_SHA256,
-    id::PHONE_SHA256_GOOGLE,
-    id::FIRST_NAME_SHA256,
-    id::LAST_NAME_SHA256,
-    leads::GCLID,
-    leads::FBCLID,
-    leads::META_LEAD_ID,
-];
+const AD_USER_DATA: &str = "__ad_user_data";
+const AD_PERSONALIZATION: &str = "__ad_personalization";
 
 fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
     let c = df.column(name)?.cast(&DataType::String)?;
@@ -104,9 +99,22 @@ fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
 }
 
 /// The scored leads joined with their values and lead fields, oldest first.
-fn gather(inputs: &ExportInputs) -> Result<Vec<Lead>> {
-    let lead_cols =
-        [col(leads::LEAD_ID), lit(true).alias(KNOWN), col(leads::GCLID), col(leads::FBCLID), col(leads::META_LEAD_ID)];
+fn gather(config: &Config, inputs: &ExportInputs) -> Result<Vec<Lead>> {
+    // Each lead's consent, from the attributes the config names (text: `granted`, `yes`, …).
+    let consent = &config.export.google_consent;
+    let attribute = |name: &Option<String>, alias: &str| match name {
+        Some(a) => col(a.as_str()).cast(DataType::String).alias(alias),
+        None => lit(NULL).cast(DataType::String).alias(alias),
+    };
+    let lead_cols = [
+        col(leads::LEAD_ID),
+        lit(true).alias(KNOWN),
+        col(leads::GCLID),
+        col(leads::FBCLID),
+        col(leads::META_LEAD_ID),
+        attribute(&consent.ad_user_data_attribute, AD_USER_DATA),
+        attribute(&consent.ad_personalization_attribute, AD_PERSONALIZATION),
+    ];
     let mut digest_cols = vec![col(id::LEAD_ID), lit(true).alias(HASHED)];
     digest_cols.extend(id::DIGESTS.map(col));
     let df = inputs
@@ -154,30 +162,36 @@ fn gather(inputs: &ExportInputs) -> Result<Vec<Lead>> {
     let score = df.column(scores::SCORE)?.f64()?.clone();
     let qualified = df.column(scores::QUALIFIED)?.bool()?.clone();
     let value = df.column(v::PREDICTED_VALUE)?.f64()?.clone();
-    let mut cols = [scores::USER_ID, scores::CLIENT_ID, scores::MODEL_ID, scores::SEGMENT, v::CURRENCY]
-        .into_iter()
-        .chain(LEAD_COLUMNS)
-        .map(|c| strings(&df, c).map(Vec::into_iter))
-        .collect::<Result<Vec<_>>>()?;
+    let text = [
+        scores::USER_ID,
+        scores::CLIENT_ID,
+        scores::MODEL_ID,
+        scores::SEGMENT,
+        v::CURRENCY,
+        leads::GCLID,
+        leads::FBCLID,
+        leads::META_LEAD_ID,
+        AD_USER_DATA,
+        AD_PERSONALIZATION,
+    ];
+    let mut cols =
+        text.into_iter().chain(id::DIGESTS).map(|c| strings(&df, c).map(Vec::into_iter)).collect::<Result<Vec<_>>>()?;
     let mut next = |i: usize| cols[i].next().flatten();
     let mut out = Vec::with_capacity(df.height());
-    for (i, id) in ids.into_iter().enumerate() {
+    for (i, lead_id) in ids.into_iter().enumerate() {
         out.push(Lead {
-            lead_id: id.unwrap_or_default(),
+            lead_id: lead_id.unwrap_or_default(),
             user_id: next(0),
             client_id: next(1),
             model_id: next(2).unwrap_or_default(),
             segment: next(3).unwrap_or_default(),
             currency: next(4),
-            email_sha256: next(5),
-            email_sha256_google: next(6),
-            phone_sha256: next(7),
-            phone_sha256_google: next(8),
-            first_name_sha256: next(9),
-            last_name_sha256: next(10),
-            gclid: next(11),
-            fbclid: next(12),
-            meta_lead_id: next(13),
+            gclid: next(5),
+            fbclid: next(6),
+            meta_lead_id: next(7),
+            ad_user_data: next(8).as_deref().and_then(ConsentStatus::parse),
+            ad_personalization: next(9).as_deref().and_then(ConsentStatus::parse),
+            digests: std::array::from_fn(|k| next(text.len() + k)),
             created_at: created.get(i).unwrap_or_default(),
             score: score.get(i).unwrap_or_default(),
             qualified: qualified.get(i).unwrap_or(false),
@@ -192,7 +206,7 @@ pub fn run(config: &Config, inputs: &ExportInputs, ctx: &RunContext) -> Result<E
     if inputs.scores.height() == 0 {
         return Err(ExportError::NoScores);
     }
-    let rows = gather(inputs)?;
+    let rows = gather(config, inputs)?;
     let settings = formats::Settings::new(config, ctx);
     let mut files = Vec::new();
     let mut reports = Vec::new();

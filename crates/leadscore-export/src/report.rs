@@ -1,5 +1,6 @@
 //! The export stage report.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use leadscore_core::RunDate;
@@ -16,6 +17,11 @@ pub enum Refusal {
     MetaEventTooOld,
     /// Google accepts conversions of clicks up to `google_click_window_days` (90) days old.
     GoogleClickTooOld,
+    /// Google accepts enhanced conversions for leads up to `google_click_window_days` (90) days
+    /// after the lead.
+    GoogleConversionTooOld,
+    /// The lead denied Google the use of its data (`adUserData`: `DENIED`).
+    ConsentDenied,
     /// Nothing the platform can match the lead on (for Meta: no e-mail, phone, lead id or click
     /// id; for Google enhanced conversions: no e-mail or phone; for the custom shape: no client
     /// or user id).
@@ -32,6 +38,8 @@ impl Refusal {
         match self {
             Self::MetaEventTooOld => "meta_event_too_old",
             Self::GoogleClickTooOld => "google_click_too_old",
+            Self::GoogleConversionTooOld => "google_conversion_too_old",
+            Self::ConsentDenied => "consent_denied",
             Self::NoIdentifier => "no_identifier",
             Self::InvalidCurrency => "invalid_currency",
             Self::InvalidValue => "invalid_value",
@@ -67,6 +75,11 @@ pub struct FormatReport {
     pub not_applicable: u64,
     /// Candidates refused, by reason.
     pub refused: Vec<RefusedCount>,
+    /// Fields left out of exported events because the platform would reject them, by reason
+    /// (`lead_id_not_15_or_16_digits`: a Meta lead id that is not one); the events were sent
+    /// without them.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub dropped: BTreeMap<String, u64>,
 }
 
 /// `report.json` of the export stage.
@@ -95,6 +108,9 @@ impl ExportReport {
             let _ = writeln!(s, ", {refused} refused");
             for r in &f.refused {
                 let _ = writeln!(s, "    refused {:>7}  {}", r.leads, r.reason.name());
+            }
+            for (why, n) in &f.dropped {
+                let _ = writeln!(s, "    field dropped {n:>7}  {why}");
             }
         }
         s

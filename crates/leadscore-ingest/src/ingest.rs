@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::attributes;
 use crate::error::{IngestError, Result};
-use crate::identity::{Derived, Digests, country_iso};
+use crate::identity::{Derived, Digests, Raw, country_iso};
 use crate::parse;
 use crate::read::{RawFile, RawSources};
 use crate::report::{AttributeReport, FileReport, IngestReport, SourceReport};
@@ -277,11 +277,20 @@ fn identities_table(config: &Config, ctx: &RunContext, leads_df: &DataFrame) -> 
     let text = |field: &str| -> Result<StringChunked> { Ok(range.column(field)?.str()?.rechunk().into_owned()) };
     let [email, phone, first, last] = [leads::EMAIL, leads::PHONE, leads::FIRST_NAME, leads::LAST_NAME].map(text);
     let (email, phone, first, last) = (email?, phone?, first?, last?);
-    let country = match config.export.phone_country_attribute.as_deref() {
-        Some(a) => Some(range.column(a)?.cast(&DataType::String)?.str()?.rechunk().into_owned()),
-        None => None,
+    // Attributes the digests need: the phone's country, Meta's location keys.
+    let attribute = |name: Option<&str>| -> Result<Option<StringChunked>> {
+        match name {
+            Some(a) => Ok(Some(range.column(a)?.cast(&DataType::String)?.str()?.rechunk().into_owned())),
+            None => Ok(None),
+        }
     };
-    let default_country = config.export.default_phone_country.as_deref();
+    let e = &config.export;
+    let phone_country = attribute(e.phone_country_attribute.as_deref())?;
+    let keys = &e.meta_match_keys;
+    let [country, city, state, zip] =
+        [&keys.country, &keys.city, &keys.state, &keys.zip].map(|a| attribute(a.as_deref()));
+    let (country, city, state, zip) = (country?, city?, state?, zip?);
+    let default_country = e.default_phone_country.as_deref();
     let starts: Vec<usize> = (0..n.div_ceil(DIGEST_SLICE)).map(|k| k * DIGEST_SLICE).collect();
     let parts: Vec<Vec<Column>> = starts
         .into_par_iter()
@@ -290,9 +299,19 @@ fn identities_table(config: &Config, ctx: &RunContext, leads_df: &DataFrame) -> 
             let mut b: Vec<StringChunkedBuilder> =
                 id::DIGESTS.iter().map(|name| StringChunkedBuilder::new((*name).into(), to - from)).collect();
             for i in from..to {
-                let lead_country = country.as_ref().and_then(|c| c.get(i)).and_then(country_iso).or(default_country);
-                let d = Digests::of(email.get(i), phone.get(i), first.get(i), last.get(i), lead_country);
-                for (b, v) in b.iter_mut().zip(d.0) {
+                let lead_country = text_at(&phone_country, i).and_then(country_iso);
+                let raw = Raw {
+                    email: email.get(i),
+                    phone: phone.get(i),
+                    first_name: first.get(i),
+                    last_name: last.get(i),
+                    phone_country: lead_country.as_deref().or(default_country),
+                    country: text_at(&country, i),
+                    city: text_at(&city, i),
+                    state: text_at(&state, i),
+                    zip: text_at(&zip, i),
+                };
+                for (b, v) in b.iter_mut().zip(Digests::of(&raw).0) {
                     b.append_option(v);
                 }
             }

@@ -18,6 +18,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
+use unicode_normalization::UnicodeNormalization as _;
+
 use crate::rules::{self, Rule};
 
 /// How a feature enters a model.
@@ -80,9 +82,17 @@ pub struct Recipe {
     pub events: Option<EventRecipe>,
 }
 
-/// Lower-cased words of a text (letters and digits; everything else separates).
+/// Lower-cased words of a text (letters and digits; everything else separates), after Unicode
+/// composition (NFC).
 pub fn words(text: &str) -> Vec<String> {
-    text.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_string).collect()
+    // Composed first (NFC): a decomposed `a` + combining umlaut is one letter, not a split.
+    let composed: String = text.nfc().collect();
+    composed
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn phrase_in(words: &[String], keyword: &str) -> bool {
@@ -555,6 +565,8 @@ mod tests {
             ("Chief Marketing Officer", "c_level", "marketing"),
             ("Managing Director", "c_level", "general"),
             ("Geschäftsführer", "c_level", "general"),
+            // The same title with decomposed umlauts (`a` + U+0308), as some exports write it.
+            ("Gescha\u{308}ftsfu\u{308}hrer", "c_level", "general"),
             ("VP, Marketing", "vp", "marketing"),
             ("Vice President of Sales", "vp", "sales"),
             ("SVP Engineering", "vp", "engineering"),

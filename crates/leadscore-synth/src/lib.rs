@@ -290,6 +290,12 @@ pub fn config_toml(opts: &SynthOptions) -> String {
     let _ = writeln!(s, "[currency]\n# 1 unit of each currency in EUR.");
     let rates = world::RATES.iter().map(|(c, r)| format!("{c} = {r}")).collect::<Vec<_>>().join(", ");
     let _ = writeln!(s, "rates = {{ {rates} }}");
+    let _ = writeln!(
+        s,
+        "\n[export]\n# Enhanced conversions for leads are uploaded to this Google Ads conversion action: replace the\n\
+         # example ids with your account's (the action's resource name, under Goals > Conversions).\n\
+         google_conversion_action = \"customers/1234567890/conversionActions/987654321\""
+    );
     s
 }
 

@@ -437,8 +437,9 @@ pub struct RawExport {
     /// `Qualified lead`.
     #[serde(default)]
     pub conversion_name: Option<String>,
-    /// Google Ads conversion action of enhanced conversions for leads (a resource name such as
-    /// `customers/1234567890/conversionActions/987654321`). Default: the conversion name.
+    /// Google Ads conversion action of enhanced conversions for leads: its resource name,
+    /// `customers/<customer id>/conversionActions/<conversion action id>`. Required for the
+    /// `google_enhanced` format; without it that format is left out of the default `formats`.
     #[serde(default)]
     pub google_conversion_action: Option<String>,
     /// Meta `event_name` (the CRM stage). Default: the conversion name.
@@ -451,7 +452,8 @@ pub struct RawExport {
     /// Google clicks older than this many days on the run date are refused. Default 90.
     #[serde(default)]
     pub google_click_window_days: Option<u32>,
-    /// Meta events older than this many days on the run date are refused. Default 7.
+    /// Meta events older than this many days when the files are sent are refused (1 to 7, Meta's
+    /// limit). Default 7.
     #[serde(default)]
     pub meta_max_age_days: Option<u32>,
     /// ISO 3166 alpha-2 country of phone numbers written without an international prefix, when
@@ -462,6 +464,49 @@ pub struct RawExport {
     /// used for phone numbers without an international prefix. Default none.
     #[serde(default)]
     pub phone_country_attribute: Option<String>,
+    /// Hours after the run date starts within which the upload files are sent; the platforms'
+    /// age limits are checked at that moment. Default 24.
+    #[serde(default)]
+    pub upload_within_hours: Option<u32>,
+    /// Google consent sent with enhanced conversions (required for users in the EEA):
+    /// `{ ad_user_data = "granted", ad_personalization = "denied" }`. Default: none sent.
+    #[serde(default)]
+    pub google_consent: Option<RawConsent>,
+    /// Lead attributes that hold each lead's consent (a boolean, or `granted`/`denied`); they win
+    /// over `google_consent`: `{ ad_user_data = "gdpr_ads", ad_personalization = "gdpr_ads" }`.
+    #[serde(default)]
+    pub google_consent_attributes: Option<RawConsentAttributes>,
+    /// What Meta's `external_id` is the SHA-256 of: `lead_id` (the default) or `user_id`.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Lead attributes sent to Meta as location match keys, normalised and hashed: any of
+    /// `country`, `ct` (city), `st` (state), `zp` (ZIP code) → attribute name.
+    #[serde(default)]
+    pub meta_match_keys: Option<BTreeMap<String, String>>,
+}
+
+/// Consent statuses of Google's `Consent` message.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsent {
+    /// `granted` or `denied`.
+    #[serde(default)]
+    pub ad_user_data: Option<String>,
+    /// `granted` or `denied`.
+    #[serde(default)]
+    pub ad_personalization: Option<String>,
+}
+
+/// Lead attributes holding each lead's consent.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsentAttributes {
+    /// The attribute for `adUserData`.
+    #[serde(default)]
+    pub ad_user_data: Option<String>,
+    /// The attribute for `adPersonalization`.
+    #[serde(default)]
+    pub ad_personalization: Option<String>,
 }
 
 /// `[privacy]`: what personal data leadscore keeps at rest.

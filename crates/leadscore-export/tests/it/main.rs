@@ -9,7 +9,7 @@ use leadscore_core::digest::sha256_hex;
 use leadscore_core::schema::{identities as id, leads, scores as s, values as v};
 use leadscore_core::{Classify, Config, ExitKind, RunContext, RunDate};
 use leadscore_export::{ExportError, ExportInputs, ExportOutputs, META_BATCH, Refusal, run};
-use leadscore_ingest::identity::{Digests, country_iso};
+use leadscore_ingest::identity::{Digests, Raw, country_iso};
 use polars::prelude::*;
 
 const HOUR: i64 = 3_600_000_000;
@@ -82,7 +82,8 @@ const ROWS: &[Fixture<'static>] = &[
         Some("O'Brien"),
         None,
         None,
-        None,
+        // 17 digits: not a Meta lead id (15 or 16), so left out of the event.
+        Some("12345678901234567"),
         None,
         Some("United Kingdom"),
     ),
@@ -122,7 +123,7 @@ const ROWS: &[Fixture<'static>] = &[
         Some("5.5"),
         None,
     ),
-    // Rescored from 10 days ago: too old for Meta, fine for Google.
+    // Rescored from 10 days ago: qualified today, so Meta's event (the qualification) is new.
     (
         "L6",
         D - 10 * DAY,
@@ -141,7 +142,7 @@ const ROWS: &[Fixture<'static>] = &[
     ),
     // Bad currency.
     ("L7", D - HOUR, true, Some(9.0), "XXY", Some("c@d.io"), None, None, None, None, None, None, Some("7.7"), None),
-    // 100 days old: too old for a Google click too.
+    // 100 days old: too old for a Google click and for an enhanced conversion.
     (
         "L8",
         D - 100 * DAY,
@@ -192,8 +193,20 @@ fn inputs(rows: &[Fixture<'_>]) -> ExportInputs {
     .unwrap();
     // What ingest keeps of each lead's personal data: its digests (the lead's country places
     // national phone numbers, as `[export] phone_country_attribute` does).
-    let digests: Vec<Digests> =
-        rows.iter().map(|r| Digests::of(r.5, r.6, r.7, r.8, r.13.and_then(country_iso))).collect();
+    let digests: Vec<Digests> = rows
+        .iter()
+        .map(|r| {
+            let country = r.13.and_then(country_iso);
+            Digests::of(&Raw {
+                email: r.5,
+                phone: r.6,
+                first_name: r.7,
+                last_name: r.8,
+                phone_country: country.as_deref(),
+                ..Raw::default()
+            })
+        })
+        .collect();
     let mut columns = vec![Column::new(id::LEAD_ID.into(), ids), ts(created).with_name(id::CREATED_AT.into())];
     for (k, name) in id::DIGESTS.iter().enumerate() {
         columns.push(Column::new((*name).into(), digests.iter().map(|d| d.0[k].clone()).collect::<Vec<_>>()));
@@ -224,7 +237,7 @@ fn refused(out: &ExportOutputs, format: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-const COUNTRY: &str = "[export]\nphone_country_attribute = \"country\"\n";
+const COUNTRY: &str = "[export]\nphone_country_attribute = \"country\"\ngoogle_conversion_action = \"customers/1234567890/conversionActions/987654321\"\n";
 
 #[test]
 fn google_click_csv_has_the_parameters_row_the_exact_header_and_only_click_leads() {
@@ -272,6 +285,7 @@ fn google_enhanced_conversions_hash_the_normalised_email_and_phone() {
     // The UK number is national: the lead's country gives +44.
     let uk = lines.iter().find(|l| l["conversionDateTime"] == "2026-02-28 22:00:00+01:00").unwrap();
     assert_eq!(uk["userIdentifiers"][1]["hashedPhoneNumber"], sha256_hex("+447700900123".as_bytes()));
+    assert_eq!(first["conversionAction"], "customers/1234567890/conversionActions/987654321");
     let mut refused = refused(&out, "google_enhanced");
     refused.sort();
     assert_eq!(
@@ -279,9 +293,88 @@ fn google_enhanced_conversions_hash_the_normalised_email_and_phone() {
         [
             ("L4".into(), "no_identifier".into()),
             ("L5".into(), "invalid_value".into()),
-            ("L7".into(), "invalid_currency".into())
+            ("L7".into(), "invalid_currency".into()),
+            ("L8".into(), "google_conversion_too_old".into())
         ]
     );
+    // The same conversions as request bodies of `UploadClickConversions`.
+    let request: serde_json::Value =
+        serde_json::from_slice(file(&out, "google_ads_enhanced_conversions_0001.json")).unwrap();
+    assert_eq!(request["partialFailure"], true);
+    assert_eq!(request["conversions"].as_array().unwrap().len(), lines.len());
+    assert_eq!(request["conversions"][0], lines[0]);
+}
+
+#[test]
+fn google_enhanced_conversions_need_a_conversion_action_resource_name() {
+    let base = "[project]\nname = \"t\"\ncurrency = \"EUR\"\n[sources]\npreset = \"hubspot\"\n[sources.leads]\npath = \"l.csv\"\n[sources.deals]\npath = \"d.csv\"\n[export]\n";
+    let load = |extra: &str| Config::from_toml(&format!("{base}{extra}"), "test.toml", Path::new("."));
+    // Asked for, without the key: exit 2 at load, naming it.
+    let e = load("formats = [\"google_enhanced\"]\n").unwrap_err();
+    assert!(e.to_string().contains("google_conversion_action"), "{e}");
+    // A conversion name is not a resource name (Google rejects the whole upload).
+    let e = load("google_conversion_action = \"Qualified lead\"\n").unwrap_err().to_string();
+    assert!(e.contains("export.google_conversion_action") && e.contains("customers/<customer id>"), "{e}");
+    for bad in ["customers/123/conversionActions/", "customers/12a/conversionActions/9", "customers/1/conversions/2"] {
+        assert!(load(&format!("google_conversion_action = \"{bad}\"\n")).is_err(), "{bad}");
+    }
+    // Not asked for and not configured: the default formats leave enhanced conversions out.
+    let c = load("").unwrap();
+    assert!(!c.export.formats.contains(&leadscore_core::config::ExportFormat::GoogleEnhanced));
+    let c = load("google_conversion_action = \"customers/1234567890/conversionActions/987654321\"\n").unwrap();
+    assert!(c.export.formats.contains(&leadscore_core::config::ExportFormat::GoogleEnhanced));
+}
+
+#[test]
+fn google_enhanced_conversions_carry_consent_and_come_in_requests_of_2000() {
+    let consent = format!(
+        "{COUNTRY}google_consent = {{ ad_user_data = \"granted\", ad_personalization = \"denied\" }}\n\
+         google_consent_attributes = {{ ad_user_data = \"country\" }}\n"
+    );
+    let out = export(&consent);
+    let lines: Vec<serde_json::Value> =
+        text(&out, "google_ads_enhanced_conversions.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // The configured consent, when the lead's attribute does not say (the country attribute is
+    // no consent word, so the default applies).
+    assert_eq!(lines[0]["consent"], serde_json::json!({"adUserData": "GRANTED", "adPersonalization": "DENIED"}));
+    // A lead that denied the use of its data is not uploaded.
+    let mut rows: Vec<Fixture<'_>> = ROWS.to_vec();
+    rows[0].13 = Some("no");
+    let out = run(&config(&consent), &inputs(&rows), &ctx()).unwrap();
+    assert!(refused(&out, "google_enhanced").contains(&("L1".into(), "consent_denied".into())));
+    // 2005 conversions: two requests, 2000 and 5.
+    let names: Vec<String> = (0..2005).map(|i| format!("G{i:05}")).collect();
+    let many: Vec<Fixture<'_>> = names
+        .iter()
+        .map(|id| {
+            (
+                id.as_str(),
+                D - HOUR,
+                true,
+                Some(1.0),
+                "EUR",
+                Some("a@b.io"),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            )
+        })
+        .collect();
+    let out = run(&config(COUNTRY), &inputs(&many), &ctx()).unwrap();
+    let sizes: Vec<usize> = out
+        .files
+        .iter()
+        .filter(|(n, _, _)| n.starts_with("google_ads_enhanced_conversions_"))
+        .map(|(_, b, _)| {
+            serde_json::from_slice::<serde_json::Value>(b).unwrap()["conversions"].as_array().unwrap().len()
+        })
+        .collect();
+    assert_eq!(sizes, [2000, 5]);
 }
 
 #[test]
@@ -291,19 +384,24 @@ fn meta_batches_follow_the_crm_payload_and_refuse_old_events() {
     insta::assert_snapshot!(batch);
     let v: serde_json::Value = serde_json::from_str(&batch).unwrap();
     let data = v["data"].as_array().unwrap();
-    let e = &data[0];
+    // Oldest lead first: L8, L6, L1, L2.
+    let e = data.iter().find(|e| e["user_data"]["lead_id"] == 1_234_567_890_123_456_u64).unwrap();
     for f in ["event_name", "event_time", "event_id", "action_source", "user_data", "custom_data"] {
         assert!(e.get(f).is_some(), "{f} missing");
     }
     assert_eq!(e["action_source"], "system_generated");
     assert_eq!(e["custom_data"]["event_source"], "crm");
     assert_eq!(e["custom_data"]["lead_event_source"], "HubSpot");
-    assert_eq!(e["event_time"], (D - 5 * HOUR) / 1_000_000);
+    // When leadscore qualified the lead (the run date's start, 2026-03-02 00:00 in Amsterdam),
+    // not when it was created: a lead qualified late is still sent.
+    assert_eq!(e["event_time"], (D + 23 * HOUR) / 1_000_000);
+    // One person, one id: the lead's, not the account's.
+    assert_eq!(e["user_data"]["external_id"][0], sha256_hex(b"L1"));
     assert_eq!(e["user_data"]["lead_id"], 1_234_567_890_123_456_u64);
     assert_eq!(e["user_data"]["fbc"], format!("fb.1.{}.IwAR0fbclid1", (D - 5 * HOUR) / 1000));
     assert_eq!(e["user_data"]["em"][0], sha256_hex("john.smith+ads@gmail.com".as_bytes()));
     // O'Brien -> obrien.
-    assert_eq!(data[1]["user_data"]["ln"][0], sha256_hex("obrien".as_bytes()));
+    assert!(data.iter().any(|e| e["user_data"]["ln"][0] == sha256_hex("obrien".as_bytes())));
     let mut refused = refused(&out, "meta_capi");
     refused.sort();
     assert_eq!(
@@ -311,11 +409,36 @@ fn meta_batches_follow_the_crm_payload_and_refuse_old_events() {
         [
             ("L4".into(), "no_identifier".into()),
             ("L5".into(), "invalid_value".into()),
-            ("L6".into(), "meta_event_too_old".into()),
             ("L7".into(), "invalid_currency".into()),
-            ("L8".into(), "meta_event_too_old".into()),
         ]
     );
+    // L2's 17-digit lead id is left out (it would reject the event), and counted.
+    let l2 = data.iter().find(|e| e["user_data"]["ln"][0] == sha256_hex(b"obrien")).unwrap();
+    assert!(l2["user_data"].get("lead_id").is_none(), "{l2}");
+    let meta = out.report.formats.iter().find(|f| f.format == "meta_capi").unwrap();
+    assert_eq!(meta.dropped.get("lead_id_not_15_or_16_digits"), Some(&1));
+    // external_id can be the user id instead.
+    let by_user = export(&format!("{COUNTRY}external_id = \"user_id\"\n"));
+    let v: serde_json::Value = serde_json::from_str(&text(&by_user, "meta_capi_0001.json")).unwrap();
+    assert!(v["data"].as_array().unwrap().iter().any(|e| e["user_data"]["external_id"][0] == sha256_hex(b"u-L1")));
+}
+
+#[test]
+fn meta_events_too_old_when_sent_are_refused() {
+    // Sent two days after the run date with a one-day limit: every event would arrive too old.
+    let out = export(&format!("{COUNTRY}meta_max_age_days = 1\nupload_within_hours = 48\n"));
+    let refused = refused(&out, "meta_capi");
+    assert!(refused.iter().filter(|r| r.1 == "meta_event_too_old").count() >= 4, "{refused:?}");
+    assert!(!out.files.iter().any(|(n, _, _)| n.starts_with("meta_capi")), "no batch is written");
+    // Meta's limit is 7 days: a larger one is a configuration error.
+    let e = Config::from_toml(
+        "[project]\nname = \"t\"\ncurrency = \"EUR\"\n[sources]\npreset = \"hubspot\"\n[sources.leads]\npath = \"l.csv\"\n[sources.deals]\npath = \"d.csv\"\n[export]\nmeta_max_age_days = 90\n",
+        "test.toml",
+        Path::new("."),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("meta_max_age_days") && e.contains("between 1 and 7"), "{e}");
 }
 
 #[test]
@@ -354,8 +477,8 @@ fn every_candidate_is_exported_refused_or_not_applicable() {
     let google = out.report.formats.iter().find(|f| f.format == "google_click").unwrap();
     assert_eq!((google.candidates, google.exported, google.not_applicable), (7, 2, 3));
     assert!(out.report.summary().contains("refused"));
-    let meta = out.report.formats.iter().find(|f| f.format == "meta_capi").unwrap();
-    assert_eq!(meta.refused.iter().find(|r| r.reason == Refusal::MetaEventTooOld).unwrap().lead_ids, ["L8", "L6"]);
+    let click = out.report.formats.iter().find(|f| f.format == "google_click").unwrap();
+    assert_eq!(click.refused.iter().find(|r| r.reason == Refusal::GoogleClickTooOld).unwrap().lead_ids, ["L8"]);
 }
 
 #[test]

@@ -14,13 +14,22 @@
 //! - Meta, Conversions API customer information parameters:
 //!   <https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/customer-information-parameters> —
 //!   `em`: trim, lowercase; `ph`: digits only, with the country code, no leading zeros or `+`;
-//!   `fn` / `ln`: lowercase, no punctuation, UTF-8.
+//!   `fn` / `ln`: lowercase, no punctuation, UTF-8 (`Valéry` → `valéry`: composed, NFC, so that a
+//!   decomposed accent hashes like a composed one); `ct`: lowercase, no punctuation, no spaces;
+//!   `st`: the 2-letter ANSI code in lowercase for US states, else lowercase with no punctuation
+//!   and no spaces; `zp`: lowercase, no spaces or dashes, the first 5 digits of a US ZIP code;
+//!   `country`: the ISO 3166-1 alpha-2 code in lowercase.
+//! - Phone numbers are read with libphonenumber's rules and metadata (the `phonenumber` crate, a
+//!   Rust port of Google's library): national trunk prefixes (`0`, Russia's `8`, Hungary's `06`),
+//!   Italy's leading `0` that is part of the number, `(0)` after a country code, a country code
+//!   written without `+`, and extensions are handled as the platforms' own tools do.
 
 pub mod tables;
 
 use leadscore_core::digest::sha256_hex;
 
 use tables::{CALLING_CODES, COUNTRY_NAMES, DISPOSABLE_MAIL, FREE_MAIL};
+use unicode_normalization::UnicodeNormalization as _;
 
 /// Trimmed, lowercased e-mail with exactly one `@` and something on both sides; `None` otherwise.
 fn email_parts(raw: &str) -> Option<(String, String)> {
@@ -90,58 +99,81 @@ pub fn phone_country(phone: Option<&str>) -> &'static str {
         .map_or("other", |(_, c)| c)
 }
 
-/// The calling code of an ISO 3166 alpha-2 country (`US` → `1`).
-pub fn calling_code(iso: &str) -> Option<&'static str> {
-    if iso == "US" || iso == "CA" {
-        return Some("1");
-    }
-    CALLING_CODES.iter().find(|(_, c)| *c == iso).map(|(code, _)| *code)
-}
-
-/// An ISO alpha-2 code from a country attribute: a known code (`nl`, `NL`) or English name.
-pub fn country_iso(raw: &str) -> Option<&'static str> {
+/// An ISO 3166 alpha-2 code (uppercase) from a country attribute: a code (`nl`, `NL`) of a
+/// country with phone numbering metadata, or an English name from [`COUNTRY_NAMES`].
+pub fn country_iso(raw: &str) -> Option<String> {
     let t = raw.trim();
     let upper = t.to_ascii_uppercase();
-    if let Some(iso) = ["US", "CA"].into_iter().find(|c| *c == upper) {
-        return Some(iso);
-    }
-    if let Some((_, iso)) = CALLING_CODES.iter().find(|(_, c)| *c == upper) {
-        return Some(iso);
+    if upper.len() == 2 && upper.parse::<phonenumber::country::Id>().is_ok() {
+        return Some(upper);
     }
     let lower = t.to_lowercase();
-    COUNTRY_NAMES.iter().find(|(n, _)| *n == lower).map(|(_, iso)| *iso)
+    COUNTRY_NAMES.iter().find(|(n, _)| *n == lower).map(|(_, iso)| (*iso).to_string())
 }
 
-/// A phone number as E.164 digits without the `+` (`16505551212`): international numbers
-/// (`+…`, `00…`) as written; national numbers get the calling code of `country` (ISO alpha-2)
-/// after their trunk `0` is dropped. `None` when the number is empty, national without a known
-/// country, or not 8 to 15 digits long.
-pub fn phone_digits(raw: &str, country: Option<&str>) -> Option<String> {
+/// A phone number in E.164 (`+16505551212`), read with libphonenumber's rules: international
+/// numbers as written (`+…`, or `00…` without a country), national ones in `country` (ISO
+/// alpha-2). `None` when it cannot be read, or is not 8 to 15 digits long.
+pub fn phone_e164(raw: &str, country: Option<&str>) -> Option<String> {
     let t = raw.trim();
-    let digits: String = t.chars().filter(char::is_ascii_digit).collect();
-    if digits.is_empty() {
+    if !t.chars().any(|c| c.is_ascii_digit()) {
         return None;
     }
-    let full = if t.starts_with('+') {
-        digits
-    } else if let Some(rest) = digits.strip_prefix("00") {
-        rest.to_string()
-    } else {
-        let cc = calling_code(country?)?;
-        if cc == "1" && digits.len() == 11 && digits.starts_with('1') {
-            digits
-        } else {
-            format!("{cc}{}", digits.trim_start_matches('0'))
-        }
+    let region = country.and_then(|c| c.parse::<phonenumber::country::Id>().ok());
+    // Without a country, `00` can only be the international prefix.
+    let t = match (region, t.strip_prefix("00")) {
+        (None, Some(rest)) => format!("+{rest}"),
+        _ => t.to_string(),
     };
-    let full = full.trim_start_matches('0').to_string();
-    (8..=15).contains(&full.len()).then_some(full)
+    let number = phonenumber::parse(region, t).ok()?;
+    let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+    (9..=16).contains(&e164.len()).then_some(e164)
 }
 
-/// Meta's name normalisation: trim, lowercase, letters and digits only (UTF-8 kept).
-pub fn name_meta(raw: &str) -> Option<String> {
-    let n: String = raw.trim().to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect();
+/// Meta's phone normalisation: E.164 digits without the `+` (`16505551212`).
+pub fn phone_digits(raw: &str, country: Option<&str>) -> Option<String> {
+    phone_e164(raw, country).map(|e| e.trim_start_matches('+').to_string())
+}
+
+/// Lowercase letters and digits only (Unicode composed first); `None` when nothing is left.
+fn letters_and_digits(raw: &str) -> Option<String> {
+    let n: String = raw.nfc().collect::<String>().to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect();
     (!n.is_empty()).then_some(n)
+}
+
+/// Meta's city normalisation (`ct`): lowercase, no punctuation, no spaces (`Menlo Park` →
+/// `menlopark`).
+pub fn city_meta(raw: &str) -> Option<String> {
+    letters_and_digits(raw)
+}
+
+/// Meta's state normalisation (`st`): a US state's 2-letter ANSI code in lowercase (`California`
+/// or `CA` → `ca`); elsewhere lowercase, no punctuation, no spaces.
+pub fn state_meta(raw: &str) -> Option<String> {
+    let n = letters_and_digits(raw)?;
+    Some(tables::US_STATES.iter().find(|(name, _)| *name == n).map_or(n, |(_, code)| (*code).to_string()))
+}
+
+/// Meta's ZIP code normalisation (`zp`): lowercase, no spaces or dashes; a US ZIP+4 keeps its
+/// first 5 digits (`94035-1234` → `94035`; `M1 1AE` → `m11ae`).
+pub fn zip_meta(raw: &str) -> Option<String> {
+    let n: String = raw.trim().to_lowercase().chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    if n.is_empty() {
+        return None;
+    }
+    let digits = n.len() == 9 && n.bytes().all(|b| b.is_ascii_digit());
+    Some(if digits { n[..5].to_string() } else { n })
+}
+
+/// Meta's country normalisation (`country`): the ISO 3166-1 alpha-2 code in lowercase, from a
+/// code or an English name.
+pub fn country_meta(raw: &str) -> Option<String> {
+    country_iso(raw).map(|c| c.to_ascii_lowercase())
+}
+
+/// Meta's name normalisation: composed (NFC), lowercase, letters and digits only (UTF-8 kept).
+pub fn name_meta(raw: &str) -> Option<String> {
+    letters_and_digits(raw)
 }
 
 /// What the features see of a lead's identity: the e-mail's class and domain and the phone's
@@ -166,23 +198,40 @@ impl Derived {
 
 /// The SHA-256 digests (hex) the exports send for one lead, in the order of
 /// [`leadscore_core::schema::identities::DIGESTS`]: e-mail for Meta and for Google, phone for
-/// Meta and for Google, first and last name.
+/// Meta and for Google, first and last name, then country, city, state and ZIP code (Meta's
+/// location keys).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Digests(pub [Option<String>; 6]);
+pub struct Digests(pub [Option<String>; 10]);
+
+/// A lead's raw identity: what [`Digests::of`] normalises and hashes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Raw<'a> {
+    /// E-mail.
+    pub email: Option<&'a str>,
+    /// Phone.
+    pub phone: Option<&'a str>,
+    /// Given name.
+    pub first_name: Option<&'a str>,
+    /// Family name.
+    pub last_name: Option<&'a str>,
+    /// ISO alpha-2 country for national phone numbers.
+    pub phone_country: Option<&'a str>,
+    /// Country (code or English name) of the address.
+    pub country: Option<&'a str>,
+    /// City.
+    pub city: Option<&'a str>,
+    /// State or region.
+    pub state: Option<&'a str>,
+    /// ZIP or postal code.
+    pub zip: Option<&'a str>,
+}
 
 impl Digests {
-    /// Normalises and hashes a lead's e-mail, phone and names; `country` (ISO alpha-2) places
-    /// national phone numbers.
-    pub fn of(
-        email: Option<&str>,
-        phone: Option<&str>,
-        first_name: Option<&str>,
-        last_name: Option<&str>,
-        country: Option<&str>,
-    ) -> Self {
+    /// Normalises and hashes a lead's personal data.
+    pub fn of(raw: &Raw<'_>) -> Self {
         let hash = |v: Option<String>| v.map(|v| sha256_hex(v.as_bytes()));
-        let digits = phone.and_then(|p| phone_digits(p, country));
-        let (meta, google) = (email.and_then(email_meta), email.and_then(email_google));
+        let e164 = raw.phone.and_then(|p| phone_e164(p, raw.phone_country));
+        let (meta, google) = (raw.email.and_then(email_meta), raw.email.and_then(email_google));
         // Outside Gmail both normalisations agree: hash once.
         let same = meta == google;
         let email_meta = hash(meta);
@@ -190,10 +239,14 @@ impl Digests {
         Self([
             email_meta,
             email_google,
-            hash(digits.clone()),
-            hash(digits.map(|d| format!("+{d}"))),
-            hash(first_name.and_then(name_meta)),
-            hash(last_name.and_then(name_meta)),
+            hash(e164.as_ref().map(|e| e.trim_start_matches('+').to_string())),
+            hash(e164),
+            hash(raw.first_name.and_then(name_meta)),
+            hash(raw.last_name.and_then(name_meta)),
+            hash(raw.country.and_then(country_meta)),
+            hash(raw.city.and_then(city_meta)),
+            hash(raw.state.and_then(state_meta)),
+            hash(raw.zip.and_then(zip_meta)),
         ])
     }
 
@@ -222,6 +275,15 @@ impl Digests {
 mod tests {
     use super::*;
 
+    fn raw<'a>(
+        email: Option<&'a str>,
+        phone: Option<&'a str>,
+        first: Option<&'a str>,
+        country: Option<&'a str>,
+    ) -> Raw<'a> {
+        Raw { email, phone, first_name: first, phone_country: country, ..Raw::default() }
+    }
+
     #[test]
     fn meta_published_vectors() {
         let em = email_meta("John_Smith@gmail.com").unwrap_or_default();
@@ -231,8 +293,15 @@ mod tests {
         assert_eq!(sha256_hex(ph.as_bytes()), "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176");
         let name = name_meta("Mary").unwrap_or_default();
         assert_eq!(sha256_hex(name.as_bytes()), "6915771be1c5aa0c886870b6951b03d7eafc121fea0e80a5ea83beb7c449f4ec");
+        // Meta's examples of names in UTF-8.
+        let hashed = |n: &str| name_meta(n).map(|n| sha256_hex(n.as_bytes()));
+        assert_eq!(hashed("정").as_deref(), Some("8fa8cd9c440be61d0151429310034083132b35975c4bea67fdd74158eb51db14"));
+        let valery = "08e1996b5dd49e62a4b4c010d44e4345592a863bb9f8e3976219bac29417149c";
+        assert_eq!(hashed("Valéry").as_deref(), Some(valery));
+        // Decomposed (`e` + combining acute) hashes as composed: accents are kept, not stripped.
+        assert_eq!(hashed("Vale\u{301}ry").as_deref(), Some(valery));
         // A lead's digests and derived parts.
-        let d = Digests::of(Some("John_Smith@gmail.com"), Some("(650)555-1212"), Some("Mary"), None, Some("US"));
+        let d = Digests::of(&raw(Some("John_Smith@gmail.com"), Some("(650)555-1212"), Some("Mary"), Some("US")));
         assert_eq!(d.email_meta(), Some("62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"));
         assert_eq!(d.phone_meta(), Some("e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"));
         assert_eq!(d.phone_google(), Some(sha256_hex(b"+16505551212").as_str()));
@@ -264,41 +333,72 @@ mod tests {
     }
 
     #[test]
-    fn phones_become_e164_digits() {
+    fn phones_become_e164() {
         let cases = [
-            ("+31 6 1234 5678", None, Some("31612345678")),
-            ("0031 20 1234567", None, Some("31201234567")),
-            ("06-12345678", Some("NL"), Some("31612345678")),
+            // The cases a hand-written calling-code table got wrong.
+            ("06 6982 1234", Some("IT"), Some("+390669821234")),
+            ("+44 (0)20 7946 0958", None, Some("+442079460958")),
+            ("+44 (0)20 7946 0958", Some("GB"), Some("+442079460958")),
+            ("44 20 7946 0958", Some("GB"), Some("+442079460958")),
+            ("020 7946 0958 ext. 3", Some("GB"), Some("+442079460958")),
+            ("020 7946 0958 x3", Some("GB"), Some("+442079460958")),
+            ("8 912 345 67 89", Some("RU"), Some("+79123456789")),
+            ("06 30 123 4567", Some("HU"), Some("+36301234567")),
+            ("+31 (0)6 1234 5678", None, Some("+31612345678")),
+            // And those it got right.
+            ("+31 6 1234 5678", None, Some("+31612345678")),
+            ("0031 20 1234567", None, Some("+31201234567")),
+            ("06-12345678", Some("NL"), Some("+31612345678")),
             ("06-12345678", None, None),
-            ("07700 900123", Some("GB"), Some("447700900123")),
-            ("+1 415-555-0100", Some("NL"), Some("14155550100")),
-            ("1 415 555 0100", Some("US"), Some("14155550100")),
-            ("415.555.0100", Some("CA"), Some("14155550100")),
+            ("07700 900123", Some("GB"), Some("+447700900123")),
+            ("+1 415-555-0100", Some("NL"), Some("+14155550100")),
+            ("1 415 555 0100", Some("US"), Some("+14155550100")),
+            ("415.555.0100", Some("CA"), Some("+14155550100")),
             ("12", Some("NL"), None),
             ("n/a", Some("NL"), None),
             ("0123", Some("ZZ"), None),
         ];
         for (raw, country, want) in cases {
-            assert_eq!(phone_digits(raw, country).as_deref(), want, "{raw} {country:?}");
+            assert_eq!(phone_e164(raw, country).as_deref(), want, "{raw} {country:?}");
+            assert_eq!(phone_digits(raw, country), want.map(|w| w[1..].to_string()), "{raw} {country:?}");
         }
     }
 
     #[test]
     fn countries_from_codes_and_names() {
-        assert_eq!(country_iso("Netherlands"), Some("NL"));
-        assert_eq!(country_iso(" united kingdom "), Some("GB"));
-        assert_eq!(country_iso("us"), Some("US"));
-        assert_eq!(country_iso("de"), Some("DE"));
+        assert_eq!(country_iso("Netherlands").as_deref(), Some("NL"));
+        assert_eq!(country_iso(" united kingdom ").as_deref(), Some("GB"));
+        assert_eq!(country_iso("us").as_deref(), Some("US"));
+        assert_eq!(country_iso("de").as_deref(), Some("DE"));
+        // Any country with numbering metadata, not only those of the name table.
+        assert_eq!(country_iso("KE").as_deref(), Some("KE"));
         assert_eq!(country_iso("Atlantis"), None);
-        assert_eq!(calling_code("CH"), Some("41"));
-        assert_eq!(calling_code("ZZ"), None);
+        assert_eq!(country_iso("ZZ"), None);
     }
 
     #[test]
-    fn names_lose_case_space_and_punctuation() {
+    fn names_lose_case_space_and_punctuation_not_accents() {
         assert_eq!(name_meta(" Mary-Ann ").as_deref(), Some("maryann"));
         assert_eq!(name_meta("Müller").as_deref(), Some("müller"));
+        assert_eq!(name_meta("Mu\u{308}ller").as_deref(), Some("müller"));
         assert_eq!(name_meta(" .. "), None);
+    }
+
+    #[test]
+    fn meta_location_keys() {
+        assert_eq!(city_meta("Menlo Park").as_deref(), Some("menlopark"));
+        assert_eq!(city_meta("São Paulo").as_deref(), Some("sãopaulo"));
+        assert_eq!(state_meta("California").as_deref(), Some("ca"));
+        assert_eq!(state_meta("CA").as_deref(), Some("ca"));
+        assert_eq!(state_meta("New York").as_deref(), Some("ny"));
+        assert_eq!(state_meta("Noord-Holland").as_deref(), Some("noordholland"));
+        assert_eq!(zip_meta("94035").as_deref(), Some("94035"));
+        assert_eq!(zip_meta("94035-1234").as_deref(), Some("94035"));
+        assert_eq!(zip_meta("M1 1AE").as_deref(), Some("m11ae"));
+        assert_eq!(zip_meta("1012 AB").as_deref(), Some("1012ab"));
+        assert_eq!(country_meta("United States").as_deref(), Some("us"));
+        assert_eq!(country_meta("NL").as_deref(), Some("nl"));
+        assert_eq!(zip_meta(" "), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The tables behind identity normalisation and the e-mail and phone features: free and
-//! disposable mailbox domains, international calling codes, English country names. Edit them to
-//! tune the rules; the tests in [`super`] exercise them.
+//! disposable mailbox domains, international calling codes (for the phone-country feature),
+//! English country names, US state codes. Edit them to tune the rules; the tests in [`super`]
+//! exercise them.
 
 /// Free mailbox providers (an address there says little about the company).
 pub const FREE_MAIL: &[&str] = &[
@@ -197,4 +198,61 @@ pub const COUNTRY_NAMES: &[(&str, &str)] = &[
     ("united arab emirates", "AE"),
     ("israel", "IL"),
     ("qatar", "QA"),
+];
+
+/// US states (and DC, Puerto Rico) by name, lowercased without spaces, and their 2-letter ANSI
+/// codes in lowercase: Meta's `st` for a US state is the code.
+pub const US_STATES: &[(&str, &str)] = &[
+    ("alabama", "al"),
+    ("alaska", "ak"),
+    ("arizona", "az"),
+    ("arkansas", "ar"),
+    ("california", "ca"),
+    ("colorado", "co"),
+    ("connecticut", "ct"),
+    ("delaware", "de"),
+    ("districtofcolumbia", "dc"),
+    ("florida", "fl"),
+    ("georgia", "ga"),
+    ("hawaii", "hi"),
+    ("idaho", "id"),
+    ("illinois", "il"),
+    ("indiana", "in"),
+    ("iowa", "ia"),
+    ("kansas", "ks"),
+    ("kentucky", "ky"),
+    ("louisiana", "la"),
+    ("maine", "me"),
+    ("maryland", "md"),
+    ("massachusetts", "ma"),
+    ("michigan", "mi"),
+    ("minnesota", "mn"),
+    ("mississippi", "ms"),
+    ("missouri", "mo"),
+    ("montana", "mt"),
+    ("nebraska", "ne"),
+    ("nevada", "nv"),
+    ("newhampshire", "nh"),
+    ("newjersey", "nj"),
+    ("newmexico", "nm"),
+    ("newyork", "ny"),
+    ("northcarolina", "nc"),
+    ("northdakota", "nd"),
+    ("ohio", "oh"),
+    ("oklahoma", "ok"),
+    ("oregon", "or"),
+    ("pennsylvania", "pa"),
+    ("rhodeisland", "ri"),
+    ("southcarolina", "sc"),
+    ("southdakota", "sd"),
+    ("tennessee", "tn"),
+    ("texas", "tx"),
+    ("utah", "ut"),
+    ("vermont", "vt"),
+    ("virginia", "va"),
+    ("washington", "wa"),
+    ("westvirginia", "wv"),
+    ("wisconsin", "wi"),
+    ("wyoming", "wy"),
+    ("puertorico", "pr"),
 ];
