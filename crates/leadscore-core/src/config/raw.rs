@@ -475,7 +475,7 @@ pub struct RawExport {
     /// Lead attributes that hold each lead's consent (a boolean, or `granted`/`denied`); they win
     /// over `google_consent`: `{ ad_user_data = "gdpr_ads", ad_personalization = "gdpr_ads" }`.
     #[serde(default)]
-    pub google_consent_attributes: Option<RawConsentAttributes>,
+    pub google_consent_attributes: Option<RawConsent>,
     /// What Meta's `external_id` is the SHA-256 of: `lead_id` (the default) or `user_id`.
     #[serde(default)]
     pub external_id: Option<String>,
@@ -485,26 +485,15 @@ pub struct RawExport {
     pub meta_match_keys: Option<BTreeMap<String, String>>,
 }
 
-/// Consent statuses of Google's `Consent` message.
+/// The two fields of Google's `Consent` message: statuses (`granted`/`denied`) in
+/// `google_consent`, attribute names in `google_consent_attributes`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConsent {
-    /// `granted` or `denied`.
+    /// For `adUserData`.
     #[serde(default)]
     pub ad_user_data: Option<String>,
-    /// `granted` or `denied`.
-    #[serde(default)]
-    pub ad_personalization: Option<String>,
-}
-
-/// Lead attributes holding each lead's consent.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawConsentAttributes {
-    /// The attribute for `adUserData`.
-    #[serde(default)]
-    pub ad_user_data: Option<String>,
-    /// The attribute for `adPersonalization`.
+    /// For `adPersonalization`.
     #[serde(default)]
     pub ad_personalization: Option<String>,
 }

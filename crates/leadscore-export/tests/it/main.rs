@@ -237,6 +237,30 @@ fn refused(out: &ExportOutputs, format: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Qualified leads with these ids, alike but for the id: an hour old, 1 EUR, an e-mail.
+fn alike(ids: &[String]) -> Vec<Fixture<'_>> {
+    ids.iter()
+        .map(|id| {
+            (
+                id.as_str(),
+                D - HOUR,
+                true,
+                Some(1.0),
+                "EUR",
+                Some("a@b.io"),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            )
+        })
+        .collect()
+}
+
 const COUNTRY: &str = "[export]\nphone_country_attribute = \"country\"\ngoogle_conversion_action = \"customers/1234567890/conversionActions/987654321\"\n";
 
 #[test]
@@ -344,27 +368,7 @@ fn google_enhanced_conversions_carry_consent_and_come_in_requests_of_2000() {
     assert!(refused(&out, "google_enhanced").contains(&("L1".into(), "consent_denied".into())));
     // 2005 conversions: two requests, 2000 and 5.
     let names: Vec<String> = (0..2005).map(|i| format!("G{i:05}")).collect();
-    let many: Vec<Fixture<'_>> = names
-        .iter()
-        .map(|id| {
-            (
-                id.as_str(),
-                D - HOUR,
-                true,
-                Some(1.0),
-                "EUR",
-                Some("a@b.io"),
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-            )
-        })
-        .collect();
+    let many = alike(&names);
     let out = run(&config(COUNTRY), &inputs(&many), &ctx()).unwrap();
     let sizes: Vec<usize> = out
         .files
@@ -514,27 +518,7 @@ fn same_inputs_same_bytes_and_ids_do_not_depend_on_row_order() {
 fn meta_batches_hold_at_most_a_thousand_events() {
     let n = 2 * META_BATCH + 5;
     let names: Vec<String> = (0..n).map(|i| format!("M{i:05}")).collect();
-    let rows: Vec<Fixture<'_>> = names
-        .iter()
-        .map(|id| {
-            (
-                id.as_str(),
-                D - HOUR,
-                true,
-                Some(1.0),
-                "EUR",
-                Some("a@b.io"),
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-            )
-        })
-        .collect();
+    let rows = alike(&names);
     let out = run(&config(""), &inputs(&rows), &ctx()).unwrap();
     let batches: Vec<usize> = out
         .files
