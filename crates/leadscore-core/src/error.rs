@@ -90,6 +90,28 @@ pub enum CoreError {
         /// The columns that do exist, comma-separated.
         available: String,
     },
+    /// A column of a table a stage reads holds another kind of value than declared.
+    #[error("{path}: column `{column}` holds {found}; expected {expected}")]
+    ColumnKind {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// The declared kind.
+        expected: &'static str,
+        /// The type found.
+        found: String,
+    },
+    /// A JSON document a stage reads cannot be parsed as what its producer writes.
+    #[error("{path}: not the document `{producer}` writes ({message}); run `{producer}` again")]
+    Document {
+        /// The file.
+        path: PathBuf,
+        /// What the parser reported (a position, never a value).
+        message: String,
+        /// The stage that writes it.
+        producer: &'static str,
+    },
     /// An earlier stage's output this stage reads is not there.
     #[error(
         "{path} does not exist: run the `{stage}` stage for {run_date} first \
@@ -147,7 +169,11 @@ impl Classify for CoreError {
     fn exit_kind(&self) -> ExitKind {
         match self {
             Self::Config(_) => ExitKind::Usage,
-            Self::Read { .. } | Self::ParquetRead { .. } | Self::MissingColumn { .. } => ExitKind::InputData,
+            Self::Read { .. }
+            | Self::ParquetRead { .. }
+            | Self::MissingColumn { .. }
+            | Self::ColumnKind { .. }
+            | Self::Document { .. } => ExitKind::InputData,
             Self::MissingStageOutput { .. } | Self::Locked { .. } | Self::NotAFolder { .. } => ExitKind::Usage,
             Self::Write { .. } | Self::ParquetWrite { .. } | Self::NonFinite { .. } | Self::Internal(_) => {
                 ExitKind::Internal

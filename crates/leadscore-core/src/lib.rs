@@ -2,17 +2,21 @@
 //!
 //! This crate is responsible for what must agree across stages and therefore lives in one place:
 //!
+//! - [`artifact`]: every table and document passed between stages (producer, file, columns) and
+//!   what each stage reads, from which the DAG's edges are derived;
 //! - [`schema`]: the canonical tables (leads, deals, events, rejects) and their column names;
 //! - [`config`]: `leadscore.toml`, parsed raw → validated, every problem reported at once;
 //! - [`error`]: error types and the exit-code classes the CLI maps them to;
 //! - [`io`]: Parquet read/write through polars with leadscore metadata and atomic writes;
-//! - [`layout`]: the run layout `<output_dir>/runs/<date>/<stage>/`, staging and manifests;
+//! - [`layout`]: the run layout `<output_dir>/runs/<date>/<stage>/`, the one stage runner,
+//!   staging and manifests, freshness, the output folder's lock;
 //! - [`time`]: run dates and the timestamp formats CRM exports use;
 //! - [`currency`]: ISO 4217 codes and conversion into the project currency;
 //! - [`digest`]: SHA-256 content hashes and deterministic ids.
 //!
 //! Stage crates depend on this crate and never on each other.
 
+pub mod artifact;
 pub mod config;
 pub mod currency;
 pub mod digest;
@@ -24,5 +28,5 @@ pub mod time;
 
 pub use config::Config;
 pub use error::{Classify, CoreError, ExitKind};
-pub use layout::{RunContext, RunLayout, Stage};
+pub use layout::{RunContext, RunLayout, Stage, StageRun};
 pub use time::RunDate;

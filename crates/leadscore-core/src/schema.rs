@@ -208,19 +208,17 @@ pub mod features {
     pub const LEAD_ID: &str = "lead_id";
     /// When it was created.
     pub const CREATED_AT: &str = "created_at";
-    /// `train`, `validation` or `score`.
+    /// `train`, `validation` or `pending`.
     pub const SPLIT: &str = "split";
-    /// From labels (null for `score` rows).
+    /// From labels (null while unknown).
     pub const CONVERTED: &str = "converted";
-    /// From labels (null for `score` rows).
+    /// From labels (null while unknown).
     pub const VALUE_IN_WINDOW: &str = "value_in_window";
     /// Split value: matured training leads before the validation cut.
     pub const TRAIN: &str = "train";
     /// Split value: the most recent matured training leads, held out.
     pub const VALIDATION: &str = "validation";
-    /// Split value: the leads to score on the run date.
-    pub const SCORE: &str = "score";
-    /// Split value: leads created after the training window and before the day to score, whose
+    /// Split value: leads created after the training window and before the run date's day before, whose
     /// conversion window is still open; `converted` is what is known so far (true or null). Used
     /// only to correct the model's level for drift since its training window (never as negatives).
     pub const PENDING: &str = "pending";
@@ -497,12 +495,16 @@ pub mod files {
     pub const CONVERSIONS: &str = "conversions.parquet";
     /// Per-lead window labels, written by labels.
     pub const LABELS: &str = "labels.parquet";
-    /// Derived features of training and scoring leads, written by features.
+    /// Derived features of the training, validation and pending leads, written by features.
     pub const FEATURES: &str = "features.parquet";
     /// The fitted feature spec, written by features.
     pub const FEATURE_SPEC: &str = "feature_spec.json";
+    /// The leakage audit's verdict on every attribute, written by features.
+    pub const LEAKAGE_AUDIT: &str = "leakage_audit.json";
     /// Scored leads of the run date, written by qualify.
     pub const SCORES: &str = "scores.parquet";
+    /// The scored leads' derived features, written by qualify.
+    pub const SCORED_FEATURES: &str = "scored_features.parquet";
     /// Predicted values of the scored leads, written by value.
     pub const VALUES: &str = "values.parquet";
     /// Conversions in the custom-conversion shape, written by export (also as CSV).

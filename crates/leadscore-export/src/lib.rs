@@ -22,12 +22,11 @@ mod error;
 mod formats;
 mod report;
 
-use std::time::Instant;
-
+use leadscore_core::artifact;
 use leadscore_core::config::{ConsentStatus, ExportFormat};
-use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
+use leadscore_core::layout::Manifest;
 use leadscore_core::schema::{files, identities as id, leads, scores, values as v};
-use leadscore_core::{Config, RunContext, RunLayout, Stage};
+use leadscore_core::{Config, RunContext, RunLayout, Stage, StageRun};
 use polars::prelude::*;
 
 pub use error::{ExportError, Result};
@@ -174,24 +173,28 @@ fn gather(config: &Config, inputs: &ExportInputs) -> Result<Vec<Lead>> {
         AD_USER_DATA,
         AD_PERSONALIZATION,
     ];
-    let mut cols =
-        text.into_iter().chain(id::DIGESTS).map(|c| strings(&df, c).map(Vec::into_iter)).collect::<Result<Vec<_>>>()?;
-    let mut next = |i: usize| cols[i].next().flatten();
+    // Read by name: each column's values, taken one lead at a time.
+    let mut cols = text
+        .into_iter()
+        .chain(id::DIGESTS)
+        .map(|c| strings(&df, c).map(|v| (c, v.into_iter())))
+        .collect::<Result<std::collections::HashMap<_, _>>>()?;
+    let mut next = |name: &str| cols.get_mut(name).and_then(Iterator::next).flatten();
     let mut out = Vec::with_capacity(df.height());
     for (i, lead_id) in ids.into_iter().enumerate() {
         out.push(Lead {
             lead_id: lead_id.unwrap_or_default(),
-            user_id: next(0),
-            client_id: next(1),
-            model_id: next(2).unwrap_or_default(),
-            segment: next(3).unwrap_or_default(),
-            currency: next(4),
-            gclid: next(5),
-            fbclid: next(6),
-            meta_lead_id: next(7),
-            ad_user_data: next(8).as_deref().and_then(ConsentStatus::parse),
-            ad_personalization: next(9).as_deref().and_then(ConsentStatus::parse),
-            digests: std::array::from_fn(|k| next(text.len() + k)),
+            user_id: next(scores::USER_ID),
+            client_id: next(scores::CLIENT_ID),
+            model_id: next(scores::MODEL_ID).unwrap_or_default(),
+            segment: next(scores::SEGMENT).unwrap_or_default(),
+            currency: next(v::CURRENCY),
+            gclid: next(leads::GCLID),
+            fbclid: next(leads::FBCLID),
+            meta_lead_id: next(leads::META_LEAD_ID),
+            ad_user_data: next(AD_USER_DATA).as_deref().and_then(ConsentStatus::parse),
+            ad_personalization: next(AD_PERSONALIZATION).as_deref().and_then(ConsentStatus::parse),
+            digests: std::array::from_fn(|k| next(id::DIGESTS[k])),
             created_at: created.get(i).unwrap_or_default(),
             score: score.get(i).unwrap_or_default(),
             qualified: qualified.get(i).unwrap_or(false),
@@ -236,33 +239,27 @@ pub fn run(config: &Config, inputs: &ExportInputs, ctx: &RunContext) -> Result<E
     Ok(ExportOutputs { files, refused: refused_df, report })
 }
 
-/// Reads qualify's scores, value's values and ingest's leads for the run date.
-pub fn read_inputs(layout: &RunLayout, ctx: &RunContext) -> Result<(ExportInputs, Vec<InputFile>)> {
-    let (scores, a) = layout.read_output(ctx.run_date, Stage::Qualify, files::SCORES)?;
-    let (values, b) = layout.read_output(ctx.run_date, Stage::Value, files::VALUES)?;
-    let (leads, c) = layout.read_output(ctx.run_date, Stage::Ingest, files::LEADS)?;
-    let (identities, d) = layout.read_output(ctx.run_date, Stage::Ingest, files::IDENTITIES)?;
-    Ok((ExportInputs { scores, values, leads, identities }, vec![a, b, c, d]))
-}
-
 /// Reads the inputs, writes the export files, `refused.parquet`, `report.json` and the manifest.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(ExportReport, Manifest)> {
-    let started = Instant::now();
-    let mut sw = Stopwatch::new();
-    let (inputs, files_read) = read_inputs(layout, ctx)?;
-    sw.lap("read");
+    let mut stage = StageRun::start(Stage::Export, layout, ctx);
+    let inputs = ExportInputs {
+        scores: stage.table(&artifact::SCORES)?,
+        values: stage.table(&artifact::VALUES)?,
+        leads: stage.table(&artifact::LEADS)?,
+        identities: stage.table(&artifact::IDENTITIES)?,
+    };
+    stage.lap("read");
     let mut out = run(config, &inputs, ctx)?;
-    sw.lap("export");
-    let mut w = layout.begin(ctx, Stage::Export)?;
-    for (name, bytes, rows) in &out.files {
-        match rows {
-            Some(rows) => w.write_table_bytes(name, bytes, *rows)?,
-            None => w.write_bytes(name, bytes)?,
+    stage.lap("export");
+    let manifest = stage.finish(|w| {
+        for (name, bytes, rows) in &out.files {
+            match rows {
+                Some(rows) => w.write_table_bytes(name, bytes, *rows)?,
+                None => w.write_bytes(name, bytes)?,
+            }
         }
-    }
-    w.write_parquet(files::REFUSED, &mut out.refused)?;
-    w.write_json(files::REPORT, &out.report)?;
-    sw.lap("write");
-    let manifest = w.commit(files_read, sw.into_timings(), started)?;
+        w.write_parquet(files::REFUSED, &mut out.refused)?;
+        w.write_json(files::REPORT, &out.report)
+    })?;
     Ok((out.report, manifest))
 }

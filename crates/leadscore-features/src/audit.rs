@@ -19,7 +19,8 @@ use leadscore_core::schema::leads;
 use leadscore_model::metrics::{roc_auc, roc_auc_grouped};
 use polars::prelude::*;
 use rayon::prelude::*;
-use serde::Serialize;
+
+pub use leadscore_core::artifact::{AuditRow, Flag};
 
 use crate::error::Result;
 
@@ -27,39 +28,6 @@ use crate::error::Result;
 pub const MIN_RECENT: usize = 50;
 /// Standard errors below the training fill rate that count as drift.
 pub const DRIFT_Z: f64 = 3.0;
-
-/// Why an attribute was flagged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Flag {
-    /// Declared not available at creation.
-    Declared,
-    /// Filled much less often for recent leads.
-    FillDrift,
-    /// Separates the outcome almost perfectly on its own.
-    Separates,
-}
-
-/// The audit's verdict on one attribute.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AuditRow {
-    /// Attribute name.
-    pub attribute: String,
-    /// Share of training leads with a value.
-    pub fill_training: Option<f64>,
-    /// Share of recent leads with a value.
-    pub fill_recent: Option<f64>,
-    /// Recent leads looked at.
-    pub recent_leads: u64,
-    /// Univariate ROC AUC on training leads (folded so that it is at least 0.5).
-    pub univariate_auc: Option<f64>,
-    /// What was found.
-    pub flags: Vec<Flag>,
-    /// Whether the attribute is left out of the features.
-    pub excluded: bool,
-    /// The verdict in words.
-    pub verdict: String,
-}
 
 fn fill(col: &Column) -> Option<f64> {
     (!col.is_empty()).then(|| 1.0 - col.null_count() as f64 / col.len() as f64)

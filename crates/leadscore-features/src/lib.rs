@@ -1,19 +1,21 @@
 //! `leadscore-features`: point-in-time features, a fitted feature spec, and a leakage audit.
 //!
-//! [`run`] is responsible for the features models are trained and scored on:
+//! [`run`] is responsible for the features models are trained on:
 //!
-//! 1. it selects the training leads (matured, not existing customers, created in the training
-//!    window) and splits them out of time: the most recent `[train] validation_fraction` (or
-//!    `validation_weeks`) are validation, strictly later than every training lead;
+//! 1. it selects the training leads ([`leadscore_core::config::Labels::is_training_lead`]: created
+//!    in the training window, matured, not existing customers, the rule labels reports with) and
+//!    splits them out of time: the most recent `[train] validation_fraction` (or
+//!    `validation_weeks`) are validation, strictly later than every training lead; the leads
+//!    after the window whose windows are still open follow as `pending`;
 //! 2. it audits every attribute for leakage ([`audit`]) and leaves flagged ones out;
-//! 3. it derives the features of the training leads and of the leads to score (created the day
-//!    before the run date) with [`leadscore_model::derive`]: canonical-field features, attribute
-//!    features by kind, and event counts strictly before creation;
+//! 3. it derives the features of those leads with [`leadscore_model::derive`]: canonical-field
+//!    features, attribute features by kind, and event counts strictly before creation (the day's
+//!    leads are derived by qualify, with the champion's recipe);
 //! 4. it fits the [`FeatureSpec`] on the training split only ([`SpecLearner`]).
 //!
 //! It reads ingest's `leads.parquet` and `events.parquet` and labels' `labels.parquet`, and writes
 //! `features.parquet` (derived features with `split`, `converted`, `value_in_window`),
-//! `feature_spec.json` and `report.json`.
+//! `feature_spec.json`, `leakage_audit.json` and `report.json`.
 
 pub mod audit;
 mod error;
@@ -21,14 +23,13 @@ mod fit;
 mod report;
 
 use std::collections::HashMap;
-use std::time::Instant;
 
-use chrono::Duration;
+use leadscore_core::artifact;
 use leadscore_core::config::{Attribute, AttributeKind, Validation};
-use leadscore_core::layout::{InputFile, Manifest, Stopwatch, Timing};
+use leadscore_core::layout::{Manifest, Stopwatch, Timing};
 use leadscore_core::schema::{events as ev, features as f, files, labels as l, leads};
 use leadscore_core::time::{MICROS_PER_DAY, format_micros};
-use leadscore_core::{Config, RunContext, RunDate, RunLayout, Stage};
+use leadscore_core::{Config, RunContext, RunDate, RunLayout, Stage, StageRun};
 use leadscore_model::{AttributeRecipe, Encoding, EventRecipe, FeatureSpec, Recipe, derive};
 use polars::prelude::*;
 
@@ -54,7 +55,7 @@ pub struct FeaturesInputs {
 /// What features produces.
 #[derive(Debug, Clone)]
 pub struct FeaturesOutputs {
-    /// Derived features of the training, validation and scoring leads.
+    /// Derived features of the training, validation and pending leads.
     pub features: DataFrame,
     /// The spec fitted on the training split.
     pub spec: FeatureSpec,
@@ -156,26 +157,17 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
     let mut sw = Stopwatch::new();
     let tz = config.project.timezone;
     let run_start = ctx.run_date.start_micros(tz);
-    let window_end = RunDate::new(ctx.run_date.date() - Duration::days(i64::from(labels_cfg.window_days)));
-    let window_start = RunDate::new(
-        window_end
-            .date()
-            .checked_sub_months(chrono::Months::new(labels_cfg.history_months))
-            .unwrap_or(window_end.date()),
-    );
-    let (from_us, to_us) = (window_start.start_micros(tz), window_end.start_micros(tz));
+    let (window_start, window_end) = labels_cfg.training_window(ctx.run_date);
+    let to_us = window_end.start_micros(tz);
 
     // Training leads with their labels, oldest first. The keys are selected (and, unless labels
     // and leads are row-aligned, joined and sorted) first, so the wide leads table (every
     // attribute) is gathered once.
     const ROW: &str = "__row";
     let score_from = ctx.run_date.pred().start_micros(tz);
-    let is_training = micros(l::CREATED_AT)
-        .gt_eq(lit(from_us))
-        .and(micros(l::CREATED_AT).lt(lit(to_us)))
-        .and(col(l::MATURED))
-        .and(col(l::EXISTING_CUSTOMER).not());
-    // Pending leads follow the training window up to the day to score; their windows are open.
+    let is_training = labels_cfg.is_training_lead(ctx.run_date, tz);
+    // Pending leads follow the training window up to the day before the run date; their windows
+    // are open.
     let is_pending = micros(l::CREATED_AT)
         .gt_eq(lit(to_us))
         .and(micros(l::CREATED_AT).lt(lit(score_from)))
@@ -305,23 +297,7 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
         }),
     };
 
-    // Leads to score: created on the day before the run date.
-    let score = inputs
-        .leads
-        .clone()
-        .lazy()
-        .filter(micros(leads::CREATED_AT).gt_eq(lit(score_from)).and(micros(leads::CREATED_AT).lt(lit(run_start))))
-        .with_columns([
-            lit(NULL).cast(DataType::Boolean).alias(f::CONVERTED),
-            lit(NULL).cast(DataType::Float64).alias(f::VALUE_IN_WINDOW),
-            lit(NULL).cast(DataType::Float64).alias(f::DAYS_TO_CONVERT),
-            lit(f::SCORE).alias(f::SPLIT),
-        ])
-        .sort([leads::CREATED_AT, leads::LEAD_ID], SortMultipleOptions::default())
-        .collect()?;
-    let score = score.select(training.get_column_names_owned())?;
-    let mut rows = training.clone();
-    rows.vstack_mut(&score)?;
+    let rows = training;
     let events_df = (inputs.events.height() > 0).then_some(&inputs.events);
     let (derived, catalog) = derive(&rows, events_df, &recipe)?;
     sw.lap("derive");
@@ -373,7 +349,6 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
         train: part(f::TRAIN)?,
         validation: part(f::VALIDATION)?,
         pending: part(f::PENDING)?,
-        score: part(f::SCORE)?,
         features: feature_summaries,
         audit: audit_rows,
         event_names: events.unwrap_or_default(),
@@ -387,28 +362,23 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
     Ok(FeaturesOutputs { features: out, spec, report, timings: sw.into_timings() })
 }
 
-/// Reads ingest's leads and events and labels' labels for the run date.
-pub fn read_inputs(layout: &RunLayout, ctx: &RunContext) -> Result<(FeaturesInputs, Vec<InputFile>)> {
-    let (leads, a) = layout.read_output(ctx.run_date, Stage::Ingest, files::LEADS)?;
-    let (events, b) = layout.read_output(ctx.run_date, Stage::Ingest, files::EVENTS)?;
-    let (labels, c) = layout.read_output(ctx.run_date, Stage::Labels, files::LABELS)?;
-    Ok((FeaturesInputs { leads, events, labels }, vec![a, b, c]))
-}
-
 /// Reads the inputs, builds the features and writes `features.parquet`, `feature_spec.json`,
 /// `report.json` and the manifest for the run.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(FeaturesReport, Manifest)> {
-    let started = Instant::now();
-    let mut sw = Stopwatch::new();
-    let (inputs, files_read) = read_inputs(layout, ctx)?;
-    sw.lap("read");
+    let mut stage = StageRun::start(Stage::Features, layout, ctx);
+    let inputs = FeaturesInputs {
+        leads: stage.table(&artifact::LEADS)?,
+        events: stage.table(&artifact::EVENTS)?,
+        labels: stage.table(&artifact::LABELS)?,
+    };
+    stage.lap("read");
     let mut out = run(config, &inputs, ctx)?;
-    sw.record(std::mem::take(&mut out.timings));
-    let mut w = layout.begin(ctx, Stage::Features)?;
-    w.write_parquet(files::FEATURES, &mut out.features)?;
-    w.write_json(files::FEATURE_SPEC, &out.spec)?;
-    w.write_json(files::REPORT, &out.report)?;
-    sw.lap("write");
-    let manifest = w.commit(files_read, sw.into_timings(), started)?;
+    stage.record(std::mem::take(&mut out.timings));
+    let manifest = stage.finish(|w| {
+        w.write_table(&artifact::FEATURES, &mut out.features)?;
+        w.write_json(artifact::FEATURE_SPEC.file, &out.spec)?;
+        w.write_json(artifact::LEAKAGE_AUDIT.file, &out.report.audit)?;
+        w.write_json(files::REPORT, &out.report)
+    })?;
     Ok((out.report, manifest))
 }

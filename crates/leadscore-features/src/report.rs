@@ -49,8 +49,6 @@ pub struct FeaturesReport {
     pub validation: SplitSummary,
     /// Leads after the training window whose conversion windows are still open (outcomes so far).
     pub pending: SplitSummary,
-    /// Leads to score on the run date (created the day before).
-    pub score: SplitSummary,
     /// Every feature built, in spec order.
     pub features: Vec<FeatureSummary>,
     /// The leakage audit of every attribute.
@@ -75,12 +73,7 @@ impl FeaturesReport {
             self.design_columns.0,
             self.design_columns.1
         );
-        for (name, sp) in [
-            ("train", &self.train),
-            ("validation", &self.validation),
-            ("pending", &self.pending),
-            ("score", &self.score),
-        ] {
+        for (name, sp) in [("train", &self.train), ("validation", &self.validation), ("pending", &self.pending)] {
             let _ = writeln!(
                 s,
                 "  {name:<10} {:>8} leads {:>6} converted  {} … {}",

@@ -32,11 +32,10 @@ mod parse;
 mod read;
 mod report;
 
-use std::time::Instant;
-
-use leadscore_core::layout::{Manifest, Stopwatch};
+use leadscore_core::artifact;
+use leadscore_core::layout::Manifest;
 use leadscore_core::schema::files;
-use leadscore_core::{Config, RunContext, RunLayout, Stage};
+use leadscore_core::{Config, RunContext, RunLayout, Stage, StageRun};
 
 pub use attributes::{CATEGORICAL_MAX_DISTINCT, INFER_SAMPLE, MIN_PARSED_SHARE};
 pub use error::{IngestError, Result};
@@ -48,20 +47,19 @@ pub use report::{AttributeReport, FileReport, IngestReport, SourceReport};
 
 /// Reads the configured sources, runs ingest and writes its outputs and manifest for the run.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(IngestReport, Manifest)> {
-    let started = Instant::now();
-    let mut sw = Stopwatch::new();
+    let mut stage = StageRun::start(Stage::Ingest, layout, ctx);
     let (sources, inputs) = read_sources(config)?;
-    sw.lap("read");
+    stage.source_files(inputs);
+    stage.lap("read");
     let mut out = run(config, &sources, ctx)?;
-    sw.lap("parse");
-    let mut w = layout.begin(ctx, Stage::Ingest)?;
-    w.write_parquet(files::LEADS, &mut out.leads)?;
-    w.write_parquet(files::DEALS, &mut out.deals)?;
-    w.write_parquet(files::EVENTS, &mut out.events)?;
-    w.write_parquet(files::REJECTS, &mut out.rejects)?;
-    w.write_parquet(files::IDENTITIES, &mut out.identities)?;
-    w.write_json(files::REPORT, &out.report)?;
-    sw.lap("write");
-    let manifest = w.commit(inputs, sw.into_timings(), started)?;
+    stage.lap("parse");
+    let manifest = stage.finish(|w| {
+        w.write_table(&artifact::LEADS, &mut out.leads)?;
+        w.write_table(&artifact::DEALS, &mut out.deals)?;
+        w.write_table(&artifact::EVENTS, &mut out.events)?;
+        w.write_table(&artifact::REJECTS, &mut out.rejects)?;
+        w.write_table(&artifact::IDENTITIES, &mut out.identities)?;
+        w.write_json(files::REPORT, &out.report)
+    })?;
     Ok((out.report, manifest))
 }

@@ -25,15 +25,14 @@ mod report;
 pub mod window;
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
-use chrono::Months;
 use chrono_tz::Tz;
+use leadscore_core::artifact;
 use leadscore_core::config::Labels;
-use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
+use leadscore_core::layout::Manifest;
 use leadscore_core::schema::{conversions as c, files, labels as l, leads};
 use leadscore_core::time::local_month;
-use leadscore_core::{Config, RunContext, RunDate, RunLayout, Stage};
+use leadscore_core::{Config, RunContext, RunDate, RunLayout, Stage, StageRun};
 use polars::prelude::*;
 
 pub use conversions::Sources;
@@ -69,12 +68,10 @@ pub fn settings(config: &Config) -> Result<&Labels> {
     config.labels.as_ref().ok_or(LabelsError::NoLabels)
 }
 
-/// The training window: leads created in `[from, to)` (local dates), `to` = run date − window,
-/// `from` = `to` − history.
+/// The training window ([`Labels::training_window`]) as the report shows it.
 pub fn training_window(run_date: RunDate, labels: &Labels) -> DateRange {
-    let to = run_date.date() - chrono::Duration::days(i64::from(labels.window_days));
-    let from = to.checked_sub_months(Months::new(labels.history_months)).unwrap_or(to);
-    DateRange { from, to }
+    let (from, to) = labels.training_window(run_date);
+    DateRange { from: from.date(), to: to.date() }
 }
 
 fn counts(df: &DataFrame) -> Result<LabelCounts> {
@@ -167,20 +164,7 @@ pub fn run(config: &Config, inputs: &LabelsInputs, ctx: &RunContext) -> Result<L
         months.push(MonthLabels { month: m.clone(), counts: counts(&labels.filter(&mask)?)? });
     }
     let from_us = RunDate::new(tw.from).start_micros(tz);
-    let to_us = RunDate::new(tw.to).start_micros(tz);
-    let training = labels
-        .clone()
-        .lazy()
-        .filter(
-            col(l::CREATED_AT)
-                .dt()
-                .timestamp(TimeUnit::Microseconds)
-                .gt_eq(lit(from_us))
-                .and(col(l::CREATED_AT).dt().timestamp(TimeUnit::Microseconds).lt(lit(to_us)))
-                .and(col(l::MATURED))
-                .and(col(l::EXISTING_CUSTOMER).not()),
-        )
-        .collect()?;
+    let training = labels.clone().lazy().filter(settings.is_training_lead(ctx.run_date, tz)).collect()?;
     let training_conversions =
         training.column(l::CONVERTED)?.bool()?.iter().filter(|x| *x == Some(true)).count() as u64;
     let mut warnings = Vec::new();
@@ -262,28 +246,22 @@ pub fn volume_gate(report: &LabelsReport, settings: &Labels) -> Result<()> {
     })
 }
 
-/// Reads ingest's tables for the run date.
-pub fn read_inputs(layout: &RunLayout, ctx: &RunContext) -> Result<(LabelsInputs, Vec<InputFile>)> {
-    let (leads, a) = layout.read_output(ctx.run_date, Stage::Ingest, files::LEADS)?;
-    let (deals, b) = layout.read_output(ctx.run_date, Stage::Ingest, files::DEALS)?;
-    let (events, c) = layout.read_output(ctx.run_date, Stage::Ingest, files::EVENTS)?;
-    Ok((LabelsInputs { leads, deals, events }, vec![a, b, c]))
-}
-
 /// Reads ingest's outputs, labels, and writes `conversions.parquet`, `labels.parquet`,
 /// `report.json` and the manifest for the run.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(LabelsReport, Manifest)> {
-    let started = Instant::now();
-    let mut sw = Stopwatch::new();
-    let (inputs, files_read) = read_inputs(layout, ctx)?;
-    sw.lap("read");
+    let mut stage = StageRun::start(Stage::Labels, layout, ctx);
+    let inputs = LabelsInputs {
+        leads: stage.table(&artifact::LEADS)?,
+        deals: stage.table(&artifact::DEALS)?,
+        events: stage.table(&artifact::EVENTS)?,
+    };
+    stage.lap("read");
     let mut out = run(config, &inputs, ctx)?;
-    sw.lap("label");
-    let mut w = layout.begin(ctx, Stage::Labels)?;
-    w.write_parquet(files::CONVERSIONS, &mut out.conversions)?;
-    w.write_parquet(files::LABELS, &mut out.labels)?;
-    w.write_json(files::REPORT, &out.report)?;
-    sw.lap("write");
-    let manifest = w.commit(files_read, sw.into_timings(), started)?;
+    stage.lap("label");
+    let manifest = stage.finish(|w| {
+        w.write_table(&artifact::CONVERSIONS, &mut out.conversions)?;
+        w.write_table(&artifact::LABELS, &mut out.labels)?;
+        w.write_json(files::REPORT, &out.report)
+    })?;
     Ok((out.report, manifest))
 }

@@ -8,8 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use leadscore_core::RunDate;
 use leadscore_core::config::Policy;
+use leadscore_core::io::{self, TableMeta};
+use leadscore_core::{CoreError, RunDate};
 use serde::{Deserialize, Serialize};
 
 use crate::classifier::ModelArtifact;
@@ -304,4 +305,121 @@ mod tests {
         assert_eq!(t.segment(0.07), "medium");
         assert_eq!(t.segment(0.01), "low");
     }
+}
+
+/// Whether training is due, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Due {
+    /// Train, for this reason.
+    Train(String),
+    /// Do not train, for this reason.
+    Skip(String),
+}
+
+/// Whether the run trains: when asked (`retrain`), when there is no usable champion, or when the
+/// champion is at least `retrain_after_days` (`[train]`) old on the run date.
+pub fn due(champion: &ChampionState, run_date: RunDate, retrain: bool, retrain_after_days: u32) -> Due {
+    if retrain {
+        return Due::Train("retraining was asked for (--retrain)".into());
+    }
+    let c = match champion {
+        ChampionState::Usable(c) => c,
+        ChampionState::Missing => return Due::Train("there is no champion yet".into()),
+        ChampionState::Dangling(c) => {
+            return Due::Train(format!("champion.json names model {}, whose folder is missing", c.model_id));
+        }
+    };
+    let age = (run_date.date() - c.trained_for.date()).num_days();
+    let limit = i64::from(retrain_after_days);
+    if age >= limit {
+        Due::Train(format!("champion {} is {age} days old (retrain_after_days = {limit})", c.model_id))
+    } else {
+        Due::Skip(format!(
+            "champion {} was trained for {} ({age} days ago; retraining after {limit} days, or with --retrain)",
+            c.model_id, c.trained_for
+        ))
+    }
+}
+
+/// [`due`] for a config and run, reading the champion (an unreadable one means train runs, and
+/// reports why).
+pub fn training_due(config: &leadscore_core::Config, ctx: &leadscore_core::RunContext) -> Due {
+    match read_usable_champion(&config.models_dir()) {
+        Ok(champion) => due(&champion, ctx.run_date, ctx.retrain, config.train.retrain_after_days),
+        Err(e) => Due::Train(format!("the champion cannot be read ({e})")),
+    }
+}
+
+/// What a model folder holds, as train produces it.
+#[derive(Debug)]
+pub struct ModelFiles<'a, M: Serialize, T: Serialize, C: Serialize> {
+    /// `model.json`.
+    pub artifact: &'a ModelArtifact,
+    /// `feature_spec.json`.
+    pub spec: &'a FeatureSpec,
+    /// `thresholds.json`.
+    pub thresholds: &'a Thresholds,
+    /// `metrics.json`: the training report's figures.
+    pub metrics: &'a M,
+    /// `training.json`: the run date, target, window, seed and slices.
+    pub training: &'a T,
+    /// `config.json`: the resolved config and its hash.
+    pub config: &'a C,
+    /// `report.html`.
+    pub html: &'a str,
+    /// `validation.parquet`: out-of-sample probabilities of the validation leads.
+    pub validation: &'a mut polars::prelude::DataFrame,
+    /// Metadata of the Parquet file.
+    pub meta: &'a TableMeta,
+}
+
+/// Removes model folders staged by processes that no longer run (killed mid-write).
+fn clear_stale_staging(models: &Path) {
+    let Ok(entries) = std::fs::read_dir(models) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name.strip_prefix(".staging-").and_then(|rest| rest.rsplit('-').next()).and_then(|p| p.parse().ok());
+        if pid.is_some_and(|p| !leadscore_core::layout::process_alive(p)) {
+            tracing::info!(folder = %e.path().display(), "removing a model folder left by an interrupted run");
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Writes a model folder `<models_dir>/<model_id>/`: staged under a temporary name, then renamed
+/// into place (replacing a folder of the same id).
+pub fn write_model<M: Serialize, T: Serialize, C: Serialize>(
+    models: &Path,
+    files: ModelFiles<'_, M, T, C>,
+) -> std::result::Result<(), CoreError> {
+    let write_err = |path: &Path, source: std::io::Error| CoreError::Write { path: path.to_path_buf(), source };
+    leadscore_core::layout::check_folder(models, "[project] models_dir")?;
+    io::create_dir_private(models).map_err(|e| write_err(models, e))?;
+    let id = &files.artifact.model_id;
+    clear_stale_staging(models);
+    let staging = models.join(format!(".staging-{id}-{}", std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| write_err(&staging, e))?;
+    }
+    io::create_dir_private(&staging).map_err(|e| write_err(&staging, e))?;
+    io::write_json(&staging.join(MODEL_FILE), files.artifact)?;
+    io::write_json(&staging.join(SPEC_FILE), files.spec)?;
+    io::write_json(&staging.join(THRESHOLDS_FILE), files.thresholds)?;
+    io::write_json(&staging.join(METRICS_FILE), files.metrics)?;
+    io::write_json(&staging.join(TRAINING_FILE), files.training)?;
+    io::write_json(&staging.join(CONFIG_FILE), files.config)?;
+    io::write_bytes(&staging.join(REPORT_FILE), files.html.as_bytes())?;
+    io::write_parquet(&staging.join(VALIDATION_FILE), files.validation, files.meta)?;
+    let dir = model_dir(models, id);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| write_err(&dir, e))?;
+    }
+    std::fs::rename(&staging, &dir).map_err(|e| write_err(&dir, e))?;
+    Ok(())
+}
+
+/// Makes `champion` the champion (`champion.json`, written atomically).
+pub fn promote(models: &Path, champion: &Champion) -> std::result::Result<(), CoreError> {
+    io::write_json(&models.join(CHAMPION_FILE), champion)?;
+    Ok(())
 }

@@ -13,7 +13,8 @@
 use std::path::PathBuf;
 
 use chrono::Duration;
-use leadscore_core::schema::{files, labels as l, scores as s, values as v};
+use leadscore_core::artifact;
+use leadscore_core::schema::{labels as l, scores as s, values as v};
 use leadscore_core::{Config, CoreError, RunContext, RunDate, RunLayout, Stage};
 use leadscore_model::metrics;
 use leadscore_model::registry::{self, LoadedModel};
@@ -171,9 +172,9 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
     let outcome_ctx = RunContext { run_date: opts.as_of, config_hash: config.hash(), seed, retrain: false };
     crate::run_through(&[Stage::Ingest, Stage::Labels], &outcome_cfg, &outcome_ctx, &crate::RunOptions::default())?;
     let outcome_layout = RunLayout::for_config(&outcome_cfg);
-    let (leads_now, _) = outcome_layout.read_output(opts.as_of, Stage::Ingest, files::LEADS)?;
-    let (events_now, _) = outcome_layout.read_output(opts.as_of, Stage::Ingest, files::EVENTS)?;
-    let (labels_now, _) = outcome_layout.read_output(opts.as_of, Stage::Labels, files::LABELS)?;
+    let (leads_now, _) = outcome_layout.read_table(opts.as_of, &artifact::LEADS)?;
+    let (events_now, _) = outcome_layout.read_table(opts.as_of, &artifact::EVENTS)?;
+    let (labels_now, _) = outcome_layout.read_table(opts.as_of, &artifact::LABELS)?;
     let outcomes = labels_now
         .select([l::LEAD_ID, l::MATURED, l::CONVERTED, l::VALUE_IN_WINDOW, l::EXISTING_CUSTOMER])
         .map_err(pe)?;
@@ -221,8 +222,7 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
             }
             Err(e) => return Err(e.into()),
         };
-        let v_inputs =
-            ValueInputs { scores: scored.scores.clone(), leads: leads_now.clone(), events: events_now.clone() };
+        let v_inputs = ValueInputs { scores: scored.scores.clone(), features: scored.features.clone() };
         let valued = leadscore_value::run(&cfg, &v_inputs, &ctx, model)?;
         let joined = scored
             .scores

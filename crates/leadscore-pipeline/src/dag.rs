@@ -176,7 +176,7 @@ impl Pipeline {
         for s in &ordered {
             let ancestors = ancestors(&ordered, s.stage);
             for needed in s.stage.reads() {
-                if ordered.iter().any(|o| o.stage == *needed) && !ancestors.contains(needed) {
+                if ordered.iter().any(|o| o.stage == needed) && !ancestors.contains(&needed) {
                     return Err(err(format!(
                         "stage `{}` reads the outputs of `{needed}` but does not run after it: add `{needed}` to its `after`",
                         s.stage

@@ -16,6 +16,7 @@ use leadscore_export::{ExportError, ExportReport};
 use leadscore_features::{FeaturesError, FeaturesReport};
 use leadscore_ingest::{IngestError, IngestReport};
 use leadscore_labels::{LabelsError, LabelsReport};
+use leadscore_model::registry::{self, Due};
 use leadscore_qualify::{QualifyError, QualifyReport};
 use leadscore_train::{TrainError, TrainReport};
 use leadscore_value::{ValueError, ValueStageReport};
@@ -298,16 +299,6 @@ pub struct RunOptions {
     pub training_only: Vec<Stage>,
 }
 
-/// Whether train will train in this run, and why (the champion is read once per run: only train
-/// changes it, and it runs after the stages that ask).
-fn training_due(config: &Config, ctx: &RunContext) -> leadscore_train::Due {
-    match leadscore_model::registry::read_usable_champion(&config.models_dir()) {
-        Ok(champion) => leadscore_train::due(config, ctx, &champion),
-        // Train will report the unreadable champion; until then, behave as if it trains.
-        Err(e) => leadscore_train::Due::Train(format!("the champion cannot be read ({e})")),
-    }
-}
-
 /// Whether a stage's earlier outputs can be reused. Train's also need the champion they left: a
 /// deleted `champion.json`, or one naming a model folder that is gone, makes train run again.
 fn freshness(layout: &RunLayout, config: &Config, ctx: &RunContext, stage: Stage) -> Freshness {
@@ -358,7 +349,9 @@ pub fn run(
         stages: Vec::new(),
     };
     layout.clear_interrupted(ctx.run_date);
-    let mut due: Option<leadscore_train::Due> = None;
+    // The champion is read once per run: only train changes it, and it runs after the stages that
+    // ask.
+    let mut due: Option<Due> = None;
     let mut result = Ok(());
     for (i, &stage) in stages.iter().enumerate() {
         if result.is_err() {
@@ -377,9 +370,9 @@ pub fn run(
         let started = std::time::Instant::now();
         // A stage only training reads is not needed when train will not train.
         let not_needed = match options.training_only.contains(&stage) {
-            true => match due.get_or_insert_with(|| training_due(config, ctx)) {
-                leadscore_train::Due::Skip(why) => Some(format!("not needed today, only training reads it: {why}")),
-                leadscore_train::Due::Train(_) => None,
+            true => match due.get_or_insert_with(|| registry::training_due(config, ctx)) {
+                Due::Skip(why) => Some(format!("not needed today, only training reads it: {why}")),
+                Due::Train(_) => None,
             },
             false => None,
         };
@@ -447,13 +440,42 @@ pub fn run_through(
     result.map(|()| summary)
 }
 
+/// How one date of a backfill ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum DateStatus {
+    /// Some stage ran and every stage ended well.
+    #[serde(rename = "ok")]
+    Ok,
+    /// Every stage was up to date.
+    #[serde(rename = "up to date")]
+    UpToDate,
+    /// A stage had nothing to do (exit 99): not a failure.
+    #[serde(rename = "nothing to do")]
+    NothingToDo,
+    /// A stage failed.
+    #[serde(rename = "failed")]
+    Failed,
+}
+
+impl DateStatus {
+    /// The words for the summary table (as serialized).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::UpToDate => "up to date",
+            Self::NothingToDo => "nothing to do",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// One run date of a backfill.
 #[derive(Debug, Clone, Serialize)]
 pub struct BackfillDate {
     /// The run date.
     pub run_date: String,
-    /// `ok`, `up to date`, `nothing to do` or `failed`.
-    pub status: String,
+    /// How it ended.
+    pub status: DateStatus,
     /// Seconds for the date.
     pub seconds: f64,
     /// The error, for a failed date.
@@ -484,7 +506,7 @@ impl BackfillSummary {
                 s,
                 "{:<12} {:<14} {:>5} {:>8} {:>9.2}  {}",
                 d.run_date,
-                d.status,
+                d.status.label(),
                 count(Status::Ran),
                 count(Status::Skipped),
                 d.seconds,
@@ -494,7 +516,7 @@ impl BackfillSummary {
         for d in &self.not_run {
             let _ = writeln!(s, "{d:<12} {:<14}", "not run");
         }
-        let failed = self.dates.iter().filter(|d| d.status == "failed").count();
+        let failed = self.dates.iter().filter(|d| d.status == DateStatus::Failed).count();
         let _ = writeln!(
             s,
             "{} dates: {} failed, {} not run",
@@ -529,19 +551,19 @@ pub fn backfill(
         let started = std::time::Instant::now();
         let (run, result) = run(stages, config, &ctx, options, observer);
         let (status, error) = match result {
-            Ok(()) if run.all_skipped() => ("up to date", None),
-            Ok(()) => ("ok", None),
-            Err(e) if e.exit_kind() == ExitKind::NothingToDo => ("nothing to do", Some(e.to_string())),
+            Ok(()) if run.all_skipped() => (DateStatus::UpToDate, None),
+            Ok(()) => (DateStatus::Ok, None),
+            Err(e) if e.exit_kind() == ExitKind::NothingToDo => (DateStatus::NothingToDo, Some(e.to_string())),
             Err(e) => {
                 let text = e.to_string();
                 tracing::error!(run_date = %date, "backfill: {text}");
                 first_error.get_or_insert(e);
-                ("failed", Some(text))
+                (DateStatus::Failed, Some(text))
             }
         };
         summary.dates.push(BackfillDate {
             run_date: date.to_string(),
-            status: status.into(),
+            status,
             seconds: started.elapsed().as_secs_f64(),
             error,
             stages: run.stages,

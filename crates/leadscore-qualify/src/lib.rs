@@ -14,7 +14,8 @@
 //!
 //! No leads for the date is not an error but "nothing to do" (exit 99, Airflow's skip). It reads
 //! ingest's `leads.parquet` and `events.parquet` and the champion from the model registry, and
-//! writes `scores.parquet` and `report.json`.
+//! writes `scores.parquet`, the scored leads' derived features (`scored_features.parquet`, which
+//! value reads instead of deriving them again) and `report.json`.
 
 mod error;
 mod reasons;
@@ -22,9 +23,10 @@ mod report;
 
 use std::time::Instant;
 
-use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
+use leadscore_core::artifact;
+use leadscore_core::layout::Manifest;
 use leadscore_core::schema::{files, leads, scores as s};
-use leadscore_core::{Config, RunContext, RunDate, RunLayout, Stage};
+use leadscore_core::{Config, RunContext, RunDate, RunLayout, Stage, StageRun};
 use leadscore_model::registry::{self, LoadedModel};
 use polars::prelude::*;
 
@@ -45,6 +47,8 @@ pub struct QualifyInputs {
 pub struct QualifyOutputs {
     /// `scores.parquet`.
     pub scores: DataFrame,
+    /// `scored_features.parquet`: the scored leads' derived features, in the order of the scores.
+    pub features: DataFrame,
     /// The report.
     pub report: QualifyReport,
 }
@@ -117,14 +121,7 @@ pub fn run(config: &Config, inputs: &QualifyInputs, ctx: &RunContext, model: &Lo
     for w in &report.warnings {
         tracing::warn!("{w}");
     }
-    Ok(QualifyOutputs { scores: out, report })
-}
-
-/// Reads ingest's leads and events for the run date.
-pub fn read_inputs(layout: &RunLayout, ctx: &RunContext) -> Result<(QualifyInputs, Vec<InputFile>)> {
-    let (leads, a) = layout.read_output(ctx.run_date, Stage::Ingest, files::LEADS)?;
-    let (events, b) = layout.read_output(ctx.run_date, Stage::Ingest, files::EVENTS)?;
-    Ok((QualifyInputs { leads, events }, vec![a, b]))
+    Ok(QualifyOutputs { scores: out, features: derived, report })
 }
 
 /// Loads the champion named by `<models_dir>/champion.json`.
@@ -138,20 +135,19 @@ pub fn load_champion(config: &Config) -> Result<LoadedModel> {
 /// Loads the champion, scores the run date's leads and writes `scores.parquet`, `report.json`
 /// and the manifest.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(QualifyReport, Manifest)> {
-    let started = Instant::now();
-    let mut sw = Stopwatch::new();
+    let mut stage = StageRun::start(Stage::Qualify, layout, ctx);
     let model = load_champion(config)?;
-    let (inputs, mut files_read) = read_inputs(layout, ctx)?;
+    let inputs = QualifyInputs { leads: stage.table(&artifact::LEADS)?, events: stage.table(&artifact::EVENTS)? };
     // The champion pointer is an input: a new champion makes the day's scores stale.
-    files_read.push(InputFile::hash(&config.models_dir().join(registry::CHAMPION_FILE), None)?);
-    files_read.push(InputFile::hash(&model.dir.join(registry::MODEL_FILE), None)?);
-    sw.lap("read");
+    stage.registry_file(&artifact::CHAMPION, &config.models_dir().join(registry::CHAMPION_FILE))?;
+    stage.registry_file(&artifact::CHAMPION, &model.dir.join(registry::MODEL_FILE))?;
+    stage.lap("read");
     let mut out = run(config, &inputs, ctx, &model)?;
-    sw.lap("score");
-    let mut w = layout.begin(ctx, Stage::Qualify)?;
-    w.write_parquet(files::SCORES, &mut out.scores)?;
-    w.write_json(files::REPORT, &out.report)?;
-    sw.lap("write");
-    let manifest = w.commit(files_read, sw.into_timings(), started)?;
+    stage.lap("score");
+    let manifest = stage.finish(|w| {
+        w.write_table(&artifact::SCORES, &mut out.scores)?;
+        w.write_table(&artifact::SCORED_FEATURES, &mut out.features)?;
+        w.write_json(files::REPORT, &out.report)
+    })?;
     Ok((out.report, manifest))
 }

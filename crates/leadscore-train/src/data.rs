@@ -86,7 +86,7 @@ pub struct TrainingSet {
 }
 
 impl TrainingSet {
-    /// Splits `features.parquet` by its `split` column (scoring leads are left out).
+    /// Splits `features.parquet` by its `split` column (rows of any other split are left out).
     pub fn from_features(df: &DataFrame) -> Result<Self> {
         Ok(Self {
             train: Slice::from_frame(df, f::TRAIN)?,

@@ -31,23 +31,22 @@ pub mod svg;
 pub mod value;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+
 use std::time::Instant;
 
 use chrono::{DateTime, Datelike};
-use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
+use leadscore_core::artifact::{self, AuditRow};
+use leadscore_core::layout::{Manifest, Stopwatch};
 use leadscore_core::schema::{features as f, files};
 use leadscore_core::time::format_micros;
-use leadscore_core::{Config, CoreError, RunContext, RunLayout, Stage, io};
-use leadscore_model::registry::{self, Champion, ChampionState, LoadedModel, Thresholds};
+use leadscore_core::{Config, RunContext, RunLayout, Stage, StageRun};
+use leadscore_model::registry::{self, Champion, LoadedModel, Thresholds};
 use leadscore_model::{Calibrator, Design, Encoding, FeatureSpec, ModelArtifact, ModelKind, metrics};
 use polars::prelude::*;
 use serde::Serialize;
 
 pub use error::{Result, TrainError};
-pub use report::{
-    AuditEntry, Candidate, ChampionDecision, Importance, MonthVolume, SliceSummary, TrainReport, Trained,
-};
+pub use report::{Candidate, ChampionDecision, Importance, MonthVolume, SliceSummary, TrainReport, Trained};
 
 use crate::data::{Slice, TrainingSet};
 use crate::evaluate::{calibrate, evaluate, headline, threshold_file};
@@ -64,8 +63,8 @@ pub struct TrainInputs {
     pub features: DataFrame,
     /// `feature_spec.json`.
     pub spec: FeatureSpec,
-    /// The leakage audit from the features report.
-    pub audit: Vec<AuditEntry>,
+    /// The features stage's leakage audit.
+    pub audit: Vec<AuditRow>,
 }
 
 /// A model ready for the registry.
@@ -92,40 +91,6 @@ pub struct TrainOutputs {
     pub bundle: ModelBundle,
     /// Seconds spent in each inner step (prepare, logistic, boosted, explain, recency, value, …).
     pub timings: Vec<leadscore_core::layout::Timing>,
-}
-
-/// Whether training is due, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Due {
-    /// Train, for this reason.
-    Train(String),
-    /// Do not train, for this reason.
-    Skip(String),
-}
-
-/// Decides whether the run trains: when asked, when there is no champion, or when the champion
-/// is at least `[train] retrain_after_days` old.
-pub fn due(config: &Config, ctx: &RunContext, champion: &ChampionState) -> Due {
-    if ctx.retrain {
-        return Due::Train("retraining was asked for (--retrain)".into());
-    }
-    let c = match champion {
-        ChampionState::Usable(c) => c,
-        ChampionState::Missing => return Due::Train("there is no champion yet".into()),
-        ChampionState::Dangling(c) => {
-            return Due::Train(format!("champion.json names model {}, whose folder is missing", c.model_id));
-        }
-    };
-    let age = (ctx.run_date.date() - c.trained_for.date()).num_days();
-    let limit = i64::from(config.train.retrain_after_days);
-    if age >= limit {
-        Due::Train(format!("champion {} is {age} days old (retrain_after_days = {limit})", c.model_id))
-    } else {
-        Due::Skip(format!(
-            "champion {} was trained for {} ({age} days ago; retraining after {limit} days, or with --retrain)",
-            c.model_id, c.trained_for
-        ))
-    }
 }
 
 fn slice_summary(s: &Slice) -> SliceSummary {
@@ -473,25 +438,6 @@ pub fn run(
     })
 }
 
-/// Reads the features stage's outputs for the run date.
-pub fn read_inputs(layout: &RunLayout, ctx: &RunContext) -> Result<(TrainInputs, Vec<InputFile>)> {
-    let (features, a) = layout.read_output(ctx.run_date, Stage::Features, files::FEATURES)?;
-    let spec_path = layout.output(ctx.run_date, Stage::Features, files::FEATURE_SPEC);
-    let read =
-        |p: &Path| std::fs::read_to_string(p).map_err(|source| CoreError::Read { path: p.to_path_buf(), source });
-    let spec: FeatureSpec = serde_json::from_str(&read(&spec_path)?)
-        .map_err(|e| leadscore_model::ModelError::Invalid(format!("{}: {e}", spec_path.display())))?;
-    let report_path = layout.output(ctx.run_date, Stage::Features, files::REPORT);
-    let audit = serde_json::from_str::<serde_json::Value>(&read(&report_path)?)
-        .ok()
-        .and_then(|v| v.get("audit").cloned())
-        .and_then(|a| serde_json::from_value::<Vec<AuditEntry>>(a).ok())
-        .unwrap_or_default();
-    let b = InputFile::hash(&spec_path, None)?;
-    let c = InputFile::hash(&report_path, None)?;
-    Ok((TrainInputs { features, spec, audit }, vec![a, b, c]))
-}
-
 #[derive(Serialize)]
 struct ResolvedConfig<'a> {
     config_hash: &'a str,
@@ -509,59 +455,34 @@ struct TrainingWindow<'a> {
     months: &'a [MonthVolume],
 }
 
-/// Removes model folders staged by processes that no longer run (killed mid-write).
-fn clear_stale_staging(models: &Path) {
-    let Ok(entries) = std::fs::read_dir(models) else { return };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let pid = name.strip_prefix(".staging-").and_then(|rest| rest.rsplit('-').next()).and_then(|p| p.parse().ok());
-        if pid.is_some_and(|p| !leadscore_core::layout::process_alive(p)) {
-            tracing::info!(folder = %e.path().display(), "removing a model folder left by an interrupted run");
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
-/// Writes a model folder: staged under a temporary name, then renamed into place.
+/// Writes the model folder to the registry.
 fn write_model(config: &Config, ctx: &RunContext, out: &TrainOutputs, t: &Trained) -> Result<()> {
     let _span = tracing::info_span!("write model", id = %out.bundle.artifact.model_id).entered();
-    let models = config.models_dir();
-    let write_err = |path: &Path, source: std::io::Error| CoreError::Write { path: path.to_path_buf(), source };
-    leadscore_core::layout::check_folder(&models, "[project] models_dir")?;
-    io::create_dir_private(&models).map_err(|e| write_err(&models, e))?;
-    let id = &out.bundle.artifact.model_id;
-    clear_stale_staging(&models);
-    let staging = models.join(format!(".staging-{id}-{}", std::process::id()));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(|e| write_err(&staging, e))?;
-    }
-    io::create_dir_private(&staging).map_err(|e| write_err(&staging, e))?;
-    io::write_json(&staging.join(registry::MODEL_FILE), &out.bundle.artifact)?;
-    io::write_json(&staging.join(registry::SPEC_FILE), &out.bundle.spec)?;
-    io::write_json(&staging.join(registry::THRESHOLDS_FILE), &out.bundle.thresholds)?;
-    io::write_json(&staging.join(registry::METRICS_FILE), t)?;
     let target = config.labels.as_ref().map_or("", |l| l.target.as_str());
-    io::write_json(
-        &staging.join(registry::TRAINING_FILE),
-        &TrainingWindow {
-            run_date: ctx.run_date.to_string(),
-            target,
-            window_days: config.labels.as_ref().map_or(0, |l| l.window_days),
-            seed: config.train.seed,
-            train: &t.train,
-            validation: &t.validation,
-            months: &t.months,
+    let training = TrainingWindow {
+        run_date: ctx.run_date.to_string(),
+        target,
+        window_days: config.labels.as_ref().map_or(0, |l| l.window_days),
+        seed: config.train.seed,
+        train: &t.train,
+        validation: &t.validation,
+        months: &t.months,
+    };
+    let mut validation = out.bundle.validation.clone();
+    registry::write_model(
+        &config.models_dir(),
+        registry::ModelFiles {
+            artifact: &out.bundle.artifact,
+            spec: &out.bundle.spec,
+            thresholds: &out.bundle.thresholds,
+            metrics: t,
+            training: &training,
+            config: &ResolvedConfig { config_hash: &ctx.config_hash, config },
+            html: &out.bundle.html,
+            validation: &mut validation,
+            meta: &ctx.table_meta(Stage::Train),
         },
     )?;
-    io::write_json(&staging.join(registry::CONFIG_FILE), &ResolvedConfig { config_hash: &ctx.config_hash, config })?;
-    io::write_bytes(&staging.join(registry::REPORT_FILE), out.bundle.html.as_bytes())?;
-    let mut validation = out.bundle.validation.clone();
-    io::write_parquet(&staging.join(registry::VALIDATION_FILE), &mut validation, &ctx.table_meta(Stage::Train))?;
-    let dir = registry::model_dir(&models, id);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| write_err(&dir, e))?;
-    }
-    std::fs::rename(&staging, &dir).map_err(|e| write_err(&dir, e))?;
     Ok(())
 }
 
@@ -569,8 +490,7 @@ fn write_model(config: &Config, ctx: &RunContext, out: &TrainOutputs, t: &Traine
 /// and moves the champion pointer when the new model earns it; writes `report.json` and the
 /// manifest either way.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(TrainReport, Manifest)> {
-    let started = Instant::now();
-    let mut sw = Stopwatch::new();
+    let mut stage = StageRun::start(Stage::Train, layout, ctx);
     let models = config.models_dir();
     let state = registry::read_usable_champion(&models)?;
     if let registry::ChampionState::Dangling(c) = &state {
@@ -584,27 +504,31 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
             run_date: ctx.run_date.to_string(),
         });
     }
-    let report = match due(config, ctx, &state) {
-        Due::Skip(reason) => {
+    let report = match registry::due(&state, ctx.run_date, ctx.retrain, config.train.retrain_after_days) {
+        registry::Due::Skip(reason) => {
             tracing::info!("{reason}");
             TrainReport { run_date: ctx.run_date, trained: None, skipped: Some(reason), warnings: Vec::new() }
         }
-        Due::Train(reason) => {
+        registry::Due::Train(reason) => {
             tracing::info!("training: {reason}");
-            let (inputs, files_read) = read_inputs(layout, ctx)?;
-            sw.lap("read");
+            let inputs = TrainInputs {
+                features: stage.table(&artifact::FEATURES)?,
+                spec: stage.document(&artifact::FEATURE_SPEC)?,
+                audit: stage.document(&artifact::LEAKAGE_AUDIT)?,
+            };
+            stage.lap("read");
             let loaded =
                 champion.as_ref().map(|c| registry::load_model(&models, &c.model_id).map_err(|e| e.to_string()));
             let pair = champion.as_ref().zip(loaded.as_ref()).map(|(c, l)| (c, l.as_ref().map_err(Clone::clone)));
             let mut out = run(config, &inputs, ctx, pair)?;
-            sw.record(std::mem::take(&mut out.timings));
+            stage.record(std::mem::take(&mut out.timings));
             let Some(t) = out.report.trained.as_deref() else {
                 return Err(TrainError::Internal("a trained report without its model".into()));
             };
             write_model(config, ctx, &out, t)?;
             if t.champion.promoted {
-                io::write_json(
-                    &models.join(registry::CHAMPION_FILE),
+                registry::promote(
+                    &models,
                     &Champion {
                         model_id: t.model_id.clone(),
                         trained_for: ctx.run_date,
@@ -614,15 +538,10 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
                     },
                 )?;
             }
-            sw.lap("write model");
-            let mut w = layout.begin(ctx, Stage::Train)?;
-            w.write_json(files::REPORT, &out.report)?;
-            let manifest = w.commit(files_read, sw.into_timings(), started)?;
-            return Ok((out.report, manifest));
+            stage.lap("write model");
+            out.report
         }
     };
-    let mut w = layout.begin(ctx, Stage::Train)?;
-    w.write_json(files::REPORT, &report)?;
-    let manifest = w.commit(Vec::new(), sw.into_timings(), started)?;
+    let manifest = stage.finish(|w| w.write_json(files::REPORT, &report))?;
     Ok((report, manifest))
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use leadscore_core::RunDate;
 use leadscore_model::ModelKind;
 use leadscore_model::registry::Thresholds;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::evaluate::{CalibrationChoice, Evaluation, Headline};
 use crate::explain::Rule;
@@ -83,22 +83,6 @@ pub struct ChampionDecision {
     pub reason: String,
 }
 
-/// A leakage-audit row, as the features stage reported it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    /// Attribute.
-    pub attribute: String,
-    /// Univariate AUC on training leads.
-    #[serde(default)]
-    pub univariate_auc: Option<f64>,
-    /// Left out of the features.
-    #[serde(default)]
-    pub excluded: bool,
-    /// The verdict.
-    #[serde(default)]
-    pub verdict: String,
-}
-
 /// A trained model's report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Trained {
@@ -131,7 +115,7 @@ pub struct Trained {
     /// The recency adjustment of the probabilities' level.
     pub recency: crate::recency::RecencyReport,
     /// The leakage audit of the features stage.
-    pub audit: Vec<AuditEntry>,
+    pub audit: Vec<leadscore_core::artifact::AuditRow>,
     /// Design columns per encoding (trees, linear).
     pub design_columns: (usize, usize),
 }

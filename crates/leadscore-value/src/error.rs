@@ -24,11 +24,22 @@ pub enum ValueError {
         /// The model given.
         champion: String,
     },
-    /// Scored leads that ingest's leads table does not have.
-    #[error("{count} scored leads are not in ingest's leads.parquet of the same run date: re-run the day from ingest")]
-    UnknownLeads {
-        /// How many.
-        count: usize,
+    /// qualify's two tables of the day do not hold the same leads in the same order.
+    #[error(
+        "scores.parquet ({scores} leads) and scored_features.parquet ({features} rows) of qualify do not hold the same \
+         leads in the same order: re-run the day from qualify (`leadscore run --from-stage qualify`)"
+    )]
+    FeaturesMismatch {
+        /// Rows of the scores.
+        scores: usize,
+        /// Rows of the features.
+        features: usize,
+    },
+    /// A scored lead without a value the valuation needs.
+    #[error("scores.parquet: column `{column}` is empty for a scored lead; re-run the day from qualify")]
+    MissingScore {
+        /// The column.
+        column: &'static str,
     },
     /// A bug.
     #[error("internal error in value (a bug, please report it): {0}")]
@@ -47,7 +58,9 @@ impl Classify for ValueError {
             Self::Core(e) => e.exit_kind(),
             Self::Model(e) => e.exit_kind(),
             Self::NoScores => ExitKind::NothingToDo,
-            Self::ModelMismatch { .. } | Self::UnknownLeads { .. } => ExitKind::InputData,
+            Self::ModelMismatch { .. } | Self::FeaturesMismatch { .. } | Self::MissingScore { .. } => {
+                ExitKind::InputData
+            }
             Self::Internal(_) => ExitKind::Internal,
         }
     }

@@ -3,19 +3,18 @@
 //! [`run`] is responsible for the value of every lead qualify scored: predicted value =
 //! calibrated probability (from `scores.parquet`) x E[value | converted, features] from the
 //! champion's value model, with a 10th-90th percentile interval of the conditional value, in the
-//! project currency. The features are derived again with the champion's recipe, exactly as
-//! qualify did. It reads qualify's `scores.parquet`, ingest's `leads.parquet` and
-//! `events.parquet`, and the champion from the registry; it writes `values.parquet` and
-//! `report.json`.
+//! project currency. The features are those qualify derived for the same leads with the same
+//! model (`scored_features.parquet`), never derived again. It reads qualify's `scores.parquet`
+//! and `scored_features.parquet` and the model that scored them from the registry; it writes
+//! `values.parquet` and `report.json`.
 
 mod error;
 mod report;
 
-use std::time::Instant;
-
-use leadscore_core::layout::{InputFile, Manifest, Stopwatch};
+use leadscore_core::artifact;
+use leadscore_core::layout::Manifest;
 use leadscore_core::schema::{files, leads, scores, values as v};
-use leadscore_core::{Config, RunContext, RunLayout, Stage};
+use leadscore_core::{Config, RunContext, RunLayout, Stage, StageRun};
 use leadscore_model::registry::{self, LoadedModel};
 use leadscore_model::value::Conditional;
 use leadscore_model::{Encoding, ModelError};
@@ -29,10 +28,8 @@ pub use report::{SegmentValue, ValueStageReport};
 pub struct ValueInputs {
     /// qualify's scores.
     pub scores: DataFrame,
-    /// Canonical leads (ingest).
-    pub leads: DataFrame,
-    /// Canonical events (ingest; may be empty).
-    pub events: DataFrame,
+    /// qualify's derived features of the scored leads, in the order of the scores.
+    pub features: DataFrame,
 }
 
 /// What the stage produces.
@@ -72,16 +69,25 @@ pub fn run(
             champion: model.artifact.model_id.clone(),
         });
     }
-    let todays = scored_leads(&scored_ids, &inputs.leads)?;
-    let missing = todays.column(leads::CREATED_AT)?.null_count();
-    if missing > 0 {
-        return Err(ValueError::UnknownLeads { count: missing });
+    let ids = inputs.features.column(leads::LEAD_ID)?.str()?;
+    if inputs.features.height() != scored_ids.height()
+        || !ids.equal_missing(scored_ids.column(scores::LEAD_ID)?.str()?).all()
+    {
+        return Err(ValueError::FeaturesMismatch { scores: scored_ids.height(), features: inputs.features.height() });
     }
-    let events = (inputs.events.height() > 0).then_some(&inputs.events);
-    let (_, design) = model.encode(&todays, events, Encoding::Trees)?;
-    let probability: Vec<f64> =
-        scored_ids.column(scores::PROBABILITY)?.f64()?.iter().map(|p| p.unwrap_or(0.0)).collect();
-    let segment: Vec<&str> = scored_ids.column(scores::SEGMENT)?.str()?.iter().map(|s| s.unwrap_or("low")).collect();
+    let design = model.spec.transform(&inputs.features, Encoding::Trees)?;
+    let probability: Vec<f64> = scored_ids
+        .column(scores::PROBABILITY)?
+        .f64()?
+        .iter()
+        .map(|p| p.ok_or(ValueError::MissingScore { column: scores::PROBABILITY }))
+        .collect::<Result<_>>()?;
+    let segment: Vec<&str> = scored_ids
+        .column(scores::SEGMENT)?
+        .str()?
+        .iter()
+        .map(|s| s.ok_or(ValueError::MissingScore { column: scores::SEGMENT }))
+        .collect::<Result<_>>()?;
     let cond: Vec<Conditional> = value_model.conditional(&design, &segment)?;
     tracing::debug!("predicted the conditional values");
     let predicted: Vec<f64> = probability.iter().zip(&cond).map(|(p, c)| p * c.mean).collect();
@@ -96,8 +102,8 @@ pub fn run(
         ))));
     }
 
-    let n = todays.height();
-    let mut out = todays.select([leads::LEAD_ID, leads::CREATED_AT])?;
+    let n = scored_ids.height();
+    let mut out = scored_ids.select([scores::LEAD_ID, scores::CREATED_AT])?;
     out.with_column(Column::new(v::MODEL_ID.into(), vec![model.artifact.model_id.as_str(); n]))?;
     out.with_column(Column::new(v::PROBABILITY.into(), &probability))?;
     out.with_column(Column::new(v::CONDITIONAL_VALUE.into(), cond.iter().map(|c| c.mean).collect::<Vec<_>>()))?;
@@ -109,46 +115,12 @@ pub fn run(
     Ok(ValueOutputs { values: out, report })
 }
 
-/// The scored leads, in the order of the scores. Qualify scores every lead of a time range, and
-/// both tables are ordered by `created_at`, then `lead_id`, so the scores are usually a run of
-/// consecutive leads: then that slice is taken (after checking every id); otherwise the leads are
-/// joined to the scores.
-fn scored_leads(scored: &DataFrame, leads_df: &DataFrame) -> Result<DataFrame> {
-    let n = scored.height();
-    let created = leads_df.column(leads::CREATED_AT)?.datetime()?.physical().rechunk();
-    // `get` panics past the end: an empty table has no first lead.
-    let first = if n > 0 { scored.column(scores::CREATED_AT)?.datetime()?.physical().get(0) } else { None };
-    if let (Ok(created), Some(first)) = (created.cont_slice(), first) {
-        let start = created.partition_point(|t| *t < first);
-        if start + n <= leads_df.height() {
-            let run = leads_df.slice(start as i64, n);
-            if run.column(leads::LEAD_ID)?.str()?.equal_missing(scored.column(scores::LEAD_ID)?.str()?).all() {
-                return Ok(run);
-            }
-        }
-    }
-    Ok(scored
-        .clone()
-        .lazy()
-        .select([col(scores::LEAD_ID)])
-        .join(leads_df.clone().lazy(), [col(scores::LEAD_ID)], [col(leads::LEAD_ID)], JoinArgs::new(JoinType::Left))
-        .collect()?)
-}
-
-/// Reads qualify's scores and ingest's leads and events for the run date.
-pub fn read_inputs(layout: &RunLayout, ctx: &RunContext) -> Result<(ValueInputs, Vec<InputFile>)> {
-    let (scores, a) = layout.read_output(ctx.run_date, Stage::Qualify, files::SCORES)?;
-    let (leads, b) = layout.read_output(ctx.run_date, Stage::Ingest, files::LEADS)?;
-    let (events, c) = layout.read_output(ctx.run_date, Stage::Ingest, files::EVENTS)?;
-    Ok((ValueInputs { scores, leads, events }, vec![a, b, c]))
-}
-
 /// Loads the model that scored the day (named in `scores.parquet`), values the leads and writes
 /// `values.parquet`, `report.json` and the manifest.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(ValueStageReport, Manifest)> {
-    let started = Instant::now();
-    let mut sw = Stopwatch::new();
-    let (inputs, mut files_read) = read_inputs(layout, ctx)?;
+    let mut stage = StageRun::start(Stage::Value, layout, ctx);
+    let inputs =
+        ValueInputs { scores: stage.table(&artifact::SCORES)?, features: stage.table(&artifact::SCORED_FEATURES)? };
     let model_id = inputs
         .scores
         .column(scores::MODEL_ID)?
@@ -159,14 +131,12 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
         .map(str::to_string)
         .ok_or(ValueError::NoScores)?;
     let model = registry::load_model(&config.models_dir(), &model_id)?;
-    files_read.push(InputFile::hash(&model.dir.join(registry::MODEL_FILE), None)?);
-    sw.lap("read");
+    stage.lap("read");
     let mut out = run(config, &inputs, ctx, &model)?;
-    sw.lap("value");
-    let mut w = layout.begin(ctx, Stage::Value)?;
-    w.write_parquet(files::VALUES, &mut out.values)?;
-    w.write_json(files::REPORT, &out.report)?;
-    sw.lap("write");
-    let manifest = w.commit(files_read, sw.into_timings(), started)?;
+    stage.lap("value");
+    let manifest = stage.finish(|w| {
+        w.write_table(&artifact::VALUES, &mut out.values)?;
+        w.write_json(files::REPORT, &out.report)
+    })?;
     Ok((out.report, manifest))
 }

@@ -132,6 +132,27 @@ impl Labels {
     pub fn window_micros(&self) -> i64 {
         i64::from(self.window_days) * MICROS_PER_DAY
     }
+
+    /// The training window: leads created on the local dates `[from, to)`, `to` = run date −
+    /// window, `from` = `to` − `history_months`. Labels reports it and features trains on it.
+    pub fn training_window(&self, run_date: crate::RunDate) -> (crate::RunDate, crate::RunDate) {
+        let to = run_date.date() - chrono::Duration::days(i64::from(self.window_days));
+        let from = to.checked_sub_months(chrono::Months::new(self.history_months)).unwrap_or(to);
+        (crate::RunDate::new(from), crate::RunDate::new(to))
+    }
+
+    /// Over `labels.parquet`: the leads a model may learn from, those created in the training
+    /// window (`tz` midnights) whose window has ended, that were not already customers.
+    pub fn is_training_lead(&self, run_date: crate::RunDate, tz: Tz) -> polars::prelude::Expr {
+        use crate::schema::labels as l;
+        use polars::prelude::{TimeUnit, col, lit};
+        let (from, to) = self.training_window(run_date);
+        let at = || col(l::CREATED_AT).dt().timestamp(TimeUnit::Microseconds);
+        at().gt_eq(lit(from.start_micros(tz)))
+            .and(at().lt(lit(to.start_micros(tz))))
+            .and(col(l::MATURED))
+            .and(col(l::EXISTING_CUSTOMER).not())
+    }
 }
 
 /// The columns a definition may test, with their types: the canonical columns of the source and

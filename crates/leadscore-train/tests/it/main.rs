@@ -8,10 +8,10 @@ use std::path::Path;
 use leadscore_core::config::Policy;
 use leadscore_core::schema::features as f;
 use leadscore_core::{Classify, Config, ExitKind, RunContext, RunDate};
-use leadscore_model::registry::{Champion, ChampionState};
+use leadscore_model::registry::{self, Champion, ChampionState, Due};
 use leadscore_model::spec::SPEC_VERSION;
 use leadscore_model::{FeatureDef, FeatureKind, FeatureSpec, FittedFeature, Recipe};
-use leadscore_train::{Due, TrainError, TrainInputs, due, run};
+use leadscore_train::{TrainError, TrainInputs, run};
 use polars::prelude::*;
 
 const DAY_US: i64 = 86_400_000_000;
@@ -222,11 +222,12 @@ fn too_few_conversions_refuse_to_train_with_exit_4_and_the_numbers() {
 }
 
 #[test]
-fn scoring_leads_and_unlabelled_rows_never_enter_training() {
+fn rows_of_another_split_and_unlabelled_rows_never_enter_training() {
     let (mut inputs, _) = world(6_000);
-    // Mark the newest 500 leads as scoring leads (not matured): no label, split `score`.
+    // Mark the newest 500 leads with a split train does not train on (the `score` split of older
+    // builds): no label.
     let n = inputs.features.height();
-    relabel(&mut inputs, |i, s, y| if i >= n - 500 { (f::SCORE, None) } else { (split_name(s), y) });
+    relabel(&mut inputs, |i, s, y| if i >= n - 500 { ("score", None) } else { (split_name(s), y) });
     let out = run(&config(""), &inputs, &ctx("2026-01-01"), None).unwrap();
     let t = out.report.trained.as_deref().unwrap();
     assert_eq!(t.train.leads + t.validation.leads, (n - 500) as u64);
@@ -270,6 +271,11 @@ fn a_champion_that_is_better_on_the_same_leads_stays() {
     let t = worse.report.trained.as_deref().unwrap();
     assert!(!d.promoted, "{} {:?}", d.reason, t.candidates);
     assert!(d.reason.contains("stays champion"));
+}
+
+/// The registry's rule with a config's `[train] retrain_after_days`, as train applies it.
+fn due(cfg: &Config, ctx: &RunContext, champion: &ChampionState) -> Due {
+    registry::due(champion, ctx.run_date, ctx.retrain, cfg.train.retrain_after_days)
 }
 
 #[test]

@@ -1,0 +1,232 @@
+//! The run layout on disk and stage manifests.
+//!
+//! ```text
+//! <output_dir>/runs/<YYYY-MM-DD>/<stage>/        one folder per stage and run date
+//!     leads.parquet, …, report.json
+//!     manifest.json                              written last: its presence marks success
+//! ```
+//!
+//! A stage writes into a hidden staging folder (`.<stage>.partial-<pid>`) next to its final folder
+//! and renames it into place only when every output and the manifest are written. A stage that
+//! dies leaves at most a `.partial` folder, which no reader mistakes for output and the next run
+//! clears away.
+
+mod freshness;
+mod lock;
+mod run;
+mod writer;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::Artifact;
+use crate::error::{CoreError, Result};
+use crate::io::{self, TableMeta};
+use crate::schema::files;
+use crate::time::RunDate;
+
+pub use freshness::Freshness;
+pub use lock::{LOCK_FILE, RunLock};
+pub use run::StageRun;
+pub use writer::{InputFile, Manifest, StageWriter, Stopwatch, Timing, process_alive};
+
+/// The stages of the pipeline, in DAG order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// CRM exports → canonical tables + rejects.
+    Ingest,
+    /// Conversion definitions → conversions and per-lead window labels.
+    Labels,
+    /// Point-in-time features, the fitted feature spec, the leakage audit.
+    Features,
+    /// Models, calibration, thresholds, the registry and its champion.
+    Train,
+    /// Daily scores: probability, score, segment, qualified flag and reasons per new lead.
+    Qualify,
+    /// Predicted value within the window per scored lead.
+    Value,
+    /// Qualified leads in the ad platforms' upload formats.
+    Export,
+}
+
+impl Stage {
+    /// Every stage, in DAG order.
+    pub const ALL: [Stage; 7] =
+        [Stage::Ingest, Stage::Labels, Stage::Features, Stage::Train, Stage::Qualify, Stage::Value, Stage::Export];
+
+    /// The stage's name (folder name, CLI name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ingest => "ingest",
+            Self::Labels => "labels",
+            Self::Features => "features",
+            Self::Train => "train",
+            Self::Qualify => "qualify",
+            Self::Value => "value",
+            Self::Export => "export",
+        }
+    }
+
+    /// Parses a stage name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The stages whose outputs this stage reads, in DAG order: the producers of its declared
+    /// inputs ([`crate::artifact::inputs`]; qualify reads train's champion from the model
+    /// registry). A pipeline that runs both must run them first.
+    pub fn reads(self) -> Vec<Stage> {
+        let mut stages: Vec<Stage> =
+            crate::artifact::inputs(self).iter().map(|a| a.producer).filter(|p| *p != self).collect();
+        stages.sort();
+        stages.dedup();
+        stages
+    }
+
+    /// The config section that tunes this stage (`[train]` …), if it has one.
+    pub fn config_section(self) -> Option<&'static str> {
+        match self {
+            Self::Labels => Some("labels"),
+            Self::Features => Some("features"),
+            Self::Train => Some("train"),
+            Self::Qualify => Some("qualify"),
+            Self::Export => Some("export"),
+            Self::Ingest | Self::Value => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What every stage gets besides its config and inputs.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    /// The run date.
+    pub run_date: RunDate,
+    /// SHA-256 of the resolved config.
+    pub config_hash: String,
+    /// Seed for every random source of the run.
+    pub seed: u64,
+    /// Train even when the champion is recent (`--retrain`).
+    pub retrain: bool,
+}
+
+impl RunContext {
+    /// The Parquet metadata for a table written by `stage` in this run.
+    pub fn table_meta(&self, stage: Stage) -> TableMeta {
+        TableMeta { stage: stage.name().into(), run_date: self.run_date, config_hash: self.config_hash.clone() }
+    }
+}
+
+/// Folders of runs under an output directory.
+#[derive(Debug, Clone)]
+pub struct RunLayout {
+    root: PathBuf,
+    /// Input paths in manifests are written relative to this folder (the config's), so that a
+    /// run from another working directory finds the same manifests up to date.
+    base: PathBuf,
+}
+
+impl RunLayout {
+    /// The layout under `output_dir`; manifests record input paths as given.
+    pub fn new(output_dir: impl Into<PathBuf>) -> Self {
+        Self { root: output_dir.into(), base: PathBuf::new() }
+    }
+
+    /// The layout of a config's output folder; manifests record input paths relative to the
+    /// config's folder.
+    pub fn for_config(config: &crate::Config) -> Self {
+        Self { root: config.output_dir(), base: config.base_dir.clone() }
+    }
+
+    /// The output folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// An input path as a manifest records it: relative to the config's folder when it is inside
+    /// it (or reached from it), else as given.
+    fn recorded(&self, path: &str) -> String {
+        if self.base.as_os_str().is_empty() || self.base == Path::new(".") {
+            return path.to_string();
+        }
+        Path::new(path).strip_prefix(&self.base).map_or_else(|_| path.to_string(), |p| p.display().to_string())
+    }
+
+    /// A recorded input path as a path to open.
+    fn resolved(&self, recorded: &str) -> PathBuf {
+        let p = Path::new(recorded);
+        if p.is_absolute() || self.base.as_os_str().is_empty() { p.to_path_buf() } else { self.base.join(p) }
+    }
+
+    /// Checks that the output folder is a folder (or does not exist yet): a file in its place is
+    /// a configuration error, not a failure halfway through a run.
+    pub fn check_root(&self) -> Result<()> {
+        check_folder(&self.root, "[project] output_dir")
+    }
+
+    /// `<output_dir>/runs/<date>`.
+    pub fn run_dir(&self, date: RunDate) -> PathBuf {
+        self.root.join("runs").join(date.to_string())
+    }
+
+    /// `<output_dir>/runs/<date>/<stage>`.
+    pub fn stage_dir(&self, date: RunDate, stage: Stage) -> PathBuf {
+        self.run_dir(date).join(stage.name())
+    }
+
+    /// The path of one output of a stage that has completed.
+    pub fn output(&self, date: RunDate, stage: Stage, file: &str) -> PathBuf {
+        self.stage_dir(date, stage).join(file)
+    }
+
+    /// The path of an artifact of the run date, checked to exist: when it does not, the error
+    /// names the stage to run.
+    pub fn existing(&self, date: RunDate, artifact: &Artifact) -> Result<PathBuf> {
+        let path = self.output(date, artifact.producer, artifact.file);
+        if !path.exists() {
+            return Err(CoreError::MissingStageOutput {
+                path,
+                stage: artifact.producer.name().into(),
+                run_date: date.to_string(),
+            });
+        }
+        Ok(path)
+    }
+
+    /// Reads a table of the run date and checks its declared columns; names the stage to run
+    /// when it is missing, and the file and column when a column is missing or of another kind.
+    pub fn read_table(&self, date: RunDate, artifact: &Artifact) -> Result<(polars::prelude::DataFrame, InputFile)> {
+        let path = self.existing(date, artifact)?;
+        let df = io::read_parquet(&path)?;
+        artifact.check(&df, &path)?;
+        let input = InputFile::hash(&path, Some(df.height() as u64))?;
+        Ok((df, input))
+    }
+
+    /// The manifest of a completed stage, if it completed.
+    pub fn manifest(&self, date: RunDate, stage: Stage) -> Option<Manifest> {
+        let text = fs::read_to_string(self.output(date, stage, files::MANIFEST)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+/// Checks that `path` is a folder or can become one: neither it nor a folder above it is a file.
+pub fn check_folder(path: &Path, key: &'static str) -> Result<()> {
+    for p in path.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+        if p.exists() {
+            if p.is_dir() {
+                return Ok(());
+            }
+            return Err(CoreError::NotAFolder { path: p.to_path_buf(), key });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! The one stage runner every stage's `execute` uses: reads only the stage's declared inputs
+//! (recording each file's hash for the manifest), times the steps, and writes the outputs into a
+//! staging folder that is committed with the manifest.
+
+use std::path::Path;
+use std::time::Instant;
+
+use polars::prelude::DataFrame;
+use serde::de::DeserializeOwned;
+
+use super::{InputFile, Manifest, RunContext, RunLayout, Stage, StageWriter, Stopwatch, Timing};
+use crate::artifact::{self, Artifact, Place};
+use crate::error::{CoreError, Result};
+
+/// One run of one stage, from reading its inputs to committing its outputs.
+#[derive(Debug)]
+pub struct StageRun<'a> {
+    stage: Stage,
+    layout: &'a RunLayout,
+    ctx: &'a RunContext,
+    started: Instant,
+    read: Vec<InputFile>,
+    watch: Stopwatch,
+}
+
+impl<'a> StageRun<'a> {
+    /// Starts a run of `stage`.
+    pub fn start(stage: Stage, layout: &'a RunLayout, ctx: &'a RunContext) -> Self {
+        Self { stage, layout, ctx, started: Instant::now(), read: Vec::new(), watch: Stopwatch::new() }
+    }
+
+    /// The run's context.
+    pub fn ctx(&self) -> &'a RunContext {
+        self.ctx
+    }
+
+    /// A stage reads only what it declares: the declarations are the DAG's edges.
+    fn declared(&self, a: &Artifact) -> Result<()> {
+        if artifact::inputs(self.stage).contains(a) {
+            Ok(())
+        } else {
+            Err(CoreError::Internal(format!(
+                "stage `{}` reads {} of `{}` without declaring it in artifact::inputs",
+                self.stage, a.file, a.producer
+            )))
+        }
+    }
+
+    /// Reads a declared input table of the run date, checking its columns.
+    pub fn table(&mut self, a: &Artifact) -> Result<DataFrame> {
+        self.declared(a)?;
+        let (df, input) = self.layout.read_table(self.ctx.run_date, a)?;
+        self.read.push(input);
+        Ok(df)
+    }
+
+    /// Reads a declared input document (JSON) of the run date.
+    pub fn document<T: DeserializeOwned>(&mut self, a: &Artifact) -> Result<T> {
+        self.declared(a)?;
+        let path = self.layout.existing(self.ctx.run_date, a)?;
+        let text = std::fs::read_to_string(&path).map_err(|source| CoreError::Read { path: path.clone(), source })?;
+        let value = serde_json::from_str(&text).map_err(|e| CoreError::Document {
+            path: path.clone(),
+            message: e.to_string(),
+            producer: a.producer.name(),
+        })?;
+        self.read.push(InputFile::hash(&path, None)?);
+        Ok(value)
+    }
+
+    /// Records a file of a declared registry input (the champion pointer, a model's files): its
+    /// content is part of what the outputs depend on.
+    pub fn registry_file(&mut self, a: &Artifact, path: &Path) -> Result<()> {
+        self.declared(a)?;
+        debug_assert_eq!(a.place, Place::Registry);
+        self.read.push(InputFile::hash(path, None)?);
+        Ok(())
+    }
+
+    /// Records the source files the stage read outside the run folder (ingest's CRM exports).
+    pub fn source_files(&mut self, files: Vec<InputFile>) {
+        self.read.extend(files);
+    }
+
+    /// Ends a step: the time since the previous one is recorded under `step`.
+    pub fn lap(&mut self, step: &str) {
+        self.watch.lap(step);
+    }
+
+    /// Records steps timed inside the stage's `run`.
+    pub fn record(&mut self, timings: Vec<Timing>) {
+        self.watch.record(timings);
+    }
+
+    /// Writes the outputs with `write` into a staging folder, then the manifest, and moves the
+    /// folder into place.
+    pub fn finish(mut self, write: impl FnOnce(&mut StageWriter) -> Result<()>) -> Result<Manifest> {
+        let mut w = self.layout.begin(self.ctx, self.stage)?;
+        write(&mut w)?;
+        self.watch.lap("write");
+        w.commit(self.read, self.watch.into_timings(), self.started)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::{Column, DataFrame};
+
+    use super::*;
+    use crate::{Classify, ExitKind};
+
+    #[test]
+    fn a_stage_reads_only_what_it_declares_and_a_missing_column_is_an_input_error() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| CoreError::Internal(e.to_string()))?;
+        let layout = RunLayout::new(dir.path());
+        let ctx = RunContext {
+            run_date: "2026-03-01".parse().map_err(|_| CoreError::Internal("date".into()))?,
+            config_hash: "h".into(),
+            seed: 1,
+            retrain: false,
+        };
+        // Qualify's scores without the `segment` column.
+        let mut w = layout.begin(&ctx, Stage::Qualify)?;
+        let text = |name: &str| Column::new(name.into(), ["x"]);
+        let mut scores = DataFrame::new(
+            1,
+            vec![
+                text("lead_id"),
+                text("user_id"),
+                text("client_id"),
+                Column::new("created_at".into(), [1i64])
+                    .cast(&polars::prelude::DataType::Datetime(polars::prelude::TimeUnit::Microseconds, None))
+                    .map_err(|e| CoreError::Internal(e.to_string()))?,
+                text("model_id"),
+                Column::new("probability".into(), [0.5]),
+                Column::new("score".into(), [50.0]),
+                Column::new("qualified".into(), [true]),
+            ],
+        )
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
+        w.write_parquet(artifact::SCORES.file, &mut scores)?;
+        w.commit(vec![], vec![], Instant::now())?;
+
+        // Value declares the scores: the read fails on the missing column, naming file and column.
+        let mut value = StageRun::start(Stage::Value, &layout, &ctx);
+        let e = value.table(&artifact::SCORES).map(|_| ()).unwrap_err();
+        assert_eq!(e.exit_kind(), ExitKind::InputData);
+        let msg = e.to_string();
+        assert!(msg.contains("scores.parquet") && msg.contains("`segment`") && msg.contains("qualify"), "{msg}");
+
+        // Labels does not declare the scores: reading them is refused as a bug, before any I/O.
+        let mut labels = StageRun::start(Stage::Labels, &layout, &ctx);
+        let e = labels.table(&artifact::SCORES).map(|_| ()).unwrap_err();
+        assert_eq!(e.exit_kind(), ExitKind::Internal);
+        assert!(e.to_string().contains("without declaring it"), "{e}");
+
+        // A declared output is checked on write too.
+        let mut w = layout.begin(&ctx, Stage::Qualify)?;
+        let e = w.write_table(&artifact::SCORES, &mut scores).map(|_| ()).unwrap_err();
+        assert!(e.to_string().contains("does not match its declaration"), "{e}");
+        let e = w.write_table(&artifact::LEADS, &mut scores).map(|_| ()).unwrap_err();
+        assert!(e.to_string().contains("writes leads.parquet of `ingest`"), "{e}");
+        Ok(())
+    }
+}
