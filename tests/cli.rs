@@ -500,12 +500,15 @@ fn backtests_score_past_periods_with_the_model_of_the_time_or_a_fixed_one() {
     let export = synth(dir.path(), &[]);
     let config = export.join("leadscore.toml");
     let c = config.to_str().unwrap();
-    let o = leadscore(&["backtest", "--config", c, "--from", "2026-09-01", "--to", "2026-09-15", "--json"], dir.path());
+    let o = leadscore(&["backtest", "--config", c, "--from", "2026-09-01", "--to", "2026-09-14", "--json"], dir.path());
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(r["mode"], "rolling");
     let periods = r["periods"].as_array().unwrap();
     assert_eq!(periods.len(), 2, "two weekly periods");
+    // Both ends are included, as in a backfill: the periods are 09-01 to 09-07 and 09-08 to 09-14.
+    assert_eq!((periods[0]["from"].as_str(), periods[0]["to"].as_str()), (Some("2026-09-01"), Some("2026-09-07")));
+    assert_eq!(periods[1]["to"].as_str(), Some("2026-09-14"));
     // Each period has the model trained with the data of its first day: different models.
     assert_ne!(periods[0]["model_id"], periods[1]["model_id"]);
     assert!(periods[0]["model_id"].as_str().unwrap().starts_with("20260901-"));
@@ -520,7 +523,7 @@ fn backtests_score_past_periods_with_the_model_of_the_time_or_a_fixed_one() {
     let html = fs::read_to_string(out.join("backtest.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("promised precision") && !html.contains("<script"));
     // Leads after 2026-09-22 have not matured by 2026-11-01 with a 40-day window: said so.
-    let o = leadscore(&["backtest", "--config", c, "--from", "2026-09-20", "--to", "2026-09-27", "--json"], dir.path());
+    let o = leadscore(&["backtest", "--config", c, "--from", "2026-09-20", "--to", "2026-09-26", "--json"], dir.path());
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert!(r["warnings"][0].as_str().unwrap().contains("have not matured"), "{r}");
@@ -529,7 +532,7 @@ fn backtests_score_past_periods_with_the_model_of_the_time_or_a_fixed_one() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let id = read_json(&export.join("models/champion.json"))["model_id"].as_str().unwrap().to_string();
     let o = leadscore(
-        &["backtest", "--config", c, "--from", "2026-09-01", "--to", "2026-09-15", "--model", &id, "--json"],
+        &["backtest", "--config", c, "--from", "2026-09-01", "--to", "2026-09-14", "--model", &id, "--json"],
         dir.path(),
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));

@@ -44,7 +44,7 @@ pub struct RunArgs {
     #[arg(long, short)]
     pub date: Option<RunDate>,
     /// Seed for every random choice of the run.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = leadscore_core::config::train::DEFAULT_SEED)]
     pub seed: u64,
     /// Train a new model even when the champion is younger than `[train] retrain_after_days`.
     #[arg(long)]
@@ -126,7 +126,7 @@ pub enum Command {
         /// First day whose leads are scored (YYYY-MM-DD).
         #[arg(long)]
         from: RunDate,
-        /// Day after the last one scored (YYYY-MM-DD).
+        /// Last day whose leads are scored (YYYY-MM-DD), included.
         #[arg(long)]
         to: RunDate,
         /// Outcomes known before this date. Default: the config's `default_run_date`, else today.
@@ -136,7 +136,7 @@ pub enum Command {
         #[arg(long)]
         model: Option<String>,
         /// Seed for every random choice.
-        #[arg(long, default_value_t = 42)]
+        #[arg(long, default_value_t = leadscore_core::config::train::DEFAULT_SEED)]
         seed: u64,
         /// Print the report as JSON on stdout instead of a table.
         #[arg(long)]
@@ -159,7 +159,7 @@ pub enum Command {
         #[arg(long)]
         continue_on_error: bool,
         /// Seed for every random choice.
-        #[arg(long, default_value_t = 42)]
+        #[arg(long, default_value_t = leadscore_core::config::train::DEFAULT_SEED)]
         seed: u64,
         /// Wait up to this many seconds for another run using the same output folder.
         #[arg(long, default_value_t = 0, value_name = "SECONDS")]

@@ -146,44 +146,96 @@ fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(value)? + "\n")
 }
 
+/// `leadscore run`: the pipeline's stages for one run date.
+fn run(run: &args::RunArgs, dag: &DagArgs, as_json: bool, log_format: LogFormat) -> anyhow::Result<()> {
+    let (config, stages, options) = plan(&run.config, dag)?;
+    let ctx = run_context(&config, run);
+    tracing::info!(date = %ctx.run_date, config = %run.config.display(), "run");
+    let _lock = lock(&config, run.lock_wait)?;
+    let mut progress = progress::Progress::new(stages.len(), log_format);
+    let (summary, result) = leadscore_pipeline::run(&stages, &config, &ctx, &options, &mut progress);
+    drop(progress);
+    finish(&summary, result, as_json)
+}
+
+/// `leadscore stage NAME`: one stage, recomputed.
+fn stage(name: &str, run: &args::RunArgs, as_json: bool) -> anyhow::Result<()> {
+    let stage = parse_stage(name)?;
+    let (config, ctx) = context(run)?;
+    let _lock = lock(&config, run.lock_wait)?;
+    let options = RunOptions { force: true, training_only: Vec::new() };
+    let (summary, result) = leadscore_pipeline::run(&[stage], &config, &ctx, &options, &mut leadscore_pipeline::Quiet);
+    finish(&summary, result, as_json)
+}
+
+/// `leadscore train`: the stages up to train, training whether or not it is due.
+fn train(run: &args::RunArgs, as_json: bool, log_format: LogFormat) -> anyhow::Result<()> {
+    let (config, mut ctx) = context(run)?;
+    ctx.retrain = true;
+    let _lock = lock(&config, run.lock_wait)?;
+    // Upstream stages run only when their outputs for the date are not up to date.
+    let stages: Vec<Stage> = Stage::ALL.into_iter().filter(|s| *s <= Stage::Train).collect();
+    let mut progress = progress::Progress::new(stages.len(), log_format);
+    let (summary, result) = leadscore_pipeline::run(&stages, &config, &ctx, &RunOptions::default(), &mut progress);
+    drop(progress);
+    finish(&summary, result, as_json)
+}
+
+/// `leadscore validate`: the config, ingest's accounting and the labels' volumes, nothing written;
+/// exits as a run would.
+fn validate(run: &args::RunArgs) -> anyhow::Result<()> {
+    let (config, ctx) = context(run)?;
+    let (sources, _) = leadscore_ingest::read_sources(&config)?;
+    let ingested = leadscore_ingest::run(&config, &sources, &ctx)?;
+    let mut text =
+        format!("{}: configuration is valid (config hash {}).\n", run.config.display(), &ctx.config_hash[..12]);
+    text.push_str(&ingested.report.summary());
+    if config.labels.is_none() {
+        text.push_str("no [labels]: add one (or a preset) to define what the models learn.\n");
+        text.push_str("nothing was written.\n");
+        return print(&text);
+    }
+    let inputs =
+        leadscore_labels::LabelsInputs { leads: ingested.leads, deals: ingested.deals, events: ingested.events };
+    let labels = leadscore_labels::run(&config, &inputs, &ctx)?;
+    text.push_str("conversion definitions:\n");
+    text.push_str(&labels.report.definitions_text());
+    text.push_str("conversions per month (known before the run date):\n");
+    text.push_str(&labels.report.volumes_table());
+    text.push_str(&labels.report.summary());
+    text.push_str("nothing was written.\n");
+    print(&text)?;
+    // Exit as a run would: the volume gate refuses to train (4).
+    let settings = leadscore_labels::settings(&config)?;
+    Ok(leadscore_labels::volume_gate(&labels.report, settings)?)
+}
+
+/// `leadscore synth`: a synthetic CRM export.
+fn synth(a: &args::SynthArgs) -> anyhow::Result<()> {
+    let opts = SynthOptions {
+        leads: a.leads,
+        months: a.months,
+        seed: a.seed,
+        shape: match a.shape {
+            args::ShapeArg::Hubspot => Shape::Hubspot,
+            args::ShapeArg::Salesforce => Shape::Salesforce,
+        },
+        dirty_rate: a.dirty_rate,
+        end: a.end.map_or_else(leadscore_synth::default_end, |d| d.date()),
+        window_days: a.window_days,
+        extra_attributes: a.extra_attributes,
+        extra_events: a.extra_events,
+    };
+    let summary = leadscore_synth::write(&a.out, &opts)?;
+    print(&summary.render())
+}
+
 /// Runs a parsed command line.
 pub fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { run, dag, json: as_json } => {
-            let (config, stages, options) = plan(&run.config, &dag)?;
-            let ctx = run_context(&config, &run);
-            tracing::info!(date = %ctx.run_date, config = %run.config.display(), "run");
-            let _lock = lock(&config, run.lock_wait)?;
-            let mut progress = progress::Progress::new(stages.len(), cli.log_format);
-            let (summary, result) = leadscore_pipeline::run(&stages, &config, &ctx, &options, &mut progress);
-            drop(progress);
-            finish(&summary, result, as_json)
-        }
-        Command::Stage { name, run, json: as_json } => {
-            let stage = parse_stage(&name)?;
-            let (config, ctx) = context(&run)?;
-            let _lock = lock(&config, run.lock_wait)?;
-            let (summary, result) = leadscore_pipeline::run(
-                &[stage],
-                &config,
-                &ctx,
-                &RunOptions { force: true, training_only: Vec::new() },
-                &mut leadscore_pipeline::Quiet,
-            );
-            finish(&summary, result, as_json)
-        }
-        Command::Train { run, json: as_json } => {
-            let (config, mut ctx) = context(&run)?;
-            ctx.retrain = true;
-            let _lock = lock(&config, run.lock_wait)?;
-            // Upstream stages run only when their outputs for the date are not up to date.
-            let stages: Vec<Stage> = Stage::ALL.into_iter().filter(|s| *s <= Stage::Train).collect();
-            let mut progress = progress::Progress::new(stages.len(), cli.log_format);
-            let (summary, result) =
-                leadscore_pipeline::run(&stages, &config, &ctx, &RunOptions::default(), &mut progress);
-            drop(progress);
-            finish(&summary, result, as_json)
-        }
+        Command::Run { run: r, dag, json } => run(&r, &dag, json, cli.log_format),
+        Command::Stage { name, run, json } => stage(&name, &run, json),
+        Command::Train { run, json } => train(&run, json, cli.log_format),
         Command::Backfill { config: path, from, to, continue_on_error, seed, lock_wait, dag, json: as_json } => {
             if to < from {
                 return Err(UsageError(format!("--to {to} is before --from {from}")).into());
@@ -213,53 +265,8 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             let report = leadscore_pipeline::backtest::backtest(&cfg, &opts, seed)?;
             print(&if as_json { json(&report)? } else { report.render() })
         }
-        Command::Validate { run } => {
-            let (config, ctx) = context(&run)?;
-            let (sources, _) = leadscore_ingest::read_sources(&config)?;
-            let ingested = leadscore_ingest::run(&config, &sources, &ctx)?;
-            let mut text =
-                format!("{}: configuration is valid (config hash {}).\n", run.config.display(), &ctx.config_hash[..12]);
-            text.push_str(&ingested.report.summary());
-            if config.labels.is_some() {
-                let inputs = leadscore_labels::LabelsInputs {
-                    leads: ingested.leads,
-                    deals: ingested.deals,
-                    events: ingested.events,
-                };
-                let labels = leadscore_labels::run(&config, &inputs, &ctx)?;
-                text.push_str("conversion definitions:\n");
-                text.push_str(&labels.report.definitions_text());
-                text.push_str("conversions per month (known before the run date):\n");
-                text.push_str(&labels.report.volumes_table());
-                text.push_str(&labels.report.summary());
-                text.push_str("nothing was written.\n");
-                print(&text)?;
-                // Exit as a run would: the volume gate refuses to train (4).
-                let settings = leadscore_labels::settings(&config)?;
-                return Ok(leadscore_labels::volume_gate(&labels.report, settings)?);
-            }
-            text.push_str("no [labels]: add one (or a preset) to define what the models learn.\n");
-            text.push_str("nothing was written.\n");
-            print(&text)
-        }
-        Command::Synth(a) => {
-            let opts = SynthOptions {
-                leads: a.leads,
-                months: a.months,
-                seed: a.seed,
-                shape: match a.shape {
-                    args::ShapeArg::Hubspot => Shape::Hubspot,
-                    args::ShapeArg::Salesforce => Shape::Salesforce,
-                },
-                dirty_rate: a.dirty_rate,
-                end: a.end.map_or_else(leadscore_synth::default_end, |d| d.date()),
-                window_days: a.window_days,
-                extra_attributes: a.extra_attributes,
-                extra_events: a.extra_events,
-            };
-            let summary = leadscore_synth::write(&a.out, &opts)?;
-            print(&summary.render())
-        }
+        Command::Validate { run } => validate(&run),
+        Command::Synth(a) => synth(&a),
         Command::Inspect { file, head, json: as_json } => {
             let i = inspect(&file, head)?;
             print(&if as_json { json(&i)? } else { i.render() })

@@ -151,74 +151,29 @@ fn no_training_leads(
     ))
 }
 
-/// Runs the features stage on in-memory tables.
-pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result<FeaturesOutputs> {
+/// The rows features derives: the training window's leads (train, then validation) and the
+/// pending leads after it, oldest first, with their labels and `split`; and how many lead the
+/// train split (a prefix: the cut is a time).
+fn select_rows(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result<(DataFrame, usize)> {
     let labels_cfg = config.labels.as_ref().ok_or(FeaturesError::NoLabels)?;
-    let mut sw = Stopwatch::new();
     let tz = config.project.timezone;
-    let run_start = ctx.run_date.start_micros(tz);
     let (window_start, window_end) = labels_cfg.training_window(ctx.run_date);
     let to_us = window_end.start_micros(tz);
-
-    // Training leads with their labels, oldest first. The keys are selected (and, unless labels
-    // and leads are row-aligned, joined and sorted) first, so the wide leads table (every
-    // attribute) is gathered once.
-    const ROW: &str = "__row";
-    let score_from = ctx.run_date.pred().start_micros(tz);
-    let is_training = labels_cfg.is_training_lead(ctx.run_date, tz);
     // Pending leads follow the training window up to the day before the run date; their windows
     // are open.
     let is_pending = micros(l::CREATED_AT)
         .gt_eq(lit(to_us))
-        .and(micros(l::CREATED_AT).lt(lit(score_from)))
+        .and(micros(l::CREATED_AT).lt(lit(ctx.run_date.pred().start_micros(tz))))
         .and(col(l::MATURED).not())
         .and(col(l::EXISTING_CUSTOMER).not());
-    let is_training = is_training.or(is_pending);
-    let label_columns = [col(l::CONVERTED), col(l::VALUE_IN_WINDOW), col(l::DAYS_TO_CONVERT).cast(DataType::Float64)];
-    let keys = if rows_aligned(&inputs.labels, &inputs.leads)? {
-        // Both come sorted by `created_at`, then `lead_id` (ingest, labels): the labels' row
-        // number is the lead's.
-        inputs
-            .labels
-            .clone()
-            .lazy()
-            .with_row_index(ROW, None)
-            .filter(is_training)
-            .select([vec![col(ROW)], label_columns.to_vec()].concat())
-            .collect()?
-    } else {
-        inputs
-            .labels
-            .clone()
-            .lazy()
-            .filter(is_training)
-            .select([vec![col(l::LEAD_ID)], label_columns.to_vec()].concat())
-            .join(
-                inputs.leads.select([leads::LEAD_ID, leads::CREATED_AT])?.with_row_index(ROW.into(), None)?.lazy(),
-                [col(l::LEAD_ID)],
-                [col(leads::LEAD_ID)],
-                JoinArgs::new(JoinType::Inner),
-            )
-            .sort([leads::CREATED_AT, leads::LEAD_ID], SortMultipleOptions::default())
-            .collect()?
-    };
-    let mut training = inputs.leads.take(keys.column(ROW)?.idx()?)?;
-    training.with_column(keys.column(f::CONVERTED)?.clone())?;
-    training.with_column(keys.column(f::VALUE_IN_WINDOW)?.clone())?;
-    training.with_column(keys.column(f::DAYS_TO_CONVERT)?.clone())?;
-    // The validation cut: every validation lead is created strictly after every training lead.
-    let created = training.column(leads::CREATED_AT)?.datetime()?.physical().clone();
-    let cut = match config.train.validation {
-        Validation::Weeks(w) => to_us - i64::from(w) * 7 * MICROS_PER_DAY,
-        Validation::Fraction(frac) => {
-            // A share of the matured leads (pending leads come after them).
-            let matured = created.iter().take_while(|t| t.unwrap_or(i64::MIN) < to_us).count();
-            let i = ((matured as f64) * (1.0 - frac)).floor() as usize;
-            // `get` panics past the end: no matured lead means no cut (the check below says why).
-            let i = i.min(matured.saturating_sub(1));
-            if i < created.len() { created.get(i).unwrap_or(to_us) } else { to_us }
-        }
-    };
+    let keep = labels_cfg.is_training_lead(ctx.run_date, tz).or(is_pending);
+    let keys = labelled_rows(inputs, keep)?;
+    let mut rows = inputs.leads.take(keys.column(ROW)?.idx()?)?;
+    rows.with_column(keys.column(f::CONVERTED)?.clone())?;
+    rows.with_column(keys.column(f::VALUE_IN_WINDOW)?.clone())?;
+    rows.with_column(keys.column(f::DAYS_TO_CONVERT)?.clone())?;
+    let created = rows.column(leads::CREATED_AT)?.datetime()?.physical().clone();
+    let cut = validation_cut(config.train.validation, &created, to_us);
     let split: StringChunked = created
         .iter()
         .map(|t| {
@@ -232,12 +187,150 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
             })
         })
         .collect();
-    training.with_column(split.with_name(f::SPLIT.into()).into_column())?;
-    // Training leads are oldest first and the cut is a time: the training split is a prefix.
+    rows.with_column(split.with_name(f::SPLIT.into()).into_column())?;
     let n_train = created.iter().take_while(|t| t.unwrap_or(i64::MIN) < cut).count();
     if n_train == 0 {
+        let run_start = ctx.run_date.start_micros(tz);
         return Err(no_training_leads(inputs, ctx, labels_cfg.window_days, (window_start, window_end), run_start));
     }
+    Ok((rows, n_train))
+}
+
+/// Row index in the leads table.
+const ROW: &str = "__row";
+
+/// The labels of the leads `keep` selects, with each lead's row in the leads table, oldest
+/// first. The keys are selected (and, unless labels and leads are row-aligned, joined and sorted)
+/// first, so the wide leads table (every attribute) is gathered once.
+fn labelled_rows(inputs: &FeaturesInputs, keep: Expr) -> Result<DataFrame> {
+    let label_columns = [col(l::CONVERTED), col(l::VALUE_IN_WINDOW), col(l::DAYS_TO_CONVERT).cast(DataType::Float64)];
+    Ok(if rows_aligned(&inputs.labels, &inputs.leads)? {
+        // Both come sorted by `created_at`, then `lead_id` (ingest, labels): the labels' row
+        // number is the lead's. (The index is taken before filtering.)
+        inputs
+            .labels
+            .clone()
+            .lazy()
+            .with_row_index(ROW, None)
+            .filter(keep)
+            .select([vec![col(ROW)], label_columns.to_vec()].concat())
+            .collect()?
+    } else {
+        inputs
+            .labels
+            .clone()
+            .lazy()
+            .filter(keep)
+            .select([vec![col(l::LEAD_ID)], label_columns.to_vec()].concat())
+            .join(
+                inputs.leads.select([leads::LEAD_ID, leads::CREATED_AT])?.with_row_index(ROW.into(), None)?.lazy(),
+                [col(l::LEAD_ID)],
+                [col(leads::LEAD_ID)],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .sort([leads::CREATED_AT, leads::LEAD_ID], SortMultipleOptions::default())
+            .collect()?
+    })
+}
+
+/// The validation cut: every validation lead is created strictly after every training lead.
+/// `created` holds the matured leads (before `window_end`), then the pending ones.
+fn validation_cut(validation: Validation, created: &Int64Chunked, window_end: i64) -> i64 {
+    match validation {
+        Validation::Weeks(w) => window_end - i64::from(w) * 7 * MICROS_PER_DAY,
+        Validation::Fraction(frac) => {
+            // A share of the matured leads (pending leads come after them).
+            let matured = created.iter().take_while(|t| t.unwrap_or(i64::MIN) < window_end).count();
+            let i = ((matured as f64) * (1.0 - frac)).floor() as usize;
+            // `get` panics past the end: no matured lead means no cut (the caller says why).
+            let i = i.min(matured.saturating_sub(1));
+            if i < created.len() { created.get(i).unwrap_or(window_end) } else { window_end }
+        }
+    }
+}
+
+/// Each configured attribute with its kind: declared, or inferred from its column's type.
+fn attribute_kinds(config: &Config, leads_df: &DataFrame) -> Vec<(Attribute, AttributeKind)> {
+    config
+        .attributes
+        .iter()
+        .map(|a| {
+            let dt = leads_df.column(&a.name).map(|c| c.dtype().clone()).unwrap_or(DataType::String);
+            let kind = a.kind.unwrap_or(match dt {
+                DataType::Float64 => AttributeKind::Numeric,
+                DataType::Boolean => AttributeKind::Boolean,
+                DataType::Datetime(_, _) => AttributeKind::Timestamp,
+                _ if a.job_title => AttributeKind::Text,
+                _ => AttributeKind::Categorical,
+            });
+            (a.clone(), kind)
+        })
+        .collect()
+}
+
+/// The recipe: the attributes the audit kept, and the event counts when events are configured.
+fn recipe(
+    config: &Config,
+    kinds: &[(Attribute, AttributeKind)],
+    audit_rows: &[AuditRow],
+    event_names: Option<Vec<String>>,
+) -> Recipe {
+    let attributes = kinds
+        .iter()
+        .filter(|(a, _)| !audit_rows.iter().any(|r| r.attribute == a.name && r.excluded))
+        .map(|(a, k)| AttributeRecipe {
+            name: a.name.clone(),
+            kind: *k,
+            job_title: a.job_title && *k == AttributeKind::Text,
+            buckets: if *k == AttributeKind::Numeric { a.buckets.clone() } else { Vec::new() },
+        })
+        .collect();
+    let windows = &config.features.event_windows_days;
+    Recipe {
+        timezone: config.project.timezone.name().to_string(),
+        attributes,
+        events: event_names.map(|names| EventRecipe {
+            windows_days: windows.clone(),
+            name_window_days: windows.iter().copied().max().unwrap_or(30),
+            names,
+        }),
+    }
+}
+
+/// What the report says of each feature: its fill rate on the training split and its levels.
+fn feature_summaries(
+    catalog: &[leadscore_model::FeatureDef],
+    spec: &FeatureSpec,
+    train_derived: &DataFrame,
+) -> Vec<FeatureSummary> {
+    catalog
+        .iter()
+        .zip(&spec.features)
+        .map(|(d, fitted)| {
+            let c = train_derived.column(&d.name);
+            let fill = c.map(|c| 1.0 - c.null_count() as f64 / c.len().max(1) as f64).unwrap_or(0.0);
+            let levels = match fitted {
+                leadscore_model::FittedFeature::Categorical { levels, .. } => Some(levels.len()),
+                leadscore_model::FittedFeature::Numeric { .. } => None,
+            };
+            FeatureSummary {
+                name: d.name.clone(),
+                kind: d.kind,
+                origin: d.origin.clone(),
+                description: d.description.clone(),
+                fill_train: fill,
+                levels,
+            }
+        })
+        .collect()
+}
+
+/// Runs the features stage on in-memory tables.
+pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result<FeaturesOutputs> {
+    let mut sw = Stopwatch::new();
+    let tz = config.project.timezone;
+    let run_start = ctx.run_date.start_micros(tz);
+    let (training, n_train) = select_rows(config, inputs, ctx)?;
     sw.lap("select");
     let positive: Vec<bool> = training.column(f::CONVERTED)?.bool()?.iter().map(|x| x == Some(true)).collect();
 
@@ -249,53 +342,19 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
         .lazy()
         .filter(micros(leads::CREATED_AT).gt_eq(lit(recent_from)).and(micros(leads::CREATED_AT).lt(lit(run_start))))
         .collect()?;
-    let kinds: Vec<(Attribute, AttributeKind)> = config
-        .attributes
-        .iter()
-        .map(|a| {
-            let dt = inputs.leads.column(&a.name).map(|c| c.dtype().clone()).unwrap_or(DataType::String);
-            let kind = a.kind.unwrap_or(match dt {
-                DataType::Float64 => AttributeKind::Numeric,
-                DataType::Boolean => AttributeKind::Boolean,
-                DataType::Datetime(_, _) => AttributeKind::Timestamp,
-                _ if a.job_title => AttributeKind::Text,
-                _ => AttributeKind::Categorical,
-            });
-            (a.clone(), kind)
-        })
-        .collect();
+    let kinds = attribute_kinds(config, &inputs.leads);
     let train_only = training.slice(0, n_train);
     let audit_rows = audit::audit(&kinds, &train_only, &positive[..n_train], &recent, &config.features)?;
     sw.lap("audit");
     for a in audit_rows.iter().filter(|a| a.excluded) {
         tracing::warn!(attribute = %a.attribute, "leakage audit: {}", a.verdict);
     }
-
-    // The recipe: the attributes that passed, and events when configured.
-    let attributes: Vec<AttributeRecipe> = kinds
-        .iter()
-        .filter(|(a, _)| !audit_rows.iter().any(|r| r.attribute == a.name && r.excluded))
-        .map(|(a, k)| AttributeRecipe {
-            name: a.name.clone(),
-            kind: *k,
-            job_title: a.job_title && *k == AttributeKind::Text,
-            buckets: if *k == AttributeKind::Numeric { a.buckets.clone() } else { Vec::new() },
-        })
-        .collect();
     let events = match (&config.sources.events, &config.features.event_names) {
         (None, _) => None,
         (Some(_), Some(names)) => Some(names.clone()),
         (Some(_), None) => Some(top_event_names(&inputs.events, run_start, DEFAULT_EVENT_NAMES)?),
     };
-    let recipe = Recipe {
-        timezone: tz.name().to_string(),
-        attributes,
-        events: events.clone().map(|names| EventRecipe {
-            windows_days: config.features.event_windows_days.clone(),
-            name_window_days: config.features.event_windows_days.iter().copied().max().unwrap_or(30),
-            names,
-        }),
-    };
+    let recipe = recipe(config, &kinds, &audit_rows, events.clone());
 
     let rows = training;
     let events_df = (inputs.events.height() > 0).then_some(&inputs.events);
@@ -315,35 +374,13 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
     for c in derived.columns().iter().skip(1) {
         out.with_column(c.clone())?;
     }
-    let feature_summaries = catalog
-        .iter()
-        .zip(&spec.features)
-        .map(|(d, fitted)| {
-            let c = train_derived.column(&d.name);
-            let fill = c.map(|c| 1.0 - c.null_count() as f64 / c.len().max(1) as f64).unwrap_or(0.0);
-            let levels = match fitted {
-                leadscore_model::FittedFeature::Categorical { levels, .. } => Some(levels.len()),
-                leadscore_model::FittedFeature::Numeric { .. } => None,
-            };
-            FeatureSummary {
-                name: d.name.clone(),
-                kind: d.kind,
-                origin: d.origin.clone(),
-                description: d.description.clone(),
-                fill_train: fill,
-                levels,
-            }
-        })
-        .collect();
+    let feature_summaries = feature_summaries(&catalog, &spec, &train_derived);
     let narrow = out.select([f::SPLIT, f::CREATED_AT, f::CONVERTED])?;
     let part = |name: &str| -> Result<SplitSummary> {
         let m = narrow.column(f::SPLIT)?.str()?.equal(name);
         split_summary(&narrow.filter(&m)?)
     };
-    let mut warnings = Vec::new();
-    if train_only.height() == 0 {
-        warnings.push("no training leads: no matured lead was created in the training window".to_string());
-    }
+    let warnings = Vec::new();
     let report = FeaturesReport {
         run_date: ctx.run_date,
         train: part(f::TRAIN)?,

@@ -161,11 +161,7 @@ fn missing_column(file: &RawFile, column: &str, expected: String) -> IngestError
 
 /// The column each mapped field reads in `file`, checking that configured columns exist.
 /// Preset columns of optional fields that the file lacks are skipped and listed in `missing`.
-fn present_mapping<'a>(
-    source: &'a Source,
-    file: &RawFile,
-    missing: &mut Vec<String>,
-) -> Result<Vec<(&'static schema::FieldSpec, &'a str)>> {
+fn present_mapping<'a>(source: &'a Source, file: &RawFile, missing: &mut Vec<String>) -> Result<Mapping<'a>> {
     let has = |c: &str| file.frame.get_column_index(c).is_some();
     let mut out = Vec::new();
     for spec in source.kind.fields() {
@@ -194,6 +190,9 @@ fn present_mapping<'a>(
     }
     Ok(out)
 }
+
+/// The canonical fields a file has, with the column each is read from.
+type Mapping<'s> = Vec<(&'static schema::FieldSpec, &'s str)>;
 
 /// Per-file parsed canonical columns plus the file's issues.
 struct ParsedFile {
@@ -333,6 +332,171 @@ fn null_column(name: &str, ty: FieldType, n: usize) -> Column {
     }
 }
 
+/// The mapped fields of one file, parsed: canonical columns, and the amount and currency
+/// columns money conversion still needs, with the problems found.
+#[derive(Default)]
+struct Fields {
+    parsed: HashMap<&'static str, Column>,
+    issues: Vec<Issue>,
+    left_empty: Vec<(&'static str, usize)>,
+    amount: Option<Vec<Option<f64>>>,
+    currency: Option<(StringChunked, String)>,
+}
+
+impl Fields {
+    fn issue(&mut self, row: usize, reason: RejectReason, column: &str, detail: String) {
+        self.issues.push(Issue { row, reason, column: column.to_string(), detail });
+    }
+
+    /// Parses one mapped field from its file column.
+    fn parse(
+        &mut self,
+        spec: &'static schema::FieldSpec,
+        col: &Column,
+        column: &str,
+        id_field: bool,
+        tz: Tz,
+    ) -> Result<()> {
+        let name = spec.name;
+        match spec.ty {
+            FieldType::Id | FieldType::Text => {
+                let t = parse::text(col)?.with_name(name.into());
+                // A mapped id field is required even where the source allows it unmapped (events
+                // without `event_id` get one derived from their content).
+                if spec.required || id_field {
+                    for (i, _) in t.iter().enumerate().filter(|(_, v)| v.is_none()) {
+                        self.issue(i, RejectReason::MissingId, column, format!("`{column}` ({name}) is empty"));
+                    }
+                }
+                self.parsed.insert(name, t.into_column());
+            }
+            FieldType::Timestamp => {
+                let (v, errs) = parse::timestamps(col, tz)?;
+                let mut bad = vec![false; v.len()];
+                for (i, msg) in errs {
+                    bad[i] = true;
+                    self.issue(i, RejectReason::UnparsableTimestamp, column, format!("`{column}` ({name}): {msg}"));
+                }
+                if spec.required {
+                    for (i, x) in v.iter().enumerate() {
+                        if x.is_none() && !bad[i] {
+                            let detail = format!("`{column}` ({name}) is empty");
+                            self.issue(i, RejectReason::MissingTimestamp, column, detail);
+                        }
+                    }
+                }
+                self.parsed.insert(name, parse::datetime_column(name, v));
+            }
+            FieldType::Amount => {
+                let (v, errs) = parse::numbers(col)?;
+                for (i, msg) in errs {
+                    self.issue(i, RejectReason::UnparsableAmount, column, format!("`{column}` ({name}): {msg}"));
+                }
+                for (i, x) in v.iter().enumerate() {
+                    if x.is_some_and(|x| x < 0.0) {
+                        let detail = format!("`{column}` ({name}) is negative; expected 0 or more");
+                        self.issue(i, RejectReason::NegativeAmount, column, detail);
+                    }
+                }
+                self.amount = Some(v);
+            }
+            FieldType::Currency => self.currency = Some((parse::text(col)?, column.to_string())),
+            FieldType::Probability => {
+                let (v, errs) = parse::numbers(col)?;
+                self.left_empty.extend(errs.into_iter().map(|(row, _)| (name, row)));
+                let v: Vec<Option<f64>> = v
+                    .into_iter()
+                    .enumerate()
+                    .map(|(row, x)| match x {
+                        Some(p) if (0.0..=1.0).contains(&p) => Some(p),
+                        Some(p) if p > 1.0 && p <= 100.0 => Some(p / 100.0),
+                        Some(_) => {
+                            self.left_empty.push((name, row));
+                            None
+                        }
+                        None => None,
+                    })
+                    .collect();
+                self.parsed.insert(name, Column::new(name.into(), v));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each row's ISO code and exchange rate into the project currency. A code only matters where
+    /// there is an amount: a deal without one is not rejected for its currency.
+    fn currency_rates(&mut self, config: &Config, n: usize) -> (Vec<Option<String>>, Vec<f64>) {
+        let project = config.currency.project().to_string();
+        let mut codes: Vec<Option<String>> = vec![None; n];
+        let mut rates: Vec<f64> = vec![1.0; n];
+        let Some((cur, column)) = self.currency.take() else { return (codes, rates) };
+        for (i, v) in cur.iter().enumerate() {
+            let Some(raw) = v else { continue };
+            if !self.amount.as_ref().is_some_and(|a| a[i].is_some()) {
+                codes[i] = iso4217(raw);
+                continue;
+            }
+            match iso4217(raw) {
+                None => self.issue(
+                    i,
+                    RejectReason::UnknownCurrency,
+                    &column,
+                    format!("`{column}` is not an ISO 4217 currency code (three letters, such as EUR)"),
+                ),
+                Some(code) => match config.currency.rate(&code) {
+                    None => self.issue(
+                        i,
+                        RejectReason::UnknownCurrency,
+                        &column,
+                        format!(
+                            "`{column}`: no exchange rate for {code} into {project}; add it under [currency] rates"
+                        ),
+                    ),
+                    Some(r) => {
+                        rates[i] = r;
+                        codes[i] = Some(code);
+                    }
+                },
+            }
+        }
+        (codes, rates)
+    }
+
+    /// Deals' amounts and events' values in the project currency, with the original amounts and
+    /// the codes; a conversion that overflows is a reject, never infinity.
+    fn convert_money(&mut self, config: &Config, source: &Source, n: usize) {
+        let (amount_name, original_name, currency_name) = match source.kind {
+            SourceKind::Deals => (deals::AMOUNT, Some(deals::AMOUNT_ORIGINAL), deals::CURRENCY),
+            SourceKind::Events => (events::VALUE, None, events::CURRENCY),
+            SourceKind::Leads => return,
+        };
+        let project = config.currency.project().to_string();
+        let (codes, rates) = self.currency_rates(config, n);
+        let original = self.amount.take().unwrap_or_else(|| vec![None; n]);
+        let converted: Vec<Option<f64>> = original.iter().zip(&rates).map(|(a, r)| a.map(|a| a * r)).collect();
+        // A finite amount can overflow when converted (1.7e308 GBP).
+        let amount_column = source.column(amount_name).unwrap_or(amount_name).to_string();
+        for (i, (c, r)) in converted.iter().zip(&rates).enumerate() {
+            if c.is_some_and(|c| !c.is_finite()) {
+                let detail = format!(
+                    "`{amount_column}` times the exchange rate {r} into {project} is not a finite number; \
+                     expected an amount below {:e}",
+                    f64::MAX / r.max(1.0)
+                );
+                self.issue(i, RejectReason::NonFiniteAmount, &amount_column, detail);
+            }
+        }
+        let converted: Vec<Option<f64>> = converted.into_iter().map(|c| c.filter(|c| c.is_finite())).collect();
+        let codes: Vec<Option<String>> =
+            codes.into_iter().zip(&original).map(|(c, a)| c.or_else(|| a.map(|_| project.clone()))).collect();
+        self.parsed.insert(amount_name, Column::new(amount_name.into(), converted));
+        if let Some(o) = original_name {
+            self.parsed.insert(o, Column::new(o.into(), original));
+        }
+        self.parsed.insert(currency_name, Column::new(currency_name.into(), codes));
+    }
+}
+
 fn parse_file(
     config: &Config,
     source: &Source,
@@ -343,177 +507,12 @@ fn parse_file(
 ) -> Result<ParsedFile> {
     let df = &file.frame;
     let n = df.height();
-    let mut issues = Vec::new();
-    let mut left_empty = Vec::new();
-    let mut parsed: HashMap<&'static str, Column> = HashMap::new();
-    let mut currency_col: Option<StringChunked> = None;
-    let mut amount_col: Option<Vec<Option<f64>>> = None;
-    let mut currency_column = String::new();
+    let mut fields = Fields::default();
     for (spec, column) in mapping {
-        let col = df.column(column)?;
-        let column = column.to_string();
-        match spec.ty {
-            FieldType::Id | FieldType::Text => {
-                let t = parse::text(col)?.with_name(spec.name.into());
-                // A mapped id field is required even where the source allows it unmapped (events
-                // without `event_id` get one derived from their content).
-                if spec.required || spec.name == source.kind.id_field() {
-                    for (i, v) in t.iter().enumerate() {
-                        if v.is_none() {
-                            issues.push(Issue {
-                                row: i,
-                                reason: RejectReason::MissingId,
-                                column: column.clone(),
-                                detail: format!("`{column}` ({}) is empty", spec.name),
-                            });
-                        }
-                    }
-                }
-                parsed.insert(spec.name, t.into_column());
-            }
-            FieldType::Timestamp => {
-                let (v, errs) = parse::timestamps(col, tz)?;
-                let mut bad = vec![false; n];
-                for (i, msg) in errs {
-                    bad[i] = true;
-                    issues.push(Issue {
-                        row: i,
-                        reason: RejectReason::UnparsableTimestamp,
-                        column: column.clone(),
-                        detail: format!("`{column}` ({}): {msg}", spec.name),
-                    });
-                }
-                if spec.required {
-                    for (i, x) in v.iter().enumerate() {
-                        if x.is_none() && !bad[i] {
-                            issues.push(Issue {
-                                row: i,
-                                reason: RejectReason::MissingTimestamp,
-                                column: column.clone(),
-                                detail: format!("`{column}` ({}) is empty", spec.name),
-                            });
-                        }
-                    }
-                }
-                parsed.insert(spec.name, parse::datetime_column(spec.name, v));
-            }
-            FieldType::Amount => {
-                let (v, errs) = parse::numbers(col)?;
-                for (i, msg) in errs {
-                    issues.push(Issue {
-                        row: i,
-                        reason: RejectReason::UnparsableAmount,
-                        column: column.clone(),
-                        detail: format!("`{column}` ({}): {msg}", spec.name),
-                    });
-                }
-                for (i, x) in v.iter().enumerate() {
-                    if x.is_some_and(|x| x < 0.0) {
-                        issues.push(Issue {
-                            row: i,
-                            reason: RejectReason::NegativeAmount,
-                            column: column.clone(),
-                            detail: format!("`{column}` ({}) is negative; expected 0 or more", spec.name),
-                        });
-                    }
-                }
-                amount_col = Some(v);
-            }
-            FieldType::Currency => {
-                currency_col = Some(parse::text(col)?);
-                currency_column = column;
-            }
-            FieldType::Probability => {
-                let (v, errs) = parse::numbers(col)?;
-                left_empty.extend(errs.into_iter().map(|(row, _)| (spec.name, row)));
-                let v: Vec<Option<f64>> = v
-                    .into_iter()
-                    .enumerate()
-                    .map(|(row, x)| match x {
-                        Some(p) if (0.0..=1.0).contains(&p) => Some(p),
-                        Some(p) if p > 1.0 && p <= 100.0 => Some(p / 100.0),
-                        Some(_) => {
-                            left_empty.push((spec.name, row));
-                            None
-                        }
-                        None => None,
-                    })
-                    .collect();
-                parsed.insert(spec.name, Column::new(spec.name.into(), v));
-            }
-        }
+        fields.parse(spec, df.column(column)?, column, spec.name == source.kind.id_field(), tz)?;
     }
-    // Currency: normalise, check it is ISO 4217 with a known rate, convert amounts. A code only
-    // matters where there is an amount: a deal without one is not rejected for its currency.
-    let project = config.currency.project().to_string();
-    let mut codes: Vec<Option<String>> = vec![None; n];
-    let mut rates: Vec<f64> = vec![1.0; n];
-    let has_amount = |i: usize| amount_col.as_ref().is_some_and(|a| a[i].is_some());
-    if let Some(cur) = &currency_col {
-        let column = &currency_column;
-        for (i, v) in cur.iter().enumerate() {
-            let Some(raw) = v else { continue };
-            if !has_amount(i) {
-                codes[i] = iso4217(raw);
-                continue;
-            }
-            match iso4217(raw) {
-                None => issues.push(Issue {
-                    row: i,
-                    reason: RejectReason::UnknownCurrency,
-                    column: column.clone(),
-                    detail: format!("`{column}` is not an ISO 4217 currency code (three letters, such as EUR)"),
-                }),
-                Some(code) => match config.currency.rate(&code) {
-                    None => issues.push(Issue {
-                        row: i,
-                        reason: RejectReason::UnknownCurrency,
-                        column: column.clone(),
-                        detail: format!(
-                            "`{column}`: no exchange rate for {code} into {project}; add it under [currency] rates"
-                        ),
-                    }),
-                    Some(r) => {
-                        rates[i] = r;
-                        codes[i] = Some(code);
-                    }
-                },
-            }
-        }
-    }
-    let has_money = matches!(source.kind, SourceKind::Deals | SourceKind::Events);
-    let (amount_name, original_name, currency_name) = match source.kind {
-        SourceKind::Deals => (deals::AMOUNT, Some(deals::AMOUNT_ORIGINAL), deals::CURRENCY),
-        _ => (events::VALUE, None, events::CURRENCY),
-    };
-    if has_money {
-        let original = amount_col.unwrap_or_else(|| vec![None; n]);
-        let converted: Vec<Option<f64>> = original.iter().zip(&rates).map(|(a, r)| a.map(|a| a * r)).collect();
-        // A finite amount can overflow when converted (1.7e308 GBP): never write infinity.
-        let amount_column = source.column(amount_name).unwrap_or(amount_name).to_string();
-        for (i, (c, r)) in converted.iter().zip(&rates).enumerate() {
-            if c.is_some_and(|c| !c.is_finite()) {
-                issues.push(Issue {
-                    row: i,
-                    reason: RejectReason::NonFiniteAmount,
-                    column: amount_column.clone(),
-                    detail: format!(
-                        "`{amount_column}` times the exchange rate {r} into {project} is not a finite number; \
-                         expected an amount below {:e}",
-                        f64::MAX / r.max(1.0)
-                    ),
-                });
-            }
-        }
-        let converted: Vec<Option<f64>> = converted.into_iter().map(|c| c.filter(|c| c.is_finite())).collect();
-        let codes: Vec<Option<String>> =
-            codes.into_iter().zip(&original).map(|(c, a)| c.or_else(|| a.map(|_| project.clone()))).collect();
-        parsed.insert(amount_name, Column::new(amount_name.into(), converted));
-        if let Some(o) = original_name {
-            parsed.insert(o, Column::new(o.into(), original));
-        }
-        parsed.insert(currency_name, Column::new(currency_name.into(), codes));
-    }
+    fields.convert_money(config, source, n);
+    let Fields { mut parsed, issues, left_empty, .. } = fields;
     // The parts of the e-mail and phone the features use (the raw values go after the digests
     // are made, in `run`).
     if source.kind == SourceKind::Leads {
@@ -568,6 +567,122 @@ struct SourceResult {
     attributes: Vec<AttributeReport>,
 }
 
+/// Each file's mapping, checked before any parsing so that a bad file fails fast (an empty file
+/// has none), and the preset's optional columns the files lack.
+fn file_mappings<'s>(
+    config: &Config,
+    source: &'s Source,
+    files: &[RawFile],
+) -> Result<(Vec<Option<Mapping<'s>>>, Vec<String>)> {
+    let mut preset_missing = Vec::new();
+    let mut mappings = Vec::with_capacity(files.len());
+    for f in files {
+        if f.frame.width() == 0 {
+            mappings.push(None);
+            continue;
+        }
+        let m = present_mapping(source, f, &mut preset_missing)?;
+        if source.kind == SourceKind::Leads {
+            for a in &config.attributes {
+                if f.frame.get_column_index(&a.column).is_none() {
+                    return Err(missing_column(f, &a.column, format!("attribute `{}` of [[attributes]]", a.name)));
+                }
+            }
+        }
+        mappings.push(Some(m));
+    }
+    Ok((mappings, preset_missing))
+}
+
+/// The attributes' kinds (declared, or inferred across all files) and their report rows; none
+/// for sources other than leads.
+fn attribute_kinds(
+    config: &Config,
+    kind: SourceKind,
+    files: &[RawFile],
+) -> Result<(Vec<(String, String, AttributeKind)>, Vec<AttributeReport>)> {
+    let mut attr_kinds = Vec::new();
+    let mut attr_reports = Vec::new();
+    if kind != SourceKind::Leads {
+        return Ok((attr_kinds, attr_reports));
+    }
+    for a in &config.attributes {
+        let (k, inferred) = match a.kind {
+            Some(k) => (k, false),
+            None => {
+                let cols: Vec<&Column> = files.iter().filter_map(|f| f.frame.column(&a.column).ok()).collect();
+                (attributes::infer_kind(&cols, config.project.timezone)?, true)
+            }
+        };
+        attr_kinds.push((a.name.clone(), a.column.clone(), k));
+        attr_reports.push(AttributeReport {
+            name: a.name.clone(),
+            column: a.column.clone(),
+            kind: k,
+            inferred,
+            available_at_creation: a.available_at_creation,
+            filled: 0,
+            unparsable: 0,
+        });
+    }
+    Ok((attr_kinds, attr_reports))
+}
+
+/// Rejects the records of a file that could not be read as rows at all.
+fn reject_unreadable(
+    kind: SourceKind,
+    f: &RawFile,
+    masked: &HashSet<&str>,
+    rejects: &mut Rejects,
+    report: &mut SourceReport,
+) {
+    let file_name = f.path.display().to_string();
+    for u in &f.unreadable {
+        rejects.source.push(kind.name());
+        rejects.file.push(file_name.clone());
+        rejects.row.push(u.record);
+        rejects.column.push(u.column.clone());
+        rejects.reason.push(u.reason.code());
+        rejects.detail.push(u.detail.clone());
+        // A record that could not be read may have its values under the wrong names (a shifted
+        // field, a swallowed line): when identity columns are masked, every value is.
+        let all: HashSet<&str> =
+            if masked.is_empty() { HashSet::new() } else { u.values.iter().map(|(k, _)| k.as_str()).collect() };
+        rejects.raw.push(values_json(u.values.iter().map(|(k, v)| (k.as_str(), v.clone())), &all));
+        *report.rejected_by_reason.entry(u.reason.code().to_string()).or_default() += 1;
+        report.rejected += 1;
+    }
+}
+
+/// Rejects the rows of a file with problems, one reject per row: the first problem is its
+/// reason; the detail lists them all. Returns which rows are kept.
+fn reject_rows(
+    kind: SourceKind,
+    f: &RawFile,
+    mut issues: Vec<Issue>,
+    masked: &HashSet<&str>,
+    rejects: &mut Rejects,
+    report: &mut SourceReport,
+) -> Vec<bool> {
+    let file_name = f.path.display().to_string();
+    issues.sort_by_key(|i| i.row);
+    let mut keep = vec![true; f.frame.height()];
+    for group in issues.chunk_by(|a, b| a.row == b.row) {
+        let row = group[0].row;
+        keep[row] = false;
+        rejects.source.push(kind.name());
+        rejects.file.push(file_name.clone());
+        rejects.row.push(f.record(row));
+        rejects.column.push(Some(group[0].column.clone()));
+        rejects.reason.push(group[0].reason.code());
+        rejects.detail.push(group.iter().map(|i| i.detail.as_str()).collect::<Vec<_>>().join("; "));
+        rejects.raw.push(raw_json(&f.frame, row, masked));
+        *report.rejected_by_reason.entry(group[0].reason.code().to_string()).or_default() += 1;
+        report.rejected += 1;
+    }
+    keep
+}
+
 fn process_source(
     config: &Config,
     source: &Source,
@@ -578,52 +693,12 @@ fn process_source(
 ) -> Result<SourceResult> {
     let tz = config.project.timezone;
     let kind = source.kind;
-    let mut preset_missing = Vec::new();
-    // Check every file's columns before any parsing, so a bad file fails fast.
-    let mut mappings = Vec::with_capacity(files.len());
-    for f in files {
-        if f.frame.width() == 0 {
-            mappings.push(None);
-            continue;
-        }
-        let m = present_mapping(source, f, &mut preset_missing)?;
-        if kind == SourceKind::Leads {
-            for a in &config.attributes {
-                if f.frame.get_column_index(&a.column).is_none() {
-                    return Err(missing_column(f, &a.column, format!("attribute `{}` of [[attributes]]", a.name)));
-                }
-            }
-        }
-        mappings.push(Some(m));
-    }
+    let (mappings, preset_missing) = file_mappings(config, source, files)?;
     for f in files.iter().filter(|f| f.frame.width() == 0 && f.unreadable.is_empty()) {
         warnings.push(format!("{}: empty file (0 bytes), no {kind} read from it", f.path.display()));
     }
     let masked = masked_columns(config, source);
-    // Attribute kinds: declared, or inferred across all files.
-    let mut attr_kinds = Vec::new();
-    let mut attr_reports = Vec::new();
-    if kind == SourceKind::Leads {
-        for a in &config.attributes {
-            let (k, inferred) = match a.kind {
-                Some(k) => (k, false),
-                None => {
-                    let cols: Vec<&Column> = files.iter().filter_map(|f| f.frame.column(&a.column).ok()).collect();
-                    (attributes::infer_kind(&cols, tz)?, true)
-                }
-            };
-            attr_kinds.push((a.name.clone(), a.column.clone(), k));
-            attr_reports.push(AttributeReport {
-                name: a.name.clone(),
-                column: a.column.clone(),
-                kind: k,
-                inferred,
-                available_at_creation: a.available_at_creation,
-                filled: 0,
-                unparsable: 0,
-            });
-        }
-    }
+    let (attr_kinds, mut attr_reports) = attribute_kinds(config, kind, files)?;
     let mut report = SourceReport {
         source: kind,
         files: Vec::new(),
@@ -643,48 +718,10 @@ fn process_source(
         let file_name = f.path.display().to_string();
         report.files.push(FileReport { path: file_name.clone(), rows: f.records_read() });
         report.read += f.records_read();
-        // Records that could not be read as rows at all.
-        for u in &f.unreadable {
-            rejects.source.push(kind.name());
-            rejects.file.push(file_name.clone());
-            rejects.row.push(u.record);
-            rejects.column.push(u.column.clone());
-            rejects.reason.push(u.reason.code());
-            rejects.detail.push(u.detail.clone());
-            // A record that could not be read may have its values under the wrong names (a shifted
-            // field, a swallowed line): when identity columns are masked, every value is.
-            let all: HashSet<&str> =
-                if masked.is_empty() { HashSet::new() } else { u.values.iter().map(|(k, _)| k.as_str()).collect() };
-            rejects.raw.push(values_json(u.values.iter().map(|(k, v)| (k.as_str(), v.clone())), &all));
-            *report.rejected_by_reason.entry(u.reason.code().to_string()).or_default() += 1;
-            report.rejected += 1;
-        }
+        reject_unreadable(kind, f, &masked, rejects, &mut report);
         let Some(mapping) = mapping else { continue };
         let p = parse_file(config, source, f, mapping, &attr_kinds, tz)?;
-        // One reject per row: the first problem is its reason; the detail lists them all.
-        let mut issues = p.issues;
-        issues.sort_by_key(|i| i.row);
-        let mut keep = vec![true; n];
-        let mut k = 0;
-        while k < issues.len() {
-            let row = issues[k].row;
-            let mut end = k;
-            while end < issues.len() && issues[end].row == row {
-                end += 1;
-            }
-            let group = &issues[k..end];
-            keep[row] = false;
-            rejects.source.push(kind.name());
-            rejects.file.push(file_name.clone());
-            rejects.row.push(f.record(row));
-            rejects.column.push(Some(group[0].column.clone()));
-            rejects.reason.push(group[0].reason.code());
-            rejects.detail.push(group.iter().map(|i| i.detail.as_str()).collect::<Vec<_>>().join("; "));
-            rejects.raw.push(raw_json(&f.frame, row, &masked));
-            *report.rejected_by_reason.entry(group[0].reason.code().to_string()).or_default() += 1;
-            report.rejected += 1;
-            k = end;
-        }
+        let keep = reject_rows(kind, f, p.issues, &masked, rejects, &mut report);
         for (field, row) in &p.left_empty {
             if keep[*row] {
                 *report.values_left_empty.entry((*field).to_string()).or_default() += 1;

@@ -176,7 +176,7 @@ pub fn run(config: &Config, inputs: &LabelsInputs, ctx: &RunContext) -> Result<L
             tw.from, settings.history_months
         ));
     }
-    if settings.history_months < 6 {
+    if settings.history_months < leadscore_core::config::conversions::RECOMMENDED_HISTORY_MONTHS {
         warnings.push(format!(
             "history of {} months is short; 6 or more are recommended so models see seasonality and enough conversions",
             settings.history_months

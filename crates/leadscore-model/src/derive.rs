@@ -206,31 +206,48 @@ pub fn derive(
 
 /// The features of the leads' own rows (canonical fields, creation time, attributes), with
 /// `lead_id` first.
-fn row_features(leads_df: &DataFrame, recipe: &Recipe, tz: Tz) -> Result<(DataFrame, Vec<FeatureDef>)> {
-    let n = leads_df.height();
-    let mut catalog = Vec::new();
-    let mut columns: Vec<Column> = vec![leads_df.column(leads::LEAD_ID)?.clone()];
-    let mut push =
-        |catalog: &mut Vec<FeatureDef>, col: Column, kind: FeatureKind, origin: &str, description: String| {
-            catalog.push(FeatureDef { name: col.name().to_string(), kind, origin: origin.into(), description });
-            columns.push(col);
-        };
-    let flag = |b: bool| Some(if b { 1.0 } else { 0.0 });
+/// Feature columns being built, with their catalog entries.
+struct Built {
+    columns: Vec<Column>,
+    catalog: Vec<FeatureDef>,
+}
 
-    // Canonical fields: ingest derived the e-mail's class and domain and the phone's country;
-    // the raw values never reach this stage.
+impl Built {
+    fn push(&mut self, col: Column, kind: FeatureKind, origin: &str, description: String) {
+        self.catalog.push(FeatureDef { name: col.name().to_string(), kind, origin: origin.into(), description });
+        self.columns.push(col);
+    }
+}
+
+fn flag(b: bool) -> Option<f64> {
+    Some(if b { 1.0 } else { 0.0 })
+}
+
+fn row_features(leads_df: &DataFrame, recipe: &Recipe, tz: Tz) -> Result<(DataFrame, Vec<FeatureDef>)> {
+    let mut built = Built { columns: vec![leads_df.column(leads::LEAD_ID)?.clone()], catalog: Vec::new() };
+    identity_features(&mut built, leads_df)?;
+    creation_time_features(&mut built, leads_df, tz)?;
+    let created = leads_df.column(leads::CREATED_AT)?.datetime()?.physical().clone();
+    for a in &recipe.attributes {
+        attribute_features(&mut built, leads_df, a, &created)?;
+    }
+    let frame = DataFrame::new_infer_height(built.columns)?;
+    Ok((frame, built.catalog))
+}
+
+/// Features of the canonical fields: ingest derived the e-mail's class and domain and the phone's
+/// country; the raw values never reach this stage.
+fn identity_features(built: &mut Built, leads_df: &DataFrame) -> Result<()> {
     let class = text_column(leads_df, leads::EMAIL_CLASS)?;
     let domain = text_column(leads_df, leads::EMAIL_DOMAIN)?;
     let tld: Vec<Option<&str>> = domain.iter().map(|d| d.and_then(|d| d.rsplit('.').next())).collect();
-    push(
-        &mut catalog,
+    built.push(
         Column::new("email_class".into(), class.iter().map(|c| Some(c.unwrap_or("missing"))).collect::<Vec<_>>()),
         FeatureKind::Categorical,
         "field email",
         "e-mail class (corporate, free, disposable, invalid, missing)".into(),
     );
-    push(
-        &mut catalog,
+    built.push(
         Column::new("email_tld".into(), tld),
         FeatureKind::Categorical,
         "field email",
@@ -238,15 +255,13 @@ fn row_features(leads_df: &DataFrame, recipe: &Recipe, tz: Tz) -> Result<(DataFr
     );
     let phone = text_column(leads_df, leads::PHONE_COUNTRY)?;
     let phone: Vec<&str> = phone.iter().map(|p| p.unwrap_or("missing")).collect();
-    push(
-        &mut catalog,
+    built.push(
         Column::new("has_phone".into(), phone.iter().map(|p| flag(*p != "missing")).collect::<Vec<_>>()),
         FeatureKind::Numeric,
         "field phone",
         "a phone number was given".into(),
     );
-    push(
-        &mut catalog,
+    built.push(
         Column::new("phone_country".into(), phone.into_iter().map(Some).collect::<Vec<_>>()),
         FeatureKind::Categorical,
         "field phone",
@@ -259,14 +274,18 @@ fn row_features(leads_df: &DataFrame, recipe: &Recipe, tz: Tz) -> Result<(DataFr
         (leads::CLIENT_ID, "has_client_id", "has a web analytics client id (came through the website)"),
     ] {
         let c = text_column(leads_df, field)?;
-        push(
-            &mut catalog,
+        built.push(
             Column::new(name.into(), c.iter().map(|v| flag(v.is_some())).collect::<Vec<_>>()),
             FeatureKind::Numeric,
             &format!("field {field}"),
             description.into(),
         );
     }
+    Ok(())
+}
+
+/// Hour, weekday, office hours and weekend of the creation, in the recipe's time zone.
+fn creation_time_features(built: &mut Built, leads_df: &DataFrame, tz: Tz) -> Result<()> {
     let local = leads_df
         .clone()
         .lazy()
@@ -299,138 +318,124 @@ fn row_features(leads_df: &DataFrame, recipe: &Recipe, tz: Tz) -> Result<(DataFr
         })
         .collect();
     let weekend: Vec<Option<f64>> = days.iter().map(|d| d.map(|d| if d >= 5.0 { 1.0 } else { 0.0 })).collect();
-    push(
-        &mut catalog,
+    built.push(
         hours.with_name("created_hour".into()).into_column(),
         FeatureKind::Numeric,
         "created_at",
         "hour of creation, local time".into(),
     );
-    push(
-        &mut catalog,
+    built.push(
         days.with_name("created_weekday".into()).into_column(),
         FeatureKind::Numeric,
         "created_at",
         "weekday of creation (0 = Monday), local time".into(),
     );
-    push(
-        &mut catalog,
+    built.push(
         Column::new("office_hours".into(), office),
         FeatureKind::Numeric,
         "created_at",
         "created 8:00-18:00 on a weekday, local time".into(),
     );
-    push(
-        &mut catalog,
+    built.push(
         Column::new("weekend".into(), weekend),
         FeatureKind::Numeric,
         "created_at",
         "created on a weekend".into(),
     );
+    Ok(())
+}
 
-    // Attributes.
-    let created = leads_df.column(leads::CREATED_AT)?.datetime()?.physical().clone();
-    for a in &recipe.attributes {
-        let c = leads_df
-            .column(&a.name)
-            .map_err(|_| missing_column(&a.name, leads_df, &format!("attribute `{}`", a.name)))?;
-        let origin = format!("attribute {}", a.name);
-        match a.kind {
-            AttributeKind::Numeric => {
-                let v = c.cast(&DataType::Float64)?;
-                let vals = v.f64()?.clone();
-                if !a.buckets.is_empty() {
-                    let b: Vec<Option<String>> = vals.iter().map(|x| bucket(x, &a.buckets)).collect();
-                    push(
-                        &mut catalog,
-                        Column::new(format!("{}_bucket", a.name).into(), b),
-                        FeatureKind::Categorical,
-                        &origin,
-                        format!("{} bucket", a.name),
-                    );
-                }
-                push(
-                    &mut catalog,
-                    vals.with_name(a.name.as_str().into()).into_column(),
-                    FeatureKind::Numeric,
-                    &origin,
-                    a.name.replace('_', " "),
-                );
-            }
-            AttributeKind::Boolean => {
-                let v = c.bool()?.iter().map(|b| b.map(|b| if b { 1.0 } else { 0.0 })).collect::<Vec<_>>();
-                push(
-                    &mut catalog,
-                    Column::new(a.name.as_str().into(), v),
-                    FeatureKind::Numeric,
-                    &origin,
-                    a.name.replace('_', " "),
-                );
-            }
-            AttributeKind::Categorical => {
-                push(
-                    &mut catalog,
-                    c.clone().with_name(a.name.as_str().into()),
+/// The features of one attribute, by its kind.
+fn attribute_features(
+    built: &mut Built,
+    leads_df: &DataFrame,
+    a: &AttributeRecipe,
+    created: &Int64Chunked,
+) -> Result<()> {
+    let n = leads_df.height();
+    let c =
+        leads_df.column(&a.name).map_err(|_| missing_column(&a.name, leads_df, &format!("attribute `{}`", a.name)))?;
+    let origin = format!("attribute {}", a.name);
+    match a.kind {
+        AttributeKind::Numeric => {
+            let v = c.cast(&DataType::Float64)?;
+            let vals = v.f64()?.clone();
+            if !a.buckets.is_empty() {
+                let b: Vec<Option<String>> = vals.iter().map(|x| bucket(x, &a.buckets)).collect();
+                built.push(
+                    Column::new(format!("{}_bucket", a.name).into(), b),
                     FeatureKind::Categorical,
                     &origin,
-                    a.name.replace('_', " "),
+                    format!("{} bucket", a.name),
                 );
             }
-            AttributeKind::Text if a.job_title => {
-                let t = c.str()?;
-                let mut cache: HashMap<&str, (&'static str, &'static str)> = HashMap::new();
-                let (mut sen, mut dep) = (Vec::with_capacity(n), Vec::with_capacity(n));
-                for v in t.iter() {
-                    let (s, d) = match v {
-                        None => ("missing", "missing"),
-                        Some(v) => *cache.entry(v).or_insert_with(|| (seniority(Some(v)), department(Some(v)))),
-                    };
-                    sen.push(Some(s));
-                    dep.push(Some(d));
-                }
-                let human = a.name.replace('_', " ");
-                push(
-                    &mut catalog,
-                    Column::new(format!("{}_seniority", a.name).into(), sen),
-                    FeatureKind::Categorical,
-                    &origin,
-                    format!("{human} seniority"),
-                );
-                push(
-                    &mut catalog,
-                    Column::new(format!("{}_department", a.name).into(), dep),
-                    FeatureKind::Categorical,
-                    &origin,
-                    format!("{human} department"),
-                );
+            built.push(
+                vals.with_name(a.name.as_str().into()).into_column(),
+                FeatureKind::Numeric,
+                &origin,
+                a.name.replace('_', " "),
+            );
+        }
+        AttributeKind::Boolean => {
+            let v = c.bool()?.iter().map(|b| b.map(|b| if b { 1.0 } else { 0.0 })).collect::<Vec<_>>();
+            built.push(Column::new(a.name.as_str().into(), v), FeatureKind::Numeric, &origin, a.name.replace('_', " "));
+        }
+        AttributeKind::Categorical => {
+            built.push(
+                c.clone().with_name(a.name.as_str().into()),
+                FeatureKind::Categorical,
+                &origin,
+                a.name.replace('_', " "),
+            );
+        }
+        AttributeKind::Text if a.job_title => {
+            let t = c.str()?;
+            let mut cache: HashMap<&str, (&'static str, &'static str)> = HashMap::new();
+            let (mut sen, mut dep) = (Vec::with_capacity(n), Vec::with_capacity(n));
+            for v in t.iter() {
+                let (s, d) = match v {
+                    None => ("missing", "missing"),
+                    Some(v) => *cache.entry(v).or_insert_with(|| (seniority(Some(v)), department(Some(v)))),
+                };
+                sen.push(Some(s));
+                dep.push(Some(d));
             }
-            AttributeKind::Text => {
-                let len: Vec<Option<f64>> = c.str()?.iter().map(|v| v.map(|v| v.chars().count() as f64)).collect();
-                push(
-                    &mut catalog,
-                    Column::new(format!("{}_length", a.name).into(), len),
-                    FeatureKind::Numeric,
-                    &origin,
-                    format!("length of {}", a.name.replace('_', " ")),
-                );
-            }
-            AttributeKind::Timestamp => {
-                let t = c.datetime()?.physical().clone();
-                let d: Vec<Option<f64>> =
-                    t.iter().zip(created.iter()).map(|(t, c)| Some((t? - c?) as f64 / MICROS_PER_DAY as f64)).collect();
-                push(
-                    &mut catalog,
-                    Column::new(format!("{}_days_after_creation", a.name).into(), d),
-                    FeatureKind::Numeric,
-                    &origin,
-                    format!("days from creation to {}", a.name.replace('_', " ")),
-                );
-            }
+            let human = a.name.replace('_', " ");
+            built.push(
+                Column::new(format!("{}_seniority", a.name).into(), sen),
+                FeatureKind::Categorical,
+                &origin,
+                format!("{human} seniority"),
+            );
+            built.push(
+                Column::new(format!("{}_department", a.name).into(), dep),
+                FeatureKind::Categorical,
+                &origin,
+                format!("{human} department"),
+            );
+        }
+        AttributeKind::Text => {
+            let len: Vec<Option<f64>> = c.str()?.iter().map(|v| v.map(|v| v.chars().count() as f64)).collect();
+            built.push(
+                Column::new(format!("{}_length", a.name).into(), len),
+                FeatureKind::Numeric,
+                &origin,
+                format!("length of {}", a.name.replace('_', " ")),
+            );
+        }
+        AttributeKind::Timestamp => {
+            let t = c.datetime()?.physical().clone();
+            let d: Vec<Option<f64>> =
+                t.iter().zip(created.iter()).map(|(t, c)| Some((t? - c?) as f64 / MICROS_PER_DAY as f64)).collect();
+            built.push(
+                Column::new(format!("{}_days_after_creation", a.name).into(), d),
+                FeatureKind::Numeric,
+                &origin,
+                format!("days from creation to {}", a.name.replace('_', " ")),
+            );
         }
     }
-
-    let frame = DataFrame::new_infer_height(columns)?;
-    Ok((frame, catalog))
+    Ok(())
 }
 
 /// A numeric feature column: name, description, one value per lead.

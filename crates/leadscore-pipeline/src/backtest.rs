@@ -1,8 +1,8 @@
 //! Backtests: score past leads with the model that would have been champion then, and compare
 //! with the outcomes known now.
 //!
-//! The range `[from, to)` is cut into periods of `[train] retrain_after_days` days (the cadence
-//! of the daily run). In the default *rolling* mode each period gets the model trained as of its
+//! The days `from` to `to` (both included, as in a backfill) are cut into periods of
+//! `[train] retrain_after_days` days (the cadence of the daily run). In the default *rolling* mode each period gets the model trained as of its
 //! first day: ingest, labels, features and train run for that date in a separate folder
 //! (`<output_dir>/backtest/<from>_<to>/`), so only data known then is used. With `--model ID` one
 //! fixed model from the registry scores every period. The period's leads are scored and valued as
@@ -31,7 +31,7 @@ use crate::PipelineError;
 pub struct BacktestOptions {
     /// First day whose leads are scored.
     pub from: RunDate,
-    /// Day after the last one.
+    /// Last day whose leads are scored (included).
     pub to: RunDate,
     /// Outcomes are those known before this date (usually the latest run date).
     pub as_of: RunDate,
@@ -44,7 +44,7 @@ pub struct BacktestOptions {
 pub struct Period {
     /// First day.
     pub from: RunDate,
-    /// Day after the last.
+    /// Last day (included).
     pub to: RunDate,
     /// The model that scored it.
     pub model_id: String,
@@ -79,9 +79,9 @@ pub struct Period {
 pub struct BacktestReport {
     /// `rolling` or `fixed`.
     pub mode: String,
-    /// The range.
+    /// First day of the range.
     pub from: RunDate,
-    /// Day after the range.
+    /// Last day of the range (included).
     pub to: RunDate,
     /// Outcomes known before this date.
     pub as_of: RunDate,
@@ -153,14 +153,16 @@ fn summarise(
 
 /// Runs a backtest and writes `backtest.json` and `backtest.html`.
 pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<BacktestReport, PipelineError> {
-    if opts.from >= opts.to {
-        return Err(PipelineError::Backtest(format!("--from {} must be before --to {}", opts.from, opts.to)));
+    if opts.to < opts.from {
+        return Err(PipelineError::Backtest(format!("--to {} is before --from {}", opts.to, opts.from)));
     }
+    // The day after the last one: the periods are half-open ranges of days.
+    let until = opts.to.succ();
     let window = config.labels.as_ref().map_or(0, |x| x.window_days);
     let dir: PathBuf = config.output_dir().join("backtest").join(format!("{}_{}", opts.from, opts.to));
     let mut warnings = Vec::new();
     let latest_matured = RunDate::new(opts.as_of.date() - Duration::days(i64::from(window)));
-    if opts.to > latest_matured {
+    if until > latest_matured {
         warnings.push(format!(
             "leads created from {latest_matured} on have not matured by {} (window {window} days): they are scored but not evaluated",
             opts.as_of
@@ -187,8 +189,8 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
     let mut periods = Vec::new();
     let mut all = Vec::new();
     let mut start = opts.from;
-    while start < opts.to {
-        let end = RunDate::new((start.date() + Duration::days(step)).min(opts.to.date()));
+    while start < until {
+        let end = RunDate::new((start.date() + Duration::days(step)).min(until.date()));
         let rolling;
         let model: &LoadedModel = match &fixed {
             Some(m) => m,
@@ -216,7 +218,7 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
         let scored = match leadscore_qualify::run(&cfg, &q_inputs, &ctx, model) {
             Ok(o) => o,
             Err(QualifyError::NoLeads { .. }) => {
-                warnings.push(format!("no leads created from {start} to {end}"));
+                warnings.push(format!("no leads created from {start} to {}", end.pred()));
                 start = end;
                 continue;
             }
@@ -237,8 +239,14 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
             .map_err(pe)?;
         let t = model.thresholds.policy(config.qualify.policy);
         let promised = t.map_or((0.0, 0.0), |t| (t.precision, t.recall));
-        let period =
-            summarise(start, end, model.artifact.model_id.clone(), &joined, scored.scores.height() as u64, promised)?;
+        let period = summarise(
+            start,
+            end.pred(),
+            model.artifact.model_id.clone(),
+            &joined,
+            scored.scores.height() as u64,
+            promised,
+        )?;
         tracing::info!(from = %start, precision = period.precision, "backtest period");
         periods.push(period);
         all.push((joined, promised));

@@ -228,16 +228,16 @@ impl Pipeline {
             .collect())
     }
 
-    /// The config with the stages' options applied to their sections. The config file is
-    /// validated on its own first, so its own mistakes are reported against its own lines.
+    /// The config with the stages' options applied to their sections. The config (loaded once,
+    /// from `config_path`) was validated on its own first, so its own mistakes are reported
+    /// against its own lines; the options are applied to the text it was read from.
     pub fn config(&self, config_path: &Path, config: Config) -> Result<Config, DagError> {
         if self.stages.iter().all(|s| s.options.is_empty()) {
             return Ok(config);
         }
         let err = |message: String| DagError { file: self.display_file(), message };
-        let text = std::fs::read_to_string(config_path)
-            .map_err(|e| err(format!("cannot read {}: {e}", config_path.display())))?;
-        let mut doc: toml::Table = toml::from_str(&text).map_err(|e| err(format!("{}: {e}", config_path.display())))?;
+        let mut doc: toml::Table =
+            toml::from_str(&config.source_text).map_err(|e| err(format!("{}: {e}", config_path.display())))?;
         for s in &self.stages {
             let Some(section) = s.stage.config_section() else { continue };
             if s.options.is_empty() {
@@ -252,10 +252,11 @@ impl Pipeline {
             }
         }
         let merged = toml::to_string(&doc).map_err(|e| err(format!("cannot combine the options: {e}")))?;
-        let base = config_path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
         let what = format!("{} with the options of pipeline {}", config_path.display(), self.display_file());
-        Config::from_toml(&merged, &what, &base).map_err(|e| err(e.to_string()))
+        let mut merged = Config::from_toml(&merged, &what, &config.base_dir).map_err(|e| err(e.to_string()))?;
+        // What was read stays the file's text; the options are in the resolved config and its hash.
+        merged.source_text = config.source_text;
+        Ok(merged)
     }
 
     fn display_file(&self) -> String {

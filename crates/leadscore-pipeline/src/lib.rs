@@ -316,6 +316,30 @@ fn freshness(layout: &RunLayout, config: &Config, ctx: &RunContext, stage: Stage
     }
 }
 
+/// How one stage ended: its status, report, manifest, note, and its error when it stopped the run.
+type Ended = (Status, Option<StageReport>, Option<Manifest>, Option<String>, Option<PipelineError>);
+
+/// Runs a stage unless its outputs are up to date (and it is not `forced`).
+fn run_unless_fresh(stage: Stage, config: &Config, ctx: &RunContext, layout: &RunLayout, forced: bool) -> Ended {
+    let why = match (!forced).then(|| freshness(layout, config, ctx, stage)) {
+        Some(Freshness::Fresh(m)) => {
+            let note = "up to date: same inputs, config and build (use --force to recompute)";
+            return (Status::Skipped, None, Some(*m), Some(note.into()), None);
+        }
+        Some(Freshness::Stale(why)) => why,
+        None => "forced".into(),
+    };
+    tracing::info!(reason = %why, "starting");
+    match run_stage(stage, config, ctx, layout) {
+        Ok(run) => (Status::Ran, Some(run.report), Some(run.manifest), None, None),
+        Err(e) => {
+            let status = if e.exit_kind() == ExitKind::NothingToDo { Status::NothingToDo } else { Status::Failed };
+            let note = e.to_string();
+            (status, None, None, Some(note), Some(e))
+        }
+    }
+}
+
 /// Told about each stage as a run goes (for progress displays).
 pub trait Observer {
     /// Stage `index` (0-based) of `total` starts.
@@ -376,37 +400,16 @@ pub fn run(
             },
             false => None,
         };
-        let forced = options.force || (stage == Stage::Train && ctx.retrain);
         let (status, report, manifest, note) = match not_needed {
             Some(note) => (Status::Skipped, None, None, Some(note)),
-            None => match (!forced).then(|| freshness(&layout, config, ctx, stage)) {
-                Some(Freshness::Fresh(m)) => (
-                    Status::Skipped,
-                    None,
-                    Some(*m),
-                    Some("up to date: same inputs, config and build (use --force to recompute)".into()),
-                ),
-                fresh => {
-                    let why = match fresh {
-                        Some(Freshness::Stale(why)) => why,
-                        _ => "forced".into(),
-                    };
-                    tracing::info!(reason = %why, "starting");
-                    match run_stage(stage, config, ctx, &layout) {
-                        Ok(run) => (Status::Ran, Some(run.report), Some(run.manifest), None),
-                        Err(e) => {
-                            let status = if e.exit_kind() == ExitKind::NothingToDo {
-                                Status::NothingToDo
-                            } else {
-                                Status::Failed
-                            };
-                            let note = e.to_string();
-                            result = Err(e);
-                            (status, None, None, Some(note))
-                        }
-                    }
+            None => {
+                let forced = options.force || (stage == Stage::Train && ctx.retrain);
+                let (status, report, manifest, note, error) = run_unless_fresh(stage, config, ctx, &layout, forced);
+                if let Some(e) = error {
+                    result = Err(e);
                 }
-            },
+                (status, report, manifest, note)
+            }
         };
         let outcome = StageOutcome { stage, status, report, manifest, note, seconds: started.elapsed().as_secs_f64() };
         let (rows_in, rows_out) = outcome.rows();

@@ -518,6 +518,300 @@ fn utm_for(rng: &mut impl Rng, channel: Channel, country: &str) -> Option<(&'sta
 /// Seed offset of the noise-event stream.
 const NOISE_STREAM: u64 = 0x6e6f_6973_6500_0001;
 
+/// Who a lead is: name, role, e-mail and phone.
+struct Person {
+    first_name: &'static str,
+    last_name: &'static str,
+    seniority: Seniority,
+    department: Department,
+    title: Option<String>,
+    email_class: EmailClass,
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+fn person(rng: &mut ChaCha8Rng, country: &world::Country, employees: u32, domain: &str) -> Person {
+    let first_name = pick(rng, world::first_names(country.names));
+    let last_name = pick(rng, world::last_names(country.names));
+    let seniority = seniority_for(rng, employees);
+    let mut department = department_for(rng);
+    let title = job_title(rng, seniority, &mut department, country.code);
+    let small = employees < 10;
+    let p_free = 0.12 + if small { 0.35 } else { 0.0 } + if seniority == Seniority::Student { 0.45 } else { 0.0 };
+    let email_class = match pick_weighted(rng, &[1.0 - p_free - 0.07, p_free, 0.02, 0.02, 0.03]) {
+        0 => EmailClass::Corporate,
+        1 => EmailClass::Free,
+        2 => EmailClass::Disposable,
+        3 => EmailClass::Invalid,
+        _ => EmailClass::Missing,
+    };
+    let email = email_for(rng, email_class, first_name, last_name, domain);
+    let p_phone = if matches!(seniority, Seniority::CLevel | Seniority::Vp | Seniority::Director) { 0.8 } else { 0.65 };
+    let phone = rng.gen_bool(p_phone).then(|| phone_for(rng, country.code, country.calling));
+    Person { first_name, last_name, seniority, department, title, email_class, email, phone }
+}
+
+/// How a lead arrived: its channel, UTM tags and the click and client ids that come with them.
+struct Arrival {
+    channel: Channel,
+    utm: Option<(&'static str, &'static str, String)>,
+    gclid: Option<String>,
+    fbclid: Option<String>,
+    meta_lead_id: Option<String>,
+    client_id: Option<String>,
+}
+
+/// `pos` is the lead's position in the period (0 to 1), `created` its creation instant.
+fn arrival(rng: &mut ChaCha8Rng, pos: f64, country_code: &str, created: i64) -> Arrival {
+    // Paid social's share grows over the period (while its quality drifts down).
+    let weights: Vec<f64> =
+        Channel::ALL.iter().map(|(c, w)| if *c == Channel::PaidSocial { w + 0.10 * pos } else { *w }).collect();
+    let channel = Channel::ALL[pick_weighted(rng, &weights)].0;
+    let utm = utm_for(rng, channel, country_code);
+    let lead_ad = channel == Channel::PaidSocial && rng.gen_bool(0.4);
+    let gclid = (channel == Channel::PaidSearch && utm.as_ref().is_some_and(|u| u.0 == "google") && rng.gen_bool(0.95))
+        .then(|| token(rng, "Cj0KCQiA", 28));
+    let fbclid = (channel == Channel::PaidSocial
+        && !lead_ad
+        && utm.as_ref().is_some_and(|u| u.0 != "linkedin")
+        && rng.gen_bool(0.9))
+    .then(|| token(rng, "IwAR", 36));
+    let meta_lead_id =
+        lead_ad.then(|| format!("{}", 100_000_000_000_000u64 + rng.gen_range(0..900_000_000_000_000u64)));
+    let client_id = (!lead_ad && rng.gen_bool(0.85)).then(|| {
+        format!(
+            "{}.{}",
+            rng.gen_range(100_000_000u64..2_147_483_647),
+            created / 1_000_000 - rng.gen_range(0..86_400 * 60)
+        )
+    });
+    Arrival { channel, utm, gclid, fbclid, meta_lead_id, client_id }
+}
+
+/// What a lead does on the website, before its creation (driven by its intent) and after it.
+struct Behaviour {
+    company: usize,
+    created: i64,
+    intent: f64,
+    channel: Channel,
+    converts: bool,
+    lag_days: f64,
+    close: i64,
+}
+
+impl Behaviour {
+    /// Web events before the lead: more, and more pricing views, with more intent.
+    fn before(&self, rng: &mut ChaCha8Rng, events: &mut Vec<Event>) {
+        let (company, created, intent) = (self.company, self.created, self.intent);
+        let lambda =
+            (0.3 + 0.8 * intent + if matches!(self.channel, Channel::Organic | Channel::Direct) { 0.2 } else { 0.0 })
+                .exp()
+                .min(12.0);
+        let n_pre = Poisson::new(lambda).map(|p| p.sample(rng) as u32).unwrap_or(0).min(15);
+        let p_pricing = 1.0 / (1.0 + (-1.5 * (intent - 0.3)).exp());
+        for _ in 0..n_pre {
+            // Exponential gap with a mean of 4 days (inverse CDF), capped at 60 days.
+            let gap_days: f64 = -4.0 * (1.0 - rng.gen_range(0.0..1.0_f64)).ln();
+            let before = (gap_days.min(60.0) * DAY as f64) as i64 + 60_000_000;
+            let name = if rng.gen_bool(p_pricing * 0.6) {
+                "Pricing Page View"
+            } else {
+                ["Page View", "Page View", "Page View", "Whitepaper Download", "Webinar Registration", "Email Click"]
+                    [rng.gen_range(0..6)]
+            };
+            events.push(Event { company, at: created - before, name, value: None });
+        }
+    }
+
+    /// Events after creation: a demo is booked mostly by leads that will convert (a trap for any
+    /// feature that looks past the creation time), trials, and the purchase of a subscriber.
+    fn after(&self, rng: &mut ChaCha8Rng, events: &mut Vec<Event>, subscribes: bool) {
+        let (company, created, converts) = (self.company, self.created, self.converts);
+        let demo_p = if converts { 0.75 } else { 0.12 };
+        if rng.gen_bool(demo_p) {
+            let max_days = if converts { (self.lag_days * 0.5).clamp(0.3, 14.0) } else { 20.0 };
+            let at = created + (rng.gen_range(0.2..max_days.max(0.25)) * DAY as f64) as i64;
+            events.push(Event { company, at, name: "Demo Booked", value: None });
+        }
+        if rng.gen_bool(0.3) {
+            events.push(Event {
+                company,
+                at: created + (rng.gen_range(0.0..3.0) * DAY as f64) as i64,
+                name: "Trial Started",
+                value: None,
+            });
+        }
+        if subscribes {
+            let value = (rng.gen_range(290.0..990.0_f64)).round();
+            events.push(Event { company, at: self.close, name: "Paid Subscription", value: Some(value) });
+        }
+    }
+}
+
+/// A lead's form answers: budget and timeline codes (0 = not answered), driven by its intent
+/// and size, and the product it asked about.
+struct Answers {
+    budget: u8,
+    timeline: u8,
+    product_code: u8,
+    product: Option<&'static str>,
+}
+
+fn answers(rng: &mut ChaCha8Rng, intent: f64, employees: u32) -> Answers {
+    let size_score =
+        0.5 * intent + 0.45 * f64::from(employees.max(1)).log10() + 0.5 * rng.sample::<f64, _>(StandardNormal);
+    let budget: u8 = if rng.gen_bool(0.7) {
+        match size_score {
+            s if s < 0.3 => 1,
+            s if s < 1.0 => 2,
+            s if s < 1.6 => 3,
+            _ => 4,
+        }
+    } else {
+        0
+    };
+    let timeline_score = intent + 0.8 * rng.sample::<f64, _>(StandardNormal);
+    let timeline: u8 = if rng.gen_bool(0.75) {
+        match timeline_score {
+            s if s > 1.0 => 1,
+            s if s > 0.0 => 2,
+            s if s > -0.8 => 3,
+            _ => 4,
+        }
+    } else {
+        0
+    };
+    let product_code: u8 = {
+        let s = f64::from(employees.max(1)).log10() + 0.6 * rng.sample::<f64, _>(StandardNormal);
+        if s < 1.2 {
+            0
+        } else if s < 2.4 {
+            1
+        } else {
+            2
+        }
+    };
+    let product = rng.gen_bool(0.8).then_some(["Starter", "Professional", "Enterprise"][usize::from(product_code)]);
+    Answers { budget, timeline, product_code, product }
+}
+
+/// What a lead's deals are made of.
+struct LeadDeals {
+    company: usize,
+    seq: u64,
+    created: i64,
+    deal_created: i64,
+    close: i64,
+    export_at: i64,
+    amount_eur: f64,
+    rate: f64,
+    currency: &'static str,
+}
+
+/// Whether the lead got an opportunity, its last touch, and the customer tier it earned.
+type DealOutcome = (bool, i64, Option<&'static str>);
+
+impl LeadDeals {
+    /// A converting lead: its new-business deal (won, or still open at the export) and, a year
+    /// after a win, a renewal.
+    fn new_business(&self, rng: &mut ChaCha8Rng, companies: &mut [Company], deals: &mut Vec<Deal>) -> DealOutcome {
+        let (company, close, export_at, amount_eur, rate) =
+            (self.company, self.close, self.export_at, self.amount_eur, self.rate);
+        if self.deal_created >= export_at {
+            return (false, self.created, None);
+        }
+        let won = close < export_at;
+        deals.push(Deal {
+            company,
+            lead_seq: self.seq,
+            created: self.deal_created,
+            closed: won.then_some(close),
+            expected_close: close + (rng.gen_range(-10.0..10.0) * DAY as f64) as i64,
+            stage: if won { DealStage::Won } else { DealStage::Open(rng.gen_range(3..5)) },
+            new_business: true,
+            amount: amount_eur / rate,
+            currency: self.currency,
+            updated: if won { close } else { self.deal_created },
+        });
+        if !won {
+            return (true, self.created, None);
+        }
+        let c = &mut companies[company];
+        c.won_at = Some(c.won_at.map_or(close, |w| w.min(close)));
+        let tier = if amount_eur >= 20_000.0 {
+            "Gold"
+        } else if amount_eur >= 7_000.0 {
+            "Silver"
+        } else {
+            "Bronze"
+        };
+        let renewal = close + 365 * DAY;
+        if renewal < export_at {
+            deals.push(Deal {
+                company,
+                lead_seq: self.seq,
+                created: renewal - 30 * DAY,
+                closed: Some(renewal),
+                expected_close: renewal,
+                stage: DealStage::Won,
+                new_business: false,
+                amount: amount_eur * 1.05 / rate,
+                currency: self.currency,
+                updated: renewal,
+            });
+        }
+        (true, self.created.max(close), Some(tier))
+    }
+
+    /// A lead of an existing customer: sometimes an upsell, which is not new business.
+    fn existing_business(&self, rng: &mut ChaCha8Rng, deals: &mut Vec<Deal>) -> DealOutcome {
+        if !rng.gen_bool(0.3) {
+            return (false, self.created, None);
+        }
+        let at = self.created + (rng.gen_range(5.0..40.0) * DAY as f64) as i64;
+        if at >= self.export_at {
+            return (false, self.created, None);
+        }
+        deals.push(Deal {
+            company: self.company,
+            lead_seq: self.seq,
+            created: self.created + DAY,
+            closed: Some(at),
+            expected_close: at,
+            stage: DealStage::Won,
+            new_business: false,
+            amount: self.amount_eur * 0.4 / self.rate,
+            currency: self.currency,
+            updated: at,
+        });
+        (true, self.created, None)
+    }
+
+    /// A lead that does not convert but gets an opportunity: lost, or still open.
+    fn lost_or_open(&self, rng: &mut ChaCha8Rng, deals: &mut Vec<Deal>) -> DealOutcome {
+        let dc = self.created + (rng.gen_range(2.0..30.0) * DAY as f64) as i64;
+        if dc >= self.export_at {
+            return (false, self.created, None);
+        }
+        let lost_at = dc + (rng.gen_range(7.0..75.0) * DAY as f64) as i64;
+        let lost = rng.gen_bool(0.75) && lost_at < self.export_at;
+        let last_touch = if lost { self.created.max(lost_at) } else { self.created };
+        deals.push(Deal {
+            company: self.company,
+            lead_seq: self.seq,
+            created: dc,
+            closed: lost.then_some(lost_at),
+            expected_close: dc + (rng.gen_range(14.0..90.0) * DAY as f64) as i64,
+            stage: if lost { DealStage::Lost } else { DealStage::Open(rng.gen_range(0..3)) },
+            new_business: true,
+            amount: self.amount_eur * rng.gen_range(0.6..1.2) / self.rate,
+            currency: self.currency,
+            updated: if lost { lost_at } else { dc },
+        });
+        (true, last_touch, None)
+    }
+}
+
 /// Runs the simulation, handing each lead (in creation order) and its company to `sink`.
 pub fn simulate(sim: &Simulation, mut sink: impl FnMut(&Lead, &Company)) -> Generated {
     let mut rng = ChaCha8Rng::seed_from_u64(sim.seed);
@@ -551,82 +845,15 @@ pub fn simulate(sim: &Simulation, mut sink: impl FnMut(&Lead, &Company)) -> Gene
         };
         let country = &COUNTRIES[country_idx];
         let industry = &INDUSTRIES[industry_idx];
-        let first_name = pick(&mut rng, world::first_names(country.names));
-        let last_name = pick(&mut rng, world::last_names(country.names));
-        let seniority = seniority_for(&mut rng, employees);
-        let mut department = department_for(&mut rng);
-        let title = job_title(&mut rng, seniority, &mut department, country.code);
+        let Person { first_name, last_name, seniority, department, title, email_class, email, phone } =
+            person(&mut rng, country, employees, &companies[company].domain);
         let small = employees < 10;
-        let p_free = 0.12 + if small { 0.35 } else { 0.0 } + if seniority == Seniority::Student { 0.45 } else { 0.0 };
-        let email_class = match pick_weighted(&mut rng, &[1.0 - p_free - 0.07, p_free, 0.02, 0.02, 0.03]) {
-            0 => EmailClass::Corporate,
-            1 => EmailClass::Free,
-            2 => EmailClass::Disposable,
-            3 => EmailClass::Invalid,
-            _ => EmailClass::Missing,
-        };
-        let email = email_for(&mut rng, email_class, first_name, last_name, &companies[company].domain);
-        let p_phone =
-            if matches!(seniority, Seniority::CLevel | Seniority::Vp | Seniority::Director) { 0.8 } else { 0.65 };
-        let phone = rng.gen_bool(p_phone).then(|| phone_for(&mut rng, country.code, country.calling));
-        // Paid social's share grows over the period (while its quality drifts down).
-        let weights: Vec<f64> =
-            Channel::ALL.iter().map(|(c, w)| if *c == Channel::PaidSocial { w + 0.10 * pos } else { *w }).collect();
-        let channel = Channel::ALL[pick_weighted(&mut rng, &weights)].0;
-        let utm = utm_for(&mut rng, channel, country.code);
-        let lead_ad = channel == Channel::PaidSocial && rng.gen_bool(0.4);
-        let gclid =
-            (channel == Channel::PaidSearch && utm.as_ref().is_some_and(|u| u.0 == "google") && rng.gen_bool(0.95))
-                .then(|| token(&mut rng, "Cj0KCQiA", 28));
-        let fbclid = (channel == Channel::PaidSocial
-            && !lead_ad
-            && utm.as_ref().is_some_and(|u| u.0 != "linkedin")
-            && rng.gen_bool(0.9))
-        .then(|| token(&mut rng, "IwAR", 36));
-        let meta_lead_id =
-            lead_ad.then(|| format!("{}", 100_000_000_000_000u64 + rng.gen_range(0..900_000_000_000_000u64)));
-        let client_id = (!lead_ad && rng.gen_bool(0.85)).then(|| {
-            format!(
-                "{}.{}",
-                rng.gen_range(100_000_000u64..2_147_483_647),
-                created / 1_000_000 - rng.gen_range(0..86_400 * 60)
-            )
-        });
+        let Arrival { channel, utm, gclid, fbclid, meta_lead_id, client_id } =
+            arrival(&mut rng, pos, country.code, created);
         let intent: f64 = rng.sample::<f64, _>(StandardNormal);
-        let size_score =
-            0.5 * intent + 0.45 * f64::from(employees.max(1)).log10() + 0.5 * rng.sample::<f64, _>(StandardNormal);
-        let budget_code: u8 = if rng.gen_bool(0.7) {
-            match size_score {
-                s if s < 0.3 => 1,
-                s if s < 1.0 => 2,
-                s if s < 1.6 => 3,
-                _ => 4,
-            }
-        } else {
-            0
-        };
-        let timeline_score = intent + 0.8 * rng.sample::<f64, _>(StandardNormal);
-        let timeline_code: u8 = if rng.gen_bool(0.75) {
-            match timeline_score {
-                s if s > 1.0 => 1,
-                s if s > 0.0 => 2,
-                s if s > -0.8 => 3,
-                _ => 4,
-            }
-        } else {
-            0
-        };
-        let product_code: u8 = {
-            let s = f64::from(employees.max(1)).log10() + 0.6 * rng.sample::<f64, _>(StandardNormal);
-            if s < 1.2 {
-                0
-            } else if s < 2.4 {
-                1
-            } else {
-                2
-            }
-        };
-        let product = rng.gen_bool(0.8).then_some(["Starter", "Professional", "Enterprise"][usize::from(product_code)]);
+        let answers = answers(&mut rng, intent, employees);
+        let (budget_code, timeline_code, product_code, product) =
+            (answers.budget, answers.timeline, answers.product_code, answers.product);
         let employees_reported = rng.gen_bool(0.85).then_some(employees);
         let existing = won_at.is_some_and(|w| w < created);
         let drivers = Drivers {
@@ -655,118 +882,32 @@ pub fn simulate(sim: &Simulation, mut sink: impl FnMut(&Lead, &Company)) -> Gene
         let median = model::median_amount_eur(f64::from(employees), industry, product_code);
         let amount_eur = LogNormal::new(median.ln(), model::AMOUNT_SIGMA).map(|d| d.sample(&mut rng)).unwrap_or(median);
         let rate = world::rate(country.currency);
-        let mut customer_tier = None;
-        let mut has_opportunity = false;
-        let mut last_touch = created;
         let deal_created = created + ((lag_days * rng.gen_range(0.15..0.6)) * DAY as f64) as i64;
-        if converts {
-            if deal_created < export_at {
-                has_opportunity = true;
-                let won = close < export_at;
-                deals.push(Deal {
-                    company,
-                    lead_seq: seq,
-                    created: deal_created,
-                    closed: won.then_some(close),
-                    expected_close: close + (rng.gen_range(-10.0..10.0) * DAY as f64) as i64,
-                    stage: if won { DealStage::Won } else { DealStage::Open(rng.gen_range(3..5)) },
-                    new_business: true,
-                    amount: amount_eur / rate,
-                    currency: country.currency,
-                    updated: if won { close } else { deal_created },
-                });
-                if won {
-                    last_touch = last_touch.max(close);
-                    let c = &mut companies[company];
-                    c.won_at = Some(c.won_at.map_or(close, |w| w.min(close)));
-                    customer_tier = Some(if amount_eur >= 20_000.0 {
-                        "Gold"
-                    } else if amount_eur >= 7_000.0 {
-                        "Silver"
-                    } else {
-                        "Bronze"
-                    });
-                    let renewal = close + 365 * DAY;
-                    if renewal < export_at {
-                        deals.push(Deal {
-                            company,
-                            lead_seq: seq,
-                            created: renewal - 30 * DAY,
-                            closed: Some(renewal),
-                            expected_close: renewal,
-                            stage: DealStage::Won,
-                            new_business: false,
-                            amount: amount_eur * 1.05 / rate,
-                            currency: country.currency,
-                            updated: renewal,
-                        });
-                    }
-                }
-            }
+        let lead_deals = LeadDeals {
+            company,
+            seq,
+            created,
+            deal_created,
+            close,
+            export_at,
+            amount_eur,
+            rate,
+            currency: country.currency,
+        };
+        let (has_opportunity, last_touch, mut customer_tier) = if converts {
+            lead_deals.new_business(&mut rng, &mut companies, &mut deals)
         } else if existing {
-            if rng.gen_bool(0.3) {
-                let at = created + (rng.gen_range(5.0..40.0) * DAY as f64) as i64;
-                if at < export_at {
-                    has_opportunity = true;
-                    deals.push(Deal {
-                        company,
-                        lead_seq: seq,
-                        created: created + DAY,
-                        closed: Some(at),
-                        expected_close: at,
-                        stage: DealStage::Won,
-                        new_business: false,
-                        amount: amount_eur * 0.4 / rate,
-                        currency: country.currency,
-                        updated: at,
-                    });
-                }
-            }
+            lead_deals.existing_business(&mut rng, &mut deals)
         } else if rng.gen_bool(0.08 + 0.12 / (1.0 + (-intent).exp())) {
-            let dc = created + (rng.gen_range(2.0..30.0) * DAY as f64) as i64;
-            if dc < export_at {
-                has_opportunity = true;
-                let lost_at = dc + (rng.gen_range(7.0..75.0) * DAY as f64) as i64;
-                let lost = rng.gen_bool(0.75) && lost_at < export_at;
-                if lost {
-                    last_touch = last_touch.max(lost_at);
-                }
-                deals.push(Deal {
-                    company,
-                    lead_seq: seq,
-                    created: dc,
-                    closed: lost.then_some(lost_at),
-                    expected_close: dc + (rng.gen_range(14.0..90.0) * DAY as f64) as i64,
-                    stage: if lost { DealStage::Lost } else { DealStage::Open(rng.gen_range(0..3)) },
-                    new_business: true,
-                    amount: amount_eur * rng.gen_range(0.6..1.2) / rate,
-                    currency: country.currency,
-                    updated: if lost { lost_at } else { dc },
-                });
-            }
-        }
+            lead_deals.lost_or_open(&mut rng, &mut deals)
+        } else {
+            (false, created, None)
+        };
         if customer_tier.is_none() && rng.gen_bool(0.015) {
             customer_tier = Some("Bronze");
         }
-        // Web events before the lead (driven by the same intent), and after it.
-        let lambda =
-            (0.3 + 0.8 * intent + if matches!(channel, Channel::Organic | Channel::Direct) { 0.2 } else { 0.0 })
-                .exp()
-                .min(12.0);
-        let n_pre = Poisson::new(lambda).map(|p| p.sample(&mut rng) as u32).unwrap_or(0).min(15);
-        let p_pricing = 1.0 / (1.0 + (-1.5 * (intent - 0.3)).exp());
-        for _ in 0..n_pre {
-            // Exponential gap with a mean of 4 days (inverse CDF), capped at 60 days.
-            let gap_days: f64 = -4.0 * (1.0 - rng.gen_range(0.0..1.0_f64)).ln();
-            let before = (gap_days.min(60.0) * DAY as f64) as i64 + 60_000_000;
-            let name = if rng.gen_bool(p_pricing * 0.6) {
-                "Pricing Page View"
-            } else {
-                ["Page View", "Page View", "Page View", "Whitepaper Download", "Webinar Registration", "Email Click"]
-                    [rng.gen_range(0..6)]
-            };
-            events.push(Event { company, at: created - before, name, value: None });
-        }
+        let behaviour = Behaviour { company, created, intent, channel, converts, lag_days, close };
+        behaviour.before(&mut rng, &mut events);
         // Noise for benchmarks: page views within 30 days either side of creation.
         if let Some(p) = &noise_events {
             for _ in 0..(p.sample(&mut noise) as u32).min(200) {
@@ -774,26 +915,7 @@ pub fn simulate(sim: &Simulation, mut sink: impl FnMut(&Lead, &Company)) -> Gene
                 events.push(Event { company, at, name: "Page View", value: None });
             }
         }
-        // After creation: a demo is booked mostly by leads that will convert (a trap for any
-        // feature that looks past the creation time).
-        let demo_p = if converts { 0.75 } else { 0.12 };
-        if rng.gen_bool(demo_p) {
-            let max_days = if converts { (lag_days * 0.5).clamp(0.3, 14.0) } else { 20.0 };
-            let at = created + (rng.gen_range(0.2..max_days.max(0.25)) * DAY as f64) as i64;
-            events.push(Event { company, at, name: "Demo Booked", value: None });
-        }
-        if rng.gen_bool(0.3) {
-            events.push(Event {
-                company,
-                at: created + (rng.gen_range(0.0..3.0) * DAY as f64) as i64,
-                name: "Trial Started",
-                value: None,
-            });
-        }
-        if converts && small && product_code == 0 {
-            let value = (rng.gen_range(290.0..990.0_f64)).round();
-            events.push(Event { company, at: close, name: "Paid Subscription", value: Some(value) });
-        }
+        behaviour.after(&mut rng, &mut events, converts && small && product_code == 0);
         let status = if has_opportunity {
             "Closed - Converted"
         } else if export_at - created < 14 * DAY {

@@ -51,8 +51,6 @@ pub use report::{Candidate, ChampionDecision, Importance, MonthVolume, SliceSumm
 use crate::data::{Slice, TrainingSet};
 use crate::evaluate::{calibrate, evaluate, headline, threshold_file};
 
-/// History shorter than this (months) draws a warning.
-pub const RECOMMENDED_HISTORY_MONTHS: f64 = 6.0;
 /// Log-loss difference under which two candidates count as tied (AUC decides).
 pub const TIE: f64 = 1e-4;
 
@@ -259,20 +257,16 @@ fn recency_adjustment(
     Ok(recency::estimate(&p, &ages, &pending.labels, &set.conversion_delays()))
 }
 
-/// Trains on in-memory inputs. `champion` is the current champion and the model it points at
-/// (or why it could not be loaded).
-pub fn run(
-    config: &Config,
-    inputs: &TrainInputs,
-    ctx: &RunContext,
-    champion: Option<(&Champion, std::result::Result<&LoadedModel, String>)>,
-) -> Result<TrainOutputs> {
-    let mut sw = Stopwatch::new();
-    let set = TrainingSet::from_features(&inputs.features)?;
+/// The volume gate: too few conversions refuse to train (exit 4); a short history or few
+/// conversions a month are warnings, returned.
+fn volume_gate(config: &Config, set: &TrainingSet) -> Result<Vec<String>> {
+    use leadscore_core::config::conversions::{DEFAULT_MIN_CONVERSIONS, DEFAULT_WARN_BELOW_PER_MONTH};
     let mut warnings = Vec::new();
     let conversions = set.train.positives() + set.validation.positives();
     let (floor, warn_per_month) =
-        config.labels.as_ref().map_or((100, 30), |l| (l.min_conversions as usize, l.warn_below_per_month));
+        config.labels.as_ref().map_or((DEFAULT_MIN_CONVERSIONS as usize, DEFAULT_WARN_BELOW_PER_MONTH), |l| {
+            (l.min_conversions as usize, l.warn_below_per_month)
+        });
     if conversions < floor {
         return Err(TrainError::NotEnoughData {
             what: format!(
@@ -294,9 +288,10 @@ pub fn run(
     let first = set.train.created_us.first().copied().unwrap_or(0);
     let last = set.validation.created_us.last().copied().unwrap_or(0);
     let span_months = (last - first) as f64 / (30.44 * 86_400e6);
-    if span_months < RECOMMENDED_HISTORY_MONTHS {
+    let recommended = f64::from(leadscore_core::config::conversions::RECOMMENDED_HISTORY_MONTHS);
+    if span_months < recommended {
         warnings.push(format!(
-            "the history spans {span_months:.1} months of matured leads; at least {RECOMMENDED_HISTORY_MONTHS} are recommended"
+            "the history spans {span_months:.1} months of matured leads; at least {recommended} are recommended"
         ));
     }
     let per_month = conversions as f64 / span_months.max(1.0);
@@ -305,6 +300,44 @@ pub fn run(
             "{per_month:.1} target conversions per month on average, below {warn_per_month} (`[labels] warn_below_per_month`): expect noisy estimates"
         ));
     }
+
+    Ok(warnings)
+}
+
+/// The candidate with the lower validation log loss (the higher ROC AUC on a tie), and why in
+/// words.
+fn choose(logistic: Fitted, boosted: Fitted) -> (Fitted, String) {
+    let (lb, bb) = (&logistic.candidate.validation, &boosted.candidate.validation);
+    let tie = (bb.log_loss - lb.log_loss).abs() < TIE;
+    let boosted_wins = if tie { bb.roc_auc >= lb.roc_auc } else { bb.log_loss < lb.log_loss };
+    let (chosen, other) = if boosted_wins { (boosted, logistic) } else { (logistic, boosted) };
+    let (c, o) = (&chosen.candidate.validation, &other.candidate.validation);
+    let (chosen_label, other_label) = (chosen.candidate.kind.label(), other.candidate.kind.label());
+    let why = if tie {
+        format!(
+            "{chosen_label} chosen: validation log loss ties with the {other_label} ({:.4} vs {:.4}); its ROC AUC is higher ({:.4} vs {:.4})",
+            c.log_loss, o.log_loss, c.roc_auc, o.roc_auc
+        )
+    } else {
+        format!(
+            "{chosen_label} chosen: lower out-of-time log loss than the {other_label} ({:.4} vs {:.4}; ROC AUC {:.4} vs {:.4})",
+            c.log_loss, o.log_loss, c.roc_auc, o.roc_auc
+        )
+    };
+    (chosen, why)
+}
+
+/// Trains on in-memory inputs. `champion` is the current champion and the model it points at
+/// (or why it could not be loaded).
+pub fn run(
+    config: &Config,
+    inputs: &TrainInputs,
+    ctx: &RunContext,
+    champion: Option<(&Champion, std::result::Result<&LoadedModel, String>)>,
+) -> Result<TrainOutputs> {
+    let mut sw = Stopwatch::new();
+    let set = TrainingSet::from_features(&inputs.features)?;
+    let warnings = volume_gate(config, &set)?;
 
     let spec = &inputs.spec;
     // Only the rows the logistic baseline fits are one-hot encoded (on 4M training leads the full
@@ -325,23 +358,8 @@ pub fn run(
 
     // Candidates in a fixed order for the report; the choice by log loss, AUC on a tie.
     let candidates = vec![logistic.candidate.clone(), boosted.candidate.clone()];
-    let (lb, bb) = (&logistic.candidate.validation, &boosted.candidate.validation);
-    let tie = (bb.log_loss - lb.log_loss).abs() < TIE;
-    let boosted_wins = if tie { bb.roc_auc >= lb.roc_auc } else { bb.log_loss < lb.log_loss };
-    let (chosen, other) = if boosted_wins { (boosted, logistic) } else { (logistic, boosted) };
-    let (c, o) = (&chosen.candidate.validation, &other.candidate.validation);
-    let (chosen_label, other_label) = (chosen.candidate.kind.label(), other.candidate.kind.label());
-    let why = if tie {
-        format!(
-            "{chosen_label} chosen: validation log loss ties with the {other_label} ({:.4} vs {:.4}); its ROC AUC is higher ({:.4} vs {:.4})",
-            c.log_loss, o.log_loss, c.roc_auc, o.roc_auc
-        )
-    } else {
-        format!(
-            "{chosen_label} chosen: lower out-of-time log loss than the {other_label} ({:.4} vs {:.4}; ROC AUC {:.4} vs {:.4})",
-            c.log_loss, o.log_loss, c.roc_auc, o.roc_auc
-        )
-    };
+    let (chosen, why) = choose(logistic, boosted);
+    let c = &chosen.candidate.validation;
 
     let kind = chosen.candidate.kind;
     let columns = spec.design_columns(kind.encoding());

@@ -112,6 +112,17 @@ pub struct ConversionDef {
     pub builtin: bool,
 }
 
+/// `[labels] window_days`.
+pub const DEFAULT_WINDOW_DAYS: u32 = 40;
+/// `[labels] history_months`.
+pub const DEFAULT_HISTORY_MONTHS: u32 = 12;
+/// Fewer months of history than this draw a warning (labels and train).
+pub const RECOMMENDED_HISTORY_MONTHS: u32 = 6;
+/// `[labels] warn_below_per_month`.
+pub const DEFAULT_WARN_BELOW_PER_MONTH: u32 = 30;
+/// `[labels] min_conversions`.
+pub const DEFAULT_MIN_CONVERSIONS: u32 = 100;
+
 /// Validated `[labels]`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Labels {
@@ -692,12 +703,12 @@ impl Validator<'_> {
             );
             ok = false;
         }
-        let window_days = raw.window_days.unwrap_or(40);
+        let window_days = raw.window_days.unwrap_or(DEFAULT_WINDOW_DAYS);
         if !(1..=730).contains(&window_days) {
             self.problem(&path.key("window_days"), format!("must be between 1 and 730 days, found {window_days}"));
             ok = false;
         }
-        let history_months = raw.history_months.unwrap_or(12);
+        let history_months = raw.history_months.unwrap_or(DEFAULT_HISTORY_MONTHS);
         if !(1..=120).contains(&history_months) {
             self.problem(&path.key("history_months"), format!("must be between 1 and 120, found {history_months}"));
             ok = false;
@@ -706,8 +717,8 @@ impl Validator<'_> {
             target,
             window_days,
             history_months,
-            warn_below_per_month: raw.warn_below_per_month.unwrap_or(30),
-            min_conversions: raw.min_conversions.unwrap_or(100),
+            warn_below_per_month: raw.warn_below_per_month.unwrap_or(DEFAULT_WARN_BELOW_PER_MONTH),
+            min_conversions: raw.min_conversions.unwrap_or(DEFAULT_MIN_CONVERSIONS),
         }))
     }
 }

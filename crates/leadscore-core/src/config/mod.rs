@@ -6,31 +6,40 @@
 //! key path and line:column ([`ConfigError::Invalid`]).
 
 pub mod conversions;
+pub mod export;
+pub mod features;
 mod locate;
 pub mod logic;
 pub mod presets;
+pub mod project;
+pub mod qualify;
 pub mod raw;
+pub mod train;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use chrono_tz::Tz;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize, Serializer};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 pub use conversions::{Condition, ConversionDef, DefinitionKind, Labels, Matcher, Operand, Scalar, ValueType};
+pub use export::{ConsentStatus, Export, ExportFormat, ExternalId, GoogleConsent, MetaMatchKeys, is_conversion_action};
+pub use features::Features;
 pub use locate::{KeyPath, Seg};
 pub use logic::Logic;
 pub use presets::Preset;
+pub use project::{Privacy, Project};
+pub use qualify::{Policy, Qualify};
 pub use raw::{AttributeKind, Dedupe, FileFormat, Op};
+pub use train::{Train, Validation};
 
 use crate::currency::{Rates, iso4217};
 use crate::schema::{FieldSpec, SourceKind, canonical_columns};
-use crate::time::{RunDate, parse_tz};
-use raw::{RawAttribute, RawCurrency, RawExport, RawFeatures, RawPrivacy, RawProject, RawQualify, RawSource, RawTrain};
+use crate::time::RunDate;
+use raw::{RawAttribute, RawCurrency, RawSource};
 
 /// The top-level sections `leadscore.toml` may have.
 pub const SECTIONS: &[&str] = &[
@@ -108,6 +117,10 @@ pub struct Config {
     /// Folder that relative paths in the config are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The config text as read (not part of the resolved config or its hash): a pipeline applies
+    /// its stages' options to it without reading the file a second time.
+    #[serde(skip)]
+    pub source_text: String,
     /// `[project]`.
     pub project: Project,
     /// `[sources]`.
@@ -132,298 +145,11 @@ pub struct Config {
     pub privacy: Privacy,
 }
 
-/// Validated `[privacy]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct Privacy {
-    /// Keep raw e-mails, phones and names in `leads.parquet` besides their digests.
-    pub keep_raw_identifiers: bool,
-}
-
-/// An upload file the export stage can write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExportFormat {
-    /// `qualified_leads.parquet` and `.csv`: the ad-analytics custom-conversion shape.
-    Custom,
-    /// `google_ads_click_conversions.csv`: Google Ads offline click conversions.
-    GoogleClick,
-    /// `google_ads_enhanced_conversions.jsonl`: Google Ads enhanced conversions for leads.
-    GoogleEnhanced,
-    /// `meta_capi_NNNN.json`: Meta Conversions API for CRM batches.
-    MetaCapi,
-}
-
-impl ExportFormat {
-    /// Every format.
-    pub const ALL: [ExportFormat; 4] = [Self::Custom, Self::GoogleClick, Self::GoogleEnhanced, Self::MetaCapi];
-
-    /// The name used in the config and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Custom => "custom",
-            Self::GoogleClick => "google_click",
-            Self::GoogleEnhanced => "google_enhanced",
-            Self::MetaCapi => "meta_capi",
-        }
-    }
-}
-
-/// A consent status sent to Google (`Consent` of the Google Ads API).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConsentStatus {
-    /// `GRANTED`.
-    Granted,
-    /// `DENIED`.
-    Denied,
-}
-
-impl ConsentStatus {
-    /// From `granted`/`denied`, or a boolean word (`yes`, `true`, `1` …), any case.
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw.trim().to_ascii_lowercase().as_str() {
-            "granted" | "true" | "yes" | "y" | "1" => Some(Self::Granted),
-            "denied" | "false" | "no" | "n" | "0" => Some(Self::Denied),
-            _ => None,
-        }
-    }
-
-    /// The Google Ads API's value.
-    pub fn api_name(self) -> &'static str {
-        match self {
-            Self::Granted => "GRANTED",
-            Self::Denied => "DENIED",
-        }
-    }
-}
-
-/// Consent for Google's user data and ad personalisation: a status, or an attribute per lead.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct GoogleConsent {
-    /// `adUserData` for every lead, unless its attribute says otherwise.
-    pub ad_user_data: Option<ConsentStatus>,
-    /// `adPersonalization` for every lead, unless its attribute says otherwise.
-    pub ad_personalization: Option<ConsentStatus>,
-    /// The attribute with each lead's `adUserData`.
-    pub ad_user_data_attribute: Option<String>,
-    /// The attribute with each lead's `adPersonalization`.
-    pub ad_personalization_attribute: Option<String>,
-}
-
-/// What Meta's `external_id` is the SHA-256 of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExternalId {
-    /// The lead's id: one person, one id.
-    LeadId,
-    /// The lead's user id (the account in the presets: colleagues share it).
-    UserId,
-}
-
-/// Lead attributes sent to Meta as location match keys.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct MetaMatchKeys {
-    /// `country`.
-    pub country: Option<String>,
-    /// `ct`.
-    pub city: Option<String>,
-    /// `st`.
-    pub state: Option<String>,
-    /// `zp`.
-    pub zip: Option<String>,
-}
-
-/// Whether a Google Ads resource name is `customers/<digits>/conversionActions/<digits>`.
-pub fn is_conversion_action(name: &str) -> bool {
-    let parts: Vec<&str> = name.split('/').collect();
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    parts.len() == 4
-        && parts[0] == "customers"
-        && digits(parts[1])
-        && parts[2] == "conversionActions"
-        && digits(parts[3])
-}
-
-/// Validated `[export]`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Export {
-    /// The files to write, in [`ExportFormat::ALL`] order.
-    pub formats: Vec<ExportFormat>,
-    /// Also write unqualified scored leads in the custom shape.
-    pub include_unqualified: bool,
-    /// Conversion name.
-    pub conversion_name: String,
-    /// Google Ads conversion action of enhanced conversions (a checked resource name); set
-    /// whenever `formats` holds `google_enhanced`.
-    pub google_conversion_action: Option<String>,
-    /// Meta event name.
-    pub meta_event_name: String,
-    /// Meta `lead_event_source`.
-    pub crm_name: String,
-    /// Oldest accepted Google click, in days before the run date.
-    pub google_click_window_days: u32,
-    /// Oldest accepted Meta event, in days before the run date.
-    pub meta_max_age_days: u32,
-    /// Default phone country (ISO alpha-2, uppercase).
-    pub default_phone_country: Option<String>,
-    /// The attribute with the lead's country.
-    pub phone_country_attribute: Option<String>,
-    /// Hours after the run date starts within which the files are sent.
-    pub upload_within_hours: u32,
-    /// Consent sent with Google enhanced conversions.
-    pub google_consent: GoogleConsent,
-    /// What Meta's `external_id` hashes.
-    pub external_id: ExternalId,
-    /// Location match keys sent to Meta.
-    pub meta_match_keys: MetaMatchKeys,
-}
-
-/// Validated `[features]`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Features {
-    /// Windows (days) for event counts, ascending.
-    pub event_windows_days: Vec<u32>,
-    /// Event names counted on their own; `None` means the most frequent ones.
-    pub event_names: Option<Vec<String>>,
-    /// Most levels per categorical feature.
-    pub top_k: u32,
-    /// Training leads a level needs.
-    pub min_count: u32,
-    /// Univariate AUC above which the audit flags an attribute.
-    pub audit_max_auc: f64,
-    /// Days before the run date whose leads count as recent for fill-rate drift.
-    pub audit_recent_days: u32,
-}
-
-/// How the out-of-time validation slice is chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Validation {
-    /// The most recent share of matured training leads.
-    Fraction(f64),
-    /// The leads of the last N weeks of the training window.
-    Weeks(u32),
-}
-
-/// Validated `[train]`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Train {
-    /// The validation slice.
-    pub validation: Validation,
-    /// Seed of every random choice in training.
-    pub seed: u64,
-    /// Most boosting rounds.
-    pub max_trees: u32,
-    /// Learning rate of the boosted trees.
-    pub learning_rate: f64,
-    /// Depth of each boosted tree.
-    pub max_depth: u32,
-    /// L2 penalty of the logistic regression.
-    pub l2: f64,
-    /// Largest validation log-loss increase over the champion that still replaces it.
-    pub champion_margin: f64,
-    /// Champion age (days) after which the daily run retrains.
-    pub retrain_after_days: u32,
-    /// Correct the model's level with the outcomes known so far of the leads whose windows are
-    /// still open (see the train stage's recency adjustment).
-    pub recency_adjustment: bool,
-    /// Above this many training leads the boosted trees see every positive and a weighted
-    /// random sample of the negatives (about this many leads in all); 0 = never.
-    pub sample_negatives_above: u64,
-}
-
-/// A qualification policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Policy {
-    /// The highest-probability share of leads.
-    TopFraction,
-    /// The lowest threshold with at least the given validation precision.
-    MinPrecision,
-    /// The highest threshold with at least the given validation recall.
-    MinRecall,
-    /// A fixed calibrated probability.
-    MinProbability,
-}
-
-impl Policy {
-    /// Every policy, in documentation order.
-    pub const ALL: [Policy; 4] = [Self::TopFraction, Self::MinPrecision, Self::MinRecall, Self::MinProbability];
-
-    /// The name used in the config.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::TopFraction => "top_fraction",
-            Self::MinPrecision => "min_precision",
-            Self::MinRecall => "min_recall",
-            Self::MinProbability => "min_probability",
-        }
-    }
-}
-
-/// Validated `[qualify]`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Qualify {
-    /// The policy scoring applies.
-    pub policy: Policy,
-    /// Parameter of [`Policy::TopFraction`].
-    pub top_fraction: f64,
-    /// Parameter of [`Policy::MinPrecision`].
-    pub min_precision: f64,
-    /// Parameter of [`Policy::MinRecall`].
-    pub min_recall: f64,
-    /// Parameter of [`Policy::MinProbability`].
-    pub min_probability: f64,
-    /// Extra days before the run date's day that are scored again.
-    pub rescore_days: u32,
-}
-
-impl Qualify {
-    /// The first day the run for `run_date` scores: the leads created from it up to the run date
-    /// are scored (the day before the run date, and `rescore_days` before that).
-    pub fn first_scored_day(&self, run_date: RunDate) -> RunDate {
-        let days = 1 + i64::from(self.rescore_days);
-        RunDate::new(run_date.date().checked_sub_signed(chrono::Duration::days(days)).unwrap_or(run_date.date()))
-    }
-
-    /// The configured parameter of a policy.
-    pub fn parameter(&self, policy: Policy) -> f64 {
-        match policy {
-            Policy::TopFraction => self.top_fraction,
-            Policy::MinPrecision => self.min_precision,
-            Policy::MinRecall => self.min_recall,
-            Policy::MinProbability => self.min_probability,
-        }
-    }
-}
-
-/// Validated `[project]`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Project {
-    /// Project name.
-    pub name: String,
-    /// ISO 4217 code of the project currency.
-    pub currency: String,
-    /// Business time zone.
-    #[serde(serialize_with = "ser_tz")]
-    pub timezone: Tz,
-    /// Output folder as written (resolved against the config folder by [`Config::output_dir`]).
-    pub output_dir: String,
-    /// Model registry folder as written (resolved by [`Config::models_dir`]).
-    pub models_dir: String,
-    /// Run date used without `--date`; `None` means today in `timezone`.
-    pub default_run_date: Option<RunDate>,
-}
-
-fn ser_tz<S: Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(tz.name())
-}
-
 /// Validated `[sources]`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sources {
     /// The preset that pre-filled mappings, if any.
-    pub preset: Option<&'static str>,
+    pub preset: Option<Preset>,
     /// Leads / contacts.
     pub leads: Source,
     /// Deals / opportunities.
@@ -697,7 +423,7 @@ impl<'a> Validator<'a> {
                 extras.insert(SourceKind::Events, e.extra.clone());
             }
             let tz = project.as_ref().map_or(chrono_tz::UTC, |p| p.timezone);
-            self.conversions(s.preset.and_then(Preset::from_name), &extras, tz)
+            self.conversions(s.preset, &extras, tz)
         });
         let features = self.features();
         let train = self.train();
@@ -707,6 +433,7 @@ impl<'a> Validator<'a> {
         let (conversions, labels) = conversions?;
         Some(Config {
             base_dir: self.base_dir.to_path_buf(),
+            source_text: self.text.to_string(),
             project: project?,
             sources: sources?,
             attributes: attributes?,
@@ -721,215 +448,8 @@ impl<'a> Validator<'a> {
         })
     }
 
-    fn privacy(&mut self) -> Option<Privacy> {
-        let path = KeyPath::root().key("privacy");
-        let raw: RawPrivacy = match self.get(&path) {
-            None => RawPrivacy::default(),
-            Some(v) => self.deser(&path, v)?,
-        };
-        Some(Privacy { keep_raw_identifiers: raw.keep_raw_identifiers.unwrap_or(false) })
-    }
-
-    fn export(&mut self, preset: Option<&str>, attributes: Option<&[Attribute]>) -> Option<Export> {
-        let path = KeyPath::root().key("export");
-        let raw: RawExport = match self.get(&path) {
-            None => RawExport::default(),
-            Some(v) => self.deser(&path, v)?,
-        };
-        let mut ok = true;
-        // Google rejects an upload whose conversion action is not a resource name (a conversion
-        // name, say): checked here, once, rather than discovered by every upload.
-        // <https://developers.google.com/google-ads/api/reference/rpc/latest/ClickConversion>
-        let action = raw.google_conversion_action.as_deref().map(str::trim);
-        let action_ok = action.is_some_and(is_conversion_action);
-        if let Some(a) = action.filter(|_| !action_ok) {
-            self.problem(
-                &path.key("google_conversion_action"),
-                format!(
-                    "expected a Google Ads resource name `customers/<customer id>/conversionActions/<conversion action \
-                     id>` (digits, as in `customers/1234567890/conversionActions/987654321`), found `{a}`"
-                ),
-            );
-            ok = false;
-        }
-        let formats = match &raw.formats {
-            // Without a conversion action there are no enhanced conversions to write.
-            None => ExportFormat::ALL.into_iter().filter(|f| *f != ExportFormat::GoogleEnhanced || action_ok).collect(),
-            Some(names) => {
-                let mut v = Vec::new();
-                for n in names {
-                    match ExportFormat::ALL.into_iter().find(|f| f.name() == n.trim()) {
-                        Some(f) => v.push(f),
-                        None => {
-                            let all: Vec<&str> = ExportFormat::ALL.iter().map(|f| f.name()).collect();
-                            self.problem(
-                                &path.key("formats"),
-                                format!("unknown export format `{n}`, expected one of {}", one_of(&all)),
-                            );
-                            ok = false;
-                        }
-                    }
-                }
-                v.sort();
-                v.dedup();
-                v
-            }
-        };
-        let mut text = |key: &str, value: Option<String>, default: &str| -> String {
-            match value.map(|v| v.trim().to_string()) {
-                Some(v) if v.is_empty() => {
-                    self.problem(&path.key(key), "must not be empty");
-                    ok = false;
-                    String::new()
-                }
-                Some(v) => v,
-                None => default.to_string(),
-            }
-        };
-        let conversion_name = text("conversion_name", raw.conversion_name, "Qualified lead");
-        let meta_event_name = text("meta_event_name", raw.meta_event_name, &conversion_name);
-        let crm_default = match preset {
-            Some("hubspot") => "HubSpot",
-            Some("salesforce") => "Salesforce",
-            _ => "CRM",
-        };
-        let crm_name = text("crm_name", raw.crm_name, crm_default);
-        if formats.contains(&ExportFormat::GoogleEnhanced) && action.is_none() {
-            self.problem(
-                &path.key("formats"),
-                "`google_enhanced` needs `google_conversion_action`: the resource name \
-                 `customers/<customer id>/conversionActions/<conversion action id>` of the conversion action the \
-                 enhanced conversions are uploaded to",
-            );
-            ok = false;
-        }
-        let google_click_window_days = self.in_range(
-            &path.key("google_click_window_days"),
-            raw.google_click_window_days,
-            90,
-            |d| (1..=540).contains(&d),
-            "between 1 and 540",
-        );
-        // Meta accepts events up to 7 days old: a larger value would only write events Meta drops.
-        // <https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/server-event>
-        let meta_max_age_days = self.in_range(
-            &path.key("meta_max_age_days"),
-            raw.meta_max_age_days,
-            7,
-            |d| (1..=7).contains(&d),
-            "between 1 and 7 (Meta's limit)",
-        );
-        let upload_within_hours = self.in_range(
-            &path.key("upload_within_hours"),
-            raw.upload_within_hours,
-            24,
-            |h| (1..=168).contains(&h),
-            "between 1 and 168",
-        );
-        let mut status = |key: &str, v: Option<String>| -> Option<ConsentStatus> {
-            let v = v?;
-            let parsed = ConsentStatus::parse(&v);
-            if parsed.is_none() {
-                self.problem(
-                    &path.key("google_consent").key(key),
-                    format!("expected `granted` or `denied`, found `{v}`"),
-                );
-                ok = false;
-            }
-            parsed
-        };
-        let consent = raw.google_consent.unwrap_or_default();
-        let consent_attrs = raw.google_consent_attributes.unwrap_or_default();
-        let google_consent = GoogleConsent {
-            ad_user_data: status("ad_user_data", consent.ad_user_data),
-            ad_personalization: status("ad_personalization", consent.ad_personalization),
-            ad_user_data_attribute: consent_attrs.ad_user_data,
-            ad_personalization_attribute: consent_attrs.ad_personalization,
-        };
-        let external_id = match raw.external_id.as_deref().map(str::trim) {
-            None | Some("lead_id") => ExternalId::LeadId,
-            Some("user_id") => ExternalId::UserId,
-            Some(other) => {
-                self.problem(&path.key("external_id"), format!("expected `lead_id` or `user_id`, found `{other}`"));
-                ok = false;
-                ExternalId::LeadId
-            }
-        };
-        let mut meta_match_keys = MetaMatchKeys::default();
-        for (key, attribute) in raw.meta_match_keys.unwrap_or_default() {
-            let slot = match key.as_str() {
-                "country" => &mut meta_match_keys.country,
-                "ct" => &mut meta_match_keys.city,
-                "st" => &mut meta_match_keys.state,
-                "zp" => &mut meta_match_keys.zip,
-                other => {
-                    self.problem(
-                        &path.key("meta_match_keys").key(other),
-                        format!("unknown Meta match key `{other}`, expected one of `country`, `ct`, `st`, `zp`"),
-                    );
-                    ok = false;
-                    continue;
-                }
-            };
-            *slot = Some(attribute);
-        }
-        let default_phone_country = raw.default_phone_country.map(|c| c.trim().to_ascii_uppercase());
-        if let Some(c) = &default_phone_country
-            && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()))
-        {
-            self.problem(
-                &path.key("default_phone_country"),
-                format!("expected an ISO 3166 alpha-2 code such as `NL`, found `{c}`"),
-            );
-            ok = false;
-        }
-        if let Some(attrs) = attributes {
-            let names: Vec<&str> = attrs.iter().map(|x| x.name.as_str()).collect();
-            let named = [
-                (path.key("phone_country_attribute"), raw.phone_country_attribute.as_deref()),
-                (
-                    path.key("google_consent_attributes").key("ad_user_data"),
-                    google_consent.ad_user_data_attribute.as_deref(),
-                ),
-                (
-                    path.key("google_consent_attributes").key("ad_personalization"),
-                    google_consent.ad_personalization_attribute.as_deref(),
-                ),
-                (path.key("meta_match_keys").key("country"), meta_match_keys.country.as_deref()),
-                (path.key("meta_match_keys").key("ct"), meta_match_keys.city.as_deref()),
-                (path.key("meta_match_keys").key("st"), meta_match_keys.state.as_deref()),
-                (path.key("meta_match_keys").key("zp"), meta_match_keys.zip.as_deref()),
-            ];
-            for (key, a) in named {
-                if let Some(a) = a.filter(|a| !names.contains(a)) {
-                    self.problem(&key, format!("unknown attribute `{a}`, expected one of {}", one_of(&names)));
-                    ok = false;
-                }
-            }
-        }
-        if !ok {
-            return None;
-        }
-        Some(Export {
-            formats,
-            include_unqualified: raw.include_unqualified.unwrap_or(false),
-            conversion_name,
-            google_conversion_action: action.filter(|_| action_ok).map(str::to_string),
-            meta_event_name,
-            crm_name,
-            google_click_window_days: google_click_window_days?,
-            meta_max_age_days: meta_max_age_days?,
-            default_phone_country,
-            phone_country_attribute: raw.phone_country_attribute,
-            upload_within_hours: upload_within_hours?,
-            google_consent,
-            external_id,
-            meta_match_keys,
-        })
-    }
-
     /// A number from the config that must lie in `range` (`what` describes it), or its default.
-    fn in_range<T>(
+    pub(super) fn in_range<T>(
         &mut self,
         path: &KeyPath,
         value: Option<T>,
@@ -947,219 +467,6 @@ impl<'a> Validator<'a> {
             self.problem(path, format!("must be {what}, found {v}"));
             None
         }
-    }
-
-    fn qualify(&mut self) -> Option<Qualify> {
-        let path = KeyPath::root().key("qualify");
-        let raw: RawQualify = match self.get(&path) {
-            None => RawQualify::default(),
-            Some(v) => self.deser(&path, v)?,
-        };
-        let policy = match raw.policy.as_deref().map(str::trim) {
-            None => Some(Policy::TopFraction),
-            Some(name) => Policy::ALL.into_iter().find(|p| p.name() == name).or_else(|| {
-                let names: Vec<&str> = Policy::ALL.iter().map(|p| p.name()).collect();
-                self.problem(
-                    &path.key("policy"),
-                    format!("unknown policy `{name}`, expected one of {}", one_of(&names)),
-                );
-                None
-            }),
-        };
-        let share = |x: f64| x > 0.0 && x < 1.0;
-        let top_fraction =
-            self.in_range(&path.key("top_fraction"), raw.top_fraction, 0.2, share, "above 0 and below 1");
-        let min_precision =
-            self.in_range(&path.key("min_precision"), raw.min_precision, 0.3, share, "above 0 and below 1");
-        let min_recall = self.in_range(&path.key("min_recall"), raw.min_recall, 0.8, share, "above 0 and below 1");
-        let min_probability =
-            self.in_range(&path.key("min_probability"), raw.min_probability, 0.1, share, "above 0 and below 1");
-        let rescore_days =
-            self.in_range(&path.key("rescore_days"), raw.rescore_days, 0, |d| d <= 3660, "between 0 and 3660");
-        Some(Qualify {
-            rescore_days: rescore_days?,
-            policy: policy?,
-            top_fraction: top_fraction?,
-            min_precision: min_precision?,
-            min_recall: min_recall?,
-            min_probability: min_probability?,
-        })
-    }
-
-    fn features(&mut self) -> Option<Features> {
-        let path = KeyPath::root().key("features");
-        let raw: RawFeatures = match self.get(&path) {
-            None => RawFeatures::default(),
-            Some(v) => self.deser(&path, v)?,
-        };
-        let mut ok = true;
-        let mut windows = raw.event_windows_days.unwrap_or_else(|| vec![1, 7, 30]);
-        windows.sort_unstable();
-        windows.dedup();
-        if windows.is_empty() || windows.iter().any(|w| !(1..=365).contains(w)) {
-            self.problem(&path.key("event_windows_days"), "expected one or more windows between 1 and 365 days");
-            ok = false;
-        }
-        if raw.event_names.as_ref().is_some_and(|names| names.iter().any(|n| n.trim().is_empty())) {
-            self.problem(&path.key("event_names"), "event names must not be empty");
-            ok = false;
-        }
-        let top_k = raw.top_k.unwrap_or(20);
-        if !(1..=1000).contains(&top_k) {
-            self.problem(&path.key("top_k"), format!("must be between 1 and 1000, found {top_k}"));
-            ok = false;
-        }
-        let min_count = raw.min_count.unwrap_or(20);
-        if min_count == 0 {
-            self.problem(&path.key("min_count"), "must be at least 1");
-            ok = false;
-        }
-        let audit_max_auc = raw.audit_max_auc.unwrap_or(0.9);
-        if !(audit_max_auc > 0.5 && audit_max_auc <= 1.0) {
-            self.problem(&path.key("audit_max_auc"), format!("must be above 0.5 and at most 1, found {audit_max_auc}"));
-            ok = false;
-        }
-        let audit_recent_days = raw.audit_recent_days.unwrap_or(14);
-        if !(1..=90).contains(&audit_recent_days) {
-            self.problem(
-                &path.key("audit_recent_days"),
-                format!("must be between 1 and 90, found {audit_recent_days}"),
-            );
-            ok = false;
-        }
-        ok.then_some(Features {
-            event_windows_days: windows,
-            event_names: raw.event_names,
-            top_k,
-            min_count,
-            audit_max_auc,
-            audit_recent_days,
-        })
-    }
-
-    fn train(&mut self) -> Option<Train> {
-        let path = KeyPath::root().key("train");
-        let raw: RawTrain = match self.get(&path) {
-            None => RawTrain::default(),
-            Some(v) => self.deser(&path, v)?,
-        };
-        let validation = match (raw.validation_fraction, raw.validation_weeks) {
-            (Some(_), Some(_)) => {
-                self.problem(&path, "set either `validation_fraction` or `validation_weeks`, not both");
-                return None;
-            }
-            (_, Some(w)) if !(1..=52).contains(&w) => {
-                self.problem(&path.key("validation_weeks"), format!("must be between 1 and 52, found {w}"));
-                return None;
-            }
-            (_, Some(w)) => Validation::Weeks(w),
-            (Some(f), None) if !(f > 0.0 && f <= 0.5) => {
-                self.problem(&path.key("validation_fraction"), format!("must be above 0 and at most 0.5, found {f}"));
-                return None;
-            }
-            (Some(f), None) => Validation::Fraction(f),
-            (None, None) => Validation::Fraction(0.2),
-        };
-        let p = |k: &str| path.key(k);
-        let max_trees =
-            self.in_range(&p("max_trees"), raw.max_trees, 1000, |x| (10..=10_000).contains(&x), "between 10 and 10000");
-        let learning_rate = self.in_range(
-            &p("learning_rate"),
-            raw.learning_rate,
-            0.1,
-            |x| x > 0.0 && x <= 1.0,
-            "above 0 and at most 1",
-        );
-        let max_depth = self.in_range(&p("max_depth"), raw.max_depth, 4, |x| (1..=12).contains(&x), "between 1 and 12");
-        let l2 = self.in_range(&p("l2"), raw.l2, 1.0, |x| x >= 0.0 && x.is_finite(), "0 or more");
-        let champion_margin = self.in_range(
-            &p("champion_margin"),
-            raw.champion_margin,
-            0.002,
-            |x| (0.0..=1.0).contains(&x),
-            "between 0 and 1",
-        );
-        let retrain_after_days =
-            self.in_range(&p("retrain_after_days"), raw.retrain_after_days, 7, |x| x >= 1, "at least 1");
-        let sample_negatives_above = self.in_range(
-            &p("sample_negatives_above"),
-            raw.sample_negatives_above,
-            100_000,
-            |x| x == 0 || x >= 10_000,
-            "0 (off) or at least 10000",
-        );
-        Some(Train {
-            validation,
-            seed: raw.seed.unwrap_or(42),
-            max_trees: max_trees?,
-            learning_rate: learning_rate?,
-            max_depth: max_depth?,
-            l2: l2?,
-            champion_margin: champion_margin?,
-            retrain_after_days: retrain_after_days?,
-            recency_adjustment: raw.recency_adjustment.unwrap_or(true),
-            sample_negatives_above: sample_negatives_above?,
-        })
-    }
-
-    fn project(&mut self) -> Option<Project> {
-        let path = KeyPath::root().key("project");
-        let Some(v) = self.get(&path) else {
-            self.problem(&path, "missing section [project] (with at least `name` and `currency`)");
-            return None;
-        };
-        let raw: RawProject = self.deser(&path, v)?;
-        let mut ok = true;
-        if raw.name.trim().is_empty() {
-            self.problem(&path.key("name"), "must not be empty");
-            ok = false;
-        }
-        let currency = iso4217(&raw.currency);
-        if currency.is_none() {
-            self.problem(
-                &path.key("currency"),
-                format!("expected an ISO 4217 currency code such as `EUR` or `USD`, found `{}`", raw.currency),
-            );
-        }
-        let tz_name = raw.timezone.as_deref().unwrap_or("UTC");
-        let timezone = match parse_tz(tz_name) {
-            Ok(tz) => Some(tz),
-            Err(msg) => {
-                self.problem(&path.key("timezone"), msg);
-                None
-            }
-        };
-        let default_run_date = match raw.default_run_date.as_deref().map(str::trim) {
-            None | Some("today") => Some(None),
-            Some(s) => match s.parse::<RunDate>() {
-                Ok(d) => Some(Some(d)),
-                Err(msg) => {
-                    self.problem(&path.key("default_run_date"), format!("{msg} or `today`"));
-                    None
-                }
-            },
-        };
-        let output_dir = raw.output_dir.unwrap_or_else(|| "data".to_string());
-        if output_dir.trim().is_empty() {
-            self.problem(&path.key("output_dir"), "must not be empty (default `data`)");
-            ok = false;
-        }
-        let models_dir = raw.models_dir.unwrap_or_else(|| "models".to_string());
-        if models_dir.trim().is_empty() {
-            self.problem(&path.key("models_dir"), "must not be empty (default `models`)");
-            ok = false;
-        }
-        if !ok {
-            return None;
-        }
-        Some(Project {
-            name: raw.name.trim().to_string(),
-            currency: currency?,
-            timezone: timezone?,
-            output_dir,
-            models_dir,
-            default_run_date: default_run_date?,
-        })
     }
 
     fn sources(&mut self) -> Option<Sources> {
@@ -1221,7 +528,7 @@ impl<'a> Validator<'a> {
             return None;
         }
         Some(Sources {
-            preset: preset.map(Preset::name),
+            preset,
             leads: leads?,
             deals: deals?,
             events: match events {

@@ -7,7 +7,8 @@
 use crate::schema::{SourceKind, UPDATED_AT, deals, events, leads};
 
 /// A named set of default mappings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Preset {
     /// HubSpot CRM exports: contacts, deals, custom behavioural events.
     Hubspot,
@@ -33,6 +34,14 @@ impl Preset {
         match self {
             Self::Hubspot => "hubspot",
             Self::Salesforce => "salesforce",
+        }
+    }
+
+    /// The CRM's name as its users write it (Meta's `lead_event_source` by default).
+    pub fn crm_name(self) -> &'static str {
+        match self {
+            Self::Hubspot => "HubSpot",
+            Self::Salesforce => "Salesforce",
         }
     }
 

@@ -407,3 +407,77 @@ conditions = [
         assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
     }
 }
+
+/// The default a README configuration table gives for `[section] key`: the first code span or
+/// word of its last cell.
+fn readme_default(section: &str, key: &str) -> Option<String> {
+    let readme = include_str!("../../../../README.md");
+    let heading = format!("### `[{section}]`");
+    let body = readme.split(heading.as_str()).nth(1)?.split("\n### ").next()?;
+    let row = body.lines().find(|l| l.starts_with(&format!("| `{key}` |")))?;
+    let cell = row.trim_end_matches('|').rsplit('|').next()?.trim();
+    Some(match cell.strip_prefix('`') {
+        Some(rest) => rest.split('`').next()?.to_string(),
+        None => cell.split_whitespace().next()?.to_string(),
+    })
+}
+
+#[test]
+fn the_readme_tables_give_the_defaults_the_code_uses() {
+    use super::{conversions as l, export as e, features as f, project as p, qualify as q, train as t};
+    let numbers: [(&str, &str, f64); 25] = [
+        ("labels", "window_days", f64::from(l::DEFAULT_WINDOW_DAYS)),
+        ("labels", "history_months", f64::from(l::DEFAULT_HISTORY_MONTHS)),
+        ("labels", "warn_below_per_month", f64::from(l::DEFAULT_WARN_BELOW_PER_MONTH)),
+        ("labels", "min_conversions", f64::from(l::DEFAULT_MIN_CONVERSIONS)),
+        ("features", "top_k", f64::from(f::DEFAULT_TOP_K)),
+        ("features", "min_count", f64::from(f::DEFAULT_MIN_COUNT)),
+        ("features", "audit_max_auc", f::DEFAULT_AUDIT_MAX_AUC),
+        ("features", "audit_recent_days", f64::from(f::DEFAULT_AUDIT_RECENT_DAYS)),
+        ("train", "validation_fraction", t::DEFAULT_VALIDATION_FRACTION),
+        ("train", "seed", t::DEFAULT_SEED as f64),
+        ("train", "max_trees", f64::from(t::DEFAULT_MAX_TREES)),
+        ("train", "learning_rate", t::DEFAULT_LEARNING_RATE),
+        ("train", "max_depth", f64::from(t::DEFAULT_MAX_DEPTH)),
+        ("train", "l2", t::DEFAULT_L2),
+        ("train", "champion_margin", t::DEFAULT_CHAMPION_MARGIN),
+        ("train", "retrain_after_days", f64::from(t::DEFAULT_RETRAIN_AFTER_DAYS)),
+        ("train", "sample_negatives_above", t::DEFAULT_SAMPLE_NEGATIVES_ABOVE as f64),
+        ("qualify", "top_fraction", q::DEFAULT_TOP_FRACTION),
+        ("qualify", "min_precision", q::DEFAULT_MIN_PRECISION),
+        ("qualify", "min_recall", q::DEFAULT_MIN_RECALL),
+        ("qualify", "min_probability", q::DEFAULT_MIN_PROBABILITY),
+        ("qualify", "rescore_days", f64::from(q::DEFAULT_RESCORE_DAYS)),
+        ("export", "google_click_window_days", f64::from(e::DEFAULT_GOOGLE_CLICK_WINDOW_DAYS)),
+        ("export", "meta_max_age_days", f64::from(e::DEFAULT_META_MAX_AGE_DAYS)),
+        ("export", "upload_within_hours", f64::from(e::DEFAULT_UPLOAD_WITHIN_HOURS)),
+    ];
+    let texts = [
+        ("project", "timezone", p::DEFAULT_TIMEZONE.to_string()),
+        ("project", "output_dir", p::DEFAULT_OUTPUT_DIR.to_string()),
+        ("project", "models_dir", p::DEFAULT_MODELS_DIR.to_string()),
+        ("privacy", "keep_raw_identifiers", p::DEFAULT_KEEP_RAW_IDENTIFIERS.to_string()),
+        ("sources", "max_reject_rate", super::DEFAULT_MAX_REJECT_RATE.to_string()),
+        ("features", "event_windows_days", format!("{:?}", f::DEFAULT_EVENT_WINDOWS_DAYS)),
+        ("train", "recency_adjustment", t::DEFAULT_RECENCY_ADJUSTMENT.to_string()),
+        ("qualify", "policy", q::DEFAULT_POLICY.name().to_string()),
+        ("export", "include_unqualified", e::DEFAULT_INCLUDE_UNQUALIFIED.to_string()),
+        ("export", "conversion_name", e::DEFAULT_CONVERSION_NAME.to_string()),
+        ("export", "external_id", "lead_id".to_string()),
+    ];
+    assert_eq!(e::DEFAULT_EXTERNAL_ID, e::ExternalId::LeadId);
+    let mut wrong = Vec::new();
+    for (section, key, value) in numbers {
+        let found = readme_default(section, key);
+        if found.as_deref().and_then(|s| s.parse::<f64>().ok()) != Some(value) {
+            wrong.push(format!("[{section}] {key}: README {found:?}, code {value}"));
+        }
+    }
+    for (section, key, value) in texts {
+        let found = readme_default(section, key);
+        if found.as_deref() != Some(value.as_str()) {
+            wrong.push(format!("[{section}] {key}: README {found:?}, code {value}"));
+        }
+    }
+    assert!(wrong.is_empty(), "README defaults differ from the code:\n{}", wrong.join("\n"));
+}
