@@ -184,3 +184,17 @@ impl Classify for CoreError {
 
 /// Short for `Result<T, CoreError>`.
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+/// Implements `From<PolarsError>` for a stage's error enum, as its `Internal` variant. The tables
+/// a stage reads are checked against their declared columns when read ([`crate::artifact`]), so a
+/// polars error inside a stage is a bug, not bad input.
+#[macro_export]
+macro_rules! polars_errors_are_internal {
+    ($error:ty) => {
+        impl From<::polars::prelude::PolarsError> for $error {
+            fn from(e: ::polars::prelude::PolarsError) -> Self {
+                Self::Internal(e.to_string())
+            }
+        }
+    };
+}

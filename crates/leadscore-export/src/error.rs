@@ -1,7 +1,6 @@
 //! Errors of the export stage.
 
 use leadscore_core::{Classify, CoreError, ExitKind};
-use polars::prelude::PolarsError;
 
 /// Why the day's leads could not be exported.
 #[derive(Debug, thiserror::Error)]
@@ -30,11 +29,7 @@ pub enum ExportError {
     Internal(String),
 }
 
-impl From<PolarsError> for ExportError {
-    fn from(e: PolarsError) -> Self {
-        Self::Internal(e.to_string())
-    }
-}
+leadscore_core::polars_errors_are_internal!(ExportError);
 
 impl From<arrow::error::ArrowError> for ExportError {
     fn from(e: arrow::error::ArrowError) -> Self {

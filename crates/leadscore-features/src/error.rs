@@ -2,7 +2,6 @@
 
 use leadscore_core::{Classify, CoreError, ExitKind};
 use leadscore_model::ModelError;
-use polars::prelude::PolarsError;
 
 /// Why features could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -24,11 +23,7 @@ pub enum FeaturesError {
     Internal(String),
 }
 
-impl From<PolarsError> for FeaturesError {
-    fn from(e: PolarsError) -> Self {
-        Self::Internal(e.to_string())
-    }
-}
+leadscore_core::polars_errors_are_internal!(FeaturesError);
 
 impl Classify for FeaturesError {
     fn exit_kind(&self) -> ExitKind {

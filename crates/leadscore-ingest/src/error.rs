@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use leadscore_core::schema::SourceKind;
 use leadscore_core::{Classify, CoreError, ExitKind};
-use polars::prelude::PolarsError;
 
 /// Why ingest could not run. Row-level problems are not errors: those rows go to the rejects table.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +62,7 @@ pub enum IngestError {
         /// The format tried.
         format: &'static str,
         /// The parser's error.
-        source: PolarsError,
+        source: polars::prelude::PolarsError,
     },
     /// A header field cannot be a column name.
     #[error("{path}: header field {position} cannot be a column name: {problem}")]
@@ -171,11 +170,7 @@ pub enum IngestError {
     Internal(String),
 }
 
-impl From<PolarsError> for IngestError {
-    fn from(e: PolarsError) -> Self {
-        Self::Internal(e.to_string())
-    }
-}
+leadscore_core::polars_errors_are_internal!(IngestError);
 
 impl Classify for IngestError {
     fn exit_kind(&self) -> ExitKind {

@@ -1,7 +1,6 @@
 //! Errors of the labels stage.
 
 use leadscore_core::{Classify, CoreError, ExitKind};
-use polars::prelude::PolarsError;
 
 /// Why labelling could not run.
 #[derive(Debug, thiserror::Error)]
@@ -41,11 +40,7 @@ pub enum LabelsError {
     Internal(String),
 }
 
-impl From<PolarsError> for LabelsError {
-    fn from(e: PolarsError) -> Self {
-        Self::Internal(e.to_string())
-    }
-}
+leadscore_core::polars_errors_are_internal!(LabelsError);
 
 impl Classify for LabelsError {
     fn exit_kind(&self) -> ExitKind {

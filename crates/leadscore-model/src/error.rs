@@ -1,7 +1,6 @@
 //! Errors of the shared model crate.
 
 use leadscore_core::{Classify, ExitKind};
-use polars::prelude::PolarsError;
 
 /// Why features could not be derived or encoded, or a model artifact not used.
 #[derive(Debug, thiserror::Error)]
@@ -24,11 +23,7 @@ pub enum ModelError {
     Internal(String),
 }
 
-impl From<PolarsError> for ModelError {
-    fn from(e: PolarsError) -> Self {
-        Self::Internal(e.to_string())
-    }
-}
+leadscore_core::polars_errors_are_internal!(ModelError);
 
 impl Classify for ModelError {
     fn exit_kind(&self) -> ExitKind {

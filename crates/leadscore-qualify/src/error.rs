@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use leadscore_core::{Classify, CoreError, ExitKind, RunDate};
 use leadscore_model::ModelError;
-use polars::prelude::PolarsError;
 
 /// Why the leads could not be scored.
 #[derive(Debug, thiserror::Error)]
@@ -37,11 +36,7 @@ pub enum QualifyError {
     Internal(String),
 }
 
-impl From<PolarsError> for QualifyError {
-    fn from(e: PolarsError) -> Self {
-        Self::Internal(e.to_string())
-    }
-}
+leadscore_core::polars_errors_are_internal!(QualifyError);
 
 impl Classify for QualifyError {
     fn exit_kind(&self) -> ExitKind {

@@ -2,7 +2,6 @@
 
 use leadscore_core::{Classify, CoreError, ExitKind};
 use leadscore_model::ModelError;
-use polars::prelude::PolarsError;
 
 /// Why a model could not be trained.
 #[derive(Debug, thiserror::Error)]
@@ -50,11 +49,7 @@ pub enum TrainError {
     Internal(String),
 }
 
-impl From<PolarsError> for TrainError {
-    fn from(e: PolarsError) -> Self {
-        Self::Internal(e.to_string())
-    }
-}
+leadscore_core::polars_errors_are_internal!(TrainError);
 
 impl Classify for TrainError {
     fn exit_kind(&self) -> ExitKind {

@@ -2,7 +2,6 @@
 
 use leadscore_core::{Classify, CoreError, ExitKind};
 use leadscore_model::ModelError;
-use polars::prelude::PolarsError;
 
 /// Why the scored leads could not be valued.
 #[derive(Debug, thiserror::Error)]
@@ -46,11 +45,7 @@ pub enum ValueError {
     Internal(String),
 }
 
-impl From<PolarsError> for ValueError {
-    fn from(e: PolarsError) -> Self {
-        Self::Internal(e.to_string())
-    }
-}
+leadscore_core::polars_errors_are_internal!(ValueError);
 
 impl Classify for ValueError {
     fn exit_kind(&self) -> ExitKind {

@@ -102,30 +102,13 @@ impl Validator<'_> {
                 None
             }),
         };
-        let share = |x: f64| x > 0.0 && x < 1.0;
-        let top_fraction = self.in_range(
-            &path.key("top_fraction"),
-            raw.top_fraction,
-            DEFAULT_TOP_FRACTION,
-            share,
-            "above 0 and below 1",
-        );
-        let min_precision = self.in_range(
-            &path.key("min_precision"),
-            raw.min_precision,
-            DEFAULT_MIN_PRECISION,
-            share,
-            "above 0 and below 1",
-        );
-        let min_recall =
-            self.in_range(&path.key("min_recall"), raw.min_recall, DEFAULT_MIN_RECALL, share, "above 0 and below 1");
-        let min_probability = self.in_range(
-            &path.key("min_probability"),
-            raw.min_probability,
-            DEFAULT_MIN_PROBABILITY,
-            share,
-            "above 0 and below 1",
-        );
+        let mut share = |key: &str, value: Option<f64>, default: f64| {
+            self.in_range(&path.key(key), value, default, |x| x > 0.0 && x < 1.0, "above 0 and below 1")
+        };
+        let top_fraction = share("top_fraction", raw.top_fraction, DEFAULT_TOP_FRACTION);
+        let min_precision = share("min_precision", raw.min_precision, DEFAULT_MIN_PRECISION);
+        let min_recall = share("min_recall", raw.min_recall, DEFAULT_MIN_RECALL);
+        let min_probability = share("min_probability", raw.min_probability, DEFAULT_MIN_PROBABILITY);
         let rescore_days = self.in_range(
             &path.key("rescore_days"),
             raw.rescore_days,
