@@ -1,0 +1,406 @@
+//! `[sources]` and `[[attributes]]`: the CRM exports, their mappings and limits, and the lead
+//! attributes used as features.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use toml::de::DeValue;
+
+use super::raw::{RawAttribute, RawSource};
+use super::{AttributeKind, FileFormat, KeyPath, Preset, Validator, one_of};
+use crate::schema::{FieldSpec, SourceKind, canonical_columns};
+
+/// Validated `[sources]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sources {
+    /// The preset that pre-filled mappings, if any.
+    pub preset: Option<Preset>,
+    /// Leads / contacts.
+    pub leads: Source,
+    /// Deals / opportunities.
+    pub deals: Source,
+    /// Behavioural events, when configured.
+    pub events: Option<Source>,
+}
+
+impl Sources {
+    /// The configured sources with their kinds, in processing order.
+    pub fn iter(&self) -> impl Iterator<Item = &Source> {
+        [Some(&self.leads), Some(&self.deals), self.events.as_ref()].into_iter().flatten()
+    }
+}
+
+/// Where a mapped column name came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MappingOrigin {
+    /// Written in the source's `mapping` table.
+    Config,
+    /// Filled in by the preset.
+    Preset,
+}
+
+/// One canonical field's column in a source file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MappedColumn {
+    /// Column name in the file.
+    pub column: String,
+    /// Whether the user wrote it or a preset filled it.
+    pub origin: MappingOrigin,
+}
+
+/// A validated source.
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    /// Which source this is.
+    pub kind: SourceKind,
+    /// Path or glob as written, relative to the config folder.
+    pub path: String,
+    /// Explicit format; `None` means infer from each file's extension.
+    pub format: Option<FileFormat>,
+    /// CSV delimiter byte.
+    pub delimiter: u8,
+    /// Canonical field name → file column.
+    pub mapping: BTreeMap<&'static str, MappedColumn>,
+    /// Output column name → file column, carried through unchanged (as text).
+    pub extra: BTreeMap<String, String>,
+    /// Largest share of rows that may be rejected (duplicates not counted) before ingest fails.
+    pub max_reject_rate: f64,
+}
+
+/// The default of `[sources.*] max_reject_rate`: a twentieth of the rows.
+pub const DEFAULT_MAX_REJECT_RATE: f64 = 0.05;
+
+impl Source {
+    /// The file column mapped to `field`, if any.
+    pub fn column(&self, field: &str) -> Option<&str> {
+        self.mapping.get(field).map(|m| m.column.as_str())
+    }
+}
+
+/// A validated attribute.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attribute {
+    /// Name in `leads.parquet` and features.
+    pub name: String,
+    /// Column in the leads file.
+    pub column: String,
+    /// Declared kind; `None` means ingest infers it.
+    pub kind: Option<AttributeKind>,
+    /// Whether the value is known at lead creation.
+    pub available_at_creation: bool,
+    /// Read text as a job title.
+    pub job_title: bool,
+    /// Numeric bucket boundaries (empty: none).
+    pub buckets: Vec<f64>,
+    /// Keep even when the leakage audit flags it.
+    pub keep_if_flagged: bool,
+}
+
+/// Turns a column name into an attribute name: `Job Title` → `job_title`, `Country/Region` →
+/// `country_region`, `NumberOfEmployees` → `number_of_employees`, `Budget__c` → `budget_c`.
+pub fn snake_case(column: &str) -> String {
+    let mut out = String::with_capacity(column.len() + 4);
+    let mut prev_lower = false;
+    for ch in column.chars() {
+        if ch.is_ascii_alphanumeric() {
+            if ch.is_ascii_uppercase() && prev_lower && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.push(ch.to_ascii_lowercase());
+            prev_lower = ch.is_ascii_lowercase() || ch.is_ascii_digit();
+        } else {
+            if !out.is_empty() && !out.ends_with('_') {
+                out.push('_');
+            }
+            prev_lower = false;
+        }
+    }
+    let trimmed = out.trim_matches('_').to_string();
+    if trimmed.starts_with(|c: char| c.is_ascii_digit()) { format!("a_{trimmed}") } else { trimmed }
+}
+
+/// Whether `name` is a valid column name for leadscore tables: `[a-z][a-z0-9_]*`.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl Validator<'_> {
+    pub(super) fn sources(&mut self) -> Option<Sources> {
+        let path = KeyPath::root().key("sources");
+        let Some(v) = self.get(&path) else {
+            self.problem(&path, "missing section [sources] (with [sources.leads] and [sources.deals])");
+            return None;
+        };
+        let DeValue::Table(table) = v.get_ref() else {
+            self.problem(&path, "expected a table with `leads`, `deals` and optionally `events` and `preset`");
+            return None;
+        };
+        let known = ["preset", "leads", "deals", "events"];
+        for k in table.keys().map(|k| k.get_ref().to_string()) {
+            if !known.contains(&k.as_str()) {
+                self.problem(&path.key(&k), format!("unknown key `{k}`, expected one of {}", one_of(known)));
+            }
+        }
+        let mut preset_ok = true;
+        let preset = match table.get("preset").map(|v| v.get_ref()) {
+            None => None,
+            Some(DeValue::String(s)) => match Preset::from_name(s) {
+                Some(p) => Some(p),
+                None => {
+                    self.problem(
+                        &path.key("preset"),
+                        format!("unknown preset `{s}`, expected one of {}", one_of(Preset::ALL.map(Preset::name))),
+                    );
+                    preset_ok = false;
+                    None
+                }
+            },
+            Some(_) => {
+                self.problem(&path.key("preset"), "expected a string (`hubspot` or `salesforce`)");
+                preset_ok = false;
+                None
+            }
+        };
+        let mut out: BTreeMap<SourceKind, Option<Source>> = BTreeMap::new();
+        for kind in SourceKind::ALL {
+            let sp = path.key(kind.name());
+            match table.get(kind.name()) {
+                None if kind == SourceKind::Events => {}
+                None => {
+                    self.problem(&sp, format!("missing [sources.{}] (a path and a mapping)", kind.name()));
+                    out.insert(kind, None);
+                }
+                Some(v) => {
+                    let raw: Option<RawSource> = self.deser(&sp, v);
+                    let src = raw.and_then(|raw| self.source(kind, &sp, raw, preset));
+                    out.insert(kind, src);
+                }
+            }
+        }
+        let leads = out.remove(&SourceKind::Leads).flatten();
+        let deals = out.remove(&SourceKind::Deals).flatten();
+        let events = out.remove(&SourceKind::Events);
+        if !preset_ok {
+            return None;
+        }
+        Some(Sources {
+            preset,
+            leads: leads?,
+            deals: deals?,
+            events: match events {
+                None => None,
+                Some(e) => Some(e?),
+            },
+        })
+    }
+
+    pub(super) fn source(
+        &mut self,
+        kind: SourceKind,
+        path: &KeyPath,
+        raw: RawSource,
+        preset: Option<Preset>,
+    ) -> Option<Source> {
+        let mut ok = true;
+        if raw.path.trim().is_empty() {
+            self.problem(&path.key("path"), "must name a file or glob");
+            ok = false;
+        }
+        let delimiter = match raw.delimiter.as_deref() {
+            None => b',',
+            Some(d) if d.len() == 1 && d.is_ascii() => d.as_bytes()[0],
+            Some("\\t") => b'\t',
+            Some(d) => {
+                self.problem(
+                    &path.key("delimiter"),
+                    format!("expected one ASCII character such as `,` or `;`, found `{d}`"),
+                );
+                ok = false;
+                b','
+            }
+        };
+        let fields = kind.fields();
+        let mut mapping: BTreeMap<&'static str, MappedColumn> = BTreeMap::new();
+        if let Some(p) = preset {
+            for (f, c) in p.mapping(kind) {
+                mapping.insert(f, MappedColumn { column: (*c).to_string(), origin: MappingOrigin::Preset });
+            }
+        }
+        for (field, column) in &raw.mapping {
+            let mp = path.key("mapping").key(field);
+            match fields.iter().find(|f| f.name == field) {
+                None => {
+                    self.problem(
+                        &mp,
+                        format!(
+                            "unknown {} field `{field}`, expected one of {}",
+                            kind.name(),
+                            one_of(fields.iter().map(|f: &FieldSpec| f.name))
+                        ),
+                    );
+                    ok = false;
+                }
+                Some(spec) if column.trim().is_empty() => {
+                    if spec.required {
+                        self.problem(&mp, format!("`{field}` is required and needs a column name"));
+                        ok = false;
+                    } else {
+                        // An empty name switches off a preset's column.
+                        mapping.remove(spec.name);
+                    }
+                }
+                Some(spec) => {
+                    mapping.insert(spec.name, MappedColumn { column: column.clone(), origin: MappingOrigin::Config });
+                }
+            }
+        }
+        for spec in fields.iter().filter(|f| f.required) {
+            if !mapping.contains_key(spec.name) {
+                self.problem(
+                    &path.key("mapping"),
+                    format!(
+                        "required field `{}` ({}) is not mapped; add `{} = \"<column in the file>\"`{}",
+                        spec.name,
+                        spec.doc,
+                        spec.name,
+                        if preset.is_none() { " or set `[sources] preset`" } else { "" }
+                    ),
+                );
+                ok = false;
+            }
+        }
+        if kind == SourceKind::Leads && !raw.extra.is_empty() {
+            self.problem(
+                &path.key("extra"),
+                "leads carry their extra columns as [[attributes]]; `extra` is for deals and events",
+            );
+            ok = false;
+        }
+        let canonical = canonical_columns(kind);
+        for name in raw.extra.keys() {
+            let ep = path.key("extra").key(name);
+            if !valid_name(name) {
+                self.problem(&ep, format!("`{name}` is not a valid column name: use lowercase letters, digits and `_`, starting with a letter"));
+                ok = false;
+            } else if canonical.contains(&name.as_str()) {
+                self.problem(
+                    &ep,
+                    format!("`{name}` is a canonical {} column; map it under `mapping` instead", kind.name()),
+                );
+                ok = false;
+            }
+        }
+        let max_reject_rate = raw.max_reject_rate.unwrap_or(DEFAULT_MAX_REJECT_RATE);
+        if !(0.0..=1.0).contains(&max_reject_rate) {
+            self.problem(
+                &path.key("max_reject_rate"),
+                format!("must be a share between 0 and 1 (0.05 is 5%), found {max_reject_rate}"),
+            );
+            ok = false;
+        }
+        if !ok {
+            return None;
+        }
+        Some(Source {
+            kind,
+            path: raw.path.trim().to_string(),
+            format: raw.format,
+            delimiter,
+            mapping,
+            extra: raw.extra,
+            max_reject_rate,
+        })
+    }
+
+    pub(super) fn attributes(&mut self, sources: &Option<Sources>) -> Option<Vec<Attribute>> {
+        let path = KeyPath::root().key("attributes");
+        let Some(v) = self.get(&path) else {
+            return Some(Vec::new());
+        };
+        let DeValue::Array(items) = v.get_ref() else {
+            self.problem(&path, "expected an array of tables: write each attribute as [[attributes]]");
+            return None;
+        };
+        let reserved = canonical_columns(SourceKind::Leads);
+        let mut names = BTreeSet::new();
+        let mut columns = BTreeSet::new();
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let ip = path.index(i);
+            let Some(raw) = self.deser::<RawAttribute>(&ip, item) else {
+                ok = false;
+                continue;
+            };
+            if raw.column.trim().is_empty() {
+                self.problem(&ip.key("column"), "must name a column of the leads file");
+                ok = false;
+                continue;
+            }
+            let name = raw.name.clone().unwrap_or_else(|| snake_case(&raw.column));
+            let name_path = if raw.name.is_some() { ip.key("name") } else { ip.key("column") };
+            if !valid_name(&name) {
+                self.problem(&name_path, format!("attribute name `{name}` is not valid: use lowercase letters, digits and `_`, starting with a letter"));
+                ok = false;
+            } else if reserved.contains(&name.as_str()) {
+                self.problem(
+                    &name_path,
+                    format!("attribute name `{name}` is a canonical lead column; give the attribute another `name`"),
+                );
+                ok = false;
+            } else if !names.insert(name.clone()) {
+                self.problem(&name_path, format!("attribute name `{name}` is used twice"));
+                ok = false;
+            }
+            if !columns.insert(raw.column.clone()) {
+                self.problem(&ip.key("column"), format!("column `{}` is already an attribute", raw.column));
+                ok = false;
+            }
+            // Identifiers and personal data are canonical fields, not features.
+            let identity = sources
+                .as_ref()
+                .and_then(|s| s.leads.mapping.iter().find(|(_, m)| m.column == raw.column))
+                .map(|(field, _)| *field)
+                .filter(|f| {
+                    matches!(*f, "lead_id" | "user_id" | "email" | "phone" | "first_name" | "last_name" | "updated_at")
+                });
+            if let Some(field) = identity {
+                self.problem(
+                    &ip.key("column"),
+                    format!(
+                        "column `{}` is mapped to the canonical field `{field}` and cannot be an attribute",
+                        raw.column
+                    ),
+                );
+                ok = false;
+            }
+            if raw.job_title.is_some() && raw.kind.is_some_and(|k| k != AttributeKind::Text) {
+                self.problem(&ip.key("job_title"), "`job_title` applies to text attributes (`kind = \"text\"`)");
+                ok = false;
+            }
+            let buckets = raw.buckets.clone().unwrap_or_default();
+            if raw.buckets.is_some() && raw.kind.is_some_and(|k| k != AttributeKind::Numeric) {
+                self.problem(&ip.key("buckets"), "`buckets` applies to numeric attributes (`kind = \"numeric\"`)");
+                ok = false;
+            }
+            if buckets.iter().any(|b| !b.is_finite()) || buckets.windows(2).any(|w| w[0] >= w[1]) {
+                self.problem(&ip.key("buckets"), "bucket boundaries must be finite and strictly ascending");
+                ok = false;
+            }
+            let job_title = raw.job_title.unwrap_or(name.contains("title"));
+            out.push(Attribute {
+                name,
+                column: raw.column,
+                kind: raw.kind,
+                available_at_creation: raw.available_at_creation.unwrap_or(true),
+                job_title,
+                buckets,
+                keep_if_flagged: raw.keep_if_flagged.unwrap_or(false),
+            });
+        }
+        ok.then_some(out)
+    }
+}
