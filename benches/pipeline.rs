@@ -9,7 +9,8 @@
 //!   and features only feed training, which is not due), scoring about `--daily-leads` leads
 //!   (50,000 by default; the day's leads and, via qualify's `rescore_days`, enough earlier days),
 //!   end to end in one process;
-//! - `qualify*`, `value*`, `export*`: scoring, valuing and exporting every lead of the history.
+//! - `ingest*`, `qualify*`, `value*`, `export*`: ingest with every lead in the scoring range (it
+//!   makes their digests), then scoring, valuing and exporting every lead of the history.
 //!
 //! ```text
 //! cargo bench --bench pipeline                      # 100k and 1M leads
@@ -229,12 +230,13 @@ fn main() {
         );
 
         // Scoring throughput: rescore the whole history, so that every lead is scored, valued
-        // and exported (`qualify*`, `value*`, `export*`; rows/s counts scored leads).
+        // and exported (`qualify*`, `value*`, `export*`; rows/s counts scored leads). Ingest runs
+        // again first (`ingest*`): it makes the digests of the leads in the scoring range.
         let base = std::fs::read_to_string(config).expect("the generated config");
         let every = out.join("leadscore-every-lead.toml");
         std::fs::write(&every, format!("{base}\n[qualify]\nrescore_days = 3660\n")).expect("a config for every lead");
         let every = every.to_str().expect("utf-8 path");
-        for name in ["qualify*", "value*", "export*"] {
+        for name in ["ingest*", "qualify*", "value*", "export*"] {
             let m = measure(&["stage", name.trim_end_matches('*'), "--config", every]);
             row(n, name, &m, n, "");
         }

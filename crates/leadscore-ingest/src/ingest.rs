@@ -191,6 +191,9 @@ fn present_mapping<'a>(source: &'a Source, file: &RawFile, missing: &mut Vec<Str
     Ok(out)
 }
 
+/// An attribute's name, its column in the file and its kind.
+type AttrKind = (String, String, AttributeKind);
+
 /// The canonical fields a file has, with the column each is read from.
 type Mapping<'s> = Vec<(&'static schema::FieldSpec, &'s str)>;
 
@@ -432,7 +435,7 @@ impl Fields {
         let Some((cur, column)) = self.currency.take() else { return (codes, rates) };
         for (i, v) in cur.iter().enumerate() {
             let Some(raw) = v else { continue };
-            if !self.amount.as_ref().is_some_and(|a| a[i].is_some()) {
+            if self.amount.as_ref().is_none_or(|a| a[i].is_none()) {
                 codes[i] = iso4217(raw);
                 continue;
             }
@@ -502,7 +505,7 @@ fn parse_file(
     source: &Source,
     file: &RawFile,
     mapping: &[(&'static schema::FieldSpec, &str)],
-    attr_kinds: &[(String, String, AttributeKind)],
+    attr_kinds: &[AttrKind],
     tz: Tz,
 ) -> Result<ParsedFile> {
     let df = &file.frame;
@@ -600,7 +603,7 @@ fn attribute_kinds(
     config: &Config,
     kind: SourceKind,
     files: &[RawFile],
-) -> Result<(Vec<(String, String, AttributeKind)>, Vec<AttributeReport>)> {
+) -> Result<(Vec<AttrKind>, Vec<AttributeReport>)> {
     let mut attr_kinds = Vec::new();
     let mut attr_reports = Vec::new();
     if kind != SourceKind::Leads {
@@ -775,7 +778,7 @@ fn process_source(
 }
 
 /// An empty canonical table with the right column types.
-fn empty_table(source: &Source, attr_kinds: &[(String, String, AttributeKind)]) -> Result<DataFrame> {
+fn empty_table(source: &Source, attr_kinds: &[AttrKind]) -> Result<DataFrame> {
     let mut cols = Vec::new();
     for name in canonical_columns(source.kind) {
         cols.push(null_column(name, canonical_type(source.kind, name), 0));
