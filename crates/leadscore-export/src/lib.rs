@@ -97,8 +97,9 @@ fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
     Ok(c.str()?.iter().map(|s| s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)).collect())
 }
 
-/// The scored leads joined with their values and lead fields, oldest first.
-fn gather(config: &Config, inputs: &ExportInputs) -> Result<Vec<Lead>> {
+/// The scored leads joined with their values, lead fields, consent attributes and digests,
+/// oldest first.
+fn joined(config: &Config, inputs: &ExportInputs) -> Result<DataFrame> {
     // Each lead's consent, from the attributes the config names (text: `granted`, `yes`, …).
     let consent = &config.export.google_consent;
     let attribute = |name: &Option<String>, alias: &str| match name {
@@ -116,7 +117,7 @@ fn gather(config: &Config, inputs: &ExportInputs) -> Result<Vec<Lead>> {
     ];
     let mut digest_cols = vec![col(id::LEAD_ID), lit(true).alias(HASHED)];
     digest_cols.extend(id::DIGESTS.map(col));
-    let df = inputs
+    Ok(inputs
         .scores
         .clone()
         .lazy()
@@ -149,7 +150,12 @@ fn gather(config: &Config, inputs: &ExportInputs) -> Result<Vec<Lead>> {
             JoinArgs::new(JoinType::Left),
         )
         .sort([scores::CREATED_AT, scores::LEAD_ID], SortMultipleOptions::default())
-        .collect()?;
+        .collect()?)
+}
+
+/// The scored leads with what the exports need, oldest first.
+fn gather(config: &Config, inputs: &ExportInputs) -> Result<Vec<Lead>> {
+    let df = joined(config, inputs)?;
     let ids = strings(&df, scores::LEAD_ID)?;
     for (flag, table) in [(KNOWN, files::LEADS), (HASHED, files::IDENTITIES)] {
         let known = df.column(flag)?.bool()?.clone();

@@ -925,6 +925,41 @@ fn reject_gate(source: &Source, report: &SourceReport, rejects: &Rejects) -> Res
     })
 }
 
+/// The events table when no events source is configured: empty, with the canonical columns.
+fn no_events() -> Result<DataFrame> {
+    let src = Source {
+        kind: SourceKind::Events,
+        path: String::new(),
+        format: None,
+        delimiter: b',',
+        mapping: BTreeMap::new(),
+        extra: BTreeMap::new(),
+        max_reject_rate: 1.0,
+    };
+    Ok(empty_table(&src, &[])?.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT]))
+}
+
+/// Logs a source's rejected rows, and warns when they are more than 5% (below its gate, or it
+/// would have failed, but worth a look).
+fn rejected_share_warning(r: &SourceReport) -> Option<String> {
+    if !r.preset_columns_missing.is_empty() {
+        tracing::info!(source = r.source.name(), columns = ?r.preset_columns_missing, "preset columns not in the file; their fields are empty");
+    }
+    if r.rejected == 0 {
+        return None;
+    }
+    let share = r.rejected as f64 / r.read.max(1) as f64;
+    tracing::warn!(
+        source = r.source.name(),
+        rejected = r.rejected,
+        read = r.read,
+        share = format!("{:.2}%", share * 100.0),
+        "rows rejected (see rejects.parquet)"
+    );
+    (share > 0.05)
+        .then(|| format!("{}: {:.1}% of rows rejected; check the mapping and rejects.parquet", r.source, share * 100.0))
+}
+
 /// Runs ingest on frames already read: the stage's logic, free of file I/O.
 pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<IngestOutputs> {
     let run_start = ctx.run_date.start_micros(config.project.timezone);
@@ -958,45 +993,13 @@ pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<Ing
     };
     let events_table = match &events {
         Some(e) => e.table.clone(),
-        None => {
-            let src = Source {
-                kind: SourceKind::Events,
-                path: String::new(),
-                format: None,
-                delimiter: b',',
-                mapping: BTreeMap::new(),
-                extra: BTreeMap::new(),
-                max_reject_rate: 1.0,
-            };
-            empty_table(&src, &[])?.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT])
-        }
+        None => no_events()?,
     };
     if deals.report.accepted == 0 {
         warnings.push("no deals accepted: no lead can be labelled as converted".into());
     }
     for src in [Some(&leads), Some(&deals), events.as_ref()].into_iter().flatten() {
-        let r = &src.report;
-        if r.rejected > 0 {
-            let share = r.rejected as f64 / r.read.max(1) as f64;
-            tracing::warn!(
-                source = r.source.name(),
-                rejected = r.rejected,
-                read = r.read,
-                share = format!("{:.2}%", share * 100.0),
-                "rows rejected (see rejects.parquet)"
-            );
-            // Below the source's gate (it would have failed), but worth a look.
-            if share > 0.05 {
-                warnings.push(format!(
-                    "{}: {:.1}% of rows rejected; check the mapping and rejects.parquet",
-                    r.source,
-                    share * 100.0
-                ));
-            }
-        }
-        if !r.preset_columns_missing.is_empty() {
-            tracing::info!(source = r.source.name(), columns = ?r.preset_columns_missing, "preset columns not in the file; their fields are empty");
-        }
+        warnings.extend(rejected_share_warning(&src.report));
     }
     for a in &leads.attributes {
         if a.unparsable > 0 {

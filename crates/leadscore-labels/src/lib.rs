@@ -110,6 +110,102 @@ fn month_of(df: &DataFrame, column: &str, tz: Tz) -> Result<Vec<String>> {
     Ok(m.column("m")?.str()?.iter().map(|s| s.unwrap_or_default().to_string()).collect())
 }
 
+/// Each definition with how many conversions it found and how many of them have no value.
+fn definition_summaries(config: &Config, all: &DataFrame) -> Result<Vec<DefinitionSummary>> {
+    let without_value = conversions::unconverted_values(all)?;
+    let mut per_def: BTreeMap<&str, u64> = BTreeMap::new();
+    for n in all.column(c::CONVERSION_NAME)?.str()?.iter().flatten() {
+        *per_def.entry(n).or_default() += 1;
+    }
+    Ok(config
+        .conversions
+        .iter()
+        .map(|d| DefinitionSummary {
+            name: d.name.clone(),
+            builtin: d.builtin,
+            description: d.describe(),
+            conversions: per_def.get(d.name.as_str()).copied().unwrap_or(0),
+            without_value: without_value.get(&d.name).copied().unwrap_or(0),
+        })
+        .collect())
+}
+
+/// Conversions per month (local, from `first_month` on) and definition.
+fn monthly_volumes(all: &DataFrame, tz: Tz, first_month: &str) -> Result<BTreeMap<String, BTreeMap<String, u64>>> {
+    let names = all.column(c::CONVERSION_NAME)?.str()?;
+    let mut volumes: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for (month, name) in month_of(all, c::AT, tz)?.into_iter().zip(names.iter()) {
+        if month.as_str() >= first_month {
+            *volumes.entry(month).or_default().entry(name.unwrap_or_default().to_string()).or_default() += 1;
+        }
+    }
+    Ok(volumes)
+}
+
+/// The label counts of the leads created in each month (local, from `first_month` on).
+fn monthly_labels(labels: &DataFrame, tz: Tz, first_month: &str) -> Result<Vec<MonthLabels>> {
+    let lead_months = month_of(labels, l::CREATED_AT, tz)?;
+    let mut distinct: Vec<&String> = lead_months.iter().filter(|m| m.as_str() >= first_month).collect();
+    distinct.sort();
+    distinct.dedup();
+    let mut months = Vec::new();
+    for m in distinct {
+        let mask: BooleanChunked = lead_months.iter().map(|x| x == m).collect();
+        months.push(MonthLabels { month: m.clone(), counts: counts(&labels.filter(&mask)?)? });
+    }
+    Ok(months)
+}
+
+/// What the report warns about: a history shorter than configured or advised, months with few
+/// target conversions, and a training window below the volume gate. `training` is the target
+/// conversions and the leads of the training window.
+fn history_warnings(
+    settings: &Labels,
+    tw: &DateRange,
+    tz: Tz,
+    first_lead: Option<i64>,
+    volumes: &BTreeMap<String, BTreeMap<String, u64>>,
+    (training_conversions, training_leads): (u64, usize),
+) -> Vec<String> {
+    let from_us = RunDate::new(tw.from).start_micros(tz);
+    let mut warnings = Vec::new();
+    if let Some(first) = first_lead.filter(|f| *f > from_us) {
+        let first_day = RunDate::of_instant(first, tz).map(|d| d.to_string()).unwrap_or_default();
+        warnings.push(format!(
+            "the training window starts {} but the first lead was created {first_day}: the history is shorter than `history_months` = {}",
+            tw.from, settings.history_months
+        ));
+    }
+    if settings.history_months < leadscore_core::config::conversions::RECOMMENDED_HISTORY_MONTHS {
+        warnings.push(format!(
+            "history of {} months is short; 6 or more are recommended so models see seasonality and enough conversions",
+            settings.history_months
+        ));
+    }
+    let train_to_month = tw.to.format("%Y-%m").to_string();
+    for (month, by_name) in volumes {
+        let n = by_name.get(&settings.target).copied().unwrap_or(0);
+        if *month < train_to_month && n < u64::from(settings.warn_below_per_month) {
+            warnings.push(format!(
+                "{month}: {n} `{}` conversions, below {} a month; estimates for this period are noisy",
+                settings.target, settings.warn_below_per_month
+            ));
+        }
+    }
+    if training_conversions < u64::from(settings.min_conversions) {
+        warnings.push(format!(
+            "only {training_conversions} `{}` conversions among {} matured training leads ({} to {}); training needs at least {} \
+             (`[labels] min_conversions`) and will refuse",
+            settings.target,
+            training_leads,
+            tw.from,
+            tw.to,
+            settings.min_conversions
+        ));
+    }
+    warnings
+}
+
 /// Runs labelling on in-memory tables: the stage's logic, free of file I/O.
 pub fn run(config: &Config, inputs: &LabelsInputs, ctx: &RunContext) -> Result<LabelsOutputs> {
     let settings = settings(config)?;
@@ -131,78 +227,14 @@ pub fn run(config: &Config, inputs: &LabelsInputs, ctx: &RunContext) -> Result<L
     // Report.
     let tw = training_window(ctx.run_date, settings);
     let first_month = tw.from.format("%Y-%m").to_string();
-    let without_value = conversions::unconverted_values(&all)?;
-    let conv_names = all.column(c::CONVERSION_NAME)?.str()?;
-    let mut per_def: BTreeMap<&str, u64> = BTreeMap::new();
-    for n in conv_names.iter().flatten() {
-        *per_def.entry(n).or_default() += 1;
-    }
-    let definitions = config
-        .conversions
-        .iter()
-        .map(|d| DefinitionSummary {
-            name: d.name.clone(),
-            builtin: d.builtin,
-            description: d.describe(),
-            conversions: per_def.get(d.name.as_str()).copied().unwrap_or(0),
-            without_value: without_value.get(&d.name).copied().unwrap_or(0),
-        })
-        .collect();
-    let mut volumes: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for (month, name) in month_of(&all, c::AT, tz)?.into_iter().zip(conv_names.iter()) {
-        if month >= first_month {
-            *volumes.entry(month).or_default().entry(name.unwrap_or_default().to_string()).or_default() += 1;
-        }
-    }
-    let lead_months = month_of(&labels, l::CREATED_AT, tz)?;
-    let mut months = Vec::new();
-    let mut distinct: Vec<&String> = lead_months.iter().filter(|m| **m >= first_month).collect();
-    distinct.sort();
-    distinct.dedup();
-    for m in distinct {
-        let mask: BooleanChunked = lead_months.iter().map(|x| x == m).collect();
-        months.push(MonthLabels { month: m.clone(), counts: counts(&labels.filter(&mask)?)? });
-    }
-    let from_us = RunDate::new(tw.from).start_micros(tz);
+    let definitions = definition_summaries(config, &all)?;
+    let volumes = monthly_volumes(&all, tz, &first_month)?;
+    let months = monthly_labels(&labels, tz, &first_month)?;
     let training = labels.clone().lazy().filter(settings.is_training_lead(ctx.run_date, tz)).collect()?;
     let training_conversions =
         training.column(l::CONVERTED)?.bool()?.iter().filter(|x| *x == Some(true)).count() as u64;
-    let mut warnings = Vec::new();
     let first_lead = known_leads.column(leads::CREATED_AT)?.datetime()?.physical().min();
-    if let Some(first) = first_lead.filter(|f| *f > from_us) {
-        let first_day = RunDate::of_instant(first, tz).map(|d| d.to_string()).unwrap_or_default();
-        warnings.push(format!(
-            "the training window starts {} but the first lead was created {first_day}: the history is shorter than `history_months` = {}",
-            tw.from, settings.history_months
-        ));
-    }
-    if settings.history_months < leadscore_core::config::conversions::RECOMMENDED_HISTORY_MONTHS {
-        warnings.push(format!(
-            "history of {} months is short; 6 or more are recommended so models see seasonality and enough conversions",
-            settings.history_months
-        ));
-    }
-    let train_to_month = tw.to.format("%Y-%m").to_string();
-    for (month, by_name) in &volumes {
-        let n = by_name.get(&settings.target).copied().unwrap_or(0);
-        if *month < train_to_month && n < u64::from(settings.warn_below_per_month) {
-            warnings.push(format!(
-                "{month}: {n} `{}` conversions, below {} a month; estimates for this period are noisy",
-                settings.target, settings.warn_below_per_month
-            ));
-        }
-    }
-    if training_conversions < u64::from(settings.min_conversions) {
-        warnings.push(format!(
-            "only {training_conversions} `{}` conversions among {} matured training leads ({} to {}); training needs at least {} \
-             (`[labels] min_conversions`) and will refuse",
-            settings.target,
-            training.height(),
-            tw.from,
-            tw.to,
-            settings.min_conversions
-        ));
-    }
+    let warnings = history_warnings(settings, &tw, tz, first_lead, &volumes, (training_conversions, training.height()));
     for w in &warnings {
         tracing::warn!("{w}");
     }

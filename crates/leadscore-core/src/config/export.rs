@@ -1,8 +1,10 @@
 //! `[export]`: the upload files, the platforms' names, limits, consent and match keys.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
-use super::raw::RawExport;
+use super::raw::{RawConsent, RawExport};
 use super::{Attribute, KeyPath, Preset, Validator, one_of};
 
 /// `include_unqualified`.
@@ -166,69 +168,22 @@ impl Validator<'_> {
             None => RawExport::default(),
             Some(v) => self.deser(&path, v)?,
         };
-        let mut ok = true;
-        // Google rejects an upload whose conversion action is not a resource name (a conversion
-        // name, say): checked here, once, rather than discovered by every upload.
-        // <https://developers.google.com/google-ads/api/reference/rpc/latest/ClickConversion>
-        let action = raw.google_conversion_action.as_deref().map(str::trim);
-        let action_ok = action.is_some_and(is_conversion_action);
-        if let Some(a) = action.filter(|_| !action_ok) {
-            self.problem(
-                &path.key("google_conversion_action"),
-                format!(
-                    "expected a Google Ads resource name `customers/<customer id>/conversionActions/<conversion action \
-                     id>` (digits, as in `customers/1234567890/conversionActions/987654321`), found `{a}`"
-                ),
-            );
-            ok = false;
-        }
-        let formats = match &raw.formats {
-            // Without a conversion action there are no enhanced conversions to write.
-            None => ExportFormat::ALL.into_iter().filter(|f| *f != ExportFormat::GoogleEnhanced || action_ok).collect(),
-            Some(names) => {
-                let mut v = Vec::new();
-                for n in names {
-                    match ExportFormat::ALL.into_iter().find(|f| f.name() == n.trim()) {
-                        Some(f) => v.push(f),
-                        None => {
-                            let all: Vec<&str> = ExportFormat::ALL.iter().map(|f| f.name()).collect();
-                            self.problem(
-                                &path.key("formats"),
-                                format!("unknown export format `{n}`, expected one of {}", one_of(&all)),
-                            );
-                            ok = false;
-                        }
-                    }
-                }
-                v.sort();
-                v.dedup();
-                v
-            }
-        };
-        let mut text = |key: &str, value: Option<String>, default: &str| -> String {
-            match value.map(|v| v.trim().to_string()) {
-                Some(v) if v.is_empty() => {
-                    self.problem(&path.key(key), "must not be empty");
-                    ok = false;
-                    String::new()
-                }
-                Some(v) => v,
-                None => default.to_string(),
-            }
-        };
-        let conversion_name = text("conversion_name", raw.conversion_name, DEFAULT_CONVERSION_NAME);
-        let meta_event_name = text("meta_event_name", raw.meta_event_name, &conversion_name);
-        let crm_default = preset.map_or(DEFAULT_CRM_NAME, Preset::crm_name);
-        let crm_name = text("crm_name", raw.crm_name, crm_default);
-        if formats.contains(&ExportFormat::GoogleEnhanced) && action.is_none() {
+        let action = self.conversion_action(&path, raw.google_conversion_action.as_deref());
+        let (formats, formats_ok) = self.formats(&path, raw.formats.as_deref(), matches!(action, Some(Some(_))));
+        let enhanced_ok = !formats.contains(&ExportFormat::GoogleEnhanced) || raw.google_conversion_action.is_some();
+        if !enhanced_ok {
             self.problem(
                 &path.key("formats"),
                 "`google_enhanced` needs `google_conversion_action`: the resource name \
                  `customers/<customer id>/conversionActions/<conversion action id>` of the conversion action the \
                  enhanced conversions are uploaded to",
             );
-            ok = false;
         }
+        let conversion_name = self.non_empty(&path, "conversion_name", raw.conversion_name, DEFAULT_CONVERSION_NAME);
+        let meta_event_name =
+            self.non_empty(&path, "meta_event_name", raw.meta_event_name, conversion_name.as_deref().unwrap_or(""));
+        let crm_default = preset.map_or(DEFAULT_CRM_NAME, Preset::crm_name);
+        let crm_name = self.non_empty(&path, "crm_name", raw.crm_name, crm_default);
         let google_click_window_days = self.in_range(
             &path.key("google_click_window_days"),
             raw.google_click_window_days,
@@ -252,43 +207,157 @@ impl Validator<'_> {
             |h| (1..=168).contains(&h),
             "between 1 and 168",
         );
+        let google_consent = self.google_consent(&path, raw.google_consent, raw.google_consent_attributes);
+        let external_id = self.external_id(&path, raw.external_id.as_deref());
+        let meta_match_keys = self.meta_match_keys(&path, raw.meta_match_keys.unwrap_or_default());
+        let default_phone_country = self.phone_country(&path, raw.default_phone_country.as_deref());
+        let (consent, keys) = (google_consent.as_ref(), meta_match_keys.as_ref());
+        let named = [
+            (path.key("phone_country_attribute"), raw.phone_country_attribute.as_deref()),
+            (
+                path.key("google_consent_attributes").key("ad_user_data"),
+                consent.and_then(|c| c.ad_user_data_attribute.as_deref()),
+            ),
+            (
+                path.key("google_consent_attributes").key("ad_personalization"),
+                consent.and_then(|c| c.ad_personalization_attribute.as_deref()),
+            ),
+            (path.key("meta_match_keys").key("country"), keys.and_then(|k| k.country.as_deref())),
+            (path.key("meta_match_keys").key("ct"), keys.and_then(|k| k.city.as_deref())),
+            (path.key("meta_match_keys").key("st"), keys.and_then(|k| k.state.as_deref())),
+            (path.key("meta_match_keys").key("zp"), keys.and_then(|k| k.zip.as_deref())),
+        ];
+        let attributes_known = self.attributes_exist(&named, attributes);
+        if !(formats_ok && enhanced_ok && attributes_known) {
+            return None;
+        }
+        Some(Export {
+            formats,
+            include_unqualified: raw.include_unqualified.unwrap_or(DEFAULT_INCLUDE_UNQUALIFIED),
+            conversion_name: conversion_name?,
+            google_conversion_action: action?,
+            meta_event_name: meta_event_name?,
+            crm_name: crm_name?,
+            google_click_window_days: google_click_window_days?,
+            meta_max_age_days: meta_max_age_days?,
+            default_phone_country: default_phone_country?,
+            phone_country_attribute: raw.phone_country_attribute,
+            upload_within_hours: upload_within_hours?,
+            google_consent: google_consent?,
+            external_id: external_id?,
+            meta_match_keys: meta_match_keys?,
+        })
+    }
+
+    /// The Google Ads conversion action, checked as a resource name: `Some(None)` when unset,
+    /// `None` when malformed (recorded). Google rejects an upload whose conversion action is not
+    /// a resource name (a conversion name, say): checked here, once, rather than by every upload.
+    /// <https://developers.google.com/google-ads/api/reference/rpc/latest/ClickConversion>
+    fn conversion_action(&mut self, path: &KeyPath, raw: Option<&str>) -> Option<Option<String>> {
+        let Some(action) = raw.map(str::trim) else { return Some(None) };
+        if is_conversion_action(action) {
+            return Some(Some(action.to_string()));
+        }
+        self.problem(
+            &path.key("google_conversion_action"),
+            format!(
+                "expected a Google Ads resource name `customers/<customer id>/conversionActions/<conversion action \
+                 id>` (digits, as in `customers/1234567890/conversionActions/987654321`), found `{action}`"
+            ),
+        );
+        None
+    }
+
+    /// The files to write, in [`ExportFormat::ALL`] order, and whether every name was known. By
+    /// default every format, except enhanced conversions when there is no (valid) conversion
+    /// action to upload them to.
+    fn formats(&mut self, path: &KeyPath, names: Option<&[String]>, action_ok: bool) -> (Vec<ExportFormat>, bool) {
+        let Some(names) = names else {
+            let all = ExportFormat::ALL.into_iter().filter(|f| *f != ExportFormat::GoogleEnhanced || action_ok);
+            return (all.collect(), true);
+        };
+        let mut ok = true;
+        let mut formats = Vec::new();
+        for n in names {
+            match ExportFormat::ALL.into_iter().find(|f| f.name() == n.trim()) {
+                Some(f) => formats.push(f),
+                None => {
+                    let all: Vec<&str> = ExportFormat::ALL.iter().map(|f| f.name()).collect();
+                    let message = format!("unknown export format `{n}`, expected one of {}", one_of(&all));
+                    self.problem(&path.key("formats"), message);
+                    ok = false;
+                }
+            }
+        }
+        formats.sort();
+        formats.dedup();
+        (formats, ok)
+    }
+
+    /// A text that may be left out (its default) but not empty.
+    fn non_empty(&mut self, path: &KeyPath, key: &str, value: Option<String>, default: &str) -> Option<String> {
+        match value.map(|v| v.trim().to_string()) {
+            Some(v) if v.is_empty() => {
+                self.problem(&path.key(key), "must not be empty");
+                None
+            }
+            Some(v) => Some(v),
+            None => Some(default.to_string()),
+        }
+    }
+
+    /// Consent statuses for every lead, and the attributes holding each lead's own.
+    fn google_consent(
+        &mut self,
+        path: &KeyPath,
+        statuses: Option<RawConsent>,
+        attributes: Option<RawConsent>,
+    ) -> Option<GoogleConsent> {
+        let mut ok = true;
         let mut status = |key: &str, v: Option<String>| -> Option<ConsentStatus> {
             let v = v?;
             let parsed = ConsentStatus::parse(&v);
             if parsed.is_none() {
-                self.problem(
-                    &path.key("google_consent").key(key),
-                    format!("expected `granted` or `denied`, found `{v}`"),
-                );
+                let message = format!("expected `granted` or `denied`, found `{v}`");
+                self.problem(&path.key("google_consent").key(key), message);
                 ok = false;
             }
             parsed
         };
-        let consent = raw.google_consent.unwrap_or_default();
-        let consent_attrs = raw.google_consent_attributes.unwrap_or_default();
-        let google_consent = GoogleConsent {
-            ad_user_data: status("ad_user_data", consent.ad_user_data),
-            ad_personalization: status("ad_personalization", consent.ad_personalization),
-            ad_user_data_attribute: consent_attrs.ad_user_data,
-            ad_personalization_attribute: consent_attrs.ad_personalization,
+        let statuses = statuses.unwrap_or_default();
+        let attributes = attributes.unwrap_or_default();
+        let consent = GoogleConsent {
+            ad_user_data: status("ad_user_data", statuses.ad_user_data),
+            ad_personalization: status("ad_personalization", statuses.ad_personalization),
+            ad_user_data_attribute: attributes.ad_user_data,
+            ad_personalization_attribute: attributes.ad_personalization,
         };
-        let external_id = match raw.external_id.as_deref().map(str::trim) {
-            None => DEFAULT_EXTERNAL_ID,
-            Some("lead_id") => ExternalId::LeadId,
-            Some("user_id") => ExternalId::UserId,
+        ok.then_some(consent)
+    }
+
+    /// What Meta's `external_id` hashes.
+    fn external_id(&mut self, path: &KeyPath, raw: Option<&str>) -> Option<ExternalId> {
+        match raw.map(str::trim) {
+            None => Some(DEFAULT_EXTERNAL_ID),
+            Some("lead_id") => Some(ExternalId::LeadId),
+            Some("user_id") => Some(ExternalId::UserId),
             Some(other) => {
                 self.problem(&path.key("external_id"), format!("expected `lead_id` or `user_id`, found `{other}`"));
-                ok = false;
-                ExternalId::LeadId
+                None
             }
-        };
-        let mut meta_match_keys = MetaMatchKeys::default();
-        for (key, attribute) in raw.meta_match_keys.unwrap_or_default() {
+        }
+    }
+
+    /// Meta's location match keys (`country`, `ct`, `st`, `zp`) → attribute names.
+    fn meta_match_keys(&mut self, path: &KeyPath, raw: BTreeMap<String, String>) -> Option<MetaMatchKeys> {
+        let mut ok = true;
+        let mut keys = MetaMatchKeys::default();
+        for (key, attribute) in raw {
             let slot = match key.as_str() {
-                "country" => &mut meta_match_keys.country,
-                "ct" => &mut meta_match_keys.city,
-                "st" => &mut meta_match_keys.state,
-                "zp" => &mut meta_match_keys.zip,
+                "country" => &mut keys.country,
+                "ct" => &mut keys.city,
+                "st" => &mut keys.state,
+                "zp" => &mut keys.zip,
                 other => {
                     self.problem(
                         &path.key("meta_match_keys").key(other),
@@ -300,58 +369,31 @@ impl Validator<'_> {
             };
             *slot = Some(attribute);
         }
-        let default_phone_country = raw.default_phone_country.map(|c| c.trim().to_ascii_uppercase());
-        if let Some(c) = &default_phone_country
-            && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()))
-        {
-            self.problem(
-                &path.key("default_phone_country"),
-                format!("expected an ISO 3166 alpha-2 code such as `NL`, found `{c}`"),
-            );
-            ok = false;
+        ok.then_some(keys)
+    }
+
+    /// The default country of phone numbers, an ISO 3166 alpha-2 code (uppercased).
+    fn phone_country(&mut self, path: &KeyPath, raw: Option<&str>) -> Option<Option<String>> {
+        let Some(c) = raw.map(|c| c.trim().to_ascii_uppercase()) else { return Some(None) };
+        if c.len() == 2 && c.chars().all(|ch| ch.is_ascii_uppercase()) {
+            return Some(Some(c));
         }
-        if let Some(attrs) = attributes {
-            let names: Vec<&str> = attrs.iter().map(|x| x.name.as_str()).collect();
-            let named = [
-                (path.key("phone_country_attribute"), raw.phone_country_attribute.as_deref()),
-                (
-                    path.key("google_consent_attributes").key("ad_user_data"),
-                    google_consent.ad_user_data_attribute.as_deref(),
-                ),
-                (
-                    path.key("google_consent_attributes").key("ad_personalization"),
-                    google_consent.ad_personalization_attribute.as_deref(),
-                ),
-                (path.key("meta_match_keys").key("country"), meta_match_keys.country.as_deref()),
-                (path.key("meta_match_keys").key("ct"), meta_match_keys.city.as_deref()),
-                (path.key("meta_match_keys").key("st"), meta_match_keys.state.as_deref()),
-                (path.key("meta_match_keys").key("zp"), meta_match_keys.zip.as_deref()),
-            ];
-            for (key, a) in named {
-                if let Some(a) = a.filter(|a| !names.contains(a)) {
-                    self.problem(&key, format!("unknown attribute `{a}`, expected one of {}", one_of(&names)));
-                    ok = false;
-                }
+        let message = format!("expected an ISO 3166 alpha-2 code such as `NL`, found `{c}`");
+        self.problem(&path.key("default_phone_country"), message);
+        None
+    }
+
+    /// Whether every attribute a key names is a configured attribute (each unknown one recorded).
+    fn attributes_exist(&mut self, named: &[(KeyPath, Option<&str>)], attributes: Option<&[Attribute]>) -> bool {
+        let Some(attrs) = attributes else { return true };
+        let names: Vec<&str> = attrs.iter().map(|x| x.name.as_str()).collect();
+        let mut ok = true;
+        for (key, a) in named {
+            if let Some(a) = a.filter(|a| !names.contains(a)) {
+                self.problem(key, format!("unknown attribute `{a}`, expected one of {}", one_of(&names)));
+                ok = false;
             }
         }
-        if !ok {
-            return None;
-        }
-        Some(Export {
-            formats,
-            include_unqualified: raw.include_unqualified.unwrap_or(DEFAULT_INCLUDE_UNQUALIFIED),
-            conversion_name,
-            google_conversion_action: action.filter(|_| action_ok).map(str::to_string),
-            meta_event_name,
-            crm_name,
-            google_click_window_days: google_click_window_days?,
-            meta_max_age_days: meta_max_age_days?,
-            default_phone_country,
-            phone_country_attribute: raw.phone_country_attribute,
-            upload_within_hours: upload_within_hours?,
-            google_consent,
-            external_id,
-            meta_match_keys,
-        })
+        ok
     }
 }
