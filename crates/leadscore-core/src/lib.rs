@@ -12,7 +12,9 @@
 //!   staging and manifests, freshness, the output folder's lock;
 //! - [`time`]: run dates and the timestamp formats CRM exports use;
 //! - [`currency`]: ISO 4217 codes and conversion into the project currency;
-//! - [`digest`]: SHA-256 content hashes and deterministic ids.
+//! - [`digest`]: SHA-256 content hashes and deterministic ids;
+//! - [`identity`]: personal data normalised as the ad platforms specify, and the digests ingest
+//!   makes of it for the exports (the contract of `identities.parquet`).
 //!
 //! Stage crates depend on this crate and never on each other.
 
@@ -21,6 +23,7 @@ pub mod config;
 pub mod currency;
 pub mod digest;
 pub mod error;
+pub mod identity;
 pub mod io;
 pub mod layout;
 pub mod schema;

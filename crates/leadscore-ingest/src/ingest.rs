@@ -18,10 +18,10 @@ use rayon::prelude::*;
 
 use crate::attributes;
 use crate::error::{IngestError, Result};
-use crate::identity::{Derived, Digests, Raw, country_iso};
 use crate::parse;
 use crate::read::{RawFile, RawSources};
 use crate::report::{AttributeReport, FileReport, IngestReport, SourceReport};
+use leadscore_core::identity::{Derived, Digests, Raw, country_iso};
 
 /// What ingest produces: the canonical tables, the rejects, and the report.
 #[derive(Debug, Clone)]

@@ -26,7 +26,6 @@
 
 mod attributes;
 mod error;
-pub mod identity;
 mod ingest;
 mod parse;
 mod read;

@@ -1,6 +1,6 @@
 //! The rule tables behind derived job-title features, in one place. Edit these tables to tune the
 //! rules; tests exercise them table-driven. (The e-mail domain lists and calling codes are read at
-//! ingest, which derives the e-mail and phone parts: `leadscore-ingest`'s `identity::tables`.)
+//! ingest, which derives the e-mail and phone parts: `leadscore-core`'s `identity::tables`.)
 //!
 //! Job titles are matched on words: the title is lower-cased and split on anything that is not a
 //! letter or digit, and a keyword (one or more words) matches a run of whole words, so `vp` does

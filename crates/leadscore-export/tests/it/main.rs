@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use leadscore_core::digest::sha256_hex;
+use leadscore_core::identity::{Digests, Raw, country_iso};
 use leadscore_core::schema::{identities as id, leads, scores as s, values as v};
 use leadscore_core::{Classify, Config, ExitKind, RunContext, RunDate};
 use leadscore_export::{ExportError, ExportInputs, ExportOutputs, META_BATCH, Refusal, run};
-use leadscore_ingest::identity::{Digests, Raw, country_iso};
 use polars::prelude::*;
 
 const HOUR: i64 = 3_600_000_000;

@@ -26,7 +26,7 @@
 
 pub mod tables;
 
-use leadscore_core::digest::sha256_hex;
+use crate::digest::sha256_hex;
 
 use tables::{CALLING_CODES, COUNTRY_NAMES, DISPOSABLE_MAIL, FREE_MAIL};
 use unicode_normalization::UnicodeNormalization as _;
