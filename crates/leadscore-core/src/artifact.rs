@@ -326,14 +326,9 @@ pub fn inputs(stage: Stage) -> &'static [Artifact] {
         Stage::Features => &[LEADS, EVENTS, LABELS],
         Stage::Train => &[FEATURES, FEATURE_SPEC, LEAKAGE_AUDIT, CHAMPION],
         Stage::Qualify => &[LEADS, EVENTS, CHAMPION],
-        Stage::Value => &[SCORES, SCORED_FEATURES],
+        Stage::Value => &[SCORES, SCORED_FEATURES, CHAMPION],
         Stage::Export => &[LEADS, IDENTITIES, SCORES, VALUES],
     }
-}
-
-/// What each stage writes (besides its `report.json` and manifest).
-pub fn outputs(stage: Stage) -> impl Iterator<Item = &'static Artifact> {
-    ALL.iter().filter(move |a| a.producer == stage)
 }
 
 impl Artifact {
@@ -422,7 +417,8 @@ mod tests {
 
     #[test]
     fn the_edges_are_the_producers_of_the_inputs() {
-        assert_eq!(Stage::Value.reads(), vec![Stage::Qualify]);
+        // Value reads the model that scored the day from the registry.
+        assert_eq!(Stage::Value.reads(), vec![Stage::Train, Stage::Qualify]);
         assert_eq!(Stage::Export.reads(), vec![Stage::Ingest, Stage::Qualify, Stage::Value]);
         assert_eq!(Stage::Qualify.reads(), vec![Stage::Ingest, Stage::Train]);
         // Train reads its own earlier champion: not an edge.

@@ -377,10 +377,10 @@ fn google_enhanced(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
         out.candidates += 1;
         // Digests of the e-mail and phone normalised as Google specifies (made by ingest).
         let mut ids = Vec::new();
-        if let Some(em) = lead.digest(id::EMAIL_SHA256_GOOGLE) {
+        if let Some(em) = lead.digests.get(id::EMAIL_SHA256_GOOGLE) {
             ids.push(UserIdentifier::HashedEmail(em.to_string()));
         }
-        if let Some(ph) = lead.digest(id::PHONE_SHA256_GOOGLE) {
+        if let Some(ph) = lead.digests.get(id::PHONE_SHA256_GOOGLE) {
             ids.push(UserIdentifier::HashedPhoneNumber(ph.to_string()));
         }
         // The lead's own consent wins over the configured one.
@@ -497,7 +497,7 @@ fn meta_capi(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
     for lead in rows.iter().filter(|r| r.qualified) {
         out.candidates += 1;
         // Digests of the values normalised as Meta specifies (made by ingest).
-        let hashed = |column: &str| lead.digest(column).map(str::to_string).into_iter().collect::<Vec<_>>();
+        let hashed = |column: &str| lead.digests.get(column).map(str::to_string).into_iter().collect::<Vec<_>>();
         let lead_id = lead.meta_lead_id.as_deref().and_then(|raw| {
             let id = meta_lead_id(raw);
             if id.is_none() {

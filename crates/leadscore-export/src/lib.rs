@@ -24,6 +24,7 @@ mod report;
 
 use leadscore_core::artifact;
 use leadscore_core::config::{ConsentStatus, ExportFormat};
+use leadscore_core::identity::Digests;
 use leadscore_core::layout::Manifest;
 use leadscore_core::schema::{files, identities as id, leads, scores, values as v};
 use leadscore_core::{Config, RunContext, RunLayout, Stage, StageRun};
@@ -70,21 +71,14 @@ pub(crate) struct Lead {
     pub qualified: bool,
     pub value: Option<f64>,
     pub currency: Option<String>,
-    /// The digests of [`id::DIGESTS`], in its order.
-    pub digests: [Option<String>; 10],
+    /// Its digests (ingest's `identities.parquet`).
+    pub digests: Digests,
     pub gclid: Option<String>,
     pub fbclid: Option<String>,
     pub meta_lead_id: Option<String>,
     /// The lead's own consent, from its attributes.
     pub ad_user_data: Option<ConsentStatus>,
     pub ad_personalization: Option<ConsentStatus>,
-}
-
-impl Lead {
-    /// A digest by its column in [`id::DIGESTS`].
-    pub(crate) fn digest(&self, column: &str) -> Option<&str> {
-        id::DIGESTS.iter().position(|c| *c == column).and_then(|k| self.digests[k].as_deref())
-    }
 }
 
 const KNOWN: &str = "__known";
@@ -200,7 +194,7 @@ fn gather(config: &Config, inputs: &ExportInputs) -> Result<Vec<Lead>> {
             meta_lead_id: next(leads::META_LEAD_ID),
             ad_user_data: next(AD_USER_DATA).as_deref().and_then(ConsentStatus::parse),
             ad_personalization: next(AD_PERSONALIZATION).as_deref().and_then(ConsentStatus::parse),
-            digests: std::array::from_fn(|k| next(id::DIGESTS[k])),
+            digests: Digests(std::array::from_fn(|k| next(id::DIGESTS[k]))),
             created_at: created.get(i).unwrap_or_default(),
             score: score.get(i).unwrap_or_default(),
             qualified: qualified.get(i).unwrap_or(false),

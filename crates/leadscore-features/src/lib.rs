@@ -356,9 +356,8 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
     };
     let recipe = recipe(config, &kinds, &audit_rows, events.clone());
 
-    let rows = training;
     let events_df = (inputs.events.height() > 0).then_some(&inputs.events);
-    let (derived, catalog) = derive(&rows, events_df, &recipe)?;
+    let (derived, catalog) = derive(&training, events_df, &recipe)?;
     sw.lap("derive");
 
     // Fit the spec on the training split only (the first `n_train` rows).
@@ -370,7 +369,7 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
 
     // features.parquet: identity, split and labels, then the features.
     let mut out =
-        rows.select([f::LEAD_ID, f::CREATED_AT, f::SPLIT, f::CONVERTED, f::VALUE_IN_WINDOW, f::DAYS_TO_CONVERT])?;
+        training.select([f::LEAD_ID, f::CREATED_AT, f::SPLIT, f::CONVERTED, f::VALUE_IN_WINDOW, f::DAYS_TO_CONVERT])?;
     for c in derived.columns().iter().skip(1) {
         out.with_column(c.clone())?;
     }
@@ -380,7 +379,6 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
         let m = narrow.column(f::SPLIT)?.str()?.equal(name);
         split_summary(&narrow.filter(&m)?)
     };
-    let warnings = Vec::new();
     let report = FeaturesReport {
         run_date: ctx.run_date,
         train: part(f::TRAIN)?,
@@ -390,11 +388,9 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
         audit: audit_rows,
         event_names: events.unwrap_or_default(),
         design_columns: (spec.design_columns(Encoding::Trees).len(), spec.design_columns(Encoding::Linear).len()),
-        warnings,
+        // An empty training split is an error (`select_rows`); nothing else warns any more.
+        warnings: Vec::new(),
     };
-    for w in &report.warnings {
-        tracing::warn!("{w}");
-    }
     sw.lap("assemble");
     Ok(FeaturesOutputs { features: out, spec, report, timings: sw.into_timings() })
 }

@@ -52,7 +52,30 @@ struct Rejects {
     raw: Vec<String>,
 }
 
+/// One rejected input row, as the rejects table gives it.
+struct RejectRow {
+    file: String,
+    row: u64,
+    column: Option<String>,
+    reason: RejectReason,
+    detail: String,
+    raw: String,
+}
+
 impl Rejects {
+    /// Records a rejected row of `report`'s source and counts it there.
+    fn add(&mut self, report: &mut SourceReport, r: RejectRow) {
+        self.source.push(report.source.name());
+        self.file.push(r.file);
+        self.row.push(r.row);
+        self.column.push(r.column);
+        self.reason.push(r.reason.code());
+        self.detail.push(r.detail);
+        self.raw.push(r.raw);
+        *report.rejected_by_reason.entry(r.reason.code().to_string()).or_default() += 1;
+        report.rejected += 1;
+    }
+
     fn len(&self) -> usize {
         self.row.len()
     }
@@ -217,31 +240,18 @@ fn canonical_type(kind: SourceKind, name: &str) -> FieldType {
 }
 
 /// The parts of the leads' e-mails and phones the features use ([`leads::DERIVED_IDENTITY`]),
-/// from the parsed raw fields; in parallel over slices of rows.
+/// from the parsed raw fields.
 fn derived_columns(parsed: &HashMap<&'static str, Column>, n: usize) -> Result<Vec<Column>> {
     let text = |field: &str| -> Result<Option<StringChunked>> {
         parsed.get(field).map(|c| Ok(c.str()?.rechunk().into_owned())).transpose()
     };
     let (email, phone) = (text(leads::EMAIL)?, text(leads::PHONE)?);
-    let starts: Vec<usize> = (0..n.div_ceil(DIGEST_SLICE)).map(|k| k * DIGEST_SLICE).collect();
-    let parts: Vec<Vec<Column>> = starts
-        .into_par_iter()
-        .map(|from| {
-            let to = (from + DIGEST_SLICE).min(n);
-            let mut b: Vec<StringChunkedBuilder> = leads::DERIVED_IDENTITY
-                .iter()
-                .map(|name| StringChunkedBuilder::new((*name).into(), to - from))
-                .collect();
-            for i in from..to {
-                let d = Derived::of(text_at(&email, i), text_at(&phone, i));
-                b[0].append_option(d.email_domain);
-                b[1].append_value(d.email_class);
-                b[2].append_value(d.phone_country);
-            }
-            b.into_iter().map(|b| b.finish().into_column()).collect()
-        })
-        .collect();
-    stack(&leads::DERIVED_IDENTITY, parts)
+    text_columns(&leads::DERIVED_IDENTITY, n, |i, b| {
+        let d = Derived::of(text_at(&email, i), text_at(&phone, i));
+        b[0].append_option(d.email_domain);
+        b[1].append_value(d.email_class);
+        b[2].append_value(d.phone_country);
+    })
 }
 
 /// Value `i` of an optional column.
@@ -249,8 +259,26 @@ fn text_at(c: &Option<StringChunked>, i: usize) -> Option<&str> {
     c.as_ref().and_then(|c| c.get(i))
 }
 
-/// String columns named `names`, each the parts' columns one after the other.
-fn stack(names: &[&str], parts: Vec<Vec<Column>>) -> Result<Vec<Column>> {
+/// Text columns named `names` of `n` rows, `row(i, builders)` appending row `i`'s value to each
+/// builder; built in parallel over slices of rows.
+fn text_columns(
+    names: &[&str],
+    n: usize,
+    row: impl Fn(usize, &mut [StringChunkedBuilder]) + Sync,
+) -> Result<Vec<Column>> {
+    let starts: Vec<usize> = (0..n.div_ceil(ROW_SLICE)).map(|k| k * ROW_SLICE).collect();
+    let parts: Vec<Vec<Column>> = starts
+        .into_par_iter()
+        .map(|from| {
+            let to = (from + ROW_SLICE).min(n);
+            let mut b: Vec<StringChunkedBuilder> =
+                names.iter().map(|name| StringChunkedBuilder::new((*name).into(), to - from)).collect();
+            for i in from..to {
+                row(i, &mut b);
+            }
+            b.into_iter().map(|b| b.finish().into_column()).collect()
+        })
+        .collect();
     let mut out: Vec<Column> =
         names.iter().map(|name| Column::full_null((*name).into(), 0, &DataType::String)).collect();
     for part in parts {
@@ -261,8 +289,8 @@ fn stack(names: &[&str], parts: Vec<Vec<Column>>) -> Result<Vec<Column>> {
     Ok(out)
 }
 
-/// Leads per slice when digests are computed in parallel.
-const DIGEST_SLICE: usize = 16 * 1024;
+/// Leads per slice when identity parts and digests are computed in parallel.
+const ROW_SLICE: usize = 16 * 1024;
 
 /// `identities.parquet`: the digests of the leads the run's exports may send, those created in
 /// the scoring range (see [`leadscore_core::config::Qualify::first_scored_day`]). `leads` is the
@@ -293,35 +321,25 @@ fn identities_table(config: &Config, ctx: &RunContext, leads_df: &DataFrame) -> 
         [&keys.country, &keys.city, &keys.state, &keys.zip].map(|a| attribute(a.as_deref()));
     let (country, city, state, zip) = (country?, city?, state?, zip?);
     let default_country = e.default_phone_country.as_deref();
-    let starts: Vec<usize> = (0..n.div_ceil(DIGEST_SLICE)).map(|k| k * DIGEST_SLICE).collect();
-    let parts: Vec<Vec<Column>> = starts
-        .into_par_iter()
-        .map(|from| {
-            let to = (from + DIGEST_SLICE).min(n);
-            let mut b: Vec<StringChunkedBuilder> =
-                id::DIGESTS.iter().map(|name| StringChunkedBuilder::new((*name).into(), to - from)).collect();
-            for i in from..to {
-                let lead_country = text_at(&phone_country, i).and_then(country_iso);
-                let raw = Raw {
-                    email: email.get(i),
-                    phone: phone.get(i),
-                    first_name: first.get(i),
-                    last_name: last.get(i),
-                    phone_country: lead_country.as_deref().or(default_country),
-                    country: text_at(&country, i),
-                    city: text_at(&city, i),
-                    state: text_at(&state, i),
-                    zip: text_at(&zip, i),
-                };
-                for (b, v) in b.iter_mut().zip(Digests::of(&raw).0) {
-                    b.append_option(v);
-                }
-            }
-            b.into_iter().map(|b| b.finish().into_column()).collect()
-        })
-        .collect();
+    let digests = text_columns(&id::DIGESTS, n, |i, b| {
+        let lead_country = text_at(&phone_country, i).and_then(country_iso);
+        let raw = Raw {
+            email: email.get(i),
+            phone: phone.get(i),
+            first_name: first.get(i),
+            last_name: last.get(i),
+            phone_country: lead_country.as_deref().or(default_country),
+            country: text_at(&country, i),
+            city: text_at(&city, i),
+            state: text_at(&state, i),
+            zip: text_at(&zip, i),
+        };
+        for (b, v) in b.iter_mut().zip(Digests::of(&raw).0) {
+            b.append_option(v);
+        }
+    })?;
     let mut columns = vec![range.column(leads::LEAD_ID)?.clone(), range.column(leads::CREATED_AT)?.clone()];
-    columns.extend(stack(&id::DIGESTS, parts)?);
+    columns.extend(digests);
     Ok(DataFrame::new(n, columns)?)
 }
 
@@ -504,7 +522,7 @@ fn parse_file(
     config: &Config,
     source: &Source,
     file: &RawFile,
-    mapping: &[(&'static schema::FieldSpec, &str)],
+    mapping: &Mapping<'_>,
     attr_kinds: &[AttrKind],
     tz: Tz,
 ) -> Result<ParsedFile> {
@@ -632,35 +650,22 @@ fn attribute_kinds(
 }
 
 /// Rejects the records of a file that could not be read as rows at all.
-fn reject_unreadable(
-    kind: SourceKind,
-    f: &RawFile,
-    masked: &HashSet<&str>,
-    rejects: &mut Rejects,
-    report: &mut SourceReport,
-) {
+fn reject_unreadable(f: &RawFile, masked: &HashSet<&str>, rejects: &mut Rejects, report: &mut SourceReport) {
     let file_name = f.path.display().to_string();
     for u in &f.unreadable {
-        rejects.source.push(kind.name());
-        rejects.file.push(file_name.clone());
-        rejects.row.push(u.record);
-        rejects.column.push(u.column.clone());
-        rejects.reason.push(u.reason.code());
-        rejects.detail.push(u.detail.clone());
         // A record that could not be read may have its values under the wrong names (a shifted
         // field, a swallowed line): when identity columns are masked, every value is.
         let all: HashSet<&str> =
             if masked.is_empty() { HashSet::new() } else { u.values.iter().map(|(k, _)| k.as_str()).collect() };
-        rejects.raw.push(values_json(u.values.iter().map(|(k, v)| (k.as_str(), v.clone())), &all));
-        *report.rejected_by_reason.entry(u.reason.code().to_string()).or_default() += 1;
-        report.rejected += 1;
+        let raw = values_json(u.values.iter().map(|(k, v)| (k.as_str(), v.clone())), &all);
+        let (row, column, reason, detail) = (u.record, u.column.clone(), u.reason, u.detail.clone());
+        rejects.add(report, RejectRow { file: file_name.clone(), row, column, reason, detail, raw });
     }
 }
 
 /// Rejects the rows of a file with problems, one reject per row: the first problem is its
 /// reason; the detail lists them all. Returns which rows are kept.
 fn reject_rows(
-    kind: SourceKind,
     f: &RawFile,
     mut issues: Vec<Issue>,
     masked: &HashSet<&str>,
@@ -673,15 +678,17 @@ fn reject_rows(
     for group in issues.chunk_by(|a, b| a.row == b.row) {
         let row = group[0].row;
         keep[row] = false;
-        rejects.source.push(kind.name());
-        rejects.file.push(file_name.clone());
-        rejects.row.push(f.record(row));
-        rejects.column.push(Some(group[0].column.clone()));
-        rejects.reason.push(group[0].reason.code());
-        rejects.detail.push(group.iter().map(|i| i.detail.as_str()).collect::<Vec<_>>().join("; "));
-        rejects.raw.push(raw_json(&f.frame, row, masked));
-        *report.rejected_by_reason.entry(group[0].reason.code().to_string()).or_default() += 1;
-        report.rejected += 1;
+        rejects.add(
+            report,
+            RejectRow {
+                file: file_name.clone(),
+                row: f.record(row),
+                column: Some(group[0].column.clone()),
+                reason: group[0].reason,
+                detail: group.iter().map(|i| i.detail.as_str()).collect::<Vec<_>>().join("; "),
+                raw: raw_json(&f.frame, row, masked),
+            },
+        );
     }
     keep
 }
@@ -721,10 +728,10 @@ fn process_source(
         let file_name = f.path.display().to_string();
         report.files.push(FileReport { path: file_name.clone(), rows: f.records_read() });
         report.read += f.records_read();
-        reject_unreadable(kind, f, &masked, rejects, &mut report);
+        reject_unreadable(f, &masked, rejects, &mut report);
         let Some(mapping) = mapping else { continue };
         let p = parse_file(config, source, f, mapping, &attr_kinds, tz)?;
-        let keep = reject_rows(kind, f, p.issues, &masked, rejects, &mut report);
+        let keep = reject_rows(f, p.issues, &masked, rejects, &mut report);
         for (field, row) in &p.left_empty {
             if keep[*row] {
                 *report.values_left_empty.entry((*field).to_string()).or_default() += 1;
@@ -865,19 +872,21 @@ fn dedupe(
             if upd.get(w).is_some() && upd.get(w) != upd.get(i) { "newer update time" } else { "later in the export" };
         let record = u64::from(ridx.get(i).unwrap_or(0));
         let row = this.row_of(record).ok_or_else(|| IngestError::Internal("duplicate of an unknown record".into()))?;
-        rejects.source.push(source.kind.name());
-        rejects.file.push(this.path.display().to_string());
-        rejects.row.push(record);
-        rejects.column.push(source.column(id_name).map(str::to_string));
-        rejects.reason.push(RejectReason::DuplicateId.code());
-        rejects.detail.push(format!(
-            "the same {id_name} is in {} row {}, which is kept ({why})",
-            kept.path.display(),
-            ridx.get(w).unwrap_or(0)
-        ));
-        rejects.raw.push(raw_json(&this.frame, row, masked));
-        *report.rejected_by_reason.entry(RejectReason::DuplicateId.code().to_string()).or_default() += 1;
-        report.rejected += 1;
+        rejects.add(
+            report,
+            RejectRow {
+                file: this.path.display().to_string(),
+                row: record,
+                column: source.column(id_name).map(str::to_string),
+                reason: RejectReason::DuplicateId,
+                detail: format!(
+                    "the same {id_name} is in {} row {}, which is kept ({why})",
+                    kept.path.display(),
+                    ridx.get(w).unwrap_or(0)
+                ),
+                raw: raw_json(&this.frame, row, masked),
+            },
+        );
     }
     Ok(df.filter(&BooleanChunked::from_slice("keep".into(), &keep))?)
 }

@@ -240,6 +240,15 @@ impl ChampionState {
             Self::Missing | Self::Dangling(_) => None,
         }
     }
+
+    /// Why there is no usable champion (so train must train), when there is none.
+    pub fn unusable(&self) -> Option<String> {
+        match self {
+            Self::Usable(_) => None,
+            Self::Missing => Some("there is no champion yet".into()),
+            Self::Dangling(c) => Some(format!("champion.json names model {}, whose folder is missing", c.model_id)),
+        }
+    }
 }
 
 /// The champion pointer, checked against the model folders.
@@ -322,12 +331,8 @@ pub fn due(champion: &ChampionState, run_date: RunDate, retrain: bool, retrain_a
     if retrain {
         return Due::Train("retraining was asked for (--retrain)".into());
     }
-    let c = match champion {
-        ChampionState::Usable(c) => c,
-        ChampionState::Missing => return Due::Train("there is no champion yet".into()),
-        ChampionState::Dangling(c) => {
-            return Due::Train(format!("champion.json names model {}, whose folder is missing", c.model_id));
-        }
+    let Some(c) = champion.usable() else {
+        return Due::Train(champion.unusable().unwrap_or_default());
     };
     let age = (run_date.date() - c.trained_for.date()).num_days();
     let limit = i64::from(retrain_after_days);

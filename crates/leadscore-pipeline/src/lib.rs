@@ -306,12 +306,8 @@ fn freshness(layout: &RunLayout, config: &Config, ctx: &RunContext, stage: Stage
     if stage != Stage::Train || matches!(fresh, Freshness::Stale(_)) {
         return fresh;
     }
-    match leadscore_model::registry::read_usable_champion(&config.models_dir()) {
-        Ok(leadscore_model::registry::ChampionState::Usable(_)) => fresh,
-        Ok(leadscore_model::registry::ChampionState::Missing) => Freshness::Stale("there is no champion".into()),
-        Ok(leadscore_model::registry::ChampionState::Dangling(c)) => {
-            Freshness::Stale(format!("champion.json names model {}, whose folder is missing", c.model_id))
-        }
+    match registry::read_usable_champion(&config.models_dir()) {
+        Ok(state) => state.unusable().map_or(fresh, Freshness::Stale),
         Err(e) => Freshness::Stale(format!("the champion cannot be read ({e})")),
     }
 }

@@ -131,6 +131,8 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
         .map(str::to_string)
         .ok_or(ValueError::NoScores)?;
     let model = registry::load_model(&config.models_dir(), &model_id)?;
+    // The model is an input: the values depend on its bytes.
+    stage.registry_file(&artifact::CHAMPION, &model.dir.join(registry::MODEL_FILE))?;
     stage.lap("read");
     let mut out = run(config, &inputs, ctx, &model)?;
     stage.lap("value");

@@ -27,6 +27,7 @@
 pub mod tables;
 
 use crate::digest::sha256_hex;
+use crate::schema::identities::DIGESTS;
 
 use tables::{CALLING_CODES, COUNTRY_NAMES, DISPOSABLE_MAIL, FREE_MAIL};
 use unicode_normalization::UnicodeNormalization as _;
@@ -216,7 +217,7 @@ impl Derived {
 }
 
 /// The SHA-256 digests (hex) the exports send for one lead, in the order of
-/// [`leadscore_core::schema::identities::DIGESTS`]: e-mail for Meta and for Google, phone for
+/// [`crate::schema::identities::DIGESTS`]: e-mail for Meta and for Google, phone for
 /// Meta and for Google, first and last name, then country, city, state and ZIP code (Meta's
 /// location keys).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -269,30 +270,17 @@ impl Digests {
         ])
     }
 
-    /// The digest of the e-mail for Meta.
-    pub fn email_meta(&self) -> Option<&str> {
-        self.0[0].as_deref()
-    }
-
-    /// The digest of the e-mail for Google.
-    pub fn email_google(&self) -> Option<&str> {
-        self.0[1].as_deref()
-    }
-
-    /// The digest of the phone for Meta.
-    pub fn phone_meta(&self) -> Option<&str> {
-        self.0[2].as_deref()
-    }
-
-    /// The digest of the phone for Google.
-    pub fn phone_google(&self) -> Option<&str> {
-        self.0[3].as_deref()
+    /// The digest of one column of `identities.parquet` (one of
+    /// [`crate::schema::identities::DIGESTS`]).
+    pub fn get(&self, column: &str) -> Option<&str> {
+        DIGESTS.iter().position(|c| *c == column).and_then(|k| self.0[k].as_deref())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::identities as id;
 
     fn raw<'a>(
         email: Option<&'a str>,
@@ -321,10 +309,10 @@ mod tests {
         assert_eq!(hashed("Vale\u{301}ry").as_deref(), Some(valery));
         // A lead's digests and derived parts.
         let d = Digests::of(&raw(Some("John_Smith@gmail.com"), Some("(650)555-1212"), Some("Mary"), Some("US")));
-        assert_eq!(d.email_meta(), Some("62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"));
-        assert_eq!(d.phone_meta(), Some("e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"));
-        assert_eq!(d.phone_google(), Some(sha256_hex(b"+16505551212").as_str()));
-        assert_eq!(d.email_google(), Some(sha256_hex(b"john_smith@gmail.com").as_str()));
+        assert_eq!(d.get(id::EMAIL_SHA256), Some("62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"));
+        assert_eq!(d.get(id::PHONE_SHA256), Some("e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"));
+        assert_eq!(d.get(id::PHONE_SHA256_GOOGLE), Some(sha256_hex(b"+16505551212").as_str()));
+        assert_eq!(d.get(id::EMAIL_SHA256_GOOGLE), Some(sha256_hex(b"john_smith@gmail.com").as_str()));
         let p = Derived::of(Some("John_Smith@gmail.com"), Some("(650)555-1212"));
         assert_eq!(
             (p.email_class, p.email_domain.as_deref(), p.phone_country),

@@ -64,7 +64,9 @@ impl<'a> StageRun<'a> {
             message: e.to_string(),
             producer: a.producer.name(),
         })?;
-        self.read.push(InputFile::hash(&path, None)?);
+        // Hashed from the text already read.
+        let (sha256, bytes) = (crate::digest::sha256_hex(text.as_bytes()), text.len() as u64);
+        self.read.push(InputFile { path: path.display().to_string(), sha256, bytes, rows: None });
         Ok(value)
     }
 

@@ -208,8 +208,11 @@ fn inputs(rows: &[Fixture<'_>]) -> ExportInputs {
         })
         .collect();
     let mut columns = vec![Column::new(id::LEAD_ID.into(), ids), ts(created).with_name(id::CREATED_AT.into())];
-    for (k, name) in id::DIGESTS.iter().enumerate() {
-        columns.push(Column::new((*name).into(), digests.iter().map(|d| d.0[k].clone()).collect::<Vec<_>>()));
+    for name in id::DIGESTS {
+        columns.push(Column::new(
+            name.into(),
+            digests.iter().map(|d| d.get(name).map(str::to_string)).collect::<Vec<_>>(),
+        ));
     }
     let identities = DataFrame::new_infer_height(columns).unwrap();
     ExportInputs { scores, values, leads, identities }
