@@ -18,14 +18,7 @@ const DATE: &str = "2026-11-01";
 
 /// A copy of the bundled sample in a fresh folder; returns its config.
 fn sample(dir: &Path) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
-    let to = dir.join("sample");
-    fs::create_dir_all(&to).unwrap();
-    for e in fs::read_dir(root).unwrap() {
-        let e = e.unwrap();
-        fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
-    to.join("leadscore.toml")
+    common::copy_sample(dir)
 }
 
 fn pipeline() -> String {
@@ -102,12 +95,12 @@ fn a_second_run_of_the_same_date_skips_every_stage_and_force_gives_the_same_tabl
     assert!(seconds < 10.0, "{seconds} s");
     assert_eq!(tables(&config), before);
 
-    // --force recomputes every stage with work to do: labels and features feed training alone,
-    // and the champion trained today is not due for retraining.
+    // --force recomputes every stage with work to do: features feed training alone, and the
+    // champion trained today is not due for retraining.
     let (c, forced, err) = run(&config, &["--force"]);
     assert_eq!(c, 0, "{err}");
     for (k, (stage, status)) in statuses(&forced).iter().enumerate() {
-        let only_for_training = stage == "labels" || stage == "features";
+        let only_for_training = stage == "features";
         assert_eq!(status, if only_for_training { "skipped" } else { "ran" }, "{stage}: {forced}");
         if only_for_training {
             assert!(forced["stages"][k]["note"].as_str().unwrap().starts_with("not needed today"), "{forced}");
@@ -122,7 +115,7 @@ fn a_second_run_of_the_same_date_skips_every_stage_and_force_gives_the_same_tabl
 }
 
 #[test]
-fn labels_and_features_run_only_on_days_train_trains() {
+fn features_run_only_on_days_train_trains_and_labels_every_day() {
     let dir = tempfile::tempdir().unwrap();
     let config = sample(dir.path());
     assert_eq!(run(&config, &[]).0, 0);
@@ -135,21 +128,22 @@ fn labels_and_features_run_only_on_days_train_trains() {
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         serde_json::from_slice(&o.stdout).unwrap()
     };
-    // The day after the champion was trained: nothing reads labels or features.
+    // The day after the champion was trained: nothing reads features; export reads labels.
     let v = next_day(&[]);
     let st = statuses(&v);
-    let expected = ["ran", "skipped", "skipped", "ran", "ran", "ran", "ran"];
+    let expected = ["ran", "ran", "skipped", "ran", "ran", "ran", "ran"];
     assert_eq!(st.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(), expected, "{v}");
     let note = v["stages"][2]["note"].as_str().unwrap();
     assert!(note.contains("not needed today") && note.contains("retraining after 7 days"), "{note}");
     let day = config.parent().unwrap().join("runs/2026-11-02");
-    assert!(!day.join("labels").exists() && !day.join("features").exists());
+    assert!(day.join("labels/manifest.json").is_file() && !day.join("features").exists());
     assert!(v["stages"][3]["report"]["skipped"].is_string(), "train kept the champion: {v}");
-    // Asked to retrain, they run, and train trains on them (ingest is still up to date).
+    // Asked to retrain, features run, and train trains on them (ingest and labels are still up
+    // to date).
     let v = next_day(&["--retrain"]);
     let st = statuses(&v);
-    assert_eq!(st[0].1, "skipped", "{v}");
-    assert!(st[1..].iter().all(|(_, s)| s == "ran"), "{v}");
+    assert_eq!((st[0].1.as_str(), st[1].1.as_str()), ("skipped", "skipped"), "{v}");
+    assert!(st[2..].iter().all(|(_, s)| s == "ran"), "{v}");
     assert!(day.join("features/manifest.json").is_file());
     assert!(v["stages"][3]["report"]["trained"].is_object(), "{v}");
 }

@@ -15,10 +15,9 @@ tasks after it. 2 (configuration or usage), 3 (bad input data) and 4 (not enough
 trustworthy model) are deterministic: the task fails at once, without retries, so the alert comes
 now and not hours later. 1 (a bug, or the machine: disk full) and a killed process (out of memory,
 a lost worker) are retried with backoff. A retry is cheap: every stage skips itself when its
-manifest shows success with the same inputs, config and build. The ``labels`` and ``features``
-tasks are marked ``when = "training"`` in ``pipelines/daily.toml``: on the days train keeps the
-champion they succeed at once (exit 0) with "not needed today" in their log, so the tasks after
-them still run.
+manifest shows success with the same inputs, config and build. The ``features`` task is
+marked ``when = "training"`` in ``pipelines/daily.toml``: on the days train keeps the champion it
+succeeds at once (exit 0) with "not needed today" in its log, so the tasks after it still run.
 
 Configuration (no secrets here)
 -------------------------------

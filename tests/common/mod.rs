@@ -44,3 +44,15 @@ pub fn read_json(p: &Path) -> Value {
 pub fn read_parquet(p: &Path) -> DataFrame {
     ParquetReader::new(fs::File::open(p).unwrap()).finish().unwrap()
 }
+
+/// Copies the bundled sample (`data/sample`) into `<dir>/sample`; its config's path.
+pub fn copy_sample(dir: &Path) -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
+    let to = dir.join("sample");
+    fs::create_dir_all(&to).unwrap();
+    for e in fs::read_dir(root).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+    to.join("leadscore.toml")
+}

@@ -15,7 +15,7 @@ use crate::error::{CoreError, Result};
 use crate::layout::Stage;
 use crate::schema::{
     conversions as cv, deals as de, events as ev, features as fe, files, identities as id, labels as la, leads as le,
-    rejects as rj, scores as sc, values as va,
+    ledger as lg, rejects as rj, scores as sc, values as va,
 };
 
 /// Where an artifact lives.
@@ -25,6 +25,9 @@ pub enum Place {
     Run,
     /// `<models_dir>/…`: the model registry, which outlives run dates.
     Registry,
+    /// `<output_dir>/runs/<date>/<producer>/<file>` of the latest earlier run date that has it:
+    /// state carried from run to run (the export ledger).
+    Previous,
 }
 
 /// What a column holds, as readers rely on it.
@@ -300,8 +303,32 @@ pub const VALUES: Artifact = table(
     "predicted value within the window per scored lead, with a 10th-90th percentile interval",
 );
 
+/// What every destination was last told of every lead of the adjustment window: the export
+/// reads the latest earlier run's and writes the run's own.
+pub const LEDGER: Artifact = Artifact {
+    producer: Stage::Export,
+    file: files::LEDGER,
+    place: Place::Previous,
+    columns: &[
+        (lg::DESTINATION, Text),
+        (lg::LEAD_ID, Text),
+        (lg::LEAD_CREATED_AT, Instant),
+        (lg::CONVERSION_ID, Text),
+        (lg::CONVERSION_AT, Instant),
+        (lg::VALUE, Float),
+        (lg::CURRENCY, Text),
+        (lg::QUALIFIED, Bool),
+        (lg::STATE, Text),
+        (lg::SENT_ON, Text),
+        (lg::CHANGED_ON, Text),
+        (lg::ADJUSTED_AT, Instant),
+        (lg::GCLID, Text),
+    ],
+    about: "what every destination was last told of every lead of the adjustment window",
+};
+
 /// Every artifact, in producer order.
-pub const ALL: [Artifact; 14] = [
+pub const ALL: [Artifact; 15] = [
     LEADS,
     IDENTITIES,
     DEALS,
@@ -316,6 +343,7 @@ pub const ALL: [Artifact; 14] = [
     SCORES,
     SCORED_FEATURES,
     VALUES,
+    LEDGER,
 ];
 
 /// What each stage reads: the single source of the DAG's edges.
@@ -327,7 +355,7 @@ pub fn inputs(stage: Stage) -> &'static [Artifact] {
         Stage::Train => &[FEATURES, FEATURE_SPEC, LEAKAGE_AUDIT, CHAMPION],
         Stage::Qualify => &[LEADS, EVENTS, CHAMPION],
         Stage::Value => &[SCORES, SCORED_FEATURES, CHAMPION],
-        Stage::Export => &[LEADS, IDENTITIES, SCORES, VALUES],
+        Stage::Export => &[LEADS, IDENTITIES, LABELS, SCORES, VALUES, LEDGER],
     }
 }
 
@@ -419,7 +447,8 @@ mod tests {
     fn the_edges_are_the_producers_of_the_inputs() {
         // Value reads the model that scored the day from the registry.
         assert_eq!(Stage::Value.reads(), vec![Stage::Train, Stage::Qualify]);
-        assert_eq!(Stage::Export.reads(), vec![Stage::Ingest, Stage::Qualify, Stage::Value]);
+        // Export reads labels (deals that closed) and its own earlier ledger: not an edge.
+        assert_eq!(Stage::Export.reads(), vec![Stage::Ingest, Stage::Labels, Stage::Qualify, Stage::Value]);
         assert_eq!(Stage::Qualify.reads(), vec![Stage::Ingest, Stage::Train]);
         // Train reads its own earlier champion: not an edge.
         assert_eq!(Stage::Train.reads(), vec![Stage::Features]);

@@ -31,5 +31,5 @@ pub mod time;
 
 pub use config::Config;
 pub use error::{Classify, CoreError, ExitKind};
-pub use layout::{RunContext, RunLayout, Stage, StageRun};
+pub use layout::{Outputs, RunContext, RunLayout, Stage, StageRun};
 pub use time::RunDate;

@@ -250,6 +250,37 @@ pub mod scores {
     pub const REASONS: [&str; 3] = ["reason_1", "reason_2", "reason_3"];
 }
 
+/// Columns of `ledger.parquet` (export): one row per destination and lead of the adjustment
+/// window that a destination was told of.
+pub mod ledger {
+    /// The export format (`custom`, `google_click`, `google_enhanced`, `meta_capi`).
+    pub const DESTINATION: &str = "destination";
+    /// The lead.
+    pub const LEAD_ID: &str = "lead_id";
+    /// When the lead was created (the window is counted from it).
+    pub const LEAD_CREATED_AT: &str = "lead_created_at";
+    /// The conversion's id on the platform (order id, event id, row id).
+    pub const CONVERSION_ID: &str = "conversion_id";
+    /// The conversion's time as sent.
+    pub const CONVERSION_AT: &str = "conversion_at";
+    /// The value the platform holds now (0 after a retraction).
+    pub const VALUE: &str = "value";
+    /// Its currency.
+    pub const CURRENCY: &str = "currency";
+    /// Whether the platform holds the lead as qualified.
+    pub const QUALIFIED: &str = "qualified";
+    /// `sent`, `restated`, `converted` or `retracted`.
+    pub const STATE: &str = "state";
+    /// The run date that first sent it.
+    pub const SENT_ON: &str = "sent_on";
+    /// The run date that last changed it.
+    pub const CHANGED_ON: &str = "changed_on";
+    /// The time of its last adjustment (null before any).
+    pub const ADJUSTED_AT: &str = "adjusted_at";
+    /// The Google click id it was sent with (click conversions are adjusted by it).
+    pub const GCLID: &str = "gclid";
+}
+
 /// Columns of `values.parquet` (the value stage).
 pub mod values {
     /// The lead.
@@ -522,6 +553,21 @@ pub mod files {
     pub const META_CAPI_PREFIX: &str = "meta_capi_";
     /// Leads an export refused, with the export and the reason, written by export.
     pub const REFUSED: &str = "refused.parquet";
+    /// What every destination was last told of every lead of the adjustment window, written by
+    /// export.
+    pub const LEDGER: &str = "ledger.parquet";
+    /// Google Ads conversion adjustments of click conversions (Google Click ID + Conversion
+    /// Time), written by export.
+    pub const GOOGLE_CLICK_ADJUSTMENTS: &str = "google_ads_click_adjustments.csv";
+    /// Google Ads conversion adjustments of enhanced conversions (Order ID), written by export.
+    pub const GOOGLE_ENHANCED_ADJUSTMENTS: &str = "google_ads_enhanced_adjustments.csv";
+    /// Prefix of the Google Ads `UploadConversionAdjustments` request bodies
+    /// (`google_ads_enhanced_adjustments_0001.json`, …), written by export.
+    pub const GOOGLE_ADJUSTMENTS_BATCH_PREFIX: &str = "google_ads_enhanced_adjustments_";
+    /// HubSpot contact import of every scored lead's score, written by export.
+    pub const HUBSPOT: &str = "hubspot_contacts_import.csv";
+    /// Salesforce Bulk API 2.0 update of every scored lead's score, written by export.
+    pub const SALESFORCE: &str = "salesforce_bulk_leads.csv";
     /// A stage's typed report.
     pub const REPORT: &str = "report.json";
     /// A stage's manifest (inputs, outputs, timings); written last, marks success.

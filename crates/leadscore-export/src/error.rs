@@ -24,6 +24,17 @@ pub enum ExportError {
         /// 1-based row of the first of them in `scores.parquet` (sorted by creation time).
         first_row: usize,
     },
+    /// The previous run's ledger has a row it cannot use.
+    #[error(
+        "row {row} of the previous run's ledger.parquet has no usable `{column}`: expected what export writes \
+         (re-run the export of that date, or delete its ledger to start the adjustments afresh)"
+    )]
+    BadLedger {
+        /// 1-based row.
+        row: usize,
+        /// The column.
+        column: String,
+    },
     /// A bug.
     #[error("internal error in export (a bug, please report it): {0}")]
     Internal(String),
@@ -48,7 +59,7 @@ impl Classify for ExportError {
         match self {
             Self::Core(e) => e.exit_kind(),
             Self::NoScores => ExitKind::NothingToDo,
-            Self::UnknownLeads { .. } => ExitKind::InputData,
+            Self::UnknownLeads { .. } | Self::BadLedger { .. } => ExitKind::InputData,
             Self::Internal(_) => ExitKind::Internal,
         }
     }

@@ -51,8 +51,9 @@ use parquet::file::properties::WriterProperties;
 use serde::Serialize;
 
 use crate::Lead;
+use crate::adjust::{self, Adjustment, Change, Entry, Reason, State, money};
 use crate::error::{ExportError, Result};
-use crate::report::{FormatReport, IDS_IN_REPORT, Refusal, RefusedCount};
+use crate::report::{ChangeCount, FormatReport, IDS_IN_REPORT, Refusal, RefusedCount};
 
 /// Most events in one Meta batch file (one API request).
 pub const META_BATCH: usize = 1000;
@@ -71,6 +72,7 @@ pub(crate) struct Settings<'a> {
     /// the platforms' age limits are checked against it.
     send_by: i64,
     table_meta: Vec<(String, String)>,
+    run_date: leadscore_core::RunDate,
 }
 
 impl<'a> Settings<'a> {
@@ -78,7 +80,38 @@ impl<'a> Settings<'a> {
         let tz = config.project.timezone;
         let run_start = ctx.run_date.start_micros(tz);
         let send_by = run_start + i64::from(config.export.upload_within_hours) * MICROS_PER_HOUR;
-        Self { config, tz, run_start, send_by, table_meta: ctx.table_meta(Stage::Export).pairs() }
+        Self {
+            config,
+            tz,
+            run_start,
+            send_by,
+            table_meta: ctx.table_meta(Stage::Export).pairs(),
+            run_date: ctx.run_date,
+        }
+    }
+
+    /// What a destination holds once a new conversion of `lead` is sent.
+    fn sent(&self, format: ExportFormat, lead: &Lead, id: String, at: i64, value: f64, currency: &str) -> Entry {
+        Entry {
+            destination: format.name().to_string(),
+            lead_id: lead.lead_id.clone(),
+            lead_created_at: lead.created_at,
+            conversion_id: id,
+            conversion_at: at,
+            value,
+            currency: currency.to_string(),
+            qualified: lead.qualified,
+            state: if lead.late { State::Converted } else { State::Sent },
+            sent_on: self.run_date.to_string(),
+            changed_on: self.run_date.to_string(),
+            adjusted_at: None,
+            gclid: lead.gclid.clone(),
+        }
+    }
+
+    /// Google's time format with the offset (`yyyy-mm-dd hh:mm:ss+|-hh:mm`).
+    fn google_time(&self, micros: i64) -> String {
+        local(micros, self.tz).format("%Y-%m-%d %H:%M:%S%:z").to_string()
     }
 
     /// The oldest instant that is at most `days` old when the files are sent.
@@ -97,6 +130,10 @@ pub(crate) struct FormatOutput {
     pub refused: Vec<(String, Refusal)>,
     /// Fields left out of exported events, by reason.
     pub dropped: BTreeMap<String, u64>,
+    /// What the destination holds of each lead sent or adjusted now.
+    pub ledger: Vec<Entry>,
+    /// Conversions changed, by reason, with their lead ids.
+    pub changed: BTreeMap<Reason, Vec<String>>,
 }
 
 impl FormatOutput {
@@ -120,13 +157,27 @@ impl FormatOutput {
                 })
                 .collect(),
             dropped: self.dropped.clone(),
+            changes: self
+                .changed
+                .iter()
+                .map(|(reason, ids)| ChangeCount {
+                    reason: *reason,
+                    leads: ids.len() as u64,
+                    lead_ids: ids.iter().take(IDS_IN_REPORT).cloned().collect(),
+                })
+                .collect(),
+            unchanged: 0,
         }
     }
-}
 
-/// Cents: every value is written with two decimals.
-fn money(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
+    /// Records an adjustment written now.
+    fn adjusted(&mut self, a: &Adjustment<'_>, s: &Settings<'_>) {
+        let reason = match a.change {
+            Change::Restate(_, r) | Change::Retract(r) => r,
+        };
+        self.changed.entry(reason).or_default().push(a.lead.lead_id.clone());
+        self.ledger.push(adjust::after(a, s.run_date, s.run_start));
+    }
 }
 
 /// The value and currency every platform needs, or why not.
@@ -140,17 +191,23 @@ fn local(micros: i64, tz: Tz) -> DateTime<Tz> {
     DateTime::<Utc>::from_timestamp_micros(micros).unwrap_or_default().with_timezone(&tz)
 }
 
-/// Runs one format over the scored leads.
-pub(crate) fn write(format: ExportFormat, rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
+/// Runs one format over the new conversions and the adjustments of those already sent.
+pub(crate) fn write(
+    format: ExportFormat,
+    rows: &[Lead],
+    adjustments: &[Adjustment<'_>],
+    s: &Settings<'_>,
+) -> Result<FormatOutput> {
     match format {
-        ExportFormat::Custom => custom(rows, s),
-        ExportFormat::GoogleClick => google_click(rows, s),
-        ExportFormat::GoogleEnhanced => google_enhanced(rows, s),
-        ExportFormat::MetaCapi => meta_capi(rows, s),
+        ExportFormat::Custom => custom(rows, adjustments, s),
+        ExportFormat::GoogleClick => google_click(rows, adjustments, s),
+        ExportFormat::GoogleEnhanced => google_enhanced(rows, adjustments, s),
+        ExportFormat::MetaCapi => meta_capi(rows, adjustments, s),
+        ExportFormat::Hubspot | ExportFormat::Salesforce => crate::crm::write(format, rows, s.config),
     }
 }
 
-fn empty() -> FormatOutput {
+pub(crate) fn empty() -> FormatOutput {
     FormatOutput {
         files: Vec::new(),
         candidates: 0,
@@ -158,19 +215,40 @@ fn empty() -> FormatOutput {
         not_applicable: 0,
         refused: Vec::new(),
         dropped: BTreeMap::new(),
+        ledger: Vec::new(),
+        changed: BTreeMap::new(),
     }
 }
 
-/// One row of the custom-conversion shape.
+/// A new conversion's reason.
+fn new_reason(lead: &Lead) -> Reason {
+    if lead.late { Reason::LateConversion } else { Reason::New }
+}
+
+/// One row of the custom-conversion shape: a new conversion or the new state of one already
+/// sent (upserted by `id`).
 struct CustomRow<'a> {
     id: String,
     lead: &'a Lead,
+    created: i64,
     value: f64,
     currency: String,
+    qualified: bool,
+    reason: Reason,
+    adjusted_at: Option<i64>,
     params: [(&'static str, String); 4],
 }
 
-fn custom(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
+fn custom_params(lead: &Lead, name: &str) -> [(&'static str, String); 4] {
+    [
+        ("score", format!("{:.0}", lead.score)),
+        ("segment", lead.segment.clone()),
+        ("model_id", lead.model_id.clone()),
+        ("conversion_name", name.to_string()),
+    ]
+}
+
+fn custom<'a>(rows: &'a [Lead], adjustments: &[Adjustment<'a>], s: &Settings<'_>) -> Result<FormatOutput> {
     let e = &s.config.export;
     let mut out = empty();
     let mut kept = Vec::new();
@@ -181,21 +259,45 @@ fn custom(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
         });
         match checked {
             Err(r) => out.refused.push((lead.lead_id.clone(), r)),
-            Ok((value, currency)) => kept.push(CustomRow {
-                id: stable_id(&["leadscore", "custom", &e.conversion_name, &lead.lead_id]),
-                lead,
-                value,
-                currency,
-                params: [
-                    ("score", format!("{:.0}", lead.score)),
-                    ("segment", lead.segment.clone()),
-                    ("model_id", lead.model_id.clone()),
-                    ("conversion_name", e.conversion_name.clone()),
-                ],
-            }),
+            Ok((value, currency)) => {
+                let id = stable_id(&["leadscore", "custom", &e.conversion_name, &lead.lead_id]);
+                out.ledger.push(s.sent(ExportFormat::Custom, lead, id.clone(), lead.created_at, value, &currency));
+                kept.push(CustomRow {
+                    id,
+                    lead,
+                    created: lead.created_at,
+                    value,
+                    currency,
+                    qualified: lead.qualified,
+                    reason: new_reason(lead),
+                    adjusted_at: None,
+                    params: custom_params(lead, &e.conversion_name),
+                });
+            }
         }
     }
     out.exported = kept.len() as u64;
+    for a in adjustments {
+        let (value, qualified) = match a.change {
+            Change::Restate(v, _) => (v, true),
+            Change::Retract(_) => (0.0, false),
+        };
+        let reason = match a.change {
+            Change::Restate(_, r) | Change::Retract(r) => r,
+        };
+        kept.push(CustomRow {
+            id: a.before.conversion_id.clone(),
+            lead: a.lead,
+            created: a.before.lead_created_at,
+            value,
+            currency: a.before.currency.clone(),
+            qualified,
+            reason,
+            adjusted_at: Some(s.run_start),
+            params: custom_params(a.lead, &e.conversion_name),
+        });
+        out.adjusted(a, s);
+    }
     let rows = Some(kept.len() as u64);
     out.files.push((files::QUALIFIED_LEADS.to_string(), custom_parquet(&kept, &s.table_meta)?, rows));
     out.files.push((files::QUALIFIED_LEADS_CSV.to_string(), custom_csv(&kept)?, None));
@@ -227,14 +329,14 @@ fn custom_parquet(rows: &[CustomRow<'_>], meta: &[(String, String)]) -> Result<V
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.id.as_str()))),
         Arc::new(StringArray::from_iter(rows.iter().map(|r| r.lead.client_id.as_deref()))),
-        Arc::new(
-            TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.lead.created_at)).with_timezone("UTC"),
-        ),
+        Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.created)).with_timezone("UTC")),
         Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.value))),
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.currency.as_str()))),
-        Arc::new(BooleanArray::from(rows.iter().map(|r| r.lead.qualified).collect::<Vec<_>>())),
+        Arc::new(BooleanArray::from(rows.iter().map(|r| r.qualified).collect::<Vec<_>>())),
         Arc::new(params),
         Arc::new(StringArray::from_iter(rows.iter().map(|r| r.lead.user_id.as_deref()))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.reason.name()))),
+        Arc::new(TimestampMicrosecondArray::from_iter(rows.iter().map(|r| r.adjusted_at)).with_timezone("UTC")),
     ];
     let schema = Schema::new(vec![
         Field::new("id", DataType::Utf8, false),
@@ -245,6 +347,8 @@ fn custom_parquet(rows: &[CustomRow<'_>], meta: &[(String, String)]) -> Result<V
         Field::new("is_qualified", DataType::Boolean, false),
         Field::new("params", params_type, false),
         Field::new("user_id", DataType::Utf8, true),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("adjusted_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
     ]);
     let batch = RecordBatch::try_new(Arc::new(schema), columns)?;
     let props = WriterProperties::builder()
@@ -264,28 +368,42 @@ fn csv_error(e: impl std::fmt::Display) -> ExportError {
 
 fn custom_csv(rows: &[CustomRow<'_>]) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["id", "client_id", "created", "value", "currency", "is_qualified", "params", "user_id"])
-        .map_err(csv_error)?;
+    w.write_record([
+        "id",
+        "client_id",
+        "created",
+        "value",
+        "currency",
+        "is_qualified",
+        "params",
+        "user_id",
+        "reason",
+        "adjusted_at",
+    ])
+    .map_err(csv_error)?;
+    let utc = |t: i64| local(t, chrono_tz::UTC).format("%Y-%m-%dT%H:%M:%SZ").to_string();
     for r in rows {
         let params: BTreeMap<&str, &str> = r.params.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let params = serde_json::to_string(&params).map_err(csv_error)?;
-        let created = local(r.lead.created_at, chrono_tz::UTC).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let created = utc(r.created);
         w.write_record([
             r.id.as_str(),
             r.lead.client_id.as_deref().unwrap_or(""),
             &created,
             &format!("{:.2}", r.value),
             &r.currency,
-            if r.lead.qualified { "true" } else { "false" },
+            if r.qualified { "true" } else { "false" },
             &params,
             r.lead.user_id.as_deref().unwrap_or(""),
+            r.reason.name(),
+            &r.adjusted_at.map(utc).unwrap_or_default(),
         ])
         .map_err(csv_error)?;
     }
     w.into_inner().map_err(csv_error)
 }
 
-fn google_click(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
+fn google_click(rows: &[Lead], adjustments: &[Adjustment<'_>], s: &Settings<'_>) -> Result<FormatOutput> {
     let e = &s.config.export;
     let oldest = s.days_before_sending(e.google_click_window_days);
     let mut out = empty();
@@ -315,11 +433,68 @@ fn google_click(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
                 w.write_record([gclid.as_str(), &e.conversion_name, &time, &format!("{value:.2}"), &currency])
                     .map_err(csv_error)?;
                 out.exported += 1;
+                let id = stable_id(&["leadscore", "google_click", &e.conversion_name, &lead.lead_id]);
+                out.ledger.push(s.sent(ExportFormat::GoogleClick, lead, id, lead.created_at, value, &currency));
             }
         }
     }
     out.files.push((files::GOOGLE_CLICK.to_string(), w.into_inner().map_err(csv_error)?, None));
+    if s.config.export.adjustment_window_days > 0 {
+        let adjusted = adjustments_csv(adjustments, s, &mut out, true)?;
+        out.files.push((files::GOOGLE_CLICK_ADJUSTMENTS.to_string(), adjusted, None));
+    }
     Ok(out)
+}
+
+/// The adjustment type of Google's upload template and of its API.
+fn google_adjustment(change: Change) -> (&'static str, &'static str, Option<f64>) {
+    match change {
+        Change::Restate(v, _) => ("RESTATE", "RESTATEMENT", Some(v)),
+        Change::Retract(_) => ("RETRACT", "RETRACTION", None),
+    }
+}
+
+/// Google's conversion adjustment upload file ("Upload conversion adjustments",
+/// <https://support.google.com/google-ads/answer/7686280>): the `Parameters:TimeZone=` row, then
+/// the conversion's identifier (`Order ID`, or `by_click` the `Google Click ID` with the
+/// `Conversion Time` after the `Conversion Name`), `Conversion Name`, `Adjustment Time`,
+/// `Adjustment Type` (`RETRACT`/`RESTATE`), `Adjusted Value` and `Adjusted Value Currency` (empty
+/// for a retraction). Separate from the new conversions, as Google requires. The adjustment time
+/// is the run date's start: after the conversion (the lead was created before it) and after
+/// every earlier adjustment (made by earlier run dates), so that Google takes a second
+/// restatement.
+fn adjustments_csv(
+    adjustments: &[Adjustment<'_>],
+    s: &Settings<'_>,
+    out: &mut FormatOutput,
+    by_click: bool,
+) -> Result<Vec<u8>> {
+    let mut w = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
+    w.write_record([format!("Parameters:TimeZone={}", s.tz.name())]).map_err(csv_error)?;
+    let mut header = vec![if by_click { "Google Click ID" } else { "Order ID" }, "Conversion Name"];
+    if by_click {
+        header.push("Conversion Time");
+    }
+    header.extend(["Adjustment Time", "Adjustment Type", "Adjusted Value", "Adjusted Value Currency"]);
+    w.write_record(&header).map_err(csv_error)?;
+    let time = |micros: i64| local(micros, s.tz).format("%Y-%m-%d %H:%M:%S").to_string();
+    for a in adjustments {
+        let (kind, _, value) = google_adjustment(a.change);
+        let id = if by_click { a.before.gclid.clone().unwrap_or_default() } else { a.before.conversion_id.clone() };
+        let mut record = vec![id, s.config.export.conversion_name.clone()];
+        if by_click {
+            record.push(time(a.before.conversion_at));
+        }
+        record.extend([
+            time(s.run_start),
+            kind.to_string(),
+            value.map(|v| format!("{v:.2}")).unwrap_or_default(),
+            if value.is_some() { a.before.currency.clone() } else { String::new() },
+        ]);
+        w.write_record(&record).map_err(csv_error)?;
+        out.adjusted(a, s);
+    }
+    w.into_inner().map_err(csv_error)
 }
 
 /// One user identifier of a Google conversion.
@@ -364,7 +539,38 @@ struct UploadClickConversions<'a> {
     partial_failure: bool,
 }
 
-fn google_enhanced(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
+/// A Google Ads `ConversionAdjustment`
+/// (<https://developers.google.com/google-ads/api/reference/rpc/latest/ConversionAdjustment>):
+/// identified by the order id the new conversion carried.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConversionAdjustment<'a> {
+    order_id: &'a str,
+    conversion_action: &'a str,
+    adjustment_type: &'static str,
+    adjustment_date_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restatement_value: Option<RestatementValue<'a>>,
+}
+
+/// `RestatementValue` of a restatement.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RestatementValue<'a> {
+    adjusted_value: f64,
+    currency_code: &'a str,
+}
+
+/// The body of an `UploadConversionAdjustments` request
+/// (<https://developers.google.com/google-ads/api/reference/rpc/latest/UploadConversionAdjustmentsRequest>).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UploadConversionAdjustments<'a> {
+    conversion_adjustments: &'a [ConversionAdjustment<'a>],
+    partial_failure: bool,
+}
+
+fn google_enhanced(rows: &[Lead], adjustments: &[Adjustment<'_>], s: &Settings<'_>) -> Result<FormatOutput> {
     let e = &s.config.export;
     let action = e
         .google_conversion_action
@@ -400,9 +606,15 @@ fn google_enhanced(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
         match checked {
             Err(r) => out.refused.push((lead.lead_id.clone(), r)),
             Ok((value, currency)) => conversions.push(ClickConversion {
-                order_id: stable_id(&["leadscore", "google_enhanced", &e.conversion_name, &lead.lead_id]),
+                order_id: {
+                    let id = stable_id(&["leadscore", "google_enhanced", &e.conversion_name, &lead.lead_id]);
+                    let sent =
+                        s.sent(ExportFormat::GoogleEnhanced, lead, id.clone(), lead.created_at, value, &currency);
+                    out.ledger.push(sent);
+                    id
+                },
                 conversion_action: action,
-                conversion_date_time: local(lead.created_at, s.tz).format("%Y-%m-%d %H:%M:%S%:z").to_string(),
+                conversion_date_time: s.google_time(lead.created_at),
                 conversion_value: value,
                 currency_code: currency,
                 gclid: lead.gclid.as_deref(),
@@ -428,7 +640,43 @@ fn google_enhanced(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
         bytes.push(b'\n');
         out.files.push((format!("{}{:04}.json", files::GOOGLE_ENHANCED_BATCH_PREFIX, i + 1), bytes, None));
     }
+    if e.adjustment_window_days > 0 {
+        enhanced_adjustments(adjustments, action, s, &mut out)?;
+    }
     Ok(out)
+}
+
+/// The adjustments of enhanced conversions: the upload template, and the API's request bodies.
+fn enhanced_adjustments(
+    adjustments: &[Adjustment<'_>],
+    action: &str,
+    s: &Settings<'_>,
+    out: &mut FormatOutput,
+) -> Result<()> {
+    let json = |e: serde_json::Error| ExportError::Internal(e.to_string());
+    let adjusted = adjustments_csv(adjustments, s, out, false)?;
+    out.files.push((files::GOOGLE_ENHANCED_ADJUSTMENTS.to_string(), adjusted, None));
+    let requests: Vec<ConversionAdjustment<'_>> = adjustments
+        .iter()
+        .map(|a| {
+            let (_, kind, value) = google_adjustment(a.change);
+            ConversionAdjustment {
+                order_id: &a.before.conversion_id,
+                conversion_action: action,
+                adjustment_type: kind,
+                adjustment_date_time: s.google_time(s.run_start),
+                restatement_value: value
+                    .map(|v| RestatementValue { adjusted_value: v, currency_code: &a.before.currency }),
+            }
+        })
+        .collect();
+    for (i, chunk) in requests.chunks(GOOGLE_BATCH).enumerate() {
+        let body = UploadConversionAdjustments { conversion_adjustments: chunk, partial_failure: true };
+        let mut bytes = serde_json::to_vec(&body).map_err(json)?;
+        bytes.push(b'\n');
+        out.files.push((format!("{}{:04}.json", files::GOOGLE_ADJUSTMENTS_BATCH_PREFIX, i + 1), bytes, None));
+    }
+    Ok(())
 }
 
 /// Meta `user_data`.
@@ -487,68 +735,113 @@ fn meta_lead_id(raw: &str) -> Option<u64> {
 /// Why a lead id was left out of an event.
 const LEAD_ID_DROPPED: &str = "lead_id_not_15_or_16_digits";
 
-fn meta_capi(rows: &[Lead], s: &Settings<'_>) -> Result<FormatOutput> {
+/// Meta's `user_data` of a lead, and whether Meta can match the lead on it.
+fn meta_user_data(lead: &Lead, s: &Settings<'_>, out: &mut FormatOutput) -> (MetaUserData, bool) {
+    // Digests of the values normalised as Meta specifies (made by ingest).
+    let hashed = |column: &str| lead.digests.get(column).map(str::to_string).into_iter().collect::<Vec<_>>();
+    let lead_id = lead.meta_lead_id.as_deref().and_then(|raw| {
+        let id = meta_lead_id(raw);
+        if id.is_none() {
+            *out.dropped.entry(LEAD_ID_DROPPED.to_string()).or_default() += 1;
+        }
+        id
+    });
+    let external = match s.config.export.external_id {
+        ExternalId::LeadId => &lead.lead_id,
+        ExternalId::UserId => lead.user_id.as_ref().unwrap_or(&lead.lead_id),
+    };
+    let user_data = MetaUserData {
+        em: hashed(id::EMAIL_SHA256),
+        ph: hashed(id::PHONE_SHA256),
+        first_name: hashed(id::FIRST_NAME_SHA256),
+        last_name: hashed(id::LAST_NAME_SHA256),
+        ct: hashed(id::CITY_SHA256),
+        st: hashed(id::STATE_SHA256),
+        zp: hashed(id::ZIP_SHA256),
+        country: hashed(id::COUNTRY_SHA256),
+        lead_id,
+        fbc: lead.fbclid.as_ref().map(|f| format!("fb.1.{}.{f}", lead.created_at.div_euclid(1000))),
+        external_id: vec![leadscore_core::digest::sha256_hex(external.as_bytes())],
+    };
+    let usable =
+        !user_data.em.is_empty() || !user_data.ph.is_empty() || user_data.lead_id.is_some() || user_data.fbc.is_some();
+    (user_data, usable)
+}
+
+/// One Meta CRM event of a lead: the stage `name` reached at `at` (microseconds), with its value.
+struct MetaStage<'a> {
+    name: &'a str,
+    at: i64,
+    value: std::result::Result<(f64, String), Refusal>,
+}
+
+fn meta_event<'a>(
+    lead: &Lead,
+    stage: MetaStage<'a>,
+    s: &Settings<'a>,
+    out: &mut FormatOutput,
+) -> Option<MetaEvent<'a>> {
     let e = &s.config.export;
-    // The CRM stage's time: leadscore qualified the day's leads at the start of the run date.
-    let event_time = s.run_start.div_euclid(1_000_000);
-    let too_old = s.run_start < s.days_before_sending(e.meta_max_age_days);
+    let too_old = stage.at < s.days_before_sending(e.meta_max_age_days);
+    let (user_data, usable) = meta_user_data(lead, s, out);
+    let checked = stage.value.and_then(|vc| {
+        if too_old {
+            Err(Refusal::MetaEventTooOld)
+        } else if !usable {
+            Err(Refusal::NoIdentifier)
+        } else {
+            Ok(vc)
+        }
+    });
+    match checked {
+        Err(r) => {
+            out.refused.push((lead.lead_id.clone(), r));
+            None
+        }
+        Ok((value, currency)) => Some(MetaEvent {
+            event_name: stage.name,
+            event_time: stage.at.div_euclid(1_000_000),
+            // Stable across re-sends: Meta de-duplicates on it.
+            event_id: stable_id(&["leadscore", "meta_capi", stage.name, &lead.lead_id]),
+            action_source: "system_generated",
+            user_data,
+            custom_data: MetaCustomData { event_source: "crm", lead_event_source: &e.crm_name, value, currency },
+        }),
+    }
+}
+
+/// Meta has no retraction or restatement: the lead's deal closing is sent as the next CRM stage
+/// (`meta_converted_event_name`, at the conversion's time, with the deal's value), once.
+fn meta_capi<'a>(rows: &[Lead], adjustments: &[Adjustment<'_>], s: &Settings<'a>) -> Result<FormatOutput> {
+    let e = &s.config.export;
     let mut out = empty();
     let mut events = Vec::new();
     for lead in rows.iter().filter(|r| r.qualified) {
         out.candidates += 1;
-        // Digests of the values normalised as Meta specifies (made by ingest).
-        let hashed = |column: &str| lead.digests.get(column).map(str::to_string).into_iter().collect::<Vec<_>>();
-        let lead_id = lead.meta_lead_id.as_deref().and_then(|raw| {
-            let id = meta_lead_id(raw);
-            if id.is_none() {
-                *out.dropped.entry(LEAD_ID_DROPPED.to_string()).or_default() += 1;
+        // The CRM stage's time: leadscore qualified the day's leads at the start of the run date;
+        // a late conversion's is its deal's.
+        let stage = match (lead.late, lead.converted) {
+            (true, Some((at, _))) => {
+                MetaStage { name: &e.meta_converted_event_name, at, value: value_and_currency(lead) }
             }
-            id
-        });
-        let external = match e.external_id {
-            ExternalId::LeadId => &lead.lead_id,
-            ExternalId::UserId => lead.user_id.as_ref().unwrap_or(&lead.lead_id),
+            _ => MetaStage { name: &e.meta_event_name, at: s.run_start, value: value_and_currency(lead) },
         };
-        let user_data = MetaUserData {
-            em: hashed(id::EMAIL_SHA256),
-            ph: hashed(id::PHONE_SHA256),
-            first_name: hashed(id::FIRST_NAME_SHA256),
-            last_name: hashed(id::LAST_NAME_SHA256),
-            ct: hashed(id::CITY_SHA256),
-            st: hashed(id::STATE_SHA256),
-            zp: hashed(id::ZIP_SHA256),
-            country: hashed(id::COUNTRY_SHA256),
-            lead_id,
-            fbc: lead.fbclid.as_ref().map(|f| format!("fb.1.{}.{f}", lead.created_at.div_euclid(1000))),
-            external_id: vec![leadscore_core::digest::sha256_hex(external.as_bytes())],
-        };
-        let usable = !user_data.em.is_empty()
-            || !user_data.ph.is_empty()
-            || user_data.lead_id.is_some()
-            || user_data.fbc.is_some();
-        let checked = value_and_currency(lead).and_then(|vc| {
-            if too_old {
-                Err(Refusal::MetaEventTooOld)
-            } else if !usable {
-                Err(Refusal::NoIdentifier)
-            } else {
-                Ok(vc)
-            }
-        });
-        match checked {
-            Err(r) => out.refused.push((lead.lead_id.clone(), r)),
-            Ok((value, currency)) => events.push(MetaEvent {
-                event_name: &e.meta_event_name,
-                event_time,
-                // Stable across re-sends: Meta de-duplicates on it.
-                event_id: stable_id(&["leadscore", "meta_capi", &e.meta_event_name, &lead.lead_id]),
-                action_source: "system_generated",
-                user_data,
-                custom_data: MetaCustomData { event_source: "crm", lead_event_source: &e.crm_name, value, currency },
-            }),
+        let at = stage.at;
+        if let Some(event) = meta_event(lead, stage, s, &mut out) {
+            let (value, currency) = (event.custom_data.value, event.custom_data.currency.clone());
+            out.ledger.push(s.sent(ExportFormat::MetaCapi, lead, event.event_id.clone(), at, value, &currency));
+            events.push(event);
         }
     }
     out.exported = events.len() as u64;
+    for a in adjustments {
+        let (Change::Restate(value, Reason::Converted), Some((at, _))) = (a.change, a.lead.converted) else { continue };
+        let stage = MetaStage { name: &e.meta_converted_event_name, at, value: Ok((value, a.before.currency.clone())) };
+        if let Some(event) = meta_event(a.lead, stage, s, &mut out) {
+            events.push(event);
+            out.adjusted(a, s);
+        }
+    }
     #[derive(Serialize)]
     struct Batch<'a> {
         data: &'a [MetaEvent<'a>],

@@ -1,38 +1,55 @@
-//! `leadscore-export`: the day's qualified leads in the files ad platforms accept.
+//! `leadscore-export`: the day's qualified leads in the files ad platforms accept, and the
+//! adjustments that keep what the platforms were told true.
 //!
 //! [`run`] is responsible for turning qualify's scores and value's predicted values into upload
 //! files (no network calls), under the run's `export/` folder:
 //!
 //! - `qualified_leads.parquet` / `.csv`: the ad-analytics custom-conversion shape (`id`,
-//!   `client_id`, `created`, `value`, `currency`, `is_qualified`, `params`, `user_id`);
+//!   `client_id`, `created`, `value`, `currency`, `is_qualified`, `params`, `user_id`, `reason`,
+//!   `adjusted_at`), upserted by `id`;
 //! - `google_ads_click_conversions.csv`: Google Ads offline click conversions;
 //! - `google_ads_enhanced_conversions.jsonl`: Google Ads enhanced conversions for leads;
+//! - `google_ads_*_adjustments.csv` and `google_ads_enhanced_adjustments_0001.json`, …: Google
+//!   Ads conversion adjustments (retractions, restatements) of conversions already sent;
 //! - `meta_capi_0001.json`, …: Meta Conversions API (CRM) batches of at most 1000 events;
-//! - `refused.parquet`: every lead an export refused, with the reason; `report.json`.
+//! - `hubspot_contacts_import.csv`, `salesforce_bulk_leads.csv`: every scored lead's score for
+//!   the CRM ([`crm`]);
+//! - `ledger.parquet`: what every destination holds of every lead of the adjustment window
+//!   ([`adjust`] has the state machine); `refused.parquet`: every lead an export refused, with
+//!   the reason; `report.json`.
 //!
 //! Guarantees: platform rules are checked before writing and every refused lead is counted with
 //! its id (never silently dropped); raw e-mails, phones and names never reach this stage (ingest
 //! keeps only the SHA-256 digests of their normalised forms, which are what the files send); the
-//! same inputs give
-//! byte-identical files, and ids are deterministic so that platforms de-duplicate re-uploads.
-//! It reads qualify's `scores.parquet`, value's `values.parquet` and ingest's `leads.parquet` and
-//! `identities.parquet`.
+//! same inputs (the earlier ledger included) give byte-identical files, and ids are deterministic
+//! so that platforms de-duplicate re-uploads; the ledger is written with the files, in one
+//! commit, so it never says something was sent that was not written. The ledger assumes that
+//! every run's files are uploaded.
+//! It reads qualify's `scores.parquet`, value's `values.parquet`, ingest's `leads.parquet` and
+//! `identities.parquet`, labels' `labels.parquet` and the latest earlier run's `ledger.parquet`.
 
+mod adjust;
+mod crm;
 mod error;
 mod formats;
 mod report;
 
+use std::collections::BTreeMap;
+
+use adjust::Ledger;
 use leadscore_core::artifact;
 use leadscore_core::config::{ConsentStatus, ExportFormat};
 use leadscore_core::identity::Digests;
-use leadscore_core::layout::Manifest;
-use leadscore_core::schema::{files, identities as id, leads, scores, values as v};
-use leadscore_core::{Config, RunContext, RunLayout, Stage, StageRun};
+use leadscore_core::layout::{Manifest, StageWriter};
+use leadscore_core::schema::{files, identities as id, labels as la, leads, scores, values as v};
+use leadscore_core::{Config, Outputs, RunContext, RunDate, RunLayout, Stage, StageRun};
 use polars::prelude::*;
 
+pub use adjust::{Reason, State};
+pub use crm::header as crm_header;
 pub use error::{ExportError, Result};
 pub use formats::META_BATCH;
-pub use report::{ExportReport, FormatReport, Refusal, RefusedCount};
+pub use report::{ChangeCount, ExportReport, FormatReport, Refusal, RefusedCount};
 
 /// Inputs of the stage.
 #[derive(Debug, Clone)]
@@ -45,6 +62,10 @@ pub struct ExportInputs {
     pub leads: DataFrame,
     /// The digests of the leads' personal data (ingest).
     pub identities: DataFrame,
+    /// Per-lead labels (labels): which leads converted, when, and for how much.
+    pub labels: DataFrame,
+    /// The ledger of the latest earlier run, with its run date: what every destination was told.
+    pub ledger: Option<(RunDate, DataFrame)>,
 }
 
 /// What the stage produces.
@@ -54,13 +75,28 @@ pub struct ExportOutputs {
     pub files: Vec<(String, Vec<u8>, Option<u64>)>,
     /// `refused.parquet`: `format`, `lead_id`, `reason`.
     pub refused: DataFrame,
+    /// `ledger.parquet`: what every destination holds now of the leads of the adjustment window.
+    pub ledger: DataFrame,
     /// The report.
     pub report: ExportReport,
 }
 
-/// One scored lead with what the exports need.
+/// One lead the exports may tell a platform of (scored this run, in the ledger, or converted late)
+/// with what the exports need.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Lead {
+    /// Scored this run (otherwise the score fields are empty).
+    pub scored: bool,
+    /// Still in the CRM export (a deleted or merged lead is not).
+    pub in_crm: bool,
+    /// When its target conversion happened within its window, and the deal value (project
+    /// currency).
+    pub converted: Option<(i64, f64)>,
+    pub probability: Option<f64>,
+    /// The strongest reasons of its score.
+    pub reasons: Vec<String>,
+    /// Sent now as a late conversion (its value is the deal's).
+    pub late: bool,
     pub lead_id: String,
     pub user_id: Option<String>,
     pub client_id: Option<String>,
@@ -83,17 +119,67 @@ pub(crate) struct Lead {
 
 const KNOWN: &str = "__known";
 const HASHED: &str = "__hashed";
+const SCORED: &str = "__scored";
 const AD_USER_DATA: &str = "__ad_user_data";
 const AD_PERSONALIZATION: &str = "__ad_personalization";
+const LEAD_USER_ID: &str = "__lead_user_id";
+const LEAD_CLIENT_ID: &str = "__lead_client_id";
+const LEAD_CREATED_AT: &str = "__lead_created_at";
+const CONVERTED: &str = "__converted";
+const CONVERTED_AT: &str = "__converted_at";
+const DEAL_VALUE: &str = "__deal_value";
 
 fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
     let c = df.column(name)?.cast(&DataType::String)?;
     Ok(c.str()?.iter().map(|s| s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)).collect())
 }
 
-/// The scored leads joined with their values, lead fields, consent attributes and digests,
-/// oldest first.
-fn joined(config: &Config, inputs: &ExportInputs) -> Result<DataFrame> {
+/// The scored leads' columns the exports read, flagged as scored.
+fn scored_base(scores_df: &DataFrame) -> LazyFrame {
+    let mut cols = vec![
+        col(scores::LEAD_ID),
+        col(scores::USER_ID),
+        col(scores::CLIENT_ID),
+        col(scores::CREATED_AT),
+        col(scores::MODEL_ID),
+        col(scores::PROBABILITY).cast(DataType::Float64),
+        col(scores::SCORE).cast(DataType::Float64),
+        col(scores::SEGMENT),
+        col(scores::QUALIFIED),
+    ];
+    cols.extend(scores::REASONS.iter().map(|r| {
+        if scores_df.column(r).is_ok() {
+            col(*r).cast(DataType::String)
+        } else {
+            lit(NULL).cast(DataType::String).alias(*r)
+        }
+    }));
+    cols.push(lit(true).alias(SCORED));
+    scores_df.clone().lazy().select(cols)
+}
+
+/// Leads not scored this run that the exports must look at again (`ids`, with their creation
+/// time as the ledger or the labels know it), in the scored base's columns.
+fn other_base(ids: Vec<(String, i64)>, like: &Schema) -> Result<LazyFrame> {
+    let (ids, created): (Vec<String>, Vec<i64>) = ids.into_iter().unzip();
+    let utc = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+    let df = df!(scores::LEAD_ID => ids, scores::CREATED_AT => created)?;
+    let cols: Vec<Expr> = like
+        .iter()
+        .map(|(name, dtype)| match name.as_str() {
+            scores::LEAD_ID => col(scores::LEAD_ID),
+            scores::CREATED_AT => col(scores::CREATED_AT).cast(utc.clone()),
+            SCORED => lit(false).alias(SCORED),
+            _ => lit(NULL).cast(dtype.clone()).alias(name.clone()),
+        })
+        .collect();
+    Ok(df.lazy().select(cols))
+}
+
+/// Every lead the exports look at (the scored ones; those of the ledger; those that converted in
+/// the adjustment window), joined with its values, lead fields, consent attributes, digests and
+/// label, oldest first.
+fn joined(config: &Config, inputs: &ExportInputs, others: Vec<(String, i64)>) -> Result<DataFrame> {
     // Each lead's consent, from the attributes the config names (text: `granted`, `yes`, …).
     let consent = &config.export.google_consent;
     let attribute = |name: &Option<String>, alias: &str| match name {
@@ -103,6 +189,9 @@ fn joined(config: &Config, inputs: &ExportInputs) -> Result<DataFrame> {
     let lead_cols = [
         col(leads::LEAD_ID),
         lit(true).alias(KNOWN),
+        col(leads::USER_ID).alias(LEAD_USER_ID),
+        col(leads::CLIENT_ID).alias(LEAD_CLIENT_ID),
+        col(leads::CREATED_AT).alias(LEAD_CREATED_AT),
         col(leads::GCLID),
         col(leads::FBCLID),
         col(leads::META_LEAD_ID),
@@ -111,56 +200,60 @@ fn joined(config: &Config, inputs: &ExportInputs) -> Result<DataFrame> {
     ];
     let mut digest_cols = vec![col(id::LEAD_ID), lit(true).alias(HASHED)];
     digest_cols.extend(id::DIGESTS.map(col));
-    Ok(inputs
-        .scores
-        .clone()
-        .lazy()
-        .select([
-            col(scores::LEAD_ID),
-            col(scores::USER_ID),
-            col(scores::CLIENT_ID),
-            col(scores::CREATED_AT),
-            col(scores::MODEL_ID),
-            col(scores::SCORE).cast(DataType::Float64),
-            col(scores::SEGMENT),
-            col(scores::QUALIFIED),
+    let label_cols = [
+        col(la::LEAD_ID),
+        col(la::CONVERTED).alias(CONVERTED),
+        col(la::FIRST_CONVERSION_AT).alias(CONVERTED_AT),
+        col(la::VALUE_IN_WINDOW).cast(DataType::Float64).alias(DEAL_VALUE),
+    ];
+    let mut base = scored_base(&inputs.scores);
+    if !others.is_empty() {
+        let schema = base.collect_schema()?;
+        base = concat([base, other_base(others, &schema)?], UnionArgs::default())?;
+    }
+    let left = |df: &DataFrame, cols: &[Expr], key: &str| {
+        (df.clone().lazy().select(cols), [col(scores::LEAD_ID)], [col(key)], JoinArgs::new(JoinType::Left))
+    };
+    let joins = [
+        left(&inputs.values, &[col(v::LEAD_ID), col(v::PREDICTED_VALUE), col(v::CURRENCY)], v::LEAD_ID),
+        left(&inputs.leads, &lead_cols, leads::LEAD_ID),
+        left(&inputs.identities, &digest_cols, id::LEAD_ID),
+        left(&inputs.labels, &label_cols, la::LEAD_ID),
+    ];
+    for (other, l, r, args) in joins {
+        base = base.join(other, l, r, args);
+    }
+    Ok(base
+        .with_columns([
+            col(scores::USER_ID).fill_null(col(LEAD_USER_ID)),
+            col(scores::CLIENT_ID).fill_null(col(LEAD_CLIENT_ID)),
         ])
-        .join(
-            inputs.values.clone().lazy().select([col(v::LEAD_ID), col(v::PREDICTED_VALUE), col(v::CURRENCY)]),
-            [col(scores::LEAD_ID)],
-            [col(v::LEAD_ID)],
-            JoinArgs::new(JoinType::Left),
-        )
-        .join(
-            inputs.leads.clone().lazy().select(lead_cols),
-            [col(scores::LEAD_ID)],
-            [col(leads::LEAD_ID)],
-            JoinArgs::new(JoinType::Left),
-        )
-        .join(
-            inputs.identities.clone().lazy().select(digest_cols),
-            [col(scores::LEAD_ID)],
-            [col(id::LEAD_ID)],
-            JoinArgs::new(JoinType::Left),
-        )
         .sort([scores::CREATED_AT, scores::LEAD_ID], SortMultipleOptions::default())
         .collect()?)
 }
 
-/// The scored leads with what the exports need, oldest first.
-fn gather(config: &Config, inputs: &ExportInputs) -> Result<Vec<Lead>> {
-    let df = joined(config, inputs)?;
+/// The leads the exports look at, oldest first: the scored ones, and `others`.
+fn gather(config: &Config, inputs: &ExportInputs, others: Vec<(String, i64)>) -> Result<Vec<Lead>> {
+    let df = joined(config, inputs, others)?;
     let ids = strings(&df, scores::LEAD_ID)?;
+    let scored = df.column(SCORED)?.bool()?.clone();
     for (flag, table) in [(KNOWN, files::LEADS), (HASHED, files::IDENTITIES)] {
         let known = df.column(flag)?.bool()?.clone();
-        if let Some(i) = known.iter().position(|k| k.is_none()) {
-            return Err(ExportError::UnknownLeads { count: known.null_count(), table, first_row: i + 1 });
+        // A scored lead must be in ingest's tables; another may have left the CRM since.
+        if let Some(i) = known.iter().zip(scored.iter()).position(|(k, s)| k.is_none() && s == Some(true)) {
+            let count = known.iter().zip(scored.iter()).filter(|(k, s)| k.is_none() && *s == Some(true)).count();
+            return Err(ExportError::UnknownLeads { count, table, first_row: i + 1 });
         }
     }
+    let in_crm = df.column(KNOWN)?.bool()?.clone();
     let created = df.column(scores::CREATED_AT)?.datetime()?.physical().clone();
+    let probability = df.column(scores::PROBABILITY)?.f64()?.clone();
     let score = df.column(scores::SCORE)?.f64()?.clone();
     let qualified = df.column(scores::QUALIFIED)?.bool()?.clone();
     let value = df.column(v::PREDICTED_VALUE)?.f64()?.clone();
+    let converted = df.column(CONVERTED)?.bool()?.clone();
+    let converted_at = df.column(CONVERTED_AT)?.datetime()?.physical().clone();
+    let deal_value = df.column(DEAL_VALUE)?.f64()?.clone();
     let text = [
         scores::USER_ID,
         scores::CLIENT_ID,
@@ -177,12 +270,22 @@ fn gather(config: &Config, inputs: &ExportInputs) -> Result<Vec<Lead>> {
     let mut cols = text
         .into_iter()
         .chain(id::DIGESTS)
+        .chain(scores::REASONS)
         .map(|c| strings(&df, c).map(|v| (c, v.into_iter())))
         .collect::<Result<std::collections::HashMap<_, _>>>()?;
     let mut next = |name: &str| cols.get_mut(name).and_then(Iterator::next).flatten();
     let mut out = Vec::with_capacity(df.height());
     for (i, lead_id) in ids.into_iter().enumerate() {
         out.push(Lead {
+            scored: scored.get(i).unwrap_or(false),
+            in_crm: in_crm.get(i).unwrap_or(false),
+            converted: match (converted.get(i), converted_at.get(i)) {
+                (Some(true), Some(at)) => Some((at, deal_value.get(i).unwrap_or(0.0))),
+                _ => None,
+            },
+            probability: probability.get(i),
+            reasons: scores::REASONS.iter().filter_map(|r| next(r)).collect(),
+            late: false,
             lead_id: lead_id.unwrap_or_default(),
             user_id: next(scores::USER_ID),
             client_id: next(scores::CLIENT_ID),
@@ -204,31 +307,110 @@ fn gather(config: &Config, inputs: &ExportInputs) -> Result<Vec<Lead>> {
     Ok(out)
 }
 
-/// Exports the scored leads of `ctx`'s run date.
+/// Leads not scored this run that the exports must look at: those of the ledger, and (with
+/// `send_late_conversions`) those of the adjustment window that converted.
+fn others(config: &Config, inputs: &ExportInputs, ledger: &Ledger, ctx: &RunContext) -> Result<Vec<(String, i64)>> {
+    let mut ids = ledger.leads();
+    let e = &config.export;
+    if e.adjustment_window_days > 0 && e.send_late_conversions {
+        let from = e.first_adjusted_day(ctx.run_date).start_micros(config.project.timezone);
+        let late = inputs
+            .labels
+            .clone()
+            .lazy()
+            .filter(col(la::CONVERTED).eq(lit(true)))
+            .select([col(la::LEAD_ID), col(la::CREATED_AT).dt().timestamp(TimeUnit::Microseconds)])
+            .collect()?;
+        let created = late.column(la::CREATED_AT)?.i64()?.clone();
+        for (id, at) in strings(&late, la::LEAD_ID)?.into_iter().zip(created.iter()) {
+            if let (Some(id), Some(at)) = (id, at.filter(|t| *t >= from)) {
+                ids.entry(id).or_insert(at);
+            }
+        }
+    }
+    let scored: std::collections::HashSet<Option<String>> =
+        strings(&inputs.scores, scores::LEAD_ID)?.into_iter().collect();
+    Ok(ids.into_iter().filter(|(id, _)| !scored.contains(&Some(id.clone()))).collect())
+}
+
+/// The new conversions of `format`: qualified scored leads (every scored lead for the custom
+/// shape with `include_unqualified`) the destination was not told of yet, and, with
+/// `send_late_conversions`, converted leads it was never told of. A lead that already converted
+/// is sent with its deal's value.
+fn new_conversions(config: &Config, format: ExportFormat, rows: &[Lead], ledger: &Ledger, closed: bool) -> Vec<Lead> {
+    let e = &config.export;
+    let deal = |lead: &Lead, late: bool| {
+        let mut n = lead.clone();
+        if let Some((_, value)) = lead.converted.filter(|_| closed) {
+            n.value = Some(value);
+            n.currency = Some(config.project.currency.clone());
+        }
+        n.late = late;
+        n.qualified |= late;
+        n
+    };
+    rows.iter()
+        .filter(|l| !closed || ledger.get(format, &l.lead_id).is_none())
+        .filter_map(|l| {
+            if l.scored && (l.qualified || (format == ExportFormat::Custom && e.include_unqualified)) {
+                Some(deal(l, false))
+            } else if closed && e.send_late_conversions && l.in_crm && l.converted.is_some() {
+                Some(deal(l, true))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Exports the scored leads of `ctx`'s run date and the adjustments of the conversions already
+/// sent of the leads of the adjustment window.
 pub fn run(config: &Config, inputs: &ExportInputs, ctx: &RunContext) -> Result<ExportOutputs> {
     if inputs.scores.height() == 0 {
         return Err(ExportError::NoScores);
     }
-    let rows = gather(config, inputs)?;
+    let closed = config.export.adjustment_window_days > 0;
+    let mut ledger = match (&inputs.ledger, closed) {
+        (Some((_, df)), true) => Ledger::read(df, adjust::first_kept(config, ctx.run_date))?,
+        _ => Ledger::default(),
+    };
+    let rows = gather(config, inputs, others(config, inputs, &ledger, ctx)?)?;
+    let by_id: BTreeMap<&str, &Lead> = rows.iter().map(|l| (l.lead_id.as_str(), l)).collect();
     let settings = formats::Settings::new(config, ctx);
     let mut files = Vec::new();
     let mut reports = Vec::new();
     let mut refused: Vec<(ExportFormat, String, Refusal)> = Vec::new();
+    let mut updates = Vec::new();
     for format in &config.export.formats {
-        let out = formats::write(*format, &rows, &settings)?;
+        let (news, adjustments) = if format.is_conversion() {
+            let planned = if closed { adjust::plan(*format, &ledger, &by_id) } else { Vec::new() };
+            (new_conversions(config, *format, &rows, &ledger, closed), planned)
+        } else {
+            (rows.clone(), Vec::new())
+        };
+        let out = formats::write(*format, &news, &adjustments, &settings)?;
         refused.extend(out.refused.iter().map(|(id, r)| (*format, id.clone(), *r)));
-        reports.push(out.report(*format));
+        let mut report = out.report(*format);
+        report.unchanged = (ledger.of(*format).count() - out.changed.values().map(Vec::len).sum::<usize>()) as u64;
+        reports.push(report);
         files.extend(out.files);
+        updates.extend(out.ledger);
+    }
+    for e in updates {
+        ledger.put(e);
     }
     let refused_df = df!(
         "format" => refused.iter().map(|r| r.0.name()).collect::<Vec<_>>(),
         "lead_id" => refused.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
         "reason" => refused.iter().map(|r| r.2.name()).collect::<Vec<_>>(),
     )?;
+    let scored = rows.iter().filter(|r| r.scored);
     let report = ExportReport {
         run_date: ctx.run_date,
-        scored: rows.len() as u64,
-        qualified: rows.iter().filter(|r| r.qualified).count() as u64,
+        scored: scored.clone().count() as u64,
+        qualified: scored.filter(|r| r.qualified).count() as u64,
+        adjustment_window_days: config.export.adjustment_window_days,
+        ledger_from: inputs.ledger.as_ref().filter(|_| closed).map(|(d, _)| *d),
         formats: reports,
     };
     for f in &report.formats {
@@ -236,30 +418,35 @@ pub fn run(config: &Config, inputs: &ExportInputs, ctx: &RunContext) -> Result<E
             tracing::warn!(format = %f.format, reason = r.reason.name(), leads = r.leads, "export refused leads");
         }
     }
-    Ok(ExportOutputs { files, refused: refused_df, report })
+    Ok(ExportOutputs { files, refused: refused_df, ledger: ledger.to_frame()?, report })
 }
 
 /// Reads the inputs, writes the export files, `refused.parquet`, `report.json` and the manifest.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(ExportReport, Manifest)> {
-    let mut stage = StageRun::start(Stage::Export, layout, ctx);
-    let inputs = ExportInputs {
-        scores: stage.table(&artifact::SCORES)?,
-        values: stage.table(&artifact::VALUES)?,
-        leads: stage.table(&artifact::LEADS)?,
-        identities: stage.table(&artifact::IDENTITIES)?,
+    let read = |stage: &mut StageRun| -> Result<_> {
+        Ok(ExportInputs {
+            scores: stage.table(&artifact::SCORES)?,
+            values: stage.table(&artifact::VALUES)?,
+            leads: stage.table(&artifact::LEADS)?,
+            identities: stage.table(&artifact::IDENTITIES)?,
+            labels: stage.table(&artifact::LABELS)?,
+            ledger: stage.previous_table(&artifact::LEDGER)?,
+        })
     };
-    stage.lap("read");
-    let mut out = run(config, &inputs, ctx)?;
-    stage.lap("export");
-    let manifest = stage.finish(|w| {
-        for (name, bytes, rows) in &out.files {
+    StageRun::execute((Stage::Export, "export"), layout, ctx, read, |inputs, _| run(config, &inputs, ctx))
+}
+
+impl Outputs for ExportOutputs {
+    type Report = ExportReport;
+    fn write(mut self, w: &mut StageWriter) -> leadscore_core::error::Result<ExportReport> {
+        for (name, bytes, rows) in &self.files {
             match rows {
                 Some(rows) => w.write_table_bytes(name, bytes, *rows)?,
                 None => w.write_bytes(name, bytes)?,
             }
         }
-        w.write_parquet(files::REFUSED, &mut out.refused)?;
-        w.write_json(files::REPORT, &out.report)
-    })?;
-    Ok((out.report, manifest))
+        w.write_parquet(files::REFUSED, &mut self.refused)?;
+        w.write_table(&artifact::LEDGER, &mut self.ledger)?;
+        Ok(self.report)
+    }
 }

@@ -58,6 +58,17 @@ pub struct RefusedCount {
     pub lead_ids: Vec<String>,
 }
 
+/// Conversions already sent that one run changed, for one reason.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangeCount {
+    /// Why (`rescored`, `qualified`, `converted`: restated; `disqualified`, `deleted`: retracted).
+    pub reason: crate::Reason,
+    /// How many leads.
+    pub leads: u64,
+    /// The first [`IDS_IN_REPORT`] lead ids.
+    pub lead_ids: Vec<String>,
+}
+
 /// What one export did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FormatReport {
@@ -80,6 +91,10 @@ pub struct FormatReport {
     /// without them.
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub dropped: BTreeMap<String, u64>,
+    /// Conversions already sent that this run adjusted, by reason.
+    pub changes: Vec<ChangeCount>,
+    /// Conversions already sent (in the ledger) that this run left as they were.
+    pub unchanged: u64,
 }
 
 /// `report.json` of the export stage.
@@ -91,6 +106,11 @@ pub struct ExportReport {
     pub scored: u64,
     /// Of which qualified.
     pub qualified: u64,
+    /// `[export] adjustment_window_days`.
+    pub adjustment_window_days: u32,
+    /// The run date of the ledger the run compared with (none before the first, or when
+    /// adjustments are off).
+    pub ledger_from: Option<RunDate>,
     /// Per export.
     pub formats: Vec<FormatReport>,
 }
@@ -105,7 +125,18 @@ impl ExportReport {
             if f.not_applicable > 0 {
                 let _ = write!(s, ", {} without a click id", f.not_applicable);
             }
-            let _ = writeln!(s, ", {refused} refused");
+            let _ = write!(s, ", {refused} refused");
+            if self.adjustment_window_days > 0 && f.format != "hubspot" && f.format != "salesforce" {
+                let (mut restated, mut retracted) = (0, 0);
+                for c in &f.changes {
+                    match c.reason {
+                        crate::Reason::Disqualified | crate::Reason::Deleted => retracted += c.leads,
+                        _ => restated += c.leads,
+                    }
+                }
+                let _ = write!(s, "; {restated} restated, {retracted} retracted, {} unchanged", f.unchanged);
+            }
+            let _ = writeln!(s);
             for r in &f.refused {
                 let _ = writeln!(s, "    refused {:>7}  {}", r.leads, r.reason.name());
             }

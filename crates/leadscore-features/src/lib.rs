@@ -26,10 +26,10 @@ use std::collections::HashMap;
 
 use leadscore_core::artifact;
 use leadscore_core::config::{Attribute, AttributeKind, Validation};
-use leadscore_core::layout::{Manifest, Stopwatch, Timing};
-use leadscore_core::schema::{events as ev, features as f, files, labels as l, leads};
+use leadscore_core::layout::{Manifest, StageWriter, Stopwatch, Timing};
+use leadscore_core::schema::{events as ev, features as f, labels as l, leads};
 use leadscore_core::time::{MICROS_PER_DAY, format_micros};
-use leadscore_core::{Config, RunContext, RunDate, RunLayout, Stage, StageRun};
+use leadscore_core::{Config, Outputs, RunContext, RunDate, RunLayout, Stage, StageRun};
 use leadscore_model::{AttributeRecipe, Encoding, EventRecipe, FeatureSpec, Recipe, derive};
 use polars::prelude::*;
 
@@ -398,20 +398,23 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
 /// Reads the inputs, builds the features and writes `features.parquet`, `feature_spec.json`,
 /// `report.json` and the manifest for the run.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(FeaturesReport, Manifest)> {
-    let mut stage = StageRun::start(Stage::Features, layout, ctx);
-    let inputs = FeaturesInputs {
-        leads: stage.table(&artifact::LEADS)?,
-        events: stage.table(&artifact::EVENTS)?,
-        labels: stage.table(&artifact::LABELS)?,
+    let read = |stage: &mut StageRun| -> Result<_> {
+        let (leads, events, labels) =
+            (stage.table(&artifact::LEADS)?, stage.table(&artifact::EVENTS)?, stage.table(&artifact::LABELS)?);
+        Ok(FeaturesInputs { leads, events, labels })
     };
-    stage.lap("read");
-    let mut out = run(config, &inputs, ctx)?;
-    stage.record(std::mem::take(&mut out.timings));
-    let manifest = stage.finish(|w| {
-        w.write_table(&artifact::FEATURES, &mut out.features)?;
-        w.write_json(artifact::FEATURE_SPEC.file, &out.spec)?;
-        w.write_json(artifact::LEAKAGE_AUDIT.file, &out.report.audit)?;
-        w.write_json(files::REPORT, &out.report)
-    })?;
-    Ok((out.report, manifest))
+    StageRun::execute((Stage::Features, "derive"), layout, ctx, read, |inputs, _| run(config, &inputs, ctx))
+}
+
+impl Outputs for FeaturesOutputs {
+    type Report = FeaturesReport;
+    fn write(mut self, w: &mut StageWriter) -> leadscore_core::error::Result<FeaturesReport> {
+        w.write_table(&artifact::FEATURES, &mut self.features)?;
+        w.write_json(artifact::FEATURE_SPEC.file, &self.spec)?;
+        w.write_json(artifact::LEAKAGE_AUDIT.file, &self.report.audit)?;
+        Ok(self.report)
+    }
+    fn take_timings(&mut self) -> Vec<Timing> {
+        std::mem::take(&mut self.timings)
+    }
 }

@@ -32,9 +32,8 @@ mod read;
 mod report;
 
 use leadscore_core::artifact;
-use leadscore_core::layout::Manifest;
-use leadscore_core::schema::files;
-use leadscore_core::{Config, RunContext, RunLayout, Stage, StageRun};
+use leadscore_core::layout::{Manifest, StageWriter};
+use leadscore_core::{Config, Outputs, RunContext, RunLayout, Stage, StageRun};
 
 pub use attributes::{CATEGORICAL_MAX_DISTINCT, INFER_SAMPLE, MIN_PARSED_SHARE};
 pub use error::{IngestError, Result};
@@ -46,19 +45,22 @@ pub use report::{AttributeReport, FileReport, IngestReport, SourceReport};
 
 /// Reads the configured sources, runs ingest and writes its outputs and manifest for the run.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(IngestReport, Manifest)> {
-    let mut stage = StageRun::start(Stage::Ingest, layout, ctx);
-    let (sources, inputs) = read_sources(config)?;
-    stage.source_files(inputs);
-    stage.lap("read");
-    let mut out = run(config, &sources, ctx)?;
-    stage.lap("parse");
-    let manifest = stage.finish(|w| {
-        w.write_table(&artifact::LEADS, &mut out.leads)?;
-        w.write_table(&artifact::DEALS, &mut out.deals)?;
-        w.write_table(&artifact::EVENTS, &mut out.events)?;
-        w.write_table(&artifact::REJECTS, &mut out.rejects)?;
-        w.write_table(&artifact::IDENTITIES, &mut out.identities)?;
-        w.write_json(files::REPORT, &out.report)
-    })?;
-    Ok((out.report, manifest))
+    let read = |stage: &mut StageRun| {
+        let (sources, inputs) = read_sources(config)?;
+        stage.source_files(inputs);
+        Ok(sources)
+    };
+    StageRun::execute((Stage::Ingest, "parse"), layout, ctx, read, |sources, _| run(config, &sources, ctx))
+}
+
+impl Outputs for IngestOutputs {
+    type Report = IngestReport;
+    fn write(mut self, w: &mut StageWriter) -> leadscore_core::error::Result<IngestReport> {
+        w.write_table(&artifact::LEADS, &mut self.leads)?;
+        w.write_table(&artifact::DEALS, &mut self.deals)?;
+        w.write_table(&artifact::EVENTS, &mut self.events)?;
+        w.write_table(&artifact::REJECTS, &mut self.rejects)?;
+        w.write_table(&artifact::IDENTITIES, &mut self.identities)?;
+        Ok(self.report)
+    }
 }

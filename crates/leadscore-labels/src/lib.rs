@@ -29,10 +29,10 @@ use std::collections::BTreeMap;
 use chrono_tz::Tz;
 use leadscore_core::artifact;
 use leadscore_core::config::Labels;
-use leadscore_core::layout::Manifest;
-use leadscore_core::schema::{conversions as c, files, labels as l, leads};
+use leadscore_core::layout::{Manifest, StageWriter};
+use leadscore_core::schema::{conversions as c, labels as l, leads};
 use leadscore_core::time::local_month;
-use leadscore_core::{Config, RunContext, RunDate, RunLayout, Stage, StageRun};
+use leadscore_core::{Config, Outputs, RunContext, RunDate, RunLayout, Stage, StageRun};
 use polars::prelude::*;
 
 pub use conversions::Sources;
@@ -281,19 +281,19 @@ pub fn volume_gate(report: &LabelsReport, settings: &Labels) -> Result<()> {
 /// Reads ingest's outputs, labels, and writes `conversions.parquet`, `labels.parquet`,
 /// `report.json` and the manifest for the run.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(LabelsReport, Manifest)> {
-    let mut stage = StageRun::start(Stage::Labels, layout, ctx);
-    let inputs = LabelsInputs {
-        leads: stage.table(&artifact::LEADS)?,
-        deals: stage.table(&artifact::DEALS)?,
-        events: stage.table(&artifact::EVENTS)?,
+    let read = |stage: &mut StageRun| -> Result<_> {
+        let (leads, deals, events) =
+            (stage.table(&artifact::LEADS)?, stage.table(&artifact::DEALS)?, stage.table(&artifact::EVENTS)?);
+        Ok(LabelsInputs { leads, deals, events })
     };
-    stage.lap("read");
-    let mut out = run(config, &inputs, ctx)?;
-    stage.lap("label");
-    let manifest = stage.finish(|w| {
-        w.write_table(&artifact::CONVERSIONS, &mut out.conversions)?;
-        w.write_table(&artifact::LABELS, &mut out.labels)?;
-        w.write_json(files::REPORT, &out.report)
-    })?;
-    Ok((out.report, manifest))
+    StageRun::execute((Stage::Labels, "label"), layout, ctx, read, |inputs, _| run(config, &inputs, ctx))
+}
+
+impl Outputs for LabelsOutputs {
+    type Report = LabelsReport;
+    fn write(mut self, w: &mut StageWriter) -> leadscore_core::error::Result<LabelsReport> {
+        w.write_table(&artifact::CONVERSIONS, &mut self.conversions)?;
+        w.write_table(&artifact::LABELS, &mut self.labels)?;
+        Ok(self.report)
+    }
 }

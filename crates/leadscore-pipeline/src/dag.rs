@@ -324,7 +324,7 @@ mod tests {
         assert_eq!(names(&p.select(None, &[Stage::Export, Stage::Ingest]).expect("only")), ["ingest", "export"]);
         assert!(p.select(Some(Stage::Train), &[Stage::Export]).is_err());
         assert_eq!(Pipeline::default_dag().stages.iter().map(|s| s.stage).collect::<Vec<_>>(), Stage::ALL);
-        assert_eq!(p.training_only(), [Stage::Labels, Stage::Features]);
+        assert_eq!(p.training_only(), [Stage::Features]);
         assert!(Pipeline::default_dag().training_only().is_empty());
     }
 

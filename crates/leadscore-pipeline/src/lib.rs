@@ -256,37 +256,19 @@ pub fn run_stage(
     ctx: &RunContext,
     layout: &RunLayout,
 ) -> Result<StageRun, PipelineError> {
-    let run = match stage {
-        Stage::Ingest => {
-            let (report, manifest) = leadscore_ingest::execute(config, ctx, layout)?;
-            StageRun { stage, report: StageReport::Ingest(report), manifest }
-        }
-        Stage::Labels => {
-            let (report, manifest) = leadscore_labels::execute(config, ctx, layout)?;
-            StageRun { stage, report: StageReport::Labels(Box::new(report)), manifest }
-        }
-        Stage::Features => {
-            let (report, manifest) = leadscore_features::execute(config, ctx, layout)?;
-            StageRun { stage, report: StageReport::Features(Box::new(report)), manifest }
-        }
-        Stage::Train => {
-            let (report, manifest) = leadscore_train::execute(config, ctx, layout)?;
-            StageRun { stage, report: StageReport::Train(Box::new(report)), manifest }
-        }
-        Stage::Qualify => {
-            let (report, manifest) = leadscore_qualify::execute(config, ctx, layout)?;
-            StageRun { stage, report: StageReport::Qualify(Box::new(report)), manifest }
-        }
-        Stage::Value => {
-            let (report, manifest) = leadscore_value::execute(config, ctx, layout)?;
-            StageRun { stage, report: StageReport::Value(Box::new(report)), manifest }
-        }
-        Stage::Export => {
-            let (report, manifest) = leadscore_export::execute(config, ctx, layout)?;
-            StageRun { stage, report: StageReport::Export(Box::new(report)), manifest }
-        }
+    fn boxed<R>((report, manifest): (R, Manifest), wrap: fn(Box<R>) -> StageReport) -> (StageReport, Manifest) {
+        (wrap(Box::new(report)), manifest)
+    }
+    let (report, manifest) = match stage {
+        Stage::Ingest => leadscore_ingest::execute(config, ctx, layout).map(|(r, m)| (StageReport::Ingest(r), m))?,
+        Stage::Labels => boxed(leadscore_labels::execute(config, ctx, layout)?, StageReport::Labels),
+        Stage::Features => boxed(leadscore_features::execute(config, ctx, layout)?, StageReport::Features),
+        Stage::Train => boxed(leadscore_train::execute(config, ctx, layout)?, StageReport::Train),
+        Stage::Qualify => boxed(leadscore_qualify::execute(config, ctx, layout)?, StageReport::Qualify),
+        Stage::Value => boxed(leadscore_value::execute(config, ctx, layout)?, StageReport::Value),
+        Stage::Export => boxed(leadscore_export::execute(config, ctx, layout)?, StageReport::Export),
     };
-    Ok(run)
+    Ok(StageRun { stage, report, manifest })
 }
 
 /// How [`run`] treats stages whose outputs are up to date, and those only training needs.

@@ -24,9 +24,9 @@ mod report;
 use std::time::Instant;
 
 use leadscore_core::artifact;
-use leadscore_core::layout::Manifest;
-use leadscore_core::schema::{files, leads, scores as s};
-use leadscore_core::{Config, RunContext, RunDate, RunLayout, Stage, StageRun};
+use leadscore_core::layout::{Manifest, StageWriter};
+use leadscore_core::schema::{leads, scores as s};
+use leadscore_core::{Config, Outputs, RunContext, RunDate, RunLayout, Stage, StageRun};
 use leadscore_model::registry::{self, LoadedModel};
 use polars::prelude::*;
 
@@ -135,19 +135,24 @@ pub fn load_champion(config: &Config) -> Result<LoadedModel> {
 /// Loads the champion, scores the run date's leads and writes `scores.parquet`, `report.json`
 /// and the manifest.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(QualifyReport, Manifest)> {
-    let mut stage = StageRun::start(Stage::Qualify, layout, ctx);
-    let model = load_champion(config)?;
-    let inputs = QualifyInputs { leads: stage.table(&artifact::LEADS)?, events: stage.table(&artifact::EVENTS)? };
-    // The champion pointer is an input: a new champion makes the day's scores stale.
-    stage.registry_file(&artifact::CHAMPION, &config.models_dir().join(registry::CHAMPION_FILE))?;
-    stage.registry_file(&artifact::CHAMPION, &model.dir.join(registry::MODEL_FILE))?;
-    stage.lap("read");
-    let mut out = run(config, &inputs, ctx, &model)?;
-    stage.lap("score");
-    let manifest = stage.finish(|w| {
-        w.write_table(&artifact::SCORES, &mut out.scores)?;
-        w.write_table(&artifact::SCORED_FEATURES, &mut out.features)?;
-        w.write_json(files::REPORT, &out.report)
-    })?;
-    Ok((out.report, manifest))
+    let read = |stage: &mut StageRun| -> Result<_> {
+        let model = load_champion(config)?;
+        let inputs = QualifyInputs { leads: stage.table(&artifact::LEADS)?, events: stage.table(&artifact::EVENTS)? };
+        // The champion pointer is an input: a new champion makes the day's scores stale.
+        stage.registry_file(&artifact::CHAMPION, &config.models_dir().join(registry::CHAMPION_FILE))?;
+        stage.registry_file(&artifact::CHAMPION, &model.dir.join(registry::MODEL_FILE))?;
+        Ok((inputs, model))
+    };
+    StageRun::execute((Stage::Qualify, "score"), layout, ctx, read, |(inputs, model), _| {
+        run(config, &inputs, ctx, &model)
+    })
+}
+
+impl Outputs for QualifyOutputs {
+    type Report = QualifyReport;
+    fn write(mut self, w: &mut StageWriter) -> leadscore_core::error::Result<QualifyReport> {
+        w.write_table(&artifact::SCORES, &mut self.scores)?;
+        w.write_table(&artifact::SCORED_FEATURES, &mut self.features)?;
+        Ok(self.report)
+    }
 }

@@ -36,10 +36,10 @@ use std::time::Instant;
 
 use chrono::{DateTime, Datelike};
 use leadscore_core::artifact::{self, AuditRow};
-use leadscore_core::layout::{Manifest, Stopwatch};
-use leadscore_core::schema::{features as f, files};
+use leadscore_core::layout::{Manifest, StageWriter, Stopwatch, Timing};
+use leadscore_core::schema::features as f;
 use leadscore_core::time::format_micros;
-use leadscore_core::{Config, RunContext, RunLayout, Stage, StageRun};
+use leadscore_core::{Config, Outputs, RunContext, RunLayout, Stage, StageRun};
 use leadscore_model::registry::{self, Champion, LoadedModel, Thresholds};
 use leadscore_model::{Calibrator, Design, Encoding, FeatureSpec, ModelArtifact, ModelKind, metrics};
 use polars::prelude::*;
@@ -508,58 +508,81 @@ fn write_model(config: &Config, ctx: &RunContext, out: &TrainOutputs, t: &Traine
 /// and moves the champion pointer when the new model earns it; writes `report.json` and the
 /// manifest either way.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(TrainReport, Manifest)> {
-    let mut stage = StageRun::start(Stage::Train, layout, ctx);
     let models = config.models_dir();
-    let state = registry::read_usable_champion(&models)?;
-    if let registry::ChampionState::Dangling(c) = &state {
-        tracing::warn!(model = %c.model_id, "champion.json names a model whose folder is missing: training a new champion");
-    }
-    let champion = state.usable().cloned();
-    if let Some(c) = champion.as_ref().filter(|c| c.trained_for > ctx.run_date) {
-        return Err(TrainError::FutureChampion {
-            model_id: c.model_id.clone(),
-            trained_for: c.trained_for.to_string(),
-            run_date: ctx.run_date.to_string(),
-        });
-    }
-    let report = match registry::due(&state, ctx.run_date, ctx.retrain, config.train.retrain_after_days) {
-        registry::Due::Skip(reason) => {
-            tracing::info!("{reason}");
-            TrainReport { run_date: ctx.run_date, trained: None, skipped: Some(reason), warnings: Vec::new() }
+    let read = |stage: &mut StageRun| -> Result<_> {
+        let state = registry::read_usable_champion(&models)?;
+        if let registry::ChampionState::Dangling(c) = &state {
+            tracing::warn!(model = %c.model_id, "champion.json names a model whose folder is missing: training a new champion");
         }
-        registry::Due::Train(reason) => {
-            tracing::info!("training: {reason}");
-            let inputs = TrainInputs {
-                features: stage.table(&artifact::FEATURES)?,
-                spec: stage.document(&artifact::FEATURE_SPEC)?,
-                audit: stage.document(&artifact::LEAKAGE_AUDIT)?,
-            };
-            stage.lap("read");
-            let loaded =
-                champion.as_ref().map(|c| registry::load_model(&models, &c.model_id).map_err(|e| e.to_string()));
-            let pair = champion.as_ref().zip(loaded.as_ref()).map(|(c, l)| (c, l.as_ref().map_err(Clone::clone)));
-            let mut out = run(config, &inputs, ctx, pair)?;
-            stage.record(std::mem::take(&mut out.timings));
-            let Some(t) = out.report.trained.as_deref() else {
-                return Err(TrainError::Internal("a trained report without its model".into()));
-            };
-            write_model(config, ctx, &out, t)?;
-            if t.champion.promoted {
-                registry::promote(
-                    &models,
-                    &Champion {
-                        model_id: t.model_id.clone(),
-                        trained_for: ctx.run_date,
-                        promoted_on: ctx.run_date,
-                        validation_log_loss: t.champion.new_log_loss,
-                        reason: t.champion.reason.clone(),
-                    },
-                )?;
+        let champion = state.usable().cloned();
+        if let Some(c) = champion.as_ref().filter(|c| c.trained_for > ctx.run_date) {
+            return Err(TrainError::FutureChampion {
+                model_id: c.model_id.clone(),
+                trained_for: c.trained_for.to_string(),
+                run_date: ctx.run_date.to_string(),
+            });
+        }
+        match registry::due(&state, ctx.run_date, ctx.retrain, config.train.retrain_after_days) {
+            registry::Due::Skip(reason) => Ok(Err(reason)),
+            registry::Due::Train(reason) => {
+                tracing::info!("training: {reason}");
+                let inputs = TrainInputs {
+                    features: stage.table(&artifact::FEATURES)?,
+                    spec: stage.document(&artifact::FEATURE_SPEC)?,
+                    audit: stage.document(&artifact::LEAKAGE_AUDIT)?,
+                };
+                Ok(Ok((inputs, champion)))
             }
-            stage.lap("write model");
-            out.report
         }
     };
-    let manifest = stage.finish(|w| w.write_json(files::REPORT, &report))?;
-    Ok((report, manifest))
+    let train = |due: std::result::Result<(TrainInputs, Option<Champion>), String>, _: &mut StageRun| {
+        let (inputs, champion) = match due {
+            Err(reason) => {
+                tracing::info!("{reason}");
+                let report =
+                    TrainReport { run_date: ctx.run_date, trained: None, skipped: Some(reason), warnings: Vec::new() };
+                return Ok(Trainer { report, timings: Vec::new() });
+            }
+            Ok(due) => due,
+        };
+        let loaded = champion.as_ref().map(|c| registry::load_model(&models, &c.model_id).map_err(|e| e.to_string()));
+        let pair = champion.as_ref().zip(loaded.as_ref()).map(|(c, l)| (c, l.as_ref().map_err(Clone::clone)));
+        let mut out = run(config, &inputs, ctx, pair)?;
+        let started = Instant::now();
+        let Some(t) = out.report.trained.as_deref() else {
+            return Err(TrainError::Internal("a trained report without its model".into()));
+        };
+        write_model(config, ctx, &out, t)?;
+        if t.champion.promoted {
+            registry::promote(
+                &models,
+                &Champion {
+                    model_id: t.model_id.clone(),
+                    trained_for: ctx.run_date,
+                    promoted_on: ctx.run_date,
+                    validation_log_loss: t.champion.new_log_loss,
+                    reason: t.champion.reason.clone(),
+                },
+            )?;
+        }
+        out.timings.push(Timing { step: "write model".into(), seconds: started.elapsed().as_secs_f64() });
+        Ok(Trainer { report: out.report, timings: out.timings })
+    };
+    StageRun::execute((Stage::Train, "train"), layout, ctx, read, train)
+}
+
+/// What train leaves in its run folder: the report (the model goes to the registry).
+struct Trainer {
+    report: TrainReport,
+    timings: Vec<Timing>,
+}
+
+impl Outputs for Trainer {
+    type Report = TrainReport;
+    fn write(self, _: &mut StageWriter) -> leadscore_core::error::Result<TrainReport> {
+        Ok(self.report)
+    }
+    fn take_timings(&mut self) -> Vec<Timing> {
+        std::mem::take(&mut self.timings)
+    }
 }

@@ -12,9 +12,9 @@ mod error;
 mod report;
 
 use leadscore_core::artifact;
-use leadscore_core::layout::Manifest;
-use leadscore_core::schema::{files, leads, scores, values as v};
-use leadscore_core::{Config, RunContext, RunLayout, Stage, StageRun};
+use leadscore_core::layout::{Manifest, StageWriter};
+use leadscore_core::schema::{leads, scores, values as v};
+use leadscore_core::{Config, Outputs, RunContext, RunLayout, Stage, StageRun};
 use leadscore_model::registry::{self, LoadedModel};
 use leadscore_model::value::Conditional;
 use leadscore_model::{Encoding, ModelError};
@@ -118,27 +118,30 @@ pub fn run(
 /// Loads the model that scored the day (named in `scores.parquet`), values the leads and writes
 /// `values.parquet`, `report.json` and the manifest.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(ValueStageReport, Manifest)> {
-    let mut stage = StageRun::start(Stage::Value, layout, ctx);
-    let inputs =
-        ValueInputs { scores: stage.table(&artifact::SCORES)?, features: stage.table(&artifact::SCORED_FEATURES)? };
-    let model_id = inputs
-        .scores
-        .column(scores::MODEL_ID)?
-        .str()?
-        .iter()
-        .flatten()
-        .next()
-        .map(str::to_string)
-        .ok_or(ValueError::NoScores)?;
-    let model = registry::load_model(&config.models_dir(), &model_id)?;
-    // The model is an input: the values depend on its bytes.
-    stage.registry_file(&artifact::CHAMPION, &model.dir.join(registry::MODEL_FILE))?;
-    stage.lap("read");
-    let mut out = run(config, &inputs, ctx, &model)?;
-    stage.lap("value");
-    let manifest = stage.finish(|w| {
-        w.write_table(&artifact::VALUES, &mut out.values)?;
-        w.write_json(files::REPORT, &out.report)
-    })?;
-    Ok((out.report, manifest))
+    let read = |stage: &mut StageRun| -> Result<_> {
+        let (scores, features) = (stage.table(&artifact::SCORES)?, stage.table(&artifact::SCORED_FEATURES)?);
+        let model_id = scores
+            .column(scores::MODEL_ID)?
+            .str()?
+            .iter()
+            .flatten()
+            .next()
+            .map(str::to_string)
+            .ok_or(ValueError::NoScores)?;
+        let model = registry::load_model(&config.models_dir(), &model_id)?;
+        // The model is an input: the values depend on its bytes.
+        stage.registry_file(&artifact::CHAMPION, &model.dir.join(registry::MODEL_FILE))?;
+        Ok((ValueInputs { scores, features }, model))
+    };
+    StageRun::execute((Stage::Value, "value"), layout, ctx, read, |(inputs, model), _| {
+        run(config, &inputs, ctx, &model)
+    })
+}
+
+impl Outputs for ValueOutputs {
+    type Report = ValueStageReport;
+    fn write(mut self, w: &mut StageWriter) -> leadscore_core::error::Result<ValueStageReport> {
+        w.write_table(&artifact::VALUES, &mut self.values)?;
+        Ok(self.report)
+    }
 }

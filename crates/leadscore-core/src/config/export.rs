@@ -19,6 +19,15 @@ pub const DEFAULT_GOOGLE_CLICK_WINDOW_DAYS: u32 = 90;
 pub const DEFAULT_META_MAX_AGE_DAYS: u32 = 7;
 /// `upload_within_hours`.
 pub const DEFAULT_UPLOAD_WITHIN_HOURS: u32 = 24;
+/// `adjustment_window_days`: how long a conversion already sent is kept true on the platforms.
+pub const DEFAULT_ADJUSTMENT_WINDOW_DAYS: u32 = 30;
+/// `send_late_conversions`.
+pub const DEFAULT_SEND_LATE_CONVERSIONS: bool = false;
+/// `meta_converted_event_name`: the CRM stage Meta is told of when the lead's deal closes.
+pub const DEFAULT_META_CONVERTED_EVENT_NAME: &str = "Converted";
+/// `crm_field_prefix`: the write-back files' property (HubSpot) and field (Salesforce, with
+/// `__c` appended) names start with it.
+pub const DEFAULT_CRM_FIELD_PREFIX: &str = "leadscore_";
 /// `external_id`.
 pub const DEFAULT_EXTERNAL_ID: ExternalId = ExternalId::LeadId;
 
@@ -34,11 +43,33 @@ pub enum ExportFormat {
     GoogleEnhanced,
     /// `meta_capi_NNNN.json`: Meta Conversions API for CRM batches.
     MetaCapi,
+    /// `hubspot_contacts_import.csv`: every scored lead's score for HubSpot's contact import.
+    Hubspot,
+    /// `salesforce_bulk_leads.csv`: every scored lead's score for a Salesforce Bulk API 2.0 update.
+    Salesforce,
 }
 
 impl ExportFormat {
     /// Every format.
-    pub const ALL: [ExportFormat; 4] = [Self::Custom, Self::GoogleClick, Self::GoogleEnhanced, Self::MetaCapi];
+    pub const ALL: [ExportFormat; 6] =
+        [Self::Custom, Self::GoogleClick, Self::GoogleEnhanced, Self::MetaCapi, Self::Hubspot, Self::Salesforce];
+
+    /// The formats written by default: the platforms', and the preset's CRM write-back file.
+    fn defaults(preset: Option<Preset>) -> Vec<ExportFormat> {
+        let mut all = vec![Self::Custom, Self::GoogleClick, Self::GoogleEnhanced, Self::MetaCapi];
+        match preset {
+            Some(Preset::Hubspot) => all.push(Self::Hubspot),
+            Some(Preset::Salesforce) => all.push(Self::Salesforce),
+            None => {}
+        }
+        all
+    }
+
+    /// Whether the platform is told of conversions (and their adjustments), as opposed to a CRM
+    /// write-back of every scored lead.
+    pub fn is_conversion(self) -> bool {
+        !matches!(self, Self::Hubspot | Self::Salesforce)
+    }
 
     /// The name used in the config and reports.
     pub fn name(self) -> &'static str {
@@ -47,6 +78,8 @@ impl ExportFormat {
             Self::GoogleClick => "google_click",
             Self::GoogleEnhanced => "google_enhanced",
             Self::MetaCapi => "meta_capi",
+            Self::Hubspot => "hubspot",
+            Self::Salesforce => "salesforce",
         }
     }
 }
@@ -159,6 +192,24 @@ pub struct Export {
     pub external_id: ExternalId,
     /// Location match keys sent to Meta.
     pub meta_match_keys: MetaMatchKeys,
+    /// Days after a lead is created during which what the platforms were told of it is kept
+    /// true (0: no adjustments, every run sends its qualified leads anew).
+    pub adjustment_window_days: u32,
+    /// Send a lead that converts within the adjustment window without ever being qualified as a
+    /// new conversion with its deal value.
+    pub send_late_conversions: bool,
+    /// Meta `event_name` of the stage reached when the lead's deal closes.
+    pub meta_converted_event_name: String,
+    /// Start of the CRM write-back files' property and field names.
+    pub crm_field_prefix: String,
+}
+
+impl Export {
+    /// The first day whose leads the run for `run_date` may still adjust.
+    pub fn first_adjusted_day(&self, run_date: crate::RunDate) -> crate::RunDate {
+        let days = i64::from(self.adjustment_window_days);
+        crate::RunDate::new(run_date.date().checked_sub_signed(chrono::Duration::days(days)).unwrap_or(run_date.date()))
+    }
 }
 
 impl Validator<'_> {
@@ -169,7 +220,8 @@ impl Validator<'_> {
             Some(v) => self.deser(&path, v)?,
         };
         let action = self.conversion_action(&path, raw.google_conversion_action.as_deref());
-        let (formats, formats_ok) = self.formats(&path, raw.formats.as_deref(), matches!(action, Some(Some(_))));
+        let (formats, formats_ok) =
+            self.formats(&path, raw.formats.as_deref(), matches!(action, Some(Some(_))), preset);
         let enhanced_ok = !formats.contains(&ExportFormat::GoogleEnhanced) || raw.google_conversion_action.is_some();
         if !enhanced_ok {
             self.problem(
@@ -207,6 +259,23 @@ impl Validator<'_> {
             |h| (1..=168).contains(&h),
             "between 1 and 168",
         );
+        // Google takes adjustments of conversions it still attributes: within the click window.
+        let adjustment_window_days = self.in_range(
+            &path.key("adjustment_window_days"),
+            raw.adjustment_window_days,
+            DEFAULT_ADJUSTMENT_WINDOW_DAYS,
+            |d| d <= 90,
+            "between 0 (no adjustments) and 90",
+        );
+        let meta_converted_event_name = self.non_empty(
+            &path,
+            "meta_converted_event_name",
+            raw.meta_converted_event_name,
+            DEFAULT_META_CONVERTED_EVENT_NAME,
+        );
+        let crm_field_prefix = self
+            .non_empty(&path, "crm_field_prefix", raw.crm_field_prefix, DEFAULT_CRM_FIELD_PREFIX)
+            .and_then(|p| self.field_prefix(&path.key("crm_field_prefix"), p));
         let google_consent = self.google_consent(&path, raw.google_consent, raw.google_consent_attributes);
         let external_id = self.external_id(&path, raw.external_id.as_deref());
         let meta_match_keys = self.meta_match_keys(&path, raw.meta_match_keys.unwrap_or_default());
@@ -246,6 +315,10 @@ impl Validator<'_> {
             google_consent: google_consent?,
             external_id: external_id?,
             meta_match_keys: meta_match_keys?,
+            adjustment_window_days: adjustment_window_days?,
+            send_late_conversions: raw.send_late_conversions.unwrap_or(DEFAULT_SEND_LATE_CONVERSIONS),
+            meta_converted_event_name: meta_converted_event_name?,
+            crm_field_prefix: crm_field_prefix?,
         })
     }
 
@@ -271,9 +344,16 @@ impl Validator<'_> {
     /// The files to write, in [`ExportFormat::ALL`] order, and whether every name was known. By
     /// default every format, except enhanced conversions when there is no (valid) conversion
     /// action to upload them to.
-    fn formats(&mut self, path: &KeyPath, names: Option<&[String]>, action_ok: bool) -> (Vec<ExportFormat>, bool) {
+    fn formats(
+        &mut self,
+        path: &KeyPath,
+        names: Option<&[String]>,
+        action_ok: bool,
+        preset: Option<Preset>,
+    ) -> (Vec<ExportFormat>, bool) {
         let Some(names) = names else {
-            let all = ExportFormat::ALL.into_iter().filter(|f| *f != ExportFormat::GoogleEnhanced || action_ok);
+            let all =
+                ExportFormat::defaults(preset).into_iter().filter(|f| *f != ExportFormat::GoogleEnhanced || action_ok);
             return (all.collect(), true);
         };
         let mut ok = true;
@@ -292,6 +372,26 @@ impl Validator<'_> {
         formats.sort();
         formats.dedup();
         (formats, ok)
+    }
+
+    /// A prefix both CRMs take in a property or field API name: HubSpot's internal names are
+    /// lowercase letters, digits and underscores; Salesforce's start with a letter and hold no
+    /// double underscore (its `__c` suffix is added).
+    fn field_prefix(&mut self, path: &KeyPath, prefix: String) -> Option<String> {
+        let ok = prefix.starts_with(|c: char| c.is_ascii_lowercase())
+            && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && !prefix.contains("__");
+        if ok {
+            return Some(prefix);
+        }
+        self.problem(
+            path,
+            format!(
+                "expected a lowercase letter, then lowercase letters, digits and single underscores (HubSpot \
+                 property and Salesforce field names), found `{prefix}`"
+            ),
+        );
+        None
     }
 
     /// A text that may be left out (its default) but not empty.

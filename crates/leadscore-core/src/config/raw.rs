@@ -425,8 +425,8 @@ pub struct RawQualify {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawExport {
-    /// Which files to write: any of `custom`, `google_click`, `google_enhanced`, `meta_capi`.
-    /// Default all four.
+    /// Which files to write: any of `custom`, `google_click`, `google_enhanced`, `meta_capi`,
+    /// `hubspot`, `salesforce`. Default the first four and the preset's CRM.
     #[serde(default)]
     pub formats: Option<Vec<String>>,
     /// Custom-conversion shape: also write scored leads that are not qualified (with
@@ -483,6 +483,23 @@ pub struct RawExport {
     /// `country`, `ct` (city), `st` (state), `zp` (ZIP code) → attribute name.
     #[serde(default)]
     pub meta_match_keys: Option<BTreeMap<String, String>>,
+    /// Days after a lead is created during which every run compares what the platforms were
+    /// told of it with what is true now and writes the differences as adjustments (0 turns
+    /// adjustments off). Default 30.
+    #[serde(default)]
+    pub adjustment_window_days: Option<u32>,
+    /// Send a lead that converts within the adjustment window although it was never qualified
+    /// as a new conversion with its deal value. Default false.
+    #[serde(default)]
+    pub send_late_conversions: Option<bool>,
+    /// Meta `event_name` sent when a lead's deal closes (with the deal's value). Default
+    /// `Converted`.
+    #[serde(default)]
+    pub meta_converted_event_name: Option<String>,
+    /// Start of the names of the CRM write-back files' properties (HubSpot) and custom fields
+    /// (Salesforce, which appends `__c`). Default `leadscore_`.
+    #[serde(default)]
+    pub crm_field_prefix: Option<String>,
 }
 
 /// The two fields of Google's `Consent` message: statuses (`granted`/`denied`) in

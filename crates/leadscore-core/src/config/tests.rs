@@ -425,7 +425,7 @@ fn readme_default(section: &str, key: &str) -> Option<String> {
 #[test]
 fn the_readme_tables_give_the_defaults_the_code_uses() {
     use super::{conversions as l, export as e, features as f, project as p, qualify as q, train as t};
-    let numbers: [(&str, &str, f64); 25] = [
+    let numbers: [(&str, &str, f64); 26] = [
         ("labels", "window_days", f64::from(l::DEFAULT_WINDOW_DAYS)),
         ("labels", "history_months", f64::from(l::DEFAULT_HISTORY_MONTHS)),
         ("labels", "warn_below_per_month", f64::from(l::DEFAULT_WARN_BELOW_PER_MONTH)),
@@ -451,6 +451,7 @@ fn the_readme_tables_give_the_defaults_the_code_uses() {
         ("export", "google_click_window_days", f64::from(e::DEFAULT_GOOGLE_CLICK_WINDOW_DAYS)),
         ("export", "meta_max_age_days", f64::from(e::DEFAULT_META_MAX_AGE_DAYS)),
         ("export", "upload_within_hours", f64::from(e::DEFAULT_UPLOAD_WITHIN_HOURS)),
+        ("export", "adjustment_window_days", f64::from(e::DEFAULT_ADJUSTMENT_WINDOW_DAYS)),
     ];
     let texts = [
         ("project", "timezone", p::DEFAULT_TIMEZONE.to_string()),
@@ -464,6 +465,9 @@ fn the_readme_tables_give_the_defaults_the_code_uses() {
         ("export", "include_unqualified", e::DEFAULT_INCLUDE_UNQUALIFIED.to_string()),
         ("export", "conversion_name", e::DEFAULT_CONVERSION_NAME.to_string()),
         ("export", "external_id", "lead_id".to_string()),
+        ("export", "send_late_conversions", e::DEFAULT_SEND_LATE_CONVERSIONS.to_string()),
+        ("export", "meta_converted_event_name", e::DEFAULT_META_CONVERTED_EVENT_NAME.to_string()),
+        ("export", "crm_field_prefix", e::DEFAULT_CRM_FIELD_PREFIX.to_string()),
     ];
     assert_eq!(e::DEFAULT_EXTERNAL_ID, e::ExternalId::LeadId);
     let mut wrong = Vec::new();
@@ -480,4 +484,17 @@ fn the_readme_tables_give_the_defaults_the_code_uses() {
         }
     }
     assert!(wrong.is_empty(), "README defaults differ from the code:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn the_closed_loop_settings_are_checked() {
+    let c = parse(GOOD).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.export.adjustment_window_days, 30);
+    assert!(!c.export.send_late_conversions);
+    assert_eq!(c.export.first_adjusted_day("2026-03-31".parse().unwrap()).to_string(), "2026-03-01");
+    let bad = format!("{GOOD}\n[export]\nadjustment_window_days = 91\ncrm_field_prefix = \"Lead__Score\"\n");
+    let p = problems(&bad);
+    let keys: Vec<String> = p.iter().map(|p| p.path.clone()).collect();
+    assert!(keys.contains(&"export.adjustment_window_days".to_string()), "{p:?}");
+    assert!(keys.contains(&"export.crm_field_prefix".to_string()), "{p:?}");
 }

@@ -29,7 +29,7 @@ use crate::time::RunDate;
 
 pub use freshness::Freshness;
 pub use lock::{LOCK_FILE, RunLock};
-pub use run::StageRun;
+pub use run::{Outputs, StageRun};
 pub use writer::{InputFile, Manifest, StageWriter, Stopwatch, Timing, process_alive};
 
 /// The stages of the pipeline, in DAG order.
@@ -209,6 +209,22 @@ impl RunLayout {
         artifact.check(&df, &path)?;
         let input = InputFile::hash(&path, Some(df.height() as u64))?;
         Ok((df, input))
+    }
+
+    /// The latest run date before `date` whose `artifact` was committed (its stage's manifest
+    /// written), with the artifact's path.
+    pub fn previous(&self, date: RunDate, artifact: &Artifact) -> Option<(RunDate, PathBuf)> {
+        let entries = fs::read_dir(self.root.join("runs")).ok()?;
+        let mut dates: Vec<RunDate> = entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<RunDate>().ok())
+            .filter(|d| *d < date)
+            .collect();
+        dates.sort();
+        dates.into_iter().rev().find_map(|d| {
+            let committed = self.output(d, artifact.producer, files::MANIFEST).is_file();
+            let path = self.output(d, artifact.producer, artifact.file);
+            (committed && path.is_file()).then_some((d, path))
+        })
     }
 
     /// The manifest of a completed stage, if it completed.

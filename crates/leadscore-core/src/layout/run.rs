@@ -1,16 +1,31 @@
-//! The one stage runner every stage's `execute` uses: reads only the stage's declared inputs
-//! (recording each file's hash for the manifest), times the steps, and writes the outputs into a
-//! staging folder that is committed with the manifest.
+//! The one stage runner every stage uses ([`StageRun::execute`]): reads only the stage's declared
+//! inputs (recording each file's hash for the manifest), times the steps, and writes the outputs
+//! and the report into a staging folder that is committed with the manifest.
 
 use std::path::Path;
 use std::time::Instant;
 
 use polars::prelude::DataFrame;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{InputFile, Manifest, RunContext, RunLayout, Stage, StageWriter, Stopwatch, Timing};
 use crate::artifact::{self, Artifact, Place};
 use crate::error::{CoreError, Result};
+use crate::schema::files;
+
+/// What a stage's pure `run` produces: the tables and documents it writes, and its report (written
+/// last, as `report.json`).
+pub trait Outputs {
+    /// The stage's report.
+    type Report: Serialize;
+    /// Writes every output but the report, and returns the report.
+    fn write(self, w: &mut StageWriter) -> Result<Self::Report>;
+    /// The steps `run` timed itself, if any (otherwise the runner times `run` as one step).
+    fn take_timings(&mut self) -> Vec<Timing> {
+        Vec::new()
+    }
+}
 
 /// One run of one stage, from reading its inputs to committing its outputs.
 #[derive(Debug)]
@@ -27,6 +42,33 @@ impl<'a> StageRun<'a> {
     /// Starts a run of `stage`.
     pub fn start(stage: Stage, layout: &'a RunLayout, ctx: &'a RunContext) -> Self {
         Self { stage, layout, ctx, started: Instant::now(), read: Vec::new(), watch: Stopwatch::new() }
+    }
+
+    /// Runs `stage`: `read` reads its declared inputs, `run` computes its outputs (timed as
+    /// `step`), which are then written with the report into a staging folder and committed with
+    /// the manifest.
+    pub fn execute<I, O: Outputs, E: From<CoreError>>(
+        (stage, step): (Stage, &str),
+        layout: &'a RunLayout,
+        ctx: &'a RunContext,
+        read: impl FnOnce(&mut Self) -> std::result::Result<I, E>,
+        run: impl FnOnce(I, &mut Self) -> std::result::Result<O, E>,
+    ) -> std::result::Result<(O::Report, Manifest), E> {
+        let mut this = Self::start(stage, layout, ctx);
+        let inputs = read(&mut this)?;
+        this.lap("read");
+        let mut out = run(inputs, &mut this)?;
+        match out.take_timings() {
+            t if t.is_empty() => this.lap(step),
+            t => this.record(t),
+        }
+        let mut report = None;
+        let manifest = this.finish(|w| {
+            let r = report.insert(out.write(w)?);
+            w.write_json(files::REPORT, &*r)
+        })?;
+        let report = report.ok_or_else(|| CoreError::Internal("a stage committed without its report".into()))?;
+        Ok((report, manifest))
     }
 
     /// The run's context.
@@ -52,6 +94,18 @@ impl<'a> StageRun<'a> {
         let (df, input) = self.layout.read_table(self.ctx.run_date, a)?;
         self.read.push(input);
         Ok(df)
+    }
+
+    /// Reads a declared input carried from run to run ([`Place::Previous`]): the latest earlier
+    /// run's, checked like any table, or `None` before the first run that wrote one.
+    pub fn previous_table(&mut self, a: &Artifact) -> Result<Option<(crate::RunDate, DataFrame)>> {
+        self.declared(a)?;
+        debug_assert_eq!(a.place, Place::Previous);
+        let Some((date, path)) = self.layout.previous(self.ctx.run_date, a) else { return Ok(None) };
+        let df = crate::io::read_parquet(&path)?;
+        a.check(&df, &path)?;
+        self.read.push(InputFile::hash(&path, Some(df.height() as u64))?);
+        Ok(Some((date, df)))
     }
 
     /// Reads a declared input document (JSON) of the run date.

@@ -7,10 +7,12 @@ use std::path::Path;
 
 use leadscore_core::digest::sha256_hex;
 use leadscore_core::identity::{Digests, Raw, country_iso};
-use leadscore_core::schema::{identities as id, leads, scores as s, values as v};
+use leadscore_core::schema::{identities as id, labels as la, leads, scores as s, values as v};
 use leadscore_core::{Classify, Config, ExitKind, RunContext, RunDate};
 use leadscore_export::{ExportError, ExportInputs, ExportOutputs, META_BATCH, Refusal, run};
 use polars::prelude::*;
+
+mod adjustments;
 
 const HOUR: i64 = 3_600_000_000;
 const DAY: i64 = 24 * HOUR;
@@ -185,6 +187,8 @@ fn inputs(rows: &[Fixture<'_>]) -> ExportInputs {
     let leads = DataFrame::new_infer_height(vec![
         Column::new(leads::LEAD_ID.into(), ids.clone()),
         ts(created.clone()).with_name(leads::CREATED_AT.into()),
+        Column::new(leads::USER_ID.into(), rows.iter().map(|r| format!("u-{}", r.0)).collect::<Vec<_>>()),
+        Column::new(leads::CLIENT_ID.into(), rows.iter().map(|r| r.12).collect::<Vec<_>>()),
         Column::new(leads::GCLID.into(), rows.iter().map(|r| r.9).collect::<Vec<_>>()),
         Column::new(leads::FBCLID.into(), rows.iter().map(|r| r.10).collect::<Vec<_>>()),
         Column::new(leads::META_LEAD_ID.into(), rows.iter().map(|r| r.11).collect::<Vec<_>>()),
@@ -215,7 +219,33 @@ fn inputs(rows: &[Fixture<'_>]) -> ExportInputs {
         ));
     }
     let identities = DataFrame::new_infer_height(columns).unwrap();
-    ExportInputs { scores, values, leads, identities }
+    let labels = no_conversions(&ids_of(rows), &rows.iter().map(|r| r.1).collect::<Vec<_>>());
+    ExportInputs { scores, values, leads, identities, labels, ledger: None }
+}
+
+fn ids_of<'a>(rows: &[Fixture<'a>]) -> Vec<&'a str> {
+    rows.iter().map(|r| r.0).collect()
+}
+
+/// Labels of leads none of which converted (yet).
+fn no_conversions(ids: &[&str], created: &[i64]) -> DataFrame {
+    labels(ids, created, &[])
+}
+
+/// Labels of leads, `converted` of which converted: (lead, when, deal value).
+fn labels(ids: &[&str], created: &[i64], converted: &[(&str, i64, f64)]) -> DataFrame {
+    let find = |id: &&str| converted.iter().find(|c| c.0 == *id);
+    DataFrame::new_infer_height(vec![
+        Column::new(la::LEAD_ID.into(), ids.to_vec()),
+        ts(created.to_vec()).with_name(la::CREATED_AT.into()),
+        Column::new(la::CONVERTED.into(), ids.iter().map(|id| find(id).map(|_| true)).collect::<Vec<_>>()),
+        Series::new(la::FIRST_CONVERSION_AT.into(), ids.iter().map(|id| find(id).map(|c| c.1)).collect::<Vec<_>>())
+            .cast(&DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))
+            .unwrap()
+            .into(),
+        Column::new(la::VALUE_IN_WINDOW.into(), ids.iter().map(|id| find(id).map(|c| c.2)).collect::<Vec<_>>()),
+    ])
+    .unwrap()
 }
 
 fn export(extra: &str) -> ExportOutputs {
@@ -448,22 +478,20 @@ fn meta_events_too_old_when_sent_are_refused() {
     assert!(e.contains("meta_max_age_days") && e.contains("between 1 and 7"), "{e}");
 }
 
+/// The custom shape's columns, in the CSV and in Parquet.
+const CUSTOM_COLUMNS: [&str; 10] =
+    ["id", "client_id", "created", "value", "currency", "is_qualified", "params", "user_id", "reason", "adjusted_at"];
+
 #[test]
 fn custom_shape_in_parquet_and_csv() {
     let out = export("");
     let csv = text(&out, "qualified_leads.csv");
     insta::assert_snapshot!(csv);
     let mut r = csv::Reader::from_reader(csv.as_bytes());
-    assert_eq!(
-        r.headers().unwrap().iter().collect::<Vec<_>>(),
-        ["id", "client_id", "created", "value", "currency", "is_qualified", "params", "user_id"]
-    );
+    assert_eq!(r.headers().unwrap().iter().collect::<Vec<_>>(), CUSTOM_COLUMNS);
     assert_eq!(r.records().count(), 5);
     let pq = ParquetReader::new(std::io::Cursor::new(file(&out, "qualified_leads.parquet").to_vec())).finish().unwrap();
-    assert_eq!(
-        pq.get_column_names(),
-        ["id", "client_id", "created", "value", "currency", "is_qualified", "params", "user_id"]
-    );
+    assert_eq!(pq.get_column_names(), CUSTOM_COLUMNS);
     assert_eq!(pq.height(), 5);
     let params = pq.column("params").unwrap().list().unwrap().get_as_series(0).unwrap();
     assert_eq!(params.len(), 4);
@@ -536,7 +564,7 @@ fn meta_batches_hold_at_most_a_thousand_events() {
 fn formats_follow_the_config_and_bad_inputs_are_clear_errors() {
     let out = export("[export]\nformats = [\"google_click\"]\n");
     let names: Vec<&str> = out.files.iter().map(|(n, _, _)| n.as_str()).collect();
-    assert_eq!(names, ["google_ads_click_conversions.csv"]);
+    assert_eq!(names, ["google_ads_click_conversions.csv", "google_ads_click_adjustments.csv"]);
     let bad = Config::from_toml(
         "[project]\nname = \"t\"\ncurrency = \"EUR\"\n[sources]\npreset = \"hubspot\"\n[sources.leads]\npath = \"l.csv\"\n[sources.deals]\npath = \"d.csv\"\n[export]\nformats = [\"tiktok\"]\ndefault_phone_country = \"Holland\"\n",
         "test.toml",
