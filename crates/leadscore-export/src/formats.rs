@@ -166,6 +166,13 @@ impl FormatOutput {
                     lead_ids: ids.iter().take(IDS_IN_REPORT).cloned().collect(),
                 })
                 .collect(),
+            new_lead_ids: self
+                .ledger
+                .iter()
+                .filter(|e| e.adjusted_at.is_none())
+                .take(IDS_IN_REPORT)
+                .map(|e| e.lead_id.clone())
+                .collect(),
             unchanged: 0,
         }
     }

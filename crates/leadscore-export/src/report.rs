@@ -91,6 +91,8 @@ pub struct FormatReport {
     /// without them.
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub dropped: BTreeMap<String, u64>,
+    /// The first [`IDS_IN_REPORT`] leads sent as new conversions.
+    pub new_lead_ids: Vec<String>,
     /// Conversions already sent that this run adjusted, by reason.
     pub changes: Vec<ChangeCount>,
     /// Conversions already sent (in the ledger) that this run left as they were.

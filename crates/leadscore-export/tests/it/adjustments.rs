@@ -175,6 +175,8 @@ fn a_conversion_sent_is_kept_true_on_every_platform_over_the_window() {
     assert_eq!(ledger_values(&d1, "google_enhanced").len(), 3);
     assert_eq!(ledger_values(&d1, "google_click").len(), 2, "only A and B have a click id");
     assert!(changes(&d1, "google_enhanced").is_empty());
+    let enhanced = d1.report.formats.iter().find(|f| f.format == "google_enhanced").unwrap();
+    assert_eq!(enhanced.new_lead_ids, ["A", "B", "C"]);
 
     // Day 3: a re-score disqualifies A and revalues B.
     let day3 = Day {
