@@ -18,7 +18,7 @@
 //! `id`, so its rows also go from unqualified to qualified (`include_unqualified`). Leads leave
 //! the ledger when they are older than the adjustment window (and the scoring range).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use leadscore_core::RunDate;
 use leadscore_core::config::ExportFormat;
@@ -111,10 +111,10 @@ pub(crate) struct Entry {
     pub gclid: Option<String>,
 }
 
-/// What every destination holds of the leads of the adjustment window.
+/// What every destination holds of the leads of the adjustment window: by destination, by lead.
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {
-    entries: BTreeMap<(String, String), Entry>,
+    entries: BTreeMap<String, HashMap<String, Entry>>,
 }
 
 fn texts(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
@@ -147,7 +147,7 @@ impl Ledger {
         let adjusted_at = instants(df, lg::ADJUSTED_AT)?;
         let value = df.column(lg::VALUE)?.cast(&DataType::Float64)?.f64()?.clone();
         let qualified = df.column(lg::QUALIFIED)?.bool()?.clone();
-        let mut entries = BTreeMap::new();
+        let mut ledger = Self::default();
         for i in 0..df.height() {
             let bad = |column: &str| ExportError::BadLedger { row: i + 1, column: column.to_string() };
             let st = state[i].as_deref().and_then(State::parse).ok_or_else(|| bad(lg::STATE))?;
@@ -170,55 +170,59 @@ impl Ledger {
                 adjusted_at: adjusted_at[i],
                 gclid: gclid[i].clone(),
             };
-            entries.insert((e.destination.clone(), e.lead_id.clone()), e);
+            ledger.put(e);
         }
-        Ok(Self { entries })
+        Ok(ledger)
     }
 
     /// What `format` holds of `lead_id`.
     pub(crate) fn get(&self, format: ExportFormat, lead_id: &str) -> Option<&Entry> {
-        self.entries.get(&(format.name().to_string(), lead_id.to_string()))
+        self.entries.get(format.name())?.get(lead_id)
     }
 
-    /// What `format` holds, by lead id.
+    /// What `format` holds (in no particular order).
     pub(crate) fn of(&self, format: ExportFormat) -> impl Iterator<Item = &Entry> {
-        self.entries.values().filter(move |e| e.destination == format.name())
+        self.entries.get(format.name()).into_iter().flat_map(HashMap::values)
     }
 
     /// Every lead of the ledger with its creation time.
     pub(crate) fn leads(&self) -> BTreeMap<String, i64> {
-        self.entries.values().map(|e| (e.lead_id.clone(), e.lead_created_at)).collect()
+        self.entries.values().flat_map(HashMap::values).map(|e| (e.lead_id.clone(), e.lead_created_at)).collect()
     }
 
     /// Records what a destination holds now.
     pub(crate) fn put(&mut self, e: Entry) {
-        self.entries.insert((e.destination.clone(), e.lead_id.clone()), e);
+        let by_lead = self.entries.entry(e.destination.clone()).or_default();
+        by_lead.insert(e.lead_id.clone(), e);
     }
 
     /// `ledger.parquet`, ordered by destination and lead.
     pub(crate) fn to_frame(&self) -> Result<DataFrame> {
-        let e: Vec<&Entry> = self.entries.values().collect();
+        let mut e: Vec<&Entry> = self.entries.values().flat_map(HashMap::values).collect();
+        e.sort_unstable_by(|a, b| (&a.destination, &a.lead_id).cmp(&(&b.destination, &b.lead_id)));
         let utc = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
-        let instant = |name: &str, v: Vec<Option<i64>>| Series::new(name.into(), v).cast(&utc);
-        let text = |name: &str, f: &dyn Fn(&Entry) -> Option<String>| {
+        let instant = |name: &str, f: fn(&Entry) -> Option<i64>| {
+            Series::new(name.into(), e.iter().map(|x| f(x)).collect::<Vec<_>>()).cast(&utc).map(Column::from)
+        };
+        let text = |name: &str, f: fn(&Entry) -> Option<&str>| {
             Column::new(name.into(), e.iter().map(|x| f(x)).collect::<Vec<_>>())
         };
         Ok(DataFrame::new(
             e.len(),
             vec![
-                text(lg::DESTINATION, &|x| Some(x.destination.clone())),
-                text(lg::LEAD_ID, &|x| Some(x.lead_id.clone())),
-                instant(lg::LEAD_CREATED_AT, e.iter().map(|x| Some(x.lead_created_at)).collect())?.into(),
-                text(lg::CONVERSION_ID, &|x| Some(x.conversion_id.clone())),
-                instant(lg::CONVERSION_AT, e.iter().map(|x| Some(x.conversion_at)).collect())?.into(),
+                text(lg::DESTINATION, |x| Some(&x.destination)),
+                text(lg::LEAD_ID, |x| Some(&x.lead_id)),
+                instant(lg::LEAD_CREATED_AT, |x| Some(x.lead_created_at))?,
+                text(lg::CONVERSION_ID, |x| Some(&x.conversion_id)),
+                instant(lg::CONVERSION_AT, |x| Some(x.conversion_at))?,
                 Column::new(lg::VALUE.into(), e.iter().map(|x| x.value).collect::<Vec<_>>()),
-                text(lg::CURRENCY, &|x| Some(x.currency.clone())),
+                text(lg::CURRENCY, |x| Some(&x.currency)),
                 Column::new(lg::QUALIFIED.into(), e.iter().map(|x| x.qualified).collect::<Vec<_>>()),
-                text(lg::STATE, &|x| Some(x.state.name().to_string())),
-                text(lg::SENT_ON, &|x| Some(x.sent_on.clone())),
-                text(lg::CHANGED_ON, &|x| Some(x.changed_on.clone())),
-                instant(lg::ADJUSTED_AT, e.iter().map(|x| x.adjusted_at).collect())?.into(),
-                text(lg::GCLID, &|x| x.gclid.clone()),
+                text(lg::STATE, |x| Some(x.state.name())),
+                text(lg::SENT_ON, |x| Some(&x.sent_on)),
+                text(lg::CHANGED_ON, |x| Some(&x.changed_on)),
+                instant(lg::ADJUSTED_AT, |x| x.adjusted_at)?,
+                text(lg::GCLID, |x| x.gclid.as_deref()),
             ],
         )?)
     }
@@ -282,7 +286,7 @@ fn decide(format: ExportFormat, e: &Entry, lead: Option<&Lead>) -> Option<Change
 pub(crate) fn plan<'a>(
     format: ExportFormat,
     ledger: &Ledger,
-    leads: &'a BTreeMap<&str, &'a Lead>,
+    leads: &'a HashMap<&str, &'a Lead>,
 ) -> Vec<Adjustment<'a>> {
     let mut out: Vec<Adjustment<'a>> = ledger
         .of(format)

@@ -28,6 +28,7 @@
 //!   `fbc` as `fb.1.<creation time in ms>.<fbclid>`; location keys `country`, `ct`, `st`, `zp`
 //!   hashed like the other customer information parameters.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -201,16 +202,19 @@ fn local(micros: i64, tz: Tz) -> DateTime<Tz> {
 /// Runs one format over the new conversions and the adjustments of those already sent.
 pub(crate) fn write(
     format: ExportFormat,
-    rows: &[Lead],
+    rows: &[Cow<'_, Lead>],
     adjustments: &[Adjustment<'_>],
     s: &Settings<'_>,
 ) -> Result<FormatOutput> {
+    let rows: Vec<&Lead> = rows.iter().map(AsRef::as_ref).collect();
     match format {
-        ExportFormat::Custom => custom(rows, adjustments, s),
-        ExportFormat::GoogleClick => google_click(rows, adjustments, s),
-        ExportFormat::GoogleEnhanced => google_enhanced(rows, adjustments, s),
-        ExportFormat::MetaCapi => meta_capi(rows, adjustments, s),
-        ExportFormat::Hubspot | ExportFormat::Salesforce => crate::crm::write(format, rows, s.config),
+        ExportFormat::Custom => custom(&rows, adjustments, s),
+        ExportFormat::GoogleClick => google_click(&rows, adjustments, s),
+        ExportFormat::GoogleEnhanced => google_enhanced(&rows, adjustments, s),
+        ExportFormat::MetaCapi => meta_capi(&rows, adjustments, s),
+        ExportFormat::Hubspot | ExportFormat::Salesforce => {
+            Err(ExportError::Internal("a CRM file as conversions".into()))
+        }
     }
 }
 
@@ -255,11 +259,11 @@ fn custom_params(lead: &Lead, name: &str) -> [(&'static str, String); 4] {
     ]
 }
 
-fn custom<'a>(rows: &'a [Lead], adjustments: &[Adjustment<'a>], s: &Settings<'_>) -> Result<FormatOutput> {
+fn custom<'a>(rows: &[&'a Lead], adjustments: &[Adjustment<'a>], s: &Settings<'_>) -> Result<FormatOutput> {
     let e = &s.config.export;
     let mut out = empty();
     let mut kept = Vec::new();
-    for lead in rows.iter().filter(|r| r.qualified || e.include_unqualified) {
+    for &lead in rows.iter().filter(|r| r.qualified || e.include_unqualified) {
         out.candidates += 1;
         let checked = value_and_currency(lead).and_then(|vc| {
             if lead.client_id.is_none() && lead.user_id.is_none() { Err(Refusal::NoIdentifier) } else { Ok(vc) }
@@ -410,7 +414,7 @@ fn custom_csv(rows: &[CustomRow<'_>]) -> Result<Vec<u8>> {
     w.into_inner().map_err(csv_error)
 }
 
-fn google_click(rows: &[Lead], adjustments: &[Adjustment<'_>], s: &Settings<'_>) -> Result<FormatOutput> {
+fn google_click(rows: &[&Lead], adjustments: &[Adjustment<'_>], s: &Settings<'_>) -> Result<FormatOutput> {
     let e = &s.config.export;
     let oldest = s.days_before_sending(e.google_click_window_days);
     let mut out = empty();
@@ -447,10 +451,23 @@ fn google_click(rows: &[Lead], adjustments: &[Adjustment<'_>], s: &Settings<'_>)
     }
     out.files.push((files::GOOGLE_CLICK.to_string(), w.into_inner().map_err(csv_error)?, None));
     if s.config.export.adjustment_window_days > 0 {
-        let adjusted = adjustments_csv(adjustments, s, &mut out, true)?;
+        let adjustments = unexpired(adjustments, s, &mut out);
+        let adjusted = adjustments_csv(&adjustments, s, &mut out, true)?;
         out.files.push((files::GOOGLE_CLICK_ADJUSTMENTS.to_string(), adjusted, None));
     }
     Ok(out)
+}
+
+/// Google adjusts conversions up to 54 days old (`CONVERSION_EXPIRED`,
+/// <https://developers.google.com/google-ads/api/reference/rpc/latest/ConversionAdjustmentUploadErrorEnum.ConversionAdjustmentUploadError>).
+const GOOGLE_ADJUSTABLE_DAYS: u32 = 54;
+
+/// The adjustments Google still takes when the files are sent; the others are refused.
+fn unexpired<'a>(adjustments: &[Adjustment<'a>], s: &Settings<'_>, out: &mut FormatOutput) -> Vec<Adjustment<'a>> {
+    let oldest = s.days_before_sending(GOOGLE_ADJUSTABLE_DAYS);
+    let (kept, expired): (Vec<_>, Vec<_>) = adjustments.iter().cloned().partition(|a| a.before.conversion_at >= oldest);
+    out.refused.extend(expired.into_iter().map(|a| (a.lead.lead_id.clone(), Refusal::GoogleAdjustmentTooOld)));
+    kept
 }
 
 /// The adjustment type of Google's upload template and of its API.
@@ -577,7 +594,7 @@ struct UploadConversionAdjustments<'a> {
     partial_failure: bool,
 }
 
-fn google_enhanced(rows: &[Lead], adjustments: &[Adjustment<'_>], s: &Settings<'_>) -> Result<FormatOutput> {
+fn google_enhanced(rows: &[&Lead], adjustments: &[Adjustment<'_>], s: &Settings<'_>) -> Result<FormatOutput> {
     let e = &s.config.export;
     let action = e
         .google_conversion_action
@@ -648,7 +665,8 @@ fn google_enhanced(rows: &[Lead], adjustments: &[Adjustment<'_>], s: &Settings<'
         out.files.push((format!("{}{:04}.json", files::GOOGLE_ENHANCED_BATCH_PREFIX, i + 1), bytes, None));
     }
     if e.adjustment_window_days > 0 {
-        enhanced_adjustments(adjustments, action, s, &mut out)?;
+        let adjustments = unexpired(adjustments, s, &mut out);
+        enhanced_adjustments(&adjustments, action, s, &mut out)?;
     }
     Ok(out)
 }
@@ -819,7 +837,7 @@ fn meta_event<'a>(
 
 /// Meta has no retraction or restatement: the lead's deal closing is sent as the next CRM stage
 /// (`meta_converted_event_name`, at the conversion's time, with the deal's value), once.
-fn meta_capi<'a>(rows: &[Lead], adjustments: &[Adjustment<'_>], s: &Settings<'a>) -> Result<FormatOutput> {
+fn meta_capi<'a>(rows: &[&Lead], adjustments: &[Adjustment<'_>], s: &Settings<'a>) -> Result<FormatOutput> {
     let e = &s.config.export;
     let mut out = empty();
     let mut events = Vec::new();

@@ -34,13 +34,14 @@ mod error;
 mod formats;
 mod report;
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::HashMap;
 
 use adjust::Ledger;
 use leadscore_core::artifact;
 use leadscore_core::config::{ConsentStatus, ExportFormat};
 use leadscore_core::identity::Digests;
-use leadscore_core::layout::{Manifest, StageWriter};
+use leadscore_core::layout::{Manifest, StageWriter, Stopwatch, Timing};
 use leadscore_core::schema::{files, identities as id, labels as la, leads, scores, values as v};
 use leadscore_core::{Config, Outputs, RunContext, RunDate, RunLayout, Stage, StageRun};
 use polars::prelude::*;
@@ -77,6 +78,8 @@ pub struct ExportOutputs {
     pub refused: DataFrame,
     /// `ledger.parquet`: what every destination holds now of the leads of the adjustment window.
     pub ledger: DataFrame,
+    /// Seconds of each inner step (gather, each format, ledger).
+    pub timings: Vec<Timing>,
     /// The report.
     pub report: ExportReport,
 }
@@ -128,6 +131,25 @@ const LEAD_CREATED_AT: &str = "__lead_created_at";
 const CONVERTED: &str = "__converted";
 const CONVERTED_AT: &str = "__converted_at";
 const DEAL_VALUE: &str = "__deal_value";
+
+/// A text column of the joined leads, read by name.
+struct Text(StringChunked);
+
+impl Text {
+    fn of(df: &DataFrame, name: &str) -> Result<Self> {
+        Ok(Self(df.column(name)?.cast(&DataType::String)?.str()?.rechunk().into_owned()))
+    }
+
+    /// Lead `i`'s value, trimmed; none when empty. (Straight from the one Arrow chunk: the
+    /// chunked array's own `get` costs more than the rest of reading a lead.)
+    fn get_str(&self, i: usize) -> Option<&str> {
+        self.0.downcast_iter().next()?.get(i).map(str::trim).filter(|s| !s.is_empty())
+    }
+
+    fn get(&self, i: usize) -> Option<String> {
+        self.get_str(i).map(str::to_string)
+    }
+}
 
 fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
     let c = df.column(name)?.cast(&DataType::String)?;
@@ -245,63 +267,54 @@ fn gather(config: &Config, inputs: &ExportInputs, others: Vec<(String, i64)>) ->
             return Err(ExportError::UnknownLeads { count, table, first_row: i + 1 });
         }
     }
-    let in_crm = df.column(KNOWN)?.bool()?.clone();
-    let created = df.column(scores::CREATED_AT)?.datetime()?.physical().clone();
-    let probability = df.column(scores::PROBABILITY)?.f64()?.clone();
-    let score = df.column(scores::SCORE)?.f64()?.clone();
-    let qualified = df.column(scores::QUALIFIED)?.bool()?.clone();
-    let value = df.column(v::PREDICTED_VALUE)?.f64()?.clone();
-    let converted = df.column(CONVERTED)?.bool()?.clone();
-    let converted_at = df.column(CONVERTED_AT)?.datetime()?.physical().clone();
-    let deal_value = df.column(DEAL_VALUE)?.f64()?.clone();
-    let text = [
-        scores::USER_ID,
-        scores::CLIENT_ID,
-        scores::MODEL_ID,
-        scores::SEGMENT,
-        v::CURRENCY,
-        leads::GCLID,
-        leads::FBCLID,
-        leads::META_LEAD_ID,
-        AD_USER_DATA,
-        AD_PERSONALIZATION,
-    ];
-    // Read by name: each column's values, taken one lead at a time.
-    let mut cols = text
-        .into_iter()
-        .chain(id::DIGESTS)
-        .chain(scores::REASONS)
-        .map(|c| strings(&df, c).map(|v| (c, v.into_iter())))
-        .collect::<Result<std::collections::HashMap<_, _>>>()?;
-    let mut next = |name: &str| cols.get_mut(name).and_then(Iterator::next).flatten();
+    // Each column's values once, in order (a chunked array's `get` is slow by the million).
+    let bools = |name: &str| -> Result<Vec<Option<bool>>> { Ok(df.column(name)?.bool()?.iter().collect()) };
+    let floats = |name: &str| -> Result<Vec<Option<f64>>> { Ok(df.column(name)?.f64()?.iter().collect()) };
+    let instants =
+        |name: &str| -> Result<Vec<Option<i64>>> { Ok(df.column(name)?.datetime()?.physical().iter().collect()) };
+    let (scored, in_crm, qualified, converted) =
+        (bools(SCORED)?, bools(KNOWN)?, bools(scores::QUALIFIED)?, bools(CONVERTED)?);
+    let (probability, score, value, deal_value) =
+        (floats(scores::PROBABILITY)?, floats(scores::SCORE)?, floats(v::PREDICTED_VALUE)?, floats(DEAL_VALUE)?);
+    let (created, converted_at) = (instants(scores::CREATED_AT)?, instants(CONVERTED_AT)?);
+    // Read by name: each column's values, taken one lead at a time (the reasons only for a CRM).
+    let t = |name: &str| Text::of(&df, name);
+    let (user, client, model, segment, currency) =
+        (t(scores::USER_ID)?, t(scores::CLIENT_ID)?, t(scores::MODEL_ID)?, t(scores::SEGMENT)?, t(v::CURRENCY)?);
+    let (gclid, fbclid, meta_lead_id) = (t(leads::GCLID)?, t(leads::FBCLID)?, t(leads::META_LEAD_ID)?);
+    let (ad_user_data, ad_personalization) = (t(AD_USER_DATA)?, t(AD_PERSONALIZATION)?);
+    let digests = id::DIGESTS.iter().map(|c| t(c)).collect::<Result<Vec<_>>>()?;
+    let crm = config.export.formats.iter().any(|f| !f.is_conversion());
+    let reasons = if crm { &scores::REASONS[..] } else { &[] };
+    let reasons = reasons.iter().map(|c| t(c)).collect::<Result<Vec<_>>>()?;
     let mut out = Vec::with_capacity(df.height());
     for (i, lead_id) in ids.into_iter().enumerate() {
         out.push(Lead {
-            scored: scored.get(i).unwrap_or(false),
-            in_crm: in_crm.get(i).unwrap_or(false),
-            converted: match (converted.get(i), converted_at.get(i)) {
-                (Some(true), Some(at)) => Some((at, deal_value.get(i).unwrap_or(0.0))),
+            scored: scored[i].unwrap_or(false),
+            in_crm: in_crm[i].unwrap_or(false),
+            converted: match (converted[i], converted_at[i]) {
+                (Some(true), Some(at)) => Some((at, deal_value[i].unwrap_or(0.0))),
                 _ => None,
             },
-            probability: probability.get(i),
-            reasons: scores::REASONS.iter().filter_map(|r| next(r)).collect(),
+            probability: probability[i],
+            reasons: reasons.iter().filter_map(|r| r.get(i)).collect(),
             late: false,
             lead_id: lead_id.unwrap_or_default(),
-            user_id: next(scores::USER_ID),
-            client_id: next(scores::CLIENT_ID),
-            model_id: next(scores::MODEL_ID).unwrap_or_default(),
-            segment: next(scores::SEGMENT).unwrap_or_default(),
-            currency: next(v::CURRENCY),
-            gclid: next(leads::GCLID),
-            fbclid: next(leads::FBCLID),
-            meta_lead_id: next(leads::META_LEAD_ID),
-            ad_user_data: next(AD_USER_DATA).as_deref().and_then(ConsentStatus::parse),
-            ad_personalization: next(AD_PERSONALIZATION).as_deref().and_then(ConsentStatus::parse),
-            digests: Digests(std::array::from_fn(|k| next(id::DIGESTS[k]))),
-            created_at: created.get(i).unwrap_or_default(),
-            score: score.get(i).unwrap_or_default(),
-            qualified: qualified.get(i).unwrap_or(false),
-            value: value.get(i),
+            user_id: user.get(i),
+            client_id: client.get(i),
+            model_id: model.get(i).unwrap_or_default(),
+            segment: segment.get(i).unwrap_or_default(),
+            currency: currency.get(i),
+            gclid: gclid.get(i),
+            fbclid: fbclid.get(i),
+            meta_lead_id: meta_lead_id.get(i),
+            ad_user_data: ad_user_data.get_str(i).and_then(ConsentStatus::parse),
+            ad_personalization: ad_personalization.get_str(i).and_then(ConsentStatus::parse),
+            digests: Digests(std::array::from_fn(|k| digests[k].get(i))),
+            created_at: created[i].unwrap_or_default(),
+            score: score[i].unwrap_or_default(),
+            qualified: qualified[i].unwrap_or(false),
+            value: value[i],
         });
     }
     Ok(out)
@@ -337,17 +350,27 @@ fn others(config: &Config, inputs: &ExportInputs, ledger: &Ledger, ctx: &RunCont
 /// shape with `include_unqualified`) the destination was not told of yet, and, with
 /// `send_late_conversions`, converted leads it was never told of. A lead that already converted
 /// is sent with its deal's value.
-fn new_conversions(config: &Config, format: ExportFormat, rows: &[Lead], ledger: &Ledger, closed: bool) -> Vec<Lead> {
+fn new_conversions<'a>(
+    config: &Config,
+    format: ExportFormat,
+    rows: &'a [Lead],
+    ledger: &Ledger,
+    closed: bool,
+) -> Vec<Cow<'a, Lead>> {
     let e = &config.export;
-    let deal = |lead: &Lead, late: bool| {
-        let mut n = lead.clone();
-        if let Some((_, value)) = lead.converted.filter(|_| closed) {
-            n.value = Some(value);
-            n.currency = Some(config.project.currency.clone());
+    // Most are sent as they are; a converted or late one is sent with its deal's value.
+    let deal = |lead: &'a Lead, late: bool| match lead.converted.filter(|_| closed) {
+        None if !late => Cow::Borrowed(lead),
+        converted => {
+            let mut n = lead.clone();
+            if let Some((_, value)) = converted {
+                n.value = Some(value);
+                n.currency = Some(config.project.currency.clone());
+            }
+            n.late = late;
+            n.qualified |= late;
+            Cow::Owned(n)
         }
-        n.late = late;
-        n.qualified |= late;
-        n
     };
     rows.iter()
         .filter(|l| !closed || ledger.get(format, &l.lead_id).is_none())
@@ -374,27 +397,30 @@ pub fn run(config: &Config, inputs: &ExportInputs, ctx: &RunContext) -> Result<E
         (Some((_, df)), true) => Ledger::read(df, adjust::first_kept(config, ctx.run_date))?,
         _ => Ledger::default(),
     };
+    let mut watch = Stopwatch::new();
     let rows = gather(config, inputs, others(config, inputs, &ledger, ctx)?)?;
-    let by_id: BTreeMap<&str, &Lead> = rows.iter().map(|l| (l.lead_id.as_str(), l)).collect();
+    watch.lap("gather");
+    let by_id: HashMap<&str, &Lead> = rows.iter().map(|l| (l.lead_id.as_str(), l)).collect();
     let settings = formats::Settings::new(config, ctx);
     let mut files = Vec::new();
     let mut reports = Vec::new();
     let mut refused: Vec<(ExportFormat, String, Refusal)> = Vec::new();
     let mut updates = Vec::new();
     for format in &config.export.formats {
-        let (news, adjustments) = if format.is_conversion() {
-            let planned = if closed { adjust::plan(*format, &ledger, &by_id) } else { Vec::new() };
-            (new_conversions(config, *format, &rows, &ledger, closed), planned)
+        let out = if format.is_conversion() {
+            let adjustments = if closed { adjust::plan(*format, &ledger, &by_id) } else { Vec::new() };
+            let news = new_conversions(config, *format, &rows, &ledger, closed);
+            formats::write(*format, &news, &adjustments, &settings)?
         } else {
-            (rows.clone(), Vec::new())
+            crm::write(*format, &rows, config)?
         };
-        let out = formats::write(*format, &news, &adjustments, &settings)?;
         refused.extend(out.refused.iter().map(|(id, r)| (*format, id.clone(), *r)));
         let mut report = out.report(*format);
         report.unchanged = (ledger.of(*format).count() - out.changed.values().map(Vec::len).sum::<usize>()) as u64;
         reports.push(report);
         files.extend(out.files);
         updates.extend(out.ledger);
+        watch.lap(format.name());
     }
     for e in updates {
         ledger.put(e);
@@ -418,7 +444,9 @@ pub fn run(config: &Config, inputs: &ExportInputs, ctx: &RunContext) -> Result<E
             tracing::warn!(format = %f.format, reason = r.reason.name(), leads = r.leads, "export refused leads");
         }
     }
-    Ok(ExportOutputs { files, refused: refused_df, ledger: ledger.to_frame()?, report })
+    let ledger = ledger.to_frame()?;
+    watch.lap("ledger");
+    Ok(ExportOutputs { files, refused: refused_df, ledger, report, timings: watch.into_timings() })
 }
 
 /// Reads the inputs, writes the export files, `refused.parquet`, `report.json` and the manifest.
@@ -448,5 +476,8 @@ impl Outputs for ExportOutputs {
         w.write_parquet(files::REFUSED, &mut self.refused)?;
         w.write_table(&artifact::LEDGER, &mut self.ledger)?;
         Ok(self.report)
+    }
+    fn take_timings(&mut self) -> Vec<Timing> {
+        std::mem::take(&mut self.timings)
     }
 }

@@ -20,6 +20,8 @@ pub enum Refusal {
     /// Google accepts enhanced conversions for leads up to `google_click_window_days` (90) days
     /// after the lead.
     GoogleConversionTooOld,
+    /// Google adjusts conversions up to 54 days old.
+    GoogleAdjustmentTooOld,
     /// The lead denied Google the use of its data (`adUserData`: `DENIED`).
     ConsentDenied,
     /// Nothing the platform can match the lead on (for Meta: no e-mail, phone, lead id or click
@@ -39,6 +41,7 @@ impl Refusal {
             Self::MetaEventTooOld => "meta_event_too_old",
             Self::GoogleClickTooOld => "google_click_too_old",
             Self::GoogleConversionTooOld => "google_conversion_too_old",
+            Self::GoogleAdjustmentTooOld => "google_adjustment_too_old",
             Self::ConsentDenied => "consent_denied",
             Self::NoIdentifier => "no_identifier",
             Self::InvalidCurrency => "invalid_currency",

@@ -259,13 +259,14 @@ impl Validator<'_> {
             |h| (1..=168).contains(&h),
             "between 1 and 168",
         );
-        // Google takes adjustments of conversions it still attributes: within the click window.
+        // Google adjusts conversions up to 54 days old (`CONVERSION_EXPIRED`); a wider window would
+        // only write adjustments Google refuses.
         let adjustment_window_days = self.in_range(
             &path.key("adjustment_window_days"),
             raw.adjustment_window_days,
             DEFAULT_ADJUSTMENT_WINDOW_DAYS,
-            |d| d <= 90,
-            "between 0 (no adjustments) and 90",
+            |d| d <= 53,
+            "between 0 (no adjustments) and 53 (Google adjusts conversions up to 54 days old)",
         );
         let meta_converted_event_name = self.non_empty(
             &path,

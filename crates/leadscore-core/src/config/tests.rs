@@ -492,7 +492,7 @@ fn the_closed_loop_settings_are_checked() {
     assert_eq!(c.export.adjustment_window_days, 30);
     assert!(!c.export.send_late_conversions);
     assert_eq!(c.export.first_adjusted_day("2026-03-31".parse().unwrap()).to_string(), "2026-03-01");
-    let bad = format!("{GOOD}\n[export]\nadjustment_window_days = 91\ncrm_field_prefix = \"Lead__Score\"\n");
+    let bad = format!("{GOOD}\n[export]\nadjustment_window_days = 54\ncrm_field_prefix = \"Lead__Score\"\n");
     let p = problems(&bad);
     let keys: Vec<String> = p.iter().map(|p| p.path.clone()).collect();
     assert!(keys.contains(&"export.adjustment_window_days".to_string()), "{p:?}");

@@ -331,3 +331,24 @@ fn crm_write_back_has_every_scored_lead_under_the_configured_names() {
     ));
     assert!(!salesforce.contains('\r'), "Bulk API 2.0 files end lines with LF");
 }
+
+#[test]
+fn google_is_not_sent_adjustments_of_conversions_older_than_54_days() {
+    let extra = format!("{COUNTRY}adjustment_window_days = 53\nupload_within_hours = 168\n");
+    let run_with = |day: &Day<'_>, ledger| {
+        let ctx = RunContext { run_date: day.date.parse().unwrap(), ..ctx() };
+        run(&config(&extra), &day_inputs(day, ledger), &ctx).unwrap()
+    };
+    let d1 = run_with(&Day { date: "2026-03-01", scored: &[("A", true, 100.0)], gone: &[], converted: &[] }, None);
+    // 52 days after A was created its deal closes; the files go out up to 7 days later: too old
+    // for Google, not for the custom shape (a table of your own).
+    let closes = start("2026-04-20");
+    let late = Day { date: "2026-04-21", scored: &[], gone: &[], converted: &[("A", closes, 900.0)] };
+    let out = run_with(&late, Some(("2026-03-01".parse().unwrap(), d1.ledger.clone())));
+    assert_eq!(refused(&out, "google_enhanced"), [("A".to_string(), "google_adjustment_too_old".to_string())]);
+    assert!(changes(&out, "google_enhanced").is_empty());
+    assert_eq!(body(&out, "google_ads_enhanced_adjustments.csv").len(), 0);
+    assert_eq!(changes(&out, "custom").get("converted"), Some(&vec!["A".to_string()]));
+    // The ledger still says what Google holds: the value first sent.
+    assert_eq!(ledger_values(&out, "google_enhanced")["A"], (100.0, "sent".to_string()));
+}
