@@ -195,18 +195,7 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
         let model: &LoadedModel = match &fixed {
             Some(m) => m,
             None => {
-                let mut cfg = config.clone();
-                cfg.project.output_dir = dir.join("rolling").display().to_string();
-                cfg.project.models_dir = dir.join("models").join(start.to_string()).display().to_string();
-                let ctx = RunContext { run_date: start, config_hash: config.hash(), seed, retrain: true };
-                tracing::info!(as_of = %start, "backtest: training");
-                crate::run_through(
-                    &[Stage::Ingest, Stage::Labels, Stage::Features, Stage::Train],
-                    &cfg,
-                    &ctx,
-                    &crate::RunOptions::default(),
-                )?;
-                rolling = leadscore_qualify::load_champion(&cfg)?;
+                rolling = train_as_of(config, &dir, start, seed)?;
                 &rolling
             }
         };
@@ -255,17 +244,7 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
     if periods.is_empty() {
         return Err(PipelineError::Backtest(format!("no leads were created from {} to {}", opts.from, opts.to)));
     }
-    let mut stacked = all[0].0.clone();
-    for (df, _) in &all[1..] {
-        stacked.vstack_mut(df).map_err(pe)?;
-    }
-    let n = all.len() as f64;
-    let promised = (all.iter().map(|a| a.1.0).sum::<f64>() / n, all.iter().map(|a| a.1.1).sum::<f64>() / n);
-    let leads: u64 = periods.iter().map(|p| p.leads).sum();
-    let model_ids: Vec<&str> = periods.iter().map(|p| p.model_id.as_str()).collect();
-    let total_model =
-        if model_ids.windows(2).all(|w| w[0] == w[1]) { model_ids[0].to_string() } else { "rolling".into() };
-    let total = summarise(opts.from, opts.to, total_model, &stacked, leads, promised)?;
+    let total = overall(opts, &periods, &all)?;
     let report = BacktestReport {
         mode: if opts.model.is_some() { "fixed".into() } else { "rolling".into() },
         from: opts.from,
@@ -281,6 +260,43 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
     leadscore_core::io::write_json(&dir.join("backtest.json"), &report)?;
     leadscore_core::io::write_bytes(&dir.join("backtest.html"), render_html(&report).as_bytes())?;
     Ok(report)
+}
+
+/// Trains the model a rolling backtest scores the period from `start` with: the DAG up to train,
+/// as of `start`, in the backtest's own folders and registry.
+fn train_as_of(
+    config: &Config,
+    dir: &std::path::Path,
+    start: RunDate,
+    seed: u64,
+) -> Result<LoadedModel, PipelineError> {
+    let mut cfg = config.clone();
+    cfg.project.output_dir = dir.join("rolling").display().to_string();
+    cfg.project.models_dir = dir.join("models").join(start.to_string()).display().to_string();
+    let ctx = RunContext { run_date: start, config_hash: config.hash(), seed, retrain: true };
+    tracing::info!(as_of = %start, "backtest: training");
+    let through = [Stage::Ingest, Stage::Labels, Stage::Features, Stage::Train];
+    crate::run_through(&through, &cfg, &ctx, &crate::RunOptions::default())?;
+    Ok(leadscore_qualify::load_champion(&cfg)?)
+}
+
+/// The whole range: every period's scored leads together, against the periods' mean promise.
+fn overall(
+    opts: &BacktestOptions,
+    periods: &[Period],
+    all: &[(DataFrame, (f64, f64))],
+) -> Result<Period, PipelineError> {
+    let mut stacked = all[0].0.clone();
+    for (df, _) in &all[1..] {
+        stacked.vstack_mut(df).map_err(pe)?;
+    }
+    let n = all.len() as f64;
+    let promised = (all.iter().map(|a| a.1.0).sum::<f64>() / n, all.iter().map(|a| a.1.1).sum::<f64>() / n);
+    let leads: u64 = periods.iter().map(|p| p.leads).sum();
+    let model_ids: Vec<&str> = periods.iter().map(|p| p.model_id.as_str()).collect();
+    let total_model =
+        if model_ids.windows(2).all(|w| w[0] == w[1]) { model_ids[0].to_string() } else { "rolling".into() };
+    summarise(opts.from, opts.to, total_model, &stacked, leads, promised)
 }
 
 impl BacktestReport {

@@ -340,17 +340,7 @@ pub fn run(
     let warnings = volume_gate(config, &set)?;
 
     let spec = &inputs.spec;
-    // Only the rows the logistic baseline fits are one-hot encoded (on 4M training leads the full
-    // linear design would take 13 GB).
-    let picked = fit::logistic_rows(&set.train.labels, spec.design_columns(Encoding::Linear).len());
-    let yt_lin: Vec<bool> = picked.iter().map(|i| set.train.labels[*i]).collect();
-    let picked = IdxCa::from_vec("row".into(), picked.into_iter().map(|i| i as IdxSize).collect());
-    let xt_lin = spec.transform(&set.train.frame.take(&picked)?, Encoding::Linear)?;
-    let xv_lin = set.validation.design(spec, Encoding::Linear)?;
-    sw.lap("prepare");
-    let logistic = fit_candidate(ModelKind::Logistic, &xt_lin, &yt_lin, &set, &xv_lin, config)?;
-    drop((xt_lin, xv_lin));
-    sw.lap("logistic");
+    let logistic = fit_logistic(config, spec, &set, &mut sw)?;
     let xt = set.train.design(spec, Encoding::Trees)?;
     let xv = set.validation.design(spec, Encoding::Trees)?;
     let boosted = fit_candidate(ModelKind::Boosted, &xt, &set.train.labels, &set, &xv, config)?;
@@ -398,7 +388,10 @@ pub fn run(
     let champion_decision = champion_decision(config, champion, &set.validation, c.log_loss);
     sw.lap("champion");
 
-    let mut artifact = ModelArtifact {
+    // Scoring sees shifted probabilities: the thresholds, segments and score percentiles are
+    // those of the shifted validation probabilities (the same leads in the same order).
+    let thresholds = threshold_file(&recency::apply(&chosen.probabilities, &recency), y, &config.qualify);
+    let artifact = ModelArtifact {
         version: leadscore_model::classifier::MODEL_VERSION,
         model_id: String::new(),
         columns: columns.into_iter().map(|c| c.name).collect(),
@@ -407,13 +400,7 @@ pub fn run(
         value: Some(value_model),
         recency_shift: recency.shift,
     };
-    // Scoring sees shifted probabilities: the thresholds, segments and score percentiles are
-    // those of the shifted validation probabilities (the same leads in the same order).
-    let thresholds = threshold_file(&recency::apply(&chosen.probabilities, &recency), y, &config.qualify);
-    // The id names the run date and the model's content: the same data and seed give the same id.
-    let bytes = serde_json::to_vec(&artifact).map_err(|e| TrainError::Internal(e.to_string()))?;
-    let digest = leadscore_core::digest::sha256_hex(&bytes);
-    artifact.model_id = format!("{}-{}", ctx.run_date.date().format("%Y%m%d"), &digest[..10]);
+    let artifact = with_model_id(artifact, ctx)?;
 
     let trained = Trained {
         model_id: artifact.model_id.clone(),
@@ -433,27 +420,56 @@ pub fn run(
         audit: inputs.audit.clone(),
         design_columns: (spec.design_columns(Encoding::Trees).len(), spec.design_columns(Encoding::Linear).len()),
     };
-    let target = config.labels.as_ref().map_or("", |l| l.target.as_str());
-    let html = html::render(
-        &trained,
-        &html::PageContext {
-            project: &config.project.name,
-            run_date: ctx.run_date.to_string(),
-            target,
-            window_days: config.labels.as_ref().map_or(0, |l| l.window_days),
-            config_hash: &ctx.config_hash,
-            warnings: &warnings,
-        },
-    )?;
-    for w in &warnings {
-        tracing::warn!("{w}");
-    }
+    let html = report_html(config, ctx, &trained, &warnings)?;
     sw.lap("report");
     Ok(TrainOutputs {
         report: TrainReport { run_date: ctx.run_date, trained: Some(Box::new(trained)), skipped: None, warnings },
         bundle: ModelBundle { artifact, spec: spec.clone(), thresholds, html, validation },
         timings: sw.into_timings(),
     })
+}
+
+/// The model's `report.html`; the warnings are also logged.
+fn report_html(config: &Config, ctx: &RunContext, trained: &Trained, warnings: &[String]) -> Result<String> {
+    let target = config.labels.as_ref().map_or("", |l| l.target.as_str());
+    let html = html::render(
+        trained,
+        &html::PageContext {
+            project: &config.project.name,
+            run_date: ctx.run_date.to_string(),
+            target,
+            window_days: config.labels.as_ref().map_or(0, |l| l.window_days),
+            config_hash: &ctx.config_hash,
+            warnings,
+        },
+    )?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(html)
+}
+
+/// The logistic baseline, fitted on the rows it samples: only those are one-hot encoded (on 4M
+/// training leads the full linear design would take 13 GB).
+fn fit_logistic(config: &Config, spec: &FeatureSpec, set: &TrainingSet, sw: &mut Stopwatch) -> Result<Fitted> {
+    let picked = fit::logistic_rows(&set.train.labels, spec.design_columns(Encoding::Linear).len());
+    let yt_lin: Vec<bool> = picked.iter().map(|i| set.train.labels[*i]).collect();
+    let picked = IdxCa::from_vec("row".into(), picked.into_iter().map(|i| i as IdxSize).collect());
+    let xt_lin = spec.transform(&set.train.frame.take(&picked)?, Encoding::Linear)?;
+    let xv_lin = set.validation.design(spec, Encoding::Linear)?;
+    sw.lap("prepare");
+    let logistic = fit_candidate(ModelKind::Logistic, &xt_lin, &yt_lin, set, &xv_lin, config)?;
+    sw.lap("logistic");
+    Ok(logistic)
+}
+
+/// The model with its id: the run date and the model's content, so that the same data and seed
+/// give the same id.
+fn with_model_id(mut artifact: ModelArtifact, ctx: &RunContext) -> Result<ModelArtifact> {
+    let bytes = serde_json::to_vec(&artifact).map_err(|e| TrainError::Internal(e.to_string()))?;
+    let digest = leadscore_core::digest::sha256_hex(&bytes);
+    artifact.model_id = format!("{}-{}", ctx.run_date.date().format("%Y%m%d"), &digest[..10]);
+    Ok(artifact)
 }
 
 #[derive(Serialize)]
