@@ -448,9 +448,8 @@ struct NumericFeature {
 /// How far back event recency looks.
 pub const RECENCY_DAYS: i64 = 365;
 
-/// Event counts per lead in each window before creation, per-name counts, and recency.
-fn event_counts(leads_df: &DataFrame, events_df: Option<&DataFrame>, er: &EventRecipe) -> Result<Vec<NumericFeature>> {
-    let n = leads_df.height();
+/// The event features' names and descriptions: counts per window, per counted name, recency.
+fn event_feature_names(er: &EventRecipe) -> Vec<(String, String)> {
     let mut names: Vec<(String, String)> = er
         .windows_days
         .iter()
@@ -466,6 +465,51 @@ fn event_counts(leads_df: &DataFrame, events_df: Option<&DataFrame>, er: &EventR
         "days_since_last_event".into(),
         format!("days from the last event before the lead (empty: none in the {RECENCY_DAYS} days before)"),
     ));
+    names
+}
+
+/// The events of the leads' users, by user and then time.
+struct UserEvents {
+    /// (user number, time, index of the event's name among the counted names, `u32::MAX`: not
+    /// counted).
+    rows: Vec<(u32, i64, u32)>,
+    /// The rows' times.
+    at: Vec<i64>,
+    /// Per user number, the range of its rows.
+    of_user: Vec<(usize, usize)>,
+}
+
+impl UserEvents {
+    /// Indexes the events with a user among `user_ids` and a time.
+    fn index(events_df: &DataFrame, user_ids: &PlHashMap<&str, u32>, er: &EventRecipe) -> Result<Self> {
+        let counted = |e: &str| er.names.iter().position(|n| n == e).map_or(u32::MAX, |k| k as u32);
+        let event_at =
+            events_df.clone().lazy().select([col(ev::AT).dt().timestamp(TimeUnit::Microseconds)]).collect()?;
+        let event_at = event_at.column(ev::AT)?.i64()?;
+        let users = events_df.column(ev::USER_ID)?.str()?;
+        let mut rows: Vec<(u32, i64, u32)> = Vec::new();
+        for ((u, t), name) in users.iter().zip(event_at.iter()).zip(events_df.column(ev::NAME)?.str()?.iter()) {
+            let (Some(id), Some(t)) = (u.and_then(|u| user_ids.get(u)), t) else { continue };
+            rows.push((*id, t, name.map_or(u32::MAX, counted)));
+        }
+        rows.par_sort_unstable_by_key(|r| (r.0, r.1));
+        let at: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        let mut of_user = vec![(0usize, 0usize); user_ids.len()];
+        for (i, r) in rows.iter().enumerate() {
+            let range = &mut of_user[r.0 as usize];
+            if range.1 == 0 {
+                range.0 = i;
+            }
+            range.1 = i + 1;
+        }
+        Ok(Self { rows, at, of_user })
+    }
+}
+
+/// Event counts per lead in each window before creation, per-name counts, and recency.
+fn event_counts(leads_df: &DataFrame, events_df: Option<&DataFrame>, er: &EventRecipe) -> Result<Vec<NumericFeature>> {
+    let n = leads_df.height();
+    let names = event_feature_names(er);
     // Leads without events before creation: zero counts, no recency.
     let empty = || {
         let mut v: Vec<NumericFeature> = names
@@ -480,11 +524,6 @@ fn event_counts(leads_df: &DataFrame, events_df: Option<&DataFrame>, er: &EventR
     let Some(events_df) = events_df.filter(|e| e.height() > 0) else {
         return Ok(empty());
     };
-    // Events with a user and a time, by user and then time, with the index of their name among
-    // the counted names (`u32::MAX`: not counted).
-    let counted = |e: &str| er.names.iter().position(|n| n == e).map_or(u32::MAX, |k| k as u32);
-    let event_at = events_df.clone().lazy().select([col(ev::AT).dt().timestamp(TimeUnit::Microseconds)]).collect()?;
-    let event_at = event_at.column(ev::AT)?.i64()?;
     // The leads' users, numbered; events of other users are skipped, so a day's few leads do not
     // pay for indexing every event.
     let lead_users = leads_df.column(leads::USER_ID)?.str()?.rechunk();
@@ -493,23 +532,7 @@ fn event_counts(leads_df: &DataFrame, events_df: Option<&DataFrame>, er: &EventR
         let next = user_ids.len() as u32;
         user_ids.entry(u).or_insert(next);
     }
-    let mut rows: Vec<(u32, i64, u32)> = Vec::new();
-    for ((u, t), name) in
-        events_df.column(ev::USER_ID)?.str()?.iter().zip(event_at.iter()).zip(events_df.column(ev::NAME)?.str()?.iter())
-    {
-        let (Some(id), Some(t)) = (u.and_then(|u| user_ids.get(u)), t) else { continue };
-        rows.push((*id, t, name.map_or(u32::MAX, counted)));
-    }
-    rows.par_sort_unstable_by_key(|r| (r.0, r.1));
-    let at: Vec<i64> = rows.iter().map(|r| r.1).collect();
-    let mut of_user = vec![(0usize, 0usize); user_ids.len()];
-    for (i, r) in rows.iter().enumerate() {
-        let range = &mut of_user[r.0 as usize];
-        if range.1 == 0 {
-            range.0 = i;
-        }
-        range.1 = i + 1;
-    }
+    let UserEvents { rows, at, of_user } = UserEvents::index(events_df, &user_ids, er)?;
 
     // Per lead, by binary search in its user's events: the windows end (exclusively) at creation
     // and start at most RECENCY_DAYS before it.
