@@ -215,7 +215,7 @@ impl Export {
 impl Validator<'_> {
     pub(super) fn export(&mut self, preset: Option<Preset>, attributes: Option<&[Attribute]>) -> Option<Export> {
         let path = KeyPath::root().key("export");
-        let raw: RawExport = match self.get(&path) {
+        let mut raw: RawExport = match self.get(&path) {
             None => RawExport::default(),
             Some(v) => self.deser(&path, v)?,
         };
@@ -259,24 +259,12 @@ impl Validator<'_> {
             |h| (1..=168).contains(&h),
             "between 1 and 168",
         );
-        // Google adjusts conversions up to 54 days old (`CONVERSION_EXPIRED`); a wider window would
-        // only write adjustments Google refuses.
-        let adjustment_window_days = self.in_range(
-            &path.key("adjustment_window_days"),
-            raw.adjustment_window_days,
-            DEFAULT_ADJUSTMENT_WINDOW_DAYS,
-            |d| d <= 53,
-            "between 0 (no adjustments) and 53 (Google adjusts conversions up to 54 days old)",
-        );
-        let meta_converted_event_name = self.non_empty(
+        let closed_loop = self.closed_loop(
             &path,
-            "meta_converted_event_name",
-            raw.meta_converted_event_name,
-            DEFAULT_META_CONVERTED_EVENT_NAME,
+            raw.adjustment_window_days,
+            raw.meta_converted_event_name.take(),
+            raw.crm_field_prefix.take(),
         );
-        let crm_field_prefix = self
-            .non_empty(&path, "crm_field_prefix", raw.crm_field_prefix, DEFAULT_CRM_FIELD_PREFIX)
-            .and_then(|p| self.field_prefix(&path.key("crm_field_prefix"), p));
         let google_consent = self.google_consent(&path, raw.google_consent, raw.google_consent_attributes);
         let external_id = self.external_id(&path, raw.external_id.as_deref());
         let meta_match_keys = self.meta_match_keys(&path, raw.meta_match_keys.unwrap_or_default());
@@ -316,10 +304,10 @@ impl Validator<'_> {
             google_consent: google_consent?,
             external_id: external_id?,
             meta_match_keys: meta_match_keys?,
-            adjustment_window_days: adjustment_window_days?,
+            adjustment_window_days: closed_loop.0?,
             send_late_conversions: raw.send_late_conversions.unwrap_or(DEFAULT_SEND_LATE_CONVERSIONS),
-            meta_converted_event_name: meta_converted_event_name?,
-            crm_field_prefix: crm_field_prefix?,
+            meta_converted_event_name: closed_loop.1?,
+            crm_field_prefix: closed_loop.2?,
         })
     }
 
@@ -373,6 +361,32 @@ impl Validator<'_> {
         formats.sort();
         formats.dedup();
         (formats, ok)
+    }
+
+    /// The closed loop's keys: the adjustment window, Meta's conversion stage, the write-back
+    /// files' name prefix (each `None` when wrong, recorded).
+    fn closed_loop(
+        &mut self,
+        path: &KeyPath,
+        window: Option<u32>,
+        converted_event: Option<String>,
+        prefix: Option<String>,
+    ) -> (Option<u32>, Option<String>, Option<String>) {
+        // Google adjusts conversions up to 54 days old (`CONVERSION_EXPIRED`); a wider window would
+        // only write adjustments Google refuses.
+        let window = self.in_range(
+            &path.key("adjustment_window_days"),
+            window,
+            DEFAULT_ADJUSTMENT_WINDOW_DAYS,
+            |d| d <= 53,
+            "between 0 (no adjustments) and 53 (Google adjusts conversions up to 54 days old)",
+        );
+        let converted_event =
+            self.non_empty(path, "meta_converted_event_name", converted_event, DEFAULT_META_CONVERTED_EVENT_NAME);
+        let prefix = self
+            .non_empty(path, "crm_field_prefix", prefix, DEFAULT_CRM_FIELD_PREFIX)
+            .and_then(|p| self.field_prefix(&path.key("crm_field_prefix"), p));
+        (window, converted_event, prefix)
     }
 
     /// A prefix both CRMs take in a property or field API name: HubSpot's internal names are
