@@ -26,8 +26,8 @@ use leadscore_core::schema::ledger as lg;
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::Lead;
 use crate::error::{ExportError, Result};
+use crate::{Lead, Text, bools, floats, instants};
 
 /// Where a conversion stands on its platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -117,58 +117,39 @@ pub(crate) struct Ledger {
     entries: BTreeMap<String, HashMap<String, Entry>>,
 }
 
-fn texts(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
-    Ok(df.column(name)?.cast(&DataType::String)?.str()?.iter().map(|s| s.map(str::to_string)).collect())
-}
-
-fn instants(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
-    let c = df.column(name)?.cast(&DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))?;
-    Ok(c.datetime()?.physical().iter().collect())
-}
-
 impl Ledger {
     /// The ledger a run read (`df`), without the leads created before `first_kept`.
     pub(crate) fn read(df: &DataFrame, first_kept: i64) -> Result<Self> {
-        let [destination, lead_id, conversion_id, currency, state, sent_on, changed_on, gclid] = [
-            lg::DESTINATION,
-            lg::LEAD_ID,
-            lg::CONVERSION_ID,
-            lg::CURRENCY,
-            lg::STATE,
-            lg::SENT_ON,
-            lg::CHANGED_ON,
-            lg::GCLID,
-        ]
-        .map(|c| texts(df, c));
-        let (destination, lead_id, conversion_id, currency) = (destination?, lead_id?, conversion_id?, currency?);
-        let (state, sent_on, changed_on, gclid) = (state?, sent_on?, changed_on?, gclid?);
+        let t = |name: &str| Text::of(df, name);
+        let (destination, lead_id, conversion_id, currency) =
+            (t(lg::DESTINATION)?, t(lg::LEAD_ID)?, t(lg::CONVERSION_ID)?, t(lg::CURRENCY)?);
+        let (state, sent_on, changed_on, gclid) = (t(lg::STATE)?, t(lg::SENT_ON)?, t(lg::CHANGED_ON)?, t(lg::GCLID)?);
         let created = instants(df, lg::LEAD_CREATED_AT)?;
         let conversion_at = instants(df, lg::CONVERSION_AT)?;
         let adjusted_at = instants(df, lg::ADJUSTED_AT)?;
-        let value = df.column(lg::VALUE)?.cast(&DataType::Float64)?.f64()?.clone();
-        let qualified = df.column(lg::QUALIFIED)?.bool()?.clone();
+        let (value, qualified) = (floats(df, lg::VALUE)?, bools(df, lg::QUALIFIED)?);
         let mut ledger = Self::default();
         for i in 0..df.height() {
             let bad = |column: &str| ExportError::BadLedger { row: i + 1, column: column.to_string() };
-            let st = state[i].as_deref().and_then(State::parse).ok_or_else(|| bad(lg::STATE))?;
+            let st = state.get_str(i).and_then(State::parse).ok_or_else(|| bad(lg::STATE))?;
             let created = created[i].ok_or_else(|| bad(lg::LEAD_CREATED_AT))?;
             if created < first_kept {
                 continue;
             }
             let e = Entry {
-                destination: destination[i].clone().ok_or_else(|| bad(lg::DESTINATION))?,
-                lead_id: lead_id[i].clone().ok_or_else(|| bad(lg::LEAD_ID))?,
+                destination: destination.get(i).ok_or_else(|| bad(lg::DESTINATION))?,
+                lead_id: lead_id.get(i).ok_or_else(|| bad(lg::LEAD_ID))?,
                 lead_created_at: created,
-                conversion_id: conversion_id[i].clone().ok_or_else(|| bad(lg::CONVERSION_ID))?,
+                conversion_id: conversion_id.get(i).ok_or_else(|| bad(lg::CONVERSION_ID))?,
                 conversion_at: conversion_at[i].ok_or_else(|| bad(lg::CONVERSION_AT))?,
-                value: value.get(i).ok_or_else(|| bad(lg::VALUE))?,
-                currency: currency[i].clone().unwrap_or_default(),
-                qualified: qualified.get(i).unwrap_or(false),
+                value: value[i].ok_or_else(|| bad(lg::VALUE))?,
+                currency: currency.get(i).unwrap_or_default(),
+                qualified: qualified[i].unwrap_or(false),
                 state: st,
-                sent_on: sent_on[i].clone().unwrap_or_default(),
-                changed_on: changed_on[i].clone().unwrap_or_default(),
+                sent_on: sent_on.get(i).unwrap_or_default(),
+                changed_on: changed_on.get(i).unwrap_or_default(),
                 adjusted_at: adjusted_at[i],
-                gclid: gclid[i].clone(),
+                gclid: gclid.get(i),
             };
             ledger.put(e);
         }
@@ -237,6 +218,15 @@ pub(crate) enum Change {
     Retract(Reason),
 }
 
+impl Change {
+    /// Why.
+    pub(crate) fn reason(self) -> Reason {
+        match self {
+            Self::Restate(_, r) | Self::Retract(r) => r,
+        }
+    }
+}
+
 /// One change of one conversion: the ledger's entry before it, and the lead now.
 #[derive(Debug, Clone)]
 pub(crate) struct Adjustment<'a> {
@@ -255,15 +245,15 @@ fn differs(a: f64, b: f64) -> bool {
     (money(a) - money(b)).abs() >= 0.005
 }
 
-/// What must change of `e` given the lead now (`None`: the lead is gone from every table).
-fn decide(format: ExportFormat, e: &Entry, lead: Option<&Lead>) -> Option<Change> {
+/// What must change of `e` given the lead now.
+fn decide(format: ExportFormat, e: &Entry, lead: &Lead) -> Option<Change> {
     if e.state == State::Retracted {
         return None;
     }
     let meta = format == ExportFormat::MetaCapi;
-    let Some(lead) = lead.filter(|l| l.in_crm) else {
+    if !lead.in_crm {
         return (!meta).then_some(Change::Retract(Reason::Deleted));
-    };
+    }
     if let Some((_, deal)) = lead.converted {
         let changed = e.state != State::Converted || (!meta && differs(deal, e.value));
         return changed.then_some(Change::Restate(money(deal), Reason::Converted));
@@ -282,7 +272,8 @@ fn decide(format: ExportFormat, e: &Entry, lead: Option<&Lead>) -> Option<Change
     }
 }
 
-/// The changes of `format`'s conversions, by lead creation then id.
+/// The changes of `format`'s conversions, by lead creation then id. `leads` holds every lead of
+/// the ledger (one that left the CRM export too, as not `in_crm`).
 pub(crate) fn plan<'a>(
     format: ExportFormat,
     ledger: &Ledger,
@@ -291,9 +282,8 @@ pub(crate) fn plan<'a>(
     let mut out: Vec<Adjustment<'a>> = ledger
         .of(format)
         .filter_map(|e| {
-            let lead = leads.get(e.lead_id.as_str()).copied();
-            let change = decide(format, e, lead)?;
-            Some(Adjustment { before: e.clone(), lead: lead?, change })
+            let lead = *leads.get(e.lead_id.as_str())?;
+            Some(Adjustment { before: e.clone(), lead, change: decide(format, e, lead)? })
         })
         .collect();
     out.sort_by(|a, b| {
@@ -320,11 +310,4 @@ pub(crate) fn after(a: &Adjustment<'_>, run_date: RunDate, adjusted_at: i64) -> 
     e.changed_on = run_date.to_string();
     e.adjusted_at = Some(adjusted_at);
     e
-}
-
-/// The first lead creation time the run keeps in its ledger: the adjustment window's (or the
-/// scoring range's, when it reaches further back).
-pub(crate) fn first_kept(config: &leadscore_core::Config, run_date: RunDate) -> i64 {
-    let first = config.qualify.first_scored_day(run_date).min(config.export.first_adjusted_day(run_date));
-    first.start_micros(config.project.timezone)
 }

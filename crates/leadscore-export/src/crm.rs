@@ -17,8 +17,8 @@ use leadscore_core::config::ExportFormat;
 use leadscore_core::schema::files;
 
 use crate::Lead;
-use crate::error::{ExportError, Result};
-use crate::formats::{FormatOutput, empty};
+use crate::error::Result;
+use crate::formats::{FormatOutput, csv_error, empty};
 
 /// The fields written back, after the record id, without the configured prefix.
 pub const FIELDS: [&str; 6] = ["score", "segment", "probability", "predicted_value", "qualified", "reasons"];
@@ -34,7 +34,6 @@ pub fn header(format: ExportFormat, prefix: &str) -> Vec<String> {
 
 /// Writes every scored lead of `rows` in `format` (HubSpot or Salesforce).
 pub(crate) fn write(format: ExportFormat, rows: &[Lead], config: &Config) -> Result<FormatOutput> {
-    let csv_error = |e: csv::Error| ExportError::Internal(format!("cannot encode CSV: {e}"));
     let mut out = empty();
     let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
     w.write_record(header(format, &config.export.crm_field_prefix)).map_err(csv_error)?;
@@ -53,7 +52,7 @@ pub(crate) fn write(format: ExportFormat, rows: &[Lead], config: &Config) -> Res
         out.exported += 1;
     }
     let name = if format == ExportFormat::Salesforce { files::SALESFORCE } else { files::HUBSPOT };
-    let bytes = w.into_inner().map_err(|e| ExportError::Internal(format!("cannot encode CSV: {e}")))?;
+    let bytes = w.into_inner().map_err(csv_error)?;
     out.files.push((name.to_string(), bytes, None));
     Ok(out)
 }

@@ -138,7 +138,8 @@ pub(crate) struct FormatOutput {
 }
 
 impl FormatOutput {
-    pub(crate) fn report(&self, format: ExportFormat) -> FormatReport {
+    /// The format's report; `held`: the conversions the destination held before the run.
+    pub(crate) fn report(&self, format: ExportFormat, held: usize) -> FormatReport {
         let mut by: BTreeMap<Refusal, Vec<&str>> = BTreeMap::new();
         for (id, r) in &self.refused {
             by.entry(*r).or_default().push(id);
@@ -174,17 +175,15 @@ impl FormatOutput {
                 .take(IDS_IN_REPORT)
                 .map(|e| e.lead_id.clone())
                 .collect(),
-            unchanged: 0,
+            unchanged: (held - self.changed.values().map(Vec::len).sum::<usize>()) as u64,
         }
     }
 
-    /// Records an adjustment written now.
-    fn adjusted(&mut self, a: &Adjustment<'_>, s: &Settings<'_>) {
-        let reason = match a.change {
-            Change::Restate(_, r) | Change::Retract(r) => r,
-        };
-        self.changed.entry(reason).or_default().push(a.lead.lead_id.clone());
+    /// Records an adjustment written now; what the destination holds after it.
+    fn adjusted(&mut self, a: &Adjustment<'_>, s: &Settings<'_>) -> &Entry {
+        self.changed.entry(a.change.reason()).or_default().push(a.lead.lead_id.clone());
         self.ledger.push(adjust::after(a, s.run_date, s.run_start));
+        &self.ledger[self.ledger.len() - 1]
     }
 }
 
@@ -289,25 +288,18 @@ fn custom<'a>(rows: &[&'a Lead], adjustments: &[Adjustment<'a>], s: &Settings<'_
     }
     out.exported = kept.len() as u64;
     for a in adjustments {
-        let (value, qualified) = match a.change {
-            Change::Restate(v, _) => (v, true),
-            Change::Retract(_) => (0.0, false),
-        };
-        let reason = match a.change {
-            Change::Restate(_, r) | Change::Retract(r) => r,
-        };
+        let now = out.adjusted(a, s);
         kept.push(CustomRow {
-            id: a.before.conversion_id.clone(),
+            id: now.conversion_id.clone(),
             lead: a.lead,
-            created: a.before.lead_created_at,
-            value,
-            currency: a.before.currency.clone(),
-            qualified,
-            reason,
-            adjusted_at: Some(s.run_start),
+            created: now.lead_created_at,
+            value: now.value,
+            currency: now.currency.clone(),
+            qualified: now.qualified,
+            reason: a.change.reason(),
+            adjusted_at: now.adjusted_at,
             params: custom_params(a.lead, &e.conversion_name),
         });
-        out.adjusted(a, s);
     }
     let rows = Some(kept.len() as u64);
     out.files.push((files::QUALIFIED_LEADS.to_string(), custom_parquet(&kept, &s.table_meta)?, rows));
@@ -373,7 +365,7 @@ fn custom_parquet(rows: &[CustomRow<'_>], meta: &[(String, String)]) -> Result<V
     Ok(buf)
 }
 
-fn csv_error(e: impl std::fmt::Display) -> ExportError {
+pub(crate) fn csv_error(e: impl std::fmt::Display) -> ExportError {
     ExportError::Internal(format!("cannot encode CSV: {e}"))
 }
 
@@ -629,25 +621,30 @@ fn google_enhanced(rows: &[&Lead], adjustments: &[Adjustment<'_>], s: &Settings<
         });
         match checked {
             Err(r) => out.refused.push((lead.lead_id.clone(), r)),
-            Ok((value, currency)) => conversions.push(ClickConversion {
-                order_id: {
-                    let id = stable_id(&["leadscore", "google_enhanced", &e.conversion_name, &lead.lead_id]);
-                    let sent =
-                        s.sent(ExportFormat::GoogleEnhanced, lead, id.clone(), lead.created_at, value, &currency);
-                    out.ledger.push(sent);
-                    id
-                },
-                conversion_action: action,
-                conversion_date_time: s.google_time(lead.created_at),
-                conversion_value: value,
-                currency_code: currency,
-                gclid: lead.gclid.as_deref(),
-                user_identifiers: ids,
-                consent: (ad_user_data.is_some() || ad_personalization.is_some()).then(|| Consent {
-                    ad_user_data: ad_user_data.map(ConsentStatus::api_name),
-                    ad_personalization: ad_personalization.map(ConsentStatus::api_name),
-                }),
-            }),
+            Ok((value, currency)) => {
+                let id = stable_id(&["leadscore", "google_enhanced", &e.conversion_name, &lead.lead_id]);
+                out.ledger.push(s.sent(
+                    ExportFormat::GoogleEnhanced,
+                    lead,
+                    id.clone(),
+                    lead.created_at,
+                    value,
+                    &currency,
+                ));
+                conversions.push(ClickConversion {
+                    order_id: id,
+                    conversion_action: action,
+                    conversion_date_time: s.google_time(lead.created_at),
+                    conversion_value: value,
+                    currency_code: currency,
+                    gclid: lead.gclid.as_deref(),
+                    user_identifiers: ids,
+                    consent: (ad_user_data.is_some() || ad_personalization.is_some()).then(|| Consent {
+                        ad_user_data: ad_user_data.map(ConsentStatus::api_name),
+                        ad_personalization: ad_personalization.map(ConsentStatus::api_name),
+                    }),
+                });
+            }
         }
     }
     out.exported = conversions.len() as u64;
@@ -845,12 +842,11 @@ fn meta_capi<'a>(rows: &[&Lead], adjustments: &[Adjustment<'_>], s: &Settings<'a
         out.candidates += 1;
         // The CRM stage's time: leadscore qualified the day's leads at the start of the run date;
         // a late conversion's is its deal's.
-        let stage = match (lead.late, lead.converted) {
-            (true, Some((at, _))) => {
-                MetaStage { name: &e.meta_converted_event_name, at, value: value_and_currency(lead) }
-            }
-            _ => MetaStage { name: &e.meta_event_name, at: s.run_start, value: value_and_currency(lead) },
+        let (name, at) = match (lead.late, lead.converted) {
+            (true, Some((at, _))) => (e.meta_converted_event_name.as_str(), at),
+            _ => (e.meta_event_name.as_str(), s.run_start),
         };
+        let stage = MetaStage { name, at, value: value_and_currency(lead) };
         let at = stage.at;
         if let Some(event) = meta_event(lead, stage, s, &mut out) {
             let (value, currency) = (event.custom_data.value, event.custom_data.currency.clone());

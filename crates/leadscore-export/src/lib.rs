@@ -127,33 +127,48 @@ const AD_USER_DATA: &str = "__ad_user_data";
 const AD_PERSONALIZATION: &str = "__ad_personalization";
 const LEAD_USER_ID: &str = "__lead_user_id";
 const LEAD_CLIENT_ID: &str = "__lead_client_id";
-const LEAD_CREATED_AT: &str = "__lead_created_at";
 const CONVERTED: &str = "__converted";
 const CONVERTED_AT: &str = "__converted_at";
 const DEAL_VALUE: &str = "__deal_value";
 
-/// A text column of the joined leads, read by name.
-struct Text(StringChunked);
+/// A text column, read by name: each row's trimmed value, none when empty.
+pub(crate) struct Text(StringChunked);
 
 impl Text {
-    fn of(df: &DataFrame, name: &str) -> Result<Self> {
+    pub(crate) fn of(df: &DataFrame, name: &str) -> Result<Self> {
         Ok(Self(df.column(name)?.cast(&DataType::String)?.str()?.rechunk().into_owned()))
     }
 
-    /// Lead `i`'s value, trimmed; none when empty. (Straight from the one Arrow chunk: the
-    /// chunked array's own `get` costs more than the rest of reading a lead.)
-    fn get_str(&self, i: usize) -> Option<&str> {
+    /// Row `i`'s value. (Straight from the one Arrow chunk: the chunked array's own `get` costs
+    /// more than the rest of reading a lead.)
+    pub(crate) fn get_str(&self, i: usize) -> Option<&str> {
         self.0.downcast_iter().next()?.get(i).map(str::trim).filter(|s| !s.is_empty())
     }
 
-    fn get(&self, i: usize) -> Option<String> {
+    pub(crate) fn get(&self, i: usize) -> Option<String> {
         self.get_str(i).map(str::to_string)
+    }
+
+    /// Every row's value.
+    fn values(&self) -> impl Iterator<Item = Option<&str>> {
+        (0..self.0.len()).map(|i| self.get_str(i))
     }
 }
 
-fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
-    let c = df.column(name)?.cast(&DataType::String)?;
-    Ok(c.str()?.iter().map(|s| s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)).collect())
+/// A boolean column's values, in order (a chunked array's `get` is slow by the million).
+pub(crate) fn bools(df: &DataFrame, name: &str) -> Result<Vec<Option<bool>>> {
+    Ok(df.column(name)?.bool()?.iter().collect())
+}
+
+/// A float column's values, in order.
+pub(crate) fn floats(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>> {
+    Ok(df.column(name)?.cast(&DataType::Float64)?.f64()?.iter().collect())
+}
+
+/// A timestamp column's values in UTC microseconds, in order.
+pub(crate) fn instants(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
+    let c = df.column(name)?.cast(&DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))?;
+    Ok(c.datetime()?.physical().iter().collect())
 }
 
 /// The scored leads' columns the exports read, flagged as scored.
@@ -213,7 +228,6 @@ fn joined(config: &Config, inputs: &ExportInputs, others: Vec<(String, i64)>) ->
         lit(true).alias(KNOWN),
         col(leads::USER_ID).alias(LEAD_USER_ID),
         col(leads::CLIENT_ID).alias(LEAD_CLIENT_ID),
-        col(leads::CREATED_AT).alias(LEAD_CREATED_AT),
         col(leads::GCLID),
         col(leads::FBCLID),
         col(leads::META_LEAD_ID),
@@ -257,28 +271,23 @@ fn joined(config: &Config, inputs: &ExportInputs, others: Vec<(String, i64)>) ->
 /// The leads the exports look at, oldest first: the scored ones, and `others`.
 fn gather(config: &Config, inputs: &ExportInputs, others: Vec<(String, i64)>) -> Result<Vec<Lead>> {
     let df = joined(config, inputs, others)?;
-    let ids = strings(&df, scores::LEAD_ID)?;
-    let scored = df.column(SCORED)?.bool()?.clone();
-    for (flag, table) in [(KNOWN, files::LEADS), (HASHED, files::IDENTITIES)] {
-        let known = df.column(flag)?.bool()?.clone();
+    let (scored, in_crm, hashed) = (bools(&df, SCORED)?, bools(&df, KNOWN)?, bools(&df, HASHED)?);
+    for (known, table) in [(&in_crm, files::LEADS), (&hashed, files::IDENTITIES)] {
         // A scored lead must be in ingest's tables; another may have left the CRM since.
-        if let Some(i) = known.iter().zip(scored.iter()).position(|(k, s)| k.is_none() && s == Some(true)) {
-            let count = known.iter().zip(scored.iter()).filter(|(k, s)| k.is_none() && *s == Some(true)).count();
-            return Err(ExportError::UnknownLeads { count, table, first_row: i + 1 });
+        let missing: Vec<usize> =
+            (0..df.height()).filter(|i| known[*i].is_none() && scored[*i] == Some(true)).collect();
+        if let Some(first) = missing.first() {
+            return Err(ExportError::UnknownLeads { count: missing.len(), table, first_row: first + 1 });
         }
     }
-    // Each column's values once, in order (a chunked array's `get` is slow by the million).
-    let bools = |name: &str| -> Result<Vec<Option<bool>>> { Ok(df.column(name)?.bool()?.iter().collect()) };
-    let floats = |name: &str| -> Result<Vec<Option<f64>>> { Ok(df.column(name)?.f64()?.iter().collect()) };
-    let instants =
-        |name: &str| -> Result<Vec<Option<i64>>> { Ok(df.column(name)?.datetime()?.physical().iter().collect()) };
-    let (scored, in_crm, qualified, converted) =
-        (bools(SCORED)?, bools(KNOWN)?, bools(scores::QUALIFIED)?, bools(CONVERTED)?);
-    let (probability, score, value, deal_value) =
-        (floats(scores::PROBABILITY)?, floats(scores::SCORE)?, floats(v::PREDICTED_VALUE)?, floats(DEAL_VALUE)?);
-    let (created, converted_at) = (instants(scores::CREATED_AT)?, instants(CONVERTED_AT)?);
+    let (qualified, converted) = (bools(&df, scores::QUALIFIED)?, bools(&df, CONVERTED)?);
+    let [probability, score, value, deal_value] =
+        [scores::PROBABILITY, scores::SCORE, v::PREDICTED_VALUE, DEAL_VALUE].map(|c| floats(&df, c));
+    let (probability, score, value, deal_value) = (probability?, score?, value?, deal_value?);
+    let (created, converted_at) = (instants(&df, scores::CREATED_AT)?, instants(&df, CONVERTED_AT)?);
     // Read by name: each column's values, taken one lead at a time (the reasons only for a CRM).
     let t = |name: &str| Text::of(&df, name);
+    let ids = t(scores::LEAD_ID)?;
     let (user, client, model, segment, currency) =
         (t(scores::USER_ID)?, t(scores::CLIENT_ID)?, t(scores::MODEL_ID)?, t(scores::SEGMENT)?, t(v::CURRENCY)?);
     let (gclid, fbclid, meta_lead_id) = (t(leads::GCLID)?, t(leads::FBCLID)?, t(leads::META_LEAD_ID)?);
@@ -288,7 +297,7 @@ fn gather(config: &Config, inputs: &ExportInputs, others: Vec<(String, i64)>) ->
     let reasons = if crm { &scores::REASONS[..] } else { &[] };
     let reasons = reasons.iter().map(|c| t(c)).collect::<Result<Vec<_>>>()?;
     let mut out = Vec::with_capacity(df.height());
-    for (i, lead_id) in ids.into_iter().enumerate() {
+    for i in 0..df.height() {
         out.push(Lead {
             scored: scored[i].unwrap_or(false),
             in_crm: in_crm[i].unwrap_or(false),
@@ -299,7 +308,7 @@ fn gather(config: &Config, inputs: &ExportInputs, others: Vec<(String, i64)>) ->
             probability: probability[i],
             reasons: reasons.iter().filter_map(|r| r.get(i)).collect(),
             late: false,
-            lead_id: lead_id.unwrap_or_default(),
+            lead_id: ids.get(i).unwrap_or_default(),
             user_id: user.get(i),
             client_id: client.get(i),
             model_id: model.get(i).unwrap_or_default(),
@@ -334,16 +343,15 @@ fn others(config: &Config, inputs: &ExportInputs, ledger: &Ledger, ctx: &RunCont
             .filter(col(la::CONVERTED).eq(lit(true)))
             .select([col(la::LEAD_ID), col(la::CREATED_AT).dt().timestamp(TimeUnit::Microseconds)])
             .collect()?;
-        let created = late.column(la::CREATED_AT)?.i64()?.clone();
-        for (id, at) in strings(&late, la::LEAD_ID)?.into_iter().zip(created.iter()) {
+        for (id, at) in Text::of(&late, la::LEAD_ID)?.values().zip(late.column(la::CREATED_AT)?.i64()?.iter()) {
             if let (Some(id), Some(at)) = (id, at.filter(|t| *t >= from)) {
-                ids.entry(id).or_insert(at);
+                ids.entry(id.to_string()).or_insert(at);
             }
         }
     }
-    let scored: std::collections::HashSet<Option<String>> =
-        strings(&inputs.scores, scores::LEAD_ID)?.into_iter().collect();
-    Ok(ids.into_iter().filter(|(id, _)| !scored.contains(&Some(id.clone()))).collect())
+    let scored_ids = Text::of(&inputs.scores, scores::LEAD_ID)?;
+    let scored: std::collections::HashSet<&str> = scored_ids.values().flatten().collect();
+    Ok(ids.into_iter().filter(|(id, _)| !scored.contains(id.as_str())).collect())
 }
 
 /// The new conversions of `format`: qualified scored leads (every scored lead for the custom
@@ -394,7 +402,9 @@ pub fn run(config: &Config, inputs: &ExportInputs, ctx: &RunContext) -> Result<E
     }
     let closed = config.export.adjustment_window_days > 0;
     let mut ledger = match (&inputs.ledger, closed) {
-        (Some((_, df)), true) => Ledger::read(df, adjust::first_kept(config, ctx.run_date))?,
+        (Some((_, df)), true) => {
+            Ledger::read(df, config.first_exported_day(ctx.run_date).start_micros(config.project.timezone))?
+        }
         _ => Ledger::default(),
     };
     let mut watch = Stopwatch::new();
@@ -415,9 +425,7 @@ pub fn run(config: &Config, inputs: &ExportInputs, ctx: &RunContext) -> Result<E
             crm::write(*format, &rows, config)?
         };
         refused.extend(out.refused.iter().map(|(id, r)| (*format, id.clone(), *r)));
-        let mut report = out.report(*format);
-        report.unchanged = (ledger.of(*format).count() - out.changed.values().map(Vec::len).sum::<usize>()) as u64;
-        reports.push(report);
+        reports.push(out.report(*format, ledger.of(*format).count()));
         files.extend(out.files);
         updates.extend(out.ledger);
         watch.lap(format.name());
@@ -461,7 +469,7 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
             ledger: stage.previous_table(&artifact::LEDGER)?,
         })
     };
-    StageRun::execute((Stage::Export, "export"), layout, ctx, read, |inputs, _| run(config, &inputs, ctx))
+    StageRun::execute((Stage::Export, "export"), layout, ctx, read, |inputs| run(config, &inputs, ctx))
 }
 
 impl Outputs for ExportOutputs {

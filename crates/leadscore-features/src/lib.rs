@@ -403,7 +403,7 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
             (stage.table(&artifact::LEADS)?, stage.table(&artifact::EVENTS)?, stage.table(&artifact::LABELS)?);
         Ok(FeaturesInputs { leads, events, labels })
     };
-    StageRun::execute((Stage::Features, "derive"), layout, ctx, read, |inputs, _| run(config, &inputs, ctx))
+    StageRun::execute((Stage::Features, "derive"), layout, ctx, read, |inputs| run(config, &inputs, ctx))
 }
 
 impl Outputs for FeaturesOutputs {

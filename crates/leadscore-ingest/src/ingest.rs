@@ -293,15 +293,12 @@ fn text_columns(
 const ROW_SLICE: usize = 16 * 1024;
 
 /// `identities.parquet`: the digests of the leads the run's exports may send, those created in
-/// the scoring range or the adjustment window (see
-/// [`leadscore_core::config::Qualify::first_scored_day`] and
-/// [`leadscore_core::config::Export::first_adjusted_day`]). `leads` is the
+/// the scoring range or the adjustment window ([`Config::first_exported_day`]). `leads` is the
 /// final leads table (sorted by creation), with its raw identity columns.
 fn identities_table(config: &Config, ctx: &RunContext, leads_df: &DataFrame) -> Result<DataFrame> {
     use leadscore_core::schema::identities as id;
     let tz = config.project.timezone;
-    let first = config.qualify.first_scored_day(ctx.run_date).min(config.export.first_adjusted_day(ctx.run_date));
-    let (from, to) = (first.start_micros(tz), ctx.run_date.start_micros(tz));
+    let (from, to) = (config.first_exported_day(ctx.run_date).start_micros(tz), ctx.run_date.start_micros(tz));
     let created = leads_df.column(leads::CREATED_AT)?.datetime()?.physical().rechunk();
     let created = created.cont_slice().map_err(|e| IngestError::Internal(e.to_string()))?;
     let (lo, hi) = (created.partition_point(|t| *t < from), created.partition_point(|t| *t < to));

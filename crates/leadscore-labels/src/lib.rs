@@ -286,7 +286,7 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
             (stage.table(&artifact::LEADS)?, stage.table(&artifact::DEALS)?, stage.table(&artifact::EVENTS)?);
         Ok(LabelsInputs { leads, deals, events })
     };
-    StageRun::execute((Stage::Labels, "label"), layout, ctx, read, |inputs, _| run(config, &inputs, ctx))
+    StageRun::execute((Stage::Labels, "label"), layout, ctx, read, |inputs| run(config, &inputs, ctx))
 }
 
 impl Outputs for LabelsOutputs {

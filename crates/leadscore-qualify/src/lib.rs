@@ -143,9 +143,7 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
         stage.registry_file(&artifact::CHAMPION, &model.dir.join(registry::MODEL_FILE))?;
         Ok((inputs, model))
     };
-    StageRun::execute((Stage::Qualify, "score"), layout, ctx, read, |(inputs, model), _| {
-        run(config, &inputs, ctx, &model)
-    })
+    StageRun::execute((Stage::Qualify, "score"), layout, ctx, read, |(inputs, model)| run(config, &inputs, ctx, &model))
 }
 
 impl Outputs for QualifyOutputs {

@@ -551,7 +551,7 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
             }
         }
     };
-    let train = |due: std::result::Result<(TrainInputs, Option<Champion>), String>, _: &mut StageRun| {
+    let train = |due: std::result::Result<(TrainInputs, Option<Champion>), String>| {
         let (inputs, champion) = match due {
             Err(reason) => {
                 tracing::info!("{reason}");

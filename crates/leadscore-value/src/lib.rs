@@ -133,9 +133,7 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
         stage.registry_file(&artifact::CHAMPION, &model.dir.join(registry::MODEL_FILE))?;
         Ok((ValueInputs { scores, features }, model))
     };
-    StageRun::execute((Stage::Value, "value"), layout, ctx, read, |(inputs, model), _| {
-        run(config, &inputs, ctx, &model)
-    })
+    StageRun::execute((Stage::Value, "value"), layout, ctx, read, |(inputs, model)| run(config, &inputs, ctx, &model))
 }
 
 impl Outputs for ValueOutputs {

@@ -198,6 +198,13 @@ impl Config {
         self.resolve(&self.project.models_dir)
     }
 
+    /// The first day whose leads the run for `run_date` may tell a platform of: the scoring
+    /// range's or the adjustment window's, whichever reaches further back. Ingest keeps the
+    /// digests of these leads; export keeps them in its ledger.
+    pub fn first_exported_day(&self, run_date: crate::RunDate) -> crate::RunDate {
+        self.qualify.first_scored_day(run_date).min(self.export.first_adjusted_day(run_date))
+    }
+
     /// Resolves a path from the config against the config folder (`.` segments dropped).
     pub fn resolve(&self, p: &str) -> PathBuf {
         let p = Path::new(p);

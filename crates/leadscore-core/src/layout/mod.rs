@@ -212,18 +212,17 @@ impl RunLayout {
     }
 
     /// The latest run date before `date` whose `artifact` was committed (its stage's manifest
-    /// written), with the artifact's path.
-    pub fn previous(&self, date: RunDate, artifact: &Artifact) -> Option<(RunDate, PathBuf)> {
+    /// written).
+    pub fn previous(&self, date: RunDate, artifact: &Artifact) -> Option<RunDate> {
         let entries = fs::read_dir(self.root.join("runs")).ok()?;
         let mut dates: Vec<RunDate> = entries
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<RunDate>().ok())
             .filter(|d| *d < date)
             .collect();
         dates.sort();
-        dates.into_iter().rev().find_map(|d| {
-            let committed = self.output(d, artifact.producer, files::MANIFEST).is_file();
-            let path = self.output(d, artifact.producer, artifact.file);
-            (committed && path.is_file()).then_some((d, path))
+        dates.into_iter().rev().find(|d| {
+            self.output(*d, artifact.producer, files::MANIFEST).is_file()
+                && self.output(*d, artifact.producer, artifact.file).is_file()
         })
     }
 

@@ -40,7 +40,7 @@ pub struct StageRun<'a> {
 
 impl<'a> StageRun<'a> {
     /// Starts a run of `stage`.
-    pub fn start(stage: Stage, layout: &'a RunLayout, ctx: &'a RunContext) -> Self {
+    fn start(stage: Stage, layout: &'a RunLayout, ctx: &'a RunContext) -> Self {
         Self { stage, layout, ctx, started: Instant::now(), read: Vec::new(), watch: Stopwatch::new() }
     }
 
@@ -52,28 +52,21 @@ impl<'a> StageRun<'a> {
         layout: &'a RunLayout,
         ctx: &'a RunContext,
         read: impl FnOnce(&mut Self) -> std::result::Result<I, E>,
-        run: impl FnOnce(I, &mut Self) -> std::result::Result<O, E>,
+        run: impl FnOnce(I) -> std::result::Result<O, E>,
     ) -> std::result::Result<(O::Report, Manifest), E> {
         let mut this = Self::start(stage, layout, ctx);
         let inputs = read(&mut this)?;
-        this.lap("read");
-        let mut out = run(inputs, &mut this)?;
+        this.watch.lap("read");
+        let mut out = run(inputs)?;
         match out.take_timings() {
-            t if t.is_empty() => this.lap(step),
-            t => this.record(t),
+            t if t.is_empty() => this.watch.lap(step),
+            t => this.watch.record(t),
         }
-        let mut report = None;
-        let manifest = this.finish(|w| {
-            let r = report.insert(out.write(w)?);
-            w.write_json(files::REPORT, &*r)
-        })?;
-        let report = report.ok_or_else(|| CoreError::Internal("a stage committed without its report".into()))?;
-        Ok((report, manifest))
-    }
-
-    /// The run's context.
-    pub fn ctx(&self) -> &'a RunContext {
-        self.ctx
+        Ok(this.finish(|w| {
+            let report = out.write(w)?;
+            w.write_json(files::REPORT, &report)?;
+            Ok(report)
+        })?)
     }
 
     /// A stage reads only what it declares: the declarations are the DAG's edges.
@@ -101,10 +94,9 @@ impl<'a> StageRun<'a> {
     pub fn previous_table(&mut self, a: &Artifact) -> Result<Option<(crate::RunDate, DataFrame)>> {
         self.declared(a)?;
         debug_assert_eq!(a.place, Place::Previous);
-        let Some((date, path)) = self.layout.previous(self.ctx.run_date, a) else { return Ok(None) };
-        let df = crate::io::read_parquet(&path)?;
-        a.check(&df, &path)?;
-        self.read.push(InputFile::hash(&path, Some(df.height() as u64))?);
+        let Some(date) = self.layout.previous(self.ctx.run_date, a) else { return Ok(None) };
+        let (df, input) = self.layout.read_table(date, a)?;
+        self.read.push(input);
         Ok(Some((date, df)))
     }
 
@@ -138,23 +130,13 @@ impl<'a> StageRun<'a> {
         self.read.extend(files);
     }
 
-    /// Ends a step: the time since the previous one is recorded under `step`.
-    pub fn lap(&mut self, step: &str) {
-        self.watch.lap(step);
-    }
-
-    /// Records steps timed inside the stage's `run`.
-    pub fn record(&mut self, timings: Vec<Timing>) {
-        self.watch.record(timings);
-    }
-
     /// Writes the outputs with `write` into a staging folder, then the manifest, and moves the
-    /// folder into place.
-    pub fn finish(mut self, write: impl FnOnce(&mut StageWriter) -> Result<()>) -> Result<Manifest> {
+    /// folder into place; what `write` returned, and the manifest.
+    fn finish<T>(mut self, write: impl FnOnce(&mut StageWriter) -> Result<T>) -> Result<(T, Manifest)> {
         let mut w = self.layout.begin(self.ctx, self.stage)?;
-        write(&mut w)?;
+        let written = write(&mut w)?;
         self.watch.lap("write");
-        w.commit(self.read, self.watch.into_timings(), self.started)
+        Ok((written, w.commit(self.read, self.watch.into_timings(), self.started)?))
     }
 }
 
