@@ -14,11 +14,14 @@
 //! - [`currency`]: ISO 4217 codes and conversion into the project currency;
 //! - [`digest`]: SHA-256 content hashes and deterministic ids;
 //! - [`identity`]: personal data normalised as the ad platforms specify, and the digests ingest
-//!   makes of it for the exports (the contract of `identities.parquet`).
+//!   makes of it for the exports (the contract of `identities.parquet`);
+//! - [`charts`]: the style sheet and inline SVG charts of the HTML reports, so that every page
+//!   looks alike.
 //!
 //! Stage crates depend on this crate and never on each other.
 
 pub mod artifact;
+pub mod charts;
 pub mod config;
 pub mod currency;
 pub mod digest;

@@ -586,6 +586,37 @@ struct UploadConversionAdjustments<'a> {
     partial_failure: bool,
 }
 
+/// Digests of the lead's e-mail and phone normalised as Google specifies (made by ingest).
+fn google_identifiers(lead: &Lead) -> Vec<UserIdentifier> {
+    let mut ids = Vec::new();
+    if let Some(em) = lead.digests.get(id::EMAIL_SHA256_GOOGLE) {
+        ids.push(UserIdentifier::HashedEmail(em.to_string()));
+    }
+    if let Some(ph) = lead.digests.get(id::PHONE_SHA256_GOOGLE) {
+        ids.push(UserIdentifier::HashedPhoneNumber(ph.to_string()));
+    }
+    ids
+}
+
+/// The click conversions as JSON Lines, and as `UploadClickConversions` request bodies of at
+/// most [`GOOGLE_BATCH`] conversions each.
+fn click_conversion_files(conversions: &[ClickConversion<'_>], out: &mut FormatOutput) -> Result<()> {
+    let json = |e: serde_json::Error| ExportError::Internal(e.to_string());
+    let mut lines = Vec::new();
+    for c in conversions {
+        serde_json::to_writer(&mut lines, c).map_err(json)?;
+        lines.push(b'\n');
+    }
+    out.files.push((files::GOOGLE_ENHANCED.to_string(), lines, None));
+    for (i, chunk) in conversions.chunks(GOOGLE_BATCH).enumerate() {
+        let mut bytes =
+            serde_json::to_vec(&UploadClickConversions { conversions: chunk, partial_failure: true }).map_err(json)?;
+        bytes.push(b'\n');
+        out.files.push((format!("{}{:04}.json", files::GOOGLE_ENHANCED_BATCH_PREFIX, i + 1), bytes, None));
+    }
+    Ok(())
+}
+
 fn google_enhanced(rows: &[&Lead], adjustments: &[Adjustment<'_>], s: &Settings<'_>) -> Result<FormatOutput> {
     let e = &s.config.export;
     let action = e
@@ -597,14 +628,7 @@ fn google_enhanced(rows: &[&Lead], adjustments: &[Adjustment<'_>], s: &Settings<
     let mut conversions = Vec::new();
     for lead in rows.iter().filter(|r| r.qualified) {
         out.candidates += 1;
-        // Digests of the e-mail and phone normalised as Google specifies (made by ingest).
-        let mut ids = Vec::new();
-        if let Some(em) = lead.digests.get(id::EMAIL_SHA256_GOOGLE) {
-            ids.push(UserIdentifier::HashedEmail(em.to_string()));
-        }
-        if let Some(ph) = lead.digests.get(id::PHONE_SHA256_GOOGLE) {
-            ids.push(UserIdentifier::HashedPhoneNumber(ph.to_string()));
-        }
+        let ids = google_identifiers(lead);
         // The lead's own consent wins over the configured one.
         let ad_user_data = lead.ad_user_data.or(e.google_consent.ad_user_data);
         let ad_personalization = lead.ad_personalization.or(e.google_consent.ad_personalization);
@@ -648,19 +672,7 @@ fn google_enhanced(rows: &[&Lead], adjustments: &[Adjustment<'_>], s: &Settings<
         }
     }
     out.exported = conversions.len() as u64;
-    let json = |e: serde_json::Error| ExportError::Internal(e.to_string());
-    let mut lines = Vec::new();
-    for c in &conversions {
-        serde_json::to_writer(&mut lines, c).map_err(json)?;
-        lines.push(b'\n');
-    }
-    out.files.push((files::GOOGLE_ENHANCED.to_string(), lines, None));
-    for (i, chunk) in conversions.chunks(GOOGLE_BATCH).enumerate() {
-        let mut bytes =
-            serde_json::to_vec(&UploadClickConversions { conversions: chunk, partial_failure: true }).map_err(json)?;
-        bytes.push(b'\n');
-        out.files.push((format!("{}{:04}.json", files::GOOGLE_ENHANCED_BATCH_PREFIX, i + 1), bytes, None));
-    }
+    click_conversion_files(&conversions, &mut out)?;
     if e.adjustment_window_days > 0 {
         let adjustments = unexpired(adjustments, s, &mut out);
         enhanced_adjustments(&adjustments, action, s, &mut out)?;

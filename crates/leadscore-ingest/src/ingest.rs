@@ -11,7 +11,6 @@ use leadscore_core::io::column_list;
 use leadscore_core::schema::{
     self, FieldType, RejectReason, SourceKind, UPDATED_AT, canonical_columns, deals, events, leads,
 };
-use leadscore_core::time::format_micros;
 use leadscore_core::{Config, CoreError, RunContext};
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -709,19 +708,7 @@ fn process_source(
     }
     let masked = masked_columns(config, source);
     let (attr_kinds, mut attr_reports) = attribute_kinds(config, kind, files)?;
-    let mut report = SourceReport {
-        source: kind,
-        files: Vec::new(),
-        read: 0,
-        accepted: 0,
-        rejected: 0,
-        rejected_by_reason: BTreeMap::new(),
-        values_left_empty: BTreeMap::new(),
-        preset_columns_missing: preset_missing,
-        first_at: None,
-        last_at: None,
-        on_or_after_run_date: 0,
-    };
+    let mut report = SourceReport::new(kind, preset_missing);
     let mut accepted: Option<DataFrame> = None;
     for (fi, (f, mapping)) in files.iter().zip(&mappings).enumerate() {
         let n = f.frame.height();
@@ -772,10 +759,7 @@ fn process_source(
         )));
     }
     let tf = time_field(kind);
-    let times = table.column(tf)?.datetime()?.physical().clone();
-    report.first_at = times.min().map(format_micros);
-    report.last_at = times.max().map(format_micros);
-    report.on_or_after_run_date = times.iter().filter(|t| t.is_some_and(|t| t >= run_start)).count() as u64;
+    report.record_span(table.column(tf)?.datetime()?.physical(), run_start);
     for a in &mut attr_reports {
         a.filled = (table.height() - table.column(&a.name)?.null_count()) as u64;
     }

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use leadscore_core::RunDate;
 use leadscore_core::config::AttributeKind;
 use leadscore_core::schema::SourceKind;
+use polars::prelude::{ChunkAgg, Int64Chunked};
 use serde::Serialize;
 
 /// What ingest read, kept and rejected, per source and per attribute.
@@ -49,6 +50,33 @@ pub struct SourceReport {
     pub last_at: Option<String>,
     /// Accepted rows dated on or after the run date (kept; stages apply their own time rules).
     pub on_or_after_run_date: u64,
+}
+
+impl SourceReport {
+    /// The accounting of a source before any row is read.
+    pub(crate) fn new(source: SourceKind, preset_columns_missing: Vec<String>) -> Self {
+        Self {
+            source,
+            files: Vec::new(),
+            read: 0,
+            accepted: 0,
+            rejected: 0,
+            rejected_by_reason: BTreeMap::new(),
+            values_left_empty: BTreeMap::new(),
+            preset_columns_missing,
+            first_at: None,
+            last_at: None,
+            on_or_after_run_date: 0,
+        }
+    }
+
+    /// Records the span of the accepted rows' main `times` and how many are dated from
+    /// `run_start` on.
+    pub(crate) fn record_span(&mut self, times: &Int64Chunked, run_start: i64) {
+        self.first_at = times.min().map(leadscore_core::time::format_micros);
+        self.last_at = times.max().map(leadscore_core::time::format_micros);
+        self.on_or_after_run_date = times.iter().filter(|t| t.is_some_and(|t| t >= run_start)).count() as u64;
+    }
 }
 
 /// One file of a source.

@@ -67,32 +67,7 @@ pub fn label(
         .left_join(before, col(leads::LEAD_ID), col(leads::LEAD_ID))
         .left_join(after, col(leads::LEAD_ID), col(leads::LEAD_ID))
         .with_columns([matured.alias(l::MATURED), converted_now.alias("__converted_now")])
-        .select([
-            col(leads::LEAD_ID).alias(l::LEAD_ID),
-            col(leads::USER_ID).alias(l::USER_ID),
-            col(leads::CREATED_AT).alias(l::CREATED_AT),
-            col(l::MATURED),
-            when(col("__converted_now"))
-                .then(lit(true))
-                .when(col(l::MATURED))
-                .then(lit(false))
-                .otherwise(lit(NULL).cast(DataType::Boolean))
-                .alias(l::CONVERTED),
-            col("__first")
-                .cast(DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))
-                .alias(l::FIRST_CONVERSION_AT),
-            ((col("__first") - col(CREATED)).cast(DataType::Float64) / lit(MICROS_PER_DAY as f64))
-                .alias(l::DAYS_TO_CONVERT),
-            when(col("__converted_now"))
-                .then(col("__value").fill_null(lit(0.0)))
-                .when(col(l::MATURED))
-                .then(lit(0.0))
-                .otherwise(lit(NULL).cast(DataType::Float64))
-                .alias(l::VALUE_IN_WINDOW),
-            col("__count").fill_null(lit(0u32)).alias(l::CONVERSIONS_IN_WINDOW),
-            col("__before").is_not_null().alias(l::EXISTING_CUSTOMER),
-            col("__after_us"),
-        ])
+        .select(label_columns())
         .sort([l::CREATED_AT, l::LEAD_ID], SortMultipleOptions::default())
         .collect()?;
     let lags = out
@@ -103,4 +78,36 @@ pub fn label(
         .collect()?;
     let lags: Vec<f64> = lags.column("d")?.f64()?.into_no_null_iter().collect();
     Ok((out.drop("__after_us")?, lags))
+}
+
+/// The labels table's columns from the lead joined to its conversions: converted when a
+/// conversion fell in the window, else `false` only once the window has ended (matured) and
+/// empty before; the value in the window likewise.
+fn label_columns() -> Vec<Expr> {
+    vec![
+        col(leads::LEAD_ID).alias(l::LEAD_ID),
+        col(leads::USER_ID).alias(l::USER_ID),
+        col(leads::CREATED_AT).alias(l::CREATED_AT),
+        col(l::MATURED),
+        when(col("__converted_now"))
+            .then(lit(true))
+            .when(col(l::MATURED))
+            .then(lit(false))
+            .otherwise(lit(NULL).cast(DataType::Boolean))
+            .alias(l::CONVERTED),
+        col("__first")
+            .cast(DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))
+            .alias(l::FIRST_CONVERSION_AT),
+        ((col("__first") - col(CREATED)).cast(DataType::Float64) / lit(MICROS_PER_DAY as f64))
+            .alias(l::DAYS_TO_CONVERT),
+        when(col("__converted_now"))
+            .then(col("__value").fill_null(lit(0.0)))
+            .when(col(l::MATURED))
+            .then(lit(0.0))
+            .otherwise(lit(NULL).cast(DataType::Float64))
+            .alias(l::VALUE_IN_WINDOW),
+        col("__count").fill_null(lit(0u32)).alias(l::CONVERSIONS_IN_WINDOW),
+        col("__before").is_not_null().alias(l::EXISTING_CUSTOMER),
+        col("__after_us"),
+    ]
 }

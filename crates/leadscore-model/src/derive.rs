@@ -352,7 +352,6 @@ fn attribute_features(
     a: &AttributeRecipe,
     created: &Int64Chunked,
 ) -> Result<()> {
-    let n = leads_df.height();
     let c =
         leads_df.column(&a.name).map_err(|_| missing_column(&a.name, leads_df, &format!("attribute `{}`", a.name)))?;
     let origin = format!("attribute {}", a.name);
@@ -388,32 +387,7 @@ fn attribute_features(
                 a.name.replace('_', " "),
             );
         }
-        AttributeKind::Text if a.job_title => {
-            let t = c.str()?;
-            let mut cache: HashMap<&str, (&'static str, &'static str)> = HashMap::new();
-            let (mut sen, mut dep) = (Vec::with_capacity(n), Vec::with_capacity(n));
-            for v in t.iter() {
-                let (s, d) = match v {
-                    None => ("missing", "missing"),
-                    Some(v) => *cache.entry(v).or_insert_with(|| (seniority(Some(v)), department(Some(v)))),
-                };
-                sen.push(Some(s));
-                dep.push(Some(d));
-            }
-            let human = a.name.replace('_', " ");
-            built.push(
-                Column::new(format!("{}_seniority", a.name).into(), sen),
-                FeatureKind::Categorical,
-                &origin,
-                format!("{human} seniority"),
-            );
-            built.push(
-                Column::new(format!("{}_department", a.name).into(), dep),
-                FeatureKind::Categorical,
-                &origin,
-                format!("{human} department"),
-            );
-        }
+        AttributeKind::Text if a.job_title => job_title_features(built, c.str()?, &a.name, &origin),
         AttributeKind::Text => {
             let len: Vec<Option<f64>> = c.str()?.iter().map(|v| v.map(|v| v.chars().count() as f64)).collect();
             built.push(
@@ -436,6 +410,33 @@ fn attribute_features(
         }
     }
     Ok(())
+}
+
+/// A job title's seniority and department (each distinct title classified once).
+fn job_title_features(built: &mut Built, t: &StringChunked, name: &str, origin: &str) {
+    let mut cache: HashMap<&str, (&'static str, &'static str)> = HashMap::new();
+    let (mut sen, mut dep) = (Vec::with_capacity(t.len()), Vec::with_capacity(t.len()));
+    for v in t.iter() {
+        let (s, d) = match v {
+            None => ("missing", "missing"),
+            Some(v) => *cache.entry(v).or_insert_with(|| (seniority(Some(v)), department(Some(v)))),
+        };
+        sen.push(Some(s));
+        dep.push(Some(d));
+    }
+    let human = name.replace('_', " ");
+    built.push(
+        Column::new(format!("{name}_seniority").into(), sen),
+        FeatureKind::Categorical,
+        origin,
+        format!("{human} seniority"),
+    );
+    built.push(
+        Column::new(format!("{name}_department").into(), dep),
+        FeatureKind::Categorical,
+        origin,
+        format!("{human} department"),
+    );
 }
 
 /// A numeric feature column: name, description, one value per lead.

@@ -14,12 +14,12 @@ use std::path::PathBuf;
 
 use chrono::Duration;
 use leadscore_core::artifact;
+use leadscore_core::charts::{self as svg, esc};
 use leadscore_core::schema::{labels as l, scores as s, values as v};
 use leadscore_core::{Config, CoreError, RunContext, RunDate, RunLayout, Stage};
 use leadscore_model::metrics;
 use leadscore_model::registry::{self, LoadedModel};
 use leadscore_qualify::{QualifyError, QualifyInputs};
-use leadscore_train::svg::{self, esc};
 use leadscore_value::ValueInputs;
 use polars::prelude::*;
 use serde::Serialize;
@@ -168,18 +168,7 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
             opts.as_of
         ));
     }
-    // Outcomes as of `as_of`, and every lead and event known then.
-    let mut outcome_cfg = config.clone();
-    outcome_cfg.project.output_dir = dir.join("outcomes").display().to_string();
-    let outcome_ctx = RunContext { run_date: opts.as_of, config_hash: config.hash(), seed, retrain: false };
-    crate::run_through(&[Stage::Ingest, Stage::Labels], &outcome_cfg, &outcome_ctx, &crate::RunOptions::default())?;
-    let outcome_layout = RunLayout::for_config(&outcome_cfg);
-    let (leads_now, _) = outcome_layout.read_table(opts.as_of, &artifact::LEADS)?;
-    let (events_now, _) = outcome_layout.read_table(opts.as_of, &artifact::EVENTS)?;
-    let (labels_now, _) = outcome_layout.read_table(opts.as_of, &artifact::LABELS)?;
-    let outcomes = labels_now
-        .select([l::LEAD_ID, l::MATURED, l::CONVERTED, l::VALUE_IN_WINDOW, l::EXISTING_CUSTOMER])
-        .map_err(pe)?;
+    let known = Known::as_of(config, &dir, opts.as_of, seed)?;
 
     let step = i64::from(config.train.retrain_after_days.max(1));
     let fixed = match &opts.model {
@@ -199,43 +188,14 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
                 &rolling
             }
         };
-        // Score the period's leads as qualify and value would on its last day.
-        let mut cfg = config.clone();
-        cfg.qualify.rescore_days = u32::try_from((end.date() - start.date()).num_days() - 1).unwrap_or(0);
-        let ctx = RunContext { run_date: end, config_hash: config.hash(), seed, retrain: false };
-        let q_inputs = QualifyInputs { leads: leads_now.clone(), events: events_now.clone() };
-        let scored = match leadscore_qualify::run(&cfg, &q_inputs, &ctx, model) {
-            Ok(o) => o,
-            Err(QualifyError::NoLeads { .. }) => {
-                warnings.push(format!("no leads created from {start} to {}", end.pred()));
-                start = end;
-                continue;
-            }
-            Err(e) => return Err(e.into()),
+        let Some((joined, scored)) = known.score(config, model, start, end, seed)? else {
+            warnings.push(format!("no leads created from {start} to {}", end.pred()));
+            start = end;
+            continue;
         };
-        let v_inputs = ValueInputs { scores: scored.scores.clone(), features: scored.features.clone() };
-        let valued = leadscore_value::run(&cfg, &v_inputs, &ctx, model)?;
-        let joined = scored
-            .scores
-            .select([s::LEAD_ID, s::PROBABILITY, s::QUALIFIED])
-            .map_err(pe)?
-            .hstack(&[valued.values.column(v::PREDICTED_VALUE).map_err(pe)?.clone()])
-            .map_err(pe)?
-            .lazy()
-            .join(outcomes.clone().lazy(), [col(s::LEAD_ID)], [col(l::LEAD_ID)], JoinArgs::new(JoinType::Inner))
-            .filter(col(l::MATURED).and(col(l::EXISTING_CUSTOMER).not()))
-            .collect()
-            .map_err(pe)?;
         let t = model.thresholds.policy(config.qualify.policy);
         let promised = t.map_or((0.0, 0.0), |t| (t.precision, t.recall));
-        let period = summarise(
-            start,
-            end.pred(),
-            model.artifact.model_id.clone(),
-            &joined,
-            scored.scores.height() as u64,
-            promised,
-        )?;
+        let period = summarise(start, end.pred(), model.artifact.model_id.clone(), &joined, scored, promised)?;
         tracing::info!(from = %start, precision = period.precision, "backtest period");
         periods.push(period);
         all.push((joined, promised));
@@ -260,6 +220,67 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
     leadscore_core::io::write_json(&dir.join("backtest.json"), &report)?;
     leadscore_core::io::write_bytes(&dir.join("backtest.html"), render_html(&report).as_bytes())?;
     Ok(report)
+}
+
+/// What is known as of the backtest's `as_of`: every lead and event, and the outcomes of the
+/// leads (labels run as of then).
+struct Known {
+    leads: DataFrame,
+    events: DataFrame,
+    outcomes: DataFrame,
+}
+
+impl Known {
+    fn as_of(config: &Config, dir: &std::path::Path, as_of: RunDate, seed: u64) -> Result<Self, PipelineError> {
+        let mut outcome_cfg = config.clone();
+        outcome_cfg.project.output_dir = dir.join("outcomes").display().to_string();
+        let outcome_ctx = RunContext { run_date: as_of, config_hash: config.hash(), seed, retrain: false };
+        crate::run_through(&[Stage::Ingest, Stage::Labels], &outcome_cfg, &outcome_ctx, &crate::RunOptions::default())?;
+        let layout = RunLayout::for_config(&outcome_cfg);
+        let (leads, _) = layout.read_table(as_of, &artifact::LEADS)?;
+        let (events, _) = layout.read_table(as_of, &artifact::EVENTS)?;
+        let (labels, _) = layout.read_table(as_of, &artifact::LABELS)?;
+        let outcomes = labels
+            .select([l::LEAD_ID, l::MATURED, l::CONVERTED, l::VALUE_IN_WINDOW, l::EXISTING_CUSTOMER])
+            .map_err(pe)?;
+        Ok(Self { leads, events, outcomes })
+    }
+
+    /// Scores the leads created from `start` to the day before `end` as qualify and value would
+    /// on that last day, and joins the matured ones (not existing customers) to their outcomes;
+    /// with the number of leads scored. `None` when no lead was created then.
+    fn score(
+        &self,
+        config: &Config,
+        model: &LoadedModel,
+        start: RunDate,
+        end: RunDate,
+        seed: u64,
+    ) -> Result<Option<(DataFrame, u64)>, PipelineError> {
+        let mut cfg = config.clone();
+        cfg.qualify.rescore_days = u32::try_from((end.date() - start.date()).num_days() - 1).unwrap_or(0);
+        let ctx = RunContext { run_date: end, config_hash: config.hash(), seed, retrain: false };
+        let q_inputs = QualifyInputs { leads: self.leads.clone(), events: self.events.clone() };
+        let scored = match leadscore_qualify::run(&cfg, &q_inputs, &ctx, model) {
+            Ok(o) => o,
+            Err(QualifyError::NoLeads { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let v_inputs = ValueInputs { scores: scored.scores.clone(), features: scored.features.clone() };
+        let valued = leadscore_value::run(&cfg, &v_inputs, &ctx, model)?;
+        let joined = scored
+            .scores
+            .select([s::LEAD_ID, s::PROBABILITY, s::QUALIFIED])
+            .map_err(pe)?
+            .hstack(&[valued.values.column(v::PREDICTED_VALUE).map_err(pe)?.clone()])
+            .map_err(pe)?
+            .lazy()
+            .join(self.outcomes.clone().lazy(), [col(s::LEAD_ID)], [col(l::LEAD_ID)], JoinArgs::new(JoinType::Inner))
+            .filter(col(l::MATURED).and(col(l::EXISTING_CUSTOMER).not()))
+            .collect()
+            .map_err(pe)?;
+        Ok(Some((joined, scored.scores.height() as u64)))
+    }
 }
 
 /// Trains the model a rolling backtest scores the period from `start` with: the DAG up to train,
@@ -396,7 +417,7 @@ fn render_html(r: &BacktestReport) -> String {
     let warnings: String = r.warnings.iter().map(|w| format!("<li>{}</li>", esc(w))).collect();
     format!(
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>leadscore backtest {from} … {to}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse;font-size:.9em}}td,th{{border:1px solid #ddd;padding:3px 8px;text-align:right}}</style></head><body>
+<style>{css}</style></head><body>
 <h1>Backtest {from} … {to}</h1><p>{mode} mode: {mode_text}. Outcomes as of {as_of}; only leads whose window had ended by then are evaluated. Policy <b>{policy}</b>.</p><ul>{warnings}</ul>
 <table><tr><th>period</th><th>model</th><th>leads</th><th>matured</th><th>conversions</th><th>expected</th><th>qualified</th><th>precision</th><th>promised</th><th>recall</th><th>promised</th><th>AUC</th><th>predicted value</th><th>actual value</th><th>ratio</th></tr>
 {rows}</table>{precision}{value}</body></html>
@@ -411,5 +432,6 @@ fn render_html(r: &BacktestReport) -> String {
         },
         as_of = r.as_of,
         policy = r.policy,
+        css = svg::CSS,
     )
 }

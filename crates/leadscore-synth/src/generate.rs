@@ -318,34 +318,64 @@ fn department_for(rng: &mut impl Rng) -> Department {
     ][pick_weighted(rng, &[0.36, 0.22, 0.16, 0.08, 0.06, 0.12])]
 }
 
+/// A chief's title (which sets the department: a CMO is in marketing), sometimes in the local
+/// language.
+fn c_level_title(rng: &mut impl Rng, dept: &mut Department, country: &str) -> String {
+    let options: &[(&str, Department)] = &[
+        ("CEO", Department::General),
+        ("Founder", Department::General),
+        ("Co-Founder & CEO", Department::General),
+        ("Owner", Department::General),
+        ("Managing Director", Department::General),
+        ("Chief Marketing Officer", Department::Marketing),
+        ("CMO", Department::Marketing),
+        ("CFO", Department::Finance),
+        ("Chief Technology Officer", Department::Engineering),
+        ("COO", Department::Operations),
+        ("Chief Revenue Officer", Department::Sales),
+    ];
+    let (t, dp) = pick(rng, options);
+    *dept = dp;
+    let local = match (country, dp) {
+        ("DE" | "CH", Department::General) if rng.gen_bool(0.3) => Some("Geschäftsführer"),
+        ("NL" | "BE", Department::General) if rng.gen_bool(0.3) => Some("Eigenaar"),
+        ("FR", Department::General) if rng.gen_bool(0.3) => Some("Directeur Général"),
+        _ => None,
+    };
+    local.unwrap_or(t).to_string()
+}
+
+/// An individual contributor's title in `dept`.
+fn individual_title(rng: &mut impl Rng, dept: Department) -> String {
+    let options: &[&str] = match dept {
+        Department::Marketing => &[
+            "Marketing Specialist",
+            "Content Marketer",
+            "SEO Specialist",
+            "Marketing Coordinator",
+            "Performance Marketeer",
+        ],
+        Department::Sales => {
+            &["Account Executive", "Sales Representative", "SDR", "Business Developer", "Account Manager"]
+        }
+        Department::Engineering => {
+            &["Software Engineer", "Developer", "Data Analyst", "Full Stack Developer", "Data Scientist"]
+        }
+        Department::Finance => &["Accountant", "Financial Analyst", "Bookkeeper"],
+        Department::Hr => &["Recruiter", "HR Advisor", "HR Business Partner"],
+        Department::Operations | Department::General => {
+            &["Operations Specialist", "Customer Success Specialist", "Consultant", "Assistant"]
+        }
+    };
+    let t = pick(rng, options).to_string();
+    if rng.gen_bool(0.1) { format!("Sr. {t}") } else { t }
+}
+
 /// A free-text job title, with the variation real forms show.
 fn job_title(rng: &mut impl Rng, s: Seniority, dept: &mut Department, country: &str) -> Option<String> {
     let d = pick(rng, world::department_words(*dept));
     let title = match s {
-        Seniority::CLevel => {
-            let options: &[(&str, Department)] = &[
-                ("CEO", Department::General),
-                ("Founder", Department::General),
-                ("Co-Founder & CEO", Department::General),
-                ("Owner", Department::General),
-                ("Managing Director", Department::General),
-                ("Chief Marketing Officer", Department::Marketing),
-                ("CMO", Department::Marketing),
-                ("CFO", Department::Finance),
-                ("Chief Technology Officer", Department::Engineering),
-                ("COO", Department::Operations),
-                ("Chief Revenue Officer", Department::Sales),
-            ];
-            let (t, dp) = pick(rng, options);
-            *dept = dp;
-            let local = match (country, dp) {
-                ("DE" | "CH", Department::General) if rng.gen_bool(0.3) => Some("Geschäftsführer"),
-                ("NL" | "BE", Department::General) if rng.gen_bool(0.3) => Some("Eigenaar"),
-                ("FR", Department::General) if rng.gen_bool(0.3) => Some("Directeur Général"),
-                _ => None,
-            };
-            local.unwrap_or(t).to_string()
-        }
+        Seniority::CLevel => c_level_title(rng, dept, country),
         Seniority::Vp => match rng.gen_range(0..4) {
             0 => format!("VP {d}"),
             1 => format!("Vice President of {d}"),
@@ -366,30 +396,7 @@ fn job_title(rng: &mut impl Rng, s: Seniority, dept: &mut Department, country: &
             3 => format!("{d} Lead"),
             _ => format!("Manager, {d}"),
         },
-        Seniority::Individual => {
-            let options: &[&str] = match dept {
-                Department::Marketing => &[
-                    "Marketing Specialist",
-                    "Content Marketer",
-                    "SEO Specialist",
-                    "Marketing Coordinator",
-                    "Performance Marketeer",
-                ],
-                Department::Sales => {
-                    &["Account Executive", "Sales Representative", "SDR", "Business Developer", "Account Manager"]
-                }
-                Department::Engineering => {
-                    &["Software Engineer", "Developer", "Data Analyst", "Full Stack Developer", "Data Scientist"]
-                }
-                Department::Finance => &["Accountant", "Financial Analyst", "Bookkeeper"],
-                Department::Hr => &["Recruiter", "HR Advisor", "HR Business Partner"],
-                Department::Operations | Department::General => {
-                    &["Operations Specialist", "Customer Success Specialist", "Consultant", "Assistant"]
-                }
-            };
-            let t = pick(rng, options).to_string();
-            if rng.gen_bool(0.1) { format!("Sr. {t}") } else { t }
-        }
+        Seniority::Individual => individual_title(rng, *dept),
         Seniority::Student => {
             pick(rng, &["Student", "Intern", "Marketing Intern", "PhD Candidate", "Working Student", "Stagiair"])
                 .to_string()
@@ -812,76 +819,119 @@ impl LeadDeals {
     }
 }
 
+/// The company of the next lead: a few leads come from companies that already sent one.
+fn company_of(rng: &mut ChaCha8Rng, companies: &mut Vec<Company>, lead_company: &mut Vec<u32>) -> usize {
+    let i = lead_company.len();
+    let company = if i > 0 && rng.gen_bool(0.08) {
+        lead_company[rng.gen_range(0..i)] as usize
+    } else {
+        let c = new_company(rng, companies.len() as u64);
+        companies.push(c);
+        companies.len() - 1
+    };
+    lead_company.push(company as u32);
+    company
+}
+
+/// Noise for benchmarks: page views within 30 days either side of the lead's creation.
+fn page_views(noise: &mut ChaCha8Rng, per_lead: &Poisson<f64>, company: usize, created: i64, events: &mut Vec<Event>) {
+    for _ in 0..(per_lead.sample(noise) as u32).min(200) {
+        let at = created + (noise.gen_range(-30.0..30.0_f64) * DAY as f64) as i64;
+        events.push(Event { company, at, name: "Page View", value: None });
+    }
+}
+
+/// The lead's status in the CRM at the export, `age` after its creation.
+fn crm_status(rng: &mut ChaCha8Rng, has_opportunity: bool, age: i64) -> &'static str {
+    if has_opportunity {
+        "Closed - Converted"
+    } else if age < 14 * DAY {
+        "Open - Not Contacted"
+    } else if rng.gen_bool(0.3) {
+        "Working - Contacted"
+    } else {
+        "Closed - Not Converted"
+    }
+}
+
 /// Runs the simulation, handing each lead (in creation order) and its company to `sink`.
 pub fn simulate(sim: &Simulation, mut sink: impl FnMut(&Lead, &Company)) -> Generated {
     let mut rng = ChaCha8Rng::seed_from_u64(sim.seed);
     let times = creation_times(&mut rng, sim);
     let export_at = local_micros(sim.tz, sim.end, 0);
     let period_start = local_micros(sim.tz, sim.start, 0);
-    let period_len = (export_at - period_start).max(1) as f64;
-    let window = f64::from(sim.window_days);
-    let mut companies: Vec<Company> = Vec::new();
-    let mut lead_company: Vec<u32> = Vec::with_capacity(times.len());
-    let mut deals = Vec::new();
-    let mut events = Vec::new();
-    let mut noise = ChaCha8Rng::seed_from_u64(sim.seed ^ NOISE_STREAM);
-    let noise_events = Poisson::new(sim.extra_events).ok().filter(|_| sim.extra_events > 0.0);
-    for (i, &created) in times.iter().enumerate() {
-        let seq = i as u64;
-        let local = DateTime::<Utc>::from_timestamp_micros(created).unwrap_or_default().with_timezone(&sim.tz);
-        let pos = (created - period_start) as f64 / period_len;
-        // A few leads come from companies that already sent one.
-        let company = if i > 0 && rng.gen_bool(0.08) {
-            lead_company[rng.gen_range(0..i)] as usize
-        } else {
-            let c = new_company(&mut rng, companies.len() as u64);
-            companies.push(c);
-            companies.len() - 1
-        };
-        lead_company.push(company as u32);
-        let (employees, industry_idx, country_idx, won_at) = {
-            let c = &companies[company];
-            (c.employees, c.industry, c.country, c.won_at)
-        };
-        let country = &COUNTRIES[country_idx];
-        let industry = &INDUSTRIES[industry_idx];
-        let Person { first_name, last_name, seniority, department, title, email_class, email, phone } =
-            person(&mut rng, country, employees, &companies[company].domain);
-        let small = employees < 10;
-        let Arrival { channel, utm, gclid, fbclid, meta_lead_id, client_id } =
-            arrival(&mut rng, pos, country.code, created);
-        let intent: f64 = rng.sample::<f64, _>(StandardNormal);
-        let answers = answers(&mut rng, intent, employees);
-        let (budget_code, timeline_code, product_code, product) =
-            (answers.budget, answers.timeline, answers.product_code, answers.product);
-        let employees_reported = rng.gen_bool(0.85).then_some(employees);
-        let existing = won_at.is_some_and(|w| w < created);
-        let drivers = Drivers {
-            seniority,
-            department,
-            employees: f64::from(employees),
-            industry,
-            email: email_class,
-            channel,
-            period_pos: pos,
-            budget: budget_code,
-            timeline: timeline_code,
-            intent,
-            hour: local.hour(),
-            has_phone: phone.is_some(),
-            month: local.month(),
-        };
+    let mut world = World {
+        sim,
+        rng,
+        noise: ChaCha8Rng::seed_from_u64(sim.seed ^ NOISE_STREAM),
+        noise_events: Poisson::new(sim.extra_events).ok().filter(|_| sim.extra_events > 0.0),
+        export_at,
+        period_start,
+        period_len: (export_at - period_start).max(1) as f64,
+        companies: Vec::new(),
+        lead_company: Vec::with_capacity(times.len()),
+        deals: Vec::new(),
+        events: Vec::new(),
+    };
+    for (seq, &created) in (0u64..).zip(&times) {
+        let lead = world.lead(seq, created);
+        sink(&lead, &world.companies[lead.company]);
+    }
+    let World { companies, mut deals, mut events, .. } = world;
+    deals.retain(|d| d.created < export_at);
+    deals.sort_by_key(|d| (d.created, d.lead_seq));
+    events.retain(|e| e.at < export_at);
+    events.sort_by_key(|e| (e.at, e.company));
+    Generated { companies, deals, events }
+}
+
+/// The simulation's state while leads arrive one after the other.
+struct World<'a> {
+    sim: &'a Simulation,
+    rng: ChaCha8Rng,
+    /// A stream of its own for the benchmark noise, so that noise leaves the leads unchanged.
+    noise: ChaCha8Rng,
+    noise_events: Option<Poisson<f64>>,
+    export_at: i64,
+    period_start: i64,
+    period_len: f64,
+    companies: Vec<Company>,
+    lead_company: Vec<u32>,
+    deals: Vec<Deal>,
+    events: Vec<Event>,
+}
+
+/// Who a new lead is and how it arrived, before anything happens to it.
+struct Prospect {
+    company: usize,
+    person: Person,
+    arrival: Arrival,
+    intent: f64,
+    answers: Answers,
+    employees_reported: Option<u32>,
+    /// The lead's company had already bought when the lead came.
+    existing: bool,
+}
+
+impl World<'_> {
+    /// The lead created at `created`, with its deals and events added to the world.
+    fn lead(&mut self, seq: u64, created: i64) -> Lead {
+        let prospect = self.prospect(created);
+        let drivers = self.drivers(&prospect, created);
+        let Prospect { company, person, arrival, intent, answers, employees_reported, existing } = prospect;
+        let (employees, industry) = (self.companies[company].employees, drivers.industry);
+        let country = &COUNTRIES[self.companies[company].country];
+        let window = f64::from(self.sim.window_days);
         let p_ever = if existing { 0.0 } else { model::p_ever(&drivers) };
         let scale = model::lag_scale_days(f64::from(employees));
         let p_window = p_ever * model::p_within(window, scale);
-        let mean_amount = model::mean_amount_eur(f64::from(employees), industry, product_code);
-        // Outcomes.
+        let mean_amount = model::mean_amount_eur(f64::from(employees), industry, answers.product_code);
+        let rng = &mut self.rng;
         let converts = rng.gen_range(0.0..1.0) < p_ever;
-        let lag_days = Gamma::new(model::LAG_SHAPE, scale).map(|g| g.sample(&mut rng)).unwrap_or(scale * 2.0);
+        let lag_days = Gamma::new(model::LAG_SHAPE, scale).map(|g| g.sample(rng)).unwrap_or(scale * 2.0);
         let close = created + (lag_days * DAY as f64) as i64;
-        let median = model::median_amount_eur(f64::from(employees), industry, product_code);
-        let amount_eur = LogNormal::new(median.ln(), model::AMOUNT_SIGMA).map(|d| d.sample(&mut rng)).unwrap_or(median);
-        let rate = world::rate(country.currency);
+        let median = model::median_amount_eur(f64::from(employees), industry, answers.product_code);
+        let amount_eur = LogNormal::new(median.ln(), model::AMOUNT_SIGMA).map(|d| d.sample(rng)).unwrap_or(median);
         let deal_created = created + ((lag_days * rng.gen_range(0.15..0.6)) * DAY as f64) as i64;
         let lead_deals = LeadDeals {
             company,
@@ -889,45 +939,26 @@ pub fn simulate(sim: &Simulation, mut sink: impl FnMut(&Lead, &Company)) -> Gene
             created,
             deal_created,
             close,
-            export_at,
+            export_at: self.export_at,
             amount_eur,
-            rate,
+            rate: world::rate(country.currency),
             currency: country.currency,
         };
-        let (has_opportunity, last_touch, mut customer_tier) = if converts {
-            lead_deals.new_business(&mut rng, &mut companies, &mut deals)
-        } else if existing {
-            lead_deals.existing_business(&mut rng, &mut deals)
-        } else if rng.gen_bool(0.08 + 0.12 / (1.0 + (-intent).exp())) {
-            lead_deals.lost_or_open(&mut rng, &mut deals)
-        } else {
-            (false, created, None)
-        };
-        if customer_tier.is_none() && rng.gen_bool(0.015) {
-            customer_tier = Some("Bronze");
+        let (has_opportunity, last_touch, customer_tier) = self.deals_of(&lead_deals, converts, existing, intent);
+        let behaviour = Behaviour { company, created, intent, channel: arrival.channel, converts, lag_days, close };
+        behaviour.before(&mut self.rng, &mut self.events);
+        if let Some(p) = &self.noise_events {
+            page_views(&mut self.noise, p, company, created, &mut self.events);
         }
-        let behaviour = Behaviour { company, created, intent, channel, converts, lag_days, close };
-        behaviour.before(&mut rng, &mut events);
-        // Noise for benchmarks: page views within 30 days either side of creation.
-        if let Some(p) = &noise_events {
-            for _ in 0..(p.sample(&mut noise) as u32).min(200) {
-                let at = created + (noise.gen_range(-30.0..30.0_f64) * DAY as f64) as i64;
-                events.push(Event { company, at, name: "Page View", value: None });
-            }
-        }
-        behaviour.after(&mut rng, &mut events, converts && small && product_code == 0);
-        let status = if has_opportunity {
-            "Closed - Converted"
-        } else if export_at - created < 14 * DAY {
-            "Open - Not Contacted"
-        } else if rng.gen_bool(0.3) {
-            "Working - Contacted"
-        } else {
-            "Closed - Not Converted"
-        };
-        let updated =
-            (last_touch + rng.gen_range(0..2 * DAY)).min(export_at - 1_000_000).max(created) / 1_000_000 * 1_000_000;
-        let lead = Lead {
+        let small = employees < 10;
+        behaviour.after(&mut self.rng, &mut self.events, converts && small && answers.product_code == 0);
+        let status = crm_status(&mut self.rng, has_opportunity, self.export_at - created);
+        let updated = (last_touch + self.rng.gen_range(0..2 * DAY)).min(self.export_at - 1_000_000).max(created)
+            / 1_000_000
+            * 1_000_000;
+        let Person { first_name, last_name, title, email, phone, .. } = person;
+        let Arrival { channel, utm, gclid, fbclid, meta_lead_id, client_id } = arrival;
+        Lead {
             seq,
             created,
             updated,
@@ -943,10 +974,10 @@ pub fn simulate(sim: &Simulation, mut sink: impl FnMut(&Lead, &Company)) -> Gene
             fbclid,
             meta_lead_id,
             client_id,
-            budget: [None, Some("< 5k"), Some("5k-20k"), Some("20k-50k"), Some("50k+")][usize::from(budget_code)],
+            budget: [None, Some("< 5k"), Some("5k-20k"), Some("20k-50k"), Some("50k+")][usize::from(answers.budget)],
             timeline: [None, Some("Immediately"), Some("1-3 months"), Some("3-6 months"), Some("Just researching")]
-                [usize::from(timeline_code)],
-            product,
+                [usize::from(answers.timeline)],
+            product: answers.product,
             employees_reported,
             customer_tier,
             has_opportunity,
@@ -957,12 +988,61 @@ pub fn simulate(sim: &Simulation, mut sink: impl FnMut(&Lead, &Company)) -> Gene
                 converted_in_window: converts && lag_days < window,
                 existing_customer: existing,
             },
-        };
-        sink(&lead, &companies[company]);
+        }
     }
-    deals.retain(|d| d.created < export_at);
-    deals.sort_by_key(|d| (d.created, d.lead_seq));
-    events.retain(|e| e.at < export_at);
-    events.sort_by_key(|e| (e.at, e.company));
-    Generated { companies, deals, events }
+
+    /// What the conversion model knows of the prospect created at `created`.
+    fn drivers(&self, p: &Prospect, created: i64) -> Drivers<'static> {
+        let local = DateTime::<Utc>::from_timestamp_micros(created).unwrap_or_default().with_timezone(&self.sim.tz);
+        let c = &self.companies[p.company];
+        Drivers {
+            seniority: p.person.seniority,
+            department: p.person.department,
+            employees: f64::from(c.employees),
+            industry: &INDUSTRIES[c.industry],
+            email: p.person.email_class,
+            channel: p.arrival.channel,
+            period_pos: (created - self.period_start) as f64 / self.period_len,
+            budget: p.answers.budget,
+            timeline: p.answers.timeline,
+            intent: p.intent,
+            hour: local.hour(),
+            has_phone: p.person.phone.is_some(),
+            month: local.month(),
+        }
+    }
+
+    /// Draws who the lead created at `created` is: its company, person, arrival and answers.
+    fn prospect(&mut self, created: i64) -> Prospect {
+        let company = company_of(&mut self.rng, &mut self.companies, &mut self.lead_company);
+        let c = &self.companies[company];
+        let (employees, won_at) = (c.employees, c.won_at);
+        let person = person(&mut self.rng, &COUNTRIES[c.country], employees, &c.domain);
+        let pos = (created - self.period_start) as f64 / self.period_len;
+        let arrival = arrival(&mut self.rng, pos, COUNTRIES[c.country].code, created);
+        let intent: f64 = self.rng.sample::<f64, _>(StandardNormal);
+        let answers = answers(&mut self.rng, intent, employees);
+        let employees_reported = self.rng.gen_bool(0.85).then_some(employees);
+        let existing = won_at.is_some_and(|w| w < created);
+        Prospect { company, person, arrival, intent, answers, employees_reported, existing }
+    }
+
+    /// The lead's deals: new business when it converts, an upsell for an existing customer,
+    /// else sometimes a lost or open opportunity; and the customer tier sales filled in.
+    fn deals_of(&mut self, deals: &LeadDeals, converts: bool, existing: bool, intent: f64) -> DealOutcome {
+        let rng = &mut self.rng;
+        let (has_opportunity, last_touch, mut customer_tier) = if converts {
+            deals.new_business(rng, &mut self.companies, &mut self.deals)
+        } else if existing {
+            deals.existing_business(rng, &mut self.deals)
+        } else if rng.gen_bool(0.08 + 0.12 / (1.0 + (-intent).exp())) {
+            deals.lost_or_open(rng, &mut self.deals)
+        } else {
+            (false, deals.created, None)
+        };
+        if customer_tier.is_none() && rng.gen_bool(0.015) {
+            customer_tier = Some("Bronze");
+        }
+        (has_opportunity, last_touch, customer_tier)
+    }
 }

@@ -6,7 +6,7 @@ use minijinja::{Environment, Value, context};
 use crate::error::{Result, TrainError};
 use crate::explain::DEPTH;
 use crate::report::Trained;
-use crate::svg;
+use leadscore_core::charts as svg;
 
 const TEMPLATE: &str = include_str!("../templates/report.html");
 
@@ -78,6 +78,7 @@ pub fn render(t: &Trained, page: &PageContext<'_>) -> Result<String> {
     let tmpl = env.get_template("report.html").map_err(|e| TrainError::Report(e.to_string()))?;
     tmpl.render(context! {
         t => Value::from_serialize(&tv),
+        css => svg::CSS,
         chosen => t.chosen.label(),
         why => t.why,
         project => page.project,

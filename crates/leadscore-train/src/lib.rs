@@ -27,7 +27,6 @@ pub mod fit;
 mod html;
 pub mod recency;
 mod report;
-pub mod svg;
 pub mod value;
 
 use std::collections::BTreeMap;
@@ -254,7 +253,11 @@ fn recency_adjustment(
     let p = chosen.calibrator.apply_all(&chosen.classifier.logits(&x)?);
     let run_start = ctx.run_date.start_micros(config.project.timezone);
     let ages: Vec<f64> = pending.created_us.iter().map(|c| (run_start - c) as f64 / 86_400e6).collect();
-    Ok(recency::estimate(&p, &ages, &pending.labels, &set.conversion_delays()))
+    let recency = recency::estimate(&p, &ages, &pending.labels, &set.conversion_delays());
+    if recency.applied {
+        tracing::info!(shift = recency.shift, "recency adjustment: {}", recency.why);
+    }
+    Ok(recency)
 }
 
 /// The volume gate: too few conversions refuse to train (exit 4); a short history or few
@@ -338,19 +341,10 @@ pub fn run(
     let mut sw = Stopwatch::new();
     let set = TrainingSet::from_features(&inputs.features)?;
     let warnings = volume_gate(config, &set)?;
-
     let spec = &inputs.spec;
-    let logistic = fit_logistic(config, spec, &set, &mut sw)?;
     let xt = set.train.design(spec, Encoding::Trees)?;
     let xv = set.validation.design(spec, Encoding::Trees)?;
-    let boosted = fit_candidate(ModelKind::Boosted, &xt, &set.train.labels, &set, &xv, config)?;
-    sw.lap("boosted");
-
-    // Candidates in a fixed order for the report; the choice by log loss, AUC on a tie.
-    let candidates = vec![logistic.candidate.clone(), boosted.candidate.clone()];
-    let (chosen, why) = choose(logistic, boosted);
-    let c = &chosen.candidate.validation;
-
+    let (chosen, candidates, why) = fit_and_choose(config, spec, &set, (&xt, &xv), &mut sw)?;
     let kind = chosen.candidate.kind;
     let columns = spec.design_columns(kind.encoding());
     let importance: Vec<Importance> = chosen
@@ -358,49 +352,35 @@ pub fn run(
         .iter()
         .map(|(feature, importance)| Importance { feature: feature.clone(), importance: *importance })
         .collect();
-
     let rules = explain::explain(&xt, &set.train.labels, &xv, &set.validation.labels, spec)?;
     sw.lap("explain");
     let y = &set.validation.labels;
-    let mut validation = set.validation.frame.select([f::LEAD_ID, f::CREATED_AT, f::CONVERTED])?;
-    validation.with_column(Column::new(registry::PROBABILITY.into(), chosen.probabilities.clone()))?;
+    let validation = validation_probabilities(&set, &chosen.probabilities)?;
     let evaluation = evaluate(&chosen.probabilities, y);
     let thresholds = threshold_file(&chosen.probabilities, y, &config.qualify);
     sw.lap("evaluate");
     let recency = recency_adjustment(config, ctx, &set, spec, &chosen)?;
     sw.lap("recency");
-    if recency.applied {
-        tracing::info!(shift = recency.shift, "recency adjustment: {}", recency.why);
-    }
-    let (value_model, value_report) = value::fit_and_check(
-        &config.train,
-        spec,
-        &set.train,
-        &set.validation,
-        &xt,
-        &xv,
-        value::Chosen { classifier: &chosen.classifier, calibrator: &chosen.calibrator },
-        &thresholds,
-        &chosen.probabilities,
-    )?;
-    drop((xt, xv));
+    let (value_model, value_report) = fit_value(config, spec, &set, (xt, xv), &chosen, &thresholds)?;
     sw.lap("value");
-    let champion_decision = champion_decision(config, champion, &set.validation, c.log_loss);
+    let champion_decision = champion_decision(config, champion, &set.validation, chosen.candidate.validation.log_loss);
     sw.lap("champion");
 
     // Scoring sees shifted probabilities: the thresholds, segments and score percentiles are
     // those of the shifted validation probabilities (the same leads in the same order).
     let thresholds = threshold_file(&recency::apply(&chosen.probabilities, &recency), y, &config.qualify);
-    let artifact = ModelArtifact {
-        version: leadscore_model::classifier::MODEL_VERSION,
-        model_id: String::new(),
-        columns: columns.into_iter().map(|c| c.name).collect(),
-        classifier: chosen.classifier,
-        calibrator: chosen.calibrator,
-        value: Some(value_model),
-        recency_shift: recency.shift,
-    };
-    let artifact = with_model_id(artifact, ctx)?;
+    let artifact = with_model_id(
+        ModelArtifact {
+            version: leadscore_model::classifier::MODEL_VERSION,
+            model_id: String::new(),
+            columns: columns.into_iter().map(|c| c.name).collect(),
+            classifier: chosen.classifier,
+            calibrator: chosen.calibrator,
+            value: Some(value_model),
+            recency_shift: recency.shift,
+        },
+        ctx,
+    )?;
 
     let trained = Trained {
         model_id: artifact.model_id.clone(),
@@ -447,6 +427,53 @@ fn report_html(config: &Config, ctx: &RunContext, trained: &Trained, warnings: &
         tracing::warn!("{w}");
     }
     Ok(html)
+}
+
+/// Fits both candidates (the trees on the tree design `x` of the training and validation rows)
+/// and chooses by log loss, AUC on a tie; the candidates in a fixed order for the report.
+fn fit_and_choose(
+    config: &Config,
+    spec: &FeatureSpec,
+    set: &TrainingSet,
+    (xt, xv): (&Design, &Design),
+    sw: &mut Stopwatch,
+) -> Result<(Fitted, Vec<Candidate>, String)> {
+    let logistic = fit_logistic(config, spec, set, sw)?;
+    let boosted = fit_candidate(ModelKind::Boosted, xt, &set.train.labels, set, xv, config)?;
+    sw.lap("boosted");
+    let candidates = vec![logistic.candidate.clone(), boosted.candidate.clone()];
+    let (chosen, why) = choose(logistic, boosted);
+    Ok((chosen, candidates, why))
+}
+
+/// The value model fitted and checked on the same rows as the chosen classifier; the designs are
+/// dropped after.
+fn fit_value(
+    config: &Config,
+    spec: &FeatureSpec,
+    set: &TrainingSet,
+    (xt, xv): (Design, Design),
+    chosen: &Fitted,
+    thresholds: &Thresholds,
+) -> Result<(leadscore_model::value::ValueModel, value::ValueReport)> {
+    value::fit_and_check(
+        &config.train,
+        spec,
+        &set.train,
+        &set.validation,
+        &xt,
+        &xv,
+        value::Chosen { classifier: &chosen.classifier, calibrator: &chosen.calibrator },
+        thresholds,
+        &chosen.probabilities,
+    )
+}
+
+/// The validation leads with the chosen model's probabilities (`validation.parquet`).
+fn validation_probabilities(set: &TrainingSet, probabilities: &[f64]) -> Result<DataFrame> {
+    let mut validation = set.validation.frame.select([f::LEAD_ID, f::CREATED_AT, f::CONVERTED])?;
+    validation.with_column(Column::new(registry::PROBABILITY.into(), probabilities.to_vec()))?;
+    Ok(validation)
 }
 
 /// The logistic baseline, fitted on the rows it samples: only those are one-hot encoded (on 4M

@@ -142,78 +142,90 @@ impl TrainReport {
             let _ = writeln!(s, "  not retrained: {reason}");
         }
         if let Some(t) = &self.trained {
-            let _ = writeln!(
-                s,
-                "  train {} leads ({} converted), validation {} leads ({} converted), {} … {}",
-                t.train.leads,
-                t.train.conversions,
-                t.validation.leads,
-                t.validation.conversions,
-                t.validation.from.as_deref().unwrap_or("?"),
-                t.validation.to.as_deref().unwrap_or("?"),
-            );
-            let _ = writeln!(
-                s,
-                "  {:<24} {:>7} {:>7} {:>9} {:>7} {:>7}  calibration",
-                "model", "AUC", "PR AUC", "log loss", "Brier", "ECE"
-            );
-            for c in &t.candidates {
-                let h = &c.validation;
-                let _ = writeln!(
-                    s,
-                    "  {:<24} {:>7.4} {:>7.4} {:>9.4} {:>7.4} {:>7.4}  {}",
-                    c.kind.label(),
-                    h.roc_auc,
-                    h.pr_auc,
-                    h.log_loss,
-                    h.brier,
-                    h.ece,
-                    c.calibration.method
-                );
-            }
-            let _ = writeln!(s, "  {}", t.why);
-            for c in &t.candidates {
-                if let Some(b) = c.boosting.as_ref().filter(|b| b.negative_rate < 1.0) {
-                    let _ = writeln!(
-                        s,
-                        "  {}: {} of {} training leads (every conversion, {:.1}% of the others, each weighing {:.1}; `[train] sample_negatives_above`)",
-                        c.kind.label(),
-                        c.rows,
-                        t.train.leads,
-                        100.0 * b.negative_rate,
-                        1.0 / b.negative_rate
-                    );
-                }
-            }
-            for p in &t.thresholds.policies {
-                let _ = writeln!(
-                    s,
-                    "  policy {:<16} {:>5} → threshold {:.4}: precision {:.1}%, recall {:.1}%, qualifies {:.1}%{}",
-                    p.policy.name(),
-                    p.parameter,
-                    p.threshold,
-                    100.0 * p.precision,
-                    100.0 * p.recall,
-                    100.0 * p.qualified_share,
-                    if p.reachable { "" } else { " (target not reachable)" }
-                );
-            }
-            let v = &t.value;
-            let _ = writeln!(
-                s,
-                "  value ({}): predicted {:.0} vs actual {:.0} on validation (ratio {:.3}), Gini {:.3}, 10-90% interval holds {:.0}% of converted values",
-                v.method,
-                v.total_predicted,
-                v.total_actual,
-                v.ratio,
-                v.gini,
-                100.0 * v.interval_coverage
-            );
-            let _ = writeln!(s, "  model {}: {}", t.model_id, t.champion.reason);
+            t.summarise(&mut s);
         }
         for w in &self.warnings {
             let _ = writeln!(s, "  warning: {w}");
         }
         s
+    }
+}
+
+impl Trained {
+    /// The summary's lines on the model trained.
+    fn summarise(&self, s: &mut String) {
+        let _ = writeln!(
+            s,
+            "  train {} leads ({} converted), validation {} leads ({} converted), {} … {}",
+            self.train.leads,
+            self.train.conversions,
+            self.validation.leads,
+            self.validation.conversions,
+            self.validation.from.as_deref().unwrap_or("?"),
+            self.validation.to.as_deref().unwrap_or("?"),
+        );
+        self.summarise_candidates(s);
+        for p in &self.thresholds.policies {
+            let _ = writeln!(
+                s,
+                "  policy {:<16} {:>5} → threshold {:.4}: precision {:.1}%, recall {:.1}%, qualifies {:.1}%{}",
+                p.policy.name(),
+                p.parameter,
+                p.threshold,
+                100.0 * p.precision,
+                100.0 * p.recall,
+                100.0 * p.qualified_share,
+                if p.reachable { "" } else { " (target not reachable)" }
+            );
+        }
+        let v = &self.value;
+        let _ = writeln!(
+            s,
+            "  value ({}): predicted {:.0} vs actual {:.0} on validation (ratio {:.3}), Gini {:.3}, 10-90% interval holds {:.0}% of converted values",
+            v.method,
+            v.total_predicted,
+            v.total_actual,
+            v.ratio,
+            v.gini,
+            100.0 * v.interval_coverage
+        );
+        let _ = writeln!(s, "  model {}: {}", self.model_id, self.champion.reason);
+    }
+
+    /// The summary's table of candidates, why one was chosen, and their sampling.
+    fn summarise_candidates(&self, s: &mut String) {
+        let _ = writeln!(
+            s,
+            "  {:<24} {:>7} {:>7} {:>9} {:>7} {:>7}  calibration",
+            "model", "AUC", "PR AUC", "log loss", "Brier", "ECE"
+        );
+        for c in &self.candidates {
+            let h = &c.validation;
+            let _ = writeln!(
+                s,
+                "  {:<24} {:>7.4} {:>7.4} {:>9.4} {:>7.4} {:>7.4}  {}",
+                c.kind.label(),
+                h.roc_auc,
+                h.pr_auc,
+                h.log_loss,
+                h.brier,
+                h.ece,
+                c.calibration.method
+            );
+        }
+        let _ = writeln!(s, "  {}", self.why);
+        for c in &self.candidates {
+            if let Some(b) = c.boosting.as_ref().filter(|b| b.negative_rate < 1.0) {
+                let _ = writeln!(
+                    s,
+                    "  {}: {} of {} training leads (every conversion, {:.1}% of the others, each weighing {:.1}; `[train] sample_negatives_above`)",
+                    c.kind.label(),
+                    c.rows,
+                    self.train.leads,
+                    100.0 * b.negative_rate,
+                    1.0 / b.negative_rate
+                );
+            }
+        }
     }
 }

@@ -371,59 +371,65 @@ impl Validator<'_> {
         if !ok {
             return None;
         }
-        let operand = match arity(raw.op) {
+        let operand = self.operand(path, raw, ty, tz)?;
+        Some(Condition { field: raw.field.clone(), ty, op: raw.op, operand, case_insensitive: raw.case_insensitive })
+    }
+
+    /// The value or values a condition compares its field with, checked against the operator's
+    /// arity and the field's type.
+    fn operand(&mut self, path: &KeyPath, raw: &RawCondition, ty: ValueType, tz: Tz) -> Option<Operand> {
+        let op = raw.op.name();
+        match arity(raw.op) {
             Arity::Zero => {
                 if raw.value.is_some() || raw.values.is_some() {
-                    self.problem(path, format!("`{}` takes no `value` or `values`", raw.op.name()));
+                    self.problem(path, format!("`{op}` takes no `value` or `values`"));
                     return None;
                 }
-                Operand::None
+                Some(Operand::None)
             }
             Arity::One => {
                 if raw.values.is_some() {
-                    self.problem(&path.key("values"), format!("`{}` takes one `value`, not `values`", raw.op.name()));
+                    self.problem(&path.key("values"), format!("`{op}` takes one `value`, not `values`"));
                     return None;
                 }
                 let Some(v) = &raw.value else {
-                    self.problem(path, format!("`{}` needs a `value`", raw.op.name()));
+                    self.problem(path, format!("`{op}` needs a `value`"));
                     return None;
                 };
-                Operand::One(self.scalar(&path.key("value"), v, ty, tz)?)
+                Some(Operand::One(self.scalar(&path.key("value"), v, ty, tz)?))
             }
             Arity::Many | Arity::Two => {
                 if raw.value.is_some() {
-                    self.problem(&path.key("value"), format!("`{}` takes a list `values`, not `value`", raw.op.name()));
+                    self.problem(&path.key("value"), format!("`{op}` takes a list `values`, not `value`"));
                     return None;
                 }
                 let vs = raw.values.clone().unwrap_or_default();
                 let two = matches!(arity(raw.op), Arity::Two);
                 if (two && vs.len() != 2) || vs.is_empty() {
                     let want = if two { "exactly two `values` (low and high)" } else { "a non-empty list `values`" };
-                    self.problem(path, format!("`{}` needs {want}", raw.op.name()));
+                    self.problem(path, format!("`{op}` needs {want}"));
                     return None;
                 }
                 let mut scalars = Vec::new();
                 for (i, v) in vs.iter().enumerate() {
                     scalars.push(self.scalar(&path.key("values").index(i), v, ty, tz)?);
                 }
-                if two {
-                    let (lo, hi) = (scalars[0].clone(), scalars[1].clone());
-                    let ordered = match (&lo, &hi) {
-                        (Scalar::Number(a), Scalar::Number(b)) => a <= b,
-                        (Scalar::Time(a), Scalar::Time(b)) => a <= b,
-                        _ => true,
-                    };
-                    if !ordered {
-                        self.problem(&path.key("values"), "`is_between` needs the low value first");
-                        return None;
-                    }
-                    Operand::Between(lo, hi)
-                } else {
-                    Operand::Many(scalars)
+                if !two {
+                    return Some(Operand::Many(scalars));
                 }
+                let (lo, hi) = (scalars[0].clone(), scalars[1].clone());
+                let ordered = match (&lo, &hi) {
+                    (Scalar::Number(a), Scalar::Number(b)) => a <= b,
+                    (Scalar::Time(a), Scalar::Time(b)) => a <= b,
+                    _ => true,
+                };
+                if !ordered {
+                    self.problem(&path.key("values"), "`is_between` needs the low value first");
+                    return None;
+                }
+                Some(Operand::Between(lo, hi))
             }
-        };
-        Some(Condition { field: raw.field.clone(), ty, op: raw.op, operand, case_insensitive: raw.case_insensitive })
+        }
     }
 
     fn field_of(
@@ -458,6 +464,84 @@ impl Validator<'_> {
         }
     }
 
+    /// Whether a `combine` definition sets nothing but `name`, `combine` and `dedupe`.
+    fn combine_only(&mut self, path: &KeyPath, raw: &RawConversion) -> bool {
+        let stray: Vec<&str> = [
+            ("source", raw.source.is_some()),
+            ("conditions", !raw.conditions.is_empty()),
+            ("logic", raw.logic.is_some()),
+            ("at", raw.at.is_some()),
+            ("value", raw.value.is_some()),
+            ("currency", raw.currency.is_some()),
+            ("event_name", raw.event_name.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(k, _)| k)
+        .collect();
+        if stray.is_empty() {
+            return true;
+        }
+        self.problem(
+            path,
+            format!("a `combine` definition takes only `name`, `combine` and `dedupe`; remove {}", one_of(stray)),
+        );
+        false
+    }
+
+    /// The `logic` over `n` conditions: all of them when it is not given; every condition it
+    /// names must exist and every condition must be used. `None` in the error case too, with
+    /// `ok` cleared.
+    fn logic(&mut self, path: &KeyPath, text: Option<&String>, n: usize, ok: &mut bool) -> Option<Logic> {
+        let Some(text) = text else {
+            return (n > 0).then(|| Logic::all(n));
+        };
+        let l = match logic::parse(text) {
+            Ok(l) => l,
+            Err(e) => {
+                self.problem(&path.key("logic"), format!("`{text}` {e}"));
+                *ok = false;
+                return None;
+            }
+        };
+        let used = l.referenced();
+        for i in used.iter().filter(|i| **i >= n) {
+            self.problem(
+                &path.key("logic"),
+                format!("`${}` points at no condition; there {} {n}", i + 1, if n == 1 { "is" } else { "are" }),
+            );
+            *ok = false;
+        }
+        for i in (0..n).filter(|i| !used.contains(i)) {
+            self.problem(&path.key("conditions").index(i), format!("condition `${}` is never used by `logic`", i + 1));
+            *ok = false;
+        }
+        Some(l)
+    }
+
+    /// `event_name`, which only an events definition may set, and not to an empty string.
+    fn event_name(
+        &mut self,
+        path: &KeyPath,
+        raw: Option<&String>,
+        source: SourceKind,
+        ok: &mut bool,
+    ) -> Option<String> {
+        match (raw, source) {
+            (Some(_), SourceKind::Deals) => {
+                self.problem(&path.key("event_name"), "`event_name` applies to `source = \"events\"` only");
+                *ok = false;
+                None
+            }
+            (Some(e), _) if e.trim().is_empty() => {
+                self.problem(&path.key("event_name"), "must not be empty");
+                *ok = false;
+                None
+            }
+            (e, _) => e.cloned(),
+        }
+    }
+
     fn definition(
         &mut self,
         path: &KeyPath,
@@ -475,30 +559,12 @@ impl Validator<'_> {
         }
         let dedupe = raw.dedupe.unwrap_or(Dedupe::Id);
         if !raw.combine.is_empty() {
-            let stray: Vec<&str> = [
-                ("source", raw.source.is_some()),
-                ("conditions", !raw.conditions.is_empty()),
-                ("logic", raw.logic.is_some()),
-                ("at", raw.at.is_some()),
-                ("value", raw.value.is_some()),
-                ("currency", raw.currency.is_some()),
-                ("event_name", raw.event_name.is_some()),
-            ]
-            .into_iter()
-            .filter(|(_, set)| *set)
-            .map(|(k, _)| k)
-            .collect();
-            if !stray.is_empty() {
-                self.problem(
-                    path,
-                    format!(
-                        "a `combine` definition takes only `name`, `combine` and `dedupe`; remove {}",
-                        one_of(stray)
-                    ),
-                );
-                return None;
-            }
-            return Some(ConversionDef { name, kind: DefinitionKind::Combine(raw.combine), dedupe, builtin });
+            return self.combine_only(path, &raw).then_some(ConversionDef {
+                name,
+                kind: DefinitionKind::Combine(raw.combine),
+                dedupe,
+                builtin,
+            });
         }
         let Some(source) = raw.source else {
             self.problem(path, "needs `source = \"deals\"` or `source = \"events\"` (or `combine = [...]`)");
@@ -520,52 +586,8 @@ impl Validator<'_> {
                 None => ok = false,
             }
         }
-        let n = raw.conditions.len();
-        let logic = match &raw.logic {
-            None => (n > 0).then(|| Logic::all(n)),
-            Some(text) => match logic::parse(text) {
-                Err(e) => {
-                    self.problem(&path.key("logic"), format!("`{text}` {e}"));
-                    ok = false;
-                    None
-                }
-                Ok(l) => {
-                    let used = l.referenced();
-                    for i in used.iter().filter(|i| **i >= n) {
-                        self.problem(
-                            &path.key("logic"),
-                            format!(
-                                "`${}` points at no condition; there {} {n}",
-                                i + 1,
-                                if n == 1 { "is" } else { "are" }
-                            ),
-                        );
-                        ok = false;
-                    }
-                    for i in (0..n).filter(|i| !used.contains(i)) {
-                        self.problem(
-                            &path.key("conditions").index(i),
-                            format!("condition `${}` is never used by `logic`", i + 1),
-                        );
-                        ok = false;
-                    }
-                    Some(l)
-                }
-            },
-        };
-        let event_name = match (&raw.event_name, source) {
-            (Some(_), SourceKind::Deals) => {
-                self.problem(&path.key("event_name"), "`event_name` applies to `source = \"events\"` only");
-                ok = false;
-                None
-            }
-            (Some(e), _) if e.trim().is_empty() => {
-                self.problem(&path.key("event_name"), "must not be empty");
-                ok = false;
-                None
-            }
-            (e, _) => e.clone(),
-        };
+        let logic = self.logic(path, raw.logic.as_ref(), raw.conditions.len(), &mut ok);
+        let event_name = self.event_name(path, raw.event_name.as_ref(), source, &mut ok);
         let (default_at, default_value) = match source {
             SourceKind::Events => (events::AT, events::VALUE),
             _ => (deals::CLOSED_AT, deals::AMOUNT),

@@ -222,15 +222,7 @@ impl Validator<'_> {
         let action = self.conversion_action(&path, raw.google_conversion_action.as_deref());
         let (formats, formats_ok) =
             self.formats(&path, raw.formats.as_deref(), matches!(action, Some(Some(_))), preset);
-        let enhanced_ok = !formats.contains(&ExportFormat::GoogleEnhanced) || raw.google_conversion_action.is_some();
-        if !enhanced_ok {
-            self.problem(
-                &path.key("formats"),
-                "`google_enhanced` needs `google_conversion_action`: the resource name \
-                 `customers/<customer id>/conversionActions/<conversion action id>` of the conversion action the \
-                 enhanced conversions are uploaded to",
-            );
-        }
+        let enhanced_ok = self.enhanced_has_action(&path, &formats, raw.google_conversion_action.is_some());
         let conversion_name = self.non_empty(&path, "conversion_name", raw.conversion_name, DEFAULT_CONVERSION_NAME);
         let meta_event_name =
             self.non_empty(&path, "meta_event_name", raw.meta_event_name, conversion_name.as_deref().unwrap_or(""));
@@ -269,23 +261,13 @@ impl Validator<'_> {
         let external_id = self.external_id(&path, raw.external_id.as_deref());
         let meta_match_keys = self.meta_match_keys(&path, raw.meta_match_keys.unwrap_or_default());
         let default_phone_country = self.phone_country(&path, raw.default_phone_country.as_deref());
-        let (consent, keys) = (google_consent.as_ref(), meta_match_keys.as_ref());
-        let named = [
-            (path.key("phone_country_attribute"), raw.phone_country_attribute.as_deref()),
-            (
-                path.key("google_consent_attributes").key("ad_user_data"),
-                consent.and_then(|c| c.ad_user_data_attribute.as_deref()),
-            ),
-            (
-                path.key("google_consent_attributes").key("ad_personalization"),
-                consent.and_then(|c| c.ad_personalization_attribute.as_deref()),
-            ),
-            (path.key("meta_match_keys").key("country"), keys.and_then(|k| k.country.as_deref())),
-            (path.key("meta_match_keys").key("ct"), keys.and_then(|k| k.city.as_deref())),
-            (path.key("meta_match_keys").key("st"), keys.and_then(|k| k.state.as_deref())),
-            (path.key("meta_match_keys").key("zp"), keys.and_then(|k| k.zip.as_deref())),
-        ];
-        let attributes_known = self.attributes_exist(&named, attributes);
+        let attributes_known = self.attributes_exist(
+            &path,
+            raw.phone_country_attribute.as_deref(),
+            google_consent.as_ref(),
+            meta_match_keys.as_ref(),
+            attributes,
+        );
         if !(formats_ok && enhanced_ok && attributes_known) {
             return None;
         }
@@ -309,6 +291,20 @@ impl Validator<'_> {
             meta_converted_event_name: closed_loop.1?,
             crm_field_prefix: closed_loop.2?,
         })
+    }
+
+    /// `google_enhanced` uploads to a conversion action, so it needs one.
+    fn enhanced_has_action(&mut self, path: &KeyPath, formats: &[ExportFormat], has_action: bool) -> bool {
+        if has_action || !formats.contains(&ExportFormat::GoogleEnhanced) {
+            return true;
+        }
+        self.problem(
+            &path.key("formats"),
+            "`google_enhanced` needs `google_conversion_action`: the resource name \
+             `customers/<customer id>/conversionActions/<conversion action id>` of the conversion action the \
+             enhanced conversions are uploaded to",
+        );
+        false
     }
 
     /// The Google Ads conversion action, checked as a resource name: `Some(None)` when unset,
@@ -498,14 +494,37 @@ impl Validator<'_> {
         None
     }
 
-    /// Whether every attribute a key names is a configured attribute (each unknown one recorded).
-    fn attributes_exist(&mut self, named: &[(KeyPath, Option<&str>)], attributes: Option<&[Attribute]>) -> bool {
+    /// Whether every attribute a key of `[export]` names is a configured attribute (each unknown
+    /// one recorded): the phone country, the consent attributes and Meta's location keys.
+    fn attributes_exist(
+        &mut self,
+        path: &KeyPath,
+        phone_country: Option<&str>,
+        consent: Option<&GoogleConsent>,
+        keys: Option<&MetaMatchKeys>,
+        attributes: Option<&[Attribute]>,
+    ) -> bool {
         let Some(attrs) = attributes else { return true };
+        let named = [
+            (path.key("phone_country_attribute"), phone_country),
+            (
+                path.key("google_consent_attributes").key("ad_user_data"),
+                consent.and_then(|c| c.ad_user_data_attribute.as_deref()),
+            ),
+            (
+                path.key("google_consent_attributes").key("ad_personalization"),
+                consent.and_then(|c| c.ad_personalization_attribute.as_deref()),
+            ),
+            (path.key("meta_match_keys").key("country"), keys.and_then(|k| k.country.as_deref())),
+            (path.key("meta_match_keys").key("ct"), keys.and_then(|k| k.city.as_deref())),
+            (path.key("meta_match_keys").key("st"), keys.and_then(|k| k.state.as_deref())),
+            (path.key("meta_match_keys").key("zp"), keys.and_then(|k| k.zip.as_deref())),
+        ];
         let names: Vec<&str> = attrs.iter().map(|x| x.name.as_str()).collect();
         let mut ok = true;
         for (key, a) in named {
             if let Some(a) = a.filter(|a| !names.contains(a)) {
-                self.problem(key, format!("unknown attribute `{a}`, expected one of {}", one_of(&names)));
+                self.problem(&key, format!("unknown attribute `{a}`, expected one of {}", one_of(&names)));
                 ok = false;
             }
         }

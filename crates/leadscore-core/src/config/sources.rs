@@ -209,7 +209,34 @@ impl Validator<'_> {
             self.problem(&path.key("path"), "must name a file or glob");
             ok = false;
         }
-        let delimiter = match raw.delimiter.as_deref() {
+        let delimiter = self.delimiter(path, raw.delimiter.as_deref(), &mut ok);
+        let mapping = self.mapping(kind, path, &raw.mapping, preset, &mut ok);
+        self.extra_columns(kind, path, &raw.extra, &mut ok);
+        let max_reject_rate = raw.max_reject_rate.unwrap_or(DEFAULT_MAX_REJECT_RATE);
+        if !(0.0..=1.0).contains(&max_reject_rate) {
+            self.problem(
+                &path.key("max_reject_rate"),
+                format!("must be a share between 0 and 1 (0.05 is 5%), found {max_reject_rate}"),
+            );
+            ok = false;
+        }
+        if !ok {
+            return None;
+        }
+        Some(Source {
+            kind,
+            path: raw.path.trim().to_string(),
+            format: raw.format,
+            delimiter,
+            mapping,
+            extra: raw.extra,
+            max_reject_rate,
+        })
+    }
+
+    /// The field delimiter: one ASCII character, or `\t` for a tab; a comma when not given.
+    fn delimiter(&mut self, path: &KeyPath, raw: Option<&str>, ok: &mut bool) -> u8 {
+        match raw {
             None => b',',
             Some(d) if d.len() == 1 && d.is_ascii() => d.as_bytes()[0],
             Some("\\t") => b'\t',
@@ -218,10 +245,22 @@ impl Validator<'_> {
                     &path.key("delimiter"),
                     format!("expected one ASCII character such as `,` or `;`, found `{d}`"),
                 );
-                ok = false;
+                *ok = false;
                 b','
             }
-        };
+        }
+    }
+
+    /// The source's canonical fields mapped to columns: the preset's, then the config's (an
+    /// empty column name switches a preset's column off); every required field must be mapped.
+    fn mapping(
+        &mut self,
+        kind: SourceKind,
+        path: &KeyPath,
+        raw_mapping: &BTreeMap<String, String>,
+        preset: Option<Preset>,
+        ok: &mut bool,
+    ) -> BTreeMap<&'static str, MappedColumn> {
         let fields = kind.fields();
         let mut mapping: BTreeMap<&'static str, MappedColumn> = BTreeMap::new();
         if let Some(p) = preset {
@@ -229,7 +268,7 @@ impl Validator<'_> {
                 mapping.insert(f, MappedColumn { column: (*c).to_string(), origin: MappingOrigin::Preset });
             }
         }
-        for (field, column) in &raw.mapping {
+        for (field, column) in raw_mapping {
             let mp = path.key("mapping").key(field);
             match fields.iter().find(|f| f.name == field) {
                 None => {
@@ -241,12 +280,12 @@ impl Validator<'_> {
                             one_of(fields.iter().map(|f: &FieldSpec| f.name))
                         ),
                     );
-                    ok = false;
+                    *ok = false;
                 }
                 Some(spec) if column.trim().is_empty() => {
                     if spec.required {
                         self.problem(&mp, format!("`{field}` is required and needs a column name"));
-                        ok = false;
+                        *ok = false;
                     } else {
                         // An empty name switches off a preset's column.
                         mapping.remove(spec.name);
@@ -269,50 +308,35 @@ impl Validator<'_> {
                         if preset.is_none() { " or set `[sources] preset`" } else { "" }
                     ),
                 );
-                ok = false;
+                *ok = false;
             }
         }
-        if kind == SourceKind::Leads && !raw.extra.is_empty() {
+        mapping
+    }
+
+    /// `extra` columns (deals and events only) must have valid names that are not canonical.
+    fn extra_columns(&mut self, kind: SourceKind, path: &KeyPath, extra: &BTreeMap<String, String>, ok: &mut bool) {
+        if kind == SourceKind::Leads && !extra.is_empty() {
             self.problem(
                 &path.key("extra"),
                 "leads carry their extra columns as [[attributes]]; `extra` is for deals and events",
             );
-            ok = false;
+            *ok = false;
         }
         let canonical = canonical_columns(kind);
-        for name in raw.extra.keys() {
+        for name in extra.keys() {
             let ep = path.key("extra").key(name);
             if !valid_name(name) {
                 self.problem(&ep, format!("`{name}` is not a valid column name: use lowercase letters, digits and `_`, starting with a letter"));
-                ok = false;
+                *ok = false;
             } else if canonical.contains(&name.as_str()) {
                 self.problem(
                     &ep,
                     format!("`{name}` is a canonical {} column; map it under `mapping` instead", kind.name()),
                 );
-                ok = false;
+                *ok = false;
             }
         }
-        let max_reject_rate = raw.max_reject_rate.unwrap_or(DEFAULT_MAX_REJECT_RATE);
-        if !(0.0..=1.0).contains(&max_reject_rate) {
-            self.problem(
-                &path.key("max_reject_rate"),
-                format!("must be a share between 0 and 1 (0.05 is 5%), found {max_reject_rate}"),
-            );
-            ok = false;
-        }
-        if !ok {
-            return None;
-        }
-        Some(Source {
-            kind,
-            path: raw.path.trim().to_string(),
-            format: raw.format,
-            delimiter,
-            mapping,
-            extra: raw.extra,
-            max_reject_rate,
-        })
     }
 
     pub(super) fn attributes(&mut self, sources: &Option<Sources>) -> Option<Vec<Attribute>> {
@@ -359,37 +383,7 @@ impl Validator<'_> {
                 self.problem(&ip.key("column"), format!("column `{}` is already an attribute", raw.column));
                 ok = false;
             }
-            // Identifiers and personal data are canonical fields, not features.
-            let identity = sources
-                .as_ref()
-                .and_then(|s| s.leads.mapping.iter().find(|(_, m)| m.column == raw.column))
-                .map(|(field, _)| *field)
-                .filter(|f| {
-                    matches!(*f, "lead_id" | "user_id" | "email" | "phone" | "first_name" | "last_name" | "updated_at")
-                });
-            if let Some(field) = identity {
-                self.problem(
-                    &ip.key("column"),
-                    format!(
-                        "column `{}` is mapped to the canonical field `{field}` and cannot be an attribute",
-                        raw.column
-                    ),
-                );
-                ok = false;
-            }
-            if raw.job_title.is_some() && raw.kind.is_some_and(|k| k != AttributeKind::Text) {
-                self.problem(&ip.key("job_title"), "`job_title` applies to text attributes (`kind = \"text\"`)");
-                ok = false;
-            }
-            let buckets = raw.buckets.clone().unwrap_or_default();
-            if raw.buckets.is_some() && raw.kind.is_some_and(|k| k != AttributeKind::Numeric) {
-                self.problem(&ip.key("buckets"), "`buckets` applies to numeric attributes (`kind = \"numeric\"`)");
-                ok = false;
-            }
-            if buckets.iter().any(|b| !b.is_finite()) || buckets.windows(2).any(|w| w[0] >= w[1]) {
-                self.problem(&ip.key("buckets"), "bucket boundaries must be finite and strictly ascending");
-                ok = false;
-            }
+            let buckets = self.attribute_options(&ip, &raw, sources, &mut ok);
             let job_title = raw.job_title.unwrap_or(name.contains("title"));
             out.push(Attribute {
                 name,
@@ -402,5 +396,48 @@ impl Validator<'_> {
             });
         }
         ok.then_some(out)
+    }
+
+    /// An attribute's options: its column must not be a mapped identifier or personal field,
+    /// `job_title` fits text attributes and `buckets` (returned) numeric ones.
+    fn attribute_options(
+        &mut self,
+        ip: &KeyPath,
+        raw: &RawAttribute,
+        sources: &Option<Sources>,
+        ok: &mut bool,
+    ) -> Vec<f64> {
+        // Identifiers and personal data are canonical fields, not features.
+        let identity = sources
+            .as_ref()
+            .and_then(|s| s.leads.mapping.iter().find(|(_, m)| m.column == raw.column))
+            .map(|(field, _)| *field)
+            .filter(|f| {
+                matches!(*f, "lead_id" | "user_id" | "email" | "phone" | "first_name" | "last_name" | "updated_at")
+            });
+        if let Some(field) = identity {
+            self.problem(
+                &ip.key("column"),
+                format!(
+                    "column `{}` is mapped to the canonical field `{field}` and cannot be an attribute",
+                    raw.column
+                ),
+            );
+            *ok = false;
+        }
+        if raw.job_title.is_some() && raw.kind.is_some_and(|k| k != AttributeKind::Text) {
+            self.problem(&ip.key("job_title"), "`job_title` applies to text attributes (`kind = \"text\"`)");
+            *ok = false;
+        }
+        let buckets = raw.buckets.clone().unwrap_or_default();
+        if raw.buckets.is_some() && raw.kind.is_some_and(|k| k != AttributeKind::Numeric) {
+            self.problem(&ip.key("buckets"), "`buckets` applies to numeric attributes (`kind = \"numeric\"`)");
+            *ok = false;
+        }
+        if buckets.iter().any(|b| !b.is_finite()) || buckets.windows(2).any(|w| w[0] >= w[1]) {
+            self.problem(&ip.key("buckets"), "bucket boundaries must be finite and strictly ascending");
+            *ok = false;
+        }
+        buckets
     }
 }

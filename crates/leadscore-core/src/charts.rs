@@ -1,6 +1,7 @@
-//! Small inline SVG charts for `report.html` (lines over the unit square, vertical and horizontal
-//! bars). Hand-written: a plotting crate would bring font handling and many dependencies for
-//! the four chart shapes the report needs.
+//! The look of leadscore's self-contained HTML pages (the model report, the backtest, the channel
+//! report): one style sheet and small inline SVG charts (lines over the unit square, vertical
+//! bars, horizontal bars, horizontal bars with intervals). Hand-written: a plotting crate would
+//! bring font handling and many dependencies for the few chart shapes the pages need.
 
 use std::fmt::Write as _;
 
@@ -10,6 +11,18 @@ const L: f64 = 48.0;
 const B: f64 = 36.0;
 const T: f64 = 12.0;
 const R: f64 = 12.0;
+
+/// The pages' style sheet (inside `<style>`).
+pub const CSS: &str = "\
+body { font-family: system-ui, -apple-system, Segoe UI, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: .5em 0; font-size: .9em; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+th { background: #f4f4f4; } td.l, th.l { text-align: left; }
+.grid { display: flex; flex-wrap: wrap; gap: 1em; } .grid figure { margin: 0; }
+figcaption { font-size: .85em; color: #555; } .note { color: #555; font-size: .9em; }
+.ok { color: #1a7f37; } .bad { color: #b42318; }
+";
 
 /// Escapes text for SVG and HTML.
 pub fn esc(s: &str) -> String {
@@ -186,6 +199,61 @@ pub fn hbars(items: &[(String, f64)]) -> String {
             label_w + w + 4.0,
             y + 12.0,
             100.0 * v
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// One horizontal bar with its interval: label, value, low and high end.
+pub type IntervalBar = (String, f64, f64, f64);
+
+/// Horizontal bars with labels on the left and a whisker for each bar's interval; `fmt` writes
+/// the value beside the bar. Bars start at 0; a negative value or end is drawn at 0.
+pub fn interval_hbars(items: &[IntervalBar], fmt: impl Fn(f64) -> String) -> String {
+    let row = 20.0;
+    let label_w = 220.0;
+    let width = 620.0;
+    let height = row * items.len() as f64 + 8.0;
+    let max = items.iter().map(|i| i.1.max(i.3)).filter(|v| v.is_finite()).fold(0.0_f64, f64::max).max(1e-9);
+    let scale = |v: f64| (width - label_w - 90.0) * (v.max(0.0) / max).min(1.0);
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}">"#
+    );
+    for (k, (label, v, lo, hi)) in items.iter().enumerate() {
+        let y = 4.0 + row * k as f64;
+        let mid = y + (row - 4.0) / 2.0;
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{}</text><rect x="{label_w}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#1f77b4"><title>{}: {} ({} to {})</title></rect>"##,
+            label_w - 6.0,
+            y + 12.0,
+            esc(label),
+            y + 2.0,
+            scale(*v),
+            row - 6.0,
+            esc(label),
+            fmt(*v),
+            fmt(*lo),
+            fmt(*hi)
+        );
+        if lo.is_finite() && hi.is_finite() {
+            let (x1, x2) = (label_w + scale(*lo), label_w + scale(*hi));
+            let _ = write!(
+                s,
+                r##"<line x1="{x1:.1}" y1="{mid:.1}" x2="{x2:.1}" y2="{mid:.1}" stroke="#333"/><line x1="{x1:.1}" y1="{:.1}" x2="{x1:.1}" y2="{:.1}" stroke="#333"/><line x1="{x2:.1}" y1="{:.1}" x2="{x2:.1}" y2="{:.1}" stroke="#333"/>"##,
+                mid - 4.0,
+                mid + 4.0,
+                mid - 4.0,
+                mid + 4.0
+            );
+        }
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" font-size="10">{}</text>"#,
+            label_w + scale(v.max(*hi)) + 6.0,
+            y + 12.0,
+            esc(&fmt(*v))
         );
     }
     s.push_str("</svg>");
