@@ -9,8 +9,10 @@
 //!   and features only feed training, which is not due), scoring about `--daily-leads` leads
 //!   (50,000 by default; the day's leads and, via qualify's `rescore_days`, enough earlier days),
 //!   end to end in one process;
-//! - `ingest*`, `qualify*`, `value*`, `export*`: ingest with every lead in the scoring range (it
-//!   makes their digests), then scoring, valuing and exporting every lead of the history.
+//! - `ingest*`, `qualify*`, `value*`, `export*`, `channels*`: ingest with every lead in the
+//!   scoring range (it makes their digests), then scoring, valuing, exporting and counting by
+//!   channel every lead of the history; `report*`: `leadscore report channels` over all of them,
+//!   with the generated ad spend.
 //!
 //! ```text
 //! cargo bench --bench pipeline                      # 100k and 1M leads
@@ -236,9 +238,12 @@ fn main() {
         let every = out.join("leadscore-every-lead.toml");
         std::fs::write(&every, format!("{base}\n[qualify]\nrescore_days = 3660\n")).expect("a config for every lead");
         let every = every.to_str().expect("utf-8 path");
-        for name in ["ingest*", "qualify*", "value*", "export*"] {
+        for name in ["ingest*", "qualify*", "value*", "export*", "channels*"] {
             let m = measure(&["stage", name.trim_end_matches('*'), "--config", every]);
             row(n, name, &m, n, "");
         }
+        // The channel report over the whole history with the generated ad spend (`report*`).
+        let m = measure(&["report", "channels", "--config", every, "--from", "2000-01-01", "--to", "2099-12-31"]);
+        row(n, "report*", &m, n, "`report channels` over every lead, with the spend file");
     }
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 /// The stages `leadscore run` runs today.
 /// The stages that write tables (train writes a report; its model goes to the registry).
-const STAGES: [&str; 6] = ["ingest", "labels", "features", "qualify", "value", "export"];
+const STAGES: [&str; 7] = ["ingest", "labels", "features", "qualify", "value", "export", "channels"];
 
 fn synth(dir: &Path, extra: &[&str]) -> PathBuf {
     let out = dir.join("export");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-const STAGES: [&str; 7] = ["ingest", "labels", "features", "train", "qualify", "value", "export"];
+const STAGES: [&str; 8] = ["ingest", "labels", "features", "train", "qualify", "value", "export", "channels"];
 const DATE: &str = "2026-11-01";
 
 /// A copy of the bundled sample in a fresh folder; returns its config.
@@ -88,7 +88,7 @@ fn a_second_run_of_the_same_date_skips_every_stage_and_force_gives_the_same_tabl
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(c, 0, "{err}");
     let st = statuses(&second);
-    assert_eq!(st.len(), 7);
+    assert_eq!(st.len(), STAGES.len());
     assert!(st.iter().all(|(_, s)| s == "skipped"), "{st:?}");
     assert!(err.contains("skipped (up to date)"), "{err}");
     // Generous for a shared machine: a skip hashes inputs and outputs, nothing else.
@@ -131,7 +131,7 @@ fn features_run_only_on_days_train_trains_and_labels_every_day() {
     // The day after the champion was trained: nothing reads features; export reads labels.
     let v = next_day(&[]);
     let st = statuses(&v);
-    let expected = ["ran", "ran", "skipped", "ran", "ran", "ran", "ran"];
+    let expected = ["ran", "ran", "skipped", "ran", "ran", "ran", "ran", "ran"];
     assert_eq!(st.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(), expected, "{v}");
     let note = v["stages"][2]["note"].as_str().unwrap();
     assert!(note.contains("not needed today") && note.contains("retraining after 7 days"), "{note}");
@@ -301,7 +301,7 @@ fn the_pipeline_file_is_checked_and_selects_stages() {
     assert_eq!(c1, 0, "{err}");
     assert_eq!(
         statuses(&v).iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
-        ["features", "train", "qualify", "value", "export"]
+        ["features", "train", "qualify", "value", "export", "channels"]
     );
     // The pipeline's options are in effect: qualify re-scores 3 days before the day.
     let q = manifest(&config, "qualify");

@@ -50,7 +50,7 @@ try:  # Airflow 3 moved the hook to the standard provider.
 except ImportError:  # Airflow 2
     from airflow.hooks.subprocess import SubprocessHook
 
-STAGES = ["ingest", "labels", "features", "train", "qualify", "value", "export"]
+STAGES = ["ingest", "labels", "features", "train", "qualify", "value", "export", "channels"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # leadscore's exit codes (README, "Exit codes").

@@ -95,7 +95,8 @@ pub enum Command {
     /// Run one stage for one run date (its inputs must exist), even when its outputs are up to
     /// date.
     Stage {
-        /// The stage: `ingest`, `labels`, `features`, `train`, `qualify`, `value` or `export`.
+        /// The stage: `ingest`, `labels`, `features`, `train`, `qualify`, `value`, `export` or
+        /// `channels`.
         name: String,
         /// Config and date.
         #[command(flatten)]
@@ -120,15 +121,9 @@ pub enum Command {
     /// with the outcomes known now: precision and recall of `qualified`, AUC, predicted against
     /// actual value per period. Writes backtest.json and backtest.html.
     Backtest {
-        /// Config file.
-        #[arg(long, short, default_value = "leadscore.toml")]
-        config: PathBuf,
-        /// First day whose leads are scored (YYYY-MM-DD).
-        #[arg(long)]
-        from: RunDate,
-        /// Last day whose leads are scored (YYYY-MM-DD), included.
-        #[arg(long)]
-        to: RunDate,
+        /// Config file and the days whose leads are scored.
+        #[command(flatten)]
+        range: RangeArgs,
         /// Outcomes known before this date. Default: the config's `default_run_date`, else today.
         #[arg(long)]
         as_of: Option<RunDate>,
@@ -141,6 +136,12 @@ pub enum Command {
         /// Print the report as JSON on stdout instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Reports over a range of days, from the daily runs' outputs.
+    Report {
+        /// Which report.
+        #[command(subcommand)]
+        report: ReportCommand,
     },
     /// Run the DAG for every run date from `--from` to `--to` (both included), in order; stop at
     /// the first failing date unless `--continue-on-error`. A date with nothing to do (exit 99)
@@ -238,4 +239,47 @@ pub struct SynthArgs {
     /// with a large events table; they carry no signal.
     #[arg(long, default_value_t = 0.0)]
     pub extra_events: f64,
+}
+
+/// A config file and the days of creation of the leads a command looks at.
+#[derive(Debug, Args)]
+pub struct RangeArgs {
+    /// Config file.
+    #[arg(long, short, default_value = "leadscore.toml")]
+    pub config: PathBuf,
+    /// First day of creation (YYYY-MM-DD).
+    #[arg(long)]
+    pub from: RunDate,
+    /// Last day of creation (YYYY-MM-DD), included.
+    #[arg(long)]
+    pub to: RunDate,
+}
+
+/// The reports of `leadscore report`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Which traffic sources bring valuable leads: per channel of each `[channels] dimensions`
+    /// attribute (and Google/Meta click ids) and per week, the leads created from `--from` to
+    /// `--to`, their qualified share, predicted value and, once matured, actual conversions and
+    /// value; with ad spend (`--spend` or `[channels.spend]`), cost per (qualified) lead and
+    /// predicted and actual return on ad spend. Reads the daily runs' `channel_leads.parquet`;
+    /// writes `<output_dir>/channels/<from>_<to>/` (channels.parquet, .csv, .html, report.json).
+    Channels {
+        /// Config file and the days whose leads are counted.
+        #[command(flatten)]
+        range: RangeArgs,
+        /// Outcomes as known on this run date. Default: the latest run with labels.
+        #[arg(long)]
+        as_of: Option<RunDate>,
+        /// Ad spend per day and campaign (CSV or Parquet, as Google Ads or Meta export it),
+        /// instead of `[channels.spend] path`.
+        #[arg(long)]
+        spend: Option<PathBuf>,
+        /// Seed of the bootstrap intervals.
+        #[arg(long, default_value_t = leadscore_core::config::train::DEFAULT_SEED)]
+        seed: u64,
+        /// Print the report as JSON on stdout instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -24,7 +24,7 @@ use leadscore_pipeline::{PipelineError, RunOptions};
 use leadscore_synth::{Shape, SynthError, SynthOptions};
 use tracing_subscriber::EnvFilter;
 
-pub use args::{Cli, Command, DagArgs, LogFormat};
+pub use args::{Cli, Command, DagArgs, LogFormat, RangeArgs, ReportCommand};
 pub use inspect::{InspectError, Inspection, inspect};
 
 /// A usage mistake the CLI itself detects (exit code 2).
@@ -258,11 +258,19 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             print(&if as_json { json(&summary)? } else { summary.render() })?;
             Ok(result?)
         }
-        Command::Backtest { config, from, to, as_of, model, seed, json: as_json } => {
+        Command::Backtest { range: RangeArgs { config, from, to }, as_of, model, seed, json: as_json } => {
             let cfg = load_config(&config)?;
             let as_of = as_of.unwrap_or_else(|| cfg.default_run_date());
             let opts = leadscore_pipeline::backtest::BacktestOptions { from, to, as_of, model };
             let report = leadscore_pipeline::backtest::backtest(&cfg, &opts, seed)?;
+            print(&if as_json { json(&report)? } else { report.render() })
+        }
+        Command::Report {
+            report: ReportCommand::Channels { range: RangeArgs { config, from, to }, as_of, spend, seed, json: as_json },
+        } => {
+            let cfg = load_config(&config)?;
+            let opts = leadscore_channels::range::RangeOptions { from, to, as_of, spend };
+            let report = leadscore_channels::range::report(&cfg, &opts, seed).map_err(PipelineError::from)?;
             print(&if as_json { json(&report)? } else { report.render() })
         }
         Command::Validate { run } => validate(&run),

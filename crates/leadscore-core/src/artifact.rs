@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CoreError, Result};
 use crate::layout::Stage;
 use crate::schema::{
-    conversions as cv, deals as de, events as ev, features as fe, files, identities as id, labels as la, leads as le,
-    ledger as lg, rejects as rj, scores as sc, values as va,
+    channel_leads as cl, channels as ch, conversions as cv, deals as de, events as ev, features as fe, files,
+    identities as id, labels as la, leads as le, ledger as lg, rejects as rj, scores as sc, values as va,
 };
 
 /// Where an artifact lives.
@@ -43,6 +43,8 @@ pub enum Kind {
     Bool,
     /// An unsigned or signed integer.
     Integer,
+    /// A calendar date.
+    Date,
 }
 
 impl Kind {
@@ -55,6 +57,7 @@ impl Kind {
             (Self::Float, DataType::Float64 | DataType::Float32) => true,
             (Self::Bool, DataType::Boolean) => true,
             (Self::Integer, d) => d.is_integer(),
+            (Self::Date, DataType::Date) => true,
             _ => false,
         }
     }
@@ -66,6 +69,7 @@ impl Kind {
             Self::Float => "a number (float64)",
             Self::Bool => "a boolean",
             Self::Integer => "an integer",
+            Self::Date => "a date",
         }
     }
 }
@@ -86,7 +90,7 @@ pub struct Artifact {
     pub about: &'static str,
 }
 
-use Kind::{Bool, Float, Instant, Integer, Text};
+use Kind::{Bool, Date, Float, Instant, Integer, Text};
 
 const fn table(
     producer: Stage,
@@ -327,8 +331,64 @@ pub const LEDGER: Artifact = Artifact {
     about: "what every destination was last told of every lead of the adjustment window",
 };
 
+/// Every lead the run scored, with its channels (one column per dimension follows) and what
+/// was predicted for it: what `leadscore report channels` gathers over a range of days.
+pub const CHANNEL_LEADS: Artifact = table(
+    Stage::Channels,
+    files::CHANNEL_LEADS,
+    &[
+        (cl::LEAD_ID, Text),
+        (cl::CREATED_AT, Instant),
+        (cl::WEEK, Date),
+        (cl::GOOGLE_CLICK, Bool),
+        (cl::META_CLICK, Bool),
+        (cl::MODEL_ID, Text),
+        (cl::PROBABILITY, Float),
+        (cl::QUALIFIED, Bool),
+        (cl::PREDICTED_VALUE, Float),
+    ],
+    "the scored leads with their channels and predictions",
+);
+
+/// The channel table: leads, qualified share, predicted and actual value (and spend) per
+/// dimension x channel x week.
+pub const CHANNELS: Artifact = table(
+    Stage::Channels,
+    files::CHANNELS,
+    &[
+        (ch::DIMENSION, Text),
+        (ch::CHANNEL, Text),
+        (ch::WEEK, Date),
+        (ch::LEADS, Integer),
+        (ch::QUALIFIED, Integer),
+        (ch::QUALIFIED_SHARE, Float),
+        (ch::QUALIFIED_SHARE_LOW, Float),
+        (ch::QUALIFIED_SHARE_HIGH, Float),
+        (ch::MEAN_PROBABILITY, Float),
+        (ch::PREDICTED_VALUE, Float),
+        (ch::PREDICTED_VALUE_PER_LEAD, Float),
+        (ch::PREDICTED_VALUE_PER_LEAD_LOW, Float),
+        (ch::PREDICTED_VALUE_PER_LEAD_HIGH, Float),
+        (ch::MATURED_LEADS, Integer),
+        (ch::MATURED_PREDICTED_VALUE, Float),
+        (ch::ACTUAL_CONVERSIONS, Integer),
+        (ch::ACTUAL_VALUE, Float),
+        (ch::ACTUAL_VALUE_PER_LEAD, Float),
+        (ch::ACTUAL_VALUE_PER_LEAD_LOW, Float),
+        (ch::ACTUAL_VALUE_PER_LEAD_HIGH, Float),
+        (ch::COST, Float),
+        (ch::COST_PER_LEAD, Float),
+        (ch::COST_PER_QUALIFIED_LEAD, Float),
+        (ch::PREDICTED_ROAS, Float),
+        (ch::ACTUAL_ROAS, Float),
+        (ch::TOO_SMALL, Bool),
+        (ch::CURRENCY, Text),
+    ],
+    "leads, qualified share, predicted and actual value, spend and ROAS per channel and week",
+);
+
 /// Every artifact, in producer order.
-pub const ALL: [Artifact; 15] = [
+pub const ALL: [Artifact; 17] = [
     LEADS,
     IDENTITIES,
     DEALS,
@@ -344,6 +404,8 @@ pub const ALL: [Artifact; 15] = [
     SCORED_FEATURES,
     VALUES,
     LEDGER,
+    CHANNEL_LEADS,
+    CHANNELS,
 ];
 
 /// What each stage reads: the single source of the DAG's edges.
@@ -356,6 +418,7 @@ pub fn inputs(stage: Stage) -> &'static [Artifact] {
         Stage::Qualify => &[LEADS, EVENTS, CHAMPION],
         Stage::Value => &[SCORES, SCORED_FEATURES, CHAMPION],
         Stage::Export => &[LEADS, IDENTITIES, LABELS, SCORES, VALUES, LEDGER],
+        Stage::Channels => &[LEADS, LABELS, SCORES, VALUES],
     }
 }
 
@@ -449,6 +512,7 @@ mod tests {
         assert_eq!(Stage::Value.reads(), vec![Stage::Train, Stage::Qualify]);
         // Export reads labels (deals that closed) and its own earlier ledger: not an edge.
         assert_eq!(Stage::Export.reads(), vec![Stage::Ingest, Stage::Labels, Stage::Qualify, Stage::Value]);
+        assert_eq!(Stage::Channels.reads(), vec![Stage::Ingest, Stage::Labels, Stage::Qualify, Stage::Value]);
         assert_eq!(Stage::Qualify.reads(), vec![Stage::Ingest, Stage::Train]);
         // Train reads its own earlier champion: not an edge.
         assert_eq!(Stage::Train.reads(), vec![Stage::Features]);

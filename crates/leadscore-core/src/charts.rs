@@ -81,10 +81,24 @@ pub type Series<'a> = (&'a str, &'a str, &'a [(f64, f64)]);
 /// Lines over [0, 1] x [0, `y_max`]; `diagonal` draws the corner-to-corner line (y = x when
 /// `y_max` is 1).
 pub fn lines(series: &[Series<'_>], x_label: &str, y_label: &str, diagonal: bool, y_max: f64) -> String {
+    let mut s = lines_framed(series, x_label, y_label, diagonal, y_max, true);
+    s.push_str("</svg>");
+    s
+}
+
+/// The chart of [`lines`] without its closing tag; `x_ticks` labels the x axis 0 … 1.
+fn lines_framed(
+    series: &[Series<'_>],
+    x_label: &str,
+    y_label: &str,
+    diagonal: bool,
+    y_max: f64,
+    x_ticks: bool,
+) -> String {
     let (pw, ph) = (W - L - R, H - T - B);
     let y_max = if y_max > 0.0 { y_max } else { 1.0 };
     let mut s = format!(r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}">"#);
-    frame(&mut s, x_label, y_label, y_max, true);
+    frame(&mut s, x_label, y_label, y_max, x_ticks);
     if diagonal {
         let _ = write!(
             s,
@@ -109,7 +123,21 @@ pub fn lines(series: &[Series<'_>], x_label: &str, y_label: &str, diagonal: bool
             esc(name)
         );
     }
-    s.push_str("</svg>");
+    s
+}
+
+/// Lines over a sequence (weeks, say) whose first and last positions are labelled `ends`; the
+/// points' x runs over [0, 1] as in [`lines`].
+pub fn lines_between(series: &[Series<'_>], ends: (&str, &str), y_label: &str, y_max: f64) -> String {
+    let mut s = lines_framed(series, "", y_label, false, y_max, false);
+    let y = H - B + 14.0;
+    let _ = write!(
+        s,
+        r##"<text x="{L}" y="{y:.1}" font-size="10" text-anchor="start">{}</text><text x="{:.1}" y="{y:.1}" font-size="10" text-anchor="end">{}</text></svg>"##,
+        esc(ends.0),
+        W - R,
+        esc(ends.1)
+    );
     s
 }
 

@@ -303,6 +303,91 @@ pub mod values {
     pub const CURRENCY: &str = "currency";
 }
 
+/// Columns of `channel_leads.parquet` (the channels stage): one row per lead the run scored,
+/// with where it came from and what was predicted for it. The channel columns follow, one per
+/// configured dimension, named [`DIMENSION_PREFIX`] + the attribute (`by_utm_source`).
+pub mod channel_leads {
+    /// The lead.
+    pub const LEAD_ID: &str = "lead_id";
+    /// When it was created.
+    pub const CREATED_AT: &str = "created_at";
+    /// Monday of its week of creation, in the project time zone.
+    pub const WEEK: &str = "week";
+    /// Whether it carries a Google click id (`gclid`).
+    pub const GOOGLE_CLICK: &str = "google_click";
+    /// Whether it carries a Meta click id or lead-ads id (`fbclid`, `meta_lead_id`).
+    pub const META_CLICK: &str = "meta_click";
+    /// The model that scored it.
+    pub const MODEL_ID: &str = "model_id";
+    /// Calibrated probability of converting within the window.
+    pub const PROBABILITY: &str = "probability";
+    /// Whether it qualified.
+    pub const QUALIFIED: &str = "qualified";
+    /// Predicted value within the window (project currency).
+    pub const PREDICTED_VALUE: &str = "predicted_value";
+    /// Start of the name of a channel column.
+    pub const DIMENSION_PREFIX: &str = "by_";
+}
+
+/// Columns of `channels.parquet`: one row per dimension x channel x week.
+pub mod channels {
+    /// What the leads are grouped by: an attribute (`utm_source`), `google_click` or `meta_click`.
+    pub const DIMENSION: &str = "dimension";
+    /// The group: the attribute's value (`(none)` when empty), or `yes`/`no` for a click id.
+    pub const CHANNEL: &str = "channel";
+    /// Monday of the week the leads were created in (project time zone).
+    pub const WEEK: &str = "week";
+    /// Leads.
+    pub const LEADS: &str = "leads";
+    /// Qualified leads.
+    pub const QUALIFIED: &str = "qualified";
+    /// Qualified leads / leads.
+    pub const QUALIFIED_SHARE: &str = "qualified_share";
+    /// Low end of the 95% Wilson interval of the qualified share.
+    pub const QUALIFIED_SHARE_LOW: &str = "qualified_share_low";
+    /// High end of that interval.
+    pub const QUALIFIED_SHARE_HIGH: &str = "qualified_share_high";
+    /// Mean probability of converting within the window.
+    pub const MEAN_PROBABILITY: &str = "mean_probability";
+    /// Sum of the predicted values.
+    pub const PREDICTED_VALUE: &str = "predicted_value";
+    /// Predicted value per lead.
+    pub const PREDICTED_VALUE_PER_LEAD: &str = "predicted_value_per_lead";
+    /// Low end of the 95% interval of the predicted value per lead (bootstrap).
+    pub const PREDICTED_VALUE_PER_LEAD_LOW: &str = "predicted_value_per_lead_low";
+    /// High end of that interval.
+    pub const PREDICTED_VALUE_PER_LEAD_HIGH: &str = "predicted_value_per_lead_high";
+    /// Leads whose conversion window has ended (by the outcomes' date).
+    pub const MATURED_LEADS: &str = "matured_leads";
+    /// Sum of the predicted values of the matured leads (to set beside the actual value).
+    pub const MATURED_PREDICTED_VALUE: &str = "matured_predicted_value";
+    /// Matured leads that converted within their window.
+    pub const ACTUAL_CONVERSIONS: &str = "actual_conversions";
+    /// Value of those conversions within the window (project currency).
+    pub const ACTUAL_VALUE: &str = "actual_value";
+    /// Actual value per matured lead.
+    pub const ACTUAL_VALUE_PER_LEAD: &str = "actual_value_per_lead";
+    /// Low end of the 95% interval of the actual value per matured lead (bootstrap).
+    pub const ACTUAL_VALUE_PER_LEAD_LOW: &str = "actual_value_per_lead_low";
+    /// High end of that interval.
+    pub const ACTUAL_VALUE_PER_LEAD_HIGH: &str = "actual_value_per_lead_high";
+    /// Ad spend (project currency); null without a spend file or outside the spend's dimension.
+    pub const COST: &str = "cost";
+    /// Cost / leads.
+    pub const COST_PER_LEAD: &str = "cost_per_lead";
+    /// Cost / qualified leads.
+    pub const COST_PER_QUALIFIED_LEAD: &str = "cost_per_qualified_lead";
+    /// Predicted value / cost.
+    pub const PREDICTED_ROAS: &str = "predicted_roas";
+    /// Actual value of the matured leads / their share of the cost (the cost times matured leads
+    /// / leads); null before any lead matured.
+    pub const ACTUAL_ROAS: &str = "actual_roas";
+    /// Fewer leads than `[channels] min_leads`: shown, not ranked.
+    pub const TOO_SMALL: &str = "too_small";
+    /// ISO 4217 code of the project currency.
+    pub const CURRENCY: &str = "currency";
+}
+
 /// Why an input row was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -568,6 +653,17 @@ pub mod files {
     pub const HUBSPOT: &str = "hubspot_contacts_import.csv";
     /// Salesforce Bulk API 2.0 update of every scored lead's score, written by export.
     pub const SALESFORCE: &str = "salesforce_bulk_leads.csv";
+    /// Every lead a run scored, with its channels and predictions, written by channels.
+    pub const CHANNEL_LEADS: &str = "channel_leads.parquet";
+    /// Leads, predictions, outcomes (and spend) per dimension x channel x week, written by
+    /// channels and `leadscore report channels`.
+    pub const CHANNELS: &str = "channels.parquet";
+    /// [`CHANNELS`] as CSV.
+    pub const CHANNELS_CSV: &str = "channels.csv";
+    /// The channel report's page.
+    pub const CHANNELS_HTML: &str = "channels.html";
+    /// Campaigns of the spend file without leads, and campaigns of leads without spend.
+    pub const SPEND_UNMATCHED_CSV: &str = "spend_unmatched.csv";
     /// A stage's typed report.
     pub const REPORT: &str = "report.json";
     /// A stage's manifest (inputs, outputs, timings); written last, marks success.

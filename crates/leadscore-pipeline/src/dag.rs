@@ -320,7 +320,10 @@ mod tests {
         let p = Pipeline::from_toml(DAILY, "daily.toml").expect("the daily pipeline loads");
         let all: Vec<Stage> = p.stages.iter().map(|s| s.stage).collect();
         assert_eq!(all, Stage::ALL);
-        assert_eq!(names(&p.select(Some(Stage::Qualify), &[]).expect("from qualify")), ["qualify", "value", "export"]);
+        assert_eq!(
+            names(&p.select(Some(Stage::Qualify), &[]).expect("from qualify")),
+            ["qualify", "value", "export", "channels"]
+        );
         assert_eq!(names(&p.select(None, &[Stage::Export, Stage::Ingest]).expect("only")), ["ingest", "export"]);
         assert!(p.select(Some(Stage::Train), &[Stage::Export]).is_err());
         assert_eq!(Pipeline::default_dag().stages.iter().map(|s| s.stage).collect::<Vec<_>>(), Stage::ALL);

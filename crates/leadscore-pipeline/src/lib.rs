@@ -10,6 +10,7 @@ pub mod dag;
 
 use std::fmt::Write as _;
 
+use leadscore_channels::{ChannelsError, ChannelsReport};
 use leadscore_core::layout::{Freshness, Manifest};
 use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, RunLayout, Stage};
 use leadscore_export::{ExportError, ExportReport};
@@ -46,6 +47,9 @@ pub enum PipelineError {
     /// The export stage failed.
     #[error("stage `export` {how}: {0}", how = ended(.0))]
     Export(#[from] ExportError),
+    /// The channels stage failed.
+    #[error("stage `channels` {how}: {0}", how = ended(.0))]
+    Channels(#[from] ChannelsError),
     /// Loading a model for a backtest failed.
     #[error(transparent)]
     Model(#[from] leadscore_model::ModelError),
@@ -72,6 +76,7 @@ impl Classify for PipelineError {
             Self::Qualify(e) => e.exit_kind(),
             Self::Value(e) => e.exit_kind(),
             Self::Export(e) => e.exit_kind(),
+            Self::Channels(e) => e.exit_kind(),
             Self::Model(e) => e.exit_kind(),
             Self::Backtest(_) => ExitKind::Usage,
             Self::Core(e) => e.exit_kind(),
@@ -97,6 +102,8 @@ pub enum StageReport {
     Value(Box<ValueStageReport>),
     /// Exported and refused leads per upload format.
     Export(Box<ExportReport>),
+    /// Leads, qualified share and predicted value per channel and week.
+    Channels(Box<ChannelsReport>),
 }
 
 impl StageReport {
@@ -110,6 +117,7 @@ impl StageReport {
             Self::Qualify(r) => r.summary(),
             Self::Value(r) => r.summary(),
             Self::Export(r) => r.summary(),
+            Self::Channels(r) => r.render(),
         }
     }
 }
@@ -267,6 +275,7 @@ pub fn run_stage(
         Stage::Qualify => boxed(leadscore_qualify::execute(config, ctx, layout)?, StageReport::Qualify),
         Stage::Value => boxed(leadscore_value::execute(config, ctx, layout)?, StageReport::Value),
         Stage::Export => boxed(leadscore_export::execute(config, ctx, layout)?, StageReport::Export),
+        Stage::Channels => boxed(leadscore_channels::execute(config, ctx, layout)?, StageReport::Channels),
     };
     Ok(StageRun { stage, report, manifest })
 }

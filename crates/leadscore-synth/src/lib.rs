@@ -60,6 +60,7 @@
 pub mod generate;
 pub mod model;
 pub mod shape;
+pub mod spend;
 pub mod world;
 
 use std::collections::BTreeMap;
@@ -297,6 +298,12 @@ pub fn config_toml(opts: &SynthOptions) -> String {
     let _ = writeln!(s, "rates = {{ {rates} }}");
     let _ = writeln!(
         s,
+        "\n[channels]\n# Ad spend per day and campaign, joined to the leads' UTM campaign (`leadscore report channels`).\n\
+         spend = {{ path = \"{}\" }}",
+        spend::FILE
+    );
+    let _ = writeln!(
+        s,
         "\n[export]\n# Enhanced conversions for leads are uploaded to this Google Ads conversion action: replace the\n\
          # example ids with your account's (the action's resource name, under Goals > Conversions).\n\
          google_conversion_action = \"customers/1234567890/conversionActions/987654321\""
@@ -367,6 +374,7 @@ pub fn write(out: &Path, opts: &SynthOptions) -> Result<SynthSummary, SynthError
     let mut rows = BTreeMap::new();
     let mut truth = TruthColumns::with_capacity(opts.leads as usize);
     let mut generated = generate::Generated::default();
+    let mut paid = spend::SpendCounter::default();
     let leads_path = out.join(leads_file);
     write_atomic(&leads_path, |w| {
         let werr = |source| CoreError::Write { path: leads_path.clone(), source };
@@ -374,6 +382,9 @@ pub fn write(out: &Path, opts: &SynthOptions) -> Result<SynthSummary, SynthError
         let mut failed: Option<std::io::Error> = None;
         generated = generate::simulate(&sim, |lead, company| {
             truth.push(opts.shape.lead_id(lead.seq), &lead.truth);
+            if let Some(day) = leadscore_core::RunDate::of_instant(lead.created, tz) {
+                paid.record(lead, day.date());
+            }
             if let (None, Err(e)) = (&failed, lw.write(lead, company, &mut dirt)) {
                 failed = Some(e);
             }
@@ -386,6 +397,14 @@ pub fn write(out: &Path, opts: &SynthOptions) -> Result<SynthSummary, SynthError
         Ok(())
     })?;
     write_deals_and_events(out, opts, tz, &generated, &mut dirt, &mut rows)?;
+    let spend_path = out.join(spend::FILE);
+    write_atomic(&spend_path, |w| {
+        let n = paid
+            .write(w, start, opts.end, opts.seed)
+            .map_err(|source| CoreError::Write { path: spend_path.clone(), source })?;
+        rows.insert(spend::FILE.to_string(), n);
+        Ok(())
+    })?;
     let config_path = out.join("leadscore.toml");
     write_atomic(&config_path, |w| {
         w.write_all(config_text.as_bytes()).map_err(|source| CoreError::Write { path: config_path.clone(), source })
@@ -448,6 +467,7 @@ pub fn output_files(out: &Path, shape: Shape) -> Vec<PathBuf> {
     if let Some(e) = e {
         v.push(out.join(e));
     }
+    v.push(out.join(spend::FILE));
     v.push(out.join("leadscore.toml"));
     v.push(out.join("truth.parquet"));
     v

@@ -5,6 +5,7 @@
 //! `[sources.deals]`; then every rule is checked. All problems are reported at once, each with its
 //! key path and line:column ([`ConfigError::Invalid`]).
 
+pub mod channels;
 pub mod conversions;
 pub mod export;
 pub mod features;
@@ -27,6 +28,7 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
+pub use channels::{Channels, Spend};
 pub use conversions::{Condition, ConversionDef, DefinitionKind, Labels, Matcher, Operand, Scalar, ValueType};
 pub use export::{ConsentStatus, Export, ExportFormat, ExternalId, GoogleConsent, MetaMatchKeys, is_conversion_action};
 pub use features::Features;
@@ -57,6 +59,7 @@ pub const SECTIONS: &[&str] = &[
     "train",
     "qualify",
     "export",
+    "channels",
     "privacy",
 ];
 
@@ -145,6 +148,8 @@ pub struct Config {
     pub qualify: Qualify,
     /// `[export]`.
     pub export: Export,
+    /// `[channels]`.
+    pub channels: Channels,
     /// `[privacy]`.
     pub privacy: Privacy,
 }
@@ -323,6 +328,7 @@ impl<'a> Validator<'a> {
         let train = self.train();
         let qualify = self.qualify();
         let export = self.export(sources.as_ref().and_then(|s| s.preset), attributes.as_deref());
+        let channels = self.channels(attributes.as_deref());
         let privacy = self.privacy();
         let (conversions, labels) = conversions?;
         Some(Config {
@@ -338,6 +344,7 @@ impl<'a> Validator<'a> {
             train: train?,
             qualify: qualify?,
             export: export?,
+            channels: channels?,
             privacy: privacy?,
         })
     }

@@ -526,3 +526,46 @@ pub struct RawPrivacy {
     #[serde(default)]
     pub keep_raw_identifiers: Option<bool>,
 }
+
+/// `[channels]`: the channel report (`channels.parquet`, `leadscore report channels`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChannels {
+    /// Attributes that say where a lead came from, each reported on its own. Default: those of
+    /// `lead_source`, `utm_source`, `utm_medium`, `utm_campaign` that are configured attributes.
+    #[serde(default)]
+    pub dimensions: Option<Vec<String>>,
+    /// Leads a channel needs to be ranked. Default 30.
+    #[serde(default)]
+    pub min_leads: Option<u32>,
+    /// Ad spend per day and campaign, joined on a dimension.
+    #[serde(default)]
+    pub spend: Option<RawSpend>,
+}
+
+/// `[channels.spend]`: a spend report as Google Ads and Meta export it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpend {
+    /// CSV or Parquet file (relative to the config's folder).
+    pub path: String,
+    /// The dimension whose values are the spend's campaign names. Default `utm_campaign`.
+    #[serde(default)]
+    pub join_on: Option<String>,
+    /// Column of the day. Default: the first of `date`, `Day`, `Reporting starts`, … present.
+    #[serde(default)]
+    pub date_column: Option<String>,
+    /// Column of the campaign name. Default: `campaign`, `Campaign`, `Campaign name`, …
+    #[serde(default)]
+    pub campaign_column: Option<String>,
+    /// Column of the cost. Default: `cost`, `Cost`, `Amount spent (EUR)`, …
+    #[serde(default)]
+    pub cost_column: Option<String>,
+    /// Column of the cost's ISO 4217 currency. Default: `currency`, `Currency code`, …; absent,
+    /// the currency named in the cost column's header (`Amount spent (EUR)`) or `currency`.
+    #[serde(default)]
+    pub currency_column: Option<String>,
+    /// The currency of every cost when the file names none. Default: the project currency.
+    #[serde(default)]
+    pub currency: Option<String>,
+}

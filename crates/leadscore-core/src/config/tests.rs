@@ -234,6 +234,8 @@ fn the_readme_configuration_reference_names_every_key() {
     keys.extend(keys_of::<raw::RawTrain>());
     keys.extend(keys_of::<raw::RawQualify>());
     keys.extend(keys_of::<raw::RawExport>());
+    keys.extend(keys_of::<raw::RawChannels>());
+    keys.extend(keys_of::<raw::RawSpend>());
     keys.extend(keys_of::<raw::RawPrivacy>());
     keys.push("preset".into());
     assert!(keys.len() >= 15, "{keys:?}");
@@ -424,8 +426,8 @@ fn readme_default(section: &str, key: &str) -> Option<String> {
 
 #[test]
 fn the_readme_tables_give_the_defaults_the_code_uses() {
-    use super::{conversions as l, export as e, features as f, project as p, qualify as q, train as t};
-    let numbers: [(&str, &str, f64); 26] = [
+    use super::{channels as c, conversions as l, export as e, features as f, project as p, qualify as q, train as t};
+    let numbers: [(&str, &str, f64); 27] = [
         ("labels", "window_days", f64::from(l::DEFAULT_WINDOW_DAYS)),
         ("labels", "history_months", f64::from(l::DEFAULT_HISTORY_MONTHS)),
         ("labels", "warn_below_per_month", f64::from(l::DEFAULT_WARN_BELOW_PER_MONTH)),
@@ -452,6 +454,7 @@ fn the_readme_tables_give_the_defaults_the_code_uses() {
         ("export", "meta_max_age_days", f64::from(e::DEFAULT_META_MAX_AGE_DAYS)),
         ("export", "upload_within_hours", f64::from(e::DEFAULT_UPLOAD_WITHIN_HOURS)),
         ("export", "adjustment_window_days", f64::from(e::DEFAULT_ADJUSTMENT_WINDOW_DAYS)),
+        ("channels", "min_leads", f64::from(c::DEFAULT_MIN_LEADS)),
     ];
     let texts = [
         ("project", "timezone", p::DEFAULT_TIMEZONE.to_string()),
@@ -468,6 +471,7 @@ fn the_readme_tables_give_the_defaults_the_code_uses() {
         ("export", "send_late_conversions", e::DEFAULT_SEND_LATE_CONVERSIONS.to_string()),
         ("export", "meta_converted_event_name", e::DEFAULT_META_CONVERTED_EVENT_NAME.to_string()),
         ("export", "crm_field_prefix", e::DEFAULT_CRM_FIELD_PREFIX.to_string()),
+        ("channels", "join_on", c::DEFAULT_SPEND_JOIN_ON.to_string()),
     ];
     assert_eq!(e::DEFAULT_EXTERNAL_ID, e::ExternalId::LeadId);
     let mut wrong = Vec::new();

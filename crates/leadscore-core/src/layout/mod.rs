@@ -50,12 +50,22 @@ pub enum Stage {
     Value,
     /// Qualified leads in the ad platforms' upload formats.
     Export,
+    /// Leads, qualified share and predicted value per traffic source and week.
+    Channels,
 }
 
 impl Stage {
     /// Every stage, in DAG order.
-    pub const ALL: [Stage; 7] =
-        [Stage::Ingest, Stage::Labels, Stage::Features, Stage::Train, Stage::Qualify, Stage::Value, Stage::Export];
+    pub const ALL: [Stage; 8] = [
+        Stage::Ingest,
+        Stage::Labels,
+        Stage::Features,
+        Stage::Train,
+        Stage::Qualify,
+        Stage::Value,
+        Stage::Export,
+        Stage::Channels,
+    ];
 
     /// The stage's name (folder name, CLI name).
     pub fn name(self) -> &'static str {
@@ -67,6 +77,7 @@ impl Stage {
             Self::Qualify => "qualify",
             Self::Value => "value",
             Self::Export => "export",
+            Self::Channels => "channels",
         }
     }
 
@@ -94,6 +105,7 @@ impl Stage {
             Self::Train => Some("train"),
             Self::Qualify => Some("qualify"),
             Self::Export => Some("export"),
+            Self::Channels => Some("channels"),
             Self::Ingest | Self::Value => None,
         }
     }
@@ -211,19 +223,23 @@ impl RunLayout {
         Ok((df, input))
     }
 
-    /// The latest run date before `date` whose `artifact` was committed (its stage's manifest
-    /// written).
-    pub fn previous(&self, date: RunDate, artifact: &Artifact) -> Option<RunDate> {
-        let entries = fs::read_dir(self.root.join("runs")).ok()?;
+    /// The run dates whose `artifact` was committed (its stage's manifest written), oldest first.
+    pub fn committed(&self, artifact: &Artifact) -> Vec<RunDate> {
+        let Ok(entries) = fs::read_dir(self.root.join("runs")) else { return Vec::new() };
         let mut dates: Vec<RunDate> = entries
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<RunDate>().ok())
-            .filter(|d| *d < date)
+            .filter(|d| {
+                self.output(*d, artifact.producer, files::MANIFEST).is_file()
+                    && self.output(*d, artifact.producer, artifact.file).is_file()
+            })
             .collect();
         dates.sort();
-        dates.into_iter().rev().find(|d| {
-            self.output(*d, artifact.producer, files::MANIFEST).is_file()
-                && self.output(*d, artifact.producer, artifact.file).is_file()
-        })
+        dates
+    }
+
+    /// The latest run date before `date` whose `artifact` was committed.
+    pub fn previous(&self, date: RunDate, artifact: &Artifact) -> Option<RunDate> {
+        self.committed(artifact).into_iter().rev().find(|d| *d < date)
     }
 
     /// The manifest of a completed stage, if it completed.
