@@ -333,21 +333,21 @@ fn row(dimension: &str, week: Option<i32>, acc: Acc, cost: Option<f64>, s: &Sett
     }
 }
 
-/// Ranks the channels large enough to rank by predicted return on ad spend (with spend) or
-/// predicted value per lead, highest first; the others follow, unranked, by leads.
+/// Ranks the channels large enough to rank by predicted return on ad spend (with spend: a
+/// channel without spend has no return to rank) or by predicted value per lead, highest first;
+/// the others follow, unranked, by leads.
 fn rank(rows: &mut [ChannelRow], by_roas: bool) {
-    let key = |r: &ChannelRow| {
-        if by_roas { r.predicted_roas } else { r.predicted_value_per_lead.map(|e| e.value) }
-            .unwrap_or(f64::NEG_INFINITY)
-    };
+    let key = |r: &ChannelRow| if by_roas { r.predicted_roas } else { r.predicted_value_per_lead.map(|e| e.value) };
+    let ranked = |r: &ChannelRow| !r.too_small && key(r).is_some();
+    let score = |r: &ChannelRow| key(r).unwrap_or(f64::NEG_INFINITY);
     rows.sort_by(|a, b| {
-        a.too_small
-            .cmp(&b.too_small)
-            .then_with(|| if a.too_small { b.leads.cmp(&a.leads) } else { key(b).total_cmp(&key(a)) })
+        ranked(b)
+            .cmp(&ranked(a))
+            .then_with(|| if ranked(a) { score(b).total_cmp(&score(a)) } else { b.leads.cmp(&a.leads) })
             .then_with(|| b.leads.cmp(&a.leads))
             .then_with(|| a.channel.cmp(&b.channel))
     });
-    for (i, r) in rows.iter_mut().filter(|r| !r.too_small).enumerate() {
+    for (i, r) in rows.iter_mut().filter(|r| ranked(r)).enumerate() {
         r.rank = Some(i as u32 + 1);
     }
 }
