@@ -110,6 +110,8 @@ pub enum TimestampError {
     Empty,
     /// No supported format matches.
     Unparsable,
+    /// The configured `timestamp_format` does not match.
+    NotInFormat,
     /// A local time that does not exist in the zone (it falls in a DST gap).
     NonexistentLocalTime,
     /// The value is outside the representable range.
@@ -124,6 +126,7 @@ impl fmt::Display for TimestampError {
                 "not a supported timestamp (RFC 3339, `YYYY-MM-DD HH:MM:SS`, \
                  `YYYY-MM-DDTHH:MM:SS.sss+0000`, `YYYY-MM-DD`, or epoch seconds/milliseconds)",
             ),
+            Self::NotInFormat => f.write_str("does not match the source's `timestamp_format`"),
             Self::NonexistentLocalTime => f.write_str("local time does not exist in the project time zone (DST gap)"),
             Self::OutOfRange => {
                 f.write_str("outside the accepted range: expected an instant from 1900-01-01 up to 2199-12-31 (UTC)")
@@ -172,6 +175,41 @@ pub fn epoch_to_micros(v: i64) -> Result<i64, TimestampError> {
 /// Instants outside `[1900-01-01, 2200-01-01)` UTC are [`TimestampError::OutOfRange`].
 pub fn parse_timestamp(raw: &str, tz: Tz) -> Result<i64, TimestampError> {
     parse_unchecked(raw, tz).and_then(in_range)
+}
+
+/// Parses `raw` with a strftime `format` (`%m/%d/%Y %I:%M %p`): with an offset (`%z`) as that
+/// instant, else as local time in `tz`; a format without a time of day gives local midnight.
+pub fn parse_with_format(raw: &str, format: &str, tz: Tz) -> Result<i64, TimestampError> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(TimestampError::Empty);
+    }
+    let micros = if let Ok(dt) = DateTime::parse_from_str(s, format) {
+        Ok(dt.timestamp_micros())
+    } else if let Ok(naive) = NaiveDateTime::parse_from_str(s, format) {
+        local_micros(naive, tz)
+    } else if let Ok(d) = NaiveDate::parse_from_str(s, format) {
+        local_micros(d.and_time(NaiveTime::MIN), tz)
+    } else {
+        Err(TimestampError::NotInFormat)
+    };
+    micros.and_then(in_range)
+}
+
+/// Whether `format` is a strftime format chrono understands that names at least a year, a month
+/// and a day (`%Y`/`%y`, `%m`/`%b`/`%B`, `%d`/`%e`, or `%F`, `%D`, `%c`, `%s`).
+pub fn check_format(format: &str) -> Result<(), String> {
+    use chrono::format::{Item, StrftimeItems};
+    if StrftimeItems::new(format).any(|i| matches!(i, Item::Error)) {
+        return Err(format!("`{format}` is not a strftime format (see chrono's `format::strftime`)"));
+    }
+    let has = |specs: &[&str]| specs.iter().any(|s| format.contains(s));
+    let whole = has(&["%F", "%D", "%c", "%s", "%+"]);
+    let parts = has(&["%Y", "%y", "%G"]) && has(&["%m", "%b", "%B", "%h"]) && has(&["%d", "%e"]);
+    if !(whole || parts) {
+        return Err(format!("`{format}` does not name a year, a month and a day"));
+    }
+    Ok(())
 }
 
 fn parse_unchecked(raw: &str, tz: Tz) -> Result<i64, TimestampError> {
@@ -288,6 +326,24 @@ mod tests {
             assert_eq!(parse_timestamp(bad, tz), Err(TimestampError::Unparsable), "{bad}");
         }
         assert_eq!(parse_timestamp("99999999999999999999", tz), Err(TimestampError::OutOfRange));
+    }
+
+    #[test]
+    fn a_configured_format_reads_us_reports_offsets_and_dates() {
+        let tz = chrono_tz::Europe::Amsterdam;
+        // 2025-11-03 20:00 CET = 19:00Z.
+        assert_eq!(parse_with_format("11/03/2025 08:00 PM", "%m/%d/%Y %I:%M %p", tz), Ok(1_762_196_400_000_000));
+        assert_eq!(parse_with_format("03.11.2025", "%d.%m.%Y", tz), Ok(1_762_124_400_000_000));
+        assert_eq!(parse_with_format("2025-11-03 20:00 +0000", "%Y-%m-%d %H:%M %z", tz), Ok(1_762_200_000_000_000));
+        assert_eq!(parse_with_format("2025-11-03", "%m/%d/%Y", tz), Err(TimestampError::NotInFormat));
+        assert_eq!(parse_with_format("  ", "%m/%d/%Y", tz), Err(TimestampError::Empty));
+        // The DST gap stays an error with a format too (2026-03-29 02:30 does not exist).
+        assert_eq!(
+            parse_with_format("03/29/2026 02:30 AM", "%m/%d/%Y %I:%M %p", tz),
+            Err(TimestampError::NonexistentLocalTime)
+        );
+        assert!(check_format("%m/%d/%Y %I:%M %p").is_ok() && check_format("%F").is_ok());
+        assert!(check_format("%H:%M").is_err() && check_format("%Q").is_err());
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub fn parse_attribute(
     col: &Column,
     name: &str,
     kind: AttributeKind,
-    tz: Tz,
+    (tz, format): (Tz, Option<&str>),
 ) -> PolarsResult<(Column, Vec<parse::CellError>)> {
     Ok(match kind {
         AttributeKind::Numeric => {
@@ -87,7 +87,7 @@ pub fn parse_attribute(
             (Column::new(name.into(), v), e)
         }
         AttributeKind::Timestamp => {
-            let (v, e) = parse::timestamps(col, tz)?;
+            let (v, e) = parse::timestamps(col, tz, format)?;
             (parse::datetime_column(name, v), e)
         }
         AttributeKind::Categorical | AttributeKind::Text => {
@@ -147,7 +147,7 @@ mod tests {
     #[test]
     fn unparsable_values_become_null_and_are_reported() -> PolarsResult<()> {
         let c = Column::new("a".into(), [Some("10"), Some("lots"), None]);
-        let (col, errs) = parse_attribute(&c, "size", AttributeKind::Numeric, chrono_tz::UTC)?;
+        let (col, errs) = parse_attribute(&c, "size", AttributeKind::Numeric, (chrono_tz::UTC, None))?;
         assert_eq!(col.name().as_str(), "size");
         assert_eq!(col.f64()?.iter().collect::<Vec<_>>(), [Some(10.0), None, None]);
         assert_eq!(errs.len(), 1);

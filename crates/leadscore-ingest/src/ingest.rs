@@ -375,7 +375,7 @@ impl Fields {
         col: &Column,
         column: &str,
         id_field: bool,
-        tz: Tz,
+        (tz, format): (Tz, Option<&str>),
     ) -> Result<()> {
         let name = spec.name;
         match spec.ty {
@@ -391,7 +391,7 @@ impl Fields {
                 self.parsed.insert(name, t.into_column());
             }
             FieldType::Timestamp => {
-                let (v, errs) = parse::timestamps(col, tz)?;
+                let (v, errs) = parse::timestamps(col, tz, format)?;
                 let mut bad = vec![false; v.len()];
                 for (i, msg) in errs {
                     bad[i] = true;
@@ -529,7 +529,13 @@ fn parse_file(
     let n = df.height();
     let mut fields = Fields::default();
     for (spec, column) in mapping {
-        fields.parse(spec, df.column(column)?, column, spec.name == source.kind.id_field(), tz)?;
+        fields.parse(
+            spec,
+            df.column(column)?,
+            column,
+            spec.name == source.kind.id_field(),
+            (tz, source.timestamp_format(spec.name)),
+        )?;
     }
     fields.convert_money(config, source, n);
     let Fields { mut parsed, issues, left_empty, .. } = fields;
@@ -558,7 +564,9 @@ fn parse_file(
     // Attributes are independent columns: parsed in parallel, kept in their declared order.
     let parsed_attrs: Vec<Result<_>> = attr_kinds
         .par_iter()
-        .map(|(name, column, kind)| Ok(attributes::parse_attribute(df.column(column)?, name, *kind, tz)?))
+        .map(|(name, column, kind)| {
+            Ok(attributes::parse_attribute(df.column(column)?, name, *kind, (tz, source.timestamp_format(name)))?)
+        })
         .collect();
     let mut unparsable_attrs = Vec::new();
     for (k, parsed) in parsed_attrs.into_iter().enumerate() {
@@ -928,6 +936,8 @@ fn no_events() -> Result<DataFrame> {
         mapping: BTreeMap::new(),
         extra: BTreeMap::new(),
         max_reject_rate: 1.0,
+        timestamp_format: None,
+        timestamp_formats: BTreeMap::new(),
     };
     Ok(empty_table(&src, &[])?.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT]))
 }

@@ -6,7 +6,9 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime};
 use chrono_tz::Tz;
-use leadscore_core::time::{TimestampError, epoch_to_micros, in_range, local_micros, parse_timestamp};
+use leadscore_core::time::{
+    TimestampError, epoch_to_micros, in_range, local_micros, parse_timestamp, parse_with_format,
+};
 use polars::prelude::*;
 
 /// A cell that could not be parsed: its row (0-based within the file) and why.
@@ -40,7 +42,11 @@ fn unit_to_micros(v: i64, unit: TimeUnit) -> i64 {
 /// Parses timestamps into UTC microseconds. Text follows [`parse_timestamp`]; timestamp columns
 /// with a zone are taken as they are, those without one (and dates) are local time in `tz`;
 /// integers are epoch seconds/milliseconds/microseconds by magnitude.
-pub fn timestamps(col: &Column, tz: Tz) -> PolarsResult<(Vec<Option<i64>>, Vec<CellError>)> {
+pub fn timestamps(col: &Column, tz: Tz, format: Option<&str>) -> PolarsResult<(Vec<Option<i64>>, Vec<CellError>)> {
+    let text = |t: &str| match format {
+        Some(f) => parse_with_format(t, f, tz),
+        None => parse_timestamp(t, tz),
+    };
     let s = col.as_materialized_series();
     let n = s.len();
     let mut out = Vec::with_capacity(n);
@@ -59,7 +65,7 @@ pub fn timestamps(col: &Column, tz: Tz) -> PolarsResult<(Vec<Option<i64>>, Vec<C
             for (i, v) in s.str()?.iter().enumerate() {
                 match v {
                     None => push(i, Err(TimestampError::Empty)),
-                    Some(t) => push(i, parse_timestamp(t, tz)),
+                    Some(t) => push(i, text(t)),
                 }
             }
         }
@@ -113,7 +119,7 @@ pub fn timestamps(col: &Column, tz: Tz) -> PolarsResult<(Vec<Option<i64>>, Vec<C
             for (i, v) in cast.str()?.iter().enumerate() {
                 match v {
                     None => push(i, Err(TimestampError::Empty)),
-                    Some(t) => push(i, parse_timestamp(t, tz)),
+                    Some(t) => push(i, text(t)),
                 }
             }
         }
@@ -223,26 +229,26 @@ mod tests {
         let tz = chrono_tz::Europe::Amsterdam;
         let want = Some(1_756_689_448_000_000i64); // 2025-09-01T01:17:28Z
         let text = Column::new("t".into(), [Some("2025-09-01T01:17:28Z"), Some("garbage"), None]);
-        let (v, e) = timestamps(&text, tz)?;
+        let (v, e) = timestamps(&text, tz, None)?;
         assert_eq!(v, [want, None, None]);
         assert_eq!(e.len(), 1);
         assert!(e[0].1.contains("not a supported timestamp") && !e[0].1.contains("garbage"));
         // Out of range: an epoch far outside any CRM's dates, before 1900 or from 2200.
         let far = Column::new("t".into(), [Some("-9000000000000000000"), Some("1899-12-31"), Some("2200-01-02")]);
-        let (v, e) = timestamps(&far, tz)?;
+        let (v, e) = timestamps(&far, tz, None)?;
         assert_eq!(v, [None, None, None]);
         assert!(e.iter().all(|(_, m)| m.contains("1900-01-01")), "{e:?}");
         let epoch = Column::new("t".into(), [i64::MIN, -9_000_000_000_000_000_000]);
-        assert_eq!(timestamps(&epoch, tz)?.1.len(), 2);
+        assert_eq!(timestamps(&epoch, tz, None)?.1.len(), 2);
         let ms = Column::new("t".into(), [1_756_689_448_000i64]);
-        assert_eq!(timestamps(&ms, tz)?.0, [want]);
+        assert_eq!(timestamps(&ms, tz, None)?.0, [want]);
         let utc = datetime_column("t", vec![want]);
-        assert_eq!(timestamps(&utc, tz)?.0, [want]);
+        assert_eq!(timestamps(&utc, tz, None)?.0, [want]);
         // A naive timestamp is local time: 03:17:28 in Amsterdam is 01:17:28Z.
         let naive = Int64Chunked::from_vec("t".into(), vec![1_756_696_648_000])
             .into_datetime(TimeUnit::Milliseconds, None)
             .into_column();
-        assert_eq!(timestamps(&naive, tz)?.0, [want]);
+        assert_eq!(timestamps(&naive, tz, None)?.0, [want]);
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use leadscore_core::currency::Rates;
 use leadscore_core::digest::stable_id;
 use leadscore_core::io::column_list;
 use leadscore_core::schema::{SourceKind, conversions as c, deals, events};
+use leadscore_core::time::MICROS_PER_DAY;
 use polars::prelude::*;
 
 use crate::conditions;
@@ -78,14 +79,39 @@ fn matched(def: &ConversionDef, m: &Matcher, src: &Sources<'_>, rates: &Rates, r
         ]))
 }
 
-fn dedupe(lf: LazyFrame, how: Dedupe) -> LazyFrame {
+fn dedupe(lf: LazyFrame, how: Dedupe) -> Result<LazyFrame> {
     let sorted = lf.sort([c::AT, c::SOURCE, c::SOURCE_ID], SortMultipleOptions::default());
-    match how {
+    Ok(match how {
         Dedupe::Id => {
             sorted.unique_stable_generic(Some(vec![col(c::SOURCE), col(c::SOURCE_ID)]), UniqueKeepStrategy::First)
         }
         Dedupe::FirstPerUser => sorted.unique_stable_generic(Some(vec![col(c::USER_ID)]), UniqueKeepStrategy::First),
+        Dedupe::PerUserDays(days) => once_per_user_window(sorted, i64::from(days) * MICROS_PER_DAY)?,
+    })
+}
+
+/// Keeps a user's conversion when it is the user's first, or comes `window` or more after the
+/// last one kept: each counted conversion opens a window the next ones inside it fall into.
+fn once_per_user_window(sorted: LazyFrame, window: i64) -> Result<LazyFrame> {
+    let by_user =
+        sorted.sort([c::USER_ID, c::AT, c::SOURCE, c::SOURCE_ID], SortMultipleOptions::default()).collect()?;
+    let users = by_user.column(c::USER_ID)?.str()?.clone();
+    let at = by_user.column(c::AT)?.cast(&DataType::Int64)?;
+    let at = at.i64()?;
+    let mut keep = Vec::with_capacity(by_user.height());
+    let mut open: Option<(&str, i64)> = None;
+    for (user, t) in users.iter().zip(at.iter()) {
+        let kept = match (user, t, open) {
+            (Some(u), Some(t), Some((ou, since))) if u == ou => t >= since + window,
+            _ => true,
+        };
+        if kept {
+            open = user.zip(t);
+        }
+        keep.push(kept);
     }
+    let mask = BooleanChunked::from_slice("keep".into(), &keep);
+    Ok(by_user.filter(&mask)?.lazy().sort([c::AT, c::SOURCE, c::SOURCE_ID], SortMultipleOptions::default()))
 }
 
 /// One definition's conversions (without the name and id columns), deduplicated.
@@ -114,7 +140,7 @@ fn definition_frame(
             concat(frames, UnionArgs::default())?
         }
     };
-    Ok(dedupe(lf, def.dedupe))
+    dedupe(lf, def.dedupe)
 }
 
 /// Conversions of the named definitions, with names and deterministic ids, sorted by name, time

@@ -558,6 +558,11 @@ impl Validator<'_> {
             self.problem(&path.key("name"), "must not be empty");
         }
         let dedupe = raw.dedupe.unwrap_or(Dedupe::Id);
+        if let Dedupe::PerUserDays(days) = dedupe
+            && !(1..=3660).contains(&days)
+        {
+            self.problem(&path.key("dedupe"), format!("`per_user_days` must be between 1 and 3660, found {days}"));
+        }
         if !raw.combine.is_empty() {
             return self.combine_only(path, &raw).then_some(ConversionDef {
                 name,
@@ -824,8 +829,9 @@ impl ConversionDef {
     /// The definition in words, for `validate` and reports.
     pub fn describe(&self) -> String {
         let dedupe = match self.dedupe {
-            Dedupe::Id => "one per record",
-            Dedupe::FirstPerUser => "first per user",
+            Dedupe::Id => "one per record".to_string(),
+            Dedupe::FirstPerUser => "first per user".to_string(),
+            Dedupe::PerUserDays(days) => format!("at most one per user in {days} days"),
         };
         match &self.kind {
             DefinitionKind::Combine(parts) => format!("any of {}; {dedupe}", parts.join(", ")),

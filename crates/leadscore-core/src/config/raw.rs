@@ -92,6 +92,14 @@ pub struct RawSource {
     /// name → file column. Conversion definitions can test them (e.g. `pipeline = "Pipeline"`).
     #[serde(default)]
     pub extra: BTreeMap<String, String>,
+    /// strftime format of the source's text timestamps (`%m/%d/%Y %I:%M %p` for a US Salesforce
+    /// report), instead of the formats recognised by default. Default: none.
+    #[serde(default)]
+    pub timestamp_format: Option<String>,
+    /// Per canonical timestamp field, a format that wins over `timestamp_format`
+    /// (`{ closed_at = "%d.%m.%Y" }`).
+    #[serde(default)]
+    pub timestamp_formats: BTreeMap<String, String>,
     /// Largest share of the source's rows that may be rejected (duplicates not counted) before
     /// ingest fails with exit code 3 instead of writing tables from a broken export. Default 0.05.
     #[serde(default)]
@@ -255,6 +263,10 @@ pub enum Dedupe {
     Id,
     /// Only each user's first conversion ("first purchase").
     FirstPerUser,
+    /// At most one conversion per user in this many days: a user's first conversion counts and
+    /// opens a window; the conversions inside it do not, and the first one after it counts and
+    /// opens the next (`dedupe = { per_user_days = 30 }`).
+    PerUserDays(u32),
 }
 
 /// `[[conversions]]`: a named success criterion.

@@ -8,7 +8,7 @@ use toml::de::DeValue;
 
 use super::raw::{RawAttribute, RawSource};
 use super::{AttributeKind, FileFormat, KeyPath, Preset, Validator, one_of};
-use crate::schema::{FieldSpec, SourceKind, canonical_columns};
+use crate::schema::{FieldSpec, FieldType, SourceKind, canonical_columns};
 
 /// Validated `[sources]`.
 #[derive(Debug, Clone, Serialize)]
@@ -66,6 +66,10 @@ pub struct Source {
     pub extra: BTreeMap<String, String>,
     /// Largest share of rows that may be rejected (duplicates not counted) before ingest fails.
     pub max_reject_rate: f64,
+    /// strftime format of the source's text timestamps, when the defaults do not fit.
+    pub timestamp_format: Option<String>,
+    /// Per canonical timestamp field, a format that wins over `timestamp_format`.
+    pub timestamp_formats: BTreeMap<String, String>,
 }
 
 /// The default of `[sources.*] max_reject_rate`: a twentieth of the rows.
@@ -75,6 +79,12 @@ impl Source {
     /// The file column mapped to `field`, if any.
     pub fn column(&self, field: &str) -> Option<&str> {
         self.mapping.get(field).map(|m| m.column.as_str())
+    }
+
+    /// The configured format of a timestamp field (or of the source's timestamp attributes, by
+    /// the name of no canonical field), if any.
+    pub fn timestamp_format(&self, field: &str) -> Option<&str> {
+        self.timestamp_formats.get(field).or(self.timestamp_format.as_ref()).map(String::as_str)
     }
 }
 
@@ -212,6 +222,7 @@ impl Validator<'_> {
         let delimiter = self.delimiter(path, raw.delimiter.as_deref(), &mut ok);
         let mapping = self.mapping(kind, path, &raw.mapping, preset, &mut ok);
         self.extra_columns(kind, path, &raw.extra, &mut ok);
+        self.timestamp_formats(kind, path, raw.timestamp_format.as_deref(), &raw.timestamp_formats, &mut ok);
         let max_reject_rate = raw.max_reject_rate.unwrap_or(DEFAULT_MAX_REJECT_RATE);
         if !(0.0..=1.0).contains(&max_reject_rate) {
             self.problem(
@@ -231,6 +242,8 @@ impl Validator<'_> {
             mapping,
             extra: raw.extra,
             max_reject_rate,
+            timestamp_format: raw.timestamp_format,
+            timestamp_formats: raw.timestamp_formats,
         })
     }
 
@@ -312,6 +325,34 @@ impl Validator<'_> {
             }
         }
         mapping
+    }
+
+    /// `timestamp_format` must be a strftime format with a date; `timestamp_formats` may name
+    /// only the source's canonical timestamp fields.
+    fn timestamp_formats(
+        &mut self,
+        kind: SourceKind,
+        path: &KeyPath,
+        format: Option<&str>,
+        per_field: &BTreeMap<String, String>,
+        ok: &mut bool,
+    ) {
+        if let Some(Err(e)) = format.map(crate::time::check_format) {
+            self.problem(&path.key("timestamp_format"), e);
+            *ok = false;
+        }
+        let fields: Vec<&str> = kind.fields().iter().filter(|f| f.ty == FieldType::Timestamp).map(|f| f.name).collect();
+        for (field, format) in per_field {
+            let key = path.key("timestamp_formats").key(field);
+            if !fields.contains(&field.as_str()) {
+                let message = format!("not a timestamp field of {}; expected one of {}", kind.name(), one_of(&fields));
+                self.problem(&key, message);
+                *ok = false;
+            } else if let Err(e) = crate::time::check_format(format) {
+                self.problem(&key, e);
+                *ok = false;
+            }
+        }
     }
 
     /// `extra` columns (deals and events only) must have valid names that are not canonical.

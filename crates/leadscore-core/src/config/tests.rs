@@ -319,6 +319,23 @@ fn a_user_definition_overrides_the_builtin_of_the_same_name() {
 }
 
 #[test]
+fn dedupe_per_user_days_reads_as_a_table_and_its_days_are_checked() {
+    let def = |dedupe: &str| {
+        format!(
+            "{GOOD}\n[[conversions]]\nname = \"paid\"\nsource = \"deals\"\nconditions = [{{ field = \"stage\", op = \"is_set\" }}]\ndedupe = {dedupe}\n"
+        )
+    };
+    let c = parse(&def("{ per_user_days = 30 }")).unwrap_or_else(|e| panic!("{e}"));
+    let paid = c.conversion("paid").unwrap_or_else(|| panic!("paid"));
+    assert_eq!(paid.dedupe, Dedupe::PerUserDays(30));
+    assert!(paid.describe().contains("at most one per user in 30 days"), "{}", paid.describe());
+    let p = problems(&def("{ per_user_days = 0 }"));
+    assert!(p.iter().any(|p| p.path.ends_with("].dedupe") && p.message.contains("between 1 and 3660")), "{p:?}");
+    let p = problems(&def("\"per_user\""));
+    assert!(p.iter().any(|p| p.path.starts_with("conversions[") && p.message.contains("per_user_days")), "{p:?}");
+}
+
+#[test]
 fn every_definition_problem_is_reported_at_once() {
     let text = format!(
         r#"{GOOD}

@@ -141,6 +141,65 @@ fn deals_are_converted_and_probabilities_normalised() {
 }
 
 #[test]
+fn us_report_timestamps_are_read_with_the_source_format_and_a_field_may_have_its_own() {
+    // A US Salesforce report writes `11/03/2025 08:00 PM`: none of the default formats.
+    let us_deals = || {
+        DataFrame::new_infer_height(vec![
+            strings("id", &[Some("d1"), Some("d2")]),
+            strings("user", &[Some("u1"), Some("u2")]),
+            strings("created", &[Some("01/05/2026 08:00 PM"), Some("01/06/2026 09:15 AM")]),
+            strings("closed", &[Some("20.01.2026"), Some("2026-01-21")]),
+            strings("stage", &[Some("closedwon"), Some("open")]),
+            strings("p", &[Some("100"), Some("40")]),
+            strings("amount", &[Some("1000"), Some("200")]),
+            strings("cur", &[Some("EUR"), Some("EUR")]),
+        ])
+        .unwrap()
+    };
+    let leads = leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
+    let raw = |deals: DataFrame| RawSources {
+        leads: vec![file("leads.csv", leads.clone())],
+        deals: vec![file("deals.csv", deals)],
+        events: Some(vec![file("events.csv", events_frame())]),
+    };
+    // Without a format, every US timestamp is rejected as unparsable.
+    let out = run(&config(), &raw(us_deals()), &ctx()).unwrap();
+    assert_eq!(out.deals.height(), 0);
+    assert_eq!(out.report.sources[1].rejected_by_reason.get("unparsable_timestamp"), Some(&2));
+    // With the source's format, and a format of its own for `closed_at` (a German date): the
+    // second deal's ISO `closed_at` does not match it and is rejected, saying so.
+    let text = CONFIG.replace(
+        "amount = \"amount\", currency = \"cur\" }",
+        "amount = \"amount\", currency = \"cur\" }\ntimestamp_format = \"%m/%d/%Y %I:%M %p\"\ntimestamp_formats = { closed_at = \"%d.%m.%Y\" }",
+    );
+    let out = run(&config_with(&text), &raw(us_deals()), &ctx()).unwrap();
+    assert_eq!(out.deals.height(), 1);
+    let created = out.deals.column("created_at").unwrap().datetime().unwrap().physical().get(0);
+    assert_eq!(created, Some(1_767_639_600_000_000), "2026-01-05 20:00 in Amsterdam is 19:00Z");
+    let closed = out.deals.column("closed_at").unwrap().datetime().unwrap().physical().get(0);
+    assert_eq!(closed, Some(1_768_863_600_000_000), "20.01.2026 is local midnight, 2026-01-19T23:00Z");
+    let report = &out.report.sources[1];
+    assert_eq!(report.rejected_by_reason.get("unparsable_timestamp"), Some(&1));
+    let detail = out.rejects.column("detail").unwrap().str().unwrap().iter().flatten().collect::<Vec<_>>().join(" ");
+    assert!(detail.contains("does not match the source's `timestamp_format`"), "{detail}");
+}
+
+#[test]
+fn timestamp_formats_are_checked_when_the_config_loads() {
+    let bad = |keys: &str| {
+        let text = CONFIG.replace(
+            "max_reject_rate = 1.0\n\n[sources.events]",
+            &format!("max_reject_rate = 1.0\n{keys}\n\n[sources.events]"),
+        );
+        Config::from_toml(&text, "test.toml", std::path::Path::new(".")).expect_err(keys).to_string()
+    };
+    assert!(bad("timestamp_format = \"%H:%M\"").contains("does not name a year, a month and a day"));
+    assert!(bad("timestamp_format = \"%Q-%m-%d\"").contains("is not a strftime format"));
+    let e = bad("timestamp_formats = { stage = \"%Y-%m-%d\" }");
+    assert!(e.contains("sources.deals.timestamp_formats.stage") && e.contains("`closed_at`"), "{e}");
+}
+
+#[test]
 fn newest_update_wins_and_losers_are_rejected_with_the_kept_row() {
     let leads = leads_frame(
         &[Some("a"), Some("a"), Some("b"), Some("a")],
