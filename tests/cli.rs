@@ -279,6 +279,19 @@ fn a_missing_required_column_exits_3_naming_column_file_and_existing_columns() {
 }
 
 #[test]
+fn a_header_read_as_one_column_hints_at_the_delimiter() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("leads.csv"), "id;created;user\nl1;2026-01-01;u1\n").unwrap();
+    fs::write(dir.path().join("deals.csv"), DEALS_OK).unwrap();
+    let config = write_config(dir.path(), "leads.csv", "deals.csv");
+    let o = leadscore(&["run", "--config", config.to_str().unwrap(), "--date", "2026-02-01"], dir.path());
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("is the file delimited by `;`? set `delimiter = \";\"`"), "{e}");
+    assert!(!e.contains("2026-01-01"), "no cell in the message: {e}");
+}
+
+#[test]
 fn a_file_that_is_not_csv_parquet_or_jsonl_exits_3_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("leads.xlsx"), b"PK\x03\x04 not really").unwrap();

@@ -169,7 +169,23 @@ fn available_columns(file: &RawFile) -> String {
             names.len()
         );
     }
-    column_list(&file.frame)
+    column_list(&file.frame).to_string() + &delimiter_hint(&names)
+}
+
+/// A hint when the header was read as one column that holds another delimiter several times
+/// (`opp_id;opp_name;amount` read with `,`): the usual cause of every mapped column missing.
+fn delimiter_hint(names: &[&PlSmallStr]) -> String {
+    let [only] = names else { return String::new() };
+    let shown = |d: char| if d == '\t' { "\\t".to_string() } else { d.to_string() };
+    [';', '\t', '|', ','].into_iter().find(|d| only.matches(*d).count() >= 2).map_or_else(String::new, |d| {
+        format!(
+            " (read as one column that holds `{}` between names: is the file delimited by `{}`? set `delimiter = \"{}\"` \
+             for this source)",
+            shown(d),
+            shown(d),
+            shown(d)
+        )
+    })
 }
 
 fn missing_column(file: &RawFile, column: &str, expected: String) -> IngestError {
