@@ -1,13 +1,15 @@
 //! The ad-spend file: cost per day and campaign, as Google Ads and Meta export their reports,
 //! converted into the project currency and summed per campaign and week.
 //!
-//! Google Ads' report download has the columns `Day`, `Campaign`, `Currency code` and `Cost`,
-//! often below a title and a date-range line and above `Total:` rows; Meta Ads Manager's export
-//! has `Reporting starts`, `Campaign name` and `Amount spent (EUR)` (the currency in the header).
-//! Both are read as they come: the header is the first of the first lines that names a date, a
-//! campaign and a cost column, and `Total` rows are counted and left out. Every other row is
-//! used, outside the report's range (counted), or an error naming its row and column. A cell's
-//! content is never written into an error or a log line.
+//! A Google Ads campaign report download has the columns `Day`, `Campaign`, `Currency code` and
+//! `Cost`, often below a title and a date-range line and above `Total:` rows; a Meta Ads Manager
+//! export has `Reporting starts`, `Campaign name` and `Amount spent (EUR)` (the currency in the
+//! header). These are the downloads' names as commonly seen, not a published specification (the
+//! platforms document their API report fields, not the UI downloads' headers), so every column
+//! can also be named in `[channels.spend]`. The header is the first of the first lines that
+//! names a date, a campaign and a cost column, and `Total` rows are counted and left out. Every
+//! other row is used, outside the report's range (counted), or an error naming its row and
+//! column. A cell's content is never written into an error or a log line.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
