@@ -111,7 +111,7 @@ fn render(
     as_of: RunDate,
     warnings: Vec<String>,
 ) -> Result<Rendered> {
-    let t = table::build(facts, settings)?;
+    let t = table::build(facts, settings);
     let mut channels = table::frame(&t.weekly, settings.currency)?;
     let mut csv = Vec::new();
     CsvWriter::new(&mut csv).finish(&mut channels)?;

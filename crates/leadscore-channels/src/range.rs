@@ -56,8 +56,8 @@ pub fn report(config: &Config, opts: &RangeOptions, seed: u64) -> Result<Channel
         .select([col(la::LEAD_ID)])
         .collect()?
         .height() as u64;
-    let coverage = Coverage { runs_read, leads_created: created, scored: leads.height() as u64, not_scored: 0 };
-    let coverage = Coverage { not_scored: created.saturating_sub(coverage.scored), ..coverage };
+    let scored = leads.height() as u64;
+    let coverage = Coverage { runs_read, leads_created: created, scored, not_scored: created.saturating_sub(scored) };
     if leads.height() == 0 {
         return Err(ChannelsError::NothingScored(format!(
             "no daily run up to {as_of} scored a lead created from {} to {}: run the daily pipeline for those days \

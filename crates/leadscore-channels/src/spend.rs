@@ -35,7 +35,8 @@ const HEADER_LINES: usize = 10;
 #[derive(Debug, Clone, Default)]
 pub struct SpendTable {
     cost: HashMap<(String, i32), f64>,
-    names: BTreeMap<String, String>,
+    /// Per campaign key: the name the file first wrote and the cost over the range.
+    campaigns: BTreeMap<String, (String, f64)>,
     /// How the file's rows were accounted for.
     pub accounting: SpendAccounting,
 }
@@ -72,22 +73,22 @@ impl SpendTable {
 
     /// The cost of a campaign over the range.
     pub fn campaign_cost(&self, key: &str) -> f64 {
-        self.cost.iter().filter(|((k, _), _)| k == key).map(|(_, c)| c).sum()
+        self.campaigns.get(key).map_or(0.0, |c| c.1)
     }
 
     /// Whether the campaign spent in the range.
     pub fn has_campaign(&self, key: &str) -> bool {
-        self.names.contains_key(key)
+        self.campaigns.contains_key(key)
     }
 
     /// The campaign's name as the file first wrote it.
     pub fn name<'a>(&'a self, key: &'a str) -> &'a str {
-        self.names.get(key).map_or(key, String::as_str)
+        self.campaigns.get(key).map_or(key, |c| c.0.as_str())
     }
 
     /// Every campaign with its cost over the range, by name.
     pub fn campaign_totals(&self) -> Vec<(String, f64)> {
-        self.names.iter().map(|(key, name)| (name.clone(), self.campaign_cost(key))).collect()
+        self.campaigns.values().cloned().collect()
     }
 }
 
@@ -148,7 +149,7 @@ pub fn read(path: &Path, spend: &Spend, rates: &Rates, (from, to): (NaiveDate, N
         let key = campaign_key(campaign);
         let week = days_since_epoch(date) - date.weekday().num_days_from_monday() as i32;
         *table.cost.entry((key.clone(), week)).or_default() += cost * rate;
-        table.names.entry(key).or_insert_with(|| campaign.to_string());
+        table.campaigns.entry(key).or_insert_with(|| (campaign.to_string(), 0.0)).1 += cost * rate;
         table.accounting.used += 1;
         table.accounting.cost += cost * rate;
     }

@@ -169,8 +169,6 @@ pub struct Table {
 /// What one group adds up.
 #[derive(Debug, Clone, Default)]
 struct Acc {
-    /// The channel as first seen (groups of the spend's dimension are keyed case-blind).
-    name: String,
     qualified: u64,
     probability: f64,
     predicted: Sample,
@@ -198,7 +196,7 @@ pub fn campaign_key(name: &str) -> String {
 }
 
 /// Makes the table.
-pub fn build(facts: &Facts, s: &Settings<'_>) -> Result<Table> {
+pub fn build(facts: &Facts, s: &Settings<'_>) -> Table {
     let mut names: Vec<&str> = facts.dimensions.iter().map(|(d, _)| d.as_str()).collect();
     names.extend([GOOGLE_CLICK, META_CLICK]);
     let per_dimension: Vec<(Vec<ChannelRow>, Ranking, Option<Unmatched>)> =
@@ -209,44 +207,82 @@ pub fn build(facts: &Facts, s: &Settings<'_>) -> Result<Table> {
         table.rankings.push(ranking);
         table.unmatched = table.unmatched.or(unmatched);
     }
-    if let (None, Some((spend, join_on))) = (&table.unmatched, s.spend) {
-        // The join dimension is not among the table's: every campaign of the spend is unmatched.
-        tracing::warn!(dimension = join_on, "the spend's join dimension is not in the table");
+    if let (None, Some((spend, _))) = (&table.unmatched, s.spend) {
+        // The join dimension is not among the table's (the report warns): every campaign of the
+        // spend is unmatched.
         table.unmatched =
             Some(Unmatched { spend_without_leads: spend.campaign_totals(), leads_without_spend: Vec::new() });
     }
-    Ok(table)
+    table
+}
+
+/// A dimension's channels by id: the key groups are matched by (trimmed; case-blind on the
+/// spend's dimension, so that leads and spend meet) and the name each was first seen under. Each
+/// distinct value is looked up once, so counting a lead allocates nothing.
+struct ChannelIds<'a> {
+    by_value: HashMap<&'a str, u32>,
+    by_key: HashMap<String, u32>,
+    keys: Vec<String>,
+    names: Vec<String>,
+    case_blind: bool,
+}
+
+impl<'a> ChannelIds<'a> {
+    fn new(case_blind: bool) -> Self {
+        Self { by_value: HashMap::new(), by_key: HashMap::new(), keys: Vec::new(), names: Vec::new(), case_blind }
+    }
+
+    /// The id of the channel a lead's value belongs to.
+    fn of_value(&mut self, value: &'a str) -> u32 {
+        if let Some(id) = self.by_value.get(value) {
+            return *id;
+        }
+        let key = if self.case_blind && value != NONE { campaign_key(value) } else { value.to_string() };
+        let id = self.of_key(key, value);
+        self.by_value.insert(value, id);
+        id
+    }
+
+    /// The id of the channel with `key`, named `name` if it is new.
+    fn of_key(&mut self, key: String, name: &str) -> u32 {
+        if let Some(id) = self.by_key.get(&key) {
+            return *id;
+        }
+        let id = self.keys.len() as u32;
+        self.by_key.insert(key.clone(), id);
+        self.keys.push(key);
+        self.names.push(name.to_string());
+        id
+    }
 }
 
 /// The rows, the ranking and (for the spend's dimension) the unmatched campaigns of dimension
 /// `d` (attributes first, then the two click dimensions).
 fn dimension(facts: &Facts, d: usize, name: &str, s: &Settings<'_>) -> (Vec<ChannelRow>, Ranking, Option<Unmatched>) {
     let spend = s.spend.filter(|(_, on)| *on == name).map(|(t, _)| t);
-    let mut groups: HashMap<(String, Option<i32>), Acc> = HashMap::new();
+    let mut ids = ChannelIds::new(spend.is_some());
+    let mut groups: HashMap<(u32, Option<i32>), Acc> = HashMap::new();
     for i in 0..facts.len() {
         let channel: &str = match d.checked_sub(facts.dimensions.len()) {
             None => facts.dimensions[d].1.get(i).map(str::trim).filter(|v| !v.is_empty()).unwrap_or(NONE),
             Some(0) => yes_no(facts.google_click[i]),
             Some(_) => yes_no(facts.meta_click[i]),
         };
-        let key = if spend.is_some() && channel != NONE { campaign_key(channel) } else { channel.to_string() };
+        let id = ids.of_value(channel);
         for week in [Some(facts.week[i]), None] {
-            let acc = groups.entry((key.clone(), week)).or_default();
-            if acc.name.is_empty() {
-                acc.name = channel.to_string();
-            }
-            acc.add(facts, i);
+            groups.entry((id, week)).or_default().add(facts, i);
         }
     }
-    let unmatched = spend.map(|t| add_spend_only(&mut groups, t));
+    let unmatched = spend.map(|t| add_spend_only(&mut groups, &mut ids, t));
     let mut weekly = Vec::new();
     let mut totals = Vec::new();
-    for ((key, week), acc) in groups {
+    for ((id, week), acc) in groups {
+        let key = &ids.keys[id as usize];
         let cost = spend.map(|t| match week {
-            Some(w) => t.cost(&key, w),
-            None => t.campaign_cost(&key),
+            Some(w) => t.cost(key, w),
+            None => t.campaign_cost(key),
         });
-        let row = row(name, week, acc, cost, s);
+        let row = row((name, &ids.names[id as usize]), week, acc, cost, s);
         if row.week.is_some() { weekly.push(row) } else { totals.push(row) }
     }
     weekly.sort_by(|a, b| (a.week, &a.channel).cmp(&(b.week, &b.channel)));
@@ -261,18 +297,23 @@ fn yes_no(b: bool) -> &'static str {
 
 /// Adds a row of no leads for every week a campaign spent in without leads, and lists the
 /// campaigns found on one side only.
-fn add_spend_only(groups: &mut HashMap<(String, Option<i32>), Acc>, spend: &SpendTable) -> Unmatched {
-    let mut lead_campaigns: BTreeMap<String, (String, u64)> = BTreeMap::new();
-    for ((key, week), acc) in groups.iter() {
-        if week.is_none() && acc.name != NONE {
-            lead_campaigns.insert(key.clone(), (acc.name.clone(), acc.predicted.len()));
-        }
-    }
+fn add_spend_only(
+    groups: &mut HashMap<(u32, Option<i32>), Acc>,
+    ids: &mut ChannelIds<'_>,
+    spend: &SpendTable,
+) -> Unmatched {
+    // The campaigns leads came from, with their leads (a campaign keeps the name its leads gave
+    // it; one that only spent takes the spend file's).
+    let lead_campaigns: BTreeMap<String, (String, u64)> = groups
+        .iter()
+        .filter(|((id, week), _)| week.is_none() && ids.names[*id as usize] != NONE)
+        .map(|((id, _), acc)| (ids.keys[*id as usize].clone(), (ids.names[*id as usize].clone(), acc.predicted.len())))
+        .collect();
     for (key, week) in spend.keys() {
-        // A campaign keeps the name its leads gave it, else the spend file's.
-        let name = lead_campaigns.get(&key).map_or_else(|| spend.name(&key).to_string(), |(n, _)| n.clone());
+        let name = spend.name(&key).to_string();
+        let id = ids.of_key(key, &name);
         for w in [Some(week), None] {
-            groups.entry((key.clone(), w)).or_insert_with(|| Acc { name: name.clone(), ..Acc::default() });
+            groups.entry((id, w)).or_default();
         }
     }
     let spend_without_leads = spend
@@ -289,9 +330,15 @@ fn add_spend_only(groups: &mut HashMap<(String, Option<i32>), Acc>, spend: &Spen
 }
 
 /// One row from its group's sums.
-fn row(dimension: &str, week: Option<i32>, acc: Acc, cost: Option<f64>, s: &Settings<'_>) -> ChannelRow {
+fn row(
+    (dimension, channel): (&str, &str),
+    week: Option<i32>,
+    acc: Acc,
+    cost: Option<f64>,
+    s: &Settings<'_>,
+) -> ChannelRow {
     let leads = acc.predicted.len();
-    let seed = s.seed ^ fnv1a(&[dimension.as_bytes(), acc.name.as_bytes(), &week.unwrap_or(i32::MIN).to_le_bytes()]);
+    let seed = s.seed ^ fnv1a(&[dimension.as_bytes(), channel.as_bytes(), &week.unwrap_or(i32::MIN).to_le_bytes()]);
     let estimate = |sample: &Sample, seed: u64| {
         let (low, high) = sample.mean_interval(seed)?;
         Some(Estimate { value: sample.mean()?, low, high })
@@ -307,7 +354,7 @@ fn row(dimension: &str, week: Option<i32>, acc: Acc, cost: Option<f64>, s: &Sett
     let roas = |value: f64| cost.filter(|c| *c > 0.0).map(|c| value / c);
     ChannelRow {
         dimension: dimension.to_string(),
-        channel: acc.name.clone(),
+        channel: channel.to_string(),
         week: week.and_then(day),
         leads,
         qualified: acc.qualified,

@@ -59,8 +59,7 @@ fn a_lead_inside_its_window_is_neither_a_conversion_nor_a_non_conversion() {
             (Some("brand_de"), week(4), false, 50.0, false, false, 0.0),
         ]),
         &settings(None),
-    )
-    .expect("table");
+    );
     let r = total(&t, "utm_campaign", "brand_de");
     assert_eq!((r.leads, r.matured_leads, r.actual_conversions), (4, 2, 1));
     assert_eq!(r.actual_value, 1000.0);
@@ -80,7 +79,7 @@ fn every_lead_is_counted_once_per_dimension_and_week_and_the_none_channel_holds_
             (c, week((i % 3) as i32), i % 4 == 0, 10.0 * i as f64, i % 2 == 0, i % 8 == 0, 0.0)
         })
         .collect();
-    let t = table::build(&facts(&leads), &settings(None)).expect("table");
+    let t = table::build(&facts(&leads), &settings(None));
     for dimension in ["utm_campaign", "google_click", "meta_click"] {
         for k in 0..3 {
             let n: u64 = t
@@ -110,7 +109,7 @@ fn small_channels_get_wide_intervals_and_are_flagged_not_ranked() {
     }
     leads.push((Some("tiny"), week(0), true, 5000.0, false, false, 0.0));
     leads.push((Some("tiny"), week(0), true, 4000.0, false, false, 0.0));
-    let t = table::build(&facts(&leads), &Settings { min_leads: 30, ..settings(None) }).expect("table");
+    let t = table::build(&facts(&leads), &Settings { min_leads: 30, ..settings(None) });
     let ranking = t.rankings.iter().find(|r| r.dimension == "utm_campaign").expect("ranking");
     let order: Vec<(&str, Option<u32>, bool)> =
         ranking.channels.iter().map(|c| (c.channel.as_str(), c.rank, c.too_small)).collect();
@@ -175,7 +174,7 @@ fn spend_joins_by_campaign_and_week_and_both_sides_unmatched_are_listed() {
         (Some("leadgen_gb"), week(0), true, 600.0, true, true, 900.0),
         (Some("newsletter_oct"), week(0), false, 10.0, false, false, 0.0),
     ];
-    let t = table::build(&facts(&leads), &settings(Some((&s, "utm_campaign")))).expect("table");
+    let t = table::build(&facts(&leads), &settings(Some((&s, "utm_campaign"))));
     // Leads and spend meet case-blind; the channel keeps the name the leads first gave it.
     let brand = total(&t, "utm_campaign", "BRAND_DE");
     assert_eq!((brand.leads, brand.qualified), (3, 1));
@@ -232,8 +231,7 @@ fn meta_and_semicolon_exports_are_read_with_the_currency_in_the_header() {
 
 #[test]
 fn the_weekly_frame_has_the_declared_columns_and_kinds() {
-    let t = table::build(&facts(&[(Some("brand_de"), week(0), true, 200.0, true, true, 1000.0)]), &settings(None))
-        .expect("table");
+    let t = table::build(&facts(&[(Some("brand_de"), week(0), true, 200.0, true, true, 1000.0)]), &settings(None));
     let mut df = table::frame(&t.weekly, "EUR").expect("frame");
     leadscore_core::artifact::CHANNELS.check(&df, Path::new("channels.parquet")).expect("declared columns");
     assert_eq!(df.height(), 3, "one row per dimension");
@@ -249,7 +247,7 @@ fn the_weekly_frame_has_the_declared_columns_and_kinds() {
 
 #[test]
 fn no_lead_gives_an_empty_table_not_a_panic() {
-    let t = table::build(&facts(&[]), &settings(None)).expect("table");
+    let t = table::build(&facts(&[]), &settings(None));
     assert!(t.weekly.is_empty());
     assert!(t.rankings.iter().all(|r| r.channels.is_empty()));
     assert_eq!(table::frame(&t.weekly, "EUR").expect("frame").height(), 0);
