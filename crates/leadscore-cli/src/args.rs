@@ -179,6 +179,27 @@ pub enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Propose a commented leadscore.toml from the exports themselves: recognises the HubSpot
+    /// and Salesforce preset columns (or finds each field's column by its usual names), proposes
+    /// the other lead columns as attributes with inferred kinds, flagging those that look filled
+    /// in after the lead is created, and writes the file for `validate` to check.
+    Init {
+        /// The leads (contacts) export: .csv, .parquet or .jsonl.
+        #[arg(long)]
+        leads: PathBuf,
+        /// The deals (opportunities) export.
+        #[arg(long)]
+        deals: PathBuf,
+        /// The behavioural events export, if any.
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// Where to write the config; paths in it are relative to its folder.
+        #[arg(long, default_value = "leadscore.toml")]
+        out: PathBuf,
+        /// Replace the file when it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Generate a synthetic CRM export, its leadscore.toml and a truth file.
     Synth(SynthArgs),
     /// Show a Parquet file's schema, rows, row groups and leadscore metadata.

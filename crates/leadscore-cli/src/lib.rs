@@ -230,6 +230,38 @@ fn synth(a: &args::SynthArgs) -> anyhow::Result<()> {
     print(&summary.render())
 }
 
+/// `leadscore init`: proposes a config from the exports and writes it (never over an existing
+/// file without `--force`).
+fn init(files: leadscore_ingest::init::InitFiles, out: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    if out.exists() && !force {
+        return Err(UsageError(format!("{} exists; pass --force to replace it", out.display())).into());
+    }
+    let proposal = leadscore_ingest::init::propose(&files, out)?;
+    leadscore_core::io::write_bytes(out, proposal.toml.as_bytes())?;
+    let preset = proposal
+        .preset
+        .map_or_else(|| "no preset (columns matched by name)".to_string(), |p| format!("the {} preset", p.crm_name()));
+    let flagged = if proposal.flagged.is_empty() {
+        String::new()
+    } else {
+        format!("; kept out of the features as filled in after creation: {}", proposal.flagged.join(", "))
+    };
+    let rates = if proposal.rates_to_fill.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\nThe deals are in {} too: replace the placeholder rates (1.0) in [currency] with real ones.",
+            proposal.rates_to_fill.join(", ")
+        )
+    };
+    print(&format!(
+        "wrote {}: {preset}, {} attributes{flagged}.{rates}\nCheck it, then: leadscore validate --config {}\n",
+        out.display(),
+        proposal.attributes.len(),
+        out.display()
+    ))
+}
+
 /// Runs a parsed command line.
 pub fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -275,6 +307,9 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Validate { run } => validate(&run),
         Command::Synth(a) => synth(&a),
+        Command::Init { leads, deals, events, out, force } => {
+            init(leadscore_ingest::init::InitFiles { leads, deals, events }, &out, force)
+        }
         Command::Inspect { file, head, json: as_json } => {
             let i = inspect(&file, head)?;
             print(&if as_json { json(&i)? } else { i.render() })

@@ -217,12 +217,16 @@ pub fn read_parquet(path: &Path) -> Result<DataFrame> {
 /// SHA-256 (hex) and size of a file's content.
 pub fn hash_file(path: &Path) -> Result<(String, u64)> {
     let rerr = |source| CoreError::Read { path: path.to_path_buf(), source };
-    let mut file = File::open(path).map_err(rerr)?;
+    hash_reader(File::open(path).map_err(rerr)?).map_err(rerr)
+}
+
+/// SHA-256 (hex) and length of everything `reader` yields.
+pub fn hash_reader(mut reader: impl Read) -> std::io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
     loop {
-        let n = file.read(&mut buf).map_err(rerr)?;
+        let n = reader.read(&mut buf)?;
         if n == 0 {
             break;
         }

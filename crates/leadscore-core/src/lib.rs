@@ -30,6 +30,7 @@ pub mod identity;
 pub mod io;
 pub mod layout;
 pub mod schema;
+pub mod sql;
 pub mod time;
 
 pub use config::Config;

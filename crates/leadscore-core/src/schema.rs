@@ -169,9 +169,9 @@ pub mod conversions {
     pub const AT: &str = "at";
     /// Its value in the project currency (null when the record has none).
     pub const VALUE: &str = "value";
-    /// `deals` or `events`.
+    /// `deals` or `events`; `sql` for a SQL definition's conversions.
     pub const SOURCE: &str = "source";
-    /// The deal or event id it came from.
+    /// The deal or event id it came from (a SQL definition's `id`).
     pub const SOURCE_ID: &str = "source_id";
 }
 

@@ -237,7 +237,8 @@ fn parse_unchecked(raw: &str, tz: Tz) -> Result<i64, TimestampError> {
         if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
             return Ok(dt.timestamp_micros());
         }
-        for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z"] {
+        // `%#z` also reads an offset of hours only (`+00`, PostgreSQL's `timestamptz` text).
+        for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
             if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
                 return Ok(dt.timestamp_micros());
             }
@@ -302,6 +303,10 @@ mod tests {
             ("2025-09-01 01:17:28+00:00", "2025-09-01T01:17:28Z"),
             ("2025-09-01T01:17:28.000+0000", "2025-09-01T01:17:28Z"),
             ("2025-09-01T03:17:28.000+0200", "2025-09-01T01:17:28Z"),
+            // PostgreSQL's `timestamptz` text (an offset of hours only; fractions when there are).
+            ("2025-09-01 01:17:28+00", "2025-09-01T01:17:28Z"),
+            ("2025-09-01 06:47:28.123456+05:30", "2025-09-01T01:17:28.123456Z"),
+            ("2025-08-31 22:17:28-03", "2025-09-01T01:17:28Z"),
             // Local wall-clock time in Amsterdam (CEST, +02:00 in September).
             ("2025-09-01 03:17:28", "2025-09-01T01:17:28Z"),
             ("2025-09-01T03:17:28.250", "2025-09-01T01:17:28.25Z"),

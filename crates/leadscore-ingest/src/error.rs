@@ -165,6 +165,34 @@ pub enum IngestError {
         /// "has" / "have".
         verb: &'static str,
     },
+    /// A text file cannot be decoded from its configured encoding.
+    #[error("{path}: cannot be read as {encoding} text: {problem}")]
+    Encoding {
+        /// The file.
+        path: PathBuf,
+        /// The configured encoding.
+        encoding: &'static str,
+        /// What is wrong, with the byte offset.
+        problem: String,
+    },
+    /// A database source could not be read: no connection URL, no connection, or a failed query.
+    /// Never carries the URL or a value of the result.
+    #[error("[sources.{source_kind}] {origin}: {problem}")]
+    Database {
+        /// The source.
+        source_kind: SourceKind,
+        /// Where it is read from (the environment variable, never the URL).
+        origin: String,
+        /// What went wrong.
+        problem: String,
+        /// A mistake in the config or the environment (exit 2), or a source that cannot be read
+        /// (exit 3).
+        usage: bool,
+    },
+    /// `leadscore init` cannot propose a config from the files (a field no column could be
+    /// found for, a file of no known format).
+    #[error("{0}")]
+    Init(String),
     /// A bug in ingest.
     #[error("internal error in ingest (a bug, please report it): {0}")]
     Internal(String),
@@ -176,6 +204,8 @@ impl Classify for IngestError {
     fn exit_kind(&self) -> ExitKind {
         match self {
             Self::Core(e) => e.exit_kind(),
+            Self::Database { usage: true, .. } => ExitKind::Usage,
+            Self::Encoding { .. } | Self::Database { usage: false, .. } | Self::Init(_) => ExitKind::InputData,
             Self::NoFiles { .. }
             | Self::BadPattern { .. }
             | Self::UnknownFormat { .. }

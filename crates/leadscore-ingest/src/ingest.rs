@@ -947,6 +947,8 @@ fn no_events() -> Result<DataFrame> {
     let src = Source {
         kind: SourceKind::Events,
         path: String::new(),
+        database: None,
+        encoding: leadscore_core::config::TextEncoding::Utf8,
         format: None,
         delimiter: b',',
         mapping: BTreeMap::new(),

@@ -27,6 +27,7 @@
 mod attributes;
 mod error;
 mod ingest;
+pub mod init;
 mod parse;
 mod read;
 mod report;
@@ -39,7 +40,8 @@ pub use attributes::{CATEGORICAL_MAX_DISTINCT, INFER_SAMPLE, MIN_PARSED_SHARE};
 pub use error::{IngestError, Result};
 pub use ingest::{IngestOutputs, run};
 pub use read::{
-    RawFile, RawSources, RecordNumbers, UnreadableRecord, file_format, read_file, read_sources, resolve_files,
+    RawFile, RawSources, RecordNumbers, UnreadableRecord, file_format, query_digest, read_file, read_sources,
+    resolve_files,
 };
 pub use report::{AttributeReport, FileReport, IngestReport, SourceReport};
 

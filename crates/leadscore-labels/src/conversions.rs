@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono_tz::Tz;
 use leadscore_core::config::{ConversionDef, Dedupe, DefinitionKind, Matcher};
 use leadscore_core::currency::Rates;
 use leadscore_core::digest::stable_id;
@@ -16,10 +17,14 @@ use crate::error::{LabelsError, Result};
 /// The canonical tables conversions are drawn from.
 #[derive(Debug, Clone)]
 pub struct Sources<'a> {
+    /// Canonical leads (SQL definitions may read them).
+    pub leads: &'a DataFrame,
     /// Canonical deals.
     pub deals: &'a DataFrame,
     /// Canonical events.
     pub events: &'a DataFrame,
+    /// The project's time zone (a SQL result's timestamps without a zone are local time).
+    pub tz: Tz,
 }
 
 fn rate_expr(currency: &str, rates: &Rates) -> Expr {
@@ -79,6 +84,48 @@ fn matched(def: &ConversionDef, m: &Matcher, src: &Sources<'_>, rates: &Rates, r
         ]))
 }
 
+/// A SQL definition's conversions: its query over the run's tables, computed here so that a
+/// failure on the data is reported without polars' message (which may quote a value).
+fn sql_matched(
+    def: &ConversionDef,
+    query: &str,
+    src: &Sources<'_>,
+    rates: &Rates,
+    run_start: i64,
+) -> Result<LazyFrame> {
+    use leadscore_core::sql;
+    let fail = |problem: String| LabelsError::Sql { definition: def.name.clone(), problem };
+    let tables =
+        [("leads", src.leads), ("deals", src.deals), ("events", src.events)].map(|(n, df)| (n, df.clone().lazy()));
+    let lf = sql::conversions(query, &tables, src.tz).map_err(fail)?;
+    let df = lf.collect().map_err(|e| {
+        let kind = format!("{e:?}");
+        let kind = kind.split('(').next().unwrap_or("error").to_string();
+        fail(format!(
+            "the query failed on the run's data ({kind}; polars' message is not shown, as it may quote a value). \
+             Check the casts and comparisons of the query"
+        ))
+    })?;
+    let at_micros = col(sql::AT).dt().timestamp(TimeUnit::Microseconds);
+    Ok(df
+        .lazy()
+        .filter(
+            at_micros
+                .clone()
+                .is_not_null()
+                .and(at_micros.lt(lit(run_start)))
+                .and(col(sql::USER_ID).is_not_null())
+                .and(col(sql::ID).is_not_null()),
+        )
+        .select([
+            col(sql::USER_ID).alias(c::USER_ID),
+            col(sql::AT).alias(c::AT),
+            (col(sql::VALUE) * rate_expr(sql::CURRENCY, rates)).alias(c::VALUE),
+            lit("sql").alias(c::SOURCE),
+            col(sql::ID).alias(c::SOURCE_ID),
+        ]))
+}
+
 fn dedupe(lf: LazyFrame, how: Dedupe) -> Result<LazyFrame> {
     let sorted = lf.sort([c::AT, c::SOURCE, c::SOURCE_ID], SortMultipleOptions::default());
     Ok(match how {
@@ -132,6 +179,7 @@ fn definition_frame(
     }
     let lf = match &def.kind {
         DefinitionKind::Match(m) => matched(def, m, src, rates, run_start)?,
+        DefinitionKind::Sql(query) => sql_matched(def, query, src, rates, run_start)?,
         DefinitionKind::Combine(parts) => {
             let frames = parts
                 .iter()

@@ -26,6 +26,14 @@ pub enum LabelsError {
         /// The columns that exist.
         available: String,
     },
+    /// A SQL definition cannot be planned on the run's tables, or failed on their data.
+    #[error("the conversion definition `{definition}`: {problem}")]
+    Sql {
+        /// The definition.
+        definition: String,
+        /// What is wrong (never a value of the data).
+        problem: String,
+    },
     /// Too few target conversions in the training window for a trustworthy model (the volume
     /// gate, as train applies it).
     #[error(
@@ -47,7 +55,7 @@ impl Classify for LabelsError {
         match self {
             Self::Core(e) => e.exit_kind(),
             Self::NoLabels => ExitKind::Usage,
-            Self::MissingColumn { .. } => ExitKind::InputData,
+            Self::MissingColumn { .. } | Self::Sql { .. } => ExitKind::InputData,
             Self::NotEnoughData { .. } => ExitKind::NotEnoughData,
             Self::Internal(_) => ExitKind::Internal,
         }

@@ -212,7 +212,7 @@ pub fn run(config: &Config, inputs: &LabelsInputs, ctx: &RunContext) -> Result<L
     let tz = config.project.timezone;
     let run_start = ctx.run_date.start_micros(tz);
     let names: Vec<&str> = config.conversions.iter().map(|d| d.name.as_str()).collect();
-    let src = Sources { deals: &inputs.deals, events: &inputs.events };
+    let src = Sources { leads: &inputs.leads, deals: &inputs.deals, events: &inputs.events, tz };
     let all = conversions::conversions(&names, &config.conversions, &src, &config.currency, run_start)?;
     let target = all.clone().lazy().filter(col(c::CONVERSION_NAME).eq(lit(settings.target.clone()))).collect()?;
     let known_leads = inputs

@@ -293,7 +293,7 @@ pub struct RunOptions {
 /// Whether a stage's earlier outputs can be reused. Train's also need the champion they left: a
 /// deleted `champion.json`, or one naming a model folder that is gone, makes train run again.
 fn freshness(layout: &RunLayout, config: &Config, ctx: &RunContext, stage: Stage) -> Freshness {
-    let fresh = layout.freshness(ctx, stage);
+    let fresh = layout.freshness(ctx, stage, &leadscore_ingest::query_digest);
     if stage != Stage::Train || matches!(fresh, Freshness::Stale(_)) {
         return fresh;
     }

@@ -97,6 +97,8 @@ pub enum DefinitionKind {
     Match(Matcher),
     /// The union of other definitions.
     Combine(Vec<String>),
+    /// The result of a SQL query over the ingested tables (see [`crate::sql`]).
+    Sql(String),
 }
 
 /// A validated conversion definition.
@@ -110,6 +112,15 @@ pub struct ConversionDef {
     pub dedupe: Dedupe,
     /// Brought by a preset (not written in the config).
     pub builtin: bool,
+}
+
+/// What definitions are checked against: each source's `extra` columns, and the tables a SQL
+/// definition sees (empty, with the ingested columns and types).
+pub(super) struct DefinitionSources {
+    /// Deals' and events' `extra` columns (output name → file column), for the configured ones.
+    pub extras: BTreeMap<SourceKind, BTreeMap<String, String>>,
+    /// The tables of [`crate::sql::empty_tables`].
+    pub sql_tables: Vec<(&'static str, polars::prelude::LazyFrame)>,
 }
 
 /// `[labels] window_days`.
@@ -464,8 +475,10 @@ impl Validator<'_> {
         }
     }
 
-    /// Whether a `combine` definition sets nothing but `name`, `combine` and `dedupe`.
+    /// Whether a `combine` (or `sql`) definition sets nothing but `name`, `combine` (or `sql`)
+    /// and `dedupe`.
     fn combine_only(&mut self, path: &KeyPath, raw: &RawConversion) -> bool {
+        let what = if raw.sql.is_some() { "sql" } else { "combine" };
         let stray: Vec<&str> = [
             ("source", raw.source.is_some()),
             ("conditions", !raw.conditions.is_empty()),
@@ -474,6 +487,7 @@ impl Validator<'_> {
             ("value", raw.value.is_some()),
             ("currency", raw.currency.is_some()),
             ("event_name", raw.event_name.is_some()),
+            ("combine", raw.sql.is_some() && !raw.combine.is_empty()),
         ]
         .into_iter()
         .filter(|(_, set)| *set)
@@ -484,7 +498,7 @@ impl Validator<'_> {
         }
         self.problem(
             path,
-            format!("a `combine` definition takes only `name`, `combine` and `dedupe`; remove {}", one_of(stray)),
+            format!("a `{what}` definition takes only `name`, `{what}` and `dedupe`; remove {}", one_of(stray)),
         );
         false
     }
@@ -546,7 +560,7 @@ impl Validator<'_> {
         &mut self,
         path: &KeyPath,
         raw: RawConversion,
-        sources: &BTreeMap<SourceKind, BTreeMap<String, String>>,
+        sources: &DefinitionSources,
         tz: Tz,
         builtin: bool,
     ) -> Option<ConversionDef> {
@@ -562,6 +576,16 @@ impl Validator<'_> {
             && !(1..=3660).contains(&days)
         {
             self.problem(&path.key("dedupe"), format!("`per_user_days` must be between 1 and 3660, found {days}"));
+        }
+        if let Some(query) = &raw.sql {
+            if !self.combine_only(path, &raw) {
+                return None;
+            }
+            if let Err(e) = crate::sql::conversions(query, &sources.sql_tables, tz) {
+                self.problem(&path.key("sql"), e);
+                return None;
+            }
+            return Some(ConversionDef { name, kind: DefinitionKind::Sql(query.trim().to_string()), dedupe, builtin });
         }
         if !raw.combine.is_empty() {
             return self.combine_only(path, &raw).then_some(ConversionDef {
@@ -579,7 +603,7 @@ impl Validator<'_> {
             self.problem(&path.key("source"), "conversions come from `deals` or `events`, not `leads`");
             return None;
         }
-        let Some(extra) = sources.get(&source) else {
+        let Some(extra) = sources.extras.get(&source) else {
             self.problem(&path.key("source"), format!("no [sources.{source}] is configured"));
             return None;
         };
@@ -624,7 +648,7 @@ impl Validator<'_> {
     pub(super) fn conversions(
         &mut self,
         preset: Option<Preset>,
-        sources: &BTreeMap<SourceKind, BTreeMap<String, String>>,
+        sources: &DefinitionSources,
         tz: Tz,
     ) -> Option<(Vec<ConversionDef>, Option<Labels>)> {
         let path = KeyPath::root().key("conversions");
@@ -780,11 +804,7 @@ fn find_cycle(defs: &[ConversionDef], start: &str) -> Option<Vec<String>> {
 }
 
 /// The preset's ready-made definitions, validated against the configured sources.
-fn builtin_definitions(
-    preset: Preset,
-    sources: &BTreeMap<SourceKind, BTreeMap<String, String>>,
-    tz: Tz,
-) -> Vec<ConversionDef> {
+fn builtin_definitions(preset: Preset, sources: &DefinitionSources, tz: Tz) -> Vec<ConversionDef> {
     let text = builtin_toml(preset);
     let Ok(doc): Result<Spanned<DeTable<'_>>, _> = DeTable::parse(text) else { return Vec::new() };
     let base = std::path::Path::new(".");
@@ -835,6 +855,9 @@ impl ConversionDef {
         };
         match &self.kind {
             DefinitionKind::Combine(parts) => format!("any of {}; {dedupe}", parts.join(", ")),
+            DefinitionKind::Sql(query) => {
+                format!("the rows of `{}`; {dedupe}", query.split_whitespace().collect::<Vec<_>>().join(" "))
+            }
             DefinitionKind::Match(m) => {
                 let mut s = format!("{}", m.source);
                 let mut clauses = Vec::new();

@@ -37,9 +37,10 @@ pub use logic::Logic;
 pub use presets::Preset;
 pub use project::{Privacy, Project};
 pub use qualify::{Policy, Qualify};
-pub use raw::{AttributeKind, Dedupe, FileFormat, Op};
+pub use raw::{AttributeKind, Dedupe, FileFormat, Op, TextEncoding};
 pub use sources::{
-    Attribute, DEFAULT_MAX_REJECT_RATE, MappedColumn, MappingOrigin, Source, Sources, snake_case, valid_name,
+    Attribute, DEFAULT_MAX_REJECT_RATE, Database, MappedColumn, MappingOrigin, Source, Sources, select_all, snake_case,
+    valid_name,
 };
 pub use train::{Train, Validation};
 
@@ -321,8 +322,15 @@ impl<'a> Validator<'a> {
             if let Some(e) = &s.events {
                 extras.insert(SourceKind::Events, e.extra.clone());
             }
+            let names = |extra: &BTreeMap<String, String>| extra.keys().cloned().collect::<Vec<_>>();
+            let event_extra = s.events.as_ref().map(|e| names(&e.extra));
+            let sql_tables = crate::sql::empty_tables(
+                attributes.as_deref().unwrap_or_default(),
+                &names(&s.deals.extra),
+                event_extra.as_deref(),
+            );
             let tz = project.as_ref().map_or(chrono_tz::UTC, |p| p.timezone);
-            self.conversions(s.preset, &extras, tz)
+            self.conversions(s.preset, &conversions::DefinitionSources { extras, sql_tables }, tz)
         });
         let features = self.features();
         let train = self.train();

@@ -71,13 +71,71 @@ impl FileFormat {
     }
 }
 
-/// `[sources.leads]`, `[sources.deals]`, `[sources.events]`: one CRM export.
+/// The character encoding of a text source (CSV, JSON Lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
+pub enum TextEncoding {
+    /// UTF-8, with or without a byte-order mark (the default).
+    #[default]
+    #[serde(rename = "utf-8")]
+    Utf8,
+    /// Windows-1252, what Excel on Windows writes for "CSV" in Western locales (`€` is byte 0x80).
+    #[serde(rename = "windows-1252")]
+    Windows1252,
+    /// ISO-8859-1 exactly: every byte is the code point of the same number (bytes 0x80–0x9F are
+    /// control characters; an Excel export wants `windows-1252`).
+    #[serde(rename = "latin-1")]
+    Latin1,
+    /// UTF-16 with a byte-order mark (little- or big-endian, as the mark says), as Excel's
+    /// "Unicode text" writes.
+    #[serde(rename = "utf-16")]
+    Utf16,
+}
+
+impl TextEncoding {
+    /// Every encoding, in the order the reference lists them.
+    pub const ALL: [Self; 4] = [Self::Utf8, Self::Windows1252, Self::Latin1, Self::Utf16];
+
+    /// The name used in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Utf8 => "utf-8",
+            Self::Windows1252 => "windows-1252",
+            Self::Latin1 => "latin-1",
+            Self::Utf16 => "utf-16",
+        }
+    }
+
+    /// Whether this is UTF-8, the default (kept out of the config hash, so that configs written
+    /// before `encoding` existed keep their hash).
+    pub fn is_utf8(&self) -> bool {
+        *self == Self::Utf8
+    }
+}
+
+/// `[sources.leads]`, `[sources.deals]`, `[sources.events]`: one CRM export, as files or as the
+/// result of a PostgreSQL query.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSource {
     /// File path or glob (`exports/contacts-*.csv`), relative to the folder of this config file.
-    /// Files matching a glob are read in sorted order; later files win when ids repeat.
-    pub path: String,
+    /// Files matching a glob are read in sorted order; later files win when ids repeat. A source
+    /// has a `path`, or a `query` or `table` with a `connection`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// PostgreSQL: the query whose result is the source (`SELECT … FROM crm.contacts`).
+    #[serde(default)]
+    pub query: Option<String>,
+    /// PostgreSQL: a table or view read whole (`crm.contacts`), instead of a `query`.
+    #[serde(default)]
+    pub table: Option<String>,
+    /// PostgreSQL: `env:NAME`, the environment variable that holds the connection URL
+    /// (`postgresql://user:password@host:5432/db`). Never the URL itself: a config is shared and
+    /// recorded, a password must not be.
+    #[serde(default)]
+    pub connection: Option<String>,
+    /// Character encoding of text files: `utf-8` (default), `windows-1252`, `latin-1`, `utf-16`.
+    #[serde(default)]
+    pub encoding: Option<String>,
     /// `csv`, `parquet` or `jsonl`. Inferred from the file extension when absent.
     #[serde(default)]
     pub format: Option<FileFormat>,
@@ -301,6 +359,11 @@ pub struct RawConversion {
     /// The union of other definitions, by name (instead of `source` and `conditions`).
     #[serde(default)]
     pub combine: Vec<String>,
+    /// A SQL query over the ingested tables `leads`, `deals` and `events` whose result is the
+    /// conversions: `id`, `user_id`, `at`, optionally `value` and `currency` (instead of
+    /// `source` and `conditions`).
+    #[serde(default)]
+    pub sql: Option<String>,
     /// `id` (default) or `first_per_user`.
     #[serde(default)]
     pub dedupe: Option<Dedupe>,

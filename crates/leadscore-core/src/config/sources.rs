@@ -7,7 +7,7 @@ use serde::Serialize;
 use toml::de::DeValue;
 
 use super::raw::{RawAttribute, RawSource};
-use super::{AttributeKind, FileFormat, KeyPath, Preset, Validator, one_of};
+use super::{AttributeKind, FileFormat, KeyPath, Preset, TextEncoding, Validator, one_of};
 use crate::schema::{FieldSpec, FieldType, SourceKind, canonical_columns};
 
 /// Validated `[sources]`.
@@ -54,8 +54,15 @@ pub struct MappedColumn {
 pub struct Source {
     /// Which source this is.
     pub kind: SourceKind,
-    /// Path or glob as written, relative to the config folder.
+    /// Path or glob as written, relative to the config folder; empty for a database source.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub path: String,
+    /// The PostgreSQL query that is the source, instead of files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<Database>,
+    /// Character encoding of the source's text files.
+    #[serde(skip_serializing_if = "TextEncoding::is_utf8")]
+    pub encoding: TextEncoding,
     /// Explicit format; `None` means infer from each file's extension.
     pub format: Option<FileFormat>,
     /// CSV delimiter byte.
@@ -70,6 +77,34 @@ pub struct Source {
     pub timestamp_format: Option<String>,
     /// Per canonical timestamp field, a format that wins over `timestamp_format`.
     pub timestamp_formats: BTreeMap<String, String>,
+}
+
+/// A source read from PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Database {
+    /// The environment variable that holds the connection URL (`connection = "env:NAME"`).
+    pub connection_env: String,
+    /// The query run (a `table` is read as `SELECT * FROM` it).
+    pub query: String,
+}
+
+impl Database {
+    /// Where the source comes from, for messages and the manifest: never the URL (it may hold a
+    /// password), only the variable that holds it.
+    pub fn origin(&self) -> String {
+        format!("postgresql (env:{})", self.connection_env)
+    }
+}
+
+/// `SELECT * FROM` a table named as written, each dotted part quoted as an identifier
+/// (`crm.Contacts` → `"crm"."Contacts"`); `None` when a part is empty.
+pub fn select_all(table: &str) -> Option<String> {
+    let parts: Vec<&str> = table.trim().split('.').map(str::trim).collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return None;
+    }
+    let quoted: Vec<String> = parts.iter().map(|p| format!("\"{}\"", p.replace('"', "\"\""))).collect();
+    Some(format!("SELECT * FROM {}", quoted.join(".")))
 }
 
 /// The default of `[sources.*] max_reject_rate`: a twentieth of the rows.
@@ -215,10 +250,18 @@ impl Validator<'_> {
         preset: Option<Preset>,
     ) -> Option<Source> {
         let mut ok = true;
-        if raw.path.trim().is_empty() {
-            self.problem(&path.key("path"), "must name a file or glob");
+        let database = self.database(path, &raw, &mut ok);
+        let file_path = raw.path.as_deref().map(str::trim).unwrap_or_default().to_string();
+        if database.is_none() && file_path.is_empty() {
+            let why = if raw.path.is_some() {
+                "must name a file or glob"
+            } else {
+                "missing: a file or glob (or a PostgreSQL `query` or `table` with a `connection`)"
+            };
+            self.problem(&path.key("path"), why);
             ok = false;
         }
+        let encoding = self.encoding(path, raw.encoding.as_deref(), &mut ok);
         let delimiter = self.delimiter(path, raw.delimiter.as_deref(), &mut ok);
         let mapping = self.mapping(kind, path, &raw.mapping, preset, &mut ok);
         self.extra_columns(kind, path, &raw.extra, &mut ok);
@@ -236,7 +279,9 @@ impl Validator<'_> {
         }
         Some(Source {
             kind,
-            path: raw.path.trim().to_string(),
+            path: file_path,
+            database,
+            encoding,
             format: raw.format,
             delimiter,
             mapping,
@@ -245,6 +290,108 @@ impl Validator<'_> {
             timestamp_format: raw.timestamp_format,
             timestamp_formats: raw.timestamp_formats,
         })
+    }
+
+    /// `query` or `table` with `connection = "env:NAME"`: the source is a PostgreSQL query. File
+    /// options do not apply to it.
+    fn database(&mut self, path: &KeyPath, raw: &RawSource, ok: &mut bool) -> Option<Database> {
+        let query = match (&raw.query, &raw.table) {
+            (None, None) => {
+                if raw.connection.is_some() {
+                    self.problem(&path.key("connection"), "a `connection` needs a `query` or a `table` to read");
+                    *ok = false;
+                }
+                return None;
+            }
+            (Some(_), Some(_)) => {
+                self.problem(&path.key("table"), "give a `query` or a `table`, not both");
+                *ok = false;
+                return None;
+            }
+            (Some(q), None) if q.trim().is_empty() => {
+                self.problem(&path.key("query"), "must be a SELECT (or any statement that returns rows)");
+                *ok = false;
+                return None;
+            }
+            (Some(q), None) => q.trim().trim_end_matches(';').trim_end().to_string(),
+            (None, Some(t)) => match select_all(t) {
+                Some(q) => q,
+                None => {
+                    self.problem(
+                        &path.key("table"),
+                        format!("expected a table name such as `contacts` or `crm.contacts`, found `{t}`"),
+                    );
+                    *ok = false;
+                    return None;
+                }
+            },
+        };
+        for (key, set) in [
+            ("path", raw.path.is_some()),
+            ("format", raw.format.is_some()),
+            ("delimiter", raw.delimiter.is_some()),
+            ("encoding", raw.encoding.is_some()),
+        ] {
+            if set {
+                self.problem(
+                    &path.key(key),
+                    format!("`{key}` applies to files; a source read with a `query` or `table` has none"),
+                );
+                *ok = false;
+            }
+        }
+        let connection_env = match raw.connection.as_deref().map(str::trim) {
+            Some(c)
+                if c.strip_prefix("env:")
+                    .is_some_and(|v| !v.is_empty() && v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')) =>
+            {
+                c["env:".len()..].to_string()
+            }
+            Some(c) if c.contains("://") || c.contains('=') => {
+                // Never echo it: it may hold a password.
+                self.problem(&path.key("connection"), "expected `env:NAME`, the environment variable that holds the connection URL; a URL written in the config would put its password in a shared file and in the run's records");
+                *ok = false;
+                return None;
+            }
+            Some(_) => {
+                self.problem(&path.key("connection"), "expected `env:NAME` (NAME: letters, digits and `_`), the environment variable that holds the connection URL");
+                *ok = false;
+                return None;
+            }
+            None => {
+                self.problem(&path.key("connection"), "missing: a `query` or `table` needs `connection = \"env:NAME\"`, the environment variable that holds the PostgreSQL URL");
+                *ok = false;
+                return None;
+            }
+        };
+        Some(Database { connection_env, query })
+    }
+
+    /// `encoding`: one of the names of [`TextEncoding`]; UTF-8 when not given.
+    fn encoding(&mut self, path: &KeyPath, raw: Option<&str>, ok: &mut bool) -> TextEncoding {
+        let Some(name) = raw else { return TextEncoding::Utf8 };
+        let wanted = name.trim().to_ascii_lowercase().replace('_', "-");
+        let alias = match wanted.as_str() {
+            "utf8" => "utf-8",
+            "cp1252" | "windows1252" => "windows-1252",
+            "latin1" | "iso-8859-1" => "latin-1",
+            "utf16" => "utf-16",
+            other => other,
+        };
+        match TextEncoding::ALL.into_iter().find(|e| e.name() == alias) {
+            Some(e) => e,
+            None => {
+                self.problem(
+                    &path.key("encoding"),
+                    format!(
+                        "unknown encoding `{name}`, expected one of {}",
+                        one_of(TextEncoding::ALL.map(TextEncoding::name))
+                    ),
+                );
+                *ok = false;
+                TextEncoding::Utf8
+            }
+        }
     }
 
     /// The field delimiter: one ASCII character, or `\t` for a tab; a comma when not given.

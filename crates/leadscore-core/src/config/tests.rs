@@ -519,3 +519,26 @@ fn the_closed_loop_settings_are_checked() {
     assert!(keys.contains(&"export.adjustment_window_days".to_string()), "{p:?}");
     assert!(keys.contains(&"export.crm_field_prefix".to_string()), "{p:?}");
 }
+
+#[test]
+fn sql_definitions_are_planned_at_load_on_the_ingested_columns() {
+    let good = format!(
+        "{GOOD}\n[[conversions]]\nname = \"big\"\nsql = \"\"\"\nSELECT deal_id AS id, user_id, closed_at AS at, amount AS value\n\
+         FROM deals WHERE pipeline = 'default' AND amount > 5000\n\"\"\"\ndedupe = {{ per_user_days = 30 }}\n"
+    );
+    let c = parse(&good).unwrap_or_else(|e| panic!("{e}"));
+    let big = c.conversion("big").map(|d| (&d.kind, d.dedupe));
+    assert!(matches!(big, Some((DefinitionKind::Sql(q), Dedupe::PerUserDays(30))) if q.starts_with("SELECT deal_id")));
+    // A missing table, an unknown column, a result without `at`, and keys of a condition list.
+    let bad = format!(
+        "{GOOD}\n[[conversions]]\nname = \"a\"\nsql = \"SELECT id, user_id, at FROM opportunities\"\n\n\
+         [[conversions]]\nname = \"b\"\nsql = \"SELECT deal_id AS id, user_id, closed_at AS at FROM deals WHERE stag = 'x'\"\n\n\
+         [[conversions]]\nname = \"c\"\nsql = \"SELECT deal_id AS id, user_id FROM deals\"\n\n\
+         [[conversions]]\nname = \"d\"\nsql = \"SELECT deal_id AS id, user_id, closed_at AS at FROM deals\"\nsource = \"deals\"\n"
+    );
+    let p = problems(&bad);
+    assert_eq!(p.len(), 4, "{p:?}");
+    for says in ["relation 'opportunities' was not found", "\"stag\"", "no `at`", "`sql` definition takes only"] {
+        assert!(p.iter().any(|x| x.path.starts_with("conversions[") && x.message.contains(says)), "{says}: {p:?}");
+    }
+}

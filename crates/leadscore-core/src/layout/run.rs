@@ -112,7 +112,7 @@ impl<'a> StageRun<'a> {
         })?;
         // Hashed from the text already read.
         let (sha256, bytes) = (crate::digest::sha256_hex(text.as_bytes()), text.len() as u64);
-        self.read.push(InputFile { path: path.display().to_string(), sha256, bytes, rows: None });
+        self.read.push(InputFile { path: path.display().to_string(), sha256, bytes, rows: None, query: None });
         Ok(value)
     }
 

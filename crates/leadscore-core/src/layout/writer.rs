@@ -190,13 +190,18 @@ pub struct InputFile {
     /// Rows read from it, for tables.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub rows: Option<u64>,
+    /// For a database source: the query whose result was read (`path` then names the
+    /// environment variable of the connection, `env:NAME`, and `sha256` digests the result as
+    /// CSV). Freshness runs it again to tell whether the result changed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub query: Option<String>,
 }
 
 impl InputFile {
     /// Hashes a file.
     pub fn hash(path: &Path, rows: Option<u64>) -> Result<Self> {
         let (sha256, bytes) = io::hash_file(path)?;
-        Ok(Self { path: path.display().to_string(), sha256, bytes, rows })
+        Ok(Self { path: path.display().to_string(), sha256, bytes, rows, query: None })
     }
 }
 

@@ -89,7 +89,8 @@ fn record_problem(rec: &csv::ByteRecord, names: &[String]) -> Option<(RejectReas
                 RejectReason::InvalidEncoding,
                 Some(names[k].clone()),
                 format!(
-                    "`{}` is not UTF-8 text (invalid byte at offset {} of the value); save the file as UTF-8",
+                    "`{}` is not UTF-8 text (invalid byte at offset {} of the value); save the file as UTF-8, or set the \
+                     source's `encoding` (`windows-1252` for an Excel export)",
                     names[k],
                     e.valid_up_to()
                 ),
@@ -309,9 +310,10 @@ impl Collector<'_> {
 }
 
 /// Reads a CSV file: the header names the columns; every value is text, an empty one null.
-pub(crate) fn read(path: &Path, delimiter: u8, starts_with_bom: bool) -> Result<RawFile> {
+/// Messages name `path`; the bytes are read from `io` (the file itself, or its UTF-8 copy).
+pub(crate) fn read(path: &Path, io: &Path, delimiter: u8, starts_with_bom: bool) -> Result<RawFile> {
     let rerr = |source| CoreError::Read { path: path.to_path_buf(), source };
-    let mut reader = BufReader::with_capacity(READ_BUFFER, File::open(path).map_err(rerr)?);
+    let mut reader = BufReader::with_capacity(READ_BUFFER, File::open(io).map_err(rerr)?);
     if starts_with_bom {
         let mut bom = [0u8; 3];
         reader.read_exact(&mut bom).map_err(rerr)?;
@@ -350,7 +352,7 @@ pub(crate) fn read(path: &Path, delimiter: u8, starts_with_bom: bool) -> Result<
         Err(e) => return Err(csv_error(e, 0, 1)),
     }
     // A header whose quote is never closed swallowed the file: there are no columns to read.
-    let header_bytes = byte_range(path, offset + header_start.byte(), Some(offset + rdr.position().byte()))?;
+    let header_bytes = byte_range(io, offset + header_start.byte(), Some(offset + rdr.position().byte()))?;
     if let Some(field) = open_quote(header_bytes, delimiter) {
         return Err(IngestError::UnterminatedQuote {
             path: path.to_path_buf(),
@@ -374,7 +376,7 @@ pub(crate) fn read(path: &Path, delimiter: u8, starts_with_bom: bool) -> Result<
             record: 0,
         };
         let parsed =
-            parse_records(&mut rdr, &mut rec, &mut c, path, offset, delimiter, csv_error).and_then(|()| c.flush());
+            parse_records(&mut rdr, &mut rec, &mut c, io, offset, delimiter, csv_error).and_then(|()| c.flush());
         let Collector { numbers, unreadable, rows, record, to_builder, .. } = c;
         drop(to_builder);
         let builders = builder.join().map_err(|_| IngestError::Internal("the column builder panicked".into()))?;
@@ -394,7 +396,7 @@ fn parse_records<R: Read>(
     rdr: &mut csv::Reader<R>,
     rec: &mut csv::ByteRecord,
     c: &mut Collector<'_>,
-    path: &Path,
+    io: &Path,
     offset: u64,
     delimiter: u8,
     csv_error: impl Fn(csv::Error, u64, u64) -> IngestError,
@@ -410,9 +412,9 @@ fn parse_records<R: Read>(
             // More than one line and a field count that does not fit, or a quote still open at the
             // end of the file: an unbalanced quote joined lines. Read them one by one.
             let joined = (last > first && pending.len() != width)
-                || (is_last && open_quote(byte_range(path, offset + from, None)?, delimiter).is_some());
+                || (is_last && open_quote(byte_range(io, offset + from, None)?, delimiter).is_some());
             if joined {
-                let bytes = byte_range(path, offset + from, (!is_last).then_some(offset + to))?;
+                let bytes = byte_range(io, offset + from, (!is_last).then_some(offset + to))?;
                 c.push_lines(&bytes, first, delimiter)?;
             } else {
                 c.push(&pending, first, last)?;
@@ -442,7 +444,7 @@ mod tests {
     #[test]
     fn reads_quoted_multiline_values_and_empty_cells_as_null() -> Result<()> {
         let (_d, p) = write(b"id,note,n\n1,\"a, b\",\n2,\"line one\nline \"\"two\"\"\",3\n");
-        let f = read(&p, b',', false)?;
+        let f = read(&p, &p, b',', false)?;
         assert_eq!(f.frame.height(), 2);
         let note = f.frame.column("note")?.str()?.clone();
         assert_eq!(note.get(1), Some("line one\nline \"two\""));
@@ -455,7 +457,7 @@ mod tests {
     #[test]
     fn bad_records_are_set_aside_with_their_number_and_the_rest_is_read() -> Result<()> {
         let (_d, p) = write(b"id,email\n1,a@x.com\n2,b@x.com,extra\n3\n4,\xff\xfe\n5,c\0d\n6,e@x.com\n");
-        let f = read(&p, b',', false)?;
+        let f = read(&p, &p, b',', false)?;
         assert_eq!(f.frame.height(), 2);
         let reasons: Vec<_> = f.unreadable.iter().map(|u| (u.record, u.reason)).collect();
         assert_eq!(
@@ -478,7 +480,7 @@ mod tests {
     fn an_unbalanced_quote_rejects_its_line_and_the_lines_it_swallowed_are_read() -> Result<()> {
         // Mid-file: the quote pairs with the next one, joining three lines into one record.
         let (_d, p) = write(b"id,email,phone\n1,a@x.com,1\n2,\"b@x.com,2\n3,c@x.com,3\n4,\"d, inc\",4\n5,e@x.com,5\n");
-        let f = read(&p, b',', false)?;
+        let f = read(&p, &p, b',', false)?;
         let ids: Vec<Option<&str>> = f.frame.column("id")?.str()?.iter().collect();
         assert_eq!(ids, [Some("1"), Some("3"), Some("4"), Some("5")]);
         assert_eq!((f.record(1), f.record(2), f.record(3)), (3, 4, 5));
@@ -488,7 +490,7 @@ mod tests {
         assert!(!f.unreadable[0].detail.contains("x.com"), "{}", f.unreadable[0].detail);
         // Unterminated at the end of the file: the same.
         let (_d, p) = write(b"id,email,phone\n1,a@x.com,1\n2,\"b@x.com,2\n3,c@x.com,3\n");
-        let f = read(&p, b',', false)?;
+        let f = read(&p, &p, b',', false)?;
         assert_eq!(f.frame.height(), 2);
         assert_eq!(f.unreadable.iter().map(|u| u.reason).collect::<Vec<_>>(), [RejectReason::UnbalancedQuote]);
         Ok(())
@@ -497,7 +499,7 @@ mod tests {
     #[test]
     fn a_header_whose_quote_is_never_closed_fails_the_file() {
         let (_d, p) = write(b"id,\"email,phone\n1,a@x.com,1\n");
-        let msg = read(&p, b',', false).map(|_| ()).expect_err("unterminated").to_string();
+        let msg = read(&p, &p, b',', false).map(|_| ()).expect_err("unterminated").to_string();
         assert!(msg.contains("record 0") && msg.contains("header field 2") && msg.contains("never"), "{msg}");
         assert!(!msg.contains("x.com"), "{msg}");
     }
@@ -505,14 +507,14 @@ mod tests {
     #[test]
     fn duplicated_header_names_fail_the_file() {
         let (_d, p) = write(b"id,Email,Email\n1,a,b\n");
-        let msg = read(&p, b',', false).map(|_| ()).expect_err("duplicate").to_string();
+        let msg = read(&p, &p, b',', false).map(|_| ()).expect_err("duplicate").to_string();
         assert!(msg.contains("`Email`") && msg.contains("2 and 3"), "{msg}");
     }
 
     #[test]
     fn a_byte_order_mark_is_not_part_of_the_first_name() -> Result<()> {
         let (_d, p) = write(b"\xEF\xBB\xBFid,x\n1,2\n");
-        let f = read(&p, b',', true)?;
+        let f = read(&p, &p, b',', true)?;
         assert!(f.frame.column("id").is_ok());
         Ok(())
     }

@@ -160,9 +160,9 @@ fn line_problem(line: &[u8]) -> std::result::Result<serde_json::Map<String, Valu
 }
 
 /// Reads a JSON Lines file.
-pub(crate) fn read(path: &Path) -> Result<RawFile> {
+pub(crate) fn read(path: &Path, io: &Path) -> Result<RawFile> {
     let rerr = |source| CoreError::Read { path: path.to_path_buf(), source };
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(path).map_err(rerr)?);
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(io).map_err(rerr)?);
     let mut names: Vec<String> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut cells: Vec<Cells> = Vec::new();
@@ -233,7 +233,7 @@ mod tests {
         let p = dir.path().join("e.jsonl");
         let text = "{\"id\":\"a\",\"n\":1,\"b\":true}\n\n{\"id\":\"b\",\"n\":2.5,\"x\":[1]}\n{\"id\":\"c\",\"b\":\"maybe\"\n[1,2]\n{\"id\":7}\n";
         std::fs::write(&p, text).map_err(|e| IngestError::Internal(e.to_string()))?;
-        let f = read(&p)?;
+        let f = read(&p, &p)?;
         assert_eq!(f.frame.height(), 3);
         assert_eq!(f.frame.column("n")?.dtype(), &DataType::Float64);
         assert_eq!(f.frame.column("b")?.dtype(), &DataType::Boolean);

@@ -6,14 +6,18 @@
 //! wrong field count, bytes that are not UTF-8, a line that is not a JSON object) are set aside as
 //! [`UnreadableRecord`]s and end up in the rejects table.
 
+mod decode;
 mod delimited;
 mod json_lines;
+mod postgres;
+
+pub use postgres::query_digest;
 
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use leadscore_core::config::{FileFormat, Source};
+use leadscore_core::config::{FileFormat, Source, TextEncoding};
 use leadscore_core::layout::InputFile;
 use leadscore_core::schema::{RejectReason, SourceKind};
 use leadscore_core::{Config, CoreError};
@@ -178,7 +182,7 @@ fn wrong_content(start: &[u8], format: FileFormat) -> Option<String> {
         return Some("it is gzip-compressed; decompress it first".into());
     }
     if start.starts_with(b"\xFF\xFE") || start.starts_with(b"\xFE\xFF") {
-        return Some("it is UTF-16 text; save it as UTF-8".into());
+        return Some("it is UTF-16 text; set `encoding = \"utf-16\"` in its source, or save it as UTF-8".into());
     }
     let first = start.trim_ascii_start().first().copied();
     if format == FileFormat::Csv && matches!(first, Some(b'{' | b'[')) {
@@ -198,13 +202,19 @@ fn wrong_content(start: &[u8], format: FileFormat) -> Option<String> {
     None
 }
 
-/// Reads one file. A zero-byte file gives an empty frame (the caller decides whether that is an
-/// error); content that does not match the format is an error naming the file.
-pub fn read_file(path: &Path, format: FileFormat, delimiter: u8) -> Result<RawFile> {
+/// Reads one file; a text file in `encoding`. A zero-byte file gives an empty frame (the caller
+/// decides whether that is an error); content that does not match the format is an error naming
+/// the file.
+pub fn read_file(path: &Path, format: FileFormat, delimiter: u8, encoding: TextEncoding) -> Result<RawFile> {
     let start = head(path, 8192)?;
     if start.is_empty() {
         return Ok(RawFile::new(path, DataFrame::empty()));
     }
+    // Decoded into a UTF-8 copy first, which is what the readers then read (messages name the
+    // file as configured).
+    let decoded = if format == FileFormat::Parquet { None } else { decode::to_utf8(path, encoding)? };
+    let io = decoded.as_ref().map_or(path, |copy| copy.path());
+    let start = if decoded.is_some() { head(io, 8192)? } else { start };
     let bom = start.starts_with(b"\xEF\xBB\xBF");
     let what = match format {
         FileFormat::Csv => "CSV",
@@ -216,8 +226,8 @@ pub fn read_file(path: &Path, format: FileFormat, delimiter: u8) -> Result<RawFi
         return Err(IngestError::WrongContent { path: path.into(), format: what, found });
     }
     match format {
-        FileFormat::Csv => delimited::read(path, delimiter, bom),
-        FileFormat::Jsonl => json_lines::read(path),
+        FileFormat::Csv => delimited::read(path, io, delimiter, bom),
+        FileFormat::Jsonl => json_lines::read(path, io),
         FileFormat::Parquet => {
             let file = File::open(path).map_err(|source| CoreError::Read { path: path.to_path_buf(), source })?;
             let frame = ParquetReader::new(file).finish().map_err(|source| IngestError::Unreadable {
@@ -230,16 +240,24 @@ pub fn read_file(path: &Path, format: FileFormat, delimiter: u8) -> Result<RawFi
     }
 }
 
-/// Reads every file of every configured source, and records each input with its content hash.
+/// Reads every file of every configured source (or the result of its query), and records each
+/// input with its content hash.
 pub fn read_sources(config: &Config) -> Result<(RawSources, Vec<InputFile>)> {
     let mut inputs = Vec::new();
     let mut read = |source: &Source| -> Result<Vec<RawFile>> {
+        if let Some(db) = &source.database {
+            let (file, input) = postgres::read(source.kind, db)?;
+            inputs.push(input);
+            return Ok(vec![file]);
+        }
         let mut out = Vec::new();
         for path in resolve_files(config, source)? {
             let format = file_format(source, &path)?;
             // The manifest's content hash is taken while the file is parsed, on another core.
-            let (file, input) =
-                rayon::join(|| read_file(&path, format, source.delimiter), || InputFile::hash(&path, None));
+            let (file, input) = rayon::join(
+                || read_file(&path, format, source.delimiter, source.encoding),
+                || InputFile::hash(&path, None),
+            );
             let file = file?;
             inputs.push(InputFile { rows: Some(file.records_read()), ..input? });
             out.push(file);

@@ -9,7 +9,7 @@
 //! ```
 //! (The conversion-logic parser has its own properties in `leadscore-core`'s `config::logic`.)
 
-use leadscore_core::config::FileFormat;
+use leadscore_core::config::{FileFormat, TextEncoding};
 use leadscore_core::time::{END_MICROS, MIN_MICROS, parse_timestamp};
 use leadscore_core::{Classify, ExitKind};
 use leadscore_ingest::{RawSources, read_file, run};
@@ -68,7 +68,7 @@ fn read_back(content: &[u8], format: FileFormat, name: &str) -> Result<(), TestC
     let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
     let path = dir.path().join(name);
     std::fs::write(&path, content).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    match read_file(&path, format, b',') {
+    match read_file(&path, format, b',', TextEncoding::Utf8) {
         Ok(f) => {
             prop_assert_eq!(f.records_read(), (f.frame.height() + f.unreadable.len()) as u64);
             let rows: Vec<u64> = (0..f.frame.height()).map(|i| f.record(i)).collect();
@@ -113,7 +113,7 @@ proptest! {
         let mut content = b"id,user,created,closed,stage,p,amount,cur\n".to_vec();
         content.extend_from_slice(&body);
         std::fs::write(&path, &content).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let deals = match read_file(&path, FileFormat::Csv, b',') {
+        let deals = match read_file(&path, FileFormat::Csv, b',', TextEncoding::Utf8) {
             Ok(f) => f,
             Err(e) => {
                 prop_assert_ne!(e.exit_kind(), ExitKind::Internal, "{}", e);

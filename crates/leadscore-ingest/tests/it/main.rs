@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod encodings;
 mod fuzz;
 
 use std::path::PathBuf;

@@ -1,0 +1,150 @@
+//! `leadscore init` as a new user would run it: on the bundled HubSpot-shaped sample, on a
+//! Salesforce-shaped synthetic export, and on an export whose columns were renamed and whose
+//! delimiter is `;`. Each proposal is a config `validate` accepts, with the preset (or the
+//! columns) recognised and the attributes filled in after creation kept out of the features.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+
+const DATE: &str = "2026-11-01";
+
+fn sample_file(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample").join(name)
+}
+
+/// `leadscore init` into `<dir>/leadscore.toml`, then `validate` on it; the config text.
+fn init_and_validate(dir: &Path, files: &[&str]) -> String {
+    let mut args = vec!["init"];
+    args.extend_from_slice(files);
+    args.extend(["--out", "leadscore.toml"]);
+    let o = leadscore(&args, dir);
+    assert_eq!(code(&o), 0, "init: {}", stderr(&o));
+    assert!(stdout(&o).contains("leadscore validate"), "{}", stdout(&o));
+    let o = leadscore(&["validate", "--config", "leadscore.toml", "--date", DATE], dir);
+    let text = fs::read_to_string(dir.join("leadscore.toml")).unwrap();
+    assert_eq!(code(&o), 0, "validate: {}\n{text}", stderr(&o));
+    text
+}
+
+/// The `[[attributes]]` entry of a column, as written.
+fn attribute<'a>(text: &'a str, column: &str) -> &'a str {
+    let start =
+        text.find(&format!("column = \"{column}\"")).unwrap_or_else(|| panic!("no attribute {column}:\n{text}"));
+    let end = text[start..].find("\n\n").map_or(text.len(), |e| start + e);
+    &text[start..end]
+}
+
+#[test]
+fn the_hubspot_sample_is_recognised_and_later_filled_columns_are_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["contacts.csv", "deals.csv", "events.csv"] {
+        fs::copy(sample_file(f), dir.path().join(f)).unwrap();
+    }
+    let text =
+        init_and_validate(dir.path(), &["--leads", "contacts.csv", "--deals", "deals.csv", "--events", "events.csv"]);
+    assert!(text.contains("preset = \"hubspot\""), "{text}");
+    assert!(text.contains("path = \"contacts.csv\""), "{text}");
+    assert!(attribute(&text, "Customer Tier").contains("available_at_creation = false"), "{text}");
+    assert!(attribute(&text, "Industry").contains("kind = \"categorical\""), "{text}");
+    assert!(attribute(&text, "Number of Employees").contains("kind = \"numeric\""), "{text}");
+    assert!(!attribute(&text, "Industry").contains("available_at_creation"), "{text}");
+    // Identity columns are mapped, never attributes.
+    assert!(!text.contains("column = \"Email\""), "{text}");
+
+    // It does not overwrite a config without --force.
+    let o = leadscore(&["init", "--leads", "contacts.csv", "--deals", "deals.csv"], dir.path());
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_salesforce_export_is_recognised() {
+    let dir = tempfile::tempdir().unwrap();
+    let o =
+        leadscore(&["synth", "--out", "sf", "--leads", "20000", "--shape", "salesforce", "--seed", "3"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let sf = dir.path().join("sf");
+    fs::remove_file(sf.join("leadscore.toml")).unwrap();
+    let text = init_and_validate(&sf, &["--leads", "Lead.csv", "--deals", "Opportunity.csv"]);
+    assert!(text.contains("preset = \"salesforce\""), "{text}");
+    assert!(text.contains("[[attributes]]"), "{text}");
+}
+
+#[test]
+fn a_renamed_semicolon_export_is_matched_by_column_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let rename = |file: &str, to: &str, renames: &[(&str, &str)]| {
+        let text = fs::read_to_string(sample_file(file)).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let mut w = csv::WriterBuilder::new().delimiter(b';').from_path(dir.path().join(to)).unwrap();
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(|h| renames.iter().find(|(from, _)| *from == h).map_or(h, |(_, to)| to).to_string())
+            .collect();
+        w.write_record(&header).unwrap();
+        for r in reader.records() {
+            w.write_record(&r.unwrap()).unwrap();
+        }
+        w.flush().unwrap();
+    };
+    rename(
+        "contacts.csv",
+        "people.csv",
+        &[
+            ("Record ID", "Contact ID"),
+            ("Create Date", "Created On"),
+            ("Associated Company ID", "Account ID"),
+            ("Email", "E-mail Address"),
+            ("Phone Number", "Mobile"),
+            ("Last Modified Date", "Modified On"),
+        ],
+    );
+    rename(
+        "deals.csv",
+        "opportunities.csv",
+        &[
+            ("Record ID", "Opportunity ID"),
+            ("Associated Company ID", "Account ID"),
+            ("Create Date", "Created On"),
+            ("Close Date", "Closed On"),
+            ("Deal Stage", "Stage"),
+            ("Amount", "Deal Value"),
+            ("Deal Currency Code", "Currency"),
+        ],
+    );
+    let text = init_and_validate(dir.path(), &["--leads", "people.csv", "--deals", "opportunities.csv"]);
+    assert!(!text.contains("preset ="), "{text}");
+    assert!(text.contains("delimiter = \";\""), "{text}");
+    for pair in [
+        "lead_id = \"Contact ID\"",
+        "created_at = \"Created On\"",
+        "user_id = \"Account ID\"",
+        "email = \"E-mail Address\"",
+        "phone = \"Mobile\"",
+        "deal_id = \"Opportunity ID\"",
+        "closed_at = \"Closed On\"",
+        "amount = \"Deal Value\"",
+    ] {
+        assert!(text.contains(pair), "{pair}:\n{text}");
+    }
+    // The won stage is found among the deals' values, and is the target.
+    assert!(text.contains("value = \"closedwon\""), "{text}");
+    assert!(text.contains("target = \"closed_won\""), "{text}");
+    assert!(attribute(&text, "Customer Tier").contains("available_at_creation = false"), "{text}");
+
+    // A file where no column can be the lead id: the error names the field and lists the columns.
+    fs::write(dir.path().join("bad.csv"), "Name,When\nA,2026-01-01\n").unwrap();
+    let o =
+        leadscore(&["init", "--leads", "bad.csv", "--deals", "opportunities.csv", "--out", "other.toml"], dir.path());
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("`lead_id`") && stderr(&o).contains("Name, When"), "{}", stderr(&o));
+    assert!(!dir.path().join("other.toml").exists());
+}
