@@ -11,6 +11,7 @@ use std::fs;
 use std::path::Path;
 
 use common::*;
+use polars::prelude::IntoLazy;
 
 const DATE: &str = "2026-11-01";
 
@@ -147,4 +148,61 @@ fn a_renamed_semicolon_export_is_matched_by_column_names() {
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(stderr(&o).contains("`lead_id`") && stderr(&o).contains("Name, When"), "{}", stderr(&o));
     assert!(!dir.path().join("other.toml").exists());
+}
+
+/// Dataverse `lead` and `opportunity` rows as a Dynamics 365 export writes them: GUID ids,
+/// UTC timestamps with seven fractional digits, `statecode` as a number or as its label.
+const DYNAMICS_LEADS: &str = "\
+leadid,createdon,modifiedon,emailaddress1,telephone1,firstname,lastname,companyname,leadsourcecode
+a1b2c3d4-0000-4000-8000-000000000001,2026-01-05T09:30:00.0000000Z,2026-02-01T10:00:00Z,ann@example.org,+31 20 555 0101,Ann,Jansen,Northwind,1
+a1b2c3d4-0000-4000-8000-000000000002,2026-01-06T10:00:00Z,2026-02-03T10:00:00Z,bo@example.org,+31 20 555 0102,Bo,Visser,Contoso,2
+a1b2c3d4-0000-4000-8000-000000000003,2026-01-07T11:00:00Z,2026-01-20T10:00:00Z,cas@example.org,+31 20 555 0103,Cas,Smit,Fabrikam,1
+a1b2c3d4-0000-4000-8000-000000000004,2026-01-08T12:00:00Z,2026-02-10T10:00:00Z,dee@example.org,+31 20 555 0104,Dee,Bakker,Adatum,3
+a1b2c3d4-0000-4000-8000-000000000005,2026-01-09T13:00:00Z,2026-01-09T13:00:00Z,eli@example.org,+31 20 555 0105,Eli,Mulder,Litware,2
+";
+
+const DYNAMICS_OPPORTUNITIES: &str = "\
+opportunityid,originatingleadid,createdon,modifiedon,actualclosedate,statecode,closeprobability,actualvalue,name
+b0000000-0000-4000-8000-000000000001,a1b2c3d4-0000-4000-8000-000000000001,2026-01-10T09:00:00Z,2026-02-01T10:00:00Z,2026-02-01T00:00:00Z,1,100,12000,Northwind renewal
+b0000000-0000-4000-8000-000000000002,a1b2c3d4-0000-4000-8000-000000000002,2026-01-12T09:00:00Z,2026-02-03T10:00:00Z,2026-02-03T00:00:00Z,2,0,,Contoso pilot
+b0000000-0000-4000-8000-000000000003,a1b2c3d4-0000-4000-8000-000000000003,2026-01-15T09:00:00Z,2026-01-20T10:00:00Z,,0,40,,Fabrikam rollout
+b0000000-0000-4000-8000-000000000004,a1b2c3d4-0000-4000-8000-000000000004,2026-01-20T09:00:00Z,2026-02-10T10:00:00Z,2026-02-10T00:00:00Z,Won,100,5000,Adatum licences
+";
+
+#[test]
+fn the_dynamics_365_preset_reads_dataverse_leads_and_opportunities() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("lead.csv"), DYNAMICS_LEADS).unwrap();
+    fs::write(dir.path().join("opportunity.csv"), DYNAMICS_OPPORTUNITIES).unwrap();
+    // init recognises the tables' columns.
+    let o =
+        leadscore(&["init", "--leads", "lead.csv", "--deals", "opportunity.csv", "--out", "proposed.toml"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let proposed = fs::read_to_string(dir.path().join("proposed.toml")).unwrap();
+    assert!(proposed.contains("preset = \"dynamics365\""), "{proposed}");
+
+    let config = "[project]\nname = \"d365\"\ncurrency = \"EUR\"\ntimezone = \"UTC\"\noutput_dir = \".\"\n\n\
+                  [sources]\npreset = \"dynamics365\"\n\n[sources.leads]\npath = \"lead.csv\"\n\n\
+                  [sources.deals]\npath = \"opportunity.csv\"\n\n[labels]\nmin_conversions = 1\n";
+    fs::write(dir.path().join("leadscore.toml"), config).unwrap();
+    for stage in ["ingest", "labels"] {
+        let o = leadscore(&["stage", stage, "--config", "leadscore.toml", "--date", "2026-03-01"], dir.path());
+        assert_eq!(code(&o), 0, "{stage}: {}", stderr(&o));
+    }
+    let run = dir.path().join("runs/2026-03-01");
+    let leads = read_parquet(&run.join("ingest/leads.parquet"));
+    assert_eq!(leads.height(), 5, "every lead read: {leads}");
+    let conversions = read_parquet(&run.join("labels/conversions.parquet"));
+    let won = conversions
+        .lazy()
+        .filter(polars::prelude::col("conversion_name").eq(polars::prelude::lit("closed_won")))
+        .collect()
+        .unwrap();
+    let text =
+        |c: &str| won.column(c).unwrap().str().unwrap().iter().map(|v| v.unwrap_or("").to_string()).collect::<Vec<_>>();
+    // Won as `1` and as `Won`; the lost and the open one are not conversions.
+    assert_eq!(text("source_id"), ["b0000000-0000-4000-8000-000000000001", "b0000000-0000-4000-8000-000000000004"]);
+    assert_eq!(text("user_id"), ["a1b2c3d4-0000-4000-8000-000000000001", "a1b2c3d4-0000-4000-8000-000000000004"]);
+    let values: Vec<Option<f64>> = won.column("value").unwrap().f64().unwrap().iter().collect();
+    assert_eq!(values, [Some(12000.0), Some(5000.0)]);
 }

@@ -221,6 +221,27 @@ value = "amount"
 dedupe = "first_per_user"
 "#
         }
+        // `statecode` 1 is Won (written `Won` by an export with labels); an opportunity is a
+        // conversion of the lead it was qualified from.
+        Preset::Dynamics365 => {
+            r#"
+[[conversions]]
+name = "closed_won"
+source = "deals"
+conditions = [
+  { field = "stage", op = "is_any_of", values = ["1", "Won"], case_insensitive = true },
+]
+at = "closed_at"
+value = "amount"
+
+[[conversions]]
+name = "open_opp"
+source = "deals"
+at = "created_at"
+value = "amount"
+dedupe = "first_per_user"
+"#
+        }
         Preset::Salesforce => {
             r#"
 [[conversions]]

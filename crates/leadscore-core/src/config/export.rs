@@ -60,7 +60,7 @@ impl ExportFormat {
         match preset {
             Some(Preset::Hubspot) => all.push(Self::Hubspot),
             Some(Preset::Salesforce) => all.push(Self::Salesforce),
-            None => {}
+            Some(Preset::Dynamics365) | None => {}
         }
         all
     }

@@ -1,4 +1,4 @@
-//! Presets: the standard column names of HubSpot and Salesforce exports.
+//! Presets: the standard column names of HubSpot, Salesforce and Microsoft Dynamics 365 exports.
 //!
 //! `[sources] preset = "hubspot"` fills every source's mapping with these names; entries in a
 //! source's own `mapping` table override them. Optional columns a preset names but the file does
@@ -14,17 +14,25 @@ pub enum Preset {
     Hubspot,
     /// Salesforce exports: Lead and Opportunity objects.
     Salesforce,
+    /// Microsoft Dynamics 365 Sales (Dataverse) tables `lead` and `opportunity`, by their
+    /// logical column names, as Dataverse exports and sync tools (Azure Synapse Link, Fivetran,
+    /// Airbyte) write them. Column names from Microsoft's table references:
+    /// <https://learn.microsoft.com/dynamics365/sales/developer/entities/lead> and
+    /// <https://learn.microsoft.com/dynamics365/sales/developer/entities/opportunity>.
+    #[serde(rename = "dynamics365")]
+    Dynamics365,
 }
 
 impl Preset {
     /// Every preset, for messages.
-    pub const ALL: [Preset; 2] = [Preset::Hubspot, Preset::Salesforce];
+    pub const ALL: [Preset; 3] = [Preset::Hubspot, Preset::Salesforce, Preset::Dynamics365];
 
     /// Parses a preset name.
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "hubspot" => Some(Self::Hubspot),
             "salesforce" => Some(Self::Salesforce),
+            "dynamics365" => Some(Self::Dynamics365),
             _ => None,
         }
     }
@@ -34,6 +42,7 @@ impl Preset {
         match self {
             Self::Hubspot => "hubspot",
             Self::Salesforce => "salesforce",
+            Self::Dynamics365 => "dynamics365",
         }
     }
 
@@ -42,6 +51,7 @@ impl Preset {
         match self {
             Self::Hubspot => "HubSpot",
             Self::Salesforce => "Salesforce",
+            Self::Dynamics365 => "Dynamics 365",
         }
     }
 
@@ -108,8 +118,35 @@ impl Preset {
                 (deals::CURRENCY, "CurrencyIsoCode"),
                 (UPDATED_AT, "LastModifiedDate"),
             ],
-            // Salesforce has no standard behavioural-event object.
-            (Self::Salesforce, SourceKind::Events) => &[],
+            // A lead is its own user: an opportunity qualified from it names it in
+            // `originatingleadid` (the lead's account, `parentaccountid`, is often empty until
+            // then).
+            (Self::Dynamics365, SourceKind::Leads) => &[
+                (leads::LEAD_ID, "leadid"),
+                (leads::CREATED_AT, "createdon"),
+                (leads::USER_ID, "leadid"),
+                (leads::EMAIL, "emailaddress1"),
+                (leads::PHONE, "telephone1"),
+                (leads::FIRST_NAME, "firstname"),
+                (leads::LAST_NAME, "lastname"),
+                (UPDATED_AT, "modifiedon"),
+            ],
+            // `statecode`: 0 open, 1 won, 2 lost. `actualvalue` is in the record's transaction
+            // currency (`transactioncurrencyid` is a lookup, not an ISO code, so no currency is
+            // mapped): in a multi-currency organisation map `amount = "actualvalue_base"`, the
+            // organisation's base currency, and make it the project currency.
+            (Self::Dynamics365, SourceKind::Deals) => &[
+                (deals::DEAL_ID, "opportunityid"),
+                (deals::USER_ID, "originatingleadid"),
+                (deals::CREATED_AT, "createdon"),
+                (deals::CLOSED_AT, "actualclosedate"),
+                (deals::STAGE, "statecode"),
+                (deals::PROBABILITY, "closeprobability"),
+                (deals::AMOUNT, "actualvalue"),
+                (UPDATED_AT, "modifiedon"),
+            ],
+            // Salesforce and Dynamics 365 have no standard behavioural-event object.
+            (Self::Salesforce | Self::Dynamics365, SourceKind::Events) => &[],
         }
     }
 }

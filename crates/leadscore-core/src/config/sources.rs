@@ -204,7 +204,7 @@ impl Validator<'_> {
                 }
             },
             Some(_) => {
-                self.problem(&path.key("preset"), "expected a string (`hubspot` or `salesforce`)");
+                self.problem(&path.key("preset"), "expected a string (`hubspot`, `salesforce` or `dynamics365`)");
                 preset_ok = false;
                 None
             }
