@@ -206,3 +206,52 @@ fn the_dynamics_365_preset_reads_dataverse_leads_and_opportunities() {
     let values: Vec<Option<f64>> = won.column("value").unwrap().f64().unwrap().iter().collect();
     assert_eq!(values, [Some(12000.0), Some(5000.0)]);
 }
+
+/// Pipedrive persons and deals as a sync tool mirrors the API: integer ids, UTC times.
+const PIPEDRIVE_PERSONS: &str = "\
+id,add_time,update_time,name,org_name,primary_email
+101,2026-01-05 09:30:00,2026-02-01 10:00:00,Ann Jansen,Northwind,ann@example.org
+102,2026-01-06 10:00:00,2026-02-03 10:00:00,Bo Visser,Contoso,bo@example.org
+103,2026-01-07 11:00:00,2026-01-20 10:00:00,Cas Smit,Fabrikam,cas@example.org
+";
+
+const PIPEDRIVE_DEALS: &str = "\
+id,person_id,add_time,update_time,close_time,status,probability,value,currency,title
+7,101,2026-01-10 09:00:00,2026-02-01 10:00:00,2026-02-01 08:00:00,won,,12000,EUR,Northwind deal
+8,102,2026-01-12 09:00:00,2026-02-03 10:00:00,2026-02-03 08:00:00,lost,,3000,EUR,Contoso deal
+9,103,2026-01-15 09:00:00,2026-01-20 10:00:00,,deleted,,500,EUR,Fabrikam deal
+";
+
+#[test]
+fn the_pipedrive_preset_reads_persons_and_deals() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("persons.csv"), PIPEDRIVE_PERSONS).unwrap();
+    fs::write(dir.path().join("deals.csv"), PIPEDRIVE_DEALS).unwrap();
+    let o =
+        leadscore(&["init", "--leads", "persons.csv", "--deals", "deals.csv", "--out", "proposed.toml"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let proposed = fs::read_to_string(dir.path().join("proposed.toml")).unwrap();
+    assert!(proposed.contains("preset = \"pipedrive\""), "{proposed}");
+
+    let config = "[project]\nname = \"pd\"\ncurrency = \"EUR\"\ntimezone = \"UTC\"\noutput_dir = \".\"\n\n\
+                  [sources]\npreset = \"pipedrive\"\n\n[sources.leads]\npath = \"persons.csv\"\n\
+                  mapping = { email = \"primary_email\" }\n\n[sources.deals]\npath = \"deals.csv\"\n\n\
+                  [labels]\nmin_conversions = 1\n";
+    fs::write(dir.path().join("leadscore.toml"), config).unwrap();
+    for stage in ["ingest", "labels"] {
+        let o = leadscore(&["stage", stage, "--config", "leadscore.toml", "--date", "2026-03-01"], dir.path());
+        assert_eq!(code(&o), 0, "{stage}: {}", stderr(&o));
+    }
+    let conversions = read_parquet(&dir.path().join("runs/2026-03-01/labels/conversions.parquet"));
+    let of = |name: &str| {
+        let df = conversions
+            .clone()
+            .lazy()
+            .filter(polars::prelude::col("conversion_name").eq(polars::prelude::lit(name)))
+            .collect()
+            .unwrap();
+        df.column("source_id").unwrap().str().unwrap().iter().map(|v| v.unwrap_or("").to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(of("closed_won"), ["7"], "only the won deal");
+    assert_eq!(of("open_opp"), ["7", "8"], "every deal but the deleted one");
+}

@@ -242,6 +242,25 @@ value = "amount"
 dedupe = "first_per_user"
 "#
         }
+        // `status` won; a deleted deal is no opportunity.
+        Preset::Pipedrive => {
+            r#"
+[[conversions]]
+name = "closed_won"
+source = "deals"
+conditions = [{ field = "stage", op = "is", value = "won", case_insensitive = true }]
+at = "closed_at"
+value = "amount"
+
+[[conversions]]
+name = "open_opp"
+source = "deals"
+conditions = [{ field = "stage", op = "is_not", value = "deleted", case_insensitive = true }]
+at = "created_at"
+value = "amount"
+dedupe = "first_per_user"
+"#
+        }
         Preset::Salesforce => {
             r#"
 [[conversions]]

@@ -60,7 +60,7 @@ impl ExportFormat {
         match preset {
             Some(Preset::Hubspot) => all.push(Self::Hubspot),
             Some(Preset::Salesforce) => all.push(Self::Salesforce),
-            Some(Preset::Dynamics365) | None => {}
+            Some(Preset::Dynamics365 | Preset::Pipedrive) | None => {}
         }
         all
     }

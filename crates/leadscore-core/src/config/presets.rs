@@ -1,4 +1,5 @@
-//! Presets: the standard column names of HubSpot, Salesforce and Microsoft Dynamics 365 exports.
+//! Presets: the standard column names of HubSpot, Salesforce, Microsoft Dynamics 365 and Pipedrive
+//! exports.
 //!
 //! `[sources] preset = "hubspot"` fills every source's mapping with these names; entries in a
 //! source's own `mapping` table override them. Optional columns a preset names but the file does
@@ -21,11 +22,16 @@ pub enum Preset {
     /// <https://learn.microsoft.com/dynamics365/sales/developer/entities/opportunity>.
     #[serde(rename = "dynamics365")]
     Dynamics365,
+    /// Pipedrive persons and deals, by the field names of Pipedrive's API, which sync tools
+    /// mirror into tables. Field names from Pipedrive's API models:
+    /// <https://github.com/pipedrive/client-php/blob/master/docs/Model/BasePersonItem.md> and
+    /// <https://github.com/pipedrive/client-php/blob/master/docs/Model/DealCollectionResponseObject.md>.
+    Pipedrive,
 }
 
 impl Preset {
     /// Every preset, for messages.
-    pub const ALL: [Preset; 3] = [Preset::Hubspot, Preset::Salesforce, Preset::Dynamics365];
+    pub const ALL: [Preset; 4] = [Preset::Hubspot, Preset::Salesforce, Preset::Dynamics365, Preset::Pipedrive];
 
     /// Parses a preset name.
     pub fn from_name(name: &str) -> Option<Self> {
@@ -33,6 +39,7 @@ impl Preset {
             "hubspot" => Some(Self::Hubspot),
             "salesforce" => Some(Self::Salesforce),
             "dynamics365" => Some(Self::Dynamics365),
+            "pipedrive" => Some(Self::Pipedrive),
             _ => None,
         }
     }
@@ -43,6 +50,7 @@ impl Preset {
             Self::Hubspot => "hubspot",
             Self::Salesforce => "salesforce",
             Self::Dynamics365 => "dynamics365",
+            Self::Pipedrive => "pipedrive",
         }
     }
 
@@ -52,6 +60,7 @@ impl Preset {
             Self::Hubspot => "HubSpot",
             Self::Salesforce => "Salesforce",
             Self::Dynamics365 => "Dynamics 365",
+            Self::Pipedrive => "Pipedrive",
         }
     }
 
@@ -145,8 +154,30 @@ impl Preset {
                 (deals::AMOUNT, "actualvalue"),
                 (UPDATED_AT, "modifiedon"),
             ],
-            // Salesforce and Dynamics 365 have no standard behavioural-event object.
-            (Self::Salesforce | Self::Dynamics365, SourceKind::Events) => &[],
+            // A person is the lead and its own user; a deal names it in `person_id`. The API
+            // gives `email` and `phone` as lists of objects, so they are not mapped: map a column
+            // that holds one address (a sync tool's `primary_email`, or a query's
+            // `email->0->>'value'`). Times are UTC `YYYY-MM-DD HH:MM:SS`.
+            (Self::Pipedrive, SourceKind::Leads) => &[
+                (leads::LEAD_ID, "id"),
+                (leads::CREATED_AT, "add_time"),
+                (leads::USER_ID, "id"),
+                (UPDATED_AT, "update_time"),
+            ],
+            // `status`: open, won, lost or deleted; `close_time` is when it was won or lost.
+            (Self::Pipedrive, SourceKind::Deals) => &[
+                (deals::DEAL_ID, "id"),
+                (deals::USER_ID, "person_id"),
+                (deals::CREATED_AT, "add_time"),
+                (deals::CLOSED_AT, "close_time"),
+                (deals::STAGE, "status"),
+                (deals::PROBABILITY, "probability"),
+                (deals::AMOUNT, "value"),
+                (deals::CURRENCY, "currency"),
+                (UPDATED_AT, "update_time"),
+            ],
+            // Salesforce, Dynamics 365 and Pipedrive have no standard behavioural-event object.
+            (Self::Salesforce | Self::Dynamics365 | Self::Pipedrive, SourceKind::Events) => &[],
         }
     }
 }

@@ -204,7 +204,10 @@ impl Validator<'_> {
                 }
             },
             Some(_) => {
-                self.problem(&path.key("preset"), "expected a string (`hubspot`, `salesforce` or `dynamics365`)");
+                self.problem(
+                    &path.key("preset"),
+                    "expected a string (`hubspot`, `salesforce`, `dynamics365` or `pipedrive`)",
+                );
                 preset_ok = false;
                 None
             }
