@@ -142,13 +142,13 @@ fn semantic_checks_within_a_valid_project_section() {
         .replace("currency = \"eur\"", "currency = \"EURO\"")
         .replace("Europe/Amsterdam", "Mars/Olympus")
         .replace("2026-01-05", "5 Jan")
-        .replace("preset = \"hubspot\"", "preset = \"pipedrive\"");
+        .replace("preset = \"hubspot\"", "preset = \"zoho\"");
     let ps = problems(&text);
     let all = ps.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
     assert!(all.contains("project.currency: expected an ISO 4217"), "{all}");
     assert!(all.contains("project.timezone: expected an IANA time zone"), "{all}");
     assert!(all.contains("project.default_run_date"), "{all}");
-    assert!(all.contains("unknown preset `pipedrive`"), "{all}");
+    assert!(all.contains("unknown preset `zoho`") && all.contains("pipedrive"), "{all}");
 }
 
 #[test]
