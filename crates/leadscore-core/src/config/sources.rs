@@ -255,7 +255,8 @@ impl Validator<'_> {
         let mut ok = true;
         let database = self.database(path, &raw, &mut ok);
         let file_path = raw.path.as_deref().map(str::trim).unwrap_or_default().to_string();
-        if database.is_none() && file_path.is_empty() {
+        let database_keys = raw.query.is_some() || raw.table.is_some() || raw.connection.is_some();
+        if database.is_none() && file_path.is_empty() && !database_keys {
             let why = if raw.path.is_some() {
                 "must name a file or glob"
             } else {

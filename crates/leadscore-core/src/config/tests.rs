@@ -542,3 +542,33 @@ fn sql_definitions_are_planned_at_load_on_the_ingested_columns() {
         assert!(p.iter().any(|x| x.path.starts_with("conversions[") && x.message.contains(says)), "{says}: {p:?}");
     }
 }
+
+#[test]
+fn database_sources_take_a_query_or_table_and_an_environment_variable_never_a_url() {
+    let with_leads =
+        |source: &str| GOOD.replace("[sources.leads]\npath = \"contacts.csv\"", &format!("[sources.leads]\n{source}"));
+    let c =
+        parse(&with_leads("connection = \"env:CRM_DB\"\ntable = \"crm.Contacts\"")).unwrap_or_else(|e| panic!("{e}"));
+    let db = c.sources.leads.database.as_ref().map(|d| (d.connection_env.as_str(), d.query.as_str()));
+    assert_eq!(db, Some(("CRM_DB", "SELECT * FROM \"crm\".\"Contacts\"")));
+    assert!(c.sources.leads.path.is_empty());
+    let c = parse(&with_leads("connection = \"env:CRM_DB\"\nquery = \"SELECT * FROM contacts;\""))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.sources.leads.database.as_ref().map(|d| d.query.as_str()), Some("SELECT * FROM contacts"));
+
+    let cases = [
+        ("connection = \"postgresql://crm:s3cret-pw@db:5432/crm\"\ntable = \"contacts\"", "expected `env:NAME`"),
+        ("connection = \"env:CRM_DB\"\ntable = \"contacts\"\nquery = \"SELECT 1\"", "not both"),
+        ("table = \"contacts\"", "needs `connection = \"env:NAME\"`"),
+        ("connection = \"env:CRM_DB\"\ntable = \"contacts\"\ndelimiter = \";\"", "`delimiter` applies to files"),
+        ("connection = \"env:CRM_DB\"", "needs a `query` or a `table`"),
+        ("connection = \"env:CRM_DB\"\ntable = \"crm.\"", "expected a table name"),
+    ];
+    for (source, says) in cases {
+        let p = problems(&with_leads(source));
+        let all = p.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        assert!(all.contains(says), "{source}: {all}");
+        assert!(!all.contains("s3cret-pw"), "the password is never echoed: {all}");
+        assert_eq!(p.len(), 1, "one problem, not a follow-on one: {all}");
+    }
+}
