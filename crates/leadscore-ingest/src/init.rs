@@ -18,12 +18,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use leadscore_core::config::{AttributeKind, FileFormat, Preset, TextEncoding, snake_case, valid_name};
+use leadscore_core::config::{AttributeKind, FileFormat, Preset, snake_case, valid_name};
 use leadscore_core::schema::{SourceKind, UPDATED_AT, deals, events, leads};
 use polars::prelude::*;
 
 use crate::error::{IngestError, Result};
-use crate::read::{RawFile, read_file};
+use crate::read::{RawFile, read_head};
 
 /// Rows looked at per file.
 const SAMPLE_ROWS: usize = 5_000;
@@ -137,7 +137,10 @@ fn filled_in_later(column: &str) -> Option<&'static str> {
 
 /// The delimiter of a CSV file guessed from its header: the most frequent of `,` `;` tab `|`.
 fn sniff_delimiter(path: &Path) -> Result<u8> {
-    let text = std::fs::read(path).map_err(|source| leadscore_core::CoreError::Read { path: path.into(), source })?;
+    use std::io::Read;
+    let rerr = |source| leadscore_core::CoreError::Read { path: path.into(), source };
+    let mut text = Vec::new();
+    std::fs::File::open(path).map_err(rerr)?.take(1 << 16).read_to_end(&mut text).map_err(rerr)?;
     let header = text.split(|b| *b == b'\n').next().unwrap_or_default();
     let count = |d: u8| header.iter().filter(|b| **b == d).count();
     Ok([b',', b';', b'\t', b'|'].into_iter().max_by_key(|d| count(*d)).unwrap_or(b','))
@@ -157,8 +160,8 @@ impl Sample {
         let format = FileFormat::from_extension(ext)
             .ok_or_else(|| IngestError::Init(format!("{}: not a .csv, .parquet or .jsonl file", path.display())))?;
         let delimiter = if format == FileFormat::Csv { sniff_delimiter(path)? } else { b',' };
-        let RawFile { frame, .. } = read_file(path, format, delimiter, TextEncoding::Utf8)?;
-        Ok(Self { path: path.to_path_buf(), format, delimiter, frame: frame.head(Some(SAMPLE_ROWS)) })
+        let RawFile { frame, .. } = read_head(path, format, delimiter, SAMPLE_ROWS)?;
+        Ok(Self { path: path.to_path_buf(), format, delimiter, frame })
     }
 
     fn columns(&self) -> Vec<String> {

@@ -240,6 +240,55 @@ pub fn read_file(path: &Path, format: FileFormat, delimiter: u8, encoding: TextE
     }
 }
 
+/// The first `rows` records of a UTF-8 file (for `leadscore init`, which looks at a sample):
+/// CSV records and JSON lines are copied into a temporary file that the readers read, so a file
+/// of any size costs only its head; Parquet is read with a row limit.
+pub(crate) fn read_head(path: &Path, format: FileFormat, delimiter: u8, rows: usize) -> Result<RawFile> {
+    let rerr = |source| IngestError::from(CoreError::Read { path: path.to_path_buf(), source });
+    let werr = |source| IngestError::from(CoreError::Write { path: std::env::temp_dir(), source });
+    let start = head(path, 3)?;
+    let bom = start.starts_with(b"\xEF\xBB\xBF");
+    match format {
+        FileFormat::Parquet => {
+            let file = File::open(path).map_err(rerr)?;
+            let frame = ParquetReader::new(file)
+                .with_slice(Some((0, rows)))
+                .finish()
+                .map_err(|source| IngestError::Unreadable { path: path.to_path_buf(), format: "Parquet", source })?;
+            Ok(RawFile::new(path, frame))
+        }
+        FileFormat::Csv => {
+            let copy = tempfile::NamedTempFile::new().map_err(werr)?;
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .delimiter(delimiter)
+                .from_reader(File::open(path).map_err(rerr)?);
+            let mut writer = csv::WriterBuilder::new().flexible(true).delimiter(delimiter).from_writer(copy.as_file());
+            // The header and `rows` records; a record the reader cannot parse ends the sample.
+            for record in reader.byte_records().take(rows + 1).map_while(std::result::Result::ok) {
+                writer.write_byte_record(&record).map_err(|e| werr(e.into()))?;
+            }
+            writer.flush().map_err(werr)?;
+            drop(writer);
+            let mut file = delimited::read(path, copy.path(), delimiter, bom)?;
+            file.path = path.to_path_buf();
+            Ok(file)
+        }
+        FileFormat::Jsonl => {
+            use std::io::{BufRead, Write};
+            let mut copy = tempfile::NamedTempFile::new().map_err(werr)?;
+            let reader = std::io::BufReader::new(File::open(path).map_err(rerr)?);
+            for line in reader.split(b'\n').take(rows) {
+                copy.write_all(&line.map_err(rerr)?).map_err(werr)?;
+                copy.write_all(b"\n").map_err(werr)?;
+            }
+            copy.flush().map_err(werr)?;
+            json_lines::read(path, copy.path())
+        }
+    }
+}
+
 /// Reads every file of every configured source (or the result of its query), and records each
 /// input with its content hash.
 pub fn read_sources(config: &Config) -> Result<(RawSources, Vec<InputFile>)> {
