@@ -19,7 +19,7 @@ use polars::prelude::*;
 use polars::sql::SQLContext;
 
 use crate::artifact::{self, Kind};
-use crate::config::{Attribute, AttributeKind};
+use crate::config::Attribute;
 
 /// The record id of a conversion.
 pub const ID: &str = "id";
@@ -62,12 +62,8 @@ pub fn empty_tables(
         }
         DataFrame::empty_with_schema(&schema).lazy()
     };
-    let attribute_type = |a: &Attribute| match a.kind {
-        Some(AttributeKind::Numeric) => DataType::Float64,
-        Some(AttributeKind::Boolean) => DataType::Boolean,
-        Some(AttributeKind::Timestamp) => dtype(Kind::Instant),
-        Some(AttributeKind::Categorical | AttributeKind::Text) | None => DataType::String,
-    };
+    // An inferred kind is unknown until ingest runs: text.
+    let attribute_type = |a: &Attribute| a.kind.map_or(DataType::String, |k| k.dtype());
     let text = |names: &[String]| names.iter().map(|n| (n.clone(), DataType::String)).collect::<Vec<_>>();
     let mut out = vec![
         ("leads", frame(&artifact::LEADS, attributes.iter().map(|a| (a.name.clone(), attribute_type(a))).collect())),
@@ -115,16 +111,12 @@ pub fn conversions(query: &str, tables: &[(&str, LazyFrame)], tz: Tz) -> Result<
             None => return Err(format!("the result has no `{name}` column; select one (… AS {name})")),
         }
     }
+    let local =
+        |e: Expr| e.dt().replace_time_zone(Some(crate::time::polars_time_zone(tz)), lit("earliest"), NonExistent::Null);
     let at = match ty(AT) {
-        Some(DataType::Datetime(_, Some(_))) => col(AT).dt().convert_time_zone(TimeZone::UTC),
-        Some(DataType::Datetime(_, None)) => {
-            col(AT).dt().replace_time_zone(Some(crate::time::polars_time_zone(tz)), lit("earliest"), NonExistent::Null)
-        }
-        Some(DataType::Date) => col(AT).cast(DataType::Datetime(TimeUnit::Microseconds, None)).dt().replace_time_zone(
-            Some(crate::time::polars_time_zone(tz)),
-            lit("earliest"),
-            NonExistent::Null,
-        ),
+        Some(DataType::Datetime(_, Some(_))) => col(AT),
+        Some(DataType::Datetime(_, None)) => local(col(AT)),
+        Some(DataType::Date) => local(col(AT).cast(DataType::Datetime(TimeUnit::Microseconds, None))),
         Some(t) => return Err(format!("`at` must be a timestamp, found {t}")),
         None => return Err("the result has no `at` column; select the timestamp that dates the conversion".into()),
     };

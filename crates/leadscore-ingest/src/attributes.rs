@@ -98,12 +98,7 @@ pub fn parse_attribute(
 
 /// The output type of an attribute kind (for empty tables).
 pub fn dtype_of(kind: AttributeKind) -> DataType {
-    match kind {
-        AttributeKind::Numeric => DataType::Float64,
-        AttributeKind::Boolean => DataType::Boolean,
-        AttributeKind::Timestamp => DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)),
-        AttributeKind::Categorical | AttributeKind::Text => DataType::String,
-    }
+    kind.dtype()
 }
 
 #[cfg(test)]

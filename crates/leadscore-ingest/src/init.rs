@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use leadscore_core::config::{AttributeKind, FileFormat, Preset, snake_case, valid_name};
+use leadscore_core::config::{FileFormat, Preset, snake_case, valid_name};
 use leadscore_core::schema::{SourceKind, UPDATED_AT, deals, events, leads};
 use polars::prelude::*;
 
@@ -272,16 +272,27 @@ fn pathdiff(path: &Path, base: &Path) -> String {
 
 /// The deals' stage value that means won (`closedwon`, `Closed Won`, `won`), if one does.
 fn won_stage(file: &Sample, stage_column: &str) -> Option<String> {
-    let col = file.frame.column(stage_column).ok()?.cast(&DataType::String).ok()?;
-    let values = col.str().ok()?.clone();
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for v in values.iter().flatten() {
+    let won = |v: &str| {
         let s = squash(v);
-        if s.contains("won") && !s.contains("lost") {
-            *counts.entry(v.to_string()).or_default() += 1;
-        }
+        (s.contains("won") && !s.contains("lost")).then(|| v.to_string())
+    };
+    most_common_first(file, stage_column, won).into_iter().next()
+}
+
+/// The values of a sample's column that `keep` turns into a value, most common first (ties in
+/// value order).
+fn most_common_first(file: &Sample, column: &str, keep: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let Some(col) = file.frame.column(column).ok().and_then(|c| c.cast(&DataType::String).ok()) else {
+        return Vec::new();
+    };
+    let Ok(values) = col.str() else { return Vec::new() };
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for v in values.iter().flatten().filter_map(keep) {
+        *counts.entry(v).or_default() += 1;
     }
-    counts.into_iter().max_by_key(|(_, n)| *n).map(|(v, _)| v)
+    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.into_iter().map(|(c, _)| c).collect()
 }
 
 /// Proposes a config for the files; `config_path` is where it will be written (paths in it are
@@ -370,17 +381,7 @@ fn project_name(base: &Path) -> String {
 
 /// The ISO 4217 codes of a column of the sample, most common first.
 fn currencies(file: &Sample, column: &str) -> Vec<String> {
-    let Some(col) = file.frame.column(column).ok().and_then(|c| c.cast(&DataType::String).ok()) else {
-        return Vec::new();
-    };
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    let Ok(values) = col.str() else { return Vec::new() };
-    for code in values.iter().flatten().filter_map(leadscore_core::currency::iso4217) {
-        *counts.entry(code).or_default() += 1;
-    }
-    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    v.into_iter().map(|(c, _)| c).collect()
+    most_common_first(file, column, leadscore_core::currency::iso4217)
 }
 
 /// An `[[attributes]]` entry per leads column not mapped to a canonical field, with its kind as
@@ -410,7 +411,7 @@ fn attribute_sections(
         if name != snake_case(&column) {
             let _ = writeln!(out, "name = {}", quoted(&name));
         }
-        let _ = writeln!(out, "kind = {}", quoted(kind_name(kind)));
+        let _ = writeln!(out, "kind = {}", quoted(kind.name()));
         if let Some(word) = filled_in_later(&column) {
             let _ = writeln!(
                 out,
@@ -423,16 +424,6 @@ fn attribute_sections(
         names.push(name);
     }
     Ok((names, flagged))
-}
-
-fn kind_name(kind: AttributeKind) -> &'static str {
-    match kind {
-        AttributeKind::Numeric => "numeric",
-        AttributeKind::Categorical => "categorical",
-        AttributeKind::Boolean => "boolean",
-        AttributeKind::Text => "text",
-        AttributeKind::Timestamp => "timestamp",
-    }
 }
 
 /// Without a preset: a `closed_won` definition from the stage value that means won, and the

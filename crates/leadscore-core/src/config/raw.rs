@@ -191,6 +191,17 @@ impl AttributeKind {
             Self::Timestamp => "timestamp",
         }
     }
+
+    /// The column type ingest writes an attribute of this kind as.
+    pub fn dtype(self) -> polars::prelude::DataType {
+        use polars::prelude::{DataType, TimeUnit, TimeZone};
+        match self {
+            Self::Numeric => DataType::Float64,
+            Self::Boolean => DataType::Boolean,
+            Self::Timestamp => DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)),
+            Self::Categorical | Self::Text => DataType::String,
+        }
+    }
 }
 
 /// `[[attributes]]`: a lead column used as a model feature.

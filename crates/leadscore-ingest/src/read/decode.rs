@@ -6,7 +6,7 @@
 //! decoders); ISO-8859-1 maps each byte to the code point of the same number.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use encoding_rs::{Decoder, DecoderResult, UTF_16BE, UTF_16LE, WINDOWS_1252};
@@ -14,6 +14,7 @@ use leadscore_core::CoreError;
 use leadscore_core::config::TextEncoding;
 use tempfile::NamedTempFile;
 
+use super::read_full;
 use crate::error::{IngestError, Result};
 
 /// Bytes decoded per step.
@@ -88,18 +89,6 @@ pub(super) fn to_utf8(path: &Path, encoding: TextEncoding) -> Result<Option<Name
     out.flush().map_err(werr)?;
     drop(out);
     Ok(Some(copy))
-}
-
-/// Reads until `buf` is full or the input ends; the bytes read.
-fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match input.read(&mut buf[got..])? {
-            0 => break,
-            k => got += k,
-        }
-    }
-    Ok(got)
 }
 
 #[cfg(test)]

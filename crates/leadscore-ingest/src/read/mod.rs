@@ -155,18 +155,23 @@ pub fn file_format(source: &Source, path: &Path) -> Result<FileFormat> {
 }
 
 fn head(path: &Path, n: usize) -> Result<Vec<u8>> {
-    let mut f = File::open(path).map_err(|source| CoreError::Read { path: path.to_path_buf(), source })?;
+    let rerr = |source| CoreError::Read { path: path.to_path_buf(), source };
     let mut buf = vec![0u8; n];
-    let mut got = 0;
-    while got < n {
-        let k = f.read(&mut buf[got..]).map_err(|source| CoreError::Read { path: path.to_path_buf(), source })?;
-        if k == 0 {
-            break;
-        }
-        got += k;
-    }
+    let got = read_full(&mut File::open(path).map_err(rerr)?, &mut buf).map_err(rerr)?;
     buf.truncate(got);
     Ok(buf)
+}
+
+/// Reads until `buf` is full or the input ends; the bytes read.
+fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match input.read(&mut buf[got..])? {
+            0 => break,
+            k => got += k,
+        }
+    }
+    Ok(got)
 }
 
 /// What the first bytes of a file say it is, when that is not what its format expects.
