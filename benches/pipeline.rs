@@ -18,13 +18,22 @@
 //! cargo bench --bench pipeline                      # 100k and 1M leads
 //! cargo bench --bench pipeline -- --leads 5000000   # one size
 //! cargo bench --bench pipeline -- --leads 1000000 --keep target/bench-1m --extra-attributes 0
+//! cargo bench --bench pipeline -- --lake --leads 1000000 --months 36
 //! ```
+//!
+//! `--lake` measures instead what a date-partitioned source saves (see [`lake`]): the export of
+//! `--months` months (36 by default) once as the CSV files `synth` writes and once as Parquet
+//! folders partitioned by day; then ingest for the run date and a whole daily run
+//! (`pipelines/daily.toml`, the champion kept) on the next day, for each.
 //!
 //! The peer comparison (pandas + scikit-learn + LightGBM on identical files) is
 //! `python3 benches/peer.py --leads N`.
 //!
 //! Peak memory is the child process's high-water mark (`VmHWM` in `/proc/<pid>/status`), sampled
 //! until it exits. This machine is shared: compare figures from the same run, not across days.
+
+#[path = "../tests/common/lake.rs"]
+mod lake;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -148,6 +157,11 @@ fn main() {
     let extra = number("--extra-attributes", 38).to_string();
     let daily_leads = number("--daily-leads", 50_000);
     let keep = value("--keep").map(PathBuf::from);
+    if args.iter().any(|a| a == "--lake") {
+        let n = value("--leads").map_or(1_000_000, |v| v.parse().expect("--leads takes a number"));
+        lake_bench(n, number("--months", 36), &extra, keep);
+        return;
+    }
     let row = |n: u64, step: &str, m: &Measured, rows: u64, note: &str| {
         println!(
             "{n:<10} {step:<9} {:>9.2} {:>12.0} {:>10}   {note}",
@@ -245,5 +259,61 @@ fn main() {
         // The channel report over the whole history with the generated ad spend (`report*`).
         let m = measure(&["report", "channels", "--config", every, "--from", "2000-01-01", "--to", "2099-12-31"]);
         row(n, "report*", &m, n, "`report channels` over every lead, with the spend file");
+    }
+}
+
+/// Files and bytes an ingest run read, from its manifest.
+fn read_by(manifest: &Path) -> (usize, u64) {
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(manifest).expect("ingest's manifest")).expect("JSON");
+    let inputs = m["inputs"].as_array().expect("inputs");
+    (inputs.len(), inputs.iter().filter_map(|i| i["bytes"].as_u64()).sum())
+}
+
+/// `--lake`: the same export as CSV files and as a partitioned lake, ingest and a daily run each.
+fn lake_bench(n: u64, months: u64, extra: &str, keep: Option<PathBuf>) {
+    let tmp = tempfile::tempdir().expect("a temporary folder");
+    let dir = keep.unwrap_or_else(|| tmp.path().to_path_buf());
+    let (csv, lake_dir) = (dir.join(format!("csv-{n}")), dir.join(format!("lake-{n}")));
+    let leads = n.to_string();
+    let months_s = months.to_string();
+    let synth = ["synth", "--leads", &leads, "--months", &months_s, "--seed", "1", "--extra-attributes", extra];
+    for out in [&csv, &lake_dir] {
+        let mut args = synth.to_vec();
+        args.extend(["--out", out.to_str().expect("utf-8 path")]);
+        measure(&args);
+    }
+    let start = Instant::now();
+    lake::to_lake(&lake_dir.join("leadscore.toml"));
+    println!("{n} leads over {months} months; lake written in {:.1} s", start.elapsed().as_secs_f64());
+    let production = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/daily.toml");
+    let production = production.to_str().expect("utf-8 path");
+    println!("{:<6} {:<8} {:>9} {:>10} {:>8} {:>10}", "layout", "step", "seconds", "peak", "files", "MiB read");
+    for (name, export) in [("csv", &csv), ("lake", &lake_dir)] {
+        let config = export.join("leadscore.toml");
+        let config = config.to_str().expect("utf-8 path");
+        let text = std::fs::read_to_string(config).expect("the config");
+        let run_date = text
+            .lines()
+            .find_map(|l| l.strip_prefix("default_run_date = \"")?.strip_suffix('"'))
+            .expect("synth writes default_run_date")
+            .to_string();
+        let next = chrono::NaiveDate::parse_from_str(&run_date, "%Y-%m-%d").expect("a date").succ_opt().expect("a day");
+        let next = next.to_string();
+        let report = |step: &str, m: &Measured, date: &str| {
+            let (files, bytes) = read_by(&export.join("runs").join(date).join("ingest/manifest.json"));
+            println!(
+                "{name:<6} {step:<8} {:>9.2} {:>10} {files:>8} {:>10.0}",
+                m.seconds,
+                mib(m.peak_bytes),
+                bytes as f64 / 1_048_576.0
+            );
+        };
+        let m = measure(&["stage", "ingest", "--config", config, "--date", &run_date]);
+        report("ingest", &m, &run_date);
+        // The first run trains; the next day's keeps the champion (retrain after 7 days).
+        measure(&["run", "--pipeline", production, "--config", config, "--date", &run_date]);
+        let m = measure(&["run", "--pipeline", production, "--config", config, "--date", &next]);
+        report("daily", &m, &next);
     }
 }

@@ -13,9 +13,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-const STAGES: [&str; 8] = ["ingest", "labels", "features", "train", "qualify", "value", "export", "channels"];
-const DATE: &str = "2026-11-01";
-
 /// A copy of the bundled sample in a fresh folder; returns its config.
 fn sample(dir: &Path) -> PathBuf {
     common::copy_sample(dir)
@@ -49,11 +46,6 @@ fn statuses(summary: &Value) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn manifest(config: &Path, stage: &str) -> Value {
-    let p = config.parent().unwrap().join("runs").join(DATE).join(stage).join("manifest.json");
-    serde_json::from_str(&fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
 }
 
 /// Every table a stage wrote, with its content hash (reports and manifests hold timings).

@@ -13,8 +13,6 @@ use std::path::Path;
 use common::*;
 use polars::prelude::IntoLazy;
 
-const DATE: &str = "2026-11-01";
-
 fn sample_file(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample").join(name)
 }
@@ -254,4 +252,24 @@ fn the_pipedrive_preset_reads_persons_and_deals() {
     };
     assert_eq!(of("closed_won"), ["7"], "only the won deal");
     assert_eq!(of("open_opp"), ["7", "8"], "every deal but the deleted one");
+}
+
+#[test]
+fn an_event_export_s_preset_is_recognised_beside_the_crm_s() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["contacts.csv", "deals.csv"] {
+        fs::copy(sample_file(f), dir.path().join(f)).unwrap();
+    }
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/leadscore-ingest/tests/fixtures/events/amplitude.jsonl");
+    fs::copy(fixture, dir.path().join("export.jsonl")).unwrap();
+    let text =
+        init_and_validate(dir.path(), &["--leads", "contacts.csv", "--deals", "deals.csv", "--events", "export.jsonl"]);
+    assert!(text.contains("[sources]\n# The columns are those of a HubSpot export.\npreset = \"hubspot\""), "{text}");
+    assert!(
+        text.contains(
+            "[sources.events]\npath = \"export.jsonl\"\n# Columns as Amplitude exports them.\npreset = \"amplitude\"\n"
+        ),
+        "{text}"
+    );
 }

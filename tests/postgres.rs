@@ -12,16 +12,13 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use common::*;
 use polars::prelude::SortMultipleOptions;
 use postgres::{Client, NoTls};
 use serde_json::Value;
-
-const DATE: &str = "2026-11-01";
-const STAGES: [&str; 8] = ["ingest", "labels", "features", "train", "qualify", "value", "export", "channels"];
 
 /// The test server's URL, or `None` (and a note) when there is none and none is required.
 fn server() -> Option<String> {
@@ -85,83 +82,12 @@ fn from_database(text: &str, file: &str, source: &str) -> String {
 
 /// `leadscore <args>` in `cwd` with the connection URL in `LEADSCORE_PG_URL`.
 fn leadscore_pg(args: &[&str], cwd: &Path, url: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_leadscore"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("LEADSCORE_LOG")
-        .env("LEADSCORE_PG_URL", url)
-        .output()
-        .expect("the leadscore binary runs")
+    leadscore_with(args, cwd, &[("LEADSCORE_PG_URL", url)])
 }
 
-/// The daily DAG for the sample's run date, as JSON.
+/// The daily DAG for the sample's run date, as JSON, with the connection URL.
 fn run_dag(config: &Path, url: &str) -> (i32, Value, String) {
-    let pipeline = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/daily.toml");
-    let args = [
-        "run",
-        "--pipeline",
-        pipeline.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-        "--date",
-        DATE,
-        "--json",
-    ];
-    let o = leadscore_pg(&args, config.parent().unwrap(), url);
-    (code(&o), serde_json::from_slice(&o.stdout).unwrap_or(Value::Null), stderr(&o))
-}
-
-fn status(summary: &Value, stage: &str) -> String {
-    summary["stages"].as_array().unwrap().iter().find(|s| s["stage"] == stage).unwrap()["status"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-fn manifest(config: &Path, stage: &str) -> Value {
-    read_json(&config.parent().unwrap().join("runs").join(DATE).join(stage).join("manifest.json"))
-}
-
-/// Every table and file the DAG wrote (reports and manifests aside: they hold timings), with its
-/// content hash, but the rejects (their `file` column names the source: a file, or the query's
-/// connection variable).
-fn tables(config: &Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for stage in STAGES {
-        for o in manifest(config, stage)["outputs"].as_array().unwrap() {
-            let file = o["file"].as_str().unwrap();
-            if !file.ends_with(".json") && file != "rejects.parquet" {
-                out.push((format!("{stage}/{file}"), o["sha256"].as_str().unwrap().to_string()));
-            }
-        }
-    }
-    out
-}
-
-/// Whether two runs wrote the same outputs: the same files; Parquet tables equal as tables (their
-/// metadata holds the config's hash, which differs with the sources), every other file equal
-/// byte for byte.
-fn assert_same_outputs(db: &Path, files: &Path) {
-    let (a, b) = (tables(db), tables(files));
-    let names = |t: &[(String, String)]| t.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&a), names(&b));
-    let run = |config: &Path| config.parent().unwrap().join("runs").join(DATE);
-    for ((name, hash_a), (_, hash_b)) in a.iter().zip(&b) {
-        if name.ends_with(".parquet") {
-            let (ta, tb) = (read_parquet(&run(db).join(name)), read_parquet(&run(files).join(name)));
-            assert!(ta.equals_missing(&tb), "{name} differs:\n{ta}\n{tb}");
-        } else {
-            assert_eq!(hash_a, hash_b, "{name} differs");
-        }
-    }
-}
-
-/// The sample copied into `<dir>/<name>`; its config's path.
-fn sample_in(dir: &Path, name: &str) -> PathBuf {
-    let config = copy_sample(dir);
-    let to = dir.join(name);
-    fs::rename(config.parent().unwrap(), &to).unwrap();
-    to.join("leadscore.toml")
+    run_daily(config, &[("LEADSCORE_PG_URL", url)])
 }
 
 #[test]
@@ -188,7 +114,7 @@ fn the_dag_run_from_postgresql_writes_the_tables_of_the_csv_run_and_skips_ingest
     assert_eq!(code_files, 0, "{err}");
     let (code_db, summary, err) = run_dag(&pg_config, &url);
     assert_eq!(code_db, 0, "{err}");
-    assert_same_outputs(&pg_config, &csv_config);
+    assert_same_outputs(&pg_config, &csv_config, &STAGES);
 
     // The rejects are the same rows for the same reasons. (Their `row` is the result's row: a
     // query without ORDER BY returns the rows in the server's order, not the file's; `file`, and

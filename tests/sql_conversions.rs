@@ -12,8 +12,6 @@ use std::path::Path;
 use common::*;
 use polars::prelude::*;
 
-const DATE: &str = "2026-11-01";
-
 /// The preset's `closed_won` (stage `closedwon` ignoring case, a type that does not contain
 /// `existing`) written as SQL.
 const CLOSED_WON_SQL: &str = r#"

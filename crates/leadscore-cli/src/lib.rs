@@ -185,7 +185,7 @@ fn train(run: &args::RunArgs, as_json: bool, log_format: LogFormat) -> anyhow::R
 /// exits as a run would.
 fn validate(run: &args::RunArgs) -> anyhow::Result<()> {
     let (config, ctx) = context(run)?;
-    let (sources, _) = leadscore_ingest::read_sources(&config)?;
+    let (sources, _) = leadscore_ingest::read_sources(&config, None)?;
     let ingested = leadscore_ingest::run(&config, &sources, &ctx)?;
     let mut text =
         format!("{}: configuration is valid (config hash {}).\n", run.config.display(), &ctx.config_hash[..12]);
@@ -238,9 +238,12 @@ fn init(files: leadscore_ingest::init::InitFiles, out: &std::path::Path, force: 
     }
     let proposal = leadscore_ingest::init::propose(&files, out)?;
     leadscore_core::io::write_bytes(out, proposal.toml.as_bytes())?;
-    let preset = proposal
+    let mut preset = proposal
         .preset
         .map_or_else(|| "no preset (columns matched by name)".to_string(), |p| format!("the {} preset", p.crm_name()));
+    if let Some(e) = proposal.event_preset {
+        preset.push_str(&format!(", events from {}", e.tool_name()));
+    }
     let flagged = if proposal.flagged.is_empty() {
         String::new()
     } else {

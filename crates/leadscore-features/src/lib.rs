@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use leadscore_core::artifact;
 use leadscore_core::config::{Attribute, AttributeKind, Validation};
 use leadscore_core::layout::{Manifest, StageWriter, Stopwatch, Timing};
-use leadscore_core::schema::{events as ev, features as f, labels as l, leads};
+use leadscore_core::schema::{SourceKind, events as ev, features as f, labels as l, leads};
 use leadscore_core::time::{MICROS_PER_DAY, format_micros};
 use leadscore_core::{Config, Outputs, RunContext, RunDate, RunLayout, Stage, StageRun};
 use leadscore_model::{AttributeRecipe, Encoding, EventRecipe, FeatureSpec, Recipe, derive};
@@ -80,12 +80,19 @@ fn split_summary(df: &DataFrame) -> Result<SplitSummary> {
     })
 }
 
-/// The most frequent event names before the run date (ties by name).
-fn top_event_names(events: &DataFrame, run_start: i64, k: usize) -> Result<Vec<String>> {
+/// The most frequent event names in `[from, run_start)` (ties by name): the events the run reads
+/// for its leads ([`Config::first_needed_day`]), so a partitioned events folder and a whole
+/// export give the same names.
+fn top_event_names(events: &DataFrame, from: i64, run_start: i64, k: usize) -> Result<Vec<String>> {
     if events.height() == 0 {
         return Ok(Vec::new());
     }
-    let known = events.clone().lazy().filter(micros(ev::AT).lt(lit(run_start))).select([col(ev::NAME)]).collect()?;
+    let known = events
+        .clone()
+        .lazy()
+        .filter(micros(ev::AT).gt_eq(lit(from)).and(micros(ev::AT).lt(lit(run_start))))
+        .select([col(ev::NAME)])
+        .collect()?;
     let mut counts: HashMap<&str, u64> = HashMap::new();
     for n in known.column(ev::NAME)?.str()?.iter().flatten() {
         *counts.entry(n).or_default() += 1;
@@ -352,7 +359,11 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
     let events = match (&config.sources.events, &config.features.event_names) {
         (None, _) => None,
         (Some(_), Some(names)) => Some(names.clone()),
-        (Some(_), None) => Some(top_event_names(&inputs.events, run_start, DEFAULT_EVENT_NAMES)?),
+        (Some(_), None) => {
+            let from =
+                config.first_needed_day(SourceKind::Events, ctx.run_date).map_or(i64::MIN, |d| d.start_micros(tz));
+            Some(top_event_names(&inputs.events, from, run_start, DEFAULT_EVENT_NAMES)?)
+        }
     };
     let recipe = recipe(config, &kinds, &audit_rows, events.clone());
 

@@ -21,6 +21,20 @@ pub enum IngestError {
         /// The resolved pattern.
         resolved: String,
     },
+    /// A partitioned source folder has no partition of the days the run reads.
+    #[error(
+        "[sources.{source_kind}] path `{pattern}`: none of its {files} files is in a partition of the days the run reads ({days}); partition folders are named by day, like `created_date=2026-10-31` or `year=2026/month=10/day=31`"
+    )]
+    NoPartitions {
+        /// The source.
+        source_kind: SourceKind,
+        /// The path as configured.
+        pattern: String,
+        /// Files found under it.
+        files: usize,
+        /// The days read.
+        days: String,
+    },
     /// A source path is not a valid glob.
     #[error("[sources.{source_kind}] path `{pattern}` is not a valid path or glob: {message}")]
     BadPattern {
@@ -207,6 +221,7 @@ impl Classify for IngestError {
             Self::Database { usage: true, .. } => ExitKind::Usage,
             Self::Encoding { .. } | Self::Database { usage: false, .. } | Self::Init(_) => ExitKind::InputData,
             Self::NoFiles { .. }
+            | Self::NoPartitions { .. }
             | Self::BadPattern { .. }
             | Self::UnknownFormat { .. }
             | Self::WrongContent { .. }

@@ -655,7 +655,7 @@ fn attribute_kinds(
             Some(k) => (k, false),
             None => {
                 let cols: Vec<&Column> = files.iter().filter_map(|f| f.frame.column(&a.column).ok()).collect();
-                (attributes::infer_kind(&cols, config.project.timezone)?, true)
+                (attributes::infer_kind(&cols, config.sources.leads.timezone.unwrap_or(config.project.timezone))?, true)
             }
         };
         attr_kinds.push((a.name.clone(), a.column.clone(), k));
@@ -724,7 +724,8 @@ fn process_source(
     rejects: &mut Rejects,
     warnings: &mut Vec<String>,
 ) -> Result<SourceResult> {
-    let tz = config.project.timezone;
+    // Times without an offset are in the source's time zone (its own, or its preset's).
+    let tz = source.timezone.unwrap_or(config.project.timezone);
     let kind = source.kind;
     let (mappings, preset_missing) = file_mappings(config, source, files)?;
     for f in files.iter().filter(|f| f.frame.width() == 0 && f.unreadable.is_empty()) {
@@ -956,6 +957,8 @@ fn no_events() -> Result<DataFrame> {
         max_reject_rate: 1.0,
         timestamp_format: None,
         timestamp_formats: BTreeMap::new(),
+        preset: None,
+        timezone: None,
     };
     Ok(empty_table(&src, &[])?.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT]))
 }

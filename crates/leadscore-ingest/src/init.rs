@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use leadscore_core::config::{FileFormat, Preset, snake_case, valid_name};
+use leadscore_core::config::{EventPreset, FileFormat, Preset, snake_case, valid_name};
 use leadscore_core::schema::{SourceKind, UPDATED_AT, deals, events, leads};
 use polars::prelude::*;
 
@@ -46,6 +46,8 @@ pub struct Proposal {
     pub toml: String,
     /// The preset recognised, if any.
     pub preset: Option<Preset>,
+    /// The events file's preset recognised, if any.
+    pub event_preset: Option<EventPreset>,
     /// Attribute names proposed.
     pub attributes: Vec<String>,
     /// Those flagged as filled in after creation.
@@ -173,15 +175,20 @@ impl Sample {
     }
 }
 
+/// Whether `file` has the column `mapping` gives each required field of `kind`.
+fn has_required(kind: SourceKind, mapping: &[(&str, &str)], file: &Sample) -> bool {
+    kind.fields()
+        .iter()
+        .filter(|f| f.required)
+        .all(|f| mapping.iter().any(|(field, c)| *field == f.name && file.has(c)))
+}
+
 /// The preset whose required columns every file has, if one does.
 fn recognise(leads_file: &Sample, deals_file: &Sample) -> Option<Preset> {
     Preset::ALL.into_iter().find(|p| {
-        [(SourceKind::Leads, leads_file), (SourceKind::Deals, deals_file)].iter().all(|(kind, file)| {
-            kind.fields()
-                .iter()
-                .filter(|f| f.required)
-                .all(|f| p.mapping(*kind).iter().any(|(field, c)| *field == f.name && file.has(c)))
-        })
+        [(SourceKind::Leads, leads_file), (SourceKind::Deals, deals_file)]
+            .iter()
+            .all(|(kind, file)| has_required(*kind, p.mapping(*kind), file))
     })
 }
 
@@ -243,10 +250,13 @@ fn source_section(
     kind: SourceKind,
     file: &Sample,
     base: &Path,
-    mapping: Option<&BTreeMap<&str, String>>,
+    mapping: std::result::Result<Option<&BTreeMap<&str, String>>, EventPreset>,
 ) {
     let rel = pathdiff(&file.path, base);
     let _ = writeln!(out, "[sources.{}]\npath = {}", kind.name(), quoted(&rel));
+    if let Err(e) = mapping {
+        let _ = writeln!(out, "# Columns as {} exports them.\npreset = {}", e.tool_name(), quoted(e.name()));
+    }
     if file.delimiter != b',' {
         let d = if file.delimiter == b'\t' { "\\t".to_string() } else { (file.delimiter as char).to_string() };
         let _ = writeln!(out, "delimiter = {}", quoted(&d));
@@ -256,7 +266,7 @@ fn source_section(
     {
         let _ = writeln!(out, "format = {}", quoted(file.format.name()));
     }
-    if let Some(m) = mapping {
+    if let Ok(Some(m)) = mapping {
         let pairs: Vec<String> = m.iter().map(|(f, c)| format!("{f} = {}", quoted(c))).collect();
         let _ = writeln!(out, "mapping = {{ {} }}", pairs.join(", "));
     }
@@ -313,7 +323,12 @@ pub fn propose(files: &InitFiles, config_path: &Path) -> Result<Proposal> {
     };
     let lead_map = mapping(SourceKind::Leads, &leads_file)?;
     let deal_map = mapping(SourceKind::Deals, &deals_file)?;
+    // An event export's own preset wins over the CRM preset's events mapping.
+    let event_preset = events_file
+        .as_ref()
+        .and_then(|f| EventPreset::ALL.into_iter().find(|p| has_required(SourceKind::Events, p.mapping(), f)));
     let event_map = match &events_file {
+        Some(_) if event_preset.is_some() => None,
         Some(f) if preset.is_none() || preset.is_some_and(|p| p.mapping(SourceKind::Events).is_empty()) => {
             Some(guess_mapping(SourceKind::Events, f)?)
         }
@@ -350,11 +365,15 @@ pub fn propose(files: &InitFiles, config_path: &Path) -> Result<Proposal> {
     }
     out.push('\n');
     let written = |m: &BTreeMap<&'static str, String>| preset.is_none().then(|| m.clone());
-    source_section(&mut out, SourceKind::Leads, &leads_file, base, written(&lead_map).as_ref());
-    source_section(&mut out, SourceKind::Deals, &deals_file, base, written(&deal_map).as_ref());
-    if let (Some(f), Some(m)) = (&events_file, &event_map) {
-        let own = preset.is_none_or(|p| p.mapping(SourceKind::Events).is_empty());
-        source_section(&mut out, SourceKind::Events, f, base, own.then_some(m));
+    source_section(&mut out, SourceKind::Leads, &leads_file, base, Ok(written(&lead_map).as_ref()));
+    source_section(&mut out, SourceKind::Deals, &deals_file, base, Ok(written(&deal_map).as_ref()));
+    match (&events_file, &event_map, event_preset) {
+        (Some(f), _, Some(e)) => source_section(&mut out, SourceKind::Events, f, base, Err(e)),
+        (Some(f), Some(m), None) => {
+            let own = preset.is_none_or(|p| p.mapping(SourceKind::Events).is_empty());
+            source_section(&mut out, SourceKind::Events, f, base, Ok(own.then_some(m)));
+        }
+        _ => {}
     }
 
     let (attributes, flagged) = attribute_sections(&mut out, &leads_file, &lead_map)?;
@@ -369,7 +388,7 @@ pub fn propose(files: &InitFiles, config_path: &Path) -> Result<Proposal> {
             rates_to_fill.iter().map(|c| format!("{c} = 1.0")).collect::<Vec<_>>().join(", ")
         );
     }
-    Ok(Proposal { toml: out, preset, attributes, flagged, rates_to_fill })
+    Ok(Proposal { toml: out, preset, event_preset, attributes, flagged, rates_to_fill })
 }
 
 /// The config folder's name as a project name (`leads` when it has none).

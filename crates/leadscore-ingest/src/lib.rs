@@ -1,7 +1,8 @@
 //! `leadscore-ingest`: the first stage. CRM exports in; canonical tables and rejects out.
 //!
 //! [`run`] is responsible for turning the configured sources (leads, deals, optional events; CSV,
-//! Parquet or JSON Lines; one file or a glob) into the canonical tables of
+//! Parquet or JSON Lines; one file, a glob or a date-partitioned folder, of which a run reads the
+//! days it uses; or a PostgreSQL query) into the canonical tables of
 //! [`leadscore_core::schema`]:
 //!
 //! - maps file columns to canonical fields (config mapping over a preset);
@@ -41,14 +42,14 @@ pub use error::{IngestError, Result};
 pub use ingest::{IngestOutputs, run};
 pub use read::{
     RawFile, RawSources, RecordNumbers, UnreadableRecord, file_format, query_digest, read_file, read_sources,
-    resolve_files,
+    resolve_files, source_files,
 };
 pub use report::{AttributeReport, FileReport, IngestReport, SourceReport};
 
 /// Reads the configured sources, runs ingest and writes its outputs and manifest for the run.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(IngestReport, Manifest)> {
     let read = |stage: &mut StageRun| {
-        let (sources, inputs) = read_sources(config)?;
+        let (sources, inputs) = read_sources(config, Some(ctx.run_date))?;
         stage.source_files(inputs);
         Ok(sources)
     };

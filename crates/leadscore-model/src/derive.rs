@@ -447,7 +447,7 @@ struct NumericFeature {
 }
 
 /// How far back event recency looks.
-pub const RECENCY_DAYS: i64 = 365;
+pub const RECENCY_DAYS: i64 = leadscore_core::config::features::EVENT_RECENCY_DAYS as i64;
 
 /// The event features' names and descriptions: counts per window, per counted name, recency.
 fn event_feature_names(er: &EventRecipe) -> Vec<(String, String)> {

@@ -168,7 +168,7 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
             opts.as_of
         ));
     }
-    let known = Known::as_of(config, &dir, opts.as_of, seed)?;
+    let known = Known::as_of(config, &dir, opts, seed)?;
 
     let step = i64::from(config.train.retrain_after_days.max(1));
     let fixed = match &opts.model {
@@ -231,9 +231,12 @@ struct Known {
 }
 
 impl Known {
-    fn as_of(config: &Config, dir: &std::path::Path, as_of: RunDate, seed: u64) -> Result<Self, PipelineError> {
+    fn as_of(config: &Config, dir: &std::path::Path, opts: &BacktestOptions, seed: u64) -> Result<Self, PipelineError> {
+        let as_of = opts.as_of;
         let mut outcome_cfg = config.clone();
         outcome_cfg.project.output_dir = dir.join("outcomes").display().to_string();
+        // The leads scored from `from` on, and the events before them, from partitioned sources.
+        outcome_cfg.sources.read_from = Some(opts.from);
         let outcome_ctx = RunContext { run_date: as_of, config_hash: config.hash(), seed, retrain: false };
         crate::run_through(&[Stage::Ingest, Stage::Labels], &outcome_cfg, &outcome_ctx, &crate::RunOptions::default())?;
         let layout = RunLayout::for_config(&outcome_cfg);

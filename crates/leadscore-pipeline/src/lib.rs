@@ -11,7 +11,7 @@ pub mod dag;
 use std::fmt::Write as _;
 
 use leadscore_channels::{ChannelsError, ChannelsReport};
-use leadscore_core::layout::{Freshness, Manifest};
+use leadscore_core::layout::{Freshness, Manifest, SourceProbe};
 use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, RunLayout, Stage};
 use leadscore_export::{ExportError, ExportReport};
 use leadscore_features::{FeaturesError, FeaturesReport};
@@ -293,7 +293,9 @@ pub struct RunOptions {
 /// Whether a stage's earlier outputs can be reused. Train's also need the champion they left: a
 /// deleted `champion.json`, or one naming a model folder that is gone, makes train run again.
 fn freshness(layout: &RunLayout, config: &Config, ctx: &RunContext, stage: Stage) -> Freshness {
-    let fresh = layout.freshness(ctx, stage, &leadscore_ingest::query_digest);
+    let files = |run_date| leadscore_ingest::source_files(config, run_date).map_err(|e| e.to_string());
+    let probe = SourceProbe { files: &files, query_digest: &leadscore_ingest::query_digest };
+    let fresh = layout.freshness(ctx, stage, &probe);
     if stage != Stage::Train || matches!(fresh, Freshness::Stale(_)) {
         return fresh;
     }

@@ -15,6 +15,8 @@ pub const DEFAULT_MIN_COUNT: u32 = 20;
 pub const DEFAULT_AUDIT_MAX_AUC: f64 = 0.9;
 /// `audit_recent_days`.
 pub const DEFAULT_AUDIT_RECENT_DAYS: u32 = 14;
+/// How far back before a lead its event recency feature (days since the last event) looks.
+pub const EVENT_RECENCY_DAYS: u32 = 365;
 
 /// Validated `[features]`.
 #[derive(Debug, Clone, PartialEq, Serialize)]

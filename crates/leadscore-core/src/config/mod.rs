@@ -34,7 +34,7 @@ pub use export::{ConsentStatus, Export, ExportFormat, ExternalId, GoogleConsent,
 pub use features::Features;
 pub use locate::{KeyPath, Seg};
 pub use logic::Logic;
-pub use presets::Preset;
+pub use presets::{EventPreset, Preset};
 pub use project::{Privacy, Project};
 pub use qualify::{Policy, Qualify};
 pub use raw::{AttributeKind, Dedupe, FileFormat, Op, TextEncoding};
@@ -209,6 +209,30 @@ impl Config {
     /// digests of these leads; export keeps them in its ledger.
     pub fn first_exported_day(&self, run_date: crate::RunDate) -> crate::RunDate {
         self.qualify.first_scored_day(run_date).min(self.export.first_adjusted_day(run_date))
+    }
+
+    /// The first day of a source's history that the run for `run_date` uses, so that a
+    /// date-partitioned source folder need not be read further back (the partitions after the
+    /// run date hold nothing the run may know either). Leads: those of the training window and
+    /// of the days the run may export ([`Self::first_exported_day`]), from the earlier of the run
+    /// date and [`Sources::read_from`]. Events: from the longest look back before those leads (an
+    /// event window, or the year of the recency feature, [`features::EVENT_RECENCY_DAYS`]). Deals: `None`, all of them, since a won deal of any age makes its user an existing
+    /// customer.
+    pub fn first_needed_day(&self, kind: SourceKind, run_date: crate::RunDate) -> Option<crate::RunDate> {
+        let earliest = self.sources.read_from.map_or(run_date, |d| d.min(run_date));
+        let mut leads = self.first_exported_day(earliest);
+        if let Some(labels) = &self.labels {
+            leads = leads.min(labels.training_window(earliest).0);
+        }
+        let longest_window =
+            self.features.event_windows_days.iter().copied().chain([features::EVENT_RECENCY_DAYS]).max().unwrap_or(0);
+        match kind {
+            SourceKind::Leads => Some(leads),
+            SourceKind::Events => {
+                Some(crate::RunDate::new(leads.date() - chrono::Duration::days(longest_window.into())))
+            }
+            SourceKind::Deals => None,
+        }
     }
 
     /// Resolves a path from the config against the config folder (`.` segments dropped).

@@ -1,9 +1,14 @@
 //! Presets: the standard column names of HubSpot, Salesforce, Microsoft Dynamics 365 and Pipedrive
-//! exports.
+//! exports ([`Preset`]), and of the behavioural-event exports of Segment, Mixpanel and Amplitude
+//! ([`EventPreset`]).
 //!
-//! `[sources] preset = "hubspot"` fills every source's mapping with these names; entries in a
-//! source's own `mapping` table override them. Optional columns a preset names but the file does
-//! not have are left empty (with a note in the log); required ones must exist.
+//! `[sources] preset = "hubspot"` fills every source's mapping with these names, and
+//! `[sources.events] preset = "segment"` the events'; entries in a source's own `mapping` table
+//! override them. Optional columns a preset names but the file does not have are left empty (with
+//! a note in the log); required ones must exist. A preset whose export writes times without an
+//! offset in UTC also sets the source's `timezone` to UTC, unless the source sets one.
+
+use chrono_tz::Tz;
 
 use crate::schema::{SourceKind, UPDATED_AT, deals, events, leads};
 
@@ -62,6 +67,12 @@ impl Preset {
             Self::Dynamics365 => "Dynamics 365",
             Self::Pipedrive => "Pipedrive",
         }
+    }
+
+    /// The time zone of the export's times that carry no offset, when it is not the project's:
+    /// Pipedrive's API gives UTC `YYYY-MM-DD HH:MM:SS`.
+    pub fn timezone(self) -> Option<Tz> {
+        (self == Self::Pipedrive).then_some(Tz::UTC)
     }
 
     /// Canonical field → export column for one source.
@@ -182,6 +193,97 @@ impl Preset {
     }
 }
 
+/// The behavioural-event exports of product-analytics tools, read as JSON Lines; nested objects
+/// are read as dotted columns (`properties.revenue`). `user_id` must hold the id that links
+/// events to leads and deals (the tool's user id set to the CRM's contact or company id), as for
+/// any events source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventPreset {
+    /// Segment `track` calls, as its S3 and Data Lakes destinations and its warehouse raw
+    /// tables store them: `messageId`, `userId`, `event`, `timestamp` (ISO 8601 with its offset)
+    /// and the spec's `revenue` and `currency` properties. The Track spec and its common fields:
+    /// <https://segment.com/docs/connections/spec/track/>,
+    /// <https://segment.com/docs/connections/spec/common/>. Other calls (`page`, `identify`)
+    /// have no `event` and would be rejected (`missing_id`): keep track calls only (a `query`
+    /// with `WHERE type = 'track'`, or the destination's track tables).
+    Segment,
+    /// Mixpanel's raw event export (`GET https://data.mixpanel.com/api/2.0/export`): one
+    /// `{"event": …, "properties": {…}}` object per line, with `properties.$insert_id`,
+    /// `properties.distinct_id` and `properties.time` (epoch seconds, or milliseconds as the
+    /// import API takes them). Mixpanel has no standard revenue property: map `value` to yours.
+    /// <https://developer.mixpanel.com/reference/raw-event-export>,
+    /// <https://developer.mixpanel.com/reference/import-events>.
+    Mixpanel,
+    /// Amplitude's Export API (`GET https://amplitude.com/api/2/export`, gzipped JSON lines): a
+    /// row's `uuid`, `user_id`, `event_type`, `event_time` (`2015-08-10 12:00:00.000000`, in UTC:
+    /// "The Export API returns events timestamped in UTC", so the source's time zone is UTC) and
+    /// the revenue property `event_properties.$revenue`.
+    /// <https://amplitude.com/docs/apis/analytics/export>,
+    /// <https://amplitude.com/docs/cdp/track-revenue>.
+    Amplitude,
+}
+
+impl EventPreset {
+    /// Every event preset, for messages.
+    pub const ALL: [EventPreset; 3] = [EventPreset::Segment, EventPreset::Mixpanel, EventPreset::Amplitude];
+
+    /// Parses an event preset name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// The name used in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Segment => "segment",
+            Self::Mixpanel => "mixpanel",
+            Self::Amplitude => "amplitude",
+        }
+    }
+
+    /// The tool's name as its users write it.
+    pub fn tool_name(self) -> &'static str {
+        match self {
+            Self::Segment => "Segment",
+            Self::Mixpanel => "Mixpanel",
+            Self::Amplitude => "Amplitude",
+        }
+    }
+
+    /// The time zone of the export's times without an offset, when it is not the project's.
+    pub fn timezone(self) -> Option<Tz> {
+        (self == Self::Amplitude).then_some(Tz::UTC)
+    }
+
+    /// Canonical event field → column (dotted for a nested key).
+    pub fn mapping(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Self::Segment => &[
+                (events::EVENT_ID, "messageId"),
+                (events::USER_ID, "userId"),
+                (events::NAME, "event"),
+                (events::AT, "timestamp"),
+                (events::VALUE, "properties.revenue"),
+                (events::CURRENCY, "properties.currency"),
+            ],
+            Self::Mixpanel => &[
+                (events::EVENT_ID, "properties.$insert_id"),
+                (events::USER_ID, "properties.distinct_id"),
+                (events::NAME, "event"),
+                (events::AT, "properties.time"),
+            ],
+            Self::Amplitude => &[
+                (events::EVENT_ID, "uuid"),
+                (events::USER_ID, "user_id"),
+                (events::NAME, "event_type"),
+                (events::AT, "event_time"),
+                (events::VALUE, "event_properties.$revenue"),
+            ],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +308,15 @@ mod tests {
                     );
                 }
             }
+        }
+        for preset in EventPreset::ALL {
+            for (field, _) in preset.mapping() {
+                assert!(SourceKind::Events.field(field).is_some(), "{}: {field}", preset.name());
+            }
+            for spec in SourceKind::Events.fields().iter().filter(|f| f.required) {
+                assert!(preset.mapping().iter().any(|(f, _)| *f == spec.name), "{} lacks {}", preset.name(), spec.name);
+            }
+            assert_eq!(EventPreset::from_name(preset.name()), Some(preset));
         }
     }
 }

@@ -162,6 +162,15 @@ pub struct RawSource {
     /// ingest fails with exit code 3 instead of writing tables from a broken export. Default 0.05.
     #[serde(default)]
     pub max_reject_rate: Option<f64>,
+    /// Events only: the export's preset, `segment`, `mixpanel` or `amplitude`, instead of the
+    /// `[sources] preset`'s events mapping.
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// IANA time zone of the source's timestamps that carry no offset (and of its dates), when
+    /// it is not the project's: `UTC` for a warehouse or an API that writes UTC without saying
+    /// so. Default: the preset's (UTC for `pipedrive` and `amplitude`), else the project's.
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 /// What an attribute holds, which decides how it is parsed and turned into features.
@@ -412,7 +421,8 @@ pub struct RawFeatures {
     #[serde(default)]
     pub event_windows_days: Option<Vec<u32>>,
     /// Event names counted on their own (over the longest window). Default: the 8 most frequent
-    /// names in the events before the run date.
+    /// names in the events before the run date that the run reads for its leads (from the longest
+    /// window before the first lead it trains on or exports).
     #[serde(default)]
     pub event_names: Option<Vec<String>>,
     /// Most levels kept per categorical feature (by training frequency). Default 20.

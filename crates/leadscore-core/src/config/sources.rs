@@ -7,7 +7,7 @@ use serde::Serialize;
 use toml::de::DeValue;
 
 use super::raw::{RawAttribute, RawSource};
-use super::{AttributeKind, FileFormat, KeyPath, Preset, TextEncoding, Validator, one_of};
+use super::{AttributeKind, EventPreset, FileFormat, KeyPath, Preset, TextEncoding, Validator, one_of};
 use crate::schema::{FieldSpec, FieldType, SourceKind, canonical_columns};
 
 /// Validated `[sources]`.
@@ -21,6 +21,11 @@ pub struct Sources {
     pub deals: Source,
     /// Behavioural events, when configured.
     pub events: Option<Source>,
+    /// The first day whose leads a run must read although the run itself would not: set by a
+    /// backtest, which scores leads from before its `as_of` run's window. Not part of the config
+    /// file (nor of its hash).
+    #[serde(skip)]
+    pub read_from: Option<crate::RunDate>,
 }
 
 impl Sources {
@@ -77,6 +82,17 @@ pub struct Source {
     pub timestamp_format: Option<String>,
     /// Per canonical timestamp field, a format that wins over `timestamp_format`.
     pub timestamp_formats: BTreeMap<String, String>,
+    /// The events export's preset (`[sources.events] preset`), when one is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<EventPreset>,
+    /// The time zone of timestamps without an offset, when not the project's (the source's
+    /// `timezone`, or its preset's).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_tz")]
+    pub timezone: Option<chrono_tz::Tz>,
+}
+
+fn ser_tz<S: serde::Serializer>(tz: &Option<chrono_tz::Tz>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(tz.map_or("", |t| t.name()))
 }
 
 /// A source read from PostgreSQL.
@@ -235,6 +251,7 @@ impl Validator<'_> {
             return None;
         }
         Some(Sources {
+            read_from: None,
             preset,
             leads: leads?,
             deals: deals?,
@@ -267,7 +284,17 @@ impl Validator<'_> {
         }
         let encoding = self.encoding(path, raw.encoding.as_deref(), &mut ok);
         let delimiter = self.delimiter(path, raw.delimiter.as_deref(), &mut ok);
-        let mapping = self.mapping(kind, path, &raw.mapping, preset, &mut ok);
+        let event_preset = self.event_preset(kind, path, raw.preset.as_deref(), &mut ok);
+        let timezone = match raw.timezone.as_deref().map(crate::time::parse_tz) {
+            None => event_preset.and_then(EventPreset::timezone).or_else(|| preset.and_then(Preset::timezone)),
+            Some(Ok(tz)) => Some(tz),
+            Some(Err(msg)) => {
+                self.problem(&path.key("timezone"), msg);
+                ok = false;
+                None
+            }
+        };
+        let mapping = self.mapping(kind, path, &raw.mapping, (preset, event_preset), &mut ok);
         self.extra_columns(kind, path, &raw.extra, &mut ok);
         self.timestamp_formats(kind, path, raw.timestamp_format.as_deref(), &raw.timestamp_formats, &mut ok);
         let max_reject_rate = raw.max_reject_rate.unwrap_or(DEFAULT_MAX_REJECT_RATE);
@@ -291,6 +318,8 @@ impl Validator<'_> {
             mapping,
             extra: raw.extra,
             max_reject_rate,
+            preset: event_preset,
+            timezone,
             timestamp_format: raw.timestamp_format,
             timestamp_formats: raw.timestamp_formats,
         })
@@ -415,22 +444,55 @@ impl Validator<'_> {
         }
     }
 
-    /// The source's canonical fields mapped to columns: the preset's, then the config's (an
-    /// empty column name switches a preset's column off); every required field must be mapped.
+    /// `[sources.events] preset`: an event export's name; only the events source has one.
+    fn event_preset(
+        &mut self,
+        kind: SourceKind,
+        path: &KeyPath,
+        name: Option<&str>,
+        ok: &mut bool,
+    ) -> Option<EventPreset> {
+        let name = name?;
+        let known = || one_of(EventPreset::ALL.map(EventPreset::name));
+        if kind != SourceKind::Events {
+            self.problem(
+                &path.key("preset"),
+                format!(
+                    "only [sources.events] takes a preset of its own ({}); a CRM's goes in [sources] preset",
+                    known()
+                ),
+            );
+            *ok = false;
+            return None;
+        }
+        let preset = EventPreset::from_name(name);
+        if preset.is_none() {
+            self.problem(&path.key("preset"), format!("unknown events preset `{name}`, expected one of {}", known()));
+            *ok = false;
+        }
+        preset
+    }
+
+    /// The source's canonical fields mapped to columns: the preset's (the events preset's over
+    /// the CRM preset's), then the config's (an empty column name switches a preset's column
+    /// off); every required field must be mapped.
     fn mapping(
         &mut self,
         kind: SourceKind,
         path: &KeyPath,
         raw_mapping: &BTreeMap<String, String>,
-        preset: Option<Preset>,
+        (preset, event_preset): (Option<Preset>, Option<EventPreset>),
         ok: &mut bool,
     ) -> BTreeMap<&'static str, MappedColumn> {
         let fields = kind.fields();
         let mut mapping: BTreeMap<&'static str, MappedColumn> = BTreeMap::new();
-        if let Some(p) = preset {
-            for (f, c) in p.mapping(kind) {
-                mapping.insert(f, MappedColumn { column: (*c).to_string(), origin: MappingOrigin::Preset });
-            }
+        let preset_mapping = match (event_preset, preset) {
+            (Some(e), _) => e.mapping(),
+            (None, Some(p)) => p.mapping(kind),
+            (None, None) => &[],
+        };
+        for (f, c) in preset_mapping {
+            mapping.insert(f, MappedColumn { column: (*c).to_string(), origin: MappingOrigin::Preset });
         }
         for (field, column) in raw_mapping {
             let mp = path.key("mapping").key(field);
@@ -469,7 +531,7 @@ impl Validator<'_> {
                         spec.name,
                         spec.doc,
                         spec.name,
-                        if preset.is_none() { " or set `[sources] preset`" } else { "" }
+                        if preset.is_none() && event_preset.is_none() { " or set `[sources] preset`" } else { "" }
                     ),
                 );
                 *ok = false;

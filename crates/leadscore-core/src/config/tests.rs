@@ -152,6 +152,40 @@ fn semantic_checks_within_a_valid_project_section() {
 }
 
 #[test]
+fn event_presets_and_source_time_zones() {
+    let with_events = |keys: &str| {
+        GOOD.replace(
+            "[[attributes]]\ncolumn = \"Job Title\"",
+            &format!("[sources.events]\npath = \"e.jsonl\"\n{keys}\n\n[[attributes]]\ncolumn = \"Job Title\""),
+        )
+    };
+    let c = parse(&with_events("preset = \"amplitude\"")).unwrap_or_else(|e| panic!("{e}"));
+    let events = c.sources.events.as_ref().expect("an events source");
+    assert_eq!(events.preset, Some(EventPreset::Amplitude));
+    assert_eq!(events.timezone, Some(chrono_tz::Tz::UTC), "Amplitude's export is UTC");
+    assert_eq!(events.mapping["name"].column, "event_type", "the events preset wins over hubspot's");
+    assert_eq!(c.sources.leads.timezone, None, "the project's");
+    let c = parse(&with_events("preset = \"segment\"\ntimezone = \"America/New_York\"\nmapping = { value = \"\" }"))
+        .unwrap();
+    let events = c.sources.events.as_ref().expect("an events source");
+    assert_eq!(events.timezone, Some(chrono_tz::Tz::America__New_York));
+    assert!(!events.mapping.contains_key("value"), "an empty name switches a preset column off");
+    assert_eq!(events.mapping["user_id"].column, "userId");
+    // Pipedrive's times are UTC.
+    let c = parse(&GOOD.replace("preset = \"hubspot\"", "preset = \"pipedrive\"")).unwrap();
+    assert_eq!(c.sources.deals.timezone, Some(chrono_tz::Tz::UTC));
+
+    let all = |text: &str| problems(text).iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    let text = with_events("preset = \"heap\"\ntimezone = \"Mars/Olympus\"")
+        .replace("path = \"contacts.csv\"", "path = \"contacts.csv\"\npreset = \"segment\"");
+    let got = all(&text);
+    assert!(got.contains("sources.events.preset: unknown events preset `heap`, expected one of"), "{got}");
+    assert!(got.contains("amplitude"), "{got}");
+    assert!(got.contains("sources.events.timezone: expected an IANA time zone"), "{got}");
+    assert!(got.contains("sources.leads.preset: only [sources.events] takes a preset of its own"), "{got}");
+}
+
+#[test]
 fn attributes_must_not_collide_or_reuse_identity_columns() {
     let text = GOOD.replace(
         "column = \"Number of Employees\"\nname = \"company_size\"",

@@ -1,5 +1,8 @@
 //! Whether a stage's earlier outputs can be reused.
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
 use super::{InputFile, RunContext, RunLayout, Stage, writer};
 use crate::io;
 use crate::layout::Manifest;
@@ -15,17 +18,25 @@ pub enum Freshness {
     Stale(String),
 }
 
-/// Runs a database input's query again and digests its result the way the stage did (see
-/// [`InputFile::query`]), or says why it cannot.
-pub type QueryDigest<'a> = &'a dyn Fn(&InputFile) -> Result<String, String>;
+/// What freshness asks of the sources, which only ingest knows how to read.
+pub struct SourceProbe<'a> {
+    /// The source files ingest would read for a run date now (a glob or a partitioned folder may
+    /// have gained or lost files), resolved against the config folder, or why they cannot be
+    /// listed.
+    pub files: &'a dyn Fn(RunDate) -> Result<Vec<PathBuf>, String>,
+    /// Runs a database input's query again and digests its result the way ingest did (see
+    /// [`InputFile::query`]), or says why it cannot.
+    pub query_digest: &'a dyn Fn(&InputFile) -> Result<String, String>,
+}
 
 impl RunLayout {
     /// Whether the stage's outputs for the run date can be reused: its manifest shows success
     /// with the same config hash, leadscore build and table layout; every input it read still has
     /// the content hash it had; and every output still has the content hash it was written with
-    /// (so a damaged or edited output is recomputed). An input that is a database query's result
-    /// is checked last, by running the query again through `query_digest`.
-    pub fn freshness(&self, ctx: &RunContext, stage: Stage, query_digest: QueryDigest<'_>) -> Freshness {
+    /// (so a damaged or edited output is recomputed). Ingest's source files must also be the
+    /// files it would read now (`sources.files`), and a database query's result is checked
+    /// last, by running the query again (`sources.query_digest`).
+    pub fn freshness(&self, ctx: &RunContext, stage: Stage, sources: &SourceProbe<'_>) -> Freshness {
         let stale = |why: String| Freshness::Stale(why);
         let Some(m) = self.manifest(ctx.run_date, stage) else {
             return stale(format!("no completed run of `{stage}` for {}", ctx.run_date));
@@ -41,6 +52,23 @@ impl RunLayout {
         }
         if m.schema_version != SCHEMA_VERSION {
             return stale(format!("it wrote table layout {} (now {SCHEMA_VERSION})", m.schema_version));
+        }
+        if stage == Stage::Ingest {
+            // Compared as the manifest records paths.
+            let read: BTreeSet<String> =
+                m.inputs.iter().filter(|i| i.query.is_none()).map(|i| i.path.clone()).collect();
+            match (sources.files)(ctx.run_date) {
+                Ok(now) => {
+                    let now: BTreeSet<String> = now.iter().map(|p| self.recorded(&p.display().to_string())).collect();
+                    if let Some(added) = now.difference(&read).next() {
+                        return stale(format!("source file {added} is new"));
+                    }
+                    if let Some(gone) = read.difference(&now).next() {
+                        return stale(format!("source file {gone} is no longer read"));
+                    }
+                }
+                Err(why) => return stale(format!("the source files cannot be listed ({why})")),
+            }
         }
         for input in m.inputs.iter().filter(|i| i.query.is_none()) {
             match io::hash_file(&self.resolved(&input.path)) {
@@ -59,7 +87,7 @@ impl RunLayout {
             }
         }
         for input in m.inputs.iter().filter(|i| i.query.is_some()) {
-            match query_digest(input) {
+            match (sources.query_digest)(input) {
                 Ok(h) if h == input.sha256 => {}
                 Ok(_) => return stale(format!("the result of the query of {} changed", input.path)),
                 Err(why) => return stale(format!("the query of {} could not be run again ({why})", input.path)),

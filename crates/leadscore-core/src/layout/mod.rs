@@ -27,7 +27,7 @@ use crate::io::{self, TableMeta};
 use crate::schema::files;
 use crate::time::RunDate;
 
-pub use freshness::{Freshness, QueryDigest};
+pub use freshness::{Freshness, SourceProbe};
 pub use lock::{LOCK_FILE, RunLock};
 pub use run::{Outputs, StageRun};
 pub use writer::{InputFile, Manifest, StageWriter, Stopwatch, Timing, process_alive};

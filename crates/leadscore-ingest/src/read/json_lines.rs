@@ -2,9 +2,12 @@
 //!
 //! A line that is not a JSON object (invalid JSON, an array, a bare value), is not UTF-8 or holds
 //! a NUL byte is set aside as an [`UnreadableRecord`] with its line number; the other lines are
-//! read. Blank lines are skipped. A column's type follows its values: all booleans → boolean, all
-//! integers → Int64, all numbers → Float64, otherwise text (numbers, booleans, arrays and objects
-//! as their JSON text). No message quotes a value.
+//! read. Blank lines are skipped. A nested object's keys are columns of their own, named by their
+//! dotted path (`{"properties": {"revenue": 5}}` gives `properties.revenue`), as event exports
+//! nest their properties; a key that repeats a path already seen in the line (a literal
+//! `"properties.revenue"` beside the nested one) is ignored. A column's type follows its values:
+//! all booleans → boolean, all integers → Int64, all numbers → Float64, otherwise text (numbers,
+//! booleans and arrays as their JSON text). No message quotes a value.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -159,6 +162,22 @@ fn line_problem(line: &[u8]) -> std::result::Result<serde_json::Map<String, Valu
     }
 }
 
+/// Calls `f` with each non-object value of `map` and its dotted key path (`prefix` + key).
+fn for_each_leaf(map: &serde_json::Map<String, Value>, prefix: &mut String, f: &mut impl FnMut(&str, &Value)) {
+    for (key, value) in map {
+        let len = prefix.len();
+        prefix.push_str(key);
+        match value {
+            Value::Object(inner) => {
+                prefix.push('.');
+                for_each_leaf(inner, prefix, f);
+            }
+            leaf => f(prefix, leaf),
+        }
+        prefix.truncate(len);
+    }
+}
+
 /// Reads a JSON Lines file.
 pub(crate) fn read(path: &Path, io: &Path) -> Result<RawFile> {
     let rerr = |source| CoreError::Read { path: path.to_path_buf(), source };
@@ -196,12 +215,12 @@ pub(crate) fn read(path: &Path, io: &Path) -> Result<RawFile> {
             }
         };
         let row = lines_of_rows.len();
-        for (key, value) in &map {
+        let mut push = |key: &str, value: &Value| {
             let k = match index.get(key) {
                 Some(k) => *k,
                 None => {
-                    index.insert(key.clone(), names.len());
-                    names.push(key.clone());
+                    index.insert(key.to_string(), names.len());
+                    names.push(key.to_string());
                     cells.push(Cells::Empty(row));
                     names.len() - 1
                 }
@@ -209,7 +228,8 @@ pub(crate) fn read(path: &Path, io: &Path) -> Result<RawFile> {
             if cells[k].len() == row {
                 cells[k].push(&names[k], value);
             }
-        }
+        };
+        for_each_leaf(&map, &mut String::new(), &mut push);
         for c in &mut cells {
             if c.len() == row {
                 c.push_null();
@@ -243,6 +263,37 @@ mod tests {
         assert_eq!(bad, [(4, RejectReason::InvalidJson), (5, RejectReason::InvalidJson)]);
         assert_eq!((f.record(0), f.record(1), f.record(2)), (1, 3, 6));
         assert!(f.unreadable.iter().all(|u| !u.detail.contains("maybe")));
+        Ok(())
+    }
+
+    #[test]
+    fn nested_objects_are_dotted_columns() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| IngestError::Internal(e.to_string()))?;
+        let p = dir.path().join("e.jsonl");
+        let text = concat!(
+            "{\"event\":\"Signup\",\"properties\":{\"time\":1618716477,\"$insert_id\":\"a\",\"ctx\":{\"ip\":\"x\"}}}\n",
+            "{\"event\":\"Purchase\",\"properties\":{\"time\":1618716478,\"Amount\":5.0,\"items\":[1,2]},\"properties.time\":1}\n",
+            "{\"event\":\"Empty\",\"properties\":{}}\n",
+        );
+        std::fs::write(&p, text).map_err(|e| IngestError::Internal(e.to_string()))?;
+        let f = read(&p, &p)?;
+        let mut names: Vec<&str> = f.frame.get_column_names().into_iter().map(|n| n.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "event",
+                "properties.$insert_id",
+                "properties.Amount",
+                "properties.ctx.ip",
+                "properties.items",
+                "properties.time"
+            ]
+        );
+        let time: Vec<Option<i64>> = f.frame.column("properties.time")?.i64()?.iter().collect();
+        assert_eq!(time, [Some(1_618_716_477), Some(1_618_716_478), None], "the nested key wins over the literal one");
+        assert_eq!(f.frame.column("properties.items")?.str()?.get(1), Some("[1,2]"));
+        assert_eq!(f.frame.column("properties.ctx.ip")?.str()?.get(0), Some("x"));
         Ok(())
     }
 }

@@ -9,8 +9,10 @@
 mod decode;
 mod delimited;
 mod json_lines;
+mod partitions;
 mod postgres;
 
+use partitions::DayRange;
 pub use postgres::query_digest;
 
 use std::fs::File;
@@ -20,7 +22,7 @@ use std::path::{Path, PathBuf};
 use leadscore_core::config::{FileFormat, Source, TextEncoding};
 use leadscore_core::layout::InputFile;
 use leadscore_core::schema::{RejectReason, SourceKind};
-use leadscore_core::{Config, CoreError};
+use leadscore_core::{Config, CoreError, RunDate};
 use polars::prelude::*;
 
 use crate::error::{IngestError, Result};
@@ -117,8 +119,11 @@ impl RawSources {
     }
 }
 
-/// Expands a source's path or glob (relative to the config folder) into files, sorted.
-pub fn resolve_files(config: &Config, source: &Source) -> Result<Vec<PathBuf>> {
+/// Expands a source's path, glob or folder (relative to the config folder) into its files,
+/// sorted. A folder is read whole, files in subfolders included ([`partitions::files_under`]).
+/// For a run (`run_date` given), files in date partitions outside the days the run uses are left
+/// out ([`partitions`]); without one (`validate`), every file is listed.
+pub fn resolve_files(config: &Config, source: &Source, run_date: Option<RunDate>) -> Result<Vec<PathBuf>> {
     let full = config.resolve(&source.path);
     let pattern = full.to_string_lossy().into_owned();
     let has_glob = source.path.contains(['*', '?', '[']);
@@ -131,6 +136,8 @@ pub fn resolve_files(config: &Config, source: &Source) -> Result<Vec<PathBuf>> {
         paths.filter_map(std::result::Result::ok).filter(|p| p.is_file()).collect::<Vec<_>>()
     } else if full.is_file() {
         vec![full.clone()]
+    } else if full.is_dir() {
+        partitions::files_under(&full).map_err(|source| CoreError::Read { path: full.clone(), source })?
     } else {
         Vec::new()
     };
@@ -138,7 +145,32 @@ pub fn resolve_files(config: &Config, source: &Source) -> Result<Vec<PathBuf>> {
     if files.is_empty() {
         return Err(IngestError::NoFiles { source_kind: source.kind, pattern: source.path.clone(), resolved: pattern });
     }
-    Ok(files)
+    let Some(run_date) = run_date else {
+        return Ok(files);
+    };
+    let range = DayRange::for_run(config.first_needed_day(source.kind, run_date), run_date);
+    let found = files.len();
+    let kept = partitions::prune(files, range);
+    if kept.is_empty() {
+        let days = range.from.map_or_else(|| format!("up to {}", range.to), |from| format!("{from} to {}", range.to));
+        return Err(IngestError::NoPartitions {
+            source_kind: source.kind,
+            pattern: source.path.clone(),
+            files: found,
+            days,
+        });
+    }
+    Ok(kept)
+}
+
+/// The source files the run for `run_date` reads: what freshness compares with the files an
+/// earlier run read.
+pub fn source_files(config: &Config, run_date: RunDate) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for source in config.sources.iter().filter(|s| s.database.is_none()) {
+        out.extend(resolve_files(config, source, Some(run_date))?);
+    }
+    Ok(out)
 }
 
 /// The format of a file: configured, or told by its extension.
@@ -295,8 +327,9 @@ pub(crate) fn read_head(path: &Path, format: FileFormat, delimiter: u8, rows: us
 }
 
 /// Reads every file of every configured source (or the result of its query), and records each
-/// input with its content hash.
-pub fn read_sources(config: &Config) -> Result<(RawSources, Vec<InputFile>)> {
+/// input with its content hash. For a run, `run_date` leaves out the partitions it does not use
+/// (see [`resolve_files`]); `None` reads everything.
+pub fn read_sources(config: &Config, run_date: Option<RunDate>) -> Result<(RawSources, Vec<InputFile>)> {
     let mut inputs = Vec::new();
     let mut read = |source: &Source| -> Result<Vec<RawFile>> {
         if let Some(db) = &source.database {
@@ -305,7 +338,7 @@ pub fn read_sources(config: &Config) -> Result<(RawSources, Vec<InputFile>)> {
             return Ok(vec![file]);
         }
         let mut out = Vec::new();
-        for path in resolve_files(config, source)? {
+        for path in resolve_files(config, source, run_date)? {
             let format = file_format(source, &path)?;
             // The manifest's content hash is taken while the file is parsed, on another core.
             let (file, input) = rayon::join(

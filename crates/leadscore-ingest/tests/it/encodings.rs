@@ -72,7 +72,7 @@ fn ingest(leads_bytes: &[u8], encoding: &str) -> Result<leadscore_ingest::Ingest
     std::fs::write(dir.path().join("deals.csv"), DEALS).unwrap();
     let cfg =
         leadscore_core::Config::from_toml(&config(encoding), "t.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
-    let (sources, _) = read_sources(&cfg)?;
+    let (sources, _) = read_sources(&cfg, None)?;
     run(&cfg, &sources, &ctx())
 }
 

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod encodings;
+mod event_presets;
 mod fuzz;
 
 use std::path::PathBuf;
