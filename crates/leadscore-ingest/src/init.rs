@@ -245,16 +245,21 @@ fn quoted(s: &str) -> String {
 
 /// A source's section: path relative to the config's folder, format and delimiter when not the
 /// defaults, and the mapping unless a preset gives it.
-fn source_section(
-    out: &mut String,
-    kind: SourceKind,
-    file: &Sample,
-    base: &Path,
-    mapping: std::result::Result<Option<&BTreeMap<&str, String>>, EventPreset>,
-) {
+/// How a source section names its columns.
+#[derive(Clone, Copy)]
+enum Columns<'a> {
+    /// By the `[sources] preset`: no mapping written.
+    CrmPreset,
+    /// By its own `preset` (an event export's).
+    EventPreset(EventPreset),
+    /// By a `mapping` table.
+    Mapping(&'a BTreeMap<&'static str, String>),
+}
+
+fn source_section(out: &mut String, kind: SourceKind, file: &Sample, base: &Path, columns: Columns<'_>) {
     let rel = pathdiff(&file.path, base);
     let _ = writeln!(out, "[sources.{}]\npath = {}", kind.name(), quoted(&rel));
-    if let Err(e) = mapping {
+    if let Columns::EventPreset(e) = columns {
         let _ = writeln!(out, "# Columns as {} exports them.\npreset = {}", e.tool_name(), quoted(e.name()));
     }
     if file.delimiter != b',' {
@@ -266,7 +271,7 @@ fn source_section(
     {
         let _ = writeln!(out, "format = {}", quoted(file.format.name()));
     }
-    if let Ok(Some(m)) = mapping {
+    if let Columns::Mapping(m) = columns {
         let pairs: Vec<String> = m.iter().map(|(f, c)| format!("{f} = {}", quoted(c))).collect();
         let _ = writeln!(out, "mapping = {{ {} }}", pairs.join(", "));
     }
@@ -364,14 +369,23 @@ pub fn propose(files: &InitFiles, config_path: &Path) -> Result<Proposal> {
         let _ = writeln!(out, "# The columns are those of a {} export.\npreset = {}", p.crm_name(), quoted(p.name()));
     }
     out.push('\n');
-    let written = |m: &BTreeMap<&'static str, String>| preset.is_none().then(|| m.clone());
-    source_section(&mut out, SourceKind::Leads, &leads_file, base, Ok(written(&lead_map).as_ref()));
-    source_section(&mut out, SourceKind::Deals, &deals_file, base, Ok(written(&deal_map).as_ref()));
+    let (lead_columns, deal_columns) = match preset {
+        None => (Columns::Mapping(&lead_map), Columns::Mapping(&deal_map)),
+        Some(_) => (Columns::CrmPreset, Columns::CrmPreset),
+    };
+    source_section(&mut out, SourceKind::Leads, &leads_file, base, lead_columns);
+    source_section(&mut out, SourceKind::Deals, &deals_file, base, deal_columns);
     match (&events_file, &event_map, event_preset) {
-        (Some(f), _, Some(e)) => source_section(&mut out, SourceKind::Events, f, base, Err(e)),
+        (Some(f), _, Some(e)) => source_section(&mut out, SourceKind::Events, f, base, Columns::EventPreset(e)),
         (Some(f), Some(m), None) => {
             let own = preset.is_none_or(|p| p.mapping(SourceKind::Events).is_empty());
-            source_section(&mut out, SourceKind::Events, f, base, Ok(own.then_some(m)));
+            source_section(
+                &mut out,
+                SourceKind::Events,
+                f,
+                base,
+                if own { Columns::Mapping(m) } else { Columns::CrmPreset },
+            );
         }
         _ => {}
     }
