@@ -9,7 +9,7 @@ use polars::prelude::*;
 use super::ctx;
 
 /// Leads with accented names and attributes; `€` only where the encoding has it.
-fn leads(euro: bool) -> String {
+pub(crate) fn leads(euro: bool) -> String {
     let budget = if euro { "€ 5k" } else { "EUR 5k" };
     format!(
         "id,created,user,title,city,budget\n\
@@ -20,9 +20,10 @@ fn leads(euro: bool) -> String {
     )
 }
 
-const DEALS: &str = "id,user,created,closed,stage,amount,currency\nd1,u1,2026-01-08,2026-01-20,won,100,EUR\n";
+pub(crate) const DEALS: &str =
+    "id,user,created,closed,stage,amount,currency\nd1,u1,2026-01-08,2026-01-20,won,100,EUR\n";
 
-fn config(encoding: &str) -> String {
+pub(crate) fn config(encoding: &str) -> String {
     format!(
         r#"
 [project]

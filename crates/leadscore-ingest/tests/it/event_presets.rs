@@ -9,41 +9,19 @@ use leadscore_ingest::{IngestOutputs, read_sources, run};
 use polars::prelude::*;
 
 use super::ctx;
+use super::encodings::{DEALS, config, leads};
 
-const LEADS: &str =
-    "id,created,user\nl1,2026-01-05 10:00:00,u1\nl2,2026-01-06 11:00:00,u2\nl3,2026-01-07 12:00:00,u3\n";
-const DEALS: &str = "id,user,created,closed,stage,amount\nd1,u1,2026-01-08,2026-01-20,won,100\n";
-
-/// Ingests the leads and deals above with the fixture `<preset>.jsonl` as events.
+/// Ingests the encodings test's leads (users u1 to u4) and deals with the fixture
+/// `<preset>.jsonl` as events.
 fn ingest(preset: &str, events_keys: &str) -> IngestOutputs {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("leads.csv"), LEADS).unwrap();
+    std::fs::write(dir.path().join("leads.csv"), leads(true)).unwrap();
     std::fs::write(dir.path().join("deals.csv"), DEALS).unwrap();
     let fixture =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/events/{preset}.jsonl"));
     let text = format!(
-        r#"
-[project]
-name = "t"
-currency = "EUR"
-timezone = "Europe/Amsterdam"
-
-[sources.leads]
-path = "leads.csv"
-mapping = {{ lead_id = "id", created_at = "created", user_id = "user" }}
-
-[sources.deals]
-path = "deals.csv"
-mapping = {{ deal_id = "id", user_id = "user", created_at = "created", closed_at = "closed", stage = "stage", amount = "amount" }}
-
-[sources.events]
-path = "{}"
-preset = "{preset}"
-{events_keys}
-
-[currency]
-rates = {{ USD = 0.5 }}
-"#,
+        "{}\n[sources.events]\npath = \"{}\"\npreset = \"{preset}\"\n{events_keys}\n\n[currency]\nrates = {{ USD = 0.5 }}\n",
+        config(""),
         fixture.display()
     );
     let config = leadscore_core::Config::from_toml(&text, "t.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
