@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::*;
-use polars::prelude::SortMultipleOptions;
+use polars::prelude::{IntoLazy, SortMultipleOptions, col, lit};
 use postgres::{Client, NoTls};
 use serde_json::Value;
 
@@ -108,7 +108,19 @@ fn the_dag_run_from_postgresql_writes_the_tables_of_the_csv_run_and_skips_ingest
     for file in ["contacts.csv", "deals.csv", "events.csv"] {
         fs::remove_file(folder.join(file)).unwrap();
     }
+    // A further table for a SQL definition, read from the deals export (files) or its query.
+    let won = |source: &str| {
+        format!(
+            "\n[sources.tables.won_deals]\n{source}\ncolumns = {{ \"Record ID\" = \"text\", \"Associated Company ID\" = \"text\", \
+             \"Deal Stage\" = \"categorical\", \"Close Date\" = \"timestamp\", Amount = \"numeric\" }}\n\n\
+             [[conversions]]\nname = \"won_sql\"\nsql = \"SELECT \\\"Record ID\\\" AS id, \\\"Associated Company ID\\\" AS user_id, \
+             \\\"Close Date\\\" AS at, Amount AS value FROM won_deals WHERE \\\"Deal Stage\\\" = 'closedwon'\"\n"
+        )
+    };
+    text.push_str(&won(&format!("connection = \"env:LEADSCORE_PG_URL\"\ntable = \"{}.deals\"", schema.name)));
     fs::write(&pg_config, text).unwrap();
+    let csv_text = fs::read_to_string(&csv_config).unwrap();
+    fs::write(&csv_config, csv_text + &won("path = \"deals.csv\"")).unwrap();
 
     let (code_files, _, err) = run_dag(&csv_config, &url);
     assert_eq!(code_files, 0, "{err}");
@@ -139,7 +151,10 @@ fn the_dag_run_from_postgresql_writes_the_tables_of_the_csv_run_and_skips_ingest
     // The manifest records the query and the result's digest, and never the URL.
     let m = manifest(&pg_config, "ingest");
     let inputs = m["inputs"].as_array().unwrap();
-    assert_eq!(inputs.len(), 3, "{m}");
+    assert_eq!(inputs.len(), 4, "the three sources and the table: {m}");
+    let labels = read_parquet(&pg_config.parent().unwrap().join("runs").join(DATE).join("labels/conversions.parquet"));
+    let won_sql = labels.lazy().filter(col("conversion_name").eq(lit("won_sql"))).collect().unwrap();
+    assert!(won_sql.height() > 100, "the table's conversions, the same as the files' run's: {won_sql}");
     assert!(inputs.iter().all(|i| i["path"] == "env:LEADSCORE_PG_URL" && i["query"].is_string()), "{m}");
     assert_eq!(inputs[1]["query"], format!("SELECT * FROM {}.deals", schema.name));
     assert_eq!(inputs[0]["rows"], 20046, "every contact row is accounted for");

@@ -106,3 +106,105 @@ fn a_sql_definition_that_fails_on_the_data_exits_3_without_quoting_a_value() {
     assert!(err.contains("`bad_cast`") && err.contains("not shown"), "{err}");
     assert!(!err.contains("closedwon") && !err.contains("closedlost"), "no value is quoted: {err}");
 }
+
+/// An extra table of `[sources.tables]`: the sample's won deals exported as a separate
+/// "opportunities" file, columns named as a CRM report names them, with two rows that do not
+/// parse.
+fn write_opportunities(won: &DataFrame, dir: &Path) -> usize {
+    let mut csv = String::from("Opportunity ID,Contact,Closed,Amount,Won\n");
+    let (ids, users) = (won.column("deal_id").unwrap().str().unwrap(), won.column("user_id").unwrap().str().unwrap());
+    let closed = won.column("closed_at").unwrap().datetime().unwrap().physical().clone();
+    let amounts = won.column("amount").unwrap().f64().unwrap();
+    for i in 0..won.height() {
+        let at = chrono::DateTime::from_timestamp_micros(closed.get(i).unwrap()).unwrap();
+        let amount = amounts.get(i).map(|a| format!("{a:?}")).unwrap_or_default();
+        csv.push_str(&format!(
+            "{},{},{},{amount},yes\n",
+            ids.get(i).unwrap(),
+            users.get(i).unwrap(),
+            at.format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        ));
+    }
+    // A lost one (filtered out by the query), and two whose date and amount do not parse.
+    csv.push_str("opp-lost,someone,2026-03-01T10:00:00Z,100.0,no\n");
+    csv.push_str("opp-bad-date,jane.doe@example.com,next tuesday,100.0,yes\n");
+    csv.push_str("opp-bad-amount,someone,2026-03-01T10:00:00Z,12 EUR-ish,yes\n");
+    fs::write(dir.join("opportunities.csv"), csv).unwrap();
+    won.height() + 3
+}
+
+#[test]
+fn a_sql_definition_over_a_table_of_sources_tables_counts_like_the_conditions_it_replaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = copy_sample(&dir.path().join("plain"));
+    stages(&plain);
+    let conversions = read_parquet(&labels_dir(&plain).join("conversions.parquet"));
+    let closed_won = |df: &DataFrame| {
+        df.clone()
+            .lazy()
+            .filter(col("conversion_name").eq(lit("closed_won")))
+            .select([col("user_id"), col("at"), col("value"), col("source_id")])
+            .sort(["source_id"], SortMultipleOptions::default())
+            .collect()
+            .unwrap()
+    };
+    let expected = closed_won(&conversions);
+    assert!(expected.height() > 100, "{expected}");
+    // The won deals, as an export of their own.
+    let deals = read_parquet(&plain.parent().unwrap().join("runs").join(DATE).join("ingest/deals.parquet"));
+    let ids = expected.column("source_id").unwrap().as_materialized_series().clone();
+    let won = deals.lazy().filter(col("deal_id").is_in(lit(ids).implode(false), false)).collect().unwrap();
+
+    let config = copy_sample(&dir.path().join("tables"));
+    let rows = write_opportunities(&won, config.parent().unwrap());
+    let text = fs::read_to_string(&config).unwrap();
+    let extra = r#"
+[sources.tables.opportunities]
+path = "opportunities.csv"
+columns = { "Opportunity ID" = "text", Contact = "text", Closed = "timestamp", Amount = "numeric", Won = "boolean" }
+
+[[conversions]]
+name = "won_opportunity"
+sql = """
+SELECT o."Opportunity ID" AS id, o."Contact" AS user_id, o."Closed" AS at, o."Amount" AS value
+FROM opportunities o
+WHERE o."Won"
+"""
+"#;
+    fs::write(&config, format!("{text}\n{extra}")).unwrap();
+    stages(&config);
+
+    // The same conversions as the conditions on deals.
+    let got = read_parquet(&labels_dir(&config).join("conversions.parquet"));
+    let by_table = got
+        .lazy()
+        .filter(col("conversion_name").eq(lit("won_opportunity")))
+        .select([col("user_id"), col("at"), col("value"), col("source_id")])
+        .sort(["source_id"], SortMultipleOptions::default())
+        .collect()
+        .unwrap();
+    assert!(by_table.equals_missing(&expected), "{by_table}\n{expected}");
+
+    // Every row of the table accounted for; the two that do not parse are rejected, their
+    // values masked (what a table holds is not known).
+    let ingest = config.parent().unwrap().join("runs").join(DATE).join("ingest");
+    let report = read_json(&ingest.join("report.json"));
+    let table = report["sources"].as_array().unwrap().iter().find(|s| s["source"] == "tables.opportunities").unwrap();
+    assert_eq!(table["read"].as_u64(), Some(rows as u64), "{table}");
+    assert_eq!(table["accepted"].as_u64(), Some(rows as u64 - 2), "{table}");
+    assert_eq!(table["rejected_by_reason"]["unparsable_value"].as_u64(), Some(2), "{table}");
+    let rejects = read_parquet(&ingest.join("rejects.parquet"))
+        .lazy()
+        .filter(col("source").eq(lit("tables.opportunities")))
+        .collect()
+        .unwrap();
+    let column: Vec<_> = rejects.column("column").unwrap().str().unwrap().iter().flatten().collect();
+    assert_eq!(column, ["Closed", "Amount"]);
+    let raw: String = rejects.column("raw").unwrap().str().unwrap().iter().flatten().collect::<Vec<_>>().concat();
+    assert!(!raw.contains("jane.doe") && !raw.contains("next tuesday") && raw.contains("sha256:"), "{raw}");
+    assert_eq!(read_parquet(&ingest.join("tables/opportunities.parquet")).height(), rows - 2);
+    // Labels records the table among what it read.
+    let manifest = read_json(&labels_dir(&config).join("manifest.json"));
+    let inputs = manifest["inputs"].to_string();
+    assert!(inputs.contains("tables/opportunities.parquet"), "{inputs}");
+}

@@ -195,8 +195,12 @@ fn validate(run: &args::RunArgs) -> anyhow::Result<()> {
         text.push_str("nothing was written.\n");
         return print(&text);
     }
-    let inputs =
-        leadscore_labels::LabelsInputs { leads: ingested.leads, deals: ingested.deals, events: ingested.events };
+    let inputs = leadscore_labels::LabelsInputs {
+        leads: ingested.leads,
+        deals: ingested.deals,
+        events: ingested.events,
+        tables: ingested.tables,
+    };
     let labels = leadscore_labels::run(&config, &inputs, &ctx)?;
     text.push_str("conversion definitions:\n");
     text.push_str(&labels.report.definitions_text());

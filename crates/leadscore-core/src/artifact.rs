@@ -196,6 +196,16 @@ pub const REJECTS: Artifact = table(
     "input rows that were not kept, with their record, column and reason (identity values masked)",
 );
 
+/// The extra tables of `[sources.tables]`, one Parquet file per table in this folder
+/// (`tables/<name>.parquet`, read with [`crate::StageRun::member_table`]), their columns as the
+/// config declares them.
+pub const SOURCE_TABLES: Artifact = table(
+    Stage::Ingest,
+    files::SOURCE_TABLES,
+    &[],
+    "the extra tables SQL conversion definitions may name, one file per table",
+);
+
 /// Conversions of every definition known before the run date.
 pub const CONVERSIONS: Artifact = table(
     Stage::Labels,
@@ -388,12 +398,13 @@ pub const CHANNELS: Artifact = table(
 );
 
 /// Every artifact, in producer order.
-pub const ALL: [Artifact; 17] = [
+pub const ALL: [Artifact; 18] = [
     LEADS,
     IDENTITIES,
     DEALS,
     EVENTS,
     REJECTS,
+    SOURCE_TABLES,
     CONVERSIONS,
     LABELS,
     FEATURES,
@@ -412,7 +423,7 @@ pub const ALL: [Artifact; 17] = [
 pub fn inputs(stage: Stage) -> &'static [Artifact] {
     match stage {
         Stage::Ingest => &[],
-        Stage::Labels => &[LEADS, DEALS, EVENTS],
+        Stage::Labels => &[LEADS, DEALS, EVENTS, SOURCE_TABLES],
         Stage::Features => &[LEADS, EVENTS, LABELS],
         Stage::Train => &[FEATURES, FEATURE_SPEC, LEAKAGE_AUDIT, CHAMPION],
         Stage::Qualify => &[LEADS, EVENTS, CHAMPION],
@@ -423,6 +434,11 @@ pub fn inputs(stage: Stage) -> &'static [Artifact] {
 }
 
 impl Artifact {
+    /// The file of one member of a folder artifact ([`SOURCE_TABLES`]): `<folder>/<name>.parquet`.
+    pub fn member(&self, name: &str) -> String {
+        format!("{}/{name}.parquet", self.file)
+    }
+
     /// Checks that `df` (read from `path`) has the declared columns with their kinds.
     pub fn check(&self, df: &DataFrame, path: &std::path::Path) -> Result<()> {
         let available = || df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");

@@ -417,6 +417,8 @@ pub enum RejectReason {
     /// A CSV line opens a quoted value it does not close (the lines after it are read on their
     /// own).
     UnbalancedQuote,
+    /// A value of a `[sources.tables]` column is not of the column's declared kind.
+    UnparsableValue,
 }
 
 impl RejectReason {
@@ -435,6 +437,7 @@ impl RejectReason {
             Self::InvalidEncoding => "invalid_encoding",
             Self::InvalidJson => "invalid_json",
             Self::UnbalancedQuote => "unbalanced_quote",
+            Self::UnparsableValue => "unparsable_value",
         }
     }
 }
@@ -605,6 +608,9 @@ pub mod files {
     pub const EVENTS: &str = "events.parquet";
     /// Rejected input rows, written by ingest.
     pub const REJECTS: &str = "rejects.parquet";
+    /// The folder of the extra tables of `[sources.tables]` (`tables/<name>.parquet`), written by
+    /// ingest.
+    pub const SOURCE_TABLES: &str = "tables";
     /// Digests of the personal data of the leads the exports may send, written by ingest.
     pub const IDENTITIES: &str = "identities.parquet";
     /// Conversions of every definition, written by labels.

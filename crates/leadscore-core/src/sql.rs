@@ -19,7 +19,7 @@ use polars::prelude::*;
 use polars::sql::SQLContext;
 
 use crate::artifact::{self, Kind};
-use crate::config::Attribute;
+use crate::config::{Attribute, Table};
 
 /// The record id of a conversion.
 pub const ID: &str = "id";
@@ -32,7 +32,7 @@ pub const VALUE: &str = "value";
 /// The currency of `value`.
 pub const CURRENCY: &str = "currency";
 
-/// The tables a query may name.
+/// The ingested tables a query may name, besides the extra tables of `[sources.tables]`.
 pub const TABLES: [&str; 3] = ["leads", "deals", "events"];
 
 fn dtype(kind: Kind) -> DataType {
@@ -49,12 +49,14 @@ fn dtype(kind: Kind) -> DataType {
 /// Empty tables with the columns and types ingest writes: the canonical columns, the deals' and
 /// events' `extra` columns (text), and the leads' attributes (by their declared kind; text when
 /// the kind is left to inference, so a query that computes with such an attribute should declare
-/// its `kind`). `events` is `None` when no events source is configured.
+/// its `kind`). `events` is `None` when no events source is configured. The extra tables follow
+/// with their declared columns.
 pub fn empty_tables(
     attributes: &[Attribute],
     deal_extra: &[String],
     event_extra: Option<&[String]>,
-) -> Vec<(&'static str, LazyFrame)> {
+    tables: &[Table],
+) -> Vec<(String, LazyFrame)> {
     let frame = |a: &artifact::Artifact, more: Vec<(String, DataType)>| {
         let mut schema: Schema = a.columns.iter().map(|(n, k)| Field::new((*n).into(), dtype(*k))).collect();
         for (n, t) in more {
@@ -66,11 +68,18 @@ pub fn empty_tables(
     let attribute_type = |a: &Attribute| a.kind.map_or(DataType::String, |k| k.dtype());
     let text = |names: &[String]| names.iter().map(|n| (n.clone(), DataType::String)).collect::<Vec<_>>();
     let mut out = vec![
-        ("leads", frame(&artifact::LEADS, attributes.iter().map(|a| (a.name.clone(), attribute_type(a))).collect())),
-        ("deals", frame(&artifact::DEALS, text(deal_extra))),
+        (
+            "leads".to_string(),
+            frame(&artifact::LEADS, attributes.iter().map(|a| (a.name.clone(), attribute_type(a))).collect()),
+        ),
+        ("deals".to_string(), frame(&artifact::DEALS, text(deal_extra))),
     ];
     if let Some(extra) = event_extra {
-        out.push(("events", frame(&artifact::EVENTS, text(extra))));
+        out.push(("events".to_string(), frame(&artifact::EVENTS, text(extra))));
+    }
+    for t in tables {
+        let schema: Schema = t.columns.iter().map(|(n, k)| Field::new(n.as_str().into(), k.dtype())).collect();
+        out.push((t.name.clone(), DataFrame::empty_with_schema(&schema).lazy()));
     }
     out
 }
@@ -85,10 +94,10 @@ fn planning(e: PolarsError) -> String {
 /// Plans `query` over `tables` and returns its result normalised to `id`, `user_id` (text),
 /// `at` (UTC instant), `value` (float, null when not selected) and `currency` (text, null when
 /// not selected), or what is wrong with it. Nothing is computed until the frame is collected.
-pub fn conversions(query: &str, tables: &[(&str, LazyFrame)], tz: Tz) -> Result<LazyFrame, String> {
+pub fn conversions(query: &str, tables: &[(String, LazyFrame)], tz: Tz) -> Result<LazyFrame, String> {
     let mut ctx = SQLContext::new();
     for (name, lf) in tables {
-        ctx.register(name, lf.clone());
+        ctx.register(name.as_str(), lf.clone());
     }
     let mut lf = ctx.execute(query).map_err(planning)?;
     let schema = lf.collect_schema().map_err(planning)?;
@@ -143,8 +152,8 @@ pub fn conversions(query: &str, tables: &[(&str, LazyFrame)], tz: Tz) -> Result<
 mod tests {
     use super::*;
 
-    fn tables() -> Vec<(&'static str, LazyFrame)> {
-        empty_tables(&[], &["pipeline".to_string()], Some(&[]))
+    fn tables() -> Vec<(String, LazyFrame)> {
+        empty_tables(&[], &["pipeline".to_string()], Some(&[]), &[])
     }
 
     #[test]

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use leadscore_core::schema::SourceKind;
 use leadscore_core::{Classify, CoreError, ExitKind};
 
 /// Why ingest could not run. Row-level problems are not errors: those rows go to the rejects table.
@@ -12,10 +11,10 @@ pub enum IngestError {
     #[error(transparent)]
     Core(#[from] CoreError),
     /// A source path or glob matches no file.
-    #[error("[sources.{source_kind}] path `{pattern}` matches no file (looked for {resolved})")]
+    #[error("[sources.{section}] path `{pattern}` matches no file (looked for {resolved})")]
     NoFiles {
-        /// The source.
-        source_kind: SourceKind,
+        /// The source's section (`leads`, `tables.opportunities`).
+        section: String,
         /// The path as configured.
         pattern: String,
         /// The resolved pattern.
@@ -23,11 +22,11 @@ pub enum IngestError {
     },
     /// A partitioned source folder has no partition of the days the run reads.
     #[error(
-        "[sources.{source_kind}] path `{pattern}`: none of its {files} files is in a partition of the days the run reads ({days}); partition folders are named by day, like `created_date=2026-10-31` or `year=2026/month=10/day=31`"
+        "[sources.{section}] path `{pattern}`: none of its {files} files is in a partition of the days the run reads ({days}); partition folders are named by day, like `created_date=2026-10-31` or `year=2026/month=10/day=31`"
     )]
     NoPartitions {
-        /// The source.
-        source_kind: SourceKind,
+        /// The source's section (`leads`, `tables.opportunities`).
+        section: String,
         /// The path as configured.
         pattern: String,
         /// Files found under it.
@@ -36,10 +35,10 @@ pub enum IngestError {
         days: String,
     },
     /// A source path is not a valid glob.
-    #[error("[sources.{source_kind}] path `{pattern}` is not a valid path or glob: {message}")]
+    #[error("[sources.{section}] path `{pattern}` is not a valid path or glob: {message}")]
     BadPattern {
-        /// The source.
-        source_kind: SourceKind,
+        /// The source's section (`leads`, `tables.opportunities`).
+        section: String,
         /// The path as configured.
         pattern: String,
         /// What is wrong.
@@ -48,11 +47,11 @@ pub enum IngestError {
     /// The file format cannot be told from the extension and none is configured.
     #[error(
         "{path}: not a CSV, Parquet or JSON Lines file (extension `{extension}`); \
-         export it as .csv, .parquet or .jsonl, or set `format` in [sources.{source_kind}]"
+         export it as .csv, .parquet or .jsonl, or set `format` in [sources.{section}]"
     )]
     UnknownFormat {
-        /// The source.
-        source_kind: SourceKind,
+        /// The source's section (`leads`, `tables.opportunities`).
+        section: String,
         /// The file.
         path: PathBuf,
         /// Its extension.
@@ -141,14 +140,14 @@ pub enum IngestError {
     /// A source rejected more of its rows than `max_reject_rate` allows: most likely a mapping,
     /// a format or an export gone wrong.
     #[error(
-        "[sources.{source_kind}]: {rejected} of {read} rows rejected ({rate:.1}%), above `max_reject_rate` = \
+        "[sources.{section}]: {rejected} of {read} rows rejected ({rate:.1}%), above `max_reject_rate` = \
          {max:.1}%; the export or the mapping is probably wrong (nothing was written). Top reasons: {reasons}. \
          Fix the export or the mapping (`leadscore validate` shows the accounting), or raise \
-         [sources.{source_kind}] max_reject_rate"
+         [sources.{section}] max_reject_rate"
     )]
     TooManyRejects {
-        /// The source.
-        source_kind: SourceKind,
+        /// The source's section (`leads`, `tables.opportunities`).
+        section: String,
         /// Rows rejected for reasons that count (duplicates do not).
         rejected: u64,
         /// Rows read.
@@ -191,10 +190,10 @@ pub enum IngestError {
     },
     /// A database source could not be read: no connection URL, no connection, or a failed query.
     /// Never carries the URL or a value of the result.
-    #[error("[sources.{source_kind}] {origin}: {problem}")]
+    #[error("[sources.{section}] {origin}: {problem}")]
     Database {
-        /// The source.
-        source_kind: SourceKind,
+        /// The source's section (`leads`, `tables.opportunities`).
+        section: String,
         /// Where it is read from (the environment variable, never the URL).
         origin: String,
         /// What went wrong.

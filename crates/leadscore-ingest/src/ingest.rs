@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use chrono_tz::Tz;
-use leadscore_core::config::{AttributeKind, MappingOrigin, Source};
+use leadscore_core::config::{AttributeKind, MappingOrigin, Source, Table};
 use leadscore_core::currency::iso4217;
 use leadscore_core::digest::{sha256_hex, stable_id};
 use leadscore_core::io::column_list;
@@ -35,6 +35,8 @@ pub struct IngestOutputs {
     pub rejects: DataFrame,
     /// The digests of the personal data of the leads the run's exports may send.
     pub identities: DataFrame,
+    /// The `[sources.tables]` tables by name, in the config's order: their declared columns.
+    pub tables: Vec<(String, DataFrame)>,
     /// The accounting.
     pub report: IngestReport,
 }
@@ -42,7 +44,7 @@ pub struct IngestOutputs {
 /// Rejected rows, column by column.
 #[derive(Debug, Default)]
 struct Rejects {
-    source: Vec<&'static str>,
+    source: Vec<String>,
     file: Vec<String>,
     row: Vec<u64>,
     column: Vec<Option<String>>,
@@ -64,7 +66,7 @@ struct RejectRow {
 impl Rejects {
     /// Records a rejected row of `report`'s source and counts it there.
     fn add(&mut self, report: &mut SourceReport, r: RejectRow) {
-        self.source.push(report.source.name());
+        self.source.push(report.source.clone());
         self.file.push(r.file);
         self.row.push(r.row);
         self.column.push(r.column);
@@ -733,7 +735,7 @@ fn process_source(
     }
     let masked = masked_columns(config, source);
     let (attr_kinds, mut attr_reports) = attribute_kinds(config, kind, files)?;
-    let mut report = SourceReport::new(kind, preset_missing);
+    let mut report = SourceReport::new(kind.name().to_string(), preset_missing);
     let mut accepted: Option<DataFrame> = None;
     for (fi, (f, mapping)) in files.iter().zip(&mappings).enumerate() {
         let n = f.frame.height();
@@ -791,6 +793,86 @@ fn process_source(
     let id = kind.id_field();
     let table = table.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT]).sort([tf, id], SortMultipleOptions::default())?;
     Ok(SourceResult { table, report, attributes: attr_reports })
+}
+
+/// Reads a `[sources.tables]` table: its declared columns parsed by kind, in the config's order;
+/// a row with a value that is not of its column's kind is rejected. What a table holds is not
+/// known, so its rejected rows' values are masked like identities unless `[privacy]
+/// keep_raw_identifiers`.
+fn process_table(
+    config: &Config,
+    table: &Table,
+    files: &[RawFile],
+    rejects: &mut Rejects,
+    warnings: &mut Vec<String>,
+) -> Result<(DataFrame, SourceReport)> {
+    let tz = table.timezone.unwrap_or(config.project.timezone);
+    let section = table.section();
+    let mut report = SourceReport::new(section.clone(), Vec::new());
+    let mut parts: Option<DataFrame> = None;
+    for f in files {
+        report.files.push(FileReport { path: f.path.display().to_string(), rows: f.records_read() });
+        report.read += f.records_read();
+        let masked: HashSet<&str> = if config.privacy.keep_raw_identifiers {
+            HashSet::new()
+        } else {
+            f.frame
+                .get_column_names()
+                .into_iter()
+                .map(|c| c.as_str())
+                .chain(f.unreadable.iter().flat_map(|u| u.values.iter().map(|(k, _)| k.as_str())))
+                .collect()
+        };
+        reject_unreadable(f, &masked, rejects, &mut report);
+        if f.frame.width() == 0 {
+            if f.unreadable.is_empty() {
+                warnings.push(format!(
+                    "{}: empty file (0 bytes), no rows of [sources.{section}] read from it",
+                    f.path.display()
+                ));
+            }
+            continue;
+        }
+        let mut issues = Vec::new();
+        let mut columns = Vec::with_capacity(table.columns.len());
+        for (name, kind) in &table.columns {
+            let raw = f.frame.column(name).map_err(|_| {
+                missing_column(f, name, format!("the {} column declared in [sources.{section}] columns", kind.name()))
+            })?;
+            let (parsed, errs) =
+                attributes::parse_attribute(raw, name, *kind, (tz, table.timestamp_format.as_deref()))?;
+            issues.extend(errs.into_iter().map(|(row, msg)| Issue {
+                row,
+                reason: RejectReason::UnparsableValue,
+                column: name.clone(),
+                detail: format!("`{name}` is not {}: {msg}", kind.name()),
+            }));
+            columns.push(parsed);
+        }
+        let keep = reject_rows(f, issues, &masked, rejects, &mut report);
+        let df = DataFrame::new_infer_height(columns)?.filter(&BooleanChunked::from_slice("keep".into(), &keep))?;
+        match &mut parts {
+            None => parts = Some(df),
+            Some(acc) => {
+                acc.vstack_mut(&df)?;
+            }
+        }
+    }
+    let df = match parts {
+        Some(df) => df,
+        None => {
+            let schema: Schema = table.columns.iter().map(|(n, k)| Field::new(n.as_str().into(), k.dtype())).collect();
+            DataFrame::empty_with_schema(&schema)
+        }
+    };
+    report.accepted = df.height() as u64;
+    if report.read != report.accepted + report.rejected {
+        return Err(IngestError::Internal(format!(
+            "{section}: read {} rows but accepted {} + rejected {}",
+            report.read, report.accepted, report.rejected
+        )));
+    }
+    Ok((df, report))
 }
 
 /// An empty canonical table with the right column types.
@@ -902,7 +984,7 @@ fn dedupe(
 
 /// The most frequent reject reasons of a source, with counts and the first rows of each
 /// (`missing_id 36 (rows 3, 17, 95 of leads.csv)`); duplicates left out unless `with_duplicates`.
-fn top_reasons(kind: SourceKind, report: &SourceReport, rejects: &Rejects, with_duplicates: bool) -> String {
+fn top_reasons(report: &SourceReport, rejects: &Rejects, with_duplicates: bool) -> String {
     let mut reasons: Vec<(&String, &u64)> = report
         .rejected_by_reason
         .iter()
@@ -914,7 +996,7 @@ fn top_reasons(kind: SourceKind, report: &SourceReport, rejects: &Rejects, with_
         .take(3)
         .map(|(reason, n)| {
             let examples: Vec<usize> = (0..rejects.len())
-                .filter(|&i| rejects.source[i] == kind.name() && rejects.reason[i] == reason.as_str())
+                .filter(|&i| rejects.source[i] == report.source && rejects.reason[i] == reason.as_str())
                 .take(3)
                 .collect();
             let file = examples.first().map(|&i| rejects.file[i].as_str()).unwrap_or_default();
@@ -927,19 +1009,19 @@ fn top_reasons(kind: SourceKind, report: &SourceReport, rejects: &Rejects, with_
 
 /// Fails when a source rejected more rows than `max_reject_rate` allows (duplicates do not count:
 /// repeated versions of a record are normal in CRM exports).
-fn reject_gate(source: &Source, report: &SourceReport, rejects: &Rejects) -> Result<()> {
+fn reject_gate(max_reject_rate: f64, report: &SourceReport, rejects: &Rejects) -> Result<()> {
     let duplicates = report.rejected_by_reason.get(RejectReason::DuplicateId.code()).copied().unwrap_or(0);
     let counted = report.rejected - duplicates;
-    if report.read == 0 || counted as f64 <= source.max_reject_rate * report.read as f64 {
+    if report.read == 0 || counted as f64 <= max_reject_rate * report.read as f64 {
         return Ok(());
     }
     Err(IngestError::TooManyRejects {
-        source_kind: source.kind,
+        section: report.source.clone(),
         rejected: counted,
         read: report.read,
         rate: 100.0 * counted as f64 / report.read as f64,
-        max: 100.0 * source.max_reject_rate,
-        reasons: top_reasons(source.kind, report, rejects, false),
+        max: 100.0 * max_reject_rate,
+        reasons: top_reasons(report, rejects, false),
     })
 }
 
@@ -967,14 +1049,14 @@ fn no_events() -> Result<DataFrame> {
 /// would have failed, but worth a look).
 fn rejected_share_warning(r: &SourceReport) -> Option<String> {
     if !r.preset_columns_missing.is_empty() {
-        tracing::info!(source = r.source.name(), columns = ?r.preset_columns_missing, "preset columns not in the file; their fields are empty");
+        tracing::info!(source = r.source.as_str(), columns = ?r.preset_columns_missing, "preset columns not in the file; their fields are empty");
     }
     if r.rejected == 0 {
         return None;
     }
     let share = r.rejected as f64 / r.read.max(1) as f64;
     tracing::warn!(
-        source = r.source.name(),
+        source = r.source.as_str(),
         rejected = r.rejected,
         read = r.read,
         share = format!("{:.2}%", share * 100.0),
@@ -998,19 +1080,19 @@ pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<Ing
         });
     }
     let leads = process_source(config, &config.sources.leads, &inputs.leads, run_start, &mut rejects, &mut warnings)?;
-    reject_gate(&config.sources.leads, &leads.report, &rejects)?;
+    reject_gate(config.sources.leads.max_reject_rate, &leads.report, &rejects)?;
     if leads.report.accepted == 0 {
         return Err(IngestError::NoUsableLeads {
             read: leads.report.read,
-            reasons: top_reasons(SourceKind::Leads, &leads.report, &rejects, false),
+            reasons: top_reasons(&leads.report, &rejects, false),
         });
     }
     let deals = process_source(config, &config.sources.deals, &inputs.deals, run_start, &mut rejects, &mut warnings)?;
-    reject_gate(&config.sources.deals, &deals.report, &rejects)?;
+    reject_gate(config.sources.deals.max_reject_rate, &deals.report, &rejects)?;
     let events = match (&config.sources.events, &inputs.events) {
         (Some(src), Some(files)) => {
             let events = process_source(config, src, files, run_start, &mut rejects, &mut warnings)?;
-            reject_gate(src, &events.report, &rejects)?;
+            reject_gate(src.max_reject_rate, &events.report, &rejects)?;
             Some(events)
         }
         _ => None,
@@ -1019,11 +1101,32 @@ pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<Ing
         Some(e) => e.table.clone(),
         None => no_events()?,
     };
+    if inputs.tables.len() != config.sources.tables.len() {
+        return Err(IngestError::Internal(format!(
+            "{} tables read for the {} of [sources.tables]",
+            inputs.tables.len(),
+            config.sources.tables.len()
+        )));
+    }
+    let mut tables = Vec::with_capacity(inputs.tables.len());
+    let mut table_reports = Vec::with_capacity(inputs.tables.len());
+    for (t, files) in config.sources.tables.iter().zip(&inputs.tables) {
+        let (df, report) = process_table(config, t, files, &mut rejects, &mut warnings)?;
+        reject_gate(t.max_reject_rate, &report, &rejects)?;
+        tables.push((t.name.clone(), df));
+        table_reports.push(report);
+    }
     if deals.report.accepted == 0 {
         warnings.push("no deals accepted: no lead can be labelled as converted".into());
     }
-    for src in [Some(&leads), Some(&deals), events.as_ref()].into_iter().flatten() {
-        warnings.extend(rejected_share_warning(&src.report));
+    let reports: Vec<SourceReport> = [Some(&leads), Some(&deals), events.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|s| s.report.clone())
+        .chain(table_reports)
+        .collect();
+    for r in &reports {
+        warnings.extend(rejected_share_warning(r));
     }
     for a in &leads.attributes {
         if a.unparsable > 0 {
@@ -1042,11 +1145,7 @@ pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<Ing
     let rejects = rejects.into_frame()?;
     let report = IngestReport {
         run_date: ctx.run_date,
-        sources: [Some(&leads), Some(&deals), events.as_ref()]
-            .into_iter()
-            .flatten()
-            .map(|s| s.report.clone())
-            .collect(),
+        sources: reports,
         attributes: leads.attributes.clone(),
         rejected_total,
         warnings,
@@ -1055,5 +1154,13 @@ pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<Ing
     let identities = identities_table(config, ctx, &leads.table)?;
     let leads_table =
         if config.privacy.keep_raw_identifiers { leads.table } else { leads.table.drop_many(leads::RAW_IDENTITY) };
-    Ok(IngestOutputs { leads: leads_table, deals: deals.table, events: events_table, rejects, identities, report })
+    Ok(IngestOutputs {
+        leads: leads_table,
+        deals: deals.table,
+        events: events_table,
+        rejects,
+        identities,
+        tables,
+        report,
+    })
 }

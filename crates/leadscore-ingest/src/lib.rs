@@ -41,7 +41,7 @@ pub use attributes::{CATEGORICAL_MAX_DISTINCT, INFER_SAMPLE, MIN_PARSED_SHARE};
 pub use error::{IngestError, Result};
 pub use ingest::{IngestOutputs, run};
 pub use read::{
-    RawFile, RawSources, RecordNumbers, UnreadableRecord, file_format, query_digest, read_file, read_sources,
+    Location, RawFile, RawSources, RecordNumbers, UnreadableRecord, file_format, query_digest, read_file, read_sources,
     resolve_files, source_files,
 };
 pub use report::{AttributeReport, FileReport, IngestReport, SourceReport};
@@ -64,6 +64,9 @@ impl Outputs for IngestOutputs {
         w.write_table(&artifact::EVENTS, &mut self.events)?;
         w.write_table(&artifact::REJECTS, &mut self.rejects)?;
         w.write_table(&artifact::IDENTITIES, &mut self.identities)?;
+        for (name, table) in &mut self.tables {
+            w.write_member(&artifact::SOURCE_TABLES, name, table)?;
+        }
         Ok(self.report)
     }
 }

@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 
 use leadscore_core::RunDate;
 use leadscore_core::config::AttributeKind;
-use leadscore_core::schema::SourceKind;
 use polars::prelude::{ChunkAgg, Int64Chunked};
 use serde::Serialize;
 
@@ -27,8 +26,8 @@ pub struct IngestReport {
 /// One source's accounting: `read == accepted + rejected` always holds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SourceReport {
-    /// Which source.
-    pub source: SourceKind,
+    /// Which source: its config section (`leads`, `tables.opportunities`).
+    pub source: String,
     /// Each file read and its data rows.
     pub files: Vec<FileReport>,
     /// Data rows read from all files.
@@ -54,7 +53,7 @@ pub struct SourceReport {
 
 impl SourceReport {
     /// The accounting of a source before any row is read.
-    pub(crate) fn new(source: SourceKind, preset_columns_missing: Vec<String>) -> Self {
+    pub(crate) fn new(source: String, preset_columns_missing: Vec<String>) -> Self {
         Self {
             source,
             files: Vec::new(),
@@ -112,16 +111,16 @@ impl IngestReport {
     pub fn summary(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "ingest {}", self.run_date);
-        let _ = writeln!(s, "  {:<8} {:>10} {:>10} {:>10}  rejected because", "source", "read", "accepted", "rejected");
+        // Wide enough for a table's section (`tables.opportunities`).
+        let w = self.sources.iter().map(|src| src.source.len()).max().unwrap_or(0).max(8);
+        let _ =
+            writeln!(s, "  {:<w$} {:>10} {:>10} {:>10}  rejected because", "source", "read", "accepted", "rejected");
         for src in &self.sources {
             let reasons = src.rejected_by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", ");
             let _ = writeln!(
                 s,
-                "  {:<8} {:>10} {:>10} {:>10}  {reasons}",
-                src.source.name(),
-                src.read,
-                src.accepted,
-                src.rejected
+                "  {:<w$} {:>10} {:>10} {:>10}  {reasons}",
+                src.source, src.read, src.accepted, src.rejected
             );
         }
         for w in &self.warnings {

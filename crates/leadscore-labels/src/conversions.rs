@@ -23,6 +23,8 @@ pub struct Sources<'a> {
     pub deals: &'a DataFrame,
     /// Canonical events.
     pub events: &'a DataFrame,
+    /// The `[sources.tables]` tables by name.
+    pub tables: &'a [(String, DataFrame)],
     /// The project's time zone (a SQL result's timestamps without a zone are local time).
     pub tz: Tz,
 }
@@ -95,8 +97,12 @@ fn sql_matched(
 ) -> Result<LazyFrame> {
     use leadscore_core::sql;
     let fail = |problem: String| LabelsError::Sql { definition: def.name.clone(), problem };
-    let tables =
-        [("leads", src.leads), ("deals", src.deals), ("events", src.events)].map(|(n, df)| (n, df.clone().lazy()));
+    let canonical = [("leads", src.leads), ("deals", src.deals), ("events", src.events)];
+    let tables: Vec<(String, LazyFrame)> = canonical
+        .into_iter()
+        .map(|(n, df)| (n.to_string(), df.clone().lazy()))
+        .chain(src.tables.iter().map(|(n, df)| (n.clone(), df.clone().lazy())))
+        .collect();
     let lf = sql::conversions(query, &tables, src.tz).map_err(fail)?;
     let df = lf.collect().map_err(|e| {
         let kind = format!("{e:?}");

@@ -50,6 +50,8 @@ pub struct LabelsInputs {
     pub deals: DataFrame,
     /// Canonical events.
     pub events: DataFrame,
+    /// The `[sources.tables]` tables by name (SQL definitions may read them).
+    pub tables: Vec<(String, DataFrame)>,
 }
 
 /// What labels produces.
@@ -212,7 +214,8 @@ pub fn run(config: &Config, inputs: &LabelsInputs, ctx: &RunContext) -> Result<L
     let tz = config.project.timezone;
     let run_start = ctx.run_date.start_micros(tz);
     let names: Vec<&str> = config.conversions.iter().map(|d| d.name.as_str()).collect();
-    let src = Sources { leads: &inputs.leads, deals: &inputs.deals, events: &inputs.events, tz };
+    let src =
+        Sources { leads: &inputs.leads, deals: &inputs.deals, events: &inputs.events, tables: &inputs.tables, tz };
     let all = conversions::conversions(&names, &config.conversions, &src, &config.currency, run_start)?;
     let target = all.clone().lazy().filter(col(c::CONVERSION_NAME).eq(lit(settings.target.clone()))).collect()?;
     let known_leads = inputs
@@ -284,7 +287,11 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
     let read = |stage: &mut StageRun| -> Result<_> {
         let (leads, deals, events) =
             (stage.table(&artifact::LEADS)?, stage.table(&artifact::DEALS)?, stage.table(&artifact::EVENTS)?);
-        Ok(LabelsInputs { leads, deals, events })
+        let mut tables = Vec::with_capacity(config.sources.tables.len());
+        for t in &config.sources.tables {
+            tables.push((t.name.clone(), stage.member_table(&artifact::SOURCE_TABLES, &t.name)?));
+        }
+        Ok(LabelsInputs { leads, deals, events, tables })
     };
     StageRun::execute((Stage::Labels, "label"), layout, ctx, read, |inputs| run(config, &inputs, ctx))
 }

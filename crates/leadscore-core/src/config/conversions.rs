@@ -120,7 +120,7 @@ pub(super) struct DefinitionSources {
     /// Deals' and events' `extra` columns (output name → file column), for the configured ones.
     pub extras: BTreeMap<SourceKind, BTreeMap<String, String>>,
     /// The tables of [`crate::sql::empty_tables`].
-    pub sql_tables: Vec<(&'static str, polars::prelude::LazyFrame)>,
+    pub sql_tables: Vec<(String, polars::prelude::LazyFrame)>,
 }
 
 /// `[labels] window_days`.

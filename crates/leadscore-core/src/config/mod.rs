@@ -39,8 +39,8 @@ pub use project::{Privacy, Project};
 pub use qualify::{Policy, Qualify};
 pub use raw::{AttributeKind, Dedupe, FileFormat, Op, TextEncoding};
 pub use sources::{
-    Attribute, DEFAULT_MAX_REJECT_RATE, Database, MappedColumn, MappingOrigin, Source, Sources, select_all, snake_case,
-    valid_name,
+    Attribute, DEFAULT_MAX_REJECT_RATE, Database, MappedColumn, MappingOrigin, Source, Sources, Table, select_all,
+    snake_case, valid_name,
 };
 pub use train::{Train, Validation};
 
@@ -352,6 +352,7 @@ impl<'a> Validator<'a> {
                 attributes.as_deref().unwrap_or_default(),
                 &names(&s.deals.extra),
                 event_extra.as_deref(),
+                &s.tables,
             );
             let tz = project.as_ref().map_or(chrono_tz::UTC, |p| p.timezone);
             self.conversions(s.preset, &conversions::DefinitionSources { extras, sql_tables }, tz)

@@ -171,6 +171,11 @@ pub struct RawSource {
     /// so. Default: the preset's (UTC for `pipedrive` and `amplitude`), else the project's.
     #[serde(default)]
     pub timezone: Option<String>,
+    /// `[sources.tables.<name>]` only: the columns read from the table (named as in the file or
+    /// the query's result) and their kinds, `numeric`, `categorical`, `boolean`, `text` or
+    /// `timestamp` (`{ opp_id = "text", amount = "numeric", closed = "timestamp" }`).
+    #[serde(default)]
+    pub columns: BTreeMap<String, AttributeKind>,
 }
 
 /// What an attribute holds, which decides how it is parsed and turned into features.

@@ -21,6 +21,10 @@ pub struct Sources {
     pub deals: Source,
     /// Behavioural events, when configured.
     pub events: Option<Source>,
+    /// Further tables for SQL conversion definitions (`[sources.tables.<name>]`), by name. (Left
+    /// out of the hash when there are none, so that configs without any keep their hash.)
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<Table>,
     /// The first day whose leads a run must read although the run itself would not: set by a
     /// backtest, which scores leads from before its `as_of` run's window. Not part of the config
     /// file (nor of its hash).
@@ -32,6 +36,45 @@ impl Sources {
     /// The configured sources with their kinds, in processing order.
     pub fn iter(&self) -> impl Iterator<Item = &Source> {
         [Some(&self.leads), Some(&self.deals), self.events.as_ref()].into_iter().flatten()
+    }
+}
+
+/// A further table (`[sources.tables.<name>]`), read like a source but with no canonical
+/// fields: its declared columns are parsed by kind (a value that does not parse rejects its row)
+/// and SQL conversion definitions can name it. Ingest writes it as `tables/<name>.parquet`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Table {
+    /// Its name in SQL (`[a-z][a-z0-9_]*`, not `leads`, `deals` or `events`).
+    pub name: String,
+    /// Path or glob as written, relative to the config folder; empty for a database table.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub path: String,
+    /// The PostgreSQL query that is the table, instead of files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<Database>,
+    /// Character encoding of its text files.
+    #[serde(skip_serializing_if = "TextEncoding::is_utf8")]
+    pub encoding: TextEncoding,
+    /// Explicit format; `None` means infer from each file's extension.
+    pub format: Option<FileFormat>,
+    /// CSV delimiter byte.
+    pub delimiter: u8,
+    /// The columns read, as named in the file, with their kinds, by name.
+    pub columns: Vec<(String, AttributeKind)>,
+    /// Largest share of rows that may be rejected before ingest fails.
+    pub max_reject_rate: f64,
+    /// strftime format of its text timestamps, when the defaults do not fit.
+    pub timestamp_format: Option<String>,
+    /// The time zone of timestamps without an offset, when not the project's.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_tz")]
+    pub timezone: Option<chrono_tz::Tz>,
+}
+
+impl Table {
+    /// The config section it is written in (`tables.opportunities`), as messages, reports and the
+    /// rejects table name it.
+    pub fn section(&self) -> String {
+        format!("tables.{}", self.name)
     }
 }
 
@@ -123,6 +166,15 @@ pub fn select_all(table: &str) -> Option<String> {
     Some(format!("SELECT * FROM {}", quoted.join(".")))
 }
 
+/// The reading options of a source or a table, checked.
+struct Reading {
+    path: String,
+    database: Option<Database>,
+    encoding: TextEncoding,
+    delimiter: u8,
+    max_reject_rate: f64,
+}
+
 /// The default of `[sources.*] max_reject_rate`: a twentieth of the rows.
 pub const DEFAULT_MAX_REJECT_RATE: f64 = 0.05;
 
@@ -188,7 +240,7 @@ pub fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-impl Validator<'_> {
+impl<'a> Validator<'a> {
     pub(super) fn sources(&mut self) -> Option<Sources> {
         let path = KeyPath::root().key("sources");
         let Some(v) = self.get(&path) else {
@@ -199,7 +251,7 @@ impl Validator<'_> {
             self.problem(&path, "expected a table with `leads`, `deals` and optionally `events` and `preset`");
             return None;
         };
-        let known = ["preset", "leads", "deals", "events"];
+        let known = ["preset", "leads", "deals", "events", "tables"];
         for k in table.keys().map(|k| k.get_ref().to_string()) {
             if !known.contains(&k.as_str()) {
                 self.problem(&path.key(&k), format!("unknown key `{k}`, expected one of {}", one_of(known)));
@@ -247,12 +299,14 @@ impl Validator<'_> {
         let leads = out.remove(&SourceKind::Leads).flatten();
         let deals = out.remove(&SourceKind::Deals).flatten();
         let events = out.remove(&SourceKind::Events);
+        let tables = self.tables(&path.key("tables"), table.get("tables").map(|v| v.get_ref()));
         if !preset_ok {
             return None;
         }
         Some(Sources {
             read_from: None,
             preset,
+            tables: tables?,
             leads: leads?,
             deals: deals?,
             events: match events {
@@ -270,20 +324,15 @@ impl Validator<'_> {
         preset: Option<Preset>,
     ) -> Option<Source> {
         let mut ok = true;
-        let database = self.database(path, &raw, &mut ok);
-        let file_path = raw.path.as_deref().map(str::trim).unwrap_or_default().to_string();
-        let database_keys = raw.query.is_some() || raw.table.is_some() || raw.connection.is_some();
-        if database.is_none() && file_path.is_empty() && !database_keys {
-            let why = if raw.path.is_some() {
-                "must name a file or glob"
-            } else {
-                "missing: a file or glob (or a PostgreSQL `query` or `table` with a `connection`)"
-            };
-            self.problem(&path.key("path"), why);
+        let Reading { path: file_path, database, encoding, delimiter, max_reject_rate } =
+            self.reading(path, &raw, &mut ok);
+        if !raw.columns.is_empty() {
+            self.problem(
+                &path.key("columns"),
+                format!("`columns` declares a table of [sources.tables]; [sources.{kind}] takes a `mapping`"),
+            );
             ok = false;
         }
-        let encoding = self.encoding(path, raw.encoding.as_deref(), &mut ok);
-        let delimiter = self.delimiter(path, raw.delimiter.as_deref(), &mut ok);
         let event_preset = self.event_preset(kind, path, raw.preset.as_deref(), &mut ok);
         let timezone = match raw.timezone.as_deref().map(crate::time::parse_tz) {
             None => event_preset.and_then(EventPreset::timezone).or_else(|| preset.and_then(Preset::timezone)),
@@ -297,14 +346,6 @@ impl Validator<'_> {
         let mapping = self.mapping(kind, path, &raw.mapping, (preset, event_preset), &mut ok);
         self.extra_columns(kind, path, &raw.extra, &mut ok);
         self.timestamp_formats(kind, path, raw.timestamp_format.as_deref(), &raw.timestamp_formats, &mut ok);
-        let max_reject_rate = raw.max_reject_rate.unwrap_or(DEFAULT_MAX_REJECT_RATE);
-        if !(0.0..=1.0).contains(&max_reject_rate) {
-            self.problem(
-                &path.key("max_reject_rate"),
-                format!("must be a share between 0 and 1 (0.05 is 5%), found {max_reject_rate}"),
-            );
-            ok = false;
-        }
         if !ok {
             return None;
         }
@@ -323,6 +364,118 @@ impl Validator<'_> {
             timestamp_format: raw.timestamp_format,
             timestamp_formats: raw.timestamp_formats,
         })
+    }
+
+    /// What reading a source or a table needs, checked: a file path, or a PostgreSQL query; the
+    /// encoding, the delimiter and the reject limit.
+    fn reading(&mut self, path: &KeyPath, raw: &RawSource, ok: &mut bool) -> Reading {
+        let database = self.database(path, raw, ok);
+        let file_path = raw.path.as_deref().map(str::trim).unwrap_or_default().to_string();
+        let database_keys = raw.query.is_some() || raw.table.is_some() || raw.connection.is_some();
+        if database.is_none() && file_path.is_empty() && !database_keys {
+            let why = if raw.path.is_some() {
+                "must name a file or glob"
+            } else {
+                "missing: a file or glob (or a PostgreSQL `query` or `table` with a `connection`)"
+            };
+            self.problem(&path.key("path"), why);
+            *ok = false;
+        }
+        let encoding = self.encoding(path, raw.encoding.as_deref(), ok);
+        let delimiter = self.delimiter(path, raw.delimiter.as_deref(), ok);
+        let max_reject_rate = raw.max_reject_rate.unwrap_or(DEFAULT_MAX_REJECT_RATE);
+        if !(0.0..=1.0).contains(&max_reject_rate) {
+            self.problem(
+                &path.key("max_reject_rate"),
+                format!("must be a share between 0 and 1 (0.05 is 5%), found {max_reject_rate}"),
+            );
+            *ok = false;
+        }
+        Reading { path: file_path, database, encoding, delimiter, max_reject_rate }
+    }
+
+    /// `[sources.tables]`: each `[sources.tables.<name>]` read like a source, with the kinds of
+    /// the columns it gives instead of a mapping.
+    fn tables(&mut self, path: &KeyPath, value: Option<&DeValue<'a>>) -> Option<Vec<Table>> {
+        let Some(value) = value else { return Some(Vec::new()) };
+        let DeValue::Table(entries) = value else {
+            self.problem(path, "expected tables: `[sources.tables.<name>]` with a `path` (or a `query`) and `columns`");
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (name, v) in entries {
+            let name = name.get_ref().to_string();
+            let tp = path.key(&name);
+            if !valid_name(&name) {
+                self.problem(&tp, format!("`{name}` is not a valid table name: use lowercase letters, digits and `_`, starting with a letter"));
+                ok = false;
+                continue;
+            }
+            if crate::sql::TABLES.contains(&name.as_str()) {
+                self.problem(&tp, format!("`{name}` is the ingested {name} table; give the extra table another name"));
+                ok = false;
+                continue;
+            }
+            let Some(raw) = self.deser::<RawSource>(&tp, v) else {
+                ok = false;
+                continue;
+            };
+            let mut table_ok = true;
+            let reading = self.reading(&tp, &raw, &mut table_ok);
+            for (key, set) in [
+                ("mapping", !raw.mapping.is_empty()),
+                ("extra", !raw.extra.is_empty()),
+                ("timestamp_formats", !raw.timestamp_formats.is_empty()),
+                ("preset", raw.preset.is_some()),
+            ] {
+                if set {
+                    self.problem(
+                        &tp.key(key),
+                        format!(
+                            "`{key}` applies to leads, deals and events; a table declares its `columns` and their kinds"
+                        ),
+                    );
+                    table_ok = false;
+                }
+            }
+            if raw.columns.is_empty() {
+                self.problem(&tp.key("columns"), "missing: the columns to read and their kinds (`{ opp_id = \"text\", amount = \"numeric\", closed = \"timestamp\" }`)");
+                table_ok = false;
+            }
+            for column in raw.columns.keys().filter(|c| c.trim().is_empty()) {
+                self.problem(&tp.key("columns").key(column), "must name a column of the table");
+                table_ok = false;
+            }
+            if let Some(Err(e)) = raw.timestamp_format.as_deref().map(crate::time::check_format) {
+                self.problem(&tp.key("timestamp_format"), e);
+                table_ok = false;
+            }
+            let timezone = match raw.timezone.as_deref().map(crate::time::parse_tz) {
+                None => None,
+                Some(Ok(tz)) => Some(tz),
+                Some(Err(msg)) => {
+                    self.problem(&tp.key("timezone"), msg);
+                    table_ok = false;
+                    None
+                }
+            };
+            ok &= table_ok;
+            let Reading { path: file_path, database, encoding, delimiter, max_reject_rate } = reading;
+            out.push(Table {
+                name,
+                path: file_path,
+                database,
+                encoding,
+                format: raw.format,
+                delimiter,
+                columns: raw.columns.into_iter().collect(),
+                max_reject_rate,
+                timestamp_format: raw.timestamp_format,
+                timezone,
+            });
+        }
+        ok.then_some(out)
     }
 
     /// `query` or `table` with `connection = "env:NAME"`: the source is a PostgreSQL query. File

@@ -606,3 +606,72 @@ fn database_sources_take_a_query_or_table_and_an_environment_variable_never_a_ur
         assert_eq!(p.len(), 1, "one problem, not a follow-on one: {all}");
     }
 }
+
+#[test]
+fn sql_definitions_may_name_the_tables_of_sources_tables() {
+    let with = |tables: &str, sql: &str| {
+        let tables = format!("{tables}\n");
+        let at = GOOD.find("[[attributes]]").unwrap_or(GOOD.len());
+        format!("{}{tables}{}\n[[conversions]]\nname = \"renewal\"\nsql = \"{sql}\"\n", &GOOD[..at], &GOOD[at..])
+    };
+    let renewals = "[sources.tables.renewals]\npath = \"renewals.csv\"\n\
+                    columns = { renewal_id = \"text\", contact = \"text\", renewed = \"timestamp\", arr = \"numeric\", \
+                    upsell = \"boolean\" }";
+    let joined = "SELECT r.renewal_id AS id, r.contact AS user_id, r.renewed AS at, r.arr AS value \
+                  FROM renewals r JOIN deals d ON d.user_id = r.contact WHERE r.upsell AND r.arr > 1000";
+    let c = parse(&with(renewals, joined)).unwrap_or_else(|e| panic!("{e}"));
+    let t = &c.sources.tables[0];
+    assert_eq!((t.name.as_str(), t.path.as_str(), t.section()), ("renewals", "renewals.csv", "tables.renewals".into()));
+    let kinds: Vec<(&str, AttributeKind)> = t.columns.iter().map(|(n, k)| (n.as_str(), *k)).collect();
+    assert!(kinds.contains(&("renewed", AttributeKind::Timestamp)) && kinds.contains(&("arr", AttributeKind::Numeric)));
+    assert!(matches!(c.conversion("renewal").map(|d| &d.kind), Some(DefinitionKind::Sql(_))));
+    let postgres = "[sources.tables.renewals]\nconnection = \"env:CRM_DB\"\ntable = \"billing.renewals\"\n\
+                    columns = { renewal_id = \"text\", contact = \"text\", renewed = \"timestamp\" }";
+    let c = parse(&with(postgres, "SELECT renewal_id AS id, contact AS user_id, renewed AS at FROM renewals"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.sources.tables[0].database.is_some());
+
+    // Each problem where it is, once: the query is planned on the declared columns and kinds.
+    let cases = [
+        (renewals.to_string(), "SELECT renewal_id AS id, contact AS user_id, renewd AS at FROM renewals", "renewd"),
+        (
+            renewals.to_string(),
+            "SELECT renewal_id AS id, contact AS user_id, arr AS at FROM renewals",
+            "`at` must be a timestamp",
+        ),
+        (
+            renewals.replace("tables.renewals", "tables.deals"),
+            "SELECT deal_id AS id, user_id, closed_at AS at FROM deals",
+            "the ingested deals table",
+        ),
+        (
+            renewals.replace("tables.renewals", "tables.Renewals"),
+            "SELECT deal_id AS id, user_id, closed_at AS at FROM deals",
+            "not a valid table name",
+        ),
+        (
+            renewals.replace("columns = {", "mapping = { lead_id = \"x\" }\ncolumns = {"),
+            "SELECT deal_id AS id, user_id, closed_at AS at FROM deals",
+            "`mapping` applies to leads",
+        ),
+        (
+            "[sources.tables.renewals]\npath = \"renewals.csv\"".into(),
+            "SELECT deal_id AS id, user_id, closed_at AS at FROM deals",
+            "the columns to read",
+        ),
+        (
+            renewals.replace("\"numeric\"", "\"money\""),
+            "SELECT deal_id AS id, user_id, closed_at AS at FROM deals",
+            "money",
+        ),
+    ];
+    for (tables, sql, says) in cases {
+        let p = problems(&with(&tables, sql));
+        let all = p.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        assert!(all.contains(says), "{says}: {all}");
+        assert_eq!(p.len(), 1, "one problem, not a follow-on one: {all}");
+    }
+    // `columns` belongs to a table, not to leads, deals or events.
+    let p = problems(&GOOD.replace("extra = { pipeline = \"Pipeline\" }", "columns = { x = \"text\" }"));
+    assert!(p.iter().any(|x| x.path == "sources.deals.columns" && x.message.contains("[sources.tables]")), "{p:?}");
+}

@@ -223,6 +223,27 @@ impl RunLayout {
         Ok((df, input))
     }
 
+    /// Reads one member table of a folder artifact ([`Artifact::member`]) of the run date; names
+    /// the stage to run when it is missing.
+    pub fn read_member(
+        &self,
+        date: RunDate,
+        artifact: &Artifact,
+        name: &str,
+    ) -> Result<(polars::prelude::DataFrame, InputFile)> {
+        let path = self.output(date, artifact.producer, &artifact.member(name));
+        if !path.is_file() {
+            return Err(CoreError::MissingStageOutput {
+                path,
+                stage: artifact.producer.name().into(),
+                run_date: date.to_string(),
+            });
+        }
+        let df = io::read_parquet(&path)?;
+        let input = InputFile::hash(&path, Some(df.height() as u64))?;
+        Ok((df, input))
+    }
+
     /// The run dates whose `artifact` was committed (its stage's manifest written), oldest first.
     pub fn committed(&self, artifact: &Artifact) -> Vec<RunDate> {
         let Ok(entries) = fs::read_dir(self.root.join("runs")) else { return Vec::new() };

@@ -89,6 +89,15 @@ impl<'a> StageRun<'a> {
         Ok(df)
     }
 
+    /// Reads the member `name` of a declared folder input ([`crate::artifact::SOURCE_TABLES`]) of
+    /// the run date.
+    pub fn member_table(&mut self, a: &Artifact, name: &str) -> Result<DataFrame> {
+        self.declared(a)?;
+        let (df, input) = self.layout.read_member(self.ctx.run_date, a, name)?;
+        self.read.push(input);
+        Ok(df)
+    }
+
     /// Reads a declared input carried from run to run ([`Place::Previous`]): the latest earlier
     /// run's, checked like any table, or `None` before the first run that wrote one.
     pub fn previous_table(&mut self, a: &Artifact) -> Result<Option<(crate::RunDate, DataFrame)>> {

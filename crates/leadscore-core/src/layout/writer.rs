@@ -112,6 +112,26 @@ impl StageWriter {
         self.write_parquet(a.file, df)
     }
 
+    /// Writes the member `name` of a declared folder output of this stage
+    /// ([`crate::artifact::SOURCE_TABLES`]).
+    pub fn write_member(
+        &mut self,
+        a: &crate::artifact::Artifact,
+        name: &str,
+        df: &mut polars::prelude::DataFrame,
+    ) -> Result<()> {
+        if a.producer != self.stage {
+            return Err(CoreError::Internal(format!("stage `{}` writes {} of `{}`", self.stage, a.file, a.producer)));
+        }
+        let folder = self.staging.join(a.file);
+        fs::create_dir_all(&folder).map_err(|source| CoreError::Write { path: folder.clone(), source })?;
+        let file = a.member(name);
+        // Recorded by its path in the stage folder: the file name alone could be another output's.
+        let rec = io::write_parquet(&self.staging.join(&file), df, &self.meta)?;
+        self.outputs.push(WrittenFile { file, ..rec });
+        Ok(())
+    }
+
     /// Writes a JSON document (a report).
     pub fn write_json<T: Serialize>(&mut self, file: &str, value: &T) -> Result<()> {
         let rec = io::write_json(&self.staging.join(file), value)?;

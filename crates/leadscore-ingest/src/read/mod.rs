@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use leadscore_core::config::{FileFormat, Source, TextEncoding};
+use leadscore_core::config::{Database, FileFormat, Source, Table, TextEncoding};
 use leadscore_core::layout::InputFile;
 use leadscore_core::schema::{RejectReason, SourceKind};
 use leadscore_core::{Config, CoreError, RunDate};
@@ -106,6 +106,8 @@ pub struct RawSources {
     pub deals: Vec<RawFile>,
     /// Events files, when an events source is configured.
     pub events: Option<Vec<RawFile>>,
+    /// The files of each `[sources.tables]` table, in the config's order.
+    pub tables: Vec<Vec<RawFile>>,
 }
 
 impl RawSources {
@@ -119,18 +121,71 @@ impl RawSources {
     }
 }
 
+/// What reading needs of a source or of a `[sources.tables]` table.
+#[derive(Debug, Clone)]
+pub struct Location<'a> {
+    /// Its config section (`leads`, `tables.opportunities`), for messages.
+    pub section: String,
+    /// The source whose partitions a run reads only in part ([`Config::first_needed_day`]);
+    /// `None` for a table, read whole.
+    pub kind: Option<SourceKind>,
+    /// Path, glob or folder as written; empty for a database source.
+    pub path: &'a str,
+    /// The PostgreSQL query, instead of files.
+    pub database: Option<&'a Database>,
+    /// Explicit format, or `None` to go by extension.
+    pub format: Option<FileFormat>,
+    /// CSV delimiter.
+    pub delimiter: u8,
+    /// Text encoding.
+    pub encoding: TextEncoding,
+}
+
+impl<'a> From<&'a Source> for Location<'a> {
+    fn from(s: &'a Source) -> Self {
+        Self {
+            section: s.kind.name().to_string(),
+            kind: Some(s.kind),
+            path: &s.path,
+            database: s.database.as_ref(),
+            format: s.format,
+            delimiter: s.delimiter,
+            encoding: s.encoding,
+        }
+    }
+}
+
+impl<'a> From<&'a Table> for Location<'a> {
+    fn from(t: &'a Table) -> Self {
+        Self {
+            section: t.section(),
+            kind: None,
+            path: &t.path,
+            database: t.database.as_ref(),
+            format: t.format,
+            delimiter: t.delimiter,
+            encoding: t.encoding,
+        }
+    }
+}
+
+/// Every source and table of the config, as read.
+fn locations(config: &Config) -> impl Iterator<Item = Location<'_>> {
+    config.sources.iter().map(Location::from).chain(config.sources.tables.iter().map(Location::from))
+}
+
 /// Expands a source's path, glob or folder (relative to the config folder) into its files,
 /// sorted. A folder is read whole, files in subfolders included ([`partitions::files_under`]).
 /// For a run (`run_date` given), files in date partitions outside the days the run uses are left
 /// out ([`partitions`]); without one (`validate`), every file is listed.
-pub fn resolve_files(config: &Config, source: &Source, run_date: Option<RunDate>) -> Result<Vec<PathBuf>> {
-    let full = config.resolve(&source.path);
+pub fn resolve_files(config: &Config, source: &Location<'_>, run_date: Option<RunDate>) -> Result<Vec<PathBuf>> {
+    let full = config.resolve(source.path);
     let pattern = full.to_string_lossy().into_owned();
     let has_glob = source.path.contains(['*', '?', '[']);
     let mut files = if has_glob {
         let paths = glob::glob(&pattern).map_err(|e| IngestError::BadPattern {
-            source_kind: source.kind,
-            pattern: source.path.clone(),
+            section: source.section.clone(),
+            pattern: source.path.to_string(),
             message: e.msg.to_string(),
         })?;
         paths.filter_map(std::result::Result::ok).filter(|p| p.is_file()).collect::<Vec<_>>()
@@ -143,19 +198,21 @@ pub fn resolve_files(config: &Config, source: &Source, run_date: Option<RunDate>
     };
     files.sort();
     if files.is_empty() {
-        return Err(IngestError::NoFiles { source_kind: source.kind, pattern: source.path.clone(), resolved: pattern });
+        let (section, pattern_written) = (source.section.clone(), source.path.to_string());
+        return Err(IngestError::NoFiles { section, pattern: pattern_written, resolved: pattern });
     }
     let Some(run_date) = run_date else {
         return Ok(files);
     };
-    let range = DayRange::for_run(config.first_needed_day(source.kind, run_date), run_date);
+    let from = source.kind.and_then(|kind| config.first_needed_day(kind, run_date));
+    let range = DayRange::for_run(from, run_date);
     let found = files.len();
     let kept = partitions::prune(files, range);
     if kept.is_empty() {
         let days = range.from.map_or_else(|| format!("up to {}", range.to), |from| format!("{from} to {}", range.to));
         return Err(IngestError::NoPartitions {
-            source_kind: source.kind,
-            pattern: source.path.clone(),
+            section: source.section.clone(),
+            pattern: source.path.to_string(),
             files: found,
             days,
         });
@@ -167,20 +224,20 @@ pub fn resolve_files(config: &Config, source: &Source, run_date: Option<RunDate>
 /// earlier run read.
 pub fn source_files(config: &Config, run_date: RunDate) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    for source in config.sources.iter().filter(|s| s.database.is_none()) {
-        out.extend(resolve_files(config, source, Some(run_date))?);
+    for source in locations(config).filter(|s| s.database.is_none()) {
+        out.extend(resolve_files(config, &source, Some(run_date))?);
     }
     Ok(out)
 }
 
 /// The format of a file: configured, or told by its extension.
-pub fn file_format(source: &Source, path: &Path) -> Result<FileFormat> {
+pub fn file_format(source: &Location<'_>, path: &Path) -> Result<FileFormat> {
     if let Some(f) = source.format {
         return Ok(f);
     }
     let ext = path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
     FileFormat::from_extension(&ext).ok_or_else(|| IngestError::UnknownFormat {
-        source_kind: source.kind,
+        section: source.section.clone(),
         path: path.to_path_buf(),
         extension: if ext.is_empty() { "(none)".into() } else { ext },
     })
@@ -331,15 +388,15 @@ pub(crate) fn read_head(path: &Path, format: FileFormat, delimiter: u8, rows: us
 /// (see [`resolve_files`]); `None` reads everything.
 pub fn read_sources(config: &Config, run_date: Option<RunDate>) -> Result<(RawSources, Vec<InputFile>)> {
     let mut inputs = Vec::new();
-    let mut read = |source: &Source| -> Result<Vec<RawFile>> {
-        if let Some(db) = &source.database {
-            let (file, input) = postgres::read(source.kind, db)?;
+    let mut read = |source: Location<'_>| -> Result<Vec<RawFile>> {
+        if let Some(db) = source.database {
+            let (file, input) = postgres::read(&source.section, db)?;
             inputs.push(input);
             return Ok(vec![file]);
         }
         let mut out = Vec::new();
-        for path in resolve_files(config, source, run_date)? {
-            let format = file_format(source, &path)?;
+        for path in resolve_files(config, &source, run_date)? {
+            let format = file_format(&source, &path)?;
             // The manifest's content hash is taken while the file is parsed, on another core.
             let (file, input) = rayon::join(
                 || read_file(&path, format, source.delimiter, source.encoding),
@@ -351,8 +408,9 @@ pub fn read_sources(config: &Config, run_date: Option<RunDate>) -> Result<(RawSo
         }
         Ok(out)
     };
-    let leads = read(&config.sources.leads)?;
-    let deals = read(&config.sources.deals)?;
-    let events = config.sources.events.as_ref().map(&mut read).transpose()?;
-    Ok((RawSources { leads, deals, events }, inputs))
+    let leads = read((&config.sources.leads).into())?;
+    let deals = read((&config.sources.deals).into())?;
+    let events = config.sources.events.as_ref().map(|e| read(e.into())).transpose()?;
+    let tables = config.sources.tables.iter().map(|t| read(t.into())).collect::<Result<_>>()?;
+    Ok((RawSources { leads, deals, events, tables }, inputs))
 }

@@ -17,7 +17,6 @@ use std::path::PathBuf;
 
 use leadscore_core::config::Database;
 use leadscore_core::layout::InputFile;
-use leadscore_core::schema::SourceKind;
 use postgres::{Client, NoTls};
 use tempfile::NamedTempFile;
 
@@ -27,9 +26,9 @@ use crate::error::{IngestError, Result};
 /// Session settings that make the CSV text of typed columns unambiguous.
 const SESSION: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'";
 
-/// A failure of the source `db` of `kind`.
-fn failure(kind: SourceKind, db: &Database, problem: String, usage: bool) -> IngestError {
-    IngestError::Database { source_kind: kind, origin: db.origin(), problem, usage }
+/// A failure of the source `db` of the config section `section`.
+fn failure(section: &str, db: &Database, problem: String, usage: bool) -> IngestError {
+    IngestError::Database { section: section.to_string(), origin: db.origin(), problem, usage }
 }
 
 /// What went wrong, shown only where the server's message cannot hold data, and whether it is a
@@ -59,14 +58,14 @@ fn describe(e: &postgres::Error) -> (String, bool) {
 }
 
 /// Connects as the URL in the source's environment variable says, and sets up the session.
-fn connect(kind: SourceKind, db: &Database) -> Result<Client> {
+fn connect(section: &str, db: &Database) -> Result<Client> {
     let var = &db.connection_env;
     let url = std::env::var(var).map_err(|_| {
         let problem = format!(
             "the environment variable {var} is not set (or not Unicode); it must hold the connection URL, \
              postgresql://user:password@host:5432/database"
         );
-        failure(kind, db, problem, true)
+        failure(section, db, problem, true)
     })?;
     // Parsed apart so that a bad URL is reported without its text (it holds the password).
     let config: postgres::Config = url.parse().map_err(|_| {
@@ -74,13 +73,13 @@ fn connect(kind: SourceKind, db: &Database) -> Result<Client> {
             "the value of {var} is not a PostgreSQL connection URL; expected \
              postgresql://user:password@host:5432/database (or key=value pairs)"
         );
-        failure(kind, db, problem, true)
+        failure(section, db, problem, true)
     })?;
     let mut client = config.connect(NoTls).map_err(|e| {
         let (why, usage) = describe(&e);
-        failure(kind, db, format!("cannot connect: {why}"), usage)
+        failure(section, db, format!("cannot connect: {why}"), usage)
     })?;
-    client.batch_execute(SESSION).map_err(|e| failure(kind, db, describe(&e).0, false))?;
+    client.batch_execute(SESSION).map_err(|e| failure(section, db, describe(&e).0, false))?;
     Ok(client)
 }
 
@@ -104,11 +103,11 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
 }
 
 /// Runs the query, streaming its result through `sink`; the digest and size of the result.
-fn stream(kind: SourceKind, db: &Database, sink: impl Write) -> Result<(String, u64)> {
-    let mut client = connect(kind, db)?;
+fn stream(section: &str, db: &Database, sink: impl Write) -> Result<(String, u64)> {
+    let mut client = connect(section, db)?;
     let reader = client.copy_out(copy_statement(&db.query).as_str()).map_err(|e| {
         let (why, usage) = describe(&e);
-        failure(kind, db, format!("the query failed: {why}"), usage)
+        failure(section, db, format!("the query failed: {why}"), usage)
     })?;
     let mut tee = Tee { reader, sink };
     let digest = leadscore_core::io::hash_reader(&mut tee).map_err(|e| {
@@ -117,21 +116,21 @@ fn stream(kind: SourceKind, db: &Database, sink: impl Write) -> Result<(String, 
             Some(pg) => describe(pg),
             None => (e.to_string(), false),
         };
-        failure(kind, db, format!("reading the result failed: {why}"), usage)
+        failure(section, db, format!("reading the result failed: {why}"), usage)
     })?;
     tee.sink
         .flush()
-        .map_err(|e| failure(kind, db, format!("writing the result to a temporary file failed: {e}"), false))?;
+        .map_err(|e| failure(section, db, format!("writing the result to a temporary file failed: {e}"), false))?;
     Ok(digest)
 }
 
 /// Reads a database source: the result as a raw CSV file, and its record for the manifest
 /// (`path` is `env:NAME`, `query` the query, `sha256` the digest of the result as CSV).
-pub(super) fn read(kind: SourceKind, db: &Database) -> Result<(RawFile, InputFile)> {
+pub(super) fn read(section: &str, db: &Database) -> Result<(RawFile, InputFile)> {
     let spool = NamedTempFile::new()
-        .map_err(|e| failure(kind, db, format!("cannot create a temporary file for the result: {e}"), false))?;
+        .map_err(|e| failure(section, db, format!("cannot create a temporary file for the result: {e}"), false))?;
     let file: &File = spool.as_file();
-    let (sha256, bytes) = stream(kind, db, BufWriter::with_capacity(1 << 20, file))?;
+    let (sha256, bytes) = stream(section, db, BufWriter::with_capacity(1 << 20, file))?;
     let shown = PathBuf::from(db.origin());
     let mut raw = super::delimited::read(&shown, spool.path(), b',', false)?;
     raw.path = shown;
@@ -152,7 +151,7 @@ pub fn query_digest(input: &InputFile) -> std::result::Result<String, String> {
         return Err("it is not a database input".into());
     };
     let db = Database { connection_env: var.to_string(), query: query.clone() };
-    stream(SourceKind::Leads, &db, std::io::sink()).map(|(h, _)| h).map_err(|e| match e {
+    stream("", &db, std::io::sink()).map(|(h, _)| h).map_err(|e| match e {
         IngestError::Database { problem, .. } => problem,
         other => other.to_string(),
     })

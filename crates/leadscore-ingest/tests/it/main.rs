@@ -117,6 +117,7 @@ fn sources(leads: DataFrame) -> RawSources {
         leads: vec![file("leads.csv", leads)],
         deals: vec![file("deals.csv", deals_frame())],
         events: Some(vec![file("events.csv", events_frame())]),
+        tables: vec![],
     }
 }
 
@@ -163,6 +164,7 @@ fn us_report_timestamps_are_read_with_the_source_format_and_a_field_may_have_its
         leads: vec![file("leads.csv", leads.clone())],
         deals: vec![file("deals.csv", deals)],
         events: Some(vec![file("events.csv", events_frame())]),
+        tables: vec![],
     };
     // Without a format, every US timestamp is rejected as unparsable.
     let out = run(&config(), &raw(us_deals()), &ctx()).unwrap();
@@ -323,7 +325,7 @@ proptest! {
             Column::new("cur".into(), col(7)),
         ]).unwrap();
         let leads = leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
-        let src = RawSources { leads: vec![file("leads.csv", leads)], deals: vec![file("deals.csv", deals)], events: None };
+        let src = RawSources { leads: vec![file("leads.csv", leads)], deals: vec![file("deals.csv", deals)], events: None, tables: vec![] };
         let out = run(&config(), &src, &ctx()).unwrap();
         let r = &out.report.sources[1];
         prop_assert_eq!(r.read, rows.len() as u64);
@@ -366,7 +368,12 @@ fn two_open_deals(amount: [Option<&str>; 2], cur: [Option<&str>; 2]) -> DataFram
 fn a_bad_currency_only_rejects_a_deal_that_has_an_amount() {
     let deals = two_open_deals([None, Some("5")], [Some("N/A"), Some("N/A")]);
     let leads = leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
-    let src = RawSources { leads: vec![file("leads.csv", leads)], deals: vec![file("deals.csv", deals)], events: None };
+    let src = RawSources {
+        leads: vec![file("leads.csv", leads)],
+        deals: vec![file("deals.csv", deals)],
+        events: None,
+        tables: vec![],
+    };
     let out = run(&config(), &src, &ctx()).unwrap();
     let ids: Vec<Option<&str>> = out.deals.column("deal_id").unwrap().str().unwrap().iter().collect();
     assert_eq!(ids, [Some("d1")]);
@@ -408,7 +415,12 @@ fn amounts_that_overflow_in_the_project_currency_are_rejected() {
     let deals = two_open_deals([Some("1.7e308"), Some("10")], [Some("GBP"), Some("GBP")]);
     let text = CONFIG.replace("rates = { USD = 0.5 }", "rates = { USD = 0.5, GBP = 1.17 }");
     let leads = leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
-    let src = RawSources { leads: vec![file("leads.csv", leads)], deals: vec![file("deals.csv", deals)], events: None };
+    let src = RawSources {
+        leads: vec![file("leads.csv", leads)],
+        deals: vec![file("deals.csv", deals)],
+        events: None,
+        tables: vec![],
+    };
     let out = run(&config_with(&text), &src, &ctx()).unwrap();
     assert_eq!(out.report.sources[1].rejected_by_reason.get("non_finite_amount"), Some(&1));
     let amounts: Vec<Option<f64>> = out.deals.column("amount").unwrap().f64().unwrap().iter().collect();
@@ -432,7 +444,7 @@ fn leads_keep_digests_and_derived_parts_not_raw_identities() {
         strings("newsletter", &[None, None]),
     ])
     .unwrap();
-    let src = RawSources { leads: vec![file("leads.csv", leads.clone())], deals: vec![], events: None };
+    let src = RawSources { leads: vec![file("leads.csv", leads.clone())], deals: vec![], events: None, tables: vec![] };
     let out = run(&config_with(&text), &src, &ctx()).unwrap();
     let names: Vec<String> = out.leads.get_column_names().iter().map(|c| c.to_string()).collect();
     for raw in ["email", "phone", "first_name", "last_name"] {
@@ -464,7 +476,7 @@ fn leads_keep_digests_and_derived_parts_not_raw_identities() {
     assert_eq!(get(table, "phone_country", 0).as_deref(), Some("missing"));
     // The raw values are kept only when the config asks for them.
     let keep = format!("{text}\n[privacy]\nkeep_raw_identifiers = true\n");
-    let src = RawSources { leads: vec![file("leads.csv", leads)], deals: vec![], events: None };
+    let src = RawSources { leads: vec![file("leads.csv", leads)], deals: vec![], events: None, tables: vec![] };
     let kept = run(&config_with(&keep), &src, &ctx()).unwrap();
     assert_eq!(kept.leads.column("email").unwrap().str().unwrap().get(1), Some("John_Smith@gmail.com"));
 }
@@ -484,6 +496,7 @@ fn an_empty_mapped_event_id_is_a_missing_id_not_a_duplicate_of_itself() {
         leads: vec![file("leads.csv", leads)],
         deals: vec![file("deals.csv", deals_frame())],
         events: Some(vec![file("events.csv", events)]),
+        tables: vec![],
     };
     let out = run(&config_with(&text), &src, &ctx()).unwrap();
     let events = &out.report.sources[2];

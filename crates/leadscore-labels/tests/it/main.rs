@@ -99,6 +99,7 @@ fn inputs(case: &Value) -> LabelsInputs {
         leads: table(SourceKind::Leads, &[], array(case, "leads")),
         deals: table(SourceKind::Deals, &["pipeline"], array(case, "deals")),
         events: table(SourceKind::Events, &[], array(case, "events")),
+        tables: vec![],
     }
 }
 
@@ -226,6 +227,7 @@ fn random_case(leads: &[(u8, u16)], deals: &[(u8, u16, bool, u16)]) -> (LabelsIn
         leads: leads_df,
         deals: table(SourceKind::Deals, &["pipeline"], &rows),
         events: table(SourceKind::Events, &[], &[]),
+        tables: vec![],
     };
     (inputs, config(WON, "won", 7))
 }
@@ -256,7 +258,7 @@ proptest! {
         let a = run(&cfg, &inputs, &ctx).unwrap();
         let b = run(&cfg, &inputs, &ctx).unwrap();
         prop_assert!(a.labels.equals_missing(&b.labels));
-        let mixed = LabelsInputs { leads: shuffled(&inputs.leads, seed), deals: shuffled(&inputs.deals, seed ^ 7), events: inputs.events.clone() };
+        let mixed = LabelsInputs { leads: shuffled(&inputs.leads, seed), deals: shuffled(&inputs.deals, seed ^ 7), events: inputs.events.clone(), tables: vec![] };
         let c = run(&cfg, &mixed, &ctx).unwrap();
         prop_assert!(a.labels.equals_missing(&c.labels), "{}\n{}", a.labels, c.labels);
         prop_assert!(a.conversions.equals_missing(&c.conversions));
