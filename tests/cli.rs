@@ -721,7 +721,7 @@ fn the_root_config_reads_the_sample_as_its_generated_config_does() {
     for (a, b) in main.sources.iter().zip(generated.sources.iter()) {
         assert_eq!(a.mapping, b.mapping);
         assert_eq!(a.extra, b.extra);
-        assert_eq!(main.resolve(&a.path), generated.resolve(&b.path));
+        assert_eq!(main.resolve(&a.location.path), generated.resolve(&b.location.path));
     }
     assert_eq!(main.output_dir(), root.join("data"));
 }

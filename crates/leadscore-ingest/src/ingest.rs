@@ -1029,11 +1029,13 @@ fn reject_gate(max_reject_rate: f64, report: &SourceReport, rejects: &Rejects) -
 fn no_events() -> Result<DataFrame> {
     let src = Source {
         kind: SourceKind::Events,
-        path: String::new(),
-        database: None,
-        encoding: leadscore_core::config::TextEncoding::Utf8,
-        format: None,
-        delimiter: b',',
+        location: leadscore_core::config::Location {
+            path: String::new(),
+            database: None,
+            encoding: leadscore_core::config::TextEncoding::Utf8,
+            format: None,
+            delimiter: b',',
+        },
         mapping: BTreeMap::new(),
         extra: BTreeMap::new(),
         max_reject_rate: 1.0,

@@ -41,7 +41,7 @@ pub use attributes::{CATEGORICAL_MAX_DISTINCT, INFER_SAMPLE, MIN_PARSED_SHARE};
 pub use error::{IngestError, Result};
 pub use ingest::{IngestOutputs, run};
 pub use read::{
-    Location, RawFile, RawSources, RecordNumbers, UnreadableRecord, file_format, query_digest, read_file, read_sources,
+    Input, RawFile, RawSources, RecordNumbers, UnreadableRecord, file_format, query_digest, read_file, read_sources,
     resolve_files, source_files,
 };
 pub use report::{AttributeReport, FileReport, IngestReport, SourceReport};

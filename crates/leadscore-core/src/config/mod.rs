@@ -39,8 +39,8 @@ pub use project::{Privacy, Project};
 pub use qualify::{Policy, Qualify};
 pub use raw::{AttributeKind, Dedupe, FileFormat, Op, TextEncoding};
 pub use sources::{
-    Attribute, DEFAULT_MAX_REJECT_RATE, Database, MappedColumn, MappingOrigin, Source, Sources, Table, select_all,
-    snake_case, valid_name,
+    Attribute, DEFAULT_MAX_REJECT_RATE, Database, Location, MappedColumn, MappingOrigin, Source, Sources, Table,
+    select_all, snake_case, valid_name,
 };
 pub use train::{Train, Validation};
 

@@ -46,19 +46,9 @@ impl Sources {
 pub struct Table {
     /// Its name in SQL (`[a-z][a-z0-9_]*`, not `leads`, `deals` or `events`).
     pub name: String,
-    /// Path or glob as written, relative to the config folder; empty for a database table.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub path: String,
-    /// The PostgreSQL query that is the table, instead of files.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub database: Option<Database>,
-    /// Character encoding of its text files.
-    #[serde(skip_serializing_if = "TextEncoding::is_utf8")]
-    pub encoding: TextEncoding,
-    /// Explicit format; `None` means infer from each file's extension.
-    pub format: Option<FileFormat>,
-    /// CSV delimiter byte.
-    pub delimiter: u8,
+    /// Where it is read from.
+    #[serde(flatten)]
+    pub location: Location,
     /// The columns read, as named in the file, with their kinds, by name.
     pub columns: Vec<(String, AttributeKind)>,
     /// Largest share of rows that may be rejected before ingest fails.
@@ -97,24 +87,33 @@ pub struct MappedColumn {
     pub origin: MappingOrigin,
 }
 
-/// A validated source.
+/// Where a source's or a table's rows come from, and how its files are written.
 #[derive(Debug, Clone, Serialize)]
-pub struct Source {
-    /// Which source this is.
-    pub kind: SourceKind,
-    /// Path or glob as written, relative to the config folder; empty for a database source.
+pub struct Location {
+    /// Path, glob or folder as written, relative to the config folder; empty for a database
+    /// source.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub path: String,
     /// The PostgreSQL query that is the source, instead of files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<Database>,
-    /// Character encoding of the source's text files.
+    /// Character encoding of the text files.
     #[serde(skip_serializing_if = "TextEncoding::is_utf8")]
     pub encoding: TextEncoding,
     /// Explicit format; `None` means infer from each file's extension.
     pub format: Option<FileFormat>,
     /// CSV delimiter byte.
     pub delimiter: u8,
+}
+
+/// A validated source.
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    /// Which source this is.
+    pub kind: SourceKind,
+    /// Where it is read from.
+    #[serde(flatten)]
+    pub location: Location,
     /// Canonical field name → file column.
     pub mapping: BTreeMap<&'static str, MappedColumn>,
     /// Output column name → file column, carried through unchanged (as text).
@@ -164,15 +163,6 @@ pub fn select_all(table: &str) -> Option<String> {
     }
     let quoted: Vec<String> = parts.iter().map(|p| format!("\"{}\"", p.replace('"', "\"\""))).collect();
     Some(format!("SELECT * FROM {}", quoted.join(".")))
-}
-
-/// The reading options of a source or a table, checked.
-struct Reading {
-    path: String,
-    database: Option<Database>,
-    encoding: TextEncoding,
-    delimiter: u8,
-    max_reject_rate: f64,
 }
 
 /// The default of `[sources.*] max_reject_rate`: a twentieth of the rows.
@@ -324,8 +314,7 @@ impl<'a> Validator<'a> {
         preset: Option<Preset>,
     ) -> Option<Source> {
         let mut ok = true;
-        let Reading { path: file_path, database, encoding, delimiter, max_reject_rate } =
-            self.reading(path, &raw, &mut ok);
+        let (location, max_reject_rate) = self.reading(path, &raw, &mut ok);
         if !raw.columns.is_empty() {
             self.problem(
                 &path.key("columns"),
@@ -351,11 +340,7 @@ impl<'a> Validator<'a> {
         }
         Some(Source {
             kind,
-            path: file_path,
-            database,
-            encoding,
-            format: raw.format,
-            delimiter,
+            location,
             mapping,
             extra: raw.extra,
             max_reject_rate,
@@ -366,9 +351,9 @@ impl<'a> Validator<'a> {
         })
     }
 
-    /// What reading a source or a table needs, checked: a file path, or a PostgreSQL query; the
-    /// encoding, the delimiter and the reject limit.
-    fn reading(&mut self, path: &KeyPath, raw: &RawSource, ok: &mut bool) -> Reading {
+    /// Where a source or a table is read from, checked (a file path, or a PostgreSQL query; the
+    /// encoding, the delimiter), and its reject limit.
+    fn reading(&mut self, path: &KeyPath, raw: &RawSource, ok: &mut bool) -> (Location, f64) {
         let database = self.database(path, raw, ok);
         let file_path = raw.path.as_deref().map(str::trim).unwrap_or_default().to_string();
         let database_keys = raw.query.is_some() || raw.table.is_some() || raw.connection.is_some();
@@ -391,7 +376,7 @@ impl<'a> Validator<'a> {
             );
             *ok = false;
         }
-        Reading { path: file_path, database, encoding, delimiter, max_reject_rate }
+        (Location { path: file_path, database, encoding, format: raw.format, delimiter }, max_reject_rate)
     }
 
     /// `[sources.tables]`: each `[sources.tables.<name>]` read like a source, with the kinds of
@@ -461,14 +446,10 @@ impl<'a> Validator<'a> {
                 }
             };
             ok &= table_ok;
-            let Reading { path: file_path, database, encoding, delimiter, max_reject_rate } = reading;
+            let (location, max_reject_rate) = reading;
             out.push(Table {
                 name,
-                path: file_path,
-                database,
-                encoding,
-                format: raw.format,
-                delimiter,
+                location,
                 columns: raw.columns.into_iter().collect(),
                 max_reject_rate,
                 timestamp_format: raw.timestamp_format,

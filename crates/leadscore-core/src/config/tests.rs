@@ -60,7 +60,7 @@ fn a_good_config_resolves_presets_defaults_and_names() {
     assert_eq!(c.sources.leads.mapping["lead_id"].origin, MappingOrigin::Preset);
     // An empty column name switches a preset column off.
     assert_eq!(c.sources.leads.column("client_id"), None);
-    assert_eq!(c.sources.deals.delimiter, b';');
+    assert_eq!(c.sources.deals.location.delimiter, b';');
     assert_eq!(c.sources.deals.extra.get("pipeline").map(String::as_str), Some("Pipeline"));
     assert!(c.sources.events.is_none());
     let names: Vec<_> = c.attributes.iter().map(|a| a.name.as_str()).collect();
@@ -583,12 +583,12 @@ fn database_sources_take_a_query_or_table_and_an_environment_variable_never_a_ur
         |source: &str| GOOD.replace("[sources.leads]\npath = \"contacts.csv\"", &format!("[sources.leads]\n{source}"));
     let c =
         parse(&with_leads("connection = \"env:CRM_DB\"\ntable = \"crm.Contacts\"")).unwrap_or_else(|e| panic!("{e}"));
-    let db = c.sources.leads.database.as_ref().map(|d| (d.connection_env.as_str(), d.query.as_str()));
+    let db = c.sources.leads.location.database.as_ref().map(|d| (d.connection_env.as_str(), d.query.as_str()));
     assert_eq!(db, Some(("CRM_DB", "SELECT * FROM \"crm\".\"Contacts\"")));
-    assert!(c.sources.leads.path.is_empty());
+    assert!(c.sources.leads.location.path.is_empty());
     let c = parse(&with_leads("connection = \"env:CRM_DB\"\nquery = \"SELECT * FROM contacts;\""))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.sources.leads.database.as_ref().map(|d| d.query.as_str()), Some("SELECT * FROM contacts"));
+    assert_eq!(c.sources.leads.location.database.as_ref().map(|d| d.query.as_str()), Some("SELECT * FROM contacts"));
 
     let cases = [
         ("connection = \"postgresql://crm:s3cret-pw@db:5432/crm\"\ntable = \"contacts\"", "expected `env:NAME`"),
@@ -621,7 +621,10 @@ fn sql_definitions_may_name_the_tables_of_sources_tables() {
                   FROM renewals r JOIN deals d ON d.user_id = r.contact WHERE r.upsell AND r.arr > 1000";
     let c = parse(&with(renewals, joined)).unwrap_or_else(|e| panic!("{e}"));
     let t = &c.sources.tables[0];
-    assert_eq!((t.name.as_str(), t.path.as_str(), t.section()), ("renewals", "renewals.csv", "tables.renewals".into()));
+    assert_eq!(
+        (t.name.as_str(), t.location.path.as_str(), t.section()),
+        ("renewals", "renewals.csv", "tables.renewals".into())
+    );
     let kinds: Vec<(&str, AttributeKind)> = t.columns.iter().map(|(n, k)| (n.as_str(), *k)).collect();
     assert!(kinds.contains(&("renewed", AttributeKind::Timestamp)) && kinds.contains(&("arr", AttributeKind::Numeric)));
     assert!(matches!(c.conversion("renewal").map(|d| &d.kind), Some(DefinitionKind::Sql(_))));
@@ -629,7 +632,7 @@ fn sql_definitions_may_name_the_tables_of_sources_tables() {
                     columns = { renewal_id = \"text\", contact = \"text\", renewed = \"timestamp\" }";
     let c = parse(&with(postgres, "SELECT renewal_id AS id, contact AS user_id, renewed AS at FROM renewals"))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(c.sources.tables[0].database.is_some());
+    assert!(c.sources.tables[0].location.database.is_some());
 
     // Each problem where it is, once: the query is planned on the declared columns and kinds.
     let cases = [

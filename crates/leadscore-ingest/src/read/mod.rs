@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use leadscore_core::config::{Database, FileFormat, Source, Table, TextEncoding};
+use leadscore_core::config::{FileFormat, Location, Source, Table, TextEncoding};
 use leadscore_core::layout::InputFile;
 use leadscore_core::schema::{RejectReason, SourceKind};
 use leadscore_core::{Config, CoreError, RunDate};
@@ -121,71 +121,48 @@ impl RawSources {
     }
 }
 
-/// What reading needs of a source or of a `[sources.tables]` table.
+/// A source or a `[sources.tables]` table, as reading sees it.
 #[derive(Debug, Clone)]
-pub struct Location<'a> {
+pub struct Input<'a> {
     /// Its config section (`leads`, `tables.opportunities`), for messages.
     pub section: String,
     /// The source whose partitions a run reads only in part ([`Config::first_needed_day`]);
     /// `None` for a table, read whole.
     pub kind: Option<SourceKind>,
-    /// Path, glob or folder as written; empty for a database source.
-    pub path: &'a str,
-    /// The PostgreSQL query, instead of files.
-    pub database: Option<&'a Database>,
-    /// Explicit format, or `None` to go by extension.
-    pub format: Option<FileFormat>,
-    /// CSV delimiter.
-    pub delimiter: u8,
-    /// Text encoding.
-    pub encoding: TextEncoding,
+    /// Where it is read from.
+    pub location: &'a Location,
 }
 
-impl<'a> From<&'a Source> for Location<'a> {
+impl<'a> From<&'a Source> for Input<'a> {
     fn from(s: &'a Source) -> Self {
-        Self {
-            section: s.kind.name().to_string(),
-            kind: Some(s.kind),
-            path: &s.path,
-            database: s.database.as_ref(),
-            format: s.format,
-            delimiter: s.delimiter,
-            encoding: s.encoding,
-        }
+        Self { section: s.kind.name().to_string(), kind: Some(s.kind), location: &s.location }
     }
 }
 
-impl<'a> From<&'a Table> for Location<'a> {
+impl<'a> From<&'a Table> for Input<'a> {
     fn from(t: &'a Table) -> Self {
-        Self {
-            section: t.section(),
-            kind: None,
-            path: &t.path,
-            database: t.database.as_ref(),
-            format: t.format,
-            delimiter: t.delimiter,
-            encoding: t.encoding,
-        }
+        Self { section: t.section(), kind: None, location: &t.location }
     }
 }
 
 /// Every source and table of the config, as read.
-fn locations(config: &Config) -> impl Iterator<Item = Location<'_>> {
-    config.sources.iter().map(Location::from).chain(config.sources.tables.iter().map(Location::from))
+fn inputs(config: &Config) -> impl Iterator<Item = Input<'_>> {
+    config.sources.iter().map(Input::from).chain(config.sources.tables.iter().map(Input::from))
 }
 
 /// Expands a source's path, glob or folder (relative to the config folder) into its files,
 /// sorted. A folder is read whole, files in subfolders included ([`partitions::files_under`]).
 /// For a run (`run_date` given), files in date partitions outside the days the run uses are left
 /// out ([`partitions`]); without one (`validate`), every file is listed.
-pub fn resolve_files(config: &Config, source: &Location<'_>, run_date: Option<RunDate>) -> Result<Vec<PathBuf>> {
-    let full = config.resolve(source.path);
+pub fn resolve_files(config: &Config, source: &Input<'_>, run_date: Option<RunDate>) -> Result<Vec<PathBuf>> {
+    let path = &source.location.path;
+    let full = config.resolve(path);
     let pattern = full.to_string_lossy().into_owned();
-    let has_glob = source.path.contains(['*', '?', '[']);
+    let has_glob = path.contains(['*', '?', '[']);
     let mut files = if has_glob {
         let paths = glob::glob(&pattern).map_err(|e| IngestError::BadPattern {
             section: source.section.clone(),
-            pattern: source.path.to_string(),
+            pattern: path.clone(),
             message: e.msg.to_string(),
         })?;
         paths.filter_map(std::result::Result::ok).filter(|p| p.is_file()).collect::<Vec<_>>()
@@ -198,7 +175,7 @@ pub fn resolve_files(config: &Config, source: &Location<'_>, run_date: Option<Ru
     };
     files.sort();
     if files.is_empty() {
-        let (section, pattern_written) = (source.section.clone(), source.path.to_string());
+        let (section, pattern_written) = (source.section.clone(), path.clone());
         return Err(IngestError::NoFiles { section, pattern: pattern_written, resolved: pattern });
     }
     let Some(run_date) = run_date else {
@@ -212,7 +189,7 @@ pub fn resolve_files(config: &Config, source: &Location<'_>, run_date: Option<Ru
         let days = range.from.map_or_else(|| format!("up to {}", range.to), |from| format!("{from} to {}", range.to));
         return Err(IngestError::NoPartitions {
             section: source.section.clone(),
-            pattern: source.path.to_string(),
+            pattern: path.clone(),
             files: found,
             days,
         });
@@ -224,15 +201,15 @@ pub fn resolve_files(config: &Config, source: &Location<'_>, run_date: Option<Ru
 /// earlier run read.
 pub fn source_files(config: &Config, run_date: RunDate) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    for source in locations(config).filter(|s| s.database.is_none()) {
+    for source in inputs(config).filter(|s| s.location.database.is_none()) {
         out.extend(resolve_files(config, &source, Some(run_date))?);
     }
     Ok(out)
 }
 
 /// The format of a file: configured, or told by its extension.
-pub fn file_format(source: &Location<'_>, path: &Path) -> Result<FileFormat> {
-    if let Some(f) = source.format {
+pub fn file_format(source: &Input<'_>, path: &Path) -> Result<FileFormat> {
+    if let Some(f) = source.location.format {
         return Ok(f);
     }
     let ext = path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
@@ -388,8 +365,8 @@ pub(crate) fn read_head(path: &Path, format: FileFormat, delimiter: u8, rows: us
 /// (see [`resolve_files`]); `None` reads everything.
 pub fn read_sources(config: &Config, run_date: Option<RunDate>) -> Result<(RawSources, Vec<InputFile>)> {
     let mut inputs = Vec::new();
-    let mut read = |source: Location<'_>| -> Result<Vec<RawFile>> {
-        if let Some(db) = source.database {
+    let mut read = |source: Input<'_>| -> Result<Vec<RawFile>> {
+        if let Some(db) = &source.location.database {
             let (file, input) = postgres::read(&source.section, db)?;
             inputs.push(input);
             return Ok(vec![file]);
@@ -399,7 +376,7 @@ pub fn read_sources(config: &Config, run_date: Option<RunDate>) -> Result<(RawSo
             let format = file_format(&source, &path)?;
             // The manifest's content hash is taken while the file is parsed, on another core.
             let (file, input) = rayon::join(
-                || read_file(&path, format, source.delimiter, source.encoding),
+                || read_file(&path, format, source.location.delimiter, source.location.encoding),
                 || InputFile::hash(&path, None),
             );
             let file = file?;
