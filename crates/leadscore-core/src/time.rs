@@ -180,20 +180,43 @@ pub fn parse_timestamp(raw: &str, tz: Tz) -> Result<i64, TimestampError> {
 /// Parses `raw` with a strftime `format` (`%m/%d/%Y %I:%M %p`): with an offset (`%z`) as that
 /// instant, else as local time in `tz`; a format without a time of day gives local midnight.
 pub fn parse_with_format(raw: &str, format: &str, tz: Tz) -> Result<i64, TimestampError> {
-    let s = raw.trim();
-    if s.is_empty() {
-        return Err(TimestampError::Empty);
+    TimestampFormat::new(format).parse(raw, tz)
+}
+
+/// A strftime format (`timestamp_format`) read once, to parse a column of values with it.
+#[derive(Debug, Clone)]
+pub struct TimestampFormat<'a> {
+    items: Vec<chrono::format::Item<'a>>,
+}
+
+impl<'a> TimestampFormat<'a> {
+    /// Reads `format` (checked at config load by [`check_format`]).
+    pub fn new(format: &'a str) -> Self {
+        Self { items: chrono::format::StrftimeItems::new(format).collect() }
     }
-    let micros = if let Ok(dt) = DateTime::parse_from_str(s, format) {
-        Ok(dt.timestamp_micros())
-    } else if let Ok(naive) = NaiveDateTime::parse_from_str(s, format) {
-        local_micros(naive, tz)
-    } else if let Ok(d) = NaiveDate::parse_from_str(s, format) {
-        local_micros(d.and_time(NaiveTime::MIN), tz)
-    } else {
-        Err(TimestampError::NotInFormat)
-    };
-    micros.and_then(in_range)
+
+    /// Parses `raw` as [`parse_with_format`] says: the text is parsed once, then read as an
+    /// instant when it has an offset, else as a local time or a date (what chrono's
+    /// `parse_from_str` of `DateTime`, `NaiveDateTime` and `NaiveDate` each do after the same
+    /// parse).
+    pub fn parse(&self, raw: &str, tz: Tz) -> Result<i64, TimestampError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(TimestampError::Empty);
+        }
+        let mut parsed = chrono::format::Parsed::new();
+        chrono::format::parse(&mut parsed, s, self.items.iter()).map_err(|_| TimestampError::NotInFormat)?;
+        let micros = if let Ok(dt) = parsed.to_datetime() {
+            Ok(dt.timestamp_micros())
+        } else if let Ok(naive) = parsed.to_naive_datetime_with_offset(0) {
+            local_micros(naive, tz)
+        } else if let Ok(d) = parsed.to_naive_date() {
+            local_micros(d.and_time(NaiveTime::MIN), tz)
+        } else {
+            Err(TimestampError::NotInFormat)
+        };
+        micros.and_then(in_range)
+    }
 }
 
 /// Whether `format` is a strftime format chrono understands that names at least a year, a month
@@ -212,6 +235,67 @@ pub fn check_format(format: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A timestamp in the ISO shapes exports use most, read byte by byte: `YYYY-MM-DD`, optionally
+/// followed by `T` or a space and `HH:MM` or `HH:MM:SS` with up to nine fraction digits, and an
+/// offset after seconds (`Z`, `±HH:MM`, `±HHMM`; `±HH` after a space-separated time, as
+/// PostgreSQL writes it). The local time and the offset in seconds, if any; `None` for any other
+/// shape, which [`parse_unchecked`] then reads with chrono, as it reads these when told so (a
+/// test compares the two on every shape).
+fn iso_fast(b: &[u8]) -> Option<(NaiveDateTime, Option<i32>)> {
+    fn num(b: &[u8]) -> Option<u32> {
+        b.iter().try_fold(0u32, |n, d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
+    }
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(num(&b[..4])? as i32, num(&b[5..7])?, num(&b[8..10])?)?;
+    if b.len() == 10 {
+        return Some((date.and_time(NaiveTime::MIN), None));
+    }
+    let sep = b[10];
+    if !(sep == b'T' || sep == b' ') || b.len() < 16 || b[13] != b':' {
+        return None;
+    }
+    let (hour, minute) = (num(&b[11..13])?, num(&b[14..16])?);
+    if b.len() == 16 {
+        return Some((date.and_time(NaiveTime::from_hms_opt(hour, minute, 0)?), None));
+    }
+    if b.len() < 19 || b[16] != b':' {
+        return None;
+    }
+    let second = num(&b[17..19])?;
+    let mut rest = &b[19..];
+    let mut nanos = 0;
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let digits = fraction.iter().take_while(|d| d.is_ascii_digit()).count();
+        if !(1..=9).contains(&digits) {
+            return None;
+        }
+        nanos = num(&fraction[..digits])? * 10u32.pow(9 - digits as u32);
+        rest = &fraction[digits..];
+    }
+    let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
+    let offset = match rest {
+        [] => None,
+        [b'Z'] => Some(0),
+        [sign @ (b'+' | b'-'), h1, h2, tail @ ..] => {
+            let minutes = match tail {
+                [b':', m1, m2] | [m1, m2] => num(&[*m1, *m2])?,
+                [] if sep == b' ' => 0,
+                _ => return None,
+            };
+            let hours = num(&[*h1, *h2])?;
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let secs = (hours * 3600 + minutes * 60) as i32;
+            Some(if *sign == b'-' { -secs } else { secs })
+        }
+        _ => return None,
+    };
+    Some((date.and_time(time), offset))
+}
+
 fn parse_unchecked(raw: &str, tz: Tz) -> Result<i64, TimestampError> {
     let s = raw.trim();
     if s.is_empty() {
@@ -222,6 +306,17 @@ fn parse_unchecked(raw: &str, tz: Tz) -> Result<i64, TimestampError> {
         let v: i64 = s.parse().map_err(|_| TimestampError::OutOfRange)?;
         return epoch_to_micros(v);
     }
+    match iso_fast(bytes) {
+        Some((naive, Some(offset))) => return Ok(naive.and_utc().timestamp_micros() - i64::from(offset) * 1_000_000),
+        Some((naive, None)) => return local_micros(naive, tz),
+        None => {}
+    }
+    parse_chrono(s, tz)
+}
+
+/// [`parse_unchecked`] for what is not a number, with chrono's parsers alone.
+fn parse_chrono(s: &str, tz: Tz) -> Result<i64, TimestampError> {
+    let bytes = s.as_bytes();
     if bytes.len() < 10 || bytes[4] != b'-' || bytes[7] != b'-' {
         return Err(TimestampError::Unparsable);
     }
@@ -320,6 +415,45 @@ mod tests {
         for (raw, want) in cases {
             assert_eq!(parse_timestamp(raw, tz), Ok(utc(want)), "{raw}");
         }
+    }
+
+    #[test]
+    fn the_byte_parser_reads_every_shape_it_takes_as_chrono_does() {
+        let dates = ["2025-09-01", "2024-02-29", "2025-02-29", "2025-13-01", "2025-00-10", "1899-12-31", "2025-03-30"];
+        let dates = dates.iter().copied().chain(["2025-10-26", "20x5-01-01", "2025-1-01"]);
+        let times = ["01:17", "01:17:28", "23:59:59", "24:00:00", "12:60:00", "12:00:60", "02:30:00", "02:30", "1:17"];
+        let fractions = ["", ".5", ".250", ".123456", ".123456789", ".1234567891", ".", ".5x"];
+        let offsets = ["", "Z", "z", "+02:00", "-03:00", "+0200", "-0330", "+02", "-03", "+2400", "+05:30", " +0000"];
+        let offsets = offsets.iter().copied().chain(["+0560", "+02:0", "+2", "Zx", "-"]);
+        let (mut fast, mut total) = (0, 0);
+        for tz in [ams(), chrono_tz::UTC, chrono_tz::America::New_York] {
+            for date in dates.clone() {
+                let mut cases = vec![date.to_string(), format!("{date}x"), format!("{date} ")];
+                for sep in ["T", " ", "t", "_"] {
+                    for time in times {
+                        for fraction in fractions {
+                            for offset in offsets.clone() {
+                                cases.push(format!("{date}{sep}{time}{fraction}{offset}"));
+                            }
+                        }
+                    }
+                }
+                for s in cases {
+                    total += 1;
+                    if iso_fast(s.as_bytes()).is_some() {
+                        fast += 1;
+                        assert_eq!(parse_unchecked(&s, tz), parse_chrono(&s, tz), "{s} in {tz}");
+                    }
+                }
+            }
+        }
+        // The shapes exports use are all read by the byte parser.
+        for s in
+            ["2025-09-01T01:17:28.000+0000", "2025-09-01 01:17:28", "2025-09-01T01:17:28Z", "2025-09-01 01:17:28+00"]
+        {
+            assert!(iso_fast(s.as_bytes()).is_some(), "{s}");
+        }
+        assert!(fast >= 1000, "{fast} of {total} cases compared");
     }
 
     #[test]

@@ -6,9 +6,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime};
 use chrono_tz::Tz;
-use leadscore_core::time::{
-    TimestampError, epoch_to_micros, in_range, local_micros, parse_timestamp, parse_with_format,
-};
+use leadscore_core::time::{TimestampError, TimestampFormat, epoch_to_micros, in_range, local_micros, parse_timestamp};
 use polars::prelude::*;
 
 /// A cell that could not be parsed: its row (0-based within the file) and why.
@@ -43,8 +41,9 @@ fn unit_to_micros(v: i64, unit: TimeUnit) -> i64 {
 /// with a zone are taken as they are, those without one (and dates) are local time in `tz`;
 /// integers are epoch seconds/milliseconds/microseconds by magnitude.
 pub fn timestamps(col: &Column, tz: Tz, format: Option<&str>) -> PolarsResult<(Vec<Option<i64>>, Vec<CellError>)> {
-    let text = |t: &str| match format {
-        Some(f) => parse_with_format(t, f, tz),
+    let format = format.map(TimestampFormat::new);
+    let text = |t: &str| match &format {
+        Some(f) => f.parse(t, tz),
         None => parse_timestamp(t, tz),
     };
     let s = col.as_materialized_series();
