@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""leadscore against the peer baseline (pandas + scikit-learn + LightGBM) on identical files.
+"""leadscore against the peers (polars + LightGBM, and pandas + scikit-learn + LightGBM) on identical files.
 
 Usage:
     python3 benches/peer.py --leads 1000000 [--extra-attributes 38] [--dir DIR] [--seed 1]
-                            [--bin target/release/leadscore] [--peer ../shared/peer/reference.py]
+                            [--bin target/release/leadscore] [--peer PEER.py ...]
 
 Generates a Salesforce-shaped synthetic export (12 months) in DIR (default
 target/peer-bench/<leads>; reused when it is already there), then runs, one after the other and
@@ -11,13 +11,16 @@ each under /usr/bin/time -v:
 
 1. `leadscore run --config DIR/leadscore.toml` from scratch (runs/ and models/ removed first):
    the whole DAG, ingest to export, with a retrain;
-2. the peer's reference.py on the same Lead.csv and Opportunity.csv, with a meta.json giving the
-   same target (Closed Won, New Business), window, training date and evaluation range: the
-   leadscore champion's out-of-time validation leads.
+2. each peer on the same Lead.csv and Opportunity.csv, with a meta.json giving the same target
+   (Closed Won, New Business), window, training date and evaluation range: the leadscore
+   champion's out-of-time validation leads. By default the expert peer (../shared/peer/expert.py:
+   polars, LightGBM on native categoricals), which the targets refer to, then the reference peer
+   (../shared/peer/reference.py: pandas, a dense one-hot matrix); `--peer` (repeatable) names
+   others.
 
 Prints a table (wall seconds, peak memory, out-of-time AUC of each, and the AUC of the synthetic
-truth on the same leads) and the ratios, and writes DIR/peer-bench.json. Needs pandas, pyarrow,
-scikit-learn and lightgbm, and a release build (`cargo build --release`).
+truth on the same leads) and the ratios against each peer, and writes DIR/peer-bench.json. Needs
+polars, pandas, pyarrow, scikit-learn and lightgbm, and a release build (`cargo build --release`).
 """
 import argparse, json, os, re, shutil, subprocess, sys, time
 
@@ -56,8 +59,10 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--dir")
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "leadscore"))
-    ap.add_argument("--peer", default=os.path.join(ROOT, "..", "shared", "peer", "reference.py"))
+    ap.add_argument("--peer", action="append",
+                    help="a peer script (repeatable); default: the expert peer, then the reference peer")
     a = ap.parse_args()
+    peers = a.peer or [os.path.join(ROOT, "..", "shared", "peer", name) for name in ("expert.py", "reference.py")]
     d = os.path.abspath(a.dir or os.path.join(ROOT, "target", "peer-bench", str(a.leads)))
     if not os.path.exists(a.bin):
         raise SystemExit(f"{a.bin} not found: run `cargo build --release` first")
@@ -72,42 +77,46 @@ def main():
     ours = evaluate(d)
     meta = peer_meta(d)
     json.dump(meta, open(os.path.join(d, "meta.json"), "w"), indent=1)
-    out, peer_wall, peer_peak, failure = timed([sys.executable, os.path.abspath(a.peer), d], may_fail=True)
-    peer = json.loads(out) if failure is None else None
-
     result = {
         "leads": a.leads,
         "attributes": len(meta["attributes"]),
         "evaluation_leads": ours["validation_leads"],
         "leadscore": {"wall_seconds": round(ls_wall, 1), "peak_mib": round(ls_peak), "auc": ours["auc"]},
-        "peer": {"wall_seconds": round(peer_wall, 1), "peak_mib": round(peer_peak), "failure": failure},
         "truth_auc": ours["truth_auc_same_leads"],
+        "peers": [],
     }
-    if peer is not None:
-        result["peer"].update({"lightgbm_auc": round(peer["lightgbm"]["auc"], 4),
-                               "logistic_auc": round(peer["logistic"]["auc"], 4),
-                               "evaluation_leads": peer["n_eval"], "phases": peer.get("seconds")})
-    # A failed peer gives bounds: it needed more than its wall time and its peak memory.
-    result["ratios"] = {
-        "speedup": round(peer_wall / ls_wall, 2),
-        "memory_share": round(ls_peak / peer_peak, 3),
-        "auc_difference": round(ours["auc"] - peer["lightgbm"]["auc"], 4) if peer else None,
-        "bounds_only": failure is not None,
-    }
+    for script in peers:
+        out, peer_wall, peer_peak, failure = timed([sys.executable, os.path.abspath(script), d], may_fail=True)
+        peer = json.loads(out) if failure is None else None
+        row = {"peer": os.path.basename(script), "wall_seconds": round(peer_wall, 1), "peak_mib": round(peer_peak),
+               "failure": failure}
+        if peer is not None:
+            row.update({"lightgbm_auc": round(peer["lightgbm"]["auc"], 4),
+                        "logistic_auc": round(peer["logistic"]["auc"], 4),
+                        "evaluation_leads": peer["n_eval"], "phases": peer.get("seconds")})
+        # A failed peer gives bounds: it needed more than its wall time and its peak memory.
+        row["ratios"] = {
+            "speedup": round(peer_wall / ls_wall, 2),
+            "memory_share": round(ls_peak / peer_peak, 3),
+            "auc_difference": round(ours["auc"] - peer["lightgbm"]["auc"], 4) if peer else None,
+            "bounds_only": failure is not None,
+        }
+        result["peers"].append(row)
     json.dump(result, open(os.path.join(d, "peer-bench.json"), "w"), indent=1)
     print(f"{a.leads} leads, {len(meta['attributes'])} attributes, out-of-time AUC on {ours['validation_leads']} leads "
           f"(truth {ours['truth_auc_same_leads']:.4f})")
-    print(f"{'':<22}{'wall s':>9}{'peak MiB':>10}{'AUC':>9}")
-    print(f"{'leadscore (whole DAG)':<22}{ls_wall:>9.1f}{ls_peak:>10.0f}{ours['auc']:>9.4f}")
-    r = result["ratios"]
-    if peer is not None:
-        print(f"{'peer (LightGBM)':<22}{peer_wall:>9.1f}{peer_peak:>10.0f}{result['peer']['lightgbm_auc']:>9.4f}")
-        print(f"leadscore is {r['speedup']}x faster, uses {r['memory_share']:.2f} of the peer's peak memory, "
-              f"AUC {r['auc_difference']:+.4f} against LightGBM (targets: 5x, at most 0.33, not lower)")
-    else:
-        print(f"{'peer (LightGBM)':<22}{peer_wall:>9.1f}{peer_peak:>10.0f}{'-':>9}   {failure}")
-        print(f"the peer did not finish ({failure}): leadscore is more than {r['speedup']}x faster and uses less "
-              f"than {r['memory_share']:.2f} of the memory the peer had reached")
+    print(f"{'':<26}{'wall s':>9}{'peak MiB':>10}{'AUC':>9}{'speed':>8}{'memory':>8}")
+    print(f"{'leadscore (whole DAG)':<26}{ls_wall:>9.1f}{ls_peak:>10.0f}{ours['auc']:>9.4f}")
+    for row in result["peers"]:
+        r = row["ratios"]
+        name = f"{row['peer']} (LightGBM)"
+        auc = f"{row['lightgbm_auc']:.4f}" if row["failure"] is None else "-"
+        bound = ">" if r["bounds_only"] else ""
+        print(f"{name:<26}{row['wall_seconds']:>9.1f}{row['peak_mib']:>10.0f}{auc:>9}"
+              f"{bound + str(r['speedup']) + 'x':>8}{r['memory_share']:>8.2f}"
+              + (f"   {row['failure']}" if row["failure"] else f"   AUC {r['auc_difference']:+.4f}"))
+    print("speed: the peer's wall time over leadscore's; memory: leadscore's peak over the peer's "
+          "(targets against expert.py: at least 5x, at most 0.33, AUC not lower)")
 
 
 if __name__ == "__main__":
