@@ -1,4 +1,4 @@
-//! Fitting the classifiers: regularised logistic regression (linfa-logistic) and gradient-boosted
+//! Fitting the classifiers: regularised logistic regression ([`crate::logistic`]) and gradient-boosted
 //! trees (forust-ml) with early stopping on a time-ordered slice.
 
 use forust_ml::gradientbooster::ImportanceMethod;
@@ -9,9 +9,6 @@ use forust_ml::{GradientBooster, Matrix};
 use leadscore_core::config::Train;
 use leadscore_model::value::{SegmentValue, ValueModel, quantile};
 use leadscore_model::{Classifier, Design};
-use linfa::prelude::*;
-use linfa_logistic::LogisticRegression;
-use ndarray::{Array1, Array2, ShapeBuilder};
 
 use crate::data::{rows, select};
 use crate::error::{Result, TrainError};
@@ -122,24 +119,10 @@ pub fn logistic_rows(y: &[bool], columns: usize) -> Vec<usize> {
 /// Fits the logistic regression on a linear-encoded design (the rows [`logistic_rows`] picked).
 pub fn logistic(x: &Design, y: &[bool], cfg: &Train) -> Result<(Classifier, usize)> {
     let n = x.rows;
-    // In f32: linfa streams the whole design through memory on every product, so half the bytes
-    // is about half the time; the coefficients return to f64.
-    let data: Vec<f32> = x.data.iter().map(|v| *v as f32).collect();
-    let arr = Array2::from_shape_vec((n, x.columns.len()).f(), data)
-        .map_err(|e| TrainError::Internal(format!("design shape: {e}")))?;
-    let ds = Dataset::new(arr, Array1::from(y.to_vec()));
-    let fitted = LogisticRegression::<f32>::default()
-        .alpha(cfg.l2 as f32)
-        .max_iterations(100)
-        // The loss is a sum over rows, so the tolerance on its gradient scales with them.
-        .gradient_tolerance(1e-5 * n as f32)
-        .fit(&ds)
-        .map_err(|e| TrainError::Fit { model: "logistic regression", message: e.to_string() })?;
-    // linfa-logistic takes the first label it meets as its positive class: orient the model so
-    // that it gives the log-odds of converting.
-    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
-    let coefficients = fitted.params().iter().map(|c| sign * f64::from(*c)).collect();
-    Ok((Classifier::Logistic { coefficients, intercept: sign * f64::from(fitted.intercept()) }, n))
+    // The loss is a sum over rows, so the tolerance on its gradient scales with them.
+    let (coefficients, intercept) = crate::logistic::fit(x, y, cfg.l2, 100, 1e-5 * n as f64)
+        .map_err(|message| TrainError::Fit { model: "logistic regression", message })?;
+    Ok((Classifier::Logistic { coefficients, intercept }, n))
 }
 
 fn booster(cfg: &Train, rounds: usize, regression: bool, rows: usize) -> GradientBooster {

@@ -5,7 +5,7 @@
 //!
 //! 1. the volume gate: fewer than `[labels] min_conversions` target conversions refuses to train
 //!    (exit 4); short history or few conversions per month warn;
-//! 2. a regularised logistic regression (linfa-logistic, linear encoding) as the baseline and
+//! 2. a regularised logistic regression (argmin's L-BFGS on a one-pass loss, linear encoding) as the baseline and
 //!    gradient-boosted trees (forust-ml, trees encoding, missing values native, early stopping on
 //!    the newest 15% of the training slice, then refitted on all of it);
 //! 3. calibration of each on the validation slice, Platt or isotonic by cross-fitted log loss
@@ -25,6 +25,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod fit;
 mod html;
+pub mod logistic;
 pub mod recency;
 mod report;
 pub mod value;
