@@ -78,8 +78,7 @@ pub fn empty_tables(
         out.push(("events".to_string(), frame(&artifact::EVENTS, text(extra))));
     }
     for t in tables {
-        let schema: Schema = t.columns.iter().map(|(n, k)| Field::new(n.as_str().into(), k.dtype())).collect();
-        out.push((t.name.clone(), DataFrame::empty_with_schema(&schema).lazy()));
+        out.push((t.name.clone(), DataFrame::empty_with_schema(&t.schema()).lazy()));
     }
     out
 }

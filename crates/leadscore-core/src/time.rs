@@ -177,13 +177,8 @@ pub fn parse_timestamp(raw: &str, tz: Tz) -> Result<i64, TimestampError> {
     parse_unchecked(raw, tz).and_then(in_range)
 }
 
-/// Parses `raw` with a strftime `format` (`%m/%d/%Y %I:%M %p`): with an offset (`%z`) as that
-/// instant, else as local time in `tz`; a format without a time of day gives local midnight.
-pub fn parse_with_format(raw: &str, format: &str, tz: Tz) -> Result<i64, TimestampError> {
-    TimestampFormat::new(format).parse(raw, tz)
-}
-
-/// A strftime format (`timestamp_format`) read once, to parse a column of values with it.
+/// A strftime format (`timestamp_format`, `%m/%d/%Y %I:%M %p`) read once, to parse a column of
+/// values with it.
 #[derive(Debug, Clone)]
 pub struct TimestampFormat<'a> {
     items: Vec<chrono::format::Item<'a>>,
@@ -195,10 +190,10 @@ impl<'a> TimestampFormat<'a> {
         Self { items: chrono::format::StrftimeItems::new(format).collect() }
     }
 
-    /// Parses `raw` as [`parse_with_format`] says: the text is parsed once, then read as an
-    /// instant when it has an offset, else as a local time or a date (what chrono's
-    /// `parse_from_str` of `DateTime`, `NaiveDateTime` and `NaiveDate` each do after the same
-    /// parse).
+    /// Parses `raw`: with an offset (`%z`) as that instant, else as local time in `tz`; a format
+    /// without a time of day gives local midnight. The text is parsed once, then read as an
+    /// instant, a local time or a date (what chrono's `parse_from_str` of `DateTime`,
+    /// `NaiveDateTime` and `NaiveDate` each do after the same parse).
     pub fn parse(&self, raw: &str, tz: Tz) -> Result<i64, TimestampError> {
         let s = raw.trim();
         if s.is_empty() {
@@ -383,6 +378,10 @@ mod tests {
 
     fn ams() -> Tz {
         chrono_tz::Europe::Amsterdam
+    }
+
+    fn parse_with_format(raw: &str, format: &str, tz: Tz) -> Result<i64, TimestampError> {
+        TimestampFormat::new(format).parse(raw, tz)
     }
 
     fn utc(s: &str) -> i64 {

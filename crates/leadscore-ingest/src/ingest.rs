@@ -730,18 +730,14 @@ fn process_source(
     let tz = source.timezone.unwrap_or(config.project.timezone);
     let kind = source.kind;
     let (mappings, preset_missing) = file_mappings(config, source, files)?;
-    for f in files.iter().filter(|f| f.frame.width() == 0 && f.unreadable.is_empty()) {
-        warnings.push(format!("{}: empty file (0 bytes), no {kind} read from it", f.path.display()));
-    }
+    warn_empty_files(files, kind.name(), warnings);
     let masked = masked_columns(config, source);
     let (attr_kinds, mut attr_reports) = attribute_kinds(config, kind, files)?;
     let mut report = SourceReport::new(kind.name().to_string(), preset_missing);
     let mut accepted: Option<DataFrame> = None;
     for (fi, (f, mapping)) in files.iter().zip(&mappings).enumerate() {
         let n = f.frame.height();
-        let file_name = f.path.display().to_string();
-        report.files.push(FileReport { path: file_name.clone(), rows: f.records_read() });
-        report.read += f.records_read();
+        count_file(&mut report, f);
         reject_unreadable(f, &masked, rejects, &mut report);
         let Some(mapping) = mapping else { continue };
         let p = parse_file(config, source, f, mapping, &attr_kinds, tz)?;
@@ -761,14 +757,7 @@ fn process_source(
         // The record number (1-based) of each row, as the rejects table gives it.
         let records: Vec<u32> = (0..n).map(|i| f.record(i) as u32).collect();
         df.with_column(Column::new(ROW_IDX.into(), records))?;
-        let mask = BooleanChunked::from_slice("keep".into(), &keep);
-        let df = df.filter(&mask)?;
-        match &mut accepted {
-            None => accepted = Some(df),
-            Some(acc) => {
-                acc.vstack_mut(&df)?;
-            }
-        }
+        append(&mut accepted, df.filter(&BooleanChunked::from_slice("keep".into(), &keep))?)?;
     }
     let mut table = match accepted {
         Some(df) => df,
@@ -778,13 +767,7 @@ fn process_source(
         table = with_derived_event_ids(table)?;
     }
     let table = dedupe(table, source, files, &masked, rejects, &mut report)?;
-    report.accepted = table.height() as u64;
-    if report.read != report.accepted + report.rejected {
-        return Err(IngestError::Internal(format!(
-            "{kind}: read {} rows but accepted {} + rejected {}",
-            report.read, report.accepted, report.rejected
-        )));
-    }
+    accounted(&mut report, table.height())?;
     let tf = time_field(kind);
     report.record_span(table.column(tf)?.datetime()?.physical(), run_start);
     for a in &mut attr_reports {
@@ -793,6 +776,42 @@ fn process_source(
     let id = kind.id_field();
     let table = table.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT]).sort([tf, id], SortMultipleOptions::default())?;
     Ok(SourceResult { table, report, attributes: attr_reports })
+}
+
+/// Warns of the files of a source that are empty (0 bytes): no `what` is read from them.
+fn warn_empty_files(files: &[RawFile], what: &str, warnings: &mut Vec<String>) {
+    for f in files.iter().filter(|f| f.frame.width() == 0 && f.unreadable.is_empty()) {
+        warnings.push(format!("{}: empty file (0 bytes), no {what} read from it", f.path.display()));
+    }
+}
+
+/// Counts a file and its records in its source's report.
+fn count_file(report: &mut SourceReport, f: &RawFile) {
+    report.files.push(FileReport { path: f.path.display().to_string(), rows: f.records_read() });
+    report.read += f.records_read();
+}
+
+/// Adds a file's kept rows to those of the files before it.
+fn append(acc: &mut Option<DataFrame>, df: DataFrame) -> Result<()> {
+    match acc {
+        None => *acc = Some(df),
+        Some(acc) => {
+            acc.vstack_mut(&df)?;
+        }
+    }
+    Ok(())
+}
+
+/// Records the rows a source accepted, and checks that every row read is accepted or rejected.
+fn accounted(report: &mut SourceReport, accepted: usize) -> Result<()> {
+    report.accepted = accepted as u64;
+    if report.read == report.accepted + report.rejected {
+        return Ok(());
+    }
+    Err(IngestError::Internal(format!(
+        "{}: read {} rows but accepted {} + rejected {}",
+        report.source, report.read, report.accepted, report.rejected
+    )))
 }
 
 /// Reads a `[sources.tables]` table: its declared columns parsed by kind, in the config's order;
@@ -809,10 +828,10 @@ fn process_table(
     let tz = table.timezone.unwrap_or(config.project.timezone);
     let section = table.section();
     let mut report = SourceReport::new(section.clone(), Vec::new());
+    warn_empty_files(files, &format!("rows of [sources.{section}]"), warnings);
     let mut parts: Option<DataFrame> = None;
     for f in files {
-        report.files.push(FileReport { path: f.path.display().to_string(), rows: f.records_read() });
-        report.read += f.records_read();
+        count_file(&mut report, f);
         let masked: HashSet<&str> = if config.privacy.keep_raw_identifiers {
             HashSet::new()
         } else {
@@ -825,12 +844,6 @@ fn process_table(
         };
         reject_unreadable(f, &masked, rejects, &mut report);
         if f.frame.width() == 0 {
-            if f.unreadable.is_empty() {
-                warnings.push(format!(
-                    "{}: empty file (0 bytes), no rows of [sources.{section}] read from it",
-                    f.path.display()
-                ));
-            }
             continue;
         }
         let mut issues = Vec::new();
@@ -850,28 +863,11 @@ fn process_table(
             columns.push(parsed);
         }
         let keep = reject_rows(f, issues, &masked, rejects, &mut report);
-        let df = DataFrame::new_infer_height(columns)?.filter(&BooleanChunked::from_slice("keep".into(), &keep))?;
-        match &mut parts {
-            None => parts = Some(df),
-            Some(acc) => {
-                acc.vstack_mut(&df)?;
-            }
-        }
+        let df = DataFrame::new_infer_height(columns)?;
+        append(&mut parts, df.filter(&BooleanChunked::from_slice("keep".into(), &keep))?)?;
     }
-    let df = match parts {
-        Some(df) => df,
-        None => {
-            let schema: Schema = table.columns.iter().map(|(n, k)| Field::new(n.as_str().into(), k.dtype())).collect();
-            DataFrame::empty_with_schema(&schema)
-        }
-    };
-    report.accepted = df.height() as u64;
-    if report.read != report.accepted + report.rejected {
-        return Err(IngestError::Internal(format!(
-            "{section}: read {} rows but accepted {} + rejected {}",
-            report.read, report.accepted, report.rejected
-        )));
-    }
+    let df = parts.unwrap_or_else(|| DataFrame::empty_with_schema(&table.schema()));
+    accounted(&mut report, df.height())?;
     Ok((df, report))
 }
 

@@ -66,6 +66,11 @@ impl Table {
     pub fn section(&self) -> String {
         format!("tables.{}", self.name)
     }
+
+    /// The columns ingest writes, with their types: what a query sees.
+    pub fn schema(&self) -> polars::prelude::Schema {
+        self.columns.iter().map(|(n, k)| polars::prelude::Field::new(n.as_str().into(), k.dtype())).collect()
+    }
 }
 
 /// Where a mapped column name came from.
@@ -163,6 +168,14 @@ pub fn select_all(table: &str) -> Option<String> {
     }
     let quoted: Vec<String> = parts.iter().map(|p| format!("\"{}\"", p.replace('"', "\"\""))).collect();
     Some(format!("SELECT * FROM {}", quoted.join(".")))
+}
+
+/// What a source and a table both say of how to read them ([`Validator::reading`]).
+struct Reading {
+    location: Location,
+    max_reject_rate: f64,
+    /// The `timezone` written, when valid.
+    timezone: Option<chrono_tz::Tz>,
 }
 
 /// The default of `[sources.*] max_reject_rate`: a twentieth of the rows.
@@ -314,7 +327,7 @@ impl<'a> Validator<'a> {
         preset: Option<Preset>,
     ) -> Option<Source> {
         let mut ok = true;
-        let (location, max_reject_rate) = self.reading(path, &raw, &mut ok);
+        let Reading { location, max_reject_rate, timezone } = self.reading(path, &raw, &mut ok);
         if !raw.columns.is_empty() {
             self.problem(
                 &path.key("columns"),
@@ -323,18 +336,14 @@ impl<'a> Validator<'a> {
             ok = false;
         }
         let event_preset = self.event_preset(kind, path, raw.preset.as_deref(), &mut ok);
-        let timezone = match raw.timezone.as_deref().map(crate::time::parse_tz) {
-            None => event_preset.and_then(EventPreset::timezone).or_else(|| preset.and_then(Preset::timezone)),
-            Some(Ok(tz)) => Some(tz),
-            Some(Err(msg)) => {
-                self.problem(&path.key("timezone"), msg);
-                ok = false;
-                None
-            }
+        // Without its own `timezone`, a source's times are in its preset's, if it has one.
+        let timezone = match (timezone, raw.timezone.is_some()) {
+            (None, false) => event_preset.and_then(EventPreset::timezone).or_else(|| preset.and_then(Preset::timezone)),
+            (tz, _) => tz,
         };
         let mapping = self.mapping(kind, path, &raw.mapping, (preset, event_preset), &mut ok);
         self.extra_columns(kind, path, &raw.extra, &mut ok);
-        self.timestamp_formats(kind, path, raw.timestamp_format.as_deref(), &raw.timestamp_formats, &mut ok);
+        self.timestamp_formats(kind, path, &raw.timestamp_formats, &mut ok);
         if !ok {
             return None;
         }
@@ -351,9 +360,10 @@ impl<'a> Validator<'a> {
         })
     }
 
-    /// Where a source or a table is read from, checked (a file path, or a PostgreSQL query; the
-    /// encoding, the delimiter), and its reject limit.
-    fn reading(&mut self, path: &KeyPath, raw: &RawSource, ok: &mut bool) -> (Location, f64) {
+    /// What a source and a table both say of how to read them, checked: where from (a file path,
+    /// or a PostgreSQL query; the encoding, the delimiter), the reject limit, the time zone (its
+    /// own `timezone`, if given) and the `timestamp_format`.
+    fn reading(&mut self, path: &KeyPath, raw: &RawSource, ok: &mut bool) -> Reading {
         let database = self.database(path, raw, ok);
         let file_path = raw.path.as_deref().map(str::trim).unwrap_or_default().to_string();
         let database_keys = raw.query.is_some() || raw.table.is_some() || raw.connection.is_some();
@@ -376,7 +386,21 @@ impl<'a> Validator<'a> {
             );
             *ok = false;
         }
-        (Location { path: file_path, database, encoding, format: raw.format, delimiter }, max_reject_rate)
+        if let Some(Err(e)) = raw.timestamp_format.as_deref().map(crate::time::check_format) {
+            self.problem(&path.key("timestamp_format"), e);
+            *ok = false;
+        }
+        let timezone = match raw.timezone.as_deref().map(crate::time::parse_tz) {
+            None => None,
+            Some(Ok(tz)) => Some(tz),
+            Some(Err(msg)) => {
+                self.problem(&path.key("timezone"), msg);
+                *ok = false;
+                None
+            }
+        };
+        let location = Location { path: file_path, database, encoding, format: raw.format, delimiter };
+        Reading { location, max_reject_rate, timezone }
     }
 
     /// `[sources.tables]`: each `[sources.tables.<name>]` read like a source, with the kinds of
@@ -432,21 +456,8 @@ impl<'a> Validator<'a> {
                 self.problem(&tp.key("columns").key(column), "must name a column of the table");
                 table_ok = false;
             }
-            if let Some(Err(e)) = raw.timestamp_format.as_deref().map(crate::time::check_format) {
-                self.problem(&tp.key("timestamp_format"), e);
-                table_ok = false;
-            }
-            let timezone = match raw.timezone.as_deref().map(crate::time::parse_tz) {
-                None => None,
-                Some(Ok(tz)) => Some(tz),
-                Some(Err(msg)) => {
-                    self.problem(&tp.key("timezone"), msg);
-                    table_ok = false;
-                    None
-                }
-            };
             ok &= table_ok;
-            let (location, max_reject_rate) = reading;
+            let Reading { location, max_reject_rate, timezone } = reading;
             out.push(Table {
                 name,
                 location,
@@ -674,20 +685,15 @@ impl<'a> Validator<'a> {
         mapping
     }
 
-    /// `timestamp_format` must be a strftime format with a date; `timestamp_formats` may name
-    /// only the source's canonical timestamp fields.
+    /// `timestamp_formats` may name only the source's canonical timestamp fields, each with a
+    /// strftime format with a date.
     fn timestamp_formats(
         &mut self,
         kind: SourceKind,
         path: &KeyPath,
-        format: Option<&str>,
         per_field: &BTreeMap<String, String>,
         ok: &mut bool,
     ) {
-        if let Some(Err(e)) = format.map(crate::time::check_format) {
-            self.problem(&path.key("timestamp_format"), e);
-            *ok = false;
-        }
         let fields: Vec<&str> = kind.fields().iter().filter(|f| f.ty == FieldType::Timestamp).map(|f| f.name).collect();
         for (field, format) in per_field {
             let key = path.key("timestamp_formats").key(field);

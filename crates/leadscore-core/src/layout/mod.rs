@@ -202,7 +202,13 @@ impl RunLayout {
     /// The path of an artifact of the run date, checked to exist: when it does not, the error
     /// names the stage to run.
     pub fn existing(&self, date: RunDate, artifact: &Artifact) -> Result<PathBuf> {
-        let path = self.output(date, artifact.producer, artifact.file);
+        self.existing_file(date, artifact, artifact.file)
+    }
+
+    /// The path of `file` of `artifact`'s producer on the run date, checked to exist as
+    /// [`Self::existing`] checks it.
+    fn existing_file(&self, date: RunDate, artifact: &Artifact, file: &str) -> Result<PathBuf> {
+        let path = self.output(date, artifact.producer, file);
         if !path.exists() {
             return Err(CoreError::MissingStageOutput {
                 path,
@@ -216,7 +222,18 @@ impl RunLayout {
     /// Reads a table of the run date and checks its declared columns; names the stage to run
     /// when it is missing, and the file and column when a column is missing or of another kind.
     pub fn read_table(&self, date: RunDate, artifact: &Artifact) -> Result<(polars::prelude::DataFrame, InputFile)> {
-        let path = self.existing(date, artifact)?;
+        self.read_table_file(date, artifact, artifact.file)
+    }
+
+    /// [`Self::read_table`] of `file` of the artifact's producer (the artifact itself, or one of
+    /// its members).
+    fn read_table_file(
+        &self,
+        date: RunDate,
+        artifact: &Artifact,
+        file: &str,
+    ) -> Result<(polars::prelude::DataFrame, InputFile)> {
+        let path = self.existing_file(date, artifact, file)?;
         let df = io::read_parquet(&path)?;
         artifact.check(&df, &path)?;
         let input = InputFile::hash(&path, Some(df.height() as u64))?;
@@ -231,17 +248,7 @@ impl RunLayout {
         artifact: &Artifact,
         name: &str,
     ) -> Result<(polars::prelude::DataFrame, InputFile)> {
-        let path = self.output(date, artifact.producer, &artifact.member(name));
-        if !path.is_file() {
-            return Err(CoreError::MissingStageOutput {
-                path,
-                stage: artifact.producer.name().into(),
-                run_date: date.to_string(),
-            });
-        }
-        let df = io::read_parquet(&path)?;
-        let input = InputFile::hash(&path, Some(df.height() as u64))?;
-        Ok((df, input))
+        self.read_table_file(date, artifact, &artifact.member(name))
     }
 
     /// The run dates whose `artifact` was committed (its stage's manifest written), oldest first.

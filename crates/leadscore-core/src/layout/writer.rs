@@ -93,19 +93,18 @@ impl StageWriter {
         &self.final_dir
     }
 
-    /// Writes a table (with this run's metadata).
+    /// Writes a table (with this run's metadata), recorded by its path in the stage folder
+    /// (`tables/<name>.parquet` for a member of a folder artifact).
     pub fn write_parquet(&mut self, file: &str, df: &mut polars::prelude::DataFrame) -> Result<()> {
         let rec = io::write_parquet(&self.staging.join(file), df, &self.meta)?;
-        self.outputs.push(rec);
+        self.outputs.push(WrittenFile { file: file.to_string(), ..rec });
         Ok(())
     }
 
     /// Writes a declared output table of this stage (with this run's metadata); a table without
     /// its declared columns is a bug.
     pub fn write_table(&mut self, a: &crate::artifact::Artifact, df: &mut polars::prelude::DataFrame) -> Result<()> {
-        if a.producer != self.stage {
-            return Err(CoreError::Internal(format!("stage `{}` writes {} of `{}`", self.stage, a.file, a.producer)));
-        }
+        self.own(a)?;
         let path = self.staging.join(a.file);
         a.check(df, &path)
             .map_err(|e| CoreError::Internal(format!("an output does not match its declaration: {e}")))?;
@@ -120,16 +119,19 @@ impl StageWriter {
         name: &str,
         df: &mut polars::prelude::DataFrame,
     ) -> Result<()> {
-        if a.producer != self.stage {
-            return Err(CoreError::Internal(format!("stage `{}` writes {} of `{}`", self.stage, a.file, a.producer)));
-        }
+        self.own(a)?;
         let folder = self.staging.join(a.file);
         fs::create_dir_all(&folder).map_err(|source| CoreError::Write { path: folder.clone(), source })?;
-        let file = a.member(name);
-        // Recorded by its path in the stage folder: the file name alone could be another output's.
-        let rec = io::write_parquet(&self.staging.join(&file), df, &self.meta)?;
-        self.outputs.push(WrittenFile { file, ..rec });
-        Ok(())
+        self.write_parquet(&a.member(name), df)
+    }
+
+    /// A stage writes only its own artifacts: another's is a bug.
+    fn own(&self, a: &crate::artifact::Artifact) -> Result<()> {
+        if a.producer == self.stage {
+            Ok(())
+        } else {
+            Err(CoreError::Internal(format!("stage `{}` writes {} of `{}`", self.stage, a.file, a.producer)))
+        }
     }
 
     /// Writes a JSON document (a report).
