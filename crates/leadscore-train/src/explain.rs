@@ -12,8 +12,10 @@ use crate::error::{Result, TrainError};
 
 /// Depth of the explainer tree.
 pub const DEPTH: usize = 3;
-/// Most training rows the explainer sees (an even subsample over time above this).
-pub const MAX_ROWS: usize = 200_000;
+/// Most training rows the explainer sees (an even subsample over time above this). A depth-3
+/// tree whose leaves hold at least 1% of the weight is stable on 50k rows; linfa-trees sorts
+/// every column at every node on one thread, so 200k rows took 1.0 s at 300k leads, 0.4 s now.
+pub const MAX_ROWS: usize = 50_000;
 
 /// One leaf of the explainer: a readable rule and how its leads converted.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -139,6 +139,9 @@ fn booster(cfg: &Train, rounds: usize, regression: bool, rows: usize) -> Gradien
         .set_min_leaf_weight(2.0)
         .set_seed(cfg.seed)
         .set_parallel(true)
+        // Histograms filled row by row from a tiled copy of the binned data: the same trees up
+        // to the last bits of the sums, 25-30% less time than the column-wise fill (benches/).
+        .set_tiled_histograms(true)
 }
 
 /// A booster fitted with early stopping, and the probe's out-of-sample predictions on the
