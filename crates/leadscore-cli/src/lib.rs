@@ -186,7 +186,7 @@ fn train(run: &args::RunArgs, as_json: bool, log_format: LogFormat) -> anyhow::R
 fn validate(run: &args::RunArgs) -> anyhow::Result<()> {
     let (config, ctx) = context(run)?;
     let (sources, _) = leadscore_ingest::read_sources(&config, None)?;
-    let ingested = leadscore_ingest::run(&config, &sources, &ctx)?;
+    let ingested = leadscore_ingest::run(&config, sources, &ctx)?;
     let mut text =
         format!("{}: configuration is valid (config hash {}).\n", run.config.display(), &ctx.config_hash[..12]);
     text.push_str(&ingested.report.summary());

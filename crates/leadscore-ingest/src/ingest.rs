@@ -721,7 +721,7 @@ fn reject_rows(
 fn process_source(
     config: &Config,
     source: &Source,
-    files: &[RawFile],
+    files: Vec<RawFile>,
     run_start: i64,
     rejects: &mut Rejects,
     warnings: &mut Vec<String>,
@@ -729,10 +729,10 @@ fn process_source(
     // Times without an offset are in the source's time zone (its own, or its preset's).
     let tz = source.timezone.unwrap_or(config.project.timezone);
     let kind = source.kind;
-    let (mappings, preset_missing) = file_mappings(config, source, files)?;
-    warn_empty_files(files, kind.name(), warnings);
+    let (mappings, preset_missing) = file_mappings(config, source, &files)?;
+    warn_empty_files(&files, kind.name(), warnings);
     let masked = masked_columns(config, source);
-    let (attr_kinds, mut attr_reports) = attribute_kinds(config, kind, files)?;
+    let (attr_kinds, mut attr_reports) = attribute_kinds(config, kind, &files)?;
     let mut report = SourceReport::new(kind.name().to_string(), preset_missing);
     let mut accepted: Option<DataFrame> = None;
     for (fi, (f, mapping)) in files.iter().zip(&mappings).enumerate() {
@@ -757,7 +757,7 @@ fn process_source(
         // The record number (1-based) of each row, as the rejects table gives it.
         let records: Vec<u32> = (0..n).map(|i| f.record(i) as u32).collect();
         df.with_column(Column::new(ROW_IDX.into(), records))?;
-        append(&mut accepted, df.filter(&BooleanChunked::from_slice("keep".into(), &keep))?)?;
+        append(&mut accepted, kept_rows(df, &keep)?)?;
     }
     let mut table = match accepted {
         Some(df) => df,
@@ -766,7 +766,9 @@ fn process_source(
     if kind == SourceKind::Events && source.column(events::EVENT_ID).is_none() {
         table = with_derived_event_ids(table)?;
     }
-    let table = dedupe(table, source, files, &masked, rejects, &mut report)?;
+    let table = dedupe(table, source, &files, &masked, rejects, &mut report)?;
+    // The files' text is not needed past this point: freed before the typed table is sorted.
+    drop(files);
     accounted(&mut report, table.height())?;
     let tf = time_field(kind);
     report.record_span(table.column(tf)?.datetime()?.physical(), run_start);
@@ -774,7 +776,7 @@ fn process_source(
         a.filled = (table.height() - table.column(&a.name)?.null_count()) as u64;
     }
     let id = kind.id_field();
-    let table = table.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT]).sort([tf, id], SortMultipleOptions::default())?;
+    let table = sorted_by_time(table.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT]), tf, id)?;
     Ok(SourceResult { table, report, attributes: attr_reports })
 }
 
@@ -975,7 +977,31 @@ fn dedupe(
             },
         );
     }
-    Ok(df.filter(&BooleanChunked::from_slice("keep".into(), &keep))?)
+    kept_rows(df, &keep)
+}
+
+/// The rows of `df` marked in `keep`; `df` itself when every row is (no copy).
+fn kept_rows(df: DataFrame, keep: &[bool]) -> Result<DataFrame> {
+    if keep.iter().all(|k| *k) {
+        return Ok(df);
+    }
+    Ok(df.filter(&BooleanChunked::from_slice("keep".into(), keep))?)
+}
+
+/// `df` ordered by its time field, then its id (ids are unique here, so the order is total).
+/// An export is often in that order already: then `df` is returned as it is, without the copy a
+/// sort makes (a second copy of the typed table at ingest's peak).
+fn sorted_by_time(df: DataFrame, time: &str, id: &str) -> Result<DataFrame> {
+    let in_order = {
+        let (t, ids) = (df.column(time)?.datetime()?.physical(), df.column(id)?.str()?);
+        // Nulls first, as the sort puts them.
+        let key = |i: usize| (t.get(i), ids.get(i));
+        (1..df.height()).all(|i| key(i - 1) <= key(i))
+    };
+    if in_order {
+        return Ok(df);
+    }
+    Ok(df.sort([time, id], SortMultipleOptions::default())?)
 }
 
 /// The most frequent reject reasons of a source, with counts and the first rows of each
@@ -1065,19 +1091,21 @@ fn rejected_share_warning(r: &SourceReport) -> Option<String> {
 }
 
 /// Runs ingest on frames already read: the stage's logic, free of file I/O.
-pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<IngestOutputs> {
+pub fn run(config: &Config, inputs: RawSources, ctx: &RunContext) -> Result<IngestOutputs> {
     let run_start = ctx.run_date.start_micros(config.project.timezone);
     let mut rejects = Rejects::default();
     let mut warnings = Vec::new();
-    let lead_rows: u64 = inputs.leads.iter().map(RawFile::records_read).sum();
+    // Each source's text is freed once its table is made (the leads' before the deals are parsed).
+    let RawSources { leads, deals, events, tables: table_files } = inputs;
+    let lead_rows: u64 = leads.iter().map(RawFile::records_read).sum();
     if lead_rows == 0 {
-        let files = inputs.leads.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>();
+        let files = leads.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>();
         return Err(IngestError::NoLeads {
             verb: if files.len() == 1 { "has" } else { "have" },
             files: files.join(", "),
         });
     }
-    let leads = process_source(config, &config.sources.leads, &inputs.leads, run_start, &mut rejects, &mut warnings)?;
+    let leads = process_source(config, &config.sources.leads, leads, run_start, &mut rejects, &mut warnings)?;
     reject_gate(config.sources.leads.max_reject_rate, &leads.report, &rejects)?;
     if leads.report.accepted == 0 {
         return Err(IngestError::NoUsableLeads {
@@ -1085,9 +1113,9 @@ pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<Ing
             reasons: top_reasons(&leads.report, &rejects, false),
         });
     }
-    let deals = process_source(config, &config.sources.deals, &inputs.deals, run_start, &mut rejects, &mut warnings)?;
+    let deals = process_source(config, &config.sources.deals, deals, run_start, &mut rejects, &mut warnings)?;
     reject_gate(config.sources.deals.max_reject_rate, &deals.report, &rejects)?;
-    let events = match (&config.sources.events, &inputs.events) {
+    let events = match (&config.sources.events, events) {
         (Some(src), Some(files)) => {
             let events = process_source(config, src, files, run_start, &mut rejects, &mut warnings)?;
             reject_gate(src.max_reject_rate, &events.report, &rejects)?;
@@ -1099,16 +1127,16 @@ pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<Ing
         Some(e) => e.table.clone(),
         None => no_events()?,
     };
-    if inputs.tables.len() != config.sources.tables.len() {
+    if table_files.len() != config.sources.tables.len() {
         return Err(IngestError::Internal(format!(
             "{} tables read for the {} of [sources.tables]",
-            inputs.tables.len(),
+            table_files.len(),
             config.sources.tables.len()
         )));
     }
-    let mut tables = Vec::with_capacity(inputs.tables.len());
-    let mut table_reports = Vec::with_capacity(inputs.tables.len());
-    for (t, files) in config.sources.tables.iter().zip(&inputs.tables) {
+    let mut tables = Vec::with_capacity(table_files.len());
+    let mut table_reports = Vec::with_capacity(table_files.len());
+    for (t, files) in config.sources.tables.iter().zip(&table_files) {
         let (df, report) = process_table(config, t, files, &mut rejects, &mut warnings)?;
         reject_gate(t.max_reject_rate, &report, &rejects)?;
         tables.push((t.name.clone(), df));
@@ -1161,4 +1189,50 @@ pub fn run(config: &Config, inputs: &RawSources, ctx: &RunContext) -> Result<Ing
         tables,
         report,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(times: &[Option<i64>], ids: &[&str]) -> DataFrame {
+        let t = Int64Chunked::from_iter_options("t".into(), times.iter().copied())
+            .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+        let ids = StringChunked::from_iter_values("id".into(), ids.iter().copied());
+        DataFrame::new_infer_height(vec![t.into_column(), ids.into_column()]).unwrap()
+    }
+
+    fn ids(df: &DataFrame) -> Vec<&str> {
+        df.column("id").unwrap().str().unwrap().iter().map(Option::unwrap_or_default).collect()
+    }
+
+    #[test]
+    fn a_table_already_in_time_order_is_kept_as_it_is_and_any_other_is_sorted_as_polars_sorts() {
+        let cases: [(&[Option<i64>], &[&str]); 4] = [
+            (&[None, Some(1), Some(2), Some(2)], &["d", "c", "a", "b"]),
+            (&[Some(1), Some(1), Some(3)], &["b", "a", "c"]),
+            (&[Some(2), None, Some(1)], &["a", "b", "c"]),
+            (&[Some(5), Some(4), Some(3)], &["a", "b", "c"]),
+        ];
+        for (times, names) in cases {
+            let df = frame(times, names);
+            let polars = df.sort(["t", "id"], SortMultipleOptions::default()).unwrap();
+            let ours = sorted_by_time(df.clone(), "t", "id").unwrap();
+            assert!(ours.equals_missing(&polars), "{names:?}: {:?} against {:?}", ids(&ours), ids(&polars));
+        }
+        // In order: the same frame comes back, its columns not copied.
+        let df = frame(&[None, Some(1), Some(1)], &["z", "a", "b"]);
+        let ours = sorted_by_time(df.clone(), "t", "id").unwrap();
+        let buffer = |d: &DataFrame| {
+            d.column("t").unwrap().datetime().unwrap().physical().downcast_iter().next().unwrap().values().as_ptr()
+        };
+        assert_eq!(buffer(&ours), buffer(&df));
+    }
+
+    #[test]
+    fn kept_rows_filters_only_when_a_row_is_dropped() {
+        let df = frame(&[Some(1), Some(2), Some(3)], &["a", "b", "c"]);
+        assert_eq!(ids(&kept_rows(df.clone(), &[true, false, true]).unwrap()), ["a", "c"]);
+        assert_eq!(ids(&kept_rows(df.clone(), &[true; 3]).unwrap()), ["a", "b", "c"]);
+    }
 }

@@ -53,7 +53,7 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
         stage.source_files(inputs);
         Ok(sources)
     };
-    StageRun::execute((Stage::Ingest, "parse"), layout, ctx, read, |sources| run(config, &sources, ctx))
+    StageRun::execute((Stage::Ingest, "parse"), layout, ctx, read, |sources| run(config, sources, ctx))
 }
 
 impl Outputs for IngestOutputs {

@@ -74,7 +74,7 @@ fn ingest(leads_bytes: &[u8], encoding: &str) -> Result<leadscore_ingest::Ingest
     let cfg =
         leadscore_core::Config::from_toml(&config(encoding), "t.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
     let (sources, _) = read_sources(&cfg, None)?;
-    run(&cfg, &sources, &ctx())
+    run(&cfg, sources, &ctx())
 }
 
 fn attributes(out: &leadscore_ingest::IngestOutputs) -> DataFrame {

@@ -26,7 +26,7 @@ fn ingest(preset: &str, events_keys: &str) -> IngestOutputs {
     );
     let config = leadscore_core::Config::from_toml(&text, "t.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
     let (sources, _) = read_sources(&config, None).unwrap_or_else(|e| panic!("{e}"));
-    run(&config, &sources, &ctx()).unwrap_or_else(|e| panic!("{e}"))
+    run(&config, sources, &ctx()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The events as (id, user, name, UTC time, value in EUR), in time order.

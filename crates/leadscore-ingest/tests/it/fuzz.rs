@@ -123,7 +123,7 @@ proptest! {
         let read = deals.records_read();
         let leads = super::leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
         let src = RawSources { leads: vec![file("leads.csv", leads)], deals: vec![deals], events: None, tables: vec![] };
-        match run(&config_with(super::CONFIG), &src, &ctx()) {
+        match run(&config_with(super::CONFIG), src, &ctx()) {
             Ok(out) => {
                 let r = &out.report.sources[1];
                 prop_assert_eq!(r.read, read);

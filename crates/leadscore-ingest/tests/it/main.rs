@@ -124,7 +124,7 @@ fn sources(leads: DataFrame) -> RawSources {
 #[test]
 fn deals_are_converted_and_probabilities_normalised() {
     let leads = leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
-    let out = run(&config(), &sources(leads), &ctx()).unwrap();
+    let out = run(&config(), sources(leads), &ctx()).unwrap();
     let deals = out.deals;
     // d3 has no user: rejected as a missing id.
     assert_eq!(deals.height(), 2);
@@ -167,7 +167,7 @@ fn us_report_timestamps_are_read_with_the_source_format_and_a_field_may_have_its
         tables: vec![],
     };
     // Without a format, every US timestamp is rejected as unparsable.
-    let out = run(&config(), &raw(us_deals()), &ctx()).unwrap();
+    let out = run(&config(), raw(us_deals()), &ctx()).unwrap();
     assert_eq!(out.deals.height(), 0);
     assert_eq!(out.report.sources[1].rejected_by_reason.get("unparsable_timestamp"), Some(&2));
     // With the source's format, and a format of its own for `closed_at` (a German date): the
@@ -176,7 +176,7 @@ fn us_report_timestamps_are_read_with_the_source_format_and_a_field_may_have_its
         "amount = \"amount\", currency = \"cur\" }",
         "amount = \"amount\", currency = \"cur\" }\ntimestamp_format = \"%m/%d/%Y %I:%M %p\"\ntimestamp_formats = { closed_at = \"%d.%m.%Y\" }",
     );
-    let out = run(&config_with(&text), &raw(us_deals()), &ctx()).unwrap();
+    let out = run(&config_with(&text), raw(us_deals()), &ctx()).unwrap();
     assert_eq!(out.deals.height(), 1);
     let created = out.deals.column("created_at").unwrap().datetime().unwrap().physical().get(0);
     assert_eq!(created, Some(1_767_639_600_000_000), "2026-01-05 20:00 in Amsterdam is 19:00Z");
@@ -210,7 +210,7 @@ fn newest_update_wins_and_losers_are_rejected_with_the_kept_row() {
         &[Some("2026-01-01"), Some("2026-01-01"), Some("2026-01-02"), Some("2026-01-01")],
         &[Some("2026-01-03"), Some("2026-01-09"), None, Some("2026-01-04")],
     );
-    let out = run(&config(), &sources(leads), &ctx()).unwrap();
+    let out = run(&config(), sources(leads), &ctx()).unwrap();
     assert_eq!(out.leads.height(), 2);
     let r = &out.report.sources[0];
     assert_eq!((r.read, r.accepted, r.rejected), (4, 2, 2));
@@ -228,7 +228,7 @@ fn attribute_kinds_are_inferred_and_bad_values_counted_not_rejected() {
         &[Some("2026-01-01"), Some("2026-01-02"), Some("2026-01-03"), Some("2026-01-04")],
         &[None, None, None, None],
     );
-    let out = run(&config(), &sources(leads), &ctx()).unwrap();
+    let out = run(&config(), sources(leads), &ctx()).unwrap();
     let attrs = &out.report.attributes;
     let size = attrs.iter().find(|a| a.name == "size").unwrap();
     // One "oops" among three numbers is too many for a numeric kind (see MIN_PARSED_SHARE), and
@@ -254,7 +254,7 @@ fn declared_numeric_attribute_counts_unparsable_values() {
         &[Some("2026-01-01"), Some("2026-01-02"), Some("2026-01-03"), Some("2026-01-04")],
         &[None, None, None, None],
     );
-    let out = run(&config, &sources(leads), &ctx()).unwrap();
+    let out = run(&config, sources(leads), &ctx()).unwrap();
     let size = out.report.attributes.iter().find(|a| a.name == "size").unwrap();
     assert_eq!((size.filled, size.unparsable), (3, 1));
     assert!(out.report.warnings.iter().any(|w| w.contains("`size`")), "{:?}", out.report.warnings);
@@ -263,7 +263,7 @@ fn declared_numeric_attribute_counts_unparsable_values() {
 #[test]
 fn events_without_ids_get_content_ids_and_exact_repeats_collapse() {
     let leads = leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
-    let out = run(&config(), &sources(leads), &ctx()).unwrap();
+    let out = run(&config(), sources(leads), &ctx()).unwrap();
     assert_eq!(out.events.height(), 2);
     let r = &out.report.sources[2];
     assert_eq!(r.rejected_by_reason.get("duplicate_id"), Some(&1));
@@ -278,7 +278,7 @@ fn rows_after_the_run_date_are_kept_and_counted() {
         &[Some("2026-01-31 23:30:00"), Some("2026-02-01 00:30:00")],
         &[None, None],
     );
-    let out = run(&config(), &sources(leads), &ctx()).unwrap();
+    let out = run(&config(), sources(leads), &ctx()).unwrap();
     assert_eq!(out.leads.height(), 2);
     assert_eq!(out.report.sources[0].on_or_after_run_date, 1);
 }
@@ -286,7 +286,7 @@ fn rows_after_the_run_date_are_kept_and_counted() {
 #[test]
 fn no_lead_rows_is_an_input_error() {
     let leads = leads_frame(&[], &[], &[]);
-    let err = run(&config(), &sources(leads), &ctx()).unwrap_err();
+    let err = run(&config(), sources(leads), &ctx()).unwrap_err();
     assert!(matches!(err, IngestError::NoLeads { .. }), "{err}");
 }
 
@@ -326,7 +326,7 @@ proptest! {
         ]).unwrap();
         let leads = leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
         let src = RawSources { leads: vec![file("leads.csv", leads)], deals: vec![file("deals.csv", deals)], events: None, tables: vec![] };
-        let out = run(&config(), &src, &ctx()).unwrap();
+        let out = run(&config(), src, &ctx()).unwrap();
         let r = &out.report.sources[1];
         prop_assert_eq!(r.read, rows.len() as u64);
         prop_assert_eq!(r.read, r.accepted + r.rejected);
@@ -345,7 +345,7 @@ fn report_snapshot() {
         &[Some("2026-01-01"), Some("2026-01-01"), Some("2026-01-02"), Some("2026-01-03"), Some("not a date")],
         &[Some("2026-01-03"), Some("2026-01-09"), None, None, None],
     );
-    let out = run(&config(), &sources(leads), &ctx()).unwrap();
+    let out = run(&config(), sources(leads), &ctx()).unwrap();
     insta::assert_json_snapshot!(out.report);
 }
 
@@ -374,7 +374,7 @@ fn a_bad_currency_only_rejects_a_deal_that_has_an_amount() {
         events: None,
         tables: vec![],
     };
-    let out = run(&config(), &src, &ctx()).unwrap();
+    let out = run(&config(), src, &ctx()).unwrap();
     let ids: Vec<Option<&str>> = out.deals.column("deal_id").unwrap().str().unwrap().iter().collect();
     assert_eq!(ids, [Some("d1")]);
     assert_eq!(out.report.sources[1].rejected_by_reason.get("unknown_currency"), Some(&1));
@@ -385,7 +385,7 @@ fn a_source_rejecting_more_than_its_share_fails_naming_reasons_counts_and_rows()
     // The default gate (5%): one deal in three without a user is too many.
     let gated = CONFIG.replace("max_reject_rate = 1.0\n", "");
     let leads = leads_frame(&[Some("a")], &[Some("2026-01-01")], &[None]);
-    let err = run(&config_with(&gated), &sources(leads.clone()), &ctx()).unwrap_err();
+    let err = run(&config_with(&gated), sources(leads.clone()), &ctx()).unwrap_err();
     assert_eq!(leadscore_core::Classify::exit_kind(&err), leadscore_core::ExitKind::InputData);
     let msg = err.to_string();
     assert!(msg.contains("[sources.deals]") && msg.contains("1 of 3 rows rejected"), "{msg}");
@@ -397,14 +397,14 @@ fn a_source_rejecting_more_than_its_share_fails_naming_reasons_counts_and_rows()
         &[Some("2026-01-02"), Some("2026-01-03"), Some("2026-01-04"), None],
     );
     let lenient = gated.replace("[sources.deals]\n", "[sources.deals]\nmax_reject_rate = 0.5\n");
-    let out = run(&config_with(&lenient), &sources(dupes), &ctx()).unwrap();
+    let out = run(&config_with(&lenient), sources(dupes), &ctx()).unwrap();
     assert_eq!(out.report.sources[0].rejected_by_reason.get("duplicate_id"), Some(&2));
 }
 
 #[test]
 fn every_lead_rejected_is_an_input_error_not_an_empty_table() {
     let leads = leads_frame(&[None, Some("b")], &[Some("2026-01-01"), Some("01/02/2026 08:00 PM")], &[None, None]);
-    let err = run(&config(), &sources(leads), &ctx()).unwrap_err();
+    let err = run(&config(), sources(leads), &ctx()).unwrap_err();
     assert!(matches!(err, IngestError::NoUsableLeads { read: 2, .. }), "{err}");
     let msg = err.to_string();
     assert!(msg.contains("missing_id 1") && msg.contains("unparsable_timestamp 1"), "{msg}");
@@ -421,7 +421,7 @@ fn amounts_that_overflow_in_the_project_currency_are_rejected() {
         events: None,
         tables: vec![],
     };
-    let out = run(&config_with(&text), &src, &ctx()).unwrap();
+    let out = run(&config_with(&text), src, &ctx()).unwrap();
     assert_eq!(out.report.sources[1].rejected_by_reason.get("non_finite_amount"), Some(&1));
     let amounts: Vec<Option<f64>> = out.deals.column("amount").unwrap().f64().unwrap().iter().collect();
     assert_eq!(amounts, [Some(11.7)]);
@@ -445,7 +445,7 @@ fn leads_keep_digests_and_derived_parts_not_raw_identities() {
     ])
     .unwrap();
     let src = RawSources { leads: vec![file("leads.csv", leads.clone())], deals: vec![], events: None, tables: vec![] };
-    let out = run(&config_with(&text), &src, &ctx()).unwrap();
+    let out = run(&config_with(&text), src, &ctx()).unwrap();
     let names: Vec<String> = out.leads.get_column_names().iter().map(|c| c.to_string()).collect();
     for raw in ["email", "phone", "first_name", "last_name"] {
         assert!(!names.contains(&raw.to_string()), "{raw} is kept: {names:?}");
@@ -477,7 +477,7 @@ fn leads_keep_digests_and_derived_parts_not_raw_identities() {
     // The raw values are kept only when the config asks for them.
     let keep = format!("{text}\n[privacy]\nkeep_raw_identifiers = true\n");
     let src = RawSources { leads: vec![file("leads.csv", leads)], deals: vec![], events: None, tables: vec![] };
-    let kept = run(&config_with(&keep), &src, &ctx()).unwrap();
+    let kept = run(&config_with(&keep), src, &ctx()).unwrap();
     assert_eq!(kept.leads.column("email").unwrap().str().unwrap().get(1), Some("John_Smith@gmail.com"));
 }
 
@@ -498,7 +498,7 @@ fn an_empty_mapped_event_id_is_a_missing_id_not_a_duplicate_of_itself() {
         events: Some(vec![file("events.csv", events)]),
         tables: vec![],
     };
-    let out = run(&config_with(&text), &src, &ctx()).unwrap();
+    let out = run(&config_with(&text), src, &ctx()).unwrap();
     let events = &out.report.sources[2];
     assert_eq!(events.rejected_by_reason.get("missing_id"), Some(&1), "{events:?}");
     assert_eq!(events.rejected_by_reason.get("duplicate_id"), None, "{events:?}");
