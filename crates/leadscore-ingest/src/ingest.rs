@@ -920,17 +920,19 @@ fn dedupe(
     report: &mut SourceReport,
 ) -> Result<DataFrame> {
     let id_name = source.kind.id_field();
-    let ids = df.column(id_name)?.str()?.clone();
-    let upd = df.column(UPDATED_AT)?.datetime()?.physical().clone();
-    let fidx = df.column(FILE_IDX)?.u32()?.clone();
-    let ridx = df.column(ROW_IDX)?.u32()?.clone();
-    let key = |i: usize| (upd.get(i), fidx.get(i).unwrap_or(0), ridx.get(i).unwrap_or(0));
-    if ids.null_count() > 0 {
+    let id_column = df.column(id_name)?.str()?.clone();
+    // As vectors: indexing a column of many chunks (a chunk per file) walks the chunks.
+    let ids: Vec<Option<&str>> = id_column.iter().collect();
+    let upd: Vec<Option<i64>> = df.column(UPDATED_AT)?.datetime()?.physical().iter().collect();
+    let fidx: Vec<u32> = df.column(FILE_IDX)?.u32()?.iter().map(|v| v.unwrap_or(0)).collect();
+    let ridx: Vec<u32> = df.column(ROW_IDX)?.u32()?.iter().map(|v| v.unwrap_or(0)).collect();
+    let key = |i: usize| (upd[i], fidx[i], ridx[i]);
+    if id_column.null_count() > 0 {
         return Err(IngestError::Internal(format!("{id_name} is empty in rows that were not rejected")));
     }
     let mut winner: HashMap<&str, usize> = HashMap::with_capacity(df.height());
     for (i, id) in ids.iter().enumerate() {
-        let Some(id) = id else { continue };
+        let Some(id) = *id else { continue };
         winner
             .entry(id)
             .and_modify(|w| {
@@ -951,15 +953,14 @@ fn dedupe(
         if *k {
             continue;
         }
-        let id = ids.get(i).unwrap_or_default();
+        let id = ids[i].unwrap_or_default();
         let w = winner.get(id).copied().unwrap_or(i);
-        let file = |j: usize| files.get(fidx.get(j).unwrap_or(0) as usize);
+        let file = |j: usize| files.get(fidx[j] as usize);
         let (Some(this), Some(kept)) = (file(i), file(w)) else {
             return Err(IngestError::Internal("duplicate refers to an unknown file".into()));
         };
-        let why =
-            if upd.get(w).is_some() && upd.get(w) != upd.get(i) { "newer update time" } else { "later in the export" };
-        let record = u64::from(ridx.get(i).unwrap_or(0));
+        let why = if upd[w].is_some() && upd[w] != upd[i] { "newer update time" } else { "later in the export" };
+        let record = u64::from(ridx[i]);
         let row = this.row_of(record).ok_or_else(|| IngestError::Internal("duplicate of an unknown record".into()))?;
         rejects.add(
             report,
@@ -971,7 +972,7 @@ fn dedupe(
                 detail: format!(
                     "the same {id_name} is in {} row {}, which is kept ({why})",
                     kept.path.display(),
-                    ridx.get(w).unwrap_or(0)
+                    ridx[w]
                 ),
                 raw: raw_json(&this.frame, row, masked),
             },
@@ -994,9 +995,14 @@ fn kept_rows(df: DataFrame, keep: &[bool]) -> Result<DataFrame> {
 fn sorted_by_time(df: DataFrame, time: &str, id: &str) -> Result<DataFrame> {
     let in_order = {
         let (t, ids) = (df.column(time)?.datetime()?.physical(), df.column(id)?.str()?);
-        // Nulls first, as the sort puts them.
-        let key = |i: usize| (t.get(i), ids.get(i));
-        (1..df.height()).all(|i| key(i - 1) <= key(i))
+        // Nulls first, as the sort puts them. Iterated, not indexed: a table of many files has a
+        // chunk per file, and finding row i's chunk is a walk over them.
+        let mut previous = None;
+        t.iter().zip(ids.iter()).all(|key| {
+            let ordered = previous.is_none_or(|p| p <= key);
+            previous = Some(key);
+            ordered
+        })
     };
     if in_order {
         return Ok(df);
