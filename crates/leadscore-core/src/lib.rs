@@ -26,6 +26,7 @@ pub mod config;
 pub mod currency;
 pub mod digest;
 pub mod error;
+pub mod frame;
 pub mod identity;
 pub mod io;
 pub mod layout;

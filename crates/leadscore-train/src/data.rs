@@ -1,6 +1,7 @@
 //! The training set: the features stage's training and validation leads, in time order, with
 //! their labels and design matrices.
 
+use leadscore_core::frame;
 use leadscore_core::schema::features as f;
 use leadscore_model::{Design, Encoding, FeatureSpec};
 use polars::prelude::*;
@@ -25,10 +26,15 @@ pub struct Slice {
 
 impl Slice {
     fn from_frame(df: &DataFrame, split: &str) -> Result<Self> {
+        // The features table holds each split as one run of rows in time order: then the slice is
+        // the table's own rows, neither filtered nor sorted into copies (at 1M leads, 0.8 GB).
         let mask = df.column(f::SPLIT)?.str()?.equal(split);
-        let frame = df
-            .filter(&mask)?
-            .sort([f::CREATED_AT, f::LEAD_ID], SortMultipleOptions::default().with_maintain_order(true))?;
+        let frame = frame::rows_where(df, &mask)?;
+        let frame = if frame::in_time_order(&frame, f::CREATED_AT, f::LEAD_ID)? {
+            frame
+        } else {
+            frame.sort([f::CREATED_AT, f::LEAD_ID], SortMultipleOptions::default().with_maintain_order(true))?
+        };
         let labels = frame.column(f::CONVERTED)?.bool()?.iter().map(|y| y == Some(true)).collect();
         let created_us = frame
             .column(f::CREATED_AT)?

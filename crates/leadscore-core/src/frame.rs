@@ -1,0 +1,87 @@
+//! Row order and row selection that avoid copying a table when it is already as asked.
+
+use polars::prelude::*;
+
+/// Whether `df` is ordered by `time`, then `id`, as polars sorts them (nulls first), in one pass.
+/// Iterated, not indexed: a table built from many files has a chunk per file, and finding row i's
+/// chunk is a walk over them.
+pub fn in_time_order(df: &DataFrame, time: &str, id: &str) -> PolarsResult<bool> {
+    let (t, ids) = (df.column(time)?.datetime()?.physical(), df.column(id)?.str()?);
+    let mut previous = None;
+    Ok(t.iter().zip(ids.iter()).all(|key| {
+        let ordered = previous.is_none_or(|p| p <= key);
+        previous = Some(key);
+        ordered
+    }))
+}
+
+/// The rows of `df` where `mask` is true: a slice of `df` (no copy) when they are one run of
+/// consecutive rows, a filtered copy otherwise.
+pub fn rows_where(df: &DataFrame, mask: &BooleanChunked) -> PolarsResult<DataFrame> {
+    let (mut first, mut last, mut count) = (None, 0, 0);
+    for (i, m) in mask.iter().enumerate() {
+        if m == Some(true) {
+            first.get_or_insert(i);
+            last = i;
+            count += 1;
+        }
+    }
+    match first {
+        None => Ok(df.clear()),
+        Some(first) if last - first + 1 == count => Ok(df.slice(first as i64, count)),
+        Some(_) => df.filter(mask),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(times: &[Option<i64>], ids: &[&str]) -> DataFrame {
+        let t = Int64Chunked::from_iter_options("t".into(), times.iter().copied())
+            .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+        let ids = StringChunked::from_iter_values("id".into(), ids.iter().copied());
+        DataFrame::new_infer_height(vec![t.into_column(), ids.into_column()]).unwrap()
+    }
+
+    fn ids(df: &DataFrame) -> Vec<&str> {
+        df.column("id").unwrap().str().unwrap().iter().map(Option::unwrap_or_default).collect()
+    }
+
+    #[test]
+    fn time_order_is_the_order_polars_sorts_in_nulls_and_ties_on_time_included() {
+        let cases: [(&[Option<i64>], &[&str]); 5] = [
+            (&[None, Some(1), Some(2), Some(2)], &["d", "c", "a", "b"]),
+            (&[Some(1), Some(1), Some(3)], &["b", "a", "c"]),
+            (&[Some(2), None, Some(1)], &["a", "b", "c"]),
+            (&[Some(5), Some(4), Some(3)], &["a", "b", "c"]),
+            (&[], &[]),
+        ];
+        for (times, names) in cases {
+            let df = frame(times, names);
+            let sorted = df.sort(["t", "id"], SortMultipleOptions::default()).unwrap();
+            assert_eq!(in_time_order(&df, "t", "id").unwrap(), df.equals_missing(&sorted), "{names:?}");
+            assert!(in_time_order(&sorted, "t", "id").unwrap(), "{:?}", ids(&sorted));
+        }
+        // A table of several chunks (one per file) is checked across them.
+        let mut two = frame(&[Some(1), Some(3)], &["a", "b"]);
+        two.vstack_mut(&frame(&[Some(2)], &["c"])).unwrap();
+        assert!(!in_time_order(&two, "t", "id").unwrap());
+    }
+
+    #[test]
+    fn rows_where_slices_one_run_and_filters_any_other_selection() {
+        let df = frame(&[Some(1), Some(2), Some(3), Some(4)], &["a", "b", "c", "d"]);
+        let mask = |m: [bool; 4]| BooleanChunked::from_slice("m".into(), &m);
+        let buffer = |d: &DataFrame| {
+            d.column("t").unwrap().datetime().unwrap().physical().downcast_iter().next().unwrap().values().as_ptr()
+        };
+        let run = rows_where(&df, &mask([false, true, true, false])).unwrap();
+        assert_eq!(ids(&run), ["b", "c"]);
+        // A slice shares the table's buffer (it starts one value in).
+        assert_eq!(buffer(&run), buffer(&df).wrapping_add(1));
+        assert_eq!(ids(&rows_where(&df, &mask([true, false, true, true])).unwrap()), ["a", "c", "d"]);
+        assert_eq!(rows_where(&df, &mask([false; 4])).unwrap().height(), 0);
+        assert_eq!(ids(&rows_where(&df, &mask([true; 4])).unwrap()), ["a", "b", "c", "d"]);
+    }
+}
