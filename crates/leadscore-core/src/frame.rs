@@ -15,8 +15,17 @@ pub fn in_time_order(df: &DataFrame, time: &str, id: &str) -> PolarsResult<bool>
     }))
 }
 
+/// `df` ordered by `time`, then `id` (a stable sort); `df` itself, not a sorted copy, when it is
+/// in that order already, as a CRM export or a table a stage wrote usually is.
+pub fn sorted_by_time(df: DataFrame, time: &str, id: &str) -> PolarsResult<DataFrame> {
+    if in_time_order(&df, time, id)? {
+        return Ok(df);
+    }
+    df.sort([time, id], SortMultipleOptions::default().with_maintain_order(true))
+}
+
 /// The rows of `df` where `mask` is true: a slice of `df` (no copy) when they are one run of
-/// consecutive rows, a filtered copy otherwise.
+/// consecutive rows (every row, say), a filtered copy otherwise.
 pub fn rows_where(df: &DataFrame, mask: &BooleanChunked) -> PolarsResult<DataFrame> {
     let (mut first, mut last, mut count) = (None, 0, 0);
     for (i, m) in mask.iter().enumerate() {
@@ -44,12 +53,17 @@ mod tests {
         DataFrame::new_infer_height(vec![t.into_column(), ids.into_column()]).unwrap()
     }
 
+    /// Where the time column's values start in memory: the same for a table and an uncopied one.
+    fn buffer(df: &DataFrame) -> *const i64 {
+        df.column("t").unwrap().datetime().unwrap().physical().downcast_iter().next().unwrap().values().as_ptr()
+    }
+
     fn ids(df: &DataFrame) -> Vec<&str> {
         df.column("id").unwrap().str().unwrap().iter().map(Option::unwrap_or_default).collect()
     }
 
     #[test]
-    fn time_order_is_the_order_polars_sorts_in_nulls_and_ties_on_time_included() {
+    fn time_order_is_the_order_polars_sorts_in_and_a_table_in_it_is_not_sorted_again() {
         let cases: [(&[Option<i64>], &[&str]); 5] = [
             (&[None, Some(1), Some(2), Some(2)], &["d", "c", "a", "b"]),
             (&[Some(1), Some(1), Some(3)], &["b", "a", "c"]),
@@ -62,7 +76,13 @@ mod tests {
             let sorted = df.sort(["t", "id"], SortMultipleOptions::default()).unwrap();
             assert_eq!(in_time_order(&df, "t", "id").unwrap(), df.equals_missing(&sorted), "{names:?}");
             assert!(in_time_order(&sorted, "t", "id").unwrap(), "{:?}", ids(&sorted));
+            let ours = sorted_by_time(df.clone(), "t", "id").unwrap();
+            assert!(ours.equals_missing(&sorted), "{names:?}: {:?} against {:?}", ids(&ours), ids(&sorted));
         }
+        // In order: the same frame comes back, its columns not copied.
+        let df = frame(&[None, Some(1), Some(1)], &["z", "a", "b"]);
+        let ours = sorted_by_time(df.clone(), "t", "id").unwrap();
+        assert_eq!(buffer(&ours), buffer(&df));
         // A table of several chunks (one per file) is checked across them.
         let mut two = frame(&[Some(1), Some(3)], &["a", "b"]);
         two.vstack_mut(&frame(&[Some(2)], &["c"])).unwrap();
@@ -73,9 +93,6 @@ mod tests {
     fn rows_where_slices_one_run_and_filters_any_other_selection() {
         let df = frame(&[Some(1), Some(2), Some(3), Some(4)], &["a", "b", "c", "d"]);
         let mask = |m: [bool; 4]| BooleanChunked::from_slice("m".into(), &m);
-        let buffer = |d: &DataFrame| {
-            d.column("t").unwrap().datetime().unwrap().physical().downcast_iter().next().unwrap().values().as_ptr()
-        };
         let run = rows_where(&df, &mask([false, true, true, false])).unwrap();
         assert_eq!(ids(&run), ["b", "c"]);
         // A slice shares the table's buffer (it starts one value in).

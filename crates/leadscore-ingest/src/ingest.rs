@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 use leadscore_core::config::{AttributeKind, MappingOrigin, Source, Table};
 use leadscore_core::currency::iso4217;
 use leadscore_core::digest::{sha256_hex, stable_id};
+use leadscore_core::frame;
 use leadscore_core::io::column_list;
 use leadscore_core::schema::{
     self, FieldType, RejectReason, SourceKind, UPDATED_AT, canonical_columns, deals, events, leads,
@@ -757,7 +758,7 @@ fn process_source(
         // The record number (1-based) of each row, as the rejects table gives it.
         let records: Vec<u32> = (0..n).map(|i| f.record(i) as u32).collect();
         df.with_column(Column::new(ROW_IDX.into(), records))?;
-        append(&mut accepted, kept_rows(df, &keep)?)?;
+        append(&mut accepted, kept_rows(&df, &keep)?)?;
     }
     let mut table = match accepted {
         Some(df) => df,
@@ -776,7 +777,8 @@ fn process_source(
         a.filled = (table.height() - table.column(&a.name)?.null_count()) as u64;
     }
     let id = kind.id_field();
-    let table = sorted_by_time(table.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT]), tf, id)?;
+    // Ids are unique here, so the order is total.
+    let table = frame::sorted_by_time(table.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT]), tf, id)?;
     Ok(SourceResult { table, report, attributes: attr_reports })
 }
 
@@ -866,7 +868,7 @@ fn process_table(
         }
         let keep = reject_rows(f, issues, &masked, rejects, &mut report);
         let df = DataFrame::new_infer_height(columns)?;
-        append(&mut parts, df.filter(&BooleanChunked::from_slice("keep".into(), &keep))?)?;
+        append(&mut parts, kept_rows(&df, &keep)?)?;
     }
     let df = parts.unwrap_or_else(|| DataFrame::empty_with_schema(&table.schema()));
     accounted(&mut report, df.height())?;
@@ -978,25 +980,13 @@ fn dedupe(
             },
         );
     }
-    kept_rows(df, &keep)
+    kept_rows(&df, &keep)
 }
 
-/// The rows of `df` marked in `keep`; `df` itself when every row is (no copy).
-fn kept_rows(df: DataFrame, keep: &[bool]) -> Result<DataFrame> {
-    if keep.iter().all(|k| *k) {
-        return Ok(df);
-    }
-    Ok(df.filter(&BooleanChunked::from_slice("keep".into(), keep))?)
-}
-
-/// `df` ordered by its time field, then its id (ids are unique here, so the order is total).
-/// An export is often in that order already: then `df` is returned as it is, without the copy a
-/// sort makes (a second copy of the typed table at ingest's peak).
-fn sorted_by_time(df: DataFrame, time: &str, id: &str) -> Result<DataFrame> {
-    if leadscore_core::frame::in_time_order(&df, time, id)? {
-        return Ok(df);
-    }
-    Ok(df.sort([time, id], SortMultipleOptions::default())?)
+/// The rows of `df` marked in `keep`: `df`'s own rows (no copy) when they are one run, every row
+/// say.
+fn kept_rows(df: &DataFrame, keep: &[bool]) -> Result<DataFrame> {
+    Ok(frame::rows_where(df, &BooleanChunked::from_slice("keep".into(), keep))?)
 }
 
 /// The most frequent reject reasons of a source, with counts and the first rows of each
@@ -1184,27 +1174,4 @@ pub fn run(config: &Config, inputs: RawSources, ctx: &RunContext) -> Result<Inge
         tables,
         report,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frame(times: &[Option<i64>], ids: &[&str]) -> DataFrame {
-        let t = Int64Chunked::from_iter_options("t".into(), times.iter().copied())
-            .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
-        let ids = StringChunked::from_iter_values("id".into(), ids.iter().copied());
-        DataFrame::new_infer_height(vec![t.into_column(), ids.into_column()]).unwrap()
-    }
-
-    fn ids(df: &DataFrame) -> Vec<&str> {
-        df.column("id").unwrap().str().unwrap().iter().map(Option::unwrap_or_default).collect()
-    }
-
-    #[test]
-    fn kept_rows_filters_only_when_a_row_is_dropped() {
-        let df = frame(&[Some(1), Some(2), Some(3)], &["a", "b", "c"]);
-        assert_eq!(ids(&kept_rows(df.clone(), &[true, false, true]).unwrap()), ["a", "c"]);
-        assert_eq!(ids(&kept_rows(df.clone(), &[true; 3]).unwrap()), ["a", "b", "c"]);
-    }
 }
