@@ -438,3 +438,117 @@ fn every_exit_code_of_the_design_is_what_a_scheduler_sees() {
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("unknown stage `scoring`"), "{}", stderr(&o));
 }
+
+/// Partitioned scoring: qualify and value on three parts of the day's leads (as three machines or
+/// Airflow's mapped tasks would run them), then `leadscore merge`, give the tables and reports of
+/// the unpartitioned run byte for byte, and the stages after them find them up to date.
+#[test]
+fn partitioned_scoring_merged_is_the_unpartitioned_run_byte_for_byte() {
+    let (dir, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let whole = sample(dir.path());
+    let (c, _, err) = run(&whole, &[]);
+    assert_eq!(c, 0, "{err}");
+    let parted = sample(other.path());
+    let (from, to) = (whole.parent().unwrap(), parted.parent().unwrap());
+    // The same history and champion: only the scoring stages run again, in parts.
+    for sub in ["runs", "models"] {
+        fs::remove_dir_all(to.join(sub)).ok();
+        copy_tree(&from.join(sub), &to.join(sub));
+    }
+    let day = to.join("runs").join(DATE);
+    for stage in ["qualify", "value", "export", "channels"] {
+        fs::remove_dir_all(day.join(stage)).unwrap();
+    }
+    let p = pipeline();
+    let cfg = parted.to_str().unwrap();
+    let merge = |extra: &[&str]| {
+        let mut args = vec!["merge", "--parts", "3", "--pipeline", &p, "--config", cfg, "--date", DATE];
+        args.extend_from_slice(extra);
+        leadscore(&args, to)
+    };
+    // Parts 1 and 2, each as `run --partition` (qualify and value); part 3's qualify alone.
+    for part in ["1/3", "2/3"] {
+        let (c, v, err) = run(&parted, &["--partition", part]);
+        assert_eq!(c, 0, "{err}");
+        assert_eq!(statuses(&v), [("qualify".into(), "ran".into()), ("value".into(), "ran".into())], "{v}");
+    }
+    // A retried part is up to date.
+    let (_, v, _) = run(&parted, &["--partition", "2/3"]);
+    assert!(statuses(&v).iter().all(|(_, s)| s == "skipped"), "{v}");
+    let o = leadscore(&["stage", "qualify", "--config", cfg, "--date", DATE, "--partition", "3/3"], to);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // Part 3 ran without the pipeline's options: another config, which the merge refuses.
+    let o = merge(&[]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("part 3/3 of `qualify`") && stderr(&o).contains("another config"), "{}", stderr(&o));
+    let (c, _, err) = run(&parted, &["--partition", "3/3", "--only", "qualify"]);
+    assert_eq!(c, 0, "{err}");
+    // Value's part 3 has not run: qualify merges, value names the part to run.
+    let o = merge(&[]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("run part 3/3 of `value`"), "{}", stderr(&o));
+    assert!(day.join("qualify/manifest.json").exists());
+    let (c, _, err) = run(&parted, &["--partition", "3/3"]);
+    assert_eq!(c, 0, "{err}");
+    let o = merge(&["--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    // Every part's leads are the part's (by the documented hash), and together they are the day's.
+    let ids = |path: PathBuf| -> Vec<String> {
+        let df = read_parquet(&path);
+        df.column("lead_id").unwrap().str().unwrap().iter().map(|id| id.unwrap().to_string()).collect()
+    };
+    let all = ids(from.join("runs").join(DATE).join("qualify/scores.parquet"));
+    let mut seen = 0;
+    for i in 1..=3 {
+        let part = ids(day.join(format!("qualify.part-{i}-of-3/scores.parquet")));
+        assert!(!part.is_empty() && part.len() < all.len(), "part {i}: {} of {} leads", part.len(), all.len());
+        assert!(part.iter().all(|id| leadscore_core::layout::Partition::of(id, 3) == i), "part {i}");
+        seen += part.len();
+    }
+    assert_eq!(seen, all.len());
+    for file in ["qualify/scores.parquet", "qualify/scored_features.parquet", "value/values.parquet"]
+        .into_iter()
+        .chain(["qualify/report.json", "value/report.json"])
+    {
+        let (a, b) = (fs::read(from.join("runs").join(DATE).join(file)).unwrap(), fs::read(day.join(file)).unwrap());
+        assert!(a == b, "{file} differs from the unpartitioned run's");
+    }
+    // The merged manifests record what an unpartitioned run reads, so the DAG goes on from them.
+    for stage in ["qualify", "value"] {
+        let inputs = |config: &Path| -> Vec<(String, String)> {
+            let m = manifest(config, stage);
+            m["inputs"].as_array().unwrap().iter().map(|i| (i["path"].to_string(), i["sha256"].to_string())).collect()
+        };
+        assert_eq!(inputs(&whole), inputs(&parted), "{stage}");
+    }
+    let (c, v, err) = run(&parted, &[]);
+    assert_eq!(c, 0, "{err}");
+    let st = statuses(&v);
+    assert!(
+        st.contains(&("qualify".into(), "skipped".into())) && st.contains(&("value".into(), "skipped".into())),
+        "{v}"
+    );
+    assert_eq!(tables(&whole), tables(&parted));
+    // Only the per-lead stages run in parts.
+    let o = leadscore(&["stage", "export", "--config", cfg, "--date", DATE, "--partition", "1/3"], to);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("`export` does not run in parts: only qualify and value do"), "{}", stderr(&o));
+    let o = leadscore(&["stage", "qualify", "--config", cfg, "--partition", "4/3"], to);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("INDEX/COUNT"), "{}", stderr(&o));
+}
+
+/// Copies a folder tree.
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            fs::copy(e.path(), target).unwrap();
+        }
+    }
+}

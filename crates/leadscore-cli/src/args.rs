@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use leadscore_core::RunDate;
+use leadscore_core::layout::Partition;
 
 /// leadscore: lead scoring and predicted lead value as a nightly batch pipeline.
 ///
@@ -88,6 +89,12 @@ pub enum Command {
         /// Stages and pipeline file.
         #[command(flatten)]
         dag: DagArgs,
+        /// Run the partitioned stages (qualify, value) on part I of N of the day's leads, split
+        /// by a stable hash of the lead id, into `<stage>.part-I-of-N/`; `leadscore merge` then
+        /// writes the stages' own outputs. Without `--only`, runs the pipeline's partitioned
+        /// stages.
+        #[arg(long, value_name = "I/N")]
+        partition: Option<Partition>,
         /// Print the run summary as JSON on stdout instead of text.
         #[arg(long)]
         json: bool,
@@ -101,7 +108,32 @@ pub enum Command {
         /// Config and date.
         #[command(flatten)]
         run: RunArgs,
+        /// Run it on part I of N of the day's leads (qualify and value only; see `run
+        /// --partition`).
+        #[arg(long, value_name = "I/N")]
+        partition: Option<Partition>,
         /// Print the stage summary as JSON on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Merge the parts of partitioned stages (`--partition I/N` runs of qualify and value) into
+    /// the stages' own outputs: the tables an unpartitioned run writes, byte for byte, with its
+    /// report and a manifest of the inputs the parts read. Every part must have run, with this
+    /// config, on the same inputs.
+    Merge {
+        /// The stages to merge, in DAG order.
+        #[arg(default_values_t = ["qualify".to_string(), "value".to_string()])]
+        stages: Vec<String>,
+        /// How many parts each stage ran in (the N of `--partition I/N`).
+        #[arg(long, value_name = "N")]
+        parts: u32,
+        /// The DAG file the parts ran with (its per-stage options are part of the config).
+        #[arg(long, value_name = "FILE")]
+        pipeline: Option<PathBuf>,
+        /// Config and date.
+        #[command(flatten)]
+        run: RunArgs,
+        /// Print the summary as JSON on stdout instead of text.
         #[arg(long)]
         json: bool,
     },

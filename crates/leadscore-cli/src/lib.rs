@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser;
 use leadscore_core::config::ConfigError;
+use leadscore_core::layout::Partition;
 use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, Stage};
 use leadscore_features::FeaturesError;
 use leadscore_ingest::IngestError;
@@ -94,7 +95,7 @@ fn context(run: &args::RunArgs) -> anyhow::Result<(Config, RunContext)> {
 
 fn run_context(config: &Config, run: &args::RunArgs) -> RunContext {
     let run_date = run.date.unwrap_or_else(|| config.default_run_date());
-    RunContext { run_date, config_hash: config.hash(), seed: run.seed, retrain: run.retrain }
+    RunContext { run_date, config_hash: config.hash(), seed: run.seed, retrain: run.retrain, partition: None }
 }
 
 fn parse_stage(name: &str) -> anyhow::Result<Stage> {
@@ -115,15 +116,25 @@ fn plan(config_path: &Path, dag: &DagArgs) -> anyhow::Result<(Config, Vec<Stage>
     let config = pipeline.config(config_path, config)?;
     let from = dag.from_stage.as_deref().map(parse_stage).transpose()?;
     let only = dag.only.iter().map(|s| parse_stage(s)).collect::<anyhow::Result<Vec<_>>>()?;
-    let options = RunOptions { force: dag.force, training_only: pipeline.training_only() };
+    let options = RunOptions { force: dag.force, training_only: pipeline.training_only(), merge: None };
     Ok((config, pipeline.select(from, &only)?, options))
 }
 
 /// Takes the output folder's lock for this process.
 fn lock(config: &Config, wait_seconds: u64) -> anyhow::Result<leadscore_core::layout::RunLock> {
+    part_lock(config, wait_seconds, None)
+}
+
+/// Takes the output folder's lock: shared with the other parts for a run on one part.
+fn part_lock(
+    config: &Config,
+    wait_seconds: u64,
+    part: Option<Partition>,
+) -> anyhow::Result<leadscore_core::layout::RunLock> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    Ok(leadscore_core::RunLayout::new(config.output_dir())
-        .lock(&command, std::time::Duration::from_secs(wait_seconds))?)
+    let layout = leadscore_core::RunLayout::new(config.output_dir());
+    let wait = std::time::Duration::from_secs(wait_seconds);
+    Ok(if part.is_some() { layout.lock_shared(&command, wait)? } else { layout.lock(&command, wait)? })
 }
 
 /// Prints the summary, then fails with the run's error if it had one.
@@ -146,25 +157,60 @@ fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(value)? + "\n")
 }
 
-/// `leadscore run`: the pipeline's stages for one run date.
-fn run(run: &args::RunArgs, dag: &DagArgs, as_json: bool, log_format: LogFormat) -> anyhow::Result<()> {
-    let (config, stages, options) = plan(&run.config, dag)?;
-    let ctx = run_context(&config, run);
+/// `leadscore run`: the pipeline's stages for one run date (its partitioned stages on one part,
+/// with `--partition` and no stage selected).
+fn run(
+    run: &args::RunArgs,
+    dag: &DagArgs,
+    partition: Option<Partition>,
+    as_json: bool,
+    log_format: LogFormat,
+) -> anyhow::Result<()> {
+    let (config, mut stages, options) = plan(&run.config, dag)?;
+    if partition.is_some() && dag.only.is_empty() && dag.from_stage.is_none() {
+        stages.retain(|s| s.partitioned());
+    }
+    let ctx = RunContext { partition, ..run_context(&config, run) };
     tracing::info!(date = %ctx.run_date, config = %run.config.display(), "run");
-    let _lock = lock(&config, run.lock_wait)?;
+    let _lock = part_lock(&config, run.lock_wait, partition)?;
     let mut progress = progress::Progress::new(stages.len(), log_format);
     let (summary, result) = leadscore_pipeline::run(&stages, &config, &ctx, &options, &mut progress);
     drop(progress);
     finish(&summary, result, as_json)
 }
 
-/// `leadscore stage NAME`: one stage, recomputed.
-fn stage(name: &str, run: &args::RunArgs, as_json: bool) -> anyhow::Result<()> {
+/// `leadscore stage NAME`: one stage, recomputed (on one part, with `--partition`).
+fn stage(name: &str, run: &args::RunArgs, partition: Option<Partition>, as_json: bool) -> anyhow::Result<()> {
     let stage = parse_stage(name)?;
     let (config, ctx) = context(run)?;
-    let _lock = lock(&config, run.lock_wait)?;
-    let options = RunOptions { force: true, training_only: Vec::new() };
+    let ctx = RunContext { partition, ..ctx };
+    let _lock = part_lock(&config, run.lock_wait, partition)?;
+    let options = RunOptions { force: true, ..RunOptions::default() };
     let (summary, result) = leadscore_pipeline::run(&[stage], &config, &ctx, &options, &mut leadscore_pipeline::Quiet);
+    finish(&summary, result, as_json)
+}
+
+/// `leadscore merge STAGE… --parts N`: the parts of partitioned stages merged, in DAG order.
+fn merge(
+    names: &[String],
+    parts: u32,
+    pipeline: Option<std::path::PathBuf>,
+    run: &args::RunArgs,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let mut stages = names.iter().map(|n| parse_stage(n)).collect::<anyhow::Result<Vec<_>>>()?;
+    stages.sort();
+    stages.dedup();
+    if Partition::new(1, parts).is_none() {
+        let max = leadscore_core::layout::MAX_PARTS;
+        return Err(UsageError(format!("--parts must be from 1 to {max}, found {parts}")).into());
+    }
+    let dag = DagArgs { pipeline, from_stage: None, only: Vec::new(), force: false };
+    let (config, _, _) = plan(&run.config, &dag)?;
+    let ctx = run_context(&config, run);
+    let _lock = lock(&config, run.lock_wait)?;
+    let options = RunOptions { merge: Some(parts), ..RunOptions::default() };
+    let (summary, result) = leadscore_pipeline::run(&stages, &config, &ctx, &options, &mut leadscore_pipeline::Quiet);
     finish(&summary, result, as_json)
 }
 
@@ -272,8 +318,9 @@ fn init(files: leadscore_ingest::init::InitFiles, out: &std::path::Path, force: 
 /// Runs a parsed command line.
 pub fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { run: r, dag, json } => run(&r, &dag, json, cli.log_format),
-        Command::Stage { name, run, json } => stage(&name, &run, json),
+        Command::Run { run: r, dag, partition, json } => run(&r, &dag, partition, json, cli.log_format),
+        Command::Stage { name, run, partition, json } => stage(&name, &run, partition, json),
+        Command::Merge { stages, parts, pipeline, run, json } => merge(&stages, parts, pipeline, &run, json),
         Command::Train { run, json } => train(&run, json, cli.log_format),
         Command::Backfill { config: path, from, to, continue_on_error, seed, lock_wait, dag, json: as_json } => {
             if to < from {

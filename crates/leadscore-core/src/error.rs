@@ -125,6 +125,33 @@ pub enum CoreError {
         /// The run date.
         run_date: String,
     },
+    /// A part of a partitioned stage that a merge needs has not run.
+    #[error(
+        "{path} holds no completed run: run part {part} of `{stage}` for {run_date} first \
+         (`leadscore stage {stage} --partition {part} --date {run_date}`), then merge again"
+    )]
+    MissingPart {
+        /// The part's folder.
+        path: PathBuf,
+        /// The partitioned stage.
+        stage: &'static str,
+        /// The part.
+        part: crate::layout::Partition,
+        /// The run date.
+        run_date: crate::RunDate,
+    },
+    /// The parts of a partitioned stage cannot be merged into one run.
+    #[error("part {part} of `{stage}` for {run_date} cannot be merged with the others: {why}; run every part again")]
+    PartsDisagree {
+        /// The partitioned stage.
+        stage: &'static str,
+        /// The part that differs.
+        part: crate::layout::Partition,
+        /// The run date.
+        run_date: crate::RunDate,
+        /// How it differs (paths, never contents).
+        why: String,
+    },
     /// Another run holds the output folder's lock.
     #[error(
         "another leadscore run is using this output folder ({holder}; lock {path}): wait for it to \
@@ -174,7 +201,11 @@ impl Classify for CoreError {
             | Self::MissingColumn { .. }
             | Self::ColumnKind { .. }
             | Self::Document { .. } => ExitKind::InputData,
-            Self::MissingStageOutput { .. } | Self::Locked { .. } | Self::NotAFolder { .. } => ExitKind::Usage,
+            Self::MissingStageOutput { .. }
+            | Self::MissingPart { .. }
+            | Self::PartsDisagree { .. }
+            | Self::Locked { .. }
+            | Self::NotAFolder { .. } => ExitKind::Usage,
             Self::Write { .. } | Self::ParquetWrite { .. } | Self::NonFinite { .. } | Self::Internal(_) => {
                 ExitKind::Internal
             }

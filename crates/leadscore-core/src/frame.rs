@@ -24,6 +24,29 @@ pub fn sorted_by_time(df: DataFrame, time: &str, id: &str) -> PolarsResult<DataF
     df.sort([time, id], SortMultipleOptions::default().with_maintain_order(true))
 }
 
+/// The rows of `df` in the order [`sorted_by_time`] puts them in, as row numbers (to order other
+/// tables whose rows are those of `df`); `None` when `df` is in that order already.
+pub fn time_order(df: &DataFrame, time: &str, id: &str) -> PolarsResult<Option<IdxCa>> {
+    if in_time_order(df, time, id)? {
+        return Ok(None);
+    }
+    const ROW: &str = "__row";
+    let keys = df.select([time, id])?.with_row_index(ROW.into(), None)?;
+    let sorted = keys.sort([time, id], SortMultipleOptions::default().with_maintain_order(true))?;
+    Ok(Some(sorted.column(ROW)?.idx()?.clone()))
+}
+
+/// The tables stacked in order, as one chunk (parts of one table, written as one).
+pub fn stacked(tables: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+    let mut tables = tables.into_iter();
+    let Some(mut all) = tables.next() else { return Ok(DataFrame::empty()) };
+    for t in tables {
+        all.vstack_mut_owned(t)?;
+    }
+    all.rechunk_mut_par();
+    Ok(all)
+}
+
 /// The rows of `df` where `mask` is true: a slice of `df` (no copy) when they are one run of
 /// consecutive rows (every row, say), a filtered copy otherwise.
 pub fn rows_where(df: &DataFrame, mask: &BooleanChunked) -> PolarsResult<DataFrame> {
@@ -100,5 +123,27 @@ mod tests {
         assert_eq!(ids(&rows_where(&df, &mask([true, false, true, true])).unwrap()), ["a", "c", "d"]);
         assert_eq!(rows_where(&df, &mask([false; 4])).unwrap().height(), 0);
         assert_eq!(ids(&rows_where(&df, &mask([true; 4])).unwrap()), ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn parts_stacked_and_put_in_time_order_are_the_table_they_were_cut_from() {
+        let whole = frame(&[None, Some(1), Some(2), Some(2), Some(5)], &["e", "c", "a", "b", "d"]);
+        // Cut into parts (keeping the order within each), stacked part after part.
+        let parts: Vec<DataFrame> = [[true, false, true, false, false], [false, true, false, true, true]]
+            .iter()
+            .map(|m| whole.filter(&BooleanChunked::from_slice("m".into(), m)).unwrap())
+            .collect();
+        let stacked = stacked(parts).unwrap();
+        assert_eq!(stacked.first_col_n_chunks(), 1);
+        let order = time_order(&stacked, "t", "id").unwrap().unwrap();
+        let back = stacked.take(&order).unwrap();
+        assert!(back.equals_missing(&whole), "{:?}", ids(&back));
+        assert!(back.equals_missing(&sorted_by_time(stacked, "t", "id").unwrap()));
+        assert!(time_order(&whole, "t", "id").unwrap().is_none());
+        assert_eq!(stacked_height(Vec::new()), 0);
+    }
+
+    fn stacked_height(tables: Vec<DataFrame>) -> usize {
+        stacked(tables).unwrap().height()
     }
 }

@@ -237,7 +237,8 @@ impl Known {
         outcome_cfg.project.output_dir = dir.join("outcomes").display().to_string();
         // The leads scored from `from` on, and the events before them, from partitioned sources.
         outcome_cfg.sources.read_from = Some(opts.from);
-        let outcome_ctx = RunContext { run_date: as_of, config_hash: config.hash(), seed, retrain: false };
+        let outcome_ctx =
+            RunContext { run_date: as_of, config_hash: config.hash(), seed, retrain: false, partition: None };
         crate::run_through(&[Stage::Ingest, Stage::Labels], &outcome_cfg, &outcome_ctx, &crate::RunOptions::default())?;
         let layout = RunLayout::for_config(&outcome_cfg);
         let (leads, _) = layout.read_table(as_of, &artifact::LEADS)?;
@@ -262,7 +263,7 @@ impl Known {
     ) -> Result<Option<(DataFrame, u64)>, PipelineError> {
         let mut cfg = config.clone();
         cfg.qualify.rescore_days = u32::try_from((end.date() - start.date()).num_days() - 1).unwrap_or(0);
-        let ctx = RunContext { run_date: end, config_hash: config.hash(), seed, retrain: false };
+        let ctx = RunContext { run_date: end, config_hash: config.hash(), seed, retrain: false, partition: None };
         let q_inputs = QualifyInputs { leads: self.leads.clone(), events: self.events.clone() };
         let scored = match leadscore_qualify::run(&cfg, &q_inputs, &ctx, model) {
             Ok(o) => o,
@@ -297,7 +298,7 @@ fn train_as_of(
     let mut cfg = config.clone();
     cfg.project.output_dir = dir.join("rolling").display().to_string();
     cfg.project.models_dir = dir.join("models").join(start.to_string()).display().to_string();
-    let ctx = RunContext { run_date: start, config_hash: config.hash(), seed, retrain: true };
+    let ctx = RunContext { run_date: start, config_hash: config.hash(), seed, retrain: true, partition: None };
     tracing::info!(as_of = %start, "backtest: training");
     let through = [Stage::Ingest, Stage::Labels, Stage::Features, Stage::Train];
     crate::run_through(&through, &cfg, &ctx, &crate::RunOptions::default())?;

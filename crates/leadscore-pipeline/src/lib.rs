@@ -59,6 +59,18 @@ pub enum PipelineError {
     /// A core operation failed.
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// A stage that does not run in parts was asked to (`--partition`, `merge`).
+    #[error(
+        "`{0}` does not run in parts: only {parts} do (`--partition I/N`, then `leadscore merge`)",
+        parts = partitioned_names()
+    )]
+    NotPartitioned(Stage),
+}
+
+/// The partitioned stages' names, for messages.
+fn partitioned_names() -> String {
+    let names: Vec<&str> = Stage::ALL.iter().filter(|s| s.partitioned()).map(|s| s.name()).collect();
+    names.join(" and ")
 }
 
 /// How a stage's error reads: most fail, but "nothing to do" (exit 99) is not a failure.
@@ -78,7 +90,7 @@ impl Classify for PipelineError {
             Self::Export(e) => e.exit_kind(),
             Self::Channels(e) => e.exit_kind(),
             Self::Model(e) => e.exit_kind(),
-            Self::Backtest(_) => ExitKind::Usage,
+            Self::Backtest(_) | Self::NotPartitioned(_) => ExitKind::Usage,
             Self::Core(e) => e.exit_kind(),
         }
     }
@@ -280,6 +292,26 @@ pub fn run_stage(
     Ok(StageRun { stage, report, manifest })
 }
 
+/// Merges the `parts` parts of a partitioned stage into its own folder.
+pub fn merge_stage(
+    stage: Stage,
+    parts: u32,
+    config: &Config,
+    ctx: &RunContext,
+    layout: &RunLayout,
+) -> Result<StageRun, PipelineError> {
+    let (report, manifest) = match stage {
+        Stage::Qualify => {
+            leadscore_qualify::merge(config, ctx, layout, parts).map(|(r, m)| (StageReport::Qualify(Box::new(r)), m))?
+        }
+        Stage::Value => {
+            leadscore_value::merge(config, ctx, layout, parts).map(|(r, m)| (StageReport::Value(Box::new(r)), m))?
+        }
+        other => return Err(PipelineError::NotPartitioned(other)),
+    };
+    Ok(StageRun { stage, report, manifest })
+}
+
 /// How [`run`] treats stages whose outputs are up to date, and those only training needs.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -288,6 +320,9 @@ pub struct RunOptions {
     /// Stages to run only when train trains this run (`when = "training"` in the pipeline
     /// file); on other runs they are skipped with train's reason, `--force` or not.
     pub training_only: Vec<Stage>,
+    /// Merge each stage's parts of a split into this many ([`leadscore_core::layout::Partition`])
+    /// instead of running it; every stage must be partitioned.
+    pub merge: Option<u32>,
 }
 
 /// Whether a stage's earlier outputs can be reused. Train's also need the champion they left: a
@@ -308,18 +343,31 @@ fn freshness(layout: &RunLayout, config: &Config, ctx: &RunContext, stage: Stage
 /// How one stage ended: its status, report, manifest, note, and its error when it stopped the run.
 type Ended = (Status, Option<StageReport>, Option<Manifest>, Option<String>, Option<PipelineError>);
 
-/// Runs a stage unless its outputs are up to date (and it is not `forced`).
-fn run_unless_fresh(stage: Stage, config: &Config, ctx: &RunContext, layout: &RunLayout, forced: bool) -> Ended {
-    let why = match (!forced).then(|| freshness(layout, config, ctx, stage)) {
+/// Runs a stage unless its outputs are up to date (and it is not `forced`), or merges its parts
+/// (always, when `merge` says of how many).
+fn run_unless_fresh(
+    stage: Stage,
+    config: &Config,
+    ctx: &RunContext,
+    layout: &RunLayout,
+    forced: bool,
+    merge: Option<u32>,
+) -> Ended {
+    let why = match (!forced && merge.is_none()).then(|| freshness(layout, config, ctx, stage)) {
         Some(Freshness::Fresh(m)) => {
             let note = "up to date: same inputs, config and build (use --force to recompute)";
             return (Status::Skipped, None, Some(*m), Some(note.into()), None);
         }
         Some(Freshness::Stale(why)) => why,
+        None if merge.is_some() => "merging its parts".into(),
         None => "forced".into(),
     };
     tracing::info!(reason = %why, "starting");
-    match run_stage(stage, config, ctx, layout) {
+    let ran = match merge {
+        Some(parts) => merge_stage(stage, parts, config, ctx, layout),
+        None => run_stage(stage, config, ctx, layout),
+    };
+    match ran {
         Ok(run) => (Status::Ran, Some(run.report), Some(run.manifest), None, None),
         Err(e) => {
             let status = if e.exit_kind() == ExitKind::NothingToDo { Status::NothingToDo } else { Status::Failed };
@@ -361,6 +409,10 @@ pub fn run(
         run_dir: layout.run_dir(ctx.run_date).display().to_string(),
         stages: Vec::new(),
     };
+    let in_parts = ctx.partition.is_some() || options.merge.is_some();
+    if let Some(stage) = stages.iter().find(|s| in_parts && !s.partitioned()) {
+        return (summary, Err(PipelineError::NotPartitioned(*stage)));
+    }
     layout.clear_interrupted(ctx.run_date);
     // The champion is read once per run: only train changes it, and it runs after the stages that
     // ask.
@@ -393,7 +445,8 @@ pub fn run(
             Some(note) => (Status::Skipped, None, None, Some(note)),
             None => {
                 let forced = options.force || (stage == Stage::Train && ctx.retrain);
-                let (status, report, manifest, note, error) = run_unless_fresh(stage, config, ctx, &layout, forced);
+                let (status, report, manifest, note, error) =
+                    run_unless_fresh(stage, config, ctx, &layout, forced, options.merge);
                 if let Some(e) = error {
                     result = Err(e);
                 }
@@ -539,7 +592,7 @@ pub fn backfill(
             summary.not_run.extend(dates[i..].iter().map(ToString::to_string));
             break;
         }
-        let ctx = RunContext { run_date: *date, config_hash: config.hash(), seed, retrain: false };
+        let ctx = RunContext { run_date: *date, config_hash: config.hash(), seed, retrain: false, partition: None };
         let started = std::time::Instant::now();
         let (run, result) = run(stages, config, &ctx, options, observer);
         let (status, error) = match result {

@@ -23,11 +23,11 @@ mod report;
 
 use std::time::Instant;
 
-use leadscore_core::artifact;
-use leadscore_core::layout::{Manifest, StageWriter};
+use leadscore_core::layout::{Manifest, Partition, StageWriter};
 use leadscore_core::schema::{leads, scores as s};
 use leadscore_core::{Config, Outputs, RunContext, RunDate, RunLayout, Stage, StageRun};
-use leadscore_model::registry::{self, LoadedModel};
+use leadscore_core::{artifact, frame};
+use leadscore_model::registry::{self, LoadedModel, PolicyThreshold};
 use polars::prelude::*;
 
 pub use error::{QualifyError, Result};
@@ -78,12 +78,35 @@ fn sorted_by_creation(df: &DataFrame) -> Result<bool> {
     Ok(keys().zip(keys().skip(1)).all(|(a, b)| a <= b))
 }
 
-/// Scores the leads of the run date with `model`.
+/// The leads of `part`, when the run is on one part of the day's leads (see
+/// [`leadscore_core::layout::Partition`]).
+fn leads_of_part(todays: DataFrame, part: Option<Partition>) -> Result<DataFrame> {
+    let Some(part) = part else { return Ok(todays) };
+    let mask: BooleanChunked =
+        todays.column(leads::LEAD_ID)?.str()?.iter().map(|id| Some(part.contains(id.unwrap_or_default()))).collect();
+    Ok(frame::rows_where(&todays, &mask)?)
+}
+
+/// The model's probability threshold for the configured `[qualify] policy`.
+fn policy_threshold<'m>(config: &Config, model: &'m LoadedModel) -> Result<&'m PolicyThreshold> {
+    let policy = config.qualify.policy;
+    model.thresholds.policy(policy).ok_or_else(|| {
+        QualifyError::Model(leadscore_model::ModelError::Invalid(format!(
+            "model {} has no threshold for policy `{}`",
+            model.artifact.model_id,
+            policy.name()
+        )))
+    })
+}
+
+/// Scores the leads of the run date with `model` (those of the run's part, on one part).
 pub fn run(config: &Config, inputs: &QualifyInputs, ctx: &RunContext, model: &LoadedModel) -> Result<QualifyOutputs> {
     let (todays, from) = leads_to_score(config, &inputs.leads, ctx)?;
     if todays.height() == 0 {
         return Err(QualifyError::NoLeads { from, to: ctx.run_date });
     }
+    // A part with no lead of the day is not "nothing to do": its empty tables join the merge.
+    let todays = leads_of_part(todays, ctx.partition)?;
     let events = (inputs.events.height() > 0).then_some(&inputs.events);
     let t0 = Instant::now();
     let (derived, design) = model.encode(&todays, events, model.artifact.encoding())?;
@@ -92,14 +115,7 @@ pub fn run(config: &Config, inputs: &QualifyInputs, ctx: &RunContext, model: &Lo
     tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "predicted with contributions");
     let probability = model.calibrated(&z)?;
     let t = &model.thresholds;
-    let policy = config.qualify.policy;
-    let threshold = t.policy(policy).ok_or_else(|| {
-        QualifyError::Model(leadscore_model::ModelError::Invalid(format!(
-            "model {} has no threshold for policy `{}`",
-            model.artifact.model_id,
-            policy.name()
-        )))
-    })?;
+    let threshold = policy_threshold(config, model)?;
     let score: Vec<f64> = probability.iter().map(|p| (t.score(*p) * 10.0).round() / 10.0).collect();
     let segment: Vec<&str> = probability.iter().map(|p| t.segment(*p)).collect();
     let qualified: Vec<bool> = probability.iter().map(|p| *p >= threshold.threshold).collect();
@@ -117,11 +133,70 @@ pub fn run(config: &Config, inputs: &QualifyInputs, ctx: &RunContext, model: &Lo
         let col: Vec<Option<&str>> = reasons.iter().map(|r| r.get(k).map(String::as_str)).collect();
         out.with_column(Column::new((*name).into(), col))?;
     }
-    let report = report::build(config, ctx, model, threshold, &probability, &qualified, &segment, from);
+    let report = report_of(config, ctx, model, &out)?;
+    debug_assert_eq!(from, report.scored_from);
     for w in &report.warnings {
         tracing::warn!("{w}");
     }
-    Ok(QualifyOutputs { scores: out, features: derived, report })
+    // One chunk each, as a merge of parts writes them: the same tables give the same bytes.
+    out.rechunk_mut_par();
+    let mut features = derived;
+    features.rechunk_mut_par();
+    Ok(QualifyOutputs { scores: out, features, report })
+}
+
+/// The report of the scores `scores` (a run's, or the merge of its parts').
+fn report_of(config: &Config, ctx: &RunContext, model: &LoadedModel, scores: &DataFrame) -> Result<QualifyReport> {
+    let probability: Vec<f64> = scores.column(s::PROBABILITY)?.f64()?.iter().map(Option::unwrap_or_default).collect();
+    let qualified: Vec<bool> = scores.column(s::QUALIFIED)?.bool()?.iter().map(Option::unwrap_or_default).collect();
+    let segment: Vec<&str> = scores.column(s::SEGMENT)?.str()?.iter().map(Option::unwrap_or_default).collect();
+    let from = config.qualify.first_scored_day(ctx.run_date);
+    let threshold = policy_threshold(config, model)?;
+    Ok(report::build(config, ctx, model, threshold, &probability, &qualified, &segment, from))
+}
+
+/// Merges the `parts` parts of the run date's scores (`leadscore merge`): the scores and scored
+/// features of every part, in the order an unpartitioned run writes them (by creation time,
+/// then lead id), with the report of them all: the same tables, byte for byte, and the same
+/// report as `qualify` on every lead.
+pub fn merge(config: &Config, ctx: &RunContext, layout: &RunLayout, parts: u32) -> Result<(QualifyReport, Manifest)> {
+    StageRun::merge((Stage::Qualify, parts), layout, ctx, |stage| {
+        let scores = frame::stacked(stage.parts(&artifact::SCORES)?)?;
+        let features = frame::stacked(stage.parts(&artifact::SCORED_FEATURES)?)?;
+        if features.height() != scores.height() {
+            return Err(QualifyError::Internal(format!(
+                "the parts hold {} scores but {} rows of scored features",
+                scores.height(),
+                features.height()
+            )));
+        }
+        let (scores, features) = match frame::time_order(&scores, s::CREATED_AT, s::LEAD_ID)? {
+            None => (scores, features),
+            Some(order) => (scores.take(&order)?, features.take(&order)?),
+        };
+        let (models, ids) = (scores.column(s::MODEL_ID)?.str()?, scores.column(s::LEAD_ID)?.str()?);
+        let Some(model_id) = models.iter().flatten().next() else {
+            return Err(QualifyError::NoLeads {
+                from: config.qualify.first_scored_day(ctx.run_date),
+                to: ctx.run_date,
+            });
+        };
+        if let Some((other, id)) = models.iter().zip(ids.iter()).find(|(m, _)| *m != Some(model_id)) {
+            let index = Partition::of(id.unwrap_or_default(), parts);
+            return Err(QualifyError::Core(leadscore_core::CoreError::PartsDisagree {
+                stage: Stage::Qualify.name(),
+                part: Partition::new(index, parts).unwrap_or(Partition { index: 1, count: 1 }),
+                run_date: ctx.run_date,
+                why: format!(
+                    "its leads were scored by model {} and others by {model_id} (a new champion between the parts)",
+                    other.unwrap_or("(none)")
+                ),
+            }));
+        }
+        let model = registry::load_model(&config.models_dir(), model_id)?;
+        let report = report_of(config, ctx, &model, &scores)?;
+        Ok(QualifyOutputs { scores, features, report })
+    })
 }
 
 /// Loads the champion named by `<models_dir>/champion.json`.

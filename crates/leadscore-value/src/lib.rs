@@ -11,10 +11,10 @@
 mod error;
 mod report;
 
-use leadscore_core::artifact;
-use leadscore_core::layout::{Manifest, StageWriter};
+use leadscore_core::layout::{Manifest, Partition, StageWriter};
 use leadscore_core::schema::{leads, scores, values as v};
 use leadscore_core::{Config, Outputs, RunContext, RunLayout, Stage, StageRun};
+use leadscore_core::{artifact, frame};
 use leadscore_model::registry::{self, LoadedModel};
 use leadscore_model::value::Conditional;
 use leadscore_model::{Encoding, ModelError};
@@ -112,7 +112,56 @@ pub fn run(
     out.with_column(Column::new(v::VALUE_P90.into(), cond.iter().map(|c| c.p90).collect::<Vec<_>>()))?;
     out.with_column(Column::new(v::CURRENCY.into(), vec![config.project.currency.as_str(); n]))?;
     let report = report::build(ctx, model, value_model.method(), &config.project.currency, &predicted, &segment);
+    // One chunk, as a merge of parts writes it: the same table gives the same bytes.
+    out.rechunk_mut_par();
     Ok(ValueOutputs { values: out, report })
+}
+
+/// Merges the `parts` parts of the run date's values (`leadscore merge`, after qualify's parts
+/// are merged): every part's values in the order of the merged scores, with the report of them
+/// all: the same table, byte for byte, and the same report as `value` on every lead.
+pub fn merge(
+    config: &Config,
+    ctx: &RunContext,
+    layout: &RunLayout,
+    parts: u32,
+) -> Result<(ValueStageReport, Manifest)> {
+    StageRun::merge((Stage::Value, parts), layout, ctx, |stage| {
+        let values = frame::stacked(stage.parts(&artifact::VALUES)?)?;
+        let values = match frame::time_order(&values, v::CREATED_AT, v::LEAD_ID)? {
+            None => values,
+            Some(order) => values.take(&order)?,
+        };
+        // Read (and recorded) as an unpartitioned run reads them.
+        let scores = stage.table(&artifact::SCORES)?;
+        stage.table(&artifact::SCORED_FEATURES)?;
+        let ids = values.column(v::LEAD_ID)?.str()?;
+        if !ids.equal_missing(scores.column(scores::LEAD_ID)?.str()?).all() || values.height() != scores.height() {
+            return Err(ValueError::Core(leadscore_core::CoreError::PartsDisagree {
+                stage: Stage::Value.name(),
+                part: Partition::new(1, parts).unwrap_or(Partition { index: 1, count: 1 }),
+                run_date: ctx.run_date,
+                why: format!(
+                    "the parts value {} leads, not the {} leads of qualify's merged scores (merge qualify's parts \
+                     first, from the parts value read)",
+                    values.height(),
+                    scores.height()
+                ),
+            }));
+        }
+        let model_id = values.column(v::MODEL_ID)?.str()?.iter().flatten().next().ok_or(ValueError::NoScores)?;
+        let model = registry::load_model(&config.models_dir(), model_id)?;
+        stage.registry_file(&artifact::CHAMPION, &model.dir.join(registry::MODEL_FILE))?;
+        let value_model =
+            model.artifact.value.as_ref().ok_or_else(|| {
+                ValueError::Model(ModelError::Invalid(format!("model {model_id} has no value model")))
+            })?;
+        let predicted: Vec<f64> =
+            values.column(v::PREDICTED_VALUE)?.f64()?.iter().map(Option::unwrap_or_default).collect();
+        let segment: Vec<&str> = scores.column(scores::SEGMENT)?.str()?.iter().map(Option::unwrap_or_default).collect();
+        let report = report::build(ctx, &model, value_model.method(), &config.project.currency, &predicted, &segment);
+        Ok(ValueOutputs { values, report })
+    })
 }
 
 /// Loads the model that scored the day (named in `scores.parquet`), values the leads and writes
@@ -120,14 +169,14 @@ pub fn run(
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(ValueStageReport, Manifest)> {
     let read = |stage: &mut StageRun| -> Result<_> {
         let (scores, features) = (stage.table(&artifact::SCORES)?, stage.table(&artifact::SCORED_FEATURES)?);
-        let model_id = scores
-            .column(scores::MODEL_ID)?
-            .str()?
-            .iter()
-            .flatten()
-            .next()
-            .map(str::to_string)
-            .ok_or(ValueError::NoScores)?;
+        let model_id = match scores.column(scores::MODEL_ID)?.str()?.iter().flatten().next() {
+            Some(id) => id.to_string(),
+            // A part none of whose leads was created that day values nothing, with the champion.
+            None if ctx.partition.is_some() => {
+                registry::read_champion(&config.models_dir())?.ok_or(ValueError::NoScores)?.model_id
+            }
+            None => return Err(ValueError::NoScores),
+        };
         let model = registry::load_model(&config.models_dir(), &model_id)?;
         // The model is an input: the values depend on its bytes.
         stage.registry_file(&artifact::CHAMPION, &model.dir.join(registry::MODEL_FILE))?;

@@ -38,8 +38,9 @@ impl RunLayout {
     /// last, by running the query again (`sources.query_digest`).
     pub fn freshness(&self, ctx: &RunContext, stage: Stage, sources: &SourceProbe<'_>) -> Freshness {
         let stale = |why: String| Freshness::Stale(why);
-        let Some(m) = self.manifest(ctx.run_date, stage) else {
-            return stale(format!("no completed run of `{stage}` for {}", ctx.run_date));
+        let Some(m) = self.part_manifest(ctx.run_date, stage, ctx.partition) else {
+            let part = ctx.partition.filter(|_| stage.partitioned()).map(|p| format!(" part {p}")).unwrap_or_default();
+            return stale(format!("no completed run of `{stage}`{part} for {}", ctx.run_date));
         };
         if m.status != "success" {
             return stale(format!("its last run ended with status `{}`", m.status));
@@ -77,7 +78,7 @@ impl RunLayout {
                 Err(_) => return stale(format!("input {} can no longer be read", input.path)),
             }
         }
-        let dir = self.stage_dir(ctx.run_date, stage);
+        let dir = self.folder(ctx.run_date, stage, ctx.partition);
         for output in &m.outputs {
             let path = dir.join(&output.file);
             match io::hash_file(&path) {
@@ -99,8 +100,6 @@ impl RunLayout {
     /// Removes what interrupted runs left for the run date: staging folders of stages that never
     /// committed and replaced outputs awaiting deletion, of processes that no longer run.
     pub fn clear_interrupted(&self, date: RunDate) {
-        for stage in Stage::ALL {
-            writer::clear_stale_partials(&self.run_dir(date), stage);
-        }
+        writer::clear_stale_partials(&self.run_dir(date));
     }
 }

@@ -17,6 +17,18 @@ impl RunLayout {
     /// operating system releases it when the process dies, so a lock left by a killed run is
     /// noticed (its holder's details are still in the file), reported, and taken over.
     pub fn lock(&self, command: &str, wait: std::time::Duration) -> Result<RunLock> {
+        self.take_lock(command, wait, false)
+    }
+
+    /// Takes the output folder's lock shared with other runs that take it shared: the parts of a
+    /// partitioned stage ([`super::Partition`]), which write only their own folders and may run
+    /// side by side, while a run that takes it whole ([`Self::lock`]) waits for them all (and
+    /// they for it).
+    pub fn lock_shared(&self, command: &str, wait: std::time::Duration) -> Result<RunLock> {
+        self.take_lock(command, wait, true)
+    }
+
+    fn take_lock(&self, command: &str, wait: std::time::Duration, shared: bool) -> Result<RunLock> {
         let werr = |path: &Path| {
             let path = path.to_path_buf();
             move |source| CoreError::Write { path, source }
@@ -31,7 +43,10 @@ impl RunLayout {
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             let mut file = options.open(&path).map_err(werr(&path))?;
-            match file.try_lock() {
+            let taken = if shared { file.try_lock_shared() } else { file.try_lock() };
+            match taken {
+                // Its holders are not written down: the file names the last run that held it whole.
+                Ok(()) if shared => return Ok(RunLock { file, path, shared }),
                 Ok(()) => {
                     let previous = read_holder(&mut file);
                     if let Some(p) = previous.filter(|p| !p.trim().is_empty()) {
@@ -47,7 +62,7 @@ impl RunLayout {
                     file.set_len(0).map_err(werr(&path))?;
                     file.seek(std::io::SeekFrom::Start(0)).map_err(werr(&path))?;
                     file.write_all(me.as_bytes()).map_err(werr(&path))?;
-                    return Ok(RunLock { file, path });
+                    return Ok(RunLock { file, path, shared });
                 }
                 Err(fs::TryLockError::WouldBlock) => {
                     if Instant::now() >= deadline {
@@ -82,6 +97,8 @@ fn hostname() -> String {
 pub struct RunLock {
     file: fs::File,
     path: PathBuf,
+    /// Held shared with other parts ([`RunLayout::lock_shared`]).
+    shared: bool,
 }
 
 impl RunLock {
@@ -94,7 +111,36 @@ impl RunLock {
 impl Drop for RunLock {
     fn drop(&mut self) {
         // Empty means "released cleanly"; the advisory lock goes with the file handle.
-        let _ = self.file.set_len(0);
+        if !self.shared {
+            let _ = self.file.set_len(0);
+        }
         let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn parts_share_the_lock_and_a_whole_run_excludes_them() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| CoreError::Internal(e.to_string()))?;
+        let layout = RunLayout::new(dir.path());
+        let now = Duration::ZERO;
+        let (a, b) = (layout.lock_shared("part 1/2", now)?, layout.lock_shared("part 2/2", now)?);
+        let e = layout.lock("run", now).map(|_| ()).unwrap_err();
+        assert!(matches!(e, CoreError::Locked { .. }), "{e}");
+        drop(a);
+        assert!(layout.lock("run", now).is_err(), "one part still holds it");
+        drop(b);
+        let whole = layout.lock("run", now)?;
+        assert!(fs::read_to_string(whole.path()).unwrap_or_default().contains("(run)"));
+        let e = layout.lock_shared("part 1/2", now).map(|_| ()).unwrap_err();
+        assert!(e.to_string().contains("(run)"), "the part names the run that holds it: {e}");
+        drop(whole);
+        layout.lock_shared("part 1/2", now)?;
+        Ok(())
     }
 }

@@ -13,6 +13,7 @@
 
 mod freshness;
 mod lock;
+mod partition;
 mod run;
 mod writer;
 
@@ -29,6 +30,7 @@ use crate::time::RunDate;
 
 pub use freshness::{Freshness, SourceProbe};
 pub use lock::{LOCK_FILE, RunLock};
+pub use partition::{MAX_PARTS, Partition};
 pub use run::{Outputs, StageRun};
 pub use writer::{InputFile, Manifest, StageWriter, Stopwatch, Timing, process_alive};
 
@@ -97,6 +99,12 @@ impl Stage {
         stages
     }
 
+    /// Whether the stage can run on one part of the day's leads (`--partition I/N`, see
+    /// [`Partition`]): the per-lead stages, whose rows do not depend on one another.
+    pub fn partitioned(self) -> bool {
+        matches!(self, Self::Qualify | Self::Value)
+    }
+
     /// The config section that tunes this stage (`[train]` …), if it has one.
     pub fn config_section(self) -> Option<&'static str> {
         match self {
@@ -128,6 +136,9 @@ pub struct RunContext {
     pub seed: u64,
     /// Train even when the champion is recent (`--retrain`).
     pub retrain: bool,
+    /// The part of the day's leads a partitioned stage runs on (`--partition I/N`); `None` for
+    /// every lead.
+    pub partition: Option<Partition>,
 }
 
 impl RunContext {
@@ -199,22 +210,42 @@ impl RunLayout {
         self.stage_dir(date, stage).join(file)
     }
 
+    /// `<output_dir>/runs/<date>/<stage>.part-<I>-of-<N>`: one part of a partitioned stage.
+    pub fn part_dir(&self, date: RunDate, stage: Stage, part: Partition) -> PathBuf {
+        self.run_dir(date).join(part.folder(stage))
+    }
+
+    /// The folder `stage` writes (and is read from) in a run on `part`: the part's folder for a
+    /// partitioned stage, the stage's folder otherwise.
+    pub fn folder(&self, date: RunDate, stage: Stage, part: Option<Partition>) -> PathBuf {
+        match part {
+            Some(p) if stage.partitioned() => self.part_dir(date, stage, p),
+            _ => self.stage_dir(date, stage),
+        }
+    }
+
     /// The path of an artifact of the run date, checked to exist: when it does not, the error
     /// names the stage to run.
     pub fn existing(&self, date: RunDate, artifact: &Artifact) -> Result<PathBuf> {
-        self.existing_file(date, artifact, artifact.file)
+        self.existing_file(date, artifact, artifact.file, None)
     }
 
-    /// The path of `file` of `artifact`'s producer on the run date, checked to exist as
-    /// [`Self::existing`] checks it.
-    fn existing_file(&self, date: RunDate, artifact: &Artifact, file: &str) -> Result<PathBuf> {
-        let path = self.output(date, artifact.producer, file);
+    /// The path of `file` of `artifact`'s producer on the run date (of its part `part` when the
+    /// producer is partitioned), checked to exist as [`Self::existing`] checks it.
+    fn existing_file(
+        &self,
+        date: RunDate,
+        artifact: &Artifact,
+        file: &str,
+        part: Option<Partition>,
+    ) -> Result<PathBuf> {
+        let path = self.folder(date, artifact.producer, part).join(file);
         if !path.exists() {
-            return Err(CoreError::MissingStageOutput {
-                path,
-                stage: artifact.producer.name().into(),
-                run_date: date.to_string(),
-            });
+            let stage = match part {
+                Some(p) if artifact.producer.partitioned() => format!("{} --partition {p}", artifact.producer),
+                _ => artifact.producer.name().into(),
+            };
+            return Err(CoreError::MissingStageOutput { path, stage, run_date: date.to_string() });
         }
         Ok(path)
     }
@@ -222,18 +253,29 @@ impl RunLayout {
     /// Reads a table of the run date and checks its declared columns; names the stage to run
     /// when it is missing, and the file and column when a column is missing or of another kind.
     pub fn read_table(&self, date: RunDate, artifact: &Artifact) -> Result<(polars::prelude::DataFrame, InputFile)> {
-        self.read_table_file(date, artifact, artifact.file)
+        self.read_table_file(date, artifact, artifact.file, None)
+    }
+
+    /// [`Self::read_table`] of a run on `part`: a partitioned producer's table of that part.
+    pub fn read_part_table(
+        &self,
+        date: RunDate,
+        artifact: &Artifact,
+        part: Option<Partition>,
+    ) -> Result<(polars::prelude::DataFrame, InputFile)> {
+        self.read_table_file(date, artifact, artifact.file, part)
     }
 
     /// [`Self::read_table`] of `file` of the artifact's producer (the artifact itself, or one of
-    /// its members).
+    /// its members), in a run on `part`.
     fn read_table_file(
         &self,
         date: RunDate,
         artifact: &Artifact,
         file: &str,
+        part: Option<Partition>,
     ) -> Result<(polars::prelude::DataFrame, InputFile)> {
-        let path = self.existing_file(date, artifact, file)?;
+        let path = self.existing_file(date, artifact, file, part)?;
         let df = io::read_parquet(&path)?;
         artifact.check(&df, &path)?;
         let input = InputFile::hash(&path, Some(df.height() as u64))?;
@@ -248,7 +290,7 @@ impl RunLayout {
         artifact: &Artifact,
         name: &str,
     ) -> Result<(polars::prelude::DataFrame, InputFile)> {
-        self.read_table_file(date, artifact, &artifact.member(name))
+        self.read_table_file(date, artifact, &artifact.member(name), None)
     }
 
     /// The run dates whose `artifact` was committed (its stage's manifest written), oldest first.
@@ -272,7 +314,12 @@ impl RunLayout {
 
     /// The manifest of a completed stage, if it completed.
     pub fn manifest(&self, date: RunDate, stage: Stage) -> Option<Manifest> {
-        let text = fs::read_to_string(self.output(date, stage, files::MANIFEST)).ok()?;
+        self.part_manifest(date, stage, None)
+    }
+
+    /// The manifest of a completed stage of a run on `part` (see [`Self::folder`]).
+    pub fn part_manifest(&self, date: RunDate, stage: Stage, part: Option<Partition>) -> Option<Manifest> {
+        let text = fs::read_to_string(self.folder(date, stage, part).join(files::MANIFEST)).ok()?;
         serde_json::from_str(&text).ok()
     }
 }

@@ -36,12 +36,14 @@ pub struct StageRun<'a> {
     started: Instant,
     read: Vec<InputFile>,
     watch: Stopwatch,
+    /// The number of parts being merged ([`Self::merge`]); 0 otherwise.
+    merging: u32,
 }
 
 impl<'a> StageRun<'a> {
     /// Starts a run of `stage`.
     fn start(stage: Stage, layout: &'a RunLayout, ctx: &'a RunContext) -> Self {
-        Self { stage, layout, ctx, started: Instant::now(), read: Vec::new(), watch: Stopwatch::new() }
+        Self { stage, layout, ctx, started: Instant::now(), read: Vec::new(), watch: Stopwatch::new(), merging: 0 }
     }
 
     /// Runs `stage`: `read` reads its declared inputs, `run` computes its outputs (timed as
@@ -81,12 +83,101 @@ impl<'a> StageRun<'a> {
         }
     }
 
-    /// Reads a declared input table of the run date, checking its columns.
+    /// Reads a declared input table of the run date, checking its columns. In a run on one part
+    /// (`--partition`), a partitioned producer's table is that of the same part.
     pub fn table(&mut self, a: &Artifact) -> Result<DataFrame> {
         self.declared(a)?;
-        let (df, input) = self.layout.read_table(self.ctx.run_date, a)?;
+        let (df, input) = self.layout.read_part_table(self.ctx.run_date, a, self.ctx.partition)?;
         self.read.push(input);
         Ok(df)
+    }
+
+    /// Merges the `count` parts of the partitioned `stage` ([`super::Partition`]) into the
+    /// stage's own folder, as if it had run on every lead: `merge` reads the parts' tables with
+    /// [`Self::parts`] and returns the stage's outputs. The parts must all have run, with the
+    /// run's config, on the same inputs; the merged manifest records those inputs (and what
+    /// `merge` read through [`Self::table`]), never the parts, so that freshness and the later
+    /// stages see the run an unpartitioned stage would have left.
+    pub fn merge<O: Outputs, E: From<CoreError>>(
+        (stage, count): (Stage, u32),
+        layout: &'a RunLayout,
+        ctx: &'a RunContext,
+        merge: impl FnOnce(&mut Self) -> std::result::Result<O, E>,
+    ) -> std::result::Result<(O::Report, Manifest), E> {
+        let mut this = Self::start(stage, layout, ctx);
+        let inherited = this.part_inputs(count)?;
+        this.merging = count;
+        let mut out = merge(&mut this)?;
+        this.watch.lap("merge");
+        for input in inherited {
+            // The parts' manifests record paths as the layout records them.
+            if !this.read.iter().any(|r| this.layout.recorded(&r.path) == input.path) {
+                this.read.push(input);
+            }
+        }
+        let _ = out.take_timings();
+        Ok(this.finish(|w| {
+            let report = out.write(w)?;
+            w.write_json(files::REPORT, &report)?;
+            Ok(report)
+        })?)
+    }
+
+    /// The inputs every part of a split into `count` read, but the parts of partitioned stages
+    /// before this one (each part reads its own); an error when a part has not run, ran with
+    /// another config, or read other inputs than the first part.
+    fn part_inputs(&self, count: u32) -> Result<Vec<InputFile>> {
+        let (date, stage) = (self.ctx.run_date, self.stage);
+        let mut first: Option<(super::Partition, Vec<InputFile>)> = None;
+        for part in super::Partition::all(count) {
+            let dir = self.layout.part_dir(date, stage, part);
+            let Some(m) = self.layout.part_manifest(date, stage, Some(part)) else {
+                return Err(CoreError::MissingPart { stage: stage.name(), part, run_date: date, path: dir });
+            };
+            let disagree = |why: String| CoreError::PartsDisagree { stage: stage.name(), part, run_date: date, why };
+            if m.config_hash != self.ctx.config_hash {
+                return Err(disagree(
+                    "it ran with another config than this merge (a pipeline file's stage options are part of \
+                     the config: merge with the --pipeline the parts ran with)"
+                        .into(),
+                ));
+            }
+            let upstream: Vec<String> =
+                Stage::ALL.iter().filter(|s| s.partitioned() && **s < stage).map(|s| part.folder(*s)).collect();
+            let inputs: Vec<InputFile> = m
+                .inputs
+                .into_iter()
+                .filter(|i| {
+                    !Path::new(&i.path).components().any(|c| upstream.iter().any(|u| c.as_os_str() == u.as_str()))
+                })
+                .collect();
+            match &first {
+                None => first = Some((part, inputs)),
+                Some((p, expected)) => {
+                    if let Some(i) = inputs.iter().find(|i| !expected.contains(i)) {
+                        return Err(disagree(format!("it read {} with other content than part {p}", i.path)));
+                    }
+                    if let Some(i) = expected.iter().find(|i| !inputs.contains(i)) {
+                        return Err(disagree(format!("it did not read {}, which part {p} read", i.path)));
+                    }
+                }
+            }
+        }
+        Ok(first.map(|(_, inputs)| inputs).unwrap_or_default())
+    }
+
+    /// In a merge ([`Self::merge`]), a table of this stage from each part, in the order of the
+    /// parts, its declared columns checked.
+    pub fn parts(&mut self, a: &Artifact) -> Result<Vec<DataFrame>> {
+        if a.producer != self.stage || self.merging == 0 {
+            return Err(CoreError::Internal(format!(
+                "{} of `{}` read as parts outside the merge of `{}`",
+                a.file, a.producer, self.stage
+            )));
+        }
+        super::Partition::all(self.merging)
+            .map(|p| Ok(self.layout.read_part_table(self.ctx.run_date, a, Some(p))?.0))
+            .collect()
     }
 
     /// Reads the member `name` of a declared folder input ([`crate::artifact::SOURCE_TABLES`]) of
@@ -165,6 +256,7 @@ mod tests {
             config_hash: "h".into(),
             seed: 1,
             retrain: false,
+            partition: None,
         };
         // Qualify's scores without the `segment` column.
         let mut w = layout.begin(&ctx, Stage::Qualify)?;

@@ -13,23 +13,26 @@ use crate::schema::{SCHEMA_VERSION, files};
 use crate::time::RunDate;
 
 impl RunLayout {
-    /// Starts writing a stage's outputs into a staging folder.
+    /// Starts writing a stage's outputs into a staging folder (those of the run's part, for a
+    /// partitioned stage run on one: [`RunLayout::folder`]).
     pub fn begin(&self, ctx: &RunContext, stage: Stage) -> Result<StageWriter> {
-        let final_dir = self.stage_dir(ctx.run_date, stage);
+        let final_dir = self.folder(ctx.run_date, stage, ctx.partition);
         let parent = self.run_dir(ctx.run_date);
+        let name = final_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let werr = |path: &Path| {
             let path = path.to_path_buf();
             move |source| CoreError::Write { path, source }
         };
         io::create_dir_private(&parent).map_err(werr(&parent))?;
-        clear_stale_partials(&parent, stage);
-        let staging = parent.join(format!(".{}.partial-{}", stage.name(), std::process::id()));
+        clear_stale_partials(&parent);
+        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
         if staging.exists() {
             fs::remove_dir_all(&staging).map_err(werr(&staging))?;
         }
         io::create_dir_private(&staging).map_err(werr(&staging))?;
         Ok(StageWriter {
             stage,
+            name,
             layout: self.clone(),
             meta: ctx.table_meta(stage),
             final_dir,
@@ -40,21 +43,23 @@ impl RunLayout {
     }
 }
 
-/// Removes staging folders (and replaced outputs awaiting deletion) of this stage left by
-/// processes that no longer run.
-pub(super) fn clear_stale_partials(run_dir: &Path, stage: Stage) {
-    let prefixes = [format!(".{}.partial-", stage.name()), format!(".{}.old-", stage.name())];
+/// Removes the staging folders (`.<folder>.partial-<pid>`) and replaced outputs awaiting deletion
+/// (`.<folder>.old-<pid>`) in a run date's folder that processes no longer running left.
+pub(super) fn clear_stale_partials(run_dir: &Path) {
     let Ok(entries) = fs::read_dir(run_dir) else {
         return;
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = prefixes.iter().find_map(|p| name.strip_prefix(p.as_str())).and_then(|p| p.parse::<u32>().ok())
+        let Some(pid) = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once(".partial-").or_else(|| n.rsplit_once(".old-")))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
         else {
             continue;
         };
         if !process_alive(pid) {
-            tracing::info!(stage = stage.name(), folder = %e.path().display(), "removing output left by an interrupted run");
+            tracing::info!(folder = %e.path().display(), "removing output left by an interrupted run");
             let _ = fs::remove_dir_all(e.path());
         }
     }
@@ -74,6 +79,8 @@ pub fn process_alive(pid: u32) -> bool {
 #[derive(Debug)]
 pub struct StageWriter {
     stage: Stage,
+    /// The final folder's name (the stage's, or its part's).
+    name: String,
     layout: RunLayout,
     meta: TableMeta,
     final_dir: PathBuf,
@@ -178,7 +185,7 @@ impl StageWriter {
             move |source| CoreError::Write { path, source }
         };
         if self.final_dir.exists() {
-            let old = self.final_dir.with_file_name(format!(".{}.old-{}", self.stage.name(), std::process::id()));
+            let old = self.final_dir.with_file_name(format!(".{}.old-{}", self.name, std::process::id()));
             let _ = fs::remove_dir_all(&old);
             fs::rename(&self.final_dir, &old).map_err(werr(&self.final_dir))?;
             fs::rename(&self.staging, &self.final_dir).map_err(werr(&self.final_dir))?;
@@ -312,6 +319,7 @@ mod tests {
             config_hash: "h".into(),
             seed: 1,
             retrain: false,
+            partition: None,
         }
     }
 

@@ -27,7 +27,13 @@ fn config(extra: &str) -> Config {
 }
 
 fn ctx() -> RunContext {
-    RunContext { run_date: "2026-03-02".parse::<RunDate>().unwrap(), config_hash: "h".into(), seed: 1, retrain: false }
+    RunContext {
+        run_date: "2026-03-02".parse::<RunDate>().unwrap(),
+        config_hash: "h".into(),
+        seed: 1,
+        retrain: false,
+        partition: None,
+    }
 }
 
 fn ts(v: Vec<i64>) -> Column {

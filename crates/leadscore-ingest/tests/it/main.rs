@@ -59,7 +59,13 @@ pub(crate) fn config_with(text: &str) -> Config {
 }
 
 pub(crate) fn ctx() -> RunContext {
-    RunContext { run_date: "2026-02-01".parse::<RunDate>().unwrap(), config_hash: "h".into(), seed: 1, retrain: false }
+    RunContext {
+        run_date: "2026-02-01".parse::<RunDate>().unwrap(),
+        config_hash: "h".into(),
+        seed: 1,
+        retrain: false,
+        partition: None,
+    }
 }
 
 pub(crate) fn file(name: &str, df: DataFrame) -> RawFile {

@@ -51,7 +51,13 @@ fn config(conversions: &str, target: &str, window_days: i64) -> Config {
 }
 
 fn ctx(run_date: &str) -> RunContext {
-    RunContext { run_date: run_date.parse::<RunDate>().unwrap(), config_hash: "h".into(), seed: 1, retrain: false }
+    RunContext {
+        run_date: run_date.parse::<RunDate>().unwrap(),
+        config_hash: "h".into(),
+        seed: 1,
+        retrain: false,
+        partition: None,
+    }
 }
 
 fn time(v: &Value) -> Option<i64> {

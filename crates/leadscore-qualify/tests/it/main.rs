@@ -29,7 +29,13 @@ fn config(extra: &str) -> Config {
 }
 
 fn ctx() -> RunContext {
-    RunContext { run_date: "2026-03-01".parse::<RunDate>().unwrap(), config_hash: "h".into(), seed: 1, retrain: false }
+    RunContext {
+        run_date: "2026-03-01".parse::<RunDate>().unwrap(),
+        config_hash: "h".into(),
+        seed: 1,
+        retrain: false,
+        partition: None,
+    }
 }
 
 /// Leads at the given instants; every other one came from a Google Ads click.

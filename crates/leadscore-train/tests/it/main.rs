@@ -36,7 +36,13 @@ path = "d.csv"
 }
 
 fn ctx(date: &str) -> RunContext {
-    RunContext { run_date: date.parse::<RunDate>().unwrap(), config_hash: "h".into(), seed: 1, retrain: false }
+    RunContext {
+        run_date: date.parse::<RunDate>().unwrap(),
+        config_hash: "h".into(),
+        seed: 1,
+        retrain: false,
+        partition: None,
+    }
 }
 
 /// A hash-based uniform in [0, 1) (SplitMix64 of the index and salt), so the world is
