@@ -29,7 +29,18 @@ Set these in the worker's environment or as Airflow Variables of the same name:
 - ``LEADSCORE_PIPELINE``: the DAG file with per-stage options (default: ``pipelines/daily.toml``
   next to this folder);
 - ``LEADSCORE_TIMEZONE``: the schedule's zone, when the config cannot be read where the DAG is
-  parsed (default: the config's zone, else UTC).
+  parsed (default: the config's zone, else UTC);
+- ``LEADSCORE_PARTS``: score the day's leads in this many parts (default 1: no parts).
+
+Partitioned scoring
+-------------------
+With ``LEADSCORE_PARTS`` = N > 1, ``qualify`` and ``value`` become one mapped task, ``score``,
+fanned out with dynamic task mapping into N instances: instance I runs
+``leadscore run --only qualify,value --partition I/N`` on the leads whose id hashes to part I
+(each may run on another worker; they share the output folder, which must be on storage every
+worker sees). The ``merge`` task then runs ``leadscore merge qualify value --parts N``, which
+writes the tables an unpartitioned run writes, byte for byte, and ``export`` and ``channels`` run
+as usual. A day with no lead skips every instance, and so the tasks after them.
 
 Credentials for the ad platforms never pass through leadscore: it writes upload files only.
 """
@@ -51,6 +62,9 @@ except ImportError:  # Airflow 2
     from airflow.hooks.subprocess import SubprocessHook
 
 STAGES = ["ingest", "labels", "features", "train", "qualify", "value", "export", "channels"]
+# The stages that run on parts of the day's leads (``--partition I/N``).
+PARTITIONED = ["qualify", "value"]
+MAX_PARTS = 1024
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # leadscore's exit codes (README, "Exit codes").
@@ -94,34 +108,58 @@ PIPELINE = setting("LEADSCORE_PIPELINE", os.path.join(os.path.dirname(HERE), "da
 TIMEZONE = setting("LEADSCORE_TIMEZONE", project_timezone(CONFIG))
 
 
+def parts_setting(raw: str) -> int:
+    """``LEADSCORE_PARTS`` as a count of parts (a wrong value is an import error of the DAG)."""
+    try:
+        parts = int(raw)
+    except ValueError:
+        parts = 0
+    if not 1 <= parts <= MAX_PARTS:
+        raise ValueError(f"LEADSCORE_PARTS must be a whole number from 1 to {MAX_PARTS}, found {raw!r}")
+    return parts
+
+
+PARTS = parts_setting(setting("LEADSCORE_PARTS", "1"))
+
+
 class LeadscoreStage(BaseOperator):
-    """Runs one leadscore stage for a run date and maps its exit code to a task state."""
+    """Runs leadscore stages for a run date and maps its exit code to a task state.
+
+    ``stages`` is one stage, or several run in one process (the partitioned stages on one part,
+    ``partition`` = ``"I/N"``); ``merge`` = N merges the N parts of the partitioned stages.
+    """
 
     template_fields = ("run_date",)
     ui_color = "#e8f1fb"
 
-    def __init__(self, *, stage: str, run_date: str, **kwargs) -> None:
+    def __init__(
+        self, *, stage: str, run_date: str, partition: str | None = None, merge: int | None = None, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.stage = stage
         self.run_date = run_date
+        self.partition = partition
+        self.merge = merge
 
     def command(self) -> list[str]:
-        return [
-            BIN, "run", "--pipeline", PIPELINE, "--config", CONFIG,
-            "--only", self.stage, "--date", self.run_date, "--log-format", "json",
-        ]
+        common = ["--pipeline", PIPELINE, "--config", CONFIG, "--date", self.run_date, "--log-format", "json"]
+        if self.merge is not None:
+            return [BIN, "merge", *self.stage.split(","), "--parts", str(self.merge), *common]
+        part = ["--partition", self.partition] if self.partition else []
+        return [BIN, "run", "--only", self.stage, *part, *common]
 
     def execute(self, context):
         result = SubprocessHook().run_command(command=self.command(), env={**os.environ})
         code = result.exit_code
+        what = f"leadscore {self.stage}{f' part {self.partition}' if self.partition else ''} {self.run_date}"
         if code == 0:
             return None
         if code == NOTHING_TO_DO:
-            raise AirflowSkipException(f"leadscore {self.stage} {self.run_date}: nothing to do (exit 99)")
+            raise AirflowSkipException(f"{what}: nothing to do (exit 99)")
         if code in DETERMINISTIC:
             # The same inputs give the same failure: fail now, without retries.
-            raise AirflowFailException(f"leadscore {self.stage} {self.run_date}: {DETERMINISTIC[code]} (exit {code})")
-        raise AirflowException(f"leadscore {self.stage} {self.run_date}: exit code {code} (retried)")
+            raise AirflowFailException(f"{what}: {DETERMINISTIC[code]} (exit {code})")
+        raise AirflowException(f"{what}: exit code {code} (retried)")
 
 
 default_args = {
@@ -142,14 +180,20 @@ with DAG(
     default_args=default_args,
     tags=["leadscore"],
 ) as dag:
-    previous = None
+    # The local date the data interval ends on: the run date of the day just over.
+    run_date = f"{{{{ data_interval_end.in_timezone('{TIMEZONE}').strftime('%Y-%m-%d') }}}}"
+    tasks = []
     for stage in STAGES:
-        task = LeadscoreStage(
-            task_id=stage,
-            stage=stage,
-            # The local date the data interval ends on: the run date of the day just over.
-            run_date=f"{{{{ data_interval_end.in_timezone('{TIMEZONE}').strftime('%Y-%m-%d') }}}}",
-        )
-        if previous is not None:
-            previous >> task
-        previous = task
+        if PARTS > 1 and stage in PARTITIONED:
+            if stage == PARTITIONED[0]:
+                scoring = ",".join(PARTITIONED)
+                tasks.append(
+                    LeadscoreStage.partial(task_id="score", stage=scoring, run_date=run_date).expand(
+                        partition=[f"{i}/{PARTS}" for i in range(1, PARTS + 1)]
+                    )
+                )
+                tasks.append(LeadscoreStage(task_id="merge", stage=scoring, run_date=run_date, merge=PARTS))
+            continue
+        tasks.append(LeadscoreStage(task_id=stage, stage=stage, run_date=run_date))
+    for before, after in zip(tasks, tasks[1:]):
+        before >> after
