@@ -30,10 +30,10 @@ pub mod table;
 
 use std::path::Path;
 
-use leadscore_core::artifact;
 use leadscore_core::layout::{Manifest, StageWriter};
-use leadscore_core::schema::{channel_leads as cl, files};
+use leadscore_core::schema::{channel_leads as cl, files, labels as la, leads as le};
 use leadscore_core::{Config, Outputs, RunContext, RunDate, RunLayout, Stage, StageRun};
+use leadscore_core::{artifact, frame};
 use polars::prelude::*;
 
 pub use error::{ChannelsError, Result};
@@ -158,7 +158,10 @@ fn unmatched_csv(u: &Unmatched) -> Result<Vec<u8>> {
 /// and the manifest for the run.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(ChannelsReport, Manifest)> {
     let read = |stage: &mut StageRun| -> Result<_> {
-        let (leads, labels) = (stage.table(&artifact::LEADS)?, stage.table(&artifact::LABELS)?);
+        // Only the scored leads' rows are used: those created from the first scored day on.
+        let from = config.qualify.first_scored_day(ctx.run_date).start_micros(config.project.timezone);
+        let leads = stage.table_where(&artifact::LEADS, frame::at_or_after(le::CREATED_AT, from))?;
+        let labels = stage.table_where(&artifact::LABELS, frame::at_or_after(la::CREATED_AT, from))?;
         let (scores, values) = (stage.table(&artifact::SCORES)?, stage.table(&artifact::VALUES)?);
         Ok(ChannelsInputs { leads, labels, scores, values })
     };

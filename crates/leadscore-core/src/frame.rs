@@ -47,6 +47,13 @@ pub fn stacked(tables: Vec<DataFrame>) -> PolarsResult<DataFrame> {
     Ok(all)
 }
 
+/// `column` (a UTC timestamp column, as every stage writes them) at or after the instant `micros`
+/// (microseconds since the epoch): a predicate the Parquet reader checks against each row
+/// group's statistics ([`crate::io::read_parquet_where`]).
+pub fn at_or_after(column: &str, micros: i64) -> Expr {
+    col(column).gt_eq(lit(micros).cast(DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))))
+}
+
 /// The rows of `df` where `mask` is true: a slice of `df` (no copy) when they are one run of
 /// consecutive rows (every row, say), a filtered copy otherwise.
 pub fn rows_where(df: &DataFrame, mask: &BooleanChunked) -> PolarsResult<DataFrame> {

@@ -214,6 +214,20 @@ pub fn read_parquet(path: &Path) -> Result<DataFrame> {
     ParquetReader::new(file).finish().map_err(|source| CoreError::ParquetRead { path: path.to_path_buf(), source })
 }
 
+/// The rows of a Parquet file where `predicate` holds: row groups whose statistics rule the
+/// predicate out are not read (a table sorted by the predicate's column reads only the row groups
+/// of its range).
+pub fn read_parquet_where(path: &Path, predicate: Expr) -> Result<DataFrame> {
+    let perr = |source| CoreError::ParquetRead { path: path.to_path_buf(), source };
+    if !path.is_file() {
+        // As `read_parquet` says it, rather than the scan's own message.
+        File::open(path).map_err(|source| CoreError::Read { path: path.to_path_buf(), source })?;
+    }
+    let source = PlRefPath::try_from_path(path).map_err(perr)?;
+    let scan = LazyFrame::scan_parquet(source, ScanArgsParquet::default()).map_err(perr)?;
+    scan.filter(predicate).collect().map_err(perr)
+}
+
 /// SHA-256 (hex) and size of a file's content.
 pub fn hash_file(path: &Path) -> Result<(String, u64)> {
     let rerr = |source| CoreError::Read { path: path.to_path_buf(), source };

@@ -38,12 +38,12 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use adjust::Ledger;
-use leadscore_core::artifact;
 use leadscore_core::config::{ConsentStatus, ExportFormat};
 use leadscore_core::identity::Digests;
 use leadscore_core::layout::{Manifest, StageWriter, Stopwatch, Timing};
 use leadscore_core::schema::{files, identities as id, labels as la, leads, scores, values as v};
 use leadscore_core::{Config, Outputs, RunContext, RunDate, RunLayout, Stage, StageRun};
+use leadscore_core::{artifact, frame};
 use polars::prelude::*;
 
 pub use adjust::{Reason, State};
@@ -460,12 +460,15 @@ pub fn run(config: &Config, inputs: &ExportInputs, ctx: &RunContext) -> Result<E
 /// Reads the inputs, writes the export files, `refused.parquet`, `report.json` and the manifest.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(ExportReport, Manifest)> {
     let read = |stage: &mut StageRun| -> Result<_> {
+        // The exports tell the platforms of leads created from the first exported day on (the
+        // scored ones, the ledger's, the late conversions): only those leads and labels are read.
+        let from = config.first_exported_day(ctx.run_date).start_micros(config.project.timezone);
         Ok(ExportInputs {
             scores: stage.table(&artifact::SCORES)?,
             values: stage.table(&artifact::VALUES)?,
-            leads: stage.table(&artifact::LEADS)?,
+            leads: stage.table_where(&artifact::LEADS, frame::at_or_after(leads::CREATED_AT, from))?,
             identities: stage.table(&artifact::IDENTITIES)?,
-            labels: stage.table(&artifact::LABELS)?,
+            labels: stage.table_where(&artifact::LABELS, frame::at_or_after(la::CREATED_AT, from))?,
             ledger: stage.previous_table(&artifact::LEDGER)?,
         })
     };

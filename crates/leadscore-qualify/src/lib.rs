@@ -212,7 +212,11 @@ pub fn load_champion(config: &Config) -> Result<LoadedModel> {
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(QualifyReport, Manifest)> {
     let read = |stage: &mut StageRun| -> Result<_> {
         let model = load_champion(config)?;
-        let inputs = QualifyInputs { leads: stage.table(&artifact::LEADS)?, events: stage.table(&artifact::EVENTS)? };
+        // Only the leads of the scoring range are read (ingest writes them in time order, so
+        // the row groups of earlier days are skipped); `run` keeps the range's leads as before.
+        let from = config.qualify.first_scored_day(ctx.run_date).start_micros(config.project.timezone);
+        let leads = stage.table_where(&artifact::LEADS, frame::at_or_after(leads::CREATED_AT, from))?;
+        let inputs = QualifyInputs { leads, events: stage.table(&artifact::EVENTS)? };
         // The champion pointer is an input: a new champion makes the day's scores stale.
         stage.registry_file(&artifact::CHAMPION, &config.models_dir().join(registry::CHAMPION_FILE))?;
         stage.registry_file(&artifact::CHAMPION, &model.dir.join(registry::MODEL_FILE))?;

@@ -92,6 +92,19 @@ impl<'a> StageRun<'a> {
         Ok(df)
     }
 
+    /// The rows of a declared input table of the run date where `predicate` holds, its columns
+    /// checked: row groups the predicate rules out are not read (see
+    /// [`crate::io::read_parquet_where`]), so a stage that needs the latest days of a table sorted
+    /// by time reads those. The manifest records the whole file's hash, and the rows read.
+    pub fn table_where(&mut self, a: &Artifact, predicate: polars::prelude::Expr) -> Result<DataFrame> {
+        self.declared(a)?;
+        let path = self.layout.existing_file(self.ctx.run_date, a, a.file, self.ctx.partition)?;
+        let df = crate::io::read_parquet_where(&path, predicate)?;
+        a.check(&df, &path)?;
+        self.read.push(InputFile::hash(&path, Some(df.height() as u64))?);
+        Ok(df)
+    }
+
     /// Merges the `count` parts of the partitioned `stage` ([`super::Partition`]) into the
     /// stage's own folder, as if it had run on every lead: `merge` reads the parts' tables with
     /// [`Self::parts`] and returns the stage's outputs. The parts must all have run, with the
