@@ -119,7 +119,8 @@ pub(crate) fn build(
         scored_from,
         model_id: model.artifact.model_id.clone(),
         leads: n,
-        mean_probability: probability.iter().sum::<f64>() / n.max(1) as f64,
+        // Folded from +0: no lead gives 0, not the -0 of `Sum` for floats.
+        mean_probability: probability.iter().fold(0.0, |sum, p| sum + p) / n.max(1) as f64,
         policy: threshold.policy,
         parameter: threshold.parameter,
         threshold: threshold.threshold,

@@ -53,7 +53,7 @@ pub(crate) fn build(
             SegmentValue {
                 segment: s.name.clone(),
                 leads: idx.len() as u64,
-                predicted_value: idx.iter().map(|i| predicted[*i]).sum(),
+                predicted_value: idx.iter().fold(0.0, |sum, i| sum + predicted[*i]),
             }
         })
         .collect();
@@ -63,7 +63,8 @@ pub(crate) fn build(
         method: method.to_string(),
         currency: currency.to_string(),
         leads: predicted.len() as u64,
-        total_predicted_value: predicted.iter().sum(),
+        // Folded from +0: an empty sum is 0, not the -0 of `Sum` for floats.
+        total_predicted_value: predicted.iter().fold(0.0, |sum, p| sum + p),
         segments,
     }
 }
