@@ -24,7 +24,7 @@ mod report;
 use std::time::Instant;
 
 use leadscore_core::layout::{Manifest, Partition, StageWriter};
-use leadscore_core::schema::{leads, scores as s};
+use leadscore_core::schema::{events as ev, leads, scores as s};
 use leadscore_core::{Config, Outputs, RunContext, RunDate, RunLayout, Stage, StageRun};
 use leadscore_core::{artifact, frame};
 use leadscore_model::registry::{self, LoadedModel, PolicyThreshold};
@@ -216,7 +216,12 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
         // the row groups of earlier days are skipped); `run` keeps the range's leads as before.
         let from = config.qualify.first_scored_day(ctx.run_date).start_micros(config.project.timezone);
         let leads = stage.table_where(&artifact::LEADS, frame::at_or_after(leads::CREATED_AT, from))?;
-        let inputs = QualifyInputs { leads, events: stage.table(&artifact::EVENTS)? };
+        // Features use the events of the scored leads' users only: the others are not kept.
+        // (Those of every lead of the range, in a part too: every part then reads the same rows,
+        // as the merged manifest records them.)
+        let users = leads.column(leads::USER_ID)?.as_materialized_series().unique()?.implode()?.into_series();
+        let events = stage.table_where(&artifact::EVENTS, col(ev::USER_ID).is_in(lit(users), false))?;
+        let inputs = QualifyInputs { leads, events };
         // The champion pointer is an input: a new champion makes the day's scores stale.
         stage.registry_file(&artifact::CHAMPION, &config.models_dir().join(registry::CHAMPION_FILE))?;
         stage.registry_file(&artifact::CHAMPION, &model.dir.join(registry::MODEL_FILE))?;
