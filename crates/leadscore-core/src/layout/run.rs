@@ -138,10 +138,10 @@ impl<'a> StageRun<'a> {
 
     /// The inputs every part of a split into `count` read, but the parts of partitioned stages
     /// before this one (each part reads its own); an error when a part has not run, ran with
-    /// another config, or read other inputs than the first part.
+    /// another config, or ran with another build or read other inputs than the first part.
     fn part_inputs(&self, count: u32) -> Result<Vec<InputFile>> {
         let (date, stage) = (self.ctx.run_date, self.stage);
-        let mut first: Option<(super::Partition, Vec<InputFile>)> = None;
+        let mut first: Option<(super::Partition, String, Vec<InputFile>)> = None;
         for part in super::Partition::all(count) {
             let dir = self.layout.part_dir(date, stage, part);
             let Some(m) = self.layout.part_manifest(date, stage, Some(part)) else {
@@ -167,8 +167,11 @@ impl<'a> StageRun<'a> {
             // The same file with the same content (and, for a query, the same query).
             let same = |a: &InputFile, b: &InputFile| (&a.path, &a.sha256, &a.query) == (&b.path, &b.sha256, &b.query);
             match &first {
-                None => first = Some((part, inputs)),
-                Some((p, expected)) => {
+                None => first = Some((part, m.build, inputs)),
+                Some((p, build, _)) if *build != m.build => {
+                    return Err(disagree(format!("it ran with another leadscore build than part {p}")));
+                }
+                Some((p, _, expected)) => {
                     if let Some(i) = inputs.iter().find(|i| !expected.iter().any(|e| same(e, i))) {
                         return Err(disagree(format!("it read {} with other content than part {p}", i.path)));
                     }
@@ -178,7 +181,7 @@ impl<'a> StageRun<'a> {
                 }
             }
         }
-        Ok(first.map(|(_, inputs)| inputs).unwrap_or_default())
+        Ok(first.map(|(_, _, inputs)| inputs).unwrap_or_default())
     }
 
     /// In a merge ([`Self::merge`]), a table of this stage from each part, in the order of the
