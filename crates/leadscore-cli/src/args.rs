@@ -121,7 +121,7 @@ pub enum Command {
     /// report and a manifest of the inputs the parts read. Every part must have run, with this
     /// config, on the same inputs.
     Merge {
-        /// The stages to merge, in DAG order.
+        /// The partitioned stages to merge (they are merged in DAG order: qualify, then value).
         #[arg(default_values_t = ["qualify".to_string(), "value".to_string()])]
         stages: Vec<String>,
         /// How many parts each stage ran in (the N of `--partition I/N`).
