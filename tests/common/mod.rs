@@ -135,10 +135,20 @@ pub fn read_parquet(p: &Path) -> DataFrame {
 pub fn copy_sample(dir: &Path) -> std::path::PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
     let to = dir.join("sample");
-    fs::create_dir_all(&to).unwrap();
-    for e in fs::read_dir(root).unwrap() {
-        let e = e.unwrap();
-        fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
+    copy_tree(&root, &to);
     to.join("leadscore.toml")
+}
+
+/// Copies a folder tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            fs::copy(e.path(), target).unwrap();
+        }
+    }
 }

@@ -125,7 +125,7 @@ pub enum Command {
         #[arg(default_values_t = ["qualify".to_string(), "value".to_string()])]
         stages: Vec<String>,
         /// How many parts each stage ran in (the N of `--partition I/N`).
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(leadscore_core::layout::MAX_PARTS)))]
         parts: u32,
         /// The DAG file the parts ran with (its per-stage options are part of the config).
         #[arg(long, value_name = "FILE")]

@@ -201,10 +201,6 @@ fn merge(
     let mut stages = names.iter().map(|n| parse_stage(n)).collect::<anyhow::Result<Vec<_>>>()?;
     stages.sort();
     stages.dedup();
-    if Partition::new(1, parts).is_none() {
-        let max = leadscore_core::layout::MAX_PARTS;
-        return Err(UsageError(format!("--parts must be from 1 to {max}, found {parts}")).into());
-    }
     let dag = DagArgs { pipeline, from_stage: None, only: Vec::new(), force: false };
     let (config, _, _) = plan(&run.config, &dag)?;
     let ctx = run_context(&config, run);

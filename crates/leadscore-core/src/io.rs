@@ -219,10 +219,6 @@ pub fn read_parquet(path: &Path) -> Result<DataFrame> {
 /// of its range).
 pub fn read_parquet_where(path: &Path, predicate: Expr) -> Result<DataFrame> {
     let perr = |source| CoreError::ParquetRead { path: path.to_path_buf(), source };
-    if !path.is_file() {
-        // As `read_parquet` says it, rather than the scan's own message.
-        File::open(path).map_err(|source| CoreError::Read { path: path.to_path_buf(), source })?;
-    }
     let source = PlRefPath::try_from_path(path).map_err(perr)?;
     let scan = LazyFrame::scan_parquet(source, ScanArgsParquet::default()).map_err(perr)?;
     scan.filter(predicate).collect().map_err(perr)

@@ -61,21 +61,8 @@ fn leads_to_score(config: &Config, leads_df: &DataFrame, ctx: &RunContext) -> Re
     let from = from_date.start_micros(tz);
     let at = col(leads::CREATED_AT).dt().timestamp(TimeUnit::Microseconds);
     let df = leads_df.clone().lazy().filter(at.clone().gt_eq(lit(from)).and(at.lt(lit(to)))).collect()?;
-    // Ingest writes the leads in this order already; sort only when they are not.
-    let df = if sorted_by_creation(&df)? {
-        df
-    } else {
-        df.sort([leads::CREATED_AT, leads::LEAD_ID], SortMultipleOptions::default())?
-    };
-    Ok((df, from_date))
-}
-
-/// Whether the leads are ordered by `created_at`, then `lead_id`.
-fn sorted_by_creation(df: &DataFrame) -> Result<bool> {
-    let created = df.column(leads::CREATED_AT)?.datetime()?.physical();
-    let ids = df.column(leads::LEAD_ID)?.str()?;
-    let keys = || created.iter().zip(ids.iter());
-    Ok(keys().zip(keys().skip(1)).all(|(a, b)| a <= b))
+    // Ingest writes the leads in this order already; sorted only when they are not.
+    Ok((frame::sorted_by_time(df, leads::CREATED_AT, leads::LEAD_ID)?, from_date))
 }
 
 /// The leads of `part`, when the run is on one part of the day's leads (see

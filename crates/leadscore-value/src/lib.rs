@@ -41,6 +41,31 @@ pub struct ValueOutputs {
     pub report: ValueStageReport,
 }
 
+/// The model's value model.
+fn value_model(model: &LoadedModel) -> Result<&leadscore_model::value::ValueModel> {
+    model.artifact.value.as_ref().ok_or_else(|| {
+        ValueError::Model(ModelError::Invalid(format!(
+            "model {} has no value model (it was trained before value models existed): run `leadscore train`",
+            model.artifact.model_id
+        )))
+    })
+}
+
+/// The report of `values` (a run's, or the merge of its parts'), whose leads are those of
+/// `scores`, in their order.
+fn report_of(
+    config: &Config,
+    ctx: &RunContext,
+    model: &LoadedModel,
+    values: &DataFrame,
+    scores: &DataFrame,
+) -> Result<ValueStageReport> {
+    let predicted: Vec<f64> = values.column(v::PREDICTED_VALUE)?.f64()?.iter().map(Option::unwrap_or_default).collect();
+    let segment: Vec<&str> = scores.column(scores::SEGMENT)?.str()?.iter().map(Option::unwrap_or_default).collect();
+    let method = value_model(model)?.method();
+    Ok(report::build(ctx, model, method, &config.project.currency, &predicted, &segment))
+}
+
 /// Values the scored leads with `model` (the model that scored them).
 pub fn run(
     config: &Config,
@@ -48,12 +73,7 @@ pub fn run(
     ctx: &leadscore_core::RunContext,
     model: &LoadedModel,
 ) -> Result<ValueOutputs> {
-    let value_model = model.artifact.value.as_ref().ok_or_else(|| {
-        ValueError::Model(ModelError::Invalid(format!(
-            "model {} has no value model (it was trained before value models existed): run `leadscore train`",
-            model.artifact.model_id
-        )))
-    })?;
+    let value_model = value_model(model)?;
     let scored_ids = inputs.scores.select([
         scores::LEAD_ID,
         scores::CREATED_AT,
@@ -111,7 +131,7 @@ pub fn run(
     out.with_column(Column::new(v::VALUE_P10.into(), cond.iter().map(|c| c.p10).collect::<Vec<_>>()))?;
     out.with_column(Column::new(v::VALUE_P90.into(), cond.iter().map(|c| c.p90).collect::<Vec<_>>()))?;
     out.with_column(Column::new(v::CURRENCY.into(), vec![config.project.currency.as_str(); n]))?;
-    let report = report::build(ctx, model, value_model.method(), &config.project.currency, &predicted, &segment);
+    let report = report_of(config, ctx, model, &out, &scored_ids)?;
     // One chunk, as a merge of parts writes it: the same table gives the same bytes.
     out.rechunk_mut_par();
     Ok(ValueOutputs { values: out, report })
@@ -127,11 +147,8 @@ pub fn merge(
     parts: u32,
 ) -> Result<(ValueStageReport, Manifest)> {
     StageRun::merge((Stage::Value, parts), layout, ctx, |stage| {
-        let values = frame::stacked(stage.parts(&artifact::VALUES)?)?;
-        let values = match frame::time_order(&values, v::CREATED_AT, v::LEAD_ID)? {
-            None => values,
-            Some(order) => values.take(&order)?,
-        };
+        let values =
+            frame::sorted_by_time(frame::stacked(stage.parts(&artifact::VALUES)?)?, v::CREATED_AT, v::LEAD_ID)?;
         // Read (and recorded) as an unpartitioned run reads them.
         let scores = stage.table(&artifact::SCORES)?;
         stage.table(&artifact::SCORED_FEATURES)?;
@@ -152,14 +169,7 @@ pub fn merge(
         let model_id = values.column(v::MODEL_ID)?.str()?.iter().flatten().next().ok_or(ValueError::NoScores)?;
         let model = registry::load_model(&config.models_dir(), model_id)?;
         stage.registry_file(&artifact::CHAMPION, &model.dir.join(registry::MODEL_FILE))?;
-        let value_model =
-            model.artifact.value.as_ref().ok_or_else(|| {
-                ValueError::Model(ModelError::Invalid(format!("model {model_id} has no value model")))
-            })?;
-        let predicted: Vec<f64> =
-            values.column(v::PREDICTED_VALUE)?.f64()?.iter().map(Option::unwrap_or_default).collect();
-        let segment: Vec<&str> = scores.column(scores::SEGMENT)?.str()?.iter().map(Option::unwrap_or_default).collect();
-        let report = report::build(ctx, &model, value_model.method(), &config.project.currency, &predicted, &segment);
+        let report = report_of(config, ctx, &model, &values, &scores)?;
         Ok(ValueOutputs { values, report })
     })
 }

@@ -253,30 +253,37 @@ impl RunLayout {
     /// Reads a table of the run date and checks its declared columns; names the stage to run
     /// when it is missing, and the file and column when a column is missing or of another kind.
     pub fn read_table(&self, date: RunDate, artifact: &Artifact) -> Result<(polars::prelude::DataFrame, InputFile)> {
-        self.read_table_file(date, artifact, artifact.file, None)
+        self.read_table_file(date, artifact, artifact.file, None, None)
     }
 
-    /// [`Self::read_table`] of a run on `part`: a partitioned producer's table of that part.
+    /// [`Self::read_table`] of a run on `part` (a partitioned producer's table of that part), of
+    /// the rows where `predicate` holds when one is given ([`io::read_parquet_where`]; the input
+    /// records the whole file's hash and the rows read).
     pub fn read_part_table(
         &self,
         date: RunDate,
         artifact: &Artifact,
         part: Option<Partition>,
+        predicate: Option<polars::prelude::Expr>,
     ) -> Result<(polars::prelude::DataFrame, InputFile)> {
-        self.read_table_file(date, artifact, artifact.file, part)
+        self.read_table_file(date, artifact, artifact.file, part, predicate)
     }
 
-    /// [`Self::read_table`] of `file` of the artifact's producer (the artifact itself, or one of
-    /// its members), in a run on `part`.
+    /// [`Self::read_part_table`] of `file` of the artifact's producer (the artifact itself, or
+    /// one of its members).
     fn read_table_file(
         &self,
         date: RunDate,
         artifact: &Artifact,
         file: &str,
         part: Option<Partition>,
+        predicate: Option<polars::prelude::Expr>,
     ) -> Result<(polars::prelude::DataFrame, InputFile)> {
         let path = self.existing_file(date, artifact, file, part)?;
-        let df = io::read_parquet(&path)?;
+        let df = match predicate {
+            Some(p) => io::read_parquet_where(&path, p)?,
+            None => io::read_parquet(&path)?,
+        };
         artifact.check(&df, &path)?;
         let input = InputFile::hash(&path, Some(df.height() as u64))?;
         Ok((df, input))
@@ -290,7 +297,7 @@ impl RunLayout {
         artifact: &Artifact,
         name: &str,
     ) -> Result<(polars::prelude::DataFrame, InputFile)> {
-        self.read_table_file(date, artifact, &artifact.member(name), None)
+        self.read_table_file(date, artifact, &artifact.member(name), None, None)
     }
 
     /// The run dates whose `artifact` was committed (its stage's manifest written), oldest first.

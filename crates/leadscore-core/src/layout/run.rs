@@ -86,22 +86,21 @@ impl<'a> StageRun<'a> {
     /// Reads a declared input table of the run date, checking its columns. In a run on one part
     /// (`--partition`), a partitioned producer's table is that of the same part.
     pub fn table(&mut self, a: &Artifact) -> Result<DataFrame> {
-        self.declared(a)?;
-        let (df, input) = self.layout.read_part_table(self.ctx.run_date, a, self.ctx.partition)?;
-        self.read.push(input);
-        Ok(df)
+        self.read_table(a, None)
     }
 
-    /// The rows of a declared input table of the run date where `predicate` holds, its columns
-    /// checked: row groups the predicate rules out are not read (see
-    /// [`crate::io::read_parquet_where`]), so a stage that needs the latest days of a table sorted
-    /// by time reads those. The manifest records the whole file's hash, and the rows read.
+    /// [`Self::table`], the rows where `predicate` holds: row groups the predicate rules out are
+    /// not read (see [`crate::io::read_parquet_where`]), so a stage that needs the latest days of
+    /// a table sorted by time reads those. The manifest records the whole file's hash, and the
+    /// rows read.
     pub fn table_where(&mut self, a: &Artifact, predicate: polars::prelude::Expr) -> Result<DataFrame> {
+        self.read_table(a, Some(predicate))
+    }
+
+    fn read_table(&mut self, a: &Artifact, predicate: Option<polars::prelude::Expr>) -> Result<DataFrame> {
         self.declared(a)?;
-        let path = self.layout.existing_file(self.ctx.run_date, a, a.file, self.ctx.partition)?;
-        let df = crate::io::read_parquet_where(&path, predicate)?;
-        a.check(&df, &path)?;
-        self.read.push(InputFile::hash(&path, Some(df.height() as u64))?);
+        let (df, input) = self.layout.read_part_table(self.ctx.run_date, a, self.ctx.partition, predicate)?;
+        self.read.push(input);
         Ok(df)
     }
 
@@ -117,6 +116,13 @@ impl<'a> StageRun<'a> {
         ctx: &'a RunContext,
         merge: impl FnOnce(&mut Self) -> std::result::Result<O, E>,
     ) -> std::result::Result<(O::Report, Manifest), E> {
+        if super::Partition::new(1, count).is_none() {
+            return Err(CoreError::Internal(format!(
+                "a merge of {count} parts (1 to {} are possible)",
+                super::MAX_PARTS
+            ))
+            .into());
+        }
         let mut this = Self::start(stage, layout, ctx);
         let inherited = this.part_inputs(count)?;
         this.merging = count;
@@ -194,7 +200,7 @@ impl<'a> StageRun<'a> {
             )));
         }
         super::Partition::all(self.merging)
-            .map(|p| Ok(self.layout.read_part_table(self.ctx.run_date, a, Some(p))?.0))
+            .map(|p| Ok(self.layout.read_part_table(self.ctx.run_date, a, Some(p), None)?.0))
             .collect()
     }
 
