@@ -755,3 +755,27 @@ fn the_committed_sample_is_exactly_what_synth_generates() {
         assert!(a == b, "data/sample/{name} differs from a fresh `leadscore synth` (regenerate it, see README)");
     }
 }
+
+#[test]
+fn version_names_the_commit_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = leadscore(&["--version"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    let expected_start = format!("leadscore {} (commit ", env!("CARGO_PKG_VERSION"));
+    assert!(out.starts_with(&expected_start) && out.trim_end().ends_with(')'), "{out}");
+    let commit = out.trim_end().trim_start_matches(&expected_start).trim_end_matches(')');
+    // Built from this checkout: its HEAD, unless a packager named another commit.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match (head, std::option_env!("LEADSCORE_COMMIT")) {
+        (_, Some(given)) if !given.is_empty() => assert_eq!(commit, given),
+        (Some(head), _) => assert_eq!(commit, head, "{out}"),
+        (None, _) => assert_eq!(commit, "unknown"),
+    }
+}

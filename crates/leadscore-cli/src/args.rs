@@ -6,12 +6,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use leadscore_core::RunDate;
 use leadscore_core::layout::Partition;
 
+/// `leadscore --version`: the version and the commit built (see `build.rs`).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("LEADSCORE_COMMIT"), ")");
+
 /// leadscore: lead scoring and predicted lead value as a nightly batch pipeline.
 ///
 /// Exit codes: 0 success; 1 internal error (a bug); 2 usage or configuration error; 3 input data
 /// error (nothing written); 4 not enough data for a trustworthy model; 99 nothing to do.
 #[derive(Debug, Parser)]
-#[command(name = "leadscore", version, propagate_version = true)]
+#[command(name = "leadscore", version = VERSION, propagate_version = true)]
 pub struct Cli {
     /// Log format on stderr.
     #[arg(long, value_enum, global = true, default_value_t = LogFormat::Human)]
@@ -244,6 +247,22 @@ pub enum Command {
         /// Print as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Print a shell completion script on stdout: `leadscore completions bash >
+    /// ~/.local/share/bash-completion/completions/leadscore`, `leadscore completions zsh >
+    /// "${fpath[1]}/_leadscore"`, `leadscore completions fish >
+    /// ~/.config/fish/completions/leadscore.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout: `leadscore man > leadscore.1`, then `man
+    /// ./leadscore.1`; with `--out-dir`, write it and a page per command (`leadscore-run.1`, …)
+    /// into a folder such as `/usr/local/share/man/man1`.
+    Man {
+        /// Write `leadscore.1` and a page per command into this folder instead.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
     },
 }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use leadscore_core::config::ConfigError;
 use leadscore_core::layout::Partition;
 use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, Stage};
@@ -364,7 +364,50 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             let i = inspect(&file, head)?;
             print(&if as_json { json(&i)? } else { i.render() })
         }
+        Command::Completions { shell } => print(&completions(shell)?),
+        Command::Man { out_dir } => man(out_dir.as_deref()),
     }
+}
+
+/// The completion script of `shell` for the whole command line.
+pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<String> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "leadscore", &mut out);
+    Ok(String::from_utf8(out)?)
+}
+
+/// The manual pages (roff), named as `man` finds them: `leadscore.1` first, then one per command
+/// and nested command (`leadscore-run.1`, `leadscore-report-channels.1`).
+pub fn man_pages() -> anyhow::Result<Vec<(String, String)>> {
+    fn walk(cmd: &clap::Command, pages: &mut Vec<(String, String)>) -> anyhow::Result<()> {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+        let name = cmd.get_display_name().unwrap_or_else(|| cmd.get_name());
+        pages.push((format!("{name}.1"), String::from_utf8(out)?));
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            walk(sub, pages)?;
+        }
+        Ok(())
+    }
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut pages = Vec::new();
+    walk(&cmd, &mut pages)?;
+    Ok(pages)
+}
+
+/// `leadscore man`: the top-level page on stdout, or every page written into `out_dir`.
+fn man(out_dir: Option<&Path>) -> anyhow::Result<()> {
+    let pages = man_pages()?;
+    let Some(dir) = out_dir else {
+        return print(pages.first().map_or("", |(_, page)| page.as_str()));
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, page) in &pages {
+        let path = dir.join(name);
+        std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    print(&format!("wrote {} manual pages into {}\n", pages.len(), dir.display()))
 }
 
 /// The whole program: parse arguments, run, map errors to exit codes.
