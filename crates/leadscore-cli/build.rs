@@ -15,12 +15,13 @@ fn main() {
     println!("cargo:rerun-if-env-changed=LEADSCORE_COMMIT");
     let given = std::env::var("LEADSCORE_COMMIT").ok().filter(|c| !c.trim().is_empty());
     let commit = given.or_else(|| git(&["rev-parse", "--short=12", "HEAD"])).unwrap_or_else(|| "unknown".into());
-    // Built again when HEAD moves: the file HEAD, the branch it names, and the packed refs.
+    // Built again when HEAD moves: the file HEAD, the branch it names, and the packed refs; only
+    // those that exist (cargo runs a build script every time for a path that does not).
     if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]).map(PathBuf::from) {
-        println!("cargo:rerun-if-changed={}", dir.join("HEAD").display());
-        println!("cargo:rerun-if-changed={}", dir.join("packed-refs").display());
-        if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-            println!("cargo:rerun-if-changed={}", dir.join(branch).display());
+        let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+        let watched = [Some("HEAD".to_string()), Some("packed-refs".to_string()), branch];
+        for path in watched.into_iter().flatten().map(|p| dir.join(p)).filter(|p| p.exists()) {
+            println!("cargo:rerun-if-changed={}", path.display());
         }
     }
     println!("cargo:rustc-env=LEADSCORE_COMMIT={commit}");
