@@ -1,5 +1,7 @@
 //! The command-line surface, reviewed as snapshots: a change to a command, flag or help text shows
-//! up in review.
+//! up in review; and what is generated from it, the shell completions and the manual pages.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clap::CommandFactory;
 use leadscore_cli::Cli;
