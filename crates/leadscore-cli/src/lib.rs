@@ -402,10 +402,10 @@ fn man(out_dir: Option<&Path>) -> anyhow::Result<()> {
     let Some(dir) = out_dir else {
         return print(pages.first().map_or("", |(_, page)| page.as_str()));
     };
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|source| CoreError::Write { path: dir.to_path_buf(), source })?;
     for (name, page) in &pages {
         let path = dir.join(name);
-        std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, page).map_err(|source| CoreError::Write { path, source })?;
     }
     print(&format!("wrote {} manual pages into {}\n", pages.len(), dir.display()))
 }
