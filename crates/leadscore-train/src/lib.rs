@@ -292,12 +292,7 @@ fn volume_gate(config: &Config, set: &TrainingSet) -> Result<Vec<String>> {
     let first = set.train.created_us.first().copied().unwrap_or(0);
     let last = set.validation.created_us.last().copied().unwrap_or(0);
     let span_months = (last - first) as f64 / (30.44 * 86_400e6);
-    let recommended = f64::from(leadscore_core::config::conversions::RECOMMENDED_HISTORY_MONTHS);
-    if span_months < recommended {
-        warnings.push(format!(
-            "the history spans {span_months:.1} months of matured leads; at least {recommended} are recommended"
-        ));
-    }
+    warnings.extend(short_history(span_months, leadscore_core::config::conversions::RECOMMENDED_HISTORY_MONTHS));
     let per_month = conversions as f64 / span_months.max(1.0);
     if per_month < f64::from(warn_per_month) {
         warnings.push(format!(
@@ -306,6 +301,16 @@ fn volume_gate(config: &Config, set: &TrainingSet) -> Result<Vec<String>> {
     }
 
     Ok(warnings)
+}
+
+/// The warning for a history of matured leads spanning `span_months` (first to last lead) when it
+/// is shorter than `recommended` months as the warning itself states it, to a tenth: a span the
+/// report shows as 6.0 months is not shorter than 6.
+fn short_history(span_months: f64, recommended: u32) -> Option<String> {
+    let shown = (span_months * 10.0).round() / 10.0;
+    (shown < f64::from(recommended)).then(|| {
+        format!("the history spans {shown:.1} months of matured leads; at least {recommended} are recommended")
+    })
 }
 
 /// The candidate with the lower validation log loss (the higher ROC AUC on a tie), and why in
@@ -628,5 +633,21 @@ impl Outputs for Trainer {
     }
     fn take_timings(&mut self) -> Vec<Timing> {
         std::mem::take(&mut self.timings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_history;
+
+    #[test]
+    fn a_history_shown_as_six_months_is_not_shorter_than_six() {
+        // 181 days of leads (1 January to 30 June) are 5.95 months of 30.44 days: shown as 6.0.
+        assert_eq!(short_history(5.95, 6), None);
+        assert_eq!(short_history(6.0, 6), None);
+        assert_eq!(short_history(11.2, 6), None);
+        let w = short_history(5.94, 6).expect("5.9 months are fewer than 6");
+        assert_eq!(w, "the history spans 5.9 months of matured leads; at least 6 are recommended");
+        assert!(short_history(2.0, 6).is_some_and(|w| w.starts_with("the history spans 2.0 months")));
     }
 }
