@@ -51,19 +51,17 @@ fn value_model(model: &LoadedModel) -> Result<&leadscore_model::value::ValueMode
     })
 }
 
-/// The report of `values` (a run's, or the merge of its parts'), whose leads are those of
-/// `scores`, in their order.
+/// The report of the leads' `predicted` values and their `segment`s (a run's, or the merge of
+/// its parts').
 fn report_of(
     config: &Config,
     ctx: &RunContext,
     model: &LoadedModel,
-    values: &DataFrame,
-    scores: &DataFrame,
+    predicted: &[f64],
+    segment: &[&str],
 ) -> Result<ValueStageReport> {
-    let predicted: Vec<f64> = values.column(v::PREDICTED_VALUE)?.f64()?.iter().map(Option::unwrap_or_default).collect();
-    let segment: Vec<&str> = scores.column(scores::SEGMENT)?.str()?.iter().map(Option::unwrap_or_default).collect();
     let method = value_model(model)?.method();
-    Ok(report::build(ctx, model, method, &config.project.currency, &predicted, &segment))
+    Ok(report::build(ctx, model, method, &config.project.currency, predicted, segment))
 }
 
 /// Values the scored leads with `model` (the model that scored them).
@@ -131,7 +129,7 @@ pub fn run(
     out.with_column(Column::new(v::VALUE_P10.into(), cond.iter().map(|c| c.p10).collect::<Vec<_>>()))?;
     out.with_column(Column::new(v::VALUE_P90.into(), cond.iter().map(|c| c.p90).collect::<Vec<_>>()))?;
     out.with_column(Column::new(v::CURRENCY.into(), vec![config.project.currency.as_str(); n]))?;
-    let report = report_of(config, ctx, model, &out, &scored_ids)?;
+    let report = report_of(config, ctx, model, &predicted, &segment)?;
     // One chunk, as a merge of parts writes it: the same table gives the same bytes.
     out.rechunk_mut_par();
     Ok(ValueOutputs { values: out, report })
@@ -169,7 +167,10 @@ pub fn merge(
         let model_id = values.column(v::MODEL_ID)?.str()?.iter().flatten().next().ok_or(ValueError::NoScores)?;
         let model = registry::load_model(&config.models_dir(), model_id)?;
         stage.registry_file(&artifact::CHAMPION, &model.dir.join(registry::MODEL_FILE))?;
-        let report = report_of(config, ctx, &model, &values, &scores)?;
+        let predicted: Vec<f64> =
+            values.column(v::PREDICTED_VALUE)?.f64()?.iter().map(Option::unwrap_or_default).collect();
+        let segment: Vec<&str> = scores.column(scores::SEGMENT)?.str()?.iter().map(Option::unwrap_or_default).collect();
+        let report = report_of(config, ctx, &model, &predicted, &segment)?;
         Ok(ValueOutputs { values, report })
     })
 }
