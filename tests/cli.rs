@@ -779,3 +779,98 @@ fn version_names_the_commit_built() {
         (None, _) => assert_eq!(commit, "unknown"),
     }
 }
+
+/// The Python with the pinned old pyarrow and DuckDB `.ci/interop.sh` installs, or `None` (and a
+/// note) when there is none and none is required.
+fn interop_python() -> Option<PathBuf> {
+    match std::env::var_os("LEADSCORE_TEST_PYTHON") {
+        Some(python) => Some(PathBuf::from(python)),
+        None if std::env::var_os("LEADSCORE_REQUIRE_INTEROP").is_some() => {
+            panic!("LEADSCORE_REQUIRE_INTEROP is set but LEADSCORE_TEST_PYTHON is not: .ci/run installs it")
+        }
+        None => {
+            eprintln!("skipped: no Python with pyarrow and DuckDB (set LEADSCORE_TEST_PYTHON, as .ci/run does)");
+            None
+        }
+    }
+}
+
+/// Every Parquet file under `dir`, depth first.
+fn parquet_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            parquet_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            found.push(path);
+        }
+    }
+}
+
+/// Data scientists open the outputs in pyarrow, pandas and DuckDB: every Parquet file a whole run
+/// writes (each stage's tables, the model folder's, the channel report's range, the synthetic
+/// truth) opens in pyarrow 10 and in DuckDB, with the rows, columns and nulls polars reads, strings
+/// as (large) strings rather than the string_view pyarrow before 16 cannot read, and timestamps as
+/// UTC microseconds.
+#[test]
+fn every_parquet_output_opens_in_pyarrow_10_and_duckdb() {
+    let Some(python) = interop_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = copy_sample(dir.path());
+    let cfg = config.to_str().unwrap();
+    let o = leadscore(&["run", "--config", cfg], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o =
+        leadscore(&["report", "channels", "--config", cfg, "--from", "2026-10-01", "--to", "2026-10-31"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let folder = config.parent().unwrap();
+    let mut files = Vec::new();
+    parquet_files(folder, &mut files);
+    files.sort();
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/read_parquet.py");
+    let o = std::process::Command::new(&python).arg(&script).arg(folder).output().expect("python runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let seen: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(seen["pyarrow"].as_str().unwrap().starts_with("10."), "pinned pyarrow 10: {}", seen["pyarrow"]);
+    let seen = seen["files"].as_array().unwrap();
+    let paths: Vec<PathBuf> = seen.iter().map(|f| PathBuf::from(f["path"].as_str().unwrap())).collect();
+    assert_eq!(paths, files);
+    for stage in ["ingest/leads", "labels/labels", "features/features", "qualify/scores", "value/values"] {
+        assert!(files.iter().any(|f| f.ends_with(format!("{stage}.parquet"))), "no {stage}.parquet among {files:?}");
+    }
+    assert!(files.iter().any(|f| f.ends_with("validation.parquet")), "the model's validation table");
+    assert!(files.iter().any(|f| f.ends_with("truth.parquet")));
+
+    for (file, seen) in files.iter().zip(seen) {
+        let name = file.display();
+        assert!(seen["pyarrow_error"].is_null(), "pyarrow cannot read {name}: {}", seen["pyarrow_error"]);
+        assert!(seen["duckdb_error"].is_null(), "DuckDB cannot read {name}: {}", seen["duckdb_error"]);
+        let df = read_parquet(file);
+        assert_eq!(seen["rows"].as_u64().unwrap() as usize, df.height(), "{name}");
+        assert_eq!(seen["duckdb_rows"].as_u64().unwrap() as usize, df.height(), "{name}");
+        let columns = seen["columns"].as_array().unwrap();
+        let duckdb = seen["duckdb_types"].as_array().unwrap();
+        assert_eq!(columns.len(), df.width(), "{name}");
+        assert_eq!(duckdb.len(), df.width(), "{name}");
+        for ((c, arrow), duck) in df.columns().iter().zip(columns).zip(duckdb) {
+            let (ty, duck) = (arrow["type"].as_str().unwrap(), duck.as_str().unwrap());
+            assert_eq!(arrow["name"].as_str().unwrap(), c.name().as_str(), "{name}");
+            assert_eq!(arrow["nulls"].as_u64().unwrap() as usize, c.null_count(), "{name}: {}", c.name());
+            let expected = match c.dtype() {
+                DataType::String => Some((["large_string", "string"].contains(&ty), "VARCHAR")),
+                DataType::Datetime(TimeUnit::Microseconds, Some(tz)) if tz.as_str() == "UTC" => {
+                    Some((ty == "timestamp[us, tz=UTC]", "TIMESTAMP WITH TIME ZONE"))
+                }
+                DataType::Float64 => Some((ty == "double", "DOUBLE")),
+                DataType::Boolean => Some((ty == "bool", "BOOLEAN")),
+                DataType::Date => Some((ty == "date32[day]", "DATE")),
+                _ => None,
+            };
+            if let Some((arrow_ok, duck_type)) = expected {
+                assert!(arrow_ok, "{name}: {} is {} in polars, {ty} in pyarrow", c.name(), c.dtype());
+                assert_eq!(duck, duck_type, "{name}: {}", c.name());
+            }
+        }
+    }
+}
