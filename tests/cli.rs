@@ -874,3 +874,72 @@ fn every_parquet_output_opens_in_pyarrow_10_and_duckdb() {
         }
     }
 }
+
+/// A line of the sample run's output with what differs between runs and builds replaced: model
+/// ids (`20261101-a1fcb9a999` names the build) and the seconds of `outputs (0.02 s):`.
+fn steady(line: &str) -> String {
+    let mut out = line.trim_end().to_string();
+    let bytes = line.as_bytes();
+    // Model ids: 8 digits, a dash, 10 hex digits.
+    for start in (0..bytes.len().saturating_sub(18)).rev() {
+        let id = &bytes[start..start + 19];
+        if id[..8].iter().all(u8::is_ascii_digit)
+            && id[8] == b'-'
+            && id[9..].iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        {
+            out.replace_range(start..start + 19, "<model>");
+        }
+    }
+    if let (Some(open), true) = (out.find("outputs ("), out.ends_with(" s):")) {
+        out.replace_range(open + "outputs (".len()..out.len() - 2, "<seconds>");
+    }
+    out
+}
+
+/// The README's first example is what the sample run prints: every line it shows is printed,
+/// in order, and lines it shows one after the other (no `…` between them) are printed one after
+/// the other. A line ending in `…` shows the start of a longer line.
+#[test]
+fn the_readme_shows_what_the_sample_run_prints() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    let shown: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| !l.ends_with("and prints:"))
+        .skip_while(|l| *l != "```text")
+        .skip(1)
+        .take_while(|l| *l != "```")
+        .collect();
+    assert!(shown.len() > 30, "the README's sample output block was not found");
+
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(root.join("leadscore.toml"), dir.path().join("leadscore.toml")).unwrap();
+    copy_tree(&root.join("data/sample"), &dir.path().join("data/sample"));
+    let o = leadscore(&["run"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let printed: Vec<String> = stdout(&o).lines().map(steady).collect();
+
+    let mut next = 0;
+    let mut adjacent = false;
+    for line in shown {
+        if line.trim() == "…" {
+            adjacent = false;
+            continue;
+        }
+        let want = steady(line);
+        let matches = |p: &String| match want.strip_suffix('…') {
+            Some(start) => p.starts_with(start),
+            None => *p == want,
+        };
+        let found = printed[next..].iter().position(matches).map(|i| i + next);
+        match found {
+            Some(i) if !adjacent || i == next => next = i + 1,
+            _ => panic!(
+                "the README shows\n{line}\nbut the sample run printed{}\n{}",
+                if adjacent { " here" } else { " no such line after" },
+                printed[next..].iter().take(8).cloned().collect::<Vec<_>>().join("\n")
+            ),
+        }
+        adjacent = true;
+    }
+}
