@@ -942,4 +942,52 @@ fn the_readme_shows_what_the_sample_run_prints() {
         }
         adjacent = true;
     }
+
+    // The files the last lines name exist, in the JSON summary too (a second run: all skipped).
+    let o = leadscore(&["run", "--json"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let summary: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let open = &summary["open"];
+    assert!(open["model_report"].as_str().unwrap().ends_with("/report.html"), "{open}");
+    assert!(dir.path().join(open["model_report"].as_str().unwrap()).is_file(), "{open}");
+    assert!(dir.path().join(open["exports"].as_str().unwrap()).join("qualified_leads.csv").is_file(), "{open}");
+    assert!(dir.path().join(open["channels"].as_str().unwrap()).is_file(), "{open}");
+}
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`), human logs and the progress
+/// bar share stderr: every log line is written on a line of its own, the bar cleared first and
+/// drawn again after, never appended to the bar's line.
+#[test]
+fn log_lines_are_never_drawn_into_the_progress_bar() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = copy_sample(dir.path());
+    let command = format!("'{}' run --force --config '{}'", env!("CARGO_BIN_EXE_leadscore"), config.display());
+    let o = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .env_remove("LEADSCORE_LOG")
+        .output()
+        .expect("util-linux's script runs");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // What the terminal shows on each line: after the last carriage return, without the
+    // clear-line and colour sequences.
+    let raw = String::from_utf8_lossy(&o.stdout);
+    let shown: Vec<String> = raw
+        .split('\n')
+        .map(|line| {
+            let last = line.trim_end_matches('\r').rsplit('\r').next().unwrap_or("");
+            let mut text = last.replace("\x1b[2K", "");
+            while let Some(start) = text.find("\x1b[") {
+                let end = text[start..].find('m').map_or(text.len(), |e| start + e + 1);
+                text.replace_range(start..end, "");
+            }
+            text
+        })
+        .collect();
+    let bar = |l: &String| l.contains("/8 ") && l.contains("] [");
+    assert!(raw.contains("/8 ingest"), "no progress bar was drawn:\n{raw}");
+    let logs: Vec<&String> = shown.iter().filter(|l| l.contains(" INFO ") || l.contains(" WARN ")).collect();
+    assert!(logs.len() >= 16, "the stages' log lines: {logs:#?}");
+    let drawn_over: Vec<&&String> = logs.iter().filter(|l| bar(l)).collect();
+    assert!(drawn_over.is_empty(), "log lines drawn into the progress bar: {drawn_over:#?}");
 }

@@ -6,9 +6,10 @@
 
 mod args;
 mod inspect;
+mod logs;
 mod progress;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -23,7 +24,6 @@ use leadscore_labels::LabelsError;
 use leadscore_pipeline::dag::{DagError, Pipeline};
 use leadscore_pipeline::{PipelineError, RunOptions};
 use leadscore_synth::{Shape, SynthError, SynthOptions};
-use tracing_subscriber::EnvFilter;
 
 pub use args::{Cli, Command, DagArgs, LogFormat, RangeArgs, ReportCommand};
 pub use inspect::{InspectError, Inspection, inspect};
@@ -65,15 +65,6 @@ pub fn exit_kind(err: &anyhow::Error) -> ExitKind {
         }
     }
     ExitKind::Internal
-}
-
-fn init_logging(format: LogFormat, level: &str) {
-    let filter = EnvFilter::try_from_env("LEADSCORE_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_target(false);
-    let _ = match format {
-        LogFormat::Json => builder.json().with_current_span(true).try_init(),
-        LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).compact().try_init(),
-    };
 }
 
 fn load_config(path: &Path) -> anyhow::Result<Config> {
@@ -420,7 +411,7 @@ pub fn main() -> ExitCode {
         }
     };
     let format = cli.log_format;
-    init_logging(format, &cli.log_level);
+    logs::init(format, &cli.log_level);
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -10,7 +10,8 @@ use leadscore_pipeline::{Observer, StageOutcome};
 use crate::LogFormat;
 
 /// Shows `[elapsed] [bar] 3/7 features` on stderr while a run goes, when stderr is a terminal
-/// and logs are human; otherwise it shows nothing.
+/// and logs are human; otherwise it shows nothing. Log lines are written above it (see
+/// [`crate::logs`]), never into its line.
 pub struct Progress {
     bar: Option<ProgressBar>,
 }
@@ -27,6 +28,7 @@ impl Progress {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.enable_steady_tick(Duration::from_millis(120));
+            crate::logs::show_bar(&bar);
             bar
         });
         Self { bar }
@@ -53,6 +55,7 @@ impl Observer for Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         if let Some(bar) = &self.bar {
+            crate::logs::hide_bar();
             bar.finish_and_clear();
         }
     }

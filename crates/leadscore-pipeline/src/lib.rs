@@ -212,6 +212,68 @@ pub struct RunSummary {
     pub run_dir: String,
     /// The stages, in the order they were considered.
     pub stages: Vec<StageOutcome>,
+    /// What to open once the run is over.
+    pub open: Open,
+}
+
+/// What a run leaves to look at: the files its last lines name.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Open {
+    /// The champion's `report.html` (the model the day's leads were scored with).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_report: Option<String>,
+    /// The `report.html` of a model this run trained and did not promote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trained_report: Option<String>,
+    /// The folder of the day's upload files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exports: Option<String>,
+    /// The day's channel report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<String>,
+}
+
+impl Open {
+    /// What exists after these stages: reports of models and folders of stages that ran or were
+    /// up to date.
+    fn after(stages: &[StageOutcome], config: &Config, run_dir: &std::path::Path) -> Self {
+        let done = |stage: Stage| {
+            stages.iter().any(|s| s.stage == stage && s.manifest.is_some() && s.status != Status::Failed)
+        };
+        let existing = |path: std::path::PathBuf| path.exists().then(|| path.display().to_string());
+        let report_of = |id: &str| existing(registry::model_dir(&config.models_dir(), id).join(registry::REPORT_FILE));
+        let champion = registry::read_champion(&config.models_dir()).ok().flatten().map(|c| c.model_id);
+        let trained = stages.iter().find_map(|s| match &s.report {
+            Some(StageReport::Train(t)) => t.trained.as_ref().map(|t| t.model_id.clone()),
+            _ => None,
+        });
+        let any_model = stages.iter().any(|s| s.stage >= Stage::Train && s.manifest.is_some());
+        Self {
+            model_report: champion.as_deref().filter(|_| any_model).and_then(report_of),
+            trained_report: trained.filter(|t| Some(t) != champion.as_ref()).as_deref().and_then(report_of),
+            exports: done(Stage::Export).then(|| existing(run_dir.join(Stage::Export.name()))).flatten(),
+            channels: done(Stage::Channels)
+                .then(|| existing(run_dir.join(Stage::Channels.name()).join("channels.html")))
+                .flatten(),
+        }
+    }
+
+    /// The lines that name them, or nothing.
+    fn render(&self) -> String {
+        let rows = [
+            ("model report", &self.model_report),
+            ("trained, not promoted", &self.trained_report),
+            ("exports", &self.exports),
+            ("channels", &self.channels),
+        ];
+        let mut s = String::new();
+        for (what, path) in rows {
+            if let Some(path) = path {
+                let _ = writeln!(s, "  {what:<22} {path}");
+            }
+        }
+        if s.is_empty() { s } else { format!("open:\n{s}") }
+    }
 }
 
 impl RunSummary {
@@ -229,6 +291,7 @@ impl RunSummary {
             }
         }
         s.push_str(&self.table());
+        s.push_str(&self.open.render());
         s
     }
 
@@ -408,6 +471,7 @@ pub fn run(
         run_date: ctx.run_date.to_string(),
         run_dir: layout.run_dir(ctx.run_date).display().to_string(),
         stages: Vec::new(),
+        open: Open::default(),
     };
     let in_parts = ctx.partition.is_some() || options.merge.is_some();
     if let Some(stage) = stages.iter().find(|s| in_parts && !s.partitioned()) {
@@ -470,6 +534,7 @@ pub fn run(
         observer.finished(&outcome);
         summary.stages.push(outcome);
     }
+    summary.open = Open::after(&summary.stages, config, &layout.run_dir(ctx.run_date));
     (summary, result)
 }
 
