@@ -105,12 +105,8 @@ fn trend(d: &Ranking, ranked: &[&ChannelRow], weekly: &[ChannelRow]) -> (Option<
             .collect();
         series.insert(k, (c.channel.clone(), pts));
     }
-    let max = series.values().flat_map(|s| s.1.iter().map(|p| p.1)).fold(0.0_f64, f64::max).max(1e-9) * 1.15;
     let lines: Vec<charts::Series<'_>> =
         series.iter().map(|(k, (name, pts))| (name.as_str(), COLOURS[*k], pts.as_slice())).collect();
-    let ends = (
-        weeks[0].format("week of %Y-%m-%d").to_string(),
-        weeks[weeks.len() - 1].format("week of %Y-%m-%d").to_string(),
-    );
-    (Some(charts::lines_between(&lines, (&ends.0, &ends.1), "predicted value per lead", max)), weeks.len())
+    let labels: Vec<(f64, String)> = weeks.iter().map(|w| (x(*w), w.format("%Y-%m-%d").to_string())).collect();
+    (Some(charts::lines_over(&lines, &labels, "week (its Monday)", "predicted value per lead")), weeks.len())
 }

@@ -357,15 +357,16 @@ impl BacktestReport {
                 p.leads,
                 p.matured,
                 p.conversions,
-                p.expected_conversions,
+                // `+ 0.0` turns a negative zero (an empty sum) into 0, never printed "-0.0".
+                p.expected_conversions + 0.0,
                 p.qualified,
                 100.0 * p.precision,
                 100.0 * p.promised_precision,
                 100.0 * p.recall,
                 100.0 * p.promised_recall,
                 p.auc.map_or("-".into(), |a| format!("{a:.4}")),
-                p.predicted_value,
-                p.actual_value,
+                p.predicted_value + 0.0,
+                p.actual_value + 0.0,
                 if p.actual_value > 0.0 { p.predicted_value / p.actual_value } else { 0.0 },
             ));
         }
@@ -381,18 +382,19 @@ impl BacktestReport {
 /// predicted against actual value per period).
 fn render_html(r: &BacktestReport) -> String {
     let n = r.periods.len().max(1) as f64;
-    // Periods sit at the centres of equal slices of the x axis, oldest first.
+    // Periods sit at the centres of equal slices of the x axis, oldest first, labelled with their
+    // first day. Periods without a matured lead have no outcome: they are left out of the lines.
+    let x = |i: usize| (i as f64 + 0.5) / n;
     let points = |f: &dyn Fn(&Period) -> f64| -> Vec<(f64, f64)> {
-        r.periods.iter().enumerate().map(|(i, p)| ((i as f64 + 0.5) / n, f(p))).collect()
+        r.periods.iter().enumerate().filter(|(_, p)| p.matured > 0).map(|(i, p)| (x(i), f(p))).collect()
     };
+    let labels: Vec<(f64, String)> = r.periods.iter().enumerate().map(|(i, p)| (x(i), p.from.to_string())).collect();
     let chart = |title: &str, a: (&str, Vec<(f64, f64)>), b: (&str, Vec<(f64, f64)>), y_label: &str| {
-        let max = a.1.iter().chain(&b.1).fold(0.0_f64, |m, v| m.max(v.1)).max(1e-9) * 1.15;
-        let svg = svg::lines(
+        let svg = svg::lines_over(
             &[(a.0, "#1f77b4", &a.1), (b.0, "#ff7f0e", &b.1)],
-            "periods, oldest to newest",
+            &labels,
+            "first day of the period",
             y_label,
-            false,
-            max,
         );
         format!("<figure>{svg}<figcaption>{}</figcaption></figure>", esc(title))
     };
@@ -411,10 +413,10 @@ fn render_html(r: &BacktestReport) -> String {
     let mut rows = String::new();
     for p in r.periods.iter().chain(std::iter::once(&r.total)) {
         rows.push_str(&format!(
-            "<tr><td>{} … {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.1}%</td><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td></tr>\n",
-            p.from, p.to, esc(&p.model_id), p.leads, p.matured, p.conversions, p.expected_conversions, p.qualified,
+            "<tr><td class=\"nw\">{} … {}</td><td class=\"nw\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.1}%</td><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td></tr>\n",
+            p.from, p.to, esc(&p.model_id), p.leads, p.matured, p.conversions, p.expected_conversions + 0.0, p.qualified,
             100.0 * p.precision, 100.0 * p.promised_precision, 100.0 * p.recall, 100.0 * p.promised_recall,
-            p.auc.map_or("-".into(), |a| format!("{a:.4}")), p.predicted_value, p.actual_value,
+            p.auc.map_or("-".into(), |a| format!("{a:.4}")), p.predicted_value + 0.0, p.actual_value + 0.0,
             if p.actual_value > 0.0 { format!("{:.3}", p.predicted_value / p.actual_value) } else { "-".into() }
         ));
     }
@@ -423,8 +425,8 @@ fn render_html(r: &BacktestReport) -> String {
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>leadscore backtest {from} … {to}</title>
 <style>{css}</style></head><body>
 <h1>Backtest {from} … {to}</h1><p>{mode} mode: {mode_text}. Outcomes as of {as_of}; only leads whose window had ended by then are evaluated. Policy <b>{policy}</b>.</p><ul>{warnings}</ul>
-<table><tr><th>period</th><th>model</th><th>leads</th><th>matured</th><th>conversions</th><th>expected</th><th>qualified</th><th>precision</th><th>promised</th><th>recall</th><th>promised</th><th>AUC</th><th>predicted value</th><th>actual value</th><th>ratio</th></tr>
-{rows}</table>{precision}{value}</body></html>
+<div class="wide"><table><tr><th class="nw">period</th><th>model</th><th>leads</th><th>matured</th><th>conversions</th><th>expected</th><th>qualified</th><th>precision</th><th>promised</th><th>recall</th><th>promised</th><th>AUC</th><th>predicted value</th><th>actual value</th><th>ratio</th></tr>
+{rows}</table></div><div class="grid">{precision}{value}</div></body></html>
 "#,
         from = r.from,
         to = r.to,

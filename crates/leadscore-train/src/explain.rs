@@ -47,10 +47,20 @@ fn impute(d: &Design, spec: &FeatureSpec) -> Design {
     out
 }
 
-fn condition(f: &FittedFeature, value: f64, left: bool) -> String {
+/// The condition a leaf puts on one feature, from every split on it along the leaf's path
+/// (`(threshold, went left)`: left is `value ≤ threshold`), said once: "budget in {…}" rather than
+/// "budget not in {…} and budget not in {…}", "3 < events_7d ≤ 10" rather than two bounds.
+fn condition(f: &FittedFeature, splits: &[(f64, bool)]) -> String {
+    let holds = |x: f64| splits.iter().all(|(v, left)| (x <= *v) == *left);
     match f {
         FittedFeature::Numeric { name, .. } => {
-            format!("{name} {} {}", if left { "≤" } else { ">" }, fmt_num(value))
+            let above = splits.iter().filter(|s| !s.1).map(|s| s.0).fold(f64::NEG_INFINITY, f64::max);
+            let at_most = splits.iter().filter(|s| s.1).map(|s| s.0).fold(f64::INFINITY, f64::min);
+            match (above.is_finite(), at_most.is_finite()) {
+                (true, true) => format!("{} < {name} ≤ {}", fmt_num(above), fmt_num(at_most)),
+                (true, false) => format!("{name} > {}", fmt_num(above)),
+                _ => format!("{name} ≤ {}", fmt_num(at_most)),
+            }
         }
         FittedFeature::Categorical { name, levels, .. } => {
             let all: Vec<(f64, &str)> = (0..levels.len() + 2)
@@ -60,8 +70,8 @@ fn condition(f: &FittedFeature, value: f64, left: bool) -> String {
                     f.level_of_code(code).map(|l| (code, l))
                 })
                 .collect();
-            let inside: Vec<&str> = all.iter().filter(|(c, _)| (*c <= value) == left).map(|(_, l)| *l).collect();
-            let outside: Vec<&str> = all.iter().filter(|(c, _)| (*c <= value) != left).map(|(_, l)| *l).collect();
+            let inside: Vec<&str> = all.iter().filter(|(c, _)| holds(*c)).map(|(_, l)| *l).collect();
+            let outside: Vec<&str> = all.iter().filter(|(c, _)| !holds(*c)).map(|(_, l)| *l).collect();
             if inside.len() <= outside.len() || outside.is_empty() {
                 format!("{name} in {{{}}}", inside.join(", "))
             } else {
@@ -69,6 +79,25 @@ fn condition(f: &FittedFeature, value: f64, left: bool) -> String {
             }
         }
     }
+}
+
+/// A leaf's rule: one condition per feature split on along `path` (`(feature, threshold, went
+/// left)`), in the order the features were first split on.
+fn rule(path: &[(usize, f64, bool)], spec: &FeatureSpec) -> String {
+    let mut features: Vec<usize> = Vec::new();
+    for (j, ..) in path {
+        if !features.contains(j) {
+            features.push(*j);
+        }
+    }
+    let conditions: Vec<String> = features
+        .into_iter()
+        .filter_map(|j| {
+            let splits: Vec<(f64, bool)> = path.iter().filter(|p| p.0 == j).map(|p| (p.1, p.2)).collect();
+            spec.features.get(j).map(|f| condition(f, &splits))
+        })
+        .collect();
+    if conditions.is_empty() { "all leads".to_string() } else { conditions.join(" and ") }
 }
 
 fn fmt_num(x: f64) -> String {
@@ -99,19 +128,22 @@ fn leaf_of(node: &TreeNode<f64, bool>, row: &dyn Fn(usize) -> f64, next: &mut us
     }
 }
 
-fn collect_rules(node: &TreeNode<f64, bool>, spec: &FeatureSpec, path: &mut Vec<String>, out: &mut Vec<String>) {
+fn collect_rules(
+    node: &TreeNode<f64, bool>,
+    spec: &FeatureSpec,
+    path: &mut Vec<(usize, f64, bool)>,
+    out: &mut Vec<String>,
+) {
     if node.is_leaf() {
-        out.push(if path.is_empty() { "all leads".to_string() } else { path.join(" and ") });
+        out.push(rule(path, spec));
         return;
     }
     let (j, v, _) = node.split();
     let children: Vec<&TreeNode<f64, bool>> = node.children().into_iter().flatten().map(|b| &**b).collect();
     for (k, child) in children.iter().enumerate() {
-        let pushed = spec.features.get(j).map(|f| path.push(condition(f, v, k == 0))).is_some();
+        path.push((j, v, k == 0));
         collect_rules(child, spec, path, out);
-        if pushed {
-            path.pop();
-        }
+        path.pop();
     }
 }
 
@@ -176,4 +208,47 @@ pub fn explain(
         .collect();
     rules.sort_by(|a, b| b.train_rate.total_cmp(&a.train_rate));
     Ok(rules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeline() -> FittedFeature {
+        // Codes by conversion rate: Just researching 0, 3-6 months 1, 1-3 months 2, Immediately 3,
+        // __other__ 4, __missing__ 5.
+        FittedFeature::Categorical {
+            name: "timeline".into(),
+            levels: vec!["1-3 months".into(), "Immediately".into(), "3-6 months".into(), "Just researching".into()],
+            tree_codes: vec![2.0, 3.0, 1.0, 0.0, 4.0, 5.0],
+        }
+    }
+
+    #[test]
+    fn a_rule_says_each_features_condition_once() {
+        // The report once read "timeline not in {1-3 months, Immediately} … and timeline not in
+        // {Just researching}": two splits on one feature are one condition.
+        let t = timeline();
+        assert_eq!(
+            condition(&t, &[(1.0, true)]),
+            "timeline in {Just researching, 3-6 months}",
+            "codes 0 and 1, listed in code order"
+        );
+        assert_eq!(condition(&t, &[(1.0, false), (3.0, true)]), "timeline in {1-3 months, Immediately}");
+        assert_eq!(
+            condition(&t, &[(3.0, false), (4.0, true)]),
+            "timeline in {__other__}",
+            "the smaller side of the levels is named"
+        );
+        assert_eq!(
+            condition(&t, &[(0.0, false), (3.0, false)]),
+            "timeline in {__other__, __missing__}",
+            "the levels left by both splits"
+        );
+        assert_eq!(condition(&t, &[(0.0, false)]), "timeline not in {Just researching}");
+        let n = FittedFeature::Numeric { name: "events_7d".into(), impute: 0.0, mean: 0.0, std: 1.0, has_missing: false };
+        assert_eq!(condition(&n, &[(3.0, false), (10.0, true), (7.5, true)]), "3 < events_7d ≤ 7.50");
+        assert_eq!(condition(&n, &[(3.0, false), (5.0, false)]), "events_7d > 5");
+        assert_eq!(condition(&n, &[(3.0, true)]), "events_7d ≤ 3");
+    }
 }
