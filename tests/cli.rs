@@ -991,3 +991,99 @@ fn log_lines_are_never_drawn_into_the_progress_bar() {
     let drawn_over: Vec<&&String> = logs.iter().filter(|l| bar(l)).collect();
     assert!(drawn_over.is_empty(), "log lines drawn into the progress bar: {drawn_over:#?}");
 }
+
+/// Headless Chromium (Debian's `chromium`, which `.ci/run` installs), or `None` (and a note) when
+/// there is none and none is required.
+fn chromium() -> Option<PathBuf> {
+    let named = std::env::var_os("LEADSCORE_TEST_CHROMIUM").map(PathBuf::from);
+    let found = named.or_else(|| {
+        let path = Path::new("/usr/bin/chromium");
+        path.is_file().then(|| path.to_path_buf())
+    });
+    match found {
+        Some(path) => Some(path),
+        None if std::env::var_os("LEADSCORE_REQUIRE_CHROMIUM").is_some() => {
+            panic!("LEADSCORE_REQUIRE_CHROMIUM is set but there is no chromium: .ci/run installs it")
+        }
+        None => {
+            eprintln!("skipped: no chromium (apt-get install chromium, or set LEADSCORE_TEST_CHROMIUM)");
+            None
+        }
+    }
+}
+
+/// Runs headless Chromium on a page with `args` (`--screenshot=…`, `--dump-dom`); its stdout.
+fn browse(chromium: &Path, profile: &Path, page: &Path, args: &[&str]) -> String {
+    let o = std::process::Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,2400"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(o.status.success(), "chromium on {}: {}", page.display(), stderr(&o));
+    stdout(&o)
+}
+
+/// The reports as a browser lays them out (real fonts, real text widths): every chart's labels
+/// inside the chart and apart from each other, and no table cut off, on the model report, the
+/// backtest and the channel reports (a day's and a range's). Screenshots of each are left in
+/// `target/tmp/screenshots/` to look at.
+#[test]
+fn the_reports_lay_out_in_a_real_browser_without_overlapping_labels() {
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = copy_sample(dir.path());
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str("\n[qualify]\n# The channel report's weeks.\nrescore_days = 45\n");
+    fs::write(&config, text).unwrap();
+    let cfg = config.to_str().unwrap();
+    for args in [
+        &["run", "--config", cfg][..],
+        &["backtest", "--config", cfg, "--from", "2026-08-25", "--to", "2026-10-01"],
+        &["report", "channels", "--config", cfg, "--from", "2026-09-20", "--to", "2026-10-31"],
+    ] {
+        let o = leadscore(args, dir.path());
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+    }
+    let folder = config.parent().unwrap();
+    let champion = read_json(&folder.join("models/champion.json"));
+    let model = folder.join("models").join(champion["model_id"].as_str().unwrap());
+    let pages = [
+        ("model_report", model.join("report.html")),
+        ("backtest", folder.join("backtest/2026-08-25_2026-10-01/backtest.html")),
+        ("channels_day", folder.join("runs/2026-11-01/channels/channels.html")),
+        ("channels_range", folder.join("channels/2026-09-20_2026-10-31/channels.html")),
+    ];
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    fs::create_dir_all(&shots).unwrap();
+    let script =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/layout_check.js")).unwrap();
+    let profile = dir.path().join("chromium-profile");
+    for (name, page) in pages {
+        assert!(page.is_file(), "{name}: no {}", page.display());
+        let html = fs::read_to_string(&page).unwrap();
+        assert!(!html.contains("<script"), "{name}: the reports are static pages");
+        let shot = shots.join(format!("{name}.png"));
+        browse(&chromium, &profile, &page, &[&format!("--screenshot={}", shot.display())]);
+        assert!(fs::metadata(&shot).unwrap().len() > 20_000, "{name}: an empty screenshot");
+
+        let checked = page.with_file_name(format!("{name}-checked.html"));
+        fs::write(&checked, html.replace("</body>", &format!("<script>{script}</script></body>"))).unwrap();
+        let dom = browse(&chromium, &profile, &checked, &["--dump-dom"]);
+        // The last one: the script's own comment names the element too.
+        let found = dom.rsplit("<pre id=\"layout-check\">").next().and_then(|s| s.split("</pre>").next());
+        let found: Value = serde_json::from_str(
+            &found
+                .unwrap_or_else(|| panic!("{name}: no layout check in\n{dom}"))
+                .replace("&quot;", "\"")
+                .replace("&amp;", "&")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">"),
+        )
+        .unwrap();
+        assert!(found["charts"].as_u64().unwrap() >= 2, "{name}: {found}");
+        assert!(found["texts"].as_u64().unwrap() >= 20, "{name}: {found}");
+        assert_eq!(found["problems"], serde_json::json!([]), "{name}: {found}");
+    }
+}

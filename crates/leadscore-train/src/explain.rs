@@ -246,7 +246,8 @@ mod tests {
             "the levels left by both splits"
         );
         assert_eq!(condition(&t, &[(0.0, false)]), "timeline not in {Just researching}");
-        let n = FittedFeature::Numeric { name: "events_7d".into(), impute: 0.0, mean: 0.0, std: 1.0, has_missing: false };
+        let n =
+            FittedFeature::Numeric { name: "events_7d".into(), impute: 0.0, mean: 0.0, std: 1.0, has_missing: false };
         assert_eq!(condition(&n, &[(3.0, false), (10.0, true), (7.5, true)]), "3 < events_7d ≤ 7.50");
         assert_eq!(condition(&n, &[(3.0, false), (5.0, false)]), "events_7d > 5");
         assert_eq!(condition(&n, &[(3.0, true)]), "events_7d ≤ 3");
