@@ -201,7 +201,7 @@ impl Frame {
             let path: Vec<String> = pts.iter().map(|(x, y)| format!("{:.1},{:.1}", self.x(*x), self.y(*y))).collect();
             let _ = write!(
                 out,
-                r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/><text x="{:.1}" y="{:.1}" font-size="11" fill="{colour}">{}</text>"#,
+                r##"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/><text x="{:.1}" y="{:.1}" font-size="11" fill="{colour}" stroke="#fff" stroke-width="3" paint-order="stroke">{}</text>"##,
                 path.join(" "),
                 self.left + 8.0,
                 T + 14.0 + 14.0 * k as f64,

@@ -41,10 +41,37 @@ pub fn render(t: &Trained, page: &PageContext<'_>) -> Result<String> {
     env.add_filter("pct", |v: f64, digits: Option<u32>| num(100.0 * v, digits));
     env.add_template("report.html", TEMPLATE).map_err(|e| TrainError::Report(e.to_string()))?;
     let e = &t.evaluation;
-    let roc =
-        svg::lines(&[(t.chosen.label(), "#1f77b4", &e.roc)], "false positive rate", "true positive rate", true, 1.0);
-    let gains =
-        svg::lines(&[(t.chosen.label(), "#1f77b4", &e.gains)], "share of leads", "share of conversions", true, 1.0);
+    // Both candidates, the chosen one first (blue).
+    let o = &t.other.evaluation;
+    let (chosen, other) = (t.chosen.label(), t.other.kind.label());
+    let roc = svg::lines(
+        &[(chosen, "#1f77b4", &e.roc), (other, "#ff7f0e", &o.roc)],
+        "false positive rate",
+        "true positive rate",
+        true,
+        1.0,
+    );
+    let gains = svg::lines(
+        &[(chosen, "#1f77b4", &e.gains), (other, "#ff7f0e", &o.gains)],
+        "share of leads",
+        "share of conversions",
+        true,
+        1.0,
+    );
+    let d = &t.diagnostics;
+    let bins = d.distribution.len().max(1) as f64;
+    let centre = |k: usize| (k as f64 + 0.5) / bins;
+    let converted: Vec<(f64, f64)> = d.distribution.iter().enumerate().map(|(k, b)| (centre(k), b.converted)).collect();
+    let not_converted: Vec<(f64, f64)> =
+        d.distribution.iter().enumerate().map(|(k, b)| (centre(k), b.not_converted)).collect();
+    let edges: Vec<(f64, String)> =
+        d.distribution.iter().enumerate().map(|(k, b)| (k as f64 / bins, format!("{:.3}", b.from))).collect();
+    let distribution = svg::lines_over(
+        &[("converted", "#1f77b4", &converted), ("not converted", "#ff7f0e", &not_converted)],
+        &edges,
+        "calibrated probability",
+        "share of the group's leads",
+    );
     let rel: Vec<(f64, f64)> = e.reliability.iter().map(|b| (b.predicted, b.observed)).collect();
     let reliability = svg::scatter(&rel, "mean predicted probability", "observed conversion rate");
     let lift = svg::bars(
@@ -95,6 +122,11 @@ pub fn render(t: &Trained, page: &PageContext<'_>) -> Result<String> {
         lift => lift,
         months => months,
         importance => importance,
+        importance_method => match t.chosen {
+            leadscore_model::ModelKind::Boosted => "each feature's share of the total gain of the trees' splits on it",
+            leadscore_model::ModelKind::Logistic => "each feature's share of the spread (standard deviation over the validation leads) of its contribution to the log-odds, all of a category's levels together",
+        },
+        distribution => distribution,
     })
     .map_err(|e| TrainError::Report(format!("{e:#}")))
 }

@@ -20,6 +20,7 @@
 //! champion by more than `[train] champion_margin`, and writes the stage's `report.json`.
 
 pub mod data;
+pub mod diagnose;
 mod error;
 pub mod evaluate;
 pub mod explain;
@@ -46,7 +47,9 @@ use polars::prelude::*;
 use serde::Serialize;
 
 pub use error::{Result, TrainError};
-pub use report::{Candidate, ChampionDecision, Importance, MonthVolume, SliceSummary, TrainReport, Trained};
+pub use report::{
+    Candidate, ChampionDecision, Importance, MonthVolume, OtherCandidate, SliceSummary, TrainReport, Trained,
+};
 
 use crate::data::{Slice, TrainingSet};
 use crate::evaluate::{calibrate, evaluate, headline, threshold_file};
@@ -315,7 +318,7 @@ fn short_history(span_months: f64, recommended: u32) -> Option<String> {
 
 /// The candidate with the lower validation log loss (the higher ROC AUC on a tie), and why in
 /// words.
-fn choose(logistic: Fitted, boosted: Fitted) -> (Fitted, String) {
+fn choose(logistic: Fitted, boosted: Fitted) -> (Fitted, Fitted, String) {
     let (lb, bb) = (&logistic.candidate.validation, &boosted.candidate.validation);
     let tie = (bb.log_loss - lb.log_loss).abs() < TIE;
     let boosted_wins = if tie { bb.roc_auc >= lb.roc_auc } else { bb.log_loss < lb.log_loss };
@@ -333,7 +336,7 @@ fn choose(logistic: Fitted, boosted: Fitted) -> (Fitted, String) {
             c.log_loss, o.log_loss, c.roc_auc, o.roc_auc
         )
     };
-    (chosen, why)
+    (chosen, other, why)
 }
 
 /// Trains on in-memory inputs. `champion` is the current champion and the model it points at
@@ -350,7 +353,7 @@ pub fn run(
     let spec = &inputs.spec;
     let xt = set.train.design(spec, Encoding::Trees)?;
     let xv = set.validation.design(spec, Encoding::Trees)?;
-    let (chosen, candidates, why) = fit_and_choose(config, spec, &set, (&xt, &xv), &mut sw)?;
+    let (chosen, other, candidates, why) = fit_and_choose(config, spec, &set, (&xt, &xv), &mut sw)?;
     let kind = chosen.candidate.kind;
     let columns = spec.design_columns(kind.encoding());
     let importance: Vec<Importance> = chosen
@@ -363,7 +366,18 @@ pub fn run(
     let y = &set.validation.labels;
     let validation = validation_probabilities(&set, &chosen.probabilities)?;
     let evaluation = evaluate(&chosen.probabilities, y);
+    let other = OtherCandidate { kind: other.candidate.kind, evaluation: evaluate(&other.probabilities, y) };
     let thresholds = threshold_file(&chosen.probabilities, y, &config.qualify);
+    let configured = thresholds.policies.iter().find(|p| p.policy == thresholds.configured_policy);
+    let diagnostics = diagnose::diagnose(
+        &chosen.probabilities,
+        y,
+        &set.validation.created_us,
+        &set.validation.frame,
+        (thresholds.configured_policy.name(), configured.map_or(0.5, |p| p.threshold)),
+        config.project.timezone,
+        config.train.seed,
+    );
     sw.lap("evaluate");
     let recency = recency_adjustment(config, ctx, &set, spec, &chosen)?;
     sw.lap("recency");
@@ -397,6 +411,8 @@ pub fn run(
         chosen: kind,
         why,
         evaluation,
+        other,
+        diagnostics,
         thresholds: thresholds.clone(),
         importance,
         rules,
@@ -443,13 +459,13 @@ fn fit_and_choose(
     set: &TrainingSet,
     (xt, xv): (&Design, &Design),
     sw: &mut Stopwatch,
-) -> Result<(Fitted, Vec<Candidate>, String)> {
+) -> Result<(Fitted, Fitted, Vec<Candidate>, String)> {
     let logistic = fit_logistic(config, spec, set, sw)?;
     let boosted = fit_candidate(ModelKind::Boosted, xt, &set.train.labels, set, xv, config)?;
     sw.lap("boosted");
     let candidates = vec![logistic.candidate.clone(), boosted.candidate.clone()];
-    let (chosen, why) = choose(logistic, boosted);
-    Ok((chosen, candidates, why))
+    let (chosen, other, why) = choose(logistic, boosted);
+    Ok((chosen, other, candidates, why))
 }
 
 /// The value model fitted and checked on the same rows as the chosen classifier; the designs are

@@ -83,6 +83,15 @@ pub struct ChampionDecision {
     pub reason: String,
 }
 
+/// The candidate that was not chosen, evaluated on the validation leads like the chosen one.
+#[derive(Debug, Clone, Serialize)]
+pub struct OtherCandidate {
+    /// Its kind.
+    pub kind: ModelKind,
+    /// Its evaluation.
+    pub evaluation: Evaluation,
+}
+
 /// A trained model's report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Trained {
@@ -102,6 +111,10 @@ pub struct Trained {
     pub why: String,
     /// Full evaluation of the chosen model.
     pub evaluation: Evaluation,
+    /// The candidate not chosen, evaluated on the same leads.
+    pub other: OtherCandidate,
+    /// Distribution, confusion matrix, bootstrap intervals and stability of the chosen model.
+    pub diagnostics: crate::diagnose::Diagnostics,
     /// Thresholds and segments.
     pub thresholds: Thresholds,
     /// Feature importance of the chosen model, largest first.
