@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Keeps the architecture: no stage crate depends on another stage crate.
 
-Shared crates (core, model) sit at the bottom and depend on no stage; only the pipeline runner and
+Shared crates (core, model, the MLflow client) sit at the bottom and depend on no stage; only the pipeline runner and
 the CLI may see every stage. Reads `cargo metadata`; exits 1 and names every violation.
 """
 import json
 import subprocess
 import sys
 
-SHARED = {"leadscore-core", "leadscore-model"}
+SHARED = {"leadscore-core", "leadscore-model", "leadscore-mlflow"}
 WIRING = {"leadscore-pipeline", "leadscore-cli", "leadscore"}
 
 meta = json.loads(subprocess.check_output(["cargo", "metadata", "--no-deps", "--format-version", "1", "--locked"]))

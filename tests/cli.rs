@@ -1087,3 +1087,110 @@ fn the_reports_lay_out_in_a_real_browser_without_overlapping_labels() {
         assert_eq!(found["problems"], serde_json::json!([]), "{name}: {found}");
     }
 }
+
+/// The MLflow server `.ci/run` starts and the Python of its MLflow client, or `None` (and a
+/// note) when there is none and none is required.
+fn mlflow_server() -> Option<(String, PathBuf)> {
+    match (std::env::var("LEADSCORE_TEST_MLFLOW_URI"), std::env::var_os("LEADSCORE_TEST_MLFLOW_PYTHON")) {
+        (Ok(uri), Some(python)) => Some((uri, PathBuf::from(python))),
+        _ if std::env::var_os("LEADSCORE_REQUIRE_MLFLOW").is_some() => {
+            panic!(
+                "LEADSCORE_REQUIRE_MLFLOW is set but LEADSCORE_TEST_MLFLOW_URI or _PYTHON is not: .ci/run starts the server"
+            )
+        }
+        _ => {
+            eprintln!(
+                "skipped: no MLflow server (`bash .ci/mlflow.sh` starts one and prints the two variables to set)"
+            );
+            None
+        }
+    }
+}
+
+/// `[train] mlflow_tracking_uri`: a training logs one finished run to a real `mlflow server`,
+/// read back with MLflow's own client: the parameters, every validation metric (the same values
+/// as the train report), the champion decision as tags, and `report.html` and the model folder
+/// as artifacts of the same sizes. A server that cannot be reached does not stop the run: a
+/// warning says so, without the password written into the URI.
+#[test]
+fn training_logs_a_run_to_a_real_mlflow_server() {
+    let Some((uri, python)) = mlflow_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = copy_sample(dir.path());
+    let experiment = format!("leadscore-test-{}", std::process::id());
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str(&format!("\n[train]\nmlflow_tracking_uri = \"{uri}\"\nmlflow_experiment = \"{experiment}\"\n"));
+    fs::write(&config, &text).unwrap();
+    let cfg = config.to_str().unwrap();
+    let o = leadscore(&["train", "--config", cfg, "--json"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let summary: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let train = summary["stages"].as_array().unwrap().iter().find(|s| s["stage"] == "train").unwrap();
+    let report = &train["report"];
+    let logged = &report["mlflow"]["logged"];
+    let trained = &report["trained"];
+    assert!(logged["run_id"].is_string(), "{}", report["mlflow"]);
+    assert!(logged["url"].as_str().unwrap().starts_with(&uri));
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/read_mlflow.py");
+    let o = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(&experiment)
+        .env("MLFLOW_TRACKING_URI", &uri)
+        .output()
+        .expect("python runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let runs: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    assert_eq!(run["run_id"], logged["run_id"]);
+    assert_eq!(run["status"], "FINISHED");
+    let model_id = trained["model_id"].as_str().unwrap();
+    assert_eq!(run["params"]["model_id"], model_id);
+    assert_eq!(
+        run["params"]["chosen"],
+        trained["chosen"]
+            .as_str()
+            .map(|k| if k == "logistic" { "logistic regression" } else { "gradient-boosted trees" })
+            .unwrap()
+    );
+    assert_eq!(run["params"]["seed"], "42");
+    let close = |a: &Value, b: &Value| (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-9;
+    let headline = &trained["evaluation"]["headline"];
+    for k in ["roc_auc", "pr_auc", "log_loss", "brier", "ece"] {
+        assert!(close(&run["metrics"][k], &headline[k]), "{k}: {} vs {}", run["metrics"][k], headline[k]);
+        assert!(
+            run["metrics"][format!("logistic.{k}")].is_number() && run["metrics"][format!("boosted.{k}")].is_number()
+        );
+    }
+    let interval = &trained["diagnostics"]["intervals"]["auc"];
+    assert!(close(&run["metrics"]["roc_auc.ci_low"], &interval["low"]));
+    assert!(close(&run["metrics"]["value.gini"], &trained["value"]["gini"]));
+    assert_eq!(run["tags"]["leadscore.promoted"], "true");
+    assert_eq!(run["tags"]["leadscore.model_id"], model_id);
+    assert_eq!(run["tags"]["leadscore.champion_decision"], trained["champion"]["reason"]);
+
+    let model_dir = config.parent().unwrap().join("models").join(model_id);
+    let uploaded: Vec<(String, u64)> = run["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["path"].as_str().unwrap().to_string(), a["bytes"].as_u64().unwrap()))
+        .collect();
+    let size = |p: &Path| fs::metadata(p).unwrap().len();
+    assert!(uploaded.contains(&("report.html".into(), size(&model_dir.join("report.html")))), "{uploaded:?}");
+    for file in ["model.json", "feature_spec.json", "thresholds.json", "metrics.json", "validation.parquet"] {
+        assert!(uploaded.contains(&(format!("model/{file}"), size(&model_dir.join(file)))), "{file}: {uploaded:?}");
+    }
+
+    // Down: the model is trained and promoted all the same; the warning keeps the password out.
+    let down = text.replace(&uri, "http://leadscore:s3cret-pw@127.0.0.1:9");
+    fs::write(&config, down).unwrap();
+    let o = leadscore(&["train", "--config", cfg, "--json"], dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not logged to MLflow"), "{}", stderr(&o));
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!all.contains("s3cret-pw"), "the password reached the output");
+    assert!(all.contains("http://127.0.0.1:9"), "the server is named");
+}

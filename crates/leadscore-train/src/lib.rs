@@ -29,6 +29,7 @@ mod html;
 pub mod logistic;
 pub mod recency;
 mod report;
+pub mod tracking;
 pub mod value;
 
 use std::collections::BTreeMap;
@@ -425,7 +426,13 @@ pub fn run(
     let html = report_html(config, ctx, &trained, &warnings)?;
     sw.lap("report");
     Ok(TrainOutputs {
-        report: TrainReport { run_date: ctx.run_date, trained: Some(Box::new(trained)), skipped: None, warnings },
+        report: TrainReport {
+            run_date: ctx.run_date,
+            trained: Some(Box::new(trained)),
+            skipped: None,
+            warnings,
+            mlflow: None,
+        },
         bundle: ModelBundle { artifact, spec: spec.clone(), thresholds, html, validation },
         timings: sw.into_timings(),
     })
@@ -604,8 +611,13 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
         let (inputs, champion) = match due {
             Err(reason) => {
                 tracing::info!("{reason}");
-                let report =
-                    TrainReport { run_date: ctx.run_date, trained: None, skipped: Some(reason), warnings: Vec::new() };
+                let report = TrainReport {
+                    run_date: ctx.run_date,
+                    trained: None,
+                    skipped: Some(reason),
+                    warnings: Vec::new(),
+                    mlflow: None,
+                };
                 return Ok(Trainer { report, timings: Vec::new() });
             }
             Ok(due) => due,
@@ -631,6 +643,15 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
             )?;
         }
         out.timings.push(Timing { step: "write model".into(), seconds: started.elapsed().as_secs_f64() });
+        let started = Instant::now();
+        let model_dir = registry::model_dir(&models, &t.model_id);
+        if let Some(tracked) = tracking::log(config, ctx, t, &model_dir) {
+            if let tracking::Tracked::Failed(why) = &tracked {
+                out.report.warnings.push(format!("not logged to MLflow: {why}"));
+            }
+            out.report.mlflow = Some(tracked);
+            out.timings.push(Timing { step: "mlflow".into(), seconds: started.elapsed().as_secs_f64() });
+        }
         Ok(Trainer { report: out.report, timings: out.timings })
     };
     StageRun::execute((Stage::Train, "train"), layout, ctx, read, train)

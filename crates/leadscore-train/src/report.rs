@@ -144,6 +144,9 @@ pub struct TrainReport {
     pub skipped: Option<String>,
     /// Warnings.
     pub warnings: Vec<String>,
+    /// The MLflow run of this training (with `[train] mlflow_tracking_uri`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mlflow: Option<crate::tracking::Tracked>,
 }
 
 impl TrainReport {
@@ -156,6 +159,9 @@ impl TrainReport {
         }
         if let Some(t) = &self.trained {
             t.summarise(&mut s);
+        }
+        if let Some(crate::tracking::Tracked::Logged { run, url }) = &self.mlflow {
+            let _ = writeln!(s, "  mlflow: run {} in experiment {}: {url}", run.run_id, run.experiment_id);
         }
         for w in &self.warnings {
             let _ = writeln!(s, "  warning: {w}");

@@ -491,6 +491,14 @@ pub struct RawTrain {
     /// each sampled negative weighs 1 / its sampling rate. 0 turns sampling off. Default 100000.
     #[serde(default)]
     pub sample_negatives_above: Option<u64>,
+    /// An MLflow tracking server (`http://…` or `https://…`): each training logs a run there
+    /// (parameters, validation metrics, the champion decision, `report.html` and the model
+    /// folder as artifacts). None by default.
+    #[serde(default)]
+    pub mlflow_tracking_uri: Option<String>,
+    /// The MLflow experiment the runs go to (created when missing). Default: the project's name.
+    #[serde(default)]
+    pub mlflow_experiment: Option<String>,
 }
 
 /// `[qualify]`: which leads are qualified. Training stores a threshold for every policy, computed

@@ -61,6 +61,17 @@ pub struct Train {
     /// Above this many training leads the boosted trees see every positive and a weighted
     /// random sample of the negatives (about this many leads in all); 0 = never.
     pub sample_negatives_above: u64,
+    /// Where each training is logged, if anywhere.
+    pub mlflow: Option<Mlflow>,
+}
+
+/// `mlflow_tracking_uri` and `mlflow_experiment`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Mlflow {
+    /// The tracking server, `http://…` or `https://…`.
+    pub tracking_uri: String,
+    /// The experiment (`None`: the project's name).
+    pub experiment: Option<String>,
 }
 
 impl Validator<'_> {
@@ -131,8 +142,24 @@ impl Validator<'_> {
             |x| x == 0 || x >= 10_000,
             "0 (off) or at least 10000",
         );
+        let mlflow = match raw.mlflow_tracking_uri {
+            Some(uri) if !(uri.starts_with("http://") || uri.starts_with("https://")) => {
+                self.problem(
+                    &p("mlflow_tracking_uri"),
+                    "must start with http:// or https:// (leadscore logs through MLflow's REST API; a file store is not a server)",
+                );
+                return None;
+            }
+            Some(tracking_uri) => Some(Mlflow { tracking_uri, experiment: raw.mlflow_experiment }),
+            None if raw.mlflow_experiment.is_some() => {
+                self.problem(&p("mlflow_experiment"), "needs `mlflow_tracking_uri`, the server to log to");
+                return None;
+            }
+            None => None,
+        };
         Some(Train {
             validation,
+            mlflow,
             seed: raw.seed.unwrap_or(DEFAULT_SEED),
             max_trees: max_trees?,
             learning_rate: learning_rate?,
