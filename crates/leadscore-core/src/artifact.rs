@@ -425,7 +425,7 @@ pub fn inputs(stage: Stage) -> &'static [Artifact] {
         Stage::Ingest => &[],
         Stage::Labels => &[LEADS, DEALS, EVENTS, SOURCE_TABLES],
         Stage::Features => &[LEADS, EVENTS, LABELS],
-        Stage::Train => &[FEATURES, FEATURE_SPEC, LEAKAGE_AUDIT, CHAMPION],
+        Stage::Train => &[FEATURES, FEATURE_SPEC, LEAKAGE_AUDIT, LABELS, CONVERSIONS, CHAMPION],
         Stage::Qualify => &[LEADS, EVENTS, CHAMPION],
         Stage::Value => &[SCORES, SCORED_FEATURES, CHAMPION],
         Stage::Export => &[LEADS, IDENTITIES, LABELS, SCORES, VALUES, LEDGER],
@@ -530,8 +530,9 @@ mod tests {
         assert_eq!(Stage::Export.reads(), vec![Stage::Ingest, Stage::Labels, Stage::Qualify, Stage::Value]);
         assert_eq!(Stage::Channels.reads(), vec![Stage::Ingest, Stage::Labels, Stage::Qualify, Stage::Value]);
         assert_eq!(Stage::Qualify.reads(), vec![Stage::Ingest, Stage::Train]);
-        // Train reads its own earlier champion: not an edge.
-        assert_eq!(Stage::Train.reads(), vec![Stage::Features]);
+        // Train reads its own earlier champion: not an edge; labels and conversions to check the
+        // model against the other definitions.
+        assert_eq!(Stage::Train.reads(), vec![Stage::Labels, Stage::Features]);
         assert!(Stage::Ingest.reads().is_empty());
     }
 

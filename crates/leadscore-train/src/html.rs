@@ -87,6 +87,26 @@ pub fn render(t: &Trained, page: &PageContext<'_>) -> Result<String> {
     );
     let importance =
         svg::hbars(&t.importance.iter().take(25).map(|i| (i.feature.clone(), i.importance)).collect::<Vec<_>>());
+    // Partial dependence: a bar per level of a category, a line over a number's quantiles.
+    let dependence: Vec<(String, String)> = t
+        .effects
+        .dependence
+        .iter()
+        .map(|dep| {
+            let chart = if dep.categorical {
+                // Every level named: horizontal bars, the mean probability as a percentage.
+                svg::hbars(&dep.points)
+            } else {
+                let n = dep.points.len().saturating_sub(1).max(1) as f64;
+                let pts: Vec<(f64, f64)> =
+                    dep.points.iter().enumerate().map(|(k, (_, p))| (k as f64 / n, *p)).collect();
+                let labels: Vec<(f64, String)> =
+                    dep.points.iter().enumerate().map(|(k, (l, _))| (k as f64 / n, l.clone())).collect();
+                svg::lines_over(&[("", "#1f77b4", &pts)], &labels, &dep.feature, "mean probability")
+            };
+            (dep.feature.clone(), chart)
+        })
+        .collect();
     let candidates: Vec<Value> = t
         .candidates
         .iter()
@@ -127,6 +147,7 @@ pub fn render(t: &Trained, page: &PageContext<'_>) -> Result<String> {
             leadscore_model::ModelKind::Logistic => "each feature's share of the spread (standard deviation over the validation leads) of its contribution to the log-odds, all of a category's levels together",
         },
         distribution => distribution,
+        dependence => dependence,
     })
     .map_err(|e| TrainError::Report(format!("{e:#}")))
 }

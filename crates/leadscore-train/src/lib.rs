@@ -20,7 +20,9 @@
 //! champion by more than `[train] champion_margin`, and writes the stage's `report.json`.
 
 pub mod data;
+pub mod definitions;
 pub mod diagnose;
+pub mod effects;
 mod error;
 pub mod evaluate;
 pub mod explain;
@@ -67,6 +69,9 @@ pub struct TrainInputs {
     pub spec: FeatureSpec,
     /// The features stage's leakage audit.
     pub audit: Vec<AuditRow>,
+    /// The labels stage's `labels.parquet` and `conversions.parquet`, to check the chosen model
+    /// against the config's other conversion definitions (`None`: not checked).
+    pub outcomes: Option<(DataFrame, DataFrame)>,
 }
 
 /// A model ready for the registry.
@@ -363,6 +368,8 @@ pub fn run(
         .map(|(feature, importance)| Importance { feature: feature.clone(), importance: *importance })
         .collect();
     let rules = explain::explain(&xt, &set.train.labels, &xv, &set.validation.labels, spec)?;
+    let effects =
+        effects::effects((kind, &chosen.classifier, &chosen.calibrator), spec, &set.validation, &chosen.importance)?;
     sw.lap("explain");
     let y = &set.validation.labels;
     let validation = validation_probabilities(&set, &chosen.probabilities)?;
@@ -379,6 +386,21 @@ pub fn run(
         config.project.timezone,
         config.train.seed,
     );
+    let other_definitions = match (&inputs.outcomes, config.labels.as_ref()) {
+        (Some((labels, conversions)), Some(l)) => {
+            let names: Vec<String> = config.conversions.iter().map(|c| c.name.clone()).collect();
+            definitions::check(
+                &set.validation,
+                &chosen.probabilities,
+                (labels, conversions),
+                &names,
+                &l.target,
+                l.window_days,
+                diagnostics.confusion.threshold,
+            )?
+        }
+        _ => Vec::new(),
+    };
     sw.lap("evaluate");
     let recency = recency_adjustment(config, ctx, &set, spec, &chosen)?;
     sw.lap("recency");
@@ -414,8 +436,10 @@ pub fn run(
         evaluation,
         other,
         diagnostics,
+        other_definitions,
         thresholds: thresholds.clone(),
         importance,
+        effects,
         rules,
         champion: champion_decision,
         value: value_report,
@@ -602,6 +626,7 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
                     features: stage.table(&artifact::FEATURES)?,
                     spec: stage.document(&artifact::FEATURE_SPEC)?,
                     audit: stage.document(&artifact::LEAKAGE_AUDIT)?,
+                    outcomes: Some((stage.table(&artifact::LABELS)?, stage.table(&artifact::CONVERSIONS)?)),
                 };
                 Ok(Ok((inputs, champion)))
             }

@@ -115,10 +115,14 @@ pub struct Trained {
     pub other: OtherCandidate,
     /// Distribution, confusion matrix, bootstrap intervals and stability of the chosen model.
     pub diagnostics: crate::diagnose::Diagnostics,
+    /// The chosen model against each other conversion definition of the config.
+    pub other_definitions: Vec<crate::definitions::DefinitionCheck>,
     /// Thresholds and segments.
     pub thresholds: Thresholds,
     /// Feature importance of the chosen model, largest first.
     pub importance: Vec<Importance>,
+    /// Signed contributions and partial dependence of the chosen model's top features.
+    pub effects: crate::effects::Effects,
     /// The explainer tree's rules.
     pub rules: Vec<Rule>,
     /// The champion decision.

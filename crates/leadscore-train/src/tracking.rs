@@ -116,6 +116,13 @@ fn record(config: &Config, ctx: &RunContext, t: &Trained, model_dir: &Path) -> R
     metrics.push(("value.ratio".into(), t.value.ratio));
     metrics.push(("value.interval_coverage".into(), t.value.interval_coverage));
     metrics.push(("recency.shift".into(), t.recency.shift));
+    for c in &t.other_definitions {
+        if let Some(auc) = c.auc {
+            metrics.push((format!("definition.{}.roc_auc", c.definition), auc));
+        }
+        metrics.push((format!("definition.{}.precision", c.definition), c.precision));
+        metrics.push((format!("definition.{}.recall", c.definition), c.recall));
+    }
     metrics.push(("champion.promoted".into(), if t.champion.promoted { 1.0 } else { 0.0 }));
     if let Some(previous) = t.champion.previous_log_loss {
         metrics.push(("champion.previous_log_loss".into(), previous));

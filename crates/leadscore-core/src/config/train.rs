@@ -61,7 +61,9 @@ pub struct Train {
     /// Above this many training leads the boosted trees see every positive and a weighted
     /// random sample of the negatives (about this many leads in all); 0 = never.
     pub sample_negatives_above: u64,
-    /// Where each training is logged, if anywhere.
+    /// Where each training is logged, if anywhere (left out of the config hash when unset, so
+    /// that configs without it keep their hash).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mlflow: Option<Mlflow>,
 }
 

@@ -117,7 +117,7 @@ fn world(n: usize) -> (TrainInputs, Vec<f64>) {
             },
         ],
     };
-    (TrainInputs { features: df, spec, audit: vec![] }, truth)
+    (TrainInputs { features: df, spec, audit: vec![], outcomes: None }, truth)
 }
 
 /// Rewrites each row's split and label: `f(row, split, converted)` gives the new pair.
