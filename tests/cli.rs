@@ -458,9 +458,46 @@ fn the_bundled_sample_runs_with_the_root_config() {
         "Leakage audit",
         "customer_tier",
         "Predicted value (validation)",
+        "ROC curves (validation): both candidates",
+        "At the configured threshold",
+        "95% interval",
+        "How the probabilities of converted and not converted",
+        "Stability",
+        "Against the other conversion definitions",
+        "How the features move the odds",
+        "Partial dependence on job_title_seniority",
+        "Importance: ",
     ] {
         assert!(html.contains(part), "report.html lacks {part}");
     }
+    // What a data scientist checks, consistent with the validation slice it describes.
+    let validation_leads = t["validation"]["leads"].as_u64().unwrap();
+    let d = &t["diagnostics"];
+    let c = &d["confusion"];
+    let count = |k: &str| c[k].as_u64().unwrap();
+    assert_eq!(
+        count("true_positives") + count("false_positives") + count("false_negatives") + count("true_negatives"),
+        validation_leads
+    );
+    assert_eq!(count("true_positives") + count("false_negatives"), t["validation"]["conversions"].as_u64().unwrap());
+    let interval = &d["intervals"]["auc"];
+    assert!(interval["low"].as_f64().unwrap() < auc && auc < interval["high"].as_f64().unwrap(), "{interval}");
+    let sum = |groups: &Value| groups.as_array().unwrap().iter().map(|g| g["leads"].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum(&d["by_month"]), validation_leads);
+    assert_eq!(sum(&d["by_source"]), validation_leads);
+    // The sample's other definition (an opportunity opened) is ranked well above chance too.
+    let other = &t["other_definitions"][0];
+    assert_eq!(other["definition"], "open_opp", "{}", t["other_definitions"]);
+    assert!(other["auc"].as_f64().unwrap() > 0.55, "{other}");
+    assert_eq!(t["other"]["kind"], if t["chosen"] == "logistic" { "boosted" } else { "logistic" });
+    // The planted seniority effect: C-level raises the odds, students lower them.
+    let effects = &t["effects"];
+    let seniority =
+        effects["features"].as_array().unwrap().iter().find(|f| f["feature"] == "job_title_seniority").unwrap();
+    assert!(seniority["direction"].as_str().unwrap().contains("student"), "{seniority}");
+    let dependence = &effects["dependence"][0]["points"];
+    let of = |level: &str| dependence.as_array().unwrap().iter().find(|p| p[0] == level).unwrap()[1].as_f64().unwrap();
+    assert!(of("c_level") > 2.0 * of("student"), "{dependence}");
     // Probabilities of validation leads are out of sample and in [0, 1].
     let val = read_parquet(&model_dir.join("validation.parquet"));
     let p = val.column("probability").unwrap().f64().unwrap();
