@@ -3,7 +3,7 @@
 # target/mlflow-venv when missing: about a minute the first time) and prints two lines: the
 # tracking URI and the venv's Python (the test reads the runs back with MLflow's own client).
 # The server keeps its store in target/mlflow-server/ and its pid in target/mlflow-server/pid;
-# `.ci/run` stops it on exit. Needs python3 with venv and PyPI.
+# `.ci/run` stops it (the whole process group) on exit. Needs python3 with venv and PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -14,15 +14,21 @@ if ! "$venv/bin/python" -c "import mlflow.server" 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "mlflow==2.19.0" "sqlalchemy==2.0.36" >&2
 fi
 store="$root/target/mlflow-server"
+# The server runs in a process group of its own (its gunicorn workers included): the pid file
+# holds the group's id, and `kill -- -<id>` stops all of it.
 if [ -f "$store/pid" ] && kill -0 "$(cat "$store/pid")" 2>/dev/null; then
-  kill "$(cat "$store/pid")" 2>/dev/null || true
+  kill -- "-$(cat "$store/pid")" 2>/dev/null || true
   sleep 1
 fi
 rm -rf "$store"
 mkdir -p "$store"
 port=${LEADSCORE_MLFLOW_PORT:-5055}
 # The default --serve-artifacts: runs upload their artifacts through the server.
-"$venv/bin/mlflow" server --host 127.0.0.1 --port "$port" --workers 1 \
+if python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), timeout=1)" 2>/dev/null; then
+  echo "port $port on 127.0.0.1 is taken (another MLflow server?): set LEADSCORE_MLFLOW_PORT" >&2
+  exit 1
+fi
+setsid "$venv/bin/mlflow" server --host 127.0.0.1 --port "$port" --workers 1 \
   --backend-store-uri "sqlite:///$store/mlflow.db" --artifacts-destination "$store/artifacts" \
   > "$store/server.log" 2>&1 &
 echo $! > "$store/pid"
