@@ -40,8 +40,9 @@ use std::time::Instant;
 
 use chrono::{DateTime, Datelike};
 use leadscore_core::artifact::{self, AuditRow};
+use leadscore_core::frame;
 use leadscore_core::layout::{Manifest, StageWriter, Stopwatch, Timing};
-use leadscore_core::schema::features as f;
+use leadscore_core::schema::{conversions as cv, features as f, labels as la};
 use leadscore_core::time::format_micros;
 use leadscore_core::{Config, Outputs, RunContext, RunLayout, Stage, StageRun};
 use leadscore_model::registry::{self, Champion, LoadedModel, Thresholds};
@@ -368,14 +369,16 @@ pub fn run(
         .map(|(feature, importance)| Importance { feature: feature.clone(), importance: *importance })
         .collect();
     let rules = explain::explain(&xt, &set.train.labels, &xv, &set.validation.labels, spec)?;
+    sw.lap("explain");
     let effects =
         effects::effects((kind, &chosen.classifier, &chosen.calibrator), spec, &set.validation, &chosen.importance)?;
-    sw.lap("explain");
+    sw.lap("effects");
     let y = &set.validation.labels;
     let validation = validation_probabilities(&set, &chosen.probabilities)?;
     let evaluation = evaluate(&chosen.probabilities, y);
     let other = OtherCandidate { kind: other.candidate.kind, evaluation: evaluate(&other.probabilities, y) };
     let thresholds = threshold_file(&chosen.probabilities, y, &config.qualify);
+    sw.lap("evaluate");
     let configured = thresholds.policies.iter().find(|p| p.policy == thresholds.configured_policy);
     let diagnostics = diagnose::diagnose(
         &chosen.probabilities,
@@ -401,7 +404,7 @@ pub fn run(
         }
         _ => Vec::new(),
     };
-    sw.lap("evaluate");
+    sw.lap("diagnose");
     let recency = recency_adjustment(config, ctx, &set, spec, &chosen)?;
     sw.lap("recency");
     let (value_model, value_report) = fit_value(config, spec, &set, (xt, xv), &chosen, &thresholds)?;
@@ -622,11 +625,21 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
             registry::Due::Skip(reason) => Ok(Err(reason)),
             registry::Due::Train(reason) => {
                 tracing::info!("training: {reason}");
+                let features = stage.table(&artifact::FEATURES)?;
+                // Labels and conversions from the first validation lead on: the only leads the
+                // other definitions are checked on (both tables are read by row group).
+                let outcomes = match validation_start(&features)? {
+                    Some(from) => Some((
+                        stage.table_where(&artifact::LABELS, frame::at_or_after(la::CREATED_AT, from))?,
+                        stage.table_where(&artifact::CONVERSIONS, frame::at_or_after(cv::AT, from))?,
+                    )),
+                    None => None,
+                };
                 let inputs = TrainInputs {
-                    features: stage.table(&artifact::FEATURES)?,
+                    features,
                     spec: stage.document(&artifact::FEATURE_SPEC)?,
                     audit: stage.document(&artifact::LEAKAGE_AUDIT)?,
-                    outcomes: Some((stage.table(&artifact::LABELS)?, stage.table(&artifact::CONVERSIONS)?)),
+                    outcomes,
                 };
                 Ok(Ok((inputs, champion)))
             }
@@ -680,6 +693,13 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
         Ok(Trainer { report: out.report, timings: out.timings })
     };
     StageRun::execute((Stage::Train, "train"), layout, ctx, read, train)
+}
+
+/// When the first validation lead was created (µs), if there is one.
+fn validation_start(features: &DataFrame) -> Result<Option<i64>> {
+    let mask = features.column(f::SPLIT)?.str()?.equal(f::VALIDATION);
+    let created = features.column(f::CREATED_AT)?.as_materialized_series().to_physical_repr().into_owned();
+    Ok(created.i64()?.filter(&mask)?.min())
 }
 
 /// What train leaves in its run folder: the report (the model goes to the registry).
