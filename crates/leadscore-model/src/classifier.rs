@@ -160,6 +160,25 @@ pub struct ModelArtifact {
 }
 
 impl ModelArtifact {
+    /// A model of this [`MODEL_VERSION`], not yet named (its id is a hash of it: see the registry).
+    pub fn new(
+        columns: Vec<String>,
+        classifier: Classifier,
+        calibrator: Calibrator,
+        value: crate::value::ValueModel,
+        recency_shift: f64,
+    ) -> Self {
+        Self {
+            version: MODEL_VERSION,
+            model_id: String::new(),
+            columns,
+            classifier,
+            calibrator,
+            value: Some(value),
+            recency_shift,
+        }
+    }
+
     /// The encoding the classifier needs.
     pub fn encoding(&self) -> Encoding {
         self.classifier.kind().encoding()

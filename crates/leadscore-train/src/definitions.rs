@@ -31,15 +31,14 @@ pub struct DefinitionCheck {
     pub recall: f64,
 }
 
-/// Each definition in `names` other than `target`, in that order.
-#[allow(clippy::too_many_arguments)]
+/// Each definition in `names` other than the target, in that order, within the target's window
+/// (`(target, window_days)`).
 pub fn check(
     validation: &Slice,
     p: &[f64],
     (labels, conversions): (&DataFrame, &DataFrame),
     names: &[String],
-    target: &str,
-    window_days: u32,
+    (target, window_days): (&str, u32),
     threshold: f64,
 ) -> Result<Vec<DefinitionCheck>> {
     let leads: Vec<&str> = validation.frame.column(f::LEAD_ID)?.str()?.iter().map(|v| v.unwrap_or("")).collect();
@@ -137,7 +136,7 @@ mod tests {
         .unwrap();
         let p = [0.9, 0.5, 0.2, 0.1];
         let names = ["closed_won".to_string(), "open_opp".to_string(), "demo".to_string()];
-        let checks = check(&validation, &p, (&labels, &conversions), &names, "closed_won", 5, 0.5).unwrap();
+        let checks = check(&validation, &p, (&labels, &conversions), &names, ("closed_won", 5), 0.5).unwrap();
         assert_eq!(checks.len(), 2, "the target is not checked against itself");
         let opp = &checks[0];
         assert_eq!((opp.definition.as_str(), opp.conversions), ("open_opp", 1));

@@ -363,47 +363,14 @@ pub fn run(
     let (chosen, other, candidates, why) = fit_and_choose(config, spec, &set, (&xt, &xv), &mut sw)?;
     let kind = chosen.candidate.kind;
     let columns = spec.design_columns(kind.encoding());
-    let importance: Vec<Importance> = chosen
-        .importance
-        .iter()
-        .map(|(feature, importance)| Importance { feature: feature.clone(), importance: *importance })
-        .collect();
-    let rules = explain::explain(&xt, &set.train.labels, &xv, &set.validation.labels, spec)?;
-    sw.lap("explain");
-    let effects =
-        effects::effects((kind, &chosen.classifier, &chosen.calibrator), spec, &set.validation, &chosen.importance)?;
-    sw.lap("effects");
+    let (importance, rules, effects) = explain_chosen(spec, &set, (&xt, &xv), &chosen, &mut sw)?;
     let y = &set.validation.labels;
     let validation = validation_probabilities(&set, &chosen.probabilities)?;
     let evaluation = evaluate(&chosen.probabilities, y);
     let other = OtherCandidate { kind: other.candidate.kind, evaluation: evaluate(&other.probabilities, y) };
     let thresholds = threshold_file(&chosen.probabilities, y, &config.qualify);
     sw.lap("evaluate");
-    let configured = thresholds.policies.iter().find(|p| p.policy == thresholds.configured_policy);
-    let diagnostics = diagnose::diagnose(
-        &chosen.probabilities,
-        y,
-        &set.validation.created_us,
-        &set.validation.frame,
-        (thresholds.configured_policy.name(), configured.map_or(0.5, |p| p.threshold)),
-        config.project.timezone,
-        config.train.seed,
-    );
-    let other_definitions = match (&inputs.outcomes, config.labels.as_ref()) {
-        (Some((labels, conversions)), Some(l)) => {
-            let names: Vec<String> = config.conversions.iter().map(|c| c.name.clone()).collect();
-            definitions::check(
-                &set.validation,
-                &chosen.probabilities,
-                (labels, conversions),
-                &names,
-                &l.target,
-                l.window_days,
-                diagnostics.confusion.threshold,
-            )?
-        }
-        _ => Vec::new(),
-    };
+    let (diagnostics, other_definitions) = diagnose_chosen(config, inputs, &set, &chosen.probabilities, &thresholds)?;
     sw.lap("diagnose");
     let recency = recency_adjustment(config, ctx, &set, spec, &chosen)?;
     sw.lap("recency");
@@ -415,16 +382,9 @@ pub fn run(
     // Scoring sees shifted probabilities: the thresholds, segments and score percentiles are
     // those of the shifted validation probabilities (the same leads in the same order).
     let thresholds = threshold_file(&recency::apply(&chosen.probabilities, &recency), y, &config.qualify);
+    let columns = columns.into_iter().map(|c| c.name).collect();
     let artifact = with_model_id(
-        ModelArtifact {
-            version: leadscore_model::classifier::MODEL_VERSION,
-            model_id: String::new(),
-            columns: columns.into_iter().map(|c| c.name).collect(),
-            classifier: chosen.classifier,
-            calibrator: chosen.calibrator,
-            value: Some(value_model),
-            recency_shift: recency.shift,
-        },
+        ModelArtifact::new(columns, chosen.classifier, chosen.calibrator, value_model, recency.shift),
         ctx,
     )?;
 
@@ -463,6 +423,65 @@ pub fn run(
         bundle: ModelBundle { artifact, spec: spec.clone(), thresholds, html, validation },
         timings: sw.into_timings(),
     })
+}
+
+/// What explains the chosen model: its feature importance, the explainer tree's rules (on the
+/// tree designs of the training and validation rows) and the features' effects.
+fn explain_chosen(
+    spec: &FeatureSpec,
+    set: &TrainingSet,
+    (xt, xv): (&Design, &Design),
+    chosen: &Fitted,
+    sw: &mut Stopwatch,
+) -> Result<(Vec<Importance>, Vec<explain::Rule>, effects::Effects)> {
+    let importance = chosen
+        .importance
+        .iter()
+        .map(|(feature, importance)| Importance { feature: feature.clone(), importance: *importance })
+        .collect();
+    let rules = explain::explain(xt, &set.train.labels, xv, &set.validation.labels, spec)?;
+    sw.lap("explain");
+    let model = (chosen.candidate.kind, &chosen.classifier, &chosen.calibrator);
+    let effects = effects::effects(model, spec, &set.validation, &chosen.importance)?;
+    sw.lap("effects");
+    Ok((importance, rules, effects))
+}
+
+/// The chosen model's diagnostics at the configured policy's threshold (before the recency
+/// adjustment, as the curves), and the model against the config's other conversion definitions.
+fn diagnose_chosen(
+    config: &Config,
+    inputs: &TrainInputs,
+    set: &TrainingSet,
+    p: &[f64],
+    thresholds: &Thresholds,
+) -> Result<(diagnose::Diagnostics, Vec<definitions::DefinitionCheck>)> {
+    let configured = thresholds.policies.iter().find(|q| q.policy == thresholds.configured_policy);
+    let diagnostics = diagnose::diagnose(
+        p,
+        &set.validation.labels,
+        &set.validation.created_us,
+        &set.validation.frame,
+        (thresholds.configured_policy.name(), configured.map_or(0.5, |q| q.threshold)),
+        config.project.timezone,
+        config.train.seed,
+    );
+    let other_definitions = match (&inputs.outcomes, config.labels.as_ref()) {
+        (Some((labels, conversions)), Some(l)) => {
+            let names: Vec<String> = config.conversions.iter().map(|c| c.name.clone()).collect();
+            let window = (&l.target[..], l.window_days);
+            definitions::check(
+                &set.validation,
+                p,
+                (labels, conversions),
+                &names,
+                window,
+                diagnostics.confusion.threshold,
+            )?
+        }
+        _ => Vec::new(),
+    };
+    Ok((diagnostics, other_definitions))
 }
 
 /// The model's `report.html`; the warnings are also logged.
