@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::data::Slice;
+use crate::evaluate::at_threshold;
 
 /// The chosen model against one other definition, on the validation leads.
 #[derive(Debug, Clone, Serialize)]
@@ -85,22 +86,15 @@ pub fn check(
 }
 
 fn score(definition: &str, p: &[f64], y: &[bool], threshold: f64) -> DefinitionCheck {
-    let (mut tp, mut qualified, mut positives) = (0u64, 0u64, 0u64);
-    for (v, yi) in p.iter().zip(y) {
-        positives += u64::from(*yi);
-        if *v >= threshold {
-            qualified += 1;
-            tp += u64::from(*yi);
-        }
-    }
-    let share = |k: u64, n: u64| if n > 0 { k as f64 / n as f64 } else { 0.0 };
+    let positives = y.iter().filter(|v| **v).count() as u64;
+    let (precision, recall, _) = at_threshold(p, y, threshold);
     DefinitionCheck {
         definition: definition.to_string(),
         conversions: positives,
-        rate: share(positives, y.len() as u64),
+        rate: if y.is_empty() { 0.0 } else { positives as f64 / y.len() as f64 },
         auc: roc_auc(p, y),
-        precision: share(tp, qualified),
-        recall: share(tp, positives),
+        precision,
+        recall,
     }
 }
 

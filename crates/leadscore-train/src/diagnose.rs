@@ -139,10 +139,11 @@ pub fn diagnose(
     by_source.sort_by(|a, b| {
         (a.name == OTHER).cmp(&(b.name == OTHER)).then(b.leads.cmp(&a.leads)).then(a.name.cmp(&b.name))
     });
+    let confusion = confusion(p, y, policy, threshold);
     Diagnostics {
         distribution: distribution(p, y),
-        confusion: confusion(p, y, policy, threshold),
-        intervals: intervals(p, y, threshold, seed),
+        intervals: intervals(p, y, &confusion, seed),
+        confusion,
         by_month: groups(p, y, &months),
         by_source,
     }
@@ -205,9 +206,11 @@ fn confusion(p: &[f64], y: &[bool], policy: &str, threshold: f64) -> Confusion {
 /// Poisson bootstrap (each lead drawn a Poisson(1) number of times, the large-sample limit of
 /// drawing n leads with replacement; Hanley and MacGibbon 2006), every resample from a seeded
 /// stream of its own so that the figures do not depend on the threads, resamples side by side.
-/// One sort of the leads by probability; then a resample is one pass over them in that order,
+/// The point values are those of `at`, the confusion matrix at its threshold. One sort of the
+/// leads by probability; then a resample is one pass over them in that order,
 /// which gives the AUC of its tie groups, precision and recall at once.
-fn intervals(p: &[f64], y: &[bool], threshold: f64, seed: u64) -> Intervals {
+fn intervals(p: &[f64], y: &[bool], at: &Confusion, seed: u64) -> Intervals {
+    let threshold = at.threshold;
     use rayon::prelude::*;
     let n = p.len().min(y.len());
     let mut order: Vec<usize> = (0..n).collect();
@@ -247,12 +250,11 @@ fn intervals(p: &[f64], y: &[bool], threshold: f64, seed: u64) -> Intervals {
         (auc, precision, recall)
     };
     let drawn: Vec<_> = (0..if n > 0 { RESAMPLES } else { 0 }).into_par_iter().map(resample).collect();
-    let c = confusion(p, y, "", threshold);
     Intervals {
         resamples: RESAMPLES,
         auc: estimate(roc_auc(p, y).unwrap_or(f64::NAN), drawn.iter().filter_map(|d| d.0).collect()),
-        precision: estimate(c.precision, drawn.iter().filter_map(|d| d.1).collect()),
-        recall: estimate(c.recall, drawn.iter().filter_map(|d| d.2).collect()),
+        precision: estimate(at.precision, drawn.iter().filter_map(|d| d.1).collect()),
+        recall: estimate(at.recall, drawn.iter().filter_map(|d| d.2).collect()),
     }
 }
 
@@ -375,19 +377,20 @@ mod tests {
     #[test]
     fn bootstrap_intervals_hold_the_value_and_narrow_with_more_leads() {
         let (p, y) = leads();
-        let i = intervals(&p, &y, 0.2, 42);
+        let at = |p: &[f64], y: &[bool]| confusion(p, y, "", 0.2);
+        let i = intervals(&p, &y, &at(&p, &y), 42);
         for e in [&i.auc, &i.precision, &i.recall] {
             assert!(e.low < e.value && e.value < e.high, "{e:?}");
         }
         assert!((i.auc.value - roc_auc(&p, &y).unwrap()).abs() < 1e-12);
         // Seeded: the same intervals again.
-        assert_eq!(intervals(&p, &y, 0.2, 42).auc.low, i.auc.low);
+        assert_eq!(intervals(&p, &y, &at(&p, &y), 42).auc.low, i.auc.low);
         let (p4, y4): (Vec<f64>, Vec<bool>) = (p.repeat(4), y.repeat(4));
         let wide = i.auc.high - i.auc.low;
-        let narrow = intervals(&p4, &y4, 0.2, 42);
+        let narrow = intervals(&p4, &y4, &at(&p4, &y4), 42);
         assert!(narrow.auc.high - narrow.auc.low < 0.75 * wide, "{wide} vs {:?}", narrow.auc);
         // No leads: no resample, the value itself.
-        assert!(intervals(&[], &[], 0.5, 1).auc.low.is_nan());
+        assert!(intervals(&[], &[], &confusion(&[], &[], "", 0.5), 1).auc.low.is_nan());
     }
 
     #[test]

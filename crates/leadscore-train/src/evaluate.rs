@@ -136,7 +136,7 @@ pub fn evaluate(p: &[f64], y: &[bool]) -> Evaluation {
 }
 
 /// Precision, recall and qualified share of `p >= t`.
-fn at_threshold(p: &[f64], y: &[bool], t: f64) -> (f64, f64, f64) {
+pub(crate) fn at_threshold(p: &[f64], y: &[bool], t: f64) -> (f64, f64, f64) {
     let (mut q, mut tp) = (0usize, 0usize);
     for (p, y) in p.iter().zip(y) {
         if *p >= t {
