@@ -550,10 +550,30 @@ fn backtests_score_past_periods_with_the_model_of_the_time_or_a_fixed_one() {
     let export = synth(dir.path(), &[]);
     let config = export.join("leadscore.toml");
     let c = config.to_str().unwrap();
-    let o = leadscore(&["backtest", "--config", c, "--from", "2026-09-01", "--to", "2026-09-14", "--json"], dir.path());
+    // The config named by a path relative to the working folder, with a relative `output_dir`.
+    let relative = config.strip_prefix(dir.path()).unwrap().to_str().unwrap().to_string();
+    let o = leadscore(
+        &["backtest", "--config", &relative, "--from", "2026-09-01", "--to", "2026-09-14", "--json"],
+        dir.path(),
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(r["mode"], "rolling");
+    // Every folder of the backtest is under the one it reports (the rolling runs and models were
+    // once written under the config's folder twice over).
+    let out = dir.path().join(r["dir"].as_str().unwrap());
+    for folder in ["rolling", "models", "outcomes"] {
+        assert!(out.join(folder).is_dir(), "{} missing", out.join(folder).display());
+    }
+    // The evaluated leads themselves: one row per matured lead of the periods.
+    let leads = read_parquet(&out.join("backtest_leads.parquet"));
+    let matured: u64 = r["periods"].as_array().unwrap().iter().map(|p| p["matured"].as_u64().unwrap()).sum();
+    assert_eq!(leads.height() as u64, matured);
+    for c in ["lead_id", "probability", "qualified", "predicted_value", "converted", "value_in_window"] {
+        assert!(leads.column(c).is_ok(), "backtest_leads.parquet lacks {c}");
+    }
+    let converted = leads.column("converted").unwrap().bool().unwrap().sum().unwrap_or(0) as u64;
+    assert_eq!(converted, r["total"]["conversions"].as_u64().unwrap());
     let periods = r["periods"].as_array().unwrap();
     assert_eq!(periods.len(), 2, "two weekly periods");
     // Both ends are included, as in a backfill: the periods are 09-01 to 09-07 and 09-08 to 09-14.
@@ -568,7 +588,6 @@ fn backtests_score_past_periods_with_the_model_of_the_time_or_a_fixed_one() {
         let precision = p["precision"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&precision));
     }
-    let out = Path::new(r["dir"].as_str().unwrap());
     assert!(out.join("backtest.json").is_file());
     let html = fs::read_to_string(out.join("backtest.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("promised precision") && !html.contains("<script"));

@@ -159,7 +159,11 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
     // The day after the last one: the periods are half-open ranges of days.
     let until = opts.to.succ();
     let window = config.labels.as_ref().map_or(0, |x| x.window_days);
-    let dir: PathBuf = config.output_dir().join("backtest").join(format!("{}_{}", opts.from, opts.to));
+    let folder = PathBuf::from("backtest").join(format!("{}_{}", opts.from, opts.to));
+    let dir: PathBuf = config.output_dir().join(&folder);
+    // The same folder as a config value: resolved against the config's folder, as `output_dir`
+    // itself is (`dir` would be prefixed with that folder a second time when it is relative).
+    let in_config = PathBuf::from(&config.project.output_dir).join(&folder);
     let mut warnings = Vec::new();
     let latest_matured = RunDate::new(opts.as_of.date() - Duration::days(i64::from(window)));
     if until > latest_matured {
@@ -168,7 +172,7 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
             opts.as_of
         ));
     }
-    let known = Known::as_of(config, &dir, opts, seed)?;
+    let known = Known::as_of(config, &in_config, opts, seed)?;
 
     let step = i64::from(config.train.retrain_after_days.max(1));
     let fixed = match &opts.model {
@@ -184,7 +188,7 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
         let model: &LoadedModel = match &fixed {
             Some(m) => m,
             None => {
-                rolling = train_as_of(config, &dir, start, seed)?;
+                rolling = train_as_of(config, &in_config, start, seed)?;
                 &rolling
             }
         };
@@ -204,7 +208,7 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
     if periods.is_empty() {
         return Err(PipelineError::Backtest(format!("no leads were created from {} to {}", opts.from, opts.to)));
     }
-    let total = overall(opts, &periods, &all)?;
+    let (total, mut leads) = overall(opts, &periods, &all)?;
     let report = BacktestReport {
         mode: if opts.model.is_some() { "fixed".into() } else { "rolling".into() },
         from: opts.from,
@@ -219,6 +223,8 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
     leadscore_core::io::create_dir_private(&dir).map_err(|source| CoreError::Write { path: dir.clone(), source })?;
     leadscore_core::io::write_json(&dir.join("backtest.json"), &report)?;
     leadscore_core::io::write_bytes(&dir.join("backtest.html"), render_html(&report).as_bytes())?;
+    let meta = leadscore_core::io::TableMeta { stage: "backtest".into(), run_date: opts.as_of, config_hash: config.hash() };
+    leadscore_core::io::write_parquet(&dir.join(LEADS_FILE), &mut leads, &meta)?;
     Ok(report)
 }
 
@@ -305,12 +311,18 @@ fn train_as_of(
     Ok(leadscore_qualify::load_champion(&cfg)?)
 }
 
-/// The whole range: every period's scored leads together, against the periods' mean promise.
+/// The evaluated leads of every period (`backtest_leads.parquet` in the backtest's folder): each
+/// matured lead's id, calibrated probability, `qualified`, predicted value, and its outcome as of
+/// `--as-of` (converted, value in the window), for figures the table does not give.
+pub const LEADS_FILE: &str = "backtest_leads.parquet";
+
+/// The whole range: every period's scored leads together, against the periods' mean promise;
+/// with those leads.
 fn overall(
     opts: &BacktestOptions,
     periods: &[Period],
     all: &[(DataFrame, (f64, f64))],
-) -> Result<Period, PipelineError> {
+) -> Result<(Period, DataFrame), PipelineError> {
     let mut stacked = all[0].0.clone();
     for (df, _) in &all[1..] {
         stacked.vstack_mut(df).map_err(pe)?;
@@ -321,7 +333,9 @@ fn overall(
     let model_ids: Vec<&str> = periods.iter().map(|p| p.model_id.as_str()).collect();
     let total_model =
         if model_ids.windows(2).all(|w| w[0] == w[1]) { model_ids[0].to_string() } else { "rolling".into() };
-    summarise(opts.from, opts.to, total_model, &stacked, leads, promised)
+    let total = summarise(opts.from, opts.to, total_model, &stacked, leads, promised)?;
+    let columns = [s::LEAD_ID, s::PROBABILITY, s::QUALIFIED, v::PREDICTED_VALUE, l::CONVERTED, l::VALUE_IN_WINDOW];
+    Ok((total, stacked.select(columns).map_err(pe)?))
 }
 
 impl BacktestReport {
