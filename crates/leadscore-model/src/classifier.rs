@@ -157,6 +157,12 @@ pub struct ModelArtifact {
     /// Added to the log-odds of the calibrated probability (the recency adjustment; 0 for none).
     #[serde(default)]
     pub recency_shift: f64,
+    /// The classifier as it was validated (fitted on the training slice alone) when `classifier`
+    /// was refitted on every matured lead, validation slice included (`[train] refit`). The
+    /// calibrator was fitted on its out-of-time log-odds, and a later training compares models
+    /// with it: `classifier` learned from the leads such a comparison is made on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validated: Option<Classifier>,
 }
 
 impl ModelArtifact {
@@ -176,7 +182,14 @@ impl ModelArtifact {
             calibrator,
             value: Some(value),
             recency_shift,
+            validated: None,
         }
+    }
+
+    /// The classifier a comparison on the model's validation leads, or on later leads, must
+    /// use: the validated one when `classifier` was refitted on them.
+    pub fn validated_classifier(&self) -> &Classifier {
+        self.validated.as_ref().unwrap_or(&self.classifier)
     }
 
     /// The encoding the classifier needs.

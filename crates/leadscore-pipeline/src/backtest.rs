@@ -223,7 +223,8 @@ pub fn backtest(config: &Config, opts: &BacktestOptions, seed: u64) -> Result<Ba
     leadscore_core::io::create_dir_private(&dir).map_err(|source| CoreError::Write { path: dir.clone(), source })?;
     leadscore_core::io::write_json(&dir.join("backtest.json"), &report)?;
     leadscore_core::io::write_bytes(&dir.join("backtest.html"), render_html(&report).as_bytes())?;
-    let meta = leadscore_core::io::TableMeta { stage: "backtest".into(), run_date: opts.as_of, config_hash: config.hash() };
+    let meta =
+        leadscore_core::io::TableMeta { stage: "backtest".into(), run_date: opts.as_of, config_hash: config.hash() };
     leadscore_core::io::write_parquet(&dir.join(LEADS_FILE), &mut leads, &meta)?;
     Ok(report)
 }

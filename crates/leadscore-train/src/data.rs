@@ -108,12 +108,30 @@ impl TrainingSet {
 
 /// The rows `idx` (in that order) of a column-major design.
 pub fn select(d: &Design, idx: &[usize]) -> Design {
-    let mut data = Vec::with_capacity(idx.len() * d.columns.len());
-    for j in 0..d.columns.len() {
-        let c = d.column(j);
-        data.extend(idx.iter().map(|i| c[*i]));
+    select_stacked(&[d], idx)
+}
+
+/// The rows `idx` (in that order) of the designs `parts` stacked one above the other (row
+/// `parts[0].rows` is the first row of `parts[1]`); the parts have the same columns.
+pub fn select_stacked(parts: &[&Design], idx: &[usize]) -> Design {
+    let starts: Vec<usize> = parts
+        .iter()
+        .scan(0, |next, d| {
+            let start = *next;
+            *next += d.rows;
+            Some(start)
+        })
+        .collect();
+    let columns = parts.first().map(|d| d.columns.clone()).unwrap_or_default();
+    let mut data = Vec::with_capacity(idx.len() * columns.len());
+    for j in 0..columns.len() {
+        let parts: Vec<&[f64]> = parts.iter().map(|d| d.column(j)).collect();
+        data.extend(idx.iter().map(|i| {
+            let p = starts.partition_point(|s| s <= i).saturating_sub(1);
+            parts[p][i - starts[p]]
+        }));
     }
-    Design { columns: d.columns.clone(), rows: idx.len(), data }
+    Design { columns, rows: idx.len(), data }
 }
 
 /// The rows `lo..hi` of a column-major design.
@@ -124,4 +142,30 @@ pub fn rows(d: &Design, lo: usize, hi: usize) -> Design {
 /// Every `step`-th row of a column-major design (an even, deterministic subsample over time).
 pub fn every_nth(d: &Design, step: usize) -> Design {
     select(d, &(0..d.rows).step_by(step.max(1)).collect::<Vec<_>>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leadscore_model::spec::DesignColumn;
+
+    fn design(rows: usize, first: f64) -> Design {
+        let columns =
+            ["a", "b"].iter().map(|c| DesignColumn { name: (*c).into(), feature: (*c).into(), level: None }).collect();
+        // Column a holds first, first + 1, …; column b the same plus 100.
+        let a: Vec<f64> = (0..rows).map(|i| first + i as f64).collect();
+        let data = a.iter().copied().chain(a.iter().map(|v| v + 100.0)).collect();
+        Design { columns, rows, data }
+    }
+
+    #[test]
+    fn rows_of_stacked_designs_are_taken_across_the_boundary_in_the_order_asked() {
+        let (top, bottom) = (design(3, 0.0), design(2, 10.0));
+        let d = select_stacked(&[&top, &bottom], &[4, 0, 3, 2]);
+        assert_eq!(d.rows, 4);
+        assert_eq!(d.column(0), &[11.0, 0.0, 10.0, 2.0]);
+        assert_eq!(d.column(1), &[111.0, 100.0, 110.0, 102.0]);
+        assert_eq!(select(&top, &[2, 1]).column(1), &[102.0, 101.0]);
+        assert_eq!(rows(&bottom, 1, 2).column(0), &[11.0]);
+    }
 }

@@ -10,7 +10,7 @@ use leadscore_core::config::Train;
 use leadscore_model::value::{SegmentValue, ValueModel, quantile};
 use leadscore_model::{Classifier, Design};
 
-use crate::data::{rows, select};
+use crate::data::{rows, select, select_stacked};
 use crate::error::{Result, TrainError};
 
 /// Most training rows the logistic baseline sees (an even subsample over time above this): its
@@ -36,6 +36,52 @@ pub struct BoostedFit {
     /// Share of the negatives the trees learned from (1 when every lead was used); each sampled
     /// negative weighed its inverse.
     pub negative_rate: f64,
+    /// The settings of the trees (the configured ones, or the best of [`Trial`]s).
+    pub settings: TreeSettings,
+    /// The settings tried out of time and how each did (empty when only the configured ones ran).
+    pub trials: Vec<Trial>,
+}
+
+/// Settings of the boosted trees.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct TreeSettings {
+    /// Depth of each tree.
+    pub max_depth: usize,
+    /// Smallest sum of hessians in a leaf (about `p (1 - p)` per lead for log loss).
+    pub min_leaf_weight: f32,
+    /// L2 penalty on the leaf weights.
+    pub l2: f32,
+    /// Share of the columns each tree may split on.
+    pub colsample: f64,
+}
+
+impl TreeSettings {
+    /// `[train] max_depth` with the default leaf size, penalty and every column.
+    pub fn configured(cfg: &Train) -> Self {
+        Self { max_depth: cfg.max_depth as usize, min_leaf_weight: 2.0, l2: 1.0, colsample: 1.0 }
+    }
+}
+
+/// The settings tried besides the configured ones when the training slice holds at most `[train]
+/// tune_below_leads` leads: shallow, strongly regularised trees; medium ones; deeper trees with
+/// large leaves; each tree on 80% of the columns. Small histories overfit the configured trees,
+/// and a few thousand leads make each try cheap.
+pub const ALTERNATIVES: [TreeSettings; 3] = [
+    TreeSettings { max_depth: 2, min_leaf_weight: 10.0, l2: 5.0, colsample: 0.8 },
+    TreeSettings { max_depth: 3, min_leaf_weight: 5.0, l2: 1.0, colsample: 0.8 },
+    TreeSettings { max_depth: 6, min_leaf_weight: 20.0, l2: 10.0, colsample: 0.8 },
+];
+
+/// One setting tried: fitted with early stopping on the older 85% of the training slice and
+/// judged on the newest 15% (out of time; the validation slice is not used).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Trial {
+    /// The settings.
+    pub settings: TreeSettings,
+    /// Rounds early stopping picked.
+    pub rounds: usize,
+    /// Log loss (weighted when negatives are sampled) of the newest 15% at those rounds.
+    pub watch_log_loss: f64,
 }
 
 /// The training rows of the boosted trees when the slice is large: every positive and a seeded
@@ -116,16 +162,59 @@ pub fn logistic_rows(y: &[bool], columns: usize) -> Vec<usize> {
     picked
 }
 
-/// Fits the logistic regression on a linear-encoded design (the rows [`logistic_rows`] picked).
-pub fn logistic(x: &Design, y: &[bool], cfg: &Train) -> Result<(Classifier, usize)> {
-    let n = x.rows;
-    // The loss is a sum over rows, so the tolerance on its gradient scales with them.
-    let (coefficients, intercept) = crate::logistic::fit(x, y, cfg.l2, 100, 1e-5 * n as f64)
-        .map_err(|message| TrainError::Fit { model: "logistic regression", message })?;
-    Ok((Classifier::Logistic { coefficients, intercept }, n))
+/// Multiples of `[train] l2` tried for the logistic regression when the training slice holds at
+/// most `[train] tune_below_leads` leads: a few hundred leads over dozens of columns want a
+/// stronger penalty than a hundred thousand.
+pub const L2_MULTIPLES: [f64; 3] = [1.0, 10.0, 100.0];
+
+/// What fitting the logistic regression decided.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LogisticFit {
+    /// The L2 penalty of the model.
+    pub l2: f64,
+    /// The penalties tried out of time and the log loss each gave (empty when only the configured
+    /// one ran).
+    pub trials: Vec<(f64, f64)>,
 }
 
-fn booster(cfg: &Train, rounds: usize, regression: bool, rows: usize) -> GradientBooster {
+/// The coefficients and intercept of the logistic regression with L2 penalty `l2` on a
+/// linear-encoded design.
+pub fn logistic_coefficients(x: &Design, y: &[bool], l2: f64) -> Result<(Vec<f64>, f64)> {
+    // The loss is a sum over rows, so the tolerance on its gradient scales with them.
+    crate::logistic::fit(x, y, l2, 100, 1e-5 * x.rows as f64)
+        .map_err(|message| TrainError::Fit { model: "logistic regression", message })
+}
+
+fn logistic_with(x: &Design, y: &[bool], l2: f64) -> Result<Classifier> {
+    let (coefficients, intercept) = logistic_coefficients(x, y, l2)?;
+    Ok(Classifier::Logistic { coefficients, intercept })
+}
+
+/// Fits the logistic regression on a linear-encoded design of time-ordered rows (the rows
+/// [`logistic_rows`] picked). With `tune`, each of [`L2_MULTIPLES`] of `[train] l2` is fitted on
+/// the older 85% of the rows and judged by its log loss on the newest 15% (out of time; the
+/// validation slice plays no part), and the best is fitted on every row.
+pub fn logistic(x: &Design, y: &[bool], cfg: &Train, tune: bool) -> Result<(Classifier, LogisticFit)> {
+    let mut trials = Vec::new();
+    let mut l2 = cfg.l2;
+    let cut = ((x.rows as f64) * (1.0 - EARLY_STOPPING_FRACTION)) as usize;
+    let watch = &y[cut..];
+    if tune && watch.iter().any(|v| *v) && watch.iter().any(|v| !*v) {
+        let (fit_x, watch_x) = (rows(x, 0, cut), rows(x, cut, x.rows));
+        let base = if cfg.l2 > 0.0 { cfg.l2 } else { 1.0 };
+        for m in L2_MULTIPLES {
+            let z = logistic_with(&fit_x, &y[..cut], base * m)?.logits(&watch_x)?;
+            let loss = watch_log_loss(&z, &labels_f64(watch), &vec![1.0; watch.len()]);
+            trials.push((base * m, loss));
+        }
+        if let Some(best) = trials.iter().min_by(|a, b| a.1.total_cmp(&b.1)) {
+            l2 = best.0;
+        }
+    }
+    Ok((logistic_with(x, y, l2)?, LogisticFit { l2, trials }))
+}
+
+fn booster(cfg: &Train, settings: TreeSettings, rounds: usize, regression: bool, rows: usize) -> GradientBooster {
     let (method, share) =
         if rows > SUBSAMPLE_ABOVE_ROWS { (SampleMethod::Random, 0.5) } else { (SampleMethod::None, 1.0) };
     GradientBooster::default()
@@ -134,9 +223,10 @@ fn booster(cfg: &Train, rounds: usize, regression: bool, rows: usize) -> Gradien
         .set_objective_type(if regression { ObjectiveType::SquaredLoss } else { ObjectiveType::LogLoss })
         .set_iterations(rounds)
         .set_learning_rate(cfg.learning_rate as f32)
-        .set_max_depth(cfg.max_depth as usize)
-        .set_l2(1.0)
-        .set_min_leaf_weight(2.0)
+        .set_max_depth(settings.max_depth)
+        .set_l2(settings.l2)
+        .set_min_leaf_weight(settings.min_leaf_weight)
+        .set_colsample_bytree(settings.colsample)
         .set_seed(cfg.seed)
         .set_parallel(true)
         // Histograms filled row by row from a tiled copy of the binned data: the same trees up
@@ -155,40 +245,73 @@ struct Boosted {
 
 /// Early stopping picks the number of rounds on the newest [`EARLY_STOPPING_FRACTION`] of the
 /// time-ordered rows, then the model is refitted on all rows with that many rounds (scaled up for
-/// the extra data).
-fn boost(x: &Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, what: &'static str) -> Result<Boosted> {
-    let metric = if regression { Metric::RootMeanSquaredError } else { Metric::LogLoss };
+/// the extra data). With `tune`, each of the configured settings and [`ALTERNATIVES`] is fitted so
+/// and the one with the lowest log loss on those newest rows is kept.
+fn boost(x: &Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, tune: bool) -> Result<Boosted> {
+    let what = if regression { "value regression" } else { "boosted trees" };
     let err = |e: forust_ml::errors::ForustError| TrainError::Fit { model: what, message: e.to_string() };
     let cut = ((x.rows as f64) * (1.0 - EARLY_STOPPING_FRACTION)) as usize;
     let (fit_x, watch_x) = (rows(x, 0, cut), rows(x, cut, x.rows));
     let cols = x.columns.len();
-    let mut probe = booster(cfg, cfg.max_trees as usize, regression, fit_x.rows)
-        .set_evaluation_metric(Some(metric))
-        .set_early_stopping_rounds(Some(EARLY_STOPPING_ROUNDS));
     let fit_m = Matrix::new(&fit_x.data, fit_x.rows, cols);
-    let watch_m = Matrix::new(&watch_x.data, watch_x.rows, cols);
-    probe.fit(&fit_m, &y[..cut], &w[..cut], Some(vec![(watch_m, &y[cut..], &w[cut..])])).map_err(err)?;
-    let best_rounds = probe.best_iteration.map_or(probe.trees.len(), |b| b + 1).max(1);
-    let probe = probe.set_prediction_iteration(Some(best_rounds - 1));
-    let watch_predictions = probe.predict(&Matrix::new(&watch_x.data, watch_x.rows, cols), true);
-    drop(probe);
+    let watch_m = || Matrix::new(&watch_x.data, watch_x.rows, cols);
+    let mut settings = vec![TreeSettings::configured(cfg)];
+    if tune {
+        settings.extend(ALTERNATIVES);
+    }
+    let mut trials = Vec::new();
+    let mut best: Option<(usize, usize, Vec<f64>, f64)> = None;
+    for (i, s) in settings.iter().enumerate() {
+        let mut probe = booster(cfg, *s, cfg.max_trees as usize, regression, fit_x.rows)
+            .set_evaluation_metric(Some(if regression { Metric::RootMeanSquaredError } else { Metric::LogLoss }))
+            .set_early_stopping_rounds(Some(EARLY_STOPPING_ROUNDS));
+        probe.fit(&fit_m, &y[..cut], &w[..cut], Some(vec![(watch_m(), &y[cut..], &w[cut..])])).map_err(err)?;
+        let rounds = probe.best_iteration.map_or(probe.trees.len(), |b| b + 1).max(1);
+        let probe = probe.set_prediction_iteration(Some(rounds - 1));
+        let predictions = probe.predict(&watch_m(), true);
+        // A regression is never tuned: its one setting needs no score.
+        let loss = if regression { 0.0 } else { watch_log_loss(&predictions, &y[cut..], &w[cut..]) };
+        trials.push(Trial { settings: *s, rounds, watch_log_loss: loss });
+        if best.as_ref().is_none_or(|b| loss < b.3) {
+            best = Some((i, rounds, predictions, loss));
+        }
+    }
+    let Some((chosen, best_rounds, watch_predictions, _)) = best else {
+        return Err(TrainError::Internal("no tree settings to try".into()));
+    };
     let final_rounds = ((best_rounds as f64) / (1.0 - EARLY_STOPPING_FRACTION)).round().max(1.0) as usize;
-    let mut model = booster(cfg, final_rounds, regression, x.rows);
+    let mut model = booster(cfg, settings[chosen], final_rounds, regression, x.rows);
     let all = Matrix::new(&x.data, x.rows, cols);
     model.fit(&all, y, w, None).map_err(err)?;
+    if !tune {
+        trials.clear();
+    }
     // Every row; `boosted` records the rate when it sampled.
-    Ok(Boosted { model, fit: BoostedFit { best_rounds, final_rounds, negative_rate: 1.0 }, watch_predictions, cut })
+    let fit = BoostedFit { best_rounds, final_rounds, negative_rate: 1.0, settings: settings[chosen], trials };
+    Ok(Boosted { model, fit, watch_predictions, cut })
+}
+
+/// Weighted log loss of log-odds `z` against 0/1 labels `y`.
+fn watch_log_loss(z: &[f64], y: &[f64], w: &[f64]) -> f64 {
+    let (mut loss, mut weight) = (0.0, 0.0);
+    for ((z, y), w) in z.iter().zip(y).zip(w) {
+        let p = (1.0 / (1.0 + (-z).exp())).clamp(1e-12, 1.0 - 1e-12);
+        loss -= w * (y * p.ln() + (1.0 - y) * (1.0 - p).ln());
+        weight += w;
+    }
+    if weight > 0.0 { loss / weight } else { f64::NAN }
 }
 
 /// Fits gradient-boosted trees (log loss) on a trees-encoded design of time-ordered rows; above
 /// `[train] sample_negatives_above` rows, on every positive and a weighted sample of negatives.
 /// Returns the model, its early stopping and the rows it learned from.
 pub fn boosted(x: &Design, y: &[bool], cfg: &Train) -> Result<(Classifier, BoostedFit, usize)> {
+    let tune = y.len() as u64 <= cfg.tune_below_leads;
     let (b, rows) = match sample_negatives(y, cfg.sample_negatives_above as usize, cfg.seed) {
-        None => (boost(x, &labels_f64(y), &vec![1.0; x.rows], cfg, false, "boosted trees")?, x.rows),
+        None => (boost(x, &labels_f64(y), &vec![1.0; x.rows], cfg, false, tune)?, x.rows),
         Some(sample) => {
             let y: Vec<bool> = sample.rows.iter().map(|i| y[*i]).collect();
-            let mut b = boost(&select(x, &sample.rows), &labels_f64(&y), &sample.weights, cfg, false, "boosted trees")?;
+            let mut b = boost(&select(x, &sample.rows), &labels_f64(&y), &sample.weights, cfg, false, tune)?;
             b.fit.negative_rate = sample.rate;
             (b, sample.rows.len())
         }
@@ -196,16 +319,83 @@ pub fn boosted(x: &Design, y: &[bool], cfg: &Train) -> Result<(Classifier, Boost
     Ok((Classifier::Boosted { booster: Box::new(b.model) }, b.fit, rows))
 }
 
-/// Fewest valued conversions for a value regression; below, segment means are used.
-pub const VALUE_MIN_CONVERSIONS: usize = 200;
+/// Rounds of trees refitted on `all` leads when early stopping picked `best` rounds for the older
+/// 85% of `train` leads: the count scaled to the data, as the refit on the training slice scales
+/// it.
+pub fn refit_rounds(best: usize, train: usize, all: usize) -> usize {
+    let fitted = (1.0 - EARLY_STOPPING_FRACTION) * train.max(1) as f64;
+    (best as f64 * all as f64 / fitted).round().max(1.0) as usize
+}
+
+/// Refits gradient-boosted trees with `rounds` rounds (no early stopping) on the rows of `parts`
+/// stacked in time order, labels `y`, sampled as [`boosted`] samples. Returns the classifier and
+/// the rows it learned from.
+pub fn boosted_refit(
+    parts: &[&Design],
+    y: &[bool],
+    cfg: &Train,
+    (settings, rounds): (TreeSettings, usize),
+) -> Result<(Classifier, usize)> {
+    let err = |e: forust_ml::errors::ForustError| TrainError::Fit { model: "boosted trees", message: e.to_string() };
+    let (x, labels, weights) = match sample_negatives(y, cfg.sample_negatives_above as usize, cfg.seed) {
+        None => (select_stacked(parts, &(0..y.len()).collect::<Vec<_>>()), labels_f64(y), vec![1.0; y.len()]),
+        Some(sample) => {
+            let kept: Vec<bool> = sample.rows.iter().map(|i| y[*i]).collect();
+            (select_stacked(parts, &sample.rows), labels_f64(&kept), sample.weights)
+        }
+    };
+    let mut model = booster(cfg, settings, rounds, false, x.rows);
+    model.fit(&Matrix::new(&x.data, x.rows, x.columns.len()), &labels, &weights, None).map_err(err)?;
+    Ok((Classifier::Boosted { booster: Box::new(model) }, x.rows))
+}
+
+/// `ln(πp / πn)` for the rows `picked` of `y`, with `πp` and `πn` the shares of the positives
+/// and of the negatives picked: what a case-control sample adds to a logistic regression's
+/// intercept (0 when every row is picked).
+pub fn case_control_offset(y: &[bool], picked: &[usize]) -> f64 {
+    let positives = y.iter().filter(|v| **v).count();
+    let picked_positives = picked.iter().filter(|i| y[**i]).count();
+    let (negatives, picked_negatives) = (y.len() - positives, picked.len() - picked_positives);
+    if [positives, negatives, picked_positives, picked_negatives].contains(&0) {
+        return 0.0;
+    }
+    let share = |k: usize, n: usize| k as f64 / n as f64;
+    (share(picked_positives, positives) / share(picked_negatives, negatives)).ln()
+}
+
+/// Fewest valued conversions for a value regression; below, segment means are used. From this
+/// many up, the regression is kept only when it beats a constant on the newest conversions.
+pub const VALUE_MIN_CONVERSIONS: usize = 50;
+
+/// Root mean squared error of ln(value) on the newest 15% of the valued conversions, for the
+/// regression and for a constant (the older conversions' mean): the regression is kept only when
+/// it is the lower.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ValueCheck {
+    /// The regression's.
+    pub regression: f64,
+    /// The constant's.
+    pub constant: f64,
+}
 
 /// Fits E[value | converted] on the converted training leads (`x` their trees-encoded rows in time
 /// order, `values` > 0): a regression on ln(value) whose smearing factor and residual percentiles
-/// come from the out-of-sample residuals of the early-stopping rows.
-pub fn value_regression(x: &Design, values: &[f64], cfg: &Train) -> Result<(ValueModel, BoostedFit)> {
+/// come from the out-of-sample residuals of the early-stopping rows; with how it did there
+/// against a constant.
+pub fn value_regression(x: &Design, values: &[f64], cfg: &Train) -> Result<(ValueModel, BoostedFit, ValueCheck)> {
     let logs: Vec<f64> = values.iter().map(|v| v.ln()).collect();
-    let b = boost(x, &logs, &vec![1.0; x.rows], cfg, true, "value regression")?;
-    let mut resid: Vec<f64> = logs[b.cut..].iter().zip(&b.watch_predictions).map(|(y, f)| y - f).collect();
+    let b = boost(x, &logs, &vec![1.0; x.rows], cfg, true, false)?;
+    let (older, newest) = logs.split_at(b.cut);
+    let constant = older.iter().sum::<f64>() / older.len().max(1) as f64;
+    let rmse = |errors: &mut dyn Iterator<Item = f64>| {
+        let (sum, n) = errors.fold((0.0, 0usize), |(s, n), e| (s + e * e, n + 1));
+        (sum / n.max(1) as f64).sqrt()
+    };
+    let check = ValueCheck {
+        regression: rmse(&mut newest.iter().zip(&b.watch_predictions).map(|(y, f)| y - f)),
+        constant: rmse(&mut newest.iter().map(|y| y - constant)),
+    };
+    let mut resid: Vec<f64> = newest.iter().zip(&b.watch_predictions).map(|(y, f)| y - f).collect();
     let smearing = resid.iter().map(|r| r.exp()).sum::<f64>() / resid.len().max(1) as f64;
     resid.sort_by(f64::total_cmp);
     let model = ValueModel::Boosted {
@@ -214,7 +404,7 @@ pub fn value_regression(x: &Design, values: &[f64], cfg: &Train) -> Result<(Valu
         resid_p10: quantile(&resid, 0.1),
         resid_p90: quantile(&resid, 0.9),
     };
-    Ok((model, b.fit))
+    Ok((model, b.fit, check))
 }
 
 /// The fallback: mean value (and percentiles) of converted training leads per segment.
@@ -313,5 +503,32 @@ mod tests {
         // Seeded: the same seed, the same rows; another seed, others.
         assert_eq!(sample_negatives(&y, 50_000, 7), Some(s.clone()));
         assert_ne!(sample_negatives(&y, 50_000, 8).map(|o| o.rows), Some(s.rows));
+    }
+
+    #[test]
+    fn a_case_control_sample_moves_the_intercept_by_the_log_ratio_of_its_rates() {
+        // 10 positives and 90 negatives: every positive and half the negatives picked.
+        let y = labels(100, 10);
+        let negatives: Vec<usize> = (0..100).filter(|i| !y[*i]).collect();
+        let mut picked: Vec<usize> = (0..100).filter(|i| y[*i]).chain(negatives[..45].iter().copied()).collect();
+        picked.sort_unstable();
+        assert_eq!(picked.iter().filter(|i| !y[**i]).count(), 45);
+        assert!((case_control_offset(&y, &picked) - 2f64.ln()).abs() < 1e-12);
+        // Every row picked, or no negative picked: nothing to correct.
+        assert_eq!(case_control_offset(&y, &(0..100).collect::<Vec<_>>()), 0.0);
+        assert_eq!(case_control_offset(&y, &[0, 10]), 0.0);
+        // The rows logistic_rows picks above its budget are such a sample: positives over-represented.
+        let big = labels(400_000, 20);
+        let picked = logistic_rows(&big, 10);
+        assert!(case_control_offset(&big, &picked) > 0.0);
+        assert_eq!(case_control_offset(&big[..50_000], &logistic_rows(&big[..50_000], 10)), 0.0);
+    }
+
+    #[test]
+    fn refitted_trees_get_early_stopping_rounds_scaled_to_the_leads() {
+        // Early stopping watched the newest 15% of 1,000 training leads: 100 rounds for 850.
+        assert_eq!(refit_rounds(100, 1000, 1000), 118);
+        assert_eq!(refit_rounds(100, 1000, 1250), 147);
+        assert_eq!(refit_rounds(0, 0, 10), 1);
     }
 }

@@ -52,7 +52,7 @@ use serde::Serialize;
 
 pub use error::{Result, TrainError};
 pub use report::{
-    Candidate, ChampionDecision, Importance, MonthVolume, OtherCandidate, SliceSummary, TrainReport, Trained,
+    Candidate, ChampionDecision, Importance, MonthVolume, OtherCandidate, Refit, SliceSummary, TrainReport, Trained,
 };
 
 use crate::data::{Slice, TrainingSet};
@@ -146,14 +146,15 @@ fn fit_candidate(
     config: &Config,
 ) -> Result<Fitted> {
     let started = Instant::now();
-    let (classifier, rows, boosting) = match kind {
+    let (classifier, rows, boosting, logistic) = match kind {
         ModelKind::Logistic => {
-            let (c, rows) = fit::logistic(x, y, &config.train)?;
-            (c, rows, None)
+            let tune = set.train.len() as u64 <= config.train.tune_below_leads;
+            let (c, l) = fit::logistic(x, y, &config.train, tune)?;
+            (c, x.rows, None, Some(l))
         }
         ModelKind::Boosted => {
             let (c, b, rows) = fit::boosted(x, y, &config.train)?;
-            (c, rows, Some(b))
+            (c, rows, Some(b), None)
         }
     };
     let z = classifier.logits(xv)?;
@@ -168,6 +169,7 @@ fn fit_candidate(
             seconds: started.elapsed().as_secs_f64(),
             rows: rows as u64,
             boosting,
+            logistic,
         },
         importance,
         classifier,
@@ -205,7 +207,7 @@ fn champion_decision(
     let z = loaded
         .spec
         .transform(&validation.frame, loaded.artifact.encoding())
-        .and_then(|x| loaded.artifact.classifier.logits(&x));
+        .and_then(|x| loaded.artifact.validated_classifier().logits(&x));
     let z = match z {
         Ok(z) => z,
         Err(e) => {
@@ -240,13 +242,77 @@ fn champion_decision(
     d
 }
 
-/// The recency adjustment of the chosen model (see [`recency`]).
+/// The chosen model refitted on every matured lead, training and validation slices, with its
+/// report; `None` with `[train] refit = false`. The trees get early stopping's count of rounds
+/// scaled to the leads; the logistic regression is put on the scale of the fit its calibrator
+/// was fitted for (a case-control sample moves the intercept by [`fit::case_control_offset`]).
+/// The calibrator stays the one fitted on the validation slice's out-of-time log-odds.
+fn refit_chosen(
+    config: &Config,
+    spec: &FeatureSpec,
+    set: &TrainingSet,
+    (xt, xv): (&Design, &Design),
+    chosen: &Fitted,
+) -> Result<Option<(leadscore_model::Classifier, Refit)>> {
+    if !config.train.refit {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let y: Vec<bool> = set.train.labels.iter().chain(&set.validation.labels).copied().collect();
+    let (classifier, rows, rounds) = match (chosen.candidate.kind, chosen.candidate.boosting.as_ref()) {
+        (ModelKind::Boosted, Some(b)) => {
+            let rounds = fit::refit_rounds(b.best_rounds, set.train.len(), y.len());
+            let (classifier, rows) = fit::boosted_refit(&[xt, xv], &y, &config.train, (b.settings, rounds))?;
+            (classifier, rows, Some(rounds))
+        }
+        (ModelKind::Boosted, None) => {
+            return Err(TrainError::Internal("boosted trees without their early stopping".into()));
+        }
+        (ModelKind::Logistic, _) => {
+            let l2 = chosen.candidate.logistic.as_ref().map_or(config.train.l2, |l| l.l2);
+            let (classifier, rows) = refit_logistic(spec, set, &y, l2)?;
+            (classifier, rows, None)
+        }
+    };
+    let report = Refit {
+        leads: y.len() as u64,
+        conversions: y.iter().filter(|v| **v).count() as u64,
+        rows: rows as u64,
+        rounds,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    tracing::info!(model = chosen.candidate.kind.label(), leads = report.leads, "refitted on every matured lead");
+    Ok(Some((classifier, report)))
+}
+
+/// The logistic regression with penalty `l2` refitted on the rows [`fit::logistic_rows`] picks of
+/// every matured lead (labels `y`: the training slice's, then the validation slice's), its
+/// intercept moved to the case-control scale of the fit on the training slice alone, which its
+/// calibrator was fitted for; with the rows it learned from.
+fn refit_logistic(
+    spec: &FeatureSpec,
+    set: &TrainingSet,
+    y: &[bool],
+    l2: f64,
+) -> Result<(leadscore_model::Classifier, usize)> {
+    let columns = spec.design_columns(Encoding::Linear).len();
+    let picked = fit::logistic_rows(y, columns);
+    let offset = fit::case_control_offset(&set.train.labels, &fit::logistic_rows(&set.train.labels, columns))
+        - fit::case_control_offset(y, &picked);
+    let labels: Vec<bool> = picked.iter().map(|i| y[*i]).collect();
+    let idx = IdxCa::from_vec("row".into(), picked.into_iter().map(|i| i as IdxSize).collect());
+    let x = spec.transform(&set.train.frame.vstack(&set.validation.frame)?.take(&idx)?, Encoding::Linear)?;
+    let (coefficients, intercept) = fit::logistic_coefficients(&x, &labels, l2)?;
+    Ok((leadscore_model::Classifier::Logistic { coefficients, intercept: intercept + offset }, x.rows))
+}
+
+/// The recency adjustment of the scoring model `(kind, classifier, calibrator)` (see [`recency`]).
 fn recency_adjustment(
     config: &Config,
     ctx: &RunContext,
     set: &TrainingSet,
     spec: &FeatureSpec,
-    chosen: &Fitted,
+    (kind, classifier, calibrator): (ModelKind, &leadscore_model::Classifier, &Calibrator),
 ) -> Result<recency::RecencyReport> {
     let pending = &set.pending;
     let converted = pending.positives();
@@ -260,8 +326,8 @@ fn recency_adjustment(
     if pending.is_empty() {
         return Ok(recency::estimate(&[], &[], &[], &[]));
     }
-    let x = pending.design(spec, chosen.candidate.kind.encoding())?;
-    let p = chosen.calibrator.apply_all(&chosen.classifier.logits(&x)?);
+    let x = pending.design(spec, kind.encoding())?;
+    let p = calibrator.apply_all(&classifier.logits(&x)?);
     let run_start = ctx.run_date.start_micros(config.project.timezone);
     let ages: Vec<f64> = pending.created_us.iter().map(|c| (run_start - c) as f64 / 86_400e6).collect();
     let recency = recency::estimate(&p, &ages, &pending.labels, &set.conversion_delays());
@@ -372,7 +438,13 @@ pub fn run(
     sw.lap("evaluate");
     let (diagnostics, other_definitions) = diagnose_chosen(config, inputs, &set, &chosen.probabilities, &thresholds)?;
     sw.lap("diagnose");
-    let recency = recency_adjustment(config, ctx, &set, spec, &chosen)?;
+    let (refitted, refit) = match refit_chosen(config, spec, &set, (&xt, &xv), &chosen)? {
+        Some((classifier, report)) => (Some(classifier), Some(report)),
+        None => (None, None),
+    };
+    sw.lap("refit");
+    let scoring = refitted.as_ref().unwrap_or(&chosen.classifier);
+    let recency = recency_adjustment(config, ctx, &set, spec, (kind, scoring, &chosen.calibrator))?;
     sw.lap("recency");
     let (value_model, value_report) = fit_value(config, spec, &set, (xt, xv), &chosen, &thresholds)?;
     sw.lap("value");
@@ -383,10 +455,13 @@ pub fn run(
     // those of the shifted validation probabilities (the same leads in the same order).
     let thresholds = threshold_file(&recency::apply(&chosen.probabilities, &recency), y, &config.qualify);
     let columns = columns.into_iter().map(|c| c.name).collect();
-    let artifact = with_model_id(
-        ModelArtifact::new(columns, chosen.classifier, chosen.calibrator, value_model, recency.shift),
-        ctx,
-    )?;
+    let (classifier, validated) = match refitted {
+        Some(refitted) => (refitted, Some(chosen.classifier)),
+        None => (chosen.classifier, None),
+    };
+    let mut artifact = ModelArtifact::new(columns, classifier, chosen.calibrator, value_model, recency.shift);
+    artifact.validated = validated;
+    let artifact = with_model_id(artifact, ctx)?;
 
     let trained = Trained {
         model_id: artifact.model_id.clone(),
@@ -396,6 +471,7 @@ pub fn run(
         candidates,
         chosen: kind,
         why,
+        refit,
         evaluation,
         other,
         diagnostics,

@@ -53,6 +53,8 @@ pub struct Candidate {
     pub rows: u64,
     /// Early stopping (boosted trees only).
     pub boosting: Option<BoostedFit>,
+    /// The penalty (logistic regression only).
+    pub logistic: Option<crate::fit::LogisticFit>,
 }
 
 /// A feature's importance in the chosen model.
@@ -92,6 +94,21 @@ pub struct OtherCandidate {
     pub evaluation: Evaluation,
 }
 
+/// The chosen model refitted on every matured lead (`[train] refit`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Refit {
+    /// Matured leads it learned from: the training and validation slices.
+    pub leads: u64,
+    /// Of which converted.
+    pub conversions: u64,
+    /// Rows of them it learned from (fewer when negatives are sampled).
+    pub rows: u64,
+    /// Rounds of the refitted trees: early stopping's count scaled to the leads (trees only).
+    pub rounds: Option<usize>,
+    /// Seconds it took.
+    pub seconds: f64,
+}
+
 /// A trained model's report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Trained {
@@ -109,6 +126,10 @@ pub struct Trained {
     pub chosen: ModelKind,
     /// Why it was chosen.
     pub why: String,
+    /// The chosen model refitted on every matured lead, the one that scores (`None` with `[train]
+    /// refit = false`). Every figure of this report is the model fitted on the training slice
+    /// alone, on leads it never learned from.
+    pub refit: Option<Refit>,
     /// Full evaluation of the chosen model.
     pub evaluation: Evaluation,
     /// The candidate not chosen, evaluated on the same leads.
@@ -212,6 +233,14 @@ impl Trained {
             v.gini,
             100.0 * v.interval_coverage
         );
+        if let Some(r) = &self.refit {
+            let trees = r.rounds.map(|n| format!(", {n} trees")).unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "  refitted for scoring on all {} matured leads ({} converted){trees}; the figures above are the model fitted on the training slice alone",
+                r.leads, r.conversions
+            );
+        }
         let _ = writeln!(s, "  model {}: {}", self.model_id, self.champion.reason);
     }
 
@@ -247,6 +276,28 @@ impl Trained {
                     self.train.leads,
                     100.0 * b.negative_rate,
                     1.0 / b.negative_rate
+                );
+            }
+            if let Some(l) = c.logistic.as_ref().filter(|l| !l.trials.is_empty()) {
+                let _ = writeln!(
+                    s,
+                    "  {}: L2 {} chosen out of time among {} penalties (`[train] tune_below_leads`)",
+                    c.kind.label(),
+                    l.l2,
+                    l.trials.len()
+                );
+            }
+            if let Some(b) = c.boosting.as_ref().filter(|b| !b.trials.is_empty()) {
+                let t = &b.settings;
+                let _ = writeln!(
+                    s,
+                    "  {}: depth {}, min leaf weight {}, L2 {}, column share {} chosen out of time among {} settings (`[train] tune_below_leads`)",
+                    c.kind.label(),
+                    t.max_depth,
+                    t.min_leaf_weight,
+                    t.l2,
+                    t.colsample,
+                    b.trials.len()
                 );
             }
         }

@@ -67,6 +67,8 @@ fn record(config: &Config, ctx: &RunContext, t: &Trained, model_dir: &Path) -> R
         ("l2".into(), train.l2.to_string()),
         ("sample_negatives_above".into(), train.sample_negatives_above.to_string()),
         ("recency_adjustment".into(), train.recency_adjustment.to_string()),
+        ("refit".into(), train.refit.to_string()),
+        ("tune_below_leads".into(), train.tune_below_leads.to_string()),
         ("policy".into(), t.thresholds.configured_policy.name().into()),
         ("config_hash".into(), ctx.config_hash.clone()),
         ("train_leads".into(), t.train.leads.to_string()),
@@ -77,9 +79,22 @@ fn record(config: &Config, ctx: &RunContext, t: &Trained, model_dir: &Path) -> R
     ];
     for c in &t.candidates {
         params.push((format!("{}.calibration", prefix(c.kind)), c.calibration.method.clone()));
+        if let Some(l) = &c.logistic {
+            params.push(("logistic.l2".into(), l.l2.to_string()));
+        }
         if let Some(b) = &c.boosting {
             params.push(("boosted.trees".into(), b.final_rounds.to_string()));
             params.push(("boosted.negative_rate".into(), b.negative_rate.to_string()));
+            params.push(("boosted.max_depth".into(), b.settings.max_depth.to_string()));
+            params.push(("boosted.min_leaf_weight".into(), b.settings.min_leaf_weight.to_string()));
+            params.push(("boosted.l2".into(), b.settings.l2.to_string()));
+            params.push(("boosted.colsample".into(), b.settings.colsample.to_string()));
+        }
+    }
+    if let Some(r) = &t.refit {
+        params.push(("refit.leads".into(), r.leads.to_string()));
+        if let Some(rounds) = r.rounds {
+            params.push(("refit.trees".into(), rounds.to_string()));
         }
     }
     let mut metrics: Vec<(String, f64)> = Vec::new();

@@ -107,21 +107,37 @@ pub fn fit_and_check(
         Ok(p.iter().map(|p| thresholds.segment(*p).to_string()).collect())
     };
     let names: Vec<&str> = thresholds.segments.iter().map(|s| s.name.as_str()).collect();
-    let (model, boosting, why) = if idx.len() >= VALUE_MIN_CONVERSIONS {
-        let (m, b) = fit::value_regression(&select(xt, &idx), &values, cfg)?;
-        (m, Some(b), format!("{} valued conversions: regression on log value with a smearing correction", idx.len()))
-    } else {
+    let by_segment = || -> Result<ValueModel> {
         let mask: BooleanChunked = (0..train.len()).map(|i| idx.binary_search(&i).is_ok()).collect();
         let segs = seg_of(&train.frame.filter(&mask)?, None)?;
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-        (
-            fit::value_by_segment(&values, &segs, &names),
-            None,
-            format!(
-                "only {} valued conversions (a regression needs {VALUE_MIN_CONVERSIONS}): mean value per segment",
+        Ok(fit::value_by_segment(&values, &segs, &names))
+    };
+    let (model, boosting, why) = if idx.len() >= VALUE_MIN_CONVERSIONS {
+        let (m, b, check) = fit::value_regression(&select(xt, &idx), &values, cfg)?;
+        let errors = format!(
+            "error of ln(value) on the newest 15% of them {:.3} against {:.3} for a constant",
+            check.regression, check.constant
+        );
+        if check.regression < check.constant {
+            let why = format!(
+                "{} valued conversions: regression on log value with a smearing correction ({errors})",
                 idx.len()
-            ),
-        )
+            );
+            (m, Some(b), why)
+        } else {
+            let why = format!(
+                "{} valued conversions, but a regression on log value did not beat a constant ({errors}): mean value per segment",
+                idx.len()
+            );
+            (by_segment()?, None, why)
+        }
+    } else {
+        let why = format!(
+            "only {} valued conversions (a regression needs {VALUE_MIN_CONVERSIONS}): mean value per segment",
+            idx.len()
+        );
+        (by_segment()?, None, why)
     };
     // Out of time: predicted value against the value that converted within the window.
     let vsegs = seg_of(&validation.frame, Some(validation_probabilities))?;

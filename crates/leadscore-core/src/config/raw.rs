@@ -486,6 +486,15 @@ pub struct RawTrain {
     /// so far as often as the model expects by their age. Default true.
     #[serde(default)]
     pub recency_adjustment: Option<bool>,
+    /// Once the model is chosen and its figures are measured on the validation slice, refit it on
+    /// every matured lead (training and validation slices) for scoring. Default true.
+    #[serde(default)]
+    pub refit: Option<bool>,
+    /// When the training slice holds at most this many leads, the boosted trees' depth, leaf
+    /// size, penalty and column share are chosen out of time among a few settings; 0 = never.
+    /// Default 50000.
+    #[serde(default)]
+    pub tune_below_leads: Option<u64>,
     /// When the training slice holds more leads than this, the boosted trees learn from every
     /// converted lead and a seeded random sample of the others, about this many leads in all;
     /// each sampled negative weighs 1 / its sampling rate. 0 turns sampling off. Default 100000.

@@ -478,7 +478,7 @@ fn readme_default(section: &str, key: &str) -> Option<String> {
 #[test]
 fn the_readme_tables_give_the_defaults_the_code_uses() {
     use super::{channels as c, conversions as l, export as e, features as f, project as p, qualify as q, train as t};
-    let numbers: [(&str, &str, f64); 27] = [
+    let numbers: [(&str, &str, f64); 28] = [
         ("labels", "window_days", f64::from(l::DEFAULT_WINDOW_DAYS)),
         ("labels", "history_months", f64::from(l::DEFAULT_HISTORY_MONTHS)),
         ("labels", "warn_below_per_month", f64::from(l::DEFAULT_WARN_BELOW_PER_MONTH)),
@@ -506,6 +506,7 @@ fn the_readme_tables_give_the_defaults_the_code_uses() {
         ("export", "upload_within_hours", f64::from(e::DEFAULT_UPLOAD_WITHIN_HOURS)),
         ("export", "adjustment_window_days", f64::from(e::DEFAULT_ADJUSTMENT_WINDOW_DAYS)),
         ("channels", "min_leads", f64::from(c::DEFAULT_MIN_LEADS)),
+        ("train", "tune_below_leads", t::DEFAULT_TUNE_BELOW_LEADS as f64),
     ];
     let texts = [
         ("project", "timezone", p::DEFAULT_TIMEZONE.to_string()),
@@ -515,6 +516,7 @@ fn the_readme_tables_give_the_defaults_the_code_uses() {
         ("sources", "max_reject_rate", super::DEFAULT_MAX_REJECT_RATE.to_string()),
         ("features", "event_windows_days", format!("{:?}", f::DEFAULT_EVENT_WINDOWS_DAYS)),
         ("train", "recency_adjustment", t::DEFAULT_RECENCY_ADJUSTMENT.to_string()),
+        ("train", "refit", t::DEFAULT_REFIT.to_string()),
         ("qualify", "policy", q::DEFAULT_POLICY.name().to_string()),
         ("export", "include_unqualified", e::DEFAULT_INCLUDE_UNQUALIFIED.to_string()),
         ("export", "conversion_name", e::DEFAULT_CONVERSION_NAME.to_string()),

@@ -23,6 +23,10 @@ pub const DEFAULT_CHAMPION_MARGIN: f64 = 0.002;
 pub const DEFAULT_RETRAIN_AFTER_DAYS: u32 = 7;
 /// `recency_adjustment`.
 pub const DEFAULT_RECENCY_ADJUSTMENT: bool = true;
+/// `refit`.
+pub const DEFAULT_REFIT: bool = true;
+/// `tune_below_leads`.
+pub const DEFAULT_TUNE_BELOW_LEADS: u64 = 50_000;
 /// `sample_negatives_above`.
 pub const DEFAULT_SAMPLE_NEGATIVES_ABOVE: u64 = 100_000;
 
@@ -58,6 +62,16 @@ pub struct Train {
     /// Correct the model's level with the outcomes known so far of the leads whose windows are
     /// still open (see the train stage's recency adjustment).
     pub recency_adjustment: bool,
+    /// Refit the chosen model on every matured lead (training and validation slices) once its
+    /// figures are measured (left out of the config hash when on, the default, so that configs
+    /// written before it keep their hash).
+    #[serde(skip_serializing_if = "is_true")]
+    pub refit: bool,
+    /// Training slices of at most this many leads get the boosted trees' settings chosen out of
+    /// time (left out of the config hash at its default, so that configs written before it keep
+    /// their hash).
+    #[serde(skip_serializing_if = "is_default_tune")]
+    pub tune_below_leads: u64,
     /// Above this many training leads the boosted trees see every positive and a weighted
     /// random sample of the negatives (about this many leads in all); 0 = never.
     pub sample_negatives_above: u64,
@@ -65,6 +79,16 @@ pub struct Train {
     /// that configs without it keep their hash).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mlflow: Option<Mlflow>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_default_tune(n: &u64) -> bool {
+    *n == DEFAULT_TUNE_BELOW_LEADS
 }
 
 /// `mlflow_tracking_uri` and `mlflow_experiment`.
@@ -170,6 +194,8 @@ impl Validator<'_> {
             champion_margin: champion_margin?,
             retrain_after_days: retrain_after_days?,
             recency_adjustment: raw.recency_adjustment.unwrap_or(DEFAULT_RECENCY_ADJUSTMENT),
+            refit: raw.refit.unwrap_or(DEFAULT_REFIT),
+            tune_below_leads: raw.tune_below_leads.unwrap_or(DEFAULT_TUNE_BELOW_LEADS),
             sample_negatives_above: sample_negatives_above?,
         })
     }

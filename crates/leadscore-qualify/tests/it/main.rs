@@ -86,6 +86,7 @@ fn champion() -> LoadedModel {
         calibrator: Calibrator::Platt { a: 1.0, b: 0.0 },
         value: None,
         recency_shift: 0.0,
+        validated: None,
     };
     let pt = |policy, parameter, threshold| PolicyThreshold {
         policy,

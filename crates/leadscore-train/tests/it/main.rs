@@ -279,6 +279,106 @@ fn a_champion_that_is_better_on_the_same_leads_stays() {
     assert!(d.reason.contains("stays champion"));
 }
 
+/// `[train] refit`: the chosen model is refitted on every matured lead and is the one that scores;
+/// the report's figures, the thresholds and the calibrator are the validated model's, which the
+/// artifact keeps for later comparisons; on leads newer than all of them it ranks as well and is
+/// as well calibrated.
+#[test]
+fn the_chosen_model_is_refitted_on_every_matured_lead_and_its_figures_stay_out_of_time() {
+    // 25,000 leads: the first 16,000 train, the next 4,000 validate, the newest 5,000 are scored
+    // afterwards (a split train does not learn from).
+    let (mut inputs, _) = world(25_000);
+    relabel(&mut inputs, |i, _, y| match i {
+        i if i >= 20_000 => ("score", y),
+        i if i >= 16_000 => (f::VALIDATION, y),
+        _ => (f::TRAIN, y),
+    });
+    let on = run(&config(""), &inputs, &ctx("2026-01-01"), None).unwrap();
+    let off = run(&config("[train]\nrefit = false"), &inputs, &ctx("2026-01-01"), None).unwrap();
+    let (t_on, t_off) = (on.report.trained.as_deref().unwrap(), off.report.trained.as_deref().unwrap());
+    let refit = t_on.refit.as_ref().expect("refitted by default");
+    assert_eq!((refit.leads, refit.rows), (20_000, 20_000));
+    assert_eq!(refit.conversions, t_on.train.conversions + t_on.validation.conversions);
+    assert!(t_off.refit.is_none());
+    // Every figure is the validated model's: the same with and without the refit.
+    assert_eq!(t_on.chosen, t_off.chosen);
+    assert_eq!(json(&t_on.evaluation.headline), json(&t_off.evaluation.headline));
+    let validation =
+        |t: &leadscore_train::Trained| t.candidates.iter().map(|c| json(&c.validation)).collect::<Vec<_>>();
+    assert_eq!(validation(t_on), validation(t_off));
+    // The artifact scores with the refitted classifier and keeps the validated one, whose
+    // out-of-time log-odds its calibrator was fitted on.
+    let (a_on, a_off) = (&on.bundle.artifact, &off.bundle.artifact);
+    assert!(a_off.validated.is_none());
+    assert_eq!(json(a_on.validated.as_ref().unwrap()), json(&a_off.classifier));
+    assert_ne!(json(&a_on.classifier), json(&a_off.classifier));
+    assert_eq!(json(&a_on.calibrator), json(&a_off.calibrator));
+    if t_on.chosen == leadscore_model::ModelKind::Boosted {
+        let best = t_on.candidates.iter().find_map(|c| c.boosting.as_ref()).unwrap().best_rounds;
+        assert_eq!(refit.rounds, Some(leadscore_train::fit::refit_rounds(best, 16_000, 20_000)));
+    }
+    assert!(on.report.summary().contains("refitted for scoring on all 20000 matured leads"), "{}", on.report.summary());
+    assert!(on.bundle.html.contains("Refitted for scoring"));
+    // On the 5,000 newer leads: ranked as well, and as well calibrated.
+    let newer = {
+        let m = inputs.features.column(f::SPLIT).unwrap().str().unwrap().equal("score");
+        inputs.features.filter(&m).unwrap()
+    };
+    let y: Vec<bool> = newer.column(f::CONVERTED).unwrap().bool().unwrap().iter().map(|v| v == Some(true)).collect();
+    let score = |a: &leadscore_model::ModelArtifact| {
+        let x = on.bundle.spec.transform(&newer, a.encoding()).unwrap();
+        a.calibrated(&a.classifier.logits(&x).unwrap()).unwrap()
+    };
+    let (p_on, p_off) = (score(a_on), score(a_off));
+    let auc = |p: &[f64]| leadscore_model::metrics::roc_auc(p, &y).unwrap();
+    assert!(auc(&p_on) > auc(&p_off) - 0.005, "AUC {} refitted vs {}", auc(&p_on), auc(&p_off));
+    let rate = y.iter().filter(|v| **v).count() as f64 / y.len() as f64;
+    let mean = |p: &[f64]| p.iter().sum::<f64>() / p.len() as f64;
+    assert!((mean(&p_on) - rate).abs() < 0.015, "mean {} vs observed {rate}", mean(&p_on));
+    assert!((mean(&p_on) - mean(&p_off)).abs() < 0.01, "{} vs {}", mean(&p_on), mean(&p_off));
+}
+
+/// `[train] tune_below_leads`: on a small training slice the trees' settings are chosen among four
+/// by their log loss on the newest 15% of the training slice (the validation slice plays no
+/// part); above it, or at 0, the configured settings alone.
+#[test]
+fn small_slices_choose_the_tree_settings_out_of_time_and_say_what_was_tried() {
+    let (inputs, _) = world(6_000);
+    let boosting = |extra: &str| {
+        let out = run(&config(extra), &inputs, &ctx("2026-01-01"), None).unwrap();
+        let t = out.report.trained.as_deref().unwrap();
+        let c = t.candidates.iter().find(|c| c.kind == leadscore_model::ModelKind::Boosted).unwrap();
+        (c.boosting.clone().unwrap(), out.report.summary(), out.bundle.html)
+    };
+    let (tuned, summary, html) = boosting("");
+    let out = run(&config(""), &inputs, &ctx("2026-01-01"), None).unwrap();
+    let t = out.report.trained.as_deref().unwrap();
+    let l = t.candidates.iter().find_map(|c| c.logistic.clone()).unwrap();
+    assert_eq!(l.trials.iter().map(|t| t.0).collect::<Vec<_>>(), vec![1.0, 10.0, 100.0], "{l:?}");
+    let best = l.trials.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+    assert_eq!(best.0, l.l2);
+    assert_eq!(tuned.trials.len(), 4, "{tuned:?}");
+    assert_eq!(tuned.trials[0].settings, leadscore_train::fit::TreeSettings::configured(&config("").train));
+    let best = tuned.trials.iter().min_by(|a, b| a.watch_log_loss.total_cmp(&b.watch_log_loss)).unwrap();
+    assert_eq!(best.settings, tuned.settings);
+    assert_eq!(best.rounds, tuned.best_rounds);
+    assert!(tuned.trials.iter().all(|t| t.watch_log_loss.is_finite() && t.rounds >= 1));
+    assert!(summary.contains("chosen out of time among 4 settings"), "{summary}");
+    assert!(html.contains("settings chosen out of time"));
+    // Tuning off, or a slice above the bound: the configured settings, nothing tried.
+    for extra in ["[train]\ntune_below_leads = 0", "[train]\ntune_below_leads = 1000"] {
+        let (fixed, summary, _) = boosting(extra);
+        assert!(fixed.trials.is_empty(), "{extra}: {fixed:?}");
+        assert_eq!(fixed.settings, tuned.trials[0].settings);
+        assert!(!summary.contains("chosen out of time"), "{summary}");
+    }
+}
+
+/// A value as JSON text, to compare two values field by field.
+fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).unwrap()
+}
+
 /// The registry's rule with a config's `[train] retrain_after_days`, as train applies it.
 fn due(cfg: &Config, ctx: &RunContext, champion: &ChampionState) -> Due {
     registry::due(champion, ctx.run_date, ctx.retrain, cfg.train.retrain_after_days)
