@@ -122,14 +122,19 @@ pub fn select_stacked(parts: &[&Design], idx: &[usize]) -> Design {
             Some(start)
         })
         .collect();
+    // Each row's part and its row there, found once for every column.
+    let at: Vec<(usize, usize)> = idx
+        .iter()
+        .map(|i| {
+            let p = starts.partition_point(|s| s <= i).saturating_sub(1);
+            (p, i - starts[p])
+        })
+        .collect();
     let columns = parts.first().map(|d| d.columns.clone()).unwrap_or_default();
     let mut data = Vec::with_capacity(idx.len() * columns.len());
     for j in 0..columns.len() {
         let parts: Vec<&[f64]> = parts.iter().map(|d| d.column(j)).collect();
-        data.extend(idx.iter().map(|i| {
-            let p = starts.partition_point(|s| s <= i).saturating_sub(1);
-            parts[p][i - starts[p]]
-        }));
+        data.extend(at.iter().map(|(p, r)| parts[*p][*r]));
     }
     Design { columns, rows: idx.len(), data }
 }

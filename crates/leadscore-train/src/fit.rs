@@ -303,10 +303,11 @@ fn watch_log_loss(z: &[f64], y: &[f64], w: &[f64]) -> f64 {
 }
 
 /// Fits gradient-boosted trees (log loss) on a trees-encoded design of time-ordered rows; above
-/// `[train] sample_negatives_above` rows, on every positive and a weighted sample of negatives.
-/// Returns the model, its early stopping and the rows it learned from.
-pub fn boosted(x: &Design, y: &[bool], cfg: &Train) -> Result<(Classifier, BoostedFit, usize)> {
-    let tune = y.len() as u64 <= cfg.tune_below_leads;
+/// `[train] sample_negatives_above` rows, on every positive and a weighted sample of negatives;
+/// with `tune` (a training slice of at most `[train] tune_below_leads` leads), the settings chosen
+/// among the configured ones and [`ALTERNATIVES`]. Returns the model, its early stopping and the
+/// rows it learned from.
+pub fn boosted(x: &Design, y: &[bool], cfg: &Train, tune: bool) -> Result<(Classifier, BoostedFit, usize)> {
     let (b, rows) = match sample_negatives(y, cfg.sample_negatives_above as usize, cfg.seed) {
         None => (boost(x, &labels_f64(y), &vec![1.0; x.rows], cfg, false, tune)?, x.rows),
         Some(sample) => {
@@ -386,16 +387,16 @@ pub fn value_regression(x: &Design, values: &[f64], cfg: &Train) -> Result<(Valu
     let logs: Vec<f64> = values.iter().map(|v| v.ln()).collect();
     let b = boost(x, &logs, &vec![1.0; x.rows], cfg, true, false)?;
     let (older, newest) = logs.split_at(b.cut);
+    let mut resid: Vec<f64> = newest.iter().zip(&b.watch_predictions).map(|(y, f)| y - f).collect();
     let constant = older.iter().sum::<f64>() / older.len().max(1) as f64;
     let rmse = |errors: &mut dyn Iterator<Item = f64>| {
         let (sum, n) = errors.fold((0.0, 0usize), |(s, n), e| (s + e * e, n + 1));
         (sum / n.max(1) as f64).sqrt()
     };
     let check = ValueCheck {
-        regression: rmse(&mut newest.iter().zip(&b.watch_predictions).map(|(y, f)| y - f)),
+        regression: rmse(&mut resid.iter().copied()),
         constant: rmse(&mut newest.iter().map(|y| y - constant)),
     };
-    let mut resid: Vec<f64> = newest.iter().zip(&b.watch_predictions).map(|(y, f)| y - f).collect();
     let smearing = resid.iter().map(|r| r.exp()).sum::<f64>() / resid.len().max(1) as f64;
     resid.sort_by(f64::total_cmp);
     let model = ValueModel::Boosted {

@@ -146,14 +146,14 @@ fn fit_candidate(
     config: &Config,
 ) -> Result<Fitted> {
     let started = Instant::now();
+    let tune = set.train.len() as u64 <= config.train.tune_below_leads;
     let (classifier, rows, boosting, logistic) = match kind {
         ModelKind::Logistic => {
-            let tune = set.train.len() as u64 <= config.train.tune_below_leads;
             let (c, l) = fit::logistic(x, y, &config.train, tune)?;
             (c, x.rows, None, Some(l))
         }
         ModelKind::Boosted => {
-            let (c, b, rows) = fit::boosted(x, y, &config.train)?;
+            let (c, b, rows) = fit::boosted(x, y, &config.train, tune)?;
             (c, rows, Some(b), None)
         }
     };
@@ -438,10 +438,7 @@ pub fn run(
     sw.lap("evaluate");
     let (diagnostics, other_definitions) = diagnose_chosen(config, inputs, &set, &chosen.probabilities, &thresholds)?;
     sw.lap("diagnose");
-    let (refitted, refit) = match refit_chosen(config, spec, &set, (&xt, &xv), &chosen)? {
-        Some((classifier, report)) => (Some(classifier), Some(report)),
-        None => (None, None),
-    };
+    let (refitted, refit) = refit_chosen(config, spec, &set, (&xt, &xv), &chosen)?.unzip();
     sw.lap("refit");
     let scoring = refitted.as_ref().unwrap_or(&chosen.classifier);
     let recency = recency_adjustment(config, ctx, &set, spec, (kind, scoring, &chosen.calibrator))?;
