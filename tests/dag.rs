@@ -88,7 +88,8 @@ fn a_second_run_of_the_same_date_skips_every_stage_and_force_gives_the_same_tabl
     assert_eq!(tables(&config), before);
 
     // --force recomputes every stage with work to do: features feed training alone, and the
-    // champion trained today is not due for retraining.
+    // champion trained today is not due for retraining, so ingest and labels keep only the rows
+    // the scoring days read, and every table after them comes out as before.
     let (c, forced, err) = run(&config, &["--force"]);
     assert_eq!(c, 0, "{err}");
     for (k, (stage, status)) in statuses(&forced).iter().enumerate() {
@@ -98,7 +99,26 @@ fn a_second_run_of_the_same_date_skips_every_stage_and_force_gives_the_same_tabl
             assert!(forced["stages"][k]["note"].as_str().unwrap().starts_with("not needed today"), "{forced}");
         }
     }
+    // The sample's bad rows before the window are left out, not rejected.
+    let history = [
+        "ingest/leads.parquet",
+        "ingest/deals.parquet",
+        "ingest/events.parquet",
+        "ingest/rejects.parquet",
+        "labels/conversions.parquet",
+        "labels/labels.parquet",
+    ];
+    let scoped = tables(&config);
+    for ((name, hash), (was, old)) in scoped.iter().zip(&before) {
+        assert_eq!(name, was);
+        assert_eq!(hash == old, !history.contains(&name.as_str()), "{name}: recomputed without the whole history");
+    }
+    assert_eq!(manifest(&config, "ingest")["scope"], "scoring");
+    // With the whole history, the tables are identical.
+    let (c, _, err) = run(&config, &["--force", "--whole-history"]);
+    assert_eq!(c, 0, "{err}");
     assert_eq!(tables(&config), before, "recomputing gives identical tables");
+    assert!(manifest(&config, "ingest").get("scope").is_none());
     // With a retrain every stage recomputes, and the model comes out the same.
     let (c, retrained, err) = run(&config, &["--force", "--retrain"]);
     assert_eq!(c, 0, "{err}");
@@ -130,14 +150,87 @@ fn features_run_only_on_days_train_trains_and_labels_every_day() {
     let day = config.parent().unwrap().join("runs/2026-11-02");
     assert!(day.join("labels/manifest.json").is_file() && !day.join("features").exists());
     assert!(v["stages"][3]["report"]["skipped"].is_string(), "train kept the champion: {v}");
-    // Asked to retrain, features run, and train trains on them (ingest and labels are still up
-    // to date).
+    // Asked to retrain, features run, and train trains on them; ingest and labels had kept only
+    // the scoring days' rows, so they run again for the whole history first.
     let v = next_day(&["--retrain"]);
     let st = statuses(&v);
-    assert_eq!((st[0].1.as_str(), st[1].1.as_str()), ("skipped", "skipped"), "{v}");
-    assert!(st[2..].iter().all(|(_, s)| s == "ran"), "{v}");
+    assert!(st.iter().all(|(_, s)| s == "ran"), "{v}");
     assert!(day.join("features/manifest.json").is_file());
     assert!(v["stages"][3]["report"]["trained"].is_object(), "{v}");
+    // Run again, everything is up to date: the whole history serves a day without training too.
+    let again = next_day(&[]);
+    assert!(statuses(&again).iter().all(|(_, s)| s == "skipped"), "{again}");
+}
+
+#[test]
+fn a_day_without_training_ingests_only_what_scoring_reads_and_scores_exactly_as_with_the_whole_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sample(dir.path());
+    assert_eq!(run(&config, &[]).0, 0);
+    let (p, c) = (pipeline(), config.to_str().unwrap().to_string());
+    let next_day = |extra: &[&str]| -> std::process::Output {
+        let mut args = vec!["run", "--pipeline", &p, "--config", &c, "--date", "2026-11-02", "--json"];
+        args.extend_from_slice(extra);
+        leadscore(&args, dir.path())
+    };
+    let day = config.parent().unwrap().join("runs/2026-11-02");
+    let downstream = || -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for stage in ["qualify", "value", "export", "channels"] {
+            for e in fs::read_dir(day.join(stage)).unwrap() {
+                let path = e.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().to_string();
+                // Reports and manifests hold timings.
+                if !name.ends_with(".json") {
+                    out.push((format!("{stage}/{name}"), fs::read(&path).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    };
+    let rows = |file: &str| read_parquet(&day.join(file)).height();
+
+    let o = next_day(&["--whole-history"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let whole = downstream();
+    let whole_leads = rows("ingest/leads.parquet");
+    let o = next_day(&["--force"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("training is not due: ingest and labels keep the leads created from"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(downstream(), whole, "the day's scores, values, exports and channels are the same");
+    // The sample holds 12 months; a run without training keeps the 30-day adjustment window.
+    let kept = rows("ingest/leads.parquet");
+    assert!(kept > 0 && kept * 5 < whole_leads, "{kept} of {whole_leads} leads kept");
+    assert_eq!(rows("labels/labels.parquet"), kept);
+    // Every row read is accounted for.
+    let report: Value = serde_json::from_str(&fs::read_to_string(day.join("ingest/report.json")).unwrap()).unwrap();
+    for source in report["sources"].as_array().unwrap() {
+        let n = |k: &str| source[k].as_u64().unwrap_or(0);
+        assert_eq!(n("read"), n("accepted") + n("rejected") + n("left_out"), "{source}");
+    }
+    assert!(report["sources"][0]["left_out"].as_u64().unwrap() as usize > whole_leads - kept - 100, "{report}");
+    assert!(report["sources"][2]["left_out"].as_u64().unwrap() > 0, "events of other users: {report}");
+    assert!(report["sources"][1]["left_out"].as_u64().unwrap() > 0, "deals of other users: {report}");
+
+    // The stages that learn never read those tables: they name the stage to run again.
+    let o = leadscore(&["stage", "features", "--config", &c, "--date", "2026-11-02"], dir.path());
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("holds only the rows a day without training reads") && err.contains("--from-stage ingest"),
+        "{err}"
+    );
+    // A run that trains reads the whole history again (ingest and labels are stale for it).
+    let o = next_day(&["--retrain"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(statuses(&v).iter().all(|(_, s)| s == "ran"), "{v}");
+    assert_eq!(rows("ingest/leads.parquet"), whole_leads);
 }
 
 #[test]

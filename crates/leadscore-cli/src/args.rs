@@ -77,6 +77,13 @@ pub struct DagArgs {
     /// only when train trains (add `--retrain` to recompute them too).
     #[arg(long)]
     pub force: bool,
+    /// Ingest and labels keep the whole history even on a day training is not due. By default,
+    /// when train will not train and every stage that reads the whole history is marked
+    /// `when = "training"`, they keep only the rows the day's scoring, export and channel
+    /// stages read (the leads created from the first day the run may export, their users'
+    /// deals and events): on a 1M-lead history, 40% of the time and a third of the memory.
+    #[arg(long)]
+    pub whole_history: bool,
 }
 
 /// The commands.

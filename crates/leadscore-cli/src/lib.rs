@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use clap::{CommandFactory, Parser};
 use leadscore_core::config::ConfigError;
 use leadscore_core::layout::Partition;
-use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, Stage};
+use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, Scope, Stage};
 use leadscore_features::FeaturesError;
 use leadscore_ingest::IngestError;
 use leadscore_labels::LabelsError;
@@ -86,7 +86,14 @@ fn context(run: &args::RunArgs) -> anyhow::Result<(Config, RunContext)> {
 
 fn run_context(config: &Config, run: &args::RunArgs) -> RunContext {
     let run_date = run.date.unwrap_or_else(|| config.default_run_date());
-    RunContext { run_date, config_hash: config.hash(), seed: run.seed, retrain: run.retrain, partition: None }
+    RunContext {
+        run_date,
+        config_hash: config.hash(),
+        seed: run.seed,
+        retrain: run.retrain,
+        partition: None,
+        scope: Scope::Full,
+    }
 }
 
 fn parse_stage(name: &str) -> anyhow::Result<Stage> {
@@ -107,7 +114,12 @@ fn plan(config_path: &Path, dag: &DagArgs) -> anyhow::Result<(Config, Vec<Stage>
     let config = pipeline.config(config_path, config)?;
     let from = dag.from_stage.as_deref().map(parse_stage).transpose()?;
     let only = dag.only.iter().map(|s| parse_stage(s)).collect::<anyhow::Result<Vec<_>>>()?;
-    let options = RunOptions { force: dag.force, training_only: pipeline.training_only(), merge: None };
+    let options = RunOptions {
+        force: dag.force,
+        training_only: pipeline.training_only(),
+        merge: None,
+        whole_history: dag.whole_history,
+    };
     Ok((config, pipeline.select(from, &only)?, options))
 }
 
@@ -192,7 +204,7 @@ fn merge(
     let mut stages = names.iter().map(|n| parse_stage(n)).collect::<anyhow::Result<Vec<_>>>()?;
     stages.sort();
     stages.dedup();
-    let dag = DagArgs { pipeline, from_stage: None, only: Vec::new(), force: false };
+    let dag = DagArgs { pipeline, from_stage: None, only: Vec::new(), force: false, whole_history: false };
     let (config, _, _) = plan(&run.config, &dag)?;
     let ctx = run_context(&config, run);
     let _lock = lock(&config, run.lock_wait)?;

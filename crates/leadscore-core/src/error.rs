@@ -125,6 +125,20 @@ pub enum CoreError {
         /// The run date.
         run_date: String,
     },
+    /// A run that needs the whole history would read a table kept for the scoring days only.
+    #[error(
+        "{path} holds only the rows a day without training reads (`{stage}` for {run_date} ran in a \
+         daily run whose training was not due): run `{stage}` again for the whole history first \
+         (`leadscore run --date {run_date} --from-stage {stage}`, or `leadscore stage {stage} --date {run_date}`)"
+    )]
+    ScopedInput {
+        /// The table.
+        path: PathBuf,
+        /// The stage that wrote it.
+        stage: &'static str,
+        /// The run date.
+        run_date: crate::RunDate,
+    },
     /// A part of a partitioned stage that a merge needs has not run.
     #[error(
         "{path} holds no completed run: run part {part} of `{stage}` for {run_date} first \
@@ -202,6 +216,7 @@ impl Classify for CoreError {
             | Self::ColumnKind { .. }
             | Self::Document { .. } => ExitKind::InputData,
             Self::MissingStageOutput { .. }
+            | Self::ScopedInput { .. }
             | Self::MissingPart { .. }
             | Self::PartsDisagree { .. }
             | Self::Locked { .. }

@@ -36,5 +36,5 @@ pub mod time;
 
 pub use config::Config;
 pub use error::{Classify, CoreError, ExitKind};
-pub use layout::{Outputs, RunContext, RunLayout, Stage, StageRun};
+pub use layout::{Outputs, RunContext, RunLayout, Scope, Stage, StageRun};
 pub use time::RunDate;

@@ -12,7 +12,7 @@ use leadscore_core::io::column_list;
 use leadscore_core::schema::{
     self, FieldType, RejectReason, SourceKind, UPDATED_AT, canonical_columns, deals, events, leads,
 };
-use leadscore_core::{Config, CoreError, RunContext};
+use leadscore_core::{Config, CoreError, RunContext, Scope};
 use polars::prelude::*;
 use rayon::prelude::*;
 
@@ -719,11 +719,93 @@ fn reject_rows(
     keep
 }
 
+/// Which rows of a source's files a run keeps: every row, except in a run without training
+/// ([`Scope::Scoring`]).
+#[derive(Clone, Copy)]
+enum Keep<'a> {
+    /// Every row.
+    All,
+    /// Leads created from this instant (microseconds) on, those whose creation time cannot be
+    /// read (rejected as in any run), and every row of an id one of them has, so that
+    /// de-duplication sees each version a run of the whole history sees.
+    CreatedFrom(i64),
+    /// Deals or events of these users: every row a kept lead's labels and features can use.
+    Users(&'a HashSet<&'a str>),
+}
+
+/// The rows of each file that `keep` keeps, from the raw text of the fields it looks at (`None`
+/// where every row is kept). The same parsers as [`parse_file`] read those fields.
+fn scope_masks(
+    source: &Source,
+    files: &[RawFile],
+    mappings: &[Option<Mapping<'_>>],
+    keep: Keep<'_>,
+    tz: Tz,
+) -> Result<Option<Vec<Vec<bool>>>> {
+    let column = |f: &RawFile, m: &Option<Mapping<'_>>, field: &str| -> Option<Column> {
+        let (_, name) = m.as_ref()?.iter().find(|(spec, _)| spec.name == field)?;
+        f.frame.column(name).ok().cloned()
+    };
+    let texts = |field: &str| -> Result<Vec<Option<StringChunked>>> {
+        let mut out = Vec::with_capacity(files.len());
+        for (f, m) in files.iter().zip(mappings) {
+            out.push(match column(f, m, field) {
+                Some(c) => Some(parse::text(&c)?),
+                None => None,
+            });
+        }
+        Ok(out)
+    };
+    match keep {
+        Keep::All => Ok(None),
+        Keep::Users(users) => {
+            // Deals' and events' user fields have the same name.
+            let masks = texts(events::USER_ID)?
+                .iter()
+                .zip(files)
+                .map(|(t, f)| match t {
+                    Some(t) => t.iter().map(|u| u.is_some_and(|u| users.contains(u))).collect(),
+                    None => vec![false; f.frame.height()],
+                })
+                .collect();
+            Ok(Some(masks))
+        }
+        Keep::CreatedFrom(from) => {
+            let mut masks = Vec::with_capacity(files.len());
+            for (f, m) in files.iter().zip(mappings) {
+                masks.push(match column(f, m, leads::CREATED_AT) {
+                    Some(c) => {
+                        let (times, _) = parse::timestamps(&c, tz, source.timestamp_format(leads::CREATED_AT))?;
+                        times.iter().map(|t| t.is_none_or(|t| t >= from)).collect()
+                    }
+                    None => vec![true; f.frame.height()],
+                });
+            }
+            let ids = texts(leads::LEAD_ID)?;
+            let kept: HashSet<&str> = ids
+                .iter()
+                .zip(&masks)
+                .filter_map(|(t, m)| t.as_ref().map(|t| (t, m)))
+                .flat_map(|(t, m)| t.iter().zip(m).filter(|(_, k)| **k).filter_map(|(id, _)| id))
+                .collect();
+            let mut out = masks.clone();
+            for ((t, m), o) in ids.iter().zip(&masks).zip(&mut out) {
+                let Some(t) = t else { continue };
+                for ((id, k), o) in t.iter().zip(m).zip(o.iter_mut()) {
+                    *o = *k || id.is_some_and(|id| kept.contains(id));
+                }
+            }
+            Ok(Some(out))
+        }
+    }
+}
+
 fn process_source(
     config: &Config,
     source: &Source,
-    files: Vec<RawFile>,
+    mut files: Vec<RawFile>,
     run_start: i64,
+    keep: Keep<'_>,
     rejects: &mut Rejects,
     warnings: &mut Vec<String>,
 ) -> Result<SourceResult> {
@@ -733,13 +815,22 @@ fn process_source(
     let (mappings, preset_missing) = file_mappings(config, source, &files)?;
     warn_empty_files(&files, kind.name(), warnings);
     let masked = masked_columns(config, source);
+    // Kinds are inferred from every row, kept or not: a run without training infers what a run
+    // of the whole history does.
     let (attr_kinds, mut attr_reports) = attribute_kinds(config, kind, &files)?;
+    let masks = scope_masks(source, &files, &mappings, keep, tz)?;
     let mut report = SourceReport::new(kind.name().to_string(), preset_missing);
     let mut accepted: Option<DataFrame> = None;
-    for (fi, (f, mapping)) in files.iter().zip(&mappings).enumerate() {
-        let n = f.frame.height();
+    for (fi, (f, mapping)) in files.iter_mut().zip(&mappings).enumerate() {
         count_file(&mut report, f);
         reject_unreadable(f, &masked, rejects, &mut report);
+        // What the reader left out, then what it kept that the run does not.
+        report.left_out += f.left_out;
+        if let Some(m) = masks.as_ref().and_then(|m| m.get(fi)) {
+            report.left_out += f.retain(m)?;
+        }
+        let f = &*f;
+        let n = f.frame.height();
         let Some(mapping) = mapping else { continue };
         let p = parse_file(config, source, f, mapping, &attr_kinds, tz)?;
         let keep = reject_rows(f, p.issues, &masked, rejects, &mut report);
@@ -809,12 +900,12 @@ fn append(acc: &mut Option<DataFrame>, df: DataFrame) -> Result<()> {
 /// Records the rows a source accepted, and checks that every row read is accepted or rejected.
 fn accounted(report: &mut SourceReport, accepted: usize) -> Result<()> {
     report.accepted = accepted as u64;
-    if report.read == report.accepted + report.rejected {
+    if report.read == report.accepted + report.rejected + report.left_out {
         return Ok(());
     }
     Err(IngestError::Internal(format!(
-        "{}: read {} rows but accepted {} + rejected {}",
-        report.source, report.read, report.accepted, report.rejected
+        "{}: read {} rows but accepted {} + rejected {} + left out {}",
+        report.source, report.read, report.accepted, report.rejected, report.left_out
     )))
 }
 
@@ -1090,7 +1181,14 @@ pub fn run(config: &Config, inputs: RawSources, ctx: &RunContext) -> Result<Inge
             files: files.join(", "),
         });
     }
-    let leads = process_source(config, &config.sources.leads, leads, run_start, &mut rejects, &mut warnings)?;
+    let keep_leads = match ctx.scope {
+        Scope::Full => Keep::All,
+        Scope::Scoring => {
+            Keep::CreatedFrom(config.first_exported_day(ctx.run_date).start_micros(config.project.timezone))
+        }
+    };
+    let leads =
+        process_source(config, &config.sources.leads, leads, run_start, keep_leads, &mut rejects, &mut warnings)?;
     reject_gate(config.sources.leads.max_reject_rate, &leads.report, &rejects)?;
     if leads.report.accepted == 0 {
         return Err(IngestError::NoUsableLeads {
@@ -1098,11 +1196,21 @@ pub fn run(config: &Config, inputs: RawSources, ctx: &RunContext) -> Result<Inge
             reasons: top_reasons(&leads.report, &rejects, false),
         });
     }
-    let deals = process_source(config, &config.sources.deals, deals, run_start, &mut rejects, &mut warnings)?;
+    // The deals and events of the kept leads' users: a lead's labels and features use its user's.
+    let users: HashSet<&str> = match ctx.scope {
+        Scope::Full => HashSet::new(),
+        Scope::Scoring => leads.table.column(leads::USER_ID)?.str()?.iter().flatten().collect(),
+    };
+    let keep_users = match ctx.scope {
+        Scope::Full => Keep::All,
+        Scope::Scoring => Keep::Users(&users),
+    };
+    let deals =
+        process_source(config, &config.sources.deals, deals, run_start, keep_users, &mut rejects, &mut warnings)?;
     reject_gate(config.sources.deals.max_reject_rate, &deals.report, &rejects)?;
     let events = match (&config.sources.events, events) {
         (Some(src), Some(files)) => {
-            let events = process_source(config, src, files, run_start, &mut rejects, &mut warnings)?;
+            let events = process_source(config, src, files, run_start, keep_users, &mut rejects, &mut warnings)?;
             reject_gate(src.max_reject_rate, &events.report, &rejects)?;
             Some(events)
         }

@@ -22,7 +22,12 @@
 //! leads created in the scoring range only), and no raw e-mail, phone or name is written unless
 //! `[privacy] keep_raw_identifiers`.
 //!
-//! Guarantee: for every source, rows read = rows accepted + rows rejected. Ingest keeps rows dated
+//! In a run without training ([`leadscore_core::Scope::Scoring`]) it keeps only the leads created
+//! from the first day the run may export (every version of their ids) and all the deals and
+//! events of their users; the CSV reader leaves the other rows out as it reads.
+//!
+//! Guarantee: for every source, rows read = rows accepted + rows rejected + rows left out (none
+//! in a run of the whole history). Ingest keeps rows dated
 //! after the run date (the report counts them); later stages apply the time rules.
 
 mod attributes;
@@ -41,15 +46,15 @@ pub use attributes::{CATEGORICAL_MAX_DISTINCT, INFER_SAMPLE, MIN_PARSED_SHARE};
 pub use error::{IngestError, Result};
 pub use ingest::{IngestOutputs, run};
 pub use read::{
-    Input, RawFile, RawSources, RecordNumbers, UnreadableRecord, file_format, query_digest, read_file, read_sources,
-    resolve_files, source_files,
+    Input, RawFile, RawSources, RecordNumbers, RowFilter, UnreadableRecord, file_format, query_digest, read_file,
+    read_file_filtered, read_sources, read_sources_in, resolve_files, source_files,
 };
 pub use report::{AttributeReport, FileReport, IngestReport, SourceReport};
 
 /// Reads the configured sources, runs ingest and writes its outputs and manifest for the run.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(IngestReport, Manifest)> {
     let read = |stage: &mut StageRun| {
-        let (sources, inputs) = read_sources(config, Some(ctx.run_date))?;
+        let (sources, inputs) = read_sources_in(config, Some(ctx.run_date), ctx.scope)?;
         stage.source_files(inputs);
         Ok(sources)
     };

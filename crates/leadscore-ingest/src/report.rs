@@ -23,7 +23,7 @@ pub struct IngestReport {
     pub warnings: Vec<String>,
 }
 
-/// One source's accounting: `read == accepted + rejected` always holds.
+/// One source's accounting: `read == accepted + rejected + left_out` always holds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SourceReport {
     /// Which source: its config section (`leads`, `tables.opportunities`).
@@ -49,6 +49,15 @@ pub struct SourceReport {
     pub last_at: Option<String>,
     /// Accepted rows dated on or after the run date (kept; stages apply their own time rules).
     pub on_or_after_run_date: u64,
+    /// Rows read but not kept by a run without training (`scope = "scoring"` in the manifest):
+    /// leads created before the first day the run may export, events of other users. Neither
+    /// parsed nor checked.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub left_out: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl SourceReport {
@@ -66,6 +75,7 @@ impl SourceReport {
             first_at: None,
             last_at: None,
             on_or_after_run_date: 0,
+            left_out: 0,
         }
     }
 
@@ -116,7 +126,12 @@ impl IngestReport {
         let _ =
             writeln!(s, "  {:<w$} {:>10} {:>10} {:>10}  rejected because", "source", "read", "accepted", "rejected");
         for src in &self.sources {
-            let reasons = src.rejected_by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", ");
+            let mut reasons =
+                src.rejected_by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", ");
+            if src.left_out > 0 {
+                let sep = if reasons.is_empty() { "" } else { "; " };
+                let _ = write!(reasons, "{sep}{} left out (not needed without training)", src.left_out);
+            }
             let _ = writeln!(
                 s,
                 "  {:<w$} {:>10} {:>10} {:>10}  {reasons}",

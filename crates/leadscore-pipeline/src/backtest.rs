@@ -16,7 +16,7 @@ use chrono::Duration;
 use leadscore_core::artifact;
 use leadscore_core::charts::{self as svg, esc};
 use leadscore_core::schema::{labels as l, scores as s, values as v};
-use leadscore_core::{Config, CoreError, RunContext, RunDate, RunLayout, Stage};
+use leadscore_core::{Config, CoreError, RunContext, RunDate, RunLayout, Scope, Stage};
 use leadscore_model::metrics;
 use leadscore_model::registry::{self, LoadedModel};
 use leadscore_qualify::{QualifyError, QualifyInputs};
@@ -244,8 +244,14 @@ impl Known {
         outcome_cfg.project.output_dir = dir.join("outcomes").display().to_string();
         // The leads scored from `from` on, and the events before them, from partitioned sources.
         outcome_cfg.sources.read_from = Some(opts.from);
-        let outcome_ctx =
-            RunContext { run_date: as_of, config_hash: config.hash(), seed, retrain: false, partition: None };
+        let outcome_ctx = RunContext {
+            run_date: as_of,
+            config_hash: config.hash(),
+            seed,
+            retrain: false,
+            partition: None,
+            scope: Scope::Full,
+        };
         crate::run_through(&[Stage::Ingest, Stage::Labels], &outcome_cfg, &outcome_ctx, &crate::RunOptions::default())?;
         let layout = RunLayout::for_config(&outcome_cfg);
         let (leads, _) = layout.read_table(as_of, &artifact::LEADS)?;
@@ -270,7 +276,14 @@ impl Known {
     ) -> Result<Option<(DataFrame, u64)>, PipelineError> {
         let mut cfg = config.clone();
         cfg.qualify.rescore_days = u32::try_from((end.date() - start.date()).num_days() - 1).unwrap_or(0);
-        let ctx = RunContext { run_date: end, config_hash: config.hash(), seed, retrain: false, partition: None };
+        let ctx = RunContext {
+            run_date: end,
+            config_hash: config.hash(),
+            seed,
+            retrain: false,
+            partition: None,
+            scope: Scope::Full,
+        };
         let q_inputs = QualifyInputs { leads: self.leads.clone(), events: self.events.clone() };
         let scored = match leadscore_qualify::run(&cfg, &q_inputs, &ctx, model) {
             Ok(o) => o,
@@ -305,7 +318,14 @@ fn train_as_of(
     let mut cfg = config.clone();
     cfg.project.output_dir = dir.join("rolling").display().to_string();
     cfg.project.models_dir = dir.join("models").join(start.to_string()).display().to_string();
-    let ctx = RunContext { run_date: start, config_hash: config.hash(), seed, retrain: true, partition: None };
+    let ctx = RunContext {
+        run_date: start,
+        config_hash: config.hash(),
+        seed,
+        retrain: true,
+        partition: None,
+        scope: Scope::Full,
+    };
     tracing::info!(as_of = %start, "backtest: training");
     let through = [Stage::Ingest, Stage::Labels, Stage::Features, Stage::Train];
     crate::run_through(&through, &cfg, &ctx, &crate::RunOptions::default())?;

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use leadscore_channels::{ChannelsError, ChannelsReport};
 use leadscore_core::layout::{Freshness, Manifest, SourceProbe};
-use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, RunLayout, Stage};
+use leadscore_core::{Classify, Config, CoreError, ExitKind, RunContext, RunLayout, Scope, Stage};
 use leadscore_export::{ExportError, ExportReport};
 use leadscore_features::{FeaturesError, FeaturesReport};
 use leadscore_ingest::{IngestError, IngestReport};
@@ -386,6 +386,46 @@ pub struct RunOptions {
     /// Merge each stage's parts of a split into this many ([`leadscore_core::layout::Partition`])
     /// instead of running it; every stage must be partitioned.
     pub merge: Option<u32>,
+    /// Ingest and labels keep the whole history even on a day training is not due (see
+    /// [`scope`]).
+    pub whole_history: bool,
+}
+
+/// How much of the history ingest and labels keep in this run, and why. [`Scope::Scoring`] when
+/// the run has ingest or labels to run, training is not due, the pipeline runs features (the one
+/// stage besides train that reads the whole history) only for training
+/// (`options.training_only`, as `pipelines/daily.toml` does), and no conversion is defined in SQL
+/// or over `[sources.tables]` (a query may relate any rows to any others). Otherwise the whole
+/// history.
+pub fn scope(stages: &[Stage], config: &Config, ctx: &RunContext, options: &RunOptions, due: &Due) -> (Scope, String) {
+    let full = |why: &str| (Scope::Full, why.to_string());
+    if !stages.iter().any(|s| s.scoped()) {
+        return full("neither ingest nor labels run");
+    }
+    if options.whole_history {
+        return full("--whole-history");
+    }
+    if ctx.partition.is_some() || options.merge.is_some() {
+        return full("a partitioned run");
+    }
+    if let Due::Train(why) = due {
+        return full(&format!("training is due: {why}"));
+    }
+    if !options.training_only.contains(&Stage::Features) {
+        return full("the pipeline does not run features only for training (`when = \"training\"`)");
+    }
+    let sql = config.conversions.iter().any(|d| matches!(d.kind, leadscore_core::config::DefinitionKind::Sql(_)));
+    if sql || !config.sources.tables.is_empty() {
+        return full("a conversion is defined in SQL, which may relate any rows");
+    }
+    let from = config.first_exported_day(ctx.run_date);
+    (
+        Scope::Scoring,
+        format!(
+            "training is not due: ingest and labels keep the leads created from {from} on (the first day \
+             this run may export) and the deals and events of their users"
+        ),
+    )
 }
 
 /// Whether a stage's earlier outputs can be reused. Train's also need the champion they left: a
@@ -481,6 +521,19 @@ pub fn run(
     // The champion is read once per run: only train changes it, and it runs after the stages that
     // ask.
     let mut due: Option<Due> = None;
+    let scoped;
+    // Ingest and labels keep what the run needs (each may run in a task of its own, as under
+    // Airflow: every task of a day decides alike).
+    let ctx = match stages.iter().any(|s| s.scoped()) && !in_parts {
+        true => {
+            let (scope, why) =
+                scope(stages, config, ctx, options, due.get_or_insert_with(|| registry::training_due(config, ctx)));
+            tracing::info!(scope = ?scope, "{why}");
+            scoped = RunContext { scope, ..ctx.clone() };
+            &scoped
+        }
+        false => ctx,
+    };
     let mut result = Ok(());
     for (i, &stage) in stages.iter().enumerate() {
         if result.is_err() {
@@ -657,7 +710,14 @@ pub fn backfill(
             summary.not_run.extend(dates[i..].iter().map(ToString::to_string));
             break;
         }
-        let ctx = RunContext { run_date: *date, config_hash: config.hash(), seed, retrain: false, partition: None };
+        let ctx = RunContext {
+            run_date: *date,
+            config_hash: config.hash(),
+            seed,
+            retrain: false,
+            partition: None,
+            scope: Scope::Full,
+        };
         let started = std::time::Instant::now();
         let (run, result) = run(stages, config, &ctx, options, observer);
         let (status, error) = match result {

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use super::{InputFile, RunContext, RunLayout, Stage, writer};
+use super::{InputFile, RunContext, RunLayout, Scope, Stage, writer};
 use crate::io;
 use crate::layout::Manifest;
 use crate::schema::SCHEMA_VERSION;
@@ -47,6 +47,11 @@ impl RunLayout {
         }
         if m.config_hash != ctx.config_hash {
             return stale("the config changed since it ran".into());
+        }
+        if m.scope == Scope::Scoring && ctx.scope == Scope::Full {
+            return stale(
+                "it kept only the rows a day without training reads; this run needs the whole history".into(),
+            );
         }
         if m.build != crate::digest::build_id() {
             return stale("it ran with another leadscore build".into());

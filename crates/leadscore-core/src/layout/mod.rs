@@ -105,6 +105,12 @@ impl Stage {
         matches!(self, Self::Qualify | Self::Value)
     }
 
+    /// Whether the stage keeps less than the whole history in a run of [`Scope::Scoring`]:
+    /// ingest, and labels after it.
+    pub fn scoped(self) -> bool {
+        matches!(self, Self::Ingest | Self::Labels)
+    }
+
     /// The config section that tunes this stage (`[train]` …), if it has one.
     pub fn config_section(self) -> Option<&'static str> {
         match self {
@@ -139,6 +145,29 @@ pub struct RunContext {
     /// The part of the day's leads a partitioned stage runs on (`--partition I/N`); `None` for
     /// every lead.
     pub partition: Option<Partition>,
+    /// How much of the history ingest and labels keep ([`Scope`]).
+    pub scope: Scope,
+}
+
+/// How much of the history a run's ingest and labels keep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Every row of the sources: what features and training read.
+    #[default]
+    Full,
+    /// The rows a run that does not train reads: the leads created from the first day it may
+    /// export ([`crate::Config::first_exported_day`]) and the deals and events of their users.
+    /// The pipeline runner chooses it on the days training is not due (see
+    /// `leadscore_pipeline::run`); tables kept so are never read by a run of the whole history.
+    Scoring,
+}
+
+impl Scope {
+    /// The whole history (serde's `skip_serializing_if` needs a function).
+    pub fn is_full(&self) -> bool {
+        *self == Self::Full
+    }
 }
 
 impl RunContext {

@@ -83,6 +83,23 @@ impl<'a> StageRun<'a> {
         }
     }
 
+    /// The stages that learn from the history (features, train) never read a table its producer
+    /// kept for the scoring days only ([`super::Scope::Scoring`]): they would learn from a
+    /// fraction of the leads. The others read only the days a run without training keeps.
+    fn whole_history(&self, a: &Artifact) -> Result<()> {
+        if !a.producer.scoped() || !matches!(self.stage, Stage::Features | Stage::Train) {
+            return Ok(());
+        }
+        match self.layout.manifest(self.ctx.run_date, a.producer) {
+            Some(m) if m.scope == super::Scope::Scoring => Err(CoreError::ScopedInput {
+                path: self.layout.folder(self.ctx.run_date, a.producer, None).join(a.file),
+                stage: a.producer.name(),
+                run_date: self.ctx.run_date,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Reads a declared input table of the run date, checking its columns. In a run on one part
     /// (`--partition`), a partitioned producer's table is that of the same part.
     pub fn table(&mut self, a: &Artifact) -> Result<DataFrame> {
@@ -99,6 +116,7 @@ impl<'a> StageRun<'a> {
 
     fn read_table(&mut self, a: &Artifact, predicate: Option<polars::prelude::Expr>) -> Result<DataFrame> {
         self.declared(a)?;
+        self.whole_history(a)?;
         let (df, input) = self.layout.read_part_table(self.ctx.run_date, a, self.ctx.partition, predicate)?;
         self.read.push(input);
         Ok(df)
@@ -281,6 +299,7 @@ mod tests {
             seed: 1,
             retrain: false,
             partition: None,
+            scope: crate::Scope::Full,
         };
         // Qualify's scores without the `segment` column.
         let mut w = layout.begin(&ctx, Stage::Qualify)?;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::{RunContext, RunLayout, Stage};
+use super::{RunContext, RunLayout, Scope, Stage};
 use crate::error::{CoreError, Result};
 use crate::io::{self, TableMeta, WrittenFile};
 use crate::schema::{SCHEMA_VERSION, files};
@@ -35,6 +35,7 @@ impl RunLayout {
             name,
             layout: self.clone(),
             meta: ctx.table_meta(stage),
+            scope: if stage.scoped() { ctx.scope } else { Scope::Full },
             final_dir,
             staging,
             outputs: Vec::new(),
@@ -83,6 +84,7 @@ pub struct StageWriter {
     name: String,
     layout: RunLayout,
     meta: TableMeta,
+    scope: Scope,
     final_dir: PathBuf,
     staging: PathBuf,
     outputs: Vec<WrittenFile>,
@@ -174,6 +176,7 @@ impl StageWriter {
             build: crate::digest::build_id().into(),
             schema_version: SCHEMA_VERSION,
             config_hash: self.meta.config_hash.clone(),
+            scope: self.scope,
             inputs,
             outputs: std::mem::take(&mut self.outputs),
             timings,
@@ -299,6 +302,9 @@ pub struct Manifest {
     pub schema_version: u32,
     /// SHA-256 of the resolved config.
     pub config_hash: String,
+    /// The rows of the history the stage kept ([`Scope`]; absent for the whole history).
+    #[serde(default, skip_serializing_if = "Scope::is_full")]
+    pub scope: Scope,
     /// Files read, with content hashes.
     pub inputs: Vec<InputFile>,
     /// Files written, with row counts and hashes.
@@ -320,6 +326,7 @@ mod tests {
             seed: 1,
             retrain: false,
             partition: None,
+            scope: Scope::Full,
         }
     }
 

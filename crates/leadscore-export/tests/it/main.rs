@@ -33,6 +33,7 @@ fn ctx() -> RunContext {
         seed: 1,
         retrain: false,
         partition: None,
+        scope: leadscore_core::Scope::Full,
     }
 }
 

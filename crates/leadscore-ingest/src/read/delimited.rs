@@ -8,7 +8,7 @@
 //! a duplicated name, or a quoted field that is never closed (it swallows the rest of the file).
 //! No message here quotes a cell: CRM rows hold names, e-mails and phone numbers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -167,6 +167,11 @@ struct Collector<'a> {
     unreadable: Vec<UnreadableRecord>,
     rows: u64,
     record: u64,
+    /// The filter, with the indices of the fields it reads.
+    filter: Option<(&'a RowFilter<'a>, usize, Option<usize>)>,
+    /// Records the filter left out, and digests of their ids.
+    left_out: u64,
+    left_ids: HashSet<u64>,
 }
 
 /// Rows handed from the parser to the thread that builds the columns: their fields' bytes one
@@ -175,6 +180,28 @@ struct Collector<'a> {
 struct Batch {
     bytes: Vec<u8>,
     ends: Vec<usize>,
+}
+
+/// Which records a reader keeps, from one field's raw text (`None` when empty): those `keep`
+/// accepts. `id` names the field whose trimmed value identifies the record.
+pub struct RowFilter<'a> {
+    /// The column the decision reads.
+    pub column: &'a str,
+    /// Whether a record with this value in `column` is kept.
+    pub keep: &'a CellTest<'a>,
+    /// The id column, if any.
+    pub id: Option<&'a str>,
+}
+
+/// A test of one cell's raw text (`None` when empty).
+pub type CellTest<'a> = dyn Fn(Option<&str>) -> bool + Sync + 'a;
+
+/// A digest of an id (trimmed), to tell whether a kept row shares the id of one left out.
+pub fn id_digest(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
 }
 
 /// Rows per batch handed to the column builder.
@@ -208,6 +235,28 @@ fn build_columns(names: &[String], batches: std::sync::mpsc::Receiver<Batch>) ->
 }
 
 impl Collector<'_> {
+    /// Row numbers from here on are listed: a row is not the record of the same number.
+    fn list_numbers(&mut self) {
+        if let RecordNumbers::Consecutive = self.numbers {
+            self.numbers = RecordNumbers::Listed((1..=self.rows).map(|r| r as u32).collect());
+        }
+    }
+
+    /// Whether the filter leaves the record out (counted, its id's digest kept).
+    fn leaves_out(&mut self, rec: &csv::ByteRecord) -> bool {
+        let Some((filter, column, id)) = self.filter else { return false };
+        let cell = |k: usize| rec.get(k).and_then(|v| std::str::from_utf8(v).ok()).filter(|v| !v.is_empty());
+        if (filter.keep)(cell(column)) {
+            return false;
+        }
+        if let Some(id) = id.and_then(cell).map(str::trim).filter(|v| !v.is_empty()) {
+            self.left_ids.insert(id_digest(id));
+        }
+        self.left_out += 1;
+        self.list_numbers();
+        true
+    }
+
     fn reject(
         &mut self,
         line: u64,
@@ -217,9 +266,7 @@ impl Collector<'_> {
         detail: &str,
         values: Vec<(String, Option<String>)>,
     ) {
-        if let RecordNumbers::Consecutive = self.numbers {
-            self.numbers = RecordNumbers::Listed((1..=self.rows).map(|r| r as u32).collect());
-        }
+        self.list_numbers();
         self.unreadable.push(UnreadableRecord {
             record: self.record,
             line,
@@ -240,6 +287,9 @@ impl Collector<'_> {
                 format!("line {first_line}")
             };
             self.reject(first_line, &lines, reason, column, &detail, record_values(rec, self.names));
+            return Ok(());
+        }
+        if self.leaves_out(rec) {
             return Ok(());
         }
         for field in rec.iter() {
@@ -312,6 +362,18 @@ impl Collector<'_> {
 /// Reads a CSV file: the header names the columns; every value is text, an empty one null.
 /// Messages name `path`; the bytes are read from `io` (the file itself, or its UTF-8 copy).
 pub(crate) fn read(path: &Path, io: &Path, delimiter: u8, starts_with_bom: bool) -> Result<RawFile> {
+    Ok(read_filtered(path, io, delimiter, starts_with_bom, None)?.0)
+}
+
+/// [`read`], leaving out the well-formed records `filter` rejects (a malformed record is
+/// rejected as always); with the digests of the ids of those left out ([`id_digest`]).
+pub(crate) fn read_filtered(
+    path: &Path,
+    io: &Path,
+    delimiter: u8,
+    starts_with_bom: bool,
+    filter: Option<&RowFilter<'_>>,
+) -> Result<(RawFile, HashSet<u64>)> {
     let rerr = |source| CoreError::Read { path: path.to_path_buf(), source };
     let mut reader = BufReader::with_capacity(READ_BUFFER, File::open(io).map_err(rerr)?);
     if starts_with_bom {
@@ -348,7 +410,7 @@ pub(crate) fn read(path: &Path, io: &Path, delimiter: u8, starts_with_bom: bool)
     let header_start = rdr.position().clone();
     match rdr.read_byte_record(&mut rec) {
         Ok(true) => {}
-        Ok(false) => return Ok(RawFile::new(path, DataFrame::empty())),
+        Ok(false) => return Ok((RawFile::new(path, DataFrame::empty()), HashSet::new())),
         Err(e) => return Err(csv_error(e, 0, 1)),
     }
     // A header whose quote is never closed swallowed the file: there are no columns to read.
@@ -362,6 +424,9 @@ pub(crate) fn read(path: &Path, io: &Path, delimiter: u8, starts_with_bom: bool)
         });
     }
     let names = header_names(path, &rec)?;
+    let position = |name: &str| names.iter().position(|n| n == name);
+    // A filter whose column the file lacks keeps every row (the mapping's check names it later).
+    let filter = filter.and_then(|f| Some((f, position(f.column)?, f.id.and_then(position))));
     let (to_builder, batches) = std::sync::mpsc::sync_channel::<Batch>(4);
     std::thread::scope(|scope| {
         let builder = scope.spawn(|| build_columns(&names, batches));
@@ -374,10 +439,13 @@ pub(crate) fn read(path: &Path, io: &Path, delimiter: u8, starts_with_bom: bool)
             unreadable: Vec::new(),
             rows: 0,
             record: 0,
+            filter,
+            left_out: 0,
+            left_ids: HashSet::new(),
         };
         let parsed =
             parse_records(&mut rdr, &mut rec, &mut c, io, offset, delimiter, csv_error).and_then(|()| c.flush());
-        let Collector { numbers, unreadable, rows, record, to_builder, .. } = c;
+        let Collector { numbers, unreadable, rows, record, to_builder, left_out, left_ids, .. } = c;
         drop(to_builder);
         let builders = builder.join().map_err(|_| IngestError::Internal("the column builder panicked".into()))?;
         parsed?;
@@ -386,7 +454,7 @@ pub(crate) fn read(path: &Path, io: &Path, delimiter: u8, starts_with_bom: bool)
         }
         let columns: Vec<Column> = builders.into_iter().map(|b| b.finish().into_column()).collect();
         let frame = DataFrame::new(rows as usize, columns)?;
-        Ok(RawFile { path: path.to_path_buf(), frame, records: numbers, unreadable })
+        Ok((RawFile { path: path.to_path_buf(), frame, records: numbers, unreadable, left_out }, left_ids))
     })
 }
 

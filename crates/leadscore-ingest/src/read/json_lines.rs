@@ -240,7 +240,13 @@ pub(crate) fn read(path: &Path, io: &Path) -> Result<RawFile> {
     let rows = lines_of_rows.len();
     let columns: Vec<Column> = names.iter().zip(cells).map(|(n, c)| c.finish(n)).collect();
     let frame = if columns.is_empty() { DataFrame::empty() } else { DataFrame::new(rows, columns)? };
-    Ok(RawFile { path: path.to_path_buf(), frame, records: RecordNumbers::Listed(lines_of_rows), unreadable })
+    Ok(RawFile {
+        path: path.to_path_buf(),
+        frame,
+        records: RecordNumbers::Listed(lines_of_rows),
+        unreadable,
+        left_out: 0,
+    })
 }
 
 #[cfg(test)]

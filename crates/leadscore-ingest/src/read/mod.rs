@@ -12,17 +12,20 @@ mod json_lines;
 mod partitions;
 mod postgres;
 
+pub use delimited::{CellTest, RowFilter};
 use partitions::DayRange;
 pub use postgres::query_digest;
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use leadscore_core::config::{FileFormat, Location, Source, Table, TextEncoding};
 use leadscore_core::layout::InputFile;
-use leadscore_core::schema::{RejectReason, SourceKind};
-use leadscore_core::{Config, CoreError, RunDate};
+use leadscore_core::schema::{RejectReason, SourceKind, leads};
+use leadscore_core::time::{TimestampFormat, in_range, parse_timestamp};
+use leadscore_core::{Config, CoreError, RunDate, Scope};
 use polars::prelude::*;
 
 use crate::error::{IngestError, Result};
@@ -65,12 +68,14 @@ pub struct RawFile {
     pub records: RecordNumbers,
     /// The records that could not be read.
     pub unreadable: Vec<UnreadableRecord>,
+    /// Well-formed records the reader left out (a run without training, [`RowFilter`]).
+    pub left_out: u64,
 }
 
 impl RawFile {
     /// A file whose every record is a row of `frame`.
     pub fn new(path: impl Into<PathBuf>, frame: DataFrame) -> Self {
-        Self { path: path.into(), frame, records: RecordNumbers::Consecutive, unreadable: Vec::new() }
+        Self { path: path.into(), frame, records: RecordNumbers::Consecutive, unreadable: Vec::new(), left_out: 0 }
     }
 
     /// The record number of row `i` of the frame.
@@ -91,9 +96,25 @@ impl RawFile {
         }
     }
 
-    /// Records read: rows plus unreadable records.
+    /// Keeps the rows of the frame marked in `keep` (their record numbers with them); returns
+    /// how many were left out.
+    pub fn retain(&mut self, keep: &[bool]) -> Result<u64> {
+        let kept = keep.iter().filter(|k| **k).count();
+        if kept == self.frame.height() {
+            return Ok(0);
+        }
+        let records = (0..self.frame.height()).filter(|i| keep[*i]).map(|i| self.record(i) as u32).collect();
+        let mask = BooleanChunked::from_slice("keep".into(), keep);
+        self.frame = leadscore_core::frame::rows_where(&self.frame, &mask)?;
+        self.records = RecordNumbers::Listed(records);
+        let left = (keep.len() - kept) as u64;
+        self.left_out += left;
+        Ok(left)
+    }
+
+    /// Records read: rows, unreadable records and those left out.
     pub fn records_read(&self) -> u64 {
-        self.frame.height() as u64 + self.unreadable.len() as u64
+        self.frame.height() as u64 + self.unreadable.len() as u64 + self.left_out
     }
 }
 
@@ -277,6 +298,20 @@ fn wrong_content(start: &[u8], format: FileFormat) -> Option<String> {
 /// decides whether that is an error); content that does not match the format is an error naming
 /// the file.
 pub fn read_file(path: &Path, format: FileFormat, delimiter: u8, encoding: TextEncoding) -> Result<RawFile> {
+    read_file_filtered(path, format, delimiter, encoding, None)
+}
+
+/// [`read_file`], a CSV file's records that `filter` rejects left out as they are read (other
+/// formats are read whole: ingest leaves their rows out after reading). When a kept row shares
+/// its id with one left out, the file is read again whole, so that de-duplication sees every
+/// version of the id.
+pub fn read_file_filtered(
+    path: &Path,
+    format: FileFormat,
+    delimiter: u8,
+    encoding: TextEncoding,
+    filter: Option<&RowFilter<'_>>,
+) -> Result<RawFile> {
     let start = head(path, 8192)?;
     if start.is_empty() {
         return Ok(RawFile::new(path, DataFrame::empty()));
@@ -297,7 +332,17 @@ pub fn read_file(path: &Path, format: FileFormat, delimiter: u8, encoding: TextE
         return Err(IngestError::WrongContent { path: path.into(), format: what, found });
     }
     match format {
-        FileFormat::Csv => delimited::read(path, io, delimiter, bom),
+        FileFormat::Csv => {
+            let (file, left_ids) = delimited::read_filtered(path, io, delimiter, bom, filter)?;
+            let id = filter.and_then(|f| f.id).and_then(|id| file.frame.column(id).ok());
+            let shared = match id {
+                Some(id) if !left_ids.is_empty() => {
+                    crate::parse::text(id)?.iter().flatten().any(|v| left_ids.contains(&delimited::id_digest(v)))
+                }
+                _ => false,
+            };
+            if shared { delimited::read(path, io, delimiter, bom) } else { Ok(file) }
+        }
         FileFormat::Jsonl => json_lines::read(path, io),
         FileFormat::Parquet => {
             let file = File::open(path).map_err(|source| CoreError::Read { path: path.to_path_buf(), source })?;
@@ -364,8 +409,20 @@ pub(crate) fn read_head(path: &Path, format: FileFormat, delimiter: u8, rows: us
 /// input with its content hash. For a run, `run_date` leaves out the partitions it does not use
 /// (see [`resolve_files`]); `None` reads everything.
 pub fn read_sources(config: &Config, run_date: Option<RunDate>) -> Result<(RawSources, Vec<InputFile>)> {
+    read_sources_in(config, run_date, Scope::Full)
+}
+
+/// [`read_sources`] for a run of `scope`. In a run without training ([`Scope::Scoring`]) the CSV
+/// readers leave out, as they read, the leads created before the first day the run may export
+/// and the deals and events of other users than those leads' (ingest leaves out the same rows of
+/// other formats after reading): the text of rows the run does not keep is never built.
+pub fn read_sources_in(
+    config: &Config,
+    run_date: Option<RunDate>,
+    scope: Scope,
+) -> Result<(RawSources, Vec<InputFile>)> {
     let mut inputs = Vec::new();
-    let mut read = |source: Input<'_>| -> Result<Vec<RawFile>> {
+    let mut read = |source: Input<'_>, filter: Option<&RowFilter<'_>>| -> Result<Vec<RawFile>> {
         if let Some(db) = &source.location.database {
             let (file, input) = postgres::read(&source.section, db)?;
             inputs.push(input);
@@ -374,9 +431,10 @@ pub fn read_sources(config: &Config, run_date: Option<RunDate>) -> Result<(RawSo
         let mut out = Vec::new();
         for path in resolve_files(config, &source, run_date)? {
             let format = file_format(&source, &path)?;
+            let (delimiter, encoding) = (source.location.delimiter, source.location.encoding);
             // The manifest's content hash is taken while the file is parsed, on another core.
             let (file, input) = rayon::join(
-                || read_file(&path, format, source.location.delimiter, source.location.encoding),
+                || read_file_filtered(&path, format, delimiter, encoding, filter),
                 || InputFile::hash(&path, None),
             );
             let file = file?;
@@ -385,9 +443,60 @@ pub fn read_sources(config: &Config, run_date: Option<RunDate>) -> Result<(RawSo
         }
         Ok(out)
     };
-    let leads = read((&config.sources.leads).into())?;
-    let deals = read((&config.sources.deals).into())?;
-    let events = config.sources.events.as_ref().map(|e| read(e.into())).transpose()?;
-    let tables = config.sources.tables.iter().map(|t| read(t.into())).collect::<Result<_>>()?;
+    let scoring = match (scope, run_date) {
+        (Scope::Scoring, Some(day)) => Some(config.first_exported_day(day).start_micros(config.project.timezone)),
+        _ => None,
+    };
+    let src = &config.sources.leads;
+    let tz = src.timezone.unwrap_or(config.project.timezone);
+    let format = src.timestamp_format(leads::CREATED_AT).map(TimestampFormat::new);
+    let keep_created = scoring.map(|from| {
+        move |cell: Option<&str>| -> bool {
+            let Some(t) = cell else { return true };
+            let at = match &format {
+                Some(f) => f.parse(t, tz),
+                None => parse_timestamp(t, tz),
+            };
+            // What cannot be read is kept, and rejected as in any run.
+            match at.and_then(in_range) {
+                Ok(at) => at >= from,
+                Err(_) => true,
+            }
+        }
+    });
+    let lead_filter = match (&keep_created, src.column(leads::CREATED_AT)) {
+        (Some(keep), Some(column)) => Some(RowFilter { column, keep, id: src.column(leads::LEAD_ID) }),
+        _ => None,
+    };
+    let leads = read(src.into(), lead_filter.as_ref())?;
+    // Deals and events of those leads' users: every row their labels and features can use.
+    let users = scoring.map(|_| lead_users(src, &leads)).transpose()?;
+    let keep_user =
+        users.as_ref().map(|users| move |cell: Option<&str>| cell.map(str::trim).is_some_and(|u| users.contains(u)));
+    let keep_user = keep_user.as_ref().map(|k| k as &CellTest<'_>);
+    let deals = read((&config.sources.deals).into(), user_filter(keep_user, &config.sources.deals).as_ref())?;
+    let events = match &config.sources.events {
+        Some(e) => Some(read(e.into(), user_filter(keep_user, e).as_ref())?),
+        None => None,
+    };
+    let tables = config.sources.tables.iter().map(|t| read(t.into(), None)).collect::<Result<_>>()?;
     Ok((RawSources { leads, deals, events, tables }, inputs))
+}
+
+/// The filter keeping the rows of `source` whose user `keep` keeps, if any (the user field has one
+/// name in every source).
+fn user_filter<'a>(keep: Option<&'a CellTest<'a>>, source: &'a Source) -> Option<RowFilter<'a>> {
+    Some(RowFilter { column: source.column(leads::USER_ID)?, keep: keep?, id: None })
+}
+
+/// The users of the leads read (trimmed, as ingest reads them).
+fn lead_users(src: &Source, files: &[RawFile]) -> Result<HashSet<String>> {
+    let mut users = HashSet::new();
+    let Some(column) = src.column(leads::USER_ID) else { return Ok(users) };
+    for f in files {
+        if let Ok(c) = f.frame.column(column) {
+            users.extend(crate::parse::text(c)?.iter().flatten().map(str::to_string));
+        }
+    }
+    Ok(users)
 }

@@ -5,6 +5,7 @@
 mod encodings;
 mod event_presets;
 mod fuzz;
+mod scope;
 
 use std::path::PathBuf;
 
@@ -65,6 +66,7 @@ pub(crate) fn ctx() -> RunContext {
         seed: 1,
         retrain: false,
         partition: None,
+        scope: leadscore_core::Scope::Full,
     }
 }
 

@@ -57,6 +57,7 @@ fn ctx(run_date: &str) -> RunContext {
         seed: 1,
         retrain: false,
         partition: None,
+        scope: leadscore_core::Scope::Full,
     }
 }
 

@@ -35,6 +35,7 @@ fn ctx() -> RunContext {
         seed: 1,
         retrain: false,
         partition: None,
+        scope: leadscore_core::Scope::Full,
     }
 }
 

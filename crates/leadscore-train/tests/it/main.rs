@@ -42,6 +42,7 @@ fn ctx(date: &str) -> RunContext {
         seed: 1,
         retrain: false,
         partition: None,
+        scope: leadscore_core::Scope::Full,
     }
 }
 
