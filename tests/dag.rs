@@ -217,6 +217,23 @@ fn a_day_without_training_ingests_only_what_scoring_reads_and_scores_exactly_as_
     assert!(report["sources"][2]["left_out"].as_u64().unwrap() > 0, "events of other users: {report}");
     assert!(report["sources"][1]["left_out"].as_u64().unwrap() > 0, "deals of other users: {report}");
 
+    // The channel report over days before that window takes its outcomes from the day that
+    // trained, and says so; asked for the day without training, it says what to run.
+    let report = |extra: &[&str]| {
+        let mut args =
+            vec!["report", "channels", "--config", &c, "--from", "2026-10-01", "--to", "2026-10-31", "--json"];
+        args.extend_from_slice(extra);
+        leadscore(&args, dir.path())
+    };
+    let o = report(&[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["as_of"], DATE, "{v}");
+    assert!(v["warnings"].to_string().contains("the latest run that labelled leads from 2026-10-01 on"), "{v}");
+    let o = report(&["--as-of", "2026-11-02"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--only ingest,labels --whole-history"), "{}", stderr(&o));
+
     // The stages that learn never read those tables: they name the stage to run again.
     let o = leadscore(&["stage", "features", "--config", &c, "--date", "2026-11-02"], dir.path());
     assert_eq!(code(&o), 2, "{}", stderr(&o));

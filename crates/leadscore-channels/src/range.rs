@@ -9,7 +9,7 @@ use leadscore_core::config::Spend;
 use leadscore_core::config::channels::DEFAULT_SPEND_JOIN_ON;
 use leadscore_core::io::{self, TableMeta};
 use leadscore_core::schema::{channel_leads as cl, files, labels as la};
-use leadscore_core::{Config, CoreError, RunDate, RunLayout};
+use leadscore_core::{Config, CoreError, RunDate, RunLayout, Scope, Stage};
 use polars::prelude::*;
 
 use crate::error::{ChannelsError, Result};
@@ -23,7 +23,8 @@ pub struct RangeOptions {
     pub from: RunDate,
     /// Last day of creation counted (included).
     pub to: RunDate,
-    /// Outcomes as known on this run date. Default: the latest run with labels.
+    /// Outcomes as known on this run date. Default: the latest run whose labels know the leads
+    /// of the range (a day without training labels only the days it scored).
     pub as_of: Option<RunDate>,
     /// A spend file instead of `[channels.spend] path`.
     pub spend: Option<PathBuf>,
@@ -36,15 +37,40 @@ pub fn report(config: &Config, opts: &RangeOptions, seed: u64) -> Result<Channel
         return Err(ChannelsError::Range(format!("--to {} is before --from {}", opts.to, opts.from)));
     }
     let layout = RunLayout::for_config(config);
+    // A day without training labels only the leads from the first day it may export: its labels
+    // know the outcomes of a range that starts there or later.
+    let first_labelled = |d: RunDate| match layout.manifest(d, Stage::Labels) {
+        Some(m) if m.scope == Scope::Scoring => Some(config.first_exported_day(d)),
+        _ => None,
+    };
+    let covers = |d: RunDate| first_labelled(d).is_none_or(|first| first <= opts.from);
+    let labelled = layout.committed(&LABELS);
     let as_of = match opts.as_of {
-        Some(d) => d,
-        None => *layout.committed(&LABELS).last().ok_or_else(|| {
-            ChannelsError::Range(format!(
-                "no run under {} has labels yet: run `leadscore run` (or `leadscore backfill`) first",
-                layout.root().display()
-            ))
+        Some(d) => match first_labelled(d).filter(|first| *first > opts.from) {
+            Some(first) => {
+                return Err(ChannelsError::Range(format!(
+                    "the labels of {d} know only the leads created from {first} on (its daily run did not train, so \
+                     it kept only the days it scored): pass an --as-of whose run labelled the whole history, or \
+                     label it again with `leadscore run --date {d} --only ingest,labels --whole-history`"
+                )));
+            }
+            None => d,
+        },
+        None => *labelled.iter().rev().find(|d| covers(**d)).ok_or_else(|| {
+            ChannelsError::Range(match labelled.last() {
+                None => format!(
+                    "no run under {} has labels yet: run `leadscore run` (or `leadscore backfill`) first",
+                    layout.root().display()
+                ),
+                Some(last) => format!(
+                    "no run labelled the leads created from {}: the runs up to {last} kept only the days they \
+                     scored; run `leadscore run --date {last} --only ingest,labels --whole-history`",
+                    opts.from
+                ),
+            })
         })?,
     };
+    let latest = labelled.last().copied().filter(|last| *last > as_of);
     let (labels, _) = layout.read_table(as_of, &LABELS)?;
     let tz = config.project.timezone;
     let (start, end) = (opts.from.start_micros(tz), opts.to.succ().start_micros(tz));
@@ -70,6 +96,13 @@ pub fn report(config: &Config, opts: &RangeOptions, seed: u64) -> Result<Channel
     }
     let dims = &config.channels.dimensions;
     let mut warnings = warnings(config, opts, as_of, &coverage, &leads);
+    if let Some(last) = latest.filter(|_| opts.as_of.is_none()) {
+        warnings.push(format!(
+            "outcomes as known on {as_of}, the latest run that labelled leads from {} on (the runs up to {last} did \
+             not train and kept only the days they scored; pass --as-of to choose)",
+            opts.from
+        ));
+    }
     let facts = gather::facts(&leads, &labels, dims, Path::new(files::CHANNEL_LEADS))?;
     let spend_config = spend_config(config, opts);
     let spend_table = match &spend_config {
