@@ -788,14 +788,13 @@ fn scope_masks(
                 .filter_map(|(t, m)| t.as_ref().map(|t| (t, m)))
                 .flat_map(|(t, m)| t.iter().zip(m).filter(|(_, k)| **k).filter_map(|(id, _)| id))
                 .collect();
-            let mut out = masks.clone();
-            for ((t, m), o) in ids.iter().zip(&masks).zip(&mut out) {
+            for (t, m) in ids.iter().zip(&mut masks) {
                 let Some(t) = t else { continue };
-                for ((id, k), o) in t.iter().zip(m).zip(o.iter_mut()) {
-                    *o = *k || id.is_some_and(|id| kept.contains(id));
+                for (id, k) in t.iter().zip(m.iter_mut()) {
+                    *k = *k || id.is_some_and(|id| kept.contains(id));
                 }
             }
-            Ok(Some(out))
+            Ok(Some(masks))
         }
     }
 }
@@ -1197,13 +1196,13 @@ pub fn run(config: &Config, inputs: RawSources, ctx: &RunContext) -> Result<Inge
         });
     }
     // The deals and events of the kept leads' users: a lead's labels and features use its user's.
-    let users: HashSet<&str> = match ctx.scope {
-        Scope::Full => HashSet::new(),
-        Scope::Scoring => leads.table.column(leads::USER_ID)?.str()?.iter().flatten().collect(),
-    };
+    let users: HashSet<&str>;
     let keep_users = match ctx.scope {
         Scope::Full => Keep::All,
-        Scope::Scoring => Keep::Users(&users),
+        Scope::Scoring => {
+            users = leads.table.column(leads::USER_ID)?.str()?.iter().flatten().collect();
+            Keep::Users(&users)
+        }
     };
     let deals =
         process_source(config, &config.sources.deals, deals, run_start, keep_users, &mut rejects, &mut warnings)?;

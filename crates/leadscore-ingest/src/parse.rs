@@ -42,15 +42,34 @@ fn unit_to_micros(v: i64, unit: TimeUnit) -> i64 {
     }
 }
 
+/// Reads timestamp text into UTC microseconds: with the configured format if any, otherwise any
+/// format [`parse_timestamp`] knows (the range is checked by the caller, see [`in_range`]).
+pub struct TimestampText<'a> {
+    format: Option<TimestampFormat<'a>>,
+    tz: Tz,
+}
+
+impl<'a> TimestampText<'a> {
+    /// A reader for `format` (if configured), times without an offset being local in `tz`.
+    pub fn new(format: Option<&'a str>, tz: Tz) -> Self {
+        Self { format: format.map(TimestampFormat::new), tz }
+    }
+
+    /// The instant `t` names.
+    pub fn parse(&self, t: &str) -> Result<i64, TimestampError> {
+        match &self.format {
+            Some(f) => f.parse(t, self.tz),
+            None => parse_timestamp(t, self.tz),
+        }
+    }
+}
+
 /// Parses timestamps into UTC microseconds. Text follows [`parse_timestamp`]; timestamp columns
 /// with a zone are taken as they are, those without one (and dates) are local time in `tz`;
 /// integers are epoch seconds/milliseconds/microseconds by magnitude.
 pub fn timestamps(col: &Column, tz: Tz, format: Option<&str>) -> PolarsResult<(Vec<Option<i64>>, Vec<CellError>)> {
-    let format = format.map(TimestampFormat::new);
-    let text = |t: &str| match &format {
-        Some(f) => f.parse(t, tz),
-        None => parse_timestamp(t, tz),
-    };
+    let reader = TimestampText::new(format, tz);
+    let text = |t: &str| reader.parse(t);
     let s = col.as_materialized_series();
     let n = s.len();
     let mut out = Vec::with_capacity(n);

@@ -397,7 +397,14 @@ pub struct RunOptions {
 /// (`options.training_only`, as `pipelines/daily.toml` does), and no conversion is defined in SQL
 /// or over `[sources.tables]` (a query may relate any rows to any others). Otherwise the whole
 /// history.
-pub fn scope(stages: &[Stage], config: &Config, ctx: &RunContext, options: &RunOptions, due: &Due) -> (Scope, String) {
+/// `due` is train's decision, read here when the rule needs it and kept for the run.
+pub fn scope(
+    stages: &[Stage],
+    config: &Config,
+    ctx: &RunContext,
+    options: &RunOptions,
+    due: &mut Option<Due>,
+) -> (Scope, String) {
     let full = |why: &str| (Scope::Full, why.to_string());
     if !stages.iter().any(|s| s.scoped()) {
         return full("neither ingest nor labels run");
@@ -408,7 +415,7 @@ pub fn scope(stages: &[Stage], config: &Config, ctx: &RunContext, options: &RunO
     if ctx.partition.is_some() || options.merge.is_some() {
         return full("a partitioned run");
     }
-    if let Due::Train(why) = due {
+    if let Due::Train(why) = due.get_or_insert_with(|| registry::training_due(config, ctx)) {
         return full(&format!("training is due: {why}"));
     }
     if !options.training_only.contains(&Stage::Features) {
@@ -521,19 +528,13 @@ pub fn run(
     // The champion is read once per run: only train changes it, and it runs after the stages that
     // ask.
     let mut due: Option<Due> = None;
-    let scoped;
     // Ingest and labels keep what the run needs (each may run in a task of its own, as under
     // Airflow: every task of a day decides alike).
-    let ctx = match stages.iter().any(|s| s.scoped()) && !in_parts {
-        true => {
-            let (scope, why) =
-                scope(stages, config, ctx, options, due.get_or_insert_with(|| registry::training_due(config, ctx)));
-            tracing::info!(scope = ?scope, "{why}");
-            scoped = RunContext { scope, ..ctx.clone() };
-            &scoped
-        }
-        false => ctx,
-    };
+    let (scope, why) = scope(stages, config, ctx, options, &mut due);
+    if stages.iter().any(|s| s.scoped()) {
+        tracing::info!(scope = ?scope, "{why}");
+    }
+    let ctx = &RunContext { scope, ..ctx.clone() };
     let mut result = Ok(());
     for (i, &stage) in stages.iter().enumerate() {
         if result.is_err() {

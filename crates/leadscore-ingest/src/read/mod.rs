@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 use leadscore_core::config::{FileFormat, Location, Source, Table, TextEncoding};
 use leadscore_core::layout::InputFile;
 use leadscore_core::schema::{RejectReason, SourceKind, leads};
-use leadscore_core::time::{TimestampFormat, in_range, parse_timestamp};
+use leadscore_core::time::in_range;
+
+use crate::parse::TimestampText;
 use leadscore_core::{Config, CoreError, RunDate, Scope};
 use polars::prelude::*;
 
@@ -449,16 +451,12 @@ pub fn read_sources_in(
     };
     let src = &config.sources.leads;
     let tz = src.timezone.unwrap_or(config.project.timezone);
-    let format = src.timestamp_format(leads::CREATED_AT).map(TimestampFormat::new);
+    let created = TimestampText::new(src.timestamp_format(leads::CREATED_AT), tz);
     let keep_created = scoring.map(|from| {
         move |cell: Option<&str>| -> bool {
             let Some(t) = cell else { return true };
-            let at = match &format {
-                Some(f) => f.parse(t, tz),
-                None => parse_timestamp(t, tz),
-            };
             // What cannot be read is kept, and rejected as in any run.
-            match at.and_then(in_range) {
+            match created.parse(t).and_then(in_range) {
                 Ok(at) => at >= from,
                 Err(_) => true,
             }
