@@ -441,8 +441,15 @@ impl Artifact {
 
     /// Checks that `df` (read from `path`) has the declared columns with their kinds.
     pub fn check(&self, df: &DataFrame, path: &std::path::Path) -> Result<()> {
+        self.check_read(df, path, None)
+    }
+
+    /// [`Self::check`] of a table read in part: only the declared columns among `columns` (every
+    /// declared column when `None`) are checked.
+    pub fn check_read(&self, df: &DataFrame, path: &std::path::Path, columns: Option<&[&str]>) -> Result<()> {
         let available = || df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
-        for (name, kind) in self.columns {
+        let read = |name: &str| columns.is_none_or(|cs| cs.contains(&name));
+        for (name, kind) in self.columns.iter().filter(|(name, _)| read(name)) {
             match df.column(name) {
                 Err(_) => {
                     return Err(CoreError::MissingColumn {

@@ -233,6 +233,27 @@ pub fn read_parquet_where(path: &Path, predicate: Expr) -> Result<DataFrame> {
     scan.filter(predicate).collect().map_err(perr)
 }
 
+/// The `columns` of a Parquet file (the others are not read), in that order, of the rows where
+/// `predicate` holds when one is given (as [`read_parquet_where`]).
+pub fn read_parquet_columns(path: &Path, columns: &[&str], predicate: Option<Expr>) -> Result<DataFrame> {
+    let perr = |source| CoreError::ParquetRead { path: path.to_path_buf(), source };
+    let source = PlRefPath::try_from_path(path).map_err(perr)?;
+    let mut scan = LazyFrame::scan_parquet(source, ScanArgsParquet::default()).map_err(perr)?;
+    if let Some(p) = predicate {
+        scan = scan.filter(p);
+    }
+    scan.select(columns.iter().map(|c| col(*c)).collect::<Vec<_>>()).collect().map_err(perr)
+}
+
+/// The column names of a Parquet file, from its footer.
+pub fn parquet_columns(path: &Path) -> Result<Vec<String>> {
+    let file = File::open(path).map_err(|source| CoreError::Read { path: path.to_path_buf(), source })?;
+    let schema = ParquetReader::new(file)
+        .schema()
+        .map_err(|source| CoreError::ParquetRead { path: path.to_path_buf(), source })?;
+    Ok(schema.iter_names().map(|n| n.to_string()).collect())
+}
+
 /// SHA-256 (hex) and size of a file's content.
 pub fn hash_file(path: &Path) -> Result<(String, u64)> {
     let rerr = |source| CoreError::Read { path: path.to_path_buf(), source };

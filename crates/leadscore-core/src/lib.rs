@@ -15,6 +15,7 @@
 //! - [`digest`]: SHA-256 content hashes and deterministic ids;
 //! - [`identity`]: personal data normalised as the ad platforms specify, and the digests ingest
 //!   makes of it for the exports (the contract of `identities.parquet`);
+//! - [`memory`]: the process's resident memory, and returning what a stage freed;
 //! - [`charts`]: the style sheet and inline SVG charts of the HTML reports, so that every page
 //!   looks alike.
 //!
@@ -30,6 +31,7 @@ pub mod frame;
 pub mod identity;
 pub mod io;
 pub mod layout;
+pub mod memory;
 pub mod schema;
 pub mod sql;
 pub mod time;

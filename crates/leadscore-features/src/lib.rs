@@ -24,12 +24,12 @@ mod report;
 
 use std::collections::HashMap;
 
-use leadscore_core::artifact;
 use leadscore_core::config::{Attribute, AttributeKind, Validation};
 use leadscore_core::layout::{Manifest, StageWriter, Stopwatch, Timing};
 use leadscore_core::schema::{SourceKind, events as ev, features as f, labels as l, leads};
 use leadscore_core::time::{MICROS_PER_DAY, format_micros};
 use leadscore_core::{Config, Outputs, RunContext, RunDate, RunLayout, Stage, StageRun};
+use leadscore_core::{artifact, frame};
 use leadscore_model::{AttributeRecipe, Encoding, EventRecipe, FeatureSpec, Recipe, derive};
 use polars::prelude::*;
 
@@ -112,19 +112,24 @@ fn rows_aligned(labels: &DataFrame, leads_df: &DataFrame) -> Result<bool> {
     Ok(a.equal_missing(&b).all())
 }
 
-/// The volume-gate error for an empty training split, with the span of the known leads and the
-/// likely cause.
+/// The first and last creation time of the leads created before `run_start` (for
+/// [`no_training_leads`]).
+fn known_span(leads_df: &DataFrame, run_start: i64) -> (Option<i64>, Option<i64>) {
+    let created = leads_df.column(leads::CREATED_AT).ok().and_then(|c| c.datetime().ok().map(|d| d.physical().clone()));
+    let known = created.iter().flat_map(|c| c.iter().flatten()).filter(|t| *t < run_start);
+    known.fold((None, None), |(a, b): (Option<i64>, Option<i64>), t| {
+        (Some(a.map_or(t, |a| a.min(t))), Some(b.map_or(t, |b| b.max(t))))
+    })
+}
+
+/// The volume-gate error for an empty training split, with the span of the known leads
+/// ([`known_span`]) and the likely cause.
 fn no_training_leads(
-    inputs: &FeaturesInputs,
+    (first, last): (Option<i64>, Option<i64>),
     ctx: &RunContext,
     window_days: u32,
     (from, to): (RunDate, RunDate),
-    run_start: i64,
 ) -> FeaturesError {
-    let created =
-        inputs.leads.column(leads::CREATED_AT).ok().and_then(|c| c.datetime().ok().map(|d| d.physical().clone()));
-    let known: Vec<i64> = created.map(|c| c.iter().flatten().filter(|t| *t < run_start).collect()).unwrap_or_default();
-    let (first, last) = (known.iter().min().copied(), known.iter().max().copied());
     let day = |t: i64| format_micros(t).chars().take(10).collect::<String>();
     let (span, hint) = match (first, last) {
         (Some(a), Some(b)) => {
@@ -160,8 +165,9 @@ fn no_training_leads(
 
 /// The rows features derives: the training window's leads (train, then validation) and the
 /// pending leads after it, oldest first, with their labels and `split`; and how many lead the
-/// train split (a prefix: the cut is a time).
-fn select_rows(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result<(DataFrame, usize)> {
+/// train split (a prefix: the cut is a time). The leads table is consumed: each of its columns
+/// is dropped once its rows are gathered.
+fn select_rows(config: &Config, inputs: FeaturesInputs, ctx: &RunContext) -> Result<(DataFrame, usize)> {
     let labels_cfg = config.labels.as_ref().ok_or(FeaturesError::NoLabels)?;
     let tz = config.project.timezone;
     let (window_start, window_end) = labels_cfg.training_window(ctx.run_date);
@@ -174,8 +180,9 @@ fn select_rows(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Re
         .and(col(l::MATURED).not())
         .and(col(l::EXISTING_CUSTOMER).not());
     let keep = labels_cfg.is_training_lead(ctx.run_date, tz).or(is_pending);
-    let keys = labelled_rows(inputs, keep)?;
-    let mut rows = inputs.leads.take(keys.column(ROW)?.idx()?)?;
+    let keys = labelled_rows(&inputs, keep)?;
+    let span = known_span(&inputs.leads, ctx.run_date.start_micros(tz));
+    let mut rows = frame::take_owned(inputs.leads, keys.column(ROW)?.idx()?)?;
     rows.with_column(keys.column(f::CONVERTED)?.clone())?;
     rows.with_column(keys.column(f::VALUE_IN_WINDOW)?.clone())?;
     rows.with_column(keys.column(f::DAYS_TO_CONVERT)?.clone())?;
@@ -197,8 +204,7 @@ fn select_rows(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Re
     rows.with_column(split.with_name(f::SPLIT.into()).into_column())?;
     let n_train = created.iter().take_while(|t| t.unwrap_or(i64::MIN) < cut).count();
     if n_train == 0 {
-        let run_start = ctx.run_date.start_micros(tz);
-        return Err(no_training_leads(inputs, ctx, labels_cfg.window_days, (window_start, window_end), run_start));
+        return Err(no_training_leads(span, ctx, labels_cfg.window_days, (window_start, window_end)));
     }
     Ok((rows, n_train))
 }
@@ -333,15 +339,15 @@ fn feature_summaries(
 }
 
 /// Runs the features stage on in-memory tables.
-pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result<FeaturesOutputs> {
+///
+/// It takes the inputs by value: each column of the leads table is dropped once the rows it
+/// derives are gathered from it, so the stage never holds two copies of the leads.
+pub fn run(config: &Config, mut inputs: FeaturesInputs, ctx: &RunContext) -> Result<FeaturesOutputs> {
     let mut sw = Stopwatch::new();
     let tz = config.project.timezone;
     let run_start = ctx.run_date.start_micros(tz);
-    let (training, n_train) = select_rows(config, inputs, ctx)?;
-    sw.lap("select");
-    let positive: Vec<bool> = training.column(f::CONVERTED)?.bool()?.iter().map(|x| x == Some(true)).collect();
-
-    // Leakage audit on the training split against the recent leads.
+    // The recent leads the audit compares with, and the attributes' kinds, before the leads
+    // table is consumed.
     let recent_from = run_start - i64::from(config.features.audit_recent_days) * MICROS_PER_DAY;
     let recent = inputs
         .leads
@@ -350,6 +356,12 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
         .filter(micros(leads::CREATED_AT).gt_eq(lit(recent_from)).and(micros(leads::CREATED_AT).lt(lit(run_start))))
         .collect()?;
     let kinds = attribute_kinds(config, &inputs.leads);
+    let events_df = std::mem::take(&mut inputs.events);
+    let (training, n_train) = select_rows(config, inputs, ctx)?;
+    sw.lap("select");
+    let positive: Vec<bool> = training.column(f::CONVERTED)?.bool()?.iter().map(|x| x == Some(true)).collect();
+
+    // Leakage audit on the training split against the recent leads.
     let train_only = training.slice(0, n_train);
     let audit_rows = audit::audit(&kinds, &train_only, &positive[..n_train], &recent, &config.features)?;
     sw.lap("audit");
@@ -362,13 +374,13 @@ pub fn run(config: &Config, inputs: &FeaturesInputs, ctx: &RunContext) -> Result
         (Some(_), None) => {
             let from =
                 config.first_needed_day(SourceKind::Events, ctx.run_date).map_or(i64::MIN, |d| d.start_micros(tz));
-            Some(top_event_names(&inputs.events, from, run_start, DEFAULT_EVENT_NAMES)?)
+            Some(top_event_names(&events_df, from, run_start, DEFAULT_EVENT_NAMES)?)
         }
     };
     let recipe = recipe(config, &kinds, &audit_rows, events.clone());
 
-    let events_df = (inputs.events.height() > 0).then_some(&inputs.events);
-    let (derived, catalog) = derive(&training, events_df, &recipe)?;
+    let (derived, catalog) = derive(&training, (events_df.height() > 0).then_some(&events_df), &recipe)?;
+    drop(events_df);
     sw.lap("derive");
 
     // Fit the spec on the training split only (the first `n_train` rows).
@@ -414,7 +426,7 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
             (stage.table(&artifact::LEADS)?, stage.table(&artifact::EVENTS)?, stage.table(&artifact::LABELS)?);
         Ok(FeaturesInputs { leads, events, labels })
     };
-    StageRun::execute((Stage::Features, "derive"), layout, ctx, read, |inputs| run(config, &inputs, ctx))
+    StageRun::execute((Stage::Features, "derive"), layout, ctx, read, |inputs| run(config, inputs, ctx))
 }
 
 impl Outputs for FeaturesOutputs {

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 
 use chrono_tz::Tz;
 use leadscore_core::artifact;
-use leadscore_core::config::Labels;
+use leadscore_core::config::{DefinitionKind, Labels};
 use leadscore_core::layout::{Manifest, StageWriter};
 use leadscore_core::schema::{conversions as c, labels as l, leads};
 use leadscore_core::time::local_month;
@@ -284,9 +284,16 @@ pub fn volume_gate(report: &LabelsReport, settings: &Labels) -> Result<()> {
 /// Reads ingest's outputs, labels, and writes `conversions.parquet`, `labels.parquet`,
 /// `report.json` and the manifest for the run.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(LabelsReport, Manifest)> {
+    // Without a definition in SQL (which may read any column of the leads), labelling needs the
+    // leads' id, user and creation time, not their attributes.
+    let sql = config.conversions.iter().any(|d| matches!(d.kind, DefinitionKind::Sql(_)));
     let read = |stage: &mut StageRun| -> Result<_> {
-        let (leads, deals, events) =
-            (stage.table(&artifact::LEADS)?, stage.table(&artifact::DEALS)?, stage.table(&artifact::EVENTS)?);
+        let leads = if sql {
+            stage.table(&artifact::LEADS)?
+        } else {
+            stage.table_columns(&artifact::LEADS, &[leads::LEAD_ID, leads::USER_ID, leads::CREATED_AT])?
+        };
+        let (deals, events) = (stage.table(&artifact::DEALS)?, stage.table(&artifact::EVENTS)?);
         let mut tables = Vec::with_capacity(config.sources.tables.len());
         for t in &config.sources.tables {
             tables.push((t.name.clone(), stage.member_table(&artifact::SOURCE_TABLES, &t.name)?));

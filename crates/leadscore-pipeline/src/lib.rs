@@ -352,6 +352,9 @@ pub fn run_stage(
         Stage::Export => boxed(leadscore_export::execute(config, ctx, layout)?, StageReport::Export),
         Stage::Channels => boxed(leadscore_channels::execute(config, ctx, layout)?, StageReport::Channels),
     };
+    // The stage's tables are dropped: the next stage starts from what the process holds, not
+    // from this one's peak.
+    leadscore_core::memory::release_freed();
     Ok(StageRun { stage, report, manifest })
 }
 

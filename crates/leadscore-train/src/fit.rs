@@ -429,39 +429,66 @@ pub fn value_by_segment(values: &[f64], segments: &[&str], names: &[&str]) -> Va
 
 /// Importance of each feature, summing to 1, largest first: total split gain for boosted trees;
 /// for the logistic regression, the standard deviation over `x`'s rows of the feature's
-/// contribution to the log-odds (all of a category's one-hot columns together), so a feature
-/// with many levels is not inflated by summing coefficients.
+/// contribution to the log-odds ([`logistic_contributions`], [`spread_importance`]), so a
+/// feature with many levels is not inflated by summing coefficients.
 pub fn importance(c: &Classifier, x: &Design) -> Vec<(String, f64)> {
-    let mut by_feature: Vec<(String, f64)> = Vec::new();
-    let mut add = |feature: &str, v: f64| match by_feature.iter_mut().find(|(f, _)| f == feature) {
-        Some(e) => e.1 += v,
-        None => by_feature.push((feature.to_string(), v)),
-    };
     match c {
         Classifier::Boosted { booster } => {
             let gains = booster.calculate_feature_importance(ImportanceMethod::TotalGain, false);
+            let mut by_feature: Vec<(String, f64)> = Vec::new();
             for (j, col) in x.columns.iter().enumerate() {
-                add(&col.feature, gains.get(&j).map_or(0.0, |g| f64::from(*g)));
-            }
-        }
-        Classifier::Logistic { coefficients, .. } => {
-            let mut j = 0;
-            while j < x.columns.len() {
-                let feature = x.columns[j].feature.clone();
-                let mut contribution = vec![0.0; x.rows];
-                while j < x.columns.len() && x.columns[j].feature == feature {
-                    let coef = coefficients.get(j).copied().unwrap_or(0.0);
-                    for (c, v) in contribution.iter_mut().zip(x.column(j)) {
-                        *c += coef * v;
-                    }
-                    j += 1;
+                let gain = gains.get(&j).map_or(0.0, |g| f64::from(*g));
+                match by_feature.iter_mut().find(|(f, _)| *f == col.feature) {
+                    Some(e) => e.1 += gain,
+                    None => by_feature.push((col.feature.clone(), gain)),
                 }
-                let n = contribution.len().max(1) as f64;
-                let mean = contribution.iter().sum::<f64>() / n;
-                add(&feature, (contribution.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / n).sqrt());
             }
+            normalised(by_feature)
+        }
+        Classifier::Logistic { coefficients, .. } => spread_importance(logistic_contributions(coefficients, x)),
+    }
+}
+
+/// Each feature's contribution to the logistic regression's log-odds on each of `x`'s rows (all
+/// of a category's one-hot columns together), the features in design order. Rows of several
+/// designs of the same columns can be appended feature by feature: the contributions of a row do
+/// not depend on the others.
+pub fn logistic_contributions(coefficients: &[f64], x: &Design) -> Vec<(String, Vec<f64>)> {
+    let mut out = Vec::new();
+    let mut j = 0;
+    while j < x.columns.len() {
+        let feature = x.columns[j].feature.clone();
+        let mut contribution = vec![0.0; x.rows];
+        while j < x.columns.len() && x.columns[j].feature == feature {
+            let coef = coefficients.get(j).copied().unwrap_or(0.0);
+            for (c, v) in contribution.iter_mut().zip(x.column(j)) {
+                *c += coef * v;
+            }
+            j += 1;
+        }
+        out.push((feature, contribution));
+    }
+    out
+}
+
+/// The logistic regression's importance: each feature's standard deviation of its contributions
+/// ([`logistic_contributions`]) over the rows, summing to 1, largest first.
+pub fn spread_importance(contributions: Vec<(String, Vec<f64>)>) -> Vec<(String, f64)> {
+    let mut by_feature: Vec<(String, f64)> = Vec::new();
+    for (feature, contribution) in contributions {
+        let n = contribution.len().max(1) as f64;
+        let mean = contribution.iter().sum::<f64>() / n;
+        let spread = (contribution.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / n).sqrt();
+        match by_feature.iter_mut().find(|(f, _)| *f == feature) {
+            Some(e) => e.1 += spread,
+            None => by_feature.push((feature, spread)),
         }
     }
+    normalised(by_feature)
+}
+
+/// Scaled to sum to 1 (when they sum to more than 0), largest first, ties by name.
+fn normalised(mut by_feature: Vec<(String, f64)>) -> Vec<(String, f64)> {
     let total: f64 = by_feature.iter().map(|e| e.1).sum();
     if total > 0.0 {
         by_feature.iter_mut().for_each(|e| e.1 /= total);
@@ -472,7 +499,40 @@ pub fn importance(c: &Classifier, x: &Design) -> Vec<(String, f64)> {
 
 #[cfg(test)]
 mod tests {
+    use leadscore_model::DesignColumn;
+
     use super::*;
+
+    /// Rows `rows` of a linear design: a numeric feature `n`, and a category `c` one-hot encoded
+    /// in three columns.
+    fn linear_design(rows: std::ops::Range<usize>) -> Design {
+        let columns = [("n", "n"), ("c=a", "c"), ("c=b", "c"), ("c=other", "c")]
+            .iter()
+            .map(|(name, feature)| DesignColumn { name: (*name).into(), feature: (*feature).into(), level: None })
+            .collect();
+        let mut data: Vec<f64> = rows.clone().map(|i| (i as f64 * 0.37).sin()).collect();
+        for k in 0..3 {
+            data.extend(rows.clone().map(|i| if (i * 7 + 3) % 3 == k { 1.0 } else { 0.0 }));
+        }
+        Design { columns, rows: rows.len(), data }
+    }
+
+    #[test]
+    fn the_logistic_importance_of_slices_appended_is_that_of_the_whole_design() {
+        let coefficients = [0.8, -0.4, 0.3, 1.1];
+        let classifier = Classifier::Logistic { coefficients: coefficients.to_vec(), intercept: -1.0 };
+        let whole = importance(&classifier, &linear_design(0..1000));
+        let mut parts = logistic_contributions(&coefficients, &linear_design(0..300));
+        for ((_, all), (_, more)) in
+            parts.iter_mut().zip(logistic_contributions(&coefficients, &linear_design(300..1000)))
+        {
+            all.extend(more);
+        }
+        // Bit for bit: the slices give each row the same contributions, in the same order.
+        assert_eq!(spread_importance(parts), whole);
+        assert_eq!(whole.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(), ["c", "n"]);
+        assert!((whole.iter().map(|e| e.1).sum::<f64>() - 1.0).abs() < 1e-12, "{whole:?}");
+    }
 
     fn labels(n: usize, every: usize) -> Vec<bool> {
         (0..n).map(|i| i % every == 0).collect()

@@ -135,14 +135,56 @@ struct Fitted {
     probabilities: Vec<f64>,
 }
 
-/// Fits one candidate on `x` (training rows, labels `y`) and calibrates it on the validation
-/// design `xv`.
+/// A candidate on the validation leads: its log-odds and its importance per feature.
+type Validated = (Vec<f64>, Vec<(String, f64)>);
+
+/// How a candidate is scored on the validation leads.
+type OnValidation<'a> = &'a dyn Fn(&leadscore_model::Classifier) -> Result<Validated>;
+
+/// The log-odds and importance on the validation design `xv`.
+fn on_design(xv: &Design) -> impl Fn(&leadscore_model::Classifier) -> Result<Validated> + '_ {
+    move |c| Ok((c.logits(xv)?, fit::importance(c, xv)))
+}
+
+/// Validation leads one-hot encoded at a time for the logistic regression: a slice of this many
+/// rows is 54 MB at 413 design columns, where the whole validation split (174k leads at 1M)
+/// would be 0.57 GB.
+const LINEAR_SLICE_ROWS: usize = 16_384;
+
+/// The logistic regression's log-odds and importance on the validation leads, one-hot encoded a
+/// slice of rows at a time: the same numbers as on the whole design (a row's log-odds and
+/// contributions do not depend on the other rows).
+fn logistic_on_validation(spec: &FeatureSpec, set: &TrainingSet, c: &leadscore_model::Classifier) -> Result<Validated> {
+    let leadscore_model::Classifier::Logistic { coefficients, .. } = c else {
+        return Err(TrainError::Internal("the linear design scores a logistic regression only".into()));
+    };
+    let n = set.validation.len();
+    let mut z = Vec::with_capacity(n);
+    let mut contributions: Vec<(String, Vec<f64>)> = Vec::new();
+    // At least one slice, empty when there is no validation lead, so every feature is listed.
+    for offset in (0..n.max(1)).step_by(LINEAR_SLICE_ROWS) {
+        let x = spec.transform(&set.validation.frame.slice(offset as i64, LINEAR_SLICE_ROWS), Encoding::Linear)?;
+        z.extend(c.logits(&x)?);
+        let part = fit::logistic_contributions(coefficients, &x);
+        if contributions.is_empty() {
+            contributions = part;
+        } else {
+            for ((_, all), (_, more)) in contributions.iter_mut().zip(part) {
+                all.extend(more);
+            }
+        }
+    }
+    Ok((z, fit::spread_importance(contributions)))
+}
+
+/// Fits one candidate on `x` (training rows, labels `y`) and calibrates it on its log-odds on the
+/// validation leads.
 fn fit_candidate(
     kind: ModelKind,
     x: &Design,
     y: &[bool],
     set: &TrainingSet,
-    xv: &Design,
+    on_validation: OnValidation,
     config: &Config,
 ) -> Result<Fitted> {
     let started = Instant::now();
@@ -157,9 +199,8 @@ fn fit_candidate(
             (c, rows, Some(b), None)
         }
     };
-    let z = classifier.logits(xv)?;
+    let (z, importance) = on_validation(&classifier)?;
     let (calibrator, probabilities, calibration) = calibrate(&z, &set.validation.labels);
-    let importance = fit::importance(&classifier, xv);
     tracing::info!(model = kind.label(), seconds = started.elapsed().as_secs_f64(), "fitted");
     Ok(Fitted {
         candidate: Candidate {
@@ -424,9 +465,14 @@ pub fn run(
     let set = TrainingSet::from_features(&inputs.features)?;
     let warnings = volume_gate(config, &set)?;
     let spec = &inputs.spec;
+    // The logistic baseline first: its one-hot designs are dropped before the trees' designs of
+    // every training and validation lead are built, so the two are never held at once (at 1M
+    // leads 2.06 GB -> 1.55 GB).
+    let logistic = fit_logistic(config, spec, &set, &mut sw)?;
     let xt = set.train.design(spec, Encoding::Trees)?;
     let xv = set.validation.design(spec, Encoding::Trees)?;
-    let (chosen, other, candidates, why) = fit_and_choose(config, spec, &set, (&xt, &xv), &mut sw)?;
+    sw.lap("prepare trees");
+    let (chosen, other, candidates, why) = fit_and_choose(config, &set, logistic, (&xt, &xv), &mut sw)?;
     let kind = chosen.candidate.kind;
     let columns = spec.design_columns(kind.encoding());
     let (importance, rules, effects) = explain_chosen(spec, &set, (&xt, &xv), &chosen, &mut sw)?;
@@ -577,17 +623,17 @@ fn report_html(config: &Config, ctx: &RunContext, trained: &Trained, warnings: &
     Ok(html)
 }
 
-/// Fits both candidates (the trees on the tree design `x` of the training and validation rows)
-/// and chooses by log loss, AUC on a tie; the candidates in a fixed order for the report.
+/// Fits the trees on the tree design of the training and validation rows and chooses between
+/// them and the fitted logistic baseline by log loss, AUC on a tie; the candidates in a fixed
+/// order for the report.
 fn fit_and_choose(
     config: &Config,
-    spec: &FeatureSpec,
     set: &TrainingSet,
+    logistic: Fitted,
     (xt, xv): (&Design, &Design),
     sw: &mut Stopwatch,
 ) -> Result<(Fitted, Fitted, Vec<Candidate>, String)> {
-    let logistic = fit_logistic(config, spec, set, sw)?;
-    let boosted = fit_candidate(ModelKind::Boosted, xt, &set.train.labels, set, xv, config)?;
+    let boosted = fit_candidate(ModelKind::Boosted, xt, &set.train.labels, set, &on_design(xv), config)?;
     sw.lap("boosted");
     let candidates = vec![logistic.candidate.clone(), boosted.candidate.clone()];
     let (chosen, other, why) = choose(logistic, boosted);
@@ -631,9 +677,9 @@ fn fit_logistic(config: &Config, spec: &FeatureSpec, set: &TrainingSet, sw: &mut
     let yt_lin: Vec<bool> = picked.iter().map(|i| set.train.labels[*i]).collect();
     let picked = IdxCa::from_vec("row".into(), picked.into_iter().map(|i| i as IdxSize).collect());
     let xt_lin = spec.transform(&set.train.frame.take(&picked)?, Encoding::Linear)?;
-    let xv_lin = set.validation.design(spec, Encoding::Linear)?;
     sw.lap("prepare");
-    let logistic = fit_candidate(ModelKind::Logistic, &xt_lin, &yt_lin, set, &xv_lin, config)?;
+    let on_validation = |c: &leadscore_model::Classifier| logistic_on_validation(spec, set, c);
+    let logistic = fit_candidate(ModelKind::Logistic, &xt_lin, &yt_lin, set, &on_validation, config)?;
     sw.lap("logistic");
     Ok(logistic)
 }

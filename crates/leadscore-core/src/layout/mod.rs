@@ -177,6 +177,16 @@ impl RunContext {
     }
 }
 
+/// The part of a table a stage reads ([`RunLayout::read_part_table`]): by default all of it.
+#[derive(Debug, Clone, Default)]
+pub struct Reading<'a> {
+    /// Only the rows where this holds: row groups whose statistics rule it out are not read
+    /// ([`io::read_parquet_where`]).
+    pub rows: Option<polars::prelude::Expr>,
+    /// Only these columns (each must exist; declared ones are checked): the others are not read.
+    pub columns: Option<&'a [&'a str]>,
+}
+
 /// Folders of runs under an output directory.
 #[derive(Debug, Clone)]
 pub struct RunLayout {
@@ -282,20 +292,19 @@ impl RunLayout {
     /// Reads a table of the run date and checks its declared columns; names the stage to run
     /// when it is missing, and the file and column when a column is missing or of another kind.
     pub fn read_table(&self, date: RunDate, artifact: &Artifact) -> Result<(polars::prelude::DataFrame, InputFile)> {
-        self.read_table_file(date, artifact, artifact.file, None, None)
+        self.read_table_file(date, artifact, artifact.file, None, Reading::default())
     }
 
-    /// [`Self::read_table`] of a run on `part` (a partitioned producer's table of that part), of
-    /// the rows where `predicate` holds when one is given ([`io::read_parquet_where`]; the input
-    /// records the whole file's hash and the rows read).
+    /// [`Self::read_table`] of a run on `part` (a partitioned producer's table of that part), the
+    /// part of it `reading` names (the input records the whole file's hash and the rows read).
     pub fn read_part_table(
         &self,
         date: RunDate,
         artifact: &Artifact,
         part: Option<Partition>,
-        predicate: Option<polars::prelude::Expr>,
+        reading: Reading<'_>,
     ) -> Result<(polars::prelude::DataFrame, InputFile)> {
-        self.read_table_file(date, artifact, artifact.file, part, predicate)
+        self.read_table_file(date, artifact, artifact.file, part, reading)
     }
 
     /// [`Self::read_part_table`] of `file` of the artifact's producer (the artifact itself, or
@@ -306,14 +315,26 @@ impl RunLayout {
         artifact: &Artifact,
         file: &str,
         part: Option<Partition>,
-        predicate: Option<polars::prelude::Expr>,
+        reading: Reading<'_>,
     ) -> Result<(polars::prelude::DataFrame, InputFile)> {
         let path = self.existing_file(date, artifact, file, part)?;
-        let df = match predicate {
-            Some(p) => io::read_parquet_where(&path, p)?,
-            None => io::read_parquet(&path)?,
+        let df = match (reading.rows, reading.columns) {
+            (None, None) => io::read_parquet(&path)?,
+            (Some(p), None) => io::read_parquet_where(&path, p)?,
+            (rows, Some(columns)) => {
+                let available = io::parquet_columns(&path)?;
+                if let Some(missing) = columns.iter().find(|c| !available.iter().any(|a| a == *c)) {
+                    return Err(CoreError::MissingColumn {
+                        path,
+                        column: (*missing).to_string(),
+                        expected: format!("a column of {}, written by `{}`", artifact.file, artifact.producer),
+                        available: available.join(", "),
+                    });
+                }
+                io::read_parquet_columns(&path, columns, rows)?
+            }
         };
-        artifact.check(&df, &path)?;
+        artifact.check_read(&df, &path, reading.columns)?;
         let input = InputFile::hash(&path, Some(df.height() as u64))?;
         Ok((df, input))
     }
@@ -326,7 +347,7 @@ impl RunLayout {
         artifact: &Artifact,
         name: &str,
     ) -> Result<(polars::prelude::DataFrame, InputFile)> {
-        self.read_table_file(date, artifact, &artifact.member(name), None, None)
+        self.read_table_file(date, artifact, &artifact.member(name), None, Reading::default())
     }
 
     /// The run dates whose `artifact` was committed (its stage's manifest written), oldest first.

@@ -103,7 +103,7 @@ impl<'a> StageRun<'a> {
     /// Reads a declared input table of the run date, checking its columns. In a run on one part
     /// (`--partition`), a partitioned producer's table is that of the same part.
     pub fn table(&mut self, a: &Artifact) -> Result<DataFrame> {
-        self.read_table(a, None)
+        self.read_table(a, super::Reading::default())
     }
 
     /// [`Self::table`], the rows where `predicate` holds: row groups the predicate rules out are
@@ -111,13 +111,20 @@ impl<'a> StageRun<'a> {
     /// a table sorted by time reads those. The manifest records the whole file's hash, and the
     /// rows read.
     pub fn table_where(&mut self, a: &Artifact, predicate: polars::prelude::Expr) -> Result<DataFrame> {
-        self.read_table(a, Some(predicate))
+        self.read_table(a, super::Reading { rows: Some(predicate), columns: None })
     }
 
-    fn read_table(&mut self, a: &Artifact, predicate: Option<polars::prelude::Expr>) -> Result<DataFrame> {
+    /// [`Self::table`], only `columns` (the others are not read; each must exist, and the declared
+    /// ones among them are checked): a stage that needs a few columns of a wide table (the leads
+    /// with every attribute) holds those.
+    pub fn table_columns(&mut self, a: &Artifact, columns: &[&str]) -> Result<DataFrame> {
+        self.read_table(a, super::Reading { rows: None, columns: Some(columns) })
+    }
+
+    fn read_table(&mut self, a: &Artifact, reading: super::Reading<'_>) -> Result<DataFrame> {
         self.declared(a)?;
         self.whole_history(a)?;
-        let (df, input) = self.layout.read_part_table(self.ctx.run_date, a, self.ctx.partition, predicate)?;
+        let (df, input) = self.layout.read_part_table(self.ctx.run_date, a, self.ctx.partition, reading)?;
         self.read.push(input);
         Ok(df)
     }
@@ -218,7 +225,7 @@ impl<'a> StageRun<'a> {
             )));
         }
         super::Partition::all(self.merging)
-            .map(|p| Ok(self.layout.read_part_table(self.ctx.run_date, a, Some(p), None)?.0))
+            .map(|p| Ok(self.layout.read_part_table(self.ctx.run_date, a, Some(p), super::Reading::default())?.0))
             .collect()
     }
 
@@ -329,6 +336,14 @@ mod tests {
         assert_eq!(e.exit_kind(), ExitKind::InputData);
         let msg = e.to_string();
         assert!(msg.contains("scores.parquet") && msg.contains("`segment`") && msg.contains("qualify"), "{msg}");
+
+        // Read in part, the columns not read are not checked; a column asked for must exist.
+        let two = value.table_columns(&artifact::SCORES, &["probability", "lead_id"])?;
+        assert_eq!(two.get_column_names(), ["probability", "lead_id"]);
+        let e = value.table_columns(&artifact::SCORES, &["lead_id", "segment"]).map(|_| ()).unwrap_err();
+        assert_eq!(e.exit_kind(), ExitKind::InputData);
+        let msg = e.to_string();
+        assert!(msg.contains("scores.parquet") && msg.contains("`segment`") && msg.contains("probability"), "{msg}");
 
         // Labels does not declare the scores: reading them is refused as a bug, before any I/O.
         let mut labels = StageRun::start(Stage::Labels, &layout, &ctx);

@@ -268,7 +268,9 @@ impl Stopwatch {
     /// Records the time since the previous lap under `step`.
     pub fn lap(&mut self, step: impl Into<String>) {
         let now = Instant::now();
-        self.timings.push(Timing { step: step.into(), seconds: (now - self.last).as_secs_f64() });
+        let timing = Timing { step: step.into(), seconds: (now - self.last).as_secs_f64() };
+        tracing::debug!(step = %timing.step, seconds = timing.seconds, resident_mib = crate::memory::resident_mib(), "step done");
+        self.timings.push(timing);
         self.last = now;
     }
 
