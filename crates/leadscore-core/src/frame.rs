@@ -77,11 +77,23 @@ pub fn rows_where(df: &DataFrame, mask: &BooleanChunked) -> PolarsResult<DataFra
 /// text column is 16 bytes a cell, so a copy of every column of 1M leads with 50 attributes is
 /// 0.8 GB).
 pub fn take_owned(df: DataFrame, idx: &IdxCa) -> PolarsResult<DataFrame> {
+    use rayon::prelude::*;
+    // As many columns at a time as there are threads: a column's gather runs on one.
+    let at_once = rayon::current_num_threads().max(1);
     let mut gathered = Vec::with_capacity(df.width());
-    for column in df.into_columns() {
+    let mut columns = df.into_columns().into_iter();
+    loop {
+        let group: Vec<Column> = columns.by_ref().take(at_once).collect();
+        if group.is_empty() {
+            break;
+        }
         // A gather from a table of several chunks (a Parquet file's row groups) may give
         // several; one chunk is what the next steps share without copying.
-        gathered.push(column.take(idx)?.rechunk());
+        let done: Vec<PolarsResult<Column>> =
+            group.into_par_iter().map(|column| Ok(column.take(idx)?.rechunk())).collect();
+        for column in done {
+            gathered.push(column?);
+        }
     }
     DataFrame::new(idx.len(), gathered)
 }
