@@ -116,10 +116,8 @@ fn rows_aligned(labels: &DataFrame, leads_df: &DataFrame) -> Result<bool> {
 /// [`no_training_leads`]).
 fn known_span(leads_df: &DataFrame, run_start: i64) -> (Option<i64>, Option<i64>) {
     let created = leads_df.column(leads::CREATED_AT).ok().and_then(|c| c.datetime().ok().map(|d| d.physical().clone()));
-    let known = created.iter().flat_map(|c| c.iter().flatten()).filter(|t| *t < run_start);
-    known.fold((None, None), |(a, b): (Option<i64>, Option<i64>), t| {
-        (Some(a.map_or(t, |a| a.min(t))), Some(b.map_or(t, |b| b.max(t))))
-    })
+    let known = || created.iter().flat_map(|c| c.iter().flatten()).filter(|t| *t < run_start);
+    (known().min(), known().max())
 }
 
 /// The volume-gate error for an empty training split, with the span of the known leads

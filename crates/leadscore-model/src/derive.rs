@@ -162,9 +162,9 @@ fn missing_column(name: &str, df: &DataFrame, what: &str) -> ModelError {
 ///
 /// Each group of features of a lead's own row (the canonical fields, the creation time, each
 /// attribute) is built over every lead at once, the groups in parallel: the columns are built
-/// whole, and the categorical and numeric attributes are the leads' own columns, shared. (Slices
-/// of rows built in parallel and stacked had to be copied again into one chunk: 0.5 GB more held
-/// at 1M leads with 50 attributes.) The event counts are one pass over all leads.
+/// whole, and the categorical and numeric attributes are the leads' own columns, shared (slices
+/// of rows built in parallel had to be stacked and copied again into one chunk, those columns
+/// with them). The event counts are one pass over all leads.
 pub fn derive(
     leads_df: &DataFrame,
     events_df: Option<&DataFrame>,
@@ -174,17 +174,16 @@ pub fn derive(
         recipe.timezone.parse().map_err(|_| ModelError::Invalid(format!("unknown time zone `{}`", recipe.timezone)))?;
     let t = std::time::Instant::now();
     let created = leads_df.column(leads::CREATED_AT)?.datetime()?.physical().clone();
-    let groups: Vec<Option<&AttributeRecipe>> =
-        [None, None].into_iter().chain(recipe.attributes.iter().map(Some)).collect();
+    let groups: Vec<Group> =
+        [Group::Identity, Group::Created].into_iter().chain(recipe.attributes.iter().map(Group::Attribute)).collect();
     let built = groups
         .into_par_iter()
-        .enumerate()
-        .map(|(k, group)| {
+        .map(|group| {
             let mut built = Built::default();
             match group {
-                None if k == 0 => identity_features(&mut built, leads_df)?,
-                None => creation_time_features(&mut built, leads_df, tz)?,
-                Some(a) => attribute_features(&mut built, leads_df, a, &created)?,
+                Group::Identity => identity_features(&mut built, leads_df)?,
+                Group::Created => creation_time_features(&mut built, leads_df, tz)?,
+                Group::Attribute(a) => attribute_features(&mut built, leads_df, a, &created)?,
             }
             Ok(built)
         })
@@ -214,6 +213,16 @@ pub fn derive(
     // built here; a table read from many files may give the shared ones several).
     frame.rechunk_mut();
     Ok((frame, catalog))
+}
+
+/// The features of a lead's own row built together, in catalog order.
+enum Group<'a> {
+    /// The canonical fields' ([`identity_features`]).
+    Identity,
+    /// The creation time's ([`creation_time_features`]).
+    Created,
+    /// One attribute's ([`attribute_features`]).
+    Attribute(&'a AttributeRecipe),
 }
 
 /// Feature columns being built, with their catalog entries.
