@@ -43,10 +43,10 @@ pub fn report(config: &Config, opts: &RangeOptions, seed: u64) -> Result<Channel
         Some(m) if m.scope == Scope::Scoring => Some(config.first_exported_day(d)),
         _ => None,
     };
-    let covers = |d: RunDate| first_labelled(d).is_none_or(|first| first <= opts.from);
+    let uncovered = |d: RunDate| first_labelled(d).filter(|first| *first > opts.from);
     let labelled = layout.committed(&LABELS);
     let as_of = match opts.as_of {
-        Some(d) => match first_labelled(d).filter(|first| *first > opts.from) {
+        Some(d) => match uncovered(d) {
             Some(first) => {
                 return Err(ChannelsError::Range(format!(
                     "the labels of {d} know only the leads created from {first} on (its daily run did not train, so \
@@ -56,7 +56,7 @@ pub fn report(config: &Config, opts: &RangeOptions, seed: u64) -> Result<Channel
             }
             None => d,
         },
-        None => *labelled.iter().rev().find(|d| covers(**d)).ok_or_else(|| {
+        None => *labelled.iter().rev().find(|d| uncovered(**d).is_none()).ok_or_else(|| {
             ChannelsError::Range(match labelled.last() {
                 None => format!(
                     "no run under {} has labels yet: run `leadscore run` (or `leadscore backfill`) first",

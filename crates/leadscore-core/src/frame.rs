@@ -72,10 +72,10 @@ pub fn rows_where(df: &DataFrame, mask: &BooleanChunked) -> PolarsResult<DataFra
     }
 }
 
-/// The rows `idx` of `df`, in one chunk, gathered a column at a time, each of `df`'s columns
-/// dropped once it is gathered: a stage that needs only those rows holds one column twice, not the whole table (a
-/// text column is 16 bytes a cell, so a copy of every column of 1M leads with 50 attributes is
-/// 0.8 GB).
+/// The rows `idx` of `df`, in one chunk, gathered a few columns at a time, each of `df`'s columns
+/// dropped once it is gathered: a stage that needs only those rows holds a few columns twice, not
+/// the whole table (a text column is 16 bytes a cell, so a copy of every column of 1M leads with
+/// 50 attributes is 0.8 GB).
 pub fn take_owned(df: DataFrame, idx: &IdxCa) -> PolarsResult<DataFrame> {
     use rayon::prelude::*;
     // As many columns at a time as there are threads: a column's gather runs on one.

@@ -435,15 +435,12 @@ pub fn importance(c: &Classifier, x: &Design) -> Vec<(String, f64)> {
     match c {
         Classifier::Boosted { booster } => {
             let gains = booster.calculate_feature_importance(ImportanceMethod::TotalGain, false);
-            let mut by_feature: Vec<(String, f64)> = Vec::new();
-            for (j, col) in x.columns.iter().enumerate() {
-                let gain = gains.get(&j).map_or(0.0, |g| f64::from(*g));
-                match by_feature.iter_mut().find(|(f, _)| *f == col.feature) {
-                    Some(e) => e.1 += gain,
-                    None => by_feature.push((col.feature.clone(), gain)),
-                }
-            }
-            normalised(by_feature)
+            normalised(
+                x.columns
+                    .iter()
+                    .enumerate()
+                    .map(|(j, col)| (col.feature.clone(), gains.get(&j).map_or(0.0, |g| f64::from(*g)))),
+            )
         }
         Classifier::Logistic { coefficients, .. } => spread_importance(logistic_contributions(coefficients, x)),
     }
@@ -474,21 +471,23 @@ pub fn logistic_contributions(coefficients: &[f64], x: &Design) -> Vec<(String, 
 /// The logistic regression's importance: each feature's standard deviation of its contributions
 /// ([`logistic_contributions`]) over the rows, summing to 1, largest first.
 pub fn spread_importance(contributions: Vec<(String, Vec<f64>)>) -> Vec<(String, f64)> {
-    let mut by_feature: Vec<(String, f64)> = Vec::new();
-    for (feature, contribution) in contributions {
+    normalised(contributions.into_iter().map(|(feature, contribution)| {
         let n = contribution.len().max(1) as f64;
         let mean = contribution.iter().sum::<f64>() / n;
-        let spread = (contribution.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / n).sqrt();
-        match by_feature.iter_mut().find(|(f, _)| *f == feature) {
-            Some(e) => e.1 += spread,
-            None => by_feature.push((feature, spread)),
-        }
-    }
-    normalised(by_feature)
+        (feature, (contribution.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / n).sqrt())
+    }))
 }
 
-/// Scaled to sum to 1 (when they sum to more than 0), largest first, ties by name.
-fn normalised(mut by_feature: Vec<(String, f64)>) -> Vec<(String, f64)> {
+/// The values summed by feature, scaled to sum to 1 (when they sum to more than 0), largest
+/// first, ties by name.
+fn normalised(values: impl IntoIterator<Item = (String, f64)>) -> Vec<(String, f64)> {
+    let mut by_feature: Vec<(String, f64)> = Vec::new();
+    for (feature, v) in values {
+        match by_feature.iter_mut().find(|(f, _)| *f == feature) {
+            Some(e) => e.1 += v,
+            None => by_feature.push((feature, v)),
+        }
+    }
     let total: f64 = by_feature.iter().map(|e| e.1).sum();
     if total > 0.0 {
         by_feature.iter_mut().for_each(|e| e.1 /= total);
