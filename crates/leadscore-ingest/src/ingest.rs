@@ -9,6 +9,7 @@ use leadscore_core::currency::iso4217;
 use leadscore_core::digest::{sha256_hex, stable_id};
 use leadscore_core::frame;
 use leadscore_core::io::column_list;
+use leadscore_core::layout::{InputFile, Stopwatch, Timing};
 use leadscore_core::schema::{
     self, FieldType, RejectReason, SourceKind, UPDATED_AT, canonical_columns, deals, events, leads,
 };
@@ -19,7 +20,7 @@ use rayon::prelude::*;
 use crate::attributes;
 use crate::error::{IngestError, Result};
 use crate::parse;
-use crate::read::{RawFile, RawSources};
+use crate::read::{RawFile, Sources, id_digest};
 use crate::report::{AttributeReport, FileReport, IngestReport, SourceReport};
 use leadscore_core::identity::{Derived, Digests, Raw, country_iso};
 
@@ -40,6 +41,11 @@ pub struct IngestOutputs {
     pub tables: Vec<(String, DataFrame)>,
     /// The accounting.
     pub report: IngestReport,
+    /// How long each step took (reading each source, parsing it).
+    pub timings: Vec<Timing>,
+    /// The source files read, with their hashes, when `run` read them ([`crate::SourceReader`]):
+    /// the manifest's inputs.
+    pub inputs: Vec<InputFile>,
 }
 
 /// Rejected rows, column by column.
@@ -539,12 +545,11 @@ impl Fields {
 fn parse_file(
     config: &Config,
     source: &Source,
-    file: &RawFile,
+    df: &DataFrame,
     mapping: &Mapping<'_>,
     attr_kinds: &[AttrKind],
     tz: Tz,
 ) -> Result<ParsedFile> {
-    let df = &file.frame;
     let n = df.height();
     let mut fields = Fields::default();
     for (spec, column) in mapping {
@@ -689,10 +694,11 @@ fn reject_unreadable(f: &RawFile, masked: &HashSet<&str>, rejects: &mut Rejects,
     }
 }
 
-/// Rejects the rows of a file with problems, one reject per row: the first problem is its
-/// reason; the detail lists them all. Returns which rows are kept.
+/// Rejects the rows of a block of a file (`block`, from the file's row `first` on) with problems,
+/// one reject per row: the first problem is its reason; the detail lists them all. Returns which
+/// rows of the block are kept.
 fn reject_rows(
-    f: &RawFile,
+    (f, block, first): (&RawFile, &DataFrame, usize),
     mut issues: Vec<Issue>,
     masked: &HashSet<&str>,
     rejects: &mut Rejects,
@@ -700,7 +706,7 @@ fn reject_rows(
 ) -> Vec<bool> {
     let file_name = f.path.display().to_string();
     issues.sort_by_key(|i| i.row);
-    let mut keep = vec![true; f.frame.height()];
+    let mut keep = vec![true; block.height()];
     for group in issues.chunk_by(|a, b| a.row == b.row) {
         let row = group[0].row;
         keep[row] = false;
@@ -708,11 +714,11 @@ fn reject_rows(
             report,
             RejectRow {
                 file: file_name.clone(),
-                row: f.record(row),
+                row: f.record(first + row),
                 column: Some(group[0].column.clone()),
                 reason: group[0].reason,
                 detail: group.iter().map(|i| i.detail.as_str()).collect::<Vec<_>>().join("; "),
-                raw: raw_json(&f.frame, row, masked),
+                raw: raw_json(block, row, masked),
             },
         );
     }
@@ -799,6 +805,105 @@ fn scope_masks(
     }
 }
 
+/// The raw values (as the rejects table gives them) of the rows de-duplication may reject, by
+/// file (its index among the source's) and record number.
+type RawRows = HashMap<(u32, u32), String>;
+
+/// Digests ([`id_digest`]) of the ids that more than one row of `files` has, as parsed (trimmed):
+/// the rows de-duplication may reject, whose raw values are kept when their file's text is freed.
+/// `None` when some file's ids are not read from a column (events without an id column get one
+/// derived from their parsed content): which rows repeat is known only once every row is parsed,
+/// so those files keep their text until then.
+fn repeated_ids(source: &Source, files: &[RawFile], mappings: &[Option<Mapping<'_>>]) -> Result<Option<HashSet<u64>>> {
+    let id = source.kind.id_field();
+    let mut digests = Vec::new();
+    for (f, m) in files.iter().zip(mappings) {
+        let Some(m) = m else { continue };
+        let Some((_, column)) = m.iter().find(|(spec, _)| spec.name == id) else { return Ok(None) };
+        digests.extend(parse::text(f.frame.column(column)?)?.iter().flatten().map(id_digest));
+    }
+    // Sorted rather than counted in a set: 8 bytes an id, freed before the rows are parsed.
+    digests.sort_unstable();
+    Ok(Some(digests.chunk_by(|a, b| a == b).filter(|run| run.len() > 1).map(|run| run[0]).collect()))
+}
+
+/// How the files of one source are parsed.
+struct SourceParse<'a> {
+    config: &'a Config,
+    source: &'a Source,
+    attr_kinds: &'a [AttrKind],
+    tz: Tz,
+    masked: &'a HashSet<&'a str>,
+    /// The ids more than one row has ([`repeated_ids`]).
+    repeated: Option<&'a HashSet<u64>>,
+}
+
+/// What parsing the files of a source gathers.
+struct Parsed {
+    /// The rows kept, typed, with their file and record number.
+    accepted: Option<DataFrame>,
+    /// The raw values of the rows whose id is repeated.
+    raws: RawRows,
+    report: SourceReport,
+    attributes: Vec<AttributeReport>,
+}
+
+impl SourceParse<'_> {
+    /// Parses file `fi` a block at a time (a chunk of its columns: 65,536 rows of a CSV
+    /// file), rejecting the rows with problems and adding the others to `parsed`. Unless the
+    /// source's repeated ids are unknown, the blocks are taken out of the file and each block's
+    /// text is freed once parsed: ingest holds the typed table and one block's text beside the
+    /// text not yet parsed, never a typed copy of the whole file beside its text.
+    fn parse_blocks(
+        &self,
+        (fi, f): (usize, &mut RawFile),
+        mapping: &Mapping<'_>,
+        parsed: &mut Parsed,
+        rejects: &mut Rejects,
+    ) -> Result<()> {
+        let mut frame = match self.repeated {
+            Some(_) => std::mem::take(&mut f.frame),
+            None => f.frame.clone(),
+        };
+        let blocks: Vec<DataFrame> = frame.split_chunks().collect();
+        drop(frame);
+        let f = &*f;
+        let id_column = mapping.iter().find(|(spec, _)| spec.name == self.source.kind.id_field()).map(|(_, c)| *c);
+        let mut first = 0;
+        for block in blocks {
+            let n = block.height();
+            let p = parse_file(self.config, self.source, &block, mapping, self.attr_kinds, self.tz)?;
+            let keep = reject_rows((f, &block, first), p.issues, self.masked, rejects, &mut parsed.report);
+            for (field, row) in &p.left_empty {
+                if keep[*row] {
+                    *parsed.report.values_left_empty.entry((*field).to_string()).or_default() += 1;
+                }
+            }
+            for (k, row) in &p.unparsable_attrs {
+                if keep[*row] {
+                    parsed.attributes[*k].unparsable += 1;
+                }
+            }
+            // The record number (1-based) of each row, as the rejects table gives it.
+            let records: Vec<u32> = (first..first + n).map(|i| f.record(i) as u32).collect();
+            if let (Some(repeated), Some(column)) = (self.repeated, id_column) {
+                let ids = parse::text(block.column(column)?)?;
+                for (i, id) in ids.iter().enumerate() {
+                    if keep[i] && id.is_some_and(|id| repeated.contains(&id_digest(id))) {
+                        parsed.raws.insert((fi as u32, records[i]), raw_json(&block, i, self.masked));
+                    }
+                }
+            }
+            let mut df = DataFrame::new_infer_height(p.columns)?;
+            df.with_column(Column::new(FILE_IDX.into(), vec![fi as u32; n]))?;
+            df.with_column(Column::new(ROW_IDX.into(), records))?;
+            append(&mut parsed.accepted, kept_rows(&df, &keep)?)?;
+            first += n;
+        }
+        Ok(())
+    }
+}
+
 fn process_source(
     config: &Config,
     source: &Source,
@@ -816,40 +921,28 @@ fn process_source(
     let masked = masked_columns(config, source);
     // Kinds are inferred from every row, kept or not: a run without training infers what a run
     // of the whole history does.
-    let (attr_kinds, mut attr_reports) = attribute_kinds(config, kind, &files)?;
+    let (attr_kinds, attr_reports) = attribute_kinds(config, kind, &files)?;
     let masks = scope_masks(source, &files, &mappings, keep, tz)?;
-    let mut report = SourceReport::new(kind.name().to_string(), preset_missing);
-    let mut accepted: Option<DataFrame> = None;
+    let repeated = repeated_ids(source, &files, &mappings)?;
+    let mut parsed = Parsed {
+        accepted: None,
+        raws: HashMap::new(),
+        report: SourceReport::new(kind.name().to_string(), preset_missing),
+        attributes: attr_reports,
+    };
+    let how = SourceParse { config, source, attr_kinds: &attr_kinds, tz, masked: &masked, repeated: repeated.as_ref() };
     for (fi, (f, mapping)) in files.iter_mut().zip(&mappings).enumerate() {
-        count_file(&mut report, f);
-        reject_unreadable(f, &masked, rejects, &mut report);
+        count_file(&mut parsed.report, f);
+        reject_unreadable(f, &masked, rejects, &mut parsed.report);
         // What the reader left out, then what it kept that the run does not.
-        report.left_out += f.left_out;
+        parsed.report.left_out += f.left_out;
         if let Some(m) = masks.as_ref().and_then(|m| m.get(fi)) {
-            report.left_out += f.retain(m)?;
+            parsed.report.left_out += f.retain(m)?;
         }
-        let f = &*f;
-        let n = f.frame.height();
         let Some(mapping) = mapping else { continue };
-        let p = parse_file(config, source, f, mapping, &attr_kinds, tz)?;
-        let keep = reject_rows(f, p.issues, &masked, rejects, &mut report);
-        for (field, row) in &p.left_empty {
-            if keep[*row] {
-                *report.values_left_empty.entry((*field).to_string()).or_default() += 1;
-            }
-        }
-        for (k, row) in &p.unparsable_attrs {
-            if keep[*row] {
-                attr_reports[*k].unparsable += 1;
-            }
-        }
-        let mut df = DataFrame::new_infer_height(p.columns)?;
-        df.with_column(Column::new(FILE_IDX.into(), vec![fi as u32; n]))?;
-        // The record number (1-based) of each row, as the rejects table gives it.
-        let records: Vec<u32> = (0..n).map(|i| f.record(i) as u32).collect();
-        df.with_column(Column::new(ROW_IDX.into(), records))?;
-        append(&mut accepted, kept_rows(&df, &keep)?)?;
+        how.parse_blocks((fi, f), mapping, &mut parsed, rejects)?;
     }
+    let Parsed { accepted, raws, mut report, attributes: mut attr_reports } = parsed;
     let mut table = match accepted {
         Some(df) => df,
         None => empty_table(source, &attr_kinds)?,
@@ -857,7 +950,7 @@ fn process_source(
     if kind == SourceKind::Events && source.column(events::EVENT_ID).is_none() {
         table = with_derived_event_ids(table)?;
     }
-    let table = dedupe(table, source, &files, &masked, rejects, &mut report)?;
+    let table = dedupe(table, source, (&files, &raws), repeated.as_ref(), &masked, rejects, &mut report)?;
     // The files' text is not needed past this point: freed before the typed table is sorted.
     drop(files);
     accounted(&mut report, table.height())?;
@@ -868,8 +961,27 @@ fn process_source(
     }
     let id = kind.id_field();
     // Ids are unique here, so the order is total.
-    let table = frame::sorted_by_time(table.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT]), tf, id)?;
+    // The table with the ingest-internal columns is moved into the block and freed there, so
+    // that `one_chunk` frees each column as it copies it.
+    let table = {
+        let with_internal = table;
+        with_internal.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT])
+    };
+    // In order and in one chunk (as the Parquet writer's row groups expect), a few columns at a
+    // time: never a sorted copy of the whole table beside it.
+    let table = match frame::time_order(&table, tf, id)? {
+        Some(order) => frame::take_owned(table, &order)?,
+        None => one_chunk(table)?,
+    };
     Ok(SourceResult { table, report, attributes: attr_reports })
+}
+
+/// `df` with each column in one chunk, a column at a time: the parsed blocks' chunks of a column
+/// are freed once it is copied.
+fn one_chunk(df: DataFrame) -> Result<DataFrame> {
+    let height = df.height();
+    let columns: Vec<Column> = df.into_columns().into_iter().map(|c| c.rechunk()).collect();
+    Ok(DataFrame::new(height, columns)?)
 }
 
 /// Warns of the files of a source that are empty (0 bytes): no `what` is read from them.
@@ -956,7 +1068,7 @@ fn process_table(
             }));
             columns.push(parsed);
         }
-        let keep = reject_rows(f, issues, &masked, rejects, &mut report);
+        let keep = reject_rows((f, &f.frame, 0), issues, &masked, rejects, &mut report);
         let df = DataFrame::new_infer_height(columns)?;
         append(&mut parts, kept_rows(&df, &keep)?)?;
     }
@@ -1006,22 +1118,27 @@ fn with_derived_event_ids(mut df: DataFrame) -> Result<DataFrame> {
 fn dedupe(
     df: DataFrame,
     source: &Source,
-    files: &[RawFile],
+    (files, raws): (&[RawFile], &RawRows),
+    repeated: Option<&HashSet<u64>>,
     masked: &HashSet<&str>,
     rejects: &mut Rejects,
     report: &mut SourceReport,
 ) -> Result<DataFrame> {
     let id_name = source.kind.id_field();
     let id_column = df.column(id_name)?.str()?.clone();
+    if id_column.null_count() > 0 {
+        return Err(IngestError::Internal(format!("{id_name} is empty in rows that were not rejected")));
+    }
+    // No id is repeated in the files (the usual export): nothing to look for.
+    if repeated.is_some_and(HashSet::is_empty) {
+        return Ok(df);
+    }
     // As vectors: indexing a column of many chunks (a chunk per file) walks the chunks.
     let ids: Vec<Option<&str>> = id_column.iter().collect();
     let upd: Vec<Option<i64>> = df.column(UPDATED_AT)?.datetime()?.physical().iter().collect();
     let fidx: Vec<u32> = df.column(FILE_IDX)?.u32()?.iter().map(|v| v.unwrap_or(0)).collect();
     let ridx: Vec<u32> = df.column(ROW_IDX)?.u32()?.iter().map(|v| v.unwrap_or(0)).collect();
     let key = |i: usize| (upd[i], fidx[i], ridx[i]);
-    if id_column.null_count() > 0 {
-        return Err(IngestError::Internal(format!("{id_name} is empty in rows that were not rejected")));
-    }
     let mut winner: HashMap<&str, usize> = HashMap::with_capacity(df.height());
     for (i, id) in ids.iter().enumerate() {
         let Some(id) = *id else { continue };
@@ -1053,7 +1170,15 @@ fn dedupe(
         };
         let why = if upd[w].is_some() && upd[w] != upd[i] { "newer update time" } else { "later in the export" };
         let record = u64::from(ridx[i]);
-        let row = this.row_of(record).ok_or_else(|| IngestError::Internal("duplicate of an unknown record".into()))?;
+        // Kept as the file's text was freed, or from the text the file kept.
+        let raw = match raws.get(&(fidx[i], ridx[i])) {
+            Some(raw) => raw.clone(),
+            None => raw_json(
+                &this.frame,
+                this.row_of(record).ok_or_else(|| IngestError::Internal("duplicate of an unknown record".into()))?,
+                masked,
+            ),
+        };
         rejects.add(
             report,
             RejectRow {
@@ -1066,7 +1191,7 @@ fn dedupe(
                     kept.path.display(),
                     ridx[w]
                 ),
-                raw: raw_json(&this.frame, row, masked),
+                raw,
             },
         );
     }
@@ -1165,13 +1290,15 @@ fn rejected_share_warning(r: &SourceReport) -> Option<String> {
         .then(|| format!("{}: {:.1}% of rows rejected; check the mapping and rejects.parquet", r.source, share * 100.0))
 }
 
-/// Runs ingest on frames already read: the stage's logic, free of file I/O.
-pub fn run(config: &Config, inputs: RawSources, ctx: &RunContext) -> Result<IngestOutputs> {
+/// Runs ingest on the sources `sources` gives, one source at a time: the stage's logic, free of
+/// file I/O when they are frames already read ([`crate::RawSources`]). Each source's text is freed once
+/// its table is made, before the next source is asked for.
+pub fn run(config: &Config, mut sources: impl Sources, ctx: &RunContext) -> Result<IngestOutputs> {
+    let mut watch = Stopwatch::new();
     let run_start = ctx.run_date.start_micros(config.project.timezone);
     let mut rejects = Rejects::default();
     let mut warnings = Vec::new();
-    // Each source's text is freed once its table is made (the leads' before the deals are parsed).
-    let RawSources { leads, deals, events, tables: table_files } = inputs;
+    let leads = sources.leads()?;
     let lead_rows: u64 = leads.iter().map(RawFile::records_read).sum();
     if lead_rows == 0 {
         let files = leads.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>();
@@ -1189,6 +1316,8 @@ pub fn run(config: &Config, inputs: RawSources, ctx: &RunContext) -> Result<Inge
     let leads =
         process_source(config, &config.sources.leads, leads, run_start, keep_leads, &mut rejects, &mut warnings)?;
     reject_gate(config.sources.leads.max_reject_rate, &leads.report, &rejects)?;
+    // With the reading of the leads, unless they were read before (the stage's read step).
+    watch.lap("parse leads");
     if leads.report.accepted == 0 {
         return Err(IngestError::NoUsableLeads {
             read: leads.report.read,
@@ -1204,9 +1333,18 @@ pub fn run(config: &Config, inputs: RawSources, ctx: &RunContext) -> Result<Inge
             Keep::Users(&users)
         }
     };
+    let users_read = match keep_users {
+        Keep::Users(users) => Some(users),
+        _ => None,
+    };
+    let deals = sources.deals(users_read)?;
+    watch.lap("read deals");
     let deals =
         process_source(config, &config.sources.deals, deals, run_start, keep_users, &mut rejects, &mut warnings)?;
     reject_gate(config.sources.deals.max_reject_rate, &deals.report, &rejects)?;
+    watch.lap("parse deals");
+    let events = sources.events(users_read)?;
+    watch.lap("read events");
     let events = match (&config.sources.events, events) {
         (Some(src), Some(files)) => {
             let events = process_source(config, src, files, run_start, keep_users, &mut rejects, &mut warnings)?;
@@ -1215,6 +1353,8 @@ pub fn run(config: &Config, inputs: RawSources, ctx: &RunContext) -> Result<Inge
         }
         _ => None,
     };
+    watch.lap("parse events");
+    let table_files = sources.tables()?;
     let events_table = match &events {
         Some(e) => e.table.clone(),
         None => no_events()?,
@@ -1280,5 +1420,10 @@ pub fn run(config: &Config, inputs: RawSources, ctx: &RunContext) -> Result<Inge
         identities,
         tables,
         report,
+        timings: {
+            watch.lap("tables and digests");
+            watch.into_timings()
+        },
+        inputs: Vec::new(),
     })
 }

@@ -39,26 +39,28 @@ mod read;
 mod report;
 
 use leadscore_core::artifact;
-use leadscore_core::layout::{Manifest, StageWriter};
+use leadscore_core::layout::{InputFile, Manifest, StageWriter, Timing};
 use leadscore_core::{Config, Outputs, RunContext, RunLayout, Stage, StageRun};
 
 pub use attributes::{CATEGORICAL_MAX_DISTINCT, INFER_SAMPLE, MIN_PARSED_SHARE};
 pub use error::{IngestError, Result};
 pub use ingest::{IngestOutputs, run};
 pub use read::{
-    Input, RawFile, RawSources, RecordNumbers, RowFilter, UnreadableRecord, file_format, query_digest, read_file,
-    read_file_filtered, read_sources, read_sources_in, resolve_files, source_files,
+    Input, RawFile, RawSources, RecordNumbers, RowFilter, SourceReader, Sources, UnreadableRecord, file_format,
+    query_digest, read_file, read_file_filtered, read_sources, read_sources_in, resolve_files, source_files,
 };
 pub use report::{AttributeReport, FileReport, IngestReport, SourceReport};
 
-/// Reads the configured sources, runs ingest and writes its outputs and manifest for the run.
+/// Runs ingest on the configured sources, read one source at a time ([`SourceReader`]: the leads
+/// first, the deals and events once the leads are parsed), and writes its outputs and manifest
+/// for the run.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(IngestReport, Manifest)> {
-    let read = |stage: &mut StageRun| {
-        let (sources, inputs) = read_sources_in(config, Some(ctx.run_date), ctx.scope)?;
-        stage.source_files(inputs);
-        Ok(sources)
-    };
-    StageRun::execute((Stage::Ingest, "parse"), layout, ctx, read, |sources| run(config, sources, ctx))
+    let read = |_: &mut StageRun| SourceReader::new(config, Some(ctx.run_date), ctx.scope).with_leads();
+    StageRun::execute((Stage::Ingest, "parse"), layout, ctx, read, |mut sources| {
+        let mut out = run(config, &mut sources, ctx)?;
+        out.inputs = sources.into_inputs();
+        Ok(out)
+    })
 }
 
 impl Outputs for IngestOutputs {
@@ -73,5 +75,11 @@ impl Outputs for IngestOutputs {
             w.write_member(&artifact::SOURCE_TABLES, name, table)?;
         }
         Ok(self.report)
+    }
+    fn take_timings(&mut self) -> Vec<Timing> {
+        std::mem::take(&mut self.timings)
+    }
+    fn take_source_files(&mut self) -> Vec<InputFile> {
+        std::mem::take(&mut self.inputs)
     }
 }

@@ -25,6 +25,12 @@ pub trait Outputs {
     fn take_timings(&mut self) -> Vec<Timing> {
         Vec::new()
     }
+    /// The source files `run` read itself, outside the run folder (ingest's CRM exports, read as
+    /// it reaches each source), in the order read: the manifest records them after the inputs
+    /// `read` read.
+    fn take_source_files(&mut self) -> Vec<InputFile> {
+        Vec::new()
+    }
 }
 
 /// One run of one stage, from reading its inputs to committing its outputs.
@@ -60,6 +66,7 @@ impl<'a> StageRun<'a> {
         let inputs = read(&mut this)?;
         this.watch.lap("read");
         let mut out = run(inputs)?;
+        this.read.extend(out.take_source_files());
         match out.take_timings() {
             t if t.is_empty() => this.watch.lap(step),
             t => this.watch.record(t),
@@ -272,11 +279,6 @@ impl<'a> StageRun<'a> {
         debug_assert_eq!(a.place, Place::Registry);
         self.read.push(InputFile::hash(path, None)?);
         Ok(())
-    }
-
-    /// Records the source files the stage read outside the run folder (ingest's CRM exports).
-    pub fn source_files(&mut self, files: Vec<InputFile>) {
-        self.read.extend(files);
     }
 
     /// Writes the outputs with `write` into a staging folder, then the manifest, and moves the

@@ -207,12 +207,34 @@ pub fn id_digest(id: &str) -> u64 {
 /// Rows per batch handed to the column builder.
 const BATCH_ROWS: usize = 8192;
 
+/// Rows per chunk of the columns read: ingest parses a file a chunk at a time and frees each
+/// chunk's text once parsed. Large enough that a chunk's views (16 bytes a cell: 4 MiB) are
+/// their own mapping, which the allocator returns to the system when freed (see
+/// `leadscore_core::memory`); smaller chunks leave the freed text in the heap of the reader's
+/// thread, where the parsers, on other threads, do not reuse it.
+const CHUNK_ROWS: usize = 1 << 18;
+
 /// Appends the rows of each batch to one builder per column (on its own thread, while the parser
-/// reads on). The fields were checked to be UTF-8 when the rows were accepted.
-fn build_columns(names: &[String], batches: std::sync::mpsc::Receiver<Batch>) -> Vec<StringChunkedBuilder> {
-    let mut builders: Vec<StringChunkedBuilder> =
-        names.iter().map(|n| StringChunkedBuilder::new(n.as_str().into(), 1024)).collect();
+/// reads on), the columns cut into chunks of [`CHUNK_ROWS`] rows, the same in every column. The
+/// fields were checked to be UTF-8 when the rows were accepted.
+fn build_columns(names: &[String], batches: std::sync::mpsc::Receiver<Batch>) -> PolarsResult<Vec<Column>> {
+    let builders = || -> Vec<StringChunkedBuilder> {
+        names.iter().map(|n| StringChunkedBuilder::new(n.as_str().into(), 1024)).collect()
+    };
+    fn finish(columns: &mut [Option<StringChunked>], chunk: Vec<StringChunkedBuilder>) -> PolarsResult<()> {
+        for (column, b) in columns.iter_mut().zip(chunk) {
+            let part = b.finish();
+            match column {
+                Some(c) => c.append_owned(part)?,
+                None => *column = Some(part),
+            }
+        }
+        Ok(())
+    }
+    let mut chunk = builders();
+    let mut columns: Vec<Option<StringChunked>> = vec![None; names.len()];
     let width = names.len().max(1);
+    let mut rows = 0;
     for batch in batches {
         // Every field is UTF-8, so the batch is: one check, then slices at the fields' ends.
         let text = std::str::from_utf8(&batch.bytes).ok();
@@ -223,15 +245,23 @@ fn build_columns(names: &[String], batches: std::sync::mpsc::Receiver<Batch>) ->
                 None => std::str::from_utf8(&batch.bytes[start..*end]).unwrap_or_default(),
             };
             start = *end;
-            let b = &mut builders[k % width];
+            let b = &mut chunk[k % width];
             if field.is_empty() {
                 b.append_null();
             } else {
                 b.append_value(field);
             }
         }
+        rows += batch.ends.len() / width;
+        if rows >= CHUNK_ROWS {
+            finish(&mut columns, std::mem::replace(&mut chunk, builders()))?;
+            rows = 0;
+        }
     }
-    builders
+    if rows > 0 || columns.iter().any(Option::is_none) {
+        finish(&mut columns, chunk)?;
+    }
+    Ok(columns.into_iter().flatten().map(IntoColumn::into_column).collect())
 }
 
 impl Collector<'_> {
@@ -447,13 +477,12 @@ pub(crate) fn read_filtered(
             parse_records(&mut rdr, &mut rec, &mut c, io, offset, delimiter, csv_error).and_then(|()| c.flush());
         let Collector { numbers, unreadable, rows, record, to_builder, left_out, left_ids, .. } = c;
         drop(to_builder);
-        let builders = builder.join().map_err(|_| IngestError::Internal("the column builder panicked".into()))?;
+        let columns = builder.join().map_err(|_| IngestError::Internal("the column builder panicked".into()))?;
         parsed?;
         if u32::try_from(record).is_err() {
             return Err(IngestError::TooManyRecords { path: path.to_path_buf() });
         }
-        let columns: Vec<Column> = builders.into_iter().map(|b| b.finish().into_column()).collect();
-        let frame = DataFrame::new(rows as usize, columns)?;
+        let frame = DataFrame::new(rows as usize, columns?)?;
         Ok((RawFile { path: path.to_path_buf(), frame, records: numbers, unreadable, left_out }, left_ids))
     })
 }

@@ -12,6 +12,7 @@ mod json_lines;
 mod partitions;
 mod postgres;
 
+pub(crate) use delimited::id_digest;
 pub use delimited::{CellTest, RowFilter};
 use partitions::DayRange;
 pub use postgres::query_digest;
@@ -407,31 +408,57 @@ pub(crate) fn read_head(path: &Path, format: FileFormat, delimiter: u8, rows: us
     }
 }
 
-/// Reads every file of every configured source (or the result of its query), and records each
-/// input with its content hash. For a run, `run_date` leaves out the partitions it does not use
-/// (see [`resolve_files`]); `None` reads everything.
-pub fn read_sources(config: &Config, run_date: Option<RunDate>) -> Result<(RawSources, Vec<InputFile>)> {
-    read_sources_in(config, run_date, Scope::Full)
+/// Reads the configured sources one at a time, as ingest reaches them ([`crate::run`] through
+/// [`Sources`]): a source's text is read after the one before it was parsed and freed, so that
+/// ingest never holds the text of every source at once. Records each input with its content hash,
+/// in the order read. For a run, `run_date` leaves out the partitions it does not use (see
+/// [`resolve_files`]); `None` reads everything.
+///
+/// In a run without training ([`Scope::Scoring`]) the CSV readers leave out, as they read, the
+/// leads created before the first day the run may export and the deals and events of other users
+/// than the kept leads' (ingest leaves out the same rows of other formats after reading): the
+/// text of rows the run does not keep is never built.
+pub struct SourceReader<'c> {
+    config: &'c Config,
+    run_date: Option<RunDate>,
+    /// In a run without training, the first instant (microseconds) of the first exported day.
+    scoring_from: Option<i64>,
+    /// The inputs read so far, in the order read.
+    inputs: Vec<InputFile>,
+    /// The leads files, when read before the run asks for them ([`Self::with_leads`]).
+    leads: Option<Vec<RawFile>>,
 }
 
-/// [`read_sources`] for a run of `scope`. In a run without training ([`Scope::Scoring`]) the CSV
-/// readers leave out, as they read, the leads created before the first day the run may export
-/// and the deals and events of other users than those leads' (ingest leaves out the same rows of
-/// other formats after reading): the text of rows the run does not keep is never built.
-pub fn read_sources_in(
-    config: &Config,
-    run_date: Option<RunDate>,
-    scope: Scope,
-) -> Result<(RawSources, Vec<InputFile>)> {
-    let mut inputs = Vec::new();
-    let mut read = |source: Input<'_>, filter: Option<&RowFilter<'_>>| -> Result<Vec<RawFile>> {
+impl<'c> SourceReader<'c> {
+    /// A reader of `config`'s sources for a run of `scope` on `run_date` (or of every file).
+    pub fn new(config: &'c Config, run_date: Option<RunDate>, scope: Scope) -> Self {
+        let scoring_from = match (scope, run_date) {
+            (Scope::Scoring, Some(day)) => Some(config.first_exported_day(day).start_micros(config.project.timezone)),
+            _ => None,
+        };
+        Self { config, run_date, scoring_from, inputs: Vec::new(), leads: None }
+    }
+
+    /// Reads the leads now (a stage's read step), for [`Sources::leads`] to hand over.
+    pub fn with_leads(mut self) -> Result<Self> {
+        self.leads = Some(self.read_leads()?);
+        Ok(self)
+    }
+
+    /// The inputs read so far, with their hashes and rows, in the order read.
+    pub fn into_inputs(self) -> Vec<InputFile> {
+        self.inputs
+    }
+
+    /// Every file of `source` (or the result of its query), `filter` applied as CSV is read.
+    fn read(&mut self, source: Input<'_>, filter: Option<&RowFilter<'_>>) -> Result<Vec<RawFile>> {
         if let Some(db) = &source.location.database {
             let (file, input) = postgres::read(&source.section, db)?;
-            inputs.push(input);
+            self.inputs.push(input);
             return Ok(vec![file]);
         }
         let mut out = Vec::new();
-        for path in resolve_files(config, &source, run_date)? {
+        for path in resolve_files(self.config, &source, self.run_date)? {
             let format = file_format(&source, &path)?;
             let (delimiter, encoding) = (source.location.delimiter, source.location.encoding);
             // The manifest's content hash is taken while the file is parsed, on another core.
@@ -440,51 +467,139 @@ pub fn read_sources_in(
                 || InputFile::hash(&path, None),
             );
             let file = file?;
-            inputs.push(InputFile { rows: Some(file.records_read()), ..input? });
+            self.inputs.push(InputFile { rows: Some(file.records_read()), ..input? });
             out.push(file);
         }
         Ok(out)
-    };
-    let scoring = match (scope, run_date) {
-        (Scope::Scoring, Some(day)) => Some(config.first_exported_day(day).start_micros(config.project.timezone)),
-        _ => None,
-    };
-    let src = &config.sources.leads;
-    let tz = src.timezone.unwrap_or(config.project.timezone);
-    let created = TimestampText::new(src.timestamp_format(leads::CREATED_AT), tz);
-    let keep_created = scoring.map(|from| {
-        move |cell: Option<&str>| -> bool {
-            let Some(t) = cell else { return true };
-            // What cannot be read is kept, and rejected as in any run.
-            match created.parse(t).and_then(in_range) {
-                Ok(at) => at >= from,
-                Err(_) => true,
+    }
+
+    /// The files of a source, only the rows of `users` when given (the user field has one name in
+    /// every source; its values are trimmed, as ingest reads them).
+    fn read_users(&mut self, source: &Source, users: Option<&HashSet<&str>>) -> Result<Vec<RawFile>> {
+        let keep = users.map(|users| move |cell: Option<&str>| cell.map(str::trim).is_some_and(|u| users.contains(u)));
+        let filter = keep.as_ref().zip(source.column(leads::USER_ID)).map(|(keep, column)| RowFilter {
+            column,
+            keep: keep as &CellTest<'_>,
+            id: None,
+        });
+        self.read(source.into(), filter.as_ref())
+    }
+
+    /// The leads files; in a run without training, those created from the first exported day.
+    fn read_leads(&mut self) -> Result<Vec<RawFile>> {
+        let config = self.config;
+        let src = &config.sources.leads;
+        let tz = src.timezone.unwrap_or(config.project.timezone);
+        let created = TimestampText::new(src.timestamp_format(leads::CREATED_AT), tz);
+        let keep_created = self.scoring_from.map(|from| {
+            move |cell: Option<&str>| -> bool {
+                let Some(t) = cell else { return true };
+                // What cannot be read is kept, and rejected as in any run.
+                match created.parse(t).and_then(in_range) {
+                    Ok(at) => at >= from,
+                    Err(_) => true,
+                }
             }
-        }
-    });
-    let lead_filter = match (&keep_created, src.column(leads::CREATED_AT)) {
-        (Some(keep), Some(column)) => Some(RowFilter { column, keep, id: src.column(leads::LEAD_ID) }),
-        _ => None,
-    };
-    let leads = read(src.into(), lead_filter.as_ref())?;
-    // Deals and events of those leads' users: every row their labels and features can use.
-    let users = scoring.map(|_| lead_users(src, &leads)).transpose()?;
-    let keep_user =
-        users.as_ref().map(|users| move |cell: Option<&str>| cell.map(str::trim).is_some_and(|u| users.contains(u)));
-    let keep_user = keep_user.as_ref().map(|k| k as &CellTest<'_>);
-    let deals = read((&config.sources.deals).into(), user_filter(keep_user, &config.sources.deals).as_ref())?;
-    let events = match &config.sources.events {
-        Some(e) => Some(read(e.into(), user_filter(keep_user, e).as_ref())?),
-        None => None,
-    };
-    let tables = config.sources.tables.iter().map(|t| read(t.into(), None)).collect::<Result<_>>()?;
-    Ok((RawSources { leads, deals, events, tables }, inputs))
+        });
+        let filter = match (&keep_created, src.column(leads::CREATED_AT)) {
+            (Some(keep), Some(column)) => Some(RowFilter { column, keep, id: src.column(leads::LEAD_ID) }),
+            _ => None,
+        };
+        self.read(src.into(), filter.as_ref())
+    }
 }
 
-/// The filter keeping the rows of `source` whose user `keep` keeps, if any (the user field has one
-/// name in every source).
-fn user_filter<'a>(keep: Option<&'a CellTest<'a>>, source: &'a Source) -> Option<RowFilter<'a>> {
-    Some(RowFilter { column: source.column(leads::USER_ID)?, keep: keep?, id: None })
+/// Where [`crate::run`] gets each source's files, one source at a time: frames already read
+/// ([`RawSources`]), or files read as the run reaches them ([`SourceReader`]).
+pub trait Sources {
+    /// The leads files.
+    fn leads(&mut self) -> Result<Vec<RawFile>>;
+    /// The deals files; in a run without training `users` are the kept leads' users, and a
+    /// reader may leave out the other users' rows (ingest leaves them out in any case).
+    fn deals(&mut self, users: Option<&HashSet<&str>>) -> Result<Vec<RawFile>>;
+    /// The events files, when an events source is configured; `users` as for [`Self::deals`].
+    fn events(&mut self, users: Option<&HashSet<&str>>) -> Result<Option<Vec<RawFile>>>;
+    /// The files of each `[sources.tables]` table, in the config's order.
+    fn tables(&mut self) -> Result<Vec<Vec<RawFile>>>;
+}
+
+impl<S: Sources + ?Sized> Sources for &mut S {
+    fn leads(&mut self) -> Result<Vec<RawFile>> {
+        (**self).leads()
+    }
+    fn deals(&mut self, users: Option<&HashSet<&str>>) -> Result<Vec<RawFile>> {
+        (**self).deals(users)
+    }
+    fn events(&mut self, users: Option<&HashSet<&str>>) -> Result<Option<Vec<RawFile>>> {
+        (**self).events(users)
+    }
+    fn tables(&mut self) -> Result<Vec<Vec<RawFile>>> {
+        (**self).tables()
+    }
+}
+
+impl Sources for RawSources {
+    fn leads(&mut self) -> Result<Vec<RawFile>> {
+        Ok(std::mem::take(&mut self.leads))
+    }
+    fn deals(&mut self, _: Option<&HashSet<&str>>) -> Result<Vec<RawFile>> {
+        Ok(std::mem::take(&mut self.deals))
+    }
+    fn events(&mut self, _: Option<&HashSet<&str>>) -> Result<Option<Vec<RawFile>>> {
+        Ok(self.events.take())
+    }
+    fn tables(&mut self) -> Result<Vec<Vec<RawFile>>> {
+        Ok(std::mem::take(&mut self.tables))
+    }
+}
+
+impl Sources for SourceReader<'_> {
+    fn leads(&mut self) -> Result<Vec<RawFile>> {
+        match self.leads.take() {
+            Some(leads) => Ok(leads),
+            None => self.read_leads(),
+        }
+    }
+
+    fn deals(&mut self, users: Option<&HashSet<&str>>) -> Result<Vec<RawFile>> {
+        let config = self.config;
+        self.read_users(&config.sources.deals, users)
+    }
+
+    fn events(&mut self, users: Option<&HashSet<&str>>) -> Result<Option<Vec<RawFile>>> {
+        let config = self.config;
+        let Some(src) = &config.sources.events else { return Ok(None) };
+        self.read_users(src, users).map(Some)
+    }
+
+    fn tables(&mut self) -> Result<Vec<Vec<RawFile>>> {
+        let config = self.config;
+        config.sources.tables.iter().map(|t| self.read(t.into(), None)).collect()
+    }
+}
+
+/// Reads every file of every configured source (or the result of its query), and records each
+/// input with its content hash. For a run, `run_date` leaves out the partitions it does not use
+/// (see [`resolve_files`]); `None` reads everything.
+pub fn read_sources(config: &Config, run_date: Option<RunDate>) -> Result<(RawSources, Vec<InputFile>)> {
+    read_sources_in(config, run_date, Scope::Full)
+}
+
+/// [`read_sources`] for a run of `scope` ([`SourceReader`]): every source read at once, the deals
+/// and events of a run without training those of the users of the leads read.
+pub fn read_sources_in(
+    config: &Config,
+    run_date: Option<RunDate>,
+    scope: Scope,
+) -> Result<(RawSources, Vec<InputFile>)> {
+    let mut reader = SourceReader::new(config, run_date, scope);
+    let leads = reader.leads()?;
+    let users = reader.scoring_from.map(|_| lead_users(&config.sources.leads, &leads)).transpose()?;
+    let users: Option<HashSet<&str>> = users.as_ref().map(|u| u.iter().map(String::as_str).collect());
+    let deals = reader.deals(users.as_ref())?;
+    let events = reader.events(users.as_ref())?;
+    let tables = reader.tables()?;
+    Ok((RawSources { leads, deals, events, tables }, reader.into_inputs()))
 }
 
 /// The users of the leads read (trimmed, as ingest reads them).

@@ -511,3 +511,47 @@ fn an_empty_mapped_event_id_is_a_missing_id_not_a_duplicate_of_itself() {
     assert_eq!(events.rejected_by_reason.get("missing_id"), Some(&1), "{events:?}");
     assert_eq!(events.rejected_by_reason.get("duplicate_id"), None, "{events:?}");
 }
+
+/// `df` as two chunks, split before row `at` (as the CSV reader cuts a long file).
+fn in_two_chunks(df: &DataFrame, at: usize) -> DataFrame {
+    let mut chunks = df.slice(0, at);
+    chunks.vstack_mut(&df.slice(at as i64, df.height() - at)).unwrap();
+    assert_eq!(chunks.column("user").unwrap().as_materialized_series().n_chunks(), 2);
+    chunks
+}
+
+#[test]
+fn a_file_parsed_a_chunk_at_a_time_gives_what_it_gives_whole() {
+    // Lead `a` has an older version in the first chunk and its newest in the second; the second
+    // holds a creation time that cannot be read and a row without an id. The two repeated events
+    // (their ids derived from their content) fall in different chunks.
+    let ids = [Some("a"), Some("b"), Some("c"), Some("a"), Some("d"), None];
+    let created = ["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04", "not a date", "2026-01-05"].map(Some);
+    let updated = [Some("2026-01-01"), None, None, Some("2026-01-10"), None, None];
+    let leads = leads_frame(&ids, &created, &updated);
+    let whole = run(&config(), sources(leads.clone()), &ctx()).unwrap();
+    let mut chunked = sources(in_two_chunks(&leads, 3));
+    chunked.events = Some(vec![file("events.csv", in_two_chunks(&events_frame(), 1))]);
+    let chunked = run(&config(), chunked, &ctx()).unwrap();
+    for (a, b) in [
+        (&whole.leads, &chunked.leads),
+        (&whole.events, &chunked.events),
+        (&whole.rejects, &chunked.rejects),
+        (&whole.identities, &chunked.identities),
+    ] {
+        assert!(a.equals_missing(b), "{a} {b}");
+    }
+    assert_eq!(whole.report.summary(), chunked.report.summary());
+    // The rejected older version of `a` keeps its raw values, though its chunk's text was freed
+    // before de-duplication.
+    let rejects = &chunked.rejects;
+    let reasons: Vec<Option<&str>> = rejects.column("reason").unwrap().str().unwrap().iter().collect();
+    let rows: Vec<Option<u64>> = rejects.column("row").unwrap().u64().unwrap().iter().collect();
+    let at =
+        |reason: &str, row: u64| reasons.iter().zip(&rows).position(|(r, k)| *r == Some(reason) && *k == Some(row));
+    let duplicate = at("duplicate_id", 1).unwrap_or_else(|| panic!("{rejects}"));
+    let raw = rejects.column("raw").unwrap().str().unwrap().get(duplicate).unwrap_or_default().to_string();
+    assert!(raw.contains(r#""id":"a""#) && raw.contains(r#""created":"2026-01-01""#), "{raw}");
+    assert!(at("unparsable_timestamp", 5).is_some() && at("missing_id", 6).is_some(), "{rejects}");
+    assert_eq!(chunked.events.height(), 2, "the repeated event is rejected as a duplicate");
+}

@@ -2,8 +2,10 @@
 //! whole history that the scoring days read, every other row is counted as left out, and CSV
 //! (left out as read) and JSON Lines (left out after reading) agree.
 
+use std::collections::HashSet;
+
 use leadscore_core::{Config, RunContext, Scope};
-use leadscore_ingest::{IngestOutputs, read_sources_in, run};
+use leadscore_ingest::{IngestError, IngestOutputs, RawFile, SourceReader, Sources, read_sources_in, run};
 use polars::prelude::*;
 
 use super::ctx;
@@ -166,4 +168,89 @@ fn the_csv_reader_leaves_rows_out_as_it_reads_unless_a_kept_id_has_an_older_vers
     // With it, the file is read whole again, so that de-duplication sees both versions.
     let (_, read) = ingest_leads("csv", Scope::Scoring, &LEADS);
     assert_eq!(read, 7);
+}
+
+/// A [`SourceReader`] that records what the run asked it for, in order.
+struct Recording<'c> {
+    reader: SourceReader<'c>,
+    asked: Vec<String>,
+}
+
+impl Recording<'_> {
+    fn note(&mut self, source: &str, users: Option<&HashSet<&str>>) {
+        let mut users: Vec<&str> = users.map(|u| u.iter().copied().collect()).unwrap_or_default();
+        users.sort_unstable();
+        self.asked.push(format!("{source} {users:?}"));
+    }
+}
+
+impl Sources for Recording<'_> {
+    fn leads(&mut self) -> leadscore_ingest::Result<Vec<RawFile>> {
+        self.note("leads", None);
+        self.reader.leads()
+    }
+    fn deals(&mut self, users: Option<&HashSet<&str>>) -> leadscore_ingest::Result<Vec<RawFile>> {
+        self.note("deals", users);
+        self.reader.deals(users)
+    }
+    fn events(&mut self, users: Option<&HashSet<&str>>) -> leadscore_ingest::Result<Option<Vec<RawFile>>> {
+        self.note("events", users);
+        self.reader.events(users)
+    }
+    fn tables(&mut self) -> leadscore_ingest::Result<Vec<Vec<RawFile>>> {
+        self.note("tables", None);
+        self.reader.tables()
+    }
+}
+
+#[test]
+fn ingest_reads_each_source_once_the_one_before_is_parsed_with_the_same_outputs() {
+    for scope in [Scope::Full, Scope::Scoring] {
+        for format in ["csv", "jsonl"] {
+            let dir = tempfile::tempdir().unwrap();
+            write(dir.path(), format, &LEADS);
+            let cfg = config(dir.path(), format);
+            let ctx = RunContext { run_date: "2026-03-01".parse().unwrap(), scope, ..ctx() };
+            let (sources, inputs) = read_sources_in(&cfg, Some(ctx.run_date), scope).unwrap();
+            let at_once = run(&cfg, sources, &ctx).unwrap_or_else(|e| panic!("{e}"));
+            let mut one_by_one =
+                Recording { reader: SourceReader::new(&cfg, Some(ctx.run_date), scope), asked: vec![] };
+            let out = run(&cfg, &mut one_by_one, &ctx).unwrap_or_else(|e| panic!("{e}"));
+            for (a, b) in [
+                (&at_once.leads, &out.leads),
+                (&at_once.deals, &out.deals),
+                (&at_once.events, &out.events),
+                (&at_once.rejects, &out.rejects),
+                (&at_once.identities, &out.identities),
+            ] {
+                assert!(a.equals_missing(b), "{format} {scope:?}: {a} {b}");
+            }
+            assert_eq!(accounting(&at_once), accounting(&out), "{format} {scope:?}");
+            assert_eq!(at_once.report.summary(), out.report.summary());
+            // The manifest's inputs: every file, in the order read, with its hash and records.
+            let Recording { reader, asked } = one_by_one;
+            assert_eq!(reader.into_inputs(), inputs, "{format} {scope:?}");
+            // The deals and events of a run without training are those of the kept leads' users,
+            // asked for once those leads are parsed.
+            let users = if scope == Scope::Scoring { r#"["u2", "u5", "u6"]"# } else { "[]" };
+            let expected =
+                ["leads []".to_string(), format!("deals {users}"), format!("events {users}"), "tables []".into()];
+            assert_eq!(asked, expected, "{format} {scope:?}");
+        }
+    }
+}
+
+#[test]
+fn a_run_whose_leads_are_unusable_never_reads_the_deals() {
+    let dir = tempfile::tempdir().unwrap();
+    let leads: Vec<Lead> =
+        LEADS.iter().map(|&(id, _, updated, user, size)| (id, "not a date", updated, user, size)).collect();
+    write(dir.path(), "csv", &leads);
+    let cfg = config(dir.path(), "csv");
+    let ctx = RunContext { run_date: "2026-03-01".parse().unwrap(), ..ctx() };
+    let mut sources = Recording { reader: SourceReader::new(&cfg, Some(ctx.run_date), ctx.scope), asked: vec![] };
+    let err = run(&cfg, &mut sources, &ctx).map(|_| ()).expect_err("no usable leads");
+    assert!(matches!(err, IngestError::NoUsableLeads { .. }), "{err}");
+    assert_eq!(sources.asked, ["leads []"]);
+    assert_eq!(sources.reader.into_inputs().len(), 1, "only the leads file was read");
 }
