@@ -849,7 +849,7 @@ struct Parsed {
 }
 
 impl SourceParse<'_> {
-    /// Parses file `fi` a block at a time (a chunk of its columns: 65,536 rows of a CSV
+    /// Parses file `fi` a block at a time (a chunk of its columns: 1,048,576 rows of a CSV
     /// file), rejecting the rows with problems and adding the others to `parsed`. Unless the
     /// source's repeated ids are unknown, the blocks are taken out of the file and each block's
     /// text is freed once parsed: ingest holds the typed table and one block's text beside the
