@@ -960,15 +960,15 @@ fn process_source(
         a.filled = (table.height() - table.column(&a.name)?.null_count()) as u64;
     }
     let id = kind.id_field();
-    // Ids are unique here, so the order is total.
-    // The table with the ingest-internal columns is moved into the block and freed there, so
-    // that `one_chunk` frees each column as it copies it.
+    // The table with the ingest-internal columns is moved into the block and freed there, so that
+    // each column below is freed once copied.
     let table = {
         let with_internal = table;
         with_internal.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT])
     };
-    // In order and in one chunk (as the Parquet writer's row groups expect), a few columns at a
-    // time: never a sorted copy of the whole table beside it.
+    // In order (ids are unique here, so the order is total) and in one chunk (as the Parquet
+    // writer's row groups expect), a few columns at a time: never a sorted copy of the whole
+    // table beside it.
     let table = match frame::time_order(&table, tf, id)? {
         Some(order) => frame::take_owned(table, &order)?,
         None => one_chunk(table)?,
@@ -1291,8 +1291,8 @@ fn rejected_share_warning(r: &SourceReport) -> Option<String> {
 }
 
 /// Runs ingest on the sources `sources` gives, one source at a time: the stage's logic, free of
-/// file I/O when they are frames already read ([`crate::RawSources`]). Each source's text is freed once
-/// its table is made, before the next source is asked for.
+/// file I/O when they are frames already read ([`crate::RawSources`]). Each source's text is
+/// freed once its table is made, before the next source is asked for.
 pub fn run(config: &Config, mut sources: impl Sources, ctx: &RunContext) -> Result<IngestOutputs> {
     let mut watch = Stopwatch::new();
     let run_start = ctx.run_date.start_micros(config.project.timezone);
