@@ -24,6 +24,19 @@ pub fn sorted_by_time(df: DataFrame, time: &str, id: &str) -> PolarsResult<DataF
     df.sort([time, id], SortMultipleOptions::default().with_maintain_order(true))
 }
 
+/// [`sorted_by_time`] in one chunk, for a table of many chunks (parsed in blocks) that the caller
+/// gives up: gathered when out of order ([`take_owned`]), otherwise each column put in one chunk,
+/// a few columns at a time, each of `df`'s columns dropped once copied: never a copy of the whole
+/// table beside it.
+pub fn sorted_by_time_owned(df: DataFrame, time: &str, id: &str) -> PolarsResult<DataFrame> {
+    if let Some(order) = time_order(&df, time, id)? {
+        return take_owned(df, &order);
+    }
+    let height = df.height();
+    let columns: Vec<Column> = df.into_columns().into_iter().map(|c| c.rechunk()).collect();
+    DataFrame::new(height, columns)
+}
+
 /// The rows of `df` in the order [`sorted_by_time`] puts them in, as row numbers (to order other
 /// tables whose rows are those of `df`); `None` when `df` is in that order already.
 pub fn time_order(df: &DataFrame, time: &str, id: &str) -> PolarsResult<Option<IdxCa>> {

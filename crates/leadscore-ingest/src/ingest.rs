@@ -868,7 +868,6 @@ impl SourceParse<'_> {
         let blocks: Vec<DataFrame> = frame.split_chunks().collect();
         drop(frame);
         let f = &*f;
-        let id_column = mapping.iter().find(|(spec, _)| spec.name == self.source.kind.id_field()).map(|(_, c)| *c);
         let mut first = 0;
         for block in blocks {
             let n = block.height();
@@ -886,15 +885,15 @@ impl SourceParse<'_> {
             }
             // The record number (1-based) of each row, as the rejects table gives it.
             let records: Vec<u32> = (first..first + n).map(|i| f.record(i) as u32).collect();
-            if let (Some(repeated), Some(column)) = (self.repeated, id_column) {
-                let ids = parse::text(block.column(column)?)?;
-                for (i, id) in ids.iter().enumerate() {
+            let mut df = DataFrame::new_infer_height(p.columns)?;
+            if let Some(repeated) = self.repeated {
+                // The parsed ids, as `repeated_ids` digested them.
+                for (i, id) in df.column(self.source.kind.id_field())?.str()?.iter().enumerate() {
                     if keep[i] && id.is_some_and(|id| repeated.contains(&id_digest(id))) {
                         parsed.raws.insert((fi as u32, records[i]), raw_json(&block, i, self.masked));
                     }
                 }
             }
-            let mut df = DataFrame::new_infer_height(p.columns)?;
             df.with_column(Column::new(FILE_IDX.into(), vec![fi as u32; n]))?;
             df.with_column(Column::new(ROW_IDX.into(), records))?;
             append(&mut parsed.accepted, kept_rows(&df, &keep)?)?;
@@ -966,22 +965,10 @@ fn process_source(
         let with_internal = table;
         with_internal.drop_many([FILE_IDX, ROW_IDX, UPDATED_AT])
     };
-    // In order (ids are unique here, so the order is total) and in one chunk (as the Parquet
-    // writer's row groups expect), a few columns at a time: never a sorted copy of the whole
-    // table beside it.
-    let table = match frame::time_order(&table, tf, id)? {
-        Some(order) => frame::take_owned(table, &order)?,
-        None => one_chunk(table)?,
-    };
+    // In order (ids are unique here, so the order is total) and in one chunk, as the Parquet
+    // writer's row groups expect.
+    let table = frame::sorted_by_time_owned(table, tf, id)?;
     Ok(SourceResult { table, report, attributes: attr_reports })
-}
-
-/// `df` with each column in one chunk, a column at a time: the parsed blocks' chunks of a column
-/// are freed once it is copied.
-fn one_chunk(df: DataFrame) -> Result<DataFrame> {
-    let height = df.height();
-    let columns: Vec<Column> = df.into_columns().into_iter().map(|c| c.rechunk()).collect();
-    Ok(DataFrame::new(height, columns)?)
 }
 
 /// Warns of the files of a source that are empty (0 bytes): no `what` is read from them.
@@ -1325,25 +1312,18 @@ pub fn run(config: &Config, mut sources: impl Sources, ctx: &RunContext) -> Resu
         });
     }
     // The deals and events of the kept leads' users: a lead's labels and features use its user's.
-    let users: HashSet<&str>;
-    let keep_users = match ctx.scope {
-        Scope::Full => Keep::All,
-        Scope::Scoring => {
-            users = leads.table.column(leads::USER_ID)?.str()?.iter().flatten().collect();
-            Keep::Users(&users)
-        }
+    let users: Option<HashSet<&str>> = match ctx.scope {
+        Scope::Full => None,
+        Scope::Scoring => Some(leads.table.column(leads::USER_ID)?.str()?.iter().flatten().collect()),
     };
-    let users_read = match keep_users {
-        Keep::Users(users) => Some(users),
-        _ => None,
-    };
-    let deals = sources.deals(users_read)?;
+    let keep_users = users.as_ref().map_or(Keep::All, Keep::Users);
+    let deals = sources.deals(users.as_ref())?;
     watch.lap("read deals");
     let deals =
         process_source(config, &config.sources.deals, deals, run_start, keep_users, &mut rejects, &mut warnings)?;
     reject_gate(config.sources.deals.max_reject_rate, &deals.report, &rejects)?;
     watch.lap("parse deals");
-    let events = sources.events(users_read)?;
+    let events = sources.events(users.as_ref())?;
     watch.lap("read events");
     let events = match (&config.sources.events, events) {
         (Some(src), Some(files)) => {
