@@ -13,7 +13,8 @@
 //!    leads are derived by qualify, with the champion's recipe);
 //! 4. it fits the [`FeatureSpec`] on the training split only ([`SpecLearner`]).
 //!
-//! It reads ingest's `leads.parquet` and `events.parquet` and labels' `labels.parquet`, and writes
+//! It reads ingest's `leads.parquet` and `events.parquet` and labels' `labels.parquet` (of the
+//! events and labels, only the columns it uses: [`EVENT_COLUMNS`], [`LABEL_COLUMNS`]), and writes
 //! `features.parquet` (derived features with `split`, `converted`, `value_in_window`),
 //! `feature_spec.json`, `leakage_audit.json` and `report.json`.
 
@@ -30,7 +31,7 @@ use leadscore_core::schema::{SourceKind, events as ev, features as f, labels as 
 use leadscore_core::time::{MICROS_PER_DAY, format_micros};
 use leadscore_core::{Config, Outputs, RunContext, RunDate, RunLayout, Stage, StageRun};
 use leadscore_core::{artifact, frame};
-use leadscore_model::{AttributeRecipe, Encoding, EventRecipe, FeatureSpec, Recipe, derive};
+use leadscore_model::{AttributeRecipe, Encoding, EventRecipe, FeatureSpec, Recipe, derive_owned};
 use polars::prelude::*;
 
 pub use audit::{AuditRow, Flag};
@@ -362,6 +363,8 @@ pub fn run(config: &Config, mut inputs: FeaturesInputs, ctx: &RunContext) -> Res
     // Leakage audit on the training split against the recent leads.
     let train_only = training.slice(0, n_train);
     let audit_rows = audit::audit(&kinds, &train_only, &positive[..n_train], &recent, &config.features)?;
+    // Nothing else may share the training leads' columns: derive drops those it is done with.
+    drop((train_only, recent));
     sw.lap("audit");
     for a in audit_rows.iter().filter(|a| a.excluded) {
         tracing::warn!(attribute = %a.attribute, "leakage audit: {}", a.verdict);
@@ -377,8 +380,10 @@ pub fn run(config: &Config, mut inputs: FeaturesInputs, ctx: &RunContext) -> Res
     };
     let recipe = recipe(config, &kinds, &audit_rows, events.clone());
 
-    let (derived, catalog) = derive(&training, (events_df.height() > 0).then_some(&events_df), &recipe)?;
-    drop(events_df);
+    // features.parquet's identity, split and labels; the other columns of the leads go to derive.
+    let mut out =
+        training.select([f::LEAD_ID, f::CREATED_AT, f::SPLIT, f::CONVERTED, f::VALUE_IN_WINDOW, f::DAYS_TO_CONVERT])?;
+    let (derived, catalog) = derive_owned(training, (events_df.height() > 0).then_some(events_df), &recipe)?;
     sw.lap("derive");
 
     // Fit the spec on the training split only (the first `n_train` rows).
@@ -389,8 +394,6 @@ pub fn run(config: &Config, mut inputs: FeaturesInputs, ctx: &RunContext) -> Res
     sw.lap("fit");
 
     // features.parquet: identity, split and labels, then the features.
-    let mut out =
-        training.select([f::LEAD_ID, f::CREATED_AT, f::SPLIT, f::CONVERTED, f::VALUE_IN_WINDOW, f::DAYS_TO_CONVERT])?;
     for c in derived.columns().iter().skip(1) {
         out.with_column(c.clone())?;
     }
@@ -416,12 +419,21 @@ pub fn run(config: &Config, mut inputs: FeaturesInputs, ctx: &RunContext) -> Res
     Ok(FeaturesOutputs { features: out, spec, report, timings: sw.into_timings() })
 }
 
+/// The columns of the events features reads: what the event counts need.
+pub const EVENT_COLUMNS: [&str; 3] = [ev::USER_ID, ev::NAME, ev::AT];
+
+/// The columns of the labels features reads: what selects the training leads and what
+/// features.parquet carries.
+pub const LABEL_COLUMNS: [&str; 7] =
+    [l::LEAD_ID, l::CREATED_AT, l::MATURED, l::EXISTING_CUSTOMER, l::CONVERTED, l::VALUE_IN_WINDOW, l::DAYS_TO_CONVERT];
+
 /// Reads the inputs, builds the features and writes `features.parquet`, `feature_spec.json`,
 /// `report.json` and the manifest for the run.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(FeaturesReport, Manifest)> {
     let read = |stage: &mut StageRun| -> Result<_> {
-        let (leads, events, labels) =
-            (stage.table(&artifact::LEADS)?, stage.table(&artifact::EVENTS)?, stage.table(&artifact::LABELS)?);
+        let leads = stage.table(&artifact::LEADS)?;
+        let events = stage.table_columns(&artifact::EVENTS, &EVENT_COLUMNS)?;
+        let labels = stage.table_columns(&artifact::LABELS, &LABEL_COLUMNS)?;
         Ok(FeaturesInputs { leads, events, labels })
     };
     StageRun::execute((Stage::Features, "derive"), layout, ctx, read, |inputs| run(config, inputs, ctx))

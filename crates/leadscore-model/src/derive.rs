@@ -170,24 +170,46 @@ pub fn derive(
     events_df: Option<&DataFrame>,
     recipe: &Recipe,
 ) -> Result<(DataFrame, Vec<FeatureDef>)> {
+    derive_owned(leads_df.clone(), events_df.cloned(), recipe)
+}
+
+/// [`derive`], consuming the leads and events: once the features of the leads' own rows are
+/// built, the columns the event counts do not need are dropped (those the features share stay
+/// with them), and the events once indexed, so a caller that owns the only copy of a wide leads
+/// table does not hold it while the events are counted.
+pub fn derive_owned(
+    leads_df: DataFrame,
+    events_df: Option<DataFrame>,
+    recipe: &Recipe,
+) -> Result<(DataFrame, Vec<FeatureDef>)> {
     let tz: Tz =
         recipe.timezone.parse().map_err(|_| ModelError::Invalid(format!("unknown time zone `{}`", recipe.timezone)))?;
     let t = std::time::Instant::now();
+    let mut leads_df = leads_df;
     let created = leads_df.column(leads::CREATED_AT)?.datetime()?.physical().clone();
-    let groups: Vec<Group> =
-        [Group::Identity, Group::Created].into_iter().chain(recipe.attributes.iter().map(Group::Attribute)).collect();
-    let built = groups
-        .into_par_iter()
-        .map(|group| {
-            let mut built = Built::default();
-            match group {
-                Group::Identity => identity_features(&mut built, leads_df)?,
-                Group::Created => creation_time_features(&mut built, leads_df, tz)?,
-                Group::Attribute(a) => attribute_features(&mut built, leads_df, a, &created)?,
-            }
-            Ok(built)
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let build = |groups: Vec<Group>, leads_df: &DataFrame| {
+        groups
+            .into_par_iter()
+            .map(|group| {
+                let mut built = Built::default();
+                match group {
+                    Group::Identity => identity_features(&mut built, leads_df)?,
+                    Group::Created => creation_time_features(&mut built, leads_df, tz)?,
+                    Group::Attribute(a) => attribute_features(&mut built, leads_df, a, &created)?,
+                }
+                Ok(built)
+            })
+            .collect::<Result<Vec<_>>>()
+    };
+    let mut built = build(vec![Group::Identity, Group::Created], &leads_df)?;
+    // The canonical fields only the identity features read are dropped before the attributes'
+    // features are built (unless an attribute is one of them).
+    for c in IDENTITY_FIELDS {
+        if !recipe.attributes.iter().any(|a| a.name == c) {
+            leads_df.drop_in_place(c).ok();
+        }
+    }
+    built.extend(build(recipe.attributes.iter().map(Group::Attribute).collect(), &leads_df)?);
     let mut columns = vec![leads_df.column(leads::LEAD_ID)?.clone()];
     let mut catalog = Vec::new();
     for b in built {
@@ -199,7 +221,10 @@ pub fn derive(
 
     // Events strictly before creation.
     if let Some(er) = &recipe.events {
-        for f in event_counts(leads_df, events_df, er)? {
+        let height = leads_df.height();
+        let counted = |c: &Column| [leads::USER_ID, leads::CREATED_AT].contains(&c.name().as_str());
+        let users = DataFrame::new(height, leads_df.into_columns().into_iter().filter(counted).collect())?;
+        for f in event_counts(&users, events_df, er)? {
             catalog.push(FeatureDef {
                 name: f.name.clone(),
                 kind: FeatureKind::Numeric,
@@ -242,6 +267,17 @@ impl Built {
 fn flag(b: bool) -> Option<f64> {
     Some(if b { 1.0 } else { 0.0 })
 }
+
+/// The canonical fields [`identity_features`] reads, and nothing else does.
+const IDENTITY_FIELDS: [&str; 7] = [
+    leads::EMAIL_CLASS,
+    leads::EMAIL_DOMAIN,
+    leads::PHONE_COUNTRY,
+    leads::GCLID,
+    leads::FBCLID,
+    leads::META_LEAD_ID,
+    leads::CLIENT_ID,
+];
 
 /// Features of the canonical fields: ingest derived the e-mail's class and domain and the phone's
 /// country; the raw values never reach this stage.
@@ -516,7 +552,7 @@ impl UserEvents {
 }
 
 /// Event counts per lead in each window before creation, per-name counts, and recency.
-fn event_counts(leads_df: &DataFrame, events_df: Option<&DataFrame>, er: &EventRecipe) -> Result<Vec<NumericFeature>> {
+fn event_counts(leads_df: &DataFrame, events_df: Option<DataFrame>, er: &EventRecipe) -> Result<Vec<NumericFeature>> {
     let n = leads_df.height();
     let names = event_feature_names(er);
     // Leads without events before creation: zero counts, no recency.
@@ -545,7 +581,8 @@ fn event_counts(leads_df: &DataFrame, events_df: Option<&DataFrame>, er: &EventR
         let next = user_ids.len() as u32;
         user_ids.entry(u).or_insert(next);
     }
-    let UserEvents { rows, at, of_user } = UserEvents::index(events_df, &user_ids, er)?;
+    let UserEvents { rows, at, of_user } = UserEvents::index(&events_df, &user_ids, er)?;
+    drop(events_df);
 
     // Per lead, by binary search in its user's events: the windows end (exclusively) at creation
     // and start at most RECENCY_DAYS before it.
@@ -555,49 +592,67 @@ fn event_counts(leads_df: &DataFrame, events_df: Option<&DataFrame>, er: &EventR
     let width = names.len();
     let recency_days = RECENCY_DAYS * MICROS_PER_DAY;
     let start = |c: i64, days: u32| c - (i64::from(days) * MICROS_PER_DAY).min(recency_days);
-    let mut flat = vec![0.0; n * width];
-    flat.par_chunks_mut(width.max(1)).enumerate().for_each(|(i, out)| {
-        let (Some(u), Some(c)) = (lead_users.get(i), created.get(i)) else {
-            out[width - 1] = f64::NAN;
-            return;
-        };
-        let Some(&(from, to)) = user_ids.get(u).map(|id| &of_user[*id as usize]) else {
-            out[width - 1] = f64::NAN;
-            return;
-        };
-        let times = &at[from..to];
-        let first_at = |t: i64| times.partition_point(|a| *a < t);
-        let end = first_at(c);
-        for (slot, w) in out.iter_mut().zip(&er.windows_days) {
-            *slot = (end - first_at(start(c, *w))) as f64;
+    // Written a column at a time: a block of leads holds its part of each feature's column, so
+    // the counts are never held twice (once by lead, once by feature).
+    let mut columns: Vec<Vec<f64>> = (0..width).map(|_| vec![0.0; n]).collect();
+    let mut blocks: Vec<Vec<&mut [f64]>> = (0..n.div_ceil(COUNT_BLOCK)).map(|_| Vec::with_capacity(width)).collect();
+    for column in &mut columns {
+        for (block, part) in blocks.iter_mut().zip(column.chunks_mut(COUNT_BLOCK)) {
+            block.push(part);
         }
-        let named = &mut out[er.windows_days.len()..width - 1];
-        for r in &rows[from + first_at(start(c, er.name_window_days))..from + end] {
-            if let Some(slot) = named.get_mut(r.2 as usize) {
-                *slot += 1.0;
+    }
+    blocks.into_par_iter().enumerate().for_each(|(b, mut out)| {
+        for k in 0..out.first().map_or(0, |c| c.len()) {
+            let i = b * COUNT_BLOCK + k;
+            let (Some(u), Some(c)) = (lead_users.get(i), created.get(i)) else {
+                out[width - 1][k] = f64::NAN;
+                continue;
+            };
+            let Some(&(from, to)) = user_ids.get(u).map(|id| &of_user[*id as usize]) else {
+                out[width - 1][k] = f64::NAN;
+                continue;
+            };
+            let times = &at[from..to];
+            let first_at = |t: i64| times.partition_point(|a| *a < t);
+            let end = first_at(c);
+            for (column, w) in out.iter_mut().zip(&er.windows_days) {
+                column[k] = (end - first_at(start(c, *w))) as f64;
             }
+            let named = &mut out[er.windows_days.len()..width - 1];
+            for r in &rows[from + first_at(start(c, er.name_window_days))..from + end] {
+                if let Some(column) = named.get_mut(r.2 as usize) {
+                    column[k] += 1.0;
+                }
+            }
+            out[width - 1][k] = if end > first_at(c - recency_days) {
+                (c - times[end - 1]) as f64 / MICROS_PER_DAY as f64
+            } else {
+                f64::NAN
+            };
         }
-        out[width - 1] = if end > first_at(c - recency_days) {
-            (c - times[end - 1]) as f64 / MICROS_PER_DAY as f64
-        } else {
-            f64::NAN
-        };
     });
     Ok(names
-        .into_par_iter()
-        .enumerate()
-        .map(|(j, (name, description))| NumericFeature {
-            // NaN marks no value (only recency has none): built as polars' values, without a
-            // vector of options in between.
-            values: Float64Chunked::from_iter_options(
-                name.as_str().into(),
-                flat.iter().skip(j).step_by(width).map(|v| (!v.is_nan()).then_some(*v)),
-            ),
+        .into_iter()
+        .zip(columns)
+        .map(|((name, description), values)| NumericFeature {
+            // NaN marks no value (only recency has none): the counts are polars' values as they
+            // are; recency is copied into values with a validity mask.
+            values: if values.iter().any(|v| v.is_nan()) {
+                Float64Chunked::from_iter_options(
+                    name.as_str().into(),
+                    values.iter().map(|v| (!v.is_nan()).then_some(*v)),
+                )
+            } else {
+                Float64Chunked::from_vec(name.as_str().into(), values)
+            },
             name,
             description,
         })
         .collect())
 }
+
+/// Leads whose event counts one task writes.
+const COUNT_BLOCK: usize = 1 << 14;
 
 #[cfg(test)]
 mod tests {

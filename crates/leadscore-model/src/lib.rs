@@ -29,6 +29,6 @@ pub mod value;
 
 pub use calibrate::Calibrator;
 pub use classifier::{Classifier, ModelArtifact, ModelKind};
-pub use derive::{AttributeRecipe, EventRecipe, FeatureDef, FeatureKind, Recipe, derive};
+pub use derive::{AttributeRecipe, EventRecipe, FeatureDef, FeatureKind, Recipe, derive, derive_owned};
 pub use error::{ModelError, Result};
 pub use spec::{Design, DesignColumn, Encoding, FeatureSpec, FittedFeature};

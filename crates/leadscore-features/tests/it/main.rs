@@ -271,3 +271,62 @@ proptest! {
         }
     }
 }
+
+/// The event counts are written by blocks of leads: leads on either side of the blocks' edges
+/// (and the last) get the counts of a direct count, as in the small cases above.
+#[test]
+fn event_features_of_many_leads_equal_a_direct_count_across_blocks() {
+    let n = 40_000;
+    let users = ["u0", "u1", "u2", "u3", "u4", "u5", "u6"];
+    let created: Vec<i64> = (0..n as i64).map(|i| T0 + 400 * DAY + i * 60_000_000).collect();
+    let lead_users: Vec<&str> = (0..n).map(|i| users[i % users.len()]).collect();
+    // Each user's events every 9 hours from 20 days before the first lead to after the last.
+    let ev: Vec<(&str, &str, i64)> = (0..users.len() - 1)
+        .flat_map(|u| {
+            (0..200i64).map(move |k| (users[u], if k % 3 == 0 { "Pricing Page View" } else { "Page View" }, k))
+        })
+        .map(|(u, name, k)| (u, name, T0 + 380 * DAY + k * 9 * 3_600_000_000 + (u.len() as i64)))
+        .collect();
+    let l = leads_frame(&created, &lead_users, &vec![Some("Retail"); n], &vec![Some(5.0); n], &vec![Some("CEO"); n]);
+    let (df, _) = derive(&l, Some(&events_frame(&ev)), &recipe()).unwrap();
+    let get = |c: &str, i: usize| df.column(c).unwrap().f64().unwrap().get(i);
+    let mut checked = 0;
+    for i in [0, 1, 16_383, 16_384, 16_385, 32_767, 32_768, 39_998, n - 1].into_iter().chain((0..n).step_by(997)) {
+        let before: Vec<&(&str, &str, i64)> =
+            ev.iter().filter(|(u, _, at)| *u == lead_users[i] && *at < created[i]).collect();
+        for w in [1, 7, 30] {
+            let expected = before.iter().filter(|e| e.2 >= created[i] - w * DAY).count() as f64;
+            assert_eq!(get(&format!("events_{w}d"), i), Some(expected), "lead {i} window {w}");
+        }
+        let pricing =
+            before.iter().filter(|e| e.1 == "Pricing Page View" && e.2 >= created[i] - 30 * DAY).count() as f64;
+        assert_eq!(get("events_30d_pricing_page_view", i), Some(pricing), "lead {i}");
+        let recency = before.iter().map(|e| e.2).max().map(|at| (created[i] - at) as f64 / DAY as f64);
+        assert_eq!(get("days_since_last_event", i), recency, "lead {i}");
+        checked += 1;
+    }
+    // The last user has no events: no recency, zero counts.
+    let last_user = (0..n).rev().find(|i| lead_users[*i] == "u6").unwrap();
+    assert_eq!(get("days_since_last_event", last_user), None);
+    assert_eq!(get("events_30d", last_user), Some(0.0));
+    assert!(checked > 40);
+}
+
+/// An attribute may be one of the canonical fields the identity features read (here the e-mail
+/// domain): derive keeps it for the attribute's features.
+#[test]
+fn an_attribute_named_as_a_canonical_field_keeps_its_column() {
+    let l = leads_frame(&[T0, T0 + DAY], &["u1", "u2"], &[Some("Retail"); 2], &[Some(5.0); 2], &[Some("CEO"); 2]);
+    let mut r = recipe();
+    r.attributes.push(AttributeRecipe {
+        name: leads::EMAIL_DOMAIN.into(),
+        kind: AttributeKind::Categorical,
+        job_title: false,
+        buckets: vec![],
+    });
+    let (df, catalog) = derive(&l, None, &r).unwrap();
+    let domain = df.column(leads::EMAIL_DOMAIN).unwrap().str().unwrap();
+    assert_eq!(domain.iter().collect::<Vec<_>>(), [Some("acme.io"), Some("gmail.com")]);
+    assert_eq!(df.column("email_tld").unwrap().str().unwrap().get(1), Some("com"));
+    assert!(catalog.iter().any(|d| d.name == leads::EMAIL_DOMAIN && d.origin == "attribute email_domain"));
+}
