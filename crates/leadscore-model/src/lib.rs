@@ -31,4 +31,4 @@ pub use calibrate::Calibrator;
 pub use classifier::{Classifier, ModelArtifact, ModelKind};
 pub use derive::{AttributeRecipe, EventRecipe, FeatureDef, FeatureKind, Recipe, derive, derive_owned};
 pub use error::{ModelError, Result};
-pub use spec::{Design, DesignColumn, Encoding, FeatureSpec, FittedFeature};
+pub use spec::{Coded, CodedFeature, Design, DesignColumn, Encoding, FeatureSpec, FittedFeature};

@@ -197,12 +197,24 @@ impl FeatureSpec {
 
     /// Encodes derived features (as returned by [`crate::derive::derive`]) into a design matrix.
     /// Every feature of the spec must be a column of `df`; a missing one is an error naming it.
-    /// Features are encoded in parallel, each into its own design columns.
+    /// The features are coded ([`Self::code`]), then encoded ([`Self::design`]).
     pub fn transform(&self, df: &DataFrame, encoding: Encoding) -> Result<Design> {
-        let rows = df.height();
-        let columns = self.design_columns(encoding);
-        let inputs = self
-            .features
+        self.design(&[&self.code(df)?], None, encoding)
+    }
+
+    /// Codes the derived features of `df` against the spec, each feature in parallel: what both
+    /// encodings are built from, without the categories' text. Every feature of the spec must be
+    /// a column of `df`; a missing one is an error naming it.
+    pub fn code(&self, df: &DataFrame) -> Result<Coded> {
+        let inputs = self.columns(df)?;
+        let features = self.features.par_iter().zip(inputs).map(|(f, c)| f.code(c)).collect::<Result<_>>()?;
+        Ok(Coded { rows: df.height(), features })
+    }
+
+    /// The column of `df` of each feature of the spec, in its order; a missing one is an error
+    /// naming it.
+    pub fn columns<'a>(&self, df: &'a DataFrame) -> Result<Vec<&'a Column>> {
+        self.features
             .iter()
             .map(|f| {
                 df.column(f.name()).map_err(|_| ModelError::MissingColumn {
@@ -211,78 +223,167 @@ impl FeatureSpec {
                     available: df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
                 })
             })
-            .collect::<Result<Vec<_>>>()?;
-        let mut data = vec![0.0; rows * columns.len()];
+            .collect()
+    }
+
+    /// The design matrix of coded features ([`Self::code`]) in `encoding`: of the rows of `parts`
+    /// stacked one above the other (row `parts[0].rows` is the first of `parts[1]`), every row in
+    /// order or the rows `rows` in that order. The same values as [`Self::transform`] of those
+    /// rows. Features are encoded in parallel, each into its own design columns.
+    pub fn design(&self, parts: &[&Coded], rows: Option<&[usize]>, encoding: Encoding) -> Result<Design> {
+        let columns = self.design_columns(encoding);
+        let starts: Vec<usize> = parts
+            .iter()
+            .scan(0, |next, c| {
+                let start = *next;
+                *next += c.rows;
+                Some(start)
+            })
+            .collect();
+        let total = parts.iter().map(|c| c.rows).sum::<usize>();
+        if let Some(i) = rows.into_iter().flatten().find(|i| **i >= total) {
+            return Err(ModelError::Invalid(format!("row {i} of coded features with {total} rows")));
+        }
+        // Each picked row's part and its row there, found once for every feature.
+        let at: Option<Vec<(usize, usize)>> = rows.map(|rows| {
+            rows.iter()
+                .map(|i| {
+                    let p = starts.partition_point(|s| s <= i).saturating_sub(1);
+                    (p, i - starts[p])
+                })
+                .collect()
+        });
+        let n = rows.map_or(total, <[usize]>::len);
+        let mut data = vec![0.0; n * columns.len()];
         // Each feature's design columns are consecutive: hand each feature its part of `data`.
-        let mut parts = Vec::with_capacity(self.features.len());
+        let mut out = Vec::with_capacity(self.features.len());
         let mut rest = data.as_mut_slice();
         for f in &self.features {
             let width = columns.iter().filter(|c| c.feature == f.name()).count();
-            let (part, tail) = rest.split_at_mut(width * rows);
-            parts.push(part);
+            let (part, tail) = rest.split_at_mut(width * n);
+            out.push(part);
             rest = tail;
         }
-        self.features
-            .par_iter()
-            .zip(inputs)
-            .zip(parts)
-            .try_for_each(|((f, col), out)| encode(f, col, encoding, out))?;
-        Ok(Design { columns, rows, data })
+        self.features.par_iter().enumerate().zip(out).try_for_each(|((k, f), out)| {
+            let coded = parts
+                .iter()
+                .map(|c| {
+                    c.features.get(k).ok_or_else(|| ModelError::Invalid(format!("no coded feature `{}`", f.name())))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            encode(f, &coded, at.as_deref(), encoding, out)
+        })?;
+        Ok(Design { columns, rows: n, data })
     }
 }
 
-/// The largest standardised value the linear encoding passes on (in standard deviations):
-/// outliers beyond it are clamped, so log-odds stay finite and no single lead dominates.
-pub const MAX_STANDARDISED: f64 = 20.0;
+/// One feature's values before either encoding ([`FeatureSpec::code`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CodedFeature {
+    /// A numeric feature's values; NaN when missing or not finite.
+    Values(Vec<f64>),
+    /// A categorical feature's level index: below the kept levels' count a kept level, at it
+    /// `__other__`, one above `__missing__`.
+    Levels(Vec<u32>),
+}
 
-/// Writes one feature's design columns (column after column) into `out`.
-fn encode(f: &FittedFeature, col: &Column, encoding: Encoding, out: &mut [f64]) -> Result<()> {
-    let rows = col.len();
+/// Derived features coded against a spec ([`FeatureSpec::code`]): what both encodings are built
+/// from, a few bytes a value where the categories' text takes 16 or more.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Coded {
+    /// Rows.
+    pub rows: usize,
+    /// Each feature of the spec, in its order.
+    pub features: Vec<CodedFeature>,
+}
+
+impl FittedFeature {
+    /// Codes one column of derived values.
+    pub fn code(&self, col: &Column) -> Result<CodedFeature> {
+        Ok(match self {
+            Self::Numeric { .. } => {
+                let v = col.cast(&DataType::Float64)?;
+                CodedFeature::Values(v.f64()?.iter().map(|x| x.filter(|x| x.is_finite()).unwrap_or(f64::NAN)).collect())
+            }
+            Self::Categorical { levels, .. } => {
+                let s = col.cast(&DataType::String)?;
+                let k = levels.len() as u32;
+                let index: PlHashMap<&str, u32> =
+                    levels.iter().enumerate().map(|(i, l)| (l.as_str(), i as u32)).collect();
+                CodedFeature::Levels(
+                    s.str()?.iter().map(|v| v.map_or(k + 1, |v| index.get(v).copied().unwrap_or(k))).collect(),
+                )
+            }
+        })
+    }
+}
+
+/// The values of the picked rows (`at`: part and row; `None`: every row of every part).
+fn picked<'a, T: Copy>(parts: &'a [&'a [T]], at: Option<&'a [(usize, usize)]>) -> impl Iterator<Item = T> + 'a {
+    let all = at.is_none().then(|| parts.iter().flat_map(|p| p.iter().copied()));
+    let some = at.map(|at| at.iter().map(|(p, i)| parts[*p][*i]));
+    all.into_iter().flatten().chain(some.into_iter().flatten())
+}
+
+/// Writes one feature's design columns (column after column) into `out`, from its coded values
+/// in `parts`.
+fn encode(
+    f: &FittedFeature,
+    parts: &[&CodedFeature],
+    at: Option<&[(usize, usize)]>,
+    encoding: Encoding,
+    out: &mut [f64],
+) -> Result<()> {
+    let mismatch = || ModelError::Invalid(format!("feature `{}` was coded as another kind", f.name()));
     match f {
         FittedFeature::Numeric { impute, mean, std, has_missing, .. } => {
-            let v = col.cast(&DataType::Float64)?;
-            let v = v.f64()?;
+            let parts = parts
+                .iter()
+                .map(|c| if let CodedFeature::Values(v) = c { Ok(v.as_slice()) } else { Err(mismatch()) })
+                .collect::<Result<Vec<_>>>()?;
+            let rows = at.map_or_else(|| parts.iter().map(|p| p.len()).sum(), <[_]>::len);
             let (values, flags) = out.split_at_mut(rows);
             match encoding {
                 Encoding::Trees => {
-                    for (o, x) in values.iter_mut().zip(v.iter()) {
-                        *o = x.filter(|x| x.is_finite()).unwrap_or(f64::NAN);
+                    for (o, x) in values.iter_mut().zip(picked(&parts, at)) {
+                        *o = x;
                     }
                 }
                 Encoding::Linear => {
                     let s = if *std > 0.0 { *std } else { 1.0 };
                     let (impute_z, mean_z) = (impute / s, mean / s);
-                    for (o, x) in values.iter_mut().zip(v.iter()) {
+                    for (o, x) in values.iter_mut().zip(picked(&parts, at)) {
                         // Divided before subtracting, so that values near ±f64::MAX cannot
                         // overflow; clamped, so that an outlier cannot dominate the linear model.
-                        let z = x.filter(|x| x.is_finite()).map_or(impute_z, |x| x / s) - mean_z;
+                        let z = if x.is_nan() { impute_z } else { x / s } - mean_z;
                         *o = z.clamp(-MAX_STANDARDISED, MAX_STANDARDISED);
                     }
                     if *has_missing {
-                        for (o, x) in flags.iter_mut().zip(v.iter()) {
-                            *o = if x.is_some_and(f64::is_finite) { 0.0 } else { 1.0 };
+                        for (o, x) in flags.iter_mut().zip(picked(&parts, at)) {
+                            *o = if x.is_nan() { 1.0 } else { 0.0 };
                         }
                     }
                 }
             }
         }
-        FittedFeature::Categorical { levels, tree_codes, .. } => {
-            let s = col.cast(&DataType::String)?;
-            let s = s.str()?;
-            let k = levels.len();
-            // Index of each row's level: 0..k kept levels, k = other, k + 1 = missing.
-            let index: PlHashMap<&str, usize> = levels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
-            let codes = s.iter().map(|v| v.map_or(k + 1, |v| index.get(v).copied().unwrap_or(k)));
+        FittedFeature::Categorical { tree_codes, .. } => {
+            let parts = parts
+                .iter()
+                .map(|c| if let CodedFeature::Levels(v) = c { Ok(v.as_slice()) } else { Err(mismatch()) })
+                .collect::<Result<Vec<_>>>()?;
+            let rows = at.map_or_else(|| parts.iter().map(|p| p.len()).sum(), <[_]>::len);
             match encoding {
                 Encoding::Trees => {
-                    for (o, c) in out.iter_mut().zip(codes) {
-                        *o = tree_code(tree_codes, c);
+                    for (o, c) in out.iter_mut().zip(picked(&parts, at)) {
+                        *o = tree_code(tree_codes, c as usize);
                     }
                 }
                 Encoding::Linear => {
                     // One-hot: the column of each row's level gets a 1 (the rest stays 0).
-                    for (i, c) in codes.enumerate() {
-                        out[c * rows + i] = 1.0;
+                    for (i, c) in picked(&parts, at).enumerate() {
+                        if let Some(o) = out.get_mut(c as usize * rows + i) {
+                            *o = 1.0;
+                        }
                     }
                 }
             }
@@ -290,6 +391,10 @@ fn encode(f: &FittedFeature, col: &Column, encoding: Encoding, out: &mut [f64]) 
     }
     Ok(())
 }
+
+/// The largest standardised value the linear encoding passes on (in standard deviations):
+/// outliers beyond it are clamped, so log-odds stay finite and no single lead dominates.
+pub const MAX_STANDARDISED: f64 = 20.0;
 
 #[cfg(test)]
 mod tests {
@@ -363,5 +468,30 @@ mod tests {
         let json = serde_json::to_string(&s).unwrap_or_default();
         let back: FeatureSpec = serde_json::from_str(&json).unwrap_or_else(|_| spec());
         assert_eq!(back, s);
+    }
+
+    /// The design of rows picked across coded parts stacked one above the other is the
+    /// transform of those rows of the stacked frame, in either encoding.
+    #[test]
+    fn the_design_of_picked_rows_of_stacked_parts_is_their_transform() -> Result<()> {
+        let top = df!("industry" => [Some("Software"), None], "size" => [Some(30.0), Some(f64::INFINITY)])?;
+        let bottom = df!("industry" => [Some("Mining"), Some("Retail"), None], "size" => [None, Some(1.0), Some(2.0)])?;
+        let s = spec();
+        let (a, b) = (s.code(&top)?, s.code(&bottom)?);
+        let picked = [4, 0, 2, 1, 3, 0];
+        let stacked = top.vstack(&bottom)?;
+        let idx = IdxCa::from_vec("i".into(), picked.iter().map(|i| *i as IdxSize).collect());
+        let printed = |d: &Design| format!("{d:?}");
+        for encoding in [Encoding::Trees, Encoding::Linear] {
+            let expected = s.transform(&stacked.take(&idx)?, encoding)?;
+            assert_eq!(printed(&s.design(&[&a, &b], Some(&picked), encoding)?), printed(&expected));
+            assert_eq!(printed(&s.design(&[&a, &b], None, encoding)?), printed(&s.transform(&stacked, encoding)?));
+        }
+        let err = s.design(&[&a, &b], Some(&[5]), Encoding::Trees).unwrap_err().to_string();
+        assert!(err.contains("row 5") && err.contains("5 rows"), "{err}");
+        // Codes of another spec (the kinds swapped) are an error, not a wrong design.
+        let swapped = Coded { rows: 2, features: vec![a.features[1].clone(), a.features[0].clone()] };
+        assert!(s.design(&[&swapped], None, Encoding::Linear).is_err());
+        Ok(())
     }
 }

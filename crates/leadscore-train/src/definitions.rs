@@ -114,6 +114,7 @@ mod tests {
         let frame = df!(f::LEAD_ID => ["a", "b", "c", "d"]).unwrap();
         let validation = Slice {
             frame,
+            coded: leadscore_model::Coded::default(),
             labels: vec![false; 4],
             created_us: vec![10 * DAY; 4],
             values: vec![0.0; 4],

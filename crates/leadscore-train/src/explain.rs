@@ -7,7 +7,7 @@ use linfa_trees::{DecisionTree, TreeNode};
 use ndarray::{Array1, Array2, ShapeBuilder};
 use serde::Serialize;
 
-use crate::data::every_nth;
+use crate::data::Rows;
 use crate::error::{Result, TrainError};
 
 /// Depth of the explainer tree.
@@ -150,14 +150,14 @@ fn collect_rules(
 /// Fits the explainer on the training design (trees encoding) and describes each leaf with its
 /// training and validation conversion rates, the best-converting leaf first.
 pub fn explain(
-    train: &Design,
+    train: &dyn Rows,
     train_y: &[bool],
     validation: &Design,
     validation_y: &[bool],
     spec: &FeatureSpec,
 ) -> Result<Vec<Rule>> {
-    let step = train.rows.div_ceil(MAX_ROWS).max(1);
-    let x = impute(&every_nth(train, step), spec);
+    let step = train.len().div_ceil(MAX_ROWS).max(1);
+    let x = impute(&train.every_nth(step)?, spec);
     let y: Vec<bool> = train_y.iter().step_by(step).copied().collect();
     let n = x.rows;
     let cols = x.columns.len();

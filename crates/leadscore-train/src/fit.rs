@@ -10,7 +10,7 @@ use leadscore_core::config::Train;
 use leadscore_model::value::{SegmentValue, ValueModel, quantile};
 use leadscore_model::{Classifier, Design};
 
-use crate::data::{rows, select, select_stacked};
+use crate::data::{Rows, rows};
 use crate::error::{Result, TrainError};
 
 /// Most training rows the logistic baseline sees (an even subsample over time above this): its
@@ -307,12 +307,12 @@ fn watch_log_loss(z: &[f64], y: &[f64], w: &[f64]) -> f64 {
 /// with `tune` (a training slice of at most `[train] tune_below_leads` leads), the settings chosen
 /// among the configured ones and [`ALTERNATIVES`]. Returns the model, its early stopping and the
 /// rows it learned from.
-pub fn boosted(x: &Design, y: &[bool], cfg: &Train, tune: bool) -> Result<(Classifier, BoostedFit, usize)> {
+pub fn boosted(x: &dyn Rows, y: &[bool], cfg: &Train, tune: bool) -> Result<(Classifier, BoostedFit, usize)> {
     let (b, rows) = match sample_negatives(y, cfg.sample_negatives_above as usize, cfg.seed) {
-        None => (boost(x, &labels_f64(y), &vec![1.0; x.rows], cfg, false, tune)?, x.rows),
+        None => (boost(&x.all()?, &labels_f64(y), &vec![1.0; x.len()], cfg, false, tune)?, x.len()),
         Some(sample) => {
             let y: Vec<bool> = sample.rows.iter().map(|i| y[*i]).collect();
-            let mut b = boost(&select(x, &sample.rows), &labels_f64(&y), &sample.weights, cfg, false, tune)?;
+            let mut b = boost(&x.select(&sample.rows)?, &labels_f64(&y), &sample.weights, cfg, false, tune)?;
             b.fit.negative_rate = sample.rate;
             (b, sample.rows.len())
         }
@@ -328,21 +328,21 @@ pub fn refit_rounds(best: usize, train: usize, all: usize) -> usize {
     (best as f64 * all as f64 / fitted).round().max(1.0) as usize
 }
 
-/// Refits gradient-boosted trees with `rounds` rounds (no early stopping) on the rows of `parts`
-/// stacked in time order, labels `y`, sampled as [`boosted`] samples. Returns the classifier and
-/// the rows it learned from.
+/// Refits gradient-boosted trees with `rounds` rounds (no early stopping) on the rows `x` (in time
+/// order), labels `y`, sampled as [`boosted`] samples. Returns the classifier and the rows it
+/// learned from.
 pub fn boosted_refit(
-    parts: &[&Design],
+    x: &dyn Rows,
     y: &[bool],
     cfg: &Train,
     (settings, rounds): (TreeSettings, usize),
 ) -> Result<(Classifier, usize)> {
     let err = |e: forust_ml::errors::ForustError| TrainError::Fit { model: "boosted trees", message: e.to_string() };
     let (x, labels, weights) = match sample_negatives(y, cfg.sample_negatives_above as usize, cfg.seed) {
-        None => (select_stacked(parts, &(0..y.len()).collect::<Vec<_>>()), labels_f64(y), vec![1.0; y.len()]),
+        None => (x.all()?, labels_f64(y), vec![1.0; y.len()]),
         Some(sample) => {
             let kept: Vec<bool> = sample.rows.iter().map(|i| y[*i]).collect();
-            (select_stacked(parts, &sample.rows), labels_f64(&kept), sample.weights)
+            (x.select(&sample.rows)?, labels_f64(&kept), sample.weights)
         }
     };
     let mut model = booster(cfg, settings, rounds, false, x.rows);

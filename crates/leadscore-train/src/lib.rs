@@ -55,7 +55,7 @@ pub use report::{
     Candidate, ChampionDecision, Importance, MonthVolume, OtherCandidate, Refit, SliceSummary, TrainReport, Trained,
 };
 
-use crate::data::{Slice, TrainingSet};
+use crate::data::{Encoded, Rows, Slice, TrainingSet};
 use crate::evaluate::{calibrate, evaluate, headline, threshold_file};
 
 /// Log-loss difference under which two candidates count as tied (AUC decides).
@@ -163,7 +163,8 @@ fn logistic_on_validation(spec: &FeatureSpec, set: &TrainingSet, c: &leadscore_m
     let mut contributions: Vec<(String, Vec<f64>)> = Vec::new();
     // At least one slice, empty when there is no validation lead, so every feature is listed.
     for offset in (0..n.max(1)).step_by(LINEAR_SLICE_ROWS) {
-        let x = spec.transform(&set.validation.frame.slice(offset as i64, LINEAR_SLICE_ROWS), Encoding::Linear)?;
+        let rows: Vec<usize> = (offset..(offset + LINEAR_SLICE_ROWS).min(n)).collect();
+        let x = spec.design(&[&set.validation.coded], Some(&rows), Encoding::Linear)?;
         z.extend(c.logits(&x)?);
         let part = fit::logistic_contributions(coefficients, &x);
         if contributions.is_empty() {
@@ -177,11 +178,17 @@ fn logistic_on_validation(spec: &FeatureSpec, set: &TrainingSet, c: &leadscore_m
     Ok((z, fit::spread_importance(contributions)))
 }
 
+/// What a candidate is fitted on: the logistic regression on the linear design of the rows it
+/// picked, the trees on the rows they sample.
+enum Training<'a> {
+    Logistic(&'a Design),
+    Boosted(&'a dyn Rows),
+}
+
 /// Fits one candidate on `x` (training rows, labels `y`) and calibrates it on its log-odds on the
 /// validation leads.
 fn fit_candidate(
-    kind: ModelKind,
-    x: &Design,
+    x: Training<'_>,
     y: &[bool],
     set: &TrainingSet,
     on_validation: OnValidation,
@@ -189,14 +196,14 @@ fn fit_candidate(
 ) -> Result<Fitted> {
     let started = Instant::now();
     let tune = set.train.len() as u64 <= config.train.tune_below_leads;
-    let (classifier, rows, boosting, logistic) = match kind {
-        ModelKind::Logistic => {
+    let (kind, classifier, rows, boosting, logistic) = match x {
+        Training::Logistic(x) => {
             let (c, l) = fit::logistic(x, y, &config.train, tune)?;
-            (c, x.rows, None, Some(l))
+            (ModelKind::Logistic, c, x.rows, None, Some(l))
         }
-        ModelKind::Boosted => {
+        Training::Boosted(x) => {
             let (c, b, rows) = fit::boosted(x, y, &config.train, tune)?;
-            (c, rows, Some(b), None)
+            (ModelKind::Boosted, c, rows, Some(b), None)
         }
     };
     let (z, importance) = on_validation(&classifier)?;
@@ -292,7 +299,6 @@ fn refit_chosen(
     config: &Config,
     spec: &FeatureSpec,
     set: &TrainingSet,
-    (xt, xv): (&Design, &Design),
     chosen: &Fitted,
 ) -> Result<Option<(leadscore_model::Classifier, Refit)>> {
     if !config.train.refit {
@@ -303,7 +309,9 @@ fn refit_chosen(
     let (classifier, rows, rounds) = match (chosen.candidate.kind, chosen.candidate.boosting.as_ref()) {
         (ModelKind::Boosted, Some(b)) => {
             let rounds = fit::refit_rounds(b.best_rounds, set.train.len(), y.len());
-            let (classifier, rows) = fit::boosted_refit(&[xt, xv], &y, &config.train, (b.settings, rounds))?;
+            let matured =
+                Encoded { spec, parts: vec![&set.train.coded, &set.validation.coded], encoding: Encoding::Trees };
+            let (classifier, rows) = fit::boosted_refit(&matured, &y, &config.train, (b.settings, rounds))?;
             (classifier, rows, Some(rounds))
         }
         (ModelKind::Boosted, None) => {
@@ -341,8 +349,7 @@ fn refit_logistic(
     let offset = fit::case_control_offset(&set.train.labels, &fit::logistic_rows(&set.train.labels, columns))
         - fit::case_control_offset(y, &picked);
     let labels: Vec<bool> = picked.iter().map(|i| y[*i]).collect();
-    let idx = IdxCa::from_vec("row".into(), picked.into_iter().map(|i| i as IdxSize).collect());
-    let x = spec.transform(&set.train.frame.vstack(&set.validation.frame)?.take(&idx)?, Encoding::Linear)?;
+    let x = spec.design(&[&set.train.coded, &set.validation.coded], Some(&picked), Encoding::Linear)?;
     let (coefficients, intercept) = fit::logistic_coefficients(&x, &labels, l2)?;
     Ok((leadscore_model::Classifier::Logistic { coefficients, intercept: intercept + offset }, x.rows))
 }
@@ -457,19 +464,21 @@ fn choose(logistic: Fitted, boosted: Fitted) -> (Fitted, Fitted, String) {
 /// (or why it could not be loaded).
 pub fn run(
     config: &Config,
-    inputs: &TrainInputs,
+    mut inputs: TrainInputs,
     ctx: &RunContext,
     champion: Option<(&Champion, std::result::Result<&LoadedModel, String>)>,
 ) -> Result<TrainOutputs> {
     let mut sw = Stopwatch::new();
-    let set = TrainingSet::from_features(&inputs.features)?;
+    let set = TrainingSet::from_features(std::mem::take(&mut inputs.features), &inputs.spec)?;
     let warnings = volume_gate(config, &set)?;
     let spec = &inputs.spec;
     // The logistic baseline first: its one-hot designs are dropped before the trees' designs of
     // every training and validation lead are built, so the two are never held at once (with the
     // validation leads encoded in slices, train's peak at 1M went from 2.06 GB to 1.7 GB).
     let logistic = fit_logistic(config, spec, &set, &mut sw)?;
-    let xt = set.train.design(spec, Encoding::Trees)?;
+    // The trees' rows of the training leads are built from their codes as each fit samples them;
+    // the validation leads' design is whole (every fit scores all of them).
+    let xt = set.train.rows(spec, Encoding::Trees);
     let xv = set.validation.design(spec, Encoding::Trees)?;
     sw.lap("prepare trees");
     let (chosen, other, candidates, why) = fit_and_choose(config, &set, logistic, (&xt, &xv), &mut sw)?;
@@ -482,14 +491,14 @@ pub fn run(
     let other = OtherCandidate { kind: other.candidate.kind, evaluation: evaluate(&other.probabilities, y) };
     let thresholds = threshold_file(&chosen.probabilities, y, &config.qualify);
     sw.lap("evaluate");
-    let (diagnostics, other_definitions) = diagnose_chosen(config, inputs, &set, &chosen.probabilities, &thresholds)?;
+    let (diagnostics, other_definitions) = diagnose_chosen(config, &inputs, &set, &chosen.probabilities, &thresholds)?;
     sw.lap("diagnose");
-    let (refitted, refit) = refit_chosen(config, spec, &set, (&xt, &xv), &chosen)?.unzip();
+    let (refitted, refit) = refit_chosen(config, spec, &set, &chosen)?.unzip();
     sw.lap("refit");
     let scoring = refitted.as_ref().unwrap_or(&chosen.classifier);
     let recency = recency_adjustment(config, ctx, &set, spec, (kind, scoring, &chosen.calibrator))?;
     sw.lap("recency");
-    let (value_model, value_report) = fit_value(config, spec, &set, (xt, xv), &chosen, &thresholds)?;
+    let (value_model, value_report) = fit_value(config, spec, &set, (&xt, xv), &chosen, &thresholds)?;
     sw.lap("value");
     let champion_decision = champion_decision(config, champion, &set.validation, chosen.candidate.validation.log_loss);
     sw.lap("champion");
@@ -549,7 +558,7 @@ pub fn run(
 fn explain_chosen(
     spec: &FeatureSpec,
     set: &TrainingSet,
-    (xt, xv): (&Design, &Design),
+    (xt, xv): (&dyn Rows, &Design),
     chosen: &Fitted,
     sw: &mut Stopwatch,
 ) -> Result<(Vec<Importance>, Vec<explain::Rule>, effects::Effects)> {
@@ -630,10 +639,10 @@ fn fit_and_choose(
     config: &Config,
     set: &TrainingSet,
     logistic: Fitted,
-    (xt, xv): (&Design, &Design),
+    (xt, xv): (&dyn Rows, &Design),
     sw: &mut Stopwatch,
 ) -> Result<(Fitted, Fitted, Vec<Candidate>, String)> {
-    let boosted = fit_candidate(ModelKind::Boosted, xt, &set.train.labels, set, &on_design(xv), config)?;
+    let boosted = fit_candidate(Training::Boosted(xt), &set.train.labels, set, &on_design(xv), config)?;
     sw.lap("boosted");
     let candidates = vec![logistic.candidate.clone(), boosted.candidate.clone()];
     let (chosen, other, why) = choose(logistic, boosted);
@@ -646,7 +655,7 @@ fn fit_value(
     config: &Config,
     spec: &FeatureSpec,
     set: &TrainingSet,
-    (xt, xv): (Design, Design),
+    (xt, xv): (&dyn Rows, Design),
     chosen: &Fitted,
     thresholds: &Thresholds,
 ) -> Result<(leadscore_model::value::ValueModel, value::ValueReport)> {
@@ -655,7 +664,7 @@ fn fit_value(
         spec,
         &set.train,
         &set.validation,
-        &xt,
+        xt,
         &xv,
         value::Chosen { classifier: &chosen.classifier, calibrator: &chosen.calibrator },
         thresholds,
@@ -675,11 +684,10 @@ fn validation_probabilities(set: &TrainingSet, probabilities: &[f64]) -> Result<
 fn fit_logistic(config: &Config, spec: &FeatureSpec, set: &TrainingSet, sw: &mut Stopwatch) -> Result<Fitted> {
     let picked = fit::logistic_rows(&set.train.labels, spec.design_columns(Encoding::Linear).len());
     let yt_lin: Vec<bool> = picked.iter().map(|i| set.train.labels[*i]).collect();
-    let picked = IdxCa::from_vec("row".into(), picked.into_iter().map(|i| i as IdxSize).collect());
-    let xt_lin = spec.transform(&set.train.frame.take(&picked)?, Encoding::Linear)?;
+    let xt_lin = spec.design(&[&set.train.coded], Some(&picked), Encoding::Linear)?;
     sw.lap("prepare");
     let on_validation = |c: &leadscore_model::Classifier| logistic_on_validation(spec, set, c);
-    let logistic = fit_candidate(ModelKind::Logistic, &xt_lin, &yt_lin, set, &on_validation, config)?;
+    let logistic = fit_candidate(Training::Logistic(&xt_lin), &yt_lin, set, &on_validation, config)?;
     sw.lap("logistic");
     Ok(logistic)
 }
@@ -800,7 +808,7 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
         };
         let loaded = champion.as_ref().map(|c| registry::load_model(&models, &c.model_id).map_err(|e| e.to_string()));
         let pair = champion.as_ref().zip(loaded.as_ref()).map(|(c, l)| (c, l.as_ref().map_err(Clone::clone)));
-        let mut out = run(config, &inputs, ctx, pair)?;
+        let mut out = run(config, inputs, ctx, pair)?;
         let started = Instant::now();
         let Some(t) = out.report.trained.as_deref() else {
             return Err(TrainError::Internal("a trained report without its model".into()));

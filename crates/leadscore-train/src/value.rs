@@ -5,10 +5,9 @@ use leadscore_core::config::Train;
 use leadscore_model::registry::Thresholds;
 use leadscore_model::value::ValueModel;
 use leadscore_model::{Calibrator, Classifier, Design, Encoding, FeatureSpec};
-use polars::prelude::*;
 use serde::Serialize;
 
-use crate::data::{Slice, select};
+use crate::data::{Rows, Slice};
 use crate::error::Result;
 use crate::fit::{self, BoostedFit, VALUE_MIN_CONVERSIONS};
 
@@ -88,7 +87,7 @@ pub fn fit_and_check(
     spec: &FeatureSpec,
     train: &Slice,
     validation: &Slice,
-    xt: &Design,
+    xt: &dyn Rows,
     xv: &Design,
     chosen: Chosen<'_>,
     thresholds: &Thresholds,
@@ -96,25 +95,16 @@ pub fn fit_and_check(
 ) -> Result<(ValueModel, ValueReport)> {
     let idx: Vec<usize> = (0..train.len()).filter(|i| train.labels[*i] && train.values[*i] > 0.0).collect();
     let values: Vec<f64> = idx.iter().map(|i| train.values[*i]).collect();
-    let seg_of = |frame: &DataFrame, p: Option<&[f64]>| -> Result<Vec<String>> {
-        let p = match p {
-            Some(p) => p.to_vec(),
-            None => {
-                let d = spec.transform(frame, chosen.classifier.kind().encoding())?;
-                chosen.calibrator.apply_all(&chosen.classifier.logits(&d)?)
-            }
-        };
-        Ok(p.iter().map(|p| thresholds.segment(*p).to_string()).collect())
-    };
+    let seg_of = |p: &[f64]| -> Vec<&str> { p.iter().map(|p| thresholds.segment(*p)).collect() };
     let names: Vec<&str> = thresholds.segments.iter().map(|s| s.name.as_str()).collect();
     let by_segment = || -> Result<ValueModel> {
-        let mask: BooleanChunked = (0..train.len()).map(|i| idx.binary_search(&i).is_ok()).collect();
-        let segs = seg_of(&train.frame.filter(&mask)?, None)?;
-        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        let d = train.rows(spec, chosen.classifier.kind().encoding()).select(&idx)?;
+        let p = chosen.calibrator.apply_all(&chosen.classifier.logits(&d)?);
+        let segs = seg_of(&p);
         Ok(fit::value_by_segment(&values, &segs, &names))
     };
     let (model, boosting, why) = if idx.len() >= VALUE_MIN_CONVERSIONS {
-        let (m, b, check) = fit::value_regression(&select(xt, &idx), &values, cfg)?;
+        let (m, b, check) = fit::value_regression(&xt.select(&idx)?, &values, cfg)?;
         let errors = format!(
             "error of ln(value) on the newest 15% of them {:.3} against {:.3} for a constant",
             check.regression, check.constant
@@ -140,8 +130,7 @@ pub fn fit_and_check(
         (by_segment()?, None, why)
     };
     // Out of time: predicted value against the value that converted within the window.
-    let vsegs = seg_of(&validation.frame, Some(validation_probabilities))?;
-    let vsegs: Vec<&str> = vsegs.iter().map(String::as_str).collect();
+    let vsegs = seg_of(validation_probabilities);
     let cond = model.conditional(xv, &vsegs)?;
     let predicted: Vec<f64> = validation_probabilities.iter().zip(&cond).map(|(p, c)| p * c.mean).collect();
     let actual = &validation.values;

@@ -141,7 +141,7 @@ fn split_name(s: &str) -> &'static str {
 fn learns_a_known_world_calibrated_with_policies_that_hold() {
     let (inputs, truth) = world(40_000);
     let cfg = config("");
-    let out = run(&cfg, &inputs, &ctx("2026-01-01"), None).unwrap();
+    let out = run(&cfg, inputs.clone(), &ctx("2026-01-01"), None).unwrap();
     let t = out.report.trained.as_deref().unwrap();
     let val_labels: Vec<bool> = {
         let df = &inputs.features;
@@ -177,7 +177,8 @@ fn learns_a_known_world_calibrated_with_policies_that_hold() {
 #[test]
 fn trees_on_sampled_negatives_with_weights_stay_ranked_and_calibrated() {
     let (inputs, truth) = world(40_000);
-    let out = run(&config("[train]\nsample_negatives_above = 10000"), &inputs, &ctx("2026-01-01"), None).unwrap();
+    let out =
+        run(&config("[train]\nsample_negatives_above = 10000"), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
     let t = out.report.trained.as_deref().unwrap();
     let boosted = t.candidates.iter().find(|c| c.kind == leadscore_model::ModelKind::Boosted).unwrap();
     let b = boosted.boosting.as_ref().unwrap();
@@ -203,8 +204,8 @@ fn trees_on_sampled_negatives_with_weights_stay_ranked_and_calibrated() {
 fn the_same_data_and_seed_give_the_same_model_bytes() {
     let (inputs, _) = world(6_000);
     let cfg = config("");
-    let a = run(&cfg, &inputs, &ctx("2026-01-01"), None).unwrap();
-    let b = run(&cfg, &inputs, &ctx("2026-01-01"), None).unwrap();
+    let a = run(&cfg, inputs.clone(), &ctx("2026-01-01"), None).unwrap();
+    let b = run(&cfg, inputs.clone(), &ctx("2026-01-01"), None).unwrap();
     let bytes = |o: &leadscore_train::TrainOutputs| serde_json::to_vec(&o.bundle.artifact).unwrap();
     assert_eq!(bytes(&a), bytes(&b));
     assert_eq!(a.bundle.artifact.model_id, b.bundle.artifact.model_id);
@@ -221,7 +222,7 @@ fn too_few_conversions_refuse_to_train_with_exit_4_and_the_numbers() {
         seen += usize::from(keep);
         (split_name(s), Some(keep))
     });
-    let err = run(&config(""), &inputs, &ctx("2026-01-01"), None).unwrap_err();
+    let err = run(&config(""), inputs.clone(), &ctx("2026-01-01"), None).unwrap_err();
     assert!(matches!(err, TrainError::NotEnoughData { .. }));
     assert_eq!(err.exit_kind(), ExitKind::NotEnoughData);
     let msg = err.to_string();
@@ -235,7 +236,7 @@ fn rows_of_another_split_and_unlabelled_rows_never_enter_training() {
     // builds): no label.
     let n = inputs.features.height();
     relabel(&mut inputs, |i, s, y| if i >= n - 500 { ("score", None) } else { (split_name(s), y) });
-    let out = run(&config(""), &inputs, &ctx("2026-01-01"), None).unwrap();
+    let out = run(&config(""), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
     let t = out.report.trained.as_deref().unwrap();
     assert_eq!(t.train.leads + t.validation.leads, (n - 500) as u64);
     assert!(t.train.to < t.validation.from, "validation is strictly later than training");
@@ -246,7 +247,7 @@ fn a_champion_that_is_better_on_the_same_leads_stays() {
     let (inputs, _) = world(8_000);
     let cfg = config("");
     let dir = tempfile::tempdir().unwrap();
-    let first = run(&cfg, &inputs, &ctx("2026-01-01"), None).unwrap();
+    let first = run(&cfg, inputs.clone(), &ctx("2026-01-01"), None).unwrap();
     // Save the first model as the champion.
     let id = first.bundle.artifact.model_id.clone();
     let mdir = dir.path().join(&id);
@@ -264,7 +265,7 @@ fn a_champion_that_is_better_on_the_same_leads_stays() {
     };
     let loaded = leadscore_model::registry::load_model(dir.path(), &id).unwrap();
     // The same model against itself: equal, so promoted (not worse by more than the margin).
-    let same = run(&cfg, &inputs, &ctx("2026-01-08"), Some((&champion, Ok(&loaded)))).unwrap();
+    let same = run(&cfg, inputs.clone(), &ctx("2026-01-08"), Some((&champion, Ok(&loaded)))).unwrap();
     let d = &same.report.trained.as_deref().unwrap().champion;
     assert!(d.promoted, "{}", d.reason);
     assert!((d.previous_log_loss.unwrap() - d.new_log_loss).abs() < 1e-9);
@@ -273,7 +274,7 @@ fn a_champion_that_is_better_on_the_same_leads_stays() {
     relabel(&mut scrambled, |i, s, y| {
         if s == f::TRAIN { (f::TRAIN, Some(u(i as u64, 9) < 0.1)) } else { (split_name(s), Some(y == Some(true))) }
     });
-    let worse = run(&cfg, &scrambled, &ctx("2026-01-08"), Some((&champion, Ok(&loaded)))).unwrap();
+    let worse = run(&cfg, scrambled.clone(), &ctx("2026-01-08"), Some((&champion, Ok(&loaded)))).unwrap();
     let d = &worse.report.trained.as_deref().unwrap().champion;
     let t = worse.report.trained.as_deref().unwrap();
     assert!(!d.promoted, "{} {:?}", d.reason, t.candidates);
@@ -294,8 +295,8 @@ fn the_chosen_model_is_refitted_on_every_matured_lead_and_its_figures_stay_out_o
         i if i >= 16_000 => (f::VALIDATION, y),
         _ => (f::TRAIN, y),
     });
-    let on = run(&config(""), &inputs, &ctx("2026-01-01"), None).unwrap();
-    let off = run(&config("[train]\nrefit = false"), &inputs, &ctx("2026-01-01"), None).unwrap();
+    let on = run(&config(""), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
+    let off = run(&config("[train]\nrefit = false"), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
     let (t_on, t_off) = (on.report.trained.as_deref().unwrap(), off.report.trained.as_deref().unwrap());
     let refit = t_on.refit.as_ref().expect("refitted by default");
     assert_eq!((refit.leads, refit.rows), (20_000, 20_000));
@@ -346,13 +347,13 @@ fn the_chosen_model_is_refitted_on_every_matured_lead_and_its_figures_stay_out_o
 fn small_slices_choose_the_tree_settings_out_of_time_and_say_what_was_tried() {
     let (inputs, _) = world(6_000);
     let boosting = |extra: &str| {
-        let out = run(&config(extra), &inputs, &ctx("2026-01-01"), None).unwrap();
+        let out = run(&config(extra), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
         let t = out.report.trained.as_deref().unwrap();
         let c = t.candidates.iter().find(|c| c.kind == leadscore_model::ModelKind::Boosted).unwrap();
         (c.boosting.clone().unwrap(), out.report.summary(), out.bundle.html)
     };
     let (tuned, summary, html) = boosting("");
-    let out = run(&config(""), &inputs, &ctx("2026-01-01"), None).unwrap();
+    let out = run(&config(""), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
     let t = out.report.trained.as_deref().unwrap();
     let l = t.candidates.iter().find_map(|c| c.logistic.clone()).unwrap();
     assert_eq!(l.trials.iter().map(|t| t.0).collect::<Vec<_>>(), vec![1.0, 10.0, 100.0], "{l:?}");
