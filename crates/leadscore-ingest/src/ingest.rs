@@ -9,7 +9,8 @@ use leadscore_core::currency::iso4217;
 use leadscore_core::digest::{sha256_hex, stable_id};
 use leadscore_core::frame;
 use leadscore_core::io::column_list;
-use leadscore_core::layout::{InputFile, Stopwatch, Timing};
+use leadscore_core::artifact;
+use leadscore_core::layout::{InputFile, StageWriter, Stopwatch, Timing};
 use leadscore_core::schema::{
     self, FieldType, RejectReason, SourceKind, UPDATED_AT, canonical_columns, deals, events, leads,
 };
@@ -46,6 +47,9 @@ pub struct IngestOutputs {
     /// The source files read, with their hashes, when `run` read them ([`crate::SourceReader`]):
     /// the manifest's inputs.
     pub inputs: Vec<InputFile>,
+    /// Whether the leads and identities were written while ingest ran ([`run_writing`]): then
+    /// `leads` and `identities` are empty.
+    pub leads_written: bool,
 }
 
 /// Rejected rows, column by column.
@@ -1280,7 +1284,19 @@ fn rejected_share_warning(r: &SourceReport) -> Option<String> {
 /// Runs ingest on the sources `sources` gives, one source at a time: the stage's logic, free of
 /// file I/O when they are frames already read ([`crate::RawSources`]). Each source's text is
 /// freed once its table is made, before the next source is asked for.
-pub fn run(config: &Config, mut sources: impl Sources, ctx: &RunContext) -> Result<IngestOutputs> {
+pub fn run(config: &Config, sources: impl Sources, ctx: &RunContext) -> Result<IngestOutputs> {
+    run_writing(config, sources, ctx, None)
+}
+
+/// [`run`], writing the leads and their identities with `writer` as soon as they are complete,
+/// before the deals and events are read: the typed leads (about 1 KB a lead with 50 attributes)
+/// are not held beside the events' text. The outputs returned are the others.
+pub fn run_writing(
+    config: &Config,
+    mut sources: impl Sources,
+    ctx: &RunContext,
+    writer: Option<&mut StageWriter>,
+) -> Result<IngestOutputs> {
     let mut watch = Stopwatch::new();
     let run_start = ctx.run_date.start_micros(config.project.timezone);
     let mut rejects = Rejects::default();
@@ -1300,7 +1316,7 @@ pub fn run(config: &Config, mut sources: impl Sources, ctx: &RunContext) -> Resu
             Keep::CreatedFrom(config.first_exported_day(ctx.run_date).start_micros(config.project.timezone))
         }
     };
-    let leads =
+    let mut leads =
         process_source(config, &config.sources.leads, leads, run_start, keep_leads, &mut rejects, &mut warnings)?;
     reject_gate(config.sources.leads.max_reject_rate, &leads.report, &rejects)?;
     // With the reading of the leads, unless they were read before (the stage's read step).
@@ -1311,10 +1327,31 @@ pub fn run(config: &Config, mut sources: impl Sources, ctx: &RunContext) -> Resu
             reasons: top_reasons(&leads.report, &rejects, false),
         });
     }
+    // Personal data stops here: the exports get digests, the later stages no raw value.
+    let mut identities = identities_table(config, ctx, &leads.table)?;
+    let mut leads_table = std::mem::take(&mut leads.table);
+    if !config.privacy.keep_raw_identifiers {
+        leads_table = leads_table.drop_many(leads::RAW_IDENTITY);
+    }
+    watch.lap("digests");
     // The deals and events of the kept leads' users: a lead's labels and features use its user's.
-    let users: Option<HashSet<&str>> = match ctx.scope {
+    let lead_users = match ctx.scope {
         Scope::Full => None,
-        Scope::Scoring => Some(leads.table.column(leads::USER_ID)?.str()?.iter().flatten().collect()),
+        Scope::Scoring => Some(leads_table.column(leads::USER_ID)?.clone()),
+    };
+    let leads_written = match writer {
+        Some(w) => {
+            w.write_table(&artifact::LEADS, &mut leads_table)?;
+            w.write_table(&artifact::IDENTITIES, &mut identities)?;
+            (leads_table, identities) = (DataFrame::empty(), DataFrame::empty());
+            watch.lap("write leads");
+            true
+        }
+        None => false,
+    };
+    let users: Option<HashSet<&str>> = match &lead_users {
+        Some(c) => Some(c.str()?.iter().flatten().collect()),
+        None => None,
     };
     let keep_users = users.as_ref().map_or(Keep::All, Keep::Users);
     let deals = sources.deals(users.as_ref())?;
@@ -1388,10 +1425,6 @@ pub fn run(config: &Config, mut sources: impl Sources, ctx: &RunContext) -> Resu
         rejected_total,
         warnings,
     };
-    // Personal data stops here: the exports get digests, the later stages no raw value.
-    let identities = identities_table(config, ctx, &leads.table)?;
-    let leads_table =
-        if config.privacy.keep_raw_identifiers { leads.table } else { leads.table.drop_many(leads::RAW_IDENTITY) };
     Ok(IngestOutputs {
         leads: leads_table,
         deals: deals.table,
@@ -1401,9 +1434,10 @@ pub fn run(config: &Config, mut sources: impl Sources, ctx: &RunContext) -> Resu
         tables,
         report,
         timings: {
-            watch.lap("tables and digests");
+            watch.lap("tables");
             watch.into_timings()
         },
         inputs: Vec::new(),
+        leads_written,
     })
 }

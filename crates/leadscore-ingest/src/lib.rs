@@ -44,7 +44,7 @@ use leadscore_core::{Config, Outputs, RunContext, RunLayout, Stage, StageRun};
 
 pub use attributes::{CATEGORICAL_MAX_DISTINCT, INFER_SAMPLE, MIN_PARSED_SHARE};
 pub use error::{IngestError, Result};
-pub use ingest::{IngestOutputs, run};
+pub use ingest::{IngestOutputs, run, run_writing};
 pub use read::{
     Input, RawFile, RawSources, RecordNumbers, RowFilter, SourceReader, Sources, UnreadableRecord, file_format,
     query_digest, read_file, read_file_filtered, read_sources, read_sources_in, resolve_files, source_files,
@@ -52,12 +52,12 @@ pub use read::{
 pub use report::{AttributeReport, FileReport, IngestReport, SourceReport};
 
 /// Runs ingest on the configured sources, read one source at a time ([`SourceReader`]: the leads
-/// first, the deals and events once the leads are parsed), and writes its outputs and manifest
-/// for the run.
+/// first, the deals and events once the leads are parsed and written, [`run_writing`]), and
+/// writes its outputs and manifest for the run.
 pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<(IngestReport, Manifest)> {
     let read = |_: &mut StageRun| SourceReader::new(config, Some(ctx.run_date), ctx.scope).with_leads();
-    StageRun::execute((Stage::Ingest, "parse"), layout, ctx, read, |mut sources| {
-        let mut out = run(config, &mut sources, ctx)?;
+    StageRun::execute_writing((Stage::Ingest, "parse"), layout, ctx, read, |mut sources, w| {
+        let mut out = run_writing(config, &mut sources, ctx, Some(w))?;
         out.inputs = sources.into_inputs();
         Ok(out)
     })
@@ -66,11 +66,13 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
 impl Outputs for IngestOutputs {
     type Report = IngestReport;
     fn write(mut self, w: &mut StageWriter) -> leadscore_core::error::Result<IngestReport> {
-        w.write_table(&artifact::LEADS, &mut self.leads)?;
+        if !self.leads_written {
+            w.write_table(&artifact::LEADS, &mut self.leads)?;
+            w.write_table(&artifact::IDENTITIES, &mut self.identities)?;
+        }
         w.write_table(&artifact::DEALS, &mut self.deals)?;
         w.write_table(&artifact::EVENTS, &mut self.events)?;
         w.write_table(&artifact::REJECTS, &mut self.rejects)?;
-        w.write_table(&artifact::IDENTITIES, &mut self.identities)?;
         for (name, table) in &mut self.tables {
             w.write_member(&artifact::SOURCE_TABLES, name, table)?;
         }

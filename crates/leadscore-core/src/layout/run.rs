@@ -78,6 +78,34 @@ impl<'a> StageRun<'a> {
         })?)
     }
 
+    /// [`Self::execute`] for a stage that writes some of its outputs while it runs, each as soon
+    /// as it is complete, so that it never holds them beside what it computes next: `run` gets
+    /// the stage's writer (its staging folder, removed if the stage fails); what it returns is
+    /// written after, and all is committed with the manifest.
+    pub fn execute_writing<I, O: Outputs, E: From<CoreError>>(
+        (stage, step): (Stage, &str),
+        layout: &'a RunLayout,
+        ctx: &'a RunContext,
+        read: impl FnOnce(&mut Self) -> std::result::Result<I, E>,
+        run: impl FnOnce(I, &mut StageWriter) -> std::result::Result<O, E>,
+    ) -> std::result::Result<(O::Report, Manifest), E> {
+        let mut this = Self::start(stage, layout, ctx);
+        let inputs = read(&mut this)?;
+        this.watch.lap("read");
+        let mut w = layout.begin(ctx, stage)?;
+        let mut out = run(inputs, &mut w)?;
+        this.read.extend(out.take_source_files());
+        match out.take_timings() {
+            t if t.is_empty() => this.watch.lap(step),
+            t => this.watch.record(t),
+        }
+        Ok(this.finish_with(w, |w| {
+            let report = out.write(w)?;
+            w.write_json(files::REPORT, &report)?;
+            Ok(report)
+        })?)
+    }
+
     /// A stage reads only what it declares: the declarations are the DAG's edges.
     fn declared(&self, a: &Artifact) -> Result<()> {
         if artifact::inputs(self.stage).contains(a) {
@@ -283,8 +311,16 @@ impl<'a> StageRun<'a> {
 
     /// Writes the outputs with `write` into a staging folder, then the manifest, and moves the
     /// folder into place; what `write` returned, and the manifest.
-    fn finish<T>(mut self, write: impl FnOnce(&mut StageWriter) -> Result<T>) -> Result<(T, Manifest)> {
-        let mut w = self.layout.begin(self.ctx, self.stage)?;
+    fn finish<T>(self, write: impl FnOnce(&mut StageWriter) -> Result<T>) -> Result<(T, Manifest)> {
+        let w = self.layout.begin(self.ctx, self.stage)?;
+        self.finish_with(w, write)
+    }
+
+    fn finish_with<T>(
+        mut self,
+        mut w: StageWriter,
+        write: impl FnOnce(&mut StageWriter) -> Result<T>,
+    ) -> Result<(T, Manifest)> {
         let written = write(&mut w)?;
         self.watch.lap("write");
         Ok((written, w.commit(self.read, self.watch.into_timings(), self.started)?))
