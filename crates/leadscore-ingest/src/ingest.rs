@@ -4,12 +4,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use chrono_tz::Tz;
+use leadscore_core::artifact;
 use leadscore_core::config::{AttributeKind, MappingOrigin, Source, Table};
 use leadscore_core::currency::iso4217;
 use leadscore_core::digest::{sha256_hex, stable_id};
 use leadscore_core::frame;
 use leadscore_core::io::column_list;
-use leadscore_core::artifact;
 use leadscore_core::layout::{InputFile, StageWriter, Stopwatch, Timing};
 use leadscore_core::schema::{
     self, FieldType, RejectReason, SourceKind, UPDATED_AT, canonical_columns, deals, events, leads,

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use leadscore_core::{Config, RunContext, Scope};
-use leadscore_ingest::{IngestError, IngestOutputs, RawFile, SourceReader, Sources, read_sources_in, run};
+use leadscore_ingest::{IngestError, IngestOutputs, RawFile, SourceReader, Sources, read_sources_in, run, run_writing};
 use polars::prelude::*;
 
 use super::ctx;
@@ -237,6 +237,64 @@ fn ingest_reads_each_source_once_the_one_before_is_parsed_with_the_same_outputs(
                 ["leads []".to_string(), format!("deals {users}"), format!("events {users}"), "tables []".into()];
             assert_eq!(asked, expected, "{format} {scope:?}");
         }
+    }
+}
+
+/// Sources that note, when the deals are asked for, which files the stage has written by then.
+struct WrittenBeforeDeals<'c> {
+    reader: SourceReader<'c>,
+    staging: std::path::PathBuf,
+    written: Option<Vec<String>>,
+}
+
+impl Sources for WrittenBeforeDeals<'_> {
+    fn leads(&mut self) -> leadscore_ingest::Result<Vec<RawFile>> {
+        self.reader.leads()
+    }
+    fn deals(&mut self, users: Option<&HashSet<&str>>) -> leadscore_ingest::Result<Vec<RawFile>> {
+        let mut files: Vec<String> = std::fs::read_dir(&self.staging)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        self.written = Some(files);
+        self.reader.deals(users)
+    }
+    fn events(&mut self, users: Option<&HashSet<&str>>) -> leadscore_ingest::Result<Option<Vec<RawFile>>> {
+        self.reader.events(users)
+    }
+    fn tables(&mut self) -> leadscore_ingest::Result<Vec<Vec<RawFile>>> {
+        self.reader.tables()
+    }
+}
+
+/// With the stage's writer, the leads and their identities are written before the deals are
+/// read (they are not held while the deals and events are parsed), the same tables `run` gives.
+#[test]
+fn the_leads_are_written_before_the_deals_are_read_as_run_gives_them() {
+    for scope in [Scope::Full, Scope::Scoring] {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "csv", &LEADS);
+        let cfg = config(dir.path(), "csv");
+        let ctx = RunContext { run_date: "2026-03-01".parse().unwrap(), scope, ..ctx() };
+        let in_memory = run(&cfg, SourceReader::new(&cfg, Some(ctx.run_date), scope), &ctx).unwrap();
+        let layout = leadscore_core::RunLayout::new(dir.path().join("out"));
+        let mut w = layout.begin(&ctx, leadscore_core::Stage::Ingest).unwrap();
+        let staging = w.staging_dir().to_path_buf();
+        let mut sources =
+            WrittenBeforeDeals { reader: SourceReader::new(&cfg, Some(ctx.run_date), scope), staging, written: None };
+        let out = run_writing(&cfg, &mut sources, &ctx, Some(&mut w)).unwrap();
+        assert_eq!(sources.written.unwrap(), ["identities.parquet", "leads.parquet"], "{scope:?}");
+        assert!(out.leads_written && out.leads.height() == 0 && out.identities.height() == 0);
+        for (file, expected) in [("leads.parquet", &in_memory.leads), ("identities.parquet", &in_memory.identities)] {
+            let written = leadscore_core::io::read_parquet(&w.staging_dir().join(file)).unwrap();
+            assert!(
+                expected.height() > 0 && written.equals_missing(expected),
+                "{scope:?} {file}: {written} {expected}"
+            );
+        }
+        assert!(out.deals.equals_missing(&in_memory.deals) && out.events.equals_missing(&in_memory.events));
+        assert_eq!(out.report.summary(), in_memory.report.summary());
     }
 }
 
