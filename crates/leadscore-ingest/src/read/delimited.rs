@@ -208,12 +208,19 @@ pub fn id_digest(id: &str) -> u64 {
 const BATCH_ROWS: usize = 8192;
 
 /// Rows per chunk of the columns read: ingest parses a file a chunk at a time and frees each
-/// chunk's text once parsed. Large enough that a chunk's buffers (its views alone are 16 MiB a
-/// column) are mappings of their own, which the allocator returns to the system when freed (see
-/// `leadscore_core::memory`): smaller chunks leave more of the freed text in the heap of the
-/// reader's thread, where the parsers, on other threads, do not reuse it (1M leads: ingest 1.52
-/// GB at 262,144 rows, 1.48 GB at this size; the DAG in one process 2.06 and 1.97 GB).
-const CHUNK_ROWS: usize = 1 << 20;
+/// chunk's text once parsed. A chunk being parsed holds its text and its typed values at once, so
+/// smaller chunks lower the peak of a large file; but a chunk's buffers must be large enough to
+/// be mappings of their own (its views alone are 8 MiB a column), which the allocator returns to
+/// the system when freed (see `leadscore_core::memory`): smaller ones leave more of the freed text
+/// in the heap of the reader's thread, where the parsers, on other threads, do not reuse it.
+/// Measured (ingest alone; the DAG with a retrain in one process):
+///
+/// | rows | 1M leads | 5M leads |
+/// | --- | --- | --- |
+/// | 262,144 | 1.26 GB; 1.60 GB | 5.80 GB |
+/// | 524,288 | 1.34 GB; 1.54 GB | 5.88 GB |
+/// | 1,048,576 | 1.48 GB; 1.51 GB | 6.00 GB |
+const CHUNK_ROWS: usize = 1 << 19;
 
 /// Appends the rows of each batch to one builder per column (on its own thread, while the parser
 /// reads on), the columns cut into chunks of [`CHUNK_ROWS`] rows, the same in every column. The
