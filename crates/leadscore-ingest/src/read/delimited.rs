@@ -213,13 +213,13 @@ const BATCH_ROWS: usize = 8192;
 /// be mappings of their own (its views alone are 8 MiB a column), which the allocator returns to
 /// the system when freed (see `leadscore_core::memory`): smaller ones leave more of the freed text
 /// in the heap of the reader's thread, where the parsers, on other threads, do not reuse it.
-/// Measured (ingest alone; the DAG with a retrain in one process):
+/// Measured peaks (ingest alone; the DAG with a retrain in one process), 2026-12-04:
 ///
 /// | rows | 1M leads | 5M leads |
 /// | --- | --- | --- |
-/// | 262,144 | 1.26 GB; 1.60 GB | 5.80 GB |
-/// | 524,288 | 1.34 GB; 1.54 GB | 5.88 GB |
-/// | 1,048,576 | 1.48 GB; 1.51 GB | 6.00 GB |
+/// | 262,144 | 1.20 GiB; 1.53 GiB | 5.53 GiB |
+/// | 524,288 | 1.28 GiB; 1.47 GiB | 5.61 GiB |
+/// | 1,048,576 | 1.42 GiB; 1.44 GiB | 5.72 GiB |
 const CHUNK_ROWS: usize = 1 << 19;
 
 /// Appends the rows of each batch to one builder per column (on its own thread, while the parser
