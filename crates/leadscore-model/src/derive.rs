@@ -161,7 +161,8 @@ fn missing_column(name: &str, df: &DataFrame, what: &str) -> ModelError {
 /// `lead_id` and the feature columns (in catalog order) and the catalog.
 ///
 /// Each group of features of a lead's own row (the canonical fields, the creation time, each
-/// attribute) is built over every lead at once, the groups in parallel: the columns are built
+/// attribute) is built over every lead at once, the groups in parallel (the canonical fields'
+/// and the creation time's first, then the attributes'): the columns are built
 /// whole, and the categorical and numeric attributes are the leads' own columns, shared (slices
 /// of rows built in parallel had to be stacked and copied again into one chunk, those columns
 /// with them). The event counts are one pass over all leads.
@@ -178,14 +179,13 @@ pub fn derive(
 /// with them), and the events once indexed, so a caller that owns the only copy of a wide leads
 /// table does not hold it while the events are counted.
 pub fn derive_owned(
-    leads_df: DataFrame,
+    mut leads_df: DataFrame,
     events_df: Option<DataFrame>,
     recipe: &Recipe,
 ) -> Result<(DataFrame, Vec<FeatureDef>)> {
     let tz: Tz =
         recipe.timezone.parse().map_err(|_| ModelError::Invalid(format!("unknown time zone `{}`", recipe.timezone)))?;
     let t = std::time::Instant::now();
-    let mut leads_df = leads_df;
     let created = leads_df.column(leads::CREATED_AT)?.datetime()?.physical().clone();
     let build = |groups: Vec<Group>, leads_df: &DataFrame| {
         groups

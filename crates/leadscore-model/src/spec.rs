@@ -241,6 +241,9 @@ impl FeatureSpec {
             })
             .collect();
         let total = parts.iter().map(|c| c.rows).sum::<usize>();
+        if let Some(c) = parts.iter().find(|c| c.features.iter().any(|f| f.len() != c.rows)) {
+            return Err(ModelError::Invalid(format!("coded features whose values are not all {} rows", c.rows)));
+        }
         if let Some(i) = rows.into_iter().flatten().find(|i| **i >= total) {
             return Err(ModelError::Invalid(format!("row {i} of coded features with {total} rows")));
         }
@@ -285,6 +288,21 @@ pub enum CodedFeature {
     /// A categorical feature's level index: below the kept levels' count a kept level, at it
     /// `__other__`, one above `__missing__`.
     Levels(Vec<u32>),
+}
+
+impl CodedFeature {
+    /// How many values.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Values(v) => v.len(),
+            Self::Levels(v) => v.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Derived features coded against a spec ([`FeatureSpec::code`]): what both encodings are built
@@ -489,9 +507,12 @@ mod tests {
         }
         let err = s.design(&[&a, &b], Some(&[5]), Encoding::Trees).unwrap_err().to_string();
         assert!(err.contains("row 5") && err.contains("5 rows"), "{err}");
-        // Codes of another spec (the kinds swapped) are an error, not a wrong design.
+        // Codes of another spec (the kinds swapped), or fewer values than rows, are an error, not
+        // a wrong design.
         let swapped = Coded { rows: 2, features: vec![a.features[1].clone(), a.features[0].clone()] };
         assert!(s.design(&[&swapped], None, Encoding::Linear).is_err());
+        let short = Coded { rows: 3, ..a.clone() };
+        assert!(s.design(&[&short], Some(&[2]), Encoding::Trees).is_err());
         Ok(())
     }
 }

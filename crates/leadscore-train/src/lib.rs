@@ -472,12 +472,11 @@ pub fn run(
     let set = TrainingSet::from_features(std::mem::take(&mut inputs.features), &inputs.spec)?;
     let warnings = volume_gate(config, &set)?;
     let spec = &inputs.spec;
-    // The logistic baseline first: its one-hot designs are dropped before the trees' designs of
-    // every training and validation lead are built, so the two are never held at once (with the
-    // validation leads encoded in slices, train's peak at 1M went from 2.06 GB to 1.7 GB).
+    // The logistic baseline first: its one-hot designs (the validation leads' encoded in slices)
+    // are dropped before the trees' design of the validation leads is built. The trees' rows of
+    // the training leads are built from their codes as each fit samples them; the validation
+    // leads' design is whole (every fit scores all of them).
     let logistic = fit_logistic(config, spec, &set, &mut sw)?;
-    // The trees' rows of the training leads are built from their codes as each fit samples them;
-    // the validation leads' design is whole (every fit scores all of them).
     let xt = set.train.rows(spec, Encoding::Trees);
     let xv = set.validation.design(spec, Encoding::Trees)?;
     sw.lap("prepare trees");
