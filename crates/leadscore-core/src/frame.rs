@@ -90,25 +90,33 @@ pub fn rows_where(df: &DataFrame, mask: &BooleanChunked) -> PolarsResult<DataFra
 /// the whole table (a text column is 16 bytes a cell, so a copy of every column of 1M leads with
 /// 50 attributes is 0.8 GB).
 pub fn take_owned(df: DataFrame, idx: &IdxCa) -> PolarsResult<DataFrame> {
+    // A gather from a table of several chunks (a Parquet file's row groups) may give several;
+    // one chunk is what the next steps share without copying.
+    let gathered = consume_columns(df, |column| -> PolarsResult<Column> { Ok(column.take(idx)?.rechunk()) })?;
+    DataFrame::new(idx.len(), gathered)
+}
+
+/// `each` of `df`'s columns, in order, as many at a time as there are threads (one column on
+/// each), every column dropped once `each` is done with it: what replaces the table is built
+/// while it is given up, never beside all of it.
+pub fn consume_columns<T: Send, E: Send>(
+    df: DataFrame,
+    each: impl Fn(Column) -> Result<T, E> + Sync,
+) -> Result<Vec<T>, E> {
     use rayon::prelude::*;
-    // As many columns at a time as there are threads: a column's gather runs on one.
     let at_once = rayon::current_num_threads().max(1);
-    let mut gathered = Vec::with_capacity(df.width());
+    let mut done = Vec::with_capacity(df.width());
     let mut columns = df.into_columns().into_iter();
     loop {
         let group: Vec<Column> = columns.by_ref().take(at_once).collect();
         if group.is_empty() {
             break;
         }
-        // A gather from a table of several chunks (a Parquet file's row groups) may give
-        // several; one chunk is what the next steps share without copying.
-        let done: Vec<PolarsResult<Column>> =
-            group.into_par_iter().map(|column| Ok(column.take(idx)?.rechunk())).collect();
-        for column in done {
-            gathered.push(column?);
+        for result in group.into_par_iter().map(&each).collect::<Vec<_>>() {
+            done.push(result?);
         }
     }
-    DataFrame::new(idx.len(), gathered)
+    Ok(done)
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@ use leadscore_core::frame;
 use leadscore_core::schema::features as f;
 use leadscore_model::{Coded, CodedFeature, Design, Encoding, FeatureSpec};
 use polars::prelude::*;
-use rayon::prelude::*;
 
 use crate::error::{Result, TrainError};
 
@@ -119,41 +118,29 @@ impl TrainingSet {
         let [n_train, n_validation, n_pending] = order.each_ref().map(|o| o.len());
         let train_run = run_start(&order[0]);
         let of_feature: HashMap<&str, usize> = spec.features.iter().enumerate().map(|(k, f)| (f.name(), k)).collect();
-        let mut columns = df.into_columns().into_iter();
-        let at_once = rayon::current_num_threads().max(1);
         let (mut train, mut validation, mut pending) = (Vec::new(), Vec::new(), Vec::new());
         let mut train_coded: Vec<Option<CodedFeature>> = vec![None; spec.features.len()];
-        loop {
-            let group: Vec<Column> = columns.by_ref().take(at_once).collect();
-            if group.is_empty() {
-                break;
+        let parts = frame::consume_columns(df, |column| -> Result<(TrainPart, Column, Column)> {
+            // The training rows are usually a run of the table's first rows: a slice of them is
+            // coded or kept as it is; the other splits are copies.
+            let t = match train_run {
+                Some(start) => column.slice(start as i64, n_train),
+                None => column.take(&order[0])?.rechunk(),
+            };
+            let (v, p) = (column.take(&order[1])?.rechunk(), column.take(&order[2])?.rechunk());
+            let t = match of_feature.get(column.name().as_str()) {
+                Some(k) => TrainPart::Coded(*k, spec.features[*k].code(&t)?),
+                None => TrainPart::Kept(t),
+            };
+            Ok((t, v, p))
+        })?;
+        for (t, v, p) in parts {
+            match t {
+                TrainPart::Coded(k, c) => train_coded[k] = Some(c),
+                TrainPart::Kept(t) => train.push(t),
             }
-            let done = group
-                .into_par_iter()
-                .map(|column| -> Result<(TrainPart, Column, Column)> {
-                    // The training rows are usually a run of the table's first rows: a slice of
-                    // them is coded or kept as it is; the other splits are copies.
-                    let t = match train_run {
-                        Some(start) => column.slice(start as i64, n_train),
-                        None => column.take(&order[0])?.rechunk(),
-                    };
-                    let (v, p) = (column.take(&order[1])?.rechunk(), column.take(&order[2])?.rechunk());
-                    let t = match of_feature.get(column.name().as_str()) {
-                        Some(k) => TrainPart::Coded(*k, spec.features[*k].code(&t)?),
-                        None => TrainPart::Kept(t),
-                    };
-                    Ok((t, v, p))
-                })
-                .collect::<Vec<_>>();
-            for part in done {
-                let (t, v, p) = part?;
-                match t {
-                    TrainPart::Coded(k, c) => train_coded[k] = Some(c),
-                    TrainPart::Kept(t) => train.push(t),
-                }
-                validation.push(v);
-                pending.push(p);
-            }
+            validation.push(v);
+            pending.push(p);
         }
         let features = train_coded
             .into_iter()
@@ -243,6 +230,10 @@ impl Rows for Encoded<'_> {
 
     fn select(&self, idx: &[usize]) -> Result<Design> {
         Ok(self.spec.design(&self.parts, Some(idx), self.encoding)?)
+    }
+
+    fn all(&self) -> Result<Design> {
+        Ok(self.spec.design(&self.parts, None, self.encoding)?)
     }
 }
 
