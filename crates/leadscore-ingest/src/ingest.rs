@@ -9,7 +9,6 @@ use leadscore_core::config::{AttributeKind, MappingOrigin, Source, Table};
 use leadscore_core::currency::iso4217;
 use leadscore_core::digest::{sha256_hex, stable_id};
 use leadscore_core::frame;
-use leadscore_core::io::column_list;
 use leadscore_core::layout::{InputFile, StageWriter, Stopwatch, Timing};
 use leadscore_core::schema::{
     self, FieldType, RejectReason, SourceKind, UPDATED_AT, canonical_columns, deals, events, leads,
@@ -21,7 +20,7 @@ use rayon::prelude::*;
 use crate::attributes;
 use crate::error::{IngestError, Result};
 use crate::parse;
-use crate::read::{RawFile, Sources, id_digest};
+use crate::read::{RawFile, Sources, frame_row, id_digest};
 use crate::report::{AttributeReport, FileReport, IngestReport, SourceReport};
 use leadscore_core::identity::{Derived, Digests, Raw, country_iso};
 
@@ -150,18 +149,7 @@ fn values_json<'v>(values: impl Iterator<Item = (&'v str, Option<String>)>, mask
 
 /// The raw values of row `i` as a JSON object, in file column order (identity columns masked).
 fn raw_json(df: &DataFrame, i: usize, masked: &HashSet<&str>) -> String {
-    values_json(
-        df.columns().iter().map(|c| {
-            let value = match c.get(i) {
-                Ok(AnyValue::Null) | Err(_) => None,
-                Ok(AnyValue::String(v)) => Some(v.to_string()),
-                Ok(AnyValue::StringOwned(v)) => Some(v.to_string()),
-                Ok(v) => Some(v.to_string()),
-            };
-            (c.name().as_str(), value)
-        }),
-        masked,
-    )
+    values_json(frame_row(df, i).into_iter(), masked)
 }
 
 /// Whether a header name looks like a value (an e-mail, a phone number, a date): then the file
@@ -174,7 +162,7 @@ fn looks_like_data(name: &str) -> bool {
 /// The file's columns for a "the file has: …" message; withheld when the first row looks like
 /// data rather than a header, so that no lead's values reach a message.
 fn available_columns(file: &RawFile) -> String {
-    let names = file.frame.get_column_names();
+    let names = file.frame.names();
     if names.iter().any(|n| looks_like_data(n)) {
         return format!(
             "{} columns, not listed: the first row looks like data, not a header (an e-mail, a phone number or a \
@@ -182,12 +170,12 @@ fn available_columns(file: &RawFile) -> String {
             names.len()
         );
     }
-    column_list(&file.frame).to_string() + &delimiter_hint(&names)
+    names.join(", ") + &delimiter_hint(&names)
 }
 
 /// A hint when the header was read as one column that holds another delimiter several times
 /// (`opp_id;opp_name;amount` read with `,`): the usual cause of every mapped column missing.
-fn delimiter_hint(names: &[&PlSmallStr]) -> String {
+fn delimiter_hint(names: &[&str]) -> String {
     let [only] = names else { return String::new() };
     let shown = |d: char| if d == '\t' { "\\t".to_string() } else { d.to_string() };
     [';', '\t', '|', ','].into_iter().find(|d| only.matches(*d).count() >= 2).map_or_else(String::new, |d| {
@@ -213,7 +201,7 @@ fn missing_column(file: &RawFile, column: &str, expected: String) -> IngestError
 /// The column each mapped field reads in `file`, checking that configured columns exist.
 /// Preset columns of optional fields that the file lacks are skipped and listed in `missing`.
 fn present_mapping<'a>(source: &'a Source, file: &RawFile, missing: &mut Vec<String>) -> Result<Mapping<'a>> {
-    let has = |c: &str| file.frame.get_column_index(c).is_some();
+    let has = |c: &str| file.frame.has(c);
     let mut out = Vec::new();
     for spec in source.kind.fields() {
         let Some(m) = source.mapping.get(spec.name) else {
@@ -640,7 +628,7 @@ fn file_mappings<'s>(
         let m = present_mapping(source, f, &mut preset_missing)?;
         if source.kind == SourceKind::Leads {
             for a in &config.attributes {
-                if f.frame.get_column_index(&a.column).is_none() {
+                if !f.frame.has(&a.column) {
                     return Err(missing_column(f, &a.column, format!("attribute `{}` of [[attributes]]", a.name)));
                 }
             }
@@ -666,8 +654,17 @@ fn attribute_kinds(
         let (k, inferred) = match a.kind {
             Some(k) => (k, false),
             None => {
-                let cols: Vec<&Column> = files.iter().filter_map(|f| f.frame.column(&a.column).ok()).collect();
-                (attributes::infer_kind(&cols, config.sources.leads.timezone.unwrap_or(config.project.timezone))?, true)
+                let mut cols = Vec::new();
+                for f in files {
+                    cols.extend(f.frame.column(&a.column)?);
+                }
+                (
+                    attributes::infer_kind(
+                        &cols.iter().collect::<Vec<_>>(),
+                        config.sources.leads.timezone.unwrap_or(config.project.timezone),
+                    )?,
+                    true,
+                )
             }
         };
         attr_kinds.push((a.name.clone(), a.column.clone(), k));
@@ -752,14 +749,16 @@ fn scope_masks(
     keep: Keep<'_>,
     tz: Tz,
 ) -> Result<Option<Vec<Vec<bool>>>> {
-    let column = |f: &RawFile, m: &Option<Mapping<'_>>, field: &str| -> Option<Column> {
-        let (_, name) = m.as_ref()?.iter().find(|(spec, _)| spec.name == field)?;
-        f.frame.column(name).ok().cloned()
+    let column = |f: &RawFile, m: &Option<Mapping<'_>>, field: &str| -> Result<Option<Column>> {
+        let Some((_, name)) = m.as_ref().and_then(|m| m.iter().find(|(spec, _)| spec.name == field)) else {
+            return Ok(None);
+        };
+        Ok(f.frame.column(name)?)
     };
     let texts = |field: &str| -> Result<Vec<Option<StringChunked>>> {
         let mut out = Vec::with_capacity(files.len());
         for (f, m) in files.iter().zip(mappings) {
-            out.push(match column(f, m, field) {
+            out.push(match column(f, m, field)? {
                 Some(c) => Some(parse::text(&c)?),
                 None => None,
             });
@@ -783,7 +782,7 @@ fn scope_masks(
         Keep::CreatedFrom(from) => {
             let mut masks = Vec::with_capacity(files.len());
             for (f, m) in files.iter().zip(mappings) {
-                masks.push(match column(f, m, leads::CREATED_AT) {
+                masks.push(match column(f, m, leads::CREATED_AT)? {
                     Some(c) => {
                         let (times, _) = parse::timestamps(&c, tz, source.timestamp_format(leads::CREATED_AT))?;
                         times.iter().map(|t| t.is_none_or(|t| t >= from)).collect()
@@ -824,7 +823,8 @@ fn repeated_ids(source: &Source, files: &[RawFile], mappings: &[Option<Mapping<'
     for (f, m) in files.iter().zip(mappings) {
         let Some(m) = m else { continue };
         let Some((_, column)) = m.iter().find(|(spec, _)| spec.name == id) else { return Ok(None) };
-        digests.extend(parse::text(f.frame.column(column)?)?.iter().flatten().map(id_digest));
+        let Some(ids) = f.frame.column(column)? else { continue };
+        digests.extend(parse::text(&ids)?.iter().flatten().map(id_digest));
     }
     // Sorted rather than counted in a set: 8 bytes an id, freed before the rows are parsed.
     digests.sort_unstable();
@@ -853,11 +853,12 @@ struct Parsed {
 }
 
 impl SourceParse<'_> {
-    /// Parses file `fi` a block at a time (a chunk of its columns: 1,048,576 rows of a CSV
-    /// file), rejecting the rows with problems and adding the others to `parsed`. Unless the
-    /// source's repeated ids are unknown, the blocks are taken out of the file and each block's
-    /// text is freed once parsed: ingest holds the typed table and one block's text beside the
-    /// text not yet parsed, never a typed copy of the whole file beside its text.
+    /// Parses file `fi` a block at a time (a chunk of a frame's columns, or a block of a CSV
+    /// file's text: 524,288 rows), rejecting the rows with problems and adding the others to
+    /// `parsed`. Unless the source's repeated ids are unknown, the blocks are taken out of the file
+    /// and each block's text is freed once its columns are built: ingest holds the typed table and
+    /// one block's columns beside the compact text not yet parsed, never a typed copy of the whole
+    /// file beside its text.
     fn parse_blocks(
         &self,
         (fi, f): (usize, &mut RawFile),
@@ -865,15 +866,15 @@ impl SourceParse<'_> {
         parsed: &mut Parsed,
         rejects: &mut Rejects,
     ) -> Result<()> {
-        let mut frame = match self.repeated {
-            Some(_) => std::mem::take(&mut f.frame),
-            None => f.frame.clone(),
-        };
-        let blocks: Vec<DataFrame> = frame.split_chunks().collect();
-        drop(frame);
+        let taken = self.repeated.map(|_| std::mem::take(&mut f.frame));
         let f = &*f;
+        let blocks: Box<dyn Iterator<Item = PolarsResult<DataFrame>> + '_> = match taken {
+            Some(frame) => Box::new(frame.into_blocks()),
+            None => Box::new(f.frame.blocks()),
+        };
         let mut first = 0;
         for block in blocks {
+            let block = block?;
             let n = block.height();
             let p = parse_file(self.config, self.source, &block, mapping, self.attr_kinds, self.tz)?;
             let keep = reject_rows((f, &block, first), p.issues, self.masked, rejects, &mut parsed.report);
@@ -1033,9 +1034,8 @@ fn process_table(
             HashSet::new()
         } else {
             f.frame
-                .get_column_names()
+                .names()
                 .into_iter()
-                .map(|c| c.as_str())
                 .chain(f.unreadable.iter().flat_map(|u| u.values.iter().map(|(k, _)| k.as_str())))
                 .collect()
         };
@@ -1043,10 +1043,11 @@ fn process_table(
         if f.frame.width() == 0 {
             continue;
         }
+        let frame = f.frame.to_frame()?;
         let mut issues = Vec::new();
         let mut columns = Vec::with_capacity(table.columns.len());
         for (name, kind) in &table.columns {
-            let raw = f.frame.column(name).map_err(|_| {
+            let raw = frame.column(name).map_err(|_| {
                 missing_column(f, name, format!("the {} column declared in [sources.{section}] columns", kind.name()))
             })?;
             let (parsed, errs) =
@@ -1059,7 +1060,7 @@ fn process_table(
             }));
             columns.push(parsed);
         }
-        let keep = reject_rows((f, &f.frame, 0), issues, &masked, rejects, &mut report);
+        let keep = reject_rows((f, &frame, 0), issues, &masked, rejects, &mut report);
         let df = DataFrame::new_infer_height(columns)?;
         append(&mut parts, kept_rows(&df, &keep)?)?;
     }
@@ -1164,11 +1165,12 @@ fn dedupe(
         // Kept as the file's text was freed, or from the text the file kept.
         let raw = match raws.get(&(fidx[i], ridx[i])) {
             Some(raw) => raw.clone(),
-            None => raw_json(
-                &this.frame,
-                this.row_of(record).ok_or_else(|| IngestError::Internal("duplicate of an unknown record".into()))?,
-                masked,
-            ),
+            None => {
+                let row = this
+                    .row_of(record)
+                    .ok_or_else(|| IngestError::Internal("duplicate of an unknown record".into()))?;
+                values_json(this.frame.row(row).into_iter(), masked)
+            }
         };
         rejects.add(
             report,

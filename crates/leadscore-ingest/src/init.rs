@@ -163,7 +163,7 @@ impl Sample {
             .ok_or_else(|| IngestError::Init(format!("{}: not a .csv, .parquet or .jsonl file", path.display())))?;
         let delimiter = if format == FileFormat::Csv { sniff_delimiter(path)? } else { b',' };
         let RawFile { frame, .. } = read_head(path, format, delimiter, SAMPLE_ROWS)?;
-        Ok(Self { path: path.to_path_buf(), format, delimiter, frame })
+        Ok(Self { path: path.to_path_buf(), format, delimiter, frame: frame.to_frame()? })
     }
 
     fn columns(&self) -> Vec<String> {

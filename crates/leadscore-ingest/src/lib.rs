@@ -46,8 +46,9 @@ pub use attributes::{CATEGORICAL_MAX_DISTINCT, INFER_SAMPLE, MIN_PARSED_SHARE};
 pub use error::{IngestError, Result};
 pub use ingest::{IngestOutputs, run, run_writing};
 pub use read::{
-    Input, RawFile, RawSources, RecordNumbers, RowFilter, SourceReader, Sources, UnreadableRecord, file_format,
-    query_digest, read_file, read_file_filtered, read_sources, read_sources_in, resolve_files, source_files,
+    Input, RawFile, RawFrame, RawSources, RecordNumbers, RowFilter, SourceReader, Sources, TextTable, UnreadableRecord,
+    file_format, query_digest, read_file, read_file_filtered, read_sources, read_sources_in, resolve_files,
+    source_files,
 };
 pub use report::{AttributeReport, FileReport, IngestReport, SourceReport};
 

@@ -17,6 +17,7 @@ use leadscore_core::CoreError;
 use leadscore_core::schema::RejectReason;
 use polars::prelude::*;
 
+use super::raw::{RawFrame, TextColumn, TextTable};
 use super::{RawFile, RecordNumbers, UnreadableRecord};
 use crate::error::{IngestError, Result};
 
@@ -160,9 +161,12 @@ fn byte_range(path: &Path, from: u64, to: Option<u64>) -> Result<Vec<u8>> {
 struct Collector<'a> {
     path: &'a Path,
     names: &'a [String],
-    /// Rows not yet handed to the column builder.
-    batch: Batch,
-    to_builder: std::sync::mpsc::SyncSender<Batch>,
+    /// The block being filled: a column of text per name.
+    block: Vec<TextColumn>,
+    /// Bytes of the fields in `block`.
+    block_bytes: usize,
+    /// The blocks filled.
+    blocks: Vec<Vec<TextColumn>>,
     numbers: RecordNumbers,
     unreadable: Vec<UnreadableRecord>,
     rows: u64,
@@ -172,14 +176,6 @@ struct Collector<'a> {
     /// Records the filter left out, and digests of their ids.
     left_out: u64,
     left_ids: HashSet<u64>,
-}
-
-/// Rows handed from the parser to the thread that builds the columns: their fields' bytes one
-/// after the other, and where each field ends (every row has one field per column).
-#[derive(Default)]
-struct Batch {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
 }
 
 /// Which records a reader keeps, from one field's raw text (`None` when empty): those `keep`
@@ -204,75 +200,34 @@ pub fn id_digest(id: &str) -> u64 {
     h.finish()
 }
 
-/// Rows per batch handed to the column builder.
-const BATCH_ROWS: usize = 8192;
-
-/// Rows per chunk of the columns read: ingest parses a file a chunk at a time and frees each
-/// chunk's text once parsed. A chunk being parsed holds its text and its typed values at once, so
-/// smaller chunks lower the peak of a large file; but a chunk's buffers must be large enough to
-/// be mappings of their own (its views alone are 8 MiB a column), which the allocator returns to
-/// the system when freed (see `leadscore_core::memory`): smaller ones leave more of the freed text
-/// in the heap of the reader's thread, where the parsers, on other threads, do not reuse it.
-/// Measured peaks (ingest alone; the DAG with a retrain in one process), 2026-12-04:
+/// Rows per block of the text read: ingest parses a file a block at a time and frees each
+/// block's text once parsed, so a block being parsed holds its text, its polars columns and its
+/// typed values at once. The text of a block is kept compact ([`TextColumn`]: 4 bytes a field
+/// besides its bytes), and each of its columns is large enough to be a mapping of its own, which
+/// the allocator returns to the system when freed (see `leadscore_core::memory`). Measured peaks
+/// (ingest alone), 2026-12-04:
 ///
 /// | rows | 1M leads | 5M leads |
 /// | --- | --- | --- |
-/// | 262,144 | 1.20 GiB; 1.53 GiB | 5.53 GiB |
-/// | 524,288 | 1.28 GiB; 1.47 GiB | 5.61 GiB |
-/// | 1,048,576 | 1.42 GiB; 1.44 GiB | 5.72 GiB |
+/// | 131,072 | 1.47 GiB (columns below 1 MiB stay on the heap) | |
+/// | 262,144 | 1.13 GiB | 4.97 GiB, more system time |
+/// | 524,288 | 1.33 GiB | 4.98 GiB |
+///
+/// At 5M the typed leads are the peak, not the text; at 1M the DAG's peak is in train.
 const CHUNK_ROWS: usize = 1 << 19;
 
-/// Appends the rows of each batch to one builder per column (on its own thread, while the parser
-/// reads on), the columns cut into chunks of [`CHUNK_ROWS`] rows, the same in every column. The
-/// fields were checked to be UTF-8 when the rows were accepted.
-fn build_columns(names: &[String], batches: std::sync::mpsc::Receiver<Batch>) -> PolarsResult<Vec<Column>> {
-    let builders = || -> Vec<StringChunkedBuilder> {
-        names.iter().map(|n| StringChunkedBuilder::new(n.as_str().into(), 1024)).collect()
-    };
-    fn finish(columns: &mut [Option<StringChunked>], chunk: Vec<StringChunkedBuilder>) -> PolarsResult<()> {
-        for (column, b) in columns.iter_mut().zip(chunk) {
-            let part = b.finish();
-            match column {
-                Some(c) => c.append_owned(part)?,
-                None => *column = Some(part),
-            }
-        }
-        Ok(())
-    }
-    let mut chunk = builders();
-    let mut columns: Vec<Option<StringChunked>> = vec![None; names.len()];
-    let width = names.len().max(1);
-    let mut rows = 0;
-    for batch in batches {
-        // Every field is UTF-8, so the batch is: one check, then slices at the fields' ends.
-        let text = std::str::from_utf8(&batch.bytes).ok();
-        let mut start = 0;
-        for (k, end) in batch.ends.iter().enumerate() {
-            let field = match text {
-                Some(t) => t.get(start..*end).unwrap_or_default(),
-                None => std::str::from_utf8(&batch.bytes[start..*end]).unwrap_or_default(),
-            };
-            start = *end;
-            let b = &mut chunk[k % width];
-            if field.is_empty() {
-                b.append_null();
-            } else {
-                b.append_value(field);
-            }
-        }
-        rows += batch.ends.len() / width;
-        if rows >= CHUNK_ROWS {
-            finish(&mut columns, std::mem::replace(&mut chunk, builders()))?;
-            rows = 0;
-        }
-    }
-    if rows > 0 || columns.iter().any(Option::is_none) {
-        finish(&mut columns, chunk)?;
-    }
-    Ok(columns.into_iter().flatten().map(IntoColumn::into_column).collect())
-}
-
 impl Collector<'_> {
+    /// Ends the block being filled (its columns' spare room given back); the next one is sized
+    /// as this one was.
+    fn finish_block(&mut self) {
+        let next =
+            self.block.iter().map(|c| TextColumn::with_capacity(c.len(), c.byte_len() + c.byte_len() / 8)).collect();
+        let mut full = std::mem::replace(&mut self.block, next);
+        full.iter_mut().for_each(TextColumn::shrink);
+        self.blocks.push(full);
+        self.block_bytes = 0;
+    }
+
     /// Row numbers from here on are listed: a row is not the record of the same number.
     fn list_numbers(&mut self) {
         if let RecordNumbers::Consecutive = self.numbers {
@@ -330,12 +285,14 @@ impl Collector<'_> {
         if self.leaves_out(rec) {
             return Ok(());
         }
-        for field in rec.iter() {
-            self.batch.bytes.extend_from_slice(field);
-            self.batch.ends.push(self.batch.bytes.len());
+        // A block ends at CHUNK_ROWS rows, or before its columns' ends would pass 32 bits.
+        let size = rec.as_slice().len();
+        if self.block.first().is_some_and(|c| c.len() >= CHUNK_ROWS || !c.fits(self.block_bytes + size)) {
+            self.finish_block();
         }
-        if self.batch.ends.len() >= BATCH_ROWS * self.names.len() {
-            self.flush()?;
+        self.block_bytes += size;
+        for (column, field) in self.block.iter_mut().zip(rec.iter()) {
+            column.push(field);
         }
         self.rows += 1;
         if let RecordNumbers::Listed(v) = &mut self.numbers {
@@ -345,12 +302,6 @@ impl Collector<'_> {
             );
         }
         Ok(())
-    }
-
-    /// Hands the rows collected so far to the column builder.
-    fn flush(&mut self) -> Result<()> {
-        let batch = std::mem::take(&mut self.batch);
-        self.to_builder.send(batch).map_err(|_| IngestError::Internal("the column builder stopped".into()))
     }
 
     /// A record that an unbalanced quote made of several lines, read again line by line: the line
@@ -465,34 +416,31 @@ pub(crate) fn read_filtered(
     let position = |name: &str| names.iter().position(|n| n == name);
     // A filter whose column the file lacks keeps every row (the mapping's check names it later).
     let filter = filter.and_then(|f| Some((f, position(f.column)?, f.id.and_then(position))));
-    let (to_builder, batches) = std::sync::mpsc::sync_channel::<Batch>(4);
-    std::thread::scope(|scope| {
-        let builder = scope.spawn(|| build_columns(&names, batches));
-        let mut c = Collector {
-            path,
-            names: &names,
-            batch: Batch::default(),
-            to_builder,
-            numbers: RecordNumbers::Consecutive,
-            unreadable: Vec::new(),
-            rows: 0,
-            record: 0,
-            filter,
-            left_out: 0,
-            left_ids: HashSet::new(),
-        };
-        let parsed =
-            parse_records(&mut rdr, &mut rec, &mut c, io, offset, delimiter, csv_error).and_then(|()| c.flush());
-        let Collector { numbers, unreadable, rows, record, to_builder, left_out, left_ids, .. } = c;
-        drop(to_builder);
-        let columns = builder.join().map_err(|_| IngestError::Internal("the column builder panicked".into()))?;
-        parsed?;
-        if u32::try_from(record).is_err() {
-            return Err(IngestError::TooManyRecords { path: path.to_path_buf() });
-        }
-        let frame = DataFrame::new(rows as usize, columns?)?;
-        Ok((RawFile { path: path.to_path_buf(), frame, records: numbers, unreadable, left_out }, left_ids))
-    })
+    let mut c = Collector {
+        path,
+        names: &names,
+        block: vec![TextColumn::default(); names.len()],
+        block_bytes: 0,
+        blocks: Vec::new(),
+        numbers: RecordNumbers::Consecutive,
+        unreadable: Vec::new(),
+        rows: 0,
+        record: 0,
+        filter,
+        left_out: 0,
+        left_ids: HashSet::new(),
+    };
+    parse_records(&mut rdr, &mut rec, &mut c, io, offset, delimiter, csv_error)?;
+    if c.block.first().is_some_and(|b| !b.is_empty()) {
+        c.finish_block();
+    }
+    let Collector { numbers, unreadable, record, blocks, left_out, left_ids, .. } = c;
+    if u32::try_from(record).is_err() {
+        return Err(IngestError::TooManyRecords { path: path.to_path_buf() });
+    }
+    let text = TextTable::new(names.iter().map(|n| n.as_str().into()).collect(), blocks)?;
+    let frame = RawFrame::Text(text);
+    Ok((RawFile { path: path.to_path_buf(), frame, records: numbers, unreadable, left_out }, left_ids))
 }
 
 /// Reads the records after the header into `c`. Each record is handled once the next one is
@@ -550,10 +498,11 @@ mod tests {
     fn reads_quoted_multiline_values_and_empty_cells_as_null() -> Result<()> {
         let (_d, p) = write(b"id,note,n\n1,\"a, b\",\n2,\"line one\nline \"\"two\"\"\",3\n");
         let f = read(&p, &p, b',', false)?;
-        assert_eq!(f.frame.height(), 2);
-        let note = f.frame.column("note")?.str()?.clone();
+        let df = f.frame.to_frame()?;
+        assert_eq!(df.height(), 2);
+        let note = df.column("note")?.str()?.clone();
         assert_eq!(note.get(1), Some("line one\nline \"two\""));
-        assert_eq!(f.frame.column("n")?.null_count(), 1);
+        assert_eq!(df.column("n")?.null_count(), 1);
         assert!(f.unreadable.is_empty());
         assert_eq!(f.record(1), 2);
         Ok(())
@@ -586,7 +535,8 @@ mod tests {
         // Mid-file: the quote pairs with the next one, joining three lines into one record.
         let (_d, p) = write(b"id,email,phone\n1,a@x.com,1\n2,\"b@x.com,2\n3,c@x.com,3\n4,\"d, inc\",4\n5,e@x.com,5\n");
         let f = read(&p, &p, b',', false)?;
-        let ids: Vec<Option<&str>> = f.frame.column("id")?.str()?.iter().collect();
+        let df = f.frame.to_frame()?;
+        let ids: Vec<Option<&str>> = df.column("id")?.str()?.iter().collect();
         assert_eq!(ids, [Some("1"), Some("3"), Some("4"), Some("5")]);
         assert_eq!((f.record(1), f.record(2), f.record(3)), (3, 4, 5));
         let bad: Vec<_> = f.unreadable.iter().map(|u| (u.record, u.line, u.reason)).collect();
@@ -620,7 +570,7 @@ mod tests {
     fn a_byte_order_mark_is_not_part_of_the_first_name() -> Result<()> {
         let (_d, p) = write(b"\xEF\xBB\xBFid,x\n1,2\n");
         let f = read(&p, &p, b',', true)?;
-        assert!(f.frame.column("id").is_ok());
+        assert_eq!(f.frame.names(), ["id", "x"]);
         Ok(())
     }
 }

@@ -242,7 +242,7 @@ pub(crate) fn read(path: &Path, io: &Path) -> Result<RawFile> {
     let frame = if columns.is_empty() { DataFrame::empty() } else { DataFrame::new(rows, columns)? };
     Ok(RawFile {
         path: path.to_path_buf(),
-        frame,
+        frame: frame.into(),
         records: RecordNumbers::Listed(lines_of_rows),
         unreadable,
         left_out: 0,
@@ -260,11 +260,12 @@ mod tests {
         let text = "{\"id\":\"a\",\"n\":1,\"b\":true}\n\n{\"id\":\"b\",\"n\":2.5,\"x\":[1]}\n{\"id\":\"c\",\"b\":\"maybe\"\n[1,2]\n{\"id\":7}\n";
         std::fs::write(&p, text).map_err(|e| IngestError::Internal(e.to_string()))?;
         let f = read(&p, &p)?;
-        assert_eq!(f.frame.height(), 3);
-        assert_eq!(f.frame.column("n")?.dtype(), &DataType::Float64);
-        assert_eq!(f.frame.column("b")?.dtype(), &DataType::Boolean);
-        assert_eq!(f.frame.column("id")?.str()?.get(2), Some("7"));
-        assert_eq!(f.frame.column("x")?.str()?.get(1), Some("[1]"));
+        let df = f.frame.to_frame()?;
+        assert_eq!(df.height(), 3);
+        assert_eq!(df.column("n")?.dtype(), &DataType::Float64);
+        assert_eq!(df.column("b")?.dtype(), &DataType::Boolean);
+        assert_eq!(df.column("id")?.str()?.get(2), Some("7"));
+        assert_eq!(df.column("x")?.str()?.get(1), Some("[1]"));
         let bad: Vec<_> = f.unreadable.iter().map(|u| (u.record, u.reason)).collect();
         assert_eq!(bad, [(4, RejectReason::InvalidJson), (5, RejectReason::InvalidJson)]);
         assert_eq!((f.record(0), f.record(1), f.record(2)), (1, 3, 6));
@@ -283,7 +284,8 @@ mod tests {
         );
         std::fs::write(&p, text).map_err(|e| IngestError::Internal(e.to_string()))?;
         let f = read(&p, &p)?;
-        let mut names: Vec<&str> = f.frame.get_column_names().into_iter().map(|n| n.as_str()).collect();
+        let df = f.frame.to_frame()?;
+        let mut names: Vec<&str> = f.frame.names();
         names.sort_unstable();
         assert_eq!(
             names,
@@ -296,10 +298,10 @@ mod tests {
                 "properties.time"
             ]
         );
-        let time: Vec<Option<i64>> = f.frame.column("properties.time")?.i64()?.iter().collect();
+        let time: Vec<Option<i64>> = df.column("properties.time")?.i64()?.iter().collect();
         assert_eq!(time, [Some(1_618_716_477), Some(1_618_716_478), None], "the nested key wins over the literal one");
-        assert_eq!(f.frame.column("properties.items")?.str()?.get(1), Some("[1,2]"));
-        assert_eq!(f.frame.column("properties.ctx.ip")?.str()?.get(0), Some("x"));
+        assert_eq!(df.column("properties.items")?.str()?.get(1), Some("[1,2]"));
+        assert_eq!(df.column("properties.ctx.ip")?.str()?.get(0), Some("x"));
         Ok(())
     }
 }

@@ -11,11 +11,14 @@ mod delimited;
 mod json_lines;
 mod partitions;
 mod postgres;
+mod raw;
 
 pub(crate) use delimited::id_digest;
 pub use delimited::{CellTest, RowFilter};
 use partitions::DayRange;
 pub use postgres::query_digest;
+pub(crate) use raw::frame_row;
+pub use raw::{RawFrame, TextTable};
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -60,13 +63,13 @@ pub struct UnreadableRecord {
     pub values: Vec<(String, Option<String>)>,
 }
 
-/// One file of a source, read into a frame of its raw columns.
+/// One file of a source, read into its raw columns.
 #[derive(Debug, Clone)]
 pub struct RawFile {
     /// The file.
     pub path: PathBuf,
     /// Its readable rows, raw columns as in the file.
-    pub frame: DataFrame,
+    pub frame: RawFrame,
     /// The record number of each row of `frame`.
     pub records: RecordNumbers,
     /// The records that could not be read.
@@ -78,7 +81,13 @@ pub struct RawFile {
 impl RawFile {
     /// A file whose every record is a row of `frame`.
     pub fn new(path: impl Into<PathBuf>, frame: DataFrame) -> Self {
-        Self { path: path.into(), frame, records: RecordNumbers::Consecutive, unreadable: Vec::new(), left_out: 0 }
+        Self {
+            path: path.into(),
+            frame: frame.into(),
+            records: RecordNumbers::Consecutive,
+            unreadable: Vec::new(),
+            left_out: 0,
+        }
     }
 
     /// The record number of row `i` of the frame.
@@ -107,8 +116,7 @@ impl RawFile {
             return Ok(0);
         }
         let records = (0..self.frame.height()).filter(|i| keep[*i]).map(|i| self.record(i) as u32).collect();
-        let mask = BooleanChunked::from_slice("keep".into(), keep);
-        self.frame = leadscore_core::frame::rows_where(&self.frame, &mask)?;
+        self.frame.retain(keep)?;
         self.records = RecordNumbers::Listed(records);
         let left = (keep.len() - kept) as u64;
         self.left_out += left;
@@ -337,12 +345,15 @@ pub fn read_file_filtered(
     match format {
         FileFormat::Csv => {
             let (file, left_ids) = delimited::read_filtered(path, io, delimiter, bom, filter)?;
-            let id = filter.and_then(|f| f.id).and_then(|id| file.frame.column(id).ok());
+            let id = match filter.and_then(|f| f.id) {
+                Some(id) if !left_ids.is_empty() => file.frame.column(id)?,
+                _ => None,
+            };
             let shared = match id {
-                Some(id) if !left_ids.is_empty() => {
-                    crate::parse::text(id)?.iter().flatten().any(|v| left_ids.contains(&delimited::id_digest(v)))
+                Some(id) => {
+                    crate::parse::text(&id)?.iter().flatten().any(|v| left_ids.contains(&delimited::id_digest(v)))
                 }
-                _ => false,
+                None => false,
             };
             if shared { delimited::read(path, io, delimiter, bom) } else { Ok(file) }
         }
@@ -607,8 +618,8 @@ fn lead_users(src: &Source, files: &[RawFile]) -> Result<HashSet<String>> {
     let mut users = HashSet::new();
     let Some(column) = src.column(leads::USER_ID) else { return Ok(users) };
     for f in files {
-        if let Ok(c) = f.frame.column(column) {
-            users.extend(crate::parse::text(c)?.iter().flatten().map(str::to_string));
+        if let Some(c) = f.frame.column(column)? {
+            users.extend(crate::parse::text(&c)?.iter().flatten().map(str::to_string));
         }
     }
     Ok(users)
