@@ -144,10 +144,6 @@ pub fn slug(name: &str) -> String {
     words(name).join("_")
 }
 
-fn text_column(df: &DataFrame, name: &str) -> Result<StringChunked> {
-    Ok(df.column(name)?.str()?.clone())
-}
-
 fn missing_column(name: &str, df: &DataFrame, what: &str) -> ModelError {
     ModelError::MissingColumn {
         column: name.to_string(),
@@ -193,7 +189,7 @@ pub fn derive_owned(
             .map(|group| {
                 let mut built = Built::default();
                 match group {
-                    Group::Identity => identity_features(&mut built, leads_df)?,
+                    Group::Identity(fields) => identity_features(&mut built, fields)?,
                     Group::Created => creation_time_features(&mut built, leads_df, tz)?,
                     Group::Attribute(a) => attribute_features(&mut built, leads_df, a, &created)?,
                 }
@@ -201,14 +197,18 @@ pub fn derive_owned(
             })
             .collect::<Result<Vec<_>>>()
     };
-    let mut built = build(vec![Group::Identity, Group::Created], &leads_df)?;
-    // The canonical fields only the identity features read are dropped before the attributes'
-    // features are built (unless an attribute is one of them).
+    // The canonical fields only the identity features read are taken out of the leads (copied
+    // when an attribute has the name too): the identity features free each once it is used.
+    let mut fields = Vec::with_capacity(IDENTITY_FIELDS.len());
     for c in IDENTITY_FIELDS {
-        if !recipe.attributes.iter().any(|a| a.name == c) {
-            leads_df.drop_in_place(c).ok();
-        }
+        fields.push(if recipe.attributes.iter().any(|a| a.name == c) {
+            leads_df.column(c)?.clone()
+        } else {
+            leads_df.drop_in_place(c)?
+        });
     }
+    let fields = DataFrame::new(leads_df.height(), fields)?;
+    let mut built = build(vec![Group::Identity(fields), Group::Created], &leads_df)?;
     built.extend(build(recipe.attributes.iter().map(Group::Attribute).collect(), &leads_df)?);
     let mut columns = vec![leads_df.column(leads::LEAD_ID)?.clone()];
     let mut catalog = Vec::new();
@@ -242,8 +242,8 @@ pub fn derive_owned(
 
 /// The features of a lead's own row built together, in catalog order.
 enum Group<'a> {
-    /// The canonical fields' ([`identity_features`]).
-    Identity,
+    /// The canonical fields' ([`identity_features`]), of these columns ([`IDENTITY_FIELDS`]).
+    Identity(DataFrame),
     /// The creation time's ([`creation_time_features`]).
     Created,
     /// One attribute's ([`attribute_features`]).
@@ -279,25 +279,29 @@ const IDENTITY_FIELDS: [&str; 7] = [
     leads::CLIENT_ID,
 ];
 
-/// Features of the canonical fields: ingest derived the e-mail's class and domain and the phone's
-/// country; the raw values never reach this stage.
-fn identity_features(built: &mut Built, leads_df: &DataFrame) -> Result<()> {
-    let class = text_column(leads_df, leads::EMAIL_CLASS)?;
-    let domain = text_column(leads_df, leads::EMAIL_DOMAIN)?;
-    let tld: Vec<Option<&str>> = domain.iter().map(|d| d.and_then(|d| d.rsplit('.').next())).collect();
+/// Features of the canonical fields (`fields`: [`IDENTITY_FIELDS`], each dropped once used):
+/// ingest derived the e-mail's class and domain and the phone's country; the raw values never
+/// reach this stage.
+fn identity_features(built: &mut Built, mut fields: DataFrame) -> Result<()> {
+    let mut take = |name: &str| -> Result<StringChunked> { Ok(fields.drop_in_place(name)?.str()?.clone()) };
+    let class = take(leads::EMAIL_CLASS)?;
     built.push(
         Column::new("email_class".into(), class.iter().map(|c| Some(c.unwrap_or("missing"))).collect::<Vec<_>>()),
         FeatureKind::Categorical,
         "field email",
         "e-mail class (corporate, free, disposable, invalid, missing)".into(),
     );
+    drop(class);
+    let domain = take(leads::EMAIL_DOMAIN)?;
+    let tld: Vec<Option<&str>> = domain.iter().map(|d| d.and_then(|d| d.rsplit('.').next())).collect();
     built.push(
         Column::new("email_tld".into(), tld),
         FeatureKind::Categorical,
         "field email",
         "e-mail top-level domain".into(),
     );
-    let phone = text_column(leads_df, leads::PHONE_COUNTRY)?;
+    drop(domain);
+    let phone = take(leads::PHONE_COUNTRY)?;
     let phone: Vec<&str> = phone.iter().map(|p| p.unwrap_or("missing")).collect();
     built.push(
         Column::new("has_phone".into(), phone.iter().map(|p| flag(*p != "missing")).collect::<Vec<_>>()),
@@ -317,7 +321,7 @@ fn identity_features(built: &mut Built, leads_df: &DataFrame) -> Result<()> {
         (leads::META_LEAD_ID, "meta_lead_ad", "came from a Meta lead ad"),
         (leads::CLIENT_ID, "has_client_id", "has a web analytics client id (came through the website)"),
     ] {
-        let c = text_column(leads_df, field)?;
+        let c = take(field)?;
         built.push(
             Column::new(name.into(), c.iter().map(|v| flag(v.is_some())).collect::<Vec<_>>()),
             FeatureKind::Numeric,
