@@ -17,7 +17,7 @@ use leadscore_core::config::AttributeKind;
 use leadscore_core::time::parse_timestamp;
 use polars::prelude::*;
 
-use crate::parse;
+use crate::parse::{self, Cells};
 
 /// How many non-empty values kind inference looks at.
 pub const INFER_SAMPLE: usize = 100_000;
@@ -38,7 +38,7 @@ pub fn infer_kind(cols: &[&Column], tz: Tz) -> PolarsResult<AttributeKind> {
     }
     let mut values: Vec<String> = Vec::new();
     for c in cols {
-        let t = parse::text(c)?;
+        let t = parse::text(*c)?;
         values.extend(t.iter().flatten().take(INFER_SAMPLE - values.len()).map(str::to_string));
         if values.len() >= INFER_SAMPLE {
             break;
@@ -71,12 +71,13 @@ pub fn infer_kind(cols: &[&Column], tz: Tz) -> PolarsResult<AttributeKind> {
 /// Parses an attribute column by kind into its output type (Float64, Boolean, UTC Datetime or
 /// String), named `name`. Returns the column and the rows whose value could not be parsed (they
 /// become null; the lead is kept).
-pub fn parse_attribute(
-    col: &Column,
+pub fn parse_attribute<'a>(
+    col: impl Into<Cells<'a>>,
     name: &str,
     kind: AttributeKind,
     (tz, format): (Tz, Option<&str>),
 ) -> PolarsResult<(Column, Vec<parse::CellError>)> {
+    let col = col.into();
     Ok(match kind {
         AttributeKind::Numeric => {
             let (v, e) = parse::numbers(col)?;

@@ -19,8 +19,8 @@ use rayon::prelude::*;
 
 use crate::attributes;
 use crate::error::{IngestError, Result};
-use crate::parse;
-use crate::read::{RawFile, Sources, frame_row, id_digest};
+use crate::parse::{self, Cells};
+use crate::read::{Block, RawFile, Sources, id_digest};
 use crate::report::{AttributeReport, FileReport, IngestReport, SourceReport};
 use leadscore_core::identity::{Derived, Digests, Raw, country_iso};
 
@@ -148,8 +148,8 @@ fn values_json<'v>(values: impl Iterator<Item = (&'v str, Option<String>)>, mask
 }
 
 /// The raw values of row `i` as a JSON object, in file column order (identity columns masked).
-fn raw_json(df: &DataFrame, i: usize, masked: &HashSet<&str>) -> String {
-    values_json(frame_row(df, i).into_iter(), masked)
+fn raw_json(block: &Block<'_>, i: usize, masked: &HashSet<&str>) -> String {
+    values_json(block.row(i).into_iter(), masked)
 }
 
 /// Whether a header name looks like a value (an e-mail, a phone number, a date): then the file
@@ -389,7 +389,7 @@ impl Fields {
     fn parse(
         &mut self,
         spec: &'static schema::FieldSpec,
-        col: &Column,
+        col: Cells<'_>,
         column: &str,
         id_field: bool,
         (tz, format): (Tz, Option<&str>),
@@ -537,17 +537,17 @@ impl Fields {
 fn parse_file(
     config: &Config,
     source: &Source,
-    df: &DataFrame,
+    block: &Block<'_>,
     mapping: &Mapping<'_>,
     attr_kinds: &[AttrKind],
     tz: Tz,
 ) -> Result<ParsedFile> {
-    let n = df.height();
+    let n = block.height();
     let mut fields = Fields::default();
     for (spec, column) in mapping {
         fields.parse(
             spec,
-            df.column(column)?,
+            block.cells(column)?,
             column,
             spec.name == source.kind.id_field(),
             (tz, source.timestamp_format(spec.name)),
@@ -575,13 +575,13 @@ fn parse_file(
     let updated = parsed.remove(UPDATED_AT).unwrap_or_else(|| null_column(UPDATED_AT, FieldType::Timestamp, n));
     columns.push(updated.with_name(UPDATED_AT.into()));
     for (name, column) in &source.extra {
-        columns.push(parse::text(df.column(column)?)?.with_name(name.as_str().into()).into_column());
+        columns.push(parse::text(block.cells(column)?)?.with_name(name.as_str().into()).into_column());
     }
     // Attributes are independent columns: parsed in parallel, kept in their declared order.
     let parsed_attrs: Vec<Result<_>> = attr_kinds
         .par_iter()
         .map(|(name, column, kind)| {
-            Ok(attributes::parse_attribute(df.column(column)?, name, *kind, (tz, source.timestamp_format(name)))?)
+            Ok(attributes::parse_attribute(block.cells(column)?, name, *kind, (tz, source.timestamp_format(name)))?)
         })
         .collect();
     let mut unparsable_attrs = Vec::new();
@@ -699,7 +699,7 @@ fn reject_unreadable(f: &RawFile, masked: &HashSet<&str>, rejects: &mut Rejects,
 /// one reject per row: the first problem is its reason; the detail lists them all. Returns which
 /// rows of the block are kept.
 fn reject_rows(
-    (f, block, first): (&RawFile, &DataFrame, usize),
+    (f, block, first): (&RawFile, &Block<'_>, usize),
     mut issues: Vec<Issue>,
     masked: &HashSet<&str>,
     rejects: &mut Rejects,
@@ -868,13 +868,12 @@ impl SourceParse<'_> {
     ) -> Result<()> {
         let taken = self.repeated.map(|_| std::mem::take(&mut f.frame));
         let f = &*f;
-        let blocks: Box<dyn Iterator<Item = PolarsResult<DataFrame>> + '_> = match taken {
-            Some(frame) => Box::new(frame.into_blocks()),
-            None => Box::new(f.frame.blocks()),
+        let blocks = match taken {
+            Some(frame) => frame.into_blocks(),
+            None => f.frame.blocks(),
         };
         let mut first = 0;
         for block in blocks {
-            let block = block?;
             let n = block.height();
             let p = parse_file(self.config, self.source, &block, mapping, self.attr_kinds, self.tz)?;
             let keep = reject_rows((f, &block, first), p.issues, self.masked, rejects, &mut parsed.report);
@@ -1060,7 +1059,7 @@ fn process_table(
             }));
             columns.push(parsed);
         }
-        let keep = reject_rows((f, &frame, 0), issues, &masked, rejects, &mut report);
+        let keep = reject_rows((f, &Block::Frame(frame), 0), issues, &masked, rejects, &mut report);
         let df = DataFrame::new_infer_height(columns)?;
         append(&mut parts, kept_rows(&df, &keep)?)?;
     }

@@ -9,11 +9,48 @@ use chrono_tz::Tz;
 use leadscore_core::time::{TimestampError, TimestampFormat, epoch_to_micros, in_range, local_micros, parse_timestamp};
 use polars::prelude::*;
 
+use crate::read::TextColumn;
+
 /// A cell that could not be parsed: its row (0-based within the file) and why.
 pub type CellError = (usize, String);
 
+/// A column's raw cells: a polars column of any type, or a column of a block of a CSV file's
+/// text, which the parsers read without building a polars text column for it.
+#[derive(Clone, Copy)]
+pub enum Cells<'a> {
+    /// A polars column.
+    Column(&'a Column),
+    /// A CSV file's text (an empty field is null).
+    Text(&'a TextColumn),
+}
+
+impl Cells<'_> {
+    /// Cells.
+    fn len(&self) -> usize {
+        match self {
+            Self::Column(c) => c.len(),
+            Self::Text(t) => t.len(),
+        }
+    }
+}
+
+impl<'a> From<&'a Column> for Cells<'a> {
+    fn from(c: &'a Column) -> Self {
+        Self::Column(c)
+    }
+}
+
+/// A cell trimmed; empty is null.
+fn trimmed(v: Option<&str>) -> Option<&str> {
+    v.map(str::trim).filter(|t| !t.is_empty())
+}
+
 /// Trims text; empty cells become null. Non-text columns are cast to text (`123`, `1.5`, `true`).
-pub fn text(col: &Column) -> PolarsResult<StringChunked> {
+pub fn text<'a>(cells: impl Into<Cells<'a>>) -> PolarsResult<StringChunked> {
+    let col = match cells.into() {
+        Cells::Text(t) => return Ok(t.iter().map(trimmed).collect()),
+        Cells::Column(col) => col,
+    };
     let s = col.as_materialized_series();
     let owned;
     let ca = if s.dtype() == &DataType::String {
@@ -27,11 +64,7 @@ pub fn text(col: &Column) -> PolarsResult<StringChunked> {
     if ca.iter().all(|v| v.is_none_or(|t| !t.is_empty() && t.trim().len() == t.len())) {
         return Ok(ca.clone().with_name(col.name().clone()));
     }
-    Ok(ca
-        .iter()
-        .map(|v| v.map(str::trim).filter(|t| !t.is_empty()))
-        .collect::<StringChunked>()
-        .with_name(col.name().clone()))
+    Ok(ca.iter().map(trimmed).collect::<StringChunked>().with_name(col.name().clone()))
 }
 
 fn unit_to_micros(v: i64, unit: TimeUnit) -> i64 {
@@ -67,12 +100,14 @@ impl<'a> TimestampText<'a> {
 /// Parses timestamps into UTC microseconds. Text follows [`parse_timestamp`]; timestamp columns
 /// with a zone are taken as they are, those without one (and dates) are local time in `tz`;
 /// integers are epoch seconds/milliseconds/microseconds by magnitude.
-pub fn timestamps(col: &Column, tz: Tz, format: Option<&str>) -> PolarsResult<(Vec<Option<i64>>, Vec<CellError>)> {
+pub fn timestamps<'a>(
+    cells: impl Into<Cells<'a>>,
+    tz: Tz,
+    format: Option<&str>,
+) -> PolarsResult<(Vec<Option<i64>>, Vec<CellError>)> {
     let reader = TimestampText::new(format, tz);
-    let text = |t: &str| reader.parse(t);
-    let s = col.as_materialized_series();
-    let n = s.len();
-    let mut out = Vec::with_capacity(n);
+    let cells = cells.into();
+    let mut out = Vec::with_capacity(cells.len());
     let mut errors = Vec::new();
     // Messages say why, never what the cell holds: the rejects table keeps the value.
     let mut push = |i: usize, r: Result<i64, TimestampError>| match r.and_then(in_range) {
@@ -83,15 +118,15 @@ pub fn timestamps(col: &Column, tz: Tz, format: Option<&str>) -> PolarsResult<(V
             errors.push((i, e.to_string()));
         }
     };
-    match s.dtype() {
-        DataType::String => {
-            for (i, v) in s.str()?.iter().enumerate() {
-                match v {
-                    None => push(i, Err(TimestampError::Empty)),
-                    Some(t) => push(i, text(t)),
-                }
-            }
+    let s = match cells {
+        Cells::Text(t) => {
+            each_timestamp(t.iter(), &reader, &mut push);
+            return Ok((out, errors));
         }
+        Cells::Column(col) => col.as_materialized_series(),
+    };
+    match s.dtype() {
+        DataType::String => each_timestamp(s.str()?.iter(), &reader, &mut push),
         DataType::Datetime(unit, zone) => {
             let ca = s.datetime()?;
             let unit = *unit;
@@ -139,24 +174,34 @@ pub fn timestamps(col: &Column, tz: Tz, format: Option<&str>) -> PolarsResult<(V
         }
         _ => {
             let cast = s.cast(&DataType::String)?;
-            for (i, v) in cast.str()?.iter().enumerate() {
-                match v {
-                    None => push(i, Err(TimestampError::Empty)),
-                    Some(t) => push(i, text(t)),
-                }
-            }
+            each_timestamp(cast.str()?.iter(), &reader, &mut push);
         }
     }
     Ok((out, errors))
 }
 
+/// Reads each text cell as a timestamp into `push` (row, result).
+fn each_timestamp<'s>(
+    values: impl Iterator<Item = Option<&'s str>>,
+    reader: &TimestampText<'_>,
+    push: &mut impl FnMut(usize, Result<i64, TimestampError>),
+) {
+    for (i, v) in values.enumerate() {
+        push(i, v.map_or(Err(TimestampError::Empty), |t| reader.parse(t)));
+    }
+}
+
 /// Parses numbers. Text is trimmed and read as a decimal number (`1234.5`, `-3`, `1e3`); `NaN`
 /// and infinities are errors, as are booleans and anything else that is not a number.
-pub fn numbers(col: &Column) -> PolarsResult<(Vec<Option<f64>>, Vec<CellError>)> {
+pub fn numbers<'a>(cells: impl Into<Cells<'a>>) -> PolarsResult<(Vec<Option<f64>>, Vec<CellError>)> {
+    let col = match cells.into() {
+        Cells::Text(t) => return Ok(each_number(t.iter().map(trimmed), t.len())),
+        Cells::Column(col) => col,
+    };
     let s = col.as_materialized_series();
-    let mut errors = Vec::new();
     if s.dtype().is_primitive_numeric() {
         let cast = s.cast(&DataType::Float64)?;
+        let mut errors = Vec::new();
         let mut out = Vec::with_capacity(s.len());
         for (i, v) in cast.f64()?.iter().enumerate() {
             match v {
@@ -169,9 +214,14 @@ pub fn numbers(col: &Column) -> PolarsResult<(Vec<Option<f64>>, Vec<CellError>)>
         }
         return Ok((out, errors));
     }
-    let strings = text(col)?;
-    let mut out = Vec::with_capacity(s.len());
-    for (i, v) in strings.iter().enumerate() {
+    Ok(each_number(text(col)?.iter(), s.len()))
+}
+
+/// Reads each trimmed text cell as a number.
+fn each_number<'s>(values: impl Iterator<Item = Option<&'s str>>, n: usize) -> (Vec<Option<f64>>, Vec<CellError>) {
+    let mut errors = Vec::new();
+    let mut out = Vec::with_capacity(n);
+    for (i, v) in values.enumerate() {
         match v {
             None => out.push(None),
             Some(t) => match t.parse::<f64>() {
@@ -183,7 +233,7 @@ pub fn numbers(col: &Column) -> PolarsResult<(Vec<Option<f64>>, Vec<CellError>)>
             },
         }
     }
-    Ok((out, errors))
+    (out, errors)
 }
 
 /// Parses booleans: `true/false`, `yes/no`, `y/n`, `t/f`, `1/0`, any case.
@@ -196,15 +246,23 @@ pub fn parse_bool(t: &str) -> Option<bool> {
 }
 
 /// Parses a boolean column; see [`parse_bool`].
-pub fn booleans(col: &Column) -> PolarsResult<(Vec<Option<bool>>, Vec<CellError>)> {
+pub fn booleans<'a>(cells: impl Into<Cells<'a>>) -> PolarsResult<(Vec<Option<bool>>, Vec<CellError>)> {
+    let col = match cells.into() {
+        Cells::Text(t) => return Ok(each_boolean(t.iter().map(trimmed), t.len())),
+        Cells::Column(col) => col,
+    };
     let s = col.as_materialized_series();
     if s.dtype() == &DataType::Boolean {
         return Ok((s.bool()?.iter().collect(), Vec::new()));
     }
-    let strings = text(col)?;
+    Ok(each_boolean(text(col)?.iter(), s.len()))
+}
+
+/// Reads each trimmed text cell as a boolean.
+fn each_boolean<'s>(values: impl Iterator<Item = Option<&'s str>>, n: usize) -> (Vec<Option<bool>>, Vec<CellError>) {
     let mut errors = Vec::new();
-    let mut out = Vec::with_capacity(s.len());
-    for (i, v) in strings.iter().enumerate() {
+    let mut out = Vec::with_capacity(n);
+    for (i, v) in values.enumerate() {
         match v.map(|t| (t, parse_bool(t))) {
             None => out.push(None),
             Some((_, Some(b))) => out.push(Some(b)),
@@ -214,7 +272,7 @@ pub fn booleans(col: &Column) -> PolarsResult<(Vec<Option<bool>>, Vec<CellError>
             }
         }
     }
-    Ok((out, errors))
+    (out, errors)
 }
 
 /// Builds a UTC timestamp column from microseconds.

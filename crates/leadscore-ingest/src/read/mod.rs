@@ -17,7 +17,7 @@ pub(crate) use delimited::id_digest;
 pub use delimited::{CellTest, RowFilter};
 use partitions::DayRange;
 pub use postgres::query_digest;
-pub(crate) use raw::frame_row;
+pub(crate) use raw::{Block, TextColumn};
 pub use raw::{RawFrame, TextTable};
 
 use std::collections::HashSet;

@@ -6,8 +6,12 @@
 //! than the file's 2.4 GB. [`TextColumn`] keeps a cell as its bytes and a 4-byte end, so the
 //! same file is held in about 3 GiB, and a block becomes polars columns only when it is parsed.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use polars::prelude::*;
-use rayon::prelude::*;
+
+use crate::parse::Cells;
 
 /// One column of a block of a delimited file: the fields' bytes one after the other and where
 /// each ends. An empty field is null, as the CSV reader reads it. Every field was checked to be
@@ -65,7 +69,7 @@ impl TextColumn {
     }
 
     /// Every field in order (`None` when empty).
-    fn iter(&self) -> impl Iterator<Item = Option<&str>> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Option<&str>> {
         // One check of the whole text, then slices at the fields' ends (char boundaries, as every
         // field is UTF-8); a field that is not read as text is null.
         let text = std::str::from_utf8(&self.bytes).ok();
@@ -111,7 +115,7 @@ impl TextColumn {
 /// [`TextColumn`] per column (the same rows in each).
 #[derive(Debug, Clone, Default)]
 pub struct TextTable {
-    names: Vec<PlSmallStr>,
+    names: Arc<[PlSmallStr]>,
     blocks: Vec<Vec<TextColumn>>,
 }
 
@@ -126,18 +130,58 @@ impl TextTable {
                 ShapeMismatch: "a block of text columns must have one column per name, all of one length"
             );
         }
-        Ok(Self { names, blocks })
+        Ok(Self { names: names.into(), blocks })
     }
 
     fn height(&self) -> usize {
         self.blocks.iter().map(|b| b.first().map_or(0, TextColumn::len)).sum()
     }
+}
 
-    /// Block `block` as a frame (its columns built in parallel).
-    fn block_frame(names: &[PlSmallStr], block: &[TextColumn]) -> PolarsResult<DataFrame> {
-        let rows = block.first().map_or(0, TextColumn::len);
-        let columns = block.par_iter().zip(names).map(|(c, n)| c.to_chunked(n).into_column()).collect();
-        DataFrame::new(rows, columns)
+/// A block of a file's rows, as ingest parses it: a chunk of a frame, or a block of a delimited
+/// file's text (its columns read by the parsers as they are, [`Cells`]).
+pub(crate) enum Block<'a> {
+    /// Rows of a frame.
+    Frame(DataFrame),
+    /// A block of text, a column per name.
+    Text {
+        /// The columns' names.
+        names: Arc<[PlSmallStr]>,
+        /// The columns.
+        columns: Cow<'a, [TextColumn]>,
+    },
+}
+
+impl Block<'_> {
+    /// Rows.
+    pub fn height(&self) -> usize {
+        match self {
+            Self::Frame(df) => df.height(),
+            Self::Text { columns, .. } => columns.first().map_or(0, TextColumn::len),
+        }
+    }
+
+    /// The cells of column `name`.
+    pub fn cells(&self, name: &str) -> PolarsResult<Cells<'_>> {
+        match self {
+            Self::Frame(df) => Ok(Cells::Column(df.column(name)?)),
+            Self::Text { names, columns } => names
+                .iter()
+                .position(|n| n == name)
+                .and_then(|k| columns.get(k))
+                .map(Cells::Text)
+                .ok_or_else(|| polars_err!(ColumnNotFound: "{name}")),
+        }
+    }
+
+    /// The values of row `i` in file order, as text (`None` when null).
+    pub fn row(&self, i: usize) -> Vec<(&str, Option<String>)> {
+        match self {
+            Self::Frame(df) => frame_row(df, i),
+            Self::Text { names, columns } => {
+                names.iter().zip(columns.iter()).map(|(n, c)| (n.as_str(), c.get(i).map(str::to_string))).collect()
+            }
+        }
     }
 }
 
@@ -217,12 +261,8 @@ impl RawFrame {
                 for block in &t.blocks {
                     let rows = block.first().map_or(0, TextColumn::len);
                     if at < rows {
-                        return t
-                            .names
-                            .iter()
-                            .zip(block)
-                            .map(|(n, c)| (n.as_str(), c.get(at).map(str::to_string)))
-                            .collect();
+                        let values = block.iter().map(|c| c.get(at).map(str::to_string));
+                        return t.names.iter().map(PlSmallStr::as_str).zip(values).collect();
                     }
                     at -= rows;
                 }
@@ -231,28 +271,27 @@ impl RawFrame {
         }
     }
 
-    /// The rows a block at a time, as frames: a frame's chunks, or the text's blocks.
-    pub fn blocks(&self) -> impl Iterator<Item = PolarsResult<DataFrame>> + '_ {
-        let (frames, text) = match self {
-            Self::Frame(df) => (df.clone().split_chunks().collect::<Vec<_>>(), None),
-            Self::Text(t) => (Vec::new(), Some(t)),
-        };
-        let text_blocks = text.into_iter().flat_map(|t| t.blocks.iter().map(|b| TextTable::block_frame(&t.names, b)));
-        frames.into_iter().map(Ok).chain(text_blocks)
+    /// The rows a block at a time: a frame's chunks, or the text's blocks.
+    pub(crate) fn blocks(&self) -> Vec<Block<'_>> {
+        match self {
+            Self::Frame(df) => df.clone().split_chunks().map(Block::Frame).collect(),
+            Self::Text(t) => t
+                .blocks
+                .iter()
+                .map(|b| Block::Text { names: t.names.clone(), columns: Cow::Borrowed(b.as_slice()) })
+                .collect(),
+        }
     }
 
-    /// [`RawFrame::blocks`], consuming the rows: each block's text is freed once its frame is
-    /// built.
-    pub fn into_blocks(self) -> impl Iterator<Item = PolarsResult<DataFrame>> {
-        let (frames, text) = match self {
-            Self::Frame(mut df) => (df.split_chunks().collect::<Vec<_>>(), None),
-            Self::Text(t) => (Vec::new(), Some(t)),
-        };
-        let text_blocks = text.into_iter().flat_map(|t| {
-            let names = t.names;
-            t.blocks.into_iter().map(move |b| TextTable::block_frame(&names, &b))
-        });
-        frames.into_iter().map(Ok).chain(text_blocks)
+    /// [`RawFrame::blocks`], consuming the rows: each block's text is freed once the block is.
+    pub(crate) fn into_blocks(self) -> Vec<Block<'static>> {
+        match self {
+            Self::Frame(mut df) => df.split_chunks().map(Block::Frame).collect(),
+            Self::Text(t) => {
+                let names = t.names;
+                t.blocks.into_iter().map(|b| Block::Text { names: names.clone(), columns: Cow::Owned(b) }).collect()
+            }
+        }
     }
 
     /// Every row as one frame (for small files: samples, lookup tables).
@@ -260,18 +299,21 @@ impl RawFrame {
         match self {
             Self::Frame(df) => Ok(df.clone()),
             Self::Text(t) => {
-                let empty = t.names.iter().map(|n| Column::new_empty(n.clone(), &DataType::String)).collect();
-                let mut out = DataFrame::new(0, empty)?;
-                for block in self.blocks() {
-                    out.vstack_mut(&block?)?;
+                let mut columns = Vec::with_capacity(t.names.len());
+                for name in t.names.iter() {
+                    columns.extend(self.column(name)?);
                 }
-                Ok(out)
+                DataFrame::new(self.height(), columns)
             }
         }
     }
 
-    /// The rows marked in `keep` (one flag a row).
+    /// The rows marked in `keep` (one flag a row; any other count is refused).
     pub fn retain(&mut self, keep: &[bool]) -> PolarsResult<()> {
+        polars_ensure!(
+            keep.len() == self.height(),
+            ShapeMismatch: "{} flags to keep rows of a file of {} rows", keep.len(), self.height()
+        );
         match self {
             Self::Frame(df) => {
                 *df = leadscore_core::frame::rows_where(df, &BooleanChunked::from_slice("keep".into(), keep))?;
@@ -343,10 +385,14 @@ mod tests {
         assert!(t.column("other")?.is_none());
         assert_eq!(t.row(2), [("id", Some("3".to_string())), ("note", Some("é".to_string()))]);
         assert!(t.row(3).is_empty());
-        let heights: Vec<usize> = t.blocks().map(|b| b.map(|b| b.height()).unwrap_or(0)).collect();
+        let heights: Vec<usize> = t.blocks().iter().map(Block::height).collect();
         assert_eq!(heights, [2, 1]);
         assert_eq!(t.to_frame()?.height(), 3);
-        assert_eq!(t.clone().into_blocks().count(), 2);
+        let blocks = t.clone().into_blocks();
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[1].row(0), [("id", Some("3".to_string())), ("note", Some("é".to_string()))]);
+        assert!(matches!(blocks[0].cells("note")?, Cells::Text(c) if c.len() == 2));
+        assert!(blocks[0].cells("other").is_err());
         Ok(())
     }
 
@@ -359,6 +405,13 @@ mod tests {
         let note = t.column("note")?.map(|c| texts(&c)).unwrap_or_default();
         assert_eq!(note, [Some("a long note of more than twelve bytes".to_string()), Some("é".to_string())]);
         Ok(())
+    }
+
+    #[test]
+    fn retain_refuses_a_flag_count_other_than_the_rows() {
+        let mut t = table();
+        assert!(t.retain(&[true, false]).is_err());
+        assert_eq!(t.height(), 3);
     }
 
     #[test]
