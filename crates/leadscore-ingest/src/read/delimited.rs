@@ -213,7 +213,7 @@ pub fn id_digest(id: &str) -> u64 {
 /// | 262,144 | 1.13 GiB | 4.97 GiB, more system time |
 /// | 524,288 | 1.33 GiB | 4.98 GiB |
 ///
-/// At 5M the typed leads are the peak, not the text; at 1M the DAG's peak is in train.
+/// At 5M the typed leads are the peak, not the text; at 1M the DAG's peak is in features.
 const CHUNK_ROWS: usize = 1 << 19;
 
 impl Collector<'_> {
