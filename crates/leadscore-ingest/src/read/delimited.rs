@@ -205,11 +205,11 @@ pub fn id_digest(id: &str) -> u64 {
 /// typed values at once. The text of a block is kept compact ([`TextColumn`]: 4 bytes a field
 /// besides its bytes), and each of its columns is large enough to be a mapping of its own, which
 /// the allocator returns to the system when freed (see `leadscore_core::memory`). Measured peaks
-/// (ingest alone), 2026-12-04:
+/// (ingest alone, before the parsers read the text itself), 2026-12-04:
 ///
 /// | rows | 1M leads | 5M leads |
 /// | --- | --- | --- |
-/// | 131,072 | 1.47 GiB (columns below 1 MiB stay on the heap) | |
+/// | 131,072 | 1.47 GiB | 7.0 GiB (columns under 1 MiB stay on the heap) |
 /// | 262,144 | 1.13 GiB | 4.97 GiB, more system time |
 /// | 524,288 | 1.33 GiB | 4.98 GiB |
 ///
