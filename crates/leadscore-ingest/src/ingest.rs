@@ -855,10 +855,11 @@ struct Parsed {
 impl SourceParse<'_> {
     /// Parses file `fi` a block at a time (a chunk of a frame's columns, or a block of a CSV
     /// file's text: 524,288 rows), rejecting the rows with problems and adding the others to
-    /// `parsed`. Unless the source's repeated ids are unknown, the blocks are taken out of the file
-    /// and each block's text is freed once its columns are built: ingest holds the typed table and
-    /// one block's columns beside the compact text not yet parsed, never a typed copy of the whole
-    /// file beside its text.
+    /// `parsed`. The parsers read a block's text as it is (polars text is built only for the
+    /// fields kept as text). Unless the source's repeated ids are unknown, the blocks are taken
+    /// out of the file and each block's text is freed once the block is parsed: ingest holds the
+    /// typed table beside the compact text not yet parsed, never a typed copy of the whole file
+    /// beside its text.
     fn parse_blocks(
         &self,
         (fi, f): (usize, &mut RawFile),

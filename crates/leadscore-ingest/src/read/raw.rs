@@ -4,7 +4,9 @@
 //! A polars string column takes a 16-byte view for every cell besides the text of the longer
 //! ones; a CSV export of 5M leads × 63 columns held 5.2 GiB of views and text that way, more
 //! than the file's 2.4 GB. [`TextColumn`] keeps a cell as its bytes and a 4-byte end, so the
-//! same file is held in about 3 GiB, and a block becomes polars columns only when it is parsed.
+//! same file is held in about 3 GiB. Ingest parses it a [`Block`] at a time: the parsers read
+//! numbers, timestamps and booleans from the text itself, and only the fields kept as text
+//! become polars columns.
 
 use std::borrow::Cow;
 use std::sync::Arc;
