@@ -287,7 +287,8 @@ impl Collector<'_> {
         }
         // A block ends at CHUNK_ROWS rows, or before its columns' ends would pass 32 bits.
         let size = rec.as_slice().len();
-        if self.block.first().is_some_and(|c| c.len() >= CHUNK_ROWS || !c.fits(self.block_bytes + size)) {
+        let full = self.block_bytes + size > u32::MAX as usize;
+        if self.block.first().is_some_and(|c| !c.is_empty() && (c.len() >= CHUNK_ROWS || full)) {
             self.finish_block();
         }
         self.block_bytes += size;
@@ -564,6 +565,25 @@ mod tests {
         let (_d, p) = write(b"id,Email,Email\n1,a,b\n");
         let msg = read(&p, &p, b',', false).map(|_| ()).expect_err("duplicate").to_string();
         assert!(msg.contains("`Email`") && msg.contains("2 and 3"), "{msg}");
+    }
+
+    #[test]
+    fn a_file_longer_than_a_block_is_read_in_blocks_of_chunk_rows() -> Result<()> {
+        let rows = CHUNK_ROWS + 3;
+        let mut text = String::from("id,n\n");
+        for i in 0..rows {
+            text.push_str(&format!("{i},{}\n", if i % 2 == 0 { "x" } else { "" }));
+        }
+        let (_d, p) = write(text.as_bytes());
+        let f = read(&p, &p, b',', false)?;
+        let heights: Vec<usize> = f.frame.blocks().iter().map(super::super::Block::height).collect();
+        assert_eq!(heights, [CHUNK_ROWS, 3]);
+        assert_eq!(f.frame.height(), rows);
+        let last = CHUNK_ROWS + 1;
+        assert_eq!(f.frame.row(last), [("id", Some(last.to_string())), ("n", None)]);
+        let n = f.frame.column("n")?.map(|c| c.null_count());
+        assert_eq!(n, Some(rows / 2));
+        Ok(())
     }
 
     #[test]

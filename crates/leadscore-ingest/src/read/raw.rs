@@ -30,16 +30,11 @@ impl TextColumn {
         Self { bytes: Vec::with_capacity(bytes), ends: Vec::with_capacity(rows) }
     }
 
-    /// Appends a field. The caller keeps a column's bytes under `u32::MAX`
-    /// ([`TextColumn::fits`]).
+    /// Appends a field. The caller keeps a column's bytes within `u32::MAX` (ends are 32-bit):
+    /// the reader ends a block before the bytes of its fields would pass it.
     pub(crate) fn push(&mut self, field: &[u8]) {
         self.bytes.extend_from_slice(field);
         self.ends.push(u32::try_from(self.bytes.len()).unwrap_or(u32::MAX));
-    }
-
-    /// Whether `more` bytes still fit (ends are 32-bit).
-    pub(crate) fn fits(&self, more: usize) -> bool {
-        self.bytes.len() + more <= u32::MAX as usize
     }
 
     /// Fields held.
