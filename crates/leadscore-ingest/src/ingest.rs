@@ -749,17 +749,14 @@ fn scope_masks(
     keep: Keep<'_>,
     tz: Tz,
 ) -> Result<Option<Vec<Vec<bool>>>> {
-    let column = |f: &RawFile, m: &Option<Mapping<'_>>, field: &str| -> Result<Option<Column>> {
-        let Some((_, name)) = m.as_ref().and_then(|m| m.iter().find(|(spec, _)| spec.name == field)) else {
-            return Ok(None);
-        };
-        Ok(f.frame.column(name)?)
-    };
+    fn mapped<'m>(m: &Option<Mapping<'m>>, field: &str) -> Option<&'m str> {
+        m.as_ref()?.iter().find(|(spec, _)| spec.name == field).map(|(_, name)| *name)
+    }
     let texts = |field: &str| -> Result<Vec<Option<StringChunked>>> {
         let mut out = Vec::with_capacity(files.len());
         for (f, m) in files.iter().zip(mappings) {
-            out.push(match column(f, m, field)? {
-                Some(c) => Some(parse::text(&c)?),
+            out.push(match mapped(m, field) {
+                Some(name) => f.frame.text(name)?,
                 None => None,
             });
         }
@@ -782,7 +779,11 @@ fn scope_masks(
         Keep::CreatedFrom(from) => {
             let mut masks = Vec::with_capacity(files.len());
             for (f, m) in files.iter().zip(mappings) {
-                masks.push(match column(f, m, leads::CREATED_AT)? {
+                let created = match mapped(m, leads::CREATED_AT) {
+                    Some(name) => f.frame.column(name)?,
+                    None => None,
+                };
+                masks.push(match created {
                     Some(c) => {
                         let (times, _) = parse::timestamps(&c, tz, source.timestamp_format(leads::CREATED_AT))?;
                         times.iter().map(|t| t.is_none_or(|t| t >= from)).collect()
@@ -823,8 +824,8 @@ fn repeated_ids(source: &Source, files: &[RawFile], mappings: &[Option<Mapping<'
     for (f, m) in files.iter().zip(mappings) {
         let Some(m) = m else { continue };
         let Some((_, column)) = m.iter().find(|(spec, _)| spec.name == id) else { return Ok(None) };
-        let Some(ids) = f.frame.column(column)? else { continue };
-        digests.extend(parse::text(&ids)?.iter().flatten().map(id_digest));
+        let Some(ids) = f.frame.text(column)? else { continue };
+        digests.extend(ids.iter().flatten().map(id_digest));
     }
     // Sorted rather than counted in a set: 8 bytes an id, freed before the rows are parsed.
     digests.sort_unstable();

@@ -201,8 +201,8 @@ pub fn id_digest(id: &str) -> u64 {
 }
 
 /// Rows per block of the text read: ingest parses a file a block at a time and frees each
-/// block's text once parsed, so a block being parsed holds its text, its polars columns and its
-/// typed values at once. The text of a block is kept compact ([`TextColumn`]: 4 bytes a field
+/// block's text once parsed, so a block being parsed holds its text, the polars columns of its
+/// fields kept as text and its typed values at once. The text of a block is kept compact ([`TextColumn`]: 4 bytes a field
 /// besides its bytes), and each of its columns is large enough to be a mapping of its own, which
 /// the allocator returns to the system when freed (see `leadscore_core::memory`). Measured peaks
 /// (ingest alone, before the parsers read the text itself), 2026-12-04:

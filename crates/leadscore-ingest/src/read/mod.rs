@@ -345,16 +345,12 @@ pub fn read_file_filtered(
     match format {
         FileFormat::Csv => {
             let (file, left_ids) = delimited::read_filtered(path, io, delimiter, bom, filter)?;
-            let id = match filter.and_then(|f| f.id) {
-                Some(id) if !left_ids.is_empty() => file.frame.column(id)?,
+            let ids = match filter.and_then(|f| f.id) {
+                Some(id) if !left_ids.is_empty() => file.frame.text(id)?,
                 _ => None,
             };
-            let shared = match id {
-                Some(id) => {
-                    crate::parse::text(&id)?.iter().flatten().any(|v| left_ids.contains(&delimited::id_digest(v)))
-                }
-                None => false,
-            };
+            let shared =
+                ids.is_some_and(|ids| ids.iter().flatten().any(|v| left_ids.contains(&delimited::id_digest(v))));
             if shared { delimited::read(path, io, delimiter, bom) } else { Ok(file) }
         }
         FileFormat::Jsonl => json_lines::read(path, io),
@@ -618,8 +614,8 @@ fn lead_users(src: &Source, files: &[RawFile]) -> Result<HashSet<String>> {
     let mut users = HashSet::new();
     let Some(column) = src.column(leads::USER_ID) else { return Ok(users) };
     for f in files {
-        if let Some(c) = f.frame.column(column)? {
-            users.extend(crate::parse::text(&c)?.iter().flatten().map(str::to_string));
+        if let Some(ids) = f.frame.text(column)? {
+            users.extend(ids.iter().flatten().map(str::to_string));
         }
     }
     Ok(users)

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
-use crate::parse::Cells;
+use crate::parse::{self, Cells};
 
 /// One column of a block of a delimited file: the fields' bytes one after the other and where
 /// each ends. An empty field is null, as the CSV reader reads it. Every field was checked to be
@@ -84,14 +84,7 @@ impl TextColumn {
 
     /// A polars string column of the fields.
     fn to_chunked(&self, name: &str) -> StringChunked {
-        let mut b = StringChunkedBuilder::new(name.into(), self.len());
-        for v in self.iter() {
-            match v {
-                Some(v) => b.append_value(v),
-                None => b.append_null(),
-            }
-        }
-        b.finish()
+        self.iter().collect::<StringChunked>().with_name(name.into())
     }
 
     /// The fields marked in `keep`.
@@ -175,11 +168,14 @@ impl Block<'_> {
     pub fn row(&self, i: usize) -> Vec<(&str, Option<String>)> {
         match self {
             Self::Frame(df) => frame_row(df, i),
-            Self::Text { names, columns } => {
-                names.iter().zip(columns.iter()).map(|(n, c)| (n.as_str(), c.get(i).map(str::to_string))).collect()
-            }
+            Self::Text { names, columns } => text_row(names, columns, i),
         }
     }
+}
+
+/// The values of row `i` of a block of text, named.
+fn text_row<'n>(names: &'n [PlSmallStr], columns: &[TextColumn], i: usize) -> Vec<(&'n str, Option<String>)> {
+    names.iter().zip(columns).map(|(n, c)| (n.as_str(), c.get(i).map(str::to_string))).collect()
 }
 
 /// A file's readable rows, raw: the frame a JSON Lines or Parquet file gives, or a delimited
@@ -248,6 +244,23 @@ impl RawFrame {
         }
     }
 
+    /// Column `name` as [`parse::text`] reads it (trimmed, empty cells null), or `None` when the
+    /// file has none of that name. A file's text is read as it is, without polars text first.
+    pub fn text(&self, name: &str) -> PolarsResult<Option<StringChunked>> {
+        match self {
+            Self::Frame(df) => df.column(name).ok().map(parse::text).transpose(),
+            Self::Text(t) => {
+                let Some(k) = t.names.iter().position(|n| n == name) else { return Ok(None) };
+                let mut parts = t.blocks.iter().map(|b| parse::text(Cells::Text(&b[k])));
+                let mut column = parts.next().transpose()?.unwrap_or_default();
+                for part in parts {
+                    column.append_owned(part?)?;
+                }
+                Ok(Some(column))
+            }
+        }
+    }
+
     /// The values of row `i` in file order, as text (`None` when null); empty when there is no
     /// such row.
     pub fn row(&self, i: usize) -> Vec<(&str, Option<String>)> {
@@ -258,8 +271,7 @@ impl RawFrame {
                 for block in &t.blocks {
                     let rows = block.first().map_or(0, TextColumn::len);
                     if at < rows {
-                        let values = block.iter().map(|c| c.get(at).map(str::to_string));
-                        return t.names.iter().map(PlSmallStr::as_str).zip(values).collect();
+                        return text_row(&t.names, block, at);
                     }
                     at -= rows;
                 }
