@@ -75,16 +75,28 @@ fn univariate_auc(
             level_auc(counts.iter().map(|c| (false, *c)), min_count)
         }
         AttributeKind::Categorical | AttributeKind::Text => {
-            let s = col.cast(&DataType::String)?;
-            let mut counts: PlHashMap<Option<&str>, (u64, u64)> = PlHashMap::new();
-            for (v, p) in s.str()?.iter().zip(positive) {
-                let e = counts.entry(v).or_default();
-                e.0 += 1;
-                e.1 += u64::from(*p);
-            }
-            level_auc(counts.into_iter().map(|(k, c)| (k.is_some(), c)), min_count)
+            let counts = match col.cat32() {
+                // An attribute held as codes (features' `as_categories`).
+                Ok(cats) => level_counts(cats.physical().iter(), positive),
+                Err(_) => level_counts(col.cast(&DataType::String)?.str()?.iter(), positive),
+            };
+            level_auc(counts.into_iter(), min_count)
         }
     })
+}
+
+/// Leads and positives of each level `(present, (leads, positives))`, missing values one level.
+fn level_counts<K: std::hash::Hash + Eq>(
+    values: impl Iterator<Item = Option<K>>,
+    positive: &[bool],
+) -> Vec<(bool, (u64, u64))> {
+    let mut counts: PlHashMap<Option<K>, (u64, u64)> = PlHashMap::new();
+    for (v, p) in values.zip(positive) {
+        let e = counts.entry(v).or_default();
+        e.0 += 1;
+        e.1 += u64::from(*p);
+    }
+    counts.into_iter().map(|(k, c)| (k.is_some(), c)).collect()
 }
 
 /// AUC of levels `(poolable, (leads, positives))` scored by their positive rate; poolable levels
@@ -173,4 +185,29 @@ fn audit_one(
         excluded,
         verdict,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attribute_held_as_codes_scores_as_its_text_does() -> Result<()> {
+        let text = Column::new("tier".into(), [Some("b"), Some("a"), Some("b"), None, Some("c"), Some("b"), Some("a")]);
+        let levels = Categories::new("tier".into(), "leadscore.features.audit-test".into(), CategoricalPhysical::U32);
+        let dtype = DataType::from_categories(levels);
+        // The mapping also has a level no lead here has (as when another run shares it).
+        let _other = Column::new("tier".into(), ["zzz"]).cast(&dtype)?;
+        let coded = text.cast(&dtype)?;
+        assert!(coded.cat32().is_ok());
+        let created = Column::new(leads::CREATED_AT.into(), [0i64; 7]);
+        let positive = [true, false, true, false, false, true, true];
+        for min_count in [0, 1, 2, 3] {
+            let auc = |c: &Column| univariate_auc(c, AttributeKind::Categorical, &created, &positive, min_count);
+            let (a, b) = (auc(&coded)?, auc(&text)?);
+            assert!(a.is_some());
+            assert_eq!(a, b, "min_count {min_count}");
+        }
+        Ok(())
+    }
 }

@@ -71,6 +71,15 @@ impl SpecLearner {
         Ok(FeatureSpec { version: SPEC_VERSION, recipe, catalog, features })
     }
 
+    /// The levels kept out of `(level, leads)` counts: at least `min_count` leads, the `top_k`
+    /// most frequent first; ties by name, so the spec is deterministic.
+    fn levels<'a>(&self, counts: impl Iterator<Item = (&'a str, u64)>) -> Vec<String> {
+        let mut levels: Vec<(&str, u64)> = counts.filter(|(_, n)| *n >= u64::from(self.min_count)).collect();
+        levels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        levels.truncate(self.top_k as usize);
+        levels.into_iter().map(|(l, _)| l.to_string()).collect()
+    }
+
     fn fit_one(&self, def: &FeatureDef, train: &DataFrame, converted: &[bool]) -> Result<FittedFeature> {
         let col = train.column(&def.name)?;
         Ok(match def.kind {
@@ -99,23 +108,50 @@ impl SpecLearner {
                 FittedFeature::Numeric { name: def.name.clone(), impute, mean, std, has_missing }
             }
             FeatureKind::Categorical => {
-                let s = col.cast(&DataType::String)?;
-                let mut counts: PlHashMap<&str, u64> = PlHashMap::new();
-                for v in s.str()?.iter().flatten() {
-                    *counts.entry(v).or_default() += 1;
-                }
-                let mut levels: Vec<(&str, u64)> =
-                    counts.into_iter().filter(|(_, n)| *n >= u64::from(self.min_count)).collect();
-                // Most frequent first; ties by name, so the spec is deterministic.
-                levels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-                levels.truncate(self.top_k as usize);
-                let levels: Vec<String> = levels.into_iter().map(|(l, _)| l.to_string()).collect();
-                let k = levels.len();
-                let index: PlHashMap<&str, usize> = levels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
-                let codes: Vec<usize> =
-                    s.str()?.iter().map(|v| v.map_or(k + 1, |v| index.get(v).copied().unwrap_or(k))).collect();
-                drop(index);
-                let tree_codes = target_ordered_codes(&codes, converted, k);
+                let (levels, codes): (Vec<String>, Vec<usize>) = match col.cat32() {
+                    // An attribute held as codes (features' `as_categories`): counted by code.
+                    Ok(cats) => {
+                        let mapping = cats.get_mapping();
+                        let codes = cats.physical();
+                        let mut counts = vec![0u64; mapping.num_cats_upper_bound()];
+                        for c in codes.iter().flatten() {
+                            if let Some(n) = counts.get_mut(c as usize) {
+                                *n += 1;
+                            }
+                        }
+                        // Levels of the mapping no lead of `train` has (another run's) are not
+                        // levels here.
+                        let present = counts.iter().enumerate().filter(|(_, n)| **n > 0);
+                        let levels =
+                            self.levels(present.filter_map(|(c, n)| Some((mapping.cat_to_str(c as CatSize)?, *n))));
+                        let k = levels.len();
+                        let mut at = vec![k; counts.len()];
+                        for (i, l) in levels.iter().enumerate() {
+                            if let Some(slot) = mapping.get_cat(l).and_then(|c| at.get_mut(c as usize)) {
+                                *slot = i;
+                            }
+                        }
+                        let codes = codes.iter().map(|c| c.map_or(k + 1, |c| at.get(c as usize).copied().unwrap_or(k)));
+                        let codes = codes.collect();
+                        (levels, codes)
+                    }
+                    Err(_) => {
+                        let s = col.cast(&DataType::String)?;
+                        let mut counts: PlHashMap<&str, u64> = PlHashMap::new();
+                        for v in s.str()?.iter().flatten() {
+                            *counts.entry(v).or_default() += 1;
+                        }
+                        let levels = self.levels(counts.into_iter());
+                        let k = levels.len();
+                        let index: PlHashMap<&str, usize> =
+                            levels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+                        let codes = s.str()?.iter().map(|v| v.map_or(k + 1, |v| index.get(v).copied().unwrap_or(k)));
+                        let codes = codes.collect();
+                        drop(index);
+                        (levels, codes)
+                    }
+                };
+                let tree_codes = target_ordered_codes(&codes, converted, levels.len());
                 FittedFeature::Categorical { name: def.name.clone(), levels, tree_codes }
             }
         })
@@ -125,6 +161,33 @@ impl SpecLearner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_attribute_held_as_codes_fits_as_its_text_does() -> Result<()> {
+        let text =
+            df!("industry" => [Some("b"), Some("a"), Some("b"), None, Some("c"), Some("b"), Some("a"), Some("d")])?;
+        let levels = Categories::new("industry".into(), "leadscore.features.fit-test".into(), CategoricalPhysical::U32);
+        let dtype = DataType::from_categories(levels);
+        // The mapping also has a level no lead here has (as when another run shares it).
+        let _other = Column::new("industry".into(), ["zzz", "c"]).cast(&dtype)?;
+        let mut coded = text.clone();
+        coded.with_column(text.column("industry")?.cast(&dtype)?)?;
+        assert!(coded.column("industry")?.cat32().is_ok());
+        let catalog = vec![FeatureDef {
+            name: "industry".into(),
+            kind: FeatureKind::Categorical,
+            origin: String::new(),
+            description: String::new(),
+        }];
+        let recipe = Recipe { timezone: "UTC".into(), attributes: vec![], events: None };
+        let converted = [true, false, false, true, false, true, true, false];
+        for (top_k, min_count) in [(1, 1), (2, 2), (5, 1), (5, 0), (0, 0)] {
+            let learner = SpecLearner { top_k, min_count };
+            let fit = |train: &DataFrame| learner.fit(recipe.clone(), catalog.clone(), train, &converted);
+            assert_eq!(fit(&coded)?.features, fit(&text)?.features, "top_k {top_k}, min_count {min_count}");
+        }
+        Ok(())
+    }
 
     #[test]
     fn fits_vocabulary_imputation_and_scaling() -> Result<()> {

@@ -33,6 +33,7 @@ use leadscore_core::{Config, Outputs, RunContext, RunDate, RunLayout, Stage, Sta
 use leadscore_core::{artifact, frame};
 use leadscore_model::{AttributeRecipe, Encoding, EventRecipe, FeatureSpec, Recipe, derive_owned};
 use polars::prelude::*;
+use rayon::prelude::*;
 
 pub use audit::{AuditRow, Flag};
 pub use error::{FeaturesError, Result};
@@ -280,6 +281,31 @@ fn attribute_kinds(config: &Config, leads_df: &DataFrame) -> Vec<(Attribute, Att
         .collect()
 }
 
+/// Holds the categorical attributes as codes into their levels (4 bytes a row), instead of a
+/// 16-byte view a row and their text: the wide leads table is what the stage's memory peaks
+/// with. Each attribute has levels of its own, freed with its column; the features table gets
+/// them back as text.
+fn as_categories(leads_df: &mut DataFrame, kinds: &[(Attribute, AttributeKind)]) -> Result<()> {
+    let names: Vec<&str> = kinds
+        .iter()
+        .filter(|(a, k)| {
+            *k == AttributeKind::Categorical && leads_df.column(&a.name).is_ok_and(|c| c.dtype() == &DataType::String)
+        })
+        .map(|(a, _)| a.name.as_str())
+        .collect();
+    let coded = names
+        .par_iter()
+        .map(|name| {
+            let levels = Categories::new((*name).into(), "leadscore.features".into(), CategoricalPhysical::U32);
+            leads_df.column(name)?.cast(&DataType::from_categories(levels))
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    for c in coded {
+        leads_df.with_column(c)?;
+    }
+    Ok(())
+}
+
 /// The recipe: the attributes the audit kept, and the event counts when events are configured.
 fn recipe(
     config: &Config,
@@ -355,6 +381,7 @@ pub fn run(config: &Config, mut inputs: FeaturesInputs, ctx: &RunContext) -> Res
         .filter(micros(leads::CREATED_AT).gt_eq(lit(recent_from)).and(micros(leads::CREATED_AT).lt(lit(run_start))))
         .collect()?;
     let kinds = attribute_kinds(config, &inputs.leads);
+    as_categories(&mut inputs.leads, &kinds)?;
     let events_df = std::mem::take(&mut inputs.events);
     let (training, n_train) = select_rows(config, inputs, ctx)?;
     sw.lap("select");
@@ -395,7 +422,10 @@ pub fn run(config: &Config, mut inputs: FeaturesInputs, ctx: &RunContext) -> Res
 
     // features.parquet: identity, split and labels, then the features.
     for c in derived.columns().iter().skip(1) {
-        out.with_column(c.clone())?;
+        out.with_column(match c.dtype() {
+            DataType::Categorical(..) => c.cast(&DataType::String)?,
+            _ => c.clone(),
+        })?;
     }
     let feature_summaries = feature_summaries(&catalog, &spec, &train_derived);
     let narrow = out.select([f::SPLIT, f::CREATED_AT, f::CONVERTED])?;
