@@ -855,7 +855,7 @@ struct Parsed {
 
 impl SourceParse<'_> {
     /// Parses file `fi` a block at a time (a chunk of a frame's columns, or a block of a CSV
-    /// file's text: 524,288 rows), rejecting the rows with problems and adding the others to
+    /// file's text: 262,144 rows), rejecting the rows with problems and adding the others to
     /// `parsed`. The parsers read a block's text as it is (polars text is built only for the
     /// fields kept as text). Unless the source's repeated ids are unknown, the blocks are taken
     /// out of the file and each block's text is freed once the block is parsed: ingest holds the
