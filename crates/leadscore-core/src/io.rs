@@ -150,10 +150,20 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<WrittenFile> {
 /// types from) declares the oldest Arrow types: strings as `large_string`, not the
 /// `string_view` polars holds them in, which pyarrow before 16 refuses ("Unrecognized type: 24")
 /// and Spark, BigQuery and older DuckDB cannot map. The Parquet columns themselves are the same
-/// either way (UTF-8 byte arrays).
+/// either way (UTF-8 byte arrays). A categorical column (features holds categorical attributes as
+/// codes) is written as its text, dictionary-encoded as polars writes strings, and declared a
+/// string: readers get text, whatever the writer held.
 pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: &TableMeta) -> Result<WrittenFile> {
     check_finite(path, df)?;
-    let arrow_schema = polars_parquet::write::schema_to_metadata_key(&df.schema().to_arrow(CompatLevel::oldest()));
+    let declared: Schema = df
+        .schema()
+        .iter()
+        .map(|(name, dtype)| {
+            let dtype = if dtype.is_categorical() { DataType::String } else { dtype.clone() };
+            (name.clone(), dtype)
+        })
+        .collect();
+    let arrow_schema = polars_parquet::write::schema_to_metadata_key(&declared.to_arrow(CompatLevel::oldest()));
     let mut pairs = meta.pairs();
     pairs.insert(0, (arrow_schema.key, arrow_schema.value.unwrap_or_default()));
     // Streamed to the file through the hasher: no second copy of the file in memory.
@@ -296,6 +306,28 @@ mod tests {
             run_date: "2026-01-02".parse().unwrap_or_else(|_| RunDate::new(chrono::NaiveDate::MIN)),
             config_hash: "abc".into(),
         }
+    }
+
+    #[test]
+    fn a_categorical_column_is_written_as_its_text() -> Result<()> {
+        let err = |e: PolarsError| CoreError::Internal(e.to_string());
+        let dir = tempfile::tempdir().map_err(|e| CoreError::Internal(e.to_string()))?;
+        let mut text = df!("tier" => [Some("gold"), None, Some("bronze"), Some("gold")]).map_err(err)?;
+        let levels = Categories::new("tier".into(), "leadscore.io-test".into(), CategoricalPhysical::U32);
+        // The levels also hold one no row has.
+        let _other = Column::new("tier".into(), ["silver"]).cast(&DataType::from_categories(levels.clone()));
+        let mut coded = text.clone();
+        coded
+            .with_column(text.column("tier").map_err(err)?.cast(&DataType::from_categories(levels)).map_err(err)?)
+            .map_err(err)?;
+        assert!(coded.column("tier").map_err(err)?.dtype().is_categorical());
+        let a = write_parquet(&dir.path().join("text.parquet"), &mut text, &meta())?;
+        let b = write_parquet(&dir.path().join("coded.parquet"), &mut coded, &meta())?;
+        let back = read_parquet(&dir.path().join("coded.parquet"))?;
+        assert_eq!(back.column("tier").map_err(err)?.dtype(), &DataType::String);
+        assert!(back.equals_missing(&text));
+        assert_eq!(a.sha256, b.sha256, "the same bytes as the text's");
+        Ok(())
     }
 
     #[test]

@@ -283,8 +283,8 @@ fn attribute_kinds(config: &Config, leads_df: &DataFrame) -> Vec<(Attribute, Att
 
 /// Holds the categorical attributes as codes into their levels (4 bytes a row), instead of a
 /// 16-byte view a row and their text: the wide leads table is what the stage's memory peaks
-/// with. Each attribute has levels of its own, freed with its column; the features table gets
-/// them back as text.
+/// with. Each attribute has levels of its own, freed with its column; `features.parquet` has them
+/// as text (see [`leadscore_core::io::write_parquet`]).
 fn as_categories(leads_df: &mut DataFrame, kinds: &[(Attribute, AttributeKind)]) -> Result<()> {
     let names: Vec<&str> = kinds
         .iter()
@@ -422,10 +422,7 @@ pub fn run(config: &Config, mut inputs: FeaturesInputs, ctx: &RunContext) -> Res
 
     // features.parquet: identity, split and labels, then the features.
     for c in derived.columns().iter().skip(1) {
-        out.with_column(match c.dtype() {
-            DataType::Categorical(..) => c.cast(&DataType::String)?,
-            _ => c.clone(),
-        })?;
+        out.with_column(c.clone())?;
     }
     let feature_summaries = feature_summaries(&catalog, &spec, &train_derived);
     let narrow = out.select([f::SPLIT, f::CREATED_AT, f::CONVERTED])?;
