@@ -371,17 +371,14 @@ pub fn run(config: &Config, mut inputs: FeaturesInputs, ctx: &RunContext) -> Res
     let mut sw = Stopwatch::new();
     let tz = config.project.timezone;
     let run_start = ctx.run_date.start_micros(tz);
-    // The recent leads the audit compares with, and the attributes' kinds, before the leads
-    // table is consumed.
-    let recent_from = run_start - i64::from(config.features.audit_recent_days) * MICROS_PER_DAY;
-    let recent = inputs
-        .leads
-        .clone()
-        .lazy()
-        .filter(micros(leads::CREATED_AT).gt_eq(lit(recent_from)).and(micros(leads::CREATED_AT).lt(lit(run_start))))
-        .collect()?;
+    // The attributes' kinds and the recent leads the audit compares with, before the leads table
+    // is consumed. The recent leads are taken once the categorical attributes are codes: a
+    // filtered text column shares its text with the column it was filtered from.
     let kinds = attribute_kinds(config, &inputs.leads);
     as_categories(&mut inputs.leads, &kinds)?;
+    let recent_from = run_start - i64::from(config.features.audit_recent_days) * MICROS_PER_DAY;
+    let created = inputs.leads.column(leads::CREATED_AT)?.datetime()?.physical();
+    let recent = inputs.leads.filter(&(created.gt_eq(recent_from) & created.lt(run_start)))?;
     let events_df = std::mem::take(&mut inputs.events);
     let (training, n_train) = select_rows(config, inputs, ctx)?;
     sw.lap("select");
