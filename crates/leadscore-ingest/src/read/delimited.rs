@@ -216,7 +216,7 @@ pub fn id_digest(id: &str) -> u64 {
 /// At 5M the typed leads are the peak, not the text. Since features holds categorical attributes
 /// as codes, ingest is the DAG's peak at 1M, and 262,144 rows took it from 1.26 to 1.09 GiB in the
 /// same time (6.38-6.47 s against 6.59-6.60 s), with 5M level (31.6-37.7 s and 4.95 GiB against
-/// 33.1-42.6 s and 4.93 GiB, alternating; the system time no longer differs).
+/// 33.1-67.0 s and 4.93 GiB, alternating; the system time no longer differs).
 const CHUNK_ROWS: usize = 1 << 18;
 
 impl Collector<'_> {
