@@ -80,6 +80,43 @@ impl SpecLearner {
         levels.into_iter().map(|(l, _)| l.to_string()).collect()
     }
 
+    /// The levels of a column held as codes, and each row's level (`k` for another level, `k + 1`
+    /// when missing). Levels of the mapping no row has (another run's) are not levels here.
+    fn levels_of_codes(&self, cats: &Categorical32Chunked) -> (Vec<String>, Vec<usize>) {
+        let mapping = cats.get_mapping();
+        let mut counts = vec![0u64; mapping.num_cats_upper_bound()];
+        for c in cats.physical().iter().flatten() {
+            if let Some(n) = counts.get_mut(c as usize) {
+                *n += 1;
+            }
+        }
+        let present = counts.iter().enumerate().filter(|(_, n)| **n > 0);
+        let levels = self.levels(present.filter_map(|(c, n)| Some((mapping.cat_to_str(c as CatSize)?, *n))));
+        let k = levels.len();
+        let mut at = vec![k; counts.len()];
+        for (i, l) in levels.iter().enumerate() {
+            if let Some(slot) = mapping.get_cat(l).and_then(|c| at.get_mut(c as usize)) {
+                *slot = i;
+            }
+        }
+        let codes = cats.physical().iter().map(|c| c.map_or(k + 1, |c| at.get(c as usize).copied().unwrap_or(k)));
+        (levels, codes.collect())
+    }
+
+    /// [`Self::levels_of_codes`] for a text column.
+    fn levels_of_text(&self, s: &StringChunked) -> (Vec<String>, Vec<usize>) {
+        let mut counts: PlHashMap<&str, u64> = PlHashMap::new();
+        for v in s.iter().flatten() {
+            *counts.entry(v).or_default() += 1;
+        }
+        let levels = self.levels(counts.into_iter());
+        let k = levels.len();
+        let index: PlHashMap<&str, usize> = levels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+        let codes = s.iter().map(|v| v.map_or(k + 1, |v| index.get(v).copied().unwrap_or(k))).collect();
+        drop(index);
+        (levels, codes)
+    }
+
     fn fit_one(&self, def: &FeatureDef, train: &DataFrame, converted: &[bool]) -> Result<FittedFeature> {
         let col = train.column(&def.name)?;
         Ok(match def.kind {
@@ -108,48 +145,10 @@ impl SpecLearner {
                 FittedFeature::Numeric { name: def.name.clone(), impute, mean, std, has_missing }
             }
             FeatureKind::Categorical => {
-                let (levels, codes): (Vec<String>, Vec<usize>) = match col.cat32() {
+                let (levels, codes) = match col.cat32() {
                     // An attribute held as codes (features' `as_categories`): counted by code.
-                    Ok(cats) => {
-                        let mapping = cats.get_mapping();
-                        let codes = cats.physical();
-                        let mut counts = vec![0u64; mapping.num_cats_upper_bound()];
-                        for c in codes.iter().flatten() {
-                            if let Some(n) = counts.get_mut(c as usize) {
-                                *n += 1;
-                            }
-                        }
-                        // Levels of the mapping no lead of `train` has (another run's) are not
-                        // levels here.
-                        let present = counts.iter().enumerate().filter(|(_, n)| **n > 0);
-                        let levels =
-                            self.levels(present.filter_map(|(c, n)| Some((mapping.cat_to_str(c as CatSize)?, *n))));
-                        let k = levels.len();
-                        let mut at = vec![k; counts.len()];
-                        for (i, l) in levels.iter().enumerate() {
-                            if let Some(slot) = mapping.get_cat(l).and_then(|c| at.get_mut(c as usize)) {
-                                *slot = i;
-                            }
-                        }
-                        let codes = codes.iter().map(|c| c.map_or(k + 1, |c| at.get(c as usize).copied().unwrap_or(k)));
-                        let codes = codes.collect();
-                        (levels, codes)
-                    }
-                    Err(_) => {
-                        let s = col.cast(&DataType::String)?;
-                        let mut counts: PlHashMap<&str, u64> = PlHashMap::new();
-                        for v in s.str()?.iter().flatten() {
-                            *counts.entry(v).or_default() += 1;
-                        }
-                        let levels = self.levels(counts.into_iter());
-                        let k = levels.len();
-                        let index: PlHashMap<&str, usize> =
-                            levels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
-                        let codes = s.str()?.iter().map(|v| v.map_or(k + 1, |v| index.get(v).copied().unwrap_or(k)));
-                        let codes = codes.collect();
-                        drop(index);
-                        (levels, codes)
-                    }
+                    Ok(cats) => self.levels_of_codes(cats),
+                    Err(_) => self.levels_of_text(col.cast(&DataType::String)?.str()?),
                 };
                 let tree_codes = target_ordered_codes(&codes, converted, levels.len());
                 FittedFeature::Categorical { name: def.name.clone(), levels, tree_codes }
