@@ -31,7 +31,10 @@ window had ended by 2025-10-01 and is scored on the leads created from 2025-10-0
 Prints per data set: ROC AUC, log loss, expected calibration error (10 equal-count bins), value
 Gini and value total / actual for leadscore and each peer model; then leadscore's AUC against
 the best peer model's AUC and its log loss against the best peer model's log loss, with 95%
-paired bootstrap intervals of the differences. Writes DIR/panel.json. Needs numpy, pandas, pyarrow, polars,
+paired bootstrap intervals of the differences; and what sampling alone allows on so few leads:
+bootstrap intervals of leadscore's value total / actual and expected / actual conversions, and
+the ECE a perfectly calibrated model shows on these leads (outcomes drawn from its own
+probabilities). Writes DIR/panel.json. Needs numpy, pandas, pyarrow, polars,
 scipy, scikit-learn and lightgbm (`target/peer-venv`, see benches/peer.py) and a release build.
 """
 import argparse, json, os, re, shutil, subprocess, sys
@@ -167,6 +170,25 @@ def paired_interval(y, p, q, metric, resamples, seed):
     return float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
 
 
+def ratio_interval(actual, predicted, resamples, seed):
+    """95% bootstrap interval of sum(predicted) / sum(actual) over resampled leads."""
+    rng = np.random.default_rng(seed)
+    n, ratios = len(actual), []
+    for _ in range(resamples):
+        i = rng.integers(0, n, n)
+        if actual[i].sum() > 0:
+            ratios.append(predicted[i].sum() / actual[i].sum())
+    return float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))
+
+
+def ece_by_chance(p, resamples, seed):
+    """The ECE a perfectly calibrated model shows on these leads: outcomes drawn from p itself;
+    the median and the 95th percentile."""
+    rng = np.random.default_rng(seed)
+    e = [ece((rng.random(len(p)) < p).astype(int), p) for _ in range(resamples)]
+    return float(np.median(e)), float(np.percentile(e, 95))
+
+
 def run(cmd, cwd=None):
     p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     if p.returncode != 0:
@@ -223,6 +245,10 @@ def evaluate(name, d, binary, resamples):
         "auc_diff_95": paired_interval(y, p, q, roc_auc_score, resamples, 7),
         "log_loss_diff": table["leadscore"]["log_loss"] - table[best_ll]["log_loss"],
         "log_loss_diff_95": paired_interval(y, p, q_ll, log_loss, resamples, 8),
+        "value_ratio_95": ratio_interval(value, m["v_leadscore"].to_numpy(), resamples, 9),
+        "expected_conversions_ratio": float(p.sum() / max(1, y.sum())),
+        "expected_conversions_ratio_95": ratio_interval(y.astype(float), p, resamples, 10),
+        "ece_by_chance": ece_by_chance(p, resamples, 11),
     }
 
 
@@ -239,9 +265,10 @@ def main():
     if not all(os.path.exists(os.path.join(raw, DATASETS[n][0] + ".csv")) for n in args.only):
         run(["Rscript", os.path.join(ROOT, "benches", "panel", "datasets.R"), raw])
     results = {}
-    for i, name in enumerate(args.only):
+    for name in args.only:
         d = os.path.join(args.dir, name)
-        leads, conversions = export(name, raw, d, seed=1000 + i, train_options=args.train)
+        # The seed is the data set's own, so that `--only` exports the same leads as the whole panel.
+        leads, conversions = export(name, raw, d, seed=1000 + list(DATASETS).index(name), train_options=args.train)
         print(f"\n{name}: {DATASETS[name][3]} ({leads} leads, {conversions} converted)")
         r = evaluate(name, d, os.path.abspath(args.bin), args.resamples)
         results[name] = r
@@ -254,6 +281,10 @@ def main():
         print(f"  AUC: leadscore - {r['best_peer']} {r['auc_diff']:+.4f} (95% {r['auc_diff_95'][0]:+.4f} .. "
               f"{r['auc_diff_95'][1]:+.4f}); log loss: leadscore - {r['best_peer_log_loss']} {r['log_loss_diff']:+.4f} "
               f"(95% {r['log_loss_diff_95'][0]:+.4f} .. {r['log_loss_diff_95'][1]:+.4f})")
+        v, e, c = r["value_ratio_95"], r["ece_by_chance"], r["expected_conversions_ratio_95"]
+        print(f"  leadscore: value total/actual {r['table']['leadscore']['value_ratio']:.3f} (95% {v[0]:.3f} .. {v[1]:.3f}); "
+              f"expected/actual conversions {r['expected_conversions_ratio']:.3f} (95% {c[0]:.3f} .. {c[1]:.3f}); "
+              f"ECE of a perfectly calibrated model on these leads: median {e[0]:.4f}, 95th percentile {e[1]:.4f}")
     out = os.path.join(args.dir, "panel.json")
     json.dump({"train_options": args.train, "datasets": results}, open(out, "w"), indent=1)
     print(f"\nwritten: {out}")

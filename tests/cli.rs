@@ -458,7 +458,7 @@ fn the_bundled_sample_runs_with_the_root_config() {
         "Leakage audit",
         "customer_tier",
         "Predicted value (validation)",
-        "ROC curves (validation): both candidates",
+        "ROC curves (validation): the chosen model and the runner-up",
         "At the configured threshold",
         "95% interval",
         "How the probabilities of converted and not converted",
@@ -1208,7 +1208,12 @@ fn training_logs_a_run_to_a_real_mlflow_server() {
         run["params"]["chosen"],
         trained["chosen"]
             .as_str()
-            .map(|k| if k == "logistic" { "logistic regression" } else { "gradient-boosted trees" })
+            .map(|k| match k {
+                "logistic" => "logistic regression",
+                "boosted" => "gradient-boosted trees",
+                "blend" => "blend of both",
+                other => panic!("a model kind the test does not know: {other}"),
+            })
             .unwrap()
     );
     assert_eq!(run["params"]["seed"], "42");

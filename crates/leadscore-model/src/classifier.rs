@@ -24,6 +24,8 @@ pub enum ModelKind {
     Logistic,
     /// Gradient-boosted trees (forust-ml) on the trees encoding.
     Boosted,
+    /// A weighted average of the two models' log-odds, on both encodings.
+    Blend,
 }
 
 impl ModelKind {
@@ -32,6 +34,7 @@ impl ModelKind {
         match self {
             Self::Logistic => Encoding::Linear,
             Self::Boosted => Encoding::Trees,
+            Self::Blend => Encoding::Both,
         }
     }
 
@@ -40,6 +43,7 @@ impl ModelKind {
         match self {
             Self::Logistic => "logistic regression",
             Self::Boosted => "gradient-boosted trees",
+            Self::Blend => "blend of both",
         }
     }
 }
@@ -60,6 +64,19 @@ pub enum Classifier {
         /// The booster.
         booster: Box<GradientBooster>,
     },
+    /// `z = weight * z_logistic + (1 - weight) * z_trees` on the design of both encodings: the
+    /// logistic regression reads its `coefficients.len()` first columns (the linear encoding), the
+    /// booster the rest (the trees encoding).
+    Blend {
+        /// The logistic regression's share of the log-odds, in [0, 1].
+        weight: f64,
+        /// The logistic regression's coefficients, one per linear design column.
+        coefficients: Vec<f64>,
+        /// The logistic regression's intercept.
+        intercept: f64,
+        /// The trees.
+        booster: Box<GradientBooster>,
+    },
 }
 
 impl std::fmt::Debug for Classifier {
@@ -71,8 +88,94 @@ impl std::fmt::Debug for Classifier {
                 .field("intercept", intercept)
                 .finish(),
             Self::Boosted { booster } => f.debug_struct("Boosted").field("trees", &booster.trees.len()).finish(),
+            Self::Blend { weight, coefficients, intercept, booster } => f
+                .debug_struct("Blend")
+                .field("weight", weight)
+                .field("coefficients", &coefficients.len())
+                .field("intercept", intercept)
+                .field("trees", &booster.trees.len())
+                .finish(),
         }
     }
+}
+
+/// Column-major values of a design, or of some of its consecutive columns.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    data: &'a [f64],
+    rows: usize,
+    cols: usize,
+}
+
+impl<'a> View<'a> {
+    fn of(design: &'a Design) -> Self {
+        Self { data: &design.data, rows: design.rows, cols: design.columns.len() }
+    }
+
+    fn column(self, j: usize) -> &'a [f64] {
+        &self.data[j * self.rows..(j + 1) * self.rows]
+    }
+
+    /// Its first `k` columns and the rest; an error when it has fewer than `k` or its values
+    /// are not `rows` x `cols`.
+    fn split(self, k: usize) -> Result<(Self, Self)> {
+        if k > self.cols || self.data.len() != self.rows * self.cols {
+            return Err(ModelError::Invalid(format!(
+                "a blend of {k} linear columns cannot read a design of {} columns and {} values",
+                self.cols,
+                self.data.len()
+            )));
+        }
+        let (a, b) = self.data.split_at(k * self.rows);
+        Ok((Self { data: a, rows: self.rows, cols: k }, Self { data: b, rows: self.rows, cols: self.cols - k }))
+    }
+}
+
+fn linear_logits(coefficients: &[f64], intercept: f64, x: View) -> Vec<f64> {
+    let mut z = vec![intercept; x.rows];
+    for (j, c) in coefficients.iter().enumerate().take(x.cols) {
+        for (z, x) in z.iter_mut().zip(x.column(j)) {
+            *z += c * x;
+        }
+    }
+    z
+}
+
+fn linear_contributions(coefficients: &[f64], intercept: f64, x: View) -> (Vec<f64>, Vec<f64>) {
+    let cols = x.cols;
+    let mut contributions = vec![0.0; x.rows * cols];
+    for (j, c) in coefficients.iter().enumerate().take(cols) {
+        for (i, x) in x.column(j).iter().enumerate() {
+            contributions[i * cols + j] = c * x;
+        }
+    }
+    // Summed in column order, as `linear_logits` does, so both give the same bits.
+    let logits = contributions.chunks(cols.max(1)).map(|row| row.iter().fold(intercept, |z, v| z + v));
+    let logits = if cols == 0 { vec![intercept; x.rows] } else { logits.collect() };
+    (logits, contributions)
+}
+
+fn trees_logits(booster: &GradientBooster, x: View) -> Result<Vec<f64>> {
+    Forest::new(booster)?.predict(x.data, x.rows, x.cols)
+}
+
+fn trees_contributions(booster: &GradientBooster, x: View) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (rows, cols) = (x.rows, x.cols);
+    let mut contributions = Forest::new(booster)?.contributions(x.data, rows, cols)?;
+    // The bias ends each row; the row sums are the log-odds.
+    let logits = contributions.chunks(cols + 1).map(|row| row.iter().sum()).collect();
+    // Drop the biases in place.
+    for i in 0..rows {
+        let from = i * (cols + 1);
+        contributions.copy_within(from..from + cols, i * cols);
+    }
+    contributions.truncate(rows * cols);
+    Ok((logits, contributions))
+}
+
+/// A blend's log-odds: `weight * a + (1 - weight) * b`, element by element.
+pub fn blend_logits(weight: f64, a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(a, b)| weight * a + (1.0 - weight) * b).collect()
 }
 
 impl Classifier {
@@ -81,22 +184,32 @@ impl Classifier {
         match self {
             Self::Logistic { .. } => ModelKind::Logistic,
             Self::Boosted { .. } => ModelKind::Boosted,
+            Self::Blend { .. } => ModelKind::Blend,
+        }
+    }
+
+    /// The blend of a logistic regression and boosted trees, `weight` the logistic regression's
+    /// share of the log-odds; `None` unless `logistic` and `boosted` are those kinds.
+    pub fn blend(weight: f64, logistic: Self, boosted: Self) -> Option<Self> {
+        match (logistic, boosted) {
+            (Self::Logistic { coefficients, intercept }, Self::Boosted { booster }) => {
+                Some(Self::Blend { weight, coefficients, intercept, booster })
+            }
+            _ => None,
         }
     }
 
     /// Log-odds of every row of `design`.
     pub fn logits(&self, design: &Design) -> Result<Vec<f64>> {
+        let x = View::of(design);
         match self {
-            Self::Logistic { coefficients, intercept } => {
-                let mut z = vec![*intercept; design.rows];
-                for (j, c) in coefficients.iter().enumerate().take(design.columns.len()) {
-                    for (z, x) in z.iter_mut().zip(design.column(j)) {
-                        *z += c * x;
-                    }
-                }
-                Ok(z)
+            Self::Logistic { coefficients, intercept } => Ok(linear_logits(coefficients, *intercept, x)),
+            Self::Boosted { booster } => trees_logits(booster, x),
+            Self::Blend { weight, coefficients, intercept, booster } => {
+                let (linear, trees) = x.split(coefficients.len())?;
+                let z = linear_logits(coefficients, *intercept, linear);
+                Ok(blend_logits(*weight, &z, &trees_logits(booster, trees)?))
             }
-            Self::Boosted { booster } => Forest::new(booster)?.predict(&design.data, design.rows, design.columns.len()),
         }
     }
 }
@@ -105,34 +218,25 @@ impl Classifier {
     /// Log-odds of every row of `design` and each row's contribution of every design column to
     /// them, row-major (`rows` x `columns`), in one pass: coefficient x standardised value for the
     /// logistic regression (relative to an average lead), the path-averaged tree contributions
-    /// (relative to the base score) for boosted trees. The log-odds are the contributions' sum
-    /// plus the intercept or base score, so scoring with reasons needs no separate prediction.
+    /// (relative to the base score) for boosted trees, each part's weighted by its share for a
+    /// blend. The log-odds are the contributions' sum plus the intercept or base score, so
+    /// scoring with reasons needs no separate prediction.
     pub fn logits_and_contributions(&self, design: &Design) -> Result<(Vec<f64>, Vec<f64>)> {
-        let cols = design.columns.len();
+        let x = View::of(design);
         match self {
-            Self::Logistic { coefficients, intercept } => {
-                let mut contributions = vec![0.0; design.rows * cols];
-                for (j, c) in coefficients.iter().enumerate().take(cols) {
-                    for (i, x) in design.column(j).iter().enumerate() {
-                        contributions[i * cols + j] = c * x;
-                    }
+            Self::Logistic { coefficients, intercept } => Ok(linear_contributions(coefficients, *intercept, x)),
+            Self::Boosted { booster } => trees_contributions(booster, x),
+            Self::Blend { weight, coefficients, intercept, booster } => {
+                let (linear, trees) = x.split(coefficients.len())?;
+                let (za, ca) = linear_contributions(coefficients, *intercept, linear);
+                let (zb, cb) = trees_contributions(booster, trees)?;
+                let (a, b) = (linear.cols, trees.cols);
+                let mut contributions = Vec::with_capacity(ca.len() + cb.len());
+                for i in 0..x.rows {
+                    contributions.extend(ca[i * a..(i + 1) * a].iter().map(|v| weight * v));
+                    contributions.extend(cb[i * b..(i + 1) * b].iter().map(|v| (1.0 - weight) * v));
                 }
-                // Summed in column order, as `logits` does, so both give the same bits.
-                let logits = contributions.chunks(cols.max(1)).map(|row| row.iter().fold(*intercept, |z, v| z + v));
-                let logits = if cols == 0 { vec![*intercept; design.rows] } else { logits.collect() };
-                Ok((logits, contributions))
-            }
-            Self::Boosted { booster } => {
-                let mut contributions = Forest::new(booster)?.contributions(&design.data, design.rows, cols)?;
-                // The bias ends each row; the row sums are the log-odds.
-                let logits = contributions.chunks(cols + 1).map(|row| row.iter().sum()).collect();
-                // Drop the biases in place.
-                for i in 0..design.rows {
-                    let from = i * (cols + 1);
-                    contributions.copy_within(from..from + cols, i * cols);
-                }
-                contributions.truncate(design.rows * cols);
-                Ok((logits, contributions))
+                Ok((blend_logits(*weight, &za, &zb), contributions))
             }
         }
     }
@@ -208,15 +312,16 @@ impl ModelArtifact {
                 cols.len()
             )));
         }
-        let n = match &self.classifier {
-            Classifier::Logistic { coefficients, .. } => coefficients.len(),
-            Classifier::Boosted { .. } => cols.len(),
+        // The coefficients and the columns they are for: the linear columns of a blend.
+        let (n, linear) = match &self.classifier {
+            Classifier::Logistic { coefficients, .. } => (coefficients.len(), cols.len()),
+            Classifier::Boosted { .. } => (cols.len(), cols.len()),
+            Classifier::Blend { coefficients, .. } => (coefficients.len(), spec.design_columns(Encoding::Linear).len()),
         };
-        if n != cols.len() {
+        if n != linear {
             return Err(ModelError::Invalid(format!(
-                "model {} has {n} coefficients for {} columns",
-                self.model_id,
-                cols.len()
+                "model {} has {n} coefficients for {linear} columns",
+                self.model_id
             )));
         }
         Ok(())
@@ -233,23 +338,30 @@ impl ModelArtifact {
                 None => Ok(()),
             }
         };
+        let trees = |booster: &GradientBooster| -> Result<()> {
+            finite("classifier.booster.base_score", &[booster.base_score])?;
+            for (t, tree) in booster.trees.iter().enumerate() {
+                for (k, node) in tree.nodes.iter().enumerate() {
+                    if !f64::from(node.weight_value).is_finite() || (!node.is_leaf && node.split_value.is_nan()) {
+                        return bad(format!("classifier.booster.trees[{t}].nodes[{k}]"), "holds a non-finite value");
+                    }
+                }
+            }
+            Ok(())
+        };
         match &self.classifier {
             Classifier::Logistic { coefficients, intercept } => {
                 finite("classifier.coefficients", coefficients)?;
                 finite("classifier.intercept", &[*intercept])?;
             }
-            Classifier::Boosted { booster } => {
-                finite("classifier.booster.base_score", &[booster.base_score])?;
-                for (t, tree) in booster.trees.iter().enumerate() {
-                    for (k, node) in tree.nodes.iter().enumerate() {
-                        if !f64::from(node.weight_value).is_finite() || (!node.is_leaf && node.split_value.is_nan()) {
-                            return bad(
-                                format!("classifier.booster.trees[{t}].nodes[{k}]"),
-                                "holds a non-finite value",
-                            );
-                        }
-                    }
+            Classifier::Boosted { booster } => trees(booster)?,
+            Classifier::Blend { weight, coefficients, intercept, booster } => {
+                if !(0.0..=1.0).contains(weight) {
+                    return bad("classifier.weight".into(), "is not a share: expected a number from 0 to 1");
                 }
+                finite("classifier.coefficients", coefficients)?;
+                finite("classifier.intercept", &[*intercept])?;
+                trees(booster)?;
             }
         }
         match &self.calibrator {
@@ -328,5 +440,52 @@ mod tests {
         let (z, contributions) = c.logits_and_contributions(&design).expect("contributions");
         assert_eq!(contributions.len(), 2 * n);
         assert!(z.iter().zip(c.logits(&design).expect("logits")).all(|(a, b)| (a - b).abs() < 1e-9));
+    }
+
+    #[test]
+    fn a_blend_weighs_the_logistic_and_trees_log_odds_and_their_contributions() {
+        let n = 300;
+        let col = |c: &str| DesignColumn { name: c.into(), feature: c.into(), level: None };
+        let data: Vec<f64> = (0..2 * n).map(|k| f64::from((k * 7919 % 101) as u32) / 101.0).collect();
+        let trees = Design { columns: vec![col("a"), col("b")], rows: n, data: data.clone() };
+        let linear = Design { columns: vec![col("a")], rows: n, data: data[..n].to_vec() };
+        let y: Vec<f64> = (0..n).map(|i| f64::from(u8::from(data[i] + 0.3 * data[n + i] > 0.7))).collect();
+        let mut booster = GradientBooster::default().set_iterations(10).set_max_depth(2).set_parallel(false);
+        assert!(booster.fit(&forust_ml::Matrix::new(&data, n, 2), &y, &vec![1.0; n], None).is_ok());
+        let logistic = Classifier::Logistic { coefficients: vec![2.0], intercept: -1.0 };
+        let boosted = Classifier::Boosted { booster: Box::new(booster) };
+        let (za, zb) = (logistic.logits(&linear).expect("logistic"), boosted.logits(&trees).expect("trees"));
+        let (_, parts) = boosted.logits_and_contributions(&trees).expect("trees' contributions");
+        let both = Design {
+            columns: [linear.columns.clone(), trees.columns.clone()].concat(),
+            rows: n,
+            data: [linear.data.clone(), data].concat(),
+        };
+        assert!(
+            Classifier::blend(
+                0.3,
+                Classifier::Logistic { coefficients: vec![1.0], intercept: 0.0 },
+                Classifier::Logistic { coefficients: vec![1.0], intercept: 0.0 }
+            )
+            .is_none()
+        );
+        let blend = Classifier::blend(0.3, logistic, boosted).expect("a blend");
+        assert_eq!(blend.kind(), ModelKind::Blend);
+        let z = blend.logits(&both).expect("blend");
+        for i in 0..n {
+            assert!((z[i] - (0.3 * za[i] + 0.7 * zb[i])).abs() < 1e-12);
+        }
+        let (zc, contributions) = blend.logits_and_contributions(&both).expect("contributions");
+        assert_eq!(contributions.len(), 3 * n);
+        for i in 0..n {
+            assert!((zc[i] - z[i]).abs() < 1e-9, "row {i}");
+            assert!((contributions[3 * i] - 0.3 * 2.0 * linear.data[i]).abs() < 1e-12);
+            for j in 0..2 {
+                assert!((contributions[3 * i + 1 + j] - 0.7 * parts[2 * i + j]).abs() < 1e-12);
+            }
+        }
+        // A design without the blend's columns is an error, not a panic.
+        let short = Design { columns: vec![], rows: n, data: vec![] };
+        assert!(blend.logits(&short).is_err());
     }
 }

@@ -28,7 +28,7 @@ pub mod spec;
 pub mod value;
 
 pub use calibrate::Calibrator;
-pub use classifier::{Classifier, ModelArtifact, ModelKind};
+pub use classifier::{Classifier, ModelArtifact, ModelKind, blend_logits};
 pub use derive::{AttributeRecipe, EventRecipe, FeatureDef, FeatureKind, Recipe, derive, derive_owned};
 pub use error::{ModelError, Result};
 pub use spec::{Coded, CodedFeature, Design, DesignColumn, Encoding, FeatureSpec, FittedFeature};

@@ -84,6 +84,8 @@ pub enum Encoding {
     Trees,
     /// Imputed and standardised values plus missing indicators (linear models).
     Linear,
+    /// The linear encoding's columns followed by the trees encoding's (a blend of both models).
+    Both,
 }
 
 /// One column of the design matrix and where it comes from.
@@ -169,6 +171,11 @@ impl FeatureSpec {
 
     /// The design columns for an encoding, in order.
     pub fn design_columns(&self, encoding: Encoding) -> Vec<DesignColumn> {
+        if encoding == Encoding::Both {
+            let mut out = self.design_columns(Encoding::Linear);
+            out.extend(self.design_columns(Encoding::Trees));
+            return out;
+        }
         let mut out = Vec::new();
         for f in &self.features {
             match f {
@@ -231,6 +238,14 @@ impl FeatureSpec {
     /// order or the rows `rows` in that order. The same values as [`Self::transform`] of those
     /// rows. Features are encoded in parallel, each into its own design columns.
     pub fn design(&self, parts: &[&Coded], rows: Option<&[usize]>, encoding: Encoding) -> Result<Design> {
+        if encoding == Encoding::Both {
+            // Column-major: the trees' columns simply follow the linear ones.
+            let mut both = self.design(parts, rows, Encoding::Linear)?;
+            let trees = self.design(parts, rows, Encoding::Trees)?;
+            both.columns.extend(trees.columns);
+            both.data.extend(trees.data);
+            return Ok(both);
+        }
         let columns = self.design_columns(encoding);
         let starts: Vec<usize> = parts
             .iter()
@@ -353,6 +368,9 @@ fn encode(
     out: &mut [f64],
 ) -> Result<()> {
     let mismatch = || ModelError::Invalid(format!("feature `{}` was coded as another kind", f.name()));
+    if encoding == Encoding::Both {
+        return Err(ModelError::Invalid("a feature is encoded in one encoding at a time".into()));
+    }
     match f {
         FittedFeature::Numeric { impute, mean, std, has_missing, .. } => {
             let parts = parts
@@ -367,7 +385,7 @@ fn encode(
                         *o = x;
                     }
                 }
-                Encoding::Linear => {
+                Encoding::Linear | Encoding::Both => {
                     let s = if *std > 0.0 { *std } else { 1.0 };
                     let (impute_z, mean_z) = (impute / s, mean / s);
                     for (o, x) in values.iter_mut().zip(picked(&parts, at)) {
@@ -396,7 +414,7 @@ fn encode(
                         *o = tree_code(tree_codes, c as usize);
                     }
                 }
-                Encoding::Linear => {
+                Encoding::Linear | Encoding::Both => {
                     // One-hot: the column of each row's level gets a 1 (the rest stays 0).
                     for (i, c) in picked(&parts, at).enumerate() {
                         if let Some(o) = out.get_mut(c as usize * rows + i) {
@@ -500,11 +518,21 @@ mod tests {
         let stacked = top.vstack(&bottom)?;
         let idx = IdxCa::from_vec("i".into(), picked.iter().map(|i| *i as IdxSize).collect());
         let printed = |d: &Design| format!("{d:?}");
-        for encoding in [Encoding::Trees, Encoding::Linear] {
+        for encoding in [Encoding::Trees, Encoding::Linear, Encoding::Both] {
             let expected = s.transform(&stacked.take(&idx)?, encoding)?;
             assert_eq!(printed(&s.design(&[&a, &b], Some(&picked), encoding)?), printed(&expected));
             assert_eq!(printed(&s.design(&[&a, &b], None, encoding)?), printed(&s.transform(&stacked, encoding)?));
         }
+        // Both: the linear design's columns, then the trees design's.
+        let (linear, trees, both) = (
+            s.design(&[&a, &b], Some(&picked), Encoding::Linear)?,
+            s.design(&[&a, &b], Some(&picked), Encoding::Trees)?,
+            s.design(&[&a, &b], Some(&picked), Encoding::Both)?,
+        );
+        assert_eq!(both.columns, [linear.columns.clone(), trees.columns.clone()].concat());
+        assert_eq!(both.columns, s.design_columns(Encoding::Both));
+        assert_eq!(format!("{:?}", both.column(linear.columns.len())), format!("{:?}", trees.column(0)));
+        assert_eq!(printed(&both), printed(&Design { data: [linear.data, trees.data].concat(), ..both.clone() }));
         let err = s.design(&[&a, &b], Some(&[5]), Encoding::Trees).unwrap_err().to_string();
         assert!(err.contains("row 5") && err.contains("5 rows"), "{err}");
         // Codes of another spec (the kinds swapped), or fewer values than rows, are an error, not

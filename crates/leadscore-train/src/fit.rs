@@ -8,7 +8,7 @@ use forust_ml::sampler::SampleMethod;
 use forust_ml::{GradientBooster, Matrix};
 use leadscore_core::config::Train;
 use leadscore_model::value::{SegmentValue, ValueModel, quantile};
-use leadscore_model::{Classifier, Design};
+use leadscore_model::{Classifier, Design, DesignColumn};
 
 use crate::data::{Rows, rows};
 use crate::error::{Result, TrainError};
@@ -433,17 +433,30 @@ pub fn value_by_segment(values: &[f64], segments: &[&str], names: &[&str]) -> Va
 /// feature with many levels is not inflated by summing coefficients.
 pub fn importance(c: &Classifier, x: &Design) -> Vec<(String, f64)> {
     match c {
-        Classifier::Boosted { booster } => {
-            let gains = booster.calculate_feature_importance(ImportanceMethod::TotalGain, false);
-            normalised(
-                x.columns
-                    .iter()
-                    .enumerate()
-                    .map(|(j, col)| (col.feature.clone(), gains.get(&j).map_or(0.0, |g| f64::from(*g)))),
-            )
-        }
+        Classifier::Boosted { booster } => gain_importance(booster, &x.columns),
         Classifier::Logistic { coefficients, .. } => spread_importance(logistic_contributions(coefficients, x)),
+        Classifier::Blend { weight, coefficients, booster, .. } => {
+            // The trees' columns follow the linear ones, which alone have coefficients.
+            let trees = x.columns.get(coefficients.len()..).unwrap_or_default();
+            let linear = spread_importance(logistic_contributions(coefficients, x));
+            blend_importance(*weight, &linear, &gain_importance(booster, trees))
+        }
     }
+}
+
+/// Each feature's share of the trees' total split gain; `columns` are the booster's.
+fn gain_importance(booster: &GradientBooster, columns: &[DesignColumn]) -> Vec<(String, f64)> {
+    let gains = booster.calculate_feature_importance(ImportanceMethod::TotalGain, false);
+    normalised(
+        columns.iter().enumerate().map(|(j, col)| (col.feature.clone(), gains.get(&j).map_or(0.0, |g| f64::from(*g)))),
+    )
+}
+
+/// A blend's importance: each feature's share in the logistic regression weighted by the
+/// regression's share `weight` of the log-odds, plus its share in the trees weighted by theirs.
+pub fn blend_importance(weight: f64, logistic: &[(String, f64)], trees: &[(String, f64)]) -> Vec<(String, f64)> {
+    let linear = logistic.iter().map(|(f, v)| (f.clone(), weight * v));
+    normalised(linear.chain(trees.iter().map(|(f, v)| (f.clone(), (1.0 - weight) * v))))
 }
 
 /// Each feature's contribution to the logistic regression's log-odds on each of `x`'s rows (all

@@ -145,6 +145,7 @@ pub fn render(t: &Trained, page: &PageContext<'_>) -> Result<String> {
         importance_method => match t.chosen {
             leadscore_model::ModelKind::Boosted => "each feature's share of the total gain of the trees' splits on it",
             leadscore_model::ModelKind::Logistic => "each feature's share of the spread (standard deviation over the validation leads) of its contribution to the log-odds, all of a category's levels together",
+            leadscore_model::ModelKind::Blend => "each feature's share in the logistic regression (the spread of its contribution to the log-odds) and in the trees (their splits' gain), weighted by each model's share of the blend",
         },
         distribution => distribution,
         dependence => dependence,

@@ -52,11 +52,12 @@ use serde::Serialize;
 
 pub use error::{Result, TrainError};
 pub use report::{
-    Candidate, ChampionDecision, Importance, MonthVolume, OtherCandidate, Refit, SliceSummary, TrainReport, Trained,
+    BlendFit, Candidate, ChampionDecision, Importance, MonthVolume, OtherCandidate, Refit, SliceSummary, TrainReport,
+    Trained,
 };
 
 use crate::data::{Encoded, Rows, Slice, TrainingSet};
-use crate::evaluate::{calibrate, evaluate, headline, threshold_file};
+use crate::evaluate::{calibrate, calibrate_blend, evaluate, headline, threshold_file};
 
 /// Log-loss difference under which two candidates count as tied (AUC decides).
 pub const TIE: f64 = 1e-4;
@@ -133,6 +134,8 @@ struct Fitted {
     classifier: leadscore_model::Classifier,
     calibrator: Calibrator,
     probabilities: Vec<f64>,
+    /// The classifier's log-odds of the validation leads.
+    logits: Vec<f64>,
 }
 
 /// A candidate on the validation leads: its log-odds and its importance per feature.
@@ -218,11 +221,13 @@ fn fit_candidate(
             rows: rows as u64,
             boosting,
             logistic,
+            blend: None,
         },
         importance,
         classifier,
         calibrator,
         probabilities,
+        logits: z,
     })
 }
 
@@ -300,27 +305,37 @@ fn refit_chosen(
     spec: &FeatureSpec,
     set: &TrainingSet,
     chosen: &Fitted,
+    candidates: &[Candidate],
 ) -> Result<Option<(leadscore_model::Classifier, Refit)>> {
     if !config.train.refit {
         return Ok(None);
     }
     let started = Instant::now();
     let y: Vec<bool> = set.train.labels.iter().chain(&set.validation.labels).copied().collect();
-    let (classifier, rows, rounds) = match (chosen.candidate.kind, chosen.candidate.boosting.as_ref()) {
-        (ModelKind::Boosted, Some(b)) => {
-            let rounds = fit::refit_rounds(b.best_rounds, set.train.len(), y.len());
-            let matured =
-                Encoded { spec, parts: vec![&set.train.coded, &set.validation.coded], encoding: Encoding::Trees };
-            let (classifier, rows) = fit::boosted_refit(&matured, &y, &config.train, (b.settings, rounds))?;
+    let fitted = |kind: ModelKind| candidates.iter().find(|c| c.kind == kind);
+    let early_stopping = || {
+        fitted(ModelKind::Boosted)
+            .and_then(|c| c.boosting.as_ref())
+            .ok_or_else(|| TrainError::Internal("boosted trees without their early stopping".into()))
+    };
+    let l2 = || fitted(ModelKind::Logistic).and_then(|c| c.logistic.as_ref()).map_or(config.train.l2, |l| l.l2);
+    let (classifier, rows, rounds) = match chosen.candidate.kind {
+        ModelKind::Boosted => {
+            let (classifier, rows, rounds) = refit_trees(config, spec, set, &y, early_stopping()?)?;
             (classifier, rows, Some(rounds))
         }
-        (ModelKind::Boosted, None) => {
-            return Err(TrainError::Internal("boosted trees without their early stopping".into()));
-        }
-        (ModelKind::Logistic, _) => {
-            let l2 = chosen.candidate.logistic.as_ref().map_or(config.train.l2, |l| l.l2);
-            let (classifier, rows) = refit_logistic(spec, set, &y, l2)?;
+        ModelKind::Logistic => {
+            let (classifier, rows) = refit_logistic(spec, set, &y, l2())?;
             (classifier, rows, None)
+        }
+        ModelKind::Blend => {
+            let weight = chosen.candidate.blend.as_ref().map(|b| b.weight);
+            let weight = weight.ok_or_else(|| TrainError::Internal("a blend without its weight".into()))?;
+            let (trees, rows, rounds) = refit_trees(config, spec, set, &y, early_stopping()?)?;
+            let (linear, _) = refit_logistic(spec, set, &y, l2())?;
+            let blend = leadscore_model::Classifier::blend(weight, linear, trees)
+                .ok_or_else(|| TrainError::Internal("a blend of other kinds than its parts".into()))?;
+            (blend, rows, Some(rounds))
         }
     };
     let report = Refit {
@@ -332,6 +347,21 @@ fn refit_chosen(
     };
     tracing::info!(model = chosen.candidate.kind.label(), leads = report.leads, "refitted on every matured lead");
     Ok(Some((classifier, report)))
+}
+
+/// The trees refitted on every matured lead (labels `y`) with early stopping's settings and its
+/// count of rounds scaled to the leads; with the rows they learned from and the rounds.
+fn refit_trees(
+    config: &Config,
+    spec: &FeatureSpec,
+    set: &TrainingSet,
+    y: &[bool],
+    b: &fit::BoostedFit,
+) -> Result<(leadscore_model::Classifier, usize, usize)> {
+    let rounds = fit::refit_rounds(b.best_rounds, set.train.len(), y.len());
+    let matured = Encoded { spec, parts: vec![&set.train.coded, &set.validation.coded], encoding: Encoding::Trees };
+    let (classifier, rows) = fit::boosted_refit(&matured, y, &config.train, (b.settings, rounds))?;
+    Ok((classifier, rows, rounds))
 }
 
 /// The logistic regression with penalty `l2` refitted on the rows [`fit::logistic_rows`] picks of
@@ -437,18 +467,40 @@ fn short_history(span_months: f64, recommended: u32) -> Option<String> {
     })
 }
 
-/// The candidate with the lower validation log loss (the higher ROC AUC on a tie), and why in
-/// words.
-fn choose(logistic: Fitted, boosted: Fitted) -> (Fitted, Fitted, String) {
-    let (lb, bb) = (&logistic.candidate.validation, &boosted.candidate.validation);
-    let tie = (bb.log_loss - lb.log_loss).abs() < TIE;
-    let boosted_wins = if tie { bb.roc_auc >= lb.roc_auc } else { bb.log_loss < lb.log_loss };
-    let (chosen, other) = if boosted_wins { (boosted, logistic) } else { (logistic, boosted) };
-    let (c, o) = (&chosen.candidate.validation, &other.candidate.validation);
-    let (chosen_label, other_label) = (chosen.candidate.kind.label(), other.candidate.kind.label());
-    let why = if tie {
+/// The candidate with the lowest validation log loss; candidates within [`TIE`] of it tie, and the
+/// highest ROC AUC among them wins (on an equal AUC the trees, then the logistic regression, then
+/// a blend). The chosen candidate's index, the runner-up's (the best of the others by the same
+/// rule) and why in words.
+fn choose(candidates: &[Candidate]) -> (usize, usize, String) {
+    let first_on_a_tie = |k: ModelKind| match k {
+        ModelKind::Boosted => 0,
+        ModelKind::Logistic => 1,
+        ModelKind::Blend => 2,
+    };
+    let best = |among: &[usize]| -> Option<usize> {
+        let low = among.iter().map(|i| candidates[*i].validation.log_loss).fold(f64::INFINITY, f64::min);
+        among.iter().copied().filter(|i| candidates[*i].validation.log_loss - low < TIE).min_by(|a, b| {
+            let (a, b) = (&candidates[*a], &candidates[*b]);
+            b.validation
+                .roc_auc
+                .total_cmp(&a.validation.roc_auc)
+                .then(first_on_a_tie(a.kind).cmp(&first_on_a_tie(b.kind)))
+        })
+    };
+    let all: Vec<usize> = (0..candidates.len()).collect();
+    let chosen = best(&all).unwrap_or(0);
+    let others: Vec<usize> = all.iter().copied().filter(|i| *i != chosen).collect();
+    let runner_up = best(&others).unwrap_or(chosen);
+    let (c, o) = (&candidates[chosen].validation, &candidates[runner_up].validation);
+    let (chosen_label, other_label) = (candidates[chosen].kind.label(), candidates[runner_up].kind.label());
+    let mut why = if (o.log_loss - c.log_loss).abs() < TIE {
+        let auc = if c.roc_auc > o.roc_auc {
+            "its ROC AUC is higher"
+        } else {
+            "ROC AUC ties too, and it goes first on a full tie"
+        };
         format!(
-            "{chosen_label} chosen: validation log loss ties with the {other_label} ({:.4} vs {:.4}); its ROC AUC is higher ({:.4} vs {:.4})",
+            "{chosen_label} chosen: validation log loss ties with the {other_label} ({:.4} vs {:.4}); {auc} ({:.4} vs {:.4})",
             c.log_loss, o.log_loss, c.roc_auc, o.roc_auc
         )
     } else {
@@ -457,7 +509,16 @@ fn choose(logistic: Fitted, boosted: Fitted) -> (Fitted, Fitted, String) {
             c.log_loss, o.log_loss, c.roc_auc, o.roc_auc
         )
     };
-    (chosen, other, why)
+    for i in others.into_iter().filter(|i| *i != runner_up) {
+        let v = &candidates[i].validation;
+        why.push_str(&format!(
+            "; the {}: log loss {:.4}, ROC AUC {:.4}",
+            candidates[i].kind.label(),
+            v.log_loss,
+            v.roc_auc
+        ));
+    }
+    (chosen, runner_up, why)
 }
 
 /// Trains on in-memory inputs. `champion` is the current champion and the model it points at
@@ -480,19 +541,18 @@ pub fn run(
     let xt = set.train.rows(spec, Encoding::Trees);
     let xv = set.validation.design(spec, Encoding::Trees)?;
     sw.lap("prepare trees");
-    let (chosen, other, candidates, why) = fit_and_choose(config, &set, logistic, (&xt, &xv), &mut sw)?;
+    let Choice { chosen, other, candidates, why } = fit_and_choose(config, &set, logistic, (&xt, &xv), &mut sw)?;
     let kind = chosen.candidate.kind;
     let columns = spec.design_columns(kind.encoding());
     let (importance, rules, effects) = explain_chosen(spec, &set, (&xt, &xv), &chosen, &mut sw)?;
     let y = &set.validation.labels;
     let validation = validation_probabilities(&set, &chosen.probabilities)?;
     let evaluation = evaluate(&chosen.probabilities, y);
-    let other = OtherCandidate { kind: other.candidate.kind, evaluation: evaluate(&other.probabilities, y) };
     let thresholds = threshold_file(&chosen.probabilities, y, &config.qualify);
     sw.lap("evaluate");
     let (diagnostics, other_definitions) = diagnose_chosen(config, &inputs, &set, &chosen.probabilities, &thresholds)?;
     sw.lap("diagnose");
-    let (refitted, refit) = refit_chosen(config, spec, &set, &chosen)?.unzip();
+    let (refitted, refit) = refit_chosen(config, spec, &set, &chosen, &candidates)?.unzip();
     sw.lap("refit");
     let scoring = refitted.as_ref().unwrap_or(&chosen.classifier);
     let recency = recency_adjustment(config, ctx, &set, spec, (kind, scoring, &chosen.calibrator))?;
@@ -631,21 +691,83 @@ fn report_html(config: &Config, ctx: &RunContext, trained: &Trained, warnings: &
     Ok(html)
 }
 
-/// Fits the trees on the tree design of the training and validation rows and chooses between
-/// them and the fitted logistic baseline by log loss, AUC on a tie; the candidates in a fixed
-/// order for the report.
+/// Fits the trees on the tree design of the training and validation rows, blends them with the
+/// fitted logistic baseline when the training slice is small (`[train] tune_below_leads`), and
+/// chooses ([`choose`]).
 fn fit_and_choose(
     config: &Config,
     set: &TrainingSet,
     logistic: Fitted,
     (xt, xv): (&dyn Rows, &Design),
     sw: &mut Stopwatch,
-) -> Result<(Fitted, Fitted, Vec<Candidate>, String)> {
+) -> Result<Choice> {
     let boosted = fit_candidate(Training::Boosted(xt), &set.train.labels, set, &on_design(xv), config)?;
     sw.lap("boosted");
-    let candidates = vec![logistic.candidate.clone(), boosted.candidate.clone()];
-    let (chosen, other, why) = choose(logistic, boosted);
-    Ok((chosen, other, candidates, why))
+    let blend = (set.train.len() as u64 <= config.train.tune_below_leads).then(|| {
+        let started = Instant::now();
+        let blended = calibrate_blend(&logistic.logits, &boosted.logits, &set.validation.labels);
+        let parts = (&logistic.candidate, &boosted.candidate);
+        (blend_candidate(parts, &blended, &set.validation.labels, started.elapsed().as_secs_f64()), blended)
+    });
+    if blend.is_some() {
+        sw.lap("blend");
+    }
+    let mut candidates = vec![logistic.candidate.clone(), boosted.candidate.clone()];
+    candidates.extend(blend.as_ref().map(|(c, _)| c.clone()));
+    let (chosen, runner_up, why) = choose(&candidates);
+    let probabilities = match (runner_up, &blend) {
+        (0, _) => &logistic.probabilities,
+        (1, _) | (_, None) => &boosted.probabilities,
+        (_, Some((_, b))) => &b.probabilities,
+    };
+    let other = OtherCandidate {
+        kind: candidates[runner_up].kind,
+        evaluation: evaluate(probabilities, &set.validation.labels),
+    };
+    let chosen = match (chosen, blend) {
+        (0, _) => logistic,
+        (1, _) | (_, None) => boosted,
+        (_, Some((candidate, b))) => Fitted {
+            importance: fit::blend_importance(b.weight, &logistic.importance, &boosted.importance),
+            classifier: leadscore_model::Classifier::blend(b.weight, logistic.classifier, boosted.classifier)
+                .ok_or_else(|| TrainError::Internal("a blend of other kinds than its parts".into()))?,
+            candidate,
+            calibrator: b.calibrator,
+            probabilities: b.probabilities,
+            logits: b.logits,
+        },
+    };
+    Ok(Choice { chosen, other, candidates, why })
+}
+
+/// The candidates and the choice among them.
+struct Choice {
+    chosen: Fitted,
+    /// The runner-up, on the validation leads.
+    other: OtherCandidate,
+    /// Every candidate, in a fixed order.
+    candidates: Vec<Candidate>,
+    why: String,
+}
+
+/// The blend's candidate: its cross-fitted figures and weights; its time is its parts' and the
+/// `seconds` its blending took, its rows the larger part's.
+fn blend_candidate(
+    (logistic, boosted): (&Candidate, &Candidate),
+    b: &evaluate::Blended,
+    y: &[bool],
+    seconds: f64,
+) -> Candidate {
+    Candidate {
+        kind: ModelKind::Blend,
+        validation: headline(&b.probabilities, y),
+        calibration: b.choice.clone(),
+        seconds: logistic.seconds + boosted.seconds + seconds,
+        rows: logistic.rows.max(boosted.rows),
+        boosting: None,
+        logistic: None,
+        blend: Some(BlendFit { weight: b.weight, halves: b.halves, tried: evaluate::BLEND_WEIGHTS.to_vec() }),
+    }
 }
 
 /// The value model fitted and checked on the same rows as the chosen classifier; the designs are

@@ -55,6 +55,22 @@ pub struct Candidate {
     pub boosting: Option<BoostedFit>,
     /// The penalty (logistic regression only).
     pub logistic: Option<crate::fit::LogisticFit>,
+    /// The weights (blend only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blend: Option<BlendFit>,
+}
+
+/// How a blend of the logistic regression and the trees was weighed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlendFit {
+    /// The logistic regression's share of the log-odds (the trees' is the rest), chosen on every
+    /// validation lead.
+    pub weight: f64,
+    /// The shares chosen on the older and on the newer half of the validation leads alone: each
+    /// half's figures are those of the other half's share and calibrator.
+    pub halves: (f64, f64),
+    /// The shares tried.
+    pub tried: Vec<f64>,
 }
 
 /// A feature's importance in the chosen model.
@@ -298,6 +314,17 @@ impl Trained {
                     t.l2,
                     t.colsample,
                     b.trials.len()
+                );
+            }
+            if let Some(b) = &c.blend {
+                let _ = writeln!(
+                    s,
+                    "  {}: logistic regression {:.1}, trees {:.1} of the log-odds, chosen with the calibrator on the validation slice (cross-fitted: {:.1} on its older half, {:.1} on its newer)",
+                    c.kind.label(),
+                    b.weight,
+                    1.0 - b.weight,
+                    b.halves.0,
+                    b.halves.1
                 );
             }
         }

@@ -181,5 +181,6 @@ fn prefix(kind: leadscore_model::ModelKind) -> &'static str {
     match kind {
         leadscore_model::ModelKind::Logistic => "logistic",
         leadscore_model::ModelKind::Boosted => "boosted",
+        leadscore_model::ModelKind::Blend => "blend",
     }
 }

@@ -491,8 +491,8 @@ pub struct RawTrain {
     #[serde(default)]
     pub refit: Option<bool>,
     /// When the training slice holds at most this many leads, the boosted trees' depth, leaf
-    /// size, penalty and column share are chosen out of time among a few settings; 0 = never.
-    /// Default 50000.
+    /// size, penalty and column share are chosen out of time among a few settings, and a blend
+    /// of the logistic regression and the trees is a third candidate; 0 = never. Default 50000.
     #[serde(default)]
     pub tune_below_leads: Option<u64>,
     /// When the training slice holds more leads than this, the boosted trees learn from every

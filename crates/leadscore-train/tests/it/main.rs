@@ -152,7 +152,8 @@ fn learns_a_known_world_calibrated_with_policies_that_hold() {
     let h = &t.evaluation.headline;
     assert!(h.roc_auc > truth_auc - 0.02, "AUC {} vs truth {truth_auc}", h.roc_auc);
     assert!(h.ece < 0.02, "ECE {}", h.ece);
-    assert_eq!(t.candidates.len(), 2);
+    // Logistic regression, trees and (a training slice of 32,000 leads) their blend.
+    assert_eq!(t.candidates.len(), 3);
     assert!(t.why.contains("chosen"));
     // Every policy's figures are what its threshold gives on validation.
     let top = t.thresholds.policy(Policy::TopFraction).unwrap();
@@ -374,6 +375,55 @@ fn small_slices_choose_the_tree_settings_out_of_time_and_say_what_was_tried() {
         assert_eq!(fixed.settings, tuned.trials[0].settings);
         assert!(!summary.contains("chosen out of time"), "{summary}");
     }
+}
+
+/// On a small training slice a blend of the two models is a third candidate: its weight is one of
+/// those tried, its figures cross-fitted, the choice the lowest log loss; a chosen blend's
+/// artifact scores the validation leads with both parts (its design is both encodings) and
+/// reloads as it was written. `tune_below_leads = 0` leaves the two models alone.
+#[test]
+fn small_slices_try_a_blend_of_both_models_and_a_chosen_blend_scores_with_both() {
+    use leadscore_model::{Encoding, ModelKind};
+    // A step in `x` the trees find, on top of the linear world the logistic regression fits:
+    // on this world the blend predicts the validation leads best.
+    let (mut inputs, _) = world(5_000);
+    relabel(&mut inputs, |i, s, y| {
+        let x = 2.0 * u(i as u64, 1) - 1.0;
+        let step = (x > 0.3) && u(i as u64, 4) < 0.15;
+        (split_name(s), y.map(|y| y || step))
+    });
+    let out = run(&config(""), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
+    let t = out.report.trained.as_deref().unwrap();
+    let kinds: Vec<ModelKind> = t.candidates.iter().map(|c| c.kind).collect();
+    assert_eq!(kinds, [ModelKind::Logistic, ModelKind::Boosted, ModelKind::Blend]);
+    let b = t.candidates[2].blend.clone().unwrap();
+    let tried = leadscore_train::evaluate::BLEND_WEIGHTS;
+    assert!(tried.contains(&b.weight) && tried.contains(&b.halves.0) && tried.contains(&b.halves.1), "{b:?}");
+    let low = t.candidates.iter().map(|c| c.validation.log_loss).fold(f64::INFINITY, f64::min);
+    let chosen = t.candidates.iter().find(|c| c.kind == t.chosen).unwrap();
+    assert!(chosen.validation.log_loss - low < leadscore_train::TIE, "{}", t.why);
+    assert_eq!(t.chosen, ModelKind::Blend, "{}", t.why);
+    assert!(out.report.summary().contains("blend of both: logistic regression"));
+    assert!(out.bundle.html.contains("cross-fitted, each half of the validation leads"));
+    // The artifact: both encodings' columns, the validated blend scoring the validation leads as
+    // the report's figures were measured (before the refit), and a round trip through JSON.
+    let a = &out.bundle.artifact;
+    assert_eq!(a.encoding(), Encoding::Both);
+    a.check_spec(&out.bundle.spec).unwrap();
+    a.validate().unwrap();
+    assert!(matches!(a.classifier, leadscore_model::Classifier::Blend { .. }));
+    assert!(matches!(a.validated, Some(leadscore_model::Classifier::Blend { .. })));
+    let validation =
+        inputs.features.filter(&inputs.features.column(f::SPLIT).unwrap().str().unwrap().equal(f::VALIDATION)).unwrap();
+    let x = out.bundle.spec.transform(&validation, Encoding::Both).unwrap();
+    let p = a.probabilities(&x).unwrap();
+    assert!(p.iter().all(|p| *p > 0.0 && *p < 1.0));
+    let reloaded: leadscore_model::ModelArtifact = serde_json::from_str(&serde_json::to_string(a).unwrap()).unwrap();
+    assert_eq!(reloaded.probabilities(&x).unwrap(), p);
+    // Tuning off: the two models alone.
+    let out = run(&config("[train]\ntune_below_leads = 0"), inputs, &ctx("2026-01-01"), None).unwrap();
+    let t = out.report.trained.as_deref().unwrap();
+    assert_eq!(t.candidates.iter().map(|c| c.kind).collect::<Vec<_>>(), [ModelKind::Logistic, ModelKind::Boosted]);
 }
 
 /// A value as JSON text, to compare two values field by field.
