@@ -4,6 +4,7 @@
 Usage:
     python3 benches/panel.py [--bin target/release/leadscore] [--dir target/panel]
                              [--only NAME ...] [--resamples 1000] [--train 'KEY = VALUE' ...]
+                             [--monotone]
 
 The data sets ship inside Debian's R packages (nothing is downloaded at run time):
 
@@ -64,6 +65,19 @@ DATASETS = {
     "lending_club": ("lending_club", ("Class", "bad"), lambda d: d["funded_amnt"],
                      "modeldata lending_club: 9,857 loans, 22 attributes, conversion = a bad loan, "
                      "value = the funded amount"),
+}
+
+# `--monotone`: what an analyst of each domain would declare before seeing any result (a bad
+# credit is likelier on longer loans and for younger, poorer, more indebted applicants; churn on
+# more service calls and bigger bills; a bad loan at a higher rate, lower income, more recent
+# inquiries and a fuller revolving line). Names as the exports write them.
+MONOTONE = {
+    "german_credit": {"duration": "increasing", "installmentratepercentage": "increasing", "age": "decreasing"},
+    "credit_data": {"seniority": "decreasing", "income": "decreasing", "assets": "decreasing", "debt": "increasing"},
+    "mlc_churn": {"number_customer_service_calls": "increasing", "total_day_minutes": "increasing",
+                  "total_day_charge": "increasing"},
+    "lending_club": {"int_rate": "increasing", "annual_inc": "decreasing", "inq_last_6mths": "increasing",
+                     "revol_util": "increasing", "delinq_2yrs": "increasing"},
 }
 
 
@@ -260,6 +274,8 @@ def main():
     ap.add_argument("--resamples", type=int, default=1000)
     ap.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
                     help="a line added to each config's [train] (to measure a setting: --train 'refit = false')")
+    ap.add_argument("--monotone", action="store_true",
+                    help="declare each data set's MONOTONE features in its config's [train] monotone")
     args = ap.parse_args()
     raw = os.path.join(args.dir, "raw")
     if not all(os.path.exists(os.path.join(raw, DATASETS[n][0] + ".csv")) for n in args.only):
@@ -268,7 +284,10 @@ def main():
     for name in args.only:
         d = os.path.join(args.dir, name)
         # The seed is the data set's own, so that `--only` exports the same leads as the whole panel.
-        leads, conversions = export(name, raw, d, seed=1000 + list(DATASETS).index(name), train_options=args.train)
+        options = list(args.train)
+        if args.monotone:
+            options.append("monotone = { " + ", ".join(f'{k} = "{v}"' for k, v in MONOTONE[name].items()) + " }")
+        leads, conversions = export(name, raw, d, seed=1000 + list(DATASETS).index(name), train_options=options)
         print(f"\n{name}: {DATASETS[name][3]} ({leads} leads, {conversions} converted)")
         r = evaluate(name, d, os.path.abspath(args.bin), args.resamples)
         results[name] = r
@@ -286,7 +305,7 @@ def main():
               f"expected/actual conversions {r['expected_conversions_ratio']:.3f} (95% {c[0]:.3f} .. {c[1]:.3f}); "
               f"ECE of a perfectly calibrated model on these leads: median {e[0]:.4f}, 95th percentile {e[1]:.4f}")
     out = os.path.join(args.dir, "panel.json")
-    json.dump({"train_options": args.train, "datasets": results}, open(out, "w"), indent=1)
+    json.dump({"train_options": args.train, "monotone": args.monotone, "datasets": results}, open(out, "w"), indent=1)
     print(f"\nwritten: {out}")
 
 

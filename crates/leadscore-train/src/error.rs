@@ -41,6 +41,14 @@ pub enum TrainError {
         /// This run's date.
         run_date: String,
     },
+    /// `[train] monotone` names a feature that has no direction.
+    #[error("`[train] monotone.{feature}`: {why}")]
+    Monotone {
+        /// The name as written.
+        feature: String,
+        /// Why it cannot be constrained.
+        why: String,
+    },
     /// The report could not be rendered.
     #[error("rendering report.html failed: {0}")]
     Report(String),
@@ -55,7 +63,7 @@ impl Classify for TrainError {
     fn exit_kind(&self) -> ExitKind {
         match self {
             Self::Core(e) => e.exit_kind(),
-            Self::FutureChampion { .. } => ExitKind::Usage,
+            Self::FutureChampion { .. } | Self::Monotone { .. } => ExitKind::Usage,
             Self::Model(e) => e.exit_kind(),
             Self::NotEnoughData { .. } => ExitKind::NotEnoughData,
             Self::Fit { .. } | Self::Report(_) | Self::Internal(_) => ExitKind::Internal,

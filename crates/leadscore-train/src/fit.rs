@@ -1,12 +1,13 @@
 //! Fitting the classifiers: regularised logistic regression ([`crate::logistic`]) and gradient-boosted
 //! trees (forust-ml) with early stopping on a time-ordered slice.
 
+use forust_ml::constraints::{Constraint, ConstraintMap};
 use forust_ml::gradientbooster::ImportanceMethod;
 use forust_ml::metric::Metric;
 use forust_ml::objective::ObjectiveType;
 use forust_ml::sampler::SampleMethod;
 use forust_ml::{GradientBooster, Matrix};
-use leadscore_core::config::Train;
+use leadscore_core::config::{Monotone, Train};
 use leadscore_model::value::{SegmentValue, ValueModel, quantile};
 use leadscore_model::{Classifier, Design, DesignColumn};
 
@@ -177,16 +178,70 @@ pub struct LogisticFit {
     pub trials: Vec<(f64, f64)>,
 }
 
-/// The coefficients and intercept of the logistic regression with L2 penalty `l2` on a
-/// linear-encoded design.
-pub fn logistic_coefficients(x: &Design, y: &[bool], l2: f64) -> Result<(Vec<f64>, f64)> {
-    // The loss is a sum over rows, so the tolerance on its gradient scales with them.
-    crate::logistic::fit(x, y, l2, 100, 1e-5 * x.rows as f64)
-        .map_err(|message| TrainError::Fit { model: "logistic regression", message })
+/// The monotone direction of each design column, if `[train] monotone` declares one for it: a
+/// numeric feature's own column (not its missing-value indicator, nor a categorical level).
+fn monotone_columns<'a>(
+    columns: &'a [DesignColumn],
+    monotone: &'a std::collections::BTreeMap<String, Monotone>,
+) -> impl Iterator<Item = (usize, Monotone)> + 'a {
+    columns.iter().enumerate().filter_map(|(j, c)| {
+        let own = c.level.is_none() && c.name == c.feature;
+        own.then(|| monotone.get(&c.feature)).flatten().map(|m| (j, *m))
+    })
 }
 
-fn logistic_with(x: &Design, y: &[bool], l2: f64) -> Result<Classifier> {
-    let (coefficients, intercept) = logistic_coefficients(x, y, l2)?;
+/// forust's constraints on the trees' design columns under `[train] monotone` (`None`: none).
+fn tree_constraints(columns: &[DesignColumn], cfg: &Train) -> Option<ConstraintMap> {
+    let map: ConstraintMap = monotone_columns(columns, &cfg.monotone)
+        .map(|(j, m)| (j, if m == Monotone::Increasing { Constraint::Positive } else { Constraint::Negative }))
+        .collect();
+    (!map.is_empty()).then_some(map)
+}
+
+/// The coefficients and intercept of the logistic regression with L2 penalty `l2` on a
+/// linear-encoded design; a column that `monotone` gives a direction keeps that sign. The constraint is kept by an active-set loop: a coefficient fitted with the
+/// wrong sign is held at 0 and the rest refitted, and a held one is freed again when the loss's
+/// slope says it would move the allowed way.
+pub fn logistic_coefficients(
+    x: &Design,
+    y: &[bool],
+    l2: f64,
+    monotone: &std::collections::BTreeMap<String, Monotone>,
+) -> Result<(Vec<f64>, f64)> {
+    let err = |message| TrainError::Fit { model: "logistic regression", message };
+    // The loss is a sum over rows, so the tolerance on its gradient scales with them.
+    let fit = |held: &[bool]| crate::logistic::fit(x, y, l2, (100, 1e-5 * x.rows as f64), held).map_err(err);
+    let signs: Vec<(usize, f64)> = monotone_columns(&x.columns, monotone).map(|(j, m)| (j, m.sign())).collect();
+    let mut held = vec![false; x.columns.len()];
+    let mut fitted = fit(&held)?;
+    // Each round holds at least one column or frees one never freed before: a column is held at
+    // most twice and freed at most once, so the loop ends within three rounds a column.
+    let mut freed = vec![false; x.columns.len()];
+    for _ in 0..=3 * signs.len() {
+        let (w, b) = &fitted;
+        let wrong: Vec<usize> = signs.iter().filter(|(j, s)| !held[*j] && s * w[*j] < 0.0).map(|(j, _)| *j).collect();
+        if wrong.is_empty() {
+            let slope = crate::logistic::gradient(x, y, l2, w, *b);
+            let free = signs.iter().find(|(j, s)| held[*j] && !freed[*j] && s * slope[*j] < 0.0);
+            let Some((j, _)) = free else { break };
+            (held[*j], freed[*j]) = (false, true);
+        } else {
+            wrong.iter().for_each(|j| held[*j] = true);
+        }
+        fitted = fit(&held)?;
+    }
+    // The loop ends with every sign kept; this only guards the bound.
+    let (mut w, b) = fitted;
+    for (j, s) in &signs {
+        if s * w[*j] < 0.0 {
+            w[*j] = 0.0;
+        }
+    }
+    Ok((w, b))
+}
+
+fn logistic_with(x: &Design, y: &[bool], cfg: &Train, l2: f64) -> Result<Classifier> {
+    let (coefficients, intercept) = logistic_coefficients(x, y, l2, &cfg.monotone)?;
     Ok(Classifier::Logistic { coefficients, intercept })
 }
 
@@ -203,7 +258,7 @@ pub fn logistic(x: &Design, y: &[bool], cfg: &Train, tune: bool) -> Result<(Clas
         let (fit_x, watch_x) = (rows(x, 0, cut), rows(x, cut, x.rows));
         let base = if cfg.l2 > 0.0 { cfg.l2 } else { 1.0 };
         for m in L2_MULTIPLES {
-            let z = logistic_with(&fit_x, &y[..cut], base * m)?.logits(&watch_x)?;
+            let z = logistic_with(&fit_x, &y[..cut], cfg, base * m)?.logits(&watch_x)?;
             let loss = watch_log_loss(&z, &labels_f64(watch), &vec![1.0; watch.len()]);
             trials.push((base * m, loss));
         }
@@ -211,10 +266,18 @@ pub fn logistic(x: &Design, y: &[bool], cfg: &Train, tune: bool) -> Result<(Clas
             l2 = best.0;
         }
     }
-    Ok((logistic_with(x, y, l2)?, LogisticFit { l2, trials }))
+    Ok((logistic_with(x, y, cfg, l2)?, LogisticFit { l2, trials }))
 }
 
-fn booster(cfg: &Train, settings: TreeSettings, rounds: usize, regression: bool, rows: usize) -> GradientBooster {
+/// A booster with `cfg`'s and `settings`' parameters; `constraints` for a classifier under
+/// `[train] monotone` ([`tree_constraints`]), `None` for the value regression.
+fn booster(
+    cfg: &Train,
+    settings: TreeSettings,
+    rounds: usize,
+    (regression, constraints): (bool, Option<&ConstraintMap>),
+    rows: usize,
+) -> GradientBooster {
     let (method, share) =
         if rows > SUBSAMPLE_ABOVE_ROWS { (SampleMethod::Random, 0.5) } else { (SampleMethod::None, 1.0) };
     GradientBooster::default()
@@ -232,6 +295,15 @@ fn booster(cfg: &Train, settings: TreeSettings, rounds: usize, regression: bool,
         // Histograms filled row by row from a tiled copy of the binned data: the same trees up
         // to the last bits of the sums, 25-30% less time than the column-wise fill (benches/).
         .set_tiled_histograms(true)
+        .set_monotone_constraints(constraints.cloned())
+}
+
+/// A fitted booster without its monotone constraints: they shape the fit, not the prediction,
+/// and forust writes them as a map keyed by column numbers, which `model.json` (an internally
+/// tagged classifier) cannot read back.
+fn fitted(mut model: GradientBooster) -> GradientBooster {
+    model.monotone_constraints = None;
+    model
 }
 
 /// A booster fitted with early stopping, and the probe's out-of-sample predictions on the
@@ -255,6 +327,8 @@ fn boost(x: &Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, tune: 
     let cols = x.columns.len();
     let fit_m = Matrix::new(&fit_x.data, fit_x.rows, cols);
     let watch_m = || Matrix::new(&watch_x.data, watch_x.rows, cols);
+    let constraints = if regression { None } else { tree_constraints(&x.columns, cfg) };
+    let target = (regression, constraints.as_ref());
     let mut settings = vec![TreeSettings::configured(cfg)];
     if tune {
         settings.extend(ALTERNATIVES);
@@ -262,7 +336,7 @@ fn boost(x: &Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, tune: 
     let mut trials = Vec::new();
     let mut best: Option<(usize, usize, Vec<f64>, f64)> = None;
     for (i, s) in settings.iter().enumerate() {
-        let mut probe = booster(cfg, *s, cfg.max_trees as usize, regression, fit_x.rows)
+        let mut probe = booster(cfg, *s, cfg.max_trees as usize, target, fit_x.rows)
             .set_evaluation_metric(Some(if regression { Metric::RootMeanSquaredError } else { Metric::LogLoss }))
             .set_early_stopping_rounds(Some(EARLY_STOPPING_ROUNDS));
         probe.fit(&fit_m, &y[..cut], &w[..cut], Some(vec![(watch_m(), &y[cut..], &w[cut..])])).map_err(err)?;
@@ -280,9 +354,10 @@ fn boost(x: &Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, tune: 
         return Err(TrainError::Internal("no tree settings to try".into()));
     };
     let final_rounds = ((best_rounds as f64) / (1.0 - EARLY_STOPPING_FRACTION)).round().max(1.0) as usize;
-    let mut model = booster(cfg, settings[chosen], final_rounds, regression, x.rows);
+    let mut model = booster(cfg, settings[chosen], final_rounds, target, x.rows);
     let all = Matrix::new(&x.data, x.rows, cols);
     model.fit(&all, y, w, None).map_err(err)?;
+    let model = fitted(model);
     if !tune {
         trials.clear();
     }
@@ -345,8 +420,10 @@ pub fn boosted_refit(
             (x.select(&sample.rows)?, labels_f64(&kept), sample.weights)
         }
     };
-    let mut model = booster(cfg, settings, rounds, false, x.rows);
+    let constraints = tree_constraints(&x.columns, cfg);
+    let mut model = booster(cfg, settings, rounds, (false, constraints.as_ref()), x.rows);
     model.fit(&Matrix::new(&x.data, x.rows, x.columns.len()), &labels, &weights, None).map_err(err)?;
+    let model = fitted(model);
     Ok((Classifier::Boosted { booster: Box::new(model) }, x.rows))
 }
 
@@ -595,6 +672,90 @@ mod tests {
         let picked = logistic_rows(&big, 10);
         assert!(case_control_offset(&big, &picked) > 0.0);
         assert_eq!(case_control_offset(&big[..50_000], &logistic_rows(&big[..50_000], 10)), 0.0);
+    }
+
+    /// `[train]` with `monotone` as written, the rest at its defaults.
+    fn train_config(monotone: &str) -> Train {
+        let text = format!(
+            r#"
+[project]
+name = "t"
+currency = "EUR"
+[sources]
+preset = "hubspot"
+[sources.leads]
+path = "l.csv"
+[sources.deals]
+path = "d.csv"
+[train]
+monotone = {{ {monotone} }}
+"#
+        );
+        leadscore_core::Config::from_toml(&text, "t.toml", std::path::Path::new(".")).expect("config").train
+    }
+
+    /// A design of numeric columns `x0`, `x1`, … (named as their features), given column-major.
+    fn numeric_design(columns: Vec<Vec<f64>>) -> Design {
+        let names = (0..columns.len()).map(|j| {
+            let name = format!("x{j}");
+            DesignColumn { name: name.clone(), feature: name, level: None }
+        });
+        Design { columns: names.collect(), rows: columns[0].len(), data: columns.concat() }
+    }
+
+    /// A hash-based uniform in [0, 1), so that the worlds below need no RNG.
+    fn uniform(i: usize, salt: u64) -> f64 {
+        let z = (i as u64).wrapping_add(salt << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let z = (z ^ (z >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        ((z ^ (z >> 32)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    #[test]
+    fn a_monotone_coefficient_keeps_its_sign_and_a_held_one_is_freed_when_it_may_move_its_way() {
+        // x1 is x0 plus a little noise; the log-odds are -2 x0 + 3 x1 + 0.5 x2, so that each of
+        // x0 and x1 alone raises the odds while together they pull apart.
+        let n = 40_000;
+        let x0: Vec<f64> = (0..n).map(|i| 2.0 * uniform(i, 1) - 1.0).collect();
+        let x1: Vec<f64> = x0.iter().enumerate().map(|(i, v)| v + 0.3 * (uniform(i, 2) - 0.5)).collect();
+        let x2: Vec<f64> = (0..n).map(|i| 2.0 * uniform(i, 3) - 1.0).collect();
+        let y: Vec<bool> =
+            (0..n).map(|i| uniform(i, 4) < 1.0 / (1.0 + (-(-2.0 * x0[i] + 3.0 * x1[i] + 0.5 * x2[i])).exp())).collect();
+        let x = numeric_design(vec![x0, x1, x2]);
+        let free = logistic_coefficients(&x, &y, 1.0, &train_config("").monotone).expect("fit").0;
+        assert!(free[0] < -1.0 && free[1] > 2.0, "unconstrained, the data's signs: {free:?}");
+        // x0 may only raise the odds: held at 0, x1 takes their joint effect.
+        let w = logistic_coefficients(&x, &y, 1.0, &train_config("x0 = \"increasing\"").monotone).expect("fit").0;
+        assert_eq!(w[0], 0.0, "{w:?}");
+        assert!(w[1] > 0.5 && (w[2] - free[2]).abs() < 0.1, "{w:?}");
+        // Both fitted the wrong way at first: both held, then x0 freed (alone it raises the
+        // odds, as it may); x1 stays at 0.
+        let both = train_config("x0 = \"increasing\", x1 = \"decreasing\"");
+        let w = logistic_coefficients(&x, &y, 1.0, &both.monotone).expect("fit").0;
+        assert!(w[0] > 0.5 && w[1] == 0.0, "{w:?}");
+    }
+
+    #[test]
+    fn monotone_trees_never_turn_against_their_direction() {
+        // Conversion is likely only in a middle band of x0: no monotone shape fits it.
+        let n = 20_000;
+        let x0: Vec<f64> = (0..n).map(|i| uniform(i, 5)).collect();
+        let x1: Vec<f64> = (0..n).map(|i| uniform(i, 6)).collect();
+        let y: Vec<bool> =
+            (0..n).map(|i| uniform(i, 7) < if (0.3..0.6).contains(&x0[i]) { 0.6 } else { 0.1 } + 0.2 * x1[i]).collect();
+        let x = numeric_design(vec![x0, x1]);
+        // x0 on a grid, x1 held at 0.5.
+        let grid: Vec<f64> = (0..50).map(|k| k as f64 / 49.0).collect();
+        let probe = numeric_design(vec![grid.clone(), vec![0.5; grid.len()]]);
+        let logits = |cfg: &Train| {
+            let (c, _, _) = boosted(&x, &y, cfg, false).expect("fit");
+            c.logits(&probe).expect("logits")
+        };
+        let rises = |z: &[f64]| z.windows(2).all(|w| w[1] >= w[0] - 1e-9);
+        let falls = |z: &[f64]| z.windows(2).all(|w| w[1] <= w[0] + 1e-9);
+        let free = logits(&train_config(""));
+        assert!(!rises(&free) && !falls(&free), "unconstrained, the band shows: {free:?}");
+        assert!(rises(&logits(&train_config("x0 = \"increasing\""))));
+        assert!(falls(&logits(&train_config("x0 = \"decreasing\""))));
     }
 
     #[test]

@@ -46,7 +46,7 @@ use leadscore_core::schema::{conversions as cv, features as f, labels as la};
 use leadscore_core::time::format_micros;
 use leadscore_core::{Config, Outputs, RunContext, RunLayout, Stage, StageRun};
 use leadscore_model::registry::{self, Champion, LoadedModel, Thresholds};
-use leadscore_model::{Calibrator, Design, Encoding, FeatureSpec, ModelArtifact, ModelKind, metrics};
+use leadscore_model::{Calibrator, Design, Encoding, FeatureSpec, FittedFeature, ModelArtifact, ModelKind, metrics};
 use polars::prelude::*;
 use serde::Serialize;
 
@@ -325,14 +325,14 @@ fn refit_chosen(
             (classifier, rows, Some(rounds))
         }
         ModelKind::Logistic => {
-            let (classifier, rows) = refit_logistic(spec, set, &y, l2())?;
+            let (classifier, rows) = refit_logistic(spec, set, &y, (l2(), &config.train))?;
             (classifier, rows, None)
         }
         ModelKind::Blend => {
             let weight = chosen.candidate.blend.as_ref().map(|b| b.weight);
             let weight = weight.ok_or_else(|| TrainError::Internal("a blend without its weight".into()))?;
             let (trees, rows, rounds) = refit_trees(config, spec, set, &y, early_stopping()?)?;
-            let (linear, _) = refit_logistic(spec, set, &y, l2())?;
+            let (linear, _) = refit_logistic(spec, set, &y, (l2(), &config.train))?;
             let blend = leadscore_model::Classifier::blend(weight, linear, trees)
                 .ok_or_else(|| TrainError::Internal("a blend of other kinds than its parts".into()))?;
             (blend, rows, Some(rounds))
@@ -364,15 +364,15 @@ fn refit_trees(
     Ok((classifier, rows, rounds))
 }
 
-/// The logistic regression with penalty `l2` refitted on the rows [`fit::logistic_rows`] picks of
-/// every matured lead (labels `y`: the training slice's, then the validation slice's), its
-/// intercept moved to the case-control scale of the fit on the training slice alone, which its
-/// calibrator was fitted for; with the rows it learned from.
+/// The logistic regression with penalty `l2` (and `cfg`'s monotone signs) refitted on the rows
+/// [`fit::logistic_rows`] picks of every matured lead (labels `y`: the training slice's, then
+/// the validation slice's), its intercept moved to the case-control scale of the fit on the
+/// training slice alone, which its calibrator was fitted for; with the rows it learned from.
 fn refit_logistic(
     spec: &FeatureSpec,
     set: &TrainingSet,
     y: &[bool],
-    l2: f64,
+    (l2, cfg): (f64, &leadscore_core::config::Train),
 ) -> Result<(leadscore_model::Classifier, usize)> {
     let columns = spec.design_columns(Encoding::Linear).len();
     let picked = fit::logistic_rows(y, columns);
@@ -380,7 +380,7 @@ fn refit_logistic(
         - fit::case_control_offset(y, &picked);
     let labels: Vec<bool> = picked.iter().map(|i| y[*i]).collect();
     let x = spec.design(&[&set.train.coded, &set.validation.coded], Some(&picked), Encoding::Linear)?;
-    let (coefficients, intercept) = fit::logistic_coefficients(&x, &labels, l2)?;
+    let (coefficients, intercept) = fit::logistic_coefficients(&x, &labels, l2, &cfg.monotone)?;
     Ok((leadscore_model::Classifier::Logistic { coefficients, intercept: intercept + offset }, x.rows))
 }
 
@@ -454,6 +454,33 @@ fn volume_gate(config: &Config, set: &TrainingSet) -> Result<Vec<String>> {
         ));
     }
 
+    Ok(warnings)
+}
+
+/// `[train] monotone` against the features: each name must be a numeric feature, or an attribute
+/// the leakage audit left out (then a warning, returned, says its constraint is not applied).
+fn monotone_check(config: &Config, spec: &FeatureSpec, audit: &[AuditRow]) -> Result<Vec<String>> {
+    let mut warnings = Vec::new();
+    let error = |feature: &str, why: String| TrainError::Monotone { feature: feature.to_string(), why };
+    for name in config.train.monotone.keys() {
+        match spec.features.iter().find(|f| f.name() == name) {
+            Some(FittedFeature::Numeric { .. }) => {}
+            Some(FittedFeature::Categorical { .. }) => {
+                return Err(error(
+                    name,
+                    "a categorical feature has no order; only a numeric one can be monotone".into(),
+                ));
+            }
+            None if audit.iter().any(|a| a.attribute == *name && a.excluded) => warnings.push(format!(
+                "`[train] monotone.{name}` is not applied: the leakage audit left `{name}` out of the features"
+            )),
+            None => {
+                let numeric = spec.features.iter().filter(|f| matches!(f, FittedFeature::Numeric { .. }));
+                let names: Vec<&str> = numeric.map(FittedFeature::name).collect();
+                return Err(error(name, format!("no such numeric feature; the model's are: {}", names.join(", "))));
+            }
+        }
+    }
     Ok(warnings)
 }
 
@@ -531,8 +558,9 @@ pub fn run(
 ) -> Result<TrainOutputs> {
     let mut sw = Stopwatch::new();
     let set = TrainingSet::from_features(std::mem::take(&mut inputs.features), &inputs.spec)?;
-    let warnings = volume_gate(config, &set)?;
     let spec = &inputs.spec;
+    let mut warnings = volume_gate(config, &set)?;
+    warnings.extend(monotone_check(config, spec, &inputs.audit)?);
     // The logistic baseline first: its one-hot designs (the validation leads' encoded in slices)
     // are dropped before the trees' design of the validation leads is built. The trees' rows of
     // the training leads are built from their codes as each fit samples them; the validation
@@ -596,6 +624,7 @@ pub fn run(
         recency,
         audit: inputs.audit.clone(),
         design_columns: (spec.design_columns(Encoding::Trees).len(), spec.design_columns(Encoding::Linear).len()),
+        monotone: config.train.monotone.clone(),
     };
     let html = report_html(config, ctx, &trained, &warnings)?;
     sw.lap("report");

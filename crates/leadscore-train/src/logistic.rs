@@ -41,6 +41,9 @@ struct Loss<'a> {
     x: &'a Design,
     y: Vec<f64>,
     alpha: f64,
+    /// Columns whose coefficient is held at 0: their gradient is reported as 0, so that L-BFGS,
+    /// starting from 0, never moves them.
+    held: &'a [bool],
     /// The last point evaluated, with its loss and gradient.
     last: Mutex<Option<Evaluated>>,
 }
@@ -82,6 +85,7 @@ impl Loss<'_> {
             loss += l;
             gradient.iter_mut().zip(g).for_each(|(a, b)| *a += b);
         }
+        gradient.iter_mut().zip(self.held).filter(|(_, h)| **h).for_each(|(g, _)| *g = 0.0);
         (loss, Array1::from(gradient))
     }
 
@@ -119,10 +123,17 @@ impl Gradient for Loss<'_> {
 
 /// The coefficients and intercept (log-odds of `y`) minimising the L2-regularised log loss
 /// with weight `alpha`, from zero, in at most `max_iterations` L-BFGS steps or until the
-/// gradient's norm is below `tolerance`; or what the solver said went wrong.
-pub fn fit(x: &Design, y: &[bool], alpha: f64, max_iterations: u64, tolerance: f64) -> Result<(Vec<f64>, f64), String> {
+/// gradient's norm is below `tolerance`, with the coefficients of the `held` columns kept at 0;
+/// or what the solver said went wrong.
+pub fn fit(
+    x: &Design,
+    y: &[bool],
+    alpha: f64,
+    (max_iterations, tolerance): (u64, f64),
+    held: &[bool],
+) -> Result<(Vec<f64>, f64), String> {
     let k = x.columns.len();
-    let loss = Loss { x, y: y.iter().map(|y| if *y { 1.0 } else { -1.0 }).collect(), alpha, last: Mutex::new(None) };
+    let loss = Loss { x, y: signed(y), alpha, held, last: Mutex::new(None) };
     let solver =
         LBFGS::new(MoreThuenteLineSearch::new(), MEMORY).with_tolerance_grad(tolerance).map_err(|e| e.to_string())?;
     let result = Executor::new(loss, solver)
@@ -131,6 +142,19 @@ pub fn fit(x: &Design, y: &[bool], alpha: f64, max_iterations: u64, tolerance: f
         .map_err(|e| e.to_string())?;
     let best = result.state.best_param.unwrap_or_else(|| Array1::zeros(k + 1));
     Ok((best.iter().take(k).copied().collect(), best[k]))
+}
+
+/// The gradient of the same loss at coefficients `w` and intercept `b`, the intercept's part
+/// left out: which way each coefficient would move from there.
+pub fn gradient(x: &Design, y: &[bool], alpha: f64, w: &[f64], b: f64) -> Vec<f64> {
+    let loss = Loss { x, y: signed(y), alpha, held: &[], last: Mutex::new(None) };
+    let (_, g) = loss.evaluate(&w.iter().copied().chain([b]).collect());
+    g.iter().take(w.len()).copied().collect()
+}
+
+/// Labels as -1 and +1.
+fn signed(y: &[bool]) -> Vec<f64> {
+    y.iter().map(|y| if *y { 1.0 } else { -1.0 }).collect()
 }
 
 #[cfg(test)]
@@ -150,7 +174,7 @@ mod tests {
             (0..20_000).map(|i| (i % 3) as f64).collect(),
         ]);
         let y: Vec<f64> = (0..20_000).map(|i| if (i * 7919) % 5 < 2 { 1.0 } else { -1.0 }).collect();
-        let loss = Loss { x: &x, y, alpha: 0.5, last: Mutex::new(None) };
+        let loss = Loss { x: &x, y, alpha: 0.5, held: &[], last: Mutex::new(None) };
         let p = Array1::from(vec![0.3, -0.2, 0.1]);
         let (_, g) = loss.evaluate(&p);
         for i in 0..3 {
@@ -176,7 +200,7 @@ mod tests {
                 ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64 <= p
             })
             .collect();
-        let (w, b) = fit(&design(&[x0, x1]), &y, 1e-6, 100, 1e-5 * n as f64).unwrap_or_else(|e| panic!("{e}"));
+        let (w, b) = fit(&design(&[x0, x1]), &y, 1e-6, (100, 1e-5 * n as f64), &[]).unwrap_or_else(|e| panic!("{e}"));
         assert!((w[0] - 2.0).abs() < 0.1 && (w[1] + 1.0).abs() < 0.1 && (b + 0.5).abs() < 0.1, "{w:?} {b}");
     }
 }

@@ -172,6 +172,9 @@ pub struct Trained {
     pub audit: Vec<leadscore_core::artifact::AuditRow>,
     /// Design columns per encoding (trees, linear).
     pub design_columns: (usize, usize),
+    /// The features held to one direction (`[train] monotone`), in both models.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub monotone: std::collections::BTreeMap<String, leadscore_core::config::Monotone>,
 }
 
 /// `report.json` of the train stage.

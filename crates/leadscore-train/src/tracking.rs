@@ -77,6 +77,10 @@ fn record(config: &Config, ctx: &RunContext, t: &Trained, model_dir: &Path) -> R
         ("design_columns_linear".into(), t.design_columns.1.to_string()),
         ("value_method".into(), t.value.method.clone()),
     ];
+    if !t.monotone.is_empty() {
+        let each = t.monotone.iter().map(|(f, m)| format!("{f}={}", m.name()));
+        params.push(("monotone".into(), each.collect::<Vec<_>>().join(",")));
+    }
     for c in &t.candidates {
         params.push((format!("{}.calibration", prefix(c.kind)), c.calibration.method.clone()));
         if let Some(l) = &c.logistic {

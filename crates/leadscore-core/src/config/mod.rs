@@ -42,7 +42,7 @@ pub use sources::{
     Attribute, DEFAULT_MAX_REJECT_RATE, Database, Location, MappedColumn, MappingOrigin, Source, Sources, Table,
     select_all, snake_case, valid_name,
 };
-pub use train::{Mlflow, Train, Validation};
+pub use train::{Mlflow, Monotone, Train, Validation};
 
 use crate::currency::Rates;
 use crate::schema::SourceKind;

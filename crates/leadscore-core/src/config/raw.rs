@@ -500,6 +500,12 @@ pub struct RawTrain {
     /// each sampled negative weighs 1 / its sampling rate. 0 turns sampling off. Default 100000.
     #[serde(default)]
     pub sample_negatives_above: Option<u64>,
+    /// Numeric features whose effect on the conversion probability may only go one way, as
+    /// `{ feature = "increasing" }` or `"decreasing"` (attribute names, or derived features such
+    /// as `events_30d`): the trees only split that way, and the logistic regression's coefficient
+    /// keeps that sign (held at 0 when the data would want the other). None by default.
+    #[serde(default)]
+    pub monotone: Option<BTreeMap<String, super::train::Monotone>>,
     /// An MLflow tracking server (`http://…` or `https://…`): each training logs a run there
     /// (parameters, validation metrics, the champion decision, `report.html` and the model
     /// folder as artifacts). None by default.

@@ -680,3 +680,21 @@ fn sql_definitions_may_name_the_tables_of_sources_tables() {
     let p = problems(&GOOD.replace("extra = { pipeline = \"Pipeline\" }", "columns = { x = \"text\" }"));
     assert!(p.iter().any(|x| x.path == "sources.deals.columns" && x.message.contains("[sources.tables]")), "{p:?}");
 }
+
+#[test]
+fn monotone_features_take_a_direction_and_leave_the_hash_alone_when_unset() {
+    let with = parse(&format!(
+        "{GOOD}\n[train]\nmonotone = {{ company_size = \"increasing\", events_30d = \"decreasing\" }}\n"
+    ))
+    .unwrap();
+    let directions: Vec<(&str, Monotone)> = with.train.monotone.iter().map(|(f, m)| (f.as_str(), *m)).collect();
+    assert_eq!(directions, [("company_size", Monotone::Increasing), ("events_30d", Monotone::Decreasing)]);
+    // Unset and empty are the same config, with the hash of a config written before the key.
+    let empty = parse(&format!("{GOOD}\n[train]\nmonotone = {{}}\n")).unwrap();
+    assert_eq!(empty.hash(), parse(GOOD).unwrap().hash());
+    assert_ne!(with.hash(), empty.hash());
+    // A direction that is neither is refused where it is written.
+    let ps = problems(&format!("{GOOD}\n[train]\nmonotone = {{ company_size = \"up\" }}\n"));
+    let all = ps.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    assert!(all.starts_with("line ") && all.contains("unknown variant `up`, expected `increasing`"), "{all}");
+}

@@ -1,6 +1,8 @@
 //! `[train]`: the validation slice, the learners' settings, the champion rule and sampling.
 
-use serde::Serialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 use super::raw::RawTrain;
 use super::{KeyPath, Validator};
@@ -40,6 +42,34 @@ pub enum Validation {
     Weeks(u32),
 }
 
+/// Which way a feature may move the conversion probability (`[train] monotone`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Monotone {
+    /// Never lower for a larger value.
+    Increasing,
+    /// Never higher for a larger value.
+    Decreasing,
+}
+
+impl Monotone {
+    /// `increasing` or `decreasing`, as written in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Increasing => "increasing",
+            Self::Decreasing => "decreasing",
+        }
+    }
+
+    /// +1 for increasing, -1 for decreasing: the sign a linear coefficient keeps.
+    pub fn sign(self) -> f64 {
+        match self {
+            Self::Increasing => 1.0,
+            Self::Decreasing => -1.0,
+        }
+    }
+}
+
 /// Validated `[train]`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Train {
@@ -75,6 +105,10 @@ pub struct Train {
     /// Above this many training leads the boosted trees see every positive and a weighted
     /// random sample of the negatives (about this many leads in all); 0 = never.
     pub sample_negatives_above: u64,
+    /// Features whose effect may only go one way (left out of the config hash when empty, so
+    /// that configs without it keep their hash).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub monotone: BTreeMap<String, Monotone>,
     /// Where each training is logged, if anywhere (left out of the config hash when unset, so
     /// that configs without it keep their hash).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -197,6 +231,7 @@ impl Validator<'_> {
             refit: raw.refit.unwrap_or(DEFAULT_REFIT),
             tune_below_leads: raw.tune_below_leads.unwrap_or(DEFAULT_TUNE_BELOW_LEADS),
             sample_negatives_above: sample_negatives_above?,
+            monotone: raw.monotone.unwrap_or_default(),
         })
     }
 }

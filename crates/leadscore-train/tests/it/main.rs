@@ -426,6 +426,71 @@ fn small_slices_try_a_blend_of_both_models_and_a_chosen_blend_scores_with_both()
     assert_eq!(t.candidates.iter().map(|c| c.kind).collect::<Vec<_>>(), [ModelKind::Logistic, ModelKind::Boosted]);
 }
 
+#[test]
+fn a_monotone_feature_moves_every_model_one_way_and_a_name_without_an_order_is_a_usage_error() {
+    use leadscore_model::Classifier;
+    // The blend's world: conversion rises with `x`. Declared decreasing against the data, every
+    // model the run fits must still never rise with it.
+    let (mut inputs, _) = world(5_000);
+    relabel(&mut inputs, |i, s, y| {
+        let x = 2.0 * u(i as u64, 1) - 1.0;
+        (split_name(s), y.map(|y| y || ((x > 0.3) && u(i as u64, 4) < 0.15)))
+    });
+    let out =
+        run(&config("[train]\nmonotone = { x = \"decreasing\" }"), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
+    assert!(out.bundle.html.contains("<code>x</code> decreasing"), "the report says what was held");
+    let a = &out.bundle.artifact;
+    // model.json reads back as written.
+    let text = serde_json::to_string(a).unwrap();
+    assert_eq!(
+        serde_json::to_string(&serde_json::from_str::<leadscore_model::ModelArtifact>(&text).unwrap()).unwrap(),
+        text
+    );
+    let grid: Vec<f64> = (0..41).map(|k| -1.0 + k as f64 / 20.0).collect();
+    for tier in ["gold", "silver"] {
+        let probe = df!("x" => grid.clone(), "tier" => vec![tier; grid.len()]).unwrap();
+        let design = out.bundle.spec.transform(&probe, a.encoding()).unwrap();
+        for c in std::iter::once(&a.classifier).chain(&a.validated) {
+            let z = c.logits(&design).unwrap();
+            assert!(z.windows(2).all(|w| w[1] <= w[0] + 1e-9), "{tier}: {z:?}");
+            if let Classifier::Logistic { coefficients, .. } | Classifier::Blend { coefficients, .. } = c {
+                assert!(coefficients[0] <= 0.0, "{coefficients:?}");
+            }
+        }
+    }
+    // The same data unconstrained: the models rise with `x`.
+    let free = run(&config(""), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
+    let probe = df!("x" => grid.clone(), "tier" => vec!["gold"; grid.len()]).unwrap();
+    let design = free.bundle.spec.transform(&probe, free.bundle.artifact.encoding()).unwrap();
+    let z = free.bundle.artifact.classifier.logits(&design).unwrap();
+    assert!(z[40] > z[0] + 1.0, "{z:?}");
+
+    // A categorical feature has no order, and a name that is no feature is refused; both are
+    // configuration errors (exit 2) that name the key.
+    let err = run(&config("[train]\nmonotone = { tier = \"increasing\" }"), inputs.clone(), &ctx("2026-01-01"), None)
+        .err()
+        .unwrap();
+    assert!(matches!(err, TrainError::Monotone { .. }) && err.exit_kind() == ExitKind::Usage, "{err}");
+    assert!(err.to_string().contains("`[train] monotone.tier`: a categorical feature has no order"), "{err}");
+    let cfg = config("[train]\nmonotone = { budget = \"increasing\" }");
+    let err = run(&cfg, inputs.clone(), &ctx("2026-01-01"), None).err().unwrap();
+    assert!(err.to_string().ends_with("no such numeric feature; the model's are: x"), "{err}");
+    // An attribute the leakage audit left out: trained without it, and the report says so.
+    inputs.audit.push(leadscore_core::artifact::AuditRow {
+        attribute: "budget".into(),
+        fill_training: Some(1.0),
+        fill_recent: Some(1.0),
+        recent_leads: 10,
+        univariate_auc: Some(0.99),
+        flags: vec![],
+        excluded: true,
+        verdict: "left out".into(),
+    });
+    let out = run(&cfg, inputs, &ctx("2026-01-01"), None).unwrap();
+    let warned = out.report.warnings.iter().any(|w| w.contains("`[train] monotone.budget` is not applied"));
+    assert!(warned, "{:?}", out.report.warnings);
+}
+
 /// A value as JSON text, to compare two values field by field.
 fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
     serde_json::to_string(v).unwrap()
