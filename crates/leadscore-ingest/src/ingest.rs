@@ -1291,6 +1291,46 @@ pub fn run(config: &Config, sources: impl Sources, ctx: &RunContext) -> Result<I
     run_writing(config, sources, ctx, None)
 }
 
+/// `[sources.tables]`' tables by name, in config order.
+type NamedTables = Vec<(String, DataFrame)>;
+
+/// Each `[sources.tables]` table read and parsed (its rejects gated like a source's), with its
+/// report.
+fn process_tables(
+    config: &Config,
+    sources: &mut impl Sources,
+    rejects: &mut Rejects,
+    warnings: &mut Vec<String>,
+) -> Result<(NamedTables, Vec<SourceReport>)> {
+    let table_files = sources.tables()?;
+    if table_files.len() != config.sources.tables.len() {
+        return Err(IngestError::Internal(format!(
+            "{} tables read for the {} of [sources.tables]",
+            table_files.len(),
+            config.sources.tables.len()
+        )));
+    }
+    let mut tables = Vec::with_capacity(table_files.len());
+    let mut reports = Vec::with_capacity(table_files.len());
+    for (t, files) in config.sources.tables.iter().zip(&table_files) {
+        let (df, report) = process_table(config, t, files, rejects, warnings)?;
+        reject_gate(t.max_reject_rate, &report, rejects)?;
+        tables.push((t.name.clone(), df));
+        reports.push(report);
+    }
+    Ok((tables, reports))
+}
+
+/// The warnings about what was read: a source's share of rejected rows, and attribute values
+/// that could not be read as their kind.
+fn quality_warnings(reports: &[SourceReport], attributes: &[AttributeReport]) -> Vec<String> {
+    let rejected = reports.iter().filter_map(rejected_share_warning);
+    let unparsable = attributes.iter().filter(|a| a.unparsable > 0).map(|a| {
+        format!("attribute `{}`: {} values are not {} and were left empty", a.name, a.unparsable, a.kind.name())
+    });
+    rejected.chain(unparsable).collect()
+}
+
 /// [`run`], writing the leads and their identities with `writer` as soon as they are complete,
 /// before the deals and events are read: the typed leads (about 1 KB a lead with 50 attributes)
 /// are not held beside the events' text. The outputs returned are the others.
@@ -1374,26 +1414,11 @@ pub fn run_writing(
         _ => None,
     };
     watch.lap("parse events");
-    let table_files = sources.tables()?;
     let events_table = match &events {
         Some(e) => e.table.clone(),
         None => no_events()?,
     };
-    if table_files.len() != config.sources.tables.len() {
-        return Err(IngestError::Internal(format!(
-            "{} tables read for the {} of [sources.tables]",
-            table_files.len(),
-            config.sources.tables.len()
-        )));
-    }
-    let mut tables = Vec::with_capacity(table_files.len());
-    let mut table_reports = Vec::with_capacity(table_files.len());
-    for (t, files) in config.sources.tables.iter().zip(&table_files) {
-        let (df, report) = process_table(config, t, files, &mut rejects, &mut warnings)?;
-        reject_gate(t.max_reject_rate, &report, &rejects)?;
-        tables.push((t.name.clone(), df));
-        table_reports.push(report);
-    }
+    let (tables, table_reports) = process_tables(config, &mut sources, &mut rejects, &mut warnings)?;
     if deals.report.accepted == 0 {
         warnings.push("no deals accepted: no lead can be labelled as converted".into());
     }
@@ -1403,19 +1428,7 @@ pub fn run_writing(
         .map(|s| s.report.clone())
         .chain(table_reports)
         .collect();
-    for r in &reports {
-        warnings.extend(rejected_share_warning(r));
-    }
-    for a in &leads.attributes {
-        if a.unparsable > 0 {
-            warnings.push(format!(
-                "attribute `{}`: {} values are not {} and were left empty",
-                a.name,
-                a.unparsable,
-                a.kind.name()
-            ));
-        }
-    }
+    warnings.extend(quality_warnings(&reports, &leads.attributes));
     for w in &warnings {
         tracing::warn!("{w}");
     }

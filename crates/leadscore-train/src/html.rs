@@ -107,20 +107,10 @@ pub fn render(t: &Trained, page: &PageContext<'_>) -> Result<String> {
             (dep.feature.clone(), chart)
         })
         .collect();
-    let candidates: Vec<Value> = t
-        .candidates
-        .iter()
-        .map(|c| {
-            let mut v = serde_json::to_value(c).unwrap_or_default();
-            if let Some(o) = v.as_object_mut() {
-                o.insert("label".into(), c.kind.label().into());
-            }
-            Value::from_serialize(&v)
-        })
-        .collect();
     let mut tv = serde_json::to_value(t).map_err(|e| TrainError::Report(e.to_string()))?;
     if let Some(o) = tv.as_object_mut() {
-        o.insert("candidates".into(), serde_json::to_value(&candidates).unwrap_or_default());
+        o.insert("candidates".into(), labelled(&t.candidates, |c| c.kind));
+        o.insert("unconstrained".into(), labelled(&t.unconstrained, |u| u.kind));
     }
     let tmpl = env.get_template("report.html").map_err(|e| TrainError::Report(e.to_string()))?;
     tmpl.render(context! {
@@ -151,4 +141,16 @@ pub fn render(t: &Trained, page: &PageContext<'_>) -> Result<String> {
         dependence => dependence,
     })
     .map_err(|e| TrainError::Report(format!("{e:#}")))
+}
+
+/// Each item as JSON with its model's `label` added, for the template.
+fn labelled<T: serde::Serialize>(items: &[T], kind: impl Fn(&T) -> leadscore_model::ModelKind) -> serde_json::Value {
+    let each = items.iter().map(|item| {
+        let mut v = serde_json::to_value(item).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("label".into(), kind(item).label().into());
+        }
+        v
+    });
+    serde_json::Value::Array(each.collect())
 }

@@ -53,7 +53,7 @@ use serde::Serialize;
 pub use error::{Result, TrainError};
 pub use report::{
     BlendFit, Candidate, ChampionDecision, Importance, MonthVolume, OtherCandidate, Refit, SliceSummary, TrainReport,
-    Trained,
+    Trained, Unconstrained,
 };
 
 use crate::data::{Encoded, Rows, Slice, TrainingSet};
@@ -570,6 +570,8 @@ pub fn run(
     let xv = set.validation.design(spec, Encoding::Trees)?;
     sw.lap("prepare trees");
     let Choice { chosen, other, candidates, why } = fit_and_choose(config, &set, logistic, (&xt, &xv), &mut sw)?;
+    let unconstrained = unconstrained(config, spec, &set, (&xt, &xv), &candidates)?;
+    sw.lap("unconstrained");
     let kind = chosen.candidate.kind;
     let columns = spec.design_columns(kind.encoding());
     let (importance, rules, effects) = explain_chosen(spec, &set, (&xt, &xv), &chosen, &mut sw)?;
@@ -625,6 +627,7 @@ pub fn run(
         audit: inputs.audit.clone(),
         design_columns: (spec.design_columns(Encoding::Trees).len(), spec.design_columns(Encoding::Linear).len()),
         monotone: config.train.monotone.clone(),
+        unconstrained,
     };
     let html = report_html(config, ctx, &trained, &warnings)?;
     sw.lap("report");
@@ -767,6 +770,34 @@ fn fit_and_choose(
         },
     };
     Ok(Choice { chosen, other, candidates, why })
+}
+
+/// With `[train] monotone` on a training slice small enough to tune on, the logistic regression
+/// and the trees fitted again without the constraints (the same settings tried, the same
+/// calibration), beside the constrained `candidates`: what the constraints cost.
+fn unconstrained(
+    config: &Config,
+    spec: &FeatureSpec,
+    set: &TrainingSet,
+    (xt, xv): (&dyn Rows, &Design),
+    candidates: &[Candidate],
+) -> Result<Vec<Unconstrained>> {
+    if config.train.monotone.is_empty() || set.train.len() as u64 > config.train.tune_below_leads {
+        return Ok(Vec::new());
+    }
+    let mut free = config.clone();
+    free.train.monotone.clear();
+    let logistic = fit_logistic(&free, spec, set, &mut Stopwatch::new())?;
+    let boosted = fit_candidate(Training::Boosted(xt), &set.train.labels, set, &on_design(xv), &free)?;
+    let pair = |f: Fitted| {
+        let constrained = candidates.iter().find(|c| c.kind == f.candidate.kind).map(|c| c.validation.clone());
+        constrained.map(|constrained| Unconstrained {
+            kind: f.candidate.kind,
+            free: f.candidate.validation,
+            constrained,
+        })
+    };
+    Ok([logistic, boosted].into_iter().filter_map(pair).collect())
 }
 
 /// The candidates and the choice among them.

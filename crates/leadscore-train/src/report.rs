@@ -60,6 +60,18 @@ pub struct Candidate {
     pub blend: Option<BlendFit>,
 }
 
+/// A model fitted again without `[train] monotone`'s constraints, on the same leads and with the
+/// same choice of settings: what the constraints cost (or gain) on the validation slice.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unconstrained {
+    /// The kind.
+    pub kind: ModelKind,
+    /// Its calibrated (cross-fitted) validation metrics without the constraints.
+    pub free: Headline,
+    /// The same with them (the candidate's).
+    pub constrained: Headline,
+}
+
 /// How a blend of the logistic regression and the trees was weighed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BlendFit {
@@ -175,6 +187,10 @@ pub struct Trained {
     /// The features held to one direction (`[train] monotone`), in both models.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub monotone: std::collections::BTreeMap<String, leadscore_core::config::Monotone>,
+    /// With `monotone` on a training slice of at most `[train] tune_below_leads` leads, both
+    /// models fitted again without the constraints.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unconstrained: Vec<Unconstrained>,
 }
 
 /// `report.json` of the train stage.
@@ -252,6 +268,17 @@ impl Trained {
             v.gini,
             100.0 * v.interval_coverage
         );
+        if !self.unconstrained.is_empty() {
+            let each = self
+                .unconstrained
+                .iter()
+                .map(|u| format!("{} {:.4} (with: {:.4})", u.kind.label(), u.free.log_loss, u.constrained.log_loss));
+            let _ = writeln!(
+                s,
+                "  without the monotone constraints, validation log loss: {}",
+                each.collect::<Vec<_>>().join(", ")
+            );
+        }
         if let Some(r) = &self.refit {
             let trees = r.rounds.map(|n| format!(", {n} trees")).unwrap_or_default();
             let _ = writeln!(

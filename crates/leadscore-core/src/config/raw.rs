@@ -503,7 +503,9 @@ pub struct RawTrain {
     /// Numeric features whose effect on the conversion probability may only go one way, as
     /// `{ feature = "increasing" }` or `"decreasing"` (attribute names, or derived features such
     /// as `events_30d`): the trees only split that way, and the logistic regression's coefficient
-    /// keeps that sign (held at 0 when the data would want the other). None by default.
+    /// keeps that sign (held at 0 when the data would want the other). On training slices of at
+    /// most `tune_below_leads` leads the report also shows both models fitted without them.
+    /// None by default.
     #[serde(default)]
     pub monotone: Option<BTreeMap<String, super::train::Monotone>>,
     /// An MLflow tracking server (`http://…` or `https://…`): each training logs a run there

@@ -439,6 +439,20 @@ fn a_monotone_feature_moves_every_model_one_way_and_a_name_without_an_order_is_a
     let out =
         run(&config("[train]\nmonotone = { x = \"decreasing\" }"), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
     assert!(out.bundle.html.contains("<code>x</code> decreasing"), "the report says what was held");
+    // What the constraint costs: both models fitted again without it, much better on validation
+    // (the constraint is against the data), and said in the summary and the report.
+    let t = out.report.trained.as_deref().unwrap();
+    let kinds: Vec<_> = t.unconstrained.iter().map(|u| u.kind).collect();
+    assert_eq!(kinds, [leadscore_model::ModelKind::Logistic, leadscore_model::ModelKind::Boosted]);
+    for u in &t.unconstrained {
+        assert!(u.free.log_loss < u.constrained.log_loss - 0.005, "{u:?}");
+        let candidate = t.candidates.iter().find(|c| c.kind == u.kind).unwrap();
+        assert_eq!(u.constrained, candidate.validation);
+    }
+    assert!(
+        out.report.summary().contains("without the monotone constraints, validation log loss: logistic regression")
+    );
+    assert!(out.bundle.html.contains("Fitted again without them on the same leads"));
     let a = &out.bundle.artifact;
     // model.json reads back as written.
     let text = serde_json::to_string(a).unwrap();
