@@ -676,21 +676,9 @@ mod tests {
 
     /// `[train]` with `monotone` as written, the rest at its defaults.
     fn train_config(monotone: &str) -> Train {
-        let text = format!(
-            r#"
-[project]
-name = "t"
-currency = "EUR"
-[sources]
-preset = "hubspot"
-[sources.leads]
-path = "l.csv"
-[sources.deals]
-path = "d.csv"
-[train]
-monotone = {{ {monotone} }}
-"#
-        );
+        let sources = "[sources]\npreset = \"hubspot\"\nleads = { path = \"l.csv\" }\ndeals = { path = \"d.csv\" }";
+        let text =
+            format!("[project]\nname = \"t\"\ncurrency = \"EUR\"\n{sources}\n[train]\nmonotone = {{ {monotone} }}\n");
         leadscore_core::Config::from_toml(&text, "t.toml", std::path::Path::new(".")).expect("config").train
     }
 
