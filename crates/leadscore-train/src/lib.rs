@@ -571,7 +571,9 @@ pub fn run(
     sw.lap("prepare trees");
     let Choice { chosen, other, candidates, why } = fit_and_choose(config, &set, logistic, (&xt, &xv), &mut sw)?;
     let unconstrained = unconstrained(config, spec, &set, (&xt, &xv), &candidates)?;
-    sw.lap("unconstrained");
+    if !unconstrained.is_empty() {
+        sw.lap("unconstrained");
+    }
     let kind = chosen.candidate.kind;
     let columns = spec.design_columns(kind.encoding());
     let (importance, rules, effects) = explain_chosen(spec, &set, (&xt, &xv), &chosen, &mut sw)?;
