@@ -188,6 +188,12 @@ enum Training<'a> {
     Boosted(&'a dyn Rows),
 }
 
+/// Whether the training slice is small enough (`[train] tune_below_leads`) for the settings to be
+/// chosen out of time, the blend to be tried and the constraints' cost to be measured.
+fn small_slice(config: &Config, set: &TrainingSet) -> bool {
+    set.train.len() as u64 <= config.train.tune_below_leads
+}
+
 /// Fits one candidate on `x` (training rows, labels `y`) and calibrates it on its log-odds on the
 /// validation leads.
 fn fit_candidate(
@@ -198,7 +204,7 @@ fn fit_candidate(
     config: &Config,
 ) -> Result<Fitted> {
     let started = Instant::now();
-    let tune = set.train.len() as u64 <= config.train.tune_below_leads;
+    let tune = small_slice(config, set);
     let (kind, classifier, rows, boosting, logistic) = match x {
         Training::Logistic(x) => {
             let (c, l) = fit::logistic(x, y, &config.train, tune)?;
@@ -737,7 +743,7 @@ fn fit_and_choose(
 ) -> Result<Choice> {
     let boosted = fit_candidate(Training::Boosted(xt), &set.train.labels, set, &on_design(xv), config)?;
     sw.lap("boosted");
-    let blend = (set.train.len() as u64 <= config.train.tune_below_leads).then(|| {
+    let blend = small_slice(config, set).then(|| {
         let started = Instant::now();
         let blended = calibrate_blend(&logistic.logits, &boosted.logits, &set.validation.labels);
         let parts = (&logistic.candidate, &boosted.candidate);
@@ -784,7 +790,7 @@ fn unconstrained(
     (xt, xv): (&dyn Rows, &Design),
     candidates: &[Candidate],
 ) -> Result<Vec<Unconstrained>> {
-    if config.train.monotone.is_empty() || set.train.len() as u64 > config.train.tune_below_leads {
+    if config.train.monotone.is_empty() || !small_slice(config, set) {
         return Ok(Vec::new());
     }
     let mut free = config.clone();
