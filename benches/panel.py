@@ -4,7 +4,7 @@
 Usage:
     python3 benches/panel.py [--bin target/release/leadscore] [--dir target/panel]
                              [--only NAME ...] [--resamples 1000] [--train 'KEY = VALUE' ...]
-                             [--monotone]
+                             [--monotone] [--seeds K]
 
 The data sets ship inside Debian's R packages (nothing is downloaded at run time):
 
@@ -18,7 +18,9 @@ configuration reference, and the peers' `meta.json`.
 
 None of these tables carries the time a row was created, so each lead gets a creation time drawn
 uniformly over 2025 (seeded): the out-of-time split is then a random one, and what is measured
-is the learners and their calibration, not drift. Every model learns from the leads whose 30-day
+is the learners and their calibration, not drift. One draw's figures move with the draw (a few
+hundred conversions are scored); `--seeds K` repeats each data set with K draws of the creation
+times and ends with the means over the draws. Every model learns from the leads whose 30-day
 window had ended by 2025-10-01 and is scored on the leads created from 2025-10-01 to
 2025-12-31 (all matured by the outcome date, 2026-02-15):
 
@@ -266,12 +268,46 @@ def evaluate(name, d, binary, resamples):
     }
 
 
+def print_run(name, r):
+    print(f"  {r['leads_compared']} leads scored out of time by every model ({r['conversions']} converted); "
+          f"leadscore chose {r['leadscore_model']}; labels that differ from the peers': {r['label_disagreements']}")
+    print(f"  {'model':<20} {'AUC':>7} {'log loss':>9} {'ECE':>7} {'value Gini':>11} {'value ratio':>12}")
+    for k, f in r["table"].items():
+        print(f"  {k:<20} {f['auc']:>7.4f} {f['log_loss']:>9.4f} {f['ece']:>7.4f} {f['value_gini']:>11.3f} "
+              f"{f['value_ratio']:>12.3f}")
+    print(f"  AUC: leadscore - {r['best_peer']} {r['auc_diff']:+.4f} (95% {r['auc_diff_95'][0]:+.4f} .. "
+          f"{r['auc_diff_95'][1]:+.4f}); log loss: leadscore - {r['best_peer_log_loss']} {r['log_loss_diff']:+.4f} "
+          f"(95% {r['log_loss_diff_95'][0]:+.4f} .. {r['log_loss_diff_95'][1]:+.4f})")
+    v, e, c = r["value_ratio_95"], r["ece_by_chance"], r["expected_conversions_ratio_95"]
+    print(f"  leadscore: value total/actual {r['table']['leadscore']['value_ratio']:.3f} (95% {v[0]:.3f} .. {v[1]:.3f}); "
+          f"expected/actual conversions {r['expected_conversions_ratio']:.3f} (95% {c[0]:.3f} .. {c[1]:.3f}); "
+          f"ECE of a perfectly calibrated model on these leads: median {e[0]:.4f}, 95th percentile {e[1]:.4f}")
+
+
+def print_summary(runs):
+    """Means over the draws of each data set: one split's figures move with the draw (a few hundred
+    conversions), their means over several draws show what a change does."""
+    print("\nmeans over the draws of creation times (|x - 1| is the mean distance of a ratio from 1)")
+    print(f"  {'data set':<14} {'model':<20} {'AUC':>7} {'log loss':>9} {'ECE':>7} {'|value ratio-1|':>16} "
+          f"{'|expected/actual-1|':>20}")
+    for name, rs in runs.items():
+        for k in rs[0]["table"]:
+            t = [r["table"][k] for r in rs]
+            mean = lambda key: float(np.mean([f[key] for f in t]))
+            off = float(np.mean([abs(f["value_ratio"] - 1) for f in t]))
+            level = f"{np.mean([abs(r['expected_conversions_ratio'] - 1) for r in rs]):>20.3f}" if k == "leadscore" else ""
+            print(f"  {name:<14} {k:<20} {mean('auc'):>7.4f} {mean('log_loss'):>9.4f} {mean('ece'):>7.4f} {off:>16.3f}{level}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "leadscore"))
     ap.add_argument("--dir", default=os.path.join(ROOT, "target", "panel"))
     ap.add_argument("--only", nargs="*", default=list(DATASETS))
     ap.add_argument("--resamples", type=int, default=1000)
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="draws of the creation times per data set (the first is the default panel's); with more "
+                         "than one, the means over the draws follow the tables")
     ap.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
                     help="a line added to each config's [train] (to measure a setting: --train 'refit = false')")
     ap.add_argument("--monotone", action="store_true",
@@ -280,32 +316,29 @@ def main():
     raw = os.path.join(args.dir, "raw")
     if not all(os.path.exists(os.path.join(raw, DATASETS[n][0] + ".csv")) for n in args.only):
         run(["Rscript", os.path.join(ROOT, "benches", "panel", "datasets.R"), raw])
-    results = {}
+    results, runs = {}, {}
     for name in args.only:
         d = os.path.join(args.dir, name)
-        # The seed is the data set's own, so that `--only` exports the same leads as the whole panel.
         options = list(args.train)
         if args.monotone:
             options.append("monotone = { " + ", ".join(f'{k} = "{v}"' for k, v in MONOTONE[name].items()) + " }")
-        leads, conversions = export(name, raw, d, seed=1000 + list(DATASETS).index(name), train_options=options)
-        print(f"\n{name}: {DATASETS[name][3]} ({leads} leads, {conversions} converted)")
-        r = evaluate(name, d, os.path.abspath(args.bin), args.resamples)
-        results[name] = r
-        print(f"  {r['leads_compared']} leads scored out of time by every model ({r['conversions']} converted); "
-              f"leadscore chose {r['leadscore_model']}; labels that differ from the peers': {r['label_disagreements']}")
-        print(f"  {'model':<20} {'AUC':>7} {'log loss':>9} {'ECE':>7} {'value Gini':>11} {'value ratio':>12}")
-        for k, f in r["table"].items():
-            print(f"  {k:<20} {f['auc']:>7.4f} {f['log_loss']:>9.4f} {f['ece']:>7.4f} {f['value_gini']:>11.3f} "
-                  f"{f['value_ratio']:>12.3f}")
-        print(f"  AUC: leadscore - {r['best_peer']} {r['auc_diff']:+.4f} (95% {r['auc_diff_95'][0]:+.4f} .. "
-              f"{r['auc_diff_95'][1]:+.4f}); log loss: leadscore - {r['best_peer_log_loss']} {r['log_loss_diff']:+.4f} "
-              f"(95% {r['log_loss_diff_95'][0]:+.4f} .. {r['log_loss_diff_95'][1]:+.4f})")
-        v, e, c = r["value_ratio_95"], r["ece_by_chance"], r["expected_conversions_ratio_95"]
-        print(f"  leadscore: value total/actual {r['table']['leadscore']['value_ratio']:.3f} (95% {v[0]:.3f} .. {v[1]:.3f}); "
-              f"expected/actual conversions {r['expected_conversions_ratio']:.3f} (95% {c[0]:.3f} .. {c[1]:.3f}); "
-              f"ECE of a perfectly calibrated model on these leads: median {e[0]:.4f}, 95th percentile {e[1]:.4f}")
+        for draw in range(args.seeds):
+            # The seed is the data set's own, so that `--only` exports the same leads as the whole
+            # panel; later draws add a multiple of a prime.
+            seed = 1000 + list(DATASETS).index(name) + 7919 * draw
+            leads, conversions = export(name, raw, d, seed=seed, train_options=options)
+            label = f" (draw {draw + 1} of {args.seeds}, seed {seed})" if args.seeds > 1 else ""
+            print(f"\n{name}{label}: {DATASETS[name][3]} ({leads} leads, {conversions} converted)")
+            r = evaluate(name, d, os.path.abspath(args.bin), args.resamples)
+            r["seed"] = seed
+            runs.setdefault(name, []).append(r)
+            print_run(name, r)
+        results[name] = runs[name][0] if args.seeds == 1 else runs[name]
+    if args.seeds > 1:
+        print_summary(runs)
     out = os.path.join(args.dir, "panel.json")
-    json.dump({"train_options": args.train, "monotone": args.monotone, "datasets": results}, open(out, "w"), indent=1)
+    json.dump({"train_options": args.train, "monotone": args.monotone, "seeds": args.seeds, "datasets": results},
+              open(out, "w"), indent=1)
     print(f"\nwritten: {out}")
 
 

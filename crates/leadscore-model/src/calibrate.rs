@@ -114,6 +114,20 @@ impl Calibrator {
                 }
             }
         }
+        // An end block without a conversion (or without a miss) would say 0 (or 1) to every lead
+        // beyond it, and a lead scored there on a model fitted again on more leads costs the log
+        // loss of a certainty (one draw of the panel's mlc_churn: 8 of 196 such leads converted,
+        // log loss 0.22 against Platt's 0.17). Such a block is pooled with its neighbour, which
+        // keeps the map monotone.
+        while blocks.len() >= 2 && blocks[0].1 == 0.0 {
+            let first = blocks.remove(0);
+            blocks[0] = (blocks[0].0 + first.0, blocks[0].1 + first.1, blocks[0].2 + first.2);
+        }
+        while blocks.len() >= 2 && blocks.last().is_some_and(|b| b.1 == b.2) {
+            if let (Some(last), Some(b)) = (blocks.pop(), blocks.last_mut()) {
+                *b = (b.0 + last.0, b.1 + last.1, b.2 + last.2);
+            }
+        }
         let z: Vec<f64> = blocks.iter().map(|b| b.0 / b.2).collect();
         let p: Vec<f64> = blocks.iter().map(|b| (b.1 / b.2).clamp(EPS, 1.0 - EPS)).collect();
         Self::Isotonic { z, p }
@@ -170,15 +184,42 @@ mod tests {
 
     #[test]
     fn isotonic_is_monotone_and_pools_violators() {
-        let z = [1.0, 2.0, 3.0, 4.0];
-        let y = [false, true, false, true];
+        let z = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let y = [true, false, true, false, true, false];
         let c = Calibrator::fit_isotonic(&z, &y);
         let Calibrator::Isotonic { p, .. } = &c else { panic!("isotonic") };
-        // 2 and 3 pool to 0.5.
-        assert_eq!(p.len(), 3);
-        assert!(p.windows(2).all(|w| w[0] <= w[1]));
+        // 1-2, 3-4 and 5-6 each pool to 0.5, and then into one block.
+        assert_eq!(p, &vec![0.5]);
+        let z = [1.0, 2.0, 3.0, 4.0];
+        let y = [true, false, true, true];
+        let c = Calibrator::fit_isotonic(&z, &y);
+        let Calibrator::Isotonic { p, z } = &c else { panic!("isotonic") };
+        // 1 and 2 pool to 0.5; 3 and 4, both converted, are an end block of certainties pooled
+        // with it: one block of 3 in 4.
+        assert_eq!((z.len(), p.len()), (1, 1));
+        assert!((p[0] - 0.75).abs() < 1e-12);
         let probs = c.apply_all(&[0.0, 1.0, 2.5, 3.9, 9.0]);
         assert!(probs.windows(2).all(|w| w[0] <= w[1]), "{probs:?}");
-        assert!((probs[2] - 0.5).abs() < 1e-12);
+    }
+
+    /// Blocks 0/3, 1/3, 1/2, 2/3, 3/3: the end blocks, certainties, are pooled with their
+    /// neighbours (1/6 and 5/6); the map stays monotone, and no lead is given 0 or 1.
+    #[test]
+    fn an_end_block_of_certainties_is_pooled_with_its_neighbour() {
+        let y = [false, false, false, true, false, false, true, false, true, true, false, true, true, true];
+        let z: Vec<f64> = (1..=14u32).map(f64::from).collect();
+        let c = Calibrator::fit_isotonic(&z, &y);
+        let Calibrator::Isotonic { p, .. } = &c else { panic!("isotonic") };
+        let expected = [1.0 / 6.0, 0.5, 5.0 / 6.0];
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p.iter().zip(expected).all(|(p, e)| (p - e).abs() < 1e-12), "{p:?}");
+        let probs = c.apply_all(&[-100.0, 1.0, 7.5, 14.0, 100.0]);
+        assert!(probs.windows(2).all(|w| w[0] <= w[1]), "{probs:?}");
+        assert!(probs.iter().all(|p| *p > 0.1 && *p < 0.9), "{probs:?}");
+        // One class alone stays one block at its rate (clipped).
+        let Calibrator::Isotonic { p, .. } = Calibrator::fit_isotonic(&[1.0, 2.0], &[false, false]) else {
+            panic!("isotonic")
+        };
+        assert_eq!(p, vec![EPS]);
     }
 }

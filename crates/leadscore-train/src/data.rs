@@ -237,6 +237,27 @@ impl Rows for Encoded<'_> {
     }
 }
 
+/// The first `len` rows of `rows`: what a fit on the leads before a time-series fold learns from.
+pub struct Prefix<'a> {
+    /// All the rows.
+    pub rows: &'a dyn Rows,
+    /// How many of them, from the first.
+    pub len: usize,
+}
+
+impl Rows for Prefix<'_> {
+    fn len(&self) -> usize {
+        self.len.min(self.rows.len())
+    }
+
+    fn select(&self, idx: &[usize]) -> Result<Design> {
+        match idx.iter().find(|i| **i >= Rows::len(self)) {
+            Some(i) => Err(TrainError::Internal(format!("row {i} past a prefix of {} rows", Rows::len(self)))),
+            None => self.rows.select(idx),
+        }
+    }
+}
+
 /// The rows `idx` (in that order) of a column-major design.
 pub fn select(d: &Design, idx: &[usize]) -> Design {
     let columns = d.columns.clone();
@@ -295,6 +316,24 @@ mod tests {
 
     fn ids(s: &Slice) -> Vec<&str> {
         s.frame.column(f::LEAD_ID).unwrap().str().unwrap().iter().map(Option::unwrap).collect()
+    }
+
+    /// A fit on the leads before a fold sees the first rows of the matured leads (training, then
+    /// validation) and nothing after them.
+    #[test]
+    fn a_prefix_gives_the_first_rows_and_refuses_the_later_ones() {
+        let spec = spec();
+        let set = TrainingSet::from_features(features(), &spec).unwrap();
+        let matured =
+            Encoded { spec: &spec, parts: vec![&set.train.coded, &set.validation.coded], encoding: Encoding::Trees };
+        let prefix = Prefix { rows: &matured, len: 4 };
+        assert_eq!((Rows::len(&matured), Rows::len(&prefix)), (5, 4));
+        let (all, first) = (matured.all().unwrap(), prefix.all().unwrap());
+        assert_eq!(first.rows, 4);
+        // Same rows as the matured leads' first four (the fourth is the first validation lead).
+        assert_eq!(format!("{:?}", first.data), format!("{:?}", select(&all, &[0, 1, 2, 3]).data));
+        assert!(prefix.select(&[1, 4]).is_err());
+        assert_eq!(Rows::len(&Prefix { rows: &matured, len: 9 }), 5);
     }
 
     #[test]

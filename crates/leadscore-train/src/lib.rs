@@ -9,7 +9,9 @@
 //!    gradient-boosted trees (forust-ml, trees encoding, missing values native, early stopping on
 //!    the newest 15% of the training slice, then refitted on all of it);
 //! 3. calibration of each on the validation slice, Platt or isotonic by cross-fitted log loss
-//!    ([`evaluate`]); the model with the lower validation log loss is chosen (AUC breaks ties);
+//!    ([`evaluate`]); the model with the lower validation log loss is chosen (AUC breaks ties),
+//!    then refitted on every matured lead, its calibrator fitted on time-series folds on small
+//!    histories ([`refit`]);
 //! 4. metrics, reliability, deciles, segments and the threshold of every qualification policy on
 //!    the validation slice; feature importance; a depth-3 decision tree as readable rules;
 //! 5. the comparison with the current champion on the same validation leads.
@@ -30,6 +32,7 @@ pub mod fit;
 mod html;
 pub mod logistic;
 pub mod recency;
+pub mod refit;
 mod report;
 pub mod tracking;
 pub mod value;
@@ -52,11 +55,11 @@ use serde::Serialize;
 
 pub use error::{Result, TrainError};
 pub use report::{
-    BlendFit, Candidate, ChampionDecision, Importance, MonthVolume, OtherCandidate, Refit, SliceSummary, TrainReport,
-    Trained, Unconstrained,
+    BlendFit, Candidate, ChampionDecision, FoldCalibration, Importance, MonthVolume, OtherCandidate, Refit,
+    SliceSummary, TrainReport, Trained, Unconstrained,
 };
 
-use crate::data::{Encoded, Rows, Slice, TrainingSet};
+use crate::data::{Rows, Slice, TrainingSet};
 use crate::evaluate::{calibrate, calibrate_blend, evaluate, headline, threshold_file};
 
 /// Log-loss difference under which two candidates count as tied (AUC decides).
@@ -301,95 +304,6 @@ fn champion_decision(
     d
 }
 
-/// The chosen model refitted on every matured lead, training and validation slices, with its
-/// report; `None` with `[train] refit = false`. The trees get early stopping's count of rounds
-/// scaled to the leads; the logistic regression is put on the scale of the fit its calibrator
-/// was fitted for (a case-control sample moves the intercept by [`fit::case_control_offset`]).
-/// The calibrator stays the one fitted on the validation slice's out-of-time log-odds.
-fn refit_chosen(
-    config: &Config,
-    spec: &FeatureSpec,
-    set: &TrainingSet,
-    chosen: &Fitted,
-    candidates: &[Candidate],
-) -> Result<Option<(leadscore_model::Classifier, Refit)>> {
-    if !config.train.refit {
-        return Ok(None);
-    }
-    let started = Instant::now();
-    let y: Vec<bool> = set.train.labels.iter().chain(&set.validation.labels).copied().collect();
-    let fitted = |kind: ModelKind| candidates.iter().find(|c| c.kind == kind);
-    let early_stopping = || {
-        fitted(ModelKind::Boosted)
-            .and_then(|c| c.boosting.as_ref())
-            .ok_or_else(|| TrainError::Internal("boosted trees without their early stopping".into()))
-    };
-    let l2 = || fitted(ModelKind::Logistic).and_then(|c| c.logistic.as_ref()).map_or(config.train.l2, |l| l.l2);
-    let (classifier, rows, rounds) = match chosen.candidate.kind {
-        ModelKind::Boosted => {
-            let (classifier, rows, rounds) = refit_trees(config, spec, set, &y, early_stopping()?)?;
-            (classifier, rows, Some(rounds))
-        }
-        ModelKind::Logistic => {
-            let (classifier, rows) = refit_logistic(spec, set, &y, (l2(), &config.train))?;
-            (classifier, rows, None)
-        }
-        ModelKind::Blend => {
-            let weight = chosen.candidate.blend.as_ref().map(|b| b.weight);
-            let weight = weight.ok_or_else(|| TrainError::Internal("a blend without its weight".into()))?;
-            let (trees, rows, rounds) = refit_trees(config, spec, set, &y, early_stopping()?)?;
-            let (linear, _) = refit_logistic(spec, set, &y, (l2(), &config.train))?;
-            let blend = leadscore_model::Classifier::blend(weight, linear, trees)
-                .ok_or_else(|| TrainError::Internal("a blend of other kinds than its parts".into()))?;
-            (blend, rows, Some(rounds))
-        }
-    };
-    let report = Refit {
-        leads: y.len() as u64,
-        conversions: y.iter().filter(|v| **v).count() as u64,
-        rows: rows as u64,
-        rounds,
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    tracing::info!(model = chosen.candidate.kind.label(), leads = report.leads, "refitted on every matured lead");
-    Ok(Some((classifier, report)))
-}
-
-/// The trees refitted on every matured lead (labels `y`) with early stopping's settings and its
-/// count of rounds scaled to the leads; with the rows they learned from and the rounds.
-fn refit_trees(
-    config: &Config,
-    spec: &FeatureSpec,
-    set: &TrainingSet,
-    y: &[bool],
-    b: &fit::BoostedFit,
-) -> Result<(leadscore_model::Classifier, usize, usize)> {
-    let rounds = fit::refit_rounds(b.best_rounds, set.train.len(), y.len());
-    let matured = Encoded { spec, parts: vec![&set.train.coded, &set.validation.coded], encoding: Encoding::Trees };
-    let (classifier, rows) = fit::boosted_refit(&matured, y, &config.train, (b.settings, rounds))?;
-    Ok((classifier, rows, rounds))
-}
-
-/// The logistic regression with penalty `l2` (and `cfg`'s monotone signs) refitted on the rows
-/// [`fit::logistic_rows`] picks of every matured lead (labels `y`: the training slice's, then
-/// the validation slice's), its intercept moved to the case-control scale of the fit on the
-/// training slice alone, which its calibrator was fitted for; with the rows it learned from.
-fn refit_logistic(
-    spec: &FeatureSpec,
-    set: &TrainingSet,
-    y: &[bool],
-    (l2, cfg): (f64, &leadscore_core::config::Train),
-) -> Result<(leadscore_model::Classifier, usize)> {
-    let columns = spec.design_columns(Encoding::Linear).len();
-    let picked = fit::logistic_rows(y, columns);
-    let offset = fit::case_control_offset(&set.train.labels, &fit::logistic_rows(&set.train.labels, columns))
-        - fit::case_control_offset(y, &picked);
-    let labels: Vec<bool> = picked.iter().map(|i| y[*i]).collect();
-    let x = spec.design(&[&set.train.coded, &set.validation.coded], Some(&picked), Encoding::Linear)?;
-    let (coefficients, intercept) = fit::logistic_coefficients(&x, &labels, l2, &cfg.monotone)?;
-    Ok((leadscore_model::Classifier::Logistic { coefficients, intercept: intercept + offset }, x.rows))
-}
-
 /// The recency adjustment of the scoring model `(kind, classifier, calibrator)` (see [`recency`]).
 fn recency_adjustment(
     config: &Config,
@@ -575,7 +489,7 @@ pub fn run(
     let xt = set.train.rows(spec, Encoding::Trees);
     let xv = set.validation.design(spec, Encoding::Trees)?;
     sw.lap("prepare trees");
-    let Choice { chosen, other, candidates, why } = fit_and_choose(config, &set, logistic, (&xt, &xv), &mut sw)?;
+    let Choice { mut chosen, other, candidates, why } = fit_and_choose(config, &set, logistic, (&xt, &xv), &mut sw)?;
     let unconstrained = unconstrained(config, spec, &set, (&xt, &xv), &candidates)?;
     if !unconstrained.is_empty() {
         sw.lap("unconstrained");
@@ -590,8 +504,17 @@ pub fn run(
     sw.lap("evaluate");
     let (diagnostics, other_definitions) = diagnose_chosen(config, &inputs, &set, &chosen.probabilities, &thresholds)?;
     sw.lap("diagnose");
-    let (refitted, refit) = refit_chosen(config, spec, &set, &chosen, &candidates)?.unzip();
+    let (refitted, mut refit) = refit::refit_chosen(config, spec, &set, (&chosen, &candidates))?.unzip();
     sw.lap("refit");
+    if let Some((calibrator, folds)) = refit::fold_calibration(config, spec, &set, (&chosen, &candidates))? {
+        if let Some(calibrator) = calibrator {
+            chosen.calibrator = calibrator;
+        }
+        if let Some(r) = refit.as_mut() {
+            r.calibration = Some(folds);
+        }
+        sw.lap("calibration folds");
+    }
     let scoring = refitted.as_ref().unwrap_or(&chosen.classifier);
     let recency = recency_adjustment(config, ctx, &set, spec, (kind, scoring, &chosen.calibrator))?;
     sw.lap("recency");

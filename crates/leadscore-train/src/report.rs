@@ -135,6 +135,38 @@ pub struct Refit {
     pub rounds: Option<usize>,
     /// Seconds it took.
     pub seconds: f64,
+    /// The calibrator that scores, fitted on time-series folds (small training slices only; `None`:
+    /// the one fitted on the validation slice).
+    pub calibration: Option<FoldCalibration>,
+}
+
+/// The calibrator fitted on time-series folds ([`crate::refit`]): out-of-time log-odds of the
+/// validation slice and of the training slice's last blocks, each block scored by the chosen model
+/// fitted on the leads before it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FoldCalibration {
+    /// Blocks of out-of-time log-odds, the validation slice included.
+    pub blocks: usize,
+    /// Leads in them.
+    pub leads: u64,
+    /// Of which converted.
+    pub conversions: u64,
+    /// `platt` or `isotonic`, chosen on these leads as on the validation slice.
+    pub method: String,
+    /// The blocks' conversion rate.
+    pub actual_rate: f64,
+    /// The mean probability the validation slice's calibrator gives the same log-odds.
+    pub validation_calibrator_rate: f64,
+    /// Log loss on these leads of the validation slice's calibrator and of this one (fitted on them).
+    pub log_loss: (f64, f64),
+    /// The older blocks' conversions, and how many the validation slice's calibrator expected.
+    pub older: (u64, f64),
+    /// Whether this calibrator scores: false when the older blocks' conversions were beyond
+    /// [`crate::refit::LEVEL_NOISE`] standard deviations of the expected (the level moved), and
+    /// the validation slice's calibrator stays.
+    pub used: bool,
+    /// Seconds the folds' fits took.
+    pub seconds: f64,
 }
 
 /// A trained model's report.
@@ -286,6 +318,25 @@ impl Trained {
                 "  refitted for scoring on all {} matured leads ({} converted){trees}; the figures above are the model fitted on the training slice alone",
                 r.leads, r.conversions
             );
+            match &r.calibration {
+                Some(c) if c.used => {
+                    let _ = writeln!(
+                        s,
+                        "  calibrated ({}) on {} out-of-time leads of {} time-series folds ({} converted, rate {:.4}; the validation slice's calibrator gave them {:.4})",
+                        c.method, c.leads, c.blocks, c.conversions, c.actual_rate, c.validation_calibrator_rate
+                    );
+                }
+                Some(c) => {
+                    let _ = writeln!(
+                        s,
+                        "  calibrated on the validation slice: the {} older time-series folds converted {} times where its calibrator expects {:.1}, so the level moved and they are not pooled",
+                        c.blocks - 1,
+                        c.older.0,
+                        c.older.1
+                    );
+                }
+                None => {}
+            }
         }
         let _ = writeln!(s, "  model {}: {}", self.model_id, self.champion.reason);
     }

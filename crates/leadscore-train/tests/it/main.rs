@@ -315,7 +315,24 @@ fn the_chosen_model_is_refitted_on_every_matured_lead_and_its_figures_stay_out_o
     assert!(a_off.validated.is_none());
     assert_eq!(json(a_on.validated.as_ref().unwrap()), json(&a_off.classifier));
     assert_ne!(json(&a_on.classifier), json(&a_off.classifier));
-    assert_eq!(json(&a_on.calibrator), json(&a_off.calibrator));
+    // A training slice this small (`tune_below_leads`): the calibrator that scores is fitted on
+    // the out-of-time log-odds of the validation slice and of the training slice's last two
+    // blocks of 4,000 leads (8,000-12,000 and 12,000-16,000), each scored by the chosen model
+    // fitted on the leads before it; without the refit, the validation slice's.
+    let folds = refit.calibration.as_ref().expect("calibrated on time-series folds");
+    assert_eq!((folds.blocks, folds.leads), (3, 12_000));
+    assert!(folds.used, "a world without drift: {folds:?}");
+    let y_all: Vec<bool> =
+        inputs.features.column(f::CONVERTED).unwrap().bool().unwrap().iter().map(|v| v == Some(true)).collect();
+    assert_eq!(folds.conversions, y_all[8_000..20_000].iter().filter(|v| **v).count() as u64);
+    assert_ne!(json(&a_on.calibrator), json(&a_off.calibrator));
+    assert!(folds.log_loss.1 <= folds.log_loss.0 + 1e-12, "{:?}", folds.log_loss);
+    // Above `tune_below_leads`, the refit keeps the validation slice's calibrator.
+    let large = |extra: &str| run(&config(extra), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
+    let (big_on, big_off) =
+        (large("[train]\ntune_below_leads = 0"), large("[train]\ntune_below_leads = 0\nrefit = false"));
+    assert!(big_on.report.trained.as_deref().unwrap().refit.as_ref().unwrap().calibration.is_none());
+    assert_eq!(json(&big_on.bundle.artifact.calibrator), json(&big_off.bundle.artifact.calibrator));
     if t_on.chosen == leadscore_model::ModelKind::Boosted {
         let best = t_on.candidates.iter().find_map(|c| c.boosting.as_ref()).unwrap().best_rounds;
         assert_eq!(refit.rounds, Some(leadscore_train::fit::refit_rounds(best, 16_000, 20_000)));
@@ -339,6 +356,28 @@ fn the_chosen_model_is_refitted_on_every_matured_lead_and_its_figures_stay_out_o
     let mean = |p: &[f64]| p.iter().sum::<f64>() / p.len() as f64;
     assert!((mean(&p_on) - rate).abs() < 0.015, "mean {} vs observed {rate}", mean(&p_on));
     assert!((mean(&p_on) - mean(&p_off)).abs() < 0.01, "{} vs {}", mean(&p_on), mean(&p_off));
+}
+
+/// Time-series folds pool older leads only when their level agrees with the validation slice's:
+/// here the two older blocks (leads 8,000-16,000) convert far more often than the validation
+/// slice's calibrator expects, so the level has moved and that calibrator stays.
+#[test]
+fn older_folds_whose_level_moved_are_not_pooled_into_the_calibrator() {
+    let (mut inputs, _) = world(20_000);
+    relabel(&mut inputs, |i, s, y| {
+        let drifted = (8_000..16_000).contains(&i) && i % 5 == 0;
+        (split_name(s), if drifted { Some(true) } else { y })
+    });
+    let on = run(&config(""), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
+    let off = run(&config("[train]\nrefit = false"), inputs, &ctx("2026-01-01"), None).unwrap();
+    let t = on.report.trained.as_deref().unwrap();
+    let folds = t.refit.as_ref().unwrap().calibration.as_ref().expect("folds measured");
+    assert!(!folds.used, "{folds:?}");
+    assert!(folds.older.0 as f64 > folds.older.1 + 2.0 * folds.older.1.sqrt(), "{folds:?}");
+    assert_eq!(json(&on.bundle.artifact.calibrator), json(&off.bundle.artifact.calibrator));
+    let summary = on.report.summary();
+    assert!(summary.contains("so the level moved and they are not pooled"), "{summary}");
+    assert!(on.bundle.html.contains("the level has moved"));
 }
 
 /// `[train] tune_below_leads`: on a small training slice the trees' settings are chosen among four
