@@ -9,9 +9,9 @@
 //!    gradient-boosted trees (forust-ml, trees encoding, missing values native, early stopping on
 //!    the newest 15% of the training slice, then refitted on all of it);
 //! 3. calibration of each on the validation slice, Platt or isotonic by cross-fitted log loss
-//!    ([`evaluate`]); the model with the lower validation log loss is chosen (AUC breaks ties),
-//!    then refitted on every matured lead, its calibrator fitted on time-series folds on small
-//!    histories ([`refit`]);
+//!    ([`evaluate`]); the model with the lower validation log loss is chosen (AUC breaks ties;
+//!    on small histories judged and calibrated on time-series folds too, [`refit`]), then
+//!    refitted on every matured lead;
 //! 4. metrics, reliability, deciles, segments and the threshold of every qualification policy on
 //!    the validation slice; feature importance; a depth-3 decision tree as readable rules;
 //! 5. the comparison with the current champion on the same validation leads.
@@ -49,7 +49,9 @@ use leadscore_core::schema::{conversions as cv, features as f, labels as la};
 use leadscore_core::time::format_micros;
 use leadscore_core::{Config, Outputs, RunContext, RunLayout, Stage, StageRun};
 use leadscore_model::registry::{self, Champion, LoadedModel, Thresholds};
-use leadscore_model::{Calibrator, Design, Encoding, FeatureSpec, FittedFeature, ModelArtifact, ModelKind, metrics};
+use leadscore_model::{
+    Calibrator, Design, Encoding, FeatureSpec, FittedFeature, ModelArtifact, ModelKind, blend_logits, metrics,
+};
 use polars::prelude::*;
 use serde::Serialize;
 
@@ -231,6 +233,7 @@ fn fit_candidate(
             boosting,
             logistic,
             blend: None,
+            folds: None,
         },
         importance,
         classifier,
@@ -424,21 +427,31 @@ fn choose(candidates: &[Candidate]) -> (usize, usize, String) {
         ModelKind::Logistic => 1,
         ModelKind::Blend => 2,
     };
+    // On the time-series folds when every candidate has them, else on the validation slice.
+    let on_folds = candidates.iter().all(|c| c.folds.is_some());
+    let judged = |i: usize| match (&candidates[i].folds, on_folds) {
+        (Some(h), true) => h,
+        _ => &candidates[i].validation,
+    };
     let best = |among: &[usize]| -> Option<usize> {
-        let low = among.iter().map(|i| candidates[*i].validation.log_loss).fold(f64::INFINITY, f64::min);
-        among.iter().copied().filter(|i| candidates[*i].validation.log_loss - low < TIE).min_by(|a, b| {
-            let (a, b) = (&candidates[*a], &candidates[*b]);
-            b.validation
+        let low = among.iter().map(|i| judged(*i).log_loss).fold(f64::INFINITY, f64::min);
+        among.iter().copied().filter(|i| judged(*i).log_loss - low < TIE).min_by(|a, b| {
+            judged(*b)
                 .roc_auc
-                .total_cmp(&a.validation.roc_auc)
-                .then(first_on_a_tie(a.kind).cmp(&first_on_a_tie(b.kind)))
+                .total_cmp(&judged(*a).roc_auc)
+                .then(first_on_a_tie(candidates[*a].kind).cmp(&first_on_a_tie(candidates[*b].kind)))
         })
     };
     let all: Vec<usize> = (0..candidates.len()).collect();
     let chosen = best(&all).unwrap_or(0);
     let others: Vec<usize> = all.iter().copied().filter(|i| *i != chosen).collect();
     let runner_up = best(&others).unwrap_or(chosen);
-    let (c, o) = (&candidates[chosen].validation, &candidates[runner_up].validation);
+    let (c, o) = (judged(chosen), judged(runner_up));
+    let on = if on_folds {
+        format!(" on {} leads of the validation slice and two time-series folds", c.leads)
+    } else {
+        String::new()
+    };
     let (chosen_label, other_label) = (candidates[chosen].kind.label(), candidates[runner_up].kind.label());
     let mut why = if (o.log_loss - c.log_loss).abs() < TIE {
         let auc = if c.roc_auc > o.roc_auc {
@@ -447,17 +460,17 @@ fn choose(candidates: &[Candidate]) -> (usize, usize, String) {
             "ROC AUC ties too, and it goes first on a full tie"
         };
         format!(
-            "{chosen_label} chosen: validation log loss ties with the {other_label} ({:.4} vs {:.4}); {auc} ({:.4} vs {:.4})",
+            "{chosen_label} chosen: out-of-time log loss{on} ties with the {other_label} ({:.4} vs {:.4}); {auc} ({:.4} vs {:.4})",
             c.log_loss, o.log_loss, c.roc_auc, o.roc_auc
         )
     } else {
         format!(
-            "{chosen_label} chosen: lower out-of-time log loss than the {other_label} ({:.4} vs {:.4}; ROC AUC {:.4} vs {:.4})",
+            "{chosen_label} chosen: lower out-of-time log loss{on} than the {other_label} ({:.4} vs {:.4}; ROC AUC {:.4} vs {:.4})",
             c.log_loss, o.log_loss, c.roc_auc, o.roc_auc
         )
     };
     for i in others.into_iter().filter(|i| *i != runner_up) {
-        let v = &candidates[i].validation;
+        let v = judged(i);
         why.push_str(&format!(
             "; the {}: log loss {:.4}, ROC AUC {:.4}",
             candidates[i].kind.label(),
@@ -489,7 +502,8 @@ pub fn run(
     let xt = set.train.rows(spec, Encoding::Trees);
     let xv = set.validation.design(spec, Encoding::Trees)?;
     sw.lap("prepare trees");
-    let Choice { mut chosen, other, candidates, why } = fit_and_choose(config, &set, logistic, (&xt, &xv), &mut sw)?;
+    let Choice { mut chosen, other, candidates, why, folds } =
+        fit_and_choose(config, (spec, &set), logistic, (&xt, &xv), &mut sw)?;
     let unconstrained = unconstrained(config, spec, &set, (&xt, &xv), &candidates)?;
     if !unconstrained.is_empty() {
         sw.lap("unconstrained");
@@ -504,17 +518,15 @@ pub fn run(
     sw.lap("evaluate");
     let (diagnostics, other_definitions) = diagnose_chosen(config, &inputs, &set, &chosen.probabilities, &thresholds)?;
     sw.lap("diagnose");
-    let (refitted, mut refit) = refit::refit_chosen(config, spec, &set, (&chosen, &candidates))?.unzip();
+    let (refitted, refit) = refit::refit_chosen(config, spec, &set, (&chosen, &candidates))?.unzip();
     sw.lap("refit");
-    if let Some((calibrator, folds)) = refit::fold_calibration(config, spec, &set, (&chosen, &candidates))? {
+    let folds = folds.map(|folds| {
+        let (calibrator, report) = refit::fold_calibration(&set, &chosen, &folds);
         if let Some(calibrator) = calibrator {
             chosen.calibrator = calibrator;
         }
-        if let Some(r) = refit.as_mut() {
-            r.calibration = Some(folds);
-        }
-        sw.lap("calibration folds");
-    }
+        report
+    });
     let scoring = refitted.as_ref().unwrap_or(&chosen.classifier);
     let recency = recency_adjustment(config, ctx, &set, spec, (kind, scoring, &chosen.calibrator))?;
     sw.lap("recency");
@@ -544,6 +556,7 @@ pub fn run(
         chosen: kind,
         why,
         refit,
+        folds,
         evaluation,
         other,
         diagnostics,
@@ -659,18 +672,28 @@ fn report_html(config: &Config, ctx: &RunContext, trained: &Trained, warnings: &
 /// chooses ([`choose`]).
 fn fit_and_choose(
     config: &Config,
-    set: &TrainingSet,
-    logistic: Fitted,
+    (spec, set): (&FeatureSpec, &TrainingSet),
+    mut logistic: Fitted,
     (xt, xv): (&dyn Rows, &Design),
     sw: &mut Stopwatch,
 ) -> Result<Choice> {
-    let boosted = fit_candidate(Training::Boosted(xt), &set.train.labels, set, &on_design(xv), config)?;
+    let mut boosted = fit_candidate(Training::Boosted(xt), &set.train.labels, set, &on_design(xv), config)?;
     sw.lap("boosted");
+    let folds = refit::folds(config, spec, set, &[logistic.candidate.clone(), boosted.candidate.clone()])?;
+    if let Some(f) = &folds {
+        for fitted in [&mut logistic, &mut boosted] {
+            let (z, y) = f.pooled(fitted.candidate.kind, 0.0, (&fitted.logits, &set.validation.labels));
+            fitted.candidate.folds = Some(headline(&calibrate(&z, &y).1, &y));
+        }
+        sw.lap("folds");
+    }
     let blend = small_slice(config, set).then(|| {
         let started = Instant::now();
-        let blended = calibrate_blend(&logistic.logits, &boosted.logits, &set.validation.labels);
+        let (blended, on_folds) = blend(&logistic, &boosted, set, folds.as_ref());
         let parts = (&logistic.candidate, &boosted.candidate);
-        (blend_candidate(parts, &blended, &set.validation.labels, started.elapsed().as_secs_f64()), blended)
+        let mut candidate = blend_candidate(parts, &blended, &set.validation.labels, started.elapsed().as_secs_f64());
+        candidate.folds = on_folds;
+        (candidate, blended)
     });
     if blend.is_some() {
         sw.lap("blend");
@@ -700,7 +723,39 @@ fn fit_and_choose(
             logits: b.logits,
         },
     };
-    Ok(Choice { chosen, other, candidates, why })
+    Ok(Choice { chosen, other, candidates, why, folds })
+}
+
+/// The blend of both models' log-odds. With time-series folds its weight is chosen with its
+/// calibrator over the folds and the validation slice together, cross-fitted (each half of
+/// those leads, in time order, scored with the weight and calibrator of the other), which gives
+/// its figures there. On the validation slice, as the other candidates: the calibrator that
+/// scores is fitted there, and the figures are cross-fitted on its halves, at the weight chosen
+/// on the older half of the pooled leads, which the validation slice is not part of. Without
+/// folds, everything on the validation slice ([`calibrate_blend`]).
+fn blend(
+    logistic: &Fitted,
+    boosted: &Fitted,
+    set: &TrainingSet,
+    folds: Option<&refit::Folds>,
+) -> (evaluate::Blended, Option<evaluate::Headline>) {
+    let y = &set.validation.labels;
+    let Some(f) = folds else { return (calibrate_blend(&logistic.logits, &boosted.logits, y), None) };
+    let (a, labels) = f.pooled(ModelKind::Logistic, 0.0, (&logistic.logits, y));
+    let (b, _) = f.pooled(ModelKind::Boosted, 0.0, (&boosted.logits, y));
+    let pooled = calibrate_blend(&a, &b, &labels);
+    let on_folds = headline(&pooled.probabilities, &labels);
+    let logits = blend_logits(pooled.weight, &logistic.logits, &boosted.logits);
+    let (_, probabilities, choice) = calibrate(&blend_logits(pooled.halves.0, &logistic.logits, &boosted.logits), y);
+    let blended = evaluate::Blended {
+        weight: pooled.weight,
+        halves: pooled.halves,
+        calibrator: calibrate(&logits, y).0,
+        probabilities,
+        choice,
+        logits,
+    };
+    (blended, Some(on_folds))
 }
 
 /// With `[train] monotone` on a training slice small enough to tune on, the logistic regression
@@ -739,6 +794,8 @@ struct Choice {
     /// Every candidate, in a fixed order.
     candidates: Vec<Candidate>,
     why: String,
+    /// Both models' time-series folds, when the slice has them.
+    folds: Option<refit::Folds>,
 }
 
 /// The blend's candidate: its cross-fitted figures and weights; its time is its parts' and the
@@ -758,6 +815,7 @@ fn blend_candidate(
         boosting: None,
         logistic: None,
         blend: Some(BlendFit { weight: b.weight, halves: b.halves, tried: evaluate::BLEND_WEIGHTS.to_vec() }),
+        folds: None,
     }
 }
 

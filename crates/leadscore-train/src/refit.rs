@@ -1,5 +1,5 @@
-//! After the choice: the chosen model refitted on every matured lead, and its calibrator fitted on
-//! more out-of-time leads than the validation slice holds.
+//! More out-of-time leads than the validation slice holds for the choice and the calibrator, and
+//! the chosen model refitted on every matured lead.
 //!
 //! **Refit** ([`refit_chosen`], `[train] refit`): the chosen kind with its chosen settings learns
 //! from the training and validation slices together. The trees get early stopping's count of
@@ -7,18 +7,19 @@
 //! calibrator was fitted for (a case-control sample moves the intercept by
 //! [`fit::case_control_offset`]).
 //!
-//! **Calibration on time-series folds** ([`fold_calibration`]): on a training slice small enough
-//! to tune on (`[train] tune_below_leads`), the validation slice holds a few hundred conversions
-//! at most, which leaves the calibrator's level uncertain by 10-20% (one draw of the panel's
-//! `lending_club` predicted 1.35 times the conversions its 130 out-of-time leads had). So the
-//! chosen model, with its chosen settings, is also fitted on the matured leads before each of the
-//! training slice's last [`FOLDS`] blocks (each as long as the validation slice) and scores that
-//! block: every log-odds is out of time, and the calibrator that scores is fitted on
-//! `FOLDS + 1` times the validation leads (Platt or isotonic chosen on them as on the validation
-//! slice). The candidates' figures, the choice and every validation figure of the report stay
-//! those of the validation slice, cross-fitted as before. Pooling older leads trades drift for
-//! noise, so it is done only when the older blocks agree with the validation slice: its
-//! calibrator must predict their conversions within [`LEVEL_NOISE`] binomial standard
+//! **Time-series folds** ([`folds`], [`fold_calibration`]): on a training slice small enough to
+//! tune on (`[train] tune_below_leads`), the validation slice holds a few hundred conversions at
+//! most, which leaves the choice between candidates to chance and the calibrator's level
+//! uncertain by 10-20% (one draw of the panel's `lending_club` predicted 1.35 times the
+//! conversions its 130 out-of-time leads had). So both models, with their chosen settings, are
+//! also fitted on the matured leads before each of the training slice's last [`FOLDS`] blocks
+//! (each as long as the validation slice) and score that block: every log-odds is out of time.
+//! The candidates are judged on these and the validation slice's, `FOLDS + 1` times the
+//! validation leads (in the crate's root), and the calibrator that scores is fitted on the chosen
+//! model's (Platt or isotonic chosen on them as on the validation slice). Every validation figure
+//! of the report stays the validation slice's, cross-fitted as before. Pooling older leads trades
+//! drift for noise, so the calibrator pools them only when they agree with the validation slice:
+//! its calibrator must predict their conversions within [`LEVEL_NOISE`] binomial standard
 //! deviations; otherwise the level has moved, the validation slice's calibrator stays, and the
 //! report says so.
 
@@ -27,7 +28,7 @@ use std::time::Instant;
 use leadscore_core::Config;
 use leadscore_model::{Calibrator, Classifier, Encoding, FeatureSpec, ModelKind, metrics};
 
-use crate::data::{Encoded, Prefix, Rows, TrainingSet};
+use crate::data::{Encoded, Prefix, TrainingSet};
 use crate::error::{Result, TrainError};
 use crate::evaluate::calibrate;
 use crate::report::{FoldCalibration, Refit};
@@ -67,45 +68,85 @@ pub(crate) fn refit_chosen(
         rows: rows as u64,
         rounds,
         seconds: started.elapsed().as_secs_f64(),
-        calibration: None,
     };
     tracing::info!(model = chosen.0.candidate.kind.label(), leads = report.leads, "refitted on every matured lead");
     Ok(Some((classifier, report)))
 }
 
-/// The calibrator fitted on time-series folds (see the module's doc), or `None` when the level
-/// moved, with the folds' report; `None` without a refit, on a training slice too large to tune
-/// on, or one shorter than `FOLDS + 1` validation slices.
-pub(crate) fn fold_calibration(
+/// Out-of-time log-odds of the training slice's [`FOLDS`] newest blocks (each as long as the
+/// validation slice, oldest first): each block scored by both models, with their chosen settings,
+/// fitted on the matured leads before it.
+#[derive(Debug, Clone)]
+pub(crate) struct Folds {
+    /// The logistic regression's log-odds.
+    pub linear: Vec<f64>,
+    /// The trees' log-odds.
+    pub trees: Vec<f64>,
+    /// Whether each lead converted.
+    pub labels: Vec<bool>,
+}
+
+impl Folds {
+    /// `kind`'s log-odds of the blocks followed by `validation` (its log-odds of the validation
+    /// slice), with the labels; a blend's at `weight`.
+    pub fn pooled(&self, kind: ModelKind, weight: f64, validation: (&[f64], &[bool])) -> (Vec<f64>, Vec<bool>) {
+        let mut z = match kind {
+            ModelKind::Logistic => self.linear.clone(),
+            ModelKind::Boosted => self.trees.clone(),
+            ModelKind::Blend => leadscore_model::blend_logits(weight, &self.linear, &self.trees),
+        };
+        z.extend_from_slice(validation.0);
+        let mut labels = self.labels.clone();
+        labels.extend_from_slice(validation.1);
+        (z, labels)
+    }
+}
+
+/// The time-series folds of the logistic regression and the trees (`candidates` hold their chosen
+/// settings); `None` on a training slice too large to tune on, or one shorter than `FOLDS + 1`
+/// validation slices.
+pub(crate) fn folds(
     config: &Config,
     spec: &FeatureSpec,
     set: &TrainingSet,
-    (chosen, candidates): (&Fitted, &[Candidate]),
-) -> Result<Option<(Option<Calibrator>, FoldCalibration)>> {
+    candidates: &[Candidate],
+) -> Result<Option<Folds>> {
     let (n_train, n_validation) = (set.train.len(), set.validation.len());
-    if !config.train.refit || !small_slice(config, set) || n_validation == 0 || n_train < (FOLDS + 1) * n_validation {
+    if !small_slice(config, set) || n_validation == 0 || n_train < (FOLDS + 1) * n_validation {
         return Ok(None);
     }
-    let started = Instant::now();
     let y = matured_labels(set);
-    let kind = chosen.candidate.kind;
-    let matured = Encoded { spec, parts: vec![&set.train.coded, &set.validation.coded], encoding: kind.encoding() };
-    let (mut z, mut labels) = (Vec::new(), Vec::new());
+    let parts = [&set.train.coded, &set.validation.coded];
+    let mut folds = Folds { linear: Vec::new(), trees: Vec::new(), labels: Vec::new() };
     for k in (1..=FOLDS).rev() {
         let start = n_train - k * n_validation;
-        let (classifier, _, _) = fit_prefix(config, spec, set, (chosen, candidates), &y[..start])?;
         let block: Vec<usize> = (start..start + n_validation).collect();
-        z.extend(classifier.logits(&matured.select(&block)?)?);
-        labels.extend_from_slice(&y[start..start + n_validation]);
+        let (linear, _) = refit_logistic(spec, set, &y[..start], (l2(config, candidates), &config.train))?;
+        let x = spec.design(&parts, Some(&block), Encoding::Linear)?;
+        folds.linear.extend(linear.logits(&x)?);
+        let (trees, _, _) = refit_trees(config, spec, set, &y[..start], early_stopping(candidates)?)?;
+        let x = spec.design(&parts, Some(&block), Encoding::Trees)?;
+        folds.trees.extend(trees.logits(&x)?);
+        folds.labels.extend_from_slice(&y[start..start + n_validation]);
     }
+    Ok(Some(folds))
+}
+
+/// The calibrator fitted on the chosen model's time-series folds and the validation slice (see
+/// the module's doc), or `None` when the level moved, with the folds' report.
+pub(crate) fn fold_calibration(
+    set: &TrainingSet,
+    chosen: &Fitted,
+    folds: &Folds,
+) -> (Option<Calibrator>, FoldCalibration) {
+    let weight = chosen.candidate.blend.as_ref().map_or(0.0, |b| b.weight);
+    let (z, labels) = folds.pooled(chosen.candidate.kind, weight, (&chosen.logits, &set.validation.labels));
     // The level check: the validation slice's calibrator on the older blocks.
-    let older = chosen.calibrator.apply_all(&z);
+    let older = chosen.calibrator.apply_all(&z[..folds.labels.len()]);
     let expected: f64 = older.iter().sum();
     let noise = older.iter().map(|p| p * (1.0 - p)).sum::<f64>().sqrt();
-    let converted = labels.iter().filter(|v| **v).count() as f64;
+    let converted = folds.labels.iter().filter(|v| **v).count() as f64;
     let level_moved = (converted - expected).abs() > LEVEL_NOISE * noise.max(f64::MIN_POSITIVE);
-    z.extend_from_slice(&chosen.logits);
-    labels.extend_from_slice(&set.validation.labels);
     let (calibrator, _, choice) = calibrate(&z, &labels);
     let mean = |p: Vec<f64>| p.iter().sum::<f64>() / p.len().max(1) as f64;
     let report = FoldCalibration {
@@ -121,7 +162,6 @@ pub(crate) fn fold_calibration(
         ),
         older: (converted as u64, expected),
         used: !level_moved,
-        seconds: started.elapsed().as_secs_f64(),
     };
     if level_moved {
         tracing::info!(
@@ -129,10 +169,25 @@ pub(crate) fn fold_calibration(
             expected = report.older.1,
             "time-series folds not used for the calibrator: the conversion level moved since the older blocks"
         );
-        return Ok(Some((None, report)));
+        return (None, report);
     }
     tracing::info!(leads = report.leads, method = %report.method, "calibrator fitted on time-series folds");
-    Ok(Some((Some(calibrator), report)))
+    (Some(calibrator), report)
+}
+
+/// The trees' early stopping among `candidates`.
+fn early_stopping(candidates: &[Candidate]) -> Result<&fit::BoostedFit> {
+    candidates
+        .iter()
+        .find(|c| c.kind == ModelKind::Boosted)
+        .and_then(|c| c.boosting.as_ref())
+        .ok_or_else(|| TrainError::Internal("boosted trees without their early stopping".into()))
+}
+
+/// The logistic regression's chosen penalty among `candidates` (the configured one without it).
+fn l2(config: &Config, candidates: &[Candidate]) -> f64 {
+    let fitted = candidates.iter().find(|c| c.kind == ModelKind::Logistic).and_then(|c| c.logistic.as_ref());
+    fitted.map_or(config.train.l2, |l| l.l2)
 }
 
 /// The chosen kind with its chosen settings fitted on the first `y.len()` matured leads (labels
@@ -144,27 +199,21 @@ fn fit_prefix(
     (chosen, candidates): (&Fitted, &[Candidate]),
     y: &[bool],
 ) -> Result<(Classifier, usize, Option<usize>)> {
-    let fitted = |kind: ModelKind| candidates.iter().find(|c| c.kind == kind);
-    let early_stopping = || {
-        fitted(ModelKind::Boosted)
-            .and_then(|c| c.boosting.as_ref())
-            .ok_or_else(|| TrainError::Internal("boosted trees without their early stopping".into()))
-    };
-    let l2 = || fitted(ModelKind::Logistic).and_then(|c| c.logistic.as_ref()).map_or(config.train.l2, |l| l.l2);
+    let l2 = l2(config, candidates);
     Ok(match chosen.candidate.kind {
         ModelKind::Boosted => {
-            let (classifier, rows, rounds) = refit_trees(config, spec, set, y, early_stopping()?)?;
+            let (classifier, rows, rounds) = refit_trees(config, spec, set, y, early_stopping(candidates)?)?;
             (classifier, rows, Some(rounds))
         }
         ModelKind::Logistic => {
-            let (classifier, rows) = refit_logistic(spec, set, y, (l2(), &config.train))?;
+            let (classifier, rows) = refit_logistic(spec, set, y, (l2, &config.train))?;
             (classifier, rows, None)
         }
         ModelKind::Blend => {
             let weight = chosen.candidate.blend.as_ref().map(|b| b.weight);
             let weight = weight.ok_or_else(|| TrainError::Internal("a blend without its weight".into()))?;
-            let (trees, rows, rounds) = refit_trees(config, spec, set, y, early_stopping()?)?;
-            let (linear, _) = refit_logistic(spec, set, y, (l2(), &config.train))?;
+            let (trees, rows, rounds) = refit_trees(config, spec, set, y, early_stopping(candidates)?)?;
+            let (linear, _) = refit_logistic(spec, set, y, (l2, &config.train))?;
             let blend = Classifier::blend(weight, linear, trees)
                 .ok_or_else(|| TrainError::Internal("a blend of other kinds than its parts".into()))?;
             (blend, rows, Some(rounds))

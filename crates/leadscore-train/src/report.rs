@@ -58,6 +58,10 @@ pub struct Candidate {
     /// The weights (blend only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blend: Option<BlendFit>,
+    /// Calibrated (cross-fitted) metrics on the validation slice and two time-series folds
+    /// ([`crate::refit`]), which the choice goes by; small training slices only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folds: Option<Headline>,
 }
 
 /// A model fitted again without `[train] monotone`'s constraints, on the same leads and with the
@@ -135,9 +139,6 @@ pub struct Refit {
     pub rounds: Option<usize>,
     /// Seconds it took.
     pub seconds: f64,
-    /// The calibrator that scores, fitted on time-series folds (small training slices only; `None`:
-    /// the one fitted on the validation slice).
-    pub calibration: Option<FoldCalibration>,
 }
 
 /// The calibrator fitted on time-series folds ([`crate::refit`]): out-of-time log-odds of the
@@ -165,8 +166,6 @@ pub struct FoldCalibration {
     /// [`crate::refit::LEVEL_NOISE`] standard deviations of the expected (the level moved), and
     /// the validation slice's calibrator stays.
     pub used: bool,
-    /// Seconds the folds' fits took.
-    pub seconds: f64,
 }
 
 /// A trained model's report.
@@ -190,6 +189,10 @@ pub struct Trained {
     /// refit = false`). Every figure of this report is the model fitted on the training slice
     /// alone, on leads it never learned from.
     pub refit: Option<Refit>,
+    /// The calibrator on time-series folds (small training slices only; `None`: the one fitted on
+    /// the validation slice scores).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folds: Option<FoldCalibration>,
     /// Full evaluation of the chosen model.
     pub evaluation: Evaluation,
     /// The candidate not chosen, evaluated on the same leads.
@@ -318,25 +321,25 @@ impl Trained {
                 "  refitted for scoring on all {} matured leads ({} converted){trees}; the figures above are the model fitted on the training slice alone",
                 r.leads, r.conversions
             );
-            match &r.calibration {
-                Some(c) if c.used => {
-                    let _ = writeln!(
-                        s,
-                        "  calibrated ({}) on {} out-of-time leads of {} time-series folds ({} converted, rate {:.4}; the validation slice's calibrator gave them {:.4})",
-                        c.method, c.leads, c.blocks, c.conversions, c.actual_rate, c.validation_calibrator_rate
-                    );
-                }
-                Some(c) => {
-                    let _ = writeln!(
-                        s,
-                        "  calibrated on the validation slice: the {} older time-series folds converted {} times where its calibrator expects {:.1}, so the level moved and they are not pooled",
-                        c.blocks - 1,
-                        c.older.0,
-                        c.older.1
-                    );
-                }
-                None => {}
+        }
+        match &self.folds {
+            Some(c) if c.used => {
+                let _ = writeln!(
+                    s,
+                    "  calibrated ({}) on {} out-of-time leads of {} time-series folds ({} converted, rate {:.4}; the validation slice's calibrator gave them {:.4})",
+                    c.method, c.leads, c.blocks, c.conversions, c.actual_rate, c.validation_calibrator_rate
+                );
             }
+            Some(c) => {
+                let _ = writeln!(
+                    s,
+                    "  calibrated on the validation slice: the {} older time-series folds converted {} times where its calibrator expects {:.1}, so the level moved and they are not pooled",
+                    c.blocks - 1,
+                    c.older.0,
+                    c.older.1
+                );
+            }
+            None => {}
         }
         let _ = writeln!(s, "  model {}: {}", self.model_id, self.champion.reason);
     }
@@ -400,12 +403,15 @@ impl Trained {
             if let Some(b) = &c.blend {
                 let _ = writeln!(
                     s,
-                    "  {}: logistic regression {:.1}, trees {:.1} of the log-odds, chosen with the calibrator on the validation slice (cross-fitted: {:.1} on its older half, {:.1} on its newer)",
+                    "  {}: logistic regression {:.1}, trees {:.1} of the log-odds, chosen with the calibrator on the {} (cross-fitted: {:.1} on {} older half, {:.1} on {} newer)",
                     c.kind.label(),
                     b.weight,
                     1.0 - b.weight,
+                    if c.folds.is_some() { "validation slice and two time-series folds" } else { "validation slice" },
                     b.halves.0,
-                    b.halves.1
+                    if c.folds.is_some() { "their" } else { "its" },
+                    b.halves.1,
+                    if c.folds.is_some() { "their" } else { "its" },
                 );
             }
         }

@@ -100,10 +100,10 @@ fn record(config: &Config, ctx: &RunContext, t: &Trained, model_dir: &Path) -> R
         if let Some(rounds) = r.rounds {
             params.push(("refit.trees".into(), rounds.to_string()));
         }
-        if let Some(c) = &r.calibration {
-            let folds = if c.used { format!("pooled {} leads", c.leads) } else { "declined: the level moved".into() };
-            params.push(("refit.calibration_folds".into(), folds));
-        }
+    }
+    if let Some(c) = &t.folds {
+        let folds = if c.used { format!("pooled {} leads", c.leads) } else { "declined: the level moved".into() };
+        params.push(("calibration.folds".into(), folds));
     }
     let mut metrics: Vec<(String, f64)> = Vec::new();
     let headline = |metrics: &mut Vec<(String, f64)>, prefix: &str, h: &Headline| {

@@ -315,24 +315,26 @@ fn the_chosen_model_is_refitted_on_every_matured_lead_and_its_figures_stay_out_o
     assert!(a_off.validated.is_none());
     assert_eq!(json(a_on.validated.as_ref().unwrap()), json(&a_off.classifier));
     assert_ne!(json(&a_on.classifier), json(&a_off.classifier));
-    // A training slice this small (`tune_below_leads`): the calibrator that scores is fitted on
-    // the out-of-time log-odds of the validation slice and of the training slice's last two
-    // blocks of 4,000 leads (8,000-12,000 and 12,000-16,000), each scored by the chosen model
-    // fitted on the leads before it; without the refit, the validation slice's.
-    let folds = refit.calibration.as_ref().expect("calibrated on time-series folds");
+    // A training slice this small (`tune_below_leads`): with or without the refit, the candidates
+    // are judged and the calibrator that scores is fitted on the out-of-time log-odds of the
+    // validation slice and of the training slice's last two blocks of 4,000 leads (8,000-12,000
+    // and 12,000-16,000), each scored by models fitted on the leads before it.
+    assert_eq!(json(&a_on.calibrator), json(&a_off.calibrator));
+    let folds = t_on.folds.as_ref().expect("calibrated on time-series folds");
+    assert_eq!(json(folds), json(t_off.folds.as_ref().unwrap()));
     assert_eq!((folds.blocks, folds.leads), (3, 12_000));
     assert!(folds.used, "a world without drift: {folds:?}");
     let y_all: Vec<bool> =
         inputs.features.column(f::CONVERTED).unwrap().bool().unwrap().iter().map(|v| v == Some(true)).collect();
     assert_eq!(folds.conversions, y_all[8_000..20_000].iter().filter(|v| **v).count() as u64);
-    assert_ne!(json(&a_on.calibrator), json(&a_off.calibrator));
+    assert!(t_on.candidates.iter().all(|c| c.folds.as_ref().is_some_and(|h| h.leads == 12_000)));
     assert!(folds.log_loss.1 <= folds.log_loss.0 + 1e-12, "{:?}", folds.log_loss);
-    // Above `tune_below_leads`, the refit keeps the validation slice's calibrator.
-    let large = |extra: &str| run(&config(extra), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
-    let (big_on, big_off) =
-        (large("[train]\ntune_below_leads = 0"), large("[train]\ntune_below_leads = 0\nrefit = false"));
-    assert!(big_on.report.trained.as_deref().unwrap().refit.as_ref().unwrap().calibration.is_none());
-    assert_eq!(json(&big_on.bundle.artifact.calibrator), json(&big_off.bundle.artifact.calibrator));
+    assert!(t_on.why.contains("on 12000 leads of the validation slice and two time-series folds"), "{}", t_on.why);
+    // Above `tune_below_leads`: no folds, the validation slice's calibrator and choice.
+    let large = run(&config("[train]\ntune_below_leads = 0"), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
+    let t_large = large.report.trained.as_deref().unwrap();
+    assert!(t_large.folds.is_none() && t_large.candidates.iter().all(|c| c.folds.is_none()));
+    assert!(!t_large.why.contains("time-series folds"), "{}", t_large.why);
     if t_on.chosen == leadscore_model::ModelKind::Boosted {
         let best = t_on.candidates.iter().find_map(|c| c.boosting.as_ref()).unwrap().best_rounds;
         assert_eq!(refit.rounds, Some(leadscore_train::fit::refit_rounds(best, 16_000, 20_000)));
@@ -371,7 +373,7 @@ fn older_folds_whose_level_moved_are_not_pooled_into_the_calibrator() {
     let on = run(&config(""), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
     let off = run(&config("[train]\nrefit = false"), inputs, &ctx("2026-01-01"), None).unwrap();
     let t = on.report.trained.as_deref().unwrap();
-    let folds = t.refit.as_ref().unwrap().calibration.as_ref().expect("folds measured");
+    let folds = t.folds.as_ref().expect("folds measured");
     assert!(!folds.used, "{folds:?}");
     assert!(folds.older.0 as f64 > folds.older.1 + 2.0 * folds.older.1.sqrt(), "{folds:?}");
     assert_eq!(json(&on.bundle.artifact.calibrator), json(&off.bundle.artifact.calibrator));
@@ -438,12 +440,17 @@ fn small_slices_try_a_blend_of_both_models_and_a_chosen_blend_scores_with_both()
     let b = t.candidates[2].blend.clone().unwrap();
     let tried = leadscore_train::evaluate::BLEND_WEIGHTS;
     assert!(tried.contains(&b.weight) && tried.contains(&b.halves.0) && tried.contains(&b.halves.1), "{b:?}");
-    let low = t.candidates.iter().map(|c| c.validation.log_loss).fold(f64::INFINITY, f64::min);
-    let chosen = t.candidates.iter().find(|c| c.kind == t.chosen).unwrap();
-    assert!(chosen.validation.log_loss - low < leadscore_train::TIE, "{}", t.why);
+    // Judged on the validation slice and two time-series folds (4,000 training leads, 1,000
+    // validation leads: three blocks of 1,000).
+    let judged: Vec<&leadscore_train::evaluate::Headline> =
+        t.candidates.iter().map(|c| c.folds.as_ref().unwrap()).collect();
+    assert!(judged.iter().all(|h| h.leads == 3_000));
+    let low = judged.iter().map(|h| h.log_loss).fold(f64::INFINITY, f64::min);
+    let chosen = t.candidates.iter().position(|c| c.kind == t.chosen).unwrap();
+    assert!(judged[chosen].log_loss - low < leadscore_train::TIE, "{}", t.why);
     assert_eq!(t.chosen, ModelKind::Blend, "{}", t.why);
     assert!(out.report.summary().contains("blend of both: logistic regression"));
-    assert!(out.bundle.html.contains("cross-fitted, each half of the validation leads"));
+    assert!(out.bundle.html.contains("chosen with the calibrator on the validation slice and two time-series folds"));
     // The artifact: both encodings' columns, the validated blend scoring the validation leads as
     // the report's figures were measured (before the refit), and a round trip through JSON.
     let a = &out.bundle.artifact;
@@ -460,9 +467,18 @@ fn small_slices_try_a_blend_of_both_models_and_a_chosen_blend_scores_with_both()
     let reloaded: leadscore_model::ModelArtifact = serde_json::from_str(&serde_json::to_string(a).unwrap()).unwrap();
     assert_eq!(reloaded.probabilities(&x).unwrap(), p);
     // Tuning off: the two models alone.
-    let out = run(&config("[train]\ntune_below_leads = 0"), inputs, &ctx("2026-01-01"), None).unwrap();
+    let out = run(&config("[train]\ntune_below_leads = 0"), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
     let t = out.report.trained.as_deref().unwrap();
     assert_eq!(t.candidates.iter().map(|c| c.kind).collect::<Vec<_>>(), [ModelKind::Logistic, ModelKind::Boosted]);
+    // A training slice shorter than three validation slices has no folds: the blend is chosen on
+    // the validation slice alone.
+    let mut short = inputs;
+    relabel(&mut short, |i, _, y| (if i >= 3_000 { f::VALIDATION } else { f::TRAIN }, y));
+    let out = run(&config(""), short, &ctx("2026-01-01"), None).unwrap();
+    let t = out.report.trained.as_deref().unwrap();
+    assert!(t.folds.is_none() && t.candidates.iter().all(|c| c.folds.is_none()));
+    assert_eq!(t.candidates.len(), 3);
+    assert!(out.bundle.html.contains("cross-fitted, each half of the validation leads"));
 }
 
 #[test]
