@@ -69,11 +69,12 @@ fn cross_calibrate(
     }
 }
 
-/// Whether probabilities `a` have a lower log loss on `y` than `b` by more than twice the standard
-/// error of the per-lead difference. Isotonic regression must win this way to replace Platt
-/// scaling: its many steps, chosen on a few hundred leads, fit noise that the cross-fitted
-/// halves alone do not always reveal (on the panel, isotonic chosen by a plain comparison lost
-/// to Platt out of time on german_credit and credit_data).
+/// Whether probabilities `a` have a lower log loss on `y` than `b` by more than one standard error
+/// of the per-lead difference (the one-standard-error rule: the simpler model unless the other is
+/// better beyond the noise). Isotonic regression must win this way to replace Platt scaling: its
+/// many steps, chosen on a few hundred leads, fit noise that the cross-fitted halves alone do not
+/// always reveal. On the panel over five draws a plain comparison cost german_credit 0.006 of log
+/// loss and lending_club 0.001 against this rule; two standard errors cost mlc_churn 0.002.
 fn clearly_lower(a: &[f64], b: &[f64], y: &[bool]) -> bool {
     let loss = |p: f64, y: bool| {
         let p = p.clamp(metrics::EPS, 1.0 - metrics::EPS);
@@ -86,7 +87,7 @@ fn clearly_lower(a: &[f64], b: &[f64], y: &[bool]) -> bool {
     let n = d.len() as f64;
     let mean = d.iter().sum::<f64>() / n;
     let variance = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    mean + 2.0 * (variance / n).sqrt() < 0.0
+    mean + (variance / n).sqrt() < 0.0
 }
 
 /// The logistic regression's shares of a blend's log-odds that are tried.
@@ -328,9 +329,10 @@ mod tests {
     fn only_a_clearly_lower_log_loss_counts() {
         let y: Vec<bool> = (0..400).map(|i| i % 4 == 0).collect();
         let truth: Vec<f64> = vec![0.25; 400];
-        // A little better on a few leads only: within the noise.
+        // A little better on one lead, a little worse on another: within the noise.
         let mut slightly = truth.clone();
         slightly[0] = 0.3;
+        slightly[1] = 0.27;
         assert!(!clearly_lower(&slightly, &truth, &y));
         // Better on every lead: clear.
         let sharp: Vec<f64> = y.iter().map(|y| if *y { 0.6 } else { 0.1 }).collect();

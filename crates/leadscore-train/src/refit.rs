@@ -34,8 +34,8 @@ use crate::evaluate::calibrate;
 use crate::report::{FoldCalibration, Refit};
 use crate::{Candidate, Fitted, fit, small_slice};
 
-/// Blocks of the training slice, each as long as the validation slice, that the chosen model
-/// scores out of time for the calibrator, besides the validation slice.
+/// Blocks of the training slice, each as long as the validation slice, that both models score out
+/// of time for the choice and the calibrator, besides the validation slice.
 pub const FOLDS: usize = 2;
 
 /// The older blocks are pooled with the validation slice only when the validation slice's

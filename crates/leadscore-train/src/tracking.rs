@@ -51,6 +51,24 @@ pub fn log(config: &Config, ctx: &RunContext, t: &Trained, model_dir: &Path) -> 
 
 /// The run: parameters, metrics, tags and artifacts of one training.
 fn record(config: &Config, ctx: &RunContext, t: &Trained, model_dir: &Path) -> RunRecord {
+    RunRecord {
+        experiment: config
+            .train
+            .mlflow
+            .as_ref()
+            .and_then(|m| m.experiment.clone())
+            .unwrap_or_else(|| config.project.name.clone()),
+        run_name: format!("{} {}", t.model_id, t.chosen.label()),
+        params: params(config, ctx, t),
+        metrics: metrics(t),
+        tags: tags(config, t),
+        artifacts: artifacts(model_dir),
+    }
+}
+
+/// The settings and what was chosen: the config's, then each candidate's, the refit's and the
+/// time-series folds'.
+fn params(config: &Config, ctx: &RunContext, t: &Trained) -> Vec<(String, String)> {
     let train = &config.train;
     let labels = config.labels.as_ref();
     let mut params: Vec<(String, String)> = vec![
@@ -105,6 +123,13 @@ fn record(config: &Config, ctx: &RunContext, t: &Trained, model_dir: &Path) -> R
         let folds = if c.used { format!("pooled {} leads", c.leads) } else { "declined: the level moved".into() };
         params.push(("calibration.folds".into(), folds));
     }
+    params
+}
+
+/// Every validation figure: the chosen model's, each candidate's (and on the time-series folds
+/// where they were judged there), the diagnostics' intervals, value, recency, the other
+/// definitions and the champion decision.
+fn metrics(t: &Trained) -> Vec<(String, f64)> {
     let mut metrics: Vec<(String, f64)> = Vec::new();
     let headline = |metrics: &mut Vec<(String, f64)>, prefix: &str, h: &Headline| {
         for (k, v) in [
@@ -122,6 +147,9 @@ fn record(config: &Config, ctx: &RunContext, t: &Trained, model_dir: &Path) -> R
     headline(&mut metrics, "", &t.evaluation.headline);
     for c in &t.candidates {
         headline(&mut metrics, &format!("{}.", prefix(c.kind)), &c.validation);
+        if let Some(h) = &c.folds {
+            headline(&mut metrics, &format!("{}.folds.", prefix(c.kind)), h);
+        }
         metrics.push((format!("{}.fit_seconds", prefix(c.kind)), c.seconds));
     }
     let d = &t.diagnostics;
@@ -150,7 +178,12 @@ fn record(config: &Config, ctx: &RunContext, t: &Trained, model_dir: &Path) -> R
     if let Some(previous) = t.champion.previous_log_loss {
         metrics.push(("champion.previous_log_loss".into(), previous));
     }
-    let tags = vec![
+    metrics
+}
+
+/// The champion decision and where the run came from.
+fn tags(config: &Config, t: &Trained) -> Vec<(String, String)> {
+    vec![
         ("mlflow.source.name".into(), "leadscore".into()),
         ("leadscore.version".into(), env!("CARGO_PKG_VERSION").into()),
         ("leadscore.project".into(), config.project.name.clone()),
@@ -158,7 +191,11 @@ fn record(config: &Config, ctx: &RunContext, t: &Trained, model_dir: &Path) -> R
         ("leadscore.promoted".into(), t.champion.promoted.to_string()),
         ("leadscore.champion_decision".into(), t.champion.reason.clone()),
         ("leadscore.previous_champion".into(), t.champion.previous.clone().unwrap_or_default()),
-    ];
+    ]
+}
+
+/// `report.html` at the top, and every file of the model folder under `model/`.
+fn artifacts(model_dir: &Path) -> Vec<(String, std::path::PathBuf)> {
     let mut artifacts: Vec<(String, std::path::PathBuf)> = Vec::new();
     let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(model_dir)
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file()).collect())
@@ -171,18 +208,7 @@ fn record(config: &Config, ctx: &RunContext, t: &Trained, model_dir: &Path) -> R
         }
         artifacts.push((format!("model/{name}"), f));
     }
-    RunRecord {
-        experiment: train
-            .mlflow
-            .as_ref()
-            .and_then(|m| m.experiment.clone())
-            .unwrap_or_else(|| config.project.name.clone()),
-        run_name: format!("{} {}", t.model_id, t.chosen.label()),
-        params,
-        metrics,
-        tags,
-        artifacts,
-    }
+    artifacts
 }
 
 fn prefix(kind: leadscore_model::ModelKind) -> &'static str {
