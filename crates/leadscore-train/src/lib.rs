@@ -518,18 +518,8 @@ pub fn run(
     sw.lap("evaluate");
     let (diagnostics, other_definitions) = diagnose_chosen(config, &inputs, &set, &chosen.probabilities, &thresholds)?;
     sw.lap("diagnose");
-    let (refitted, refit) = refit::refit_chosen(config, spec, &set, (&chosen, &candidates))?.unzip();
-    sw.lap("refit");
-    let folds = folds.map(|folds| {
-        let (calibrator, report) = refit::fold_calibration(&set, &chosen, &folds);
-        if let Some(calibrator) = calibrator {
-            chosen.calibrator = calibrator;
-        }
-        report
-    });
-    let scoring = refitted.as_ref().unwrap_or(&chosen.classifier);
-    let recency = recency_adjustment(config, ctx, &set, spec, (kind, scoring, &chosen.calibrator))?;
-    sw.lap("recency");
+    let Scoring { refitted, refit, folds, recency } =
+        scoring(config, (ctx, spec, &set), (&mut chosen, &candidates), folds, &mut sw)?;
     let (value_model, value_report) = fit_value(config, spec, &set, (&xt, xv), &chosen, &thresholds)?;
     sw.lap("value");
     let champion_decision = champion_decision(config, champion, &set.validation, chosen.candidate.validation.log_loss);
@@ -543,9 +533,8 @@ pub fn run(
         Some(refitted) => (refitted, Some(chosen.classifier)),
         None => (chosen.classifier, None),
     };
-    let mut artifact = ModelArtifact::new(columns, classifier, chosen.calibrator, value_model, recency.shift);
-    artifact.validated = validated;
-    let artifact = with_model_id(artifact, ctx)?;
+    let artifact = ModelArtifact::new(columns, classifier, chosen.calibrator, value_model, recency.shift);
+    let artifact = with_model_id(ModelArtifact { validated, ..artifact }, ctx)?;
 
     let trained = Trained {
         model_id: artifact.model_id.clone(),
@@ -586,6 +575,41 @@ pub fn run(
         bundle: ModelBundle { artifact, spec: spec.clone(), thresholds, html, validation },
         timings: sw.into_timings(),
     })
+}
+
+/// What scores, once the choice is made.
+struct Scoring {
+    /// The chosen model refitted on every matured lead (`[train] refit`).
+    refitted: Option<leadscore_model::Classifier>,
+    refit: Option<Refit>,
+    /// The calibrator on the time-series folds, when the slice has them.
+    folds: Option<FoldCalibration>,
+    recency: recency::RecencyReport,
+}
+
+/// The refit of the chosen model, its calibrator on the time-series folds (replacing the
+/// validation slice's in `chosen` when the level agrees, see [`refit`]) and the recency
+/// adjustment of the model that scores.
+fn scoring(
+    config: &Config,
+    (ctx, spec, set): (&RunContext, &FeatureSpec, &TrainingSet),
+    (chosen, candidates): (&mut Fitted, &[Candidate]),
+    folds: Option<refit::Folds>,
+    sw: &mut Stopwatch,
+) -> Result<Scoring> {
+    let (refitted, refit) = refit::refit_chosen(config, spec, set, (chosen, candidates))?.unzip();
+    sw.lap("refit");
+    let folds = folds.map(|folds| {
+        let (calibrator, report) = refit::fold_calibration(set, chosen, &folds);
+        if let Some(calibrator) = calibrator {
+            chosen.calibrator = calibrator;
+        }
+        report
+    });
+    let model = (chosen.candidate.kind, refitted.as_ref().unwrap_or(&chosen.classifier), &chosen.calibrator);
+    let recency = recency_adjustment(config, ctx, set, spec, model)?;
+    sw.lap("recency");
+    Ok(Scoring { refitted, refit, folds, recency })
 }
 
 /// What explains the chosen model: its feature importance, the explainer tree's rules (on the
