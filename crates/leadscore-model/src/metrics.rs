@@ -43,14 +43,13 @@ pub fn roc_auc_grouped(groups: &mut [(f64, u64, u64)]) -> Option<f64> {
 /// Mean log loss of probabilities `p` against `labels` (probabilities clipped to [`EPS`]).
 pub fn log_loss(p: &[f64], labels: &[bool]) -> f64 {
     let n = p.len().min(labels.len()).max(1) as f64;
-    -p.iter()
-        .zip(labels)
-        .map(|(p, y)| {
-            let p = p.clamp(EPS, 1.0 - EPS);
-            if *y { p.ln() } else { (1.0 - p).ln() }
-        })
-        .sum::<f64>()
-        / n
+    p.iter().zip(labels).map(|(p, y)| lead_log_loss(*p, *y)).sum::<f64>() / n
+}
+
+/// The log loss of one lead: probability `p` (clipped to [`EPS`]) against its outcome `y`.
+pub fn lead_log_loss(p: f64, y: bool) -> f64 {
+    let p = p.clamp(EPS, 1.0 - EPS);
+    -(if y { p.ln() } else { (1.0 - p).ln() })
 }
 
 /// Brier score: mean squared difference between probability and outcome.

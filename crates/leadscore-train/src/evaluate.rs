@@ -76,10 +76,7 @@ fn cross_calibrate(
 /// always reveal. On the panel over five draws a plain comparison cost german_credit 0.006 of log
 /// loss and lending_club 0.001 against this rule; two standard errors cost mlc_churn 0.002.
 fn clearly_lower(a: &[f64], b: &[f64], y: &[bool]) -> bool {
-    let loss = |p: f64, y: bool| {
-        let p = p.clamp(metrics::EPS, 1.0 - metrics::EPS);
-        -(if y { p.ln() } else { (1.0 - p).ln() })
-    };
+    let loss = metrics::lead_log_loss;
     let d: Vec<f64> = a.iter().zip(b).zip(y).map(|((a, b), y)| loss(*a, *y) - loss(*b, *y)).collect();
     if d.len() < 2 {
         return false;

@@ -117,14 +117,15 @@ pub(crate) fn folds(
     }
     let y = matured_labels(set);
     let parts = [&set.train.coded, &set.validation.coded];
+    let (l2, early_stopping) = (l2(config, candidates), early_stopping(candidates)?);
     let mut folds = Folds { linear: Vec::new(), trees: Vec::new(), labels: Vec::new() };
     for k in (1..=FOLDS).rev() {
         let start = n_train - k * n_validation;
         let block: Vec<usize> = (start..start + n_validation).collect();
-        let (linear, _) = refit_logistic(spec, set, &y[..start], (l2(config, candidates), &config.train))?;
+        let (linear, _) = refit_logistic(spec, set, &y[..start], (l2, &config.train))?;
         let x = spec.design(&parts, Some(&block), Encoding::Linear)?;
         folds.linear.extend(linear.logits(&x)?);
-        let (trees, _, _) = refit_trees(config, spec, set, &y[..start], early_stopping(candidates)?)?;
+        let (trees, _, _) = refit_trees(config, spec, set, &y[..start], early_stopping)?;
         let x = spec.design(&parts, Some(&block), Encoding::Trees)?;
         folds.trees.extend(trees.logits(&x)?);
         folds.labels.extend_from_slice(&y[start..start + n_validation]);
@@ -142,24 +143,23 @@ pub(crate) fn fold_calibration(
     let weight = chosen.candidate.blend.as_ref().map_or(0.0, |b| b.weight);
     let (z, labels) = folds.pooled(chosen.candidate.kind, weight, (&chosen.logits, &set.validation.labels));
     // The level check: the validation slice's calibrator on the older blocks.
-    let older = chosen.calibrator.apply_all(&z[..folds.labels.len()]);
+    let by_validation = chosen.calibrator.apply_all(&z);
+    let older = &by_validation[..folds.labels.len()];
     let expected: f64 = older.iter().sum();
     let noise = older.iter().map(|p| p * (1.0 - p)).sum::<f64>().sqrt();
     let converted = folds.labels.iter().filter(|v| **v).count() as f64;
     let level_moved = (converted - expected).abs() > LEVEL_NOISE * noise.max(f64::MIN_POSITIVE);
     let (calibrator, _, choice) = calibrate(&z, &labels);
-    let mean = |p: Vec<f64>| p.iter().sum::<f64>() / p.len().max(1) as f64;
+    let conversions = labels.iter().filter(|v| **v).count();
+    let leads = labels.len().max(1) as f64;
     let report = FoldCalibration {
         blocks: FOLDS + 1,
         leads: labels.len() as u64,
-        conversions: labels.iter().filter(|v| **v).count() as u64,
+        conversions: conversions as u64,
         method: choice.method,
-        actual_rate: mean(labels.iter().map(|v| f64::from(u8::from(*v))).collect()),
-        validation_calibrator_rate: mean(chosen.calibrator.apply_all(&z)),
-        log_loss: (
-            metrics::log_loss(&chosen.calibrator.apply_all(&z), &labels),
-            metrics::log_loss(&calibrator.apply_all(&z), &labels),
-        ),
+        actual_rate: conversions as f64 / leads,
+        validation_calibrator_rate: by_validation.iter().sum::<f64>() / leads,
+        log_loss: (metrics::log_loss(&by_validation, &labels), metrics::log_loss(&calibrator.apply_all(&z), &labels)),
         older: (converted as u64, expected),
         used: !level_moved,
     };
