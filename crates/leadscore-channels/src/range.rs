@@ -37,40 +37,7 @@ pub fn report(config: &Config, opts: &RangeOptions, seed: u64) -> Result<Channel
         return Err(ChannelsError::Range(format!("--to {} is before --from {}", opts.to, opts.from)));
     }
     let layout = RunLayout::for_config(config);
-    // A day without training labels only the leads from the first day it may export: its labels
-    // know the outcomes of a range that starts there or later.
-    let first_labelled = |d: RunDate| match layout.manifest(d, Stage::Labels) {
-        Some(m) if m.scope == Scope::Scoring => Some(config.first_exported_day(d)),
-        _ => None,
-    };
-    let uncovered = |d: RunDate| first_labelled(d).filter(|first| *first > opts.from);
-    let labelled = layout.committed(&LABELS);
-    let as_of = match opts.as_of {
-        Some(d) => match uncovered(d) {
-            Some(first) => {
-                return Err(ChannelsError::Range(format!(
-                    "the labels of {d} know only the leads created from {first} on (its daily run did not train, so \
-                     it kept only the days it scored): pass an --as-of whose run labelled the whole history, or \
-                     label it again with `leadscore run --date {d} --only ingest,labels --whole-history`"
-                )));
-            }
-            None => d,
-        },
-        None => *labelled.iter().rev().find(|d| uncovered(**d).is_none()).ok_or_else(|| {
-            ChannelsError::Range(match labelled.last() {
-                None => format!(
-                    "no run under {} has labels yet: run `leadscore run` (or `leadscore backfill`) first",
-                    layout.root().display()
-                ),
-                Some(last) => format!(
-                    "no run labelled the leads created from {}: the runs up to {last} kept only the days they \
-                     scored; run `leadscore run --date {last} --only ingest,labels --whole-history`",
-                    opts.from
-                ),
-            })
-        })?,
-    };
-    let latest = labelled.last().copied().filter(|last| *last > as_of);
+    let (as_of, latest) = outcomes_as_of(config, &layout, opts)?;
     let (labels, _) = layout.read_table(as_of, &LABELS)?;
     let tz = config.project.timezone;
     let (start, end) = (opts.from.start_micros(tz), opts.to.succ().start_micros(tz));
@@ -105,23 +72,7 @@ pub fn report(config: &Config, opts: &RangeOptions, seed: u64) -> Result<Channel
     }
     let facts = gather::facts(&leads, &labels, dims, Path::new(files::CHANNEL_LEADS))?;
     let spend_config = spend_config(config, opts);
-    let spend_table = match &spend_config {
-        Some(s) => {
-            Some(spend::read(&config.resolve(&s.path), s, &config.currency, (opts.from.date(), opts.to.date()))?)
-        }
-        None => None,
-    };
-    if let (Some(s), Some(t)) = (&spend_config, &spend_table) {
-        if !dims.contains(&s.join_on) {
-            warnings.push(format!(
-                "the spend joins on `{}`, which is not among [channels] dimensions: no cost is joined",
-                s.join_on
-            ));
-        }
-        if t.accounting.used == 0 {
-            warnings.push(format!("no row of the spend file is dated from {} to {}", opts.from, opts.to));
-        }
-    }
+    let spend_table = spend_table(config, opts, spend_config.as_ref(), &mut warnings)?;
     let settings = table::Settings {
         min_leads: config.channels.min_leads,
         currency: config.currency.project(),
@@ -132,6 +83,74 @@ pub fn report(config: &Config, opts: &RangeOptions, seed: u64) -> Result<Channel
     rendered.report.coverage = Some(coverage);
     let dir = config.output_dir().join("channels").join(format!("{}_{}", opts.from, opts.to));
     write(&dir, config, as_of, rendered)
+}
+
+/// The run whose labels give the outcomes: `--as-of`, or the latest run whose labels know every
+/// lead of the range; with the latest labelled run when it is later than that.
+fn outcomes_as_of(config: &Config, layout: &RunLayout, opts: &RangeOptions) -> Result<(RunDate, Option<RunDate>)> {
+    // A day without training labels only the leads from the first day it may export: its labels
+    // know the outcomes of a range that starts there or later.
+    let first_labelled = |d: RunDate| match layout.manifest(d, Stage::Labels) {
+        Some(m) if m.scope == Scope::Scoring => Some(config.first_exported_day(d)),
+        _ => None,
+    };
+    let uncovered = |d: RunDate| first_labelled(d).filter(|first| *first > opts.from);
+    let labelled = layout.committed(&LABELS);
+    let as_of = match opts.as_of {
+        Some(d) => match uncovered(d) {
+            Some(first) => {
+                return Err(ChannelsError::Range(format!(
+                    "the labels of {d} know only the leads created from {first} on (its daily run did not train, so \
+                     it kept only the days it scored): pass an --as-of whose run labelled the whole history, or \
+                     label it again with `leadscore run --date {d} --only ingest,labels --whole-history`"
+                )));
+            }
+            None => d,
+        },
+        None => *labelled.iter().rev().find(|d| uncovered(**d).is_none()).ok_or_else(|| {
+            ChannelsError::Range(match labelled.last() {
+                None => format!(
+                    "no run under {} has labels yet: run `leadscore run` (or `leadscore backfill`) first",
+                    layout.root().display()
+                ),
+                Some(last) => format!(
+                    "no run labelled the leads created from {}: the runs up to {last} kept only the days they \
+                     scored; run `leadscore run --date {last} --only ingest,labels --whole-history`",
+                    opts.from
+                ),
+            })
+        })?,
+    };
+    let latest = labelled.last().copied().filter(|last| *last > as_of);
+    Ok((as_of, latest))
+}
+
+/// The spend file of the range, if one is configured or passed; warnings when it cannot be joined
+/// or holds no day of the range.
+fn spend_table(
+    config: &Config,
+    opts: &RangeOptions,
+    spend_config: Option<&Spend>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<spend::SpendTable>> {
+    let spend_table = match spend_config {
+        Some(s) => {
+            Some(spend::read(&config.resolve(&s.path), s, &config.currency, (opts.from.date(), opts.to.date()))?)
+        }
+        None => None,
+    };
+    if let (Some(s), Some(t)) = (spend_config, &spend_table) {
+        if !config.channels.dimensions.contains(&s.join_on) {
+            warnings.push(format!(
+                "the spend joins on `{}`, which is not among [channels] dimensions: no cost is joined",
+                s.join_on
+            ));
+        }
+        if t.accounting.used == 0 {
+            warnings.push(format!("no row of the spend file is dated from {} to {}", opts.from, opts.to));
+        }
+    }
+    Ok(spend_table)
 }
 
 /// Every lead created in `[start, end)` that a run from `from` to `as_of` scored, as the latest

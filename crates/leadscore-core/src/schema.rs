@@ -581,15 +581,6 @@ impl SourceKind {
             Self::Events => events::EVENT_ID,
         }
     }
-
-    /// The canonical table file this source is written to by ingest.
-    pub fn table_file(self) -> &'static str {
-        match self {
-            Self::Leads => files::LEADS,
-            Self::Deals => files::DEALS,
-            Self::Events => files::EVENTS,
-        }
-    }
 }
 
 impl fmt::Display for SourceKind {

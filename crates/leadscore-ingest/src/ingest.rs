@@ -1131,19 +1131,7 @@ fn dedupe(
     let upd: Vec<Option<i64>> = df.column(UPDATED_AT)?.datetime()?.physical().iter().collect();
     let fidx: Vec<u32> = df.column(FILE_IDX)?.u32()?.iter().map(|v| v.unwrap_or(0)).collect();
     let ridx: Vec<u32> = df.column(ROW_IDX)?.u32()?.iter().map(|v| v.unwrap_or(0)).collect();
-    let key = |i: usize| (upd[i], fidx[i], ridx[i]);
-    let mut winner: HashMap<&str, usize> = HashMap::with_capacity(df.height());
-    for (i, id) in ids.iter().enumerate() {
-        let Some(id) = *id else { continue };
-        winner
-            .entry(id)
-            .and_modify(|w| {
-                if key(i) >= key(*w) {
-                    *w = i;
-                }
-            })
-            .or_insert(i);
-    }
+    let winner = latest_rows(&ids, |i: usize| (upd[i], fidx[i], ridx[i]));
     if winner.len() == df.height() {
         return Ok(df);
     }
@@ -1190,6 +1178,24 @@ fn dedupe(
         );
     }
     kept_rows(&df, &keep)
+}
+
+/// The row kept for each id: the one with the greatest `key` (the update time, then the file and
+/// the row in it: the latest in the export).
+fn latest_rows<'a, K: Ord>(ids: &[Option<&'a str>], key: impl Fn(usize) -> K) -> HashMap<&'a str, usize> {
+    let mut winner: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        let Some(id) = *id else { continue };
+        winner
+            .entry(id)
+            .and_modify(|w| {
+                if key(i) >= key(*w) {
+                    *w = i;
+                }
+            })
+            .or_insert(i);
+    }
+    winner
 }
 
 /// The rows of `df` marked in `keep`: `df`'s own rows (no copy) when they are one run, every row
@@ -1321,6 +1327,29 @@ fn process_tables(
     Ok((tables, reports))
 }
 
+/// The report of each source (the leads, the deals, the events if any, then the tables), with the
+/// warnings about what was read added to `warnings`, which are logged.
+fn source_reports(
+    (leads, deals, events): (&SourceResult, &SourceResult, Option<&SourceResult>),
+    table_reports: Vec<SourceReport>,
+    warnings: &mut Vec<String>,
+) -> Vec<SourceReport> {
+    if deals.report.accepted == 0 {
+        warnings.push("no deals accepted: no lead can be labelled as converted".into());
+    }
+    let reports: Vec<SourceReport> = [Some(leads), Some(deals), events]
+        .into_iter()
+        .flatten()
+        .map(|s| s.report.clone())
+        .chain(table_reports)
+        .collect();
+    warnings.extend(quality_warnings(&reports, &leads.attributes));
+    for w in warnings.iter() {
+        tracing::warn!("{w}");
+    }
+    reports
+}
+
 /// The warnings about what was read: a source's share of rejected rows, and attribute values
 /// that could not be read as their kind.
 fn quality_warnings(reports: &[SourceReport], attributes: &[AttributeReport]) -> Vec<String> {
@@ -1331,19 +1360,21 @@ fn quality_warnings(reports: &[SourceReport], attributes: &[AttributeReport]) ->
     rejected.chain(unparsable).collect()
 }
 
-/// [`run`], writing the leads and their identities with `writer` as soon as they are complete,
-/// before the deals and events are read: the typed leads (about 1 KB a lead with 50 attributes)
-/// are not held beside the events' text. The outputs returned are the others.
-pub fn run_writing(
+/// What ingest has parsed so far: the rejected rows, and the warnings for the report.
+#[derive(Default)]
+struct Parsing {
+    rejects: Rejects,
+    warnings: Vec<String>,
+}
+
+/// Reads and parses the leads: an error when the sources hold no lead, or none was accepted.
+fn parse_leads(
     config: &Config,
-    mut sources: impl Sources,
+    sources: &mut impl Sources,
     ctx: &RunContext,
-    writer: Option<&mut StageWriter>,
-) -> Result<IngestOutputs> {
-    let mut watch = Stopwatch::new();
-    let run_start = ctx.run_date.start_micros(config.project.timezone);
-    let mut rejects = Rejects::default();
-    let mut warnings = Vec::new();
+    run_start: i64,
+    parsing: &mut Parsing,
+) -> Result<SourceResult> {
     let leads = sources.leads()?;
     let lead_rows: u64 = leads.iter().map(RawFile::records_read).sum();
     if lead_rows == 0 {
@@ -1359,17 +1390,64 @@ pub fn run_writing(
             Keep::CreatedFrom(config.first_exported_day(ctx.run_date).start_micros(config.project.timezone))
         }
     };
-    let mut leads =
-        process_source(config, &config.sources.leads, leads, run_start, keep_leads, &mut rejects, &mut warnings)?;
-    reject_gate(config.sources.leads.max_reject_rate, &leads.report, &rejects)?;
-    // With the reading of the leads, unless they were read before (the stage's read step).
-    watch.lap("parse leads");
+    let Parsing { rejects, warnings } = parsing;
+    let leads = process_source(config, &config.sources.leads, leads, run_start, keep_leads, rejects, warnings)?;
+    reject_gate(config.sources.leads.max_reject_rate, &leads.report, rejects)?;
     if leads.report.accepted == 0 {
         return Err(IngestError::NoUsableLeads {
             read: leads.report.read,
-            reasons: top_reasons(&leads.report, &rejects, false),
+            reasons: top_reasons(&leads.report, rejects, false),
         });
     }
+    Ok(leads)
+}
+
+/// Reads and parses the deals and the events (none when no events source is configured) of
+/// `users`' leads, or of every lead when `users` is `None`.
+fn parse_deals_and_events(
+    config: &Config,
+    sources: &mut impl Sources,
+    users: Option<&HashSet<&str>>,
+    run_start: i64,
+    parsing: &mut Parsing,
+    watch: &mut Stopwatch,
+) -> Result<(SourceResult, Option<SourceResult>)> {
+    let Parsing { rejects, warnings } = parsing;
+    let keep_users = users.map_or(Keep::All, Keep::Users);
+    let deals = sources.deals(users)?;
+    watch.lap("read deals");
+    let deals = process_source(config, &config.sources.deals, deals, run_start, keep_users, rejects, warnings)?;
+    reject_gate(config.sources.deals.max_reject_rate, &deals.report, rejects)?;
+    watch.lap("parse deals");
+    let events = sources.events(users)?;
+    watch.lap("read events");
+    let events = match (&config.sources.events, events) {
+        (Some(src), Some(files)) => {
+            let events = process_source(config, src, files, run_start, keep_users, rejects, warnings)?;
+            reject_gate(src.max_reject_rate, &events.report, rejects)?;
+            Some(events)
+        }
+        _ => None,
+    };
+    watch.lap("parse events");
+    Ok((deals, events))
+}
+
+/// [`run`], writing the leads and their identities with `writer` as soon as they are complete,
+/// before the deals and events are read: the typed leads (about 1 KB a lead with 50 attributes)
+/// are not held beside the events' text. The outputs returned are the others.
+pub fn run_writing(
+    config: &Config,
+    mut sources: impl Sources,
+    ctx: &RunContext,
+    writer: Option<&mut StageWriter>,
+) -> Result<IngestOutputs> {
+    let mut watch = Stopwatch::new();
+    let run_start = ctx.run_date.start_micros(config.project.timezone);
+    let mut parsing = Parsing::default();
+    let mut leads = parse_leads(config, &mut sources, ctx, run_start, &mut parsing)?;
+    // With the reading of the leads, unless they were read before (the stage's read step).
+    watch.lap("parse leads");
     // Personal data stops here: the exports get digests, the later stages no raw value.
     let mut identities = identities_table(config, ctx, &leads.table)?;
     let mut leads_table = std::mem::take(&mut leads.table);
@@ -1396,44 +1474,16 @@ pub fn run_writing(
         Some(c) => Some(c.str()?.iter().flatten().collect()),
         None => None,
     };
-    let keep_users = users.as_ref().map_or(Keep::All, Keep::Users);
-    let deals = sources.deals(users.as_ref())?;
-    watch.lap("read deals");
-    let deals =
-        process_source(config, &config.sources.deals, deals, run_start, keep_users, &mut rejects, &mut warnings)?;
-    reject_gate(config.sources.deals.max_reject_rate, &deals.report, &rejects)?;
-    watch.lap("parse deals");
-    let events = sources.events(users.as_ref())?;
-    watch.lap("read events");
-    let events = match (&config.sources.events, events) {
-        (Some(src), Some(files)) => {
-            let events = process_source(config, src, files, run_start, keep_users, &mut rejects, &mut warnings)?;
-            reject_gate(src.max_reject_rate, &events.report, &rejects)?;
-            Some(events)
-        }
-        _ => None,
-    };
-    watch.lap("parse events");
+    let (deals, events) =
+        parse_deals_and_events(config, &mut sources, users.as_ref(), run_start, &mut parsing, &mut watch)?;
     let events_table = match &events {
         Some(e) => e.table.clone(),
         None => no_events()?,
     };
+    let Parsing { mut rejects, mut warnings } = parsing;
     let (tables, table_reports) = process_tables(config, &mut sources, &mut rejects, &mut warnings)?;
-    if deals.report.accepted == 0 {
-        warnings.push("no deals accepted: no lead can be labelled as converted".into());
-    }
-    let reports: Vec<SourceReport> = [Some(&leads), Some(&deals), events.as_ref()]
-        .into_iter()
-        .flatten()
-        .map(|s| s.report.clone())
-        .chain(table_reports)
-        .collect();
-    warnings.extend(quality_warnings(&reports, &leads.attributes));
-    for w in &warnings {
-        tracing::warn!("{w}");
-    }
+    let reports = source_reports((&leads, &deals, events.as_ref()), table_reports, &mut warnings);
     let rejected_total = rejects.len() as u64;
-    let rejects = rejects.into_frame()?;
     let report = IngestReport {
         run_date: ctx.run_date,
         sources: reports,
@@ -1445,7 +1495,7 @@ pub fn run_writing(
         leads: leads_table,
         deals: deals.table,
         events: events_table,
-        rejects,
+        rejects: rejects.into_frame()?,
         identities,
         tables,
         report,

@@ -342,28 +342,7 @@ pub fn propose(files: &InitFiles, config_path: &Path) -> Result<Proposal> {
     };
 
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# Proposed by `leadscore init` from {}. Check every line, then run `leadscore validate`.\n\
-         # Paths are relative to this file's folder. Reference: README, \"Configuration reference\".\n",
-        [Some(&files.leads), Some(&files.deals), files.events.as_ref()]
-            .into_iter()
-            .flatten()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let codes = deal_map.get(deals::CURRENCY).map(|c| currencies(&deals_file, c)).unwrap_or_default();
-    let currency = codes.first().cloned().unwrap_or_else(|| "EUR".into());
-    let rates_to_fill: Vec<String> = codes.iter().skip(1).cloned().collect();
-    let _ = writeln!(
-        out,
-        "[project]\nname = {}\n# The currency amounts are converted into (the deals' most common code).\ncurrency = {}\n\
-         # The time zone local timestamps of the exports are in, and run dates start at midnight of.\n\
-         timezone = \"UTC\"\noutput_dir = \".\"\n",
-        quoted(&project_name(base)),
-        quoted(&currency.to_uppercase())
-    );
+    let (currency, rates_to_fill) = project_section(&mut out, files, base, &deals_file, &deal_map);
     out.push_str("[sources]\n");
     if let Some(p) = preset {
         let _ = writeln!(out, "# The columns are those of a {} export.\npreset = {}", p.crm_name(), quoted(p.name()));
@@ -403,6 +382,40 @@ pub fn propose(files: &InitFiles, config_path: &Path) -> Result<Proposal> {
         );
     }
     Ok(Proposal { toml: out, preset, event_preset, attributes, flagged, rates_to_fill })
+}
+
+/// The proposal's opening comment and its `[project]` section, whose currency is the deals' most
+/// common; with that currency and the others the deals hold (their rates are to be filled).
+fn project_section(
+    out: &mut String,
+    files: &InitFiles,
+    base: &Path,
+    deals_file: &Sample,
+    deal_map: &BTreeMap<&'static str, String>,
+) -> (String, Vec<String>) {
+    let _ = writeln!(
+        out,
+        "# Proposed by `leadscore init` from {}. Check every line, then run `leadscore validate`.\n\
+         # Paths are relative to this file's folder. Reference: README, \"Configuration reference\".\n",
+        [Some(&files.leads), Some(&files.deals), files.events.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let codes = deal_map.get(deals::CURRENCY).map(|c| currencies(deals_file, c)).unwrap_or_default();
+    let currency = codes.first().cloned().unwrap_or_else(|| "EUR".into());
+    let rates_to_fill: Vec<String> = codes.iter().skip(1).cloned().collect();
+    let _ = writeln!(
+        out,
+        "[project]\nname = {}\n# The currency amounts are converted into (the deals' most common code).\ncurrency = {}\n\
+         # The time zone local timestamps of the exports are in, and run dates start at midnight of.\n\
+         timezone = \"UTC\"\noutput_dir = \".\"\n",
+        quoted(&project_name(base)),
+        quoted(&currency.to_uppercase())
+    );
+    (currency, rates_to_fill)
 }
 
 /// The config folder's name as a project name (`leads` when it has none).

@@ -559,23 +559,8 @@ impl UserEvents {
 fn event_counts(leads_df: &DataFrame, events_df: Option<DataFrame>, er: &EventRecipe) -> Result<Vec<NumericFeature>> {
     let n = leads_df.height();
     let names = event_feature_names(er);
-    // Leads without events before creation: zero counts, no recency.
-    let empty = || {
-        let mut v: Vec<NumericFeature> = names
-            .iter()
-            .map(|(a, b)| NumericFeature {
-                name: a.clone(),
-                description: b.clone(),
-                values: Float64Chunked::from_vec(a.as_str().into(), vec![0.0; n]),
-            })
-            .collect();
-        if let Some(last) = v.last_mut() {
-            last.values = Float64Chunked::full_null(last.name.as_str().into(), n);
-        }
-        v
-    };
     let Some(events_df) = events_df.filter(|e| e.height() > 0) else {
-        return Ok(empty());
+        return Ok(without_events(names, n));
     };
     // The leads' users, numbered; events of other users are skipped, so a day's few leads do not
     // pay for indexing every event.
@@ -635,24 +620,37 @@ fn event_counts(leads_df: &DataFrame, events_df: Option<DataFrame>, er: &EventRe
             };
         }
     });
-    Ok(names
+    Ok(names.into_iter().zip(columns).map(|((name, description), values)| numeric(name, description, values)).collect())
+}
+
+/// The event features of `n` leads without events before creation: zero counts, no recency.
+fn without_events(names: Vec<(String, String)>, n: usize) -> Vec<NumericFeature> {
+    let mut v: Vec<NumericFeature> = names
         .into_iter()
-        .zip(columns)
-        .map(|((name, description), values)| NumericFeature {
-            // NaN marks no value (only recency has none): the counts are polars' values as they
-            // are; recency is copied into values with a validity mask.
-            values: if values.iter().any(|v| v.is_nan()) {
-                Float64Chunked::from_iter_options(
-                    name.as_str().into(),
-                    values.iter().map(|v| (!v.is_nan()).then_some(*v)),
-                )
-            } else {
-                Float64Chunked::from_vec(name.as_str().into(), values)
-            },
+        .map(|(name, description)| NumericFeature {
+            values: Float64Chunked::from_vec(name.as_str().into(), vec![0.0; n]),
             name,
             description,
         })
-        .collect())
+        .collect();
+    if let Some(last) = v.last_mut() {
+        last.values = Float64Chunked::full_null(last.name.as_str().into(), n);
+    }
+    v
+}
+
+/// A feature from its values, NaN marking no value (only recency has none): the counts are
+/// polars' values as they are; recency is copied into values with a validity mask.
+fn numeric(name: String, description: String, values: Vec<f64>) -> NumericFeature {
+    NumericFeature {
+        values: if values.iter().any(|v| v.is_nan()) {
+            Float64Chunked::from_iter_options(name.as_str().into(), values.iter().map(|v| (!v.is_nan()).then_some(*v)))
+        } else {
+            Float64Chunked::from_vec(name.as_str().into(), values)
+        },
+        name,
+        description,
+    }
 }
 
 /// Leads whose event counts one task writes.

@@ -327,11 +327,6 @@ impl RunSummary {
     }
 }
 
-/// The stages that exist, in DAG order.
-pub fn all_stages() -> Vec<Stage> {
-    Stage::ALL.to_vec()
-}
-
 /// Runs one stage.
 pub fn run_stage(
     stage: Stage,
@@ -560,51 +555,63 @@ pub fn run(
             continue;
         }
         observer.started(stage, i, stages.len());
-        let _span = tracing::info_span!("stage", stage = stage.name(), run_date = %ctx.run_date).entered();
-        let started = std::time::Instant::now();
-        // A stage only training reads is not needed when train will not train.
-        let not_needed = match options.training_only.contains(&stage) {
-            true => match due.get_or_insert_with(|| registry::training_due(config, ctx)) {
-                Due::Skip(why) => Some(format!("not needed today, only training reads it: {why}")),
-                Due::Train(_) => None,
-            },
-            false => None,
-        };
-        let (status, report, manifest, note) = match not_needed {
-            Some(note) => (Status::Skipped, None, None, Some(note)),
-            None => {
-                let forced = options.force || (stage == Stage::Train && ctx.retrain);
-                let (status, report, manifest, note, error) =
-                    run_unless_fresh(stage, config, ctx, &layout, forced, options.merge);
-                if let Some(e) = error {
-                    result = Err(e);
-                }
-                (status, report, manifest, note)
-            }
-        };
-        if status == Status::Ran {
-            // The stage's tables are dropped: the next starts from what the run holds.
-            leadscore_core::memory::release_freed();
+        let (outcome, error) = run_one(stage, config, ctx, &layout, options, &mut due);
+        if let Some(e) = error {
+            result = Err(e);
         }
-        let outcome = StageOutcome { stage, status, report, manifest, note, seconds: started.elapsed().as_secs_f64() };
-        let (rows_in, rows_out) = outcome.rows();
-        tracing::info!(
-            status = outcome.status.label(),
-            seconds = outcome.seconds,
-            rows_in,
-            rows_out,
-            "{}",
-            match outcome.status {
-                Status::Skipped if outcome.manifest.is_some() => "skipped (up to date)",
-                Status::Skipped => outcome.note.as_deref().unwrap_or("skipped"),
-                _ => "done",
-            }
-        );
         observer.finished(&outcome);
         summary.stages.push(outcome);
     }
     summary.open = Open::after(&summary.stages, config, &layout.run_dir(ctx.run_date));
     (summary, result)
+}
+
+/// Runs one stage of [`run`] unless it is fresh or not needed, and logs how it ended; with the
+/// stage's error, if it failed or had nothing to do.
+fn run_one(
+    stage: Stage,
+    config: &Config,
+    ctx: &RunContext,
+    layout: &RunLayout,
+    options: &RunOptions,
+    due: &mut Option<Due>,
+) -> (StageOutcome, Option<PipelineError>) {
+    let _span = tracing::info_span!("stage", stage = stage.name(), run_date = %ctx.run_date).entered();
+    let started = std::time::Instant::now();
+    // A stage only training reads is not needed when train will not train.
+    let not_needed = match options.training_only.contains(&stage) {
+        true => match due.get_or_insert_with(|| registry::training_due(config, ctx)) {
+            Due::Skip(why) => Some(format!("not needed today, only training reads it: {why}")),
+            Due::Train(_) => None,
+        },
+        false => None,
+    };
+    let (status, report, manifest, note, failure) = match not_needed {
+        Some(note) => (Status::Skipped, None, None, Some(note), None),
+        None => {
+            let forced = options.force || (stage == Stage::Train && ctx.retrain);
+            run_unless_fresh(stage, config, ctx, layout, forced, options.merge)
+        }
+    };
+    if status == Status::Ran {
+        // The stage's tables are dropped: the next starts from what the run holds.
+        leadscore_core::memory::release_freed();
+    }
+    let outcome = StageOutcome { stage, status, report, manifest, note, seconds: started.elapsed().as_secs_f64() };
+    let (rows_in, rows_out) = outcome.rows();
+    tracing::info!(
+        status = outcome.status.label(),
+        seconds = outcome.seconds,
+        rows_in,
+        rows_out,
+        "{}",
+        match outcome.status {
+            Status::Skipped if outcome.manifest.is_some() => "skipped (up to date)",
+            Status::Skipped => outcome.note.as_deref().unwrap_or("skipped"),
+            _ => "done",
+        }
+    );
+    (outcome, failure)
 }
 
 /// [`run`] without an observer, for callers that need the summary only when every stage ended

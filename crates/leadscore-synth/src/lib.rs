@@ -66,7 +66,7 @@ pub mod world;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{Months, NaiveDate};
 use leadscore_core::io::{TableMeta, write_atomic, write_parquet};
@@ -458,17 +458,4 @@ fn write_deals_and_events(
         })?;
     }
     Ok(())
-}
-
-/// The paths [`write`] produces in `out` for `shape`.
-pub fn output_files(out: &Path, shape: Shape) -> Vec<PathBuf> {
-    let (l, d, e) = shape.files();
-    let mut v = vec![out.join(l), out.join(d)];
-    if let Some(e) = e {
-        v.push(out.join(e));
-    }
-    v.push(out.join(spend::FILE));
-    v.push(out.join("leadscore.toml"));
-    v.push(out.join("truth.parquet"));
-    v
 }

@@ -3,6 +3,8 @@
 
 use minijinja::{Environment, Value, context};
 
+use crate::diagnose::Diagnostics;
+use crate::effects::Dependence;
 use crate::error::{Result, TrainError};
 use crate::explain::DEPTH;
 use crate::report::Trained;
@@ -58,20 +60,7 @@ pub fn render(t: &Trained, page: &PageContext<'_>) -> Result<String> {
         true,
         1.0,
     );
-    let d = &t.diagnostics;
-    let bins = d.distribution.len().max(1) as f64;
-    let centre = |k: usize| (k as f64 + 0.5) / bins;
-    let converted: Vec<(f64, f64)> = d.distribution.iter().enumerate().map(|(k, b)| (centre(k), b.converted)).collect();
-    let not_converted: Vec<(f64, f64)> =
-        d.distribution.iter().enumerate().map(|(k, b)| (centre(k), b.not_converted)).collect();
-    let edges: Vec<(f64, String)> =
-        d.distribution.iter().enumerate().map(|(k, b)| (k as f64 / bins, format!("{:.3}", b.from))).collect();
-    let distribution = svg::lines_over(
-        &[("converted", "#1f77b4", &converted), ("not converted", "#ff7f0e", &not_converted)],
-        &edges,
-        "calibrated probability",
-        "share of the group's leads",
-    );
+    let distribution = distribution_chart(&t.diagnostics);
     let rel: Vec<(f64, f64)> = e.reliability.iter().map(|b| (b.predicted, b.observed)).collect();
     let reliability = svg::scatter(&rel, "mean predicted probability", "observed conversion rate");
     let lift = svg::bars(
@@ -87,26 +76,7 @@ pub fn render(t: &Trained, page: &PageContext<'_>) -> Result<String> {
     );
     let importance =
         svg::hbars(&t.importance.iter().take(25).map(|i| (i.feature.clone(), i.importance)).collect::<Vec<_>>());
-    // Partial dependence: a bar per level of a category, a line over a number's quantiles.
-    let dependence: Vec<(String, String)> = t
-        .effects
-        .dependence
-        .iter()
-        .map(|dep| {
-            let chart = if dep.categorical {
-                // Every level named: horizontal bars, the mean probability as a percentage.
-                svg::hbars(&dep.points)
-            } else {
-                let n = dep.points.len().saturating_sub(1).max(1) as f64;
-                let pts: Vec<(f64, f64)> =
-                    dep.points.iter().enumerate().map(|(k, (_, p))| (k as f64 / n, *p)).collect();
-                let labels: Vec<(f64, String)> =
-                    dep.points.iter().enumerate().map(|(k, (l, _))| (k as f64 / n, l.clone())).collect();
-                svg::lines_over(&[("", "#1f77b4", &pts)], &labels, &dep.feature, "mean probability")
-            };
-            (dep.feature.clone(), chart)
-        })
-        .collect();
+    let dependence = dependence_charts(&t.effects.dependence);
     let mut tv = serde_json::to_value(t).map_err(|e| TrainError::Report(e.to_string()))?;
     if let Some(o) = tv.as_object_mut() {
         o.insert("candidates".into(), labelled(&t.candidates, |c| c.kind));
@@ -141,6 +111,45 @@ pub fn render(t: &Trained, page: &PageContext<'_>) -> Result<String> {
         dependence => dependence,
     })
     .map_err(|e| TrainError::Report(format!("{e:#}")))
+}
+
+/// The calibrated probabilities' distribution among the converted and the other validation leads.
+fn distribution_chart(d: &Diagnostics) -> String {
+    let bins = d.distribution.len().max(1) as f64;
+    let centre = |k: usize| (k as f64 + 0.5) / bins;
+    let converted: Vec<(f64, f64)> = d.distribution.iter().enumerate().map(|(k, b)| (centre(k), b.converted)).collect();
+    let not_converted: Vec<(f64, f64)> =
+        d.distribution.iter().enumerate().map(|(k, b)| (centre(k), b.not_converted)).collect();
+    let edges: Vec<(f64, String)> =
+        d.distribution.iter().enumerate().map(|(k, b)| (k as f64 / bins, format!("{:.3}", b.from))).collect();
+    svg::lines_over(
+        &[("converted", "#1f77b4", &converted), ("not converted", "#ff7f0e", &not_converted)],
+        &edges,
+        "calibrated probability",
+        "share of the group's leads",
+    )
+}
+
+/// Partial dependence, a chart per feature: a bar per level of a category, a line over a number's
+/// quantiles.
+fn dependence_charts(dependence: &[Dependence]) -> Vec<(String, String)> {
+    dependence
+        .iter()
+        .map(|dep| {
+            let chart = if dep.categorical {
+                // Every level named: horizontal bars, the mean probability as a percentage.
+                svg::hbars(&dep.points)
+            } else {
+                let n = dep.points.len().saturating_sub(1).max(1) as f64;
+                let pts: Vec<(f64, f64)> =
+                    dep.points.iter().enumerate().map(|(k, (_, p))| (k as f64 / n, *p)).collect();
+                let labels: Vec<(f64, String)> =
+                    dep.points.iter().enumerate().map(|(k, (l, _))| (k as f64 / n, l.clone())).collect();
+                svg::lines_over(&[("", "#1f77b4", &pts)], &labels, &dep.feature, "mean probability")
+            };
+            (dep.feature.clone(), chart)
+        })
+        .collect()
 }
 
 /// Each item as JSON with its model's `label` added, for the template.

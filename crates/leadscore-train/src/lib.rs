@@ -504,10 +504,7 @@ pub fn run(
     sw.lap("prepare trees");
     let Choice { mut chosen, other, candidates, why, folds } =
         fit_and_choose(config, (spec, &set), logistic, (&xt, &xv), &mut sw)?;
-    let unconstrained = unconstrained(config, spec, &set, (&xt, &xv), &candidates)?;
-    if !unconstrained.is_empty() {
-        sw.lap("unconstrained");
-    }
+    let unconstrained = unconstrained(config, spec, &set, (&xt, &xv), &candidates, &mut sw)?;
     let kind = chosen.candidate.kind;
     let columns = spec.design_columns(kind.encoding());
     let (importance, rules, effects) = explain_chosen(spec, &set, (&xt, &xv), &chosen, &mut sw)?;
@@ -529,12 +526,7 @@ pub fn run(
     // those of the shifted validation probabilities (the same leads in the same order).
     let thresholds = threshold_file(&recency::apply(&chosen.probabilities, &recency), y, &config.qualify);
     let columns = columns.into_iter().map(|c| c.name).collect();
-    let (classifier, validated) = match refitted {
-        Some(refitted) => (refitted, Some(chosen.classifier)),
-        None => (chosen.classifier, None),
-    };
-    let artifact = ModelArtifact::new(columns, classifier, chosen.calibrator, value_model, recency.shift);
-    let artifact = with_model_id(ModelArtifact { validated, ..artifact }, ctx)?;
+    let artifact = model_artifact(columns, (chosen, refitted), value_model, recency.shift, ctx)?;
 
     let trained = Trained {
         model_id: artifact.model_id.clone(),
@@ -565,16 +557,27 @@ pub fn run(
     let html = report_html(config, ctx, &trained, &warnings)?;
     sw.lap("report");
     Ok(TrainOutputs {
-        report: TrainReport {
-            run_date: ctx.run_date,
-            trained: Some(Box::new(trained)),
-            skipped: None,
-            warnings,
-            mlflow: None,
-        },
+        report: TrainReport::trained(ctx.run_date, trained, warnings),
         bundle: ModelBundle { artifact, spec: spec.clone(), thresholds, html, validation },
         timings: sw.into_timings(),
     })
+}
+
+/// The model file: the chosen classifier, or its refit with the chosen one kept beside it as
+/// validated; its calibrator, the value model and the recency shift. Its id digests it.
+fn model_artifact(
+    columns: Vec<String>,
+    (chosen, refitted): (Fitted, Option<leadscore_model::Classifier>),
+    value_model: leadscore_model::value::ValueModel,
+    shift: f64,
+    ctx: &RunContext,
+) -> Result<ModelArtifact> {
+    let (classifier, validated) = match refitted {
+        Some(refitted) => (refitted, Some(chosen.classifier)),
+        None => (chosen.classifier, None),
+    };
+    let artifact = ModelArtifact::new(columns, classifier, chosen.calibrator, value_model, shift);
+    with_model_id(ModelArtifact { validated, ..artifact }, ctx)
 }
 
 /// What scores, once the choice is made.
@@ -791,6 +794,7 @@ fn unconstrained(
     set: &TrainingSet,
     (xt, xv): (&dyn Rows, &Design),
     candidates: &[Candidate],
+    sw: &mut Stopwatch,
 ) -> Result<Vec<Unconstrained>> {
     if config.train.monotone.is_empty() || !small_slice(config, set) {
         return Ok(Vec::new());
@@ -807,7 +811,9 @@ fn unconstrained(
             constrained,
         })
     };
-    Ok([logistic, boosted].into_iter().filter_map(pair).collect())
+    let unconstrained = [logistic, boosted].into_iter().filter_map(pair).collect();
+    sw.lap("unconstrained");
+    Ok(unconstrained)
 }
 
 /// The candidates and the choice among them.
@@ -965,23 +971,7 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
             registry::Due::Skip(reason) => Ok(Err(reason)),
             registry::Due::Train(reason) => {
                 tracing::info!("training: {reason}");
-                let features = stage.table(&artifact::FEATURES)?;
-                // Labels and conversions from the first validation lead on: the only leads the
-                // other definitions are checked on (both tables are read by row group).
-                let outcomes = match validation_start(&features)? {
-                    Some(from) => Some((
-                        stage.table_where(&artifact::LABELS, frame::at_or_after(la::CREATED_AT, from))?,
-                        stage.table_where(&artifact::CONVERSIONS, frame::at_or_after(cv::AT, from))?,
-                    )),
-                    None => None,
-                };
-                let inputs = TrainInputs {
-                    features,
-                    spec: stage.document(&artifact::FEATURE_SPEC)?,
-                    audit: stage.document(&artifact::LEAKAGE_AUDIT)?,
-                    outcomes,
-                };
-                Ok(Ok((inputs, champion)))
+                Ok(Ok((read_inputs(stage)?, champion)))
             }
         }
     };
@@ -989,50 +979,70 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
         let (inputs, champion) = match due {
             Err(reason) => {
                 tracing::info!("{reason}");
-                let report = TrainReport {
-                    run_date: ctx.run_date,
-                    trained: None,
-                    skipped: Some(reason),
-                    warnings: Vec::new(),
-                    mlflow: None,
-                };
-                return Ok(Trainer { report, timings: Vec::new() });
+                return Ok(Trainer { report: TrainReport::skipped(ctx.run_date, reason), timings: Vec::new() });
             }
             Ok(due) => due,
         };
         let loaded = champion.as_ref().map(|c| registry::load_model(&models, &c.model_id).map_err(|e| e.to_string()));
         let pair = champion.as_ref().zip(loaded.as_ref()).map(|(c, l)| (c, l.as_ref().map_err(Clone::clone)));
         let mut out = run(config, inputs, ctx, pair)?;
-        let started = Instant::now();
-        let Some(t) = out.report.trained.as_deref() else {
-            return Err(TrainError::Internal("a trained report without its model".into()));
-        };
-        write_model(config, ctx, &out, t)?;
-        if t.champion.promoted {
-            registry::promote(
-                &models,
-                &Champion {
-                    model_id: t.model_id.clone(),
-                    trained_for: ctx.run_date,
-                    promoted_on: ctx.run_date,
-                    validation_log_loss: t.champion.new_log_loss,
-                    reason: t.champion.reason.clone(),
-                },
-            )?;
-        }
-        out.timings.push(Timing { step: "write model".into(), seconds: started.elapsed().as_secs_f64() });
-        let started = Instant::now();
-        let model_dir = registry::model_dir(&models, &t.model_id);
-        if let Some(tracked) = tracking::log(config, ctx, t, &model_dir) {
-            if let tracking::Tracked::Failed(why) = &tracked {
-                out.report.warnings.push(format!("not logged to MLflow: {why}"));
-            }
-            out.report.mlflow = Some(tracked);
-            out.timings.push(Timing { step: "mlflow".into(), seconds: started.elapsed().as_secs_f64() });
-        }
+        publish(config, ctx, &models, &mut out)?;
         Ok(Trainer { report: out.report, timings: out.timings })
     };
     StageRun::execute((Stage::Train, "train"), layout, ctx, read, train)
+}
+
+/// Train's inputs: the features, their spec and leakage audit, and the labels and conversions
+/// from the first validation lead on (the only leads the other definitions are checked on; both
+/// tables are read by row group).
+fn read_inputs(stage: &mut StageRun) -> Result<TrainInputs> {
+    let features = stage.table(&artifact::FEATURES)?;
+    let outcomes = match validation_start(&features)? {
+        Some(from) => Some((
+            stage.table_where(&artifact::LABELS, frame::at_or_after(la::CREATED_AT, from))?,
+            stage.table_where(&artifact::CONVERSIONS, frame::at_or_after(cv::AT, from))?,
+        )),
+        None => None,
+    };
+    Ok(TrainInputs {
+        features,
+        spec: stage.document(&artifact::FEATURE_SPEC)?,
+        audit: stage.document(&artifact::LEAKAGE_AUDIT)?,
+        outcomes,
+    })
+}
+
+/// Writes the trained model's folder, moves the champion pointer when the model earns it, and
+/// logs the model to MLflow when a server is configured (a failure to log is a warning).
+fn publish(config: &Config, ctx: &RunContext, models: &std::path::Path, out: &mut TrainOutputs) -> Result<()> {
+    let started = Instant::now();
+    let Some(t) = out.report.trained.as_deref() else {
+        return Err(TrainError::Internal("a trained report without its model".into()));
+    };
+    write_model(config, ctx, out, t)?;
+    if t.champion.promoted {
+        registry::promote(
+            models,
+            &Champion {
+                model_id: t.model_id.clone(),
+                trained_for: ctx.run_date,
+                promoted_on: ctx.run_date,
+                validation_log_loss: t.champion.new_log_loss,
+                reason: t.champion.reason.clone(),
+            },
+        )?;
+    }
+    out.timings.push(Timing { step: "write model".into(), seconds: started.elapsed().as_secs_f64() });
+    let started = Instant::now();
+    let model_dir = registry::model_dir(models, &t.model_id);
+    if let Some(tracked) = tracking::log(config, ctx, t, &model_dir) {
+        if let tracking::Tracked::Failed(why) = &tracked {
+            out.report.warnings.push(format!("not logged to MLflow: {why}"));
+        }
+        out.report.mlflow = Some(tracked);
+        out.timings.push(Timing { step: "mlflow".into(), seconds: started.elapsed().as_secs_f64() });
+    }
+    Ok(())
 }
 
 /// When the first validation lead was created (µs), if there is one.

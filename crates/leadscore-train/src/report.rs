@@ -245,6 +245,16 @@ pub struct TrainReport {
 }
 
 impl TrainReport {
+    /// The report of a model trained on `run_date`.
+    pub fn trained(run_date: RunDate, trained: Trained, warnings: Vec<String>) -> Self {
+        Self { run_date, trained: Some(Box::new(trained)), skipped: None, warnings, mlflow: None }
+    }
+
+    /// The report of a day training was not due, and why.
+    pub fn skipped(run_date: RunDate, reason: String) -> Self {
+        Self { run_date, trained: None, skipped: Some(reason), warnings: Vec::new(), mlflow: None }
+    }
+
     /// A short human summary.
     pub fn summary(&self) -> String {
         let mut s = String::new();

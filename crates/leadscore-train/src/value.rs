@@ -4,7 +4,7 @@
 use leadscore_core::config::Train;
 use leadscore_model::registry::Thresholds;
 use leadscore_model::value::ValueModel;
-use leadscore_model::{Calibrator, Classifier, Design, Encoding, FeatureSpec};
+use leadscore_model::{Calibrator, Classifier, Design, FeatureSpec};
 use serde::Serialize;
 
 use crate::data::{Rows, Slice};
@@ -161,9 +161,6 @@ pub fn fit_and_check(
     };
     Ok((model, report))
 }
-
-/// The trees encoding the value model needs.
-pub const ENCODING: Encoding = Encoding::Trees;
 
 #[cfg(test)]
 mod tests {

@@ -198,8 +198,15 @@ pub fn source_fields(kind: SourceKind, extra: &BTreeMap<String, String>) -> Vec<
 /// Ready-made definitions a preset brings, as TOML (validated like the user's own).
 fn builtin_toml(preset: Preset) -> &'static str {
     match preset {
-        Preset::Hubspot => {
-            r#"
+        Preset::Hubspot => HUBSPOT_CONVERSIONS,
+        Preset::Dynamics365 => DYNAMICS365_CONVERSIONS,
+        Preset::Pipedrive => PIPEDRIVE_CONVERSIONS,
+        Preset::Salesforce => SALESFORCE_CONVERSIONS,
+    }
+}
+
+/// HubSpot's ready-made conversions.
+const HUBSPOT_CONVERSIONS: &str = r#"
 [[conversions]]
 name = "closed_won"
 source = "deals"
@@ -219,12 +226,11 @@ conditions = [
 at = "created_at"
 value = "amount"
 dedupe = "first_per_user"
-"#
-        }
-        // `statecode` 1 is Won (written `Won` by an export with labels); an opportunity is a
-        // conversion of the lead it was qualified from.
-        Preset::Dynamics365 => {
-            r#"
+"#;
+
+/// Dynamics 365's ready-made conversions. `statecode` 1 is Won (written `Won` by an export with
+/// labels); an opportunity is a conversion of the lead it was qualified from.
+const DYNAMICS365_CONVERSIONS: &str = r#"
 [[conversions]]
 name = "closed_won"
 source = "deals"
@@ -240,11 +246,10 @@ source = "deals"
 at = "created_at"
 value = "amount"
 dedupe = "first_per_user"
-"#
-        }
-        // `status` won; a deleted deal is no opportunity.
-        Preset::Pipedrive => {
-            r#"
+"#;
+
+/// Pipedrive's ready-made conversions. `status` won; a deleted deal is no opportunity.
+const PIPEDRIVE_CONVERSIONS: &str = r#"
 [[conversions]]
 name = "closed_won"
 source = "deals"
@@ -259,10 +264,10 @@ conditions = [{ field = "stage", op = "is_not", value = "deleted", case_insensit
 at = "created_at"
 value = "amount"
 dedupe = "first_per_user"
-"#
-        }
-        Preset::Salesforce => {
-            r#"
+"#;
+
+/// Salesforce's ready-made conversions.
+const SALESFORCE_CONVERSIONS: &str = r#"
 [[conversions]]
 name = "closed_won"
 source = "deals"
@@ -284,10 +289,7 @@ conditions = [
 at = "created_at"
 value = "amount"
 dedupe = "first_per_user"
-"#
-        }
-    }
-}
+"#;
 
 fn type_name(t: ValueType) -> &'static str {
     match t {
@@ -606,7 +608,6 @@ impl Validator<'_> {
     ) -> Option<ConversionDef> {
         // An empty name is reported, but the definition is still checked (and its references
         // followed) so every problem shows at once; the config fails to load either way.
-        let mut ok = true;
         let name = raw.name.trim().to_string();
         if name.is_empty() {
             self.problem(&path.key("name"), "must not be empty");
@@ -635,6 +636,14 @@ impl Validator<'_> {
                 builtin,
             });
         }
+        let matcher = self.matcher(path, raw, sources, tz)?;
+        Some(ConversionDef { name, kind: DefinitionKind::Match(matcher), dedupe, builtin })
+    }
+
+    /// A definition by conditions on a source's fields: each condition, the logic that combines
+    /// them, and the fields the time, the value and the currency are read from.
+    fn matcher(&mut self, path: &KeyPath, raw: RawConversion, sources: &DefinitionSources, tz: Tz) -> Option<Matcher> {
+        let mut ok = true;
         let Some(source) = raw.source else {
             self.problem(path, "needs `source = \"deals\"` or `source = \"events\"` (or `combine = [...]`)");
             return None;
@@ -668,20 +677,7 @@ impl Validator<'_> {
         if let Some(cur) = &raw.currency {
             ok &= self.field_of(&path.key("currency"), cur, ValueType::Text, &fields, source);
         }
-        ok.then_some(ConversionDef {
-            name,
-            kind: DefinitionKind::Match(Matcher {
-                source,
-                conditions,
-                logic,
-                event_name,
-                at,
-                value,
-                currency: raw.currency,
-            }),
-            dedupe,
-            builtin,
-        })
+        ok.then_some(Matcher { source, conditions, logic, event_name, at, value, currency: raw.currency })
     }
 
     /// Validates `[[conversions]]` (plus the preset's ready-made ones) and `[labels]`.

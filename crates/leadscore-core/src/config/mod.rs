@@ -183,11 +183,6 @@ impl Config {
         Err(ConfigError::Invalid { file: file.to_string(), problems })
     }
 
-    /// The resolved config as pretty JSON (what ran: presets applied, defaults filled).
-    pub fn resolved_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
-    }
-
     /// SHA-256 (hex) of the resolved config. Equal configs give equal hashes whatever their
     /// formatting, comments or key order.
     pub fn hash(&self) -> String {

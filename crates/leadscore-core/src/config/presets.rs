@@ -78,120 +78,141 @@ impl Preset {
     /// Canonical field → export column for one source.
     pub fn mapping(self, kind: SourceKind) -> &'static [(&'static str, &'static str)] {
         match (self, kind) {
-            (Self::Hubspot, SourceKind::Leads) => &[
-                (leads::LEAD_ID, "Record ID"),
-                (leads::CREATED_AT, "Create Date"),
-                (leads::USER_ID, "Associated Company ID"),
-                (leads::CLIENT_ID, "GA Client ID"),
-                (leads::EMAIL, "Email"),
-                (leads::PHONE, "Phone Number"),
-                (leads::FIRST_NAME, "First Name"),
-                (leads::LAST_NAME, "Last Name"),
-                (leads::GCLID, "Google Ad Click ID"),
-                (leads::FBCLID, "Facebook Click ID"),
-                (leads::META_LEAD_ID, "Meta Lead ID"),
-                (UPDATED_AT, "Last Modified Date"),
-            ],
-            (Self::Hubspot, SourceKind::Deals) => &[
-                (deals::DEAL_ID, "Record ID"),
-                (deals::USER_ID, "Associated Company ID"),
-                (deals::CREATED_AT, "Create Date"),
-                (deals::CLOSED_AT, "Close Date"),
-                (deals::STAGE, "Deal Stage"),
-                (deals::TYPE, "Deal Type"),
-                (deals::PROBABILITY, "Deal Probability"),
-                (deals::AMOUNT, "Amount"),
-                (deals::CURRENCY, "Deal Currency Code"),
-                (UPDATED_AT, "Last Modified Date"),
-            ],
-            (Self::Hubspot, SourceKind::Events) => &[
-                (events::EVENT_ID, "Event ID"),
-                (events::USER_ID, "Associated Company ID"),
-                (events::NAME, "Event Name"),
-                (events::AT, "Timestamp"),
-                (events::VALUE, "Value"),
-                (events::CURRENCY, "Currency"),
-            ],
-            (Self::Salesforce, SourceKind::Leads) => &[
-                (leads::LEAD_ID, "Id"),
-                (leads::CREATED_AT, "CreatedDate"),
-                (leads::USER_ID, "ConvertedAccountId"),
-                (leads::CLIENT_ID, "GA_Client_ID__c"),
-                (leads::EMAIL, "Email"),
-                (leads::PHONE, "Phone"),
-                (leads::FIRST_NAME, "FirstName"),
-                (leads::LAST_NAME, "LastName"),
-                (leads::GCLID, "GCLID__c"),
-                (leads::FBCLID, "FBCLID__c"),
-                (leads::META_LEAD_ID, "Meta_Lead_ID__c"),
-                (UPDATED_AT, "LastModifiedDate"),
-            ],
-            (Self::Salesforce, SourceKind::Deals) => &[
-                (deals::DEAL_ID, "Id"),
-                (deals::USER_ID, "AccountId"),
-                (deals::CREATED_AT, "CreatedDate"),
-                (deals::CLOSED_AT, "CloseDate"),
-                (deals::STAGE, "StageName"),
-                (deals::TYPE, "Type"),
-                (deals::PROBABILITY, "Probability"),
-                (deals::AMOUNT, "Amount"),
-                (deals::CURRENCY, "CurrencyIsoCode"),
-                (UPDATED_AT, "LastModifiedDate"),
-            ],
-            // A lead is its own user: an opportunity qualified from it names it in
-            // `originatingleadid` (the lead's account, `parentaccountid`, is often empty until
-            // then).
-            (Self::Dynamics365, SourceKind::Leads) => &[
-                (leads::LEAD_ID, "leadid"),
-                (leads::CREATED_AT, "createdon"),
-                (leads::USER_ID, "leadid"),
-                (leads::EMAIL, "emailaddress1"),
-                (leads::PHONE, "telephone1"),
-                (leads::FIRST_NAME, "firstname"),
-                (leads::LAST_NAME, "lastname"),
-                (UPDATED_AT, "modifiedon"),
-            ],
-            // `statecode`: 0 open, 1 won, 2 lost. `actualvalue` is in the record's transaction
-            // currency (`transactioncurrencyid` is a lookup, not an ISO code, so no currency is
-            // mapped): in a multi-currency organisation map `amount = "actualvalue_base"`, the
-            // organisation's base currency, and make it the project currency.
-            (Self::Dynamics365, SourceKind::Deals) => &[
-                (deals::DEAL_ID, "opportunityid"),
-                (deals::USER_ID, "originatingleadid"),
-                (deals::CREATED_AT, "createdon"),
-                (deals::CLOSED_AT, "actualclosedate"),
-                (deals::STAGE, "statecode"),
-                (deals::PROBABILITY, "closeprobability"),
-                (deals::AMOUNT, "actualvalue"),
-                (UPDATED_AT, "modifiedon"),
-            ],
-            // A person is the lead and its own user; a deal names it in `person_id`. The API
-            // gives `email` and `phone` as lists of objects, so they are not mapped: map a column
-            // that holds one address (a sync tool's `primary_email`, or a query's
-            // `email->0->>'value'`). Times are UTC `YYYY-MM-DD HH:MM:SS`.
-            (Self::Pipedrive, SourceKind::Leads) => &[
-                (leads::LEAD_ID, "id"),
-                (leads::CREATED_AT, "add_time"),
-                (leads::USER_ID, "id"),
-                (UPDATED_AT, "update_time"),
-            ],
-            // `status`: open, won, lost or deleted; `close_time` is when it was won or lost.
-            (Self::Pipedrive, SourceKind::Deals) => &[
-                (deals::DEAL_ID, "id"),
-                (deals::USER_ID, "person_id"),
-                (deals::CREATED_AT, "add_time"),
-                (deals::CLOSED_AT, "close_time"),
-                (deals::STAGE, "status"),
-                (deals::PROBABILITY, "probability"),
-                (deals::AMOUNT, "value"),
-                (deals::CURRENCY, "currency"),
-                (UPDATED_AT, "update_time"),
-            ],
+            (Self::Hubspot, SourceKind::Leads) => HUBSPOT_LEADS,
+            (Self::Hubspot, SourceKind::Deals) => HUBSPOT_DEALS,
+            (Self::Hubspot, SourceKind::Events) => HUBSPOT_EVENTS,
+            (Self::Salesforce, SourceKind::Leads) => SALESFORCE_LEADS,
+            (Self::Salesforce, SourceKind::Deals) => SALESFORCE_DEALS,
+            (Self::Dynamics365, SourceKind::Leads) => DYNAMICS365_LEADS,
+            (Self::Dynamics365, SourceKind::Deals) => DYNAMICS365_DEALS,
+            (Self::Pipedrive, SourceKind::Leads) => PIPEDRIVE_LEADS,
+            (Self::Pipedrive, SourceKind::Deals) => PIPEDRIVE_DEALS,
             // Salesforce, Dynamics 365 and Pipedrive have no standard behavioural-event object.
             (Self::Salesforce | Self::Dynamics365 | Self::Pipedrive, SourceKind::Events) => &[],
         }
     }
 }
+
+/// HubSpot's leads export: canonical field → column.
+const HUBSPOT_LEADS: &[(&str, &str)] = &[
+    (leads::LEAD_ID, "Record ID"),
+    (leads::CREATED_AT, "Create Date"),
+    (leads::USER_ID, "Associated Company ID"),
+    (leads::CLIENT_ID, "GA Client ID"),
+    (leads::EMAIL, "Email"),
+    (leads::PHONE, "Phone Number"),
+    (leads::FIRST_NAME, "First Name"),
+    (leads::LAST_NAME, "Last Name"),
+    (leads::GCLID, "Google Ad Click ID"),
+    (leads::FBCLID, "Facebook Click ID"),
+    (leads::META_LEAD_ID, "Meta Lead ID"),
+    (UPDATED_AT, "Last Modified Date"),
+];
+
+/// HubSpot's deals export: canonical field → column.
+const HUBSPOT_DEALS: &[(&str, &str)] = &[
+    (deals::DEAL_ID, "Record ID"),
+    (deals::USER_ID, "Associated Company ID"),
+    (deals::CREATED_AT, "Create Date"),
+    (deals::CLOSED_AT, "Close Date"),
+    (deals::STAGE, "Deal Stage"),
+    (deals::TYPE, "Deal Type"),
+    (deals::PROBABILITY, "Deal Probability"),
+    (deals::AMOUNT, "Amount"),
+    (deals::CURRENCY, "Deal Currency Code"),
+    (UPDATED_AT, "Last Modified Date"),
+];
+
+/// HubSpot's events export: canonical field → column.
+const HUBSPOT_EVENTS: &[(&str, &str)] = &[
+    (events::EVENT_ID, "Event ID"),
+    (events::USER_ID, "Associated Company ID"),
+    (events::NAME, "Event Name"),
+    (events::AT, "Timestamp"),
+    (events::VALUE, "Value"),
+    (events::CURRENCY, "Currency"),
+];
+
+/// Salesforce's leads export: canonical field → column.
+const SALESFORCE_LEADS: &[(&str, &str)] = &[
+    (leads::LEAD_ID, "Id"),
+    (leads::CREATED_AT, "CreatedDate"),
+    (leads::USER_ID, "ConvertedAccountId"),
+    (leads::CLIENT_ID, "GA_Client_ID__c"),
+    (leads::EMAIL, "Email"),
+    (leads::PHONE, "Phone"),
+    (leads::FIRST_NAME, "FirstName"),
+    (leads::LAST_NAME, "LastName"),
+    (leads::GCLID, "GCLID__c"),
+    (leads::FBCLID, "FBCLID__c"),
+    (leads::META_LEAD_ID, "Meta_Lead_ID__c"),
+    (UPDATED_AT, "LastModifiedDate"),
+];
+
+/// Salesforce's deals export: canonical field → column.
+const SALESFORCE_DEALS: &[(&str, &str)] = &[
+    (deals::DEAL_ID, "Id"),
+    (deals::USER_ID, "AccountId"),
+    (deals::CREATED_AT, "CreatedDate"),
+    (deals::CLOSED_AT, "CloseDate"),
+    (deals::STAGE, "StageName"),
+    (deals::TYPE, "Type"),
+    (deals::PROBABILITY, "Probability"),
+    (deals::AMOUNT, "Amount"),
+    (deals::CURRENCY, "CurrencyIsoCode"),
+    (UPDATED_AT, "LastModifiedDate"),
+];
+
+/// Dynamics 365's leads export: canonical field → column. A lead is its own user: an opportunity
+/// qualified from it names it in `originatingleadid` (the lead's account, `parentaccountid`, is
+/// often empty until then).
+const DYNAMICS365_LEADS: &[(&str, &str)] = &[
+    (leads::LEAD_ID, "leadid"),
+    (leads::CREATED_AT, "createdon"),
+    (leads::USER_ID, "leadid"),
+    (leads::EMAIL, "emailaddress1"),
+    (leads::PHONE, "telephone1"),
+    (leads::FIRST_NAME, "firstname"),
+    (leads::LAST_NAME, "lastname"),
+    (UPDATED_AT, "modifiedon"),
+];
+
+/// Dynamics 365's opportunities export: canonical field → column. `statecode`: 0 open, 1 won, 2
+/// lost. `actualvalue` is in the record's transaction currency (`transactioncurrencyid` is a
+/// lookup, not an ISO code, so no currency is mapped): in a multi-currency organisation map
+/// `amount = "actualvalue_base"`, the organisation's base currency, and make it the project
+/// currency.
+const DYNAMICS365_DEALS: &[(&str, &str)] = &[
+    (deals::DEAL_ID, "opportunityid"),
+    (deals::USER_ID, "originatingleadid"),
+    (deals::CREATED_AT, "createdon"),
+    (deals::CLOSED_AT, "actualclosedate"),
+    (deals::STAGE, "statecode"),
+    (deals::PROBABILITY, "closeprobability"),
+    (deals::AMOUNT, "actualvalue"),
+    (UPDATED_AT, "modifiedon"),
+];
+
+/// Pipedrive's persons export: canonical field → column. A person is the lead and its own user; a
+/// deal names it in `person_id`. The API gives `email` and `phone` as lists of objects, so they are
+/// not mapped: map a column that holds one address (a sync tool's `primary_email`, or a query's
+/// `email->0->>'value'`). Times are UTC `YYYY-MM-DD HH:MM:SS`.
+const PIPEDRIVE_LEADS: &[(&str, &str)] =
+    &[(leads::LEAD_ID, "id"), (leads::CREATED_AT, "add_time"), (leads::USER_ID, "id"), (UPDATED_AT, "update_time")];
+
+/// Pipedrive's deals export: canonical field → column. `status`: open, won, lost or deleted;
+/// `close_time` is when it was won or lost.
+const PIPEDRIVE_DEALS: &[(&str, &str)] = &[
+    (deals::DEAL_ID, "id"),
+    (deals::USER_ID, "person_id"),
+    (deals::CREATED_AT, "add_time"),
+    (deals::CLOSED_AT, "close_time"),
+    (deals::STAGE, "status"),
+    (deals::PROBABILITY, "probability"),
+    (deals::AMOUNT, "value"),
+    (deals::CURRENCY, "currency"),
+    (UPDATED_AT, "update_time"),
+];
 
 /// The behavioural-event exports of product-analytics tools, read as JSON Lines; nested objects
 /// are read as dotted columns (`properties.revenue`). `user_id` must hold the id that links

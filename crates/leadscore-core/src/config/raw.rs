@@ -21,20 +21,16 @@ pub struct RawProject {
     pub currency: String,
     /// IANA time zone of the business (e.g. `Europe/Amsterdam`). Run dates start at midnight in
     /// this zone, and timestamps written without an offset are read in it. Default `UTC`.
-    #[serde(default)]
     pub timezone: Option<String>,
     /// Folder that receives run outputs, `<output_dir>/runs/<YYYY-MM-DD>/<stage>/`. Relative paths
     /// are relative to the folder of this config file. Default `data`.
-    #[serde(default)]
     pub output_dir: Option<String>,
     /// Run date used when the command line gives no `--date`: `today` (in `timezone`, the
     /// default) or a date `YYYY-MM-DD`.
-    #[serde(default)]
     pub default_run_date: Option<String>,
     /// Folder of the model registry: `<models_dir>/<model-id>/` per trained model and
     /// `<models_dir>/champion.json`, the model daily scoring uses. Relative paths are relative to
     /// the folder of this config file. Default `models`.
-    #[serde(default)]
     pub models_dir: Option<String>,
 }
 
@@ -120,27 +116,20 @@ pub struct RawSource {
     /// File path or glob (`exports/contacts-*.csv`), relative to the folder of this config file.
     /// Files matching a glob are read in sorted order; later files win when ids repeat. A source
     /// has a `path`, or a `query` or `table` with a `connection`.
-    #[serde(default)]
     pub path: Option<String>,
     /// PostgreSQL: the query whose result is the source (`SELECT … FROM crm.contacts`).
-    #[serde(default)]
     pub query: Option<String>,
     /// PostgreSQL: a table or view read whole (`crm.contacts`), instead of a `query`.
-    #[serde(default)]
     pub table: Option<String>,
     /// PostgreSQL: `env:NAME`, the environment variable that holds the connection URL
     /// (`postgresql://user:password@host:5432/db`). Never the URL itself: a config is shared and
     /// recorded, a password must not be.
-    #[serde(default)]
     pub connection: Option<String>,
     /// Character encoding of text files: `utf-8` (default), `windows-1252`, `latin-1`, `utf-16`.
-    #[serde(default)]
     pub encoding: Option<String>,
     /// `csv`, `parquet` or `jsonl`. Inferred from the file extension when absent.
-    #[serde(default)]
     pub format: Option<FileFormat>,
     /// CSV field delimiter, one character. Default `,`.
-    #[serde(default)]
     pub delimiter: Option<String>,
     /// Canonical field → column name in the file. A preset fills the standard names; entries here
     /// override it. See the configuration reference for the fields of each source.
@@ -152,7 +141,6 @@ pub struct RawSource {
     pub extra: BTreeMap<String, String>,
     /// strftime format of the source's text timestamps (`%m/%d/%Y %I:%M %p` for a US Salesforce
     /// report), instead of the formats recognised by default. Default: none.
-    #[serde(default)]
     pub timestamp_format: Option<String>,
     /// Per canonical timestamp field, a format that wins over `timestamp_format`
     /// (`{ closed_at = "%d.%m.%Y" }`).
@@ -160,16 +148,13 @@ pub struct RawSource {
     pub timestamp_formats: BTreeMap<String, String>,
     /// Largest share of the source's rows that may be rejected (duplicates not counted) before
     /// ingest fails with exit code 3 instead of writing tables from a broken export. Default 0.05.
-    #[serde(default)]
     pub max_reject_rate: Option<f64>,
     /// Events only: the export's preset, `segment`, `mixpanel` or `amplitude`, instead of the
     /// `[sources] preset`'s events mapping.
-    #[serde(default)]
     pub preset: Option<String>,
     /// IANA time zone of the source's timestamps that carry no offset (and of its dates), when
     /// it is not the project's: `UTC` for a warehouse or an API that writes UTC without saying
     /// so. Default: the preset's (UTC for `pipedrive` and `amplitude`), else the project's.
-    #[serde(default)]
     pub timezone: Option<String>,
     /// `[sources.tables.<name>]` only: the columns read from the table (named as in the file or
     /// the query's result) and their kinds, `numeric`, `categorical`, `boolean`, `text` or
@@ -226,27 +211,21 @@ pub struct RawAttribute {
     pub column: String,
     /// Name in `leads.parquet` and in features: lowercase letters, digits and `_`, starting with
     /// a letter. Default: the column name in snake_case (`Job Title` → `job_title`).
-    #[serde(default)]
     pub name: Option<String>,
     /// `numeric`, `categorical`, `boolean`, `text` or `timestamp`. Inferred from the values when
     /// absent (the ingest report says what was inferred).
-    #[serde(default)]
     pub kind: Option<AttributeKind>,
     /// Whether the value is known when the lead is created. Attributes the CRM fills in later
     /// (lead status, customer tier) leak the outcome: set `false` and they are never used as
     /// features. Default `true`.
-    #[serde(default)]
     pub available_at_creation: Option<bool>,
     /// Text only: read the value as a job title (seniority and department features from the
     /// keyword rules). Default: `true` for text attributes whose name contains `title`.
-    #[serde(default)]
     pub job_title: Option<bool>,
     /// Numeric only: ascending bucket boundaries; adds a categorical `<name>_bucket` feature
     /// (for example company-size bands `[10, 50, 200, 1000, 5000]`).
-    #[serde(default)]
     pub buckets: Option<Vec<f64>>,
     /// Keep the attribute as a feature even when the leakage audit flags it. Default `false`.
-    #[serde(default)]
     pub keep_if_flagged: Option<bool>,
 }
 
@@ -258,7 +237,6 @@ pub struct RawCurrency {
     #[serde(default)]
     pub rates: BTreeMap<String, f64>,
     /// A CSV file with columns `currency,rate` (same meaning as `rates`; inline rates win).
-    #[serde(default)]
     pub file: Option<String>,
 }
 
@@ -328,10 +306,8 @@ pub struct RawCondition {
     pub op: Op,
     /// The operand of `is`, `is_not`, `contains`, `does_not_contain`, `starts_with` and the
     /// ordering comparisons: a string, a number, or a date/timestamp (as a string or a TOML date).
-    #[serde(default)]
     pub value: Option<toml::Value>,
     /// The operands of `is_any_of`, `is_none_of` (one or more) and `is_between` (exactly two).
-    #[serde(default)]
     pub values: Option<Vec<toml::Value>>,
     /// Compare text ignoring case. Default `false`.
     #[serde(default)]
@@ -359,27 +335,21 @@ pub struct RawConversion {
     /// Unique name; `[labels] target` and `combine` refer to it.
     pub name: String,
     /// `deals` or `events`. Required unless `combine` is given.
-    #[serde(default)]
     pub source: Option<SourceKind>,
     /// Conditions on the source's rows, numbered `$1`, `$2`, … in this order.
     #[serde(default)]
     pub conditions: Vec<RawCondition>,
     /// How the conditions combine, e.g. `$1 AND ($2 OR NOT $3)`. Default: all ANDed.
-    #[serde(default)]
     pub logic: Option<String>,
     /// The timestamp field that dates the conversion. Default `closed_at` (deals) or `at` (events).
-    #[serde(default)]
     pub at: Option<String>,
     /// The numeric field that is the conversion's value. Default `amount` (deals; already in the
     /// project currency) or `value` (events).
-    #[serde(default)]
     pub value: Option<String>,
     /// A field holding the ISO 4217 code of `value`; the value is then converted with the
     /// `[currency]` rates. Default: `value` is already in the project currency.
-    #[serde(default)]
     pub currency: Option<String>,
     /// Events only: the event name that is the conversion (ANDed with the conditions).
-    #[serde(default)]
     pub event_name: Option<String>,
     /// The union of other definitions, by name (instead of `source` and `conditions`).
     #[serde(default)]
@@ -387,10 +357,8 @@ pub struct RawConversion {
     /// A SQL query over the ingested tables `leads`, `deals` and `events` whose result is the
     /// conversions: `id`, `user_id`, `at`, optionally `value` and `currency` (instead of
     /// `source` and `conditions`).
-    #[serde(default)]
     pub sql: Option<String>,
     /// `id` (default) or `first_per_user`.
-    #[serde(default)]
     pub dedupe: Option<Dedupe>,
 }
 
@@ -399,22 +367,17 @@ pub struct RawConversion {
 #[serde(deny_unknown_fields)]
 pub struct RawLabels {
     /// The conversion definition models learn to predict. Default `closed_won` when a preset is set.
-    #[serde(default)]
     pub target: Option<String>,
     /// Conversion window in days: a lead is positive if its user converts within this many days
     /// of its creation. Default 40.
-    #[serde(default)]
     pub window_days: Option<u32>,
     /// Months of history used for training, before the most recent matured lead. Default 12;
     /// fewer than 6 is warned about.
-    #[serde(default)]
     pub history_months: Option<u32>,
     /// Warn when a month of history has fewer target conversions than this. Default 30.
-    #[serde(default)]
     pub warn_below_per_month: Option<u32>,
     /// Refuse to train (exit 4) with fewer target conversions than this in the training window.
     /// Default 100.
-    #[serde(default)]
     pub min_conversions: Option<u32>,
 }
 
@@ -423,26 +386,20 @@ pub struct RawLabels {
 #[serde(deny_unknown_fields)]
 pub struct RawFeatures {
     /// Windows (days before creation) over which all events are counted. Default `[1, 7, 30]`.
-    #[serde(default)]
     pub event_windows_days: Option<Vec<u32>>,
     /// Event names counted on their own (over the longest window). Default: the 8 most frequent
     /// names in the events before the run date that the run reads for its leads (from the longest
     /// window before the first lead it trains on or exports).
-    #[serde(default)]
     pub event_names: Option<Vec<String>>,
     /// Most levels kept per categorical feature (by training frequency). Default 20.
-    #[serde(default)]
     pub top_k: Option<u32>,
     /// Training leads a level needs to be kept. Default 20.
-    #[serde(default)]
     pub min_count: Option<u32>,
     /// The leakage audit flags an attribute whose values alone separate converted from not
     /// converted training leads with a ROC AUC above this. Default 0.9.
-    #[serde(default)]
     pub audit_max_auc: Option<f64>,
     /// "Recent" leads for the fill-rate drift check: those created in this many days before the
     /// run date. Default 14.
-    #[serde(default)]
     pub audit_recent_days: Option<u32>,
 }
 
@@ -452,53 +409,40 @@ pub struct RawFeatures {
 pub struct RawTrain {
     /// Share of the matured training leads, the most recent by creation time, held out for
     /// out-of-time validation. Default 0.2.
-    #[serde(default)]
     pub validation_fraction: Option<f64>,
     /// Hold out the leads of the last N weeks of the training window instead of a fraction.
-    #[serde(default)]
     pub validation_weeks: Option<u32>,
     /// Seed of every random choice in training (row subsampling of the boosted trees). The same
     /// data and seed give the same model bytes. Default 42.
-    #[serde(default)]
     pub seed: Option<u64>,
     /// Most boosting rounds; early stopping on the latest 15% of the training slice picks fewer.
     /// Default 1000.
-    #[serde(default)]
     pub max_trees: Option<u32>,
     /// Learning rate of the boosted trees. Default 0.1.
-    #[serde(default)]
     pub learning_rate: Option<f64>,
     /// Depth of each boosted tree. Default 4.
-    #[serde(default)]
     pub max_depth: Option<u32>,
     /// L2 penalty of the logistic regression (on standardised features). Default 1.0.
-    #[serde(default)]
     pub l2: Option<f64>,
     /// The new model becomes champion unless its validation log loss is worse than the
     /// champion's on the same validation leads by more than this. Default 0.002.
-    #[serde(default)]
     pub champion_margin: Option<f64>,
     /// The daily run retrains when the champion is older than this many days (or when there is
     /// none, or with `--retrain`). Default 7.
-    #[serde(default)]
     pub retrain_after_days: Option<u32>,
     /// Shift the model's log-odds so that the leads whose windows are still open have converted
     /// so far as often as the model expects by their age. Default true.
-    #[serde(default)]
     pub recency_adjustment: Option<bool>,
     /// Once the model is chosen and its figures are measured on the validation slice, refit it on
     /// every matured lead (training and validation slices) for scoring. Default true.
-    #[serde(default)]
     pub refit: Option<bool>,
     /// When the training slice holds at most this many leads, the boosted trees' depth, leaf
     /// size, penalty and column share are chosen out of time among a few settings, and a blend
     /// of the logistic regression and the trees is a third candidate; 0 = never. Default 50000.
-    #[serde(default)]
     pub tune_below_leads: Option<u64>,
     /// When the training slice holds more leads than this, the boosted trees learn from every
     /// converted lead and a seeded random sample of the others, about this many leads in all;
     /// each sampled negative weighs 1 / its sampling rate. 0 turns sampling off. Default 100000.
-    #[serde(default)]
     pub sample_negatives_above: Option<u64>,
     /// Numeric features whose effect on the conversion probability may only go one way, as
     /// `{ feature = "increasing" }` or `"decreasing"` (attribute names, or derived features such
@@ -506,15 +450,12 @@ pub struct RawTrain {
     /// keeps that sign (held at 0 when the data would want the other). On training slices of at
     /// most `tune_below_leads` leads the report also shows both models fitted without them.
     /// None by default.
-    #[serde(default)]
     pub monotone: Option<BTreeMap<String, super::train::Monotone>>,
     /// An MLflow tracking server (`http://…` or `https://…`): each training logs a run there
     /// (parameters, validation metrics, the champion decision, `report.html` and the model
     /// folder as artifacts). None by default.
-    #[serde(default)]
     pub mlflow_tracking_uri: Option<String>,
     /// The MLflow experiment the runs go to (created when missing). Default: the project's name.
-    #[serde(default)]
     pub mlflow_experiment: Option<String>,
 }
 
@@ -524,26 +465,20 @@ pub struct RawTrain {
 #[serde(deny_unknown_fields)]
 pub struct RawQualify {
     /// `top_fraction`, `min_precision`, `min_recall` or `min_probability`. Default `top_fraction`.
-    #[serde(default)]
     pub policy: Option<String>,
     /// Share of leads qualified under `top_fraction` (the highest probabilities). Default 0.2.
-    #[serde(default)]
     pub top_fraction: Option<f64>,
     /// Under `min_precision`: the lowest threshold whose validation precision reaches this.
     /// Default 0.3.
-    #[serde(default)]
     pub min_precision: Option<f64>,
     /// Under `min_recall`: the highest threshold whose validation recall reaches this. Default 0.8.
-    #[serde(default)]
     pub min_recall: Option<f64>,
     /// Under `min_probability`: qualify leads whose calibrated probability is at least this.
     /// Default 0.1.
-    #[serde(default)]
     pub min_probability: Option<f64>,
     /// Days before the run date's day that are scored again (CRM records of recent leads are
     /// often completed a day or two late). 0 scores only the leads created the day before the
     /// run date. Default 0.
-    #[serde(default)]
     pub rescore_days: Option<u32>,
 }
 
@@ -553,78 +488,59 @@ pub struct RawQualify {
 pub struct RawExport {
     /// Which files to write: any of `custom`, `google_click`, `google_enhanced`, `meta_capi`,
     /// `hubspot`, `salesforce`. Default the first four and the preset's CRM.
-    #[serde(default)]
     pub formats: Option<Vec<String>>,
     /// Custom-conversion shape: also write scored leads that are not qualified (with
     /// `is_qualified = false`). Default false.
-    #[serde(default)]
     pub include_unqualified: Option<bool>,
     /// Conversion name (Google click conversions, the custom shape's params). Default
     /// `Qualified lead`.
-    #[serde(default)]
     pub conversion_name: Option<String>,
     /// Google Ads conversion action of enhanced conversions for leads: its resource name,
     /// `customers/<customer id>/conversionActions/<conversion action id>`. Required for the
     /// `google_enhanced` format; without it that format is left out of the default `formats`.
-    #[serde(default)]
     pub google_conversion_action: Option<String>,
     /// Meta `event_name` (the CRM stage). Default: the conversion name.
-    #[serde(default)]
     pub meta_event_name: Option<String>,
     /// Meta `lead_event_source`: the CRM's name. Default from the preset (`HubSpot`,
     /// `Salesforce`), else `CRM`.
-    #[serde(default)]
     pub crm_name: Option<String>,
     /// Google clicks older than this many days on the run date are refused. Default 90.
-    #[serde(default)]
     pub google_click_window_days: Option<u32>,
     /// Meta events older than this many days when the files are sent are refused (1 to 7, Meta's
     /// limit). Default 7.
-    #[serde(default)]
     pub meta_max_age_days: Option<u32>,
     /// ISO 3166 alpha-2 country of phone numbers written without an international prefix, when
     /// the lead's own country is unknown. Default none (such numbers are not used).
-    #[serde(default)]
     pub default_phone_country: Option<String>,
     /// The lead attribute holding the lead's country (an ISO alpha-2 code or an English name),
     /// used for phone numbers without an international prefix. Default none.
-    #[serde(default)]
     pub phone_country_attribute: Option<String>,
     /// Hours after the run date starts within which the upload files are sent; the platforms'
     /// age limits are checked at that moment. Default 24.
-    #[serde(default)]
     pub upload_within_hours: Option<u32>,
     /// Google consent sent with enhanced conversions (required for users in the EEA):
     /// `{ ad_user_data = "granted", ad_personalization = "denied" }`. Default: none sent.
-    #[serde(default)]
     pub google_consent: Option<RawConsent>,
     /// Lead attributes that hold each lead's consent (a boolean, or `granted`/`denied`); they win
     /// over `google_consent`: `{ ad_user_data = "gdpr_ads", ad_personalization = "gdpr_ads" }`.
-    #[serde(default)]
     pub google_consent_attributes: Option<RawConsent>,
     /// What Meta's `external_id` is the SHA-256 of: `lead_id` (the default) or `user_id`.
-    #[serde(default)]
     pub external_id: Option<String>,
     /// Lead attributes sent to Meta as location match keys, normalised and hashed: any of
     /// `country`, `ct` (city), `st` (state), `zp` (ZIP code) → attribute name.
-    #[serde(default)]
     pub meta_match_keys: Option<BTreeMap<String, String>>,
     /// Days after a lead is created during which every run compares what the platforms were
     /// told of it with what is true now and writes the differences as adjustments (0 turns
     /// adjustments off). Default 30.
-    #[serde(default)]
     pub adjustment_window_days: Option<u32>,
     /// Send a lead that converts within the adjustment window although it was never qualified
     /// as a new conversion with its deal value. Default false.
-    #[serde(default)]
     pub send_late_conversions: Option<bool>,
     /// Meta `event_name` sent when a lead's deal closes (with the deal's value). Default
     /// `Converted`.
-    #[serde(default)]
     pub meta_converted_event_name: Option<String>,
     /// Start of the names of the CRM write-back files' properties (HubSpot) and custom fields
     /// (Salesforce, which appends `__c`). Default `leadscore_`.
-    #[serde(default)]
     pub crm_field_prefix: Option<String>,
 }
 
@@ -634,10 +550,8 @@ pub struct RawExport {
 #[serde(deny_unknown_fields)]
 pub struct RawConsent {
     /// For `adUserData`.
-    #[serde(default)]
     pub ad_user_data: Option<String>,
     /// For `adPersonalization`.
-    #[serde(default)]
     pub ad_personalization: Option<String>,
 }
 
@@ -649,7 +563,6 @@ pub struct RawPrivacy {
     /// `first_name`, `last_name`) besides their digests. Default false: only the SHA-256 digests
     /// the exports send and the derived parts the features use (e-mail domain and class, phone
     /// country) are kept, and the rejects table's `raw` column masks those columns.
-    #[serde(default)]
     pub keep_raw_identifiers: Option<bool>,
 }
 
@@ -659,13 +572,10 @@ pub struct RawPrivacy {
 pub struct RawChannels {
     /// Attributes that say where a lead came from, each reported on its own. Default: those of
     /// `lead_source`, `utm_source`, `utm_medium`, `utm_campaign` that are configured attributes.
-    #[serde(default)]
     pub dimensions: Option<Vec<String>>,
     /// Leads a channel needs to be ranked. Default 30.
-    #[serde(default)]
     pub min_leads: Option<u32>,
     /// Ad spend per day and campaign, joined on a dimension.
-    #[serde(default)]
     pub spend: Option<RawSpend>,
 }
 
@@ -676,22 +586,16 @@ pub struct RawSpend {
     /// CSV or Parquet file (relative to the config's folder).
     pub path: String,
     /// The dimension whose values are the spend's campaign names. Default `utm_campaign`.
-    #[serde(default)]
     pub join_on: Option<String>,
     /// Column of the day. Default: the first of `date`, `Day`, `Reporting starts`, … present.
-    #[serde(default)]
     pub date_column: Option<String>,
     /// Column of the campaign name. Default: `campaign`, `Campaign`, `Campaign name`, …
-    #[serde(default)]
     pub campaign_column: Option<String>,
     /// Column of the cost. Default: `cost`, `Cost`, `Amount spent (EUR)`, …
-    #[serde(default)]
     pub cost_column: Option<String>,
     /// Column of the cost's ISO 4217 currency. Default: `currency`, `Currency code`, …; absent,
     /// the currency named in the cost column's header (`Amount spent (EUR)`) or `currency`.
-    #[serde(default)]
     pub currency_column: Option<String>,
     /// The currency of every cost when the file names none. Default: the project currency.
-    #[serde(default)]
     pub currency: Option<String>,
 }

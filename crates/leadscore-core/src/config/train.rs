@@ -141,23 +141,7 @@ impl Validator<'_> {
             None => RawTrain::default(),
             Some(v) => self.deser(&path, v)?,
         };
-        let validation = match (raw.validation_fraction, raw.validation_weeks) {
-            (Some(_), Some(_)) => {
-                self.problem(&path, "set either `validation_fraction` or `validation_weeks`, not both");
-                return None;
-            }
-            (_, Some(w)) if !(1..=52).contains(&w) => {
-                self.problem(&path.key("validation_weeks"), format!("must be between 1 and 52, found {w}"));
-                return None;
-            }
-            (_, Some(w)) => Validation::Weeks(w),
-            (Some(f), None) if !(f > 0.0 && f <= 0.5) => {
-                self.problem(&path.key("validation_fraction"), format!("must be above 0 and at most 0.5, found {f}"));
-                return None;
-            }
-            (Some(f), None) => Validation::Fraction(f),
-            (None, None) => Validation::Fraction(DEFAULT_VALIDATION_FRACTION),
-        };
+        let validation = self.validation(&path, &raw)?;
         let p = |k: &str| path.key(k);
         let max_trees = self.in_range(
             &p("max_trees"),
@@ -202,21 +186,7 @@ impl Validator<'_> {
             |x| x == 0 || x >= 10_000,
             "0 (off) or at least 10000",
         );
-        let mlflow = match raw.mlflow_tracking_uri {
-            Some(uri) if !(uri.starts_with("http://") || uri.starts_with("https://")) => {
-                self.problem(
-                    &p("mlflow_tracking_uri"),
-                    "must start with http:// or https:// (leadscore logs through MLflow's REST API; a file store is not a server)",
-                );
-                return None;
-            }
-            Some(tracking_uri) => Some(Mlflow { tracking_uri, experiment: raw.mlflow_experiment }),
-            None if raw.mlflow_experiment.is_some() => {
-                self.problem(&p("mlflow_experiment"), "needs `mlflow_tracking_uri`, the server to log to");
-                return None;
-            }
-            None => None,
-        };
+        let mlflow = self.mlflow(&path, raw.mlflow_tracking_uri, raw.mlflow_experiment)?;
         Some(Train {
             validation,
             mlflow,
@@ -233,5 +203,50 @@ impl Validator<'_> {
             sample_negatives_above: sample_negatives_above?,
             monotone: raw.monotone.unwrap_or_default(),
         })
+    }
+    /// `[train]`'s validation slice: a fraction of the matured leads (the default) or weeks.
+    fn validation(&mut self, path: &KeyPath, raw: &RawTrain) -> Option<Validation> {
+        Some(match (raw.validation_fraction, raw.validation_weeks) {
+            (Some(_), Some(_)) => {
+                self.problem(path, "set either `validation_fraction` or `validation_weeks`, not both");
+                return None;
+            }
+            (_, Some(w)) if !(1..=52).contains(&w) => {
+                self.problem(&path.key("validation_weeks"), format!("must be between 1 and 52, found {w}"));
+                return None;
+            }
+            (_, Some(w)) => Validation::Weeks(w),
+            (Some(f), None) if !(f > 0.0 && f <= 0.5) => {
+                self.problem(&path.key("validation_fraction"), format!("must be above 0 and at most 0.5, found {f}"));
+                return None;
+            }
+            (Some(f), None) => Validation::Fraction(f),
+            (None, None) => Validation::Fraction(DEFAULT_VALIDATION_FRACTION),
+        })
+    }
+
+    /// `[train]`'s MLflow server, if any (`None` when the keys are wrong, `Some(None)` when unset).
+    fn mlflow(
+        &mut self,
+        path: &KeyPath,
+        tracking_uri: Option<String>,
+        experiment: Option<String>,
+    ) -> Option<Option<Mlflow>> {
+        let p = |k: &str| path.key(k);
+        match tracking_uri {
+            Some(uri) if !(uri.starts_with("http://") || uri.starts_with("https://")) => {
+                self.problem(
+                    &p("mlflow_tracking_uri"),
+                    "must start with http:// or https:// (leadscore logs through MLflow's REST API; a file store is not a server)",
+                );
+                None
+            }
+            Some(tracking_uri) => Some(Some(Mlflow { tracking_uri, experiment })),
+            None if experiment.is_some() => {
+                self.problem(&p("mlflow_experiment"), "needs `mlflow_tracking_uri`, the server to log to");
+                None
+            }
+            None => Some(None),
+        }
     }
 }

@@ -219,7 +219,25 @@ pub fn id_digest(id: &str) -> u64 {
 /// 33.1-67.0 s and 4.93 GiB, alternating; the system time no longer differs).
 const CHUNK_ROWS: usize = 1 << 18;
 
-impl Collector<'_> {
+impl<'a> Collector<'a> {
+    /// An empty collector of `path`'s records with the header's `names`.
+    fn new(path: &'a Path, names: &'a [String], filter: Option<(&'a RowFilter<'a>, usize, Option<usize>)>) -> Self {
+        Collector {
+            path,
+            names,
+            block: vec![TextColumn::default(); names.len()],
+            block_bytes: 0,
+            blocks: Vec::new(),
+            numbers: RecordNumbers::Consecutive,
+            unreadable: Vec::new(),
+            rows: 0,
+            record: 0,
+            filter,
+            left_out: 0,
+            left_ids: HashSet::new(),
+        }
+    }
+
     /// Ends the block being filled (its columns' spare room given back); the next one is sized
     /// as this one was.
     fn finish_block(&mut self) {
@@ -380,25 +398,7 @@ pub(crate) fn read_filtered(
         .delimiter(delimiter)
         .buffer_capacity(1 << 16)
         .from_reader(reader);
-    let csv_error = |e: csv::Error, record: u64, line: u64| -> IngestError {
-        match e.into_kind() {
-            csv::ErrorKind::Io(source) => rerr(source).into(),
-            other => IngestError::MalformedCsv {
-                path: path.to_path_buf(),
-                record,
-                line,
-                // The csv crate's byte-record errors carry positions, never values; keep only
-                // the kind of failure.
-                problem: match other {
-                    csv::ErrorKind::Utf8 { .. } => "a value is not UTF-8 text".into(),
-                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
-                        format!("expected {expected_len} fields, found {len}")
-                    }
-                    _ => "the record could not be parsed".into(),
-                },
-            },
-        }
-    };
+    let csv_error = |e: csv::Error, record: u64, line: u64| csv_error(path, e, record, line);
     let mut rec = csv::ByteRecord::new();
     let header_start = rdr.position().clone();
     match rdr.read_byte_record(&mut rec) {
@@ -420,20 +420,7 @@ pub(crate) fn read_filtered(
     let position = |name: &str| names.iter().position(|n| n == name);
     // A filter whose column the file lacks keeps every row (the mapping's check names it later).
     let filter = filter.and_then(|f| Some((f, position(f.column)?, f.id.and_then(position))));
-    let mut c = Collector {
-        path,
-        names: &names,
-        block: vec![TextColumn::default(); names.len()],
-        block_bytes: 0,
-        blocks: Vec::new(),
-        numbers: RecordNumbers::Consecutive,
-        unreadable: Vec::new(),
-        rows: 0,
-        record: 0,
-        filter,
-        left_out: 0,
-        left_ids: HashSet::new(),
-    };
+    let mut c = Collector::new(path, &names, filter);
     parse_records(&mut rdr, &mut rec, &mut c, io, offset, delimiter, csv_error)?;
     if c.block.first().is_some_and(|b| !b.is_empty()) {
         c.finish_block();
@@ -445,6 +432,26 @@ pub(crate) fn read_filtered(
     let text = TextTable::new(names.iter().map(|n| n.as_str().into()).collect(), blocks)?;
     let frame = RawFrame::Text(text);
     Ok((RawFile { path: path.to_path_buf(), frame, records: numbers, unreadable, left_out }, left_ids))
+}
+
+/// A csv error of `path`'s record `record` (on line `line`) as ingest's error: a read error, or
+/// the kind of parse failure (the csv crate's byte-record errors carry positions, never values).
+fn csv_error(path: &Path, e: csv::Error, record: u64, line: u64) -> IngestError {
+    match e.into_kind() {
+        csv::ErrorKind::Io(source) => CoreError::Read { path: path.to_path_buf(), source }.into(),
+        other => IngestError::MalformedCsv {
+            path: path.to_path_buf(),
+            record,
+            line,
+            problem: match other {
+                csv::ErrorKind::Utf8 { .. } => "a value is not UTF-8 text".into(),
+                csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+                    format!("expected {expected_len} fields, found {len}")
+                }
+                _ => "the record could not be parsed".into(),
+            },
+        },
+    }
 }
 
 /// Reads the records after the header into `c`. Each record is handled once the next one is
