@@ -398,13 +398,12 @@ pub(crate) fn read_filtered(
         .delimiter(delimiter)
         .buffer_capacity(1 << 16)
         .from_reader(reader);
-    let csv_error = |e: csv::Error, record: u64, line: u64| csv_error(path, e, record, line);
     let mut rec = csv::ByteRecord::new();
     let header_start = rdr.position().clone();
     match rdr.read_byte_record(&mut rec) {
         Ok(true) => {}
         Ok(false) => return Ok((RawFile::new(path, DataFrame::empty()), HashSet::new())),
-        Err(e) => return Err(csv_error(e, 0, 1)),
+        Err(e) => return Err(csv_error(path, e, 0, 1)),
     }
     // A header whose quote is never closed swallowed the file: there are no columns to read.
     let header_bytes = byte_range(io, offset + header_start.byte(), Some(offset + rdr.position().byte()))?;
@@ -421,7 +420,7 @@ pub(crate) fn read_filtered(
     // A filter whose column the file lacks keeps every row (the mapping's check names it later).
     let filter = filter.and_then(|f| Some((f, position(f.column)?, f.id.and_then(position))));
     let mut c = Collector::new(path, &names, filter);
-    parse_records(&mut rdr, &mut rec, &mut c, io, offset, delimiter, csv_error)?;
+    parse_records(&mut rdr, &mut rec, &mut c, io, offset, delimiter)?;
     if c.block.first().is_some_and(|b| !b.is_empty()) {
         c.finish_block();
     }
@@ -463,14 +462,13 @@ fn parse_records<R: Read>(
     io: &Path,
     offset: u64,
     delimiter: u8,
-    csv_error: impl Fn(csv::Error, u64, u64) -> IngestError,
 ) -> Result<()> {
     let width = c.names.len();
     let mut pending = csv::ByteRecord::new();
     let mut pending_at: Option<(u64, u64, u64, u64)> = None; // start byte, first line, last line, end byte
     loop {
         let start = rdr.position().clone();
-        let more = rdr.read_byte_record(rec).map_err(|e| csv_error(e, c.record + 1, start.line()))?;
+        let more = rdr.read_byte_record(rec).map_err(|e| csv_error(c.path, e, c.record + 1, start.line()))?;
         if let Some((from, first, last, to)) = pending_at.take() {
             let is_last = !more;
             // More than one line and a field count that does not fit, or a quote still open at the
