@@ -2,7 +2,7 @@
 # The README's one-command install, as a new user runs it: `cargo install --locked --path .` into a
 # temporary root, then the installed binary's version and the bundled sample's whole DAG in a
 # folder of its own. In the debug profile with CI's target folder, which the test build has
-# already filled, so that it costs a link instead of a 30-minute release build.
+# already filled, so that it costs a link instead of a 16-minute release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(mktemp -d)

@@ -5,7 +5,7 @@
 //! CI runs the default 256 cases per property. For a longer run:
 //!
 //! ```sh
-//! PROPTEST_CASES=200000 cargo test --release --workspace --test it -- fuzz
+//! PROPTEST_CASES=200000 cargo test --profile quick-release --workspace --test it -- fuzz
 //! ```
 //! (The conversion-logic parser has its own properties in `leadscore-core`'s `config::logic`.)
 
