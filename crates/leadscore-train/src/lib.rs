@@ -448,7 +448,7 @@ fn choose(candidates: &[Candidate]) -> (usize, usize, String) {
     let runner_up = best(&others).unwrap_or(chosen);
     let (c, o) = (judged(chosen), judged(runner_up));
     let on = if on_folds {
-        format!(" on {} leads of the validation slice and two time-series folds", c.leads)
+        format!(" on {} leads of the validation slice and {}", c.leads, refit::FOLDS_IN_WORDS)
     } else {
         String::new()
     };

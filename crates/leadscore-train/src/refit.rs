@@ -38,6 +38,10 @@ use crate::{Candidate, Fitted, fit, small_slice};
 /// of time for the choice and the calibrator, besides the validation slice.
 pub const FOLDS: usize = 2;
 
+/// The reports' words for the folds ("on the validation slice and two time-series folds").
+pub const FOLDS_IN_WORDS: &str = "two time-series folds";
+const _: () = assert!(FOLDS == 2, "FOLDS_IN_WORDS names the number of folds");
+
 /// The older blocks are pooled with the validation slice only when the validation slice's
 /// calibrator predicts their conversions within this many binomial standard deviations: beyond,
 /// the conversion level has moved, and the newest matured leads alone set it.

@@ -417,7 +417,11 @@ impl Trained {
                     c.kind.label(),
                     b.weight,
                     1.0 - b.weight,
-                    if c.folds.is_some() { "validation slice and two time-series folds" } else { "validation slice" },
+                    if c.folds.is_some() {
+                        format!("validation slice and {}", crate::refit::FOLDS_IN_WORDS)
+                    } else {
+                        "validation slice".into()
+                    },
                     b.halves.0,
                     if c.folds.is_some() { "their" } else { "its" },
                     b.halves.1,
