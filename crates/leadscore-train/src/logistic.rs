@@ -7,7 +7,8 @@
 //! one pass gives both (the gradient is kept for the call that follows the cost's at the same
 //! point), reads the column-major design in place, and runs on all cores over blocks of rows,
 //! whose partial sums are added in block order so that the result does not depend on the number
-//! of threads.
+//! of threads. A mostly-zero column (a one-hot level, a missing-value flag) is read as its
+//! non-zero cells only, in the same order, so the sums are the dense pass's.
 
 use std::sync::Mutex;
 
@@ -35,10 +36,76 @@ struct Evaluated {
     gradient: Array1<f64>,
 }
 
+/// A column is read as its non-zero cells when at most this share of them is non-zero: an entry
+/// costs about three dense cells (its row number, its value, an indirect write).
+const SPARSE_SHARE: f64 = 0.3;
+
+/// One design column as a pass reads it.
+enum Column<'a> {
+    /// Every cell.
+    Dense(&'a [f64]),
+    /// The non-zero cells in row order: their rows and values, and where each block of
+    /// [`BLOCK`] rows starts among them (one more offset at the end).
+    Sparse { rows: Vec<u32>, values: Vec<f64>, blocks: Vec<usize> },
+}
+
+impl<'a> Column<'a> {
+    /// The column `values`, sparse when few of its cells are non-zero (and its row numbers fit
+    /// 32 bits).
+    fn new(values: &'a [f64]) -> Self {
+        let non_zero = values.iter().filter(|v| **v != 0.0).count();
+        if non_zero as f64 > SPARSE_SHARE * values.len() as f64 || u32::try_from(values.len()).is_err() {
+            return Column::Dense(values);
+        }
+        let (mut rows, mut kept) = (Vec::with_capacity(non_zero), Vec::with_capacity(non_zero));
+        let mut blocks = Vec::with_capacity(values.len().div_ceil(BLOCK) + 1);
+        for (i, v) in values.iter().enumerate() {
+            if i % BLOCK == 0 {
+                blocks.push(rows.len());
+            }
+            if *v != 0.0 {
+                // In range: the length was checked above.
+                rows.push(i as u32);
+                kept.push(*v);
+            }
+        }
+        blocks.push(rows.len());
+        Column::Sparse { rows, values: kept, blocks }
+    }
+
+    /// Adds `w` times the column's cells of `block` (rows from `start`) to `z`.
+    fn add_to(&self, w: f64, block: usize, start: usize, z: &mut [f64]) {
+        match self {
+            Column::Dense(values) => {
+                let cells = &values[start..start + z.len()];
+                z.iter_mut().zip(cells).for_each(|(z, x)| *z += w * x);
+            }
+            Column::Sparse { rows, values, blocks } => {
+                let cells = blocks[block]..blocks[block + 1];
+                for (i, x) in rows[cells.clone()].iter().zip(&values[cells]) {
+                    z[*i as usize - start] += w * x;
+                }
+            }
+        }
+    }
+
+    /// The sum of the column's cells of `block` (rows from `start`) times `r`, in row order.
+    fn dot(&self, block: usize, start: usize, r: &[f64]) -> f64 {
+        match self {
+            Column::Dense(values) => values[start..start + r.len()].iter().zip(r).map(|(x, r)| x * r).sum(),
+            Column::Sparse { rows, values, blocks } => {
+                let cells = blocks[block]..blocks[block + 1];
+                rows[cells.clone()].iter().zip(&values[cells]).map(|(i, x)| x * r[*i as usize - start]).sum()
+            }
+        }
+    }
+}
+
 /// `-sum log sigmoid(y_i z_i) + alpha/2 |w|^2` over a design, with `z = X w + b` and `y` in
 /// {-1, +1}; the parameters are the coefficients, then the intercept (not regularised).
 struct Loss<'a> {
-    x: &'a Design,
+    rows: usize,
+    columns: Vec<Column<'a>>,
     y: Vec<f64>,
     alpha: f64,
     /// Columns whose coefficient is held at 0: their gradient is reported as 0, so that L-BFGS,
@@ -48,10 +115,10 @@ struct Loss<'a> {
     last: Mutex<Option<Evaluated>>,
 }
 
-impl Loss<'_> {
+impl<'a> Loss<'a> {
     /// The loss and its gradient at `p`, in one pass.
     fn evaluate(&self, p: &Array1<f64>) -> (f64, Array1<f64>) {
-        let (n, k) = (self.x.rows, self.x.columns.len());
+        let (n, k) = (self.rows, self.columns.len());
         let p = p.to_vec();
         let (w, intercept) = (&p[..k], p[k]);
         let blocks: Vec<(f64, Vec<f64>)> = (0..n.div_ceil(BLOCK))
@@ -59,9 +126,8 @@ impl Loss<'_> {
             .map(|b| {
                 let rows = b * BLOCK..((b + 1) * BLOCK).min(n);
                 let mut z = vec![intercept; rows.len()];
-                for (j, wj) in w.iter().enumerate().filter(|(_, wj)| **wj != 0.0) {
-                    let column = &self.x.data[j * n + rows.start..j * n + rows.end];
-                    z.iter_mut().zip(column).for_each(|(z, x)| *z += wj * x);
+                for (column, wj) in self.columns.iter().zip(w).filter(|(_, wj)| **wj != 0.0) {
+                    column.add_to(*wj, b, rows.start, &mut z);
                 }
                 // Loss, and in `z` the derivative of each row's loss by its z.
                 let mut loss = 0.0;
@@ -70,11 +136,7 @@ impl Loss<'_> {
                     loss -= log_sigmoid(margin);
                     *z = -y / (1.0 + margin.exp());
                 }
-                let mut gradient = Vec::with_capacity(k + 1);
-                for j in 0..k {
-                    let column = &self.x.data[j * n + rows.start..j * n + rows.end];
-                    gradient.push(column.iter().zip(&z).map(|(x, r)| x * r).sum::<f64>());
-                }
+                let mut gradient: Vec<f64> = self.columns.iter().map(|c| c.dot(b, rows.start, &z)).collect();
                 gradient.push(z.iter().sum());
                 (loss, gradient)
             })
@@ -87,6 +149,12 @@ impl Loss<'_> {
         }
         gradient.iter_mut().zip(self.held).filter(|(_, h)| **h).for_each(|(g, _)| *g = 0.0);
         (loss, Array1::from(gradient))
+    }
+
+    /// The loss of labels `y` on the design `x`, with penalty `alpha` and the `held` columns.
+    fn new(x: &'a Design, y: &[bool], alpha: f64, held: &'a [bool]) -> Self {
+        let columns = (0..x.columns.len()).map(|j| Column::new(x.column(j))).collect();
+        Loss { rows: x.rows, columns, y: signed(y), alpha, held, last: Mutex::new(None) }
     }
 
     /// The loss and gradient at `p`: the last ones when `p` is the last point.
@@ -133,7 +201,7 @@ pub fn fit(
     held: &[bool],
 ) -> Result<(Vec<f64>, f64), String> {
     let k = x.columns.len();
-    let loss = Loss { x, y: signed(y), alpha, held, last: Mutex::new(None) };
+    let loss = Loss::new(x, y, alpha, held);
     let solver =
         LBFGS::new(MoreThuenteLineSearch::new(), MEMORY).with_tolerance_grad(tolerance).map_err(|e| e.to_string())?;
     let result = Executor::new(loss, solver)
@@ -147,7 +215,7 @@ pub fn fit(
 /// The gradient of the same loss at coefficients `w` and intercept `b`, the intercept's part
 /// left out: which way each coefficient would move from there.
 pub fn gradient(x: &Design, y: &[bool], alpha: f64, w: &[f64], b: f64) -> Vec<f64> {
-    let loss = Loss { x, y: signed(y), alpha, held: &[], last: Mutex::new(None) };
+    let loss = Loss::new(x, y, alpha, &[]);
     let (_, g) = loss.evaluate(&w.iter().copied().chain([b]).collect());
     g.iter().take(w.len()).copied().collect()
 }
@@ -167,17 +235,25 @@ mod tests {
         Design { columns: (0..columns.len()).map(column).collect(), rows: columns[0].len(), data: columns.concat() }
     }
 
-    #[test]
-    fn the_gradient_is_the_derivative_of_the_loss() {
+    /// 20,000 rows: two dense columns and a one-hot level (every seventh row), read sparse.
+    fn mixed() -> (Design, Vec<bool>) {
         let x = design(&[
             (0..20_000).map(|i| (i % 7) as f64 - 3.0).collect(),
             (0..20_000).map(|i| (i % 3) as f64).collect(),
+            (0..20_000).map(|i| if i % 7 == 2 { 1.0 } else { 0.0 }).collect(),
         ]);
-        let y: Vec<f64> = (0..20_000).map(|i| if (i * 7919) % 5 < 2 { 1.0 } else { -1.0 }).collect();
-        let loss = Loss { x: &x, y, alpha: 0.5, held: &[], last: Mutex::new(None) };
-        let p = Array1::from(vec![0.3, -0.2, 0.1]);
+        let y = (0..20_000).map(|i| (i * 7919) % 5 < 2).collect();
+        (x, y)
+    }
+
+    #[test]
+    fn the_gradient_is_the_derivative_of_the_loss() {
+        let (x, y) = mixed();
+        let loss = Loss::new(&x, &y, 0.5, &[]);
+        assert!(matches!(loss.columns[2], Column::Sparse { .. }) && matches!(loss.columns[1], Column::Dense(_)));
+        let p = Array1::from(vec![0.3, -0.2, 0.4, 0.1]);
         let (_, g) = loss.evaluate(&p);
-        for i in 0..3 {
+        for i in 0..4 {
             let h = 1e-5;
             let (mut up, mut down) = (p.clone(), p.clone());
             up[i] += h;
@@ -185,6 +261,21 @@ mod tests {
             let numeric = (loss.evaluate(&up).0 - loss.evaluate(&down).0) / (2.0 * h);
             assert!((numeric - g[i]).abs() < 1e-4 * numeric.abs().max(1.0), "{i}: {numeric} vs {}", g[i]);
         }
+    }
+
+    #[test]
+    fn a_sparse_column_gives_the_dense_pass_to_the_last_bit() {
+        let (x, y) = mixed();
+        let sparse = Loss::new(&x, &y, 0.5, &[]);
+        let mut dense = Loss::new(&x, &y, 0.5, &[]);
+        dense.columns = (0..3).map(|j| Column::Dense(x.column(j))).collect();
+        let p = Array1::from(vec![0.3, -0.2, 0.4, 0.1]);
+        let ((a, ga), (b, gb)) = (sparse.evaluate(&p), dense.evaluate(&p));
+        assert_eq!(a.to_bits(), b.to_bits());
+        assert_eq!(
+            ga.iter().map(|g| g.to_bits()).collect::<Vec<_>>(),
+            gb.iter().map(|g| g.to_bits()).collect::<Vec<_>>()
+        );
     }
 
     #[test]
