@@ -209,8 +209,10 @@ pub fn logistic_coefficients(
     monotone: &std::collections::BTreeMap<String, Monotone>,
 ) -> Result<(Vec<f64>, f64)> {
     let err = |message| TrainError::Fit { model: "logistic regression", message };
+    // Read once for every fit of the active-set loop below.
+    let columns = crate::logistic::Columns::new(x);
     // The loss is a sum over rows, so the tolerance on its gradient scales with them.
-    let fit = |held: &[bool]| crate::logistic::fit(x, y, l2, (100, 1e-5 * x.rows as f64), held).map_err(err);
+    let fit = |held: &[bool]| crate::logistic::fit(&columns, y, l2, (100, 1e-5 * x.rows as f64), held).map_err(err);
     let signs: Vec<(usize, f64)> = monotone_columns(&x.columns, monotone).map(|(j, m)| (j, m.sign())).collect();
     let mut held = vec![false; x.columns.len()];
     let mut fitted = fit(&held)?;
@@ -221,7 +223,7 @@ pub fn logistic_coefficients(
         let (w, b) = &fitted;
         let wrong: Vec<usize> = signs.iter().filter(|(j, s)| !held[*j] && s * w[*j] < 0.0).map(|(j, _)| *j).collect();
         if wrong.is_empty() {
-            let slope = crate::logistic::gradient(x, y, l2, w, *b);
+            let slope = crate::logistic::gradient(&columns, y, l2, w, *b);
             let free = signs.iter().find(|(j, s)| held[*j] && !freed[*j] && s * slope[*j] < 0.0);
             let Some((j, _)) = free else { break };
             (held[*j], freed[*j]) = (false, true);

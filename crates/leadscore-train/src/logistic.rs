@@ -101,11 +101,23 @@ impl<'a> Column<'a> {
     }
 }
 
+/// A design as the loss reads it: built once, for every fit and gradient on the design.
+pub struct Columns<'a> {
+    rows: usize,
+    columns: Vec<Column<'a>>,
+}
+
+impl<'a> Columns<'a> {
+    /// The columns of `x`, each dense or sparse as [`Column::new`] decides.
+    pub fn new(x: &'a Design) -> Self {
+        Columns { rows: x.rows, columns: (0..x.columns.len()).map(|j| Column::new(x.column(j))).collect() }
+    }
+}
+
 /// `-sum log sigmoid(y_i z_i) + alpha/2 |w|^2` over a design, with `z = X w + b` and `y` in
 /// {-1, +1}; the parameters are the coefficients, then the intercept (not regularised).
 struct Loss<'a> {
-    rows: usize,
-    columns: Vec<Column<'a>>,
+    x: &'a Columns<'a>,
     y: Vec<f64>,
     alpha: f64,
     /// Columns whose coefficient is held at 0: their gradient is reported as 0, so that L-BFGS,
@@ -118,7 +130,7 @@ struct Loss<'a> {
 impl<'a> Loss<'a> {
     /// The loss and its gradient at `p`, in one pass.
     fn evaluate(&self, p: &Array1<f64>) -> (f64, Array1<f64>) {
-        let (n, k) = (self.rows, self.columns.len());
+        let (n, k) = (self.x.rows, self.x.columns.len());
         let p = p.to_vec();
         let (w, intercept) = (&p[..k], p[k]);
         let blocks: Vec<(f64, Vec<f64>)> = (0..n.div_ceil(BLOCK))
@@ -126,7 +138,7 @@ impl<'a> Loss<'a> {
             .map(|b| {
                 let rows = b * BLOCK..((b + 1) * BLOCK).min(n);
                 let mut z = vec![intercept; rows.len()];
-                for (column, wj) in self.columns.iter().zip(w).filter(|(_, wj)| **wj != 0.0) {
+                for (column, wj) in self.x.columns.iter().zip(w).filter(|(_, wj)| **wj != 0.0) {
                     column.add_to(*wj, b, rows.start, &mut z);
                 }
                 // Loss, and in `z` the derivative of each row's loss by its z.
@@ -136,7 +148,7 @@ impl<'a> Loss<'a> {
                     loss -= log_sigmoid(margin);
                     *z = -y / (1.0 + margin.exp());
                 }
-                let mut gradient: Vec<f64> = self.columns.iter().map(|c| c.dot(b, rows.start, &z)).collect();
+                let mut gradient: Vec<f64> = self.x.columns.iter().map(|c| c.dot(b, rows.start, &z)).collect();
                 gradient.push(z.iter().sum());
                 (loss, gradient)
             })
@@ -152,9 +164,8 @@ impl<'a> Loss<'a> {
     }
 
     /// The loss of labels `y` on the design `x`, with penalty `alpha` and the `held` columns.
-    fn new(x: &'a Design, y: &[bool], alpha: f64, held: &'a [bool]) -> Self {
-        let columns = (0..x.columns.len()).map(|j| Column::new(x.column(j))).collect();
-        Loss { rows: x.rows, columns, y: signed(y), alpha, held, last: Mutex::new(None) }
+    fn new(x: &'a Columns<'a>, y: &[bool], alpha: f64, held: &'a [bool]) -> Self {
+        Loss { x, y: signed(y), alpha, held, last: Mutex::new(None) }
     }
 
     /// The loss and gradient at `p`: the last ones when `p` is the last point.
@@ -194,7 +205,7 @@ impl Gradient for Loss<'_> {
 /// gradient's norm is below `tolerance`, with the coefficients of the `held` columns kept at 0;
 /// or what the solver said went wrong.
 pub fn fit(
-    x: &Design,
+    x: &Columns<'_>,
     y: &[bool],
     alpha: f64,
     (max_iterations, tolerance): (u64, f64),
@@ -214,7 +225,7 @@ pub fn fit(
 
 /// The gradient of the same loss at coefficients `w` and intercept `b`, the intercept's part
 /// left out: which way each coefficient would move from there.
-pub fn gradient(x: &Design, y: &[bool], alpha: f64, w: &[f64], b: f64) -> Vec<f64> {
+pub fn gradient(x: &Columns<'_>, y: &[bool], alpha: f64, w: &[f64], b: f64) -> Vec<f64> {
     let loss = Loss::new(x, y, alpha, &[]);
     let (_, g) = loss.evaluate(&w.iter().copied().chain([b]).collect());
     g.iter().take(w.len()).copied().collect()
@@ -249,8 +260,9 @@ mod tests {
     #[test]
     fn the_gradient_is_the_derivative_of_the_loss() {
         let (x, y) = mixed();
-        let loss = Loss::new(&x, &y, 0.5, &[]);
-        assert!(matches!(loss.columns[2], Column::Sparse { .. }) && matches!(loss.columns[1], Column::Dense(_)));
+        let columns = Columns::new(&x);
+        let loss = Loss::new(&columns, &y, 0.5, &[]);
+        assert!(matches!(columns.columns[2], Column::Sparse { .. }) && matches!(columns.columns[1], Column::Dense(_)));
         let p = Array1::from(vec![0.3, -0.2, 0.4, 0.1]);
         let (_, g) = loss.evaluate(&p);
         for i in 0..4 {
@@ -266,9 +278,10 @@ mod tests {
     #[test]
     fn a_sparse_column_gives_the_dense_pass_to_the_last_bit() {
         let (x, y) = mixed();
-        let sparse = Loss::new(&x, &y, 0.5, &[]);
-        let mut dense = Loss::new(&x, &y, 0.5, &[]);
-        dense.columns = (0..3).map(|j| Column::Dense(x.column(j))).collect();
+        let columns = Columns::new(&x);
+        let sparse = Loss::new(&columns, &y, 0.5, &[]);
+        let all_dense = Columns { rows: x.rows, columns: (0..3).map(|j| Column::Dense(x.column(j))).collect() };
+        let dense = Loss::new(&all_dense, &y, 0.5, &[]);
         let p = Array1::from(vec![0.3, -0.2, 0.4, 0.1]);
         let ((a, ga), (b, gb)) = (sparse.evaluate(&p), dense.evaluate(&p));
         assert_eq!(a.to_bits(), b.to_bits());
@@ -291,7 +304,8 @@ mod tests {
                 ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64 <= p
             })
             .collect();
-        let (w, b) = fit(&design(&[x0, x1]), &y, 1e-6, (100, 1e-5 * n as f64), &[]).unwrap_or_else(|e| panic!("{e}"));
+        let x = design(&[x0, x1]);
+        let (w, b) = fit(&Columns::new(&x), &y, 1e-6, (100, 1e-5 * n as f64), &[]).unwrap_or_else(|e| panic!("{e}"));
         assert!((w[0] - 2.0).abs() < 0.1 && (w[1] + 1.0).abs() < 0.1 && (b + 0.5).abs() < 0.1, "{w:?} {b}");
     }
 }
