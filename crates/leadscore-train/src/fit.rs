@@ -487,6 +487,21 @@ pub fn value_regression(x: &Design, values: &[f64], cfg: &Train) -> Result<(Valu
     Ok((model, b.fit, check))
 }
 
+/// The value regression's booster refitted with `settings` and `rounds` rounds (no early
+/// stopping) on ln(`values`) of the rows `x` (valued conversions in time order).
+pub fn value_refit(
+    x: &Design,
+    values: &[f64],
+    cfg: &Train,
+    (settings, rounds): (TreeSettings, usize),
+) -> Result<GradientBooster> {
+    let err = |e: forust_ml::errors::ForustError| TrainError::Fit { model: "value regression", message: e.to_string() };
+    let logs: Vec<f64> = values.iter().map(|v| v.ln()).collect();
+    let mut model = booster(cfg, settings, rounds, (true, None), x.rows);
+    model.fit(&Matrix::new(&x.data, x.rows, x.columns.len()), &logs, &vec![1.0; x.rows], None).map_err(err)?;
+    Ok(fitted(model))
+}
+
 /// The fallback: mean value (and percentiles) of converted training leads per segment.
 pub fn value_by_segment(values: &[f64], segments: &[&str], names: &[&str]) -> ValueModel {
     let summarise = |name: &str, mut v: Vec<f64>| {

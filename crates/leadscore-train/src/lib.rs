@@ -517,7 +517,12 @@ pub fn run(
     sw.lap("diagnose");
     let Scoring { refitted, refit, folds, recency } =
         scoring(config, (ctx, spec, &set), (&mut chosen, &candidates), folds, &mut sw)?;
-    let (value_model, value_report) = fit_value(config, spec, &set, (&xt, xv), &chosen, &thresholds)?;
+    let (mut value_model, value_report) = fit_value(config, spec, &set, (&xt, xv), &chosen, &thresholds)?;
+    let value_refit = refit::refit_value(config, spec, &set, (&mut value_model, value_report.boosting.as_ref()))?;
+    let refit = refit.map(|r| Refit {
+        value: value_refit.map(|(conversions, rounds)| report::ValueRefit { conversions: conversions as u64, rounds }),
+        ..r
+    });
     sw.lap("value");
     let champion_decision = champion_decision(config, champion, &set.validation, chosen.candidate.validation.log_loss);
     sw.lap("champion");

@@ -26,9 +26,10 @@
 use std::time::Instant;
 
 use leadscore_core::Config;
+use leadscore_model::value::ValueModel;
 use leadscore_model::{Calibrator, Classifier, Encoding, FeatureSpec, ModelKind, metrics};
 
-use crate::data::{Encoded, Prefix, TrainingSet};
+use crate::data::{Encoded, Prefix, Rows, TrainingSet};
 use crate::error::{Result, TrainError};
 use crate::evaluate::calibrate;
 use crate::report::{FoldCalibration, Refit};
@@ -72,9 +73,37 @@ pub(crate) fn refit_chosen(
         rows: rows as u64,
         rounds,
         seconds: started.elapsed().as_secs_f64(),
+        value: None,
     };
     tracing::info!(model = chosen.0.candidate.kind.label(), leads = report.leads, "refitted on every matured lead");
     Ok(Some((classifier, report)))
+}
+
+/// The value regression refitted on the valued conversions of every matured lead (`[train]
+/// refit`), as the classifier is: early stopping's count of rounds scaled to the conversions.
+/// Its smearing factor and interval stay those of the fit on the training slice (out-of-sample
+/// residuals); a mean per segment stays as it is. Returns the conversions and rounds it learned.
+pub(crate) fn refit_value(
+    config: &Config,
+    spec: &FeatureSpec,
+    set: &TrainingSet,
+    (model, fitted): (&mut ValueModel, Option<&fit::BoostedFit>),
+) -> Result<Option<(usize, usize)>> {
+    let (ValueModel::Boosted { booster, .. }, Some(b), true) = (model, fitted, config.train.refit) else {
+        return Ok(None);
+    };
+    fn valued(s: &crate::data::Slice, offset: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
+        (0..s.len()).filter(|i| s.labels[*i] && s.values[*i] > 0.0).map(move |i| (i + offset, s.values[i]))
+    }
+    let trained = valued(&set.train, 0).count();
+    let (idx, values): (Vec<usize>, Vec<f64>) =
+        valued(&set.train, 0).chain(valued(&set.validation, set.train.len())).unzip();
+    let rounds = fit::refit_rounds(b.best_rounds, trained, idx.len());
+    let matured = Encoded { spec, parts: vec![&set.train.coded, &set.validation.coded], encoding: Encoding::Trees };
+    let x = matured.select(&idx)?;
+    **booster = fit::value_refit(&x, &values, &config.train, (b.settings, rounds))?;
+    tracing::info!(conversions = idx.len(), rounds, "value regression refitted on every matured conversion");
+    Ok(Some((idx.len(), rounds)))
 }
 
 /// Out-of-time log-odds of the training slice's [`FOLDS`] newest blocks (each as long as the

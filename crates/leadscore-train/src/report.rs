@@ -139,6 +139,19 @@ pub struct Refit {
     pub rounds: Option<usize>,
     /// Seconds it took.
     pub seconds: f64,
+    /// The value regression refitted on the valued conversions of the same leads (none when
+    /// value is a mean per segment).
+    pub value: Option<ValueRefit>,
+}
+
+/// The value regression refitted on every matured lead's valued conversion
+/// ([`crate::refit::refit_value`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct ValueRefit {
+    /// Valued conversions it learned from.
+    pub conversions: u64,
+    /// Rounds of its trees: early stopping's count scaled to the conversions.
+    pub rounds: usize,
 }
 
 /// The calibrator fitted on time-series folds ([`crate::refit`]): out-of-time log-odds of the
@@ -326,9 +339,12 @@ impl Trained {
         }
         if let Some(r) = &self.refit {
             let trees = r.rounds.map(|n| format!(", {n} trees")).unwrap_or_default();
+            let value = r.value.as_ref().map_or(String::new(), |v| {
+                format!(", and the value regression on their {} valued conversions, {} trees", v.conversions, v.rounds)
+            });
             let _ = writeln!(
                 s,
-                "  refitted for scoring on all {} matured leads ({} converted){trees}; the figures above are the model fitted on the training slice alone",
+                "  refitted for scoring on all {} matured leads ({} converted){trees}{value}; the figures above are the models fitted on the training slice alone",
                 r.leads, r.conversions
             );
         }

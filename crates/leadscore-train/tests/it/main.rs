@@ -360,6 +360,43 @@ fn the_chosen_model_is_refitted_on_every_matured_lead_and_its_figures_stay_out_o
     assert!((mean(&p_on) - mean(&p_off)).abs() < 0.01, "{} vs {}", mean(&p_on), mean(&p_off));
 }
 
+/// The value regression is refitted on every matured conversion too: where deal sizes doubled in
+/// the validation slice (the newest matured leads), the refitted model predicts more for the same
+/// leads than the one fitted on the training slice alone, which the figures stay about.
+#[test]
+fn the_value_regression_is_refitted_on_every_matured_conversion_and_follows_newer_deal_sizes() {
+    let (mut inputs, _) = world(20_000);
+    let x = inputs.features.column("x").unwrap().f64().unwrap().clone();
+    let values: Vec<f64> = x
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (if i >= 16_000 { 2_000.0 } else { 1_000.0 }) * (0.5 * x.unwrap_or(0.0)).exp())
+        .collect();
+    inputs.features.with_column(Column::new(f::VALUE_IN_WINDOW.into(), values)).unwrap();
+    let on = run(&config(""), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
+    let off = run(&config("[train]\nrefit = false"), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
+    let (t_on, t_off) = (on.report.trained.as_deref().unwrap(), off.report.trained.as_deref().unwrap());
+    assert_eq!(json(&t_on.value), json(&t_off.value), "the value figures are the training slice's fit's");
+    let refit = t_on.refit.as_ref().and_then(|r| r.value.as_ref()).expect("the value regression refitted");
+    assert_eq!(refit.conversions, t_on.train.conversions + t_on.validation.conversions);
+    let best = t_on.value.boosting.as_ref().unwrap().best_rounds;
+    let trained = t_on.train.conversions as usize;
+    assert_eq!(refit.rounds, leadscore_train::fit::refit_rounds(best, trained, refit.conversions as usize));
+    let words = format!("the value regression on their {} valued conversions", refit.conversions);
+    assert!(on.report.summary().contains(&words) && on.bundle.html.contains(&words));
+    let validation = {
+        let m = inputs.features.column(f::SPLIT).unwrap().str().unwrap().equal(f::VALIDATION);
+        inputs.features.filter(&m).unwrap()
+    };
+    let mean_value = |a: &leadscore_model::ModelArtifact| {
+        let x = on.bundle.spec.transform(&validation, leadscore_model::Encoding::Trees).unwrap();
+        let c = a.value.as_ref().unwrap().conditional(&x, &vec!["low"; x.rows]).unwrap();
+        c.iter().map(|c| c.mean).sum::<f64>() / c.len() as f64
+    };
+    let (newer, older) = (mean_value(&on.bundle.artifact), mean_value(&off.bundle.artifact));
+    assert!(newer > 1.08 * older, "refitted {newer} against {older}");
+}
+
 /// Time-series folds pool older leads only when their level agrees with the validation slice's:
 /// here the two older blocks (leads 8,000-16,000) convert far more often than the validation
 /// slice's calibrator expects, so the level has moved and that calibrator stays.
