@@ -1,10 +1,14 @@
 //! Probability calibration: a map from a model's raw log-odds to a calibrated probability.
 //!
-//! Both calibrators are fitted on out-of-time data (the validation slice), never on the leads the
+//! Every calibrator is fitted on out-of-time data (the validation slice), never on the leads the
 //! model was trained on:
 //!
 //! - **Platt**: `p = sigmoid(a * z + b)`, two parameters fitted by Newton's method on the log
 //!   loss; smooth, needs few conversions.
+//! - **Beta** (Kull, Silva Filho and Flach, "Beyond sigmoids", 2017): `p = sigmoid(c + a ln s -
+//!   b ln(1 - s))` with `s = sigmoid(z)`, three parameters fitted the same way. Its slope in the
+//!   log-odds is `a` at the low end and `b` at the high end, so it can flatten the bulk of
+//!   unlikely leads that a model spread too far while keeping a sharp high end; `a = b` is Platt.
 //! - **Isotonic**: the monotone step function closest to the outcomes (pool-adjacent-violators),
 //!   interpolated linearly between the centres of its blocks; flexible, needs more data.
 
@@ -22,6 +26,15 @@ pub enum Calibrator {
         a: f64,
         /// Intercept.
         b: f64,
+    },
+    /// `sigmoid(c + a ln s - b ln(1 - s))` with `s = sigmoid(z)`; `a, b >= 0`.
+    Beta {
+        /// Slope at the low end (the weight of `ln s`).
+        a: f64,
+        /// Slope at the high end (the weight of `-ln(1 - s)`).
+        b: f64,
+        /// Intercept.
+        c: f64,
     },
     /// A monotone piecewise-linear map through `(z[i], p[i])`, constant outside.
     Isotonic {
@@ -50,6 +63,7 @@ impl Calibrator {
     pub fn method(&self) -> &'static str {
         match self {
             Self::Platt { .. } => "platt",
+            Self::Beta { .. } => "beta",
             Self::Isotonic { .. } => "isotonic",
         }
     }
@@ -83,6 +97,26 @@ impl Calibrator {
             }
         }
         if a.is_finite() && b.is_finite() { Self::Platt { a, b } } else { Self::Platt { a: 1.0, b: 0.0 } }
+    }
+
+    /// Fits beta calibration of log-odds `z` to `labels`: a logistic regression on `ln s` and
+    /// `-ln(1 - s)` by Newton's method. A slope fitted below 0 (the map would not be monotone) is
+    /// held at 0 and the other two refitted, as the paper does.
+    pub fn fit_beta(z: &[f64], labels: &[bool]) -> Self {
+        let rows: Vec<[f64; 3]> = z.iter().map(|z| beta_features(*z)).collect();
+        let mut held = [false; 3];
+        let mut w = logistic_newton(&rows, labels, held);
+        for _ in 0..2 {
+            let Some(j) = (0..2).filter(|j| w[*j] < 0.0).min_by(|i, j| w[*i].total_cmp(&w[*j])) else { break };
+            held[j] = true;
+            w = logistic_newton(&rows, labels, held);
+        }
+        let [a, b, c] = w.map(|v| if v.is_finite() { v } else { f64::NAN });
+        if [a, b, c].iter().all(|v| v.is_finite()) {
+            Self::Beta { a: a.max(0.0), b: b.max(0.0), c }
+        } else {
+            Self::Beta { a: 1.0, b: 1.0, c: 0.0 }
+        }
     }
 
     /// Fits isotonic regression of `labels` on log-odds `z` (pool-adjacent-violators).
@@ -137,6 +171,10 @@ impl Calibrator {
     pub fn apply(&self, z: f64) -> f64 {
         match self {
             Self::Platt { a, b } => sigmoid(a * z + b),
+            Self::Beta { a, b, c } => {
+                let [ln_s, ln_not_s, _] = beta_features(z);
+                sigmoid(a * ln_s + b * ln_not_s + c)
+            }
             Self::Isotonic { z: xs, p } => {
                 let (Some(first), Some(last)) = (xs.first(), xs.last()) else { return sigmoid(z) };
                 if z.is_nan() || p.len() != xs.len() {
@@ -161,6 +199,72 @@ impl Calibrator {
     }
 }
 
+/// `ln(1 + e^x)` without overflow.
+fn softplus(x: f64) -> f64 {
+    if x > 0.0 { x + (-x).exp().ln_1p() } else { x.exp().ln_1p() }
+}
+
+/// Beta calibration's features of log-odds `z`: `ln s`, `-ln(1 - s)` (with `s = sigmoid(z)`)
+/// and 1.
+fn beta_features(z: f64) -> [f64; 3] {
+    [-softplus(-z), softplus(z), 1.0]
+}
+
+/// The weights of a logistic regression of `labels` on `rows` by Newton's method on the log loss
+/// (a tiny ridge keeps a separable slice finite); a `held` weight stays 0.
+fn logistic_newton(rows: &[[f64; 3]], labels: &[bool], held: [bool; 3]) -> [f64; 3] {
+    let mut w = [0.0; 3];
+    for _ in 0..50 {
+        let (mut g, mut h) = ([0.0; 3], [[0.0; 3]; 3]);
+        for (x, y) in rows.iter().zip(labels) {
+            let p = sigmoid(x.iter().zip(&w).map(|(x, w)| x * w).sum());
+            let (r, v) = (p - f64::from(u8::from(*y)), (p * (1.0 - p)).max(1e-12));
+            for i in 0..3 {
+                g[i] += r * x[i];
+                for j in 0..3 {
+                    h[i][j] += v * x[i] * x[j];
+                }
+            }
+        }
+        for i in 0..3 {
+            h[i][i] += 1e-9;
+            if held[i] {
+                // The held weight's row and column become the identity and its step 0.
+                (0..3).for_each(|j| (h[i][j], h[j][i]) = (0.0, 0.0));
+                (h[i][i], g[i]) = (1.0, 0.0);
+            }
+        }
+        let Some(step) = solve3(h, g) else { break };
+        (0..3).for_each(|i| w[i] -= step[i]);
+        if step.iter().all(|d| d.abs() < 1e-10) {
+            break;
+        }
+    }
+    w
+}
+
+/// `x` with `h x = g` (Gaussian elimination with partial pivoting); `None` when `h` is singular.
+fn solve3(mut h: [[f64; 3]; 3], mut g: [f64; 3]) -> Option<[f64; 3]> {
+    for k in 0..3 {
+        let pivot = (k..3).max_by(|i, j| h[*i][k].abs().total_cmp(&h[*j][k].abs()))?;
+        if h[pivot][k].abs() < 1e-18 {
+            return None;
+        }
+        h.swap(k, pivot);
+        g.swap(k, pivot);
+        for i in k + 1..3 {
+            let f = h[i][k] / h[k][k];
+            (k..3).for_each(|j| h[i][j] -= f * h[k][j]);
+            g[i] -= f * g[k];
+        }
+    }
+    let mut x = [0.0; 3];
+    for k in (0..3).rev() {
+        x[k] = (g[k] - (k + 1..3).map(|j| h[k][j] * x[j]).sum::<f64>()) / h[k][k];
+    }
+    Some(x)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +284,53 @@ mod tests {
         }
         let Calibrator::Platt { a, b } = Calibrator::fit_platt(&z, &y) else { panic!("platt") };
         assert!((a - 0.5).abs() < 0.02 && (b + 1.0).abs() < 0.03, "a {a} b {b}");
+    }
+
+    /// Log-odds from -8 to 4 with outcomes drawn deterministically so that P(y | z) is beta
+    /// calibration's map with slopes `a`, `b` and intercept `c`.
+    fn beta_world(a: f64, b: f64, c: f64) -> (Vec<f64>, Vec<bool>) {
+        let (mut z, mut y) = (Vec::new(), Vec::new());
+        for i in 0..600 {
+            let x = -8.0 + 12.0 * f64::from(i) / 600.0;
+            let [ln_s, ln_not_s, _] = beta_features(x);
+            let p = sigmoid(a * ln_s + b * ln_not_s + c);
+            for k in 0..100 {
+                z.push(x);
+                y.push(f64::from(k) + 0.5 < p * 100.0);
+            }
+        }
+        (z, y)
+    }
+
+    #[test]
+    fn beta_recovers_two_slopes_and_an_intercept_and_nests_platt() {
+        // A model that spread its unlikely leads too far: slope 0.3 at the low end, 1.4 at the high.
+        let (z, y) = beta_world(0.3, 1.4, -0.5);
+        let Calibrator::Beta { a, b, c } = Calibrator::fit_beta(&z, &y) else { panic!("beta") };
+        assert!((a - 0.3).abs() < 0.03 && (b - 1.4).abs() < 0.05 && (c + 0.5).abs() < 0.1, "a {a} b {b} c {c}");
+        // Equal slopes are Platt's map (`a ln s - a ln(1 - s)` is `a z`): both find it.
+        let (z, y) = beta_world(0.8, 0.8, -1.0);
+        let beta = Calibrator::fit_beta(&z, &y);
+        let Calibrator::Beta { a, b, c } = beta else { panic!("beta") };
+        assert!((a - 0.8).abs() < 0.05 && (b - 0.8).abs() < 0.05 && (c + 1.0).abs() < 0.08, "a {a} b {b} c {c}");
+        let platt = Calibrator::fit_platt(&z, &y);
+        for x in [-6.0, -2.0, 0.0, 3.0] {
+            assert!((beta.apply(x) - platt.apply(x)).abs() < 0.01, "at {x}: {beta:?} against {platt:?}");
+        }
+    }
+
+    #[test]
+    fn a_beta_slope_that_would_turn_the_map_down_is_held_at_zero() {
+        // The rate falls as the log-odds rise at the low end (a = -0.5): a map that is not monotone.
+        let (z, y) = beta_world(-0.5, 1.0, 0.0);
+        let fitted = Calibrator::fit_beta(&z, &y);
+        let Calibrator::Beta { a, b, .. } = fitted else { panic!("beta") };
+        assert_eq!(a, 0.0);
+        assert!(b >= 0.0, "b {b}");
+        let p = fitted.apply_all(&[-8.0, -4.0, -1.0, 0.0, 2.0, 4.0]);
+        assert!(p.windows(2).all(|w| w[0] <= w[1]), "{p:?}");
+        // Extreme log-odds give probabilities, not overflows.
+        assert!(fitted.apply_all(&[-800.0, 800.0]).iter().all(|p| (0.0..=1.0).contains(p)));
     }
 
     #[test]

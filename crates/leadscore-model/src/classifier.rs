@@ -366,6 +366,12 @@ impl ModelArtifact {
         }
         match &self.calibrator {
             Calibrator::Platt { a, b } => finite("calibrator.a/b", &[*a, *b])?,
+            Calibrator::Beta { a, b, c } => {
+                finite("calibrator.a/b/c", &[*a, *b, *c])?;
+                if *a < 0.0 || *b < 0.0 {
+                    return bad("calibrator.a/b".into(), "is negative: expected slopes of at least 0");
+                }
+            }
             Calibrator::Isotonic { z, p } => {
                 finite("calibrator.z", z)?;
                 finite("calibrator.p", p)?;

@@ -20,10 +20,12 @@ pub const RELIABILITY_BINS: usize = 10;
 /// The calibration decision.
 #[derive(Debug, Clone, Serialize)]
 pub struct CalibrationChoice {
-    /// `platt` or `isotonic`.
+    /// `platt`, `beta` or `isotonic`.
     pub method: String,
     /// Held-out (cross-fitted) log loss of Platt scaling.
     pub platt_log_loss: f64,
+    /// Held-out (cross-fitted) log loss of beta calibration.
+    pub beta_log_loss: f64,
     /// Held-out (cross-fitted) log loss of isotonic regression.
     pub isotonic_log_loss: f64,
     /// Log loss of the uncalibrated model on the same leads.
@@ -53,20 +55,27 @@ fn cross_calibrate(
         p
     };
     let platt = cross(Calibrator::fit_platt);
+    let beta = cross(Calibrator::fit_beta);
     let iso = cross(Calibrator::fit_isotonic);
-    let (pl, il) = (metrics::log_loss(&platt, y), metrics::log_loss(&iso, y));
     let raw: Vec<f64> = all.iter().map(|z| 1.0 / (1.0 + (-z).exp())).collect();
+    let losses = [&platt, &beta, &iso].map(|p| metrics::log_loss(p, y));
     let choice = |method: &str| CalibrationChoice {
         method: method.to_string(),
-        platt_log_loss: pl,
-        isotonic_log_loss: il,
+        platt_log_loss: losses[0],
+        beta_log_loss: losses[1],
+        isotonic_log_loss: losses[2],
         raw_log_loss: metrics::log_loss(&raw, y),
     };
-    if clearly_lower(&iso, &platt, y) {
-        (Calibrator::fit_isotonic(all, y), iso, choice("isotonic"))
-    } else {
-        (Calibrator::fit_platt(all, y), platt, choice("platt"))
+    // From the simplest up: each replaces the one before only when clearly better.
+    type Fit = fn(&[f64], &[bool]) -> Calibrator;
+    let mut kept: (Fit, Vec<f64>, &str) = (Calibrator::fit_platt, platt, "platt");
+    for (fit, p, method) in [(Calibrator::fit_beta as Fit, beta, "beta"), (Calibrator::fit_isotonic, iso, "isotonic")] {
+        if clearly_lower(&p, &kept.1, y) {
+            kept = (fit, p, method);
+        }
     }
+    let (fit, p, method) = kept;
+    (fit(all, y), p, choice(method))
 }
 
 /// Whether probabilities `a` have a lower log loss on `y` than `b` by more than one standard error
@@ -398,6 +407,25 @@ mod tests {
         assert!(headline(&p, &y).ece < 0.02, "{choice:?}");
         assert!(headline(&p, &y).log_loss < headline(&raw, &y).log_loss);
         assert!(choice.platt_log_loss < choice.raw_log_loss);
+    }
+
+    #[test]
+    fn beta_calibration_replaces_platt_where_the_model_spread_its_unlikely_leads_too_far() {
+        // 4,000 validation leads whose true log-odds rise by 0.25 per unit of the model's at the
+        // low end (where most are, alike) and by 1.5 at the high end: one slope cannot fit both.
+        let (mut z, mut y) = (Vec::new(), Vec::new());
+        for k in 0..4_000u32 {
+            let x = -8.0 + 12.0 * f64::from(k.wrapping_mul(7_919) % 997) / 997.0;
+            let s = 1.0 / (1.0 + (-x).exp());
+            let truth = 0.25 * s.ln() - 1.5 * (1.0 - s).ln() - 1.0;
+            z.push(x);
+            y.push((f64::from(k.wrapping_mul(2_654_435_761) % 1000) + 0.5) / 1000.0 < 1.0 / (1.0 + (-truth).exp()));
+        }
+        let (calibrator, p, choice) = calibrate(&z, &y);
+        assert_eq!(choice.method, "beta", "{choice:?}");
+        assert!(matches!(calibrator, Calibrator::Beta { a, b, .. } if a < b), "{calibrator:?}");
+        assert!(choice.beta_log_loss < choice.platt_log_loss, "{choice:?}");
+        assert!(headline(&p, &y).ece < 0.02, "{:?}", headline(&p, &y));
     }
 
     #[test]
