@@ -517,12 +517,7 @@ pub fn run(
     sw.lap("diagnose");
     let Scoring { refitted, refit, folds, recency } =
         scoring(config, (ctx, spec, &set), (&mut chosen, &candidates), folds, &mut sw)?;
-    let (mut value_model, value_report) = fit_value(config, spec, &set, (&xt, xv), &chosen, &thresholds)?;
-    let value_refit = refit::refit_value(config, spec, &set, (&mut value_model, value_report.boosting.as_ref()))?;
-    let refit = refit.map(|r| Refit {
-        value: value_refit.map(|(conversions, rounds)| report::ValueRefit { conversions: conversions as u64, rounds }),
-        ..r
-    });
+    let (value_model, value_report, refit) = fit_value(config, (spec, &set), (&xt, xv), (&chosen, &thresholds), refit)?;
     sw.lap("value");
     let champion_decision = champion_decision(config, champion, &set.validation, chosen.candidate.validation.log_loss);
     sw.lap("champion");
@@ -854,17 +849,17 @@ fn blend_candidate(
     }
 }
 
-/// The value model fitted and checked on the same rows as the chosen classifier; the designs are
-/// dropped after.
+/// The value model fitted and checked on the same rows as the chosen classifier (the designs are
+/// dropped after), and a regression refitted on every matured conversion when the classifier was
+/// (`refit`, which then says so).
 fn fit_value(
     config: &Config,
-    spec: &FeatureSpec,
-    set: &TrainingSet,
+    (spec, set): (&FeatureSpec, &TrainingSet),
     (xt, xv): (&dyn Rows, Design),
-    chosen: &Fitted,
-    thresholds: &Thresholds,
-) -> Result<(leadscore_model::value::ValueModel, value::ValueReport)> {
-    value::fit_and_check(
+    (chosen, thresholds): (&Fitted, &Thresholds),
+    refit: Option<Refit>,
+) -> Result<(leadscore_model::value::ValueModel, value::ValueReport, Option<Refit>)> {
+    let (mut model, report) = value::fit_and_check(
         &config.train,
         spec,
         &set.train,
@@ -874,7 +869,10 @@ fn fit_value(
         value::Chosen { classifier: &chosen.classifier, calibrator: &chosen.calibrator },
         thresholds,
         &chosen.probabilities,
-    )
+    )?;
+    let refitted = refit::refit_value(config, spec, set, (&mut model, report.boosting.as_ref()))?;
+    let value = refitted.map(|(conversions, rounds)| report::ValueRefit { conversions: conversions as u64, rounds });
+    Ok((model, report, refit.map(|r| Refit { value, ..r })))
 }
 
 /// The validation leads with the chosen model's probabilities (`validation.parquet`).
