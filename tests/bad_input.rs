@@ -556,6 +556,13 @@ fn the_champion_model_registry_is_checked_before_use() {
     let o = leadscore(&["stage", "qualify", "--config", config.to_str().unwrap(), "--date", date], &export);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("model.json"), "{}", stderr(&o));
+    // A beta calibrator with a negative slope would turn part of the ranking over: refused.
+    let mut m: Value = serde_json::from_str(&original).unwrap();
+    m["calibrator"] = serde_json::json!({ "method": "beta", "a": -0.5, "b": 1.0, "c": 0.0 });
+    fs::write(&model_file, serde_json::to_string(&m).unwrap()).unwrap();
+    let o = leadscore(&["stage", "qualify", "--config", config.to_str().unwrap(), "--date", date], &export);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("calibrator.a/b") && stderr(&o).contains("model.json"), "{}", stderr(&o));
     fs::write(&model_file, &original).unwrap();
 
     // champion.json naming a model folder that is gone: the run trains a new champion.

@@ -334,6 +334,23 @@ mod tests {
     }
 
     #[test]
+    fn beta_on_degenerate_slices_gives_finite_probabilities() {
+        let same = vec![-2.0; 50];
+        let one_class = vec![true; 50];
+        let mixed: Vec<bool> = (0..50).map(|i| i % 7 == 0).collect();
+        let ramp: Vec<f64> = (0..50).map(|i| f64::from(i) / 10.0 - 2.5).collect();
+        for (z, y) in
+            [(&[][..], &[][..]), (&same[..], &mixed[..]), (&ramp[..], &one_class[..]), (&ramp[..], &mixed[..])]
+        {
+            let fitted = Calibrator::fit_beta(z, y);
+            let Calibrator::Beta { a, b, c } = fitted else { panic!("beta") };
+            assert!(a.is_finite() && b.is_finite() && c.is_finite() && a >= 0.0 && b >= 0.0, "{fitted:?}");
+            let p = fitted.apply_all(&[-30.0, -2.0, 0.0, 30.0]);
+            assert!(p.iter().all(|p| (0.0..=1.0).contains(p)) && p.windows(2).all(|w| w[0] <= w[1]), "{p:?}");
+        }
+    }
+
+    #[test]
     fn isotonic_is_monotone_and_pools_violators() {
         let z = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
         let y = [true, false, true, false, true, false];
