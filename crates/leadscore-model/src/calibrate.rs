@@ -335,8 +335,8 @@ mod tests {
 
     #[test]
     fn beta_on_degenerate_slices_gives_finite_probabilities() {
-        let same = vec![-2.0; 50];
-        let one_class = vec![true; 50];
+        let same = [-2.0; 50];
+        let one_class = [true; 50];
         let mixed: Vec<bool> = (0..50).map(|i| i % 7 == 0).collect();
         let ramp: Vec<f64> = (0..50).map(|i| f64::from(i) / 10.0 - 2.5).collect();
         for (z, y) in
