@@ -447,6 +447,23 @@ pub fn case_control_offset(y: &[bool], picked: &[usize]) -> f64 {
 /// many up, the regression is kept only when it beats a constant on the newest conversions.
 pub const VALUE_MIN_CONVERSIONS: usize = 50;
 
+/// Above this many valued conversions, the value regression learns from a seeded random sample of
+/// this many, in time order.
+pub const VALUE_MAX_CONVERSIONS: usize = 25_000;
+
+/// `rows` (time-ordered), or a seeded random sample of [`VALUE_MAX_CONVERSIONS`] of them in the
+/// same order.
+pub fn value_rows(rows: Vec<usize>, seed: u64) -> Vec<usize> {
+    use rand::SeedableRng;
+    if rows.len() <= VALUE_MAX_CONVERSIONS {
+        return rows;
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut picked = rand::seq::index::sample(&mut rng, rows.len(), VALUE_MAX_CONVERSIONS).into_vec();
+    picked.sort_unstable();
+    picked.into_iter().map(|i| rows[i]).collect()
+}
+
 /// Root mean squared error of ln(value) on the newest 15% of the valued conversions, for the
 /// regression and for a constant (the older conversions' mean): the regression is kept only when
 /// it is the lower.
@@ -608,6 +625,21 @@ mod tests {
     use leadscore_model::DesignColumn;
 
     use super::*;
+
+    #[test]
+    fn the_value_regression_samples_its_conversions_in_time_order_above_the_cap() {
+        let few: Vec<usize> = (0..VALUE_MAX_CONVERSIONS).map(|i| 3 * i).collect();
+        assert_eq!(value_rows(few.clone(), 1), few);
+        let many: Vec<usize> = (0..VALUE_MAX_CONVERSIONS * 2 + 7).map(|i| 3 * i).collect();
+        let picked = value_rows(many.clone(), 1);
+        assert_eq!(picked.len(), VALUE_MAX_CONVERSIONS);
+        assert!(picked.windows(2).all(|w| w[0] < w[1]) && picked.iter().all(|r| r % 3 == 0));
+        assert_eq!(picked, value_rows(many.clone(), 1), "seeded");
+        assert_ne!(picked, value_rows(many.clone(), 2));
+        // Drawn from the whole span, not only its start or end.
+        let newer = picked.iter().filter(|r| **r >= 3 * many.len() / 2).count();
+        assert!((0.45..0.55).contains(&(newer as f64 / picked.len() as f64)), "{newer}");
+    }
 
     /// Rows `rows` of a linear design: a numeric feature `n`, and a category `c` one-hot encoded
     /// in three columns.

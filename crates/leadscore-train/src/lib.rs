@@ -870,8 +870,7 @@ fn fit_value(
         thresholds,
         &chosen.probabilities,
     )?;
-    let refitted = refit::refit_value(config, spec, set, (&mut model, report.boosting.as_ref()))?;
-    let value = refitted.map(|(conversions, rounds)| report::ValueRefit { conversions: conversions as u64, rounds });
+    let value = refit::refit_value(config, spec, set, (&mut model, report.boosting.as_ref()))?;
     Ok((model, report, refit.map(|r| Refit { value, ..r })))
 }
 

@@ -32,7 +32,7 @@ use leadscore_model::{Calibrator, Classifier, Encoding, FeatureSpec, ModelKind, 
 use crate::data::{Encoded, Prefix, Rows, TrainingSet};
 use crate::error::{Result, TrainError};
 use crate::evaluate::calibrate;
-use crate::report::{FoldCalibration, Refit};
+use crate::report::{FoldCalibration, Refit, ValueRefit};
 use crate::{Candidate, Fitted, fit, small_slice};
 
 /// Blocks of the training slice, each as long as the validation slice, that both models score out
@@ -82,28 +82,36 @@ pub(crate) fn refit_chosen(
 /// The value regression refitted on the valued conversions of every matured lead (`[train]
 /// refit`), as the classifier is: early stopping's count of rounds scaled to the conversions.
 /// Its smearing factor and interval stay those of the fit on the training slice (out-of-sample
-/// residuals); a mean per segment stays as it is. Returns the conversions and rounds it learned.
+/// residuals); a mean per segment stays as it is. Above [`fit::VALUE_MAX_CONVERSIONS`] it learns
+/// from a sample of them, as the first fit does.
 pub(crate) fn refit_value(
     config: &Config,
     spec: &FeatureSpec,
     set: &TrainingSet,
     (model, fitted): (&mut ValueModel, Option<&fit::BoostedFit>),
-) -> Result<Option<(usize, usize)>> {
+) -> Result<Option<ValueRefit>> {
     let (ValueModel::Boosted { booster, .. }, Some(b), true) = (model, fitted, config.train.refit) else {
         return Ok(None);
     };
     fn valued(s: &crate::data::Slice, offset: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
         (0..s.len()).filter(|i| s.labels[*i] && s.values[*i] > 0.0).map(move |i| (i + offset, s.values[i]))
     }
-    let trained = valued(&set.train, 0).count();
-    let (idx, values): (Vec<usize>, Vec<f64>) =
+    let trained = valued(&set.train, 0).count().min(fit::VALUE_MAX_CONVERSIONS);
+    let (rows, values): (Vec<usize>, Vec<f64>) =
         valued(&set.train, 0).chain(valued(&set.validation, set.train.len())).unzip();
+    let picked = fit::value_rows((0..rows.len()).collect(), config.train.seed);
+    let (idx, values): (Vec<usize>, Vec<f64>) = picked.iter().map(|i| (rows[*i], values[*i])).unzip();
     let rounds = fit::refit_rounds(b.best_rounds, trained, idx.len());
     let matured = Encoded { spec, parts: vec![&set.train.coded, &set.validation.coded], encoding: Encoding::Trees };
     let x = matured.select(&idx)?;
     **booster = fit::value_refit(&x, &values, &config.train, (b.settings, rounds))?;
-    tracing::info!(conversions = idx.len(), rounds, "value regression refitted on every matured conversion");
-    Ok(Some((idx.len(), rounds)))
+    tracing::info!(
+        conversions = rows.len(),
+        rows = idx.len(),
+        rounds,
+        "value regression refitted on every matured conversion"
+    );
+    Ok(Some(ValueRefit { conversions: rows.len() as u64, rows: idx.len() as u64, rounds }))
 }
 
 /// Out-of-time log-odds of the training slice's [`FOLDS`] newest blocks (each as long as the

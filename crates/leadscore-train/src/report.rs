@@ -148,8 +148,10 @@ pub struct Refit {
 /// ([`crate::refit::refit_value`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct ValueRefit {
-    /// Valued conversions it learned from.
+    /// Valued conversions of the training and validation slices.
     pub conversions: u64,
+    /// Of them, the ones it learned from (a sample above [`crate::fit::VALUE_MAX_CONVERSIONS`]).
+    pub rows: u64,
     /// Rounds of its trees: early stopping's count scaled to the conversions.
     pub rounds: usize,
 }
@@ -340,7 +342,11 @@ impl Trained {
         if let Some(r) = &self.refit {
             let trees = r.rounds.map(|n| format!(", {n} trees")).unwrap_or_default();
             let value = r.value.as_ref().map_or(String::new(), |v| {
-                format!(", and the value regression on their {} valued conversions, {} trees", v.conversions, v.rounds)
+                let sampled = if v.rows < v.conversions { format!(" ({} sampled)", v.rows) } else { String::new() };
+                format!(
+                    ", and the value regression on their {} valued conversions{sampled}, {} trees",
+                    v.conversions, v.rounds
+                )
             });
             let _ = writeln!(
                 s,

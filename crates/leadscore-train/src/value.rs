@@ -31,7 +31,8 @@ pub struct ValueReport {
     pub method: String,
     /// Why that method.
     pub why: String,
-    /// Valued conversions it learned from.
+    /// Valued conversions of the training slice (a regression learns from a sample of
+    /// [`fit::VALUE_MAX_CONVERSIONS`] of them above that many).
     pub conversions: u64,
     /// Early stopping of the regression.
     pub boosting: Option<BoostedFit>,
@@ -104,21 +105,25 @@ pub fn fit_and_check(
         Ok(fit::value_by_segment(&values, &segs, &names))
     };
     let (model, boosting, why) = if idx.len() >= VALUE_MIN_CONVERSIONS {
-        let (m, b, check) = fit::value_regression(&xt.select(&idx)?, &values, cfg)?;
+        // Above `VALUE_MAX_CONVERSIONS`, the regression learns from a sample of them.
+        let picked = fit::value_rows((0..idx.len()).collect(), cfg.seed);
+        let rows: Vec<usize> = picked.iter().map(|i| idx[*i]).collect();
+        let sampled: Vec<f64> = picked.iter().map(|i| values[*i]).collect();
+        let (m, b, check) = fit::value_regression(&xt.select(&rows)?, &sampled, cfg)?;
         let errors = format!(
             "error of ln(value) on the newest 15% of them {:.3} against {:.3} for a constant",
             check.regression, check.constant
         );
+        let learnt = if rows.len() < idx.len() {
+            format!("a sample of {} of {} valued conversions", rows.len(), idx.len())
+        } else {
+            format!("{} valued conversions", idx.len())
+        };
         if check.regression < check.constant {
-            let why = format!(
-                "{} valued conversions: regression on log value with a smearing correction ({errors})",
-                idx.len()
-            );
-            (m, Some(b), why)
+            (m, Some(b), format!("{learnt}: regression on log value with a smearing correction ({errors})"))
         } else {
             let why = format!(
-                "{} valued conversions, but a regression on log value did not beat a constant ({errors}): mean value per segment",
-                idx.len()
+                "{learnt}, but a regression on log value did not beat a constant ({errors}): mean value per segment"
             );
             (by_segment()?, None, why)
         }
