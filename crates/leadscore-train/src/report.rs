@@ -144,6 +144,24 @@ pub struct Refit {
     pub value: Option<ValueRefit>,
 }
 
+impl Refit {
+    /// The summary's line: what the refit learned from.
+    fn summary(&self) -> String {
+        let trees = self.rounds.map(|n| format!(", {n} trees")).unwrap_or_default();
+        let value = self.value.as_ref().map_or(String::new(), |v| {
+            let sampled = if v.rows < v.conversions { format!(" ({} sampled)", v.rows) } else { String::new() };
+            format!(
+                ", and the value regression on their {} valued conversions{sampled}, {} trees",
+                v.conversions, v.rounds
+            )
+        });
+        format!(
+            "refitted for scoring on all {} matured leads ({} converted){trees}{value}; the figures above are the models fitted on the training slice alone",
+            self.leads, self.conversions
+        )
+    }
+}
+
 /// The value regression refitted on every matured lead's valued conversion
 /// ([`crate::refit::refit_value`]).
 #[derive(Debug, Clone, Serialize)]
@@ -340,19 +358,7 @@ impl Trained {
             );
         }
         if let Some(r) = &self.refit {
-            let trees = r.rounds.map(|n| format!(", {n} trees")).unwrap_or_default();
-            let value = r.value.as_ref().map_or(String::new(), |v| {
-                let sampled = if v.rows < v.conversions { format!(" ({} sampled)", v.rows) } else { String::new() };
-                format!(
-                    ", and the value regression on their {} valued conversions{sampled}, {} trees",
-                    v.conversions, v.rounds
-                )
-            });
-            let _ = writeln!(
-                s,
-                "  refitted for scoring on all {} matured leads ({} converted){trees}{value}; the figures above are the models fitted on the training slice alone",
-                r.leads, r.conversions
-            );
+            let _ = writeln!(s, "  {}", r.summary());
         }
         match &self.folds {
             Some(c) if c.used => {

@@ -81,6 +81,26 @@ pub struct Chosen<'a> {
     pub calibrator: &'a Calibrator,
 }
 
+/// The log-value regression on the valued conversions `idx` (values `values`) of the training
+/// rows `xt`, above [`fit::VALUE_MAX_CONVERSIONS`] on a sample of them; with how it did against a
+/// constant and what it learnt from, in words.
+fn regression(
+    xt: &dyn Rows,
+    (idx, values): (&[usize], &[f64]),
+    cfg: &Train,
+) -> Result<(ValueModel, BoostedFit, fit::ValueCheck, String)> {
+    let picked = fit::value_rows((0..idx.len()).collect(), cfg.seed);
+    let rows: Vec<usize> = picked.iter().map(|i| idx[*i]).collect();
+    let sampled: Vec<f64> = picked.iter().map(|i| values[*i]).collect();
+    let (model, fitted, check) = fit::value_regression(&xt.select(&rows)?, &sampled, cfg)?;
+    let learnt = if rows.len() < idx.len() {
+        format!("a sample of {} of {} valued conversions", rows.len(), idx.len())
+    } else {
+        format!("{} valued conversions", idx.len())
+    };
+    Ok((model, fitted, check, learnt))
+}
+
 /// Fits the value model on the converted training leads and checks it on validation.
 #[allow(clippy::too_many_arguments)]
 pub fn fit_and_check(
@@ -105,20 +125,11 @@ pub fn fit_and_check(
         Ok(fit::value_by_segment(&values, &segs, &names))
     };
     let (model, boosting, why) = if idx.len() >= VALUE_MIN_CONVERSIONS {
-        // Above `VALUE_MAX_CONVERSIONS`, the regression learns from a sample of them.
-        let picked = fit::value_rows((0..idx.len()).collect(), cfg.seed);
-        let rows: Vec<usize> = picked.iter().map(|i| idx[*i]).collect();
-        let sampled: Vec<f64> = picked.iter().map(|i| values[*i]).collect();
-        let (m, b, check) = fit::value_regression(&xt.select(&rows)?, &sampled, cfg)?;
+        let (m, b, check, learnt) = regression(xt, (&idx, &values), cfg)?;
         let errors = format!(
             "error of ln(value) on the newest 15% of them {:.3} against {:.3} for a constant",
             check.regression, check.constant
         );
-        let learnt = if rows.len() < idx.len() {
-            format!("a sample of {} of {} valued conversions", rows.len(), idx.len())
-        } else {
-            format!("{} valued conversions", idx.len())
-        };
         if check.regression < check.constant {
             (m, Some(b), format!("{learnt}: regression on log value with a smearing correction ({errors})"))
         } else {
