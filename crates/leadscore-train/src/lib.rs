@@ -8,7 +8,7 @@
 //! 2. a regularised logistic regression (argmin's L-BFGS on a one-pass loss, linear encoding) as the baseline and
 //!    gradient-boosted trees (forust-ml, trees encoding, missing values native, early stopping on
 //!    the newest 15% of the training slice, then refitted on all of it);
-//! 3. calibration of each on the validation slice, Platt or isotonic by cross-fitted log loss
+//! 3. calibration of each on the validation slice, Platt, beta or isotonic by cross-fitted log loss
 //!    ([`evaluate`]); the model with the lower validation log loss is chosen (AUC breaks ties;
 //!    on small histories judged and calibrated on time-series folds too, [`refit`]), then
 //!    refitted on every matured lead;

@@ -16,7 +16,7 @@
 //! (each as long as the validation slice) and score that block: every log-odds is out of time.
 //! The candidates are judged on these and the validation slice's, `FOLDS + 1` times the
 //! validation leads (in the crate's root), and the calibrator that scores is fitted on the chosen
-//! model's (Platt or isotonic chosen on them as on the validation slice). Every validation figure
+//! model's (Platt, beta or isotonic chosen on them as on the validation slice). Every validation figure
 //! of the report stays the validation slice's, cross-fitted as before. Pooling older leads trades
 //! drift for noise, so the calibrator pools them only when they agree with the validation slice:
 //! its calibrator must predict their conversions within [`LEVEL_NOISE`] standard deviations of

@@ -185,7 +185,7 @@ pub struct FoldCalibration {
     pub leads: u64,
     /// Of which converted.
     pub conversions: u64,
-    /// `platt` or `isotonic`, chosen on these leads as on the validation slice.
+    /// `platt`, `beta` or `isotonic`, chosen on these leads as on the validation slice.
     pub method: String,
     /// The blocks' conversion rate.
     pub actual_rate: f64,
