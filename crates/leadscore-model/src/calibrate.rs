@@ -111,8 +111,8 @@ impl Calibrator {
             held[j] = true;
             w = logistic_newton(&rows, labels, held);
         }
-        let [a, b, c] = w.map(|v| if v.is_finite() { v } else { f64::NAN });
-        if [a, b, c].iter().all(|v| v.is_finite()) {
+        let [a, b, c] = w;
+        if w.iter().all(|v| v.is_finite()) {
             Self::Beta { a: a.max(0.0), b: b.max(0.0), c }
         } else {
             Self::Beta { a: 1.0, b: 1.0, c: 0.0 }

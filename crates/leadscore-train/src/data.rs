@@ -64,6 +64,12 @@ impl Slice {
         self.labels.is_empty()
     }
 
+    /// The rows of the converted leads with a value, in time order: what the value model learns
+    /// from.
+    pub fn valued_conversions(&self) -> Vec<usize> {
+        (0..self.len()).filter(|i| self.labels[*i] && self.values[*i] > 0.0).collect()
+    }
+
     /// Converted leads in the slice.
     pub fn positives(&self) -> usize {
         self.labels.iter().filter(|y| **y).count()

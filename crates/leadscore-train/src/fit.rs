@@ -300,6 +300,21 @@ fn booster(
         .set_monotone_constraints(constraints.cloned())
 }
 
+/// A booster with `cfg`'s and `settings`' parameters fitted with `rounds` rounds (no early
+/// stopping) on the rows `x`, targets `y` and weights `w`; `target` as for [`booster`].
+fn fit_rounds(
+    cfg: &Train,
+    (settings, rounds, target): (TreeSettings, usize, (bool, Option<&ConstraintMap>)),
+    (x, y, w): (&Design, &[f64], &[f64]),
+) -> Result<GradientBooster> {
+    let what = if target.0 { "value regression" } else { "boosted trees" };
+    let mut model = booster(cfg, settings, rounds, target, x.rows);
+    model
+        .fit(&Matrix::new(&x.data, x.rows, x.columns.len()), y, w, None)
+        .map_err(|e| TrainError::Fit { model: what, message: e.to_string() })?;
+    Ok(fitted(model))
+}
+
 /// A fitted booster without its monotone constraints: they shape the fit, not the prediction,
 /// and forust writes them as a map keyed by column numbers, which `model.json` (an internally
 /// tagged classifier) cannot read back.
@@ -356,10 +371,7 @@ fn boost(x: &Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, tune: 
         return Err(TrainError::Internal("no tree settings to try".into()));
     };
     let final_rounds = ((best_rounds as f64) / (1.0 - EARLY_STOPPING_FRACTION)).round().max(1.0) as usize;
-    let mut model = booster(cfg, settings[chosen], final_rounds, target, x.rows);
-    let all = Matrix::new(&x.data, x.rows, cols);
-    model.fit(&all, y, w, None).map_err(err)?;
-    let model = fitted(model);
+    let model = fit_rounds(cfg, (settings[chosen], final_rounds, target), (x, y, w))?;
     if !tune {
         trials.clear();
     }
@@ -414,7 +426,6 @@ pub fn boosted_refit(
     cfg: &Train,
     (settings, rounds): (TreeSettings, usize),
 ) -> Result<(Classifier, usize)> {
-    let err = |e: forust_ml::errors::ForustError| TrainError::Fit { model: "boosted trees", message: e.to_string() };
     let (x, labels, weights) = match sample_negatives(y, cfg.sample_negatives_above as usize, cfg.seed) {
         None => (x.all()?, labels_f64(y), vec![1.0; y.len()]),
         Some(sample) => {
@@ -423,9 +434,7 @@ pub fn boosted_refit(
         }
     };
     let constraints = tree_constraints(&x.columns, cfg);
-    let mut model = booster(cfg, settings, rounds, (false, constraints.as_ref()), x.rows);
-    model.fit(&Matrix::new(&x.data, x.rows, x.columns.len()), &labels, &weights, None).map_err(err)?;
-    let model = fitted(model);
+    let model = fit_rounds(cfg, (settings, rounds, (false, constraints.as_ref())), (&x, &labels, &weights))?;
     Ok((Classifier::Boosted { booster: Box::new(model) }, x.rows))
 }
 
@@ -462,6 +471,12 @@ pub fn value_rows(rows: Vec<usize>, seed: u64) -> Vec<usize> {
     let mut picked = rand::seq::index::sample(&mut rng, rows.len(), VALUE_MAX_CONVERSIONS).into_vec();
     picked.sort_unstable();
     picked.into_iter().map(|i| rows[i]).collect()
+}
+
+/// The valued conversions `idx` with their `values`, or a seeded random sample of
+/// [`VALUE_MAX_CONVERSIONS`] of them in the same order ([`value_rows`]).
+pub fn sample_conversions(idx: &[usize], values: &[f64], seed: u64) -> (Vec<usize>, Vec<f64>) {
+    value_rows((0..idx.len()).collect(), seed).into_iter().map(|i| (idx[i], values[i])).unzip()
 }
 
 /// Root mean squared error of ln(value) on the newest 15% of the valued conversions, for the
@@ -512,11 +527,8 @@ pub fn value_refit(
     cfg: &Train,
     (settings, rounds): (TreeSettings, usize),
 ) -> Result<GradientBooster> {
-    let err = |e: forust_ml::errors::ForustError| TrainError::Fit { model: "value regression", message: e.to_string() };
     let logs: Vec<f64> = values.iter().map(|v| v.ln()).collect();
-    let mut model = booster(cfg, settings, rounds, (true, None), x.rows);
-    model.fit(&Matrix::new(&x.data, x.rows, x.columns.len()), &logs, &vec![1.0; x.rows], None).map_err(err)?;
-    Ok(fitted(model))
+    fit_rounds(cfg, (settings, rounds, (true, None)), (x, &logs, &vec![1.0; x.rows]))
 }
 
 /// The fallback: mean value (and percentiles) of converted training leads per segment.

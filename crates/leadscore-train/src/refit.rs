@@ -93,14 +93,15 @@ pub(crate) fn refit_value(
     let (ValueModel::Boosted { booster, .. }, Some(b), true) = (model, fitted, config.train.refit) else {
         return Ok(None);
     };
-    fn valued(s: &crate::data::Slice, offset: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
-        (0..s.len()).filter(|i| s.labels[*i] && s.values[*i] > 0.0).map(move |i| (i + offset, s.values[i]))
-    }
-    let trained = valued(&set.train, 0).count().min(fit::VALUE_MAX_CONVERSIONS);
-    let (rows, values): (Vec<usize>, Vec<f64>) =
-        valued(&set.train, 0).chain(valued(&set.validation, set.train.len())).unzip();
-    let picked = fit::value_rows((0..rows.len()).collect(), config.train.seed);
-    let (idx, values): (Vec<usize>, Vec<f64>) = picked.iter().map(|i| (rows[*i], values[*i])).unzip();
+    let (train, validation) = (set.train.valued_conversions(), set.validation.valued_conversions());
+    let trained = train.len().min(fit::VALUE_MAX_CONVERSIONS);
+    let values: Vec<f64> = train
+        .iter()
+        .map(|i| set.train.values[*i])
+        .chain(validation.iter().map(|i| set.validation.values[*i]))
+        .collect();
+    let rows: Vec<usize> = train.into_iter().chain(validation.into_iter().map(|i| i + set.train.len())).collect();
+    let (idx, values) = fit::sample_conversions(&rows, &values, config.train.seed);
     let rounds = fit::refit_rounds(b.best_rounds, trained, idx.len());
     let matured = Encoded { spec, parts: vec![&set.train.coded, &set.validation.coded], encoding: Encoding::Trees };
     let x = matured.select(&idx)?;

@@ -89,9 +89,7 @@ fn regression(
     (idx, values): (&[usize], &[f64]),
     cfg: &Train,
 ) -> Result<(ValueModel, BoostedFit, fit::ValueCheck, String)> {
-    let picked = fit::value_rows((0..idx.len()).collect(), cfg.seed);
-    let rows: Vec<usize> = picked.iter().map(|i| idx[*i]).collect();
-    let sampled: Vec<f64> = picked.iter().map(|i| values[*i]).collect();
+    let (rows, sampled) = fit::sample_conversions(idx, values, cfg.seed);
     let (model, fitted, check) = fit::value_regression(&xt.select(&rows)?, &sampled, cfg)?;
     let learnt = if rows.len() < idx.len() {
         format!("a sample of {} of {} valued conversions", rows.len(), idx.len())
@@ -114,7 +112,7 @@ pub fn fit_and_check(
     thresholds: &Thresholds,
     validation_probabilities: &[f64],
 ) -> Result<(ValueModel, ValueReport)> {
-    let idx: Vec<usize> = (0..train.len()).filter(|i| train.labels[*i] && train.values[*i] > 0.0).collect();
+    let idx = train.valued_conversions();
     let values: Vec<f64> = idx.iter().map(|i| train.values[*i]).collect();
     let seg_of = |p: &[f64]| -> Vec<&str> { p.iter().map(|p| thresholds.segment(*p)).collect() };
     let names: Vec<&str> = thresholds.segments.iter().map(|s| s.name.as_str()).collect();
