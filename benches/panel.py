@@ -35,7 +35,9 @@ Prints per data set: ROC AUC, log loss, expected calibration error (10 equal-cou
 Gini and value total / actual for leadscore and each peer model; then leadscore's AUC against
 the best peer model's AUC and its log loss against the best peer model's log loss, with 95%
 paired bootstrap intervals of the differences; and what sampling alone allows on so few leads:
-bootstrap intervals of leadscore's value total / actual and expected / actual conversions, and
+bootstrap intervals of leadscore's value total / actual and expected / actual conversions, its
+value given conversion (predicted value / probability) against the actual value of the converted
+leads (which half of predicted value is off), and
 the ECE a perfectly calibrated model shows on these leads (outcomes drawn from its own
 probabilities). Writes DIR/panel.json. Needs numpy, pandas, pyarrow, polars,
 scipy, scikit-learn and lightgbm (`target/peer-venv`, see benches/peer.py) and a release build.
@@ -250,12 +252,13 @@ def evaluate(name, d, binary, resamples):
     best_ll = min(peers, key=lambda k: table[k]["log_loss"])
     p = m["p_leadscore"].to_numpy()
     q, q_ll = m[models[best][0]].to_numpy(), m[models[best_ll][0]].to_numpy()
-    chosen = None
+    chosen, encoding = None, None
     if train_report:
         chosen = train_report.get("chosen")
+        encoding = (train_report.get("encoding") or {}).get("chosen")
     return {
         "leads_compared": int(len(m)), "conversions": int(y.sum()), "leadscore_scored": int(len(ls)),
-        "label_disagreements": disagree, "leadscore_model": chosen, "table": table,
+        "label_disagreements": disagree, "leadscore_model": chosen, "category_order": encoding, "table": table,
         "best_peer": best, "best_peer_log_loss": best_ll,
         "auc_diff": table["leadscore"]["auc"] - table[best]["auc"],
         "auc_diff_95": paired_interval(y, p, q, roc_auc_score, resamples, 7),
@@ -263,14 +266,25 @@ def evaluate(name, d, binary, resamples):
         "log_loss_diff_95": paired_interval(y, p, q_ll, log_loss, resamples, 8),
         "value_ratio_95": ratio_interval(value, m["v_leadscore"].to_numpy(), resamples, 9),
         "expected_conversions_ratio": float(p.sum() / max(1, y.sum())),
+        "conditional_value_ratio": conditional_value_ratio(y, value, p, m["v_leadscore"].to_numpy()),
         "expected_conversions_ratio_95": ratio_interval(y.astype(float), p, resamples, 10),
         "ece_by_chance": ece_by_chance(p, resamples, 11),
     }
 
 
+def conditional_value_ratio(y, value, p, predicted):
+    """The value model's own level: over the converted leads with a value, the predicted value given
+    conversion (predicted value / probability) against the actual value, totals. With the
+    expected/actual conversions it tells which half of predicted value is off."""
+    keep = (y == 1) & (value > 0) & (p > 0)
+    return float((predicted[keep] / p[keep]).sum() / max(1e-9, value[keep].sum()))
+
+
 def print_run(name, r):
     print(f"  {r['leads_compared']} leads scored out of time by every model ({r['conversions']} converted); "
-          f"leadscore chose {r['leadscore_model']}; labels that differ from the peers': {r['label_disagreements']}")
+          f"leadscore chose {r['leadscore_model']}"
+          + (f" (categories of many levels ordered by {r['category_order']})" if r.get("category_order") else "")
+          + f"; labels that differ from the peers': {r['label_disagreements']}")
     print(f"  {'model':<20} {'AUC':>7} {'log loss':>9} {'ECE':>7} {'value Gini':>11} {'value ratio':>12}")
     for k, f in r["table"].items():
         print(f"  {k:<20} {f['auc']:>7.4f} {f['log_loss']:>9.4f} {f['ece']:>7.4f} {f['value_gini']:>11.3f} "
@@ -281,6 +295,7 @@ def print_run(name, r):
     v, e, c = r["value_ratio_95"], r["ece_by_chance"], r["expected_conversions_ratio_95"]
     print(f"  leadscore: value total/actual {r['table']['leadscore']['value_ratio']:.3f} (95% {v[0]:.3f} .. {v[1]:.3f}); "
           f"expected/actual conversions {r['expected_conversions_ratio']:.3f} (95% {c[0]:.3f} .. {c[1]:.3f}); "
+          f"value given conversion predicted/actual {r['conditional_value_ratio']:.3f}; "
           f"ECE of a perfectly calibrated model on these leads: median {e[0]:.4f}, 95th percentile {e[1]:.4f}")
 
 
@@ -289,13 +304,16 @@ def print_summary(runs):
     conversions), their means over several draws show what a change does."""
     print("\nmeans over the draws of creation times (|x - 1| is the mean distance of a ratio from 1)")
     print(f"  {'data set':<14} {'model':<20} {'AUC':>7} {'log loss':>9} {'ECE':>7} {'|value ratio-1|':>16} "
-          f"{'|expected/actual-1|':>20}")
+          f"{'|expected/actual-1|':>20} {'|value given conversion-1|':>27}")
     for name, rs in runs.items():
         for k in rs[0]["table"]:
             t = [r["table"][k] for r in rs]
             mean = lambda key: float(np.mean([f[key] for f in t]))
             off = float(np.mean([abs(f["value_ratio"] - 1) for f in t]))
-            level = f"{np.mean([abs(r['expected_conversions_ratio'] - 1) for r in rs]):>20.3f}" if k == "leadscore" else ""
+            level = ""
+            if k == "leadscore":
+                level = (f"{np.mean([abs(r['expected_conversions_ratio'] - 1) for r in rs]):>21.3f}"
+                         f"{np.mean([abs(r['conditional_value_ratio'] - 1) for r in rs]):>28.3f}")
             print(f"  {name:<14} {k:<20} {mean('auc'):>7.4f} {mean('log_loss'):>9.4f} {mean('ece'):>7.4f} {off:>16.3f}{level}")
 
 

@@ -1,6 +1,6 @@
 //! The learner of the feature spec: vocabularies, imputation and scaling from training leads.
 
-use leadscore_model::spec::SPEC_VERSION;
+use leadscore_model::spec::{SPEC_VERSION, target_ordered_codes};
 use leadscore_model::{FeatureDef, FeatureKind, FeatureSpec, FittedFeature, Recipe};
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -30,30 +30,6 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     let lower = below.iter().copied().max_by(f64::total_cmp).unwrap_or(upper);
     // Halved before adding: two values near f64::MAX must not overflow.
     Some(lower / 2.0 + upper / 2.0)
-}
-
-/// Codes that order a categorical feature's levels (kept, then other, then missing) by their
-/// training conversion rate, smoothed towards the overall rate with `PRIOR` pseudo-leads so that a
-/// rare level does not jump to an extreme. Ties keep the level order.
-fn target_ordered_codes(codes: &[usize], converted: &[bool], k: usize) -> Vec<f64> {
-    const PRIOR: f64 = 20.0;
-    let mut n = vec![0.0; k + 2];
-    let mut pos = vec![0.0; k + 2];
-    for (c, y) in codes.iter().zip(converted) {
-        n[*c] += 1.0;
-        if *y {
-            pos[*c] += 1.0;
-        }
-    }
-    let overall = pos.iter().sum::<f64>() / n.iter().sum::<f64>().max(1.0);
-    let rate: Vec<f64> = (0..k + 2).map(|i| (pos[i] + PRIOR * overall) / (n[i] + PRIOR)).collect();
-    let mut order: Vec<usize> = (0..k + 2).collect();
-    order.sort_by(|a, b| rate[*a].total_cmp(&rate[*b]).then(a.cmp(b)));
-    let mut out = vec![0.0; k + 2];
-    for (rank, i) in order.into_iter().enumerate() {
-        out[i] = rank as f64;
-    }
-    out
 }
 
 impl SpecLearner {
@@ -150,7 +126,7 @@ impl SpecLearner {
                     Ok(cats) => self.levels_of_codes(cats),
                     Err(_) => self.levels_of_text(col.cast(&DataType::String)?.str()?),
                 };
-                let tree_codes = target_ordered_codes(&codes, converted, levels.len());
+                let tree_codes = target_ordered_codes(codes.iter().copied(), converted, levels.len());
                 FittedFeature::Categorical { name: def.name.clone(), levels, tree_codes }
             }
         })

@@ -56,6 +56,31 @@ fn tree_code(codes: &[f64], i: usize) -> f64 {
     codes.get(i).copied().unwrap_or(i as f64)
 }
 
+/// The trees-encoding codes of a categorical feature with `k` kept levels: its levels (kept, then
+/// other, then missing; `codes` holds each row's) ordered by their conversion rate on those rows
+/// (`converted`), smoothed towards the overall rate with `PRIOR` pseudo-leads so that a rare level
+/// does not jump to an extreme. Ties keep the level order; a code above `k + 1` is not counted.
+pub fn target_ordered_codes(codes: impl IntoIterator<Item = usize>, converted: &[bool], k: usize) -> Vec<f64> {
+    const PRIOR: f64 = 20.0;
+    let mut n = vec![0.0; k + 2];
+    let mut pos = vec![0.0; k + 2];
+    for (c, y) in codes.into_iter().zip(converted) {
+        if let (Some(n), Some(pos)) = (n.get_mut(c), pos.get_mut(c)) {
+            *n += 1.0;
+            *pos += f64::from(u8::from(*y));
+        }
+    }
+    let overall = pos.iter().sum::<f64>() / n.iter().sum::<f64>().max(1.0);
+    let rate: Vec<f64> = (0..k + 2).map(|i| (pos[i] + PRIOR * overall) / (n[i] + PRIOR)).collect();
+    let mut order: Vec<usize> = (0..k + 2).collect();
+    order.sort_by(|a, b| rate[*a].total_cmp(&rate[*b]).then(a.cmp(b)));
+    let mut out = vec![0.0; k + 2];
+    for (rank, i) in order.into_iter().enumerate() {
+        out[i] = rank as f64;
+    }
+    out
+}
+
 impl FittedFeature {
     /// For a categorical feature, the level a trees-encoding code stands for.
     pub fn level_of_code(&self, code: f64) -> Option<&str> {

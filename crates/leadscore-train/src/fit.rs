@@ -337,13 +337,8 @@ struct Boosted {
 /// the extra data). With `tune`, each of the configured settings and [`ALTERNATIVES`] is fitted so
 /// and the one with the lowest log loss on those newest rows is kept.
 fn boost(x: &Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, tune: bool) -> Result<Boosted> {
-    let what = if regression { "value regression" } else { "boosted trees" };
-    let err = |e: forust_ml::errors::ForustError| TrainError::Fit { model: what, message: e.to_string() };
-    let cut = ((x.rows as f64) * (1.0 - EARLY_STOPPING_FRACTION)) as usize;
+    let cut = watch_cut(x.rows);
     let (fit_x, watch_x) = (rows(x, 0, cut), rows(x, cut, x.rows));
-    let cols = x.columns.len();
-    let fit_m = Matrix::new(&fit_x.data, fit_x.rows, cols);
-    let watch_m = || Matrix::new(&watch_x.data, watch_x.rows, cols);
     let constraints = if regression { None } else { tree_constraints(&x.columns, cfg) };
     let target = (regression, constraints.as_ref());
     let mut settings = vec![TreeSettings::configured(cfg)];
@@ -353,19 +348,12 @@ fn boost(x: &Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, tune: 
     let mut trials = Vec::new();
     let mut best: Option<(usize, usize, Vec<f64>, f64)> = None;
     for (i, s) in settings.iter().enumerate() {
-        let mut probe = booster(cfg, *s, cfg.max_trees as usize, target, fit_x.rows)
-            .set_evaluation_metric(Some(if regression { Metric::RootMeanSquaredError } else { Metric::LogLoss }))
-            .set_early_stopping_rounds(Some(EARLY_STOPPING_ROUNDS));
-        probe.fit(&fit_m, &y[..cut], &w[..cut], Some(vec![(watch_m(), &y[cut..], &w[cut..])])).map_err(err)?;
-        let rounds = probe.best_iteration.map_or(probe.trees.len(), |b| b + 1).max(1);
-        let probe = probe.set_prediction_iteration(Some(rounds - 1));
-        let predictions = probe.predict(&watch_m(), true);
-        // A regression is never tuned: its one setting needs no score.
-        let loss = if regression { 0.0 } else { watch_log_loss(&predictions, &y[cut..], &w[cut..]) };
-        trials.push(Trial { settings: *s, rounds, watch_log_loss: loss });
-        if best.as_ref().is_none_or(|b| loss < b.3) {
-            best = Some((i, rounds, predictions, loss));
+        let (fit, watch) = ((&fit_x, &y[..cut], &w[..cut]), (&watch_x, &y[cut..], &w[cut..]));
+        let (trial, predictions) = probe(cfg, *s, target, fit, watch)?;
+        if best.as_ref().is_none_or(|b| trial.watch_log_loss < b.3) {
+            best = Some((i, trial.rounds, predictions, trial.watch_log_loss));
         }
+        trials.push(trial);
     }
     let Some((chosen, best_rounds, watch_predictions, _)) = best else {
         return Err(TrainError::Internal("no tree settings to try".into()));
@@ -378,6 +366,70 @@ fn boost(x: &Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, tune: 
     // Every row; `boosted` records the rate when it sampled.
     let fit = BoostedFit { best_rounds, final_rounds, negative_rate: 1.0, settings: settings[chosen], trials };
     Ok(Boosted { model, fit, watch_predictions, cut })
+}
+
+/// Where the watched rows of early stopping begin among `rows` time-ordered rows.
+fn watch_cut(rows: usize) -> usize {
+    ((rows as f64) * (1.0 - EARLY_STOPPING_FRACTION)) as usize
+}
+
+/// Rows, targets and weights of a booster's fit, or of the rows it watches.
+type Part<'a> = (&'a Design, &'a [f64], &'a [f64]);
+
+/// Settings `s` fitted with early stopping on the rows `fit`, watching the rows `watch`: the
+/// trial (its log loss 0 for a regression, whose one setting needs no score) and its predictions
+/// on the watched rows at the rounds it picked.
+fn probe(
+    cfg: &Train,
+    s: TreeSettings,
+    target: (bool, Option<&ConstraintMap>),
+    (fit_x, fit_y, fit_w): Part<'_>,
+    (watch_x, watch_y, watch_w): Part<'_>,
+) -> Result<(Trial, Vec<f64>)> {
+    fn matrix(x: &Design) -> Matrix<'_, f64> {
+        Matrix::new(&x.data, x.rows, x.columns.len())
+    }
+    let regression = target.0;
+    let what = if regression { "value regression" } else { "boosted trees" };
+    let err = |e: forust_ml::errors::ForustError| TrainError::Fit { model: what, message: e.to_string() };
+    let mut probe = booster(cfg, s, cfg.max_trees as usize, target, fit_x.rows)
+        .set_evaluation_metric(Some(if regression { Metric::RootMeanSquaredError } else { Metric::LogLoss }))
+        .set_early_stopping_rounds(Some(EARLY_STOPPING_ROUNDS));
+    probe.fit(&matrix(fit_x), fit_y, fit_w, Some(vec![(matrix(watch_x), watch_y, watch_w)])).map_err(err)?;
+    let rounds = probe.best_iteration.map_or(probe.trees.len(), |b| b + 1).max(1);
+    let probe = probe.set_prediction_iteration(Some(rounds - 1));
+    let predictions = probe.predict(&matrix(watch_x), true);
+    let loss = if regression { 0.0 } else { watch_log_loss(&predictions, watch_y, watch_w) };
+    Ok((Trial { settings: s, rounds, watch_log_loss: loss }, predictions))
+}
+
+/// Each watched lead's log loss and weight: the newest [`EARLY_STOPPING_FRACTION`] of the
+/// time-ordered rows `x` (labels `y`, sampled as [`boosted`] samples), scored by the configured
+/// trees stopped early on the older rows. How the encodings of the categories are compared
+/// ([`crate::encoding`]).
+pub fn watch_losses(x: &dyn Rows, y: &[bool], cfg: &Train) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (x, y, w, _) = sampled(x, y, cfg)?;
+    let cut = watch_cut(x.rows);
+    let (fit_x, watch_x) = (rows(&x, 0, cut), rows(&x, cut, x.rows));
+    let constraints = tree_constraints(&x.columns, cfg);
+    let settings = TreeSettings::configured(cfg);
+    let (fit, watch) = ((&fit_x, &y[..cut], &w[..cut]), (&watch_x, &y[cut..], &w[cut..]));
+    let (_, z) = probe(cfg, settings, (false, constraints.as_ref()), fit, watch)?;
+    let losses = z.iter().zip(&y[cut..]).map(|(z, y)| watch_log_loss(&[*z], &[*y], &[1.0])).collect();
+    Ok((losses, w[cut..].to_vec()))
+}
+
+/// The rows `x` with labels `y` a boosted classifier learns from, as targets and weights: every
+/// row, or above `[train] sample_negatives_above` every positive and a weighted sample of the
+/// negatives ([`sample_negatives`]); and the share of the negatives kept.
+fn sampled(x: &dyn Rows, y: &[bool], cfg: &Train) -> Result<(Design, Vec<f64>, Vec<f64>, f64)> {
+    Ok(match sample_negatives(y, cfg.sample_negatives_above as usize, cfg.seed) {
+        None => (x.all()?, labels_f64(y), vec![1.0; y.len()], 1.0),
+        Some(sample) => {
+            let kept: Vec<bool> = sample.rows.iter().map(|i| y[*i]).collect();
+            (x.select(&sample.rows)?, labels_f64(&kept), sample.weights, sample.rate)
+        }
+    })
 }
 
 /// Weighted log loss of log-odds `z` against 0/1 labels `y`.
@@ -397,16 +449,10 @@ fn watch_log_loss(z: &[f64], y: &[f64], w: &[f64]) -> f64 {
 /// among the configured ones and [`ALTERNATIVES`]. Returns the model, its early stopping and the
 /// rows it learned from.
 pub fn boosted(x: &dyn Rows, y: &[bool], cfg: &Train, tune: bool) -> Result<(Classifier, BoostedFit, usize)> {
-    let (b, rows) = match sample_negatives(y, cfg.sample_negatives_above as usize, cfg.seed) {
-        None => (boost(&x.all()?, &labels_f64(y), &vec![1.0; x.len()], cfg, false, tune)?, x.len()),
-        Some(sample) => {
-            let y: Vec<bool> = sample.rows.iter().map(|i| y[*i]).collect();
-            let mut b = boost(&x.select(&sample.rows)?, &labels_f64(&y), &sample.weights, cfg, false, tune)?;
-            b.fit.negative_rate = sample.rate;
-            (b, sample.rows.len())
-        }
-    };
-    Ok((Classifier::Boosted { booster: Box::new(b.model) }, b.fit, rows))
+    let (x, labels, weights, rate) = sampled(x, y, cfg)?;
+    let mut b = boost(&x, &labels, &weights, cfg, false, tune)?;
+    b.fit.negative_rate = rate;
+    Ok((Classifier::Boosted { booster: Box::new(b.model) }, b.fit, x.rows))
 }
 
 /// Rounds of trees refitted on `all` leads when early stopping picked `best` rounds for the older
@@ -426,13 +472,7 @@ pub fn boosted_refit(
     cfg: &Train,
     (settings, rounds): (TreeSettings, usize),
 ) -> Result<(Classifier, usize)> {
-    let (x, labels, weights) = match sample_negatives(y, cfg.sample_negatives_above as usize, cfg.seed) {
-        None => (x.all()?, labels_f64(y), vec![1.0; y.len()]),
-        Some(sample) => {
-            let kept: Vec<bool> = sample.rows.iter().map(|i| y[*i]).collect();
-            (x.select(&sample.rows)?, labels_f64(&kept), sample.weights)
-        }
-    };
+    let (x, labels, weights, _) = sampled(x, y, cfg)?;
     let constraints = tree_constraints(&x.columns, cfg);
     let model = fit_rounds(cfg, (settings, rounds, (false, constraints.as_ref())), (&x, &labels, &weights))?;
     Ok((Classifier::Boosted { booster: Box::new(model) }, x.rows))

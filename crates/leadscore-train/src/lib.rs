@@ -25,6 +25,7 @@ pub mod data;
 pub mod definitions;
 pub mod diagnose;
 pub mod effects;
+pub mod encoding;
 mod error;
 pub mod evaluate;
 pub mod explain;
@@ -490,10 +491,8 @@ pub fn run(
     champion: Option<(&Champion, std::result::Result<&LoadedModel, String>)>,
 ) -> Result<TrainOutputs> {
     let mut sw = Stopwatch::new();
-    let set = TrainingSet::from_features(std::mem::take(&mut inputs.features), &inputs.spec)?;
-    let spec = &inputs.spec;
-    let mut warnings = volume_gate(config, &set)?;
-    warnings.extend(monotone_check(config, spec, &inputs.audit)?);
+    let (set, spec, encoding, warnings) = prepare(config, &mut inputs, &mut sw)?;
+    let spec = &spec;
     // The logistic baseline first: its one-hot designs (the validation leads' encoded in slices)
     // are dropped before the trees' design of the validation leads is built. The trees' rows of
     // the training leads are built from their codes as each fit samples them; the validation
@@ -536,6 +535,7 @@ pub fn run(
         candidates,
         chosen: kind,
         why,
+        encoding,
         refit,
         folds,
         evaluation,
@@ -561,6 +561,24 @@ pub fn run(
         bundle: ModelBundle { artifact, spec: spec.clone(), thresholds, html, validation },
         timings: sw.into_timings(),
     })
+}
+
+/// The training set out of the features table (taken from `inputs`), after the volume gate and
+/// the monotone check (their warnings), and the spec the model uses: the features stage's, with
+/// the trees' encoding of categories of many levels chosen out of time on small slices.
+fn prepare(
+    config: &Config,
+    inputs: &mut TrainInputs,
+    sw: &mut Stopwatch,
+) -> Result<(TrainingSet, FeatureSpec, Option<encoding::EncodingChoice>, Vec<String>)> {
+    let set = TrainingSet::from_features(std::mem::take(&mut inputs.features), &inputs.spec)?;
+    let mut warnings = volume_gate(config, &set)?;
+    warnings.extend(monotone_check(config, &inputs.spec, &inputs.audit)?);
+    let (spec, encoding) = encoding::choose(config, &set, inputs.spec.clone())?;
+    if encoding.is_some() {
+        sw.lap("encoding");
+    }
+    Ok((set, spec, encoding, warnings))
 }
 
 /// The model file: the chosen classifier, or its refit with the chosen one kept beside it as

@@ -218,6 +218,9 @@ pub struct Trained {
     pub chosen: ModelKind,
     /// Why it was chosen.
     pub why: String,
+    /// The trees' encoding of the categories of many levels, when it was chosen out of time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<crate::encoding::EncodingChoice>,
     /// The chosen model refitted on every matured lead, the one that scores (`None` with `[train]
     /// refit = false`). Every figure of this report is the model fitted on the training slice
     /// alone, on leads it never learned from.
@@ -404,6 +407,9 @@ impl Trained {
             );
         }
         let _ = writeln!(s, "  {}", self.why);
+        if let Some(e) = &self.encoding {
+            let _ = writeln!(s, "  {}", e.summary());
+        }
         for c in &self.candidates {
             if let Some(b) = c.boosting.as_ref().filter(|b| b.negative_rate < 1.0) {
                 let _ = writeln!(

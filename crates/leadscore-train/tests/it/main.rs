@@ -455,6 +455,65 @@ fn small_slices_choose_the_tree_settings_out_of_time_and_say_what_was_tried() {
     }
 }
 
+/// A category of 300 levels that says nothing about conversion (a `top_k` raised for a campaign
+/// or city column): on a small slice the trees get its levels ranked by number of leads, which
+/// the saved spec holds, and the summary and report say so and why.
+#[test]
+fn a_noise_category_of_many_levels_is_given_to_the_trees_by_number_of_leads() {
+    use leadscore_train::encoding::CategoryOrder;
+    let (mut inputs, _) = world(6_000);
+    let n = inputs.features.height();
+    let levels: Vec<String> = (0..300).map(|l| format!("c{l:03}")).collect();
+    let region: Vec<usize> = (0..n).map(|i| ((u(i as u64, 9) * 300.0) as usize).min(299)).collect();
+    let labels: Vec<bool> =
+        inputs.features.column(f::CONVERTED).unwrap().bool().unwrap().iter().map(|y| y == Some(true)).collect();
+    let train: Vec<usize> = (0..n * 8 / 10).collect();
+    let mut counts = vec![0usize; 300];
+    for i in &train {
+        counts[region[*i]] += 1;
+    }
+    let mut kept: Vec<usize> = (0..300).collect();
+    kept.sort_by(|a, b| counts[*b].cmp(&counts[*a]).then(a.cmp(b)));
+    let position = |l: usize| kept.iter().position(|k| *k == l).unwrap();
+    let train_labels: Vec<bool> = train.iter().map(|i| labels[*i]).collect();
+    let codes =
+        leadscore_model::spec::target_ordered_codes(train.iter().map(|i| position(region[*i])), &train_labels, 300);
+    let names: Vec<&str> = region.iter().map(|l| levels[*l].as_str()).collect();
+    inputs.features.with_column(Column::new("region".into(), names)).unwrap();
+    inputs.spec.catalog.push(FeatureDef {
+        name: "region".into(),
+        kind: FeatureKind::Categorical,
+        origin: "test".into(),
+        description: "region".into(),
+    });
+    let region_levels = kept.iter().map(|l| levels[*l].clone()).collect();
+    inputs.spec.features.push(FittedFeature::Categorical {
+        name: "region".into(),
+        levels: region_levels,
+        tree_codes: codes,
+    });
+    let out = run(&config(""), inputs.clone(), &ctx("2026-01-01"), None).unwrap();
+    let t = out.report.trained.as_deref().unwrap();
+    let e = t.encoding.clone().expect("a category of 300 levels on a small slice is chosen for");
+    assert_eq!(e.columns, vec![("region".to_string(), 300)]);
+    assert_eq!(e.chosen, CategoryOrder::Frequency, "{e:?}");
+    assert!(e.frequency_log_loss < e.target_log_loss, "{e:?}");
+    // The saved spec is the input's with the region's codes cleared (codes are then positions,
+    // the levels' order by number of leads); nothing else changed.
+    let mut expected = inputs.spec.clone();
+    if let Some(FittedFeature::Categorical { tree_codes, .. }) = expected.features.last_mut() {
+        tree_codes.clear();
+    }
+    assert_eq!(out.bundle.spec, expected);
+    let summary = out.report.summary();
+    assert!(summary.contains("trees: levels of region ranked by number of leads, not conversion rate"), "{summary}");
+    assert!(out.bundle.html.contains("Categories of many levels"));
+    // The tier's two levels are not chosen for: with it alone nothing is tried.
+    let (plain, _) = world(6_000);
+    let out = run(&config(""), plain, &ctx("2026-01-01"), None).unwrap();
+    assert!(out.report.trained.as_deref().unwrap().encoding.is_none());
+}
+
 /// On a small training slice a blend of the two models is a third candidate: its weight is one of
 /// those tried, its figures cross-fitted, the choice the lowest log loss; a chosen blend's
 /// artifact scores the validation leads with both parts (its design is both encodings) and
