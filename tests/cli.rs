@@ -1225,6 +1225,9 @@ fn training_logs_a_run_to_a_real_mlflow_server() {
             .unwrap()
     );
     assert_eq!(run["params"]["seed"], "42");
+    // The sample's categories of 10 levels or more: the trees' order of their levels, as chosen.
+    assert_eq!(run["params"]["boosted.category_order"], trained["encoding"]["chosen"]);
+    assert!(trained["encoding"]["chosen"].is_string(), "the sample has categories of many levels");
     let close = |a: &Value, b: &Value| (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-9;
     let headline = &trained["evaluation"]["headline"];
     for k in ["roc_auc", "pr_auc", "log_loss", "brier", "ece"] {

@@ -12,10 +12,10 @@
 //! [`HIGH_CARDINALITY`] kept levels, the configured trees are stopped early on the older 85% of
 //! the training slice and judged by their log loss on the newest 15% under both encodings, the
 //! target order learned from the older 85% only (as the watched leads' own labels would flatter
-//! it). The frequency order is kept for those categories when its log loss is lower. The
-//! validation slice plays no part, and everything after (the candidates, the folds, the refit,
-//! the value model, scoring) uses the encoding chosen here: `feature_spec.json` of the model
-//! holds it.
+//! it). The frequency order is kept for those categories when its log loss is lower by more than
+//! one standard error of the per-lead difference. The validation slice plays no part, and
+//! everything after (the candidates, the folds, the refit, the value model, scoring) uses the
+//! encoding chosen here: `feature_spec.json` of the model holds it.
 
 use leadscore_core::config::Config;
 use leadscore_model::spec::target_ordered_codes;
@@ -37,6 +37,16 @@ pub enum CategoryOrder {
     Target,
     /// By the level's number of training leads.
     Frequency,
+}
+
+impl CategoryOrder {
+    /// Its name in `report.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Target => "target",
+            Self::Frequency => "frequency",
+        }
+    }
 }
 
 /// The encoding tried and chosen for the categories of many levels.

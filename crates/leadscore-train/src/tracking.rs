@@ -113,6 +113,9 @@ fn params(config: &Config, ctx: &RunContext, t: &Trained) -> Vec<(String, String
             params.push(("boosted.colsample".into(), b.settings.colsample.to_string()));
         }
     }
+    if let Some(e) = &t.encoding {
+        params.push(("boosted.category_order".into(), e.chosen.name().into()));
+    }
     if let Some(r) = &t.refit {
         params.push(("refit.leads".into(), r.leads.to_string()));
         if let Some(rounds) = r.rounds {
