@@ -50,6 +50,11 @@ pub fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
+/// `ln(sigmoid(x))`, without overflow.
+pub fn log_sigmoid(x: f64) -> f64 {
+    if x > 0.0 { -(-x).exp().ln_1p() } else { x - x.exp().ln_1p() }
+}
+
 /// A probability with `delta` added to its log-odds; 0 and 1 (and a zero shift) stay as they are.
 pub fn shift(p: f64, delta: f64) -> f64 {
     if delta == 0.0 || p <= 0.0 || p >= 1.0 || p.is_nan() {
@@ -199,15 +204,10 @@ impl Calibrator {
     }
 }
 
-/// `ln(1 + e^x)` without overflow.
-fn softplus(x: f64) -> f64 {
-    if x > 0.0 { x + (-x).exp().ln_1p() } else { x.exp().ln_1p() }
-}
-
 /// Beta calibration's features of log-odds `z`: `ln s`, `-ln(1 - s)` (with `s = sigmoid(z)`)
 /// and 1.
 fn beta_features(z: f64) -> [f64; 3] {
-    [-softplus(-z), softplus(z), 1.0]
+    [log_sigmoid(z), -log_sigmoid(-z), 1.0]
 }
 
 /// The weights of a logistic regression of `labels` on `rows` by Newton's method on the log loss

@@ -8,6 +8,7 @@ use forust_ml::objective::ObjectiveType;
 use forust_ml::sampler::SampleMethod;
 use forust_ml::{GradientBooster, Matrix};
 use leadscore_core::config::{Monotone, Train};
+use leadscore_model::calibrate::sigmoid;
 use leadscore_model::value::{SegmentValue, ValueModel, quantile};
 use leadscore_model::{Classifier, Design, DesignColumn};
 
@@ -337,8 +338,7 @@ struct Boosted {
 /// the extra data). With `tune`, each of the configured settings and [`ALTERNATIVES`] is fitted so
 /// and the one with the lowest log loss on those newest rows is kept.
 fn boost(x: &Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, tune: bool) -> Result<Boosted> {
-    let cut = watch_cut(x.rows);
-    let (fit_x, watch_x) = (rows(x, 0, cut), rows(x, cut, x.rows));
+    let (fit_x, watch_x, cut) = watch_split(x);
     let constraints = if regression { None } else { tree_constraints(&x.columns, cfg) };
     let target = (regression, constraints.as_ref());
     let mut settings = vec![TreeSettings::configured(cfg)];
@@ -368,9 +368,11 @@ fn boost(x: &Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, tune: 
     Ok(Boosted { model, fit, watch_predictions, cut })
 }
 
-/// Where the watched rows of early stopping begin among `rows` time-ordered rows.
-fn watch_cut(rows: usize) -> usize {
-    ((rows as f64) * (1.0 - EARLY_STOPPING_FRACTION)) as usize
+/// The time-ordered rows `x` early stopping fits on (the older) and watches (the newest
+/// [`EARLY_STOPPING_FRACTION`]), and where the watched ones begin.
+fn watch_split(x: &Design) -> (Design, Design, usize) {
+    let cut = ((x.rows as f64) * (1.0 - EARLY_STOPPING_FRACTION)) as usize;
+    (rows(x, 0, cut), rows(x, cut, x.rows), cut)
 }
 
 /// Rows, targets and weights of a booster's fit, or of the rows it watches.
@@ -409,13 +411,12 @@ fn probe(
 /// ([`crate::encoding`]).
 pub fn watch_losses(x: &dyn Rows, y: &[bool], cfg: &Train) -> Result<(Vec<f64>, Vec<f64>)> {
     let (x, y, w, _) = sampled(x, y, cfg)?;
-    let cut = watch_cut(x.rows);
-    let (fit_x, watch_x) = (rows(&x, 0, cut), rows(&x, cut, x.rows));
+    let (fit_x, watch_x, cut) = watch_split(&x);
     let constraints = tree_constraints(&x.columns, cfg);
     let settings = TreeSettings::configured(cfg);
     let (fit, watch) = ((&fit_x, &y[..cut], &w[..cut]), (&watch_x, &y[cut..], &w[cut..]));
     let (_, z) = probe(cfg, settings, (false, constraints.as_ref()), fit, watch)?;
-    let losses = z.iter().zip(&y[cut..]).map(|(z, y)| watch_log_loss(&[*z], &[*y], &[1.0])).collect();
+    let losses = z.iter().zip(&y[cut..]).map(|(z, y)| lead_loss(*z, *y)).collect();
     Ok((losses, w[cut..].to_vec()))
 }
 
@@ -432,12 +433,17 @@ fn sampled(x: &dyn Rows, y: &[bool], cfg: &Train) -> Result<(Design, Vec<f64>, V
     })
 }
 
+/// Log loss of one lead's log-odds `z` against its 0/1 label `y`.
+fn lead_loss(z: f64, y: f64) -> f64 {
+    let p = sigmoid(z).clamp(1e-12, 1.0 - 1e-12);
+    -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
+}
+
 /// Weighted log loss of log-odds `z` against 0/1 labels `y`.
 fn watch_log_loss(z: &[f64], y: &[f64], w: &[f64]) -> f64 {
     let (mut loss, mut weight) = (0.0, 0.0);
     for ((z, y), w) in z.iter().zip(y).zip(w) {
-        let p = (1.0 / (1.0 + (-z).exp())).clamp(1e-12, 1.0 - 1e-12);
-        loss -= w * (y * p.ln() + (1.0 - y) * (1.0 - p).ln());
+        loss += w * lead_loss(*z, *y);
         weight += w;
     }
     if weight > 0.0 { loss / weight } else { f64::NAN }

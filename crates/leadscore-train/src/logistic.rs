@@ -16,6 +16,7 @@ use argmin::core::{CostFunction, Executor, Gradient};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use leadscore_model::Design;
+use leadscore_model::calibrate::log_sigmoid;
 use ndarray::Array1;
 use rayon::prelude::*;
 
@@ -23,11 +24,6 @@ use rayon::prelude::*;
 const BLOCK: usize = 8192;
 /// Gradients L-BFGS remembers (linfa-logistic's choice).
 const MEMORY: usize = 10;
-
-/// `log(sigmoid(x))`, without overflow.
-fn log_sigmoid(x: f64) -> f64 {
-    if x > 0.0 { -(-x).exp().ln_1p() } else { x - x.exp().ln_1p() }
-}
 
 /// A point of the parameters with the loss and its gradient there.
 struct Evaluated {
