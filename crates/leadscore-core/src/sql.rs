@@ -164,6 +164,32 @@ mod tests {
         assert_eq!(schema.ok(), Some(vec![ID.into(), USER_ID.into(), AT.into(), VALUE.into(), CURRENCY.into()]));
     }
 
+    /// Two things SQL definitions do that need polars features of their own (Cargo.toml:
+    /// `rank`, `semi_anti_join`): a user's first won deal, and a condition on another table.
+    #[test]
+    fn a_query_may_rank_within_a_user_and_test_membership_in_a_subquery() -> PolarsResult<()> {
+        let at = |days: &[i64]| {
+            Series::new("t".into(), days.iter().map(|d| d * 86_400_000_000).collect::<Vec<_>>())
+                .cast(&DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))
+        };
+        let mut deals = df!(
+            "deal_id" => ["d1", "d2", "d3", "d4"],
+            "user_id" => ["u1", "u1", "u2", "u3"],
+            "stage" => ["won", "won", "won", "won"],
+            "amount" => [10.0, 20.0, 30.0, 40.0],
+        )?;
+        deals.with_column(at(&[5, 2, 3, 4])?.with_name("closed_at".into()).into())?;
+        let events = df!("user_id" => ["u1", "u3"], "name" => ["demo", "webinar"])?;
+        let tables = vec![("deals".to_string(), deals.lazy()), ("events".to_string(), events.lazy())];
+        let q = "SELECT deal_id AS id, user_id, closed_at AS at, amount AS value FROM \
+                 (SELECT *, RANK() OVER (PARTITION BY user_id ORDER BY closed_at) AS k FROM deals WHERE stage = 'won') \
+                 WHERE k = 1 AND user_id IN (SELECT user_id FROM events WHERE name = 'demo')";
+        let found = conversions(q, &tables, chrono_tz::UTC).unwrap_or_else(|e| panic!("{e}")).collect()?;
+        let ids: Vec<Option<&str>> = found.column(ID)?.str()?.iter().collect();
+        assert_eq!(ids, [Some("d2")], "u1's first won deal; u2 and u3 had no demo");
+        Ok(())
+    }
+
     #[test]
     fn a_wrong_query_says_what_is_wrong() {
         let cases = [
