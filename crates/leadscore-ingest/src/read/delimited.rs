@@ -16,6 +16,7 @@ use std::path::Path;
 use leadscore_core::CoreError;
 use leadscore_core::schema::RejectReason;
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use super::raw::{RawFrame, TextColumn, TextTable};
 use super::{RawFile, RecordNumbers, UnreadableRecord};
@@ -25,6 +26,9 @@ use crate::error::{IngestError, Result};
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Buffer of the file reader.
 const READ_BUFFER: usize = 1 << 20;
+/// The least a stretch of records read on a thread of its own holds: a file with less than two
+/// of these after its header is read in one go.
+const STRETCH_BYTES: u64 = 16 << 20;
 
 /// The name of a header field: as written, or `column_<k>` (1-based) when empty.
 fn header_names(path: &Path, header: &csv::ByteRecord) -> Result<Vec<String>> {
@@ -176,6 +180,65 @@ struct Collector<'a> {
     /// Records the filter left out, and digests of their ids.
     left_out: u64,
     left_ids: HashSet<u64>,
+    /// Where its records begin and end (bytes as the reader counts them), until the first
+    /// block is sized for them ([`Collector::size_block`]).
+    span: Option<(u64, u64)>,
+}
+
+/// Rows read before the first block's columns are given room for the rest of their records.
+const SIZING_ROWS: usize = 4096;
+
+/// What a [`Collector`] read: of a whole file, or of a stretch of its records (record numbers
+/// then counted from the stretch's start).
+struct Collected {
+    blocks: Vec<Vec<TextColumn>>,
+    numbers: RecordNumbers,
+    unreadable: Vec<UnreadableRecord>,
+    records: u64,
+    rows: u64,
+    left_out: u64,
+    left_ids: HashSet<u64>,
+}
+
+impl Collected {
+    /// The record numbers of the rows, listed.
+    fn listed(numbers: RecordNumbers, rows: u64) -> Vec<u32> {
+        match numbers {
+            RecordNumbers::Consecutive => (1..=rows).map(|r| r as u32).collect(),
+            RecordNumbers::Listed(v) => v,
+        }
+    }
+
+    /// This stretch followed by the next one of the same file: the next one's record numbers
+    /// shifted by this one's records. The caller has checked that the records of both fit in
+    /// 32 bits.
+    fn then(self, next: Collected) -> Collected {
+        let base = self.records;
+        let numbers = match (self.numbers, next.numbers) {
+            // Consecutive: every record read was a row, in both.
+            (RecordNumbers::Consecutive, RecordNumbers::Consecutive) => RecordNumbers::Consecutive,
+            (mine, theirs) => {
+                let mut v = Self::listed(mine, self.rows);
+                v.extend(Self::listed(theirs, next.rows).into_iter().map(|r| r + base as u32));
+                RecordNumbers::Listed(v)
+            }
+        };
+        let mut blocks = self.blocks;
+        blocks.extend(next.blocks);
+        let mut unreadable = self.unreadable;
+        unreadable.extend(next.unreadable.into_iter().map(|u| UnreadableRecord { record: u.record + base, ..u }));
+        let mut left_ids = self.left_ids;
+        left_ids.extend(next.left_ids);
+        Collected {
+            blocks,
+            numbers,
+            unreadable,
+            records: base + next.records,
+            rows: self.rows + next.rows,
+            left_out: self.left_out + next.left_out,
+            left_ids,
+        }
+    }
 }
 
 /// Which records a reader keeps, from one field's raw text (`None` when empty): those `keep`
@@ -220,8 +283,14 @@ pub fn id_digest(id: &str) -> u64 {
 const CHUNK_ROWS: usize = 1 << 18;
 
 impl<'a> Collector<'a> {
-    /// An empty collector of `path`'s records with the header's `names`.
-    fn new(path: &'a Path, names: &'a [String], filter: Option<(&'a RowFilter<'a>, usize, Option<usize>)>) -> Self {
+    /// An empty collector of `path`'s records with the header's `names`; `span`, the bytes
+    /// they take, sizes its first block.
+    fn new(
+        path: &'a Path,
+        names: &'a [String],
+        filter: Option<(&'a RowFilter<'a>, usize, Option<usize>)>,
+        span: (u64, u64),
+    ) -> Self {
         Collector {
             path,
             names,
@@ -235,6 +304,24 @@ impl<'a> Collector<'a> {
             filter,
             left_out: 0,
             left_ids: HashSet::new(),
+            span: Some(span),
+        }
+    }
+
+    /// Once the first block holds [`SIZING_ROWS`] rows, when the records read so far end at
+    /// byte `at`: room in each column for the rows its records' bytes hold at that rate (no more
+    /// than a block's), so that no column doubles; stretches read side by side would otherwise
+    /// hold up to twice their text at once.
+    fn size_block(&mut self, at: u64) {
+        let rows = self.block.first().map_or(0, TextColumn::len);
+        let Some((from, to)) = self.span.filter(|_| rows >= SIZING_ROWS && self.blocks.is_empty()) else {
+            return;
+        };
+        self.span = None;
+        let rows_in_all =
+            (to.saturating_sub(from) as f64 / at.saturating_sub(from).max(1) as f64 * rows as f64) as usize;
+        for c in &mut self.block {
+            c.reserve_rows(rows_in_all.clamp(rows, CHUNK_ROWS));
         }
     }
 
@@ -247,6 +334,15 @@ impl<'a> Collector<'a> {
         full.iter_mut().for_each(TextColumn::shrink);
         self.blocks.push(full);
         self.block_bytes = 0;
+    }
+
+    /// What was read, the block being filled ended.
+    fn finish(mut self) -> Collected {
+        if self.block.first().is_some_and(|b| !b.is_empty()) {
+            self.finish_block();
+        }
+        let Collector { numbers, unreadable, record, rows, blocks, left_out, left_ids, .. } = self;
+        Collected { blocks, numbers, unreadable, records: record, rows, left_out, left_ids }
     }
 
     /// Row numbers from here on are listed: a row is not the record of the same number.
@@ -291,10 +387,11 @@ impl<'a> Collector<'a> {
         });
     }
 
-    /// One record, starting on `first_line` and ending on `last_line`.
-    fn push(&mut self, rec: &csv::ByteRecord, first_line: u64, last_line: u64) -> Result<()> {
+    /// One record; `lines` gives the lines it starts and ends on, should it be rejected.
+    fn push(&mut self, rec: &csv::ByteRecord, lines: impl FnOnce() -> Result<(u64, u64)>) -> Result<()> {
         self.record += 1;
         if let Some((reason, column, detail)) = record_problem(rec, self.names) {
+            let (first_line, last_line) = lines()?;
             let lines = if last_line > first_line {
                 format!("lines {first_line} to {last_line}")
             } else {
@@ -363,7 +460,7 @@ impl<'a> Collector<'a> {
             let mut r =
                 csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(line);
             if r.read_byte_record(&mut rec).map_err(|e| IngestError::Internal(format!("re-reading a line: {e}")))? {
-                self.push(&rec, line_no, line_no)?;
+                self.push(&rec, || Ok((line_no, line_no)))?;
             }
         }
         Ok(())
@@ -385,6 +482,34 @@ pub(crate) fn read_filtered(
     starts_with_bom: bool,
     filter: Option<&RowFilter<'_>>,
 ) -> Result<(RawFile, HashSet<u64>)> {
+    read_split(path, io, delimiter, starts_with_bom, filter, &|data| even_split(data, STRETCH_BYTES))
+}
+
+/// Where a file's records are split into stretches read on threads of their own, from the bytes
+/// after the header: offsets into them, in order (none: the file is read in one go).
+type Splitter<'s> = dyn Fn(u64) -> Vec<u64> + 's;
+
+/// Shares of at least `least` bytes, one a thread (the digest of the file is taken meanwhile,
+/// see [`super::SourceReader`]). Two a thread read the 1M benchmark's 539 MB no sooner and held
+/// 80-100 MiB more (2026-12-05).
+fn even_split(data: u64, least: u64) -> Vec<u64> {
+    let parts = (data / least.max(1)).min(rayon::current_num_threads() as u64);
+    (1..parts).map(|k| data * k / parts).collect()
+}
+
+/// [`read_filtered`], the records read in the stretches `split` names when it names any: each
+/// begins at the first line break after its offset. The rows, record numbers and rejects are
+/// those of one reader going through the whole file: where a stretch does not end where the next
+/// begins (a quoted value holds the line break it was split at), or fails, the file is read again
+/// in one go.
+fn read_split(
+    path: &Path,
+    io: &Path,
+    delimiter: u8,
+    starts_with_bom: bool,
+    filter: Option<&RowFilter<'_>>,
+    split: &Splitter<'_>,
+) -> Result<(RawFile, HashSet<u64>)> {
     let rerr = |source| CoreError::Read { path: path.to_path_buf(), source };
     let mut reader = BufReader::with_capacity(READ_BUFFER, File::open(io).map_err(rerr)?);
     if starts_with_bom {
@@ -392,12 +517,7 @@ pub(crate) fn read_filtered(
         reader.read_exact(&mut bom).map_err(rerr)?;
     }
     let offset = if starts_with_bom { BOM.len() as u64 } else { 0 };
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .buffer_capacity(1 << 16)
-        .from_reader(reader);
+    let mut rdr = csv_reader(delimiter, reader);
     let mut rec = csv::ByteRecord::new();
     let header_start = rdr.position().clone();
     match rdr.read_byte_record(&mut rec) {
@@ -419,18 +539,162 @@ pub(crate) fn read_filtered(
     let position = |name: &str| names.iter().position(|n| n == name);
     // A filter whose column the file lacks keeps every row (the mapping's check names it later).
     let filter = filter.and_then(|f| Some((f, position(f.column)?, f.id.and_then(position))));
-    let mut c = Collector::new(path, &names, filter);
-    parse_records(&mut rdr, &mut rec, &mut c, io, offset, delimiter)?;
-    if c.block.first().is_some_and(|b| !b.is_empty()) {
-        c.finish_block();
-    }
-    let Collector { numbers, unreadable, record, blocks, left_out, left_ids, .. } = c;
-    if u32::try_from(record).is_err() {
+    let file = Stretches { path, io, offset, delimiter, names: &names, filter };
+    let starts = file.starts(rdr.position(), split)?;
+    let read = match file.read(&starts) {
+        Some(read) => read,
+        None => {
+            let mut c = Collector::new(path, &names, filter, (rdr.position().byte(), file.len()?));
+            parse_records(&mut rdr, &mut rec, &mut c, io, offset, delimiter, None)?;
+            c.finish()
+        }
+    };
+    if u32::try_from(read.records).is_err() {
         return Err(IngestError::TooManyRecords { path: path.to_path_buf() });
     }
+    let Collected { blocks, numbers, unreadable, left_out, left_ids, .. } = read;
     let text = TextTable::new(names.iter().map(|n| n.as_str().into()).collect(), blocks)?;
     let frame = RawFrame::Text(text);
     Ok((RawFile { path: path.to_path_buf(), frame, records: numbers, unreadable, left_out }, left_ids))
+}
+
+/// The CSV reader of a file's bytes: every record as bytes, a field count of its own each.
+fn csv_reader<R: Read>(delimiter: u8, reader: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .buffer_capacity(1 << 16)
+        .from_reader(reader)
+}
+
+/// Where a stretch of records begins: its byte (as the reader counts them, after a byte-order
+/// mark) and the line the reader counts there.
+#[derive(Debug, Clone, Copy)]
+struct StretchStart {
+    byte: u64,
+    line: u64,
+}
+
+/// A file whose records after the header are read in stretches.
+struct Stretches<'a> {
+    path: &'a Path,
+    io: &'a Path,
+    offset: u64,
+    delimiter: u8,
+    names: &'a [String],
+    filter: Option<(&'a RowFilter<'a>, usize, Option<usize>)>,
+}
+
+impl Stretches<'_> {
+    /// Where the stretches begin: the first where the records do (`records`), each other at the
+    /// first line break at or past its offset from `split`, where one reader would end a record
+    /// if the break is not in a quoted value: after the `\r` of a `\r\n`, else after the `\n`.
+    /// Empty when the file is read in one go.
+    fn starts(&self, records: &csv::Position, split: &Splitter<'_>) -> Result<Vec<StretchStart>> {
+        let rerr = |source| IngestError::from(CoreError::Read { path: self.path.to_path_buf(), source });
+        let len = self.len()?;
+        let first = records.byte();
+        let mut bytes = vec![first];
+        for at in split(len.saturating_sub(first)) {
+            match self.line_end(first + at).map_err(rerr)? {
+                Some(b) if b > *bytes.last().unwrap_or(&first) && b < len => bytes.push(b),
+                _ => {}
+            }
+        }
+        if bytes.len() < 2 {
+            return Ok(Vec::new());
+        }
+        // The reader counts a line at every `\n`, in quoted values too.
+        let counts: Vec<u64> =
+            bytes.par_windows(2).map(|w| self.newlines(w[0], w[1])).collect::<std::io::Result<_>>().map_err(rerr)?;
+        let mut line = records.line();
+        let mut starts = vec![StretchStart { byte: first, line }];
+        for (byte, n) in bytes[1..].iter().zip(counts) {
+            line += n;
+            starts.push(StretchStart { byte: *byte, line });
+        }
+        Ok(starts)
+    }
+
+    /// The file's bytes after a byte-order mark.
+    fn len(&self) -> Result<u64> {
+        let rerr = |source| IngestError::from(CoreError::Read { path: self.path.to_path_buf(), source });
+        Ok(std::fs::metadata(self.io).map_err(rerr)?.len().saturating_sub(self.offset))
+    }
+
+    /// The end of the first line break at or past `at` (see [`Self::starts`]), if there is one.
+    fn line_end(&self, at: u64) -> std::io::Result<Option<u64>> {
+        // From the byte before, to see a `\r` before a `\n` at `at`.
+        let from = at.saturating_sub(1);
+        let mut file = File::open(self.io)?;
+        file.seek(SeekFrom::Start(self.offset + from))?;
+        let mut window = Vec::new();
+        file.take(1 << 20).read_to_end(&mut window)?;
+        let skip = usize::from(at > from);
+        let Some(k) = window.iter().skip(skip).position(|b| *b == b'\n').map(|k| k + skip) else {
+            return Ok(None);
+        };
+        let after_cr = k > 0 && window[k - 1] == b'\r';
+        Ok(Some(from + k as u64 + u64::from(!after_cr)))
+    }
+
+    /// The `\n` bytes from `from` to `to`.
+    fn newlines(&self, from: u64, to: u64) -> std::io::Result<u64> {
+        let mut file = File::open(self.io)?;
+        file.seek(SeekFrom::Start(self.offset + from))?;
+        let mut rest = file.take(to - from);
+        let mut buf = vec![0u8; READ_BUFFER];
+        let mut n = 0u64;
+        loop {
+            let got = super::read_full(&mut rest, &mut buf)?;
+            if got == 0 {
+                return Ok(n);
+            }
+            n += buf[..got].iter().filter(|b| **b == b'\n').count() as u64;
+        }
+    }
+
+    /// The stretches read, one a task, and put together; `None` when there are none, one of
+    /// them failed, or one did not end where the next begins: the file is then read in one go
+    /// (which gives a failure its record number in the whole file).
+    fn read(&self, starts: &[StretchStart]) -> Option<Collected> {
+        if starts.len() < 2 {
+            return None;
+        }
+        let parts: Vec<Option<Collected>> = (0..starts.len())
+            .into_par_iter()
+            .map(|k| self.stretch(starts[k], starts.get(k + 1).map(|s| s.byte)).ok().flatten())
+            .collect();
+        let parts: Vec<Collected> = parts.into_iter().collect::<Option<_>>()?;
+        if u32::try_from(parts.iter().map(|p| p.records).sum::<u64>()).is_err() {
+            return None;
+        }
+        parts.into_iter().reduce(Collected::then)
+    }
+
+    /// The records from `start` to `end` (the end of the file when `None`), or `None` when the
+    /// record read last does not end at `end`.
+    fn stretch(&self, start: StretchStart, end: Option<u64>) -> Result<Option<Collected>> {
+        let rerr = |source| CoreError::Read { path: self.path.to_path_buf(), source };
+        let file = BufReader::with_capacity(READ_BUFFER, File::open(self.io).map_err(rerr)?);
+        let mut rdr = csv_reader(self.delimiter, file);
+        let mut at = csv::Position::new();
+        at.set_byte(start.byte).set_line(start.line);
+        rdr.seek_raw(SeekFrom::Start(self.offset + start.byte), at)
+            .map_err(|e| csv_error(self.path, e, 0, start.line))?;
+        let span = (
+            start.byte,
+            match end {
+                Some(end) => end,
+                None => self.len()?,
+            },
+        );
+        let mut c = Collector::new(self.path, self.names, self.filter, span);
+        let mut rec = csv::ByteRecord::new();
+        let ended = parse_records(&mut rdr, &mut rec, &mut c, self.io, self.offset, self.delimiter, end)?;
+        Ok(ended.then(|| c.finish()))
+    }
 }
 
 /// A csv error of `path`'s record `record` (on line `line`) as ingest's error: a read error, or
@@ -453,8 +717,25 @@ fn csv_error(path: &Path, e: csv::Error, record: u64, line: u64) -> IngestError 
     }
 }
 
-/// Reads the records after the header into `c`. Each record is handled once the next one is
-/// read, so that the last one is known as such.
+/// The lines of the record from byte `from` to byte `to` of `io`, the reader at line `line` at
+/// `from`, as an editor numbers them. The reader counts a line at each `\n` it passes; before a
+/// record it passes the terminators left before it (the `\n` of a `\r\n` whose `\r` ended the
+/// record before, blank lines), and a record it ends at a `\r` ends before the `\n` that
+/// follows: so the record begins that many lines after `line` and ends on the line its last `\n`
+/// (or its end) is on.
+fn record_lines(io: &Path, from: u64, to: u64, line: u64) -> Result<(u64, u64)> {
+    let bytes = byte_range(io, from, Some(to))?;
+    let newlines = |b: &[u8]| b.iter().filter(|b| **b == b'\n').count() as u64;
+    let skipped = bytes.iter().position(|b| !matches!(b, b'\r' | b'\n')).unwrap_or(bytes.len());
+    let first = line + newlines(&bytes[..skipped]);
+    let last = line + newlines(&bytes) - u64::from(bytes.last() == Some(&b'\n'));
+    Ok((first, last.max(first)))
+}
+
+/// Reads the records after the header into `c`, up to the first that begins at or past `end`
+/// (bytes as the reader counts them) when one is given. Each record is handled once the next one
+/// is read, so that the last one is known as such. Returns whether the records read end at `end`
+/// (always, without one).
 fn parse_records<R: Read>(
     rdr: &mut csv::Reader<R>,
     rec: &mut csv::ByteRecord,
@@ -462,15 +743,20 @@ fn parse_records<R: Read>(
     io: &Path,
     offset: u64,
     delimiter: u8,
-) -> Result<()> {
+    end: Option<u64>,
+) -> Result<bool> {
     let width = c.names.len();
     let mut pending = csv::ByteRecord::new();
     let mut pending_at: Option<(u64, u64, u64, u64)> = None; // start byte, first line, last line, end byte
     loop {
         let start = rdr.position().clone();
-        let more = rdr.read_byte_record(rec).map_err(|e| csv_error(c.path, e, c.record + 1, start.line()))?;
+        let more = match end {
+            Some(end) if start.byte() >= end => false,
+            _ => rdr.read_byte_record(rec).map_err(|e| csv_error(c.path, e, c.record + 1, start.line()))?,
+        };
         if let Some((from, first, last, to)) = pending_at.take() {
-            let is_last = !more;
+            // The file's last record.
+            let is_last = !more && end.is_none();
             // More than one line and a field count that does not fit, or a quote still open at the
             // end of the file: an unbalanced quote joined lines. Read them one by one.
             let joined = (last > first && pending.len() != width)
@@ -479,15 +765,16 @@ fn parse_records<R: Read>(
                 let bytes = byte_range(io, offset + from, (!is_last).then_some(offset + to))?;
                 c.push_lines(&bytes, first, delimiter)?;
             } else {
-                c.push(&pending, first, last)?;
+                c.push(&pending, || record_lines(io, offset + from, offset + to, first))?;
             }
+            c.size_block(to);
         }
         if !more {
-            return Ok(());
+            return Ok(end.is_none_or(|end| start.byte() == end));
         }
-        let end = rdr.position().clone();
-        let last_line = end.line().saturating_sub(1).max(start.line());
-        pending_at = Some((start.byte(), start.line(), last_line, end.byte()));
+        let stop = rdr.position().clone();
+        let last_line = stop.line().saturating_sub(1).max(start.line());
+        pending_at = Some((start.byte(), start.line(), last_line, stop.byte()));
         std::mem::swap(rec, &mut pending);
     }
 }
@@ -535,6 +822,27 @@ mod tests {
         assert_eq!((f.record(0), f.record(1)), (1, 6));
         for u in &f.unreadable {
             assert!(!u.detail.contains("x.com"), "{}", u.detail);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_rejected_record_has_the_lines_an_editor_shows_with_either_line_end() -> Result<()> {
+        // Line 3 has a field too many; lines 5-6 are a quoted value with a byte that is not UTF-8
+        // (after a blank line 4); line 7 has a field too few, and is the last, unterminated.
+        let lf = b"id,note\n1,a\n2,b,extra\n\n3,\"x\n\xff\"\n4";
+        let crlf = b"id,note\r\n1,a\r\n2,b,extra\r\n\r\n3,\"x\r\n\xff\"\r\n4";
+        for content in [lf.as_slice(), crlf.as_slice()] {
+            let (_d, p) = write(content);
+            let f = read(&p, &p, b',', false)?;
+            let lines: Vec<(u64, u64, &str)> =
+                f.unreadable.iter().map(|u| (u.record, u.line, u.detail.split(':').next().unwrap_or(""))).collect();
+            assert_eq!(
+                lines,
+                [(2, 3, "line 3"), (3, 5, "lines 5 to 6"), (4, 7, "line 7")],
+                "{:?}",
+                String::from_utf8_lossy(content)
+            );
         }
         Ok(())
     }
@@ -591,6 +899,109 @@ mod tests {
         assert_eq!(f.frame.row(last), [("id", Some(last.to_string())), ("n", None)]);
         let n = f.frame.column("n")?.map(|c| c.null_count());
         assert_eq!(n, Some(rows / 2));
+        Ok(())
+    }
+
+    /// Every row, record number and reject of a file read in stretches split at `at`, and of the
+    /// same file read in one go.
+    fn same_as_one_reader(p: &Path, filter: Option<&RowFilter<'_>>, whole: &(RawFile, HashSet<u64>), at: &[u64]) {
+        let split = read_split(p, p, b',', false, filter, &|_| at.to_vec()).expect("read in stretches");
+        let frames = (whole.0.frame.to_frame().expect("whole"), split.0.frame.to_frame().expect("split"));
+        assert!(frames.0.equals_missing(&frames.1), "split at {at:?}: {frames:?}");
+        assert_eq!(whole.0.records, split.0.records, "split at {at:?}");
+        assert_eq!(whole.0.unreadable, split.0.unreadable, "split at {at:?}");
+        assert_eq!((whole.0.left_out, &whole.1), (split.0.left_out, &split.1), "split at {at:?}");
+    }
+
+    /// A file with what a reader must get right at a stretch's edge: quoted delimiters, line
+    /// breaks and quotes in values, blank lines, records it rejects, and a quote never closed.
+    fn awkward(newline: &str) -> Vec<u8> {
+        let rows = [
+            "id,email,note",
+            "1,a@x.com,plain",
+            "2,b@x.com,\"with, comma\"",
+            "3,c@x.com,\"two\nlines\"",
+            "",
+            "4,d@x.com,\"crlf\r\ninside\"",
+            "5,e@x.com,\"a \"\"quote\"\"\"",
+            "6,f@x.com",
+            "7,g@x.com,BAD",
+            "8,h@x.com,\"three\n\nlines\"",
+            "9,\"i@x.com,never closed",
+            "10,j@x.com,after",
+            "11,k@x.com,\"closes\"",
+            "12,l@x.com,last",
+        ];
+        let mut out = Vec::new();
+        for r in rows {
+            // Row 7's value: bytes that are not UTF-8.
+            out.extend(r.as_bytes().strip_suffix(b"BAD").map_or(r.as_bytes().to_vec(), |r| [r, b"\xff\xfe"].concat()));
+            out.extend(newline.bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn a_file_read_in_stretches_gives_what_one_reader_gives_wherever_it_is_split() -> Result<()> {
+        let keep = |cell: Option<&str>| cell.is_none_or(|v| !v.ends_with('3'));
+        let filter = RowFilter { column: "id", keep: &keep, id: Some("id") };
+        for newline in ["\n", "\r\n"] {
+            let content = awkward(newline);
+            let (_d, p) = write(&content);
+            let header = content.iter().position(|b| *b == b'\n').expect("header") as u64 + 1;
+            let data = content.len() as u64 - header;
+            for filter in [None, Some(&filter)] {
+                let whole = read_split(&p, &p, b',', false, filter, &|_| Vec::new())?;
+                assert_eq!(whole.0.unreadable.len(), 3, "{:?}", whole.0.unreadable);
+                for a in 0..data {
+                    same_as_one_reader(&p, filter, &whole, &[a]);
+                }
+                for a in (0..data).step_by(7) {
+                    for b in (a..data).step_by(11) {
+                        same_as_one_reader(&p, filter, &whole, &[a, b, (b + data) / 2]);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+        #[test]
+        fn any_file_read_in_stretches_gives_what_one_reader_gives(
+            body in proptest::collection::vec(proptest::sample::select(vec![b'a', b',', b'"', b'\n', b'\r', 0xff]), 0..300),
+            mut at in proptest::collection::vec(0u64..300, 1..4),
+        ) {
+            let content = [b"a,b,c\n".as_slice(), &body].concat();
+            let (_d, p) = write(&content);
+            let whole = read_split(&p, &p, b',', false, None, &|_| Vec::new()).expect("read in one go");
+            at.sort_unstable();
+            same_as_one_reader(&p, None, &whole, &at);
+        }
+    }
+
+    #[test]
+    fn a_clean_file_is_read_in_stretches_with_the_line_numbers_of_one_reader() -> Result<()> {
+        let mut content = String::from("id,n\r\n");
+        for i in 0..200 {
+            content.push_str(&if i == 150 { format!("{i},1,extra\r\n") } else { format!("{i},{}\r\n", i % 7) });
+        }
+        let (_d, p) = write(content.as_bytes());
+        let names = vec!["id".to_string(), "n".to_string()];
+        let file = Stretches { path: &p, io: &p, offset: 0, delimiter: b',', names: &names, filter: None };
+        let mut after_header = csv::Position::new();
+        after_header.set_byte(5).set_line(1);
+        let starts = file.starts(&after_header, &|data| vec![data / 3, 2 * data / 3])?;
+        assert_eq!(starts.len(), 3);
+        let read = file.read(&starts).expect("no stretch read again");
+        assert_eq!((read.records, read.rows), (200, 199));
+        // Record 151 is on line 152 (the header is line 1).
+        let bad: Vec<(u64, u64)> = read.unreadable.iter().map(|u| (u.record, u.line)).collect();
+        assert_eq!(bad, [(151, 152)]);
+        let whole = read_split(&p, &p, b',', false, None, &|_| Vec::new())?;
+        assert_eq!(whole.0.unreadable, read.unreadable);
+        assert_eq!(whole.0.records, read.numbers);
         Ok(())
     }
 

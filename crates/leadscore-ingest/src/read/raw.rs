@@ -37,6 +37,15 @@ impl TextColumn {
         self.ends.push(u32::try_from(self.bytes.len()).unwrap_or(u32::MAX));
     }
 
+    /// Room for `rows` fields in all, at the bytes a field this column has held so far (5% more):
+    /// a column left to grow doubles, and holds up to twice its text until shrunk.
+    pub(crate) fn reserve_rows(&mut self, rows: usize) {
+        let held = self.len().max(1);
+        let bytes = self.bytes.len() * rows / held + self.bytes.len() * rows / held / 20;
+        self.bytes.reserve(bytes.saturating_sub(self.bytes.len()));
+        self.ends.reserve(rows.saturating_sub(self.len()));
+    }
+
     /// Fields held.
     pub(crate) fn len(&self) -> usize {
         self.ends.len()
