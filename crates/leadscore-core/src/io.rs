@@ -189,6 +189,20 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: &TableMeta) -> Resul
 /// null, so such a value is corruption that must not reach a file (or the next stage).
 pub fn check_finite(path: &Path, df: &DataFrame) -> Result<()> {
     for c in df.columns() {
+        // Every slot's bits at once (null slots too): a column with no NaN or infinity anywhere
+        // needs no closer look.
+        let suspect = match c.dtype() {
+            DataType::Float64 => {
+                c.f64().map(|ca| ca.downcast_iter().any(|a| a.values().iter().any(|x| !x.is_finite())))
+            }
+            DataType::Float32 => {
+                c.f32().map(|ca| ca.downcast_iter().any(|a| a.values().iter().any(|x| !x.is_finite())))
+            }
+            _ => continue,
+        };
+        if !suspect.map_err(|e| CoreError::Internal(e.to_string()))? {
+            continue;
+        }
         let values = match c.dtype() {
             DataType::Float64 => c.f64().map(|ca| ca.iter().map(|v| v.is_some_and(|x| !x.is_finite())).collect()),
             DataType::Float32 => c.f32().map(|ca| ca.iter().map(|v| v.is_some_and(|x| !x.is_finite())).collect()),
@@ -327,6 +341,30 @@ mod tests {
         assert_eq!(back.column("tier").map_err(err)?.dtype(), &DataType::String);
         assert!(back.equals_missing(&text));
         assert_eq!(a.sha256, b.sha256, "the same bytes as the text's");
+        Ok(())
+    }
+
+    #[test]
+    fn a_nan_or_an_infinity_is_refused_with_its_column_and_first_row_but_not_behind_a_null() -> Result<()> {
+        let err = |e: PolarsError| CoreError::Internal(e.to_string());
+        let p = Path::new("t.parquet");
+        let df = df!("x" => [Some(1.0), Some(f64::NAN), None, Some(f64::INFINITY)], "y" => [Some(1.0f32); 4])
+            .map_err(err)?;
+        match check_finite(p, &df) {
+            Err(CoreError::NonFinite { column, count, first_row, .. }) => {
+                assert_eq!((column.as_str(), count, first_row), ("x", 2, 2));
+            }
+            other => panic!("expected NonFinite, got {other:?}"),
+        }
+        // A NaN in the slot of a null is no value: accepted.
+        // 0 / 0 in the null's slot: NaN.
+        let nulled = &Float64Chunked::new("x".into(), &[Some(1.0), None])
+            / &Float64Chunked::new("y".into(), &[Some(1.0), Some(0.0)]);
+        assert_eq!(nulled.null_count(), 1);
+        assert!(nulled.downcast_iter().any(|a| a.values().iter().any(|v| v.is_nan())), "the NaN is in the null's slot");
+        check_finite(p, &DataFrame::new(2, vec![nulled.into_series().into()]).map_err(err)?)?;
+        let f32s = df!("y" => [Some(1.0f32), Some(f32::NEG_INFINITY)]).map_err(err)?;
+        assert!(matches!(check_finite(p, &f32s), Err(CoreError::NonFinite { first_row: 2, .. })));
         Ok(())
     }
 

@@ -31,7 +31,7 @@ use leadscore_core::artifact;
 use leadscore_core::config::{DefinitionKind, Labels};
 use leadscore_core::layout::{Manifest, StageWriter};
 use leadscore_core::schema::{conversions as c, labels as l, leads};
-use leadscore_core::time::local_month;
+use leadscore_core::time::{local_month, polars_time_zone};
 use leadscore_core::{Config, Outputs, RunContext, RunDate, RunLayout, Stage, StageRun};
 use polars::prelude::*;
 
@@ -77,33 +77,43 @@ pub fn training_window(run_date: RunDate, labels: &Labels) -> DateRange {
 }
 
 fn counts(df: &DataFrame) -> Result<LabelCounts> {
+    Ok(counts_by(df, |_| Some(0), 1)?.pop().unwrap_or_default())
+}
+
+/// [`counts`] of the rows of each of `groups` groups, in one pass: row `i` counts in group
+/// `group(i)` (in none when `None`).
+fn counts_by(df: &DataFrame, group: impl Fn(usize) -> Option<usize>, groups: usize) -> Result<Vec<LabelCounts>> {
     let b = |name: &str| -> Result<Vec<Option<bool>>> { Ok(df.column(name)?.bool()?.iter().collect()) };
     let matured = b(l::MATURED)?;
     let converted = b(l::CONVERTED)?;
     let existing = b(l::EXISTING_CUSTOMER)?;
     let days = df.column(l::DAYS_TO_CONVERT)?.f64()?;
-    let mut out = LabelCounts { leads: df.height() as u64, ..LabelCounts::default() };
-    let (mut eligible, mut eligible_pos) = (0u64, 0u64);
-    let mut lag = Vec::new();
+    let mut out = vec![LabelCounts::default(); groups];
+    // Eligible leads and the converted among them, and days to convert, a group each.
+    let mut eligible = vec![(0u64, 0u64); groups];
+    let mut lag: Vec<Vec<f64>> = vec![Vec::new(); groups];
     for i in 0..df.height() {
-        let m = matured[i] == Some(true);
-        let conv = converted[i] == Some(true);
-        let ex = existing[i] == Some(true);
-        out.matured += u64::from(m);
-        out.converted += u64::from(conv);
-        out.converted_matured += u64::from(m && conv);
-        out.existing_customers += u64::from(ex);
+        let Some(g) = group(i).filter(|g| *g < groups) else { continue };
+        let (m, conv, ex) = (matured[i] == Some(true), converted[i] == Some(true), existing[i] == Some(true));
+        let o = &mut out[g];
+        o.leads += 1;
+        o.matured += u64::from(m);
+        o.converted += u64::from(conv);
+        o.converted_matured += u64::from(m && conv);
+        o.existing_customers += u64::from(ex);
         if m && !ex {
-            eligible += 1;
-            eligible_pos += u64::from(conv);
+            eligible[g].0 += 1;
+            eligible[g].1 += u64::from(conv);
         }
         if let (true, Some(d)) = (conv, days.get(i)) {
-            lag.push(d);
+            lag[g].push(d);
         }
     }
-    out.conversion_rate = (eligible > 0).then(|| eligible_pos as f64 / eligible as f64);
-    lag.sort_by(f64::total_cmp);
-    out.median_days_to_convert = quantile(&lag, 0.5);
+    for ((o, (n, pos)), mut lag) in out.iter_mut().zip(eligible).zip(lag) {
+        o.conversion_rate = (n > 0).then(|| pos as f64 / n as f64);
+        lag.sort_by(f64::total_cmp);
+        o.median_days_to_convert = quantile(&lag, 0.5);
+    }
     Ok(out)
 }
 
@@ -146,16 +156,19 @@ fn monthly_volumes(all: &DataFrame, tz: Tz, first_month: &str) -> Result<BTreeMa
 
 /// The label counts of the leads created in each month (local, from `first_month` on).
 fn monthly_labels(labels: &DataFrame, tz: Tz, first_month: &str) -> Result<Vec<MonthLabels>> {
-    let lead_months = month_of(labels, l::CREATED_AT, tz)?;
-    let mut distinct: Vec<&String> = lead_months.iter().filter(|m| m.as_str() >= first_month).collect();
-    distinct.sort();
-    distinct.dedup();
-    let mut months = Vec::new();
-    for m in distinct {
-        let mask: BooleanChunked = lead_months.iter().map(|x| x == m).collect();
-        months.push(MonthLabels { month: m.clone(), counts: counts(&labels.filter(&mask)?)? });
-    }
-    Ok(months)
+    // Months as numbers (12 × year + month − 1): no text a lead.
+    let t = col(l::CREATED_AT).dt().convert_time_zone(polars_time_zone(tz));
+    let number = t.clone().dt().year() * lit(12) + t.dt().month().cast(DataType::Int32) - lit(1);
+    let numbers = labels.clone().lazy().select([number.alias("m")]).collect()?;
+    let numbers: Vec<Option<i32>> = numbers.column("m")?.i32()?.iter().collect();
+    let name = |m: i32| format!("{:04}-{:02}", m.div_euclid(12), m.rem_euclid(12) + 1);
+    let mut months: Vec<i32> = numbers.iter().flatten().copied().collect();
+    months.sort_unstable();
+    months.dedup();
+    months.retain(|m| name(*m).as_str() >= first_month);
+    let slot: std::collections::HashMap<i32, usize> = months.iter().enumerate().map(|(k, m)| (*m, k)).collect();
+    let counts = counts_by(labels, |i| numbers[i].and_then(|m| slot.get(&m).copied()), months.len())?;
+    Ok(months.into_iter().zip(counts).map(|(m, counts)| MonthLabels { month: name(m), counts }).collect())
 }
 
 /// What the report warns about: a history shorter than configured or advised, months with few
