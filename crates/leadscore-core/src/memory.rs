@@ -55,8 +55,8 @@ pub fn configure() {}
 /// Returns the heap pages the allocator holds free to the operating system (glibc's
 /// `malloc_trim(0)`, which since glibc 2.8 releases every whole free page of every arena, not
 /// only the top of the heap). Elsewhere (musl, macOS, Windows) it does nothing: those allocators
-/// return freed memory themselves. Call it between stages, when no other thread allocates: it
-/// locks each arena in turn.
+/// return freed memory themselves. Call it where no other thread allocates (between stages,
+/// between the blocks ingest parses): it locks each arena in turn.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 pub fn release_freed() {

@@ -869,6 +869,7 @@ impl SourceParse<'_> {
         rejects: &mut Rejects,
     ) -> Result<()> {
         let taken = self.repeated.map(|_| std::mem::take(&mut f.frame));
+        let taken_blocks = taken.is_some();
         let f = &*f;
         let blocks = match taken {
             Some(frame) => frame.into_blocks(),
@@ -904,6 +905,13 @@ impl SourceParse<'_> {
             df.with_column(Column::new(ROW_IDX.into(), records))?;
             append(&mut parsed.accepted, kept_rows(&df, &keep)?)?;
             first += n;
+            if taken_blocks {
+                // The block's text is freed: its columns under the allocator's mmap threshold
+                // (a block read in a stretch of a file holds fewer rows) go back to the system
+                // too, not only those above it.
+                drop(block);
+                leadscore_core::memory::release_freed();
+            }
         }
         Ok(())
     }

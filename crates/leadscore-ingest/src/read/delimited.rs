@@ -666,7 +666,13 @@ impl Stretches<'_> {
             .into_par_iter()
             .map(|k| self.stretch(starts[k], starts.get(k + 1).map(|s| s.byte)).ok().flatten())
             .collect();
-        let parts: Vec<Collected> = parts.into_iter().collect::<Option<_>>()?;
+        let Some(parts) = parts.into_iter().collect::<Option<Vec<Collected>>>() else {
+            tracing::debug!(
+                stretches = starts.len(),
+                "a stretch failed or did not end where the next began: read in one go"
+            );
+            return None;
+        };
         if u32::try_from(parts.iter().map(|p| p.records).sum::<u64>()).is_err() {
             return None;
         }
@@ -683,14 +689,11 @@ impl Stretches<'_> {
         at.set_byte(start.byte).set_line(start.line);
         rdr.seek_raw(SeekFrom::Start(self.offset + start.byte), at)
             .map_err(|e| csv_error(self.path, e, 0, start.line))?;
-        let span = (
-            start.byte,
-            match end {
-                Some(end) => end,
-                None => self.len()?,
-            },
-        );
-        let mut c = Collector::new(self.path, self.names, self.filter, span);
+        let to = match end {
+            Some(end) => end,
+            None => self.len()?,
+        };
+        let mut c = Collector::new(self.path, self.names, self.filter, (start.byte, to));
         let mut rec = csv::ByteRecord::new();
         let ended = parse_records(&mut rdr, &mut rec, &mut c, self.io, self.offset, self.delimiter, end)?;
         Ok(ended.then(|| c.finish()))
