@@ -169,17 +169,10 @@ struct Collector<'a> {
     block: Vec<TextColumn>,
     /// Bytes of the fields in `block`.
     block_bytes: usize,
-    /// The blocks filled.
-    blocks: Vec<Vec<TextColumn>>,
-    numbers: RecordNumbers,
-    unreadable: Vec<UnreadableRecord>,
-    rows: u64,
-    record: u64,
+    /// What was read so far: the blocks filled, record numbers, rejects, rows left out.
+    read: Collected,
     /// The filter, with the indices of the fields it reads.
     filter: Option<(&'a RowFilter<'a>, usize, Option<usize>)>,
-    /// Records the filter left out, and digests of their ids.
-    left_out: u64,
-    left_ids: HashSet<u64>,
     /// Where its records begin and end (bytes as the reader counts them), until the first
     /// block is sized for them ([`Collector::size_block`]).
     span: Option<(u64, u64)>,
@@ -191,11 +184,14 @@ const SIZING_ROWS: usize = 4096;
 /// What a [`Collector`] read: of a whole file, or of a stretch of its records (record numbers
 /// then counted from the stretch's start).
 struct Collected {
+    /// The blocks filled.
     blocks: Vec<Vec<TextColumn>>,
     numbers: RecordNumbers,
     unreadable: Vec<UnreadableRecord>,
+    /// Records read, and rows among them.
     records: u64,
     rows: u64,
+    /// Records the filter left out, and digests of their ids.
     left_out: u64,
     left_ids: HashSet<u64>,
 }
@@ -296,14 +292,16 @@ impl<'a> Collector<'a> {
             names,
             block: vec![TextColumn::default(); names.len()],
             block_bytes: 0,
-            blocks: Vec::new(),
-            numbers: RecordNumbers::Consecutive,
-            unreadable: Vec::new(),
-            rows: 0,
-            record: 0,
+            read: Collected {
+                blocks: Vec::new(),
+                numbers: RecordNumbers::Consecutive,
+                unreadable: Vec::new(),
+                records: 0,
+                rows: 0,
+                left_out: 0,
+                left_ids: HashSet::new(),
+            },
             filter,
-            left_out: 0,
-            left_ids: HashSet::new(),
             span: Some(span),
         }
     }
@@ -313,10 +311,11 @@ impl<'a> Collector<'a> {
     /// than a block's), so that no column doubles; stretches read side by side would otherwise
     /// hold up to twice their text at once.
     fn size_block(&mut self, at: u64) {
+        let Some((from, to)) = self.span else { return };
         let rows = self.block.first().map_or(0, TextColumn::len);
-        let Some((from, to)) = self.span.filter(|_| rows >= SIZING_ROWS && self.blocks.is_empty()) else {
+        if rows < SIZING_ROWS || !self.read.blocks.is_empty() {
             return;
-        };
+        }
         self.span = None;
         let rows_in_all =
             (to.saturating_sub(from) as f64 / at.saturating_sub(from).max(1) as f64 * rows as f64) as usize;
@@ -330,25 +329,29 @@ impl<'a> Collector<'a> {
     fn finish_block(&mut self) {
         let next =
             self.block.iter().map(|c| TextColumn::with_capacity(c.len(), c.byte_len() + c.byte_len() / 8)).collect();
+        self.close_block(next);
+    }
+
+    /// Ends the block being filled (its columns' spare room given back); `next` is filled next.
+    fn close_block(&mut self, next: Vec<TextColumn>) {
         let mut full = std::mem::replace(&mut self.block, next);
         full.iter_mut().for_each(TextColumn::shrink);
-        self.blocks.push(full);
+        self.read.blocks.push(full);
         self.block_bytes = 0;
     }
 
     /// What was read, the block being filled ended.
     fn finish(mut self) -> Collected {
         if self.block.first().is_some_and(|b| !b.is_empty()) {
-            self.finish_block();
+            self.close_block(Vec::new());
         }
-        let Collector { numbers, unreadable, record, rows, blocks, left_out, left_ids, .. } = self;
-        Collected { blocks, numbers, unreadable, records: record, rows, left_out, left_ids }
+        self.read
     }
 
     /// Row numbers from here on are listed: a row is not the record of the same number.
     fn list_numbers(&mut self) {
-        if let RecordNumbers::Consecutive = self.numbers {
-            self.numbers = RecordNumbers::Listed((1..=self.rows).map(|r| r as u32).collect());
+        if let RecordNumbers::Consecutive = self.read.numbers {
+            self.read.numbers = RecordNumbers::Listed(Collected::listed(RecordNumbers::Consecutive, self.read.rows));
         }
     }
 
@@ -360,9 +363,9 @@ impl<'a> Collector<'a> {
             return false;
         }
         if let Some(id) = id.and_then(cell).map(str::trim).filter(|v| !v.is_empty()) {
-            self.left_ids.insert(id_digest(id));
+            self.read.left_ids.insert(id_digest(id));
         }
-        self.left_out += 1;
+        self.read.left_out += 1;
         self.list_numbers();
         true
     }
@@ -377,8 +380,8 @@ impl<'a> Collector<'a> {
         values: Vec<(String, Option<String>)>,
     ) {
         self.list_numbers();
-        self.unreadable.push(UnreadableRecord {
-            record: self.record,
+        self.read.unreadable.push(UnreadableRecord {
+            record: self.read.records,
             line,
             reason,
             column,
@@ -389,7 +392,7 @@ impl<'a> Collector<'a> {
 
     /// One record; `lines` gives the lines it starts and ends on, should it be rejected.
     fn push(&mut self, rec: &csv::ByteRecord, lines: impl FnOnce() -> Result<(u64, u64)>) -> Result<()> {
-        self.record += 1;
+        self.read.records += 1;
         if let Some((reason, column, detail)) = record_problem(rec, self.names) {
             let (first_line, last_line) = lines()?;
             let lines = if last_line > first_line {
@@ -413,10 +416,10 @@ impl<'a> Collector<'a> {
         for (column, field) in self.block.iter_mut().zip(rec.iter()) {
             column.push(field);
         }
-        self.rows += 1;
-        if let RecordNumbers::Listed(v) = &mut self.numbers {
+        self.read.rows += 1;
+        if let RecordNumbers::Listed(v) = &mut self.read.numbers {
             v.push(
-                u32::try_from(self.record)
+                u32::try_from(self.read.records)
                     .map_err(|_| IngestError::TooManyRecords { path: self.path.to_path_buf() })?,
             );
         }
@@ -434,7 +437,7 @@ impl<'a> Collector<'a> {
             }
             let line_no = first_line + k as u64;
             if let Some(field) = open_quote(line.iter().copied(), delimiter) {
-                self.record += 1;
+                self.read.records += 1;
                 let column = self.names.get(field).cloned();
                 let name = column.as_deref().map_or_else(|| format!("field {}", field + 1), |n| format!("`{n}`"));
                 let mut r =
@@ -539,12 +542,13 @@ fn read_split(
     let position = |name: &str| names.iter().position(|n| n == name);
     // A filter whose column the file lacks keeps every row (the mapping's check names it later).
     let filter = filter.and_then(|f| Some((f, position(f.column)?, f.id.and_then(position))));
-    let file = Stretches { path, io, offset, delimiter, names: &names, filter };
+    let len = std::fs::metadata(io).map_err(rerr)?.len().saturating_sub(offset);
+    let file = Stretches { path, io, offset, len, delimiter, names: &names, filter };
     let starts = file.starts(rdr.position(), split)?;
     let read = match file.read(&starts) {
         Some(read) => read,
         None => {
-            let mut c = Collector::new(path, &names, filter, (rdr.position().byte(), file.len()?));
+            let mut c = Collector::new(path, &names, filter, (rdr.position().byte(), len));
             parse_records(&mut rdr, &mut rec, &mut c, io, offset, delimiter, None)?;
             c.finish()
         }
@@ -581,6 +585,8 @@ struct Stretches<'a> {
     path: &'a Path,
     io: &'a Path,
     offset: u64,
+    /// The file's bytes after a byte-order mark.
+    len: u64,
     delimiter: u8,
     names: &'a [String],
     filter: Option<(&'a RowFilter<'a>, usize, Option<usize>)>,
@@ -593,7 +599,7 @@ impl Stretches<'_> {
     /// Empty when the file is read in one go.
     fn starts(&self, records: &csv::Position, split: &Splitter<'_>) -> Result<Vec<StretchStart>> {
         let rerr = |source| IngestError::from(CoreError::Read { path: self.path.to_path_buf(), source });
-        let len = self.len()?;
+        let len = self.len;
         let first = records.byte();
         let mut bytes = vec![first];
         for at in split(len.saturating_sub(first)) {
@@ -615,12 +621,6 @@ impl Stretches<'_> {
             starts.push(StretchStart { byte: *byte, line });
         }
         Ok(starts)
-    }
-
-    /// The file's bytes after a byte-order mark.
-    fn len(&self) -> Result<u64> {
-        let rerr = |source| IngestError::from(CoreError::Read { path: self.path.to_path_buf(), source });
-        Ok(std::fs::metadata(self.io).map_err(rerr)?.len().saturating_sub(self.offset))
     }
 
     /// The end of the first line break at or past `at` (see [`Self::starts`]), if there is one.
@@ -689,11 +689,7 @@ impl Stretches<'_> {
         at.set_byte(start.byte).set_line(start.line);
         rdr.seek_raw(SeekFrom::Start(self.offset + start.byte), at)
             .map_err(|e| csv_error(self.path, e, 0, start.line))?;
-        let to = match end {
-            Some(end) => end,
-            None => self.len()?,
-        };
-        let mut c = Collector::new(self.path, self.names, self.filter, (start.byte, to));
+        let mut c = Collector::new(self.path, self.names, self.filter, (start.byte, end.unwrap_or(self.len)));
         let mut rec = csv::ByteRecord::new();
         let ended = parse_records(&mut rdr, &mut rec, &mut c, self.io, self.offset, self.delimiter, end)?;
         Ok(ended.then(|| c.finish()))
@@ -755,7 +751,7 @@ fn parse_records<R: Read>(
         let start = rdr.position().clone();
         let more = match end {
             Some(end) if start.byte() >= end => false,
-            _ => rdr.read_byte_record(rec).map_err(|e| csv_error(c.path, e, c.record + 1, start.line()))?,
+            _ => rdr.read_byte_record(rec).map_err(|e| csv_error(c.path, e, c.read.records + 1, start.line()))?,
         };
         if let Some((from, first, last, to)) = pending_at.take() {
             // The file's last record.
@@ -992,7 +988,15 @@ mod tests {
         }
         let (_d, p) = write(content.as_bytes());
         let names = vec!["id".to_string(), "n".to_string()];
-        let file = Stretches { path: &p, io: &p, offset: 0, delimiter: b',', names: &names, filter: None };
+        let file = Stretches {
+            path: &p,
+            io: &p,
+            offset: 0,
+            len: content.len() as u64,
+            delimiter: b',',
+            names: &names,
+            filter: None,
+        };
         let mut after_header = csv::Position::new();
         after_header.set_byte(5).set_line(1);
         let starts = file.starts(&after_header, &|data| vec![data / 3, 2 * data / 3])?;
