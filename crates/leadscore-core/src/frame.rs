@@ -60,11 +60,38 @@ pub fn stacked(tables: Vec<DataFrame>) -> PolarsResult<DataFrame> {
     Ok(all)
 }
 
+/// The rows of a table a stage reads ([`crate::io::read_parquet_rows`]).
+#[derive(Debug, Clone)]
+pub enum Rows {
+    /// `column` (a UTC timestamp column in microseconds, as every stage writes them) at or after
+    /// the instant `micros` (microseconds since the epoch). The leading row groups whose
+    /// statistics end before it are not read, so a table in time order (leads, labels,
+    /// conversions) costs the row groups of the range asked for.
+    AtOrAfter {
+        /// The column.
+        column: String,
+        /// The instant, in microseconds since the epoch.
+        micros: i64,
+    },
+    /// Where the predicate holds; every row group is read.
+    Where(Expr),
+}
+
+impl Rows {
+    /// The predicate that selects the rows.
+    pub fn predicate(&self) -> Expr {
+        match self {
+            Rows::AtOrAfter { column, micros } => col(column.as_str())
+                .gt_eq(lit(*micros).cast(DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))),
+            Rows::Where(predicate) => predicate.clone(),
+        }
+    }
+}
+
 /// `column` (a UTC timestamp column, as every stage writes them) at or after the instant `micros`
-/// (microseconds since the epoch): a predicate the Parquet reader checks against each row
-/// group's statistics ([`crate::io::read_parquet_where`]).
-pub fn at_or_after(column: &str, micros: i64) -> Expr {
-    col(column).gt_eq(lit(micros).cast(DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))))
+/// (microseconds since the epoch): see [`Rows::AtOrAfter`].
+pub fn at_or_after(column: &str, micros: i64) -> Rows {
+    Rows::AtOrAfter { column: column.to_string(), micros }
 }
 
 /// The rows of `df` where `mask` is true: a slice of `df` (no copy) when they are one run of

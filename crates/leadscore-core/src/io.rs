@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{CoreError, Result};
+use crate::frame::Rows;
 use crate::schema::SCHEMA_VERSION;
 use crate::time::RunDate;
 
@@ -247,26 +248,63 @@ pub fn read_parquet(path: &Path) -> Result<DataFrame> {
     ParquetReader::new(file).finish().map_err(|source| CoreError::ParquetRead { path: path.to_path_buf(), source })
 }
 
-/// The rows of a Parquet file where `predicate` holds: row groups whose statistics rule the
-/// predicate out are not read (a table sorted by the predicate's column reads only the row groups
-/// of its range).
-pub fn read_parquet_where(path: &Path, predicate: Expr) -> Result<DataFrame> {
+/// The `rows` of a Parquet file (all of them without), only its `columns` when given (in that
+/// order; the others are not read). Read eagerly: polars' lazy scans would need its streaming
+/// engine (Cargo.toml). For [`Rows::AtOrAfter`] the leading row groups whose statistics end
+/// before the instant are not read ([`rows_before`]); the predicate then picks the rows.
+pub fn read_parquet_rows(path: &Path, columns: Option<&[&str]>, rows: Option<&Rows>) -> Result<DataFrame> {
     let perr = |source| CoreError::ParquetRead { path: path.to_path_buf(), source };
-    let source = PlRefPath::try_from_path(path).map_err(perr)?;
-    let scan = LazyFrame::scan_parquet(source, ScanArgsParquet::default()).map_err(perr)?;
-    scan.filter(predicate).collect().map_err(perr)
+    let file = File::open(path).map_err(|source| CoreError::Read { path: path.to_path_buf(), source })?;
+    let mut reader = ParquetReader::new(file);
+    if let Some(columns) = columns {
+        let mut read: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+        // The columns the predicate needs, dropped again below.
+        if let Some(rows) = rows {
+            for name in rows.predicate().meta().root_names() {
+                if !read.iter().any(|c| c == name.as_str()) {
+                    read.push(name.to_string());
+                }
+            }
+        }
+        reader = reader.with_columns(Some(read));
+    }
+    if let Some(Rows::AtOrAfter { column, micros }) = rows {
+        let schema = reader.schema().map_err(perr)?;
+        let in_micros = schema
+            .get(column.as_str())
+            .is_some_and(|f| matches!(f.dtype(), ArrowDataType::Timestamp(ArrowTimeUnit::Microsecond, _)));
+        let metadata = reader.get_metadata().map_err(perr)?;
+        let skipped = if in_micros { rows_before(metadata, column, *micros) } else { 0 };
+        let total = metadata.num_rows;
+        reader = reader.with_slice(Some((skipped, total - skipped)));
+    }
+    let mut df = reader.finish().map_err(perr)?;
+    if let Some(rows) = rows {
+        df = df.lazy().filter(rows.predicate()).collect().map_err(perr)?;
+    }
+    match columns {
+        Some(columns) if df.width() != columns.len() => df.select(columns.iter().copied()).map_err(perr),
+        _ => Ok(df),
+    }
 }
 
-/// The `columns` of a Parquet file (the others are not read), in that order, of the rows where
-/// `predicate` holds when one is given (as [`read_parquet_where`]).
-pub fn read_parquet_columns(path: &Path, columns: &[&str], predicate: Option<Expr>) -> Result<DataFrame> {
-    let perr = |source| CoreError::ParquetRead { path: path.to_path_buf(), source };
-    let source = PlRefPath::try_from_path(path).map_err(perr)?;
-    let mut scan = LazyFrame::scan_parquet(source, ScanArgsParquet::default()).map_err(perr)?;
-    if let Some(p) = predicate {
-        scan = scan.filter(p);
+/// The rows of the leading row groups of a file whose statistics show every value of `column`
+/// (a timestamp in microseconds) before `micros`: rows none of which is at or after it. A row
+/// group without statistics for the column ends the count.
+fn rows_before(metadata: &FileMetadata, column: &str, micros: i64) -> usize {
+    let mut skipped = 0;
+    for group in &metadata.row_groups {
+        let mut chunks = group.columns_under_root_iter(column).into_iter().flatten();
+        let max = match (chunks.next().and_then(|c| c.statistics(&metadata.footer_buf)), chunks.next()) {
+            (Some(Ok(polars_parquet::parquet::statistics::Statistics::Int64(s))), None) => s.max_value,
+            _ => None,
+        };
+        match max {
+            Some(max) if max < micros => skipped += group.num_rows(),
+            _ => break,
+        }
     }
-    scan.select(columns.iter().map(|c| col(*c)).collect::<Vec<_>>()).collect().map_err(perr)
+    skipped
 }
 
 /// The column names of a Parquet file, from its footer.
@@ -313,6 +351,7 @@ pub fn column_list(df: &DataFrame) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame;
 
     fn meta() -> TableMeta {
         TableMeta {
@@ -397,6 +436,60 @@ mod tests {
             .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
             .collect();
         assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+        Ok(())
+    }
+
+    /// A table of 40 rows in row groups of 10: `id` "r00".."r39" and `at`, in `unit`, one hour
+    /// apart from the epoch in the order `order` gives.
+    fn grouped(dir: &Path, name: &str, unit: TimeUnit, order: &[i64]) -> PolarsResult<(PathBuf, DataFrame)> {
+        let hours: Vec<i64> = order.iter().map(|h| h * 3_600_000_000).collect();
+        let at = Int64Chunked::from_vec("at".into(), hours)
+            .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+            .into_column()
+            .cast(&DataType::Datetime(unit, Some(TimeZone::UTC)))?;
+        let ids: Vec<String> = order.iter().map(|h| format!("r{h:02}")).collect();
+        let mut df = DataFrame::new_infer_height(vec![Column::new("id".into(), ids), at])?;
+        let path = dir.join(name);
+        let file = File::create(&path)?;
+        ParquetWriter::new(file).with_row_group_size(Some(10)).finish(&mut df)?;
+        Ok((path, df))
+    }
+
+    #[test]
+    fn rows_at_or_after_an_instant_are_those_of_the_predicate_and_earlier_row_groups_are_not_read()
+    -> PolarsResult<()> {
+        let dir = tempfile::tempdir()?;
+        let in_order: Vec<i64> = (0..40).collect();
+        // Hour 17 sits in the second row group, and the first group's instants before it.
+        let mut shuffled: Vec<i64> = (0..40).rev().collect();
+        shuffled.swap(0, 25);
+        for (name, unit, order) in [
+            ("sorted.parquet", TimeUnit::Microseconds, &in_order),
+            ("shuffled.parquet", TimeUnit::Microseconds, &shuffled),
+            ("nanoseconds.parquet", TimeUnit::Nanoseconds, &in_order),
+        ] {
+            let (path, df) = grouped(dir.path(), name, unit, order)?;
+            let metadata = ParquetReader::new(File::open(&path)?).get_metadata()?.clone();
+            assert_eq!(metadata.row_groups.len(), 4);
+            for hour in [-1, 0, 9, 10, 17, 20, 39, 40] {
+                let rows = frame::at_or_after("at", hour * 3_600_000_000);
+                let expected = df.clone().lazy().filter(rows.predicate()).collect()?;
+                let read = read_parquet_rows(&path, None, Some(&rows)).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+                assert!(read.equals_missing(&expected), "{name}, hour {hour}: {read} against {expected}");
+                let ids = read_parquet_rows(&path, Some(&["id"]), Some(&rows)).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+                assert_eq!(ids.get_column_names(), ["id"], "{name}: only the columns asked for");
+                assert!(ids.equals_missing(&expected.select(["id"])?), "{name}, hour {hour}");
+                // The whole row groups before the hour are skipped when the file is in time order.
+                if name == "sorted.parquet" {
+                    let skipped = (hour.clamp(0, 40) / 10 * 10) as usize;
+                    assert_eq!(rows_before(&metadata, "at", hour * 3_600_000_000), skipped, "hour {hour}");
+                }
+            }
+            // The shuffled file's first group holds hour 39: nothing can be skipped.
+            if name == "shuffled.parquet" {
+                assert_eq!(rows_before(&metadata, "at", 30 * 3_600_000_000), 0);
+            }
+        }
         Ok(())
     }
 

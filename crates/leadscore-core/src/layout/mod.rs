@@ -180,9 +180,8 @@ impl RunContext {
 /// The part of a table a stage reads ([`RunLayout::read_part_table`]): by default all of it.
 #[derive(Debug, Clone, Default)]
 pub struct Reading<'a> {
-    /// Only the rows where this holds: row groups whose statistics rule it out are not read
-    /// ([`io::read_parquet_where`]).
-    pub rows: Option<polars::prelude::Expr>,
+    /// Only these rows ([`io::read_parquet_rows`]).
+    pub rows: Option<crate::frame::Rows>,
     /// Only these columns (each must exist; declared ones are checked): the others are not read.
     pub columns: Option<&'a [&'a str]>,
 }
@@ -320,7 +319,7 @@ impl RunLayout {
         let path = self.existing_file(date, artifact, file, part)?;
         let df = match (reading.rows, reading.columns) {
             (None, None) => io::read_parquet(&path)?,
-            (Some(p), None) => io::read_parquet_where(&path, p)?,
+            (Some(rows), None) => io::read_parquet_rows(&path, None, Some(&rows))?,
             (rows, Some(columns)) => {
                 let available = io::parquet_columns(&path)?;
                 if let Some(missing) = columns.iter().find(|c| !available.iter().any(|a| a == *c)) {
@@ -331,7 +330,7 @@ impl RunLayout {
                         available: available.join(", "),
                     });
                 }
-                io::read_parquet_columns(&path, columns, rows)?
+                io::read_parquet_rows(&path, Some(columns), rows.as_ref())?
             }
         };
         artifact.check_read(&df, &path, reading.columns)?;

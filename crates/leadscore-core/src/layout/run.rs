@@ -141,12 +141,11 @@ impl<'a> StageRun<'a> {
         self.read_table(a, super::Reading::default())
     }
 
-    /// [`Self::table`], the rows where `predicate` holds: row groups the predicate rules out are
-    /// not read (see [`crate::io::read_parquet_where`]), so a stage that needs the latest days of
-    /// a table sorted by time reads those. The manifest records the whole file's hash, and the
-    /// rows read.
-    pub fn table_where(&mut self, a: &Artifact, predicate: polars::prelude::Expr) -> Result<DataFrame> {
-        self.read_table(a, super::Reading { rows: Some(predicate), columns: None })
+    /// [`Self::table`], the `rows` asked for: a stage that needs the latest days of a table in
+    /// time order reads the row groups of those ([`crate::frame::Rows::AtOrAfter`]). The manifest
+    /// records the whole file's hash, and the rows read.
+    pub fn table_where(&mut self, a: &Artifact, rows: crate::frame::Rows) -> Result<DataFrame> {
+        self.read_table(a, super::Reading { rows: Some(rows), columns: None })
     }
 
     /// [`Self::table`], only `columns` (the others are not read; each must exist, and the declared
