@@ -456,8 +456,8 @@ mod tests {
     }
 
     #[test]
-    fn rows_at_or_after_an_instant_are_those_of_the_predicate_and_earlier_row_groups_are_not_read()
-    -> PolarsResult<()> {
+    fn rows_at_or_after_an_instant_are_those_of_the_predicate_and_earlier_row_groups_are_not_read() -> PolarsResult<()>
+    {
         let dir = tempfile::tempdir()?;
         let in_order: Vec<i64> = (0..40).collect();
         // Hour 17 sits in the second row group, and the first group's instants before it.
@@ -476,7 +476,8 @@ mod tests {
                 let expected = df.clone().lazy().filter(rows.predicate()).collect()?;
                 let read = read_parquet_rows(&path, None, Some(&rows)).map_err(|e| polars_err!(ComputeError: "{e}"))?;
                 assert!(read.equals_missing(&expected), "{name}, hour {hour}: {read} against {expected}");
-                let ids = read_parquet_rows(&path, Some(&["id"]), Some(&rows)).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+                let ids = read_parquet_rows(&path, Some(&["id"]), Some(&rows))
+                    .map_err(|e| polars_err!(ComputeError: "{e}"))?;
                 assert_eq!(ids.get_column_names(), ["id"], "{name}: only the columns asked for");
                 assert!(ids.equals_missing(&expected.select(["id"])?), "{name}, hour {hour}");
                 // The whole row groups before the hour are skipped when the file is in time order.

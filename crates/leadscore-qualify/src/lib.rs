@@ -207,7 +207,8 @@ pub fn execute(config: &Config, ctx: &RunContext, layout: &RunLayout) -> Result<
         // (Those of every lead of the range, in a part too: every part then reads the same rows,
         // as the merged manifest records them.)
         let users = leads.column(leads::USER_ID)?.as_materialized_series().unique()?.implode()?.into_series();
-        let events = stage.table_where(&artifact::EVENTS, frame::Rows::Where(col(ev::USER_ID).is_in(lit(users), false)))?;
+        let events =
+            stage.table_where(&artifact::EVENTS, frame::Rows::Where(col(ev::USER_ID).is_in(lit(users), false)))?;
         let inputs = QualifyInputs { leads, events };
         // The champion pointer is an input: a new champion makes the day's scores stale.
         stage.registry_file(&artifact::CHAMPION, &config.models_dir().join(registry::CHAMPION_FILE))?;
