@@ -250,12 +250,11 @@ pub fn read_parquet(path: &Path) -> Result<DataFrame> {
 
 /// The `rows` of a Parquet file (all of them without), only its `columns` when given (in that
 /// order; the others are not read). Read eagerly: polars' lazy scans would need its streaming
-/// engine (Cargo.toml). For [`Rows::AtOrAfter`] the leading row groups whose statistics end
-/// before the instant are not read ([`rows_before`]); the predicate then picks the rows.
+/// engine (Cargo.toml). For [`Rows::AtOrAfter`] the rows before the first that holds are not
+/// read ([`first_row_at_or_after`]); the predicate then picks the rows.
 pub fn read_parquet_rows(path: &Path, columns: Option<&[&str]>, rows: Option<&Rows>) -> Result<DataFrame> {
     let perr = |source| CoreError::ParquetRead { path: path.to_path_buf(), source };
-    let file = File::open(path).map_err(|source| CoreError::Read { path: path.to_path_buf(), source })?;
-    let mut reader = ParquetReader::new(file);
+    let mut reader = parquet_reader(path)?;
     if let Some(columns) = columns {
         let mut read: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
         // The columns the predicate needs, dropped again below.
@@ -269,14 +268,9 @@ pub fn read_parquet_rows(path: &Path, columns: Option<&[&str]>, rows: Option<&Ro
         reader = reader.with_columns(Some(read));
     }
     if let Some(Rows::AtOrAfter { column, micros }) = rows {
-        let schema = reader.schema().map_err(perr)?;
-        let in_micros = schema
-            .get(column.as_str())
-            .is_some_and(|f| matches!(f.dtype(), ArrowDataType::Timestamp(ArrowTimeUnit::Microsecond, _)));
-        let metadata = reader.get_metadata().map_err(perr)?;
-        let skipped = if in_micros { rows_before(metadata, column, *micros) } else { 0 };
-        let total = metadata.num_rows;
-        reader = reader.with_slice(Some((skipped, total - skipped)));
+        let total = reader.get_metadata().map_err(perr)?.num_rows;
+        let first = first_row_at_or_after(path, column, *micros)?;
+        reader = reader.with_slice(Some((first, total - first)));
     }
     let mut df = reader.finish().map_err(perr)?;
     if let Some(rows) = rows {
@@ -286,6 +280,31 @@ pub fn read_parquet_rows(path: &Path, columns: Option<&[&str]>, rows: Option<&Ro
         Some(columns) if df.width() != columns.len() => df.select(columns.iter().copied()).map_err(perr),
         _ => Ok(df),
     }
+}
+
+fn parquet_reader(path: &Path) -> Result<ParquetReader<File>> {
+    let file = File::open(path).map_err(|source| CoreError::Read { path: path.to_path_buf(), source })?;
+    Ok(ParquetReader::new(file))
+}
+
+/// The first row of a Parquet file whose `column` (a UTC timestamp) is at or after `micros`, or
+/// the number of rows when none is. The leading row groups whose statistics end before the
+/// instant are skipped ([`rows_before`]); of the rest, only `column` is read.
+fn first_row_at_or_after(path: &Path, column: &str, micros: i64) -> Result<usize> {
+    let perr = |source| CoreError::ParquetRead { path: path.to_path_buf(), source };
+    let mut reader = parquet_reader(path)?;
+    let in_micros = reader
+        .schema()
+        .map_err(perr)?
+        .get(column)
+        .is_some_and(|f| matches!(f.dtype(), ArrowDataType::Timestamp(ArrowTimeUnit::Microsecond, _)));
+    let metadata = reader.get_metadata().map_err(perr)?;
+    let (total, skipped) = (metadata.num_rows, if in_micros { rows_before(metadata, column, micros) } else { 0 });
+    let keys = reader.with_columns(Some(vec![column.to_string()])).with_slice(Some((skipped, total - skipped)));
+    let at = Rows::AtOrAfter { column: column.to_string(), micros }.predicate().alias("at");
+    let held = keys.finish().and_then(|df| df.lazy().select([at]).collect()).map_err(perr)?;
+    let first = held.column("at").and_then(|c| c.bool().cloned()).map_err(perr)?.iter().position(|m| m == Some(true));
+    Ok(skipped + first.unwrap_or(total - skipped))
 }
 
 /// The rows of the leading row groups of a file whose statistics show every value of `column`
@@ -480,7 +499,12 @@ mod tests {
                     .map_err(|e| polars_err!(ComputeError: "{e}"))?;
                 assert_eq!(ids.get_column_names(), ["id"], "{name}: only the columns asked for");
                 assert!(ids.equals_missing(&expected.select(["id"])?), "{name}, hour {hour}");
-                // The whole row groups before the hour are skipped when the file is in time order.
+                // The whole row groups before the hour are skipped when the file is in time order,
+                // and the rows before the first at or after it are not read.
+                let first = first_row_at_or_after(&path, "at", hour * 3_600_000_000)
+                    .map_err(|e| polars_err!(ComputeError: "{e}"))?;
+                let expected_first = order.iter().position(|h| *h >= hour).unwrap_or(40);
+                assert_eq!(first, expected_first, "{name}, hour {hour}");
                 if name == "sorted.parquet" {
                     let skipped = (hour.clamp(0, 40) / 10 * 10) as usize;
                     assert_eq!(rows_before(&metadata, "at", hour * 3_600_000_000), skipped, "hour {hour}");
