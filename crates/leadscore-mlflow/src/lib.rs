@@ -8,11 +8,13 @@
 //! token) or `MLFLOW_TRACKING_USERNAME` and `MLFLOW_TRACKING_PASSWORD`, and never appear in an
 //! error or a log line; neither does a user or password written into the URI.
 //!
-//! The client is synchronous for its callers: requests run on a current-thread tokio runtime of
-//! their own.
+//! The client is ureq's: synchronous, HTTP/1.1, TLS by rustls with the platform's certificate
+//! roots (the system's store, as a browser on the machine trusts).
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -119,24 +121,17 @@ pub fn shown(uri: &str) -> String {
 /// Logs `record` as one finished run to the server at `uri` (`http://` or `https://`). A run
 /// created before a later step failed is marked `FAILED`.
 pub fn log_run(uri: &str, record: &RunRecord) -> Result<Logged, MlflowError> {
-    let server = Server::new(uri)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
-        MlflowError::Unreachable { uri: server.shown.clone(), what: format!("cannot start the HTTP client: {e}") }
-    })?;
-    runtime.block_on(server.log(record))
+    Server::new(uri)?.log(record)
 }
 
 /// The server and the client that talks to it.
 struct Server {
     base: String,
     shown: String,
-    client: reqwest::Client,
-    auth: Option<Auth>,
-}
-
-enum Auth {
-    Bearer(String),
-    Basic(String, String),
+    agent: ureq::Agent,
+    /// The `Authorization` header's value from MLflow's variables (a user and password in the
+    /// URI itself are sent by ureq).
+    auth: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -157,40 +152,49 @@ impl Server {
                     .into(),
             });
         }
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(120))
-            .connect_timeout(Duration::from_secs(10))
+        let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build();
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(120)))
+            .timeout_connect(Some(Duration::from_secs(10)))
             .user_agent(concat!("leadscore/", env!("CARGO_PKG_VERSION")))
+            // A refusal's body carries MLflow's error code.
+            .http_status_as_error(false)
+            .tls_config(tls)
             .build()
-            .map_err(|e| MlflowError::Unreachable { uri: shown.clone(), what: format!("HTTP client: {e}") })?;
+            .into();
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let auth =
             match (env("MLFLOW_TRACKING_TOKEN"), env("MLFLOW_TRACKING_USERNAME"), env("MLFLOW_TRACKING_PASSWORD")) {
-                (Some(token), ..) => Some(Auth::Bearer(token)),
-                (None, Some(user), password) => Some(Auth::Basic(user, password.unwrap_or_default())),
+                (Some(token), ..) => Some(format!("Bearer {token}")),
+                (None, Some(user), password) => {
+                    let pair = format!("{user}:{}", password.unwrap_or_default());
+                    Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)))
+                }
                 _ => None,
             };
-        Ok(Self { base: uri.trim_end_matches('/').to_string(), shown, client, auth })
+        Ok(Self { base: uri.trim_end_matches('/').to_string(), shown, agent, auth })
     }
 
-    fn authorised(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    fn authorised<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
         match &self.auth {
-            Some(Auth::Bearer(token)) => request.bearer_auth(token),
-            Some(Auth::Basic(user, password)) => request.basic_auth(user, Some(password)),
+            Some(value) => request.header("Authorization", value),
             None => request,
         }
     }
 
-    /// Sends a request and reads its JSON answer; a refusal carries MLflow's error code.
-    async fn send(&self, endpoint: &str, request: reqwest::RequestBuilder) -> Result<Value, MlflowError> {
-        let unreachable = |e: reqwest::Error| MlflowError::Unreachable {
+    /// Reads the JSON answer to a request; a refusal carries MLflow's error code.
+    fn answer(
+        &self,
+        endpoint: &str,
+        sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value, MlflowError> {
+        let unreachable = |e: ureq::Error| MlflowError::Unreachable {
             uri: self.shown.clone(),
-            // Without the URL reqwest would add (it may hold credentials).
-            what: format!("`{endpoint}`: {}", e.without_url()),
+            what: format!("`{endpoint}`: {}", self.without_credentials(e)),
         };
-        let response = self.authorised(request).send().await.map_err(unreachable)?;
+        let mut response = sent.map_err(unreachable)?;
         let status = response.status();
-        let body = response.bytes().await.map_err(unreachable)?;
+        let body = response.body_mut().read_to_vec().map_err(unreachable)?;
         if status.is_success() {
             return Ok(serde_json::from_slice(&body).unwrap_or(Value::Null));
         }
@@ -206,20 +210,29 @@ impl Server {
         })
     }
 
-    async fn post(&self, endpoint: &str, body: &Value) -> Result<Value, MlflowError> {
+    /// What went wrong, without the URI ureq may name (it may hold a user and password).
+    fn without_credentials(&self, e: ureq::Error) -> String {
+        match e {
+            ureq::Error::BadUri(_) => "the tracking URI is not a valid URI".into(),
+            e => e.to_string().replace(&self.base, &self.shown),
+        }
+    }
+
+    fn post(&self, endpoint: &str, body: &Value) -> Result<Value, MlflowError> {
         let url = format!("{}/api/2.0/mlflow/{endpoint}", self.base);
-        self.send(endpoint, self.client.post(url).json(body)).await
+        let request = self.authorised(self.agent.post(&url)).content_type("application/json");
+        self.answer(endpoint, request.send(body.to_string()))
     }
 
     /// The experiment's id, creating it when it does not exist.
-    async fn experiment(&self, name: &str) -> Result<String, MlflowError> {
+    fn experiment(&self, name: &str) -> Result<String, MlflowError> {
         let endpoint = "experiments/get-by-name";
         let url = format!("{}/api/2.0/mlflow/{endpoint}", self.base);
-        let found = self.send(endpoint, self.client.get(url).query(&[("experiment_name", name)])).await;
+        let found = self.answer(endpoint, self.authorised(self.agent.get(&url)).query("experiment_name", name).call());
         let id = match found {
             Ok(v) => v["experiment"]["experiment_id"].as_str().map(str::to_string),
             Err(MlflowError::Refused { message, .. }) if message.starts_with("RESOURCE_DOES_NOT_EXIST") => {
-                let created = self.post("experiments/create", &json!({ "name": name })).await?;
+                let created = self.post("experiments/create", &json!({ "name": name }))?;
                 created["experiment_id"].as_str().map(str::to_string)
             }
             Err(e) => return Err(e),
@@ -232,8 +245,8 @@ impl Server {
         })
     }
 
-    async fn log(&self, record: &RunRecord) -> Result<Logged, MlflowError> {
-        let experiment_id = self.experiment(&record.experiment).await?;
+    fn log(&self, record: &RunRecord) -> Result<Logged, MlflowError> {
+        let experiment_id = self.experiment(&record.experiment)?;
         let pairs =
             |v: &[(String, String)]| -> Vec<Value> { v.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect() };
         let created = self
@@ -245,8 +258,7 @@ impl Server {
                     "start_time": now_ms(),
                     "tags": pairs(&record.tags),
                 }),
-            )
-            .await?;
+            )?;
         let info = &created["run"]["info"];
         let (Some(run_id), artifact_uri) = (info["run_id"].as_str(), info["artifact_uri"].as_str().unwrap_or(""))
         else {
@@ -257,17 +269,16 @@ impl Server {
                 message: "no run id in the answer".into(),
             });
         };
-        let logged = self.fill(run_id, artifact_uri, record).await;
+        let logged = self.fill(run_id, artifact_uri, record);
         let status = if logged.is_ok() { "FINISHED" } else { "FAILED" };
-        let ended =
-            self.post("runs/update", &json!({ "run_id": run_id, "status": status, "end_time": now_ms() })).await;
+        let ended = self.post("runs/update", &json!({ "run_id": run_id, "status": status, "end_time": now_ms() }));
         let artifacts = logged?;
         ended?;
         Ok(Logged { tracking_uri: self.shown.clone(), experiment_id, run_id: run_id.to_string(), artifacts })
     }
 
     /// Parameters, metrics and tags in batches of the server's limits, then the artifacts.
-    async fn fill(&self, run_id: &str, artifact_uri: &str, record: &RunRecord) -> Result<usize, MlflowError> {
+    fn fill(&self, run_id: &str, artifact_uri: &str, record: &RunRecord) -> Result<usize, MlflowError> {
         let timestamp = now_ms();
         let params: Vec<Value> = record
             .params
@@ -281,14 +292,14 @@ impl Server {
             .map(|(k, v)| json!({ "key": k, "value": v, "timestamp": timestamp, "step": 0 }))
             .collect();
         for chunk in params.chunks(MAX_PARAMS) {
-            self.post("runs/log-batch", &json!({ "run_id": run_id, "params": chunk })).await?;
+            self.post("runs/log-batch", &json!({ "run_id": run_id, "params": chunk }))?;
         }
         for chunk in metrics.chunks(MAX_METRICS) {
-            self.post("runs/log-batch", &json!({ "run_id": run_id, "metrics": chunk })).await?;
+            self.post("runs/log-batch", &json!({ "run_id": run_id, "metrics": chunk }))?;
         }
         let tags: Vec<Value> = record.tags.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect();
         for chunk in tags.chunks(MAX_TAGS) {
-            self.post("runs/log-batch", &json!({ "run_id": run_id, "tags": chunk })).await?;
+            self.post("runs/log-batch", &json!({ "run_id": run_id, "tags": chunk }))?;
         }
         if record.artifacts.is_empty() {
             return Ok(0);
@@ -303,7 +314,7 @@ impl Server {
             let bytes = std::fs::read(path).map_err(|source| MlflowError::Read { path: path.clone(), source })?;
             let endpoint = "mlflow-artifacts/artifacts";
             let url = format!("{}/api/2.0/{endpoint}/{root}/{name}", self.base);
-            self.send(endpoint, self.client.put(url).body(bytes)).await?;
+            self.answer(endpoint, self.authorised(self.agent.put(&url)).send(&bytes[..]))?;
         }
         Ok(record.artifacts.len())
     }
