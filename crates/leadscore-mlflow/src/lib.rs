@@ -249,16 +249,15 @@ impl Server {
         let experiment_id = self.experiment(&record.experiment)?;
         let pairs =
             |v: &[(String, String)]| -> Vec<Value> { v.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect() };
-        let created = self
-            .post(
-                "runs/create",
-                &json!({
-                    "experiment_id": experiment_id,
-                    "run_name": record.run_name,
-                    "start_time": now_ms(),
-                    "tags": pairs(&record.tags),
-                }),
-            )?;
+        let created = self.post(
+            "runs/create",
+            &json!({
+                "experiment_id": experiment_id,
+                "run_name": record.run_name,
+                "start_time": now_ms(),
+                "tags": pairs(&record.tags),
+            }),
+        )?;
         let info = &created["run"]["info"];
         let (Some(run_id), artifact_uri) = (info["run_id"].as_str(), info["artifact_uri"].as_str().unwrap_or(""))
         else {
