@@ -65,8 +65,9 @@ pub fn stacked(tables: Vec<DataFrame>) -> PolarsResult<DataFrame> {
 pub enum Rows {
     /// `column` (a UTC timestamp column in microseconds, as every stage writes them) at or after
     /// the instant `micros` (microseconds since the epoch). The leading row groups whose
-    /// statistics end before it are not read, so a table in time order (leads, labels,
-    /// conversions) costs the row groups of the range asked for.
+    /// statistics end before it are not read, and of the rest only `column` up to the first row
+    /// at or after the instant: a table in time order (leads, labels, conversions) costs about
+    /// the rows asked for.
     AtOrAfter {
         /// The column.
         column: String,

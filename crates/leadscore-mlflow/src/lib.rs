@@ -354,6 +354,16 @@ mod tests {
     }
 
     #[test]
+    fn a_password_in_a_uri_the_client_cannot_use_is_never_shown() {
+        for uri in ["http://leadscore:s3cret-pw@bad host:5000", "http://leadscore:s3cret-pw@[::1:5000"] {
+            let e = log_run(uri, &RunRecord { experiment: "x".into(), ..RunRecord::default() });
+            let shown = e.as_ref().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(matches!(e, Err(MlflowError::Unreachable { .. })), "{uri}: {shown}");
+            assert!(!shown.contains("s3cret-pw"), "{shown}");
+        }
+    }
+
+    #[test]
     fn a_uri_that_is_not_http_is_refused_before_any_request() {
         let e = log_run("file:///tmp/mlruns", &RunRecord::default()).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("http:// or https://"), "{e}");
