@@ -268,9 +268,9 @@ pub fn read_parquet_rows(path: &Path, columns: Option<&[&str]>, rows: Option<&Ro
         reader = reader.with_columns(Some(read));
     }
     if let Some(Rows::AtOrAfter { column, micros }) = rows {
-        let total = reader.get_metadata().map_err(perr)?.num_rows;
-        let first = first_row_at_or_after(path, column, *micros)?;
-        reader = reader.with_slice(Some((first, total - first)));
+        let metadata = reader.get_metadata().map_err(perr)?.clone();
+        let first = first_row_at_or_after(path, &metadata, column, *micros)?;
+        reader = reader.with_slice(Some((first, metadata.num_rows - first)));
     }
     let mut df = reader.finish().map_err(perr)?;
     if let Some(rows) = rows {
@@ -287,18 +287,19 @@ fn parquet_reader(path: &Path) -> Result<ParquetReader<File>> {
     Ok(ParquetReader::new(file))
 }
 
-/// The first row of a Parquet file whose `column` (a UTC timestamp) is at or after `micros`, or
-/// the number of rows when none is. The leading row groups whose statistics end before the
-/// instant are skipped ([`rows_before`]); of the rest, only `column` is read.
-fn first_row_at_or_after(path: &Path, column: &str, micros: i64) -> Result<usize> {
+/// The first row of a Parquet file (its footer already read: `metadata`) whose `column` (a UTC
+/// timestamp) is at or after `micros`, or the number of rows when none is. The leading row groups
+/// whose statistics end before the instant are skipped ([`rows_before`]); of the rest, only
+/// `column` is read.
+fn first_row_at_or_after(path: &Path, metadata: &FileMetadataRef, column: &str, micros: i64) -> Result<usize> {
     let perr = |source| CoreError::ParquetRead { path: path.to_path_buf(), source };
     let mut reader = parquet_reader(path)?;
+    reader.set_metadata(metadata.clone());
     let in_micros = reader
         .schema()
         .map_err(perr)?
         .get(column)
         .is_some_and(|f| matches!(f.dtype(), ArrowDataType::Timestamp(ArrowTimeUnit::Microsecond, _)));
-    let metadata = reader.get_metadata().map_err(perr)?;
     let (total, skipped) = (metadata.num_rows, if in_micros { rows_before(metadata, column, micros) } else { 0 });
     let keys = reader.with_columns(Some(vec![column.to_string()])).with_slice(Some((skipped, total - skipped)));
     let at = Rows::AtOrAfter { column: column.to_string(), micros }.predicate().alias("at");
@@ -488,7 +489,7 @@ mod tests {
             ("nanoseconds.parquet", TimeUnit::Nanoseconds, &in_order),
         ] {
             let (path, df) = grouped(dir.path(), name, unit, order)?;
-            let metadata = ParquetReader::new(File::open(&path)?).get_metadata()?.clone();
+            let metadata: FileMetadataRef = ParquetReader::new(File::open(&path)?).get_metadata()?.clone();
             assert_eq!(metadata.row_groups.len(), 4);
             for hour in [-1, 0, 9, 10, 17, 20, 39, 40] {
                 let rows = frame::at_or_after("at", hour * 3_600_000_000);
@@ -501,7 +502,7 @@ mod tests {
                 assert!(ids.equals_missing(&expected.select(["id"])?), "{name}, hour {hour}");
                 // The whole row groups before the hour are skipped when the file is in time order,
                 // and the rows before the first at or after it are not read.
-                let first = first_row_at_or_after(&path, "at", hour * 3_600_000_000)
+                let first = first_row_at_or_after(&path, &metadata, "at", hour * 3_600_000_000)
                     .map_err(|e| polars_err!(ComputeError: "{e}"))?;
                 let expected_first = order.iter().position(|h| *h >= hour).unwrap_or(40);
                 assert_eq!(first, expected_first, "{name}, hour {hour}");
