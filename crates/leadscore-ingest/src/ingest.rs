@@ -982,6 +982,9 @@ fn process_source(
     // In order (ids are unique here, so the order is total) and in one chunk, as the Parquet
     // writer's row groups expect.
     let table = frame::sorted_by_time_owned(table, tf, id)?;
+    // What the unsorted table and the text held goes back to the system before the table is
+    // written (whose encoder would otherwise start on top of it: 455 -> 434 MB for 300k leads).
+    leadscore_core::memory::release_freed();
     Ok(SourceResult { table, report, attributes: attr_reports })
 }
 

@@ -277,13 +277,30 @@ pub fn select(d: &Design, idx: &[usize]) -> Design {
 
 /// The rows `lo..hi` of a column-major design.
 pub fn rows(d: &Design, lo: usize, hi: usize) -> Design {
-    select(d, &(lo..hi).collect::<Vec<_>>())
+    let columns = d.columns.clone();
+    let mut data = Vec::with_capacity((hi - lo) * columns.len());
+    for j in 0..columns.len() {
+        data.extend_from_slice(&d.column(j)[lo..hi]);
+    }
+    Design { columns, rows: hi - lo, data }
+}
+
+/// The rows of `older`, then those of `newer` (designs of the same columns): the design [`rows`]
+/// cut in two.
+pub fn joined(older: Design, newer: &Design) -> Design {
+    let rows = older.rows + newer.rows;
+    let mut data = Vec::with_capacity(rows * older.columns.len());
+    for j in 0..older.columns.len() {
+        data.extend_from_slice(older.column(j));
+        data.extend_from_slice(newer.column(j));
+    }
+    Design { columns: older.columns, rows, data }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leadscore_model::{FittedFeature, Recipe};
+    use leadscore_model::{DesignColumn, FittedFeature, Recipe};
 
     fn spec() -> FeatureSpec {
         FeatureSpec {
@@ -376,5 +393,30 @@ mod tests {
     fn a_feature_missing_from_the_table_is_named() {
         let err = TrainingSet::from_features(features().drop("industry").unwrap(), &spec()).unwrap_err().to_string();
         assert!(err.contains("industry"), "{err}");
+    }
+
+    /// A design cut in two at any row and joined again is the design, value for value; each part
+    /// holds its rows of every column.
+    #[test]
+    fn a_design_cut_and_joined_is_the_same_design() {
+        let columns = ["a", "b", "c"].map(|n| DesignColumn { name: n.into(), feature: n.into(), level: None }).to_vec();
+        let n = 7;
+        let data: Vec<f64> = (0..3 * n).map(|v| if v % 5 == 0 { f64::NAN } else { v as f64 * 0.5 }).collect();
+        let d = Design { columns, rows: n, data };
+        for cut in 0..=n {
+            let (older, newer) = (rows(&d, 0, cut), rows(&d, cut, n));
+            assert_eq!((older.rows, newer.rows), (cut, n - cut));
+            for j in 0..3 {
+                let want: Vec<u64> = d.column(j).iter().map(|v| v.to_bits()).collect();
+                let parts: Vec<u64> = older.column(j).iter().chain(newer.column(j)).map(|v| v.to_bits()).collect();
+                assert_eq!(parts, want, "column {j} cut at {cut}");
+            }
+            let back = joined(older, &newer);
+            assert_eq!(
+                back.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                d.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+            assert_eq!((back.rows, &back.columns), (n, &d.columns));
+        }
     }
 }

@@ -90,7 +90,7 @@ fn regression(
     cfg: &Train,
 ) -> Result<(ValueModel, BoostedFit, fit::ValueCheck, String)> {
     let (rows, sampled) = fit::sample_conversions(idx, values, cfg.seed);
-    let (model, fitted, check) = fit::value_regression(&xt.select(&rows)?, &sampled, cfg)?;
+    let (model, fitted, check) = fit::value_regression(xt.select(&rows)?, &sampled, cfg)?;
     let learnt = if rows.len() < idx.len() {
         format!("a sample of {} of {} valued conversions", rows.len(), idx.len())
     } else {
