@@ -183,11 +183,12 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: &TableMeta) -> Resul
 }
 
 /// Writes `df` as Parquet (Snappy, statistics, polars' row groups of 262,144 rows) with the
-/// key-value metadata `pairs`: the bytes `ParquetWriter::finish` writes. Its pages are encoded and
-/// compressed by the writer as it writes them, one after the other on one thread; here every
-/// column of a row group is encoded and compressed at once, a column a thread, and the row group
-/// is then written as it was encoded (`BatchedWriter::write_row_group`). A row group's compressed
-/// pages are held until written (about 50 MB for 333k leads of 60 columns).
+/// key-value metadata `pairs`: the bytes `ParquetWriter::finish` writes. `finish` (polars-io 0.55)
+/// encodes and compresses the pages while it writes them, one after the other on one thread;
+/// here every column of a row group is encoded and compressed at once, a column a thread, with the
+/// same functions and options, and the row group is then written as encoded
+/// (`BatchedWriter::write_row_group`). A row group's compressed pages are held until written
+/// (about 50 MB for 333k leads of 60 columns).
 fn write_row_groups<W: Write>(w: W, df: &mut DataFrame, pairs: Vec<(String, String)>) -> PolarsResult<()> {
     use polars_parquet::write::{CompressedPage, StatisticsOptions, Version, WriteOptions, array_to_columns, compress};
     use rayon::prelude::*;
@@ -207,7 +208,7 @@ fn write_row_groups<W: Write>(w: W, df: &mut DataFrame, pairs: Vec<(String, Stri
     let fields = writer.parquet_schema().fields().to_vec();
     let chunked = polars::frame::chunk_df_for_writing(df, 512 * 512)?;
     for batch in chunked.iter_chunks(CompatLevel::newest(), false) {
-        if batch.len() == 0 {
+        if batch.is_empty() {
             continue;
         }
         let columns: Vec<Vec<Vec<CompressedPage>>> = batch
