@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::data::TrainingSet;
 use crate::error::Result;
 use crate::evaluate::{clearly_negative, weighted_mean};
-use crate::fit::{self, EARLY_STOPPING_FRACTION};
+use crate::fit;
 
 /// Kept levels from which a category's encoding is chosen out of time.
 pub const HIGH_CARDINALITY: usize = 10;
@@ -92,7 +92,7 @@ pub fn choose(config: &Config, set: &TrainingSet, spec: FeatureSpec) -> Result<(
     if many.is_empty() || set.train.len() as u64 > config.train.tune_below_leads || set.train.positives() == 0 {
         return Ok((spec, None));
     }
-    let older = (set.train.len() as f64 * (1.0 - EARLY_STOPPING_FRACTION)) as usize;
+    let older = fit::watch_cut(set.train.len());
     let (mut target, mut frequency) = (spec.clone(), spec.clone());
     for j in &many {
         if let (Some(CodedFeature::Levels(codes)), Some(FittedFeature::Categorical { levels, tree_codes, .. })) =

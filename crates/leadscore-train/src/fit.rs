@@ -255,10 +255,10 @@ fn logistic_with(x: &Design, y: &[bool], cfg: &Train, l2: f64) -> Result<Classif
 pub fn logistic(x: &Design, y: &[bool], cfg: &Train, tune: bool) -> Result<(Classifier, LogisticFit)> {
     let mut trials = Vec::new();
     let mut l2 = cfg.l2;
-    let cut = ((x.rows as f64) * (1.0 - EARLY_STOPPING_FRACTION)) as usize;
+    let cut = watch_cut(x.rows);
     let watch = &y[cut..];
     if tune && watch.iter().any(|v| *v) && watch.iter().any(|v| !*v) {
-        let (fit_x, watch_x) = (rows(x, 0, cut), rows(x, cut, x.rows));
+        let (fit_x, watch_x, _) = watch_split(x);
         let base = if cfg.l2 > 0.0 { cfg.l2 } else { 1.0 };
         for m in L2_MULTIPLES {
             let z = logistic_with(&fit_x, &y[..cut], cfg, base * m)?.logits(&watch_x)?;
@@ -342,7 +342,8 @@ struct Boosted {
 /// never the design and its parts beside a booster (48 MB less at the peak of 300k leads).
 fn boost(x: Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, tune: bool) -> Result<Boosted> {
     let constraints = if regression { None } else { tree_constraints(&x.columns, cfg) };
-    let (fit_x, watch_x, cut) = watch_split(x);
+    let (fit_x, watch_x, cut) = watch_split(&x);
+    drop(x);
     let target = (regression, constraints.as_ref());
     let mut settings = vec![TreeSettings::configured(cfg)];
     if tune {
@@ -375,9 +376,14 @@ fn boost(x: Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, tune: b
 
 /// The time-ordered rows `x` early stopping fits on (the older) and watches (the newest
 /// [`EARLY_STOPPING_FRACTION`]), and where the watched ones begin.
-fn watch_split(x: Design) -> (Design, Design, usize) {
-    let cut = ((x.rows as f64) * (1.0 - EARLY_STOPPING_FRACTION)) as usize;
-    (rows(&x, 0, cut), rows(&x, cut, x.rows), cut)
+fn watch_split(x: &Design) -> (Design, Design, usize) {
+    let cut = watch_cut(x.rows);
+    (rows(x, 0, cut), rows(x, cut, x.rows), cut)
+}
+
+/// Where the newest [`EARLY_STOPPING_FRACTION`] of `rows` time-ordered rows begin.
+pub fn watch_cut(rows: usize) -> usize {
+    ((rows as f64) * (1.0 - EARLY_STOPPING_FRACTION)) as usize
 }
 
 /// Rows, targets and weights of a booster's fit, or of the rows it watches.
@@ -416,8 +422,8 @@ fn probe(
 /// ([`crate::encoding`]).
 pub fn watch_losses(x: &dyn Rows, y: &[bool], cfg: &Train) -> Result<(Vec<f64>, Vec<f64>)> {
     let (x, y, w, _) = sampled(x, y, cfg)?;
+    let (fit_x, watch_x, cut) = watch_split(&x);
     let constraints = tree_constraints(&x.columns, cfg);
-    let (fit_x, watch_x, cut) = watch_split(x);
     let settings = TreeSettings::configured(cfg);
     let (fit, watch) = ((&fit_x, &y[..cut], &w[..cut]), (&watch_x, &y[cut..], &w[cut..]));
     let (_, z) = probe(cfg, settings, (false, constraints.as_ref()), fit, watch)?;
