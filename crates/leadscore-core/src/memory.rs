@@ -8,7 +8,7 @@
 //! - [`configure`], first: blocks of 1 MiB and more (columns, designs) are mapped for
 //!   themselves and unmapped when freed. glibc's own threshold starts at 128 KiB but rises to the
 //!   size of every large block freed (up to 32 MiB), after which the columns of the next steps
-//!   come from the heap and stay there: 2.6 GB instead of 1.9 GB for the same DAG. Up to 16 MiB
+//!   come from the heap and stay there: 2.6 GB instead of 1.9 GB for the same DAG. Up to 4 MiB
 //!   free at the top of a heap stays for the next blocks.
 //! - [`release_freed`], after each stage: what is left free on the heap goes back.
 
@@ -28,10 +28,11 @@ pub const MMAP_THRESHOLD: usize = 1 << 20;
 
 /// Free memory at the top of a heap that stays there for the next blocks ([`configure`]). Fixing
 /// the mmap threshold also fixes glibc's trim threshold at its first value, 128 KiB: the trees'
-/// histograms (about 200 KiB a node) were then given back and faulted in again at every node, a
-/// tenth of the training time at 300k leads. 16 MiB: train 7.0 s -> 6.35 s there, the 300k DAG
-/// 10.3 s -> 9.2-9.7 s, 5-15 MB more at the peak; 4 MiB kept about two thirds of that.
-pub const TRIM_THRESHOLD: usize = 16 << 20;
+/// histograms (about 200 KiB a node) were then given back and faulted in again at every node,
+/// a tenth of the training time at 300k leads (`stage train` 7.0 s -> 6.4 s, half the page
+/// faults). 1 MiB kept half of that; 16 MiB and more no more than 4 MiB, for 10 MB more at the
+/// 300k DAG's peak.
+pub const TRIM_THRESHOLD: usize = 4 << 20;
 
 /// Fixes glibc's mmap threshold at [`MMAP_THRESHOLD`] and its trim threshold at
 /// [`TRIM_THRESHOLD`], each unless the user set it (`MALLOC_MMAP_THRESHOLD_`,
