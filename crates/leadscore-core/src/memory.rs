@@ -27,11 +27,11 @@ pub fn resident_mib() -> u64 {
 pub const MMAP_THRESHOLD: usize = 1 << 20;
 
 /// Free memory at the top of a heap that stays there for the next blocks ([`configure`]). Fixing
-/// the mmap threshold also fixes glibc's trim threshold at its first value, 128 KiB: the trees'
-/// histograms (about 200 KiB a node) were then given back and faulted in again at every node,
-/// a tenth of the training time at 300k leads (`stage train` 7.0 s -> 6.4 s, half the page
-/// faults). 1 MiB kept half of that; 16 MiB and more no more than 4 MiB, for 10 MB more at the
-/// 300k DAG's peak.
+/// the mmap threshold also fixes glibc's trim threshold at its first value, 128 KiB. forust
+/// allocates each node's histograms and gathered gradients and frees them once the node is
+/// split: at 128 KiB those pages went back to the system and were faulted in again at the next
+/// node. `stage train` at 300k leads: 711k page faults and 7.0 s, 340k and 6.4 s at 4 MiB. 1 MiB
+/// kept half of the gain; 16 MiB and more were no faster than 4 MiB and peaked 10 MB higher.
 pub const TRIM_THRESHOLD: usize = 4 << 20;
 
 /// Fixes glibc's mmap threshold at [`MMAP_THRESHOLD`] and its trim threshold at
