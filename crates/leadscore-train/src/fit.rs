@@ -422,8 +422,9 @@ fn probe(
 /// ([`crate::encoding`]).
 pub fn watch_losses(x: &dyn Rows, y: &[bool], cfg: &Train) -> Result<(Vec<f64>, Vec<f64>)> {
     let (x, y, w, _) = sampled(x, y, cfg)?;
-    let (fit_x, watch_x, cut) = watch_split(&x);
     let constraints = tree_constraints(&x.columns, cfg);
+    let (fit_x, watch_x, cut) = watch_split(&x);
+    drop(x);
     let settings = TreeSettings::configured(cfg);
     let (fit, watch) = ((&fit_x, &y[..cut], &w[..cut]), (&watch_x, &y[cut..], &w[cut..]));
     let (_, z) = probe(cfg, settings, (false, constraints.as_ref()), fit, watch)?;
