@@ -33,7 +33,8 @@ pub const EARLY_STOPPING_ROUNDS: usize = 50;
 pub struct BoostedFit {
     /// Rounds chosen by early stopping (on the older 85% of training, watching the newest 15%).
     pub best_rounds: usize,
-    /// Rounds of the final model, refitted on the whole training slice.
+    /// Rounds of the validated model: `best_rounds` (the early-stopped model itself), or with
+    /// `[train] refit = false` those scaled to the whole training slice it is refitted on.
     pub final_rounds: usize,
     /// Share of the negatives the trees learned from (1 when every lead was used); each sampled
     /// negative weighed its inverse.
@@ -334,9 +335,14 @@ struct Boosted {
 }
 
 /// Early stopping picks the number of rounds on the newest [`EARLY_STOPPING_FRACTION`] of the
-/// time-ordered rows, then the model is refitted on all rows with that many rounds (scaled up for
-/// the extra data). With `tune`, each of the configured settings and [`ALTERNATIVES`] is fitted so
-/// and the one with the lowest log loss on those newest rows is kept.
+/// time-ordered rows. With `tune`, each of the configured settings and [`ALTERNATIVES`] is fitted
+/// so and the one with the lowest log loss on those newest rows is kept.
+///
+/// With `[train] refit` (the default) the model is the probe itself, cut at the round early
+/// stopping picked: the refit on every matured lead ([`crate::refit`]) is the model that scores,
+/// so a second fit on the training slice would only move the validation figures (measured in
+/// benches/README, 2026-12-06: 1.3 s of the 300k DAG). Without it, the model is refitted on
+/// all rows with that many rounds (scaled up for the extra data).
 ///
 /// `x` is held as its two parts while the probes fit, and put together again for the last fit:
 /// never the design and its parts beside a booster (48 MB less at the peak of 300k leads).
@@ -350,22 +356,29 @@ fn boost(x: Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, tune: b
         settings.extend(ALTERNATIVES);
     }
     let mut trials = Vec::new();
-    let mut best: Option<(usize, usize, Vec<f64>, f64)> = None;
+    let mut best: Option<(usize, Probe)> = None;
     for (i, s) in settings.iter().enumerate() {
         let (fit, watch) = ((&fit_x, &y[..cut], &w[..cut]), (&watch_x, &y[cut..], &w[cut..]));
-        let (trial, predictions) = probe(cfg, *s, target, fit, watch)?;
-        if best.as_ref().is_none_or(|b| trial.watch_log_loss < b.3) {
-            best = Some((i, trial.rounds, predictions, trial.watch_log_loss));
+        let probed = probe(cfg, *s, target, fit, watch)?;
+        trials.push(probed.trial.clone());
+        if best.as_ref().is_none_or(|b| probed.trial.watch_log_loss < b.1.trial.watch_log_loss) {
+            best = Some((i, probed));
         }
-        trials.push(trial);
     }
-    let Some((chosen, best_rounds, watch_predictions, _)) = best else {
+    let Some((chosen, Probe { trial: Trial { rounds: best_rounds, .. }, predictions: watch_predictions, model })) =
+        best
+    else {
         return Err(TrainError::Internal("no tree settings to try".into()));
     };
-    let final_rounds = ((best_rounds as f64) / (1.0 - EARLY_STOPPING_FRACTION)).round().max(1.0) as usize;
-    let x = joined(fit_x, &watch_x);
-    drop(watch_x);
-    let model = fit_rounds(cfg, (settings[chosen], final_rounds, target), (&x, y, w))?;
+    let (model, final_rounds) = if cfg.refit {
+        (model, best_rounds)
+    } else {
+        drop(model);
+        let final_rounds = ((best_rounds as f64) / (1.0 - EARLY_STOPPING_FRACTION)).round().max(1.0) as usize;
+        let x = joined(fit_x, &watch_x);
+        drop(watch_x);
+        (fit_rounds(cfg, (settings[chosen], final_rounds, target), (&x, y, w))?, final_rounds)
+    };
     if !tune {
         trials.clear();
     }
@@ -389,16 +402,24 @@ pub fn watch_cut(rows: usize) -> usize {
 /// Rows, targets and weights of a booster's fit, or of the rows it watches.
 type Part<'a> = (&'a Design, &'a [f64], &'a [f64]);
 
+/// A booster stopped early: how it did, its predictions on the watched rows, and itself cut at
+/// the round early stopping picked.
+struct Probe {
+    trial: Trial,
+    predictions: Vec<f64>,
+    model: GradientBooster,
+}
+
 /// Settings `s` fitted with early stopping on the rows `fit`, watching the rows `watch`: the
-/// trial (its log loss 0 for a regression, whose one setting needs no score) and its predictions
-/// on the watched rows at the rounds it picked.
+/// trial (its log loss 0 for a regression, whose one setting needs no score), its predictions
+/// on the watched rows at the rounds it picked and the booster cut there.
 fn probe(
     cfg: &Train,
     s: TreeSettings,
     target: (bool, Option<&ConstraintMap>),
     (fit_x, fit_y, fit_w): Part<'_>,
     (watch_x, watch_y, watch_w): Part<'_>,
-) -> Result<(Trial, Vec<f64>)> {
+) -> Result<Probe> {
     fn matrix(x: &Design) -> Matrix<'_, f64> {
         Matrix::new(&x.data, x.rows, x.columns.len())
     }
@@ -410,10 +431,12 @@ fn probe(
         .set_early_stopping_rounds(Some(EARLY_STOPPING_ROUNDS));
     probe.fit(&matrix(fit_x), fit_y, fit_w, Some(vec![(matrix(watch_x), watch_y, watch_w)])).map_err(err)?;
     let rounds = probe.best_iteration.map_or(probe.trees.len(), |b| b + 1).max(1);
-    let probe = probe.set_prediction_iteration(Some(rounds - 1));
+    probe.trees.truncate(rounds);
+    (probe.best_iteration, probe.prediction_iteration, probe.evaluation_history) = (None, None, None);
+    (probe.evaluation_metric, probe.early_stopping_rounds, probe.iterations) = (None, None, rounds);
     let predictions = probe.predict(&matrix(watch_x), true);
     let loss = if regression { 0.0 } else { watch_log_loss(&predictions, watch_y, watch_w) };
-    Ok((Trial { settings: s, rounds, watch_log_loss: loss }, predictions))
+    Ok(Probe { trial: Trial { settings: s, rounds, watch_log_loss: loss }, predictions, model: fitted(probe) })
 }
 
 /// Each watched lead's log loss and weight: the newest [`EARLY_STOPPING_FRACTION`] of the
@@ -427,7 +450,7 @@ pub fn watch_losses(x: &dyn Rows, y: &[bool], cfg: &Train) -> Result<(Vec<f64>, 
     drop(x);
     let settings = TreeSettings::configured(cfg);
     let (fit, watch) = ((&fit_x, &y[..cut], &w[..cut]), (&watch_x, &y[cut..], &w[cut..]));
-    let (_, z) = probe(cfg, settings, (false, constraints.as_ref()), fit, watch)?;
+    let z = probe(cfg, settings, (false, constraints.as_ref()), fit, watch)?.predictions;
     let losses = z.iter().zip(&y[cut..]).map(|(z, y)| lead_loss(*z, *y)).collect();
     Ok((losses, w[cut..].to_vec()))
 }
@@ -865,6 +888,29 @@ mod tests {
         assert!(!rises(&free) && !falls(&free), "unconstrained, the band shows: {free:?}");
         assert!(rises(&logits(&train_config("x0 = \"increasing\""))));
         assert!(falls(&logits(&train_config("x0 = \"decreasing\""))));
+    }
+
+    #[test]
+    fn the_validated_trees_are_early_stoppings_own_unless_the_training_slice_model_scores() {
+        let n = 6_000;
+        let x0: Vec<f64> = (0..n).map(|i| uniform(i, 1)).collect();
+        let y: Vec<bool> = (0..n).map(|i| uniform(i, 2) < 0.05 + 0.3 * x0[i]).collect();
+        let x = numeric_design(vec![x0, (0..n).map(|i| uniform(i, 3)).collect()]);
+        let trees = |refit: bool| {
+            let cfg = Train { refit, ..train_config("") };
+            let (c, fit, _) = boosted(&x, &y, &cfg, false).expect("fit");
+            let Classifier::Boosted { booster } = c else { panic!("trees expected") };
+            (booster.trees.len(), fit)
+        };
+        // With the refit on every matured lead to score, the probe cut at its best round.
+        let (kept, fit) = trees(true);
+        assert!(fit.best_rounds > 1 && fit.best_rounds < 1000, "early stopping stopped: {}", fit.best_rounds);
+        assert_eq!((kept, fit.final_rounds), (fit.best_rounds, fit.best_rounds));
+        // Without it, refitted on every training row with the rounds scaled to them.
+        let (refitted, again) = trees(false);
+        assert_eq!(again.best_rounds, fit.best_rounds);
+        let scaled = (fit.best_rounds as f64 / (1.0 - EARLY_STOPPING_FRACTION)).round() as usize;
+        assert_eq!((refitted, again.final_rounds), (scaled, scaled));
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! 1. the volume gate: fewer than `[labels] min_conversions` target conversions refuses to train
 //!    (exit 4); short history or few conversions per month warn;
 //! 2. a regularised logistic regression (argmin's L-BFGS on a one-pass loss, linear encoding) as the baseline and
-//!    gradient-boosted trees (forust-ml, trees encoding, missing values native, early stopping on
-//!    the newest 15% of the training slice, then refitted on all of it);
+//!    gradient-boosted trees (forust-ml, trees encoding, missing values native, learned from the
+//!    older 85% of the training slice with early stopping on its newest 15%; refitted on all of
+//!    it only with `[train] refit = false`);
 //! 3. calibration of each on the validation slice, Platt, beta or isotonic by cross-fitted log loss
 //!    ([`evaluate`]); the model with the lower validation log loss is chosen (AUC breaks ties;
 //!    on small histories judged and calibrated on time-series folds too, [`refit`]), then
