@@ -344,8 +344,9 @@ struct Boosted {
 /// benches/README, 2026-12-06: 1.3 s of the 300k DAG). Without it, the model is refitted on
 /// all rows with that many rounds (scaled up for the extra data).
 ///
-/// `x` is held as its two parts while the probes fit, and put together again for the last fit:
-/// never the design and its parts beside a booster (48 MB less at the peak of 300k leads).
+/// `x` is held as its two parts while the probes fit, and put together again for the training
+/// slice's fit: never the design and its parts beside a booster (48 MB less at the peak of 300k
+/// leads).
 fn boost(x: Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, tune: bool) -> Result<Boosted> {
     let constraints = if regression { None } else { tree_constraints(&x.columns, cfg) };
     let (fit_x, watch_x, cut) = watch_split(&x);
