@@ -375,7 +375,8 @@ fn boost(x: Design, y: &[f64], w: &[f64], cfg: &Train, regression: bool, tune: b
         (model, best_rounds)
     } else {
         drop(model);
-        let final_rounds = ((best_rounds as f64) / (1.0 - EARLY_STOPPING_FRACTION)).round().max(1.0) as usize;
+        // Scaled from the older 85% to every row, as the refit on every matured lead scales it.
+        let final_rounds = refit_rounds(best_rounds, y.len(), y.len());
         let x = joined(fit_x, &watch_x);
         drop(watch_x);
         (fit_rounds(cfg, (settings[chosen], final_rounds, target), (&x, y, w))?, final_rounds)
@@ -499,8 +500,8 @@ pub fn boosted(x: &dyn Rows, y: &[bool], cfg: &Train, tune: bool) -> Result<(Cla
 }
 
 /// Rounds of trees refitted on `all` leads when early stopping picked `best` rounds for the older
-/// 85% of `train` leads: the count scaled to the data, as the refit on the training slice scales
-/// it.
+/// 85% of `train` leads: the count scaled to the data (with `all == train`, the training slice's
+/// own fit under `[train] refit = false`).
 pub fn refit_rounds(best: usize, train: usize, all: usize) -> usize {
     let fitted = (1.0 - EARLY_STOPPING_FRACTION) * train.max(1) as f64;
     (best as f64 * all as f64 / fitted).round().max(1.0) as usize
