@@ -39,7 +39,9 @@ bootstrap intervals of leadscore's value total / actual and expected / actual co
 value given conversion (predicted value / probability) against the actual value of the converted
 leads (which half of predicted value is off), and
 the ECE a perfectly calibrated model shows on these leads (outcomes drawn from its own
-probabilities). Writes DIR/panel.json. Needs numpy, pandas, pyarrow, polars,
+probabilities), and how far a perfect value model's total is from the actual by chance alone
+(outcomes drawn from the probabilities, deal sizes from the converted leads' own spread).
+Writes DIR/panel.json. Needs numpy, pandas, pyarrow, polars,
 scipy, scikit-learn and lightgbm (`target/peer-venv`, see benches/peer.py) and a release build.
 """
 import argparse, json, os, re, shutil, subprocess, sys
@@ -207,6 +209,27 @@ def ece_by_chance(p, resamples, seed):
     return float(np.median(e)), float(np.percentile(e, 95))
 
 
+def value_by_chance(y, value, p, predicted, resamples, seed):
+    """How far a perfect value model's total is from the actual on these leads by chance alone:
+    each lead converts with its probability p (a perfectly calibrated model) and its value given
+    conversion, predicted / p, is what a perfect model expects; a draw's actual value is that
+    times a deal-size factor resampled from the converted leads' own spread (actual value over
+    its mean). The median and the 95th percentile of |predicted total / drawn total - 1|."""
+    keep = p > 0
+    p, m = p[keep], predicted[keep] / p[keep]
+    sizes = value[(y == 1) & (value > 0)]
+    if len(sizes) == 0 or m.sum() <= 0:
+        return float("nan"), float("nan")
+    factors = sizes / sizes.mean()
+    rng = np.random.default_rng(seed)
+    expected, off = float((p * m).sum()), []
+    for _ in range(resamples):
+        drawn = float(((rng.random(len(p)) < p) * m * rng.choice(factors, len(p))).sum())
+        if drawn > 0:
+            off.append(abs(expected / drawn - 1))
+    return float(np.median(off)), float(np.percentile(off, 95))
+
+
 def run(cmd, cwd=None):
     p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     if p.returncode != 0:
@@ -269,6 +292,7 @@ def evaluate(name, d, binary, resamples):
         "conditional_value_ratio": conditional_value_ratio(y, value, p, m["v_leadscore"].to_numpy()),
         "expected_conversions_ratio_95": ratio_interval(y.astype(float), p, resamples, 10),
         "ece_by_chance": ece_by_chance(p, resamples, 11),
+        "value_by_chance": value_by_chance(y, value, p, m["v_leadscore"].to_numpy(), resamples, 12),
     }
 
 
@@ -297,6 +321,10 @@ def print_run(name, r):
           f"expected/actual conversions {r['expected_conversions_ratio']:.3f} (95% {c[0]:.3f} .. {c[1]:.3f}); "
           f"value given conversion predicted/actual {r['conditional_value_ratio']:.3f}; "
           f"ECE of a perfectly calibrated model on these leads: median {e[0]:.4f}, 95th percentile {e[1]:.4f}")
+    if "value_by_chance" in r:
+        f = r["value_by_chance"]
+        print(f"  a perfect value model's total on these leads is off the actual by chance: median {f[0]:.3f}, "
+              f"95th percentile {f[1]:.3f}")
 
 
 def print_summary(runs):
@@ -304,7 +332,8 @@ def print_summary(runs):
     conversions), their means over several draws show what a change does."""
     print("\nmeans over the draws of creation times (|x - 1| is the mean distance of a ratio from 1)")
     print(f"  {'data set':<14} {'model':<20} {'AUC':>7} {'log loss':>9} {'ECE':>7} {'|value ratio-1|':>16} "
-          f"{'|expected/actual-1|':>20} {'|value given conversion-1|':>27}")
+          f"{'|expected/actual-1|':>20} {'|value given conversion-1|':>27} {'ECE by chance':>18} "
+          f"{'|value ratio-1| by chance':>20}")
     for name, rs in runs.items():
         for k in rs[0]["table"]:
             t = [r["table"][k] for r in rs]
@@ -314,6 +343,9 @@ def print_summary(runs):
             if k == "leadscore":
                 level = (f"{np.mean([abs(r['expected_conversions_ratio'] - 1) for r in rs]):>21.3f}"
                          f"{np.mean([abs(r['conditional_value_ratio'] - 1) for r in rs]):>28.3f}")
+                if all("value_by_chance" in r for r in rs):
+                    level += (f"{np.mean([r['ece_by_chance'][0] for r in rs]):>19.4f}"
+                              f"{np.mean([r['value_by_chance'][0] for r in rs]):>21.3f}")
             print(f"  {name:<14} {k:<20} {mean('auc'):>7.4f} {mean('log_loss'):>9.4f} {mean('ece'):>7.4f} {off:>16.3f}{level}")
 
 
