@@ -321,10 +321,9 @@ def print_run(name, r):
           f"expected/actual conversions {r['expected_conversions_ratio']:.3f} (95% {c[0]:.3f} .. {c[1]:.3f}); "
           f"value given conversion predicted/actual {r['conditional_value_ratio']:.3f}; "
           f"ECE of a perfectly calibrated model on these leads: median {e[0]:.4f}, 95th percentile {e[1]:.4f}")
-    if "value_by_chance" in r:
-        f = r["value_by_chance"]
-        print(f"  a perfect value model's total on these leads is off the actual by chance: median {f[0]:.3f}, "
-              f"95th percentile {f[1]:.3f}")
+    f = r["value_by_chance"]
+    print(f"  a perfect value model's total on these leads is off the actual by chance: median {f[0]:.3f}, "
+          f"95th percentile {f[1]:.3f}")
 
 
 def print_summary(runs):
@@ -342,10 +341,9 @@ def print_summary(runs):
             level = ""
             if k == "leadscore":
                 level = (f"{np.mean([abs(r['expected_conversions_ratio'] - 1) for r in rs]):>21.3f}"
-                         f"{np.mean([abs(r['conditional_value_ratio'] - 1) for r in rs]):>28.3f}")
-                if all("value_by_chance" in r for r in rs):
-                    level += (f"{np.mean([r['ece_by_chance'][0] for r in rs]):>19.4f}"
-                              f"{np.mean([r['value_by_chance'][0] for r in rs]):>21.3f}")
+                         f"{np.mean([abs(r['conditional_value_ratio'] - 1) for r in rs]):>28.3f}"
+                         f"{np.mean([r['ece_by_chance'][0] for r in rs]):>19.4f}"
+                         f"{np.mean([r['value_by_chance'][0] for r in rs]):>21.3f}")
             print(f"  {name:<14} {k:<20} {mean('auc'):>7.4f} {mean('log_loss'):>9.4f} {mean('ece'):>7.4f} {off:>16.3f}{level}")
 
 
