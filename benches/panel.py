@@ -227,6 +227,8 @@ def value_by_chance(y, value, p, predicted, resamples, seed):
         drawn = float(((rng.random(len(p)) < p) * m * rng.choice(factors, len(p))).sum())
         if drawn > 0:
             off.append(abs(expected / drawn - 1))
+    if not off:  # no draw converted a lead: nothing to compare with
+        return float("nan"), float("nan")
     return float(np.median(off)), float(np.percentile(off, 95))
 
 
