@@ -960,7 +960,7 @@ fn process_source(
         Some(df) => df,
         None => empty_table(source, &attr_kinds)?,
     };
-    if kind == SourceKind::Events && source.column(events::EVENT_ID).is_none() {
+    if kind == SourceKind::Events && table.column(events::EVENT_ID)?.null_count() > 0 {
         table = with_derived_event_ids(table)?;
     }
     let table = dedupe(table, source, (&files, &raws), repeated.as_ref(), &masked, rejects, &mut report)?;
@@ -1099,15 +1099,21 @@ fn empty_table(source: &Source, attr_kinds: &[AttrKind]) -> Result<DataFrame> {
     Ok(DataFrame::new_infer_height(cols)?)
 }
 
-/// Events without a mapped id get a deterministic one from their content, so exact repeats
-/// de-duplicate.
+/// Events without an id get a deterministic one from their content, so exact repeats
+/// de-duplicate: every event when no `event_id` is mapped, and those of a file without the
+/// preset's id column. (A file that has the column and leaves a row's id empty had the row
+/// rejected as `missing_id`.)
 fn with_derived_event_ids(mut df: DataFrame) -> Result<DataFrame> {
+    let given = df.column(events::EVENT_ID)?.str()?.clone();
     let user = df.column(events::USER_ID)?.str()?.clone();
     let name = df.column(events::NAME)?.str()?.clone();
     let at = df.column(events::AT)?.datetime()?.physical().clone();
     let value = df.column(events::VALUE)?.f64()?.clone();
     let ids: StringChunked = (0..df.height())
         .map(|i| {
+            if let Some(id) = given.get(i) {
+                return Some(id.to_string());
+            }
             let at = at.get(i).map(|v| v.to_string()).unwrap_or_default();
             let value = value.get(i).map(|v| v.to_string()).unwrap_or_default();
             Some(stable_id(&[user.get(i).unwrap_or(""), name.get(i).unwrap_or(""), &at, &value]))

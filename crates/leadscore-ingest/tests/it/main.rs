@@ -512,6 +512,61 @@ fn an_empty_mapped_event_id_is_a_missing_id_not_a_duplicate_of_itself() {
     assert_eq!(events.rejected_by_reason.get("duplicate_id"), None, "{events:?}");
 }
 
+#[test]
+fn an_events_file_without_the_presets_id_column_gets_content_ids() {
+    // HubSpot's events carry an `Event ID` column; an export without it is read as events without
+    // ids (before, its rows reached de-duplication without ids: an internal error, exit 1). Beside
+    // it, a file that has the column keeps its ids.
+    let text = "[project]\nname = \"t\"\ncurrency = \"EUR\"\ntimezone = \"Europe/Amsterdam\"\n\n[sources]\n\
+                preset = \"hubspot\"\n\n[sources.leads]\npath = \"contacts.csv\"\n\n[sources.deals]\n\
+                path = \"deals.csv\"\n\n[sources.events]\n\
+                path = \"events*.csv\"\n";
+    let leads = DataFrame::new_infer_height(vec![
+        strings("Record ID", &[Some("1")]),
+        strings("Create Date", &[Some("2026-01-01")]),
+        strings("Associated Company ID", &[Some("u1")]),
+    ])
+    .unwrap();
+    let deals = DataFrame::new_infer_height(vec![
+        strings("Record ID", &[Some("d1")]),
+        strings("Associated Company ID", &[Some("u1")]),
+        strings("Create Date", &[Some("2026-01-05")]),
+        strings("Deal Stage", &[Some("appointmentscheduled")]),
+        strings("Amount", &[Some("100")]),
+    ])
+    .unwrap();
+    let event = |ids: Option<&[Option<&str>]>, at: &[Option<&str>]| {
+        let n = at.len();
+        let mut columns = vec![
+            strings("Associated Company ID", &vec![Some("u1"); n]),
+            strings("Event Name", &vec![Some("Page View"); n]),
+            strings("Timestamp", at),
+        ];
+        if let Some(ids) = ids {
+            columns.insert(0, strings("Event ID", ids));
+        }
+        DataFrame::new_infer_height(columns).unwrap()
+    };
+    let t = [Some("2026-01-02T10:00:00Z"), Some("2026-01-03T10:00:00Z"), Some("2026-01-03T10:00:00Z")];
+    let src = RawSources {
+        leads: vec![file("contacts.csv", leads)],
+        deals: vec![file("deals.csv", deals)],
+        events: Some(vec![
+            file("with_ids.csv", event(Some(&[Some("e1")]), &t[..1])),
+            file("without_ids.csv", event(None, &t[1..])),
+        ]),
+        tables: vec![],
+    };
+    let out = run(&config_with(text), src, &ctx()).unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<&str> = out.events.column("event_id").unwrap().str().unwrap().iter().flatten().collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_eq!(ids[0], "e1");
+    assert_eq!(ids[1].len(), 32, "{ids:?}");
+    // The exact repeat of the file without ids is a duplicate of its twin.
+    let events = out.report.sources.iter().find(|s| s.source == "events").unwrap();
+    assert_eq!(events.rejected_by_reason.get("duplicate_id"), Some(&1), "{events:?}");
+}
+
 /// `df` as two chunks, split before row `at` (as the CSV reader cuts a long file).
 fn in_two_chunks(df: &DataFrame, at: usize) -> DataFrame {
     let mut chunks = df.slice(0, at);
