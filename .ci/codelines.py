@@ -23,11 +23,11 @@ def sources(root):
             yield from (os.path.normpath(os.path.join(folder, n)) for n in names if n.endswith(".rs"))
 
 
-def test_files(paths):
+def test_files(texts):
     out = set()
-    for path in paths:
+    for path, text in texts.items():
         folder, stem = os.path.dirname(path), os.path.splitext(os.path.basename(path))[0]
-        for m in TEST_MODULE.finditer(open(path, encoding="utf-8").read()):
+        for m in TEST_MODULE.finditer(text):
             name = m.group(1)
             out |= {os.path.join(folder, name + ".rs"), os.path.join(folder, name, "mod.rs"),
                     os.path.join(folder, stem, name + ".rs")}
@@ -46,8 +46,8 @@ def skip_item(lines, i):
     return j + 1
 
 
-def code_lines(path):
-    lines = open(path, encoding="utf-8").read().split("\n")
+def code_lines(text):
+    lines = text.split("\n")
     n, i, in_comment = 0, 0, False
     while i < len(lines):
         s = lines[i].strip()
@@ -67,14 +67,14 @@ def code_lines(path):
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     root = os.path.abspath(args[0] if args else os.path.join(os.path.dirname(__file__), ".."))
-    paths = sorted(sources(root))
-    tests = test_files(paths)
+    texts = {path: open(path, encoding="utf-8").read() for path in sorted(sources(root))}
+    tests = test_files(texts)
     counts = collections.Counter()
-    for path in paths:
+    for path, text in texts.items():
         if path in tests:
             continue
         rel = os.path.relpath(path, os.path.join(root, "crates"))
-        counts[rel if "--files" in sys.argv else rel.split(os.sep)[0]] += code_lines(path)
+        counts[rel if "--files" in sys.argv else rel.split(os.sep)[0]] += code_lines(text)
     for key, n in sorted(counts.items()):
         print(f"{n:7d} {key}")
     print(f"{sum(counts.values()):7d} total")

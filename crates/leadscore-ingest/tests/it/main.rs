@@ -535,6 +535,19 @@ fn preset_frame(preset: Preset, kind: SourceKind, without: &str) -> DataFrame {
         .unwrap()
 }
 
+/// A config of `preset` with a source `<kind>.csv` for each of `kinds`, none gated on rejects.
+fn preset_config(preset: Preset, kinds: &[SourceKind]) -> Config {
+    let mut text = format!(
+        "[project]\nname = \"t\"\ncurrency = \"EUR\"\ntimezone = \"Europe/Amsterdam\"\n\n\
+         [sources]\npreset = \"{}\"\n",
+        preset.name()
+    );
+    for k in kinds {
+        text.push_str(&format!("\n[sources.{k}]\npath = \"{k}.csv\"\nmax_reject_rate = 1.0\n"));
+    }
+    config_with(&text)
+}
+
 #[test]
 fn a_file_without_one_of_its_presets_optional_columns_is_never_an_internal_error() {
     // Mutating the sample's files found an events export without HubSpot's `Event ID` failing as
@@ -542,15 +555,7 @@ fn a_file_without_one_of_its_presets_optional_columns_is_never_an_internal_error
     // the run either reads the file or says what is wrong with it.
     for preset in Preset::ALL {
         let kinds: Vec<SourceKind> = SourceKind::ALL.into_iter().filter(|k| !preset.mapping(*k).is_empty()).collect();
-        let mut text = format!(
-            "[project]\nname = \"t\"\ncurrency = \"EUR\"\ntimezone = \"Europe/Amsterdam\"\n\n\
-             [sources]\npreset = \"{}\"\n",
-            preset.name()
-        );
-        for k in &kinds {
-            text.push_str(&format!("\n[sources.{k}]\npath = \"{k}.csv\"\nmax_reject_rate = 1.0\n"));
-        }
-        let config = config_with(&text);
+        let config = preset_config(preset, &kinds);
         let sources = |left_out: Option<(SourceKind, &str)>| {
             let frame = |k: SourceKind| {
                 let without = left_out.filter(|(kind, _)| *kind == k).map_or("", |(_, column)| column);
@@ -581,24 +586,6 @@ fn a_file_without_one_of_its_presets_optional_columns_is_never_an_internal_error
 fn an_events_file_without_the_presets_id_column_gets_content_ids() {
     // HubSpot's events carry an `Event ID` column; an export without it is read as events without
     // ids. Beside it, a file that has the column keeps its ids.
-    let text = "[project]\nname = \"t\"\ncurrency = \"EUR\"\ntimezone = \"Europe/Amsterdam\"\n\n[sources]\n\
-                preset = \"hubspot\"\n\n[sources.leads]\npath = \"contacts.csv\"\n\n[sources.deals]\n\
-                path = \"deals.csv\"\n\n[sources.events]\n\
-                path = \"events*.csv\"\n";
-    let leads = DataFrame::new_infer_height(vec![
-        strings("Record ID", &[Some("1")]),
-        strings("Create Date", &[Some("2026-01-01")]),
-        strings("Associated Company ID", &[Some("u1")]),
-    ])
-    .unwrap();
-    let deals = DataFrame::new_infer_height(vec![
-        strings("Record ID", &[Some("d1")]),
-        strings("Associated Company ID", &[Some("u1")]),
-        strings("Create Date", &[Some("2026-01-05")]),
-        strings("Deal Stage", &[Some("appointmentscheduled")]),
-        strings("Amount", &[Some("100")]),
-    ])
-    .unwrap();
     let event = |ids: Option<&[Option<&str>]>, at: &[Option<&str>]| {
         let n = at.len();
         let mut columns = vec![
@@ -613,15 +600,16 @@ fn an_events_file_without_the_presets_id_column_gets_content_ids() {
     };
     let t = [Some("2026-01-02T10:00:00Z"), Some("2026-01-03T10:00:00Z"), Some("2026-01-03T10:00:00Z")];
     let src = RawSources {
-        leads: vec![file("contacts.csv", leads)],
-        deals: vec![file("deals.csv", deals)],
+        leads: vec![file("leads.csv", preset_frame(Preset::Hubspot, SourceKind::Leads, ""))],
+        deals: vec![file("deals.csv", preset_frame(Preset::Hubspot, SourceKind::Deals, ""))],
         events: Some(vec![
             file("with_ids.csv", event(Some(&[Some("e1")]), &t[..1])),
             file("without_ids.csv", event(None, &t[1..])),
         ]),
         tables: vec![],
     };
-    let out = run(&config_with(text), src, &ctx()).unwrap_or_else(|e| panic!("{e}"));
+    let config = preset_config(Preset::Hubspot, &SourceKind::ALL);
+    let out = run(&config, src, &ctx()).unwrap_or_else(|e| panic!("{e}"));
     let ids: Vec<&str> = out.events.column("event_id").unwrap().str().unwrap().iter().flatten().collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert_eq!(ids[0], "e1");
